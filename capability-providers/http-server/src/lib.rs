@@ -1,0 +1,30 @@
+//! The HTTP server capability provider: listens on the addresses its links
+//! name and hands each request to the link's target over
+//! `wasi:http/incoming-handler`.
+//!
+//! A link from this provider to an actor carries, in its source config (or
+//! target config):
+//! - `address`: where to listen, e.g. `127.0.0.1:8080` (required; port `0`
+//!   picks a free port, see [`HttpServerProvider::endpoints`]);
+//! - `path`: a path prefix, default `/`.
+//!
+//! Several links may share one address: each request goes to the link with the
+//! longest `path` prefix that matches whole segments (`/api` matches `/api`
+//! and `/api/users`, not `/apix`). The path is passed to the actor unchanged.
+//! A request no link matches gets `404`.
+//!
+//! Use it in three steps:
+//! 1. [`HttpServerProvider::new`] with whatever serves the targets (the host);
+//! 2. [`HttpServerProvider::put_link`] for each link, which binds the address
+//!    the first time it is named;
+//! 3. [`HttpServerProvider::shutdown`] stops accepting and drains in-flight
+//!    requests.
+
+mod routes;
+mod server;
+
+pub use routes::{Route, RouteError};
+pub use server::{Endpoint, HttpServerError, HttpServerProvider};
+
+/// The provider kind manifests name to run this provider.
+pub const KIND: &str = "http-server";

@@ -1,0 +1,159 @@
+//! The routing table of one listening address: path prefixes to links.
+
+use std::sync::Arc;
+
+use lattice_interfaces::Link;
+
+/// One link served on an address.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Path prefix, normalised to start with `/` and not end with one
+    /// (except `/` itself).
+    pub prefix: String,
+    /// The link requests under `prefix` travel over.
+    pub link: Arc<Link>,
+}
+
+/// Why a link cannot be routed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The link's `path` is not a path.
+    #[error("link {link}: path {path:?} must start with '/'")]
+    BadPath {
+        /// The link, displayed.
+        link: String,
+        /// The rejected path.
+        path: String,
+    },
+    /// Another link already serves this address and prefix.
+    #[error("link {link}: {address} path {prefix} is already served by link {existing}")]
+    Taken {
+        /// The new link, displayed.
+        link: String,
+        /// The address both name.
+        address: String,
+        /// The prefix both name.
+        prefix: String,
+        /// The link that holds it, displayed.
+        existing: String,
+    },
+}
+
+/// Normalises a `path` config value into a prefix.
+pub(crate) fn prefix_of(link: &Link) -> Result<String, RouteError> {
+    let path = link.config("path").unwrap_or("/");
+    if !path.starts_with('/') {
+        return Err(RouteError::BadPath {
+            link: link.to_string(),
+            path: path.to_string(),
+        });
+    }
+    let trimmed = path.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() })
+}
+
+/// Routes of one address, longest prefix first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    pub(crate) fn insert(&mut self, address: &str, route: Route) -> Result<(), RouteError> {
+        if let Some(existing) = self.routes.iter().find(|r| r.prefix == route.prefix) {
+            if existing.link.key() != route.link.key() {
+                return Err(RouteError::Taken {
+                    link: route.link.to_string(),
+                    address: address.to_string(),
+                    prefix: route.prefix,
+                    existing: existing.link.to_string(),
+                });
+            }
+        }
+        self.routes.retain(|r| r.link.key() != route.link.key());
+        self.routes.push(route);
+        self.routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        Ok(())
+    }
+
+    /// Removes the route of the link with `link`'s key; true when one was removed.
+    pub(crate) fn remove(&mut self, link: &Link) -> bool {
+        let before = self.routes.len();
+        self.routes.retain(|r| r.link.key() != link.key());
+        self.routes.len() != before
+    }
+
+    pub(crate) fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The link serving `path`, if any.
+    pub(crate) fn find(&self, path: &str) -> Option<&Arc<Link>> {
+        self.routes
+            .iter()
+            .find(|r| {
+                r.prefix == "/"
+                    || path
+                        .strip_prefix(r.prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .map(|r| &r.link)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lattice_interfaces::{ComponentId, Contract};
+
+    fn link(target: &str, name: &str, path: &str) -> Arc<Link> {
+        let mut link = Link::new(
+            ComponentId::new("http").unwrap(),
+            ComponentId::new(target).unwrap(),
+            Contract::parse("wasi:http/incoming-handler").unwrap(),
+        );
+        link.name = name.into();
+        link.source_config.insert("path".into(), path.into());
+        Arc::new(link)
+    }
+
+    fn route(l: Arc<Link>) -> Route {
+        Route { prefix: prefix_of(&l).unwrap(), link: l }
+    }
+
+    #[test]
+    fn longest_whole_segment_prefix_wins() {
+        let mut table = RouteTable::default();
+        table.insert("a", route(link("root", "r", "/"))).unwrap();
+        table.insert("a", route(link("api", "a", "/api/"))).unwrap();
+        let target = |p: &str| table.find(p).map(|l| l.target.to_string());
+        assert_eq!(target("/api").as_deref(), Some("api"));
+        assert_eq!(target("/api/users").as_deref(), Some("api"));
+        assert_eq!(target("/apix").as_deref(), Some("root"));
+        assert_eq!(target("/").as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn no_root_means_not_found() {
+        let mut table = RouteTable::default();
+        table.insert("a", route(link("api", "a", "/api"))).unwrap();
+        assert!(table.find("/other").is_none());
+    }
+
+    #[test]
+    fn same_prefix_for_another_link_is_refused() {
+        let mut table = RouteTable::default();
+        table.insert("a", route(link("one", "x", "/"))).unwrap();
+        let err = table.insert("a", route(link("two", "y", "/"))).unwrap_err();
+        assert!(err.to_string().contains("is already served by link http -> one"), "{err}");
+    }
+
+    #[test]
+    fn relative_path_is_refused() {
+        assert!(matches!(prefix_of(&link("x", "x", "api")), Err(RouteError::BadPath { .. })));
+    }
+}

@@ -1,0 +1,326 @@
+//! Listeners, connections and the request path of the HTTP server provider.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use lattice_interfaces::http::{BoxError, HttpBody, IncomingHttp};
+use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::routes::{prefix_of, Route, RouteError, RouteTable};
+
+/// Why the provider could not serve a link.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpServerError {
+    /// The link names no `address`.
+    #[error("link {link}: no `address` in its source_config (e.g. address = \"127.0.0.1:8080\")")]
+    MissingAddress {
+        /// The link, displayed.
+        link: String,
+    },
+    /// The `address` is not `IP:PORT`.
+    #[error("link {link}: address {address:?} is not IP:PORT ({reason})")]
+    BadAddress {
+        /// The link, displayed.
+        link: String,
+        /// The rejected address.
+        address: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The address could not be bound.
+    #[error("link {link}: cannot listen on {address}: {source}")]
+    Bind {
+        /// The link, displayed.
+        link: String,
+        /// The address.
+        address: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The link's route clashes or is malformed.
+    #[error(transparent)]
+    Route(#[from] RouteError),
+}
+
+/// Where a link is served.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The link.
+    pub link: Arc<Link>,
+    /// The bound address (the real port when the link asked for port 0).
+    pub address: SocketAddr,
+    /// The path prefix.
+    pub prefix: String,
+}
+
+impl Endpoint {
+    /// The URL a client reaches the link's target at.
+    pub fn url(&self) -> String {
+        let prefix = if self.prefix == "/" { "/" } else { self.prefix.as_str() };
+        format!("http://{}{}", self.address, prefix)
+    }
+}
+
+struct Listener {
+    local: SocketAddr,
+    routes: Arc<RwLock<RouteTable>>,
+    stop: CancellationToken,
+}
+
+/// The HTTP server provider. Cheap to share behind an `Arc`.
+pub struct HttpServerProvider {
+    handler: Arc<dyn IncomingHttp>,
+    /// Listeners by the `address` config value that opened them.
+    listeners: Mutex<HashMap<SocketAddr, Listener>>,
+    /// Every accept loop and connection, for draining at shutdown.
+    tracker: TaskTracker,
+    graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+}
+
+impl HttpServerProvider {
+    /// A provider that hands requests to `handler`.
+    pub fn new(handler: Arc<dyn IncomingHttp>) -> Self {
+        Self {
+            handler,
+            listeners: Mutex::new(HashMap::new()),
+            tracker: TaskTracker::new(),
+            graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
+        }
+    }
+
+    /// Serves `link`: binds its address unless already bound, then routes its
+    /// path prefix to its target. Putting a link again with the same key
+    /// replaces its route.
+    pub fn put_link(&self, link: Link) -> Result<Endpoint, HttpServerError> {
+        let address = parse_address(&link)?;
+        let prefix = prefix_of(&link)?;
+        let link = Arc::new(link);
+        let mut listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        if address.port() != 0 {
+            if let Some(listener) = listeners.get(&address) {
+                listener
+                    .routes
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(&address.to_string(), Route { prefix: prefix.clone(), link: link.clone() })?;
+                return Ok(Endpoint { link, address: listener.local, prefix });
+            }
+        }
+        let std_listener = std::net::TcpListener::bind(address)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| HttpServerError::Bind {
+                link: link.to_string(),
+                address,
+                source,
+            })?;
+        let tcp = TcpListener::from_std(std_listener).map_err(|source| HttpServerError::Bind {
+            link: link.to_string(),
+            address,
+            source,
+        })?;
+        let local = tcp.local_addr().unwrap_or(address);
+        let mut table = RouteTable::default();
+        table.insert(&local.to_string(), Route { prefix: prefix.clone(), link: link.clone() })?;
+        let routes = Arc::new(RwLock::new(table));
+        let stop = CancellationToken::new();
+        self.tracker.spawn(
+            accept_loop(
+                tcp,
+                routes.clone(),
+                self.handler.clone(),
+                stop.clone(),
+                self.tracker.clone(),
+                self.graceful.clone(),
+            )
+            .instrument(tracing::info_span!("http_listener", address = %local)),
+        );
+        tracing::info!(address = %local, link = %link, "http server listening");
+        // A port-0 listener is keyed by its real address so later links can share it.
+        listeners.insert(local, Listener { local, routes, stop });
+        Ok(Endpoint { link, address: local, prefix })
+    }
+
+    /// Stops serving `link`; closes its address when no other link uses it.
+    /// Returns whether the link was served.
+    pub fn delete_link(&self, link: &Link) -> bool {
+        let mut listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut emptied = None;
+        let mut removed = false;
+        for (address, listener) in listeners.iter() {
+            let mut routes = listener.routes.write().unwrap_or_else(PoisonError::into_inner);
+            if routes.remove(link) {
+                removed = true;
+                if routes.is_empty() {
+                    listener.stop.cancel();
+                    emptied = Some(*address);
+                }
+                break;
+            }
+        }
+        if let Some(address) = emptied {
+            listeners.remove(&address);
+            tracing::info!(%address, "http server closed address: no links left");
+        }
+        removed
+    }
+
+    /// Every link served, with its bound address.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut endpoints: Vec<Endpoint> = listeners
+            .values()
+            .flat_map(|l| {
+                let routes = l.routes.read().unwrap_or_else(PoisonError::into_inner);
+                routes
+                    .routes()
+                    .iter()
+                    .map(|r| Endpoint { link: r.link.clone(), address: l.local, prefix: r.prefix.clone() })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        endpoints.sort_by_key(|e| e.url());
+        endpoints
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish for up to
+    /// `grace`, then drops what is left.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future leaves the listeners closed and the remaining
+    /// connections running until they end by themselves.
+    pub async fn shutdown(&self, grace: Duration) {
+        {
+            let listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+            for listener in listeners.values() {
+                listener.stop.cancel();
+            }
+        }
+        self.tracker.close();
+        let graceful = self.graceful.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(graceful) = graceful {
+            if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+                tracing::warn!(?grace, "http server: connections still open after the grace period; closing them");
+            }
+        }
+        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
+    let address = link.config("address").ok_or_else(|| HttpServerError::MissingAddress {
+        link: link.to_string(),
+    })?;
+    address.parse().map_err(|e: std::net::AddrParseError| HttpServerError::BadAddress {
+        link: link.to_string(),
+        address: address.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+async fn accept_loop(
+    tcp: TcpListener,
+    routes: Arc<RwLock<RouteTable>>,
+    handler: Arc<dyn IncomingHttp>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+    graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = tcp.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(%error, "http server: accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let routes = routes.clone();
+        let handler = handler.clone();
+        let service = hyper::service::service_fn(move |request| {
+            serve(routes.clone(), handler.clone(), request)
+        });
+        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let watched = {
+            let graceful = graceful.lock().unwrap_or_else(PoisonError::into_inner);
+            match graceful.as_ref() {
+                Some(graceful) => graceful.watch(connection),
+                None => break, // shutting down
+            }
+        };
+        tracker.spawn(async move {
+            if let Err(error) = watched.await {
+                tracing::debug!(%peer, %error, "http connection ended with an error");
+            }
+        });
+    }
+    tracing::debug!("http server: stopped accepting");
+}
+
+async fn serve(
+    routes: Arc<RwLock<RouteTable>>,
+    handler: Arc<dyn IncomingHttp>,
+    request: Request<Incoming>,
+) -> Result<Response<HttpBody>, Infallible> {
+    let link = routes
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .find(request.uri().path())
+        .cloned();
+    let Some(link) = link else {
+        let message = format!("no link serves path {}", request.uri().path());
+        return Ok(error_response(&InvocationError::new(ErrorKind::NotFound, message)));
+    };
+    let request = request.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+    match handler.handle(&link, request).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            tracing::warn!(link = %link, kind = %error.kind, %error, "http request failed");
+            Ok(error_response(&error))
+        }
+    }
+}
+
+/// The response a client gets when an invocation fails: the status says the
+/// kind, the body the one-line reason.
+pub(crate) fn error_response(error: &InvocationError) -> Response<HttpBody> {
+    let status = match error.kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::Unauthorized => StatusCode::FORBIDDEN,
+        ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorKind::NoResponders => StatusCode::BAD_GATEWAY,
+        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let body = Full::new(Bytes::from(format!("{}\n", error.message)))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,257 @@
+//! HTTP serving benchmark: `examples/hello` through a Lattice host, against a
+//! bare wasmtime-wasi-http server built here (the ceiling for our stack: a
+//! fresh pooled instance per request, no routing, no links), loaded in turn
+//! by `wrk` from a second process on loopback. Then start-to-first-200 of a
+//! `lattice-host` process with an empty and with a filled compile cache.
+//!
+//! Run with `./scripts/bench` (builds the examples first). Knobs:
+//! `BENCH_SECS` (per wrk run, default 10), `BENCH_ROUNDS` (default 3; the
+//! median is reported), `BENCH_CONNECTIONS` (default 50).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use hyper::server::conn::http1;
+use lattice_host::runtime::NoUnlinkedOutgoingHttp;
+use lattice_host::{Host, HostConfig, RuntimeConfig};
+use lattice_interfaces::Manifest;
+use tokio::net::TcpListener;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    requests_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn parse_latency(value: &str) -> Option<f64> {
+    let value = value.trim();
+    let (number, scale) = if let Some(v) = value.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = value.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = value.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * scale)
+}
+
+/// Loads `url` with wrk and reads requests/s, p50 and p99 from its report.
+fn wrk(url: &str, secs: u64, connections: u64) -> anyhow::Result<Load> {
+    let output = Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", url])
+        .output()
+        .context("cannot run wrk: install it with `apt-get install wrk` (./scripts/bench does)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!("wrk failed: {text}");
+    }
+    if text.contains("Non-2xx") || text.contains("Socket errors") {
+        bail!("wrk saw errors:\n{text}");
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix).map(|rest| rest.trim().to_string()))
+    };
+    let rps = field("Requests/sec:").and_then(|v| v.parse().ok());
+    let p50 = field("50%").and_then(|v| parse_latency(&v));
+    let p99 = field("99%").and_then(|v| parse_latency(&v));
+    match (rps, p50, p99) {
+        (Some(requests_per_sec), Some(p50_ms), Some(p99_ms)) => Ok(Load { requests_per_sec, p50_ms, p99_ms }),
+        _ => bail!("cannot read wrk's report:\n{text}"),
+    }
+}
+
+fn median(mut runs: Vec<Load>) -> Load {
+    runs.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+    runs[runs.len() / 2]
+}
+
+// ---- the baseline: wasmtime-wasi-http with nothing of ours ----
+
+struct BareCtx {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    // Without wasmtime's default client an embedder must say how outgoing
+    // requests go; hello makes none, so this costs the incoming path nothing.
+    hooks: NoUnlinkedOutgoingHttp,
+}
+
+impl WasiView for BareCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for BareCtx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+async fn start_baseline(wasm: &[u8]) -> anyhow::Result<SocketAddr> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+    let engine = Engine::new(&config)?;
+    let component = Component::new(&engine, wasm)?;
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    let pre = Arc::new(ProxyPre::new(linker.instantiate_pre(&component)?)?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let pre = pre.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let pre = pre.clone();
+                    async move { bare_handle(&pre, request).await }
+                });
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(address)
+}
+
+async fn bare_handle(
+    pre: &ProxyPre<BareCtx>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+    let mut store = Store::new(
+        pre.engine(),
+        BareCtx { wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoUnlinkedOutgoingHttp },
+    );
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let out = store.data_mut().http().new_response_outparam(sender)?;
+    let pre = pre.clone();
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => bail!("guest error {code:?}"),
+        Err(_) => bail!("guest gave no response: {:?}", task.await),
+    }
+}
+
+// ---- Lattice ----
+
+fn hello_manifest(wasm: &Path, address: &str) -> String {
+    format!(
+        "[[actors]]\nid = \"hello\"\npath = \"{}\"\nmax_instances = 1000\n\n[[providers]]\nid = \"http\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"{address}\" }}\n",
+        wasm.display()
+    )
+}
+
+async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
+    let host = Host::new(HostConfig {
+        runtime: RuntimeConfig { cache_dir: None, ..RuntimeConfig::default() },
+    })?;
+    host.apply(&Manifest::from_toml(&hello_manifest(wasm, "127.0.0.1:0"))?).await?;
+    let address = host.http_endpoints().first().context("no endpoint")?.address;
+    Ok((host, address))
+}
+
+/// Spawns `lattice-host` on `manifest` and times spawn to first 200.
+fn time_to_first_200(manifest: &Path, cache: &Path, url: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-host"))
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let deadline = started + Duration::from_secs(60);
+    let result = loop {
+        if Instant::now() > deadline {
+            break Err(anyhow::anyhow!("no 200 from {url} within 60 s"));
+        }
+        let ok = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+            .output()
+            .map(|o| o.stdout == b"200")
+            .unwrap_or(false);
+        if ok {
+            break Ok(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs = env_or("BENCH_SECS", 10);
+    let rounds = env_or("BENCH_ROUNDS", 3).max(1);
+    let connections = env_or("BENCH_CONNECTIONS", 50);
+    let wasm_path = repo_root().join("examples/build/hello.wasm");
+    let wasm = std::fs::read(&wasm_path)
+        .with_context(|| format!("cannot read {}: run ./scripts/build-examples", wasm_path.display()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (host, lattice) = runtime.block_on(start_lattice(&wasm_path))?;
+    let baseline = runtime.block_on(start_baseline(&wasm))?;
+    println!("hello.wasm: {} KB; wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, median", wasm.len() / 1024);
+
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        bare.push(wrk(&format!("http://{baseline}/"), secs, connections)?);
+        ours.push(wrk(&format!("http://{lattice}/"), secs, connections)?);
+    }
+    let (ours, bare) = (median(ours), median(bare));
+    println!("{:<44} {:>10} {:>9} {:>9}", "server", "req/s", "p50 ms", "p99 ms");
+    for (name, load) in [("baseline: bare wasmtime-wasi-http, pooled", bare), ("lattice-host: http-server provider -> hello", ours)] {
+        println!("{name:<44} {:>10.0} {:>9.2} {:>9.2}", load.requests_per_sec, load.p50_ms, load.p99_ms);
+    }
+    println!("ratio lattice/baseline req/s: {:.3}", ours.requests_per_sec / bare.requests_per_sec);
+    runtime.block_on(host.shutdown(Duration::from_secs(1)));
+    drop(runtime);
+
+    // Start to first 200, in a fresh process each time.
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let manifest = dir.path().join("hello.toml");
+    std::fs::write(&manifest, hello_manifest(&wasm_path, &format!("127.0.0.1:{port}")))?;
+    let cache = dir.path().join("cache");
+    let url = format!("http://127.0.0.1:{port}/");
+    let cold = time_to_first_200(&manifest, &cache, &url)?;
+    let mut warm: Vec<Duration> = (0..3).map(|_| time_to_first_200(&manifest, &cache, &url)).collect::<Result<_, _>>()?;
+    warm.sort();
+    println!("start -> first 200, cold (empty compile cache): {:.1} ms", cold.as_secs_f64() * 1e3);
+    println!("start -> first 200, warm (cache filled), median of 3: {:.1} ms", warm[1].as_secs_f64() * 1e3);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The knobs of a host ([`HostConfig`]) and of one actor ([`ActorLimits`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lattice_interfaces::ActorSpec;
+
+/// Limits of one actor, from its manifest entry or control request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActorLimits {
+    /// Most instances running at once; further calls wait for a free one.
+    pub max_instances: u32,
+    /// Linear memory one instance may grow to, in bytes.
+    pub memory_limit: usize,
+    /// Deadline of one call, from its start to its last response byte.
+    pub timeout: Duration,
+    /// How long a call waits for a free instance before it fails as busy.
+    pub queue_timeout: Duration,
+}
+
+impl Default for ActorLimits {
+    fn default() -> Self {
+        Self {
+            max_instances: 100,
+            memory_limit: 64 << 20,
+            timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ActorLimits {
+    /// The defaults, overridden by what `spec` sets.
+    pub fn from_spec(spec: &ActorSpec) -> Self {
+        let mut limits = Self::default();
+        if let Some(n) = spec.max_instances {
+            limits.max_instances = n;
+        }
+        if let Some(mib) = spec.memory_limit_mib {
+            limits.memory_limit = (mib as usize).saturating_mul(1 << 20);
+        }
+        if let Some(ms) = spec.timeout_ms {
+            limits.timeout = Duration::from_millis(ms);
+        }
+        limits
+    }
+}
+
+/// How the host's wasmtime engine is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Instances the pooling allocator reserves room for, across all actors.
+    /// `0` turns pooling off (on-demand allocation, for small devices).
+    pub pool_instances: u32,
+    /// Largest memory limit any actor may ask for, in bytes. With pooling,
+    /// every slot reserves this much address space (not memory).
+    pub max_memory: usize,
+    /// Folder of compiled components, keyed by the sha256 of the component
+    /// and the engine's settings. `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+    /// How often the epoch advances; deadlines are enforced to this grain.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            pool_instances: 1000,
+            max_memory: 4 << 30,
+            cache_dir: default_cache_dir(),
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/lattice/compiled`, else `~/.cache/lattice/compiled`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .map(|cache| cache.join("lattice").join("compiled"))
+}
+
+/// Everything a host is started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostConfig {
+    /// The wasmtime engine's settings.
+    pub runtime: RuntimeConfig,
+}

@@ -1,0 +1,32 @@
+//! The Lattice host: runs Wasm actors (WASI 0.2 components), links them to
+//! capability providers and to each other, and serves their calls.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lattice_host::{Host, HostConfig};
+//! use lattice_interfaces::Manifest;
+//!
+//! let host = Host::new(HostConfig::default())?;
+//! host.apply(&Manifest::load("examples/hello/hello.toml".as_ref())?).await?;
+//! for endpoint in host.http_endpoints() {
+//!     println!("{} -> {}", endpoint.url(), endpoint.link.target);
+//! }
+//! host.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! The parts, each in its own module:
+//! - [`config`]: the knobs of a host and of an actor;
+//! - [`runtime`]: the wasmtime engine, the compile cache and the actors
+//!   themselves (pre-instantiated once, instantiated per call);
+//! - [`host`]: the host that ties actors, providers and links together.
+
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod links;
+pub mod runtime;
+
+pub use config::{ActorLimits, HostConfig, RuntimeConfig};
+pub use host::{Host, HostError};
+pub use runtime::{ActorLoadError, CompileOutcome};

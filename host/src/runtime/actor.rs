@@ -1,0 +1,366 @@
+//! An actor: a component pre-instantiated once, instantiated per call.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use lattice_interfaces::http::{BoxError, HttpBody};
+use lattice_interfaces::{ComponentId, ErrorKind, InvocationError};
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, InstancePre};
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpView;
+
+use super::compile_cache::CompileOutcome;
+use super::ctx::ActorCtx;
+use super::engine::Runtime;
+use crate::config::ActorLimits;
+
+/// The export an actor needs to serve HTTP.
+pub const HTTP_INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+/// Why an actor could not be loaded. Each names the actor, the file and the
+/// reason in one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorLoadError {
+    /// The file could not be read.
+    #[error("actor \"{id}\": cannot read {origin}: {reason}")]
+    Read {
+        /// Actor id.
+        id: String,
+        /// Where the component was to come from.
+        origin: String,
+        /// What the OS said.
+        reason: String,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("actor \"{id}\": {origin} is not a WebAssembly file")]
+    NotWasm {
+        /// Actor id.
+        id: String,
+        /// Where the component came from.
+        origin: String,
+    },
+    /// A core module where a component is needed.
+    #[error("actor \"{id}\": {origin} is a core WebAssembly module, not a component: build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    CoreModule {
+        /// Actor id.
+        id: String,
+        /// Where the module came from.
+        origin: String,
+    },
+    /// Wasmtime refused to compile it.
+    #[error("actor \"{id}\": {origin} does not compile: {reason}")]
+    Compile {
+        /// Actor id.
+        id: String,
+        /// Where the component came from.
+        origin: String,
+        /// What wasmtime said.
+        reason: String,
+    },
+    /// It imports something this host does not provide.
+    #[error("actor \"{id}\": {origin} cannot be linked: {reason}")]
+    Imports {
+        /// Actor id.
+        id: String,
+        /// Where the component came from.
+        origin: String,
+        /// What wasmtime said.
+        reason: String,
+    },
+    /// Its limits exceed what the host allows.
+    #[error("actor \"{id}\": {reason}")]
+    Limits {
+        /// Actor id.
+        id: String,
+        /// Which limit and the host's cap.
+        reason: String,
+    },
+}
+
+/// What an actor has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActorStats {
+    /// Calls that got an instance.
+    pub calls: u64,
+    /// Calls that failed (trap, timeout, limit), a subset of `calls`.
+    pub failed: u64,
+    /// Calls refused because every instance was busy for too long.
+    pub busy: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    failed: AtomicU64,
+    busy: AtomicU64,
+}
+
+/// A loaded actor, ready to serve calls. Share it behind an `Arc`.
+pub struct Actor {
+    id: ComponentId,
+    origin: String,
+    runtime: Runtime,
+    http: Option<ProxyPre<ActorCtx>>,
+    exports: Vec<String>,
+    limits: ActorLimits,
+    permits: Arc<Semaphore>,
+    compile: CompileOutcome,
+    counters: Counters,
+}
+
+/// How a call ended when the guest gave no response.
+enum CallFailure {
+    Deadline,
+    Trap(wasmtime::Error, Option<usize>),
+    GuestGaveNoResponse,
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("id", &self.id)
+            .field("origin", &self.origin)
+            .field("limits", &self.limits)
+            .field("compile", &self.compile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Actor {
+    pub(crate) fn new(
+        runtime: Runtime,
+        id: ComponentId,
+        origin: &str,
+        component: Component,
+        compile: CompileOutcome,
+        limits: ActorLimits,
+    ) -> Result<Self, ActorLoadError> {
+        let max_memory = runtime.max_memory();
+        if limits.memory_limit > max_memory {
+            return Err(ActorLoadError::Limits {
+                id: id.to_string(),
+                reason: format!(
+                    "memory limit of {} MiB exceeds this host's cap of {} MiB",
+                    limits.memory_limit >> 20,
+                    max_memory >> 20
+                ),
+            });
+        }
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(runtime.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let pre: InstancePre<ActorCtx> = runtime.linker().instantiate_pre(&component).map_err(|e| {
+            ActorLoadError::Imports {
+                id: id.to_string(),
+                origin: origin.to_string(),
+                reason: format!("{e:#}").replace('\n', "; "),
+            }
+        })?;
+        let http = if exports_interface(&exports, HTTP_INCOMING_HANDLER) {
+            Some(ProxyPre::new(pre).map_err(|e| ActorLoadError::Imports {
+                id: id.to_string(),
+                origin: origin.to_string(),
+                reason: format!("{e:#}").replace('\n', "; "),
+            })?)
+        } else {
+            None
+        };
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            id,
+            origin: origin.to_string(),
+            runtime,
+            http,
+            exports,
+            limits,
+            compile,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// Where its component came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Its limits.
+    pub fn limits(&self) -> ActorLimits {
+        self.limits
+    }
+
+    /// Whether loading it compiled or took the compile cache.
+    pub fn compile_outcome(&self) -> CompileOutcome {
+        self.compile
+    }
+
+    /// Whether it exports `namespace:package/interface` (any version).
+    pub fn exports(&self, interface: &str) -> bool {
+        exports_interface(&self.exports, interface)
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> ActorStats {
+        ActorStats {
+            calls: self.counters.calls.load(Ordering::Relaxed),
+            failed: self.counters.failed.load(Ordering::Relaxed),
+            busy: self.counters.busy.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Instances running now.
+    pub fn instances_in_use(&self) -> usize {
+        (self.limits.max_instances as usize).saturating_sub(self.permits.available_permits())
+    }
+
+    fn error(&self, kind: ErrorKind, what: impl std::fmt::Display) -> InvocationError {
+        InvocationError::new(kind, format!("actor \"{}\": {what}", self.id))
+    }
+
+    /// Serves one HTTP request in a fresh instance.
+    ///
+    /// Waits up to the queue timeout for a free instance, then runs the
+    /// guest's `handle` with the actor's memory limit and deadline. The
+    /// future resolves when the guest sets its response; the body may still
+    /// be streaming, and the instance lives until it ends or the deadline
+    /// passes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the response; a guest already running
+    /// runs on to its end or its deadline, then its instance is dropped.
+    #[tracing::instrument(level = "debug", skip_all, fields(actor = %self.id))]
+    pub async fn handle_http(
+        &self,
+        request: http::Request<HttpBody>,
+    ) -> Result<http::Response<HttpBody>, InvocationError> {
+        let Some(pre) = &self.http else {
+            return Err(self.error(ErrorKind::NotFound, format_args!("does not export {HTTP_INCOMING_HANDLER}")));
+        };
+        let wait = self.limits.queue_timeout.min(self.limits.timeout);
+        let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(self.error(ErrorKind::NotFound, "is stopping")),
+            Err(_elapsed) => {
+                self.counters.busy.fetch_add(1, Ordering::Relaxed);
+                return Err(self.error(
+                    ErrorKind::Busy,
+                    format_args!("all {} instances busy for {:?}; try again later", self.limits.max_instances, wait),
+                ));
+            }
+        };
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+
+        let mut store = Store::new(self.runtime.engine(), ActorCtx::new(self.limits.memory_limit));
+        store.limiter(|ctx| &mut ctx.limits);
+        store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
+        store.epoch_deadline_trap();
+
+        let request = request.map(|body| {
+            body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
+                .boxed_unsync()
+        });
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, format!("bad request: {e:#}")))?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(|e| self.error(ErrorKind::Failed, format_args!("cannot prepare the call: {e:#}")))?;
+
+        let pre = pre.clone();
+        let timeout = self.limits.timeout;
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let call = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            };
+            match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => {
+                    let breached = store.data().limits.breached_at;
+                    Err(CallFailure::Trap(error, breached))
+                }
+                Err(_elapsed) => Err(CallFailure::Deadline),
+            }
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())),
+            Ok(Err(code)) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                Err(self.error(ErrorKind::Failed, format_args!("answered with error {code:?}")))
+            }
+            Err(_no_response) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let failure = match task.await {
+                    Ok(Ok(())) => CallFailure::GuestGaveNoResponse,
+                    Ok(Err(failure)) => failure,
+                    Err(join) => CallFailure::Trap(wasmtime::Error::msg(join.to_string()), None),
+                };
+                Err(self.describe(failure))
+            }
+        }
+    }
+
+    fn describe(&self, failure: CallFailure) -> InvocationError {
+        match failure {
+            CallFailure::Deadline => self.error(
+                ErrorKind::Timeout,
+                format_args!("did not finish within its {:?} deadline", self.limits.timeout),
+            ),
+            CallFailure::GuestGaveNoResponse => self.error(ErrorKind::Failed, "returned without setting a response"),
+            CallFailure::Trap(_, Some(size)) => self.error(
+                ErrorKind::Failed,
+                format_args!(
+                    "exceeded its memory limit of {} MiB (tried to grow to {} MiB)",
+                    self.limits.memory_limit >> 20,
+                    size >> 20
+                ),
+            ),
+            CallFailure::Trap(error, None) => match error.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::Interrupt) => self.error(
+                    ErrorKind::Timeout,
+                    format_args!("interrupted at its {:?} deadline", self.limits.timeout),
+                ),
+                Some(wasmtime::Trap::UnreachableCodeReached) => {
+                    self.error(ErrorKind::Failed, "trapped: the guest panicked or aborted")
+                }
+                Some(trap) => self.error(ErrorKind::Failed, format_args!("trapped: {trap}")),
+                None => self.error(ErrorKind::Failed, format_args!("failed: {}", first_line(&format!("{error:#}")))),
+            },
+        }
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// Whether `exports` holds `interface` at any version.
+fn exports_interface(exports: &[String], interface: &str) -> bool {
+    exports.iter().any(|name| {
+        name == interface
+            || name
+                .strip_prefix(interface)
+                .is_some_and(|rest| rest.starts_with('@'))
+    })
+}

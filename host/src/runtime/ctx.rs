@@ -1,0 +1,113 @@
+//! `ActorCtx`: the state of one store, made fresh for every call.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// Per-call state of an actor instance.
+pub struct ActorCtx {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: NoUnlinkedOutgoingHttp,
+    pub(crate) limits: MemoryLimiter,
+}
+
+impl ActorCtx {
+    /// Fresh state for one call with a linear-memory cap of `memory_limit` bytes.
+    pub fn new(memory_limit: usize) -> Self {
+        Self {
+            // Guests see no environment, arguments, files or stdin of the host;
+            // what they print to stderr (panic messages) goes to the host's.
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: NoUnlinkedOutgoingHttp,
+            limits: MemoryLimiter {
+                limit: memory_limit,
+                breached_at: None,
+            },
+        }
+    }
+}
+
+impl WasiView for ActorCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for ActorCtx {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Outgoing HTTP is a capability like any other: an actor reaches it only
+/// through a link to an HTTP client provider. Until then every outgoing
+/// request is denied.
+pub struct NoUnlinkedOutgoingHttp;
+
+impl WasiHttpHooks for NoUnlinkedOutgoingHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn std::future::Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Caps one instance's linear memory and remembers a breach, so a call that
+/// fails on it is reported as a limit breach rather than a bare trap.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    /// The size a guest tried to grow past the limit to.
+    pub(crate) breached_at: Option<usize>,
+}
+
+/// Most table elements one instance may hold.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.breached_at = Some(desired);
+            wasmtime::bail!("memory limit of {} bytes reached growing to {desired} bytes", self.limit);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

@@ -1,0 +1,194 @@
+//! The host's one wasmtime engine and the ticker that advances its epoch.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::actor::{Actor, ActorLoadError};
+use super::compile_cache::CompileCache;
+use super::ctx::ActorCtx;
+use crate::config::{ActorLimits, RuntimeConfig};
+use lattice_interfaces::ComponentId;
+
+/// Which instance allocator the engine ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocatorKind {
+    /// Slots reserved up front; instantiation is a few microseconds.
+    Pooling,
+    /// Memory mapped per instance: slower, but reserves nothing.
+    OnDemand,
+}
+
+/// The engine, the linker every actor is linked with, and the compile cache.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<ActorCtx>,
+    cache: CompileCache,
+    allocator: AllocatorKind,
+    max_memory: usize,
+    epoch_tick: std::time::Duration,
+    ticker: EpochTicker,
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the wasm runtime: {0}")]
+pub struct RuntimeError(String);
+
+fn base_config() -> Config {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    wasm
+}
+
+impl Runtime {
+    /// Builds the engine. Pooling is tried first, sized from `config`; when
+    /// the pool cannot be reserved (small devices, tight ulimits) the engine
+    /// falls back to on-demand allocation and says so in the log.
+    pub fn new(config: &RuntimeConfig) -> Result<Self, RuntimeError> {
+        let (engine, allocator) = match Self::pooling_engine(config) {
+            Some(Ok(engine)) => (engine, AllocatorKind::Pooling),
+            Some(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "pooling allocator unavailable; allocating instances on demand");
+                (Self::on_demand_engine(config)?, AllocatorKind::OnDemand)
+            }
+            None => (Self::on_demand_engine(config)?, AllocatorKind::OnDemand),
+        };
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                cache: CompileCache::new(config.cache_dir.clone()),
+                engine,
+                linker,
+                allocator,
+                max_memory: config.max_memory,
+                epoch_tick: config.epoch_tick,
+                ticker,
+            }),
+        })
+    }
+
+    fn pooling_engine(config: &RuntimeConfig) -> Option<wasmtime::Result<Engine>> {
+        if config.pool_instances == 0 {
+            return None;
+        }
+        let n = config.pool_instances;
+        let mut pool = PoolingAllocationConfig::default();
+        // A Rust component has its main module plus a few small shims.
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(config.max_memory);
+        let mut wasm = base_config();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        Some(Engine::new(&wasm))
+    }
+
+    fn on_demand_engine(_config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+        Engine::new(&base_config()).map_err(|e| RuntimeError(format!("{e:#}")))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Which allocator the engine uses.
+    pub fn allocator(&self) -> AllocatorKind {
+        self.inner.allocator
+    }
+
+    /// Largest memory limit an actor may have, in bytes.
+    pub fn max_memory(&self) -> usize {
+        self.inner.max_memory
+    }
+
+    /// The compile cache.
+    pub fn cache(&self) -> &CompileCache {
+        &self.inner.cache
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<ActorCtx> {
+        &self.inner.linker
+    }
+
+    /// Epoch ticks that make up `duration`, rounded up, at least one.
+    pub(crate) fn ticks(&self, duration: std::time::Duration) -> u64 {
+        let tick = self.inner.epoch_tick.as_nanos().max(1);
+        u64::try_from(duration.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Loads the actor `id` from the component bytes `wasm` (read from
+    /// `origin`, named in errors).
+    pub fn load_actor(
+        &self,
+        id: ComponentId,
+        origin: &str,
+        wasm: &[u8],
+        limits: ActorLimits,
+    ) -> Result<Actor, ActorLoadError> {
+        let (component, outcome) = self.inner.cache.load(&self.inner.engine, id.as_str(), origin, wasm)?;
+        Actor::new(self.clone(), id, origin, component, outcome, limits)
+    }
+
+    /// Compiles `wasm` without the cache; for checks and benchmarks.
+    pub fn compile(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
+        Component::new(&self.inner.engine, wasm)
+    }
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+/// A thread that advances the engine's epoch every tick. A thread, not a
+/// task: a guest spinning on every tokio worker must not be able to stop
+/// the clock that interrupts it.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: std::time::Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("lattice-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|error| tracing::error!(%error, "cannot start the epoch ticker; deadlines will not interrupt guests"))
+            .ok();
+        Self { stop, thread }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

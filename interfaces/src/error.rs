@@ -1,0 +1,68 @@
+//! Errors of an invocation, with a stable kind a caller can match and a
+//! message for people.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure an invocation met. Stable: these names travel in
+/// replies and events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The target, link or route does not exist.
+    NotFound,
+    /// The request itself is malformed.
+    BadRequest,
+    /// The caller is not allowed to make this call (no link, bad signature).
+    Unauthorized,
+    /// The call did not finish before its deadline.
+    Timeout,
+    /// No host runs the target.
+    NoResponders,
+    /// The target is at its concurrency limit and the call waited too long.
+    Busy,
+    /// The target failed: a trap, a panic, a limit breach.
+    Failed,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::BadRequest => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::Timeout => "timeout",
+            Self::NoResponders => "no_responders",
+            Self::Busy => "busy",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an invocation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct InvocationError {
+    /// The stable kind.
+    pub kind: ErrorKind,
+    /// One line for people: what failed, on what, and why.
+    pub message: String,
+}
+
+impl InvocationError {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}

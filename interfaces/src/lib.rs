@@ -1,0 +1,41 @@
+//! What two Lattice processes must agree on: the names of things, links,
+//! contracts, manifests and the in-process API of each standard contract.
+//!
+//! Every other crate depends on this one and on nothing of each other's, so a
+//! capability provider never needs the host to build, and `lattice-ctl` and the
+//! host parse the same manifest the same way.
+//!
+//! ```
+//! use lattice_interfaces::{Link, Manifest};
+//!
+//! let manifest = Manifest::from_toml(r#"
+//!     [[actors]]
+//!     id = "hello"
+//!     path = "hello.wasm"
+//!
+//!     [[providers]]
+//!     id = "http"
+//!     kind = "http-server"
+//!
+//!     [[links]]
+//!     source = "http"
+//!     target = "hello"
+//!     interface = "wasi:http/incoming-handler"
+//!     source_config = { address = "127.0.0.1:8080" }
+//! "#).unwrap();
+//! let link: &Link = &manifest.links[0];
+//! assert_eq!(link.contract().to_string(), "wasi:http/incoming-handler");
+//! ```
+
+pub mod contract;
+pub mod error;
+pub mod http;
+pub mod id;
+pub mod link;
+pub mod manifest;
+
+pub use contract::{Contract, ContractError};
+pub use error::{ErrorKind, InvocationError};
+pub use id::{ComponentId, IdError};
+pub use link::{Link, LinkKey};
+pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};

@@ -1,0 +1,320 @@
+//! Manifests: the TOML file that says which actors and providers a lattice
+//! runs and how they are linked. `lattice-ctl up MANIFEST` applies one.
+//!
+//! ```toml
+//! [[actors]]
+//! id = "hello"                 # [a-z0-9_-]+, unique in the manifest
+//! path = "../build/hello.wasm" # relative to the manifest's folder
+//! max_instances = 100          # concurrent instances (optional)
+//! memory_limit_mib = 64        # per instance (optional)
+//! timeout_ms = 30000           # per call (optional)
+//!
+//! [[providers]]
+//! id = "http"
+//! kind = "http-server"         # a built-in provider
+//!
+//! [[links]]
+//! source = "http"
+//! target = "hello"
+//! interface = "wasi:http/incoming-handler"
+//! source_config = { address = "127.0.0.1:8080", path = "/" }
+//! ```
+//!
+//! Parsing is strict: an unknown key, a duplicate id, a link to an id the
+//! manifest does not declare or a malformed contract is refused with one line
+//! that names the file, the item and the reason. Whether files exist and are
+//! components is checked when the host loads them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ComponentId, Contract, Link};
+
+/// Why a manifest was refused. Displays as one line starting with the file.
+#[derive(Debug, thiserror::Error)]
+pub struct ManifestError {
+    /// The manifest's path, or `manifest` when parsed from a string.
+    pub file: String,
+    /// Where in the file, when known: (line, column), 1-based.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+/// An actor the manifest runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSpec {
+    /// The actor's id in the lattice.
+    pub id: ComponentId,
+    /// The component file. Relative paths are resolved against the
+    /// manifest's folder by [`Manifest::load`].
+    pub path: PathBuf,
+    /// Most instances running at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    /// Memory limit of one instance, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit_mib: Option<u32>,
+    /// Deadline of one call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A capability provider the manifest runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// The provider's id in the lattice.
+    pub id: ComponentId,
+    /// Which built-in provider, e.g. `http-server`.
+    pub kind: String,
+    /// Provider-wide configuration.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// A link as written in a manifest: the contract is one string.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkSpec {
+    source: ComponentId,
+    target: ComponentId,
+    interface: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    source_config: BTreeMap<String, String>,
+    #[serde(default)]
+    target_config: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    actors: Vec<ActorSpec>,
+    #[serde(default)]
+    providers: Vec<ProviderSpec>,
+    #[serde(default)]
+    links: Vec<LinkSpec>,
+}
+
+/// A parsed and checked manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Manifest {
+    /// Actors, in file order.
+    pub actors: Vec<ActorSpec>,
+    /// Providers, in file order.
+    pub providers: Vec<ProviderSpec>,
+    /// Links, in file order.
+    pub links: Vec<Link>,
+}
+
+impl Manifest {
+    /// Reads and checks the manifest at `path`, resolving actor paths
+    /// against its folder.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            file: file.clone(),
+            position: None,
+            reason: format!("cannot read the manifest: {e}"),
+        })?;
+        let mut manifest = Self::parse(&text, &file)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for actor in &mut manifest.actors {
+            if actor.path.is_relative() {
+                actor.path = base.join(&actor.path);
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Parses and checks a manifest held in a string.
+    pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
+        Self::parse(text, "manifest")
+    }
+
+    fn parse(text: &str, file: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError {
+            file: file.to_string(),
+            position: e.span().map(|span| line_and_column(text, span.start)),
+            reason: one_line(e.message()),
+        })?;
+        let invalid = |reason: String| ManifestError {
+            file: file.to_string(),
+            position: None,
+            reason,
+        };
+
+        let mut ids = HashSet::new();
+        for (kind, id) in raw
+            .actors
+            .iter()
+            .map(|a| ("actor", &a.id))
+            .chain(raw.providers.iter().map(|p| ("provider", &p.id)))
+        {
+            if !ids.insert(id) {
+                return Err(invalid(format!("{kind} \"{id}\" is declared twice: ids must be unique across actors and providers")));
+            }
+        }
+        for actor in &raw.actors {
+            if actor.max_instances == Some(0) {
+                return Err(invalid(format!("actor \"{}\": max_instances must be at least 1", actor.id)));
+            }
+            if actor.memory_limit_mib == Some(0) {
+                return Err(invalid(format!("actor \"{}\": memory_limit_mib must be at least 1", actor.id)));
+            }
+            if actor.timeout_ms == Some(0) {
+                return Err(invalid(format!("actor \"{}\": timeout_ms must be at least 1", actor.id)));
+            }
+        }
+
+        let mut links: Vec<Link> = Vec::with_capacity(raw.links.len());
+        for spec in raw.links {
+            let contract = Contract::parse(&spec.interface).map_err(|e| {
+                invalid(format!("link {} -> {}: {e}", spec.source, spec.target))
+            })?;
+            let mut link = Link::new(spec.source, spec.target, contract);
+            if let Some(name) = spec.name {
+                link.name = name;
+            }
+            link.source_config = spec.source_config;
+            link.target_config = spec.target_config;
+            for (end, id) in [("source", &link.source), ("target", &link.target)] {
+                if !ids.contains(id) {
+                    return Err(invalid(format!(
+                        "link {link}: {end} \"{id}\" is neither an actor nor a provider in this manifest"
+                    )));
+                }
+            }
+            if let Some(existing) = links.iter().find(|l| l.key() == link.key()) {
+                return Err(invalid(format!(
+                    "link {link} clashes with link {existing}: one source has one link per package and name (give one a `name`)"
+                )));
+            }
+            links.push(link);
+        }
+
+        Ok(Self {
+            actors: raw.actors,
+            providers: raw.providers,
+            links,
+        })
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn one_line(message: &str) -> String {
+    message.trim().replace('\n', "; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO: &str = r#"
+[[actors]]
+id = "hello"
+path = "hello.wasm"
+
+[[providers]]
+id = "http"
+kind = "http-server"
+
+[[links]]
+source = "http"
+target = "hello"
+interface = "wasi:http/incoming-handler"
+source_config = { address = "127.0.0.1:8080" }
+"#;
+
+    fn error_of(text: &str) -> String {
+        match Manifest::from_toml(text) {
+            Ok(m) => format!("unexpectedly parsed: {m:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn parses_the_hello_manifest() {
+        let m = Manifest::from_toml(HELLO).unwrap();
+        assert_eq!(m.actors[0].id.as_str(), "hello");
+        assert_eq!(m.providers[0].kind, "http-server");
+        assert_eq!(m.links[0].to_string(), "http -> hello wasi:http/incoming-handler");
+        assert_eq!(m.links[0].config("address"), Some("127.0.0.1:8080"));
+        assert_eq!(m.links[0].name, "default");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = error_of("[[actors]]\nid = \"a\"\npath = \"a.wasm\"\ncolour = \"red\"\n");
+        assert!(e.starts_with("manifest:4:1: unknown field `colour`"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn duplicate_id_is_refused() {
+        let e = error_of("[[actors]]\nid = \"a\"\npath = \"a.wasm\"\n[[providers]]\nid = \"a\"\nkind = \"http-server\"\n");
+        assert_eq!(e, "manifest: provider \"a\" is declared twice: ids must be unique across actors and providers");
+    }
+
+    #[test]
+    fn link_to_unknown_actor_is_refused() {
+        let e = error_of(&HELLO.replace("target = \"hello\"", "target = \"nope\""));
+        assert_eq!(e, "manifest: link http -> nope wasi:http/incoming-handler: target \"nope\" is neither an actor nor a provider in this manifest");
+    }
+
+    #[test]
+    fn bad_ids_and_contracts_are_refused() {
+        let e = error_of(&HELLO.replace("id = \"hello\"", "id = \"Hello.World\""));
+        assert!(e.contains("id \"Hello.World\" has 'H'"), "{e}");
+        let e = error_of(&HELLO.replace("wasi:http/incoming-handler", "http"));
+        assert!(e.contains("link http -> hello: contract \"http\""), "{e}");
+    }
+
+    #[test]
+    fn clashing_links_are_refused() {
+        let doubled = format!("{HELLO}\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\n");
+        assert!(error_of(&doubled).contains("clashes with link"));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for text in ["\u{0}\u{1}", "[[actors]", "actors = 3", "[[links]]\nsource = 1", "[[actors]]\nid = \"a\"\npath = \"x\"\nmax_instances = -1", "x = \"\u{ffff}\""] {
+            assert!(Manifest::from_toml(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn load_resolves_paths_against_the_manifest_folder() {
+        let dir = std::env::temp_dir().join(format!("lattice-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("app.toml");
+        std::fs::write(&file, HELLO).unwrap();
+        let m = Manifest::load(&file).unwrap();
+        assert_eq!(m.actors[0].path, dir.join("hello.wasm"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let e = Manifest::load(&dir.join("missing.toml")).unwrap_err().to_string();
+        assert!(e.contains("missing.toml: cannot read the manifest"), "{e}");
+    }
+}

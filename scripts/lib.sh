@@ -1,0 +1,53 @@
+# Shared by the scripts in this folder: where builds go and how missing tools
+# get installed. Source it; do not run it.
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Builds live outside the clone so a fresh clone on the same machine (CI)
+# reuses them. Override with CARGO_TARGET_DIR.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lattice/target}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ensure_wasm_target: the rustup target actors are built for.
+ensure_wasm_target() {
+    command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs) and run this again"
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+        say "installing the rustup target wasm32-wasip2"
+        rustup target add wasm32-wasip2 \
+            || die "could not install the wasm32-wasip2 target: run 'rustup target add wasm32-wasip2' and run this again"
+    fi
+}
+
+# ensure_debian_packages CMD=PACKAGE...: install PACKAGE when CMD is missing.
+ensure_debian_packages() {
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+    done
+    ((${#missing[@]})) || return 0
+    say "installing ${missing[*]}"
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    command -v apt-get >/dev/null \
+        || die "missing ${missing[*]} and no apt-get here: install them with your package manager and run this again"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null; } \
+        || die "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' as root and run this again"
+}
+
+# build_examples: compile every example actor and fixture to a component and
+# copy them to examples/build/NAME.wasm, where the manifests and tests find them.
+build_examples() {
+    ensure_wasm_target
+    say "building example actors (wasm32-wasip2)"
+    (cd "$repo_root/examples" && cargo build --release --quiet --target-dir "$CARGO_TARGET_DIR/examples") \
+        || die "building the example actors failed (see above)"
+    mkdir -p "$repo_root/examples/build"
+    local wasm
+    for wasm in "$CARGO_TARGET_DIR"/examples/wasm32-wasip2/release/*.wasm; do
+        # Copy then rename, so a reader never sees a half-written file.
+        cp "$wasm" "$repo_root/examples/build/.$(basename "$wasm").$$"
+        mv -f "$repo_root/examples/build/.$(basename "$wasm").$$" "$repo_root/examples/build/$(basename "$wasm")"
+    done
+}

@@ -1,0 +1,48 @@
+//! A minimal HTTP/1.1 client for tests, on hyper.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A response, fully read.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body as text (lossy).
+    pub body: String,
+}
+
+/// A pooled client; clone freely.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Default for HttpClient {
+    fn default() -> Self {
+        Self {
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+}
+
+impl HttpClient {
+    /// GETs `url` and reads the whole body.
+    pub async fn get(&self, url: &str) -> anyhow::Result<Reply> {
+        self.request(http::Method::GET, url, Bytes::new()).await
+    }
+
+    /// Sends `method` to `url` with `body` and reads the whole response.
+    pub async fn request(&self, method: http::Method, url: &str, body: Bytes) -> anyhow::Result<Reply> {
+        let request = http::Request::builder().method(method).uri(url).body(Full::new(body))?;
+        let response = self.client.request(request).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}

@@ -1,0 +1,36 @@
+// Test support may fail the test it serves: panics and expects are its way to report.
+#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+
+//! Test support shared by Lattice's integration tests: real servers on free
+//! ports, the example actors built once, and a small HTTP client.
+//!
+//! Everything started here is stopped when its handle drops, even when a test
+//! fails; readiness is polled with a deadline, never assumed after a sleep.
+
+pub mod fixtures;
+pub mod http_client;
+pub mod nats;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("cannot find a free port on 127.0.0.1")
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or fails the test
+/// after `deadline` naming `what` it waited for.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < until, "timed out after {deadline:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,61 @@
+//! A real `nats-server` with JetStream, on a free port, in a temporary
+//! folder, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, wait_for};
+
+/// A running `nats-server`.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` on a free port and waits until it greets
+    /// clients. Fails the test with the fix when `nats-server` is missing.
+    pub fn start() -> Self {
+        let store = tempfile::tempdir().expect("cannot make a temp dir for JetStream");
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start nats-server ({e}): run ./scripts/test, or `apt-get install nats-server`"));
+        let server = Self { child, port, _store: store };
+        wait_for("nats-server to accept clients", Duration::from_secs(10), || server.info());
+        server
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's `INFO` greeting (JSON), if it answers now.
+    pub fn info(&self) -> Option<String> {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        line.strip_prefix("INFO ").map(|json| json.trim().to_string())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
