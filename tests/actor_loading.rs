@@ -7,6 +7,14 @@
 //! every start recompiles). The tests read the error text and the
 //! `CompileOutcome` the host reports.
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::Path;
 
 use lattice_host::{ActorLimits, CompileOutcome, Host, HostConfig, HostError, RuntimeConfig};
@@ -29,7 +37,10 @@ fn id(s: &str) -> ComponentId {
 }
 
 async fn load_error(host: &Host, origin: &str, wasm: Vec<u8>) -> String {
-    match host.start_actor_from_bytes(id("a"), origin, wasm, ActorLimits::default()).await {
+    match host
+        .start_actor_from_bytes(id("a"), origin, wasm, ActorLimits::default())
+        .await
+    {
         Ok(_) => panic!("{origin} was loaded"),
         Err(error) => error.to_string(),
     }
@@ -47,7 +58,10 @@ async fn a_core_module_is_refused_with_the_fix() {
     let host = host(None);
     let core = wat::parse_str("(module (func (export \"run\")))").unwrap();
     let e = load_error(&host, "core.wasm", core).await;
-    assert!(e.starts_with("actor \"a\": core.wasm is a core WebAssembly module, not a component"), "{e}");
+    assert!(
+        e.starts_with("actor \"a\": core.wasm is a core WebAssembly module, not a component"),
+        "{e}"
+    );
     assert!(e.contains("wasm32-wasip2"), "{e}");
 }
 
@@ -55,9 +69,13 @@ async fn a_core_module_is_refused_with_the_fix() {
 async fn truncated_and_garbage_components_are_refused_without_panic() {
     let host = host(None);
     let hello = fixtures::wasm_bytes("hello");
-    for cut in [8, 9, 100, hello.len() / 2, hello.len() - 1] {
+    // Eight bytes are the preamble alone: a valid empty component. Any cut past it is not.
+    for cut in [9, 10, 100, hello.len() / 2, hello.len() - 1] {
         let e = load_error(&host, "cut.wasm", hello[..cut].to_vec()).await;
-        assert!(e.starts_with("actor \"a\": cut.wasm does not compile: "), "{cut}: {e}");
+        assert!(
+            e.starts_with("actor \"a\": cut.wasm does not compile: "),
+            "{cut}: {e}"
+        );
         assert!(!e.contains('\n'), "{e}");
     }
     // The component preamble followed by noise.
@@ -67,7 +85,10 @@ async fn truncated_and_garbage_components_are_refused_without_panic() {
     assert!(e.contains("does not compile"), "{e}");
     for tiny in [vec![], vec![0], b"\0asm".to_vec()] {
         let e = load_error(&host, "tiny.wasm", tiny).await;
-        assert!(e.contains("not a WebAssembly file") || e.contains("does not compile"), "{e}");
+        assert!(
+            e.contains("not a WebAssembly file") || e.contains("does not compile"),
+            "{e}"
+        );
     }
 }
 
@@ -81,7 +102,10 @@ async fn a_component_with_imports_the_host_lacks_is_refused_naming_them() {
     )
     .unwrap();
     let e = load_error(&host, "needs.wasm", component).await;
-    assert!(e.starts_with("actor \"a\": needs.wasm cannot be linked: "), "{e}");
+    assert!(
+        e.starts_with("actor \"a\": needs.wasm cannot be linked: "),
+        "{e}"
+    );
     assert!(e.contains("example:missing/thing"), "{e}");
 }
 
@@ -98,8 +122,13 @@ async fn a_link_to_an_actor_without_the_export_is_refused() {
         config: Default::default(),
     })
     .unwrap();
-    let mut link = Link::new(id("http"), id("quiet"), lattice_interfaces::Contract::parse("wasi:http/incoming-handler").unwrap());
-    link.source_config.insert("address".into(), "127.0.0.1:0".into());
+    let mut link = Link::new(
+        id("http"),
+        id("quiet"),
+        lattice_interfaces::Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    link.source_config
+        .insert("address".into(), "127.0.0.1:0".into());
     let e = host.put_link(link).unwrap_err().to_string();
     assert_eq!(
         e,
@@ -120,15 +149,31 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
         timeout_ms: None,
     };
     let e = host.start_actor(&spec).await.unwrap_err().to_string();
-    assert!(e.starts_with("actor \"ghost\": cannot read /nonexistent/ghost.wasm: "), "{e}");
+    assert!(
+        e.starts_with("actor \"ghost\": cannot read /nonexistent/ghost.wasm: "),
+        "{e}"
+    );
 
-    host.start_actor_from_bytes(id("a"), "hello.wasm", fixtures::wasm_bytes("hello"), ActorLimits::default())
-        .await
-        .unwrap();
+    host.start_actor_from_bytes(
+        id("a"),
+        "hello.wasm",
+        fixtures::wasm_bytes("hello"),
+        ActorLimits::default(),
+    )
+    .await
+    .unwrap();
     let again = host
-        .start_actor_from_bytes(id("a"), "hello.wasm", fixtures::wasm_bytes("hello"), ActorLimits::default())
+        .start_actor_from_bytes(
+            id("a"),
+            "hello.wasm",
+            fixtures::wasm_bytes("hello"),
+            ActorLimits::default(),
+        )
         .await;
-    assert!(matches!(again, Err(HostError::AlreadyRunning { kind: "actor", .. })));
+    assert!(matches!(
+        again,
+        Err(HostError::AlreadyRunning { kind: "actor", .. })
+    ));
 }
 
 #[tokio::test]
@@ -147,11 +192,19 @@ async fn a_memory_limit_above_the_host_cap_is_refused() {
         ..ActorLimits::default()
     };
     let e = host
-        .start_actor_from_bytes(id("big"), "hello.wasm", fixtures::wasm_bytes("hello"), limits)
+        .start_actor_from_bytes(
+            id("big"),
+            "hello.wasm",
+            fixtures::wasm_bytes("hello"),
+            limits,
+        )
         .await
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "actor \"big\": memory limit of 64 MiB exceeds this host's cap of 32 MiB");
+    assert_eq!(
+        e,
+        "actor \"big\": memory limit of 64 MiB exceeds this host's cap of 32 MiB"
+    );
 }
 
 #[tokio::test]
@@ -164,14 +217,29 @@ async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompile
             .unwrap()
             .compile_outcome()
     };
-    assert_eq!(start(host(Some(cache.path())), hello.clone()).await, CompileOutcome::Compiled);
-    assert_eq!(start(host(Some(cache.path())), hello.clone()).await, CompileOutcome::CacheHit);
+    assert_eq!(
+        start(host(Some(cache.path())), hello.clone()).await,
+        CompileOutcome::Compiled
+    );
+    assert_eq!(
+        start(host(Some(cache.path())), hello.clone()).await,
+        CompileOutcome::CacheHit
+    );
 
-    let entries: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     std::fs::write(&entries[0], b"damaged").unwrap();
-    assert_eq!(start(host(Some(cache.path())), hello.clone()).await, CompileOutcome::Compiled);
-    assert_eq!(start(host(Some(cache.path())), hello).await, CompileOutcome::CacheHit);
+    assert_eq!(
+        start(host(Some(cache.path())), hello.clone()).await,
+        CompileOutcome::Compiled
+    );
+    assert_eq!(
+        start(host(Some(cache.path())), hello).await,
+        CompileOutcome::CacheHit
+    );
 }
 
 #[tokio::test]
@@ -184,9 +252,17 @@ async fn on_demand_allocation_serves_when_pooling_is_off() {
         },
     })
     .unwrap();
-    assert_eq!(host.runtime().allocator(), lattice_host::runtime::AllocatorKind::OnDemand);
+    assert_eq!(
+        host.runtime().allocator(),
+        lattice_host::runtime::AllocatorKind::OnDemand
+    );
     let actor = host
-        .start_actor_from_bytes(id("hello"), "hello.wasm", fixtures::wasm_bytes("hello"), ActorLimits::default())
+        .start_actor_from_bytes(
+            id("hello"),
+            "hello.wasm",
+            fixtures::wasm_bytes("hello"),
+            ActorLimits::default(),
+        )
         .await
         .unwrap();
     let request = http::Request::builder()

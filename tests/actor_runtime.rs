@@ -6,6 +6,14 @@
 //! `hello` actor beside a misbehaving fixture on one address (paths route
 //! between them) and reads the HTTP status and body a client sees.
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,14 +87,19 @@ fn urls(host: &Host) -> (String, String) {
 
 async fn assert_hello_serves(client: &HttpClient, url: &str) {
     let reply = client.get(url).await.unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (200, "Hello from Lattice!\n"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "Hello from Lattice!\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_loops_forever_gets_504_at_its_deadline_and_others_keep_serving() {
     let cache = tempfile::tempdir().unwrap();
     let host = host(cache.path());
-    host.apply(&manifest("http_loop_forever", "timeout_ms = 1500")).await.unwrap();
+    host.apply(&manifest("http_loop_forever", "timeout_ms = 1500"))
+        .await
+        .unwrap();
     let (hello, bad) = urls(&host);
     let client = HttpClient::default();
 
@@ -95,9 +108,17 @@ async fn a_guest_that_loops_forever_gets_504_at_its_deadline_and_others_keep_ser
         async move { client.get(&bad).await.unwrap() }
     });
     // While the guest spins, hello still answers.
-    lattice_tests::wait_for("the looping guest to hold an instance", Duration::from_secs(10), || {
-        (host.actor(&ComponentId::new("bad").unwrap())?.instances_in_use() == 1).then_some(())
-    });
+    lattice_tests::wait_for(
+        "the looping guest to hold an instance",
+        Duration::from_secs(10),
+        || {
+            (host
+                .actor(&ComponentId::new("bad").unwrap())?
+                .instances_in_use()
+                == 1)
+                .then_some(())
+        },
+    );
     assert_hello_serves(&client, &hello).await;
 
     let reply = looping.await.unwrap();
@@ -105,7 +126,10 @@ async fn a_guest_that_loops_forever_gets_504_at_its_deadline_and_others_keep_ser
     assert!(reply.body.contains("actor \"bad\""), "{}", reply.body);
     assert!(reply.body.contains("deadline"), "{}", reply.body);
     assert_hello_serves(&client, &hello).await;
-    let stats = host.actor(&ComponentId::new("bad").unwrap()).unwrap().stats();
+    let stats = host
+        .actor(&ComponentId::new("bad").unwrap())
+        .unwrap()
+        .stats();
     assert_eq!((stats.calls, stats.failed), (1, 1));
     host.shutdown(Duration::from_secs(1)).await;
 }
@@ -114,14 +138,20 @@ async fn a_guest_that_loops_forever_gets_504_at_its_deadline_and_others_keep_ser
 async fn a_guest_that_grows_past_its_memory_limit_gets_500_naming_the_limit() {
     let cache = tempfile::tempdir().unwrap();
     let host = host(cache.path());
-    host.apply(&manifest("http_memory_bomb", "memory_limit_mib = 16")).await.unwrap();
+    host.apply(&manifest("http_memory_bomb", "memory_limit_mib = 16"))
+        .await
+        .unwrap();
     let (hello, bad) = urls(&host);
     let client = HttpClient::default();
 
     for _ in 0..3 {
         let reply = client.get(&bad).await.unwrap();
         assert_eq!(reply.status, 500, "{}", reply.body);
-        assert!(reply.body.contains("exceeded its memory limit of 16 MiB"), "{}", reply.body);
+        assert!(
+            reply.body.contains("exceeded its memory limit of 16 MiB"),
+            "{}",
+            reply.body
+        );
         assert_hello_serves(&client, &hello).await;
     }
     host.shutdown(Duration::from_secs(1)).await;
@@ -141,7 +171,10 @@ async fn a_guest_that_panics_gets_500_and_the_next_call_is_served_again() {
         assert!(reply.body.contains("the guest panicked"), "{}", reply.body);
     }
     assert_hello_serves(&client, &hello).await;
-    let stats = host.actor(&ComponentId::new("bad").unwrap()).unwrap().stats();
+    let stats = host
+        .actor(&ComponentId::new("bad").unwrap())
+        .unwrap()
+        .stats();
     assert_eq!((stats.calls, stats.failed), (3, 3));
     host.shutdown(Duration::from_secs(1)).await;
 }
@@ -157,7 +190,12 @@ async fn calls_past_max_instances_wait_then_fail_as_busy() {
         ..ActorLimits::default()
     };
     let actor = host
-        .start_actor_from_bytes(ComponentId::new("spin").unwrap(), "http_loop_forever", fixtures::wasm_bytes("http_loop_forever"), limits)
+        .start_actor_from_bytes(
+            ComponentId::new("spin").unwrap(),
+            "http_loop_forever",
+            fixtures::wasm_bytes("http_loop_forever"),
+            limits,
+        )
         .await
         .unwrap();
     let request = || {
@@ -171,13 +209,22 @@ async fn calls_past_max_instances_wait_then_fail_as_busy() {
         let request = request();
         async move { actor.handle_http(request).await }
     });
-    lattice_tests::wait_for("the first call to hold the only instance", Duration::from_secs(10), || {
-        (actor.instances_in_use() == 1).then_some(())
-    });
+    lattice_tests::wait_for(
+        "the first call to hold the only instance",
+        Duration::from_secs(10),
+        || (actor.instances_in_use() == 1).then_some(()),
+    );
     let second = actor.handle_http(request()).await.unwrap_err();
     assert_eq!(second.kind, lattice_interfaces::ErrorKind::Busy);
-    assert!(second.message.contains("all 1 instances busy"), "{}", second.message);
-    assert_eq!(first.await.unwrap().unwrap_err().kind, lattice_interfaces::ErrorKind::Timeout);
+    assert!(
+        second.message.contains("all 1 instances busy"),
+        "{}",
+        second.message
+    );
+    assert_eq!(
+        first.await.unwrap().unwrap_err().kind,
+        lattice_interfaces::ErrorKind::Timeout
+    );
     assert_eq!(actor.stats().busy, 1);
     assert_eq!(actor.instances_in_use(), 0);
 }

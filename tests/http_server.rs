@@ -6,6 +6,14 @@
 //! prefix; a path no link serves gets 404; deleting the link stops the
 //! serving; garbage on the socket gets an error and the server keeps going.
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -31,7 +39,11 @@ fn id(s: &str) -> ComponentId {
 }
 
 fn http_link(target: &str, name: &str, address: &str, path: Option<&str>) -> Link {
-    let mut link = Link::new(id("http"), id(target), Contract::parse("wasi:http/incoming-handler").unwrap());
+    let mut link = Link::new(
+        id("http"),
+        id(target),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
     link.name = name.into();
     link.source_config.insert("address".into(), address.into());
     if let Some(path) = path {
@@ -43,12 +55,21 @@ fn http_link(target: &str, name: &str, address: &str, path: Option<&str>) -> Lin
 async fn host_with_http_and(actors: &[(&str, &str)]) -> Host {
     let host = host();
     for (actor, fixture) in actors {
-        host.start_actor_from_bytes(id(actor), fixture, fixtures::wasm_bytes(fixture), ActorLimits::default())
-            .await
-            .unwrap();
-    }
-    host.start_provider(&ProviderSpec { id: id("http"), kind: "http-server".into(), config: Default::default() })
+        host.start_actor_from_bytes(
+            id(actor),
+            fixture,
+            fixtures::wasm_bytes(fixture),
+            ActorLimits::default(),
+        )
+        .await
         .unwrap();
+    }
+    host.start_provider(&ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: Default::default(),
+    })
+    .unwrap();
     host
 }
 
@@ -56,37 +77,63 @@ async fn host_with_http_and(actors: &[(&str, &str)]) -> Host {
 async fn the_hello_manifest_answers_hello_from_lattice() {
     let manifest_path = fixtures::repo_root().join("examples/hello/hello.toml");
     let mut manifest = Manifest::load(&manifest_path).unwrap();
-    assert_eq!(manifest.links[0].config("address"), Some("127.0.0.1:8080"), "the README's URL");
+    assert_eq!(
+        manifest.links[0].config("address"),
+        Some("127.0.0.1:8080"),
+        "the README's URL"
+    );
     // The test may not own port 8080; serve the same manifest on a free port.
-    manifest.links[0].source_config.insert("address".into(), "127.0.0.1:0".into());
+    manifest.links[0]
+        .source_config
+        .insert("address".into(), "127.0.0.1:0".into());
     fixtures::wasm("hello");
 
     let host = host();
     host.apply(&manifest).await.unwrap();
     let url = host.http_endpoints()[0].url();
-    let reply = HttpClient::default().get(&format!("{url}anything?x=1")).await.unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (200, "Hello from Lattice!\n"));
+    let reply = HttpClient::default()
+        .get(&format!("{url}anything?x=1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "Hello from Lattice!\n")
+    );
     host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_share_an_address_by_path_prefix_and_unrouted_paths_get_404() {
     let host = host_with_http_and(&[("hello", "hello"), ("oops", "http_panic")]).await;
-    host.put_link(http_link("oops", "oops", "127.0.0.1:0", Some("/oops"))).unwrap();
+    host.put_link(http_link("oops", "oops", "127.0.0.1:0", Some("/oops")))
+        .unwrap();
     let address = host.http_endpoints()[0].address.to_string();
-    host.put_link(http_link("hello", "hello", &address, Some("/hello"))).unwrap();
+    host.put_link(http_link("hello", "hello", &address, Some("/hello")))
+        .unwrap();
     assert_eq!(host.http_endpoints().len(), 2);
     let client = HttpClient::default();
 
-    let reply = client.get(&format!("http://{address}/hello/world")).await.unwrap();
+    let reply = client
+        .get(&format!("http://{address}/hello/world"))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = client.get(&format!("http://{address}/oops")).await.unwrap();
     assert_eq!(reply.status, 500, "{}", reply.body);
-    let reply = client.get(&format!("http://{address}/hellox")).await.unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (404, "no link serves path /hellox\n"));
+    let reply = client
+        .get(&format!("http://{address}/hellox"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (404, "no link serves path /hellox\n")
+    );
 
     // A second link on the same address and prefix is refused, naming the holder.
-    let e = host.put_link(http_link("oops", "other", &address, Some("/hello/"))).unwrap_err().to_string();
+    let e = host
+        .put_link(http_link("oops", "other", &address, Some("/hello/")))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is already served by link http -> hello"), "{e}");
     host.shutdown(Duration::from_secs(1)).await;
 }
@@ -97,7 +144,14 @@ async fn deleting_the_last_link_on_an_address_closes_it() {
     let link = http_link("hello", "default", "127.0.0.1:0", None);
     host.put_link(link.clone()).unwrap();
     let address = host.http_endpoints()[0].address;
-    assert_eq!(HttpClient::default().get(&format!("http://{address}/")).await.unwrap().status, 200);
+    assert_eq!(
+        HttpClient::default()
+            .get(&format!("http://{address}/"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
 
     assert!(host.delete_link(&link.key()).is_some());
     assert!(host.http_endpoints().is_empty());
@@ -111,11 +165,22 @@ async fn an_address_in_use_is_refused_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
     let host = host_with_http_and(&[("hello", "hello")]).await;
-    let e = host.put_link(http_link("hello", "default", &address, None)).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("link http -> hello wasi:http/incoming-handler: cannot listen on {address}: ")), "{e}");
+    let e = host
+        .put_link(http_link("hello", "default", &address, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "link http -> hello wasi:http/incoming-handler: cannot listen on {address}: "
+        )),
+        "{e}"
+    );
     assert!(host.links().is_empty());
     for bad in ["localhost", "127.0.0.1", "300.1.1.1:80", ""] {
-        let e = host.put_link(http_link("hello", "default", bad, None)).unwrap_err().to_string();
+        let e = host
+            .put_link(http_link("hello", "default", bad, None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is not IP:PORT"), "{bad}: {e}");
     }
 }
@@ -123,7 +188,8 @@ async fn an_address_in_use_is_refused_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
     let host = host_with_http_and(&[("hello", "hello")]).await;
-    host.put_link(http_link("hello", "default", "127.0.0.1:0", None)).unwrap();
+    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
+        .unwrap();
     let address = host.http_endpoints()[0].address;
 
     let garbage: [&[u8]; 4] = [
@@ -135,7 +201,9 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
     for bytes in garbage {
         let answer = tokio::task::spawn_blocking(move || {
             let mut stream = TcpStream::connect(address).unwrap();
-            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
             stream.write_all(bytes).unwrap();
             let mut answer = Vec::new();
             let _ = stream.read_to_end(&mut answer);
@@ -144,12 +212,17 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
         .await
         .unwrap();
         assert!(
-            answer.is_empty() || answer.starts_with("HTTP/1.1 4") || answer.starts_with("HTTP/1.0 4"),
+            answer.is_empty()
+                || answer.starts_with("HTTP/1.1 4")
+                || answer.starts_with("HTTP/1.0 4"),
             "{:?} got {answer:?}",
             String::from_utf8_lossy(bytes)
         );
     }
-    let reply = HttpClient::default().get(&format!("http://{address}/")).await.unwrap();
+    let reply = HttpClient::default()
+        .get(&format!("http://{address}/"))
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
     host.shutdown(Duration::from_secs(1)).await;
 }

@@ -4,6 +4,14 @@
 //! enable JetStream or stop with its handle, every later test would lie. The
 //! test reads the server's own `INFO` greeting and whether its port closes.
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -18,7 +26,9 @@ fn starts_with_jetstream_on_a_free_port_and_stops_on_drop() {
     let port = server.port();
     drop(server);
     lattice_tests::wait_for("the port to close", Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).is_err().then_some(())
+        TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
     });
 }
 

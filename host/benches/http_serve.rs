@@ -8,6 +8,14 @@
 //! `BENCH_SECS` (per wrk run, default 10), `BENCH_ROUNDS` (default 3; the
 //! median is reported), `BENCH_CONNECTIONS` (default 50).
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,7 +37,10 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn repo_root() -> PathBuf {
@@ -60,7 +71,13 @@ fn parse_latency(value: &str) -> Option<f64> {
 /// Loads `url` with wrk and reads requests/s, p50 and p99 from its report.
 fn wrk(url: &str, secs: u64, connections: u64) -> anyhow::Result<Load> {
     let output = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{secs}s"), "--latency", url])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            url,
+        ])
         .output()
         .context("cannot run wrk: install it with `apt-get install wrk` (./scripts/bench does)")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -71,14 +88,21 @@ fn wrk(url: &str, secs: u64, connections: u64) -> anyhow::Result<Load> {
         bail!("wrk saw errors:\n{text}");
     }
     let field = |prefix: &str| {
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix(prefix).map(|rest| rest.trim().to_string()))
+        text.lines().find_map(|line| {
+            line.trim()
+                .strip_prefix(prefix)
+                .map(|rest| rest.trim().to_string())
+        })
     };
     let rps = field("Requests/sec:").and_then(|v| v.parse().ok());
     let p50 = field("50%").and_then(|v| parse_latency(&v));
     let p99 = field("99%").and_then(|v| parse_latency(&v));
     match (rps, p50, p99) {
-        (Some(requests_per_sec), Some(p50_ms), Some(p99_ms)) => Ok(Load { requests_per_sec, p50_ms, p99_ms }),
+        (Some(requests_per_sec), Some(p50_ms), Some(p99_ms)) => Ok(Load {
+            requests_per_sec,
+            p50_ms,
+            p99_ms,
+        }),
         _ => bail!("cannot read wrk's report:\n{text}"),
     }
 }
@@ -101,20 +125,29 @@ struct BareCtx {
 
 impl WasiView for BareCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for BareCtx {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
 async fn start_baseline(wasm: &[u8]) -> anyhow::Result<SocketAddr> {
     let mut config = Config::new();
     config.wasm_component_model(true);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+        PoolingAllocationConfig::default(),
+    ));
     let engine = Engine::new(&config)?;
     let component = Component::new(&engine, wasm)?;
     let mut linker = Linker::new(&engine);
@@ -147,15 +180,26 @@ async fn bare_handle(
 ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
     let mut store = Store::new(
         pre.engine(),
-        BareCtx { wasi: WasiCtx::builder().build(), http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoUnlinkedOutgoingHttp },
+        BareCtx {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: NoUnlinkedOutgoingHttp,
+        },
     );
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let request = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let request = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
     let out = store.data_mut().http().new_response_outparam(sender)?;
     let pre = pre.clone();
     let task = tokio::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, out)
+            .await
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
@@ -175,10 +219,18 @@ fn hello_manifest(wasm: &Path, address: &str) -> String {
 
 async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
     let host = Host::new(HostConfig {
-        runtime: RuntimeConfig { cache_dir: None, ..RuntimeConfig::default() },
+        runtime: RuntimeConfig {
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        },
     })?;
-    host.apply(&Manifest::from_toml(&hello_manifest(wasm, "127.0.0.1:0"))?).await?;
-    let address = host.http_endpoints().first().context("no endpoint")?.address;
+    host.apply(&Manifest::from_toml(&hello_manifest(wasm, "127.0.0.1:0"))?)
+        .await?;
+    let address = host
+        .http_endpoints()
+        .first()
+        .context("no endpoint")?
+        .address;
     Ok((host, address))
 }
 
@@ -219,13 +271,22 @@ fn main() -> anyhow::Result<()> {
     let rounds = env_or("BENCH_ROUNDS", 3).max(1);
     let connections = env_or("BENCH_CONNECTIONS", 50);
     let wasm_path = repo_root().join("examples/build/hello.wasm");
-    let wasm = std::fs::read(&wasm_path)
-        .with_context(|| format!("cannot read {}: run ./scripts/build-examples", wasm_path.display()))?;
+    let wasm = std::fs::read(&wasm_path).with_context(|| {
+        format!(
+            "cannot read {}: run ./scripts/build-examples",
+            wasm_path.display()
+        )
+    })?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (host, lattice) = runtime.block_on(start_lattice(&wasm_path))?;
     let baseline = runtime.block_on(start_baseline(&wasm))?;
-    println!("hello.wasm: {} KB; wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, median", wasm.len() / 1024);
+    println!(
+        "hello.wasm: {} KB; wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, median",
+        wasm.len() / 1024
+    );
 
     let (mut ours, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -233,25 +294,50 @@ fn main() -> anyhow::Result<()> {
         ours.push(wrk(&format!("http://{lattice}/"), secs, connections)?);
     }
     let (ours, bare) = (median(ours), median(bare));
-    println!("{:<44} {:>10} {:>9} {:>9}", "server", "req/s", "p50 ms", "p99 ms");
-    for (name, load) in [("baseline: bare wasmtime-wasi-http, pooled", bare), ("lattice-host: http-server provider -> hello", ours)] {
-        println!("{name:<44} {:>10.0} {:>9.2} {:>9.2}", load.requests_per_sec, load.p50_ms, load.p99_ms);
+    println!(
+        "{:<44} {:>10} {:>9} {:>9}",
+        "server", "req/s", "p50 ms", "p99 ms"
+    );
+    for (name, load) in [
+        ("baseline: bare wasmtime-wasi-http, pooled", bare),
+        ("lattice-host: http-server provider -> hello", ours),
+    ] {
+        println!(
+            "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
+            load.requests_per_sec, load.p50_ms, load.p99_ms
+        );
     }
-    println!("ratio lattice/baseline req/s: {:.3}", ours.requests_per_sec / bare.requests_per_sec);
+    println!(
+        "ratio lattice/baseline req/s: {:.3}",
+        ours.requests_per_sec / bare.requests_per_sec
+    );
     runtime.block_on(host.shutdown(Duration::from_secs(1)));
     drop(runtime);
 
     // Start to first 200, in a fresh process each time.
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let manifest = dir.path().join("hello.toml");
-    std::fs::write(&manifest, hello_manifest(&wasm_path, &format!("127.0.0.1:{port}")))?;
+    std::fs::write(
+        &manifest,
+        hello_manifest(&wasm_path, &format!("127.0.0.1:{port}")),
+    )?;
     let cache = dir.path().join("cache");
     let url = format!("http://127.0.0.1:{port}/");
     let cold = time_to_first_200(&manifest, &cache, &url)?;
-    let mut warm: Vec<Duration> = (0..3).map(|_| time_to_first_200(&manifest, &cache, &url)).collect::<Result<_, _>>()?;
+    let mut warm: Vec<Duration> = (0..3)
+        .map(|_| time_to_first_200(&manifest, &cache, &url))
+        .collect::<Result<_, _>>()?;
     warm.sort();
-    println!("start -> first 200, cold (empty compile cache): {:.1} ms", cold.as_secs_f64() * 1e3);
-    println!("start -> first 200, warm (cache filled), median of 3: {:.1} ms", warm[1].as_secs_f64() * 1e3);
+    println!(
+        "start -> first 200, cold (empty compile cache): {:.1} ms",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "start -> first 200, warm (cache filled), median of 3: {:.1} ms",
+        warm[1].as_secs_f64() * 1e3
+    );
     Ok(())
 }

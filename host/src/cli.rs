@@ -22,7 +22,12 @@ pub struct HostArgs {
     pub no_cache: bool,
 
     /// Instances the pooling allocator reserves room for; 0 allocates on demand
-    #[arg(long, env = "LATTICE_POOL_INSTANCES", default_value_t = 1000, value_name = "N")]
+    #[arg(
+        long,
+        env = "LATTICE_POOL_INSTANCES",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
     pub pool_instances: u32,
 
     /// Largest memory limit an actor may ask for, in MiB
@@ -31,7 +36,12 @@ pub struct HostArgs {
     pub max_memory_mib: u32,
 
     /// How long in-flight calls may take to finish on shutdown, in seconds
-    #[arg(long, env = "LATTICE_SHUTDOWN_GRACE", default_value_t = 10, value_name = "SECS")]
+    #[arg(
+        long,
+        env = "LATTICE_SHUTDOWN_GRACE",
+        default_value_t = 10,
+        value_name = "SECS"
+    )]
     pub shutdown_grace: u64,
 }
 
@@ -80,8 +90,12 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     }
     println!("Press Ctrl-C to stop.");
     wait_for_signal().await?;
-    println!("Stopping: draining in-flight requests (up to {}s)", args.shutdown_grace);
-    host.shutdown(Duration::from_secs(args.shutdown_grace)).await;
+    println!(
+        "Stopping: draining in-flight requests (up to {}s)",
+        args.shutdown_grace
+    );
+    host.shutdown(Duration::from_secs(args.shutdown_grace))
+        .await;
     Ok(())
 }
 
@@ -96,7 +110,9 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         }
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
     Ok(())
 }
 

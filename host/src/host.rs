@@ -9,7 +9,9 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use lattice_interfaces::http::{HandleFuture, HttpBody, IncomingHttp};
-use lattice_interfaces::{ActorSpec, ComponentId, ErrorKind, InvocationError, Link, LinkKey, Manifest, ProviderSpec};
+use lattice_interfaces::{
+    ActorSpec, ComponentId, ErrorKind, InvocationError, Link, LinkKey, Manifest, ProviderSpec,
+};
 use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 
 use crate::config::{ActorLimits, HostConfig};
@@ -123,11 +125,13 @@ impl Host {
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
         let origin = spec.path.display().to_string();
-        let wasm = tokio::fs::read(&spec.path).await.map_err(|e| ActorLoadError::Read {
-            id: spec.id.to_string(),
-            origin: origin.clone(),
-            reason: e.to_string(),
-        })?;
+        let wasm = tokio::fs::read(&spec.path)
+            .await
+            .map_err(|e| ActorLoadError::Read {
+                id: spec.id.to_string(),
+                origin: origin.clone(),
+                reason: e.to_string(),
+            })?;
         self.start_actor_from_bytes(spec.id.clone(), &origin, wasm, ActorLimits::from_spec(spec))
             .await
     }
@@ -145,13 +149,15 @@ impl Host {
         let runtime = self.inner.runtime.clone();
         let (load_id, load_origin) = (id.clone(), origin.to_string());
         // Compiling is CPU-bound: keep it off the async workers.
-        let actor = tokio::task::spawn_blocking(move || runtime.load_actor(load_id, &load_origin, &wasm, limits))
-            .await
-            .map_err(|e| ActorLoadError::Compile {
-                id: id.to_string(),
-                origin: origin.to_string(),
-                reason: e.to_string(),
-            })??;
+        let actor = tokio::task::spawn_blocking(move || {
+            runtime.load_actor(load_id, &load_origin, &wasm, limits)
+        })
+        .await
+        .map_err(|e| ActorLoadError::Compile {
+            id: id.to_string(),
+            origin: origin.to_string(),
+            reason: e.to_string(),
+        })??;
         let actor = Arc::new(actor);
         {
             let mut actors = write(&self.inner.actors);
@@ -203,8 +209,12 @@ impl Host {
     }
 
     fn check_free(&self, id: &ComponentId, kind: &'static str) -> Result<(), HostError> {
-        if read(&self.inner.actors).contains_key(id) || read(&self.inner.providers).contains_key(id) {
-            return Err(HostError::AlreadyRunning { kind, id: id.clone() });
+        if read(&self.inner.actors).contains_key(id) || read(&self.inner.providers).contains_key(id)
+        {
+            return Err(HostError::AlreadyRunning {
+                kind,
+                id: id.clone(),
+            });
         }
         Ok(())
     }
@@ -213,10 +223,17 @@ impl Host {
     /// serve the contract, stores it, and hands it to the provider at either
     /// end. A link that fails any step is not stored.
     pub fn put_link(&self, link: Link) -> Result<(), HostError> {
-        let refuse = |reason: String| HostError::LinkRefused { link: link.to_string(), reason };
+        let refuse = |reason: String| HostError::LinkRefused {
+            link: link.to_string(),
+            reason,
+        };
         for (end, id) in [("source", &link.source), ("target", &link.target)] {
-            if !read(&self.inner.actors).contains_key(id) && !read(&self.inner.providers).contains_key(id) {
-                return Err(refuse(format!("{end} \"{id}\" is neither an actor nor a provider on this host")));
+            if !read(&self.inner.actors).contains_key(id)
+                && !read(&self.inner.providers).contains_key(id)
+            {
+                return Err(refuse(format!(
+                    "{end} \"{id}\" is neither an actor nor a provider on this host"
+                )));
             }
         }
         let serves_http = link.carries("wasi", "http", "incoming-handler");
@@ -230,7 +247,12 @@ impl Host {
                         crate::runtime::HTTP_INCOMING_HANDLER
                     )))
                 }
-                None => return Err(refuse(format!("target \"{}\" is not an actor", link.target))),
+                None => {
+                    return Err(refuse(format!(
+                        "target \"{}\" is not an actor",
+                        link.target
+                    )))
+                }
             }
         }
         let replaced = write(&self.inner.links)
@@ -245,7 +267,11 @@ impl Host {
                     if let Some(previous) = replaced {
                         let _ = links.put(previous);
                     }
-                    return Err(refuse(error.to_string().replacen(&format!("link {link}: "), "", 1)));
+                    return Err(refuse(error.to_string().replacen(
+                        &format!("link {link}: "),
+                        "",
+                        1,
+                    )));
                 }
             }
         }
@@ -307,25 +333,32 @@ struct HostHttpHandler {
 
 impl IncomingHttp for HostHttpHandler {
     fn handle(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
-        let actor = self.host.upgrade().ok_or_else(|| {
-            InvocationError::new(ErrorKind::NotFound, "the host is stopping")
-        }).and_then(|host| {
-            // Deny by default: only a link this host holds may carry the call.
-            let links = read(&host.links);
-            let linked = links.get(&link.key()).is_some_and(|held| held.target == link.target);
-            if !linked {
-                return Err(InvocationError::new(
-                    ErrorKind::Unauthorized,
-                    format!("no link {link} on this host"),
-                ));
-            }
-            read(&host.actors).get(&link.target).cloned().ok_or_else(|| {
-                InvocationError::new(
-                    ErrorKind::NotFound,
-                    format!("actor \"{}\" does not run on this host", link.target),
-                )
-            })
-        });
+        let actor = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
+            .and_then(|host| {
+                // Deny by default: only a link this host holds may carry the call.
+                let links = read(&host.links);
+                let linked = links
+                    .get(&link.key())
+                    .is_some_and(|held| held.target == link.target);
+                if !linked {
+                    return Err(InvocationError::new(
+                        ErrorKind::Unauthorized,
+                        format!("no link {link} on this host"),
+                    ));
+                }
+                read(&host.actors)
+                    .get(&link.target)
+                    .cloned()
+                    .ok_or_else(|| {
+                        InvocationError::new(
+                            ErrorKind::NotFound,
+                            format!("actor \"{}\" does not run on this host", link.target),
+                        )
+                    })
+            });
         Box::pin(async move { actor?.handle_http(request).await })
     }
 }

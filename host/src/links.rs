@@ -100,11 +100,21 @@ mod tests {
     #[test]
     fn same_key_same_target_updates() {
         let mut table = LinkTable::default();
-        table.put(link("hello", "kv", "wasi:keyvalue/store")).unwrap();
-        let replaced = table.put(link("hello", "kv", "wasi:keyvalue/store,atomics")).unwrap();
+        table
+            .put(link("hello", "kv", "wasi:keyvalue/store"))
+            .unwrap();
+        let replaced = table
+            .put(link("hello", "kv", "wasi:keyvalue/store,atomics"))
+            .unwrap();
         assert!(replaced.is_some());
         let found = table
-            .resolve(&ComponentId::new("hello").unwrap(), "wasi", "keyvalue", "atomics", "default")
+            .resolve(
+                &ComponentId::new("hello").unwrap(),
+                "wasi",
+                "keyvalue",
+                "atomics",
+                "default",
+            )
             .unwrap();
         assert_eq!(found.target.as_str(), "kv");
     }
@@ -112,8 +122,12 @@ mod tests {
     #[test]
     fn same_key_other_target_is_refused_naming_the_holder() {
         let mut table = LinkTable::default();
-        table.put(link("hello", "kv", "wasi:keyvalue/store")).unwrap();
-        let clash = table.put(link("hello", "redis", "wasi:keyvalue/store")).unwrap_err();
+        table
+            .put(link("hello", "kv", "wasi:keyvalue/store"))
+            .unwrap();
+        let clash = table
+            .put(link("hello", "redis", "wasi:keyvalue/store"))
+            .unwrap_err();
         assert_eq!(clash.existing, "hello -> kv wasi:keyvalue/store");
         let mut named = link("hello", "redis", "wasi:keyvalue/store");
         named.name = "cache".into();
@@ -123,9 +137,15 @@ mod tests {
     #[test]
     fn resolve_needs_the_interface_and_name() {
         let mut table = LinkTable::default();
-        table.put(link("hello", "kv", "wasi:keyvalue/store")).unwrap();
+        table
+            .put(link("hello", "kv", "wasi:keyvalue/store"))
+            .unwrap();
         let hello = ComponentId::new("hello").unwrap();
-        assert!(table.resolve(&hello, "wasi", "keyvalue", "atomics", "default").is_none());
-        assert!(table.resolve(&hello, "wasi", "keyvalue", "store", "other").is_none());
+        assert!(table
+            .resolve(&hello, "wasi", "keyvalue", "atomics", "default")
+            .is_none());
+        assert!(table
+            .resolve(&hello, "wasi", "keyvalue", "store", "other")
+            .is_none());
     }
 }

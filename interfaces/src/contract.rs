@@ -30,7 +30,10 @@ pub struct Contract {
 fn is_wit_word(s: &str) -> bool {
     !s.is_empty()
         && s.split('-').all(|part| {
-            !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         })
 }
 
@@ -50,7 +53,10 @@ impl Contract {
         if !is_wit_word(package) {
             return Err(err("bad package"));
         }
-        let interfaces: Vec<String> = interfaces.split(',').map(|i| i.trim().to_string()).collect();
+        let interfaces: Vec<String> = interfaces
+            .split(',')
+            .map(|i| i.trim().to_string())
+            .collect();
         if interfaces.iter().any(|i| !is_wit_word(i)) {
             return Err(err("bad interface name"));
         }
@@ -71,7 +77,13 @@ impl Contract {
 
 impl fmt::Display for Contract {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}/{}", self.namespace, self.package, self.interfaces.join(","))
+        write!(
+            f,
+            "{}:{}/{}",
+            self.namespace,
+            self.package,
+            self.interfaces.join(",")
+        )
     }
 }
 
@@ -90,7 +102,18 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for text in ["", "wasi", "wasi:http", "wasi/http", ":http/x", "wasi:/x", "wasi:http/", "wasi:http/a,,b", "WASI:http/x", "wasi:http/x.y"] {
+        for text in [
+            "",
+            "wasi",
+            "wasi:http",
+            "wasi/http",
+            ":http/x",
+            "wasi:/x",
+            "wasi:http/",
+            "wasi:http/a,,b",
+            "WASI:http/x",
+            "wasi:http/x.y",
+        ] {
             assert!(Contract::parse(text).is_err(), "{text:?} should be refused");
         }
     }

@@ -96,14 +96,23 @@ mod tests {
     #[test]
     fn accepts_lowercase_digits_dash_underscore() {
         for id in ["hello", "kv-counter", "a_b", "x1", "0"] {
-            assert_eq!(ComponentId::new(id).map(|i| i.to_string()), Ok(id.to_string()));
+            assert_eq!(
+                ComponentId::new(id).map(|i| i.to_string()),
+                Ok(id.to_string())
+            );
         }
     }
 
     #[test]
     fn refuses_what_would_break_a_subject() {
         assert_eq!(ComponentId::new(""), Err(IdError::Empty));
-        for (id, bad) in [("a.b", '.'), ("a*", '*'), ("a>", '>'), ("Hello", 'H'), ("a b", ' ')] {
+        for (id, bad) in [
+            ("a.b", '.'),
+            ("a*", '*'),
+            ("a>", '>'),
+            ("Hello", 'H'),
+            ("a b", ' '),
+        ] {
             assert_eq!(
                 ComponentId::new(id),
                 Err(IdError::BadCharacter { id: id.into(), bad })

@@ -173,21 +173,29 @@ impl Manifest {
         }
         for actor in &raw.actors {
             if actor.max_instances == Some(0) {
-                return Err(invalid(format!("actor \"{}\": max_instances must be at least 1", actor.id)));
+                return Err(invalid(format!(
+                    "actor \"{}\": max_instances must be at least 1",
+                    actor.id
+                )));
             }
             if actor.memory_limit_mib == Some(0) {
-                return Err(invalid(format!("actor \"{}\": memory_limit_mib must be at least 1", actor.id)));
+                return Err(invalid(format!(
+                    "actor \"{}\": memory_limit_mib must be at least 1",
+                    actor.id
+                )));
             }
             if actor.timeout_ms == Some(0) {
-                return Err(invalid(format!("actor \"{}\": timeout_ms must be at least 1", actor.id)));
+                return Err(invalid(format!(
+                    "actor \"{}\": timeout_ms must be at least 1",
+                    actor.id
+                )));
             }
         }
 
         let mut links: Vec<Link> = Vec::with_capacity(raw.links.len());
         for spec in raw.links {
-            let contract = Contract::parse(&spec.interface).map_err(|e| {
-                invalid(format!("link {} -> {}: {e}", spec.source, spec.target))
-            })?;
+            let contract = Contract::parse(&spec.interface)
+                .map_err(|e| invalid(format!("link {} -> {}: {e}", spec.source, spec.target)))?;
             let mut link = Link::new(spec.source, spec.target, contract);
             if let Some(name) = spec.name {
                 link.name = name;
@@ -260,7 +268,10 @@ source_config = { address = "127.0.0.1:8080" }
         let m = Manifest::from_toml(HELLO).unwrap();
         assert_eq!(m.actors[0].id.as_str(), "hello");
         assert_eq!(m.providers[0].kind, "http-server");
-        assert_eq!(m.links[0].to_string(), "http -> hello wasi:http/incoming-handler");
+        assert_eq!(
+            m.links[0].to_string(),
+            "http -> hello wasi:http/incoming-handler"
+        );
         assert_eq!(m.links[0].config("address"), Some("127.0.0.1:8080"));
         assert_eq!(m.links[0].name, "default");
     }
@@ -300,7 +311,14 @@ source_config = { address = "127.0.0.1:8080" }
 
     #[test]
     fn garbage_never_panics() {
-        for text in ["\u{0}\u{1}", "[[actors]", "actors = 3", "[[links]]\nsource = 1", "[[actors]]\nid = \"a\"\npath = \"x\"\nmax_instances = -1", "x = \"\u{ffff}\""] {
+        for text in [
+            "\u{0}\u{1}",
+            "[[actors]",
+            "actors = 3",
+            "[[links]]\nsource = 1",
+            "[[actors]]\nid = \"a\"\npath = \"x\"\nmax_instances = -1",
+            "x = \"\u{ffff}\"",
+        ] {
             assert!(Manifest::from_toml(text).is_err(), "{text:?}");
         }
     }
@@ -314,7 +332,9 @@ source_config = { address = "127.0.0.1:8080" }
         let m = Manifest::load(&file).unwrap();
         assert_eq!(m.actors[0].path, dir.join("hello.wasm"));
         std::fs::remove_dir_all(&dir).unwrap();
-        let e = Manifest::load(&dir.join("missing.toml")).unwrap_err().to_string();
+        let e = Manifest::load(&dir.join("missing.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing.toml: cannot read the manifest"), "{e}");
     }
 }

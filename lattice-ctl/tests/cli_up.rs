@@ -5,6 +5,14 @@
 //! that names the file, the item and the reason, before anything listens.
 //! The tests run the real binary and read its exit code and output.
 
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -29,7 +37,10 @@ fn up_fails(dir: &Path, text: &str) -> (Option<i32>, String) {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).trim().to_string())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    )
 }
 
 fn hello_manifest(wasm: &Path) -> String {
@@ -75,7 +86,10 @@ fn bad_manifests_exit_non_zero_with_one_line_naming_file_item_and_reason() {
     for (text, expected) in cases {
         let (code, stderr) = up_fails(dir.path(), &text);
         assert_eq!(code, Some(1), "{expected}\n{stderr}");
-        assert!(stderr.starts_with(&expected), "expected {expected:?}\n     got {stderr:?}");
+        assert!(
+            stderr.starts_with(&expected),
+            "expected {expected:?}\n     got {stderr:?}"
+        );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
@@ -94,7 +108,10 @@ fn up_prints_the_url_serves_hello_and_stops_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = loop {
-        let line = lines.next().expect("lattice-ctl up ended before printing a URL").unwrap();
+        let line = lines
+            .next()
+            .expect("lattice-ctl up ended before printing a URL")
+            .unwrap();
         if let Some(rest) = line.trim().strip_prefix("http://") {
             let url = rest.split_whitespace().next().unwrap();
             assert!(line.trim().ends_with("-> hello"), "{line}");
@@ -103,12 +120,21 @@ fn up_prints_the_url_serves_hello_and_stops_on_sigterm() {
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let reply = runtime.block_on(HttpClient::default().get(&url)).unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (200, "Hello from Lattice!\n"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, "Hello from Lattice!\n")
+    );
 
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = lattice_tests::wait_for("lattice-ctl to exit on SIGTERM", Duration::from_secs(20), || {
-        child.try_wait().unwrap()
-    });
+    let exit = lattice_tests::wait_for(
+        "lattice-ctl to exit on SIGTERM",
+        Duration::from_secs(20),
+        || child.try_wait().unwrap(),
+    );
     assert!(exit.success(), "{exit:?}");
 }

@@ -25,7 +25,10 @@ pub fn wasm(name: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(status.success(), "{} failed: {status}", script.display());
     });
-    let path = repo_root().join("examples").join("build").join(format!("{name}.wasm"));
+    let path = repo_root()
+        .join("examples")
+        .join("build")
+        .join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }

@@ -35,8 +35,16 @@ impl HttpClient {
     }
 
     /// Sends `method` to `url` with `body` and reads the whole response.
-    pub async fn request(&self, method: http::Method, url: &str, body: Bytes) -> anyhow::Result<Reply> {
-        let request = http::Request::builder().method(method).uri(url).body(Full::new(body))?;
+    pub async fn request(
+        &self,
+        method: http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .body(Full::new(body))?;
         let response = self.client.request(request).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();

@@ -28,8 +28,16 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start nats-server ({e}): run ./scripts/test, or `apt-get install nats-server`"));
-        let server = Self { child, port, _store: store };
-        wait_for("nats-server to accept clients", Duration::from_secs(10), || server.info());
+        let server = Self {
+            child,
+            port,
+            _store: store,
+        };
+        wait_for(
+            "nats-server to accept clients",
+            Duration::from_secs(10),
+            || server.info(),
+        );
         server
     }
 
@@ -49,7 +57,8 @@ impl NatsServer {
         stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
         let mut line = String::new();
         BufReader::new(stream).read_line(&mut line).ok()?;
-        line.strip_prefix("INFO ").map(|json| json.trim().to_string())
+        line.strip_prefix("INFO ")
+            .map(|json| json.trim().to_string())
     }
 }
 

@@ -49,7 +49,11 @@ pub(crate) fn prefix_of(link: &Link) -> Result<String, RouteError> {
         });
     }
     let trimmed = path.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() })
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
 }
 
 /// Routes of one address, longest prefix first.
@@ -72,7 +76,8 @@ impl RouteTable {
         }
         self.routes.retain(|r| r.link.key() != route.link.key());
         self.routes.push(route);
-        self.routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        self.routes
+            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(())
     }
 
@@ -122,7 +127,10 @@ mod tests {
     }
 
     fn route(l: Arc<Link>) -> Route {
-        Route { prefix: prefix_of(&l).unwrap(), link: l }
+        Route {
+            prefix: prefix_of(&l).unwrap(),
+            link: l,
+        }
     }
 
     #[test]
@@ -149,11 +157,18 @@ mod tests {
         let mut table = RouteTable::default();
         table.insert("a", route(link("one", "x", "/"))).unwrap();
         let err = table.insert("a", route(link("two", "y", "/"))).unwrap_err();
-        assert!(err.to_string().contains("is already served by link http -> one"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("is already served by link http -> one"),
+            "{err}"
+        );
     }
 
     #[test]
     fn relative_path_is_refused() {
-        assert!(matches!(prefix_of(&link("x", "x", "api")), Err(RouteError::BadPath { .. })));
+        assert!(matches!(
+            prefix_of(&link("x", "x", "api")),
+            Err(RouteError::BadPath { .. })
+        ));
     }
 }

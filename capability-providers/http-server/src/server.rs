@@ -70,7 +70,11 @@ pub struct Endpoint {
 impl Endpoint {
     /// The URL a client reaches the link's target at.
     pub fn url(&self) -> String {
-        let prefix = if self.prefix == "/" { "/" } else { self.prefix.as_str() };
+        let prefix = if self.prefix == "/" {
+            "/"
+        } else {
+            self.prefix.as_str()
+        };
         format!("http://{}{}", self.address, prefix)
     }
 }
@@ -109,15 +113,28 @@ impl HttpServerProvider {
         let address = parse_address(&link)?;
         let prefix = prefix_of(&link)?;
         let link = Arc::new(link);
-        let mut listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if address.port() != 0 {
             if let Some(listener) = listeners.get(&address) {
                 listener
                     .routes
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(&address.to_string(), Route { prefix: prefix.clone(), link: link.clone() })?;
-                return Ok(Endpoint { link, address: listener.local, prefix });
+                    .insert(
+                        &address.to_string(),
+                        Route {
+                            prefix: prefix.clone(),
+                            link: link.clone(),
+                        },
+                    )?;
+                return Ok(Endpoint {
+                    link,
+                    address: listener.local,
+                    prefix,
+                });
             }
         }
         let std_listener = std::net::TcpListener::bind(address)
@@ -134,7 +151,13 @@ impl HttpServerProvider {
         })?;
         let local = tcp.local_addr().unwrap_or(address);
         let mut table = RouteTable::default();
-        table.insert(&local.to_string(), Route { prefix: prefix.clone(), link: link.clone() })?;
+        table.insert(
+            &local.to_string(),
+            Route {
+                prefix: prefix.clone(),
+                link: link.clone(),
+            },
+        )?;
         let routes = Arc::new(RwLock::new(table));
         let stop = CancellationToken::new();
         self.tracker.spawn(
@@ -150,18 +173,35 @@ impl HttpServerProvider {
         );
         tracing::info!(address = %local, link = %link, "http server listening");
         // A port-0 listener is keyed by its real address so later links can share it.
-        listeners.insert(local, Listener { local, routes, stop });
-        Ok(Endpoint { link, address: local, prefix })
+        listeners.insert(
+            local,
+            Listener {
+                local,
+                routes,
+                stop,
+            },
+        );
+        Ok(Endpoint {
+            link,
+            address: local,
+            prefix,
+        })
     }
 
     /// Stops serving `link`; closes its address when no other link uses it.
     /// Returns whether the link was served.
     pub fn delete_link(&self, link: &Link) -> bool {
-        let mut listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut emptied = None;
         let mut removed = false;
         for (address, listener) in listeners.iter() {
-            let mut routes = listener.routes.write().unwrap_or_else(PoisonError::into_inner);
+            let mut routes = listener
+                .routes
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if routes.remove(link) {
                 removed = true;
                 if routes.is_empty() {
@@ -180,7 +220,10 @@ impl HttpServerProvider {
 
     /// Every link served, with its bound address.
     pub fn endpoints(&self) -> Vec<Endpoint> {
-        let listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+        let listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut endpoints: Vec<Endpoint> = listeners
             .values()
             .flat_map(|l| {
@@ -188,7 +231,11 @@ impl HttpServerProvider {
                 routes
                     .routes()
                     .iter()
-                    .map(|r| Endpoint { link: r.link.clone(), address: l.local, prefix: r.prefix.clone() })
+                    .map(|r| Endpoint {
+                        link: r.link.clone(),
+                        address: l.local,
+                        prefix: r.prefix.clone(),
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -205,31 +252,51 @@ impl HttpServerProvider {
     /// connections running until they end by themselves.
     pub async fn shutdown(&self, grace: Duration) {
         {
-            let listeners = self.listeners.lock().unwrap_or_else(PoisonError::into_inner);
+            let listeners = self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for listener in listeners.values() {
                 listener.stop.cancel();
             }
         }
         self.tracker.close();
-        let graceful = self.graceful.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let graceful = self
+            .graceful
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(graceful) = graceful {
-            if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-                tracing::warn!(?grace, "http server: connections still open after the grace period; closing them");
+            if tokio::time::timeout(grace, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    ?grace,
+                    "http server: connections still open after the grace period; closing them"
+                );
             }
         }
-        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
 fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
-    let address = link.config("address").ok_or_else(|| HttpServerError::MissingAddress {
-        link: link.to_string(),
-    })?;
-    address.parse().map_err(|e: std::net::AddrParseError| HttpServerError::BadAddress {
-        link: link.to_string(),
-        address: address.to_string(),
-        reason: e.to_string(),
-    })
+    let address = link
+        .config("address")
+        .ok_or_else(|| HttpServerError::MissingAddress {
+            link: link.to_string(),
+        })?;
+    address
+        .parse()
+        .map_err(|e: std::net::AddrParseError| HttpServerError::BadAddress {
+            link: link.to_string(),
+            address: address.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 async fn accept_loop(
@@ -260,7 +327,9 @@ async fn accept_loop(
         let service = hyper::service::service_fn(move |request| {
             serve(routes.clone(), handler.clone(), request)
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
         let watched = {
             let graceful = graceful.lock().unwrap_or_else(PoisonError::into_inner);
             match graceful.as_ref() {
@@ -289,7 +358,10 @@ async fn serve(
         .cloned();
     let Some(link) = link else {
         let message = format!("no link serves path {}", request.uri().path());
-        return Ok(error_response(&InvocationError::new(ErrorKind::NotFound, message)));
+        return Ok(error_response(&InvocationError::new(
+            ErrorKind::NotFound,
+            message,
+        )));
     };
     let request = request.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
     match handler.handle(&link, request).await {

@@ -155,13 +155,15 @@ impl Actor {
             .exports(runtime.engine())
             .map(|(name, _)| name.to_string())
             .collect();
-        let pre: InstancePre<ActorCtx> = runtime.linker().instantiate_pre(&component).map_err(|e| {
-            ActorLoadError::Imports {
-                id: id.to_string(),
-                origin: origin.to_string(),
-                reason: format!("{e:#}").replace('\n', "; "),
-            }
-        })?;
+        let pre: InstancePre<ActorCtx> =
+            runtime
+                .linker()
+                .instantiate_pre(&component)
+                .map_err(|e| ActorLoadError::Imports {
+                    id: id.to_string(),
+                    origin: origin.to_string(),
+                    reason: format!("{e:#}").replace('\n', "; "),
+                })?;
         let http = if exports_interface(&exports, HTTP_INCOMING_HANDLER) {
             Some(ProxyPre::new(pre).map_err(|e| ActorLoadError::Imports {
                 id: id.to_string(),
@@ -245,7 +247,10 @@ impl Actor {
         request: http::Request<HttpBody>,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
         let Some(pre) = &self.http else {
-            return Err(self.error(ErrorKind::NotFound, format_args!("does not export {HTTP_INCOMING_HANDLER}")));
+            return Err(self.error(
+                ErrorKind::NotFound,
+                format_args!("does not export {HTTP_INCOMING_HANDLER}"),
+            ));
         };
         let wait = self.limits.queue_timeout.min(self.limits.timeout);
         let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
@@ -255,13 +260,19 @@ impl Actor {
                 self.counters.busy.fetch_add(1, Ordering::Relaxed);
                 return Err(self.error(
                     ErrorKind::Busy,
-                    format_args!("all {} instances busy for {:?}; try again later", self.limits.max_instances, wait),
+                    format_args!(
+                        "all {} instances busy for {:?}; try again later",
+                        self.limits.max_instances, wait
+                    ),
                 ));
             }
         };
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
 
-        let mut store = Store::new(self.runtime.engine(), ActorCtx::new(self.limits.memory_limit));
+        let mut store = Store::new(
+            self.runtime.engine(),
+            ActorCtx::new(self.limits.memory_limit),
+        );
         store.limiter(|ctx| &mut ctx.limits);
         store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
         store.epoch_deadline_trap();
@@ -274,13 +285,20 @@ impl Actor {
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, request)
-            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, format!("bad request: {e:#}")))?;
+            .map_err(|e| {
+                InvocationError::new(ErrorKind::BadRequest, format!("bad request: {e:#}"))
+            })?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outparam = store
             .data_mut()
             .http()
             .new_response_outparam(sender)
-            .map_err(|e| self.error(ErrorKind::Failed, format_args!("cannot prepare the call: {e:#}")))?;
+            .map_err(|e| {
+                self.error(
+                    ErrorKind::Failed,
+                    format_args!("cannot prepare the call: {e:#}"),
+                )
+            })?;
 
         let pre = pre.clone();
         let timeout = self.limits.timeout;
@@ -304,10 +322,15 @@ impl Actor {
         });
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())),
+            Ok(Ok(response)) => {
+                Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+            }
             Ok(Err(code)) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                Err(self.error(ErrorKind::Failed, format_args!("answered with error {code:?}")))
+                Err(self.error(
+                    ErrorKind::Failed,
+                    format_args!("answered with error {code:?}"),
+                ))
             }
             Err(_no_response) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -325,9 +348,14 @@ impl Actor {
         match failure {
             CallFailure::Deadline => self.error(
                 ErrorKind::Timeout,
-                format_args!("did not finish within its {:?} deadline", self.limits.timeout),
+                format_args!(
+                    "did not finish within its {:?} deadline",
+                    self.limits.timeout
+                ),
             ),
-            CallFailure::GuestGaveNoResponse => self.error(ErrorKind::Failed, "returned without setting a response"),
+            CallFailure::GuestGaveNoResponse => {
+                self.error(ErrorKind::Failed, "returned without setting a response")
+            }
             CallFailure::Trap(_, Some(size)) => self.error(
                 ErrorKind::Failed,
                 format_args!(
@@ -345,7 +373,10 @@ impl Actor {
                     self.error(ErrorKind::Failed, "trapped: the guest panicked or aborted")
                 }
                 Some(trap) => self.error(ErrorKind::Failed, format_args!("trapped: {trap}")),
-                None => self.error(ErrorKind::Failed, format_args!("failed: {}", first_line(&format!("{error:#}")))),
+                None => self.error(
+                    ErrorKind::Failed,
+                    format_args!("failed: {}", first_line(&format!("{error:#}"))),
+                ),
             },
         }
     }

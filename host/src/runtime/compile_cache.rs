@@ -120,7 +120,10 @@ fn check_is_component(id: &str, origin: &str, wasm: &[u8]) -> Result<(), ActorLo
     }
 }
 
-#[expect(unsafe_code, reason = "loading precompiled code; see the module docs on who may write the cache")]
+#[expect(
+    unsafe_code,
+    reason = "loading precompiled code; see the module docs on who may write the cache"
+)]
 fn deserialize(engine: &Engine, entry: &Path) -> wasmtime::Result<Component> {
     // SAFETY: the entry was written by `store` below from a component this
     // engine compiled, in a folder private to this user; wasmtime checks that
@@ -148,7 +151,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let path = dir.join(format!(".tmp-{}-{:x}", std::process::id(), rand_suffix()));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     Ok((path, file))
 }
 

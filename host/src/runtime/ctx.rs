@@ -67,7 +67,10 @@ impl WasiHttpHooks for NoUnlinkedOutgoingHttp {
                 Output = Result<
                     (
                         http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                        Box<
+                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                                + Send,
+                        >,
                     ),
                     wasmtime_wasi_http::Error,
                 >,
@@ -97,7 +100,10 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.breached_at = Some(desired);
-            wasmtime::bail!("memory limit of {} bytes reached growing to {desired} bytes", self.limit);
+            wasmtime::bail!(
+                "memory limit of {} bytes reached growing to {desired} bytes",
+                self.limit
+            );
         }
         Ok(true)
     }

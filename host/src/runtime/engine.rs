@@ -132,7 +132,9 @@ impl Runtime {
     /// Epoch ticks that make up `duration`, rounded up, at least one.
     pub(crate) fn ticks(&self, duration: std::time::Duration) -> u64 {
         let tick = self.inner.epoch_tick.as_nanos().max(1);
-        u64::try_from(duration.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+        u64::try_from(duration.as_nanos().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Loads the actor `id` from the component bytes `wasm` (read from
@@ -144,7 +146,10 @@ impl Runtime {
         wasm: &[u8],
         limits: ActorLimits,
     ) -> Result<Actor, ActorLoadError> {
-        let (component, outcome) = self.inner.cache.load(&self.inner.engine, id.as_str(), origin, wasm)?;
+        let (component, outcome) =
+            self.inner
+                .cache
+                .load(&self.inner.engine, id.as_str(), origin, wasm)?;
         Actor::new(self.clone(), id, origin, component, outcome, limits)
     }
 
