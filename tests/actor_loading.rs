@@ -23,6 +23,10 @@ use lattice_tests::fixtures;
 
 fn host(cache: Option<&Path>) -> Host {
     Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: cache.map(Path::to_path_buf),
             pool_instances: 20,
@@ -179,6 +183,10 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
 #[tokio::test]
 async fn a_memory_limit_above_the_host_cap_is_refused() {
     let host = Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 10,
@@ -245,6 +253,10 @@ async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompile
 #[tokio::test]
 async fn on_demand_allocation_serves_when_pooling_is_off() {
     let host = Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 0,

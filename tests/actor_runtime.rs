@@ -25,6 +25,10 @@ use lattice_tests::http_client::HttpClient;
 
 fn host(cache: &Path) -> Host {
     Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: Some(cache.to_path_buf()),
             pool_instances: 50,

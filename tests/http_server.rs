@@ -25,6 +25,10 @@ use lattice_tests::http_client::HttpClient;
 
 fn host() -> Host {
     Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 50,

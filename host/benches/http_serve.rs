@@ -219,6 +219,10 @@ fn hello_manifest(wasm: &Path, address: &str) -> String {
 
 async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
     let host = Host::new(HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
         runtime: RuntimeConfig {
             cache_dir: None,
             ..RuntimeConfig::default()
@@ -240,6 +244,7 @@ fn time_to_first_200(manifest: &Path, cache: &Path, url: &str) -> anyhow::Result
     let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-host"))
         .arg("--manifest")
         .arg(manifest)
+        .arg("--allow-unsigned")
         .arg("--cache-dir")
         .arg(cache)
         .env("RUST_LOG", "warn")

@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use lattice_interfaces::Manifest;
 
 use crate::config::{default_cache_dir, HostConfig, RuntimeConfig};
+use crate::trust::TrustPolicy;
 use crate::Host;
+use lattice_interfaces::claims::KeyKind;
 
 /// Host settings, as flags or `LATTICE_*` environment variables.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +45,20 @@ pub struct HostArgs {
         value_name = "SECS"
     )]
     pub shutdown_grace: u64,
+
+    /// Run actors that carry no claims (development only)
+    #[arg(long, env = "LATTICE_ALLOW_UNSIGNED")]
+    pub allow_unsigned: bool,
+
+    /// Account public key allowed to sign actors; repeat for more [default: any valid signature]
+    #[arg(
+        long = "allowed-issuer",
+        env = "LATTICE_ALLOWED_ISSUERS",
+        value_delimiter = ',',
+        value_name = "ACCOUNT_KEY",
+        value_parser = parse_account_key
+    )]
+    pub allowed_issuers: Vec<String>,
 }
 
 impl HostArgs {
@@ -59,7 +75,21 @@ impl HostArgs {
                 },
                 ..RuntimeConfig::default()
             },
+            trust: TrustPolicy {
+                allow_unsigned: self.allow_unsigned,
+                allowed_issuers: self.allowed_issuers.clone(),
+            },
         }
+    }
+}
+
+fn parse_account_key(text: &str) -> Result<String, String> {
+    let key = text.trim();
+    match KeyKind::of_public_key(key) {
+        Some(KeyKind::Account) => Ok(key.to_string()),
+        _ => Err(format!(
+            "{key:?} is not an account public key (A…, 56 characters)"
+        )),
     }
 }
 

@@ -86,4 +86,6 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub struct HostConfig {
     /// The wasmtime engine's settings.
     pub runtime: RuntimeConfig,
+    /// Which actors the host will run.
+    pub trust: crate::trust::TrustPolicy,
 }

@@ -17,6 +17,8 @@ use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 use crate::config::{ActorLimits, HostConfig};
 use crate::links::LinkTable;
 use crate::runtime::{Actor, ActorLoadError, Runtime};
+use crate::trust::{TrustError, TrustPolicy};
+use lattice_interfaces::claims::ClaimsError;
 
 /// Why the host refused an operation. One line that names the item.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,7 @@ enum Provider {
 
 struct HostInner {
     runtime: Runtime,
+    trust: TrustPolicy,
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
     providers: RwLock<HashMap<ComponentId, Provider>>,
     links: RwLock<LinkTable>,
@@ -93,6 +96,7 @@ impl Host {
         Ok(Self {
             inner: Arc::new(HostInner {
                 runtime,
+                trust: config.trust,
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
                 links: RwLock::new(LinkTable::default()),
@@ -147,10 +151,26 @@ impl Host {
     ) -> Result<Arc<Actor>, HostError> {
         self.check_free(&id, "actor")?;
         let runtime = self.inner.runtime.clone();
+        let trust = self.inner.trust.clone();
         let (load_id, load_origin) = (id.clone(), origin.to_string());
-        // Compiling is CPU-bound: keep it off the async workers.
+        // Verifying and compiling are CPU-bound: keep them off the async workers.
         let actor = tokio::task::spawn_blocking(move || {
-            runtime.load_actor(load_id, &load_origin, &wasm, limits)
+            // Nothing is compiled before its claims are checked; what is
+            // not a component at all is refused as such first.
+            crate::runtime::check_is_component(load_id.as_str(), &load_origin, &wasm)?;
+            let claims = trust.verify(&wasm, None).map_err(|e| match e {
+                TrustError::Claims(ClaimsError::Unparsable(reason)) => ActorLoadError::Compile {
+                    id: load_id.to_string(),
+                    origin: load_origin.clone(),
+                    reason: format!("the module does not parse: {reason}"),
+                },
+                refusal => ActorLoadError::Refused {
+                    id: load_id.to_string(),
+                    origin: load_origin.clone(),
+                    reason: refusal.to_string(),
+                },
+            })?;
+            runtime.load_actor(load_id, &load_origin, &wasm, limits, claims)
         })
         .await
         .map_err(|e| ActorLoadError::Compile {

@@ -26,7 +26,9 @@ pub mod config;
 pub mod host;
 pub mod links;
 pub mod runtime;
+pub mod trust;
 
 pub use config::{ActorLimits, HostConfig, RuntimeConfig};
 pub use host::{Host, HostError};
 pub use runtime::{ActorLoadError, CompileOutcome};
+pub use trust::{TrustError, TrustPolicy};

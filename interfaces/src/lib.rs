@@ -27,6 +27,7 @@
 //! assert_eq!(link.contract().to_string(), "wasi:http/incoming-handler");
 //! ```
 
+pub mod claims;
 pub mod contract;
 pub mod error;
 pub mod http;

@@ -23,7 +23,9 @@ use lattice_tests::http_client::HttpClient;
 
 fn lattice_ctl() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"));
-    command.env("RUST_LOG", "warn").arg("up").arg("--no-cache");
+    command
+        .env("RUST_LOG", "warn")
+        .args(["up", "--no-cache", "--allow-unsigned"]);
     command
 }
 

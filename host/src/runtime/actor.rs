@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http_body_util::BodyExt;
+use lattice_interfaces::claims::{Claims, ComponentMetadata};
 use lattice_interfaces::http::{BoxError, HttpBody};
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError};
 use tokio::sync::Semaphore;
@@ -71,6 +72,16 @@ pub enum ActorLoadError {
         /// What wasmtime said.
         reason: String,
     },
+    /// Its claims do not satisfy the host's trust policy.
+    #[error("actor \"{id}\": {origin} refused: {reason}")]
+    Refused {
+        /// Actor id.
+        id: String,
+        /// Where the component came from.
+        origin: String,
+        /// Why, e.g. `not signed` or `hash mismatch`.
+        reason: String,
+    },
     /// Its limits exceed what the host allows.
     #[error("actor \"{id}\": {reason}")]
     Limits {
@@ -109,6 +120,7 @@ pub struct Actor {
     limits: ActorLimits,
     permits: Arc<Semaphore>,
     compile: CompileOutcome,
+    claims: Option<Claims<ComponentMetadata>>,
     counters: Counters,
 }
 
@@ -138,6 +150,7 @@ impl Actor {
         component: Component,
         compile: CompileOutcome,
         limits: ActorLimits,
+        claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Self, ActorLoadError> {
         let max_memory = runtime.max_memory();
         if limits.memory_limit > max_memory {
@@ -182,6 +195,7 @@ impl Actor {
             exports,
             limits,
             compile,
+            claims,
             counters: Counters::default(),
         })
     }
@@ -204,6 +218,11 @@ impl Actor {
     /// Whether loading it compiled or took the compile cache.
     pub fn compile_outcome(&self) -> CompileOutcome {
         self.compile
+    }
+
+    /// The claims it was signed with; `None` when it ran unsigned.
+    pub fn claims(&self) -> Option<&Claims<ComponentMetadata>> {
+        self.claims.as_ref()
     }
 
     /// Whether it exports `namespace:package/interface` (any version).

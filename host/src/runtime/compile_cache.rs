@@ -108,7 +108,11 @@ impl CompileCache {
 
 /// Refuses what is not a component before wasmtime sees it, with a reason a
 /// person can act on.
-fn check_is_component(id: &str, origin: &str, wasm: &[u8]) -> Result<(), ActorLoadError> {
+pub(crate) fn check_is_component(
+    id: &str,
+    origin: &str,
+    wasm: &[u8],
+) -> Result<(), ActorLoadError> {
     if wasmparser::Parser::is_component(wasm) {
         return Ok(());
     }

@@ -11,6 +11,7 @@ use super::actor::{Actor, ActorLoadError};
 use super::compile_cache::CompileCache;
 use super::ctx::ActorCtx;
 use crate::config::{ActorLimits, RuntimeConfig};
+use lattice_interfaces::claims::{Claims, ComponentMetadata};
 use lattice_interfaces::ComponentId;
 
 /// Which instance allocator the engine ended up with.
@@ -138,19 +139,20 @@ impl Runtime {
     }
 
     /// Loads the actor `id` from the component bytes `wasm` (read from
-    /// `origin`, named in errors).
+    /// `origin`, named in errors). `claims` are those the caller verified.
     pub fn load_actor(
         &self,
         id: ComponentId,
         origin: &str,
         wasm: &[u8],
         limits: ActorLimits,
+        claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Actor, ActorLoadError> {
         let (component, outcome) =
             self.inner
                 .cache
                 .load(&self.inner.engine, id.as_str(), origin, wasm)?;
-        Actor::new(self.clone(), id, origin, component, outcome, limits)
+        Actor::new(self.clone(), id, origin, component, outcome, limits, claims)
     }
 
     /// Compiles `wasm` without the cache; for checks and benchmarks.

@@ -18,6 +18,7 @@ mod ctx;
 mod engine;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
+pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::{ActorCtx, NoUnlinkedOutgoingHttp};
 pub use engine::{AllocatorKind, Runtime, RuntimeError};

@@ -1,0 +1,194 @@
+//! Which actors a host will run: the claims check that comes before any
+//! compilation.
+//!
+//! In order, an actor must: carry claims (unless the host runs with
+//! `allow_unsigned`, a development flag); carry claims that parse, are
+//! signed by their issuer and match the module's hash; be inside its
+//! `nbf`/`exp` window; have an issuer on the host's allow-list when there is
+//! one; and have every import outside the basic set covered by a claimed
+//! capability. A module that carries claims is checked in full even when
+//! unsigned modules are allowed: a bad signature is never waved through.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lattice_interfaces::claims::{read_component, Claims, ClaimsError, ComponentMetadata};
+use lattice_interfaces::Contract;
+use wasmparser::{Parser, Payload};
+
+/// Interfaces every actor may import without claiming them: they reach
+/// nothing outside the instance (clocks, randomness, streams, the host's
+/// stderr, exit) or are plain data types. `wasi:http/types` is here because
+/// it only describes requests; sending one needs `wasi:http/outgoing-handler`.
+pub const BASIC_INTERFACES: &[&str] = &[
+    "wasi:clocks/*",
+    "wasi:random/*",
+    "wasi:io/*",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:logging/*",
+    "wasi:http/types",
+];
+
+/// Who a host trusts to vouch for actors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustPolicy {
+    /// Run modules that carry no claims. For development only.
+    pub allow_unsigned: bool,
+    /// Account keys allowed as issuers; empty allows any valid signature.
+    pub allowed_issuers: Vec<String>,
+}
+
+/// Why an actor was refused. The message is the reason alone; the caller
+/// names the actor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// No claims and unsigned modules are not allowed.
+    #[error("not signed: sign it with `lattice-ctl claims sign` or run the host with --allow-unsigned (development only)")]
+    NotSigned,
+    /// The claims are bad, the module was changed, or the window is shut.
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
+    /// The issuer is not on the allow-list.
+    #[error("issuer {issuer} is not allowed on this host (allowed: {allowed})")]
+    IssuerNotAllowed {
+        /// The issuer.
+        issuer: String,
+        /// The allow-list, comma-separated.
+        allowed: String,
+    },
+    /// An import needs a capability the claims do not grant.
+    #[error("import {import} is not claimed (claimed: {claimed}); re-sign with --cap {import}")]
+    ImportNotClaimed {
+        /// The interface imported.
+        import: String,
+        /// What the claims grant, comma-separated, or `none`.
+        claimed: String,
+    },
+}
+
+/// The interface names (`ns:pkg/iface`, without version) a component
+/// imports at its top level.
+pub fn component_imports(wasm: &[u8]) -> Result<Vec<String>, TrustError> {
+    let mut imports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(wasm) {
+        let payload = payload.map_err(ClaimsError::unparsable)?;
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(section) if depth == 0 => {
+                for import in section {
+                    let import = import.map_err(ClaimsError::unparsable)?;
+                    let name = import.name.name;
+                    let name = name.split_once('@').map_or(name, |(name, _version)| name);
+                    imports.push(name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(imports)
+}
+
+fn covered(import: &str, patterns: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
+    let Some((package, _interface)) = import.split_once('/') else {
+        return false;
+    };
+    patterns.into_iter().any(|pattern| {
+        let pattern = pattern.as_ref();
+        pattern == import
+            || pattern.strip_suffix("/*") == Some(package)
+            || Contract::parse(pattern).is_ok_and(|c| {
+                import
+                    .split_once(':')
+                    .and_then(|(ns, rest)| {
+                        rest.split_once('/')
+                            .map(|(pkg, iface)| c.includes(ns, pkg, iface))
+                    })
+                    .unwrap_or(false)
+            })
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TrustPolicy {
+    /// Checks `wasm` against this policy at time `now` (Unix seconds; `None`
+    /// for the clock). Returns the claims, or `None` for an allowed unsigned
+    /// module.
+    pub fn verify(
+        &self,
+        wasm: &[u8],
+        now: Option<u64>,
+    ) -> Result<Option<Claims<ComponentMetadata>>, TrustError> {
+        let Some((_jwt, claims)) = read_component(wasm)? else {
+            return if self.allow_unsigned {
+                Ok(None)
+            } else {
+                Err(TrustError::NotSigned)
+            };
+        };
+        claims.check_time(now.unwrap_or_else(unix_now))?;
+        if !self.allowed_issuers.is_empty() && !self.allowed_issuers.contains(&claims.issuer) {
+            return Err(TrustError::IssuerNotAllowed {
+                issuer: claims.issuer.clone(),
+                allowed: self.allowed_issuers.join(", "),
+            });
+        }
+        let granted: &[String] = claims
+            .metadata
+            .as_ref()
+            .map_or(&[], |m| m.capabilities.as_slice());
+        for import in component_imports(wasm)? {
+            if !covered(&import, BASIC_INTERFACES) && !covered(&import, granted) {
+                return Err(TrustError::ImportNotClaimed {
+                    claimed: if granted.is_empty() {
+                        "none".into()
+                    } else {
+                        granted.join(", ")
+                    },
+                    import,
+                });
+            }
+        }
+        Ok(Some(claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_and_claimed_imports_are_covered() {
+        assert!(covered("wasi:io/streams", BASIC_INTERFACES));
+        assert!(covered("wasi:http/types", BASIC_INTERFACES));
+        assert!(!covered("wasi:http/outgoing-handler", BASIC_INTERFACES));
+        assert!(!covered("wasi:filesystem/types", BASIC_INTERFACES));
+        assert!(covered(
+            "wasi:keyvalue/atomics",
+            ["wasi:keyvalue/store,atomics"]
+        ));
+        assert!(!covered(
+            "wasi:keyvalue/batch",
+            ["wasi:keyvalue/store,atomics"]
+        ));
+        assert!(covered(
+            "example:uppercase/convert",
+            ["example:uppercase/*"]
+        ));
+        assert!(!covered("nonsense", ["nonsense"]));
+    }
+}

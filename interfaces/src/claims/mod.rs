@@ -1,0 +1,35 @@
+//! Claims: who vouches for an actor or provider, what it is, and what it
+//! may import, as a JWT signed with Ed25519 nkeys.
+//!
+//! The format is wasmCloud's `wascap` 0.16, so wascap-based tools read the
+//! claims we sign and we read theirs:
+//! - header `{"typ":"jwt","alg":"Ed25519"}`, segments base64url without
+//!   padding, the signature by the issuer's key over `header.claims`;
+//! - `iss` an account key (`A…`), `sub` a module key (`M…`) for actors or a
+//!   service key (`V…`) for providers; `iat`, `nbf`, `exp` in Unix seconds;
+//! - `wascap`: name, `hash` (uppercase hex sha256 of the component without
+//!   its claims section), tags, `rev`, `ver`, and `caps`, the WIT interfaces
+//!   the actor may import (wascap ignores the field; we enforce it);
+//! - for an actor, the JWT lives in the component's custom section
+//!   `wasmcloud_jwt` (`jwt` is read too, as older wascap wrote it).
+//!
+//! A provider process keeps the same JWT in a file beside its binary
+//! (`BINARY.jwt`), subject a service key (`V…`), with the binary's sha256 per
+//! target in `target_hashes`: [`sign_provider`], [`read_provider`].
+//!
+//! Signing: [`sign_component`]. Reading and checking: [`read_component`],
+//! which refuses a bad signature or a changed module, and
+//! [`Claims::check_time`] for the validity window.
+
+mod jwt;
+mod keys;
+mod provider;
+mod section;
+
+pub use jwt::{Claims, ClaimsError, ComponentMetadata, ProviderMetadata, WASCAP_REVISION};
+pub use keys::{parse_key_pair, KeyError, KeyKind};
+pub use provider::{current_target, read_provider, sign_provider, ProviderSigning};
+pub use section::{
+    embed, extract_jwt, module_hash, read_component, sign_component, strip, ComponentSigning,
+    SignedComponent, LEGACY_SECTION, SECTION,
+};

@@ -1,0 +1,142 @@
+//! Claims of a provider that runs as its own process: the same JWT, kept in
+//! a file beside the binary (`BINARY.jwt`), with the binary's hash for each
+//! target it was built for.
+
+use std::collections::BTreeMap;
+
+use data_encoding::HEXUPPER;
+use nkeys::KeyPair;
+use sha2::{Digest, Sha256};
+
+use super::jwt::{unix_now, Claims, ClaimsError, ProviderMetadata, WASCAP_REVISION};
+use super::keys::KeyKind;
+
+/// The target this process runs on, as provider claims name it: `x86_64-linux`.
+pub fn current_target() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+/// What to claim when signing a provider binary.
+#[derive(Debug, Default, Clone)]
+pub struct ProviderSigning {
+    /// A name for people.
+    pub name: Option<String>,
+    /// Who makes it.
+    pub vendor: String,
+    /// Version for people.
+    pub ver: Option<String>,
+    /// Revision.
+    pub rev: Option<i32>,
+    /// Valid until (Unix seconds).
+    pub expires: Option<u64>,
+}
+
+/// Signs `binary`, built for `target`, as `subject` (a service key) issued by
+/// `issuer` (an account key). Returns the JWT to store beside it.
+pub fn sign_provider(
+    binary: &[u8],
+    target: &str,
+    issuer: &KeyPair,
+    subject: &KeyPair,
+    what: &ProviderSigning,
+) -> Result<String, ClaimsError> {
+    if KeyKind::of(issuer) != Some(KeyKind::Account) {
+        return Err(ClaimsError::Issuer(issuer.public_key()));
+    }
+    if KeyKind::of(subject) != Some(KeyKind::Service) {
+        return Err(ClaimsError::Subject {
+            subject: subject.public_key(),
+            expected: KeyKind::Service,
+        });
+    }
+    let hash = HEXUPPER.encode(&Sha256::digest(binary));
+    let issued_at = unix_now();
+    let claims = Claims {
+        expires: what.expires,
+        id: HEXUPPER
+            .encode(&Sha256::digest(format!("{hash}{issued_at}")))
+            .chars()
+            .take(22)
+            .collect(),
+        issued_at,
+        issuer: issuer.public_key(),
+        subject: subject.public_key(),
+        not_before: None,
+        metadata: Some(ProviderMetadata {
+            name: what.name.clone(),
+            vendor: what.vendor.clone(),
+            rev: what.rev,
+            ver: what.ver.clone(),
+            target_hashes: BTreeMap::from([(target.to_string(), hash)]),
+        }),
+        revision: Some(WASCAP_REVISION),
+    };
+    claims.encode(issuer)
+}
+
+/// Checks that `jwt` is signed by its issuer and vouches for `binary` on
+/// `target`. The validity window is the caller's to check.
+pub fn read_provider(
+    binary: &[u8],
+    target: &str,
+    jwt: &str,
+) -> Result<Claims<ProviderMetadata>, ClaimsError> {
+    let claims = Claims::<ProviderMetadata>::decode_verified(jwt, KeyKind::Service)?;
+    let claimed = claims
+        .metadata
+        .as_ref()
+        .and_then(|m| m.target_hashes.get(target))
+        .ok_or_else(|| {
+            ClaimsError::Malformed(format!("the claims name no hash for target {target}"))
+        })?;
+    let actual = HEXUPPER.encode(&Sha256::digest(binary));
+    if !claimed.eq_ignore_ascii_case(&actual) {
+        return Err(ClaimsError::Tampered {
+            claimed: claimed.clone(),
+            actual,
+        });
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_binary_verifies_and_a_changed_one_does_not() {
+        let account = KeyKind::Account.generate();
+        let service = KeyKind::Service.generate();
+        let binary = b"\x7fELF pretend provider".to_vec();
+        let jwt = sign_provider(
+            &binary,
+            "x86_64-linux",
+            &account,
+            &service,
+            &ProviderSigning {
+                vendor: "lattice".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let claims = read_provider(&binary, "x86_64-linux", &jwt).unwrap();
+        assert_eq!(claims.subject, service.public_key());
+        assert!(matches!(
+            read_provider(b"other", "x86_64-linux", &jwt),
+            Err(ClaimsError::Tampered { .. })
+        ));
+        assert!(matches!(
+            read_provider(&binary, "aarch64-macos", &jwt),
+            Err(ClaimsError::Malformed(_))
+        ));
+        let module = KeyKind::Module.generate();
+        assert!(sign_provider(
+            &binary,
+            "x86_64-linux",
+            &account,
+            &module,
+            &ProviderSigning::default()
+        )
+        .is_err());
+    }
+}

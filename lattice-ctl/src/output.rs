@@ -1,0 +1,35 @@
+//! How commands print: a table for people, JSON for programs (`-o json`).
+
+use comfy_table::presets::NOTHING;
+use comfy_table::Table;
+use serde::Serialize;
+
+/// The output format every command takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// Prints `value` as JSON, or `rows` (field, value) as a two-column table.
+pub fn print<T: Serialize>(
+    format: Format,
+    value: &T,
+    rows: &[(&str, String)],
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(NOTHING);
+            for (field, value) in rows {
+                table.add_row(vec![field.to_string(), value.clone()]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}

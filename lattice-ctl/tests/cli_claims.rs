@@ -1,0 +1,193 @@
+//! `lattice-ctl keys` and `claims`: the signing walk-through of the README.
+//!
+//! An operator makes an account key, signs the hello actor with it, reads
+//! the claims back, and runs the signed actor on a host that trusts only
+//! that account, with no dev flag. The tests run the real binary and read
+//! its JSON output and exit codes.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use lattice_tests::fixtures;
+use lattice_tests::http_client::HttpClient;
+
+fn ctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn keys_gen_and_inspect_agree_and_inspect_never_prints_the_seed() {
+    for kind in ["account", "module", "service", "server", "cluster"] {
+        let generated = json(&ctl(&["keys", "gen", kind, "-o", "json"]));
+        let public_key = generated["public_key"].as_str().unwrap();
+        let seed = generated["seed"].as_str().unwrap();
+        assert!(seed.starts_with('S'));
+        let inspected = ctl(&["keys", "inspect", seed, "-o", "json"]);
+        assert!(!String::from_utf8_lossy(&inspected.stdout).contains(seed));
+        let inspected = json(&inspected);
+        assert_eq!(inspected["public_key"], public_key);
+        assert_eq!(inspected["kind"], kind);
+    }
+    let bad = ctl(&["keys", "gen", "wizard"]);
+    assert!(!bad.status.success());
+    let bad = ctl(&["keys", "inspect", "SAnotaseed"]);
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "error: not an nkeys seed (S…) or a file holding one"
+    );
+}
+
+#[test]
+fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let account = json(&ctl(&["keys", "gen", "account", "-o", "json"]));
+    let seed_file = dir.path().join("account.nk");
+    std::fs::write(&seed_file, account["seed"].as_str().unwrap()).unwrap();
+    let account_key = account["public_key"].as_str().unwrap();
+    let signed = dir.path().join("hello_s.wasm");
+
+    let output = ctl(&[
+        "claims",
+        "sign",
+        fixtures::wasm("hello").to_str().unwrap(),
+        "-o",
+        signed.to_str().unwrap(),
+        "--issuer",
+        seed_file.to_str().unwrap(),
+        "--name",
+        "hello",
+        "--ver",
+        "1.0.0",
+        "--rev",
+        "2",
+        "--cap",
+        "wasi:keyvalue/store",
+        "--expires-in",
+        "30d",
+        "--format",
+        "json",
+    ]);
+    let sign = json(&output);
+    assert_eq!(sign["issuer"], account_key);
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains(account["seed"].as_str().unwrap()),
+        "a seed was printed"
+    );
+
+    let inspected = json(&ctl(&[
+        "claims",
+        "inspect",
+        signed.to_str().unwrap(),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(inspected["issuer"], account_key);
+    assert_eq!(inspected["name"], "hello");
+    assert_eq!(
+        inspected["capabilities"],
+        serde_json::json!(["wasi:keyvalue/store"])
+    );
+    assert_eq!(inspected["valid"], true);
+    assert_eq!(inspected["hash"], sign["hash"]);
+    let table = ctl(&["claims", "inspect", signed.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("Valid now"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+
+    // Unsigned input is refused by inspect with a reason.
+    let unsigned = ctl(&[
+        "claims",
+        "inspect",
+        fixtures::wasm("hello").to_str().unwrap(),
+    ]);
+    assert_eq!(unsigned.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unsigned.stderr).contains("not signed"));
+
+    // A host that trusts only this account runs it, with no --allow-unsigned.
+    let manifest = dir.path().join("hello.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[[actors]]\nid = \"hello\"\npath = \"{}\"\n\n[[providers]]\nid = \"http\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"127.0.0.1:0\" }}\n",
+            signed.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+        .env("RUST_LOG", "warn")
+        .args(["up", "--no-cache", "--allowed-issuer", account_key])
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("http://")
+                .map(|rest| format!("http://{}", rest.split_whitespace().next().unwrap()))
+        })
+        .expect("lattice-ctl up printed no URL");
+    let reply = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(HttpClient::default().get(&url))
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The same host refuses the unsigned original, in one line.
+    let unsigned_manifest = std::fs::read_to_string(&manifest).unwrap().replace(
+        signed.to_str().unwrap(),
+        fixtures::wasm("hello").to_str().unwrap(),
+    );
+    std::fs::write(&manifest, unsigned_manifest).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+        .env("RUST_LOG", "warn")
+        .args(["up", "--no-cache", "--allowed-issuer", account_key])
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("actor \"hello\": ") && stderr.contains("refused: not signed"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_allowed_issuer_is_refused_at_the_command_line() {
+    let out = ctl(&["up", "--allowed-issuer", "not-a-key"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an account public key"));
+}
