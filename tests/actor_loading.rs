@@ -19,21 +19,10 @@ use std::path::Path;
 
 use lattice_host::{ActorLimits, CompileOutcome, Host, HostConfig, HostError, RuntimeConfig};
 use lattice_interfaces::{ComponentId, Link};
-use lattice_tests::fixtures;
+use lattice_tests::{fixtures, hosts};
 
 fn host(cache: Option<&Path>) -> Host {
-    Host::new(HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
-        runtime: RuntimeConfig {
-            cache_dir: cache.map(Path::to_path_buf),
-            pool_instances: 20,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap()
+    hosts::host(hosts::unsigned_allowed(), cache)
 }
 
 fn id(s: &str) -> ComponentId {
@@ -183,10 +172,7 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
 #[tokio::test]
 async fn a_memory_limit_above_the_host_cap_is_refused() {
     let host = Host::new(HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
+        trust: hosts::unsigned_allowed(),
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 10,
@@ -253,10 +239,7 @@ async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompile
 #[tokio::test]
 async fn on_demand_allocation_serves_when_pooling_is_off() {
     let host = Host::new(HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
+        trust: hosts::unsigned_allowed(),
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 0,
@@ -277,10 +260,9 @@ async fn on_demand_allocation_serves_when_pooling_is_off() {
         )
         .await
         .unwrap();
-    let request = http::Request::builder()
-        .uri("http://localhost/")
-        .body(lattice_interfaces::http::HttpBody::default())
+    let response = actor
+        .handle_http(hosts::get("http://localhost/"))
+        .await
         .unwrap();
-    let response = actor.handle_http(request).await.unwrap();
     assert_eq!(response.status(), 200);
 }

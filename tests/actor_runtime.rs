@@ -18,24 +18,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig};
+use lattice_host::{ActorLimits, Host};
 use lattice_interfaces::{ComponentId, Manifest};
-use lattice_tests::fixtures;
 use lattice_tests::http_client::HttpClient;
+use lattice_tests::{fixtures, hosts};
 
 fn host(cache: &Path) -> Host {
-    Host::new(HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
-        runtime: RuntimeConfig {
-            cache_dir: Some(cache.to_path_buf()),
-            pool_instances: 50,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap()
+    hosts::host(hosts::unsigned_allowed(), Some(cache))
 }
 
 /// A manifest with `hello` at `/` and `fixture` at `/bad`, with `limits`
@@ -202,12 +191,7 @@ async fn calls_past_max_instances_wait_then_fail_as_busy() {
         )
         .await
         .unwrap();
-    let request = || {
-        http::Request::builder()
-            .uri("http://localhost/")
-            .body(lattice_interfaces::http::HttpBody::default())
-            .unwrap()
-    };
+    let request = || hosts::get("http://localhost/");
     let first = tokio::spawn({
         let actor = Arc::clone(&actor);
         let request = request();

@@ -17,22 +17,14 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_host::{ActorLimits, Host, TrustPolicy};
 use lattice_interfaces::claims::{embed, sign_component, strip, ComponentSigning, KeyKind};
 use lattice_interfaces::ComponentId;
-use lattice_tests::fixtures;
+use lattice_tests::{fixtures, hosts};
 use wasm_encoder::Section as _;
 
 fn host(trust: TrustPolicy) -> Host {
-    Host::new(HostConfig {
-        trust,
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 20,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap()
+    hosts::host(trust, None)
 }
 
 fn now() -> u64 {
@@ -103,11 +95,14 @@ async fn a_signed_actor_runs_and_keeps_its_claims() {
     .unwrap();
     let actor = host.actor(&ComponentId::new("a").unwrap()).unwrap();
     assert_eq!(actor.claims().unwrap().issuer, account.public_key());
-    let request = http::Request::builder()
-        .uri("http://localhost/")
-        .body(Default::default())
-        .unwrap();
-    assert_eq!(actor.handle_http(request).await.unwrap().status(), 200);
+    assert_eq!(
+        actor
+            .handle_http(hosts::get("http://localhost/"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]

@@ -13,12 +13,12 @@
     clippy::indexing_slicing
 )]
 
-use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_host::{ActorLimits, TrustPolicy};
 use lattice_interfaces::claims::{
     module_hash, read_component, sign_component, ComponentSigning, KeyKind,
 };
 use lattice_interfaces::ComponentId;
-use lattice_tests::fixtures;
+use lattice_tests::{fixtures, hosts};
 
 #[test]
 fn wascap_extracts_and_validates_what_we_sign() {
@@ -80,18 +80,13 @@ async fn our_host_runs_what_wascap_signs() {
         module_hash(&signed).unwrap()
     );
 
-    let host = Host::new(HostConfig {
-        trust: TrustPolicy {
+    let host = hosts::host(
+        TrustPolicy {
             allowed_issuers: vec![account.public_key()],
             ..TrustPolicy::default()
         },
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 10,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap();
+        None,
+    );
     let actor = host
         .start_actor_from_bytes(
             ComponentId::new("hello").unwrap(),
@@ -101,9 +96,12 @@ async fn our_host_runs_what_wascap_signs() {
         )
         .await
         .unwrap();
-    let request = http::Request::builder()
-        .uri("http://localhost/")
-        .body(Default::default())
-        .unwrap();
-    assert_eq!(actor.handle_http(request).await.unwrap().status(), 200);
+    assert_eq!(
+        actor
+            .handle_http(hosts::get("http://localhost/"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

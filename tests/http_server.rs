@@ -18,24 +18,13 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig};
+use lattice_host::{ActorLimits, Host};
 use lattice_interfaces::{ComponentId, Contract, Link, Manifest, ProviderSpec};
-use lattice_tests::fixtures;
 use lattice_tests::http_client::HttpClient;
+use lattice_tests::{fixtures, hosts};
 
 fn host() -> Host {
-    Host::new(HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 50,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap()
+    hosts::dev_host()
 }
 
 fn id(s: &str) -> ComponentId {

@@ -16,8 +16,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use lattice_tests::fixtures;
 use lattice_tests::http_client::HttpClient;
+use lattice_tests::{fixtures, hosts};
 
 fn ctl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
@@ -129,14 +129,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
 
     // A host that trusts only this account runs it, with no --allow-unsigned.
     let manifest = dir.path().join("hello.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[[actors]]\nid = \"hello\"\npath = \"{}\"\n\n[[providers]]\nid = \"http\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"127.0.0.1:0\" }}\n",
-            signed.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&manifest, hosts::hello_manifest(&signed, "127.0.0.1:0")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
         .env("RUST_LOG", "warn")
         .args(["up", "--no-cache", "--allowed-issuer", account_key])

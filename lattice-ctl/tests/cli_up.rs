@@ -18,8 +18,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lattice_tests::fixtures;
 use lattice_tests::http_client::HttpClient;
+use lattice_tests::{fixtures, hosts};
 
 fn lattice_ctl() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"));
@@ -46,23 +46,7 @@ fn up_fails(dir: &Path, text: &str) -> (Option<i32>, String) {
 }
 
 fn hello_manifest(wasm: &Path) -> String {
-    format!(
-        r#"[[actors]]
-id = "hello"
-path = "{}"
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "hello"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-"#,
-        wasm.display()
-    )
+    hosts::hello_manifest(wasm, "127.0.0.1:0")
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! fails; readiness is polled with a deadline, never assumed after a sleep.
 
 pub mod fixtures;
+pub mod hosts;
 pub mod http_client;
 pub mod nats;
 

@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use lattice_interfaces::claims::{Claims, ComponentMetadata};
 use lattice_interfaces::http::{BoxError, HttpBody};
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -271,21 +271,7 @@ impl Actor {
                 format_args!("does not export {HTTP_INCOMING_HANDLER}"),
             ));
         };
-        let wait = self.limits.queue_timeout.min(self.limits.timeout);
-        let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(self.error(ErrorKind::NotFound, "is stopping")),
-            Err(_elapsed) => {
-                self.counters.busy.fetch_add(1, Ordering::Relaxed);
-                return Err(self.error(
-                    ErrorKind::Busy,
-                    format_args!(
-                        "all {} instances busy for {:?}; try again later",
-                        self.limits.max_instances, wait
-                    ),
-                ));
-            }
-        };
+        let permit = self.instance_permit().await?;
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
 
         let mut store = Store::new(
@@ -359,6 +345,31 @@ impl Actor {
                     Err(join) => CallFailure::Trap(wasmtime::Error::msg(join.to_string()), None),
                 };
                 Err(self.describe(failure))
+            }
+        }
+    }
+
+    /// A free instance slot: at once when one is free (no timer on the hot
+    /// path), else waiting up to the queue timeout.
+    async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, InvocationError> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(self.error(ErrorKind::NotFound, "is stopping")),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let wait = self.limits.queue_timeout.min(self.limits.timeout);
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(self.error(ErrorKind::NotFound, "is stopping")),
+            Err(_elapsed) => {
+                self.counters.busy.fetch_add(1, Ordering::Relaxed);
+                Err(self.error(
+                    ErrorKind::Busy,
+                    format_args!(
+                        "all {} instances busy for {:?}; try again later",
+                        self.limits.max_instances, wait
+                    ),
+                ))
             }
         }
     }
