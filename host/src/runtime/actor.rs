@@ -354,7 +354,9 @@ impl Actor {
     async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, InvocationError> {
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(self.error(ErrorKind::NotFound, "is stopping")),
+            Err(TryAcquireError::Closed) => {
+                return Err(self.error(ErrorKind::NotFound, "is stopping"))
+            }
             Err(TryAcquireError::NoPermits) => {}
         }
         let wait = self.limits.queue_timeout.min(self.limits.timeout);
