@@ -173,6 +173,8 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
 async fn a_memory_limit_above_the_host_cap_is_refused() {
     let host = Host::new(HostConfig {
         trust: hosts::unsigned_allowed(),
+        identity: Default::default(),
+        labels: Default::default(),
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 10,
@@ -240,6 +242,8 @@ async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompile
 async fn on_demand_allocation_serves_when_pooling_is_off() {
     let host = Host::new(HostConfig {
         trust: hosts::unsigned_allowed(),
+        identity: Default::default(),
+        labels: Default::default(),
         runtime: RuntimeConfig {
             cache_dir: None,
             pool_instances: 0,

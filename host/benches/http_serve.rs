@@ -223,6 +223,8 @@ async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
             allow_unsigned: true,
             ..Default::default()
         },
+        identity: Default::default(),
+        labels: Default::default(),
         runtime: RuntimeConfig {
             cache_dir: None,
             ..RuntimeConfig::default()

@@ -8,6 +8,8 @@ use anyhow::Context as _;
 use lattice_interfaces::Manifest;
 
 use crate::config::{default_cache_dir, HostConfig, RuntimeConfig};
+use crate::identity::HostIdentity;
+use crate::lattice::{Lattice, LatticeConfig, NatsArgs};
 use crate::trust::TrustPolicy;
 use crate::Host;
 use lattice_interfaces::claims::KeyKind;
@@ -46,6 +48,38 @@ pub struct HostArgs {
     )]
     pub shutdown_grace: u64,
 
+    /// A label for this host, KEY=VALUE; repeat for more (hostname, os and arch are automatic)
+    #[arg(long = "label", env = "LATTICE_LABELS", value_delimiter = ',', value_name = "KEY=VALUE",
+          value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// Server seed (SN…) or a file holding it: the host's identity [default: a new key each start]
+    #[arg(
+        long,
+        env = "LATTICE_HOST_SEED",
+        value_name = "SEED|FILE",
+        hide_env_values = true
+    )]
+    pub host_seed: Option<String>,
+
+    /// Seconds between heartbeats
+    #[arg(long, env = "LATTICE_HEARTBEAT_SECS", default_value_t = 30, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_secs: u64,
+
+    /// Replicas of the lattice state bucket, when this host creates it (clustered NATS)
+    #[arg(
+        long,
+        env = "LATTICE_KV_REPLICAS",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    pub kv_replicas: usize,
+
+    /// NATS connection and lattice id; without a URL the host runs alone.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
     /// Run actors that carry no claims (development only)
     #[arg(long, env = "LATTICE_ALLOW_UNSIGNED")]
     pub allow_unsigned: bool,
@@ -63,8 +97,14 @@ pub struct HostArgs {
 
 impl HostArgs {
     /// The host configuration these settings describe.
-    pub fn config(&self) -> HostConfig {
-        HostConfig {
+    pub fn config(&self) -> anyhow::Result<HostConfig> {
+        let identity = match &self.host_seed {
+            Some(seed) => HostIdentity::from_seed(seed)?,
+            None => HostIdentity::generate(),
+        };
+        Ok(HostConfig {
+            identity,
+            labels: self.labels.iter().cloned().collect(),
             runtime: RuntimeConfig {
                 pool_instances: self.pool_instances,
                 max_memory: (self.max_memory_mib as usize) << 20,
@@ -79,7 +119,25 @@ impl HostArgs {
                 allow_unsigned: self.allow_unsigned,
                 allowed_issuers: self.allowed_issuers.clone(),
             },
+        })
+    }
+
+    /// The lattice to join, when a NATS URL is set.
+    pub fn lattice(&self) -> Option<LatticeConfig> {
+        self.nats.url.as_ref().map(|_| LatticeConfig {
+            nats: self.nats.clone(),
+            heartbeat: Duration::from_secs(self.heartbeat_secs),
+            kv_replicas: self.kv_replicas,
+        })
+    }
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
         }
+        _ => Err(format!("label {text:?} is not KEY=VALUE")),
     }
 }
 
@@ -93,39 +151,97 @@ fn parse_account_key(text: &str) -> Result<String, String> {
     }
 }
 
-/// Starts a host, applies the manifest at `manifest` (if any), prints where
-/// it serves, and runs until SIGINT or SIGTERM, then drains and stops.
+/// Starts a host, joins the lattice when a NATS URL is set, applies the
+/// manifest at `manifest` (if any), prints where it serves, and runs until
+/// SIGINT, SIGTERM or a `host.stop` request, then drains and stops.
 pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyhow::Result<()> {
     let manifest = manifest
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
-    let host = Host::new(args.config())?;
+    let host = Host::new(args.config()?)?;
+    let lattice = match args.lattice() {
+        Some(config) => match Lattice::join(host.clone(), &config).await {
+            Ok(lattice) => Some(lattice),
+            Err(error) => {
+                host.shutdown(Duration::ZERO).await;
+                return Err(error.into());
+            }
+        },
+        None => None,
+    };
     if let Some((path, manifest)) = &manifest {
-        if let Err(error) = host.apply(manifest).await {
+        if let Err(error) = apply(&host, lattice.as_ref(), manifest).await {
+            if let Some(lattice) = lattice {
+                lattice.leave().await;
+            }
             host.shutdown(Duration::ZERO).await;
             return Err(error).with_context(|| format!("cannot apply {}", path.display()));
         }
-        println!(
-            "Lattice host running {} ({} actors, {} providers, {} links)",
+    }
+    match (&lattice, &manifest) {
+        (Some(_), _) => println!(
+            "Lattice host {} joined lattice {} at {}",
+            host.id(),
+            args.nats.lattice,
+            args.nats.url_or_default()
+        ),
+        (None, Some((path, m))) => println!(
+            "Lattice host running {} ({}, {}, {})",
             path.display(),
-            manifest.actors.len(),
-            manifest.providers.len(),
-            manifest.links.len()
-        );
-    } else {
-        println!("Lattice host running (nothing started)");
+            count(m.actors.len(), "actor"),
+            count(m.providers.len(), "provider"),
+            count(m.links.len(), "link")
+        ),
+        (None, None) => println!(
+            "Lattice host {} running alone (no manifest, no NATS)",
+            host.id()
+        ),
     }
     for endpoint in host.http_endpoints() {
         println!("  {} -> {}", endpoint.url(), endpoint.link.target);
     }
     println!("Press Ctrl-C to stop.");
-    wait_for_signal().await?;
+    match &lattice {
+        Some(lattice) => tokio::select! {
+            result = wait_for_signal() => result?,
+            () = lattice.stopped() => println!("Stop requested over the lattice"),
+        },
+        None => wait_for_signal().await?,
+    }
     println!(
         "Stopping: draining in-flight requests (up to {}s)",
         args.shutdown_grace
     );
+    if let Some(lattice) = lattice {
+        lattice.leave().await;
+    }
     host.shutdown(Duration::from_secs(args.shutdown_grace))
         .await;
+    Ok(())
+}
+
+fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Applies a manifest; in a lattice its links go to the lattice's state.
+async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> anyhow::Result<()> {
+    let Some(lattice) = lattice else {
+        return Ok(host.apply(manifest).await?);
+    };
+    for actor in &manifest.actors {
+        host.start_actor(actor).await?;
+    }
+    for provider in &manifest.providers {
+        host.start_provider(provider)?;
+    }
+    for link in &manifest.links {
+        host.check_link(link)?;
+        lattice
+            .put_link(link.clone())
+            .await
+            .with_context(|| format!("link {link}"))?;
+    }
     Ok(())
 }
 
@@ -149,7 +265,7 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -88,4 +88,8 @@ pub struct HostConfig {
     pub runtime: RuntimeConfig,
     /// Which actors the host will run.
     pub trust: crate::trust::TrustPolicy,
+    /// The host's key; its public key is the host id.
+    pub identity: crate::identity::HostIdentity,
+    /// Labels beyond hostname, os and arch, which every host has.
+    pub labels: std::collections::BTreeMap<String, String>,
 }

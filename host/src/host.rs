@@ -4,9 +4,10 @@
 //! Calls are denied by default: the HTTP server provider may hand a request
 //! to an actor only over a link this host holds, checked on every request.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
+use std::time::SystemTime;
 
 use lattice_interfaces::http::{HandleFuture, HttpBody, IncomingHttp};
 use lattice_interfaces::{
@@ -15,6 +16,7 @@ use lattice_interfaces::{
 use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 
 use crate::config::{ActorLimits, HostConfig};
+use crate::identity::HostIdentity;
 use crate::links::LinkTable;
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
@@ -36,6 +38,14 @@ pub enum HostError {
         kind: &'static str,
         /// The id.
         id: ComponentId,
+    },
+    /// The operation conflicts with what runs.
+    #[error("actor \"{id}\" {reason}")]
+    Conflict {
+        /// The id.
+        id: ComponentId,
+        /// What conflicts.
+        reason: String,
     },
     /// No such actor on this host.
     #[error("no actor \"{id}\" runs on this host")]
@@ -66,7 +76,29 @@ enum Provider {
     HttpServer(Arc<HttpServerProvider>),
 }
 
+impl Provider {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::HttpServer(_) => lattice_provider_http_server::KIND,
+        }
+    }
+}
+
+/// The labels every host has: hostname, OS and architecture.
+fn default_labels() -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    if let Ok(name) = hostname::get() {
+        labels.insert("hostname".to_string(), name.to_string_lossy().into_owned());
+    }
+    labels.insert("os".to_string(), std::env::consts::OS.to_string());
+    labels.insert("arch".to_string(), std::env::consts::ARCH.to_string());
+    labels
+}
+
 struct HostInner {
+    identity: HostIdentity,
+    labels: RwLock<BTreeMap<String, String>>,
+    started_at: SystemTime,
     runtime: Runtime,
     trust: TrustPolicy,
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
@@ -92,9 +124,15 @@ impl Host {
     /// Starts a host: builds its wasm runtime. It runs nothing until told.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let runtime = Runtime::new(&config.runtime)?;
-        tracing::info!(allocator = ?runtime.allocator(), cache = ?runtime.cache().dir(), "host started");
+        let identity = config.identity.clone();
+        let mut labels = default_labels();
+        labels.extend(config.labels.clone());
+        tracing::info!(host_id = %identity.host_id(), allocator = ?runtime.allocator(), cache = ?runtime.cache().dir(), "host started");
         Ok(Self {
             inner: Arc::new(HostInner {
+                identity,
+                labels: RwLock::new(labels),
+                started_at: SystemTime::now(),
                 runtime,
                 trust: config.trust,
                 actors: RwLock::new(HashMap::new()),
@@ -102,6 +140,53 @@ impl Host {
                 links: RwLock::new(LinkTable::default()),
             }),
         })
+    }
+
+    /// The host's id: its server public key (`N…`).
+    pub fn id(&self) -> &str {
+        self.inner.identity.host_id()
+    }
+
+    /// The host's identity.
+    pub fn identity(&self) -> &HostIdentity {
+        &self.inner.identity
+    }
+
+    /// The host's labels now.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        read(&self.inner.labels).clone()
+    }
+
+    /// Sets label `key` to `value`.
+    pub fn put_label(&self, key: &str, value: &str) {
+        write(&self.inner.labels).insert(key.to_string(), value.to_string());
+    }
+
+    /// Removes label `key`; returns whether it was set.
+    pub fn delete_label(&self, key: &str) -> bool {
+        write(&self.inner.labels).remove(key).is_some()
+    }
+
+    /// When the host started.
+    pub fn started_at(&self) -> SystemTime {
+        self.inner.started_at
+    }
+
+    /// Ids of the actors it runs, sorted.
+    pub fn actors(&self) -> Vec<Arc<Actor>> {
+        let mut actors: Vec<Arc<Actor>> = read(&self.inner.actors).values().cloned().collect();
+        actors.sort_by(|a, b| a.id().cmp(b.id()));
+        actors
+    }
+
+    /// Ids and kinds of the providers it runs, sorted.
+    pub fn providers(&self) -> Vec<(ComponentId, String)> {
+        let mut providers: Vec<(ComponentId, String)> = read(&self.inner.providers)
+            .iter()
+            .map(|(id, p)| (id.clone(), p.kind().to_string()))
+            .collect();
+        providers.sort();
+        providers
     }
 
     /// The wasm runtime.
@@ -150,6 +235,26 @@ impl Host {
         limits: ActorLimits,
     ) -> Result<Arc<Actor>, HostError> {
         self.check_free(&id, "actor")?;
+        let actor = Arc::new(self.load_actor(id.clone(), origin, wasm, limits).await?);
+        {
+            let mut actors = write(&self.inner.actors);
+            if actors.contains_key(&id) {
+                return Err(HostError::AlreadyRunning { kind: "actor", id });
+            }
+            actors.insert(id.clone(), actor.clone());
+        }
+        tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
+        Ok(actor)
+    }
+
+    /// Verifies and compiles an actor without running it.
+    async fn load_actor(
+        &self,
+        id: ComponentId,
+        origin: &str,
+        wasm: Vec<u8>,
+        limits: ActorLimits,
+    ) -> Result<Actor, HostError> {
         let runtime = self.inner.runtime.clone();
         let trust = self.inner.trust.clone();
         let (load_id, load_origin) = (id.clone(), origin.to_string());
@@ -178,15 +283,6 @@ impl Host {
             origin: origin.to_string(),
             reason: e.to_string(),
         })??;
-        let actor = Arc::new(actor);
-        {
-            let mut actors = write(&self.inner.actors);
-            if actors.contains_key(&id) {
-                return Err(HostError::AlreadyRunning { kind: "actor", id });
-            }
-            actors.insert(id.clone(), actor.clone());
-        }
-        tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
         Ok(actor)
     }
 
@@ -223,9 +319,132 @@ impl Host {
                 })
             }
         };
+        // Links stored before the provider started are delivered now.
+        {
+            let Provider::HttpServer(server) = &provider;
+            let pending: Vec<Link> = read(&self.inner.links)
+                .iter()
+                .filter(|l| l.source == spec.id && l.carries("wasi", "http", "incoming-handler"))
+                .cloned()
+                .collect();
+            for link in pending {
+                if let Err(error) = server.put_link(link) {
+                    tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
+                }
+            }
+        }
         write(&self.inner.providers).insert(spec.id.clone(), provider);
         tracing::info!(provider = %spec.id, kind = %spec.kind, "provider started");
         Ok(())
+    }
+
+    /// Stops provider `id`, draining its in-flight requests for up to `grace`.
+    pub async fn stop_provider(&self, id: &ComponentId, grace: Duration) -> Result<(), HostError> {
+        let provider =
+            write(&self.inner.providers)
+                .remove(id)
+                .ok_or_else(|| HostError::Provider {
+                    id: id.clone(),
+                    reason: "does not run on this host".into(),
+                })?;
+        match provider {
+            Provider::HttpServer(server) => server.shutdown(grace).await,
+        }
+        tracing::info!(provider = %id, "provider stopped");
+        Ok(())
+    }
+
+    /// Runs actor `id` from `reference` with at most `max_instances`
+    /// instances: starts it, changes its scale, or with 0 stops it. An id
+    /// that runs another component is refused: that is an update.
+    pub async fn scale_actor(
+        &self,
+        id: &ComponentId,
+        reference: &str,
+        max_instances: u32,
+    ) -> Result<(), HostError> {
+        let running = self.actor(id);
+        if max_instances == 0 {
+            return self.stop_actor(id);
+        }
+        let spec = ActorSpec {
+            id: id.clone(),
+            path: reference.into(),
+            max_instances: Some(max_instances),
+            memory_limit_mib: None,
+            timeout_ms: None,
+        };
+        match running {
+            None => self.start_actor(&spec).await.map(drop),
+            Some(actor) if actor.origin() != reference => Err(HostError::Conflict {
+                id: id.clone(),
+                reason: format!(
+                    "runs {} on this host, not {reference}; use update to change its component",
+                    actor.origin()
+                ),
+            }),
+            Some(actor) if actor.limits().max_instances == max_instances => Ok(()),
+            Some(actor) => {
+                let limits = ActorLimits {
+                    max_instances,
+                    ..actor.limits()
+                };
+                self.replace_actor(id, reference, limits).await
+            }
+        }
+    }
+
+    /// Replaces the component of running actor `id` with `reference`. Calls
+    /// in flight finish on the old component; new calls get the new one.
+    pub async fn update_actor(&self, id: &ComponentId, reference: &str) -> Result<(), HostError> {
+        let actor = self
+            .actor(id)
+            .ok_or_else(|| HostError::NoSuchActor { id: id.clone() })?;
+        self.replace_actor(id, reference, actor.limits()).await
+    }
+
+    async fn replace_actor(
+        &self,
+        id: &ComponentId,
+        reference: &str,
+        limits: ActorLimits,
+    ) -> Result<(), HostError> {
+        let wasm = tokio::fs::read(reference)
+            .await
+            .map_err(|e| ActorLoadError::Read {
+                id: id.to_string(),
+                origin: reference.to_string(),
+                reason: e.to_string(),
+            })?;
+        let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
+        write(&self.inner.actors).insert(id.clone(), actor);
+        tracing::info!(actor = %id, reference, "actor replaced");
+        Ok(())
+    }
+
+    /// Stores a link the lattice agreed on (its KV bucket checked the key),
+    /// and serves it when its source is a provider here. Unlike
+    /// [`Self::put_link`], the ends need not run here: they may start later.
+    pub fn apply_lattice_link(&self, link: Link) {
+        {
+            let mut links = write(&self.inner.links);
+            if links.get(&link.key()) == Some(&link) {
+                return; // already applied (our own write, echoed by the bucket)
+            }
+            links.delete(&link.key());
+            if let Err(clash) = links.put(link.clone()) {
+                tracing::warn!(%clash, "link from the lattice clashes locally");
+                return;
+            }
+        }
+        if let Some(Provider::HttpServer(server)) = read(&self.inner.providers).get(&link.source) {
+            if link.carries("wasi", "http", "incoming-handler") {
+                if let Err(error) = server.put_link(link.clone()) {
+                    tracing::warn!(%link, %error, "cannot serve link");
+                }
+            }
+        }
+        tracing::debug!(%link, "link applied from the lattice");
     }
 
     fn check_free(&self, id: &ComponentId, kind: &'static str) -> Result<(), HostError> {
@@ -239,10 +458,9 @@ impl Host {
         Ok(())
     }
 
-    /// Puts a link: checks that both ends run here and that the target can
-    /// serve the contract, stores it, and hands it to the provider at either
-    /// end. A link that fails any step is not stored.
-    pub fn put_link(&self, link: Link) -> Result<(), HostError> {
+    /// Checks that both ends of `link` run here and that an HTTP target
+    /// exports the handler.
+    pub fn check_link(&self, link: &Link) -> Result<(), HostError> {
         let refuse = |reason: String| HostError::LinkRefused {
             link: link.to_string(),
             reason,
@@ -275,6 +493,19 @@ impl Host {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Puts a link: checks that both ends run here and that the target can
+    /// serve the contract, stores it, and hands it to the provider at either
+    /// end. A link that fails any step is not stored.
+    pub fn put_link(&self, link: Link) -> Result<(), HostError> {
+        self.check_link(&link)?;
+        let refuse = |reason: String| HostError::LinkRefused {
+            link: link.to_string(),
+            reason,
+        };
+        let serves_http = link.carries("wasi", "http", "incoming-handler");
         let replaced = write(&self.inner.links)
             .put(link.clone())
             .map_err(|clash| refuse(clash.to_string()))?;

@@ -24,6 +24,8 @@
 pub mod cli;
 pub mod config;
 pub mod host;
+pub mod identity;
+pub mod lattice;
 pub mod links;
 pub mod runtime;
 pub mod trust;

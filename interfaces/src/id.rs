@@ -77,6 +77,13 @@ impl From<ComponentId> for String {
     }
 }
 
+impl std::str::FromStr for ComponentId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::new(s)
+    }
+}
+
 impl fmt::Display for ComponentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

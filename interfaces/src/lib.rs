@@ -34,6 +34,7 @@ pub mod http;
 pub mod id;
 pub mod link;
 pub mod manifest;
+pub mod protocol;
 
 pub use contract::{Contract, ContractError};
 pub use error::{ErrorKind, InvocationError};

@@ -33,3 +33,25 @@ pub fn print<T: Serialize>(
     }
     Ok(())
 }
+
+/// Prints `value` as JSON, or `rows` under `headers` as a table.
+pub fn print_list<T: Serialize>(
+    format: Format,
+    value: &T,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Table => {
+            let mut table = Table::new();
+            table.load_preset(NOTHING);
+            table.set_header(headers.to_vec());
+            for row in rows {
+                table.add_row(row);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(())
+}

@@ -11,6 +11,8 @@ use lattice_interfaces::http::HttpBody;
 pub fn host(trust: TrustPolicy, cache: Option<&Path>) -> Host {
     Host::new(HostConfig {
         trust,
+        identity: Default::default(),
+        labels: Default::default(),
         runtime: RuntimeConfig {
             cache_dir: cache.map(Path::to_path_buf),
             pool_instances: 50,

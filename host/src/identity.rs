@@ -1,0 +1,65 @@
+//! A host's identity: its server key (`N…`), whose public key is the host id
+//! other hosts and clients address it by.
+
+use std::fmt;
+use std::sync::Arc;
+
+use lattice_interfaces::claims::{parse_key_pair, KeyError, KeyKind};
+use nkeys::KeyPair;
+
+/// The host's server key. Debug and Display show the public key only.
+#[derive(Clone)]
+pub struct HostIdentity {
+    key: Arc<KeyPair>,
+    host_id: String,
+}
+
+impl HostIdentity {
+    /// A fresh identity: a new server key.
+    pub fn generate() -> Self {
+        Self::from_pair(KeyKind::Server.generate())
+    }
+
+    /// The identity of a server seed (`SN…`) or a file holding one.
+    pub fn from_seed(seed_or_file: &str) -> Result<Self, KeyError> {
+        parse_key_pair(seed_or_file, KeyKind::Server, "host seed").map(Self::from_pair)
+    }
+
+    fn from_pair(key: KeyPair) -> Self {
+        let host_id = key.public_key();
+        Self {
+            key: Arc::new(key),
+            host_id,
+        }
+    }
+
+    /// The host id: the server public key.
+    pub fn host_id(&self) -> &str {
+        &self.host_id
+    }
+
+    /// The key pair, for signing.
+    pub fn key(&self) -> &KeyPair {
+        &self.key
+    }
+}
+
+impl Default for HostIdentity {
+    fn default() -> Self {
+        Self::generate()
+    }
+}
+
+impl PartialEq for HostIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.host_id == other.host_id
+    }
+}
+
+impl Eq for HostIdentity {}
+
+impl fmt::Debug for HostIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostIdentity({})", self.host_id)
+    }
+}

@@ -1,0 +1,120 @@
+//! Connecting to NATS: the URL, credentials and TLS a host or client uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to reach and authenticate to NATS, as flags or `LATTICE_*` variables.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated
+    #[arg(long = "nats-url", env = "LATTICE_NATS_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// Lattice to join: subjects lattice.<ID>.*, KV bucket LATTICE_<ID>
+    #[arg(long = "lattice", env = "LATTICE_ID", default_value = lattice_interfaces::protocol::subjects::DEFAULT_LATTICE, value_name = "ID")]
+    pub lattice: String,
+    /// NATS credentials file (JWT + seed)
+    #[arg(long = "nats-creds", env = "LATTICE_NATS_CREDS", value_name = "FILE")]
+    pub creds: Option<PathBuf>,
+    /// NATS nkey seed (SU…) to authenticate with
+    #[arg(
+        long = "nats-nkey",
+        env = "LATTICE_NATS_NKEY",
+        value_name = "SEED",
+        hide_env_values = true
+    )]
+    pub nkey: Option<String>,
+    /// NATS user (with --nats-password)
+    #[arg(long = "nats-user", env = "LATTICE_NATS_USER", requires = "password")]
+    pub user: Option<String>,
+    /// NATS password
+    #[arg(
+        long = "nats-password",
+        env = "LATTICE_NATS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// Require TLS to NATS
+    #[arg(long = "nats-tls", env = "LATTICE_NATS_TLS")]
+    pub tls: bool,
+    /// CA certificate(s) to trust for NATS TLS (PEM)
+    #[arg(long = "nats-ca", env = "LATTICE_NATS_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate for NATS TLS (PEM, with --nats-tls-key)
+    #[arg(
+        long = "nats-tls-cert",
+        env = "LATTICE_NATS_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Client key for NATS TLS (PEM)
+    #[arg(
+        long = "nats-tls-key",
+        env = "LATTICE_NATS_TLS_KEY",
+        value_name = "FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Why NATS could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to NATS at {url}: {reason}")]
+pub struct ConnectError {
+    /// The URL tried.
+    pub url: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The default URL clients try when none is given.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+impl NatsArgs {
+    /// The URL, or the default.
+    pub fn url_or_default(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NATS_URL.to_string())
+    }
+
+    /// Connects as `name`. Fails at once, naming the URL, when the server
+    /// cannot be reached; once connected, the client reconnects by itself.
+    pub async fn connect(&self, name: &str) -> Result<async_nats::Client, ConnectError> {
+        let url = self.url_or_default();
+        let fail = |reason: String| ConnectError {
+            url: url.clone(),
+            reason,
+        };
+        let mut options = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(5));
+        if let Some(creds) = &self.creds {
+            options = options.credentials_file(creds).await.map_err(|e| {
+                fail(format!(
+                    "cannot read credentials file {}: {e}",
+                    creds.display()
+                ))
+            })?;
+        }
+        if let Some(seed) = &self.nkey {
+            options = options.nkey(seed.clone());
+        }
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if self.tls {
+            options = options.require_tls(true);
+        }
+        if let Some(ca) = &self.ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        let servers: Vec<&str> = url.split(',').map(str::trim).collect();
+        options
+            .connect(servers.as_slice())
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+}

@@ -1,0 +1,269 @@
+//! Joining a lattice over NATS: the control interface, events, heartbeats and
+//! the lattice state a host mirrors from JetStream KV.
+//!
+//! 1. [`Lattice::join`] connects to NATS, opens (or creates) the KV bucket
+//!    `LATTICE_<L>`, applies every link stored there, subscribes to the
+//!    control subjects, flushes, and announces `host_started`.
+//! 2. The returned [`Lattice`] answers control requests, sends a heartbeat
+//!    every `heartbeat` interval and mirrors link changes, until
+//!    [`Lattice::stopped`] fires (a `host.stop` request) or it is told to
+//!    [`Lattice::leave`].
+//! 3. [`Lattice::leave`] stops answering, announces `host_stopped` and
+//!    flushes; the caller then drains the host itself.
+
+mod connect;
+mod control;
+mod events;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::subjects::{ops, Subjects};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+
+pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
+pub use control::MAX_REQUEST_BYTES;
+pub use events::EventPublisher;
+pub use state::{LatticeState, StateError};
+
+use crate::Host;
+use control::Control;
+
+/// Most control requests handled at once; more wait in NATS.
+const MAX_CONCURRENT_REQUESTS: usize = 64;
+
+/// How a host takes part in a lattice.
+#[derive(Debug, Clone)]
+pub struct LatticeConfig {
+    /// NATS connection and lattice id.
+    pub nats: NatsArgs,
+    /// How often to send a heartbeat.
+    pub heartbeat: Duration,
+    /// Replicas of the KV bucket when this host creates it (clustered NATS).
+    pub kv_replicas: usize,
+}
+
+/// Why a host could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The lattice id is not usable.
+    #[error(transparent)]
+    LatticeId(#[from] lattice_interfaces::protocol::subjects::LatticeIdError),
+    /// NATS is not reachable.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The KV bucket is not usable.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// Subscribing failed.
+    #[error("cannot subscribe to the control subjects of lattice {lattice}: {reason}")]
+    Subscribe {
+        /// The lattice.
+        lattice: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A host's membership in a lattice.
+pub struct Lattice {
+    control: Arc<Control>,
+    tasks: TaskTracker,
+    stop_tasks: CancellationToken,
+}
+
+impl Lattice {
+    /// Joins `host` to the lattice `config` names. See the module docs.
+    pub async fn join(host: Host, config: &LatticeConfig) -> Result<Self, JoinError> {
+        let subjects = Subjects::new(&config.nats.lattice)?;
+        let client = config
+            .nats
+            .connect(&format!("lattice-host {}", host.id()))
+            .await?;
+        let js = async_nats::jetstream::new(client.clone());
+        let state = LatticeState::open(&js, &subjects.bucket(), config.kv_replicas).await?;
+        let mirror = state.mirror_links(host.clone()).await?;
+        let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
+        let control = Arc::new(Control {
+            host: host.clone(),
+            client: client.clone(),
+            subjects: subjects.clone(),
+            state,
+            events,
+            stop: CancellationToken::new(),
+            version: env!("CARGO_PKG_VERSION"),
+        });
+
+        let subscribe_error = |e: async_nats::SubscribeError| JoinError::Subscribe {
+            lattice: subjects.lattice().to_string(),
+            reason: e.to_string(),
+        };
+        let mut subscriptions = Vec::new();
+        for op in ops::SCATTER {
+            subscriptions.push(
+                client
+                    .subscribe(subjects.ctl(op))
+                    .await
+                    .map_err(subscribe_error)?,
+            );
+        }
+        subscriptions.push(
+            client
+                .subscribe(subjects.ctl_for_host(host.id()))
+                .await
+                .map_err(subscribe_error)?,
+        );
+        for op in ops::ANY_HOST {
+            subscriptions.push(
+                client
+                    .queue_subscribe(subjects.ctl(op), subjects.ctl_queue_group())
+                    .await
+                    .map_err(subscribe_error)?,
+            );
+        }
+        // Ready means subscribed at the server: flush before announcing.
+        client.flush().await.map_err(|e| {
+            JoinError::Connect(ConnectError {
+                url: config.nats.url_or_default(),
+                reason: e.to_string(),
+            })
+        })?;
+
+        let tasks = TaskTracker::new();
+        let stop_tasks = CancellationToken::new();
+        let span =
+            tracing::info_span!("lattice", lattice = %subjects.lattice(), host_id = %host.id());
+        tasks.spawn(
+            serve_control(
+                control.clone(),
+                subscriptions,
+                stop_tasks.clone(),
+                tasks.clone(),
+            )
+            .instrument(span.clone()),
+        );
+        tasks.spawn(
+            heartbeat(control.clone(), config.heartbeat, stop_tasks.clone())
+                .instrument(span.clone()),
+        );
+        let stop = stop_tasks.clone();
+        tasks.spawn(
+            async move {
+                tokio::select! {
+                    () = mirror.run() => {}
+                    () = stop.cancelled() => {}
+                }
+            }
+            .instrument(span),
+        );
+
+        control
+            .events
+            .publish(
+                kinds::HOST_STARTED,
+                serde_json::to_value(control.info()).unwrap_or_default(),
+            )
+            .await;
+        tracing::info!(lattice = %subjects.lattice(), host_id = %host.id(), url = %config.nats.url_or_default(), "joined the lattice");
+        Ok(Self {
+            control,
+            tasks,
+            stop_tasks,
+        })
+    }
+
+    /// Stores `link` in the lattice (compare-and-set) and applies it here at
+    /// once; the bucket's echo of it is then a no-op.
+    pub async fn put_link(&self, link: lattice_interfaces::Link) -> Result<(), StateError> {
+        self.control.state.put_link(&link).await?;
+        self.control.host.apply_lattice_link(link.clone());
+        self.control
+            .events
+            .publish(
+                kinds::LINK_SET,
+                serde_json::to_value(&link).unwrap_or_default(),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Resolves when the lattice asked this host to stop (`host.stop`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn stopped(&self) {
+        self.control.stop.cancelled().await;
+    }
+
+    /// Stops answering, announces `host_stopped` and flushes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may lose the `host_stopped` event.
+    pub async fn leave(self) {
+        self.stop_tasks.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        let info = serde_json::to_value(self.control.info()).unwrap_or_default();
+        self.control.events.publish(kinds::HOST_STOPPED, info).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.control.client.flush()).await;
+    }
+}
+
+async fn serve_control(
+    control: Arc<Control>,
+    subscriptions: Vec<async_nats::Subscriber>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+) {
+    let mut requests = futures::stream::select_all(subscriptions);
+    let limit = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    loop {
+        let message = tokio::select! {
+            () = stop.cancelled() => break,
+            message = requests.next() => match message {
+                Some(message) => message,
+                None => break,
+            },
+        };
+        let Some(reply_to) = message.reply.clone() else {
+            tracing::debug!(subject = %message.subject, "control message without a reply subject; ignored");
+            continue;
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let control = control.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            if let Some(answer) = control.handle(&message.subject, &message.payload).await {
+                if let Err(error) = control.client.publish(reply_to, answer.into()).await {
+                    tracing::warn!(%error, "cannot send control reply");
+                }
+            }
+        });
+    }
+    tracing::debug!("control subscriptions closed");
+}
+
+async fn heartbeat(control: Arc<Control>, every: Duration, stop: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate; host_started covers it
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            _ = ticks.tick() => {
+                let info = serde_json::to_value(control.info()).unwrap_or_default();
+                control.events.publish(kinds::HOST_HEARTBEAT, info).await;
+            }
+        }
+    }
+}

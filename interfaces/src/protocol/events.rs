@@ -1,0 +1,91 @@
+//! Events: CloudEvents 1.0 in JSON on `lattice.<L>.evt.<type>`, one for
+//! every change of state, so operators and reconcilers can follow a lattice
+//! without polling.
+//!
+//! `type` is `dev.lattice.<type>`, `source` the host id, `data` a JSON
+//! object whose fields each event type documents in `docs/protocol.md`.
+
+use cloudevents::{EventBuilder, EventBuilderV10};
+
+/// Event types (the last token of the subject).
+pub mod kinds {
+    /// A host joined the lattice.
+    pub const HOST_STARTED: &str = "host_started";
+    /// A host is alive: a summary, not the inventory.
+    pub const HOST_HEARTBEAT: &str = "host_heartbeat";
+    /// A host left the lattice gracefully.
+    pub const HOST_STOPPED: &str = "host_stopped";
+    /// A host's labels changed.
+    pub const LABELS_CHANGED: &str = "labels_changed";
+    /// An actor started, changed scale or stopped (scale 0).
+    pub const ACTOR_SCALED: &str = "actor_scaled";
+    /// An actor could not be scaled.
+    pub const ACTOR_SCALE_FAILED: &str = "actor_scale_failed";
+    /// An actor's component was replaced.
+    pub const ACTOR_UPDATED: &str = "actor_updated";
+    /// An actor's component could not be replaced.
+    pub const ACTOR_UPDATE_FAILED: &str = "actor_update_failed";
+    /// A provider started.
+    pub const PROVIDER_STARTED: &str = "provider_started";
+    /// A provider could not start.
+    pub const PROVIDER_START_FAILED: &str = "provider_start_failed";
+    /// A provider stopped.
+    pub const PROVIDER_STOPPED: &str = "provider_stopped";
+    /// A link was stored.
+    pub const LINK_SET: &str = "link_set";
+    /// A link was deleted.
+    pub const LINK_DELETED: &str = "link_deleted";
+    /// Named config was stored.
+    pub const CONFIG_SET: &str = "config_set";
+    /// Named config was deleted.
+    pub const CONFIG_DELETED: &str = "config_deleted";
+    /// A provider passed its health check.
+    pub const HEALTH_CHECK_PASSED: &str = "health_check_passed";
+    /// A provider failed its health check.
+    pub const HEALTH_CHECK_FAILED: &str = "health_check_failed";
+}
+
+/// The CloudEvents `type` of event `kind`.
+pub fn event_type(kind: &str) -> String {
+    format!("dev.lattice.{kind}")
+}
+
+/// A CloudEvent of `kind` from host `source` carrying `data`, with a fresh id
+/// and the current time.
+pub fn event(
+    kind: &str,
+    source: &str,
+    id: &str,
+    data: serde_json::Value,
+) -> Result<cloudevents::Event, String> {
+    EventBuilderV10::new()
+        .id(id)
+        .ty(event_type(kind))
+        .source(format!("lattice:{source}"))
+        .time(chrono::Utc::now())
+        .data("application/json", data)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_cloudevents_1_0_json() {
+        let e = event(
+            kinds::ACTOR_SCALED,
+            "NHOST",
+            "1",
+            serde_json::json!({"actor_id": "hello"}),
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["specversion"], "1.0");
+        assert_eq!(json["type"], "dev.lattice.actor_scaled");
+        assert_eq!(json["source"], "lattice:NHOST");
+        assert_eq!(json["data"]["actor_id"], "hello");
+        assert!(json["time"].as_str().is_some());
+    }
+}

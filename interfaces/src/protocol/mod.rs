@@ -1,0 +1,15 @@
+//! The lattice protocol: everything hosts and clients say to each other over
+//! NATS. `docs/protocol.md` is the same in prose, for clients in other
+//! languages.
+//!
+//! - [`subjects`]: where each message goes (`lattice.<L>.ctl.v1.*`,
+//!   `lattice.<L>.evt.*`, `lattice.<L>.rpc.*`) and the KV bucket's name;
+//! - [`control`]: control requests and their `{success, message, response}`
+//!   replies;
+//! - [`events`]: CloudEvents 1.0 that report every change of state;
+//! - [`state`]: the keys and values of the lattice's JetStream KV bucket.
+
+pub mod control;
+pub mod events;
+pub mod state;
+pub mod subjects;

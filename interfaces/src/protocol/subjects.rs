@@ -1,0 +1,181 @@
+//! Subjects and names. Every subject starts with `lattice.<L>.`, so one NATS
+//! permission (`lattice.<L>.>`) scopes a tenant.
+
+use std::fmt;
+
+/// The lattice joined when none is named.
+pub const DEFAULT_LATTICE: &str = "default";
+
+/// Control operations, each `<noun>.<verb>`. Sent to
+/// `lattice.<L>.ctl.v1.<op>` or, aimed at one host, `lattice.<L>.ctl.v1.<op>.<host-id>`.
+pub mod ops {
+    /// Every host answers with its [`HostInfo`](crate::protocol::control::HostInfo).
+    pub const HOST_PING: &str = "host.ping";
+    /// One host answers with its [`Inventory`](crate::protocol::control::Inventory).
+    pub const HOST_INVENTORY: &str = "host.inventory";
+    /// One host stops gracefully.
+    pub const HOST_STOP: &str = "host.stop";
+    /// One host sets a label.
+    pub const LABELS_PUT: &str = "labels.put";
+    /// One host removes a label.
+    pub const LABELS_DEL: &str = "labels.del";
+    /// Hosts whose labels satisfy the constraints answer.
+    pub const ACTOR_AUCTION: &str = "actor.auction";
+    /// One host starts, rescales or (0) stops an actor.
+    pub const ACTOR_SCALE: &str = "actor.scale";
+    /// One host swaps an actor's component for a new one.
+    pub const ACTOR_UPDATE: &str = "actor.update";
+    /// Hosts whose labels satisfy the constraints answer.
+    pub const PROVIDER_AUCTION: &str = "provider.auction";
+    /// One host starts a provider.
+    pub const PROVIDER_START: &str = "provider.start";
+    /// One host stops a provider.
+    pub const PROVIDER_STOP: &str = "provider.stop";
+    /// Any host stores a link.
+    pub const LINK_PUT: &str = "link.put";
+    /// Any host deletes a link.
+    pub const LINK_DEL: &str = "link.del";
+    /// Any host lists the links.
+    pub const LINK_GET: &str = "link.get";
+    /// Any host lists the claims of the actors the lattice has run.
+    pub const CLAIMS_GET: &str = "claims.get";
+    /// Any host stores named config.
+    pub const CONFIG_PUT: &str = "config.put";
+    /// Any host reads named config.
+    pub const CONFIG_GET: &str = "config.get";
+    /// Any host deletes named config.
+    pub const CONFIG_DEL: &str = "config.del";
+
+    /// Operations every host answers (scatter-gather).
+    pub const SCATTER: [&str; 3] = [HOST_PING, ACTOR_AUCTION, PROVIDER_AUCTION];
+    /// Operations one host of the lattice answers (queue group `lattice.<L>.ctl`).
+    pub const ANY_HOST: [&str; 7] = [
+        LINK_PUT, LINK_DEL, LINK_GET, CLAIMS_GET, CONFIG_PUT, CONFIG_GET, CONFIG_DEL,
+    ];
+}
+
+/// Why a lattice id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lattice id {0:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'")]
+pub struct LatticeIdError(pub String);
+
+/// The subjects of one lattice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    lattice: String,
+}
+
+impl Subjects {
+    /// The subjects of lattice `lattice`, checked: it becomes a subject token
+    /// and part of the KV bucket's name.
+    pub fn new(lattice: &str) -> Result<Self, LatticeIdError> {
+        let ok = !lattice.is_empty()
+            && lattice.len() <= 64
+            && lattice
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if ok {
+            Ok(Self {
+                lattice: lattice.to_string(),
+            })
+        } else {
+            Err(LatticeIdError(lattice.to_string()))
+        }
+    }
+
+    /// The lattice id.
+    pub fn lattice(&self) -> &str {
+        &self.lattice
+    }
+
+    /// `lattice.<L>.ctl.v1.<op>`.
+    pub fn ctl(&self, op: &str) -> String {
+        format!("lattice.{}.ctl.v1.{op}", self.lattice)
+    }
+
+    /// `lattice.<L>.ctl.v1.<op>.<host-id>`.
+    pub fn ctl_host(&self, op: &str, host_id: &str) -> String {
+        format!("lattice.{}.ctl.v1.{op}.{host_id}", self.lattice)
+    }
+
+    /// Everything aimed at one host: `lattice.<L>.ctl.v1.*.*.<host-id>`.
+    pub fn ctl_for_host(&self, host_id: &str) -> String {
+        format!("lattice.{}.ctl.v1.*.*.{host_id}", self.lattice)
+    }
+
+    /// The queue group of operations any one host answers.
+    pub fn ctl_queue_group(&self) -> String {
+        format!("lattice.{}.ctl", self.lattice)
+    }
+
+    /// Splits a control subject into (operation, host id).
+    pub fn parse_ctl<'a>(&self, subject: &'a str) -> Option<(&'a str, Option<&'a str>)> {
+        let rest = subject
+            .strip_prefix("lattice.")?
+            .strip_prefix(self.lattice.as_str())?
+            .strip_prefix(".ctl.v1.")?;
+        let mut tokens = rest.splitn(3, '.');
+        let (noun, verb) = (tokens.next()?, tokens.next()?);
+        let op = rest.get(..noun.len() + 1 + verb.len())?;
+        Some((op, tokens.next()))
+    }
+
+    /// `lattice.<L>.evt.<type>`.
+    pub fn event(&self, kind: &str) -> String {
+        format!("lattice.{}.evt.{kind}", self.lattice)
+    }
+
+    /// `lattice.<L>.evt.>`: every event.
+    pub fn all_events(&self) -> String {
+        format!("lattice.{}.evt.>", self.lattice)
+    }
+
+    /// `lattice.<L>.rpc.<target>`: calls to an actor or provider.
+    pub fn rpc(&self, target: &str) -> String {
+        format!("lattice.{}.rpc.{target}", self.lattice)
+    }
+
+    /// `LATTICE_<L>`: the JetStream KV bucket of lattice state.
+    pub fn bucket(&self) -> String {
+        format!("LATTICE_{}", self.lattice)
+    }
+}
+
+impl fmt::Display for Subjects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.lattice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_and_parses_subjects() {
+        let s = Subjects::new("prod").unwrap();
+        assert_eq!(s.ctl(ops::HOST_PING), "lattice.prod.ctl.v1.host.ping");
+        assert_eq!(
+            s.ctl_host(ops::ACTOR_SCALE, "NABC"),
+            "lattice.prod.ctl.v1.actor.scale.NABC"
+        );
+        assert_eq!(
+            s.parse_ctl("lattice.prod.ctl.v1.actor.scale.NABC"),
+            Some(("actor.scale", Some("NABC")))
+        );
+        assert_eq!(
+            s.parse_ctl("lattice.prod.ctl.v1.host.ping"),
+            Some(("host.ping", None))
+        );
+        assert_eq!(s.parse_ctl("lattice.prod.ctl.v1.host"), None);
+        assert_eq!(s.parse_ctl("lattice.other.ctl.v1.host.ping"), None);
+        assert_eq!(s.bucket(), "LATTICE_prod");
+    }
+
+    #[test]
+    fn refuses_lattice_ids_that_would_break_subjects() {
+        for bad in ["", "a.b", "a b", "a*", "a>", &"x".repeat(65)] {
+            assert!(Subjects::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The lattice commands: `get`, `start`, `scale`, `update`, `stop`, `link`,
+//! `config`, `host stop` and `watch events`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use futures::StreamExt as _;
+use lattice_interfaces::protocol::control::*;
+use lattice_interfaces::protocol::subjects::ops;
+use lattice_interfaces::{ComponentId, Contract, Link};
+use serde_json::{json, Value};
+
+use crate::client::{ConnArgs, LatticeClient};
+use crate::output::{print_list, Format};
+
+/// How long scatter-gather requests collect answers.
+const GATHER: Duration = Duration::from_millis(1000);
+
+/// Parses `KEY=VALUE`.
+pub fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+fn labels_short(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn ping(client: &LatticeClient) -> anyhow::Result<Vec<HostInfo>> {
+    let mut hosts: Vec<HostInfo> = client.gather(ops::HOST_PING, &Empty {}, GATHER).await?;
+    hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+    Ok(hosts)
+}
+
+/// `get hosts`.
+pub async fn get_hosts(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let hosts = ping(&client).await?;
+    if hosts.is_empty() && format == Format::Table {
+        bail!(
+            "no host in lattice {} at {} answered a ping",
+            client.subjects().lattice(),
+            conn.nats.url_or_default()
+        );
+    }
+    let rows = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.host_id.clone(),
+                h.uptime_seconds.to_string(),
+                h.actors.to_string(),
+                h.providers.to_string(),
+                labels_short(&h.labels),
+            ]
+        })
+        .collect();
+    print_list(
+        format,
+        &hosts,
+        &["HOST ID", "UPTIME S", "ACTORS", "PROVIDERS", "LABELS"],
+        rows,
+    )
+}
+
+/// `get inventory [HOST]`.
+pub async fn get_inventory(
+    conn: &ConnArgs,
+    host: Option<&str>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let ids: Vec<String> = match host {
+        Some(h) => vec![h.to_string()],
+        None => ping(&client)
+            .await?
+            .into_iter()
+            .map(|h| h.host_id)
+            .collect(),
+    };
+    let mut inventories = Vec::new();
+    for id in &ids {
+        let inventory: Inventory = client
+            .request(ops::HOST_INVENTORY, Some(id), &Empty {})
+            .await?;
+        inventories.push(inventory);
+    }
+    let mut rows = Vec::new();
+    for inv in &inventories {
+        for a in &inv.actors {
+            rows.push(vec![
+                inv.host.host_id.clone(),
+                "actor".into(),
+                a.id.to_string(),
+                a.reference.clone(),
+                format!("{}/{}", a.instances_in_use, a.max_instances),
+                a.calls.to_string(),
+            ]);
+        }
+        for p in &inv.providers {
+            rows.push(vec![
+                inv.host.host_id.clone(),
+                "provider".into(),
+                p.id.to_string(),
+                p.reference.clone(),
+                "-".into(),
+                "-".into(),
+            ]);
+        }
+    }
+    print_list(
+        format,
+        &inventories,
+        &["HOST ID", "KIND", "ID", "REFERENCE", "INSTANCES", "CALLS"],
+        rows,
+    )
+}
+
+/// `get links`.
+pub async fn get_links(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let links: Vec<Link> = client.request(ops::LINK_GET, None, &Empty {}).await?;
+    let rows = links
+        .iter()
+        .map(|l| {
+            vec![
+                l.source.to_string(),
+                l.target.to_string(),
+                l.contract().to_string(),
+                l.name.clone(),
+                l.source_config
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    print_list(
+        format,
+        &links,
+        &["SOURCE", "TARGET", "CONTRACT", "NAME", "SOURCE CONFIG"],
+        rows,
+    )
+}
+
+/// `get claims`.
+pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let claims: Vec<Value> = client.request(ops::CLAIMS_GET, None, &Empty {}).await?;
+    let rows = claims
+        .iter()
+        .map(|c| {
+            let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_string();
+            vec![
+                s(c.pointer("/wascap/name")),
+                s(c.pointer("/sub")),
+                s(c.pointer("/iss")),
+                s(c.pointer("/wascap/ver")),
+            ]
+        })
+        .collect();
+    print_list(
+        format,
+        &claims,
+        &["NAME", "SUBJECT", "ISSUER", "VERSION"],
+        rows,
+    )
+}
+
+/// Where to place something: a host, or the first host whose labels match.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Placement {
+    /// The host to use
+    #[arg(long, conflicts_with = "constraints")]
+    pub host: Option<String>,
+    /// A label the host must have, KEY=VALUE; repeat for more
+    #[arg(long = "constraint", value_parser = parse_pair)]
+    pub constraints: Vec<(String, String)>,
+}
+
+async fn place(
+    client: &LatticeClient,
+    placement: &Placement,
+    op: &str,
+    auction: &Value,
+) -> anyhow::Result<String> {
+    if let Some(host) = &placement.host {
+        return Ok(host.clone());
+    }
+    let acks: Vec<AuctionAck> = client.gather(op, auction, GATHER).await?;
+    acks.iter()
+        .find(|a| !a.already_running)
+        .or(acks.first())
+        .map(|a| a.host_id.clone())
+        .with_context(|| {
+            format!(
+                "no host in lattice {} satisfies the constraints {:?}",
+                client.subjects().lattice(),
+                placement.constraints
+            )
+        })
+}
+
+/// `start actor ID REF`.
+pub async fn start_actor(
+    conn: &ConnArgs,
+    id: &ComponentId,
+    reference: &str,
+    placement: &Placement,
+    max_instances: u32,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let constraints: BTreeMap<String, String> = placement.constraints.iter().cloned().collect();
+    let host = place(
+        &client,
+        placement,
+        ops::ACTOR_AUCTION,
+        &json!({ "actor_id": id, "actor_ref": reference, "constraints": constraints }),
+    )
+    .await?;
+    scale_on(&client, &host, id, reference, max_instances, format).await
+}
+
+async fn scale_on(
+    client: &LatticeClient,
+    host: &str,
+    id: &ComponentId,
+    reference: &str,
+    max_instances: u32,
+    format: Format,
+) -> anyhow::Result<()> {
+    let request = ScaleActor {
+        actor_id: id.clone(),
+        actor_ref: reference.to_string(),
+        max_instances,
+    };
+    let response: Value = client
+        .request(ops::ACTOR_SCALE, Some(host), &request)
+        .await?;
+    done(
+        format,
+        &response,
+        &format!("actor {id} scaled to {max_instances} on host {host}"),
+    )
+}
+
+/// `scale actor ID REF --host H --max-instances N`.
+pub async fn scale_actor(
+    conn: &ConnArgs,
+    host: &str,
+    id: &ComponentId,
+    reference: &str,
+    max_instances: u32,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    scale_on(&client, host, id, reference, max_instances, format).await
+}
+
+/// `update actor ID NEW_REF --host H`.
+pub async fn update_actor(
+    conn: &ConnArgs,
+    host: &str,
+    id: &ComponentId,
+    reference: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let request = UpdateActor {
+        actor_id: id.clone(),
+        new_actor_ref: reference.to_string(),
+    };
+    let response: Value = client
+        .request(ops::ACTOR_UPDATE, Some(host), &request)
+        .await?;
+    done(
+        format,
+        &response,
+        &format!("actor {id} on host {host} now runs {reference}"),
+    )
+}
+
+/// `stop actor ID --host H`.
+pub async fn stop_actor(
+    conn: &ConnArgs,
+    host: &str,
+    id: &ComponentId,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let request = ScaleActor {
+        actor_id: id.clone(),
+        actor_ref: String::new(),
+        max_instances: 0,
+    };
+    let response: Value = client
+        .request(ops::ACTOR_SCALE, Some(host), &request)
+        .await?;
+    done(
+        format,
+        &response,
+        &format!("actor {id} stopped on host {host}"),
+    )
+}
+
+/// `start provider ID REF`.
+pub async fn start_provider(
+    conn: &ConnArgs,
+    id: &ComponentId,
+    reference: &str,
+    placement: &Placement,
+    config: &[(String, String)],
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let constraints: BTreeMap<String, String> = placement.constraints.iter().cloned().collect();
+    let host = place(
+        &client,
+        placement,
+        ops::PROVIDER_AUCTION,
+        &json!({ "provider_id": id, "provider_ref": reference, "constraints": constraints }),
+    )
+    .await?;
+    let request = StartProvider {
+        provider_id: id.clone(),
+        provider_ref: reference.to_string(),
+        config: config.iter().cloned().collect(),
+    };
+    let response: Value = client
+        .request(ops::PROVIDER_START, Some(&host), &request)
+        .await?;
+    done(
+        format,
+        &response,
+        &format!("provider {id} ({reference}) started on host {host}"),
+    )
+}
+
+/// `stop provider ID --host H`.
+pub async fn stop_provider(
+    conn: &ConnArgs,
+    host: &str,
+    id: &ComponentId,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let response: Value = client
+        .request(
+            ops::PROVIDER_STOP,
+            Some(host),
+            &StopProvider {
+                provider_id: id.clone(),
+            },
+        )
+        .await?;
+    done(
+        format,
+        &response,
+        &format!("provider {id} stopped on host {host}"),
+    )
+}
+
+/// `link put`.
+pub async fn put_link(conn: &ConnArgs, link: Link, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let response: Value = client.request(ops::LINK_PUT, None, &link).await?;
+    done(format, &response, &format!("link {link} put"))
+}
+
+/// `link del SOURCE NS:PKG[/IFACE]`.
+pub async fn delete_link(
+    conn: &ConnArgs,
+    source: &ComponentId,
+    package: &str,
+    name: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let contract = if package.contains('/') {
+        package.to_string()
+    } else {
+        format!("{package}/x")
+    };
+    let contract = Contract::parse(&contract).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = LatticeClient::connect(conn).await?;
+    let request = LinkDel {
+        source: source.clone(),
+        namespace: contract.namespace,
+        package: contract.package,
+        name: name.to_string(),
+    };
+    let response: Value = client.request(ops::LINK_DEL, None, &request).await?;
+    done(
+        format,
+        &response,
+        &format!("link from {source} for {package} named {name} deleted"),
+    )
+}
+
+/// `config put NAME KEY=VALUE...`.
+pub async fn put_config(
+    conn: &ConnArgs,
+    name: &ComponentId,
+    values: &[(String, String)],
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let request = ConfigPut {
+        name: name.clone(),
+        values: values.iter().cloned().collect(),
+    };
+    let response: Value = client.request(ops::CONFIG_PUT, None, &request).await?;
+    done(format, &response, &format!("config {name} stored"))
+}
+
+/// `config get NAME`.
+pub async fn get_config(conn: &ConnArgs, name: &ComponentId, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let values: BTreeMap<String, String> = client
+        .request(ops::CONFIG_GET, None, &ConfigName { name: name.clone() })
+        .await?;
+    let rows = values
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
+    print_list(format, &values, &["KEY", "VALUE"], rows)
+}
+
+/// `config del NAME`.
+pub async fn delete_config(
+    conn: &ConnArgs,
+    name: &ComponentId,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let response: Value = client
+        .request(ops::CONFIG_DEL, None, &ConfigName { name: name.clone() })
+        .await?;
+    done(format, &response, &format!("config {name} deleted"))
+}
+
+/// `host stop HOST`.
+pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let response: Value = client
+        .request(ops::HOST_STOP, Some(host), &StopHost::default())
+        .await?;
+    done(format, &response, &format!("host {host} is stopping"))
+}
+
+/// `watch events`: prints every event until Ctrl-C.
+pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let mut events = client
+        .nats()
+        .subscribe(client.subjects().all_events())
+        .await?;
+    eprintln!(
+        "Watching events of lattice {} (Ctrl-C to stop)",
+        client.subjects().lattice()
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            event = events.next() => {
+                let Some(event) = event else { return Ok(()) };
+                match format {
+                    Format::Json => println!("{}", String::from_utf8_lossy(&event.payload)),
+                    Format::Table => {
+                        let value: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
+                        let kind = event.subject.rsplit('.').next().unwrap_or_default().to_string();
+                        println!("{} {kind:<22} {}", value.pointer("/time").and_then(Value::as_str).unwrap_or("-"), value.pointer("/data").unwrap_or(&Value::Null));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn done(format: Format, response: &Value, message: &str) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(response)?),
+        Format::Table => println!("{message}"),
+    }
+    Ok(())
+}
