@@ -10,6 +10,7 @@
 pub mod fixtures;
 pub mod hosts;
 pub mod http_client;
+pub mod lattice;
 pub mod nats;
 
 use std::net::TcpListener;
@@ -21,6 +22,20 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("cannot find a free port on 127.0.0.1")
+}
+
+/// Polls `check` every 20 ms until it returns `Some` or `deadline` passes.
+pub fn wait_for_opt<T>(deadline: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or fails the test

@@ -23,7 +23,7 @@ use super::state::LatticeState;
 use crate::Host;
 
 /// Largest control request accepted, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+pub const MAX_REQUEST_BYTES: usize = 512 << 10;
 
 /// What the control handler works with.
 pub(crate) struct Control {

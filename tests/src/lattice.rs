@@ -1,0 +1,174 @@
+//! Lattice hosts as real processes, and a raw NATS client speaking the
+//! control protocol as `docs/protocol.md` writes it (no Lattice client code).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde_json::Value;
+
+/// A `lattice-host` process, killed (SIGKILL) when dropped.
+pub struct HostProcess {
+    child: Child,
+    id: String,
+}
+
+impl HostProcess {
+    /// Starts `binary` (the `lattice-host` executable) joined to the lattice
+    /// at `nats_url` with `extra` arguments, and waits until it says it
+    /// joined. Its id is known in advance: the test makes its server key.
+    pub fn start(binary: &str, nats_url: &str, lattice: &str, extra: &[&str]) -> Self {
+        let key = nkeys::KeyPair::new_server();
+        let seed = key.seed().expect("a new key has a seed");
+        let mut child = Command::new(binary)
+            .args([
+                "--nats-url",
+                nats_url,
+                "--lattice",
+                lattice,
+                "--allow-unsigned",
+                "--no-cache",
+            ])
+            .args(extra)
+            .env("LATTICE_HOST_SEED", seed)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("joined lattice") {
+                    let _ = sender.send(());
+                }
+            }
+        });
+        receiver
+            .recv_timeout(Duration::from_secs(20))
+            .expect("lattice-host did not join the lattice within 20 s");
+        Self {
+            child,
+            id: key.public_key(),
+        }
+    }
+
+    /// The host id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `deadline` for the process to exit by itself.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        crate::wait_for_opt(deadline, || self.child.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A raw control-protocol client for lattice `lattice`.
+#[derive(Clone)]
+pub struct RawControl {
+    /// The NATS connection.
+    pub nats: async_nats::Client,
+    /// The lattice id.
+    pub lattice: String,
+}
+
+impl RawControl {
+    /// Connects to `url`.
+    pub async fn connect(url: &str, lattice: &str) -> Self {
+        let nats = async_nats::connect(url)
+            .await
+            .expect("test connects to NATS");
+        Self {
+            nats,
+            lattice: lattice.to_string(),
+        }
+    }
+
+    /// `lattice.<L>.ctl.v1.<op>[.<host>]`.
+    pub fn subject(&self, op: &str, host: Option<&str>) -> String {
+        match host {
+            Some(h) => format!("lattice.{}.ctl.v1.{op}.{h}", self.lattice),
+            None => format!("lattice.{}.ctl.v1.{op}", self.lattice),
+        }
+    }
+
+    /// Sends raw `payload` and returns the reply as JSON.
+    pub async fn request_raw(&self, op: &str, host: Option<&str>, payload: Vec<u8>) -> Value {
+        let subject = self.subject(op, host);
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.nats.request(subject.clone(), payload.into()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no reply on {subject} within 20 s"))
+        .unwrap_or_else(|e| panic!("request on {subject} failed: {e}"));
+        serde_json::from_slice(&reply.payload)
+            .unwrap_or_else(|e| panic!("reply on {subject} is not JSON: {e}"))
+    }
+
+    /// Sends `body` and returns the reply as JSON.
+    pub async fn request(&self, op: &str, host: Option<&str>, body: Value) -> Value {
+        self.request_raw(op, host, serde_json::to_vec(&body).expect("JSON"))
+            .await
+    }
+
+    /// Sends `body` and returns `response` of a successful reply, failing
+    /// the test with the reply's message otherwise.
+    pub async fn ok(&self, op: &str, host: Option<&str>, body: Value) -> Value {
+        let reply = self.request(op, host, body).await;
+        assert_eq!(reply["success"], true, "{op} failed: {reply}");
+        reply["response"].clone()
+    }
+
+    /// Publishes `body` to a scatter-gather `op` and collects the responses
+    /// of successful replies for `window`.
+    pub async fn gather(&self, op: &str, body: Value, window: Duration) -> Vec<Value> {
+        let inbox = self.nats.new_inbox();
+        let mut replies = self.nats.subscribe(inbox.clone()).await.expect("subscribe");
+        self.nats
+            .publish_with_reply(
+                self.subject(op, None),
+                inbox,
+                serde_json::to_vec(&body).expect("JSON").into(),
+            )
+            .await
+            .expect("publish");
+        let mut gathered = Vec::new();
+        let until = tokio::time::Instant::now() + window;
+        while let Ok(Some(message)) = tokio::time::timeout_at(until, replies.next()).await {
+            let reply: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
+            if reply["success"] == true {
+                gathered.push(reply["response"].clone());
+            }
+        }
+        gathered
+    }
+
+    /// Host ids that answer a ping within one second, sorted.
+    pub async fn ping_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .gather("host.ping", serde_json::json!({}), Duration::from_secs(1))
+            .await
+            .iter()
+            .filter_map(|h| h["host_id"].as_str().map(String::from))
+            .collect();
+        ids.sort();
+        ids
+    }
+}
