@@ -1,5 +1,10 @@
 // Test support may fail the test it serves: panics and expects are its way to report.
-#![allow(clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 //! Test support shared by Lattice's integration tests: real servers on free
 //! ports, the example actors built once, and a small HTTP client.
