@@ -19,9 +19,17 @@ impl HostProcess {
     /// at `nats_url` with `extra` arguments, and waits until it says it
     /// joined. Its id is known in advance: the test makes its server key.
     pub fn start(binary: &str, nats_url: &str, lattice: &str, extra: &[&str]) -> Self {
+        Self::start_command(&[binary], nats_url, lattice, extra)
+    }
+
+    /// Like [`Self::start`], with a command of several words (e.g.
+    /// `lattice-ctl up`).
+    pub fn start_command(command: &[&str], nats_url: &str, lattice: &str, extra: &[&str]) -> Self {
+        let (binary, leading) = command.split_first().expect("a command");
         let key = nkeys::KeyPair::new_server();
         let seed = key.seed().expect("a new key has a seed");
         let mut child = Command::new(binary)
+            .args(leading)
             .args([
                 "--nats-url",
                 nats_url,
