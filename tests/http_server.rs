@@ -219,3 +219,54 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
     assert_eq!(reply.status, 200);
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_an_actor_under_load_drops_no_call() {
+    let host = host_with_http_and(&[("hello", "hello")]).await;
+    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
+        .unwrap();
+    let url = host.http_endpoints()[0].url();
+    // The new component: a copy under another path, so the swap is visible.
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("hello-v2.wasm");
+    std::fs::copy(fixtures::wasm("hello"), &v2).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = HttpClient::default();
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match client.get(&url).await {
+                        Ok(reply) if reply.status == 200 => ok += 1,
+                        other => failed.push(format!("{other:?}")),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let id = ComponentId::new("hello").unwrap();
+    lattice_tests::wait_for("calls to flow", Duration::from_secs(20), || {
+        (host.actor(&id)?.stats().calls >= 50).then_some(())
+    });
+    host.update_actor(&id, v2.to_str().unwrap()).await.unwrap();
+    let after_update = host.actor(&id).unwrap();
+    assert_eq!(after_update.origin(), v2.to_str().unwrap());
+    lattice_tests::wait_for(
+        "calls on the new component",
+        Duration::from_secs(20),
+        || (after_update.stats().calls >= 50).then_some(()),
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for client in clients {
+        let (ok, failed) = client.await.unwrap();
+        assert!(failed.is_empty(), "dropped calls: {failed:?}");
+        total += ok;
+    }
+    assert!(total >= 100, "{total}");
+    host.shutdown(Duration::from_secs(1)).await;
+}
