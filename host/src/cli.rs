@@ -9,10 +9,10 @@ use lattice_interfaces::Manifest;
 
 use crate::config::{default_cache_dir, HostConfig, RuntimeConfig};
 use crate::identity::HostIdentity;
-use crate::lattice::{Lattice, LatticeConfig, NatsArgs};
+use crate::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
 use crate::trust::TrustPolicy;
 use crate::Host;
-use lattice_interfaces::claims::KeyKind;
+use lattice_interfaces::claims::{parse_key_pair, KeyKind};
 
 /// Host settings, as flags or `LATTICE_*` environment variables.
 #[derive(Debug, Clone, clap::Args)]
@@ -76,6 +76,25 @@ pub struct HostArgs {
     )]
     pub kv_replicas: usize,
 
+    /// Cluster seed (SC…) or a file holding it: signs this host's calls to other hosts [default: a new key, trusted by this host alone]
+    #[arg(
+        long,
+        env = "LATTICE_CLUSTER_SEED",
+        value_name = "SEED|FILE",
+        hide_env_values = true
+    )]
+    pub cluster_seed: Option<String>,
+
+    /// Cluster public key (C…) whose signed calls this host accepts; repeat for more
+    #[arg(long = "cluster-issuer", env = "LATTICE_CLUSTER_ISSUERS", value_delimiter = ',', value_name = "CLUSTER_KEY",
+          value_parser = parse_cluster_key)]
+    pub cluster_issuers: Vec<String>,
+
+    /// Seconds a call to another host may take
+    #[arg(long, env = "LATTICE_CALL_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub call_timeout_secs: u64,
+
     /// NATS connection and lattice id; without a URL the host runs alone.
     #[command(flatten)]
     pub nats: NatsArgs,
@@ -123,12 +142,31 @@ impl HostArgs {
     }
 
     /// The lattice to join, when a NATS URL is set.
-    pub fn lattice(&self) -> Option<LatticeConfig> {
-        self.nats.url.as_ref().map(|_| LatticeConfig {
+    pub fn lattice(&self) -> anyhow::Result<Option<LatticeConfig>> {
+        if self.nats.url.is_none() {
+            return Ok(None);
+        }
+        let signer = match &self.cluster_seed {
+            Some(seed) => parse_key_pair(seed, KeyKind::Cluster, "cluster seed")?,
+            None => KeyKind::Cluster.generate(),
+        };
+        Ok(Some(LatticeConfig {
             nats: self.nats.clone(),
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             kv_replicas: self.kv_replicas,
-        })
+            cluster: ClusterKeys::new(signer, &self.cluster_issuers),
+            call_timeout: Duration::from_secs(self.call_timeout_secs),
+        }))
+    }
+}
+
+fn parse_cluster_key(text: &str) -> Result<String, String> {
+    let key = text.trim();
+    match KeyKind::of_public_key(key) {
+        Some(KeyKind::Cluster) => Ok(key.to_string()),
+        _ => Err(format!(
+            "{key:?} is not a cluster public key (C…, 56 characters)"
+        )),
     }
 }
 
@@ -159,7 +197,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
     let host = Host::new(args.config()?)?;
-    let lattice = match args.lattice() {
+    let lattice = match args.lattice()? {
         Some(config) => match Lattice::join(host.clone(), &config).await {
             Ok(lattice) => Some(lattice),
             Err(error) => {

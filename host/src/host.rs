@@ -18,6 +18,7 @@ use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
 use crate::links::LinkTable;
+use crate::routing::{RemoteHttp, Route, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
 use lattice_interfaces::claims::ClaimsError;
@@ -97,6 +98,9 @@ fn default_labels() -> BTreeMap<String, String> {
 
 struct HostInner {
     identity: HostIdentity,
+    routing: RoutingStats,
+    remote: RwLock<Option<Arc<dyn RemoteHttp>>>,
+    actors_changed: tokio::sync::watch::Sender<u64>,
     labels: RwLock<BTreeMap<String, String>>,
     started_at: SystemTime,
     runtime: Runtime,
@@ -131,6 +135,9 @@ impl Host {
         Ok(Self {
             inner: Arc::new(HostInner {
                 identity,
+                routing: RoutingStats::default(),
+                remote: RwLock::new(None),
+                actors_changed: tokio::sync::watch::Sender::new(0),
                 labels: RwLock::new(labels),
                 started_at: SystemTime::now(),
                 runtime,
@@ -189,6 +196,22 @@ impl Host {
         providers
     }
 
+    /// Sends calls to targets not on this host through `remote` (the
+    /// lattice), or, with `None`, refuses them.
+    pub fn set_remote(&self, remote: Option<Arc<dyn RemoteHttp>>) {
+        *write(&self.inner.remote) = remote;
+    }
+
+    /// How calls to each target were routed.
+    pub fn routing(&self) -> &RoutingStats {
+        &self.inner.routing
+    }
+
+    /// A receiver that changes whenever an actor starts, stops or is replaced.
+    pub fn actors_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.actors_changed.subscribe()
+    }
+
     /// The wasm runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
@@ -243,6 +266,7 @@ impl Host {
             }
             actors.insert(id.clone(), actor.clone());
         }
+        self.inner.actors_changed.send_modify(|n| *n += 1);
         tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
         Ok(actor)
     }
@@ -290,8 +314,10 @@ impl Host {
     pub fn stop_actor(&self, id: &ComponentId) -> Result<(), HostError> {
         write(&self.inner.actors)
             .remove(id)
-            .map(|_| tracing::info!(actor = %id, "actor stopped"))
-            .ok_or_else(|| HostError::NoSuchActor { id: id.clone() })
+            .ok_or_else(|| HostError::NoSuchActor { id: id.clone() })?;
+        self.inner.actors_changed.send_modify(|n| *n += 1);
+        tracing::info!(actor = %id, "actor stopped");
+        Ok(())
     }
 
     /// The actor `id`, if it runs here.
@@ -418,6 +444,7 @@ impl Host {
             })?;
         let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
         write(&self.inner.actors).insert(id.clone(), actor);
+        self.inner.actors_changed.send_modify(|n| *n += 1);
         tracing::info!(actor = %id, reference, "actor replaced");
         Ok(())
     }
@@ -584,7 +611,7 @@ struct HostHttpHandler {
 
 impl IncomingHttp for HostHttpHandler {
     fn handle(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
-        let actor = self
+        let route = self
             .host
             .upgrade()
             .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
@@ -600,16 +627,36 @@ impl IncomingHttp for HostHttpHandler {
                         format!("no link {link} on this host"),
                     ));
                 }
-                read(&host.actors)
-                    .get(&link.target)
-                    .cloned()
-                    .ok_or_else(|| {
-                        InvocationError::new(
-                            ErrorKind::NotFound,
-                            format!("actor \"{}\" does not run on this host", link.target),
-                        )
-                    })
+                // Local first: an actor on this host is called in-process.
+                if let Some(actor) = read(&host.actors).get(&link.target).cloned() {
+                    host.routing.count(&link.target, Route::Local);
+                    return Ok(Target::Local(actor));
+                }
+                match read(&host.remote).clone() {
+                    Some(remote) => {
+                        host.routing.count(&link.target, Route::Remote);
+                        Ok(Target::Remote(remote))
+                    }
+                    None => Err(InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "actor \"{}\" does not run on this host and the host is not in a lattice",
+                            link.target
+                        ),
+                    )),
+                }
             });
-        Box::pin(async move { actor?.handle_http(request).await })
+        let link = link.clone();
+        Box::pin(async move {
+            match route? {
+                Target::Local(actor) => actor.handle_http(request).await,
+                Target::Remote(remote) => remote.call_http(link, request).await,
+            }
+        })
     }
+}
+
+enum Target {
+    Local(Arc<Actor>),
+    Remote(Arc<dyn RemoteHttp>),
 }

@@ -14,6 +14,7 @@
 mod connect;
 mod control;
 mod events;
+mod rpc;
 mod state;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tracing::Instrument as _;
 pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
 pub use control::MAX_REQUEST_BYTES;
 pub use events::EventPublisher;
+pub use rpc::{ClusterKeys, MAX_BODY_BYTES};
 pub use state::{LatticeState, StateError};
 
 use crate::Host;
@@ -47,6 +49,10 @@ pub struct LatticeConfig {
     pub heartbeat: Duration,
     /// Replicas of the KV bucket when this host creates it (clustered NATS).
     pub kv_replicas: usize,
+    /// The key invocations are signed with and the keys trusted.
+    pub cluster: ClusterKeys,
+    /// Deadline of a call to another host.
+    pub call_timeout: Duration,
 }
 
 /// Why a host could not join.
@@ -137,6 +143,16 @@ impl Lattice {
 
         let tasks = TaskTracker::new();
         let stop_tasks = CancellationToken::new();
+        let rpc = Arc::new(rpc::Rpc::new(
+            client.clone(),
+            subjects.clone(),
+            host.clone(),
+            config.cluster.clone(),
+            control.events.clone(),
+            config.call_timeout,
+        ));
+        host.set_remote(Some(Arc::new(rpc::RemoteHttpCalls(rpc.clone()))));
+        tasks.spawn(rpc::follow_actors(rpc, stop_tasks.clone()));
         let span =
             tracing::info_span!("lattice", lattice = %subjects.lattice(), host_id = %host.id());
         tasks.spawn(
@@ -208,6 +224,7 @@ impl Lattice {
     ///
     /// Dropping the future may lose the `host_stopped` event.
     pub async fn leave(self) {
+        self.control.host.set_remote(None);
         self.stop_tasks.cancel();
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;

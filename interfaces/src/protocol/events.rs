@@ -39,6 +39,9 @@ pub mod kinds {
     pub const CONFIG_SET: &str = "config_set";
     /// Named config was deleted.
     pub const CONFIG_DELETED: &str = "config_deleted";
+    /// A host refused an invocation from another host (forged, untrusted,
+    /// late or replayed).
+    pub const INVOCATION_REFUSED: &str = "invocation_refused";
     /// A provider passed its health check.
     pub const HEALTH_CHECK_PASSED: &str = "health_check_passed";
     /// A provider failed its health check.

@@ -11,5 +11,6 @@
 
 pub mod control;
 pub mod events;
+pub mod rpc;
 pub mod state;
 pub mod subjects;

@@ -1,0 +1,694 @@
+//! Calls between hosts over `lattice.<L>.rpc.<target>`: the caller's side
+//! (sign, send, pull a large answer) and the callee's (verify, pull a large
+//! request, call the actor, answer).
+//!
+//! Every host that runs an actor subscribes to its subject in the queue group
+//! named after it, so NATS spreads calls over those hosts and a dead host
+//! drops out by itself. An invocation is accepted only when it is signed by a
+//! trusted cluster key, arrives before its deadline, and was not seen before.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use http_body_util::{BodyExt as _, Full};
+use lattice_interfaces::http::{HandleFuture, HttpBody};
+use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::rpc::{
+    BodyRef, HttpMessage, HttpRequestHead, HttpResponseHead, Invocation, InvocationResponse,
+    CHUNK_SIZE, INLINE_LIMIT,
+};
+use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
+use nkeys::KeyPair;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::events::EventPublisher;
+use crate::routing::RemoteHttp;
+use crate::Host;
+
+/// The interface HTTP calls travel as.
+const HTTP_INTERFACE: &str = "wasi:http/incoming-handler";
+/// Largest HTTP body carried between hosts, either way.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+/// Most invocations one host serves at once.
+const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
+/// Invocation ids remembered against replays.
+const REPLAY_MEMORY: usize = 100_000;
+
+/// The cluster key a host signs invocations with and the keys it trusts.
+#[derive(Clone)]
+pub struct ClusterKeys {
+    signer: Arc<KeyPair>,
+    trusted: Arc<Vec<String>>,
+}
+
+impl std::fmt::Debug for ClusterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterKeys")
+            .field("signer", &self.signer.public_key())
+            .field("trusted", &self.trusted)
+            .finish()
+    }
+}
+
+impl ClusterKeys {
+    /// Signs with `signer` and trusts it plus `issuers`.
+    pub fn new(signer: KeyPair, issuers: &[String]) -> Self {
+        let mut trusted = vec![signer.public_key()];
+        trusted.extend(
+            issuers
+                .iter()
+                .filter(|k| **k != signer.public_key())
+                .cloned(),
+        );
+        Self {
+            signer: Arc::new(signer),
+            trusted: Arc::new(trusted),
+        }
+    }
+
+    /// The public key invocations are signed with.
+    pub fn public_key(&self) -> String {
+        self.signer.public_key()
+    }
+
+    /// Whether invocations signed by `key` are accepted.
+    pub fn trusts(&self, key: &str) -> bool {
+        self.trusted.iter().any(|k| k == key)
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
+    InvocationError::new(kind, message)
+}
+
+/// Both sides of inter-host calls for one host.
+pub(crate) struct Rpc {
+    pub(crate) client: async_nats::Client,
+    pub(crate) subjects: Subjects,
+    pub(crate) host: Host,
+    pub(crate) keys: ClusterKeys,
+    pub(crate) events: EventPublisher,
+    pub(crate) call_timeout: Duration,
+    sequence: AtomicU64,
+    seen: Mutex<HashMap<String, u64>>,
+    limit: Arc<Semaphore>,
+}
+
+impl Rpc {
+    pub(crate) fn new(
+        client: async_nats::Client,
+        subjects: Subjects,
+        host: Host,
+        keys: ClusterKeys,
+        events: EventPublisher,
+        call_timeout: Duration,
+    ) -> Self {
+        Self {
+            client,
+            subjects,
+            host,
+            keys,
+            events,
+            call_timeout,
+            sequence: AtomicU64::new(0),
+            seen: Mutex::new(HashMap::new()),
+            limit: Arc::new(Semaphore::new(MAX_CONCURRENT_INVOCATIONS)),
+        }
+    }
+
+    /// Makes `data` available for pulling in chunks until `deadline_ms`.
+    async fn offer(&self, data: Vec<u8>, deadline_ms: u64) -> Result<BodyRef, InvocationError> {
+        let subject = self.client.new_inbox();
+        let mut requests = self.client.subscribe(subject.clone()).await.map_err(|e| {
+            err(
+                ErrorKind::Failed,
+                format!("cannot offer a large payload: {e}"),
+            )
+        })?;
+        let chunks = u32::try_from(data.len().div_ceil(CHUNK_SIZE)).unwrap_or(u32::MAX);
+        let body = BodyRef {
+            subject,
+            len: data.len() as u64,
+            chunks,
+        };
+        let client = self.client.clone();
+        let data = Bytes::from(data);
+        tokio::spawn(async move {
+            let mut served = 0u32;
+            let wait = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
+            let until = tokio::time::Instant::now() + wait;
+            while served < chunks {
+                let Ok(Some(request)) = tokio::time::timeout_at(until, requests.next()).await
+                else {
+                    break;
+                };
+                let (Some(reply), Some(index)) = (
+                    request.reply,
+                    std::str::from_utf8(&request.payload)
+                        .ok()
+                        .and_then(|t| t.parse::<usize>().ok()),
+                ) else {
+                    continue;
+                };
+                let start = index.saturating_mul(CHUNK_SIZE).min(data.len());
+                let end = start.saturating_add(CHUNK_SIZE).min(data.len());
+                let _ = client.publish(reply, data.slice(start..end)).await;
+                served = served.saturating_add(1);
+            }
+        });
+        Ok(body)
+    }
+
+    /// Pulls the payload `body` describes, checking its length.
+    async fn pull(&self, body: &BodyRef, deadline_ms: u64) -> Result<Vec<u8>, InvocationError> {
+        if body.len > MAX_BODY_BYTES as u64 + INLINE_LIMIT as u64 {
+            return Err(err(
+                ErrorKind::BadRequest,
+                format!("payload of {} bytes exceeds the limit", body.len),
+            ));
+        }
+        let mut data = Vec::with_capacity(usize::try_from(body.len).unwrap_or(0));
+        for index in 0..body.chunks {
+            let left = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
+            let chunk = tokio::time::timeout(
+                left,
+                self.client
+                    .request(body.subject.clone(), index.to_string().into()),
+            )
+            .await
+            .map_err(|_| {
+                err(
+                    ErrorKind::Timeout,
+                    "deadline passed while pulling a large payload",
+                )
+            })?
+            .map_err(|e| {
+                err(
+                    ErrorKind::Failed,
+                    format!("cannot pull chunk {index} of a large payload: {e}"),
+                )
+            })?;
+            data.extend_from_slice(&chunk.payload);
+        }
+        if data.len() as u64 != body.len {
+            return Err(err(
+                ErrorKind::Failed,
+                format!(
+                    "large payload arrived with {} of {} bytes",
+                    data.len(),
+                    body.len
+                ),
+            ));
+        }
+        Ok(data)
+    }
+
+    /// Calls `function` of `interface` on `link`'s target on another host.
+    pub(crate) async fn invoke(
+        &self,
+        link: &Link,
+        interface: &str,
+        function: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let deadline_ms = unix_ms()
+            .saturating_add(u64::try_from(self.call_timeout.as_millis()).unwrap_or(u64::MAX));
+        let (payload, payload_ref) = if payload.len() > INLINE_LIMIT {
+            (Vec::new(), Some(self.offer(payload, deadline_ms).await?))
+        } else {
+            (payload, None)
+        };
+        let mut invocation = Invocation {
+            id: format!(
+                "{}-{}",
+                self.host.id(),
+                self.sequence.fetch_add(1, Ordering::Relaxed)
+            ),
+            source: link.source.to_string(),
+            target: link.target.to_string(),
+            interface: interface.to_string(),
+            function: function.to_string(),
+            link_name: link.name.clone(),
+            deadline_ms,
+            traceparent: None,
+            origin_host: self.host.id().to_string(),
+            cluster_key: self.keys.public_key(),
+            payload,
+            payload_ref,
+            signature: Vec::new(),
+        };
+        let signed = invocation
+            .signed_bytes()
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        invocation.signature = self
+            .keys
+            .signer
+            .sign(&signed)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        let bytes = invocation
+            .encode()
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+
+        let subject = self.subjects.rpc(link.target.as_str());
+        let answer = tokio::time::timeout(
+            self.call_timeout,
+            self.client.request(subject, bytes.into()),
+        )
+        .await;
+        let message = match answer {
+            Err(_) => {
+                return Err(err(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{} did not answer within {:?} (link {link})",
+                        link.target, self.call_timeout
+                    ),
+                ))
+            }
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Err(err(
+                    ErrorKind::NoResponders,
+                    format!(
+                        "no host in lattice {} runs {} (link {link})",
+                        self.subjects.lattice(),
+                        link.target
+                    ),
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(err(
+                    ErrorKind::Failed,
+                    format!("call to {} failed: {e}", link.target),
+                ))
+            }
+            Ok(Ok(message)) => message,
+        };
+        let response = InvocationResponse::decode(&message.payload)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        if let Some(error) = response.error {
+            return Err(error);
+        }
+        match response.payload_ref {
+            Some(body) => self.pull(&body, deadline_ms).await,
+            None => Ok(response.payload),
+        }
+    }
+
+    /// Serves invocations of `target` from `subscription` until `stop`.
+    pub(crate) async fn serve(
+        self: Arc<Self>,
+        target: ComponentId,
+        mut subscription: async_nats::Subscriber,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => break,
+                message = subscription.next() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let Ok(permit) = self.limit.clone().acquire_owned().await else {
+                break;
+            };
+            let rpc = self.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let response = rpc.answer(&target, &message.payload).await;
+                match response.encode() {
+                    Ok(bytes) => {
+                        if let Err(error) = rpc.client.publish(reply, bytes.into()).await {
+                            tracing::warn!(%error, "cannot send an invocation response");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot encode an invocation response"),
+                }
+            });
+        }
+        let _ = subscription.unsubscribe().await;
+    }
+
+    /// Checks an invocation: signature, trust, deadline, replay.
+    fn verify(&self, target: &ComponentId, invocation: &Invocation) -> Result<(), InvocationError> {
+        let refuse = |why: String| {
+            err(
+                ErrorKind::Unauthorized,
+                format!("invocation {} refused: {why}", invocation.id),
+            )
+        };
+        if invocation.target != target.as_str() {
+            return Err(refuse(format!(
+                "addressed to {} on the subject of {target}",
+                invocation.target
+            )));
+        }
+        if !self.keys.trusts(&invocation.cluster_key) {
+            return Err(refuse(format!(
+                "cluster key {:?} is not trusted by this host",
+                invocation.cluster_key
+            )));
+        }
+        let signed = invocation
+            .signed_bytes()
+            .map_err(|e| refuse(e.to_string()))?;
+        KeyPair::from_public_key(&invocation.cluster_key)
+            .and_then(|key| key.verify(&signed, &invocation.signature))
+            .map_err(|_| {
+                refuse(
+                    "bad signature: the envelope was not signed by its cluster key or was changed"
+                        .into(),
+                )
+            })?;
+        let now = unix_ms();
+        if invocation.deadline_ms <= now {
+            return Err(refuse(format!(
+                "its deadline passed {} ms ago (late or replayed)",
+                now - invocation.deadline_ms
+            )));
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= REPLAY_MEMORY {
+            seen.retain(|_, deadline| *deadline > now);
+        }
+        if seen.len() >= REPLAY_MEMORY {
+            return Err(err(
+                ErrorKind::Busy,
+                "too many invocations in flight to check for replays",
+            ));
+        }
+        if seen
+            .insert(invocation.id.clone(), invocation.deadline_ms)
+            .is_some()
+        {
+            return Err(refuse("it was already served (replayed)".into()));
+        }
+        Ok(())
+    }
+
+    async fn answer(&self, target: &ComponentId, bytes: &[u8]) -> InvocationResponse {
+        let (id, result) = match Invocation::decode(bytes) {
+            Err(e) => (
+                String::new(),
+                Err(err(ErrorKind::BadRequest, e.to_string())),
+            ),
+            Ok(invocation) => {
+                let result = match self.verify(target, &invocation) {
+                    Ok(()) => self.dispatch(target, &invocation).await,
+                    Err(refusal) => {
+                        self.events
+                            .publish(
+                                kinds::INVOCATION_REFUSED,
+                                serde_json::json!({
+                                    "host_id": self.host.id(), "invocation_id": invocation.id, "target": target,
+                                    "origin_host": invocation.origin_host, "reason": refusal.message,
+                                }),
+                            )
+                            .await;
+                        tracing::warn!(reason = %refusal.message, "invocation refused");
+                        Err(refusal)
+                    }
+                };
+                (invocation.id, result)
+            }
+        };
+        match result {
+            Ok(payload) if payload.len() > INLINE_LIMIT => {
+                let deadline_ms = unix_ms().saturating_add(
+                    u64::try_from(self.call_timeout.as_millis()).unwrap_or(u64::MAX),
+                );
+                match self.offer(payload, deadline_ms).await {
+                    Ok(body) => InvocationResponse {
+                        id,
+                        error: None,
+                        payload: Vec::new(),
+                        payload_ref: Some(body),
+                    },
+                    Err(e) => InvocationResponse {
+                        id,
+                        error: Some(e),
+                        payload: Vec::new(),
+                        payload_ref: None,
+                    },
+                }
+            }
+            Ok(payload) => InvocationResponse {
+                id,
+                error: None,
+                payload,
+                payload_ref: None,
+            },
+            Err(e) => InvocationResponse {
+                id,
+                error: Some(e),
+                payload: Vec::new(),
+                payload_ref: None,
+            },
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        target: &ComponentId,
+        invocation: &Invocation,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let Some(actor) = self.host.actor(target) else {
+            return Err(err(
+                ErrorKind::NotFound,
+                format!(
+                    "actor \"{target}\" no longer runs on host {}",
+                    self.host.id()
+                ),
+            ));
+        };
+        if invocation.interface != HTTP_INTERFACE || invocation.function != "handle" {
+            return Err(err(
+                ErrorKind::NotFound,
+                format!(
+                    "{}#{} cannot be called across hosts yet",
+                    invocation.interface, invocation.function
+                ),
+            ));
+        }
+        let payload = match &invocation.payload_ref {
+            Some(body) => self.pull(body, invocation.deadline_ms).await?,
+            None => invocation.payload.clone(),
+        };
+        let request = decode_request(&payload)?;
+        let response = actor.handle_http(request).await?;
+        encode_response(response).await
+    }
+}
+
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, serde_bytes::ByteBuf)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                serde_bytes::ByteBuf::from(value.as_bytes().to_vec()),
+            )
+        })
+        .collect()
+}
+
+fn header_map(
+    pairs: Vec<(String, serde_bytes::ByteBuf)>,
+) -> Result<http::HeaderMap, InvocationError> {
+    let mut map = http::HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+            err(
+                ErrorKind::BadRequest,
+                format!("bad header name {name:?}: {e}"),
+            )
+        })?;
+        let value = http::HeaderValue::from_bytes(&value).map_err(|e| {
+            err(
+                ErrorKind::BadRequest,
+                format!("bad value for header {name}: {e}"),
+            )
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+async fn collect(mut body: HttpBody, what: &str) -> Result<Vec<u8>, InvocationError> {
+    let mut data = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| err(ErrorKind::BadRequest, format!("{what} body: {e}")))?;
+        if let Ok(chunk) = frame.into_data() {
+            if data.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
+                return Err(err(
+                    ErrorKind::BadRequest,
+                    format!("{what} body exceeds {MAX_BODY_BYTES} bytes"),
+                ));
+            }
+            data.extend_from_slice(&chunk);
+        }
+    }
+    Ok(data)
+}
+
+fn full(bytes: Vec<u8>) -> HttpBody {
+    Full::new(Bytes::from(bytes))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+fn pack<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
+    rmp_serde::to_vec_named(value).map_err(|e| err(ErrorKind::Failed, e.to_string()))
+}
+
+async fn encode_request(request: http::Request<HttpBody>) -> Result<Vec<u8>, InvocationError> {
+    let (parts, body) = request.into_parts();
+    let authority = parts
+        .uri
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let head = HttpRequestHead {
+        method: parts.method.to_string(),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.to_string()),
+        authority,
+        headers: header_pairs(&parts.headers),
+    };
+    pack(&HttpMessage {
+        head,
+        body: collect(body, "request").await?,
+    })
+}
+
+fn decode_request(bytes: &[u8]) -> Result<http::Request<HttpBody>, InvocationError> {
+    let message: HttpMessage<HttpRequestHead> = rmp_serde::from_slice(bytes).map_err(|e| {
+        err(
+            ErrorKind::BadRequest,
+            format!("malformed HTTP request: {e}"),
+        )
+    })?;
+    let uri = http::Uri::builder()
+        .scheme("http")
+        .authority(if message.head.authority.is_empty() {
+            "localhost"
+        } else {
+            message.head.authority.as_str()
+        })
+        .path_and_query(message.head.path_and_query.as_str())
+        .build()
+        .map_err(|e| {
+            err(
+                ErrorKind::BadRequest,
+                format!("malformed HTTP request target: {e}"),
+            )
+        })?;
+    let method = http::Method::from_bytes(message.head.method.as_bytes())
+        .map_err(|e| err(ErrorKind::BadRequest, format!("malformed HTTP method: {e}")))?;
+    let mut request = http::Request::new(full(message.body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = header_map(message.head.headers)?;
+    Ok(request)
+}
+
+async fn encode_response(response: http::Response<HttpBody>) -> Result<Vec<u8>, InvocationError> {
+    let (parts, body) = response.into_parts();
+    let head = HttpResponseHead {
+        status: parts.status.as_u16(),
+        headers: header_pairs(&parts.headers),
+    };
+    pack(&HttpMessage {
+        head,
+        body: collect(body, "response").await?,
+    })
+}
+
+fn decode_response(bytes: &[u8]) -> Result<http::Response<HttpBody>, InvocationError> {
+    let message: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(bytes)
+        .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP response: {e}")))?;
+    let mut response = http::Response::new(full(message.body));
+    *response.status_mut() = http::StatusCode::from_u16(message.head.status)
+        .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP status: {e}")))?;
+    *response.headers_mut() = header_map(message.head.headers)?;
+    Ok(response)
+}
+
+/// The host's handle for HTTP calls to other hosts.
+pub(crate) struct RemoteHttpCalls(pub(crate) Arc<Rpc>);
+
+impl RemoteHttp for RemoteHttpCalls {
+    fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture {
+        let rpc = self.0.clone();
+        Box::pin(async move {
+            let payload = encode_request(request).await?;
+            let answer = rpc.invoke(&link, HTTP_INTERFACE, "handle", payload).await?;
+            decode_response(&answer)
+        })
+    }
+}
+
+/// Keeps one subscription per actor on this host, following the actor table.
+pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
+    let mut changes = rpc.host.actors_changed();
+    let mut serving: HashMap<ComponentId, CancellationToken> = HashMap::new();
+    loop {
+        let running: Vec<ComponentId> = rpc.host.actors().iter().map(|a| a.id().clone()).collect();
+        serving.retain(|id, token| {
+            let keep = running.contains(id);
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        for id in running {
+            if serving.contains_key(&id) {
+                continue;
+            }
+            let subject = rpc.subjects.rpc(id.as_str());
+            match rpc.client.queue_subscribe(subject, id.to_string()).await {
+                Ok(subscription) => {
+                    let token = stop.child_token();
+                    tokio::spawn(rpc.clone().serve(id.clone(), subscription, token.clone()));
+                    serving.insert(id, token);
+                }
+                Err(error) => {
+                    tracing::warn!(actor = %id, %error, "cannot subscribe to the actor's calls")
+                }
+            }
+        }
+        let _ = rpc.client.flush().await;
+        tokio::select! {
+            () = stop.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
+        }
+    }
+    for token in serving.values() {
+        token.cancel();
+    }
+}

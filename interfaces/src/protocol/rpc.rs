@@ -1,0 +1,201 @@
+//! Calls between hosts: the invocation envelope on `lattice.<L>.rpc.<target>`.
+//!
+//! An [`Invocation`] is MessagePack (`rmp-serde`, named fields). The origin
+//! host signs it with its cluster key (nkeys `C…`): the signature covers the
+//! envelope encoded with an empty `signature`. A receiving host accepts only
+//! invocations signed by a cluster key it trusts, before their deadline, and
+//! each id once.
+//!
+//! Payloads larger than [`INLINE_LIMIT`] do not travel inline: the side that
+//! holds them serves them in chunks of [`CHUNK_SIZE`] on a private subject
+//! ([`BodyRef`]), and the other side pulls chunk `i` with a request whose
+//! payload is `i` in decimal. Nothing is ever truncated.
+
+use serde::{Deserialize, Serialize};
+
+use crate::InvocationError;
+
+/// Payloads up to this size travel inside the envelope.
+pub const INLINE_LIMIT: usize = 512 << 10;
+/// Size of one pulled chunk.
+pub const CHUNK_SIZE: usize = 512 << 10;
+
+/// Where a large payload can be pulled from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyRef {
+    /// Subject that answers chunk requests.
+    pub subject: String,
+    /// Total length in bytes.
+    pub len: u64,
+    /// Number of chunks.
+    pub chunks: u32,
+}
+
+/// One call from a host to a target on another host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Unique id (origin host id and a sequence number).
+    pub id: String,
+    /// The calling actor or provider.
+    pub source: String,
+    /// The called actor or provider.
+    pub target: String,
+    /// The interface, `ns:pkg/iface`, e.g. `wasi:http/incoming-handler`.
+    pub interface: String,
+    /// The function, e.g. `handle`.
+    pub function: String,
+    /// The link the call travels over.
+    pub link_name: String,
+    /// Deadline, Unix milliseconds; the call is refused after it.
+    pub deadline_ms: u64,
+    /// W3C `traceparent`, when the call is traced.
+    #[serde(default)]
+    pub traceparent: Option<String>,
+    /// The host the call comes from.
+    pub origin_host: String,
+    /// Public cluster key (`C…`) that signed the envelope.
+    pub cluster_key: String,
+    /// The encoded arguments.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+    /// A large payload to pull instead of `payload`.
+    #[serde(default)]
+    pub payload_ref: Option<BodyRef>,
+    /// Ed25519 signature by `cluster_key` over the envelope with this empty.
+    #[serde(with = "serde_bytes", default)]
+    pub signature: Vec<u8>,
+}
+
+/// The answer to an [`Invocation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationResponse {
+    /// The invocation's id.
+    pub id: String,
+    /// Set when the call failed.
+    #[serde(default)]
+    pub error: Option<InvocationError>,
+    /// The encoded results.
+    #[serde(with = "serde_bytes", default)]
+    pub payload: Vec<u8>,
+    /// A large result to pull instead of `payload`.
+    #[serde(default)]
+    pub payload_ref: Option<BodyRef>,
+}
+
+/// Why an envelope could not be decoded or encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed invocation: {0}")]
+pub struct EnvelopeError(pub String);
+
+impl Invocation {
+    /// The bytes the signature covers: the envelope with no signature.
+    pub fn signed_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        let unsigned = Self {
+            signature: Vec::new(),
+            ..self.clone()
+        };
+        rmp_serde::to_vec_named(&unsigned).map_err(|e| EnvelopeError(e.to_string()))
+    }
+
+    /// Encodes the envelope.
+    pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
+        rmp_serde::to_vec_named(self).map_err(|e| EnvelopeError(e.to_string()))
+    }
+
+    /// Decodes an envelope from untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError(e.to_string()))
+    }
+}
+
+impl InvocationResponse {
+    /// Encodes the response.
+    pub fn encode(&self) -> Result<Vec<u8>, EnvelopeError> {
+        rmp_serde::to_vec_named(self).map_err(|e| EnvelopeError(e.to_string()))
+    }
+
+    /// Decodes a response from untrusted bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        rmp_serde::from_slice(bytes).map_err(|e| EnvelopeError(e.to_string()))
+    }
+}
+
+/// The head of an HTTP request carried by a `wasi:http/incoming-handler`
+/// invocation; the body is the rest of the payload (or its [`BodyRef`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequestHead {
+    /// Method, e.g. `GET`.
+    pub method: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// The authority the client asked for (Host header).
+    pub authority: String,
+    /// Headers, in order, values as bytes.
+    pub headers: Vec<(String, serde_bytes::ByteBuf)>,
+}
+
+/// The head of an HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// Headers, in order, values as bytes.
+    pub headers: Vec<(String, serde_bytes::ByteBuf)>,
+}
+
+/// An HTTP request or response: head and body, as one MessagePack value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpMessage<H> {
+    /// The head.
+    pub head: H,
+    /// The body.
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation() -> Invocation {
+        Invocation {
+            id: "N1-1".into(),
+            source: "http".into(),
+            target: "hello".into(),
+            interface: "wasi:http/incoming-handler".into(),
+            function: "handle".into(),
+            link_name: "default".into(),
+            deadline_ms: 1,
+            traceparent: None,
+            origin_host: "N1".into(),
+            cluster_key: "C1".into(),
+            payload: vec![1, 2, 3],
+            payload_ref: None,
+            signature: vec![9; 64],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_the_signed_bytes_exclude_the_signature() {
+        let inv = invocation();
+        assert_eq!(Invocation::decode(&inv.encode().unwrap()).unwrap(), inv);
+        let other = Invocation {
+            signature: vec![1; 64],
+            ..inv.clone()
+        };
+        assert_eq!(inv.signed_bytes().unwrap(), other.signed_bytes().unwrap());
+        let changed = Invocation {
+            target: "evil".into(),
+            ..inv.clone()
+        };
+        assert_ne!(inv.signed_bytes().unwrap(), changed.signed_bytes().unwrap());
+    }
+
+    #[test]
+    fn garbage_is_an_error_never_a_panic() {
+        for bytes in [&b""[..], b"\xff", b"\x80", b"\x91\x01", &[0xde, 0xff, 0xff]] {
+            assert!(Invocation::decode(bytes).is_err());
+            assert!(InvocationResponse::decode(bytes).is_err());
+        }
+    }
+}
