@@ -12,6 +12,8 @@ pub struct Reply {
     pub status: u16,
     /// Body as text (lossy).
     pub body: String,
+    /// Body as bytes.
+    pub bytes: Bytes,
 }
 
 /// A pooled client; clone freely.
@@ -51,6 +53,7 @@ impl HttpClient {
         Ok(Reply {
             status,
             body: String::from_utf8_lossy(&body).into_owned(),
+            bytes: body,
         })
     }
 }

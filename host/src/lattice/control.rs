@@ -113,6 +113,21 @@ impl Control {
                 .into_iter()
                 .map(|(id, reference)| ProviderInventory { id, reference })
                 .collect(),
+            routing: self
+                .host
+                .routing()
+                .all()
+                .into_iter()
+                .map(|(id, c)| {
+                    (
+                        id,
+                        RouteCount {
+                            local: c.local,
+                            remote: c.remote,
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 

@@ -96,6 +96,15 @@ pub struct ProviderInventory {
     pub reference: String,
 }
 
+/// How a host routed the calls to one target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteCount {
+    /// Calls made in-process.
+    pub local: u64,
+    /// Calls sent to other hosts over NATS.
+    pub remote: u64,
+}
+
 /// Everything one host runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -105,6 +114,9 @@ pub struct Inventory {
     pub actors: Vec<ActorInventory>,
     /// Its providers, by id.
     pub providers: Vec<ProviderInventory>,
+    /// Calls this host routed, by target.
+    #[serde(default)]
+    pub routing: BTreeMap<ComponentId, RouteCount>,
 }
 
 /// `actor.auction`: which hosts could run this actor?

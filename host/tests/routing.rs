@@ -1,0 +1,402 @@
+//! A caller never knows where its target runs.
+//!
+//! A call to an actor on the same host stays in-process (no NATS: it works
+//! with the server gone); a call to an actor elsewhere becomes one signed
+//! NATS request that any host running the actor may answer, so load spreads
+//! and a dead host drops out. Large bodies cross whole; forged, unsigned,
+//! tampered, late and replayed invocations are refused. The tests run real
+//! `lattice-host` processes and read HTTP answers, the hosts' routing
+//! counters in their inventories, and raw replies on `lattice.L.rpc.*`.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use lattice_interfaces::protocol::rpc::{
+    HttpMessage, HttpRequestHead, HttpResponseHead, Invocation, InvocationResponse,
+};
+use lattice_tests::fixtures;
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::lattice::{HostProcess, RawControl};
+use lattice_tests::nats::NatsServer;
+use serde_json::json;
+
+const HOST: &str = env!("CARGO_BIN_EXE_lattice-host");
+
+/// A cluster whose hosts share one signing key.
+struct Cluster {
+    seed: String,
+}
+
+impl Cluster {
+    fn new() -> Self {
+        Self {
+            seed: nkeys::KeyPair::new_cluster().seed().unwrap(),
+        }
+    }
+
+    fn host(&self, nats: &NatsServer, extra: &[&str]) -> HostProcess {
+        let mut args = vec![
+            "--cluster-seed",
+            self.seed.as_str(),
+            "--call-timeout-secs",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        HostProcess::start(HOST, &nats.url(), "default", &args)
+    }
+}
+
+async fn run_actor(ctl: &RawControl, host: &HostProcess, id: &str, fixture: &str) {
+    let reference = fixtures::wasm(fixture).display().to_string();
+    ctl.ok(
+        "actor.scale",
+        Some(host.id()),
+        json!({"actor_id": id, "actor_ref": reference, "max_instances": 50}),
+    )
+    .await;
+}
+
+/// Starts the HTTP provider on `host` and links it to `target`; returns the base URL.
+async fn serve_http(ctl: &RawControl, host: &HostProcess, target: &str) -> String {
+    ctl.ok(
+        "provider.start",
+        Some(host.id()),
+        json!({"provider_id": "http", "provider_ref": "http-server"}),
+    )
+    .await;
+    let address = format!("127.0.0.1:{}", lattice_tests::free_port());
+    ctl.ok(
+        "link.put",
+        None,
+        json!({
+            "source": "http", "target": target, "namespace": "wasi", "package": "http",
+            "interfaces": ["incoming-handler"], "source_config": {"address": address}
+        }),
+    )
+    .await;
+    let url = format!("http://{address}/");
+    let client = HttpClient::default();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while client.get(&url).await.is_err() {
+        assert!(tokio::time::Instant::now() < until, "{url} never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    url
+}
+
+async fn routing(ctl: &RawControl, host: &HostProcess, target: &str) -> (u64, u64) {
+    let inventory = ctl.ok("host.inventory", Some(host.id()), json!({})).await;
+    let counts = &inventory["routing"][target];
+    (
+        counts["local"].as_u64().unwrap_or(0),
+        counts["remote"].as_u64().unwrap_or(0),
+    )
+}
+
+async fn calls(ctl: &RawControl, host: &HostProcess, actor: &str) -> u64 {
+    let inventory = ctl.ok("host.inventory", Some(host.id()), json!({})).await;
+    inventory["actors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == actor)
+        .map_or(0, |a| a["calls"].as_u64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_co_located_call_stays_in_process_and_survives_nats_going_away() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let h = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    run_actor(&ctl, &h, "hello", "hello").await;
+    let url = serve_http(&ctl, &h, "hello").await;
+    let client = HttpClient::default();
+    for _ in 0..10 {
+        assert_eq!(client.get(&url).await.unwrap().status, 200);
+    }
+    let (local, remote) = routing(&ctl, &h, "hello").await;
+    assert!(local >= 10 && remote == 0, "local {local}, remote {remote}");
+
+    drop(ctl);
+    drop(nats);
+    for _ in 0..10 {
+        let reply = client.get(&url).await.unwrap();
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (200, "Hello from Lattice!\n")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_crosses_intact() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let edge = cluster.host(&nats, &[]);
+    let compute = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    run_actor(&ctl, &compute, "echo", "http_echo").await;
+    let url = serve_http(&ctl, &edge, "echo").await;
+
+    let body: Vec<u8> = (0..5 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let client = HttpClient::default();
+    let reply = client
+        .request(
+            http::Method::POST,
+            &format!("{url}upload?x=1"),
+            Bytes::from(body.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.bytes.len(), body.len());
+    assert!(reply.bytes == body, "the body changed in transit");
+
+    let (local, remote) = routing(&ctl, &edge, "echo").await;
+    assert!(remote >= 1 && local == 0, "local {local}, remote {remote}");
+    assert!(calls(&ctl, &compute, "echo").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_running_the_actor_share_the_calls_and_a_killed_one_loses_only_calls_in_flight() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let edge = cluster.host(&nats, &[]);
+    let mut b = cluster.host(&nats, &[]);
+    let c = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    run_actor(&ctl, &b, "hello", "hello").await;
+    run_actor(&ctl, &c, "hello", "hello").await;
+    let url = serve_http(&ctl, &edge, "hello").await;
+
+    let client = HttpClient::default();
+    for _ in 0..60 {
+        assert_eq!(client.get(&url).await.unwrap().status, 200);
+    }
+    let (on_b, on_c) = (
+        calls(&ctl, &b, "hello").await,
+        calls(&ctl, &c, "hello").await,
+    );
+    assert!(
+        on_b > 0 && on_c > 0,
+        "calls were not shared: b {on_b}, c {on_c}"
+    );
+
+    // A stream of calls from 4 clients; b dies in the middle of it.
+    const CLIENTS: u32 = 4;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let streams: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (url, stop, ok, failed) = (url.clone(), stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                let client = HttpClient::default();
+                while !stop.load(Ordering::Relaxed) {
+                    match client.get(&url).await {
+                        Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ok.load(Ordering::Relaxed) < 100 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the stream did not flow"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    b.kill();
+    let before = ok.load(Ordering::Relaxed);
+    while ok.load(Ordering::Relaxed) < before + 200 {
+        assert!(
+            tokio::time::Instant::now() < until + Duration::from_secs(20),
+            "calls stopped after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in streams {
+        s.await.unwrap();
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    assert!(
+        failed <= CLIENTS,
+        "{failed} calls failed; at most the {CLIENTS} in flight may"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_responders_fails_at_once_naming_the_target() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let edge = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let url = serve_http(&ctl, &edge, "ghost").await;
+    let started = std::time::Instant::now();
+    let reply = HttpClient::default().get(&url).await.unwrap();
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(
+        reply.body.contains("no host in lattice default runs ghost"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}: not at once",
+        started.elapsed()
+    );
+}
+
+fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) -> Invocation {
+    let head = HttpRequestHead {
+        method: "GET".into(),
+        path_and_query: "/".into(),
+        authority: "test".into(),
+        headers: vec![],
+    };
+    let mut inv = Invocation {
+        id: id.into(),
+        source: "http".into(),
+        target: target.into(),
+        interface: "wasi:http/incoming-handler".into(),
+        function: "handle".into(),
+        link_name: "default".into(),
+        deadline_ms,
+        traceparent: None,
+        origin_host: "NTEST".into(),
+        cluster_key: key.public_key(),
+        payload: rmp_serde::to_vec_named(&HttpMessage { head, body: vec![] }).unwrap(),
+        payload_ref: None,
+        signature: vec![],
+    };
+    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
+    inv
+}
+
+fn in_a_minute() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 60_000
+}
+
+async fn send(ctl: &RawControl, inv: &Invocation) -> InvocationResponse {
+    let reply = ctl
+        .nats
+        .request("lattice.default.rpc.hello", inv.encode().unwrap().into())
+        .await
+        .unwrap();
+    InvocationResponse::decode(&reply.payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let h = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let mut refusals = ctl
+        .nats
+        .subscribe("lattice.default.evt.invocation_refused")
+        .await
+        .unwrap();
+    run_actor(&ctl, &h, "hello", "hello").await;
+    let trusted = nkeys::KeyPair::from_seed(&cluster.seed).unwrap();
+
+    // A good one is served, once.
+    let good = invocation("hello", &trusted, "t-1", in_a_minute());
+    let response = send(&ctl, &good).await;
+    assert!(response.error.is_none(), "{:?}", response.error);
+    let answer: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(&response.payload).unwrap();
+    assert_eq!(
+        (answer.head.status, answer.body.as_slice()),
+        (200, &b"Hello from Lattice!\n"[..])
+    );
+    let replayed = send(&ctl, &good).await.error.unwrap();
+    assert!(
+        replayed.message.contains("already served (replayed)"),
+        "{}",
+        replayed.message
+    );
+
+    let forged = invocation(
+        "hello",
+        &nkeys::KeyPair::new_cluster(),
+        "t-2",
+        in_a_minute(),
+    );
+    let e = send(&ctl, &forged).await.error.unwrap();
+    assert!(
+        e.message.contains("is not trusted by this host"),
+        "{}",
+        e.message
+    );
+
+    let unsigned = Invocation {
+        signature: vec![],
+        id: "t-3".into(),
+        ..good.clone()
+    };
+    let e = send(&ctl, &unsigned).await.error.unwrap();
+    assert!(e.message.contains("bad signature"), "{}", e.message);
+
+    let mut tampered = invocation("hello", &trusted, "t-4", in_a_minute());
+    tampered.function = "something-else".into();
+    let e = send(&ctl, &tampered).await.error.unwrap();
+    assert!(e.message.contains("bad signature"), "{}", e.message);
+
+    let late = invocation("hello", &trusted, "t-5", in_a_minute() - 120_000);
+    let e = send(&ctl, &late).await.error.unwrap();
+    assert!(e.message.contains("deadline passed"), "{}", e.message);
+
+    let garbage = ctl
+        .nats
+        .request(
+            "lattice.default.rpc.hello",
+            Bytes::from_static(b"\x93\xff garbage"),
+        )
+        .await
+        .unwrap();
+    assert!(InvocationResponse::decode(&garbage.payload)
+        .unwrap()
+        .error
+        .unwrap()
+        .message
+        .starts_with("malformed invocation"));
+
+    for e in [&replayed, &e] {
+        assert_eq!(format!("{:?}", e.kind), "Unauthorized");
+    }
+    // Each refusal was also announced.
+    for _ in 0..5 {
+        let event = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::StreamExt::next(&mut refusals),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+        assert_eq!(value["data"]["target"], "hello");
+    }
+    // And the host still serves.
+    let again = invocation("hello", &trusted, "t-6", in_a_minute());
+    assert!(send(&ctl, &again).await.error.is_none());
+}
