@@ -18,7 +18,7 @@ use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
 use crate::links::LinkTable;
-use crate::routing::{RemoteHttp, Route, RoutingStats};
+use crate::routing::{RemoteCalls, Route, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
 use lattice_interfaces::claims::ClaimsError;
@@ -99,7 +99,7 @@ fn default_labels() -> BTreeMap<String, String> {
 struct HostInner {
     identity: HostIdentity,
     routing: RoutingStats,
-    remote: RwLock<Option<Arc<dyn RemoteHttp>>>,
+    remote: RwLock<Option<Arc<dyn RemoteCalls>>>,
     actors_changed: tokio::sync::watch::Sender<u64>,
     labels: RwLock<BTreeMap<String, String>>,
     started_at: SystemTime,
@@ -132,7 +132,7 @@ impl Host {
         let mut labels = default_labels();
         labels.extend(config.labels.clone());
         tracing::info!(host_id = %identity.host_id(), allocator = ?runtime.allocator(), cache = ?runtime.cache().dir(), "host started");
-        Ok(Self {
+        let host = Self {
             inner: Arc::new(HostInner {
                 identity,
                 routing: RoutingStats::default(),
@@ -146,7 +146,11 @@ impl Host {
                 providers: RwLock::new(HashMap::new()),
                 links: RwLock::new(LinkTable::default()),
             }),
-        })
+        };
+        host.inner.runtime.set_calls(Arc::new(HostActorCalls {
+            host: Arc::downgrade(&host.inner),
+        }));
+        Ok(host)
     }
 
     /// The host's id: its server public key (`N…`).
@@ -198,7 +202,7 @@ impl Host {
 
     /// Sends calls to targets not on this host through `remote` (the
     /// lattice), or, with `None`, refuses them.
-    pub fn set_remote(&self, remote: Option<Arc<dyn RemoteHttp>>) {
+    pub fn set_remote(&self, remote: Option<Arc<dyn RemoteCalls>>) {
         *write(&self.inner.remote) = remote;
     }
 
@@ -658,5 +662,66 @@ impl IncomingHttp for HostHttpHandler {
 
 enum Target {
     Local(Arc<Actor>),
-    Remote(Arc<dyn RemoteHttp>),
+    Remote(Arc<dyn RemoteCalls>),
+}
+
+/// Routes calls from actors over their links: in-process when the target
+/// runs here, through the lattice otherwise.
+struct HostActorCalls {
+    host: Weak<HostInner>,
+}
+
+impl crate::runtime::ActorCalls for HostActorCalls {
+    fn call(
+        &self,
+        source: ComponentId,
+        interface: String,
+        function: String,
+        params: Vec<wasmtime::component::Val>,
+    ) -> crate::runtime::CallFuture {
+        let route = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
+            .and_then(|host| {
+                let (namespace, rest) = interface.split_once(':').unwrap_or((interface.as_str(), ""));
+                let (package, name) = rest.split_once('/').unwrap_or((rest, ""));
+                // Deny by default: no link, no call.
+                let link = read(&host.links)
+                    .resolve(&source, namespace, package, name, crate::links::DEFAULT_NAME)
+                    .cloned()
+                    .ok_or_else(|| {
+                        InvocationError::new(
+                            ErrorKind::Unauthorized,
+                            format!("no link from {source} for {interface}: put one with lattice-ctl link put"),
+                        )
+                    })?;
+                if let Some(actor) = read(&host.actors).get(&link.target).cloned() {
+                    host.routing.count(&link.target, Route::Local);
+                    return Ok((link, Target::Local(actor)));
+                }
+                match read(&host.remote).clone() {
+                    Some(remote) => {
+                        host.routing.count(&link.target, Route::Remote);
+                        Ok((link, Target::Remote(remote)))
+                    }
+                    None => Err(InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!("actor \"{}\" does not run on this host and the host is not in a lattice", link.target),
+                    )),
+                }
+            });
+        Box::pin(async move {
+            match route? {
+                (_, Target::Local(actor)) => {
+                    actor.call_function(&interface, &function, params).await
+                }
+                (link, Target::Remote(remote)) => {
+                    remote
+                        .call_function(link, interface, function, params)
+                        .await
+                }
+            }
+        })
+    }
 }

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use lattice_interfaces::{ComponentId, Link, LinkKey};
 
+/// The link name calls use when the caller names none.
+pub const DEFAULT_NAME: &str = lattice_interfaces::link::DEFAULT_LINK_NAME;
+
 /// Why a link was refused by the table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("link {new} clashes with existing link {existing}: delete it first or give the new link another name")]

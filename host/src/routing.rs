@@ -8,16 +8,32 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::{ComponentId, Link};
+use wasmtime::component::Val;
+
+use crate::runtime::CallFuture;
 use serde::{Deserialize, Serialize};
 
-/// Sends HTTP calls to targets on other hosts.
-pub trait RemoteHttp: Send + Sync + 'static {
+/// Sends calls to targets on other hosts.
+pub trait RemoteCalls: Send + Sync + 'static {
     /// Calls `link`'s target, on whichever host runs it, with `request`.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future abandons the call; the remote host finishes it.
     fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture;
+
+    /// Calls `function` of `interface` on `link`'s target on another host.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call; the remote host finishes it.
+    fn call_function(
+        &self,
+        link: Link,
+        interface: String,
+        function: String,
+        params: Vec<Val>,
+    ) -> CallFuture;
 }
 
 /// Which way a call went.

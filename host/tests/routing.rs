@@ -400,3 +400,32 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     let again = invocation("hello", &trusted, "t-6", in_a_minute());
     assert!(send(&ctl, &again).await.error.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greeter_calls_uppercase_on_another_host_with_records_and_strings_intact() {
+    let nats = NatsServer::start();
+    let cluster = Cluster::new();
+    let front = cluster.host(&nats, &[]);
+    let back = cluster.host(&nats, &[]);
+    let ctl = RawControl::connect(&nats.url(), "default").await;
+    run_actor(&ctl, &front, "greeter", "greeter").await;
+    run_actor(&ctl, &back, "uppercase", "uppercase").await;
+    ctl.ok("link.put", None, json!({
+        "source": "greeter", "target": "uppercase", "namespace": "example", "package": "uppercase",
+        "interfaces": ["convert"]
+    }))
+    .await;
+    let url = serve_http(&ctl, &front, "greeter").await;
+    let (_, remote_before) = routing(&ctl, &front, "uppercase").await;
+    let calls_before = calls(&ctl, &back, "uppercase").await;
+    let reply = HttpClient::default()
+        .get(&format!("{url}grüße"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body, "HELLO, GRÜSSE! (14 chars, 2 words)\n");
+    // Two calls per request (upper, analyze), both over NATS.
+    let (local, remote) = routing(&ctl, &front, "uppercase").await;
+    assert_eq!((local, remote - remote_before), (0, 2));
+    assert_eq!(calls(&ctl, &back, "uppercase").await - calls_before, 2);
+}

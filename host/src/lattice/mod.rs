@@ -151,7 +151,7 @@ impl Lattice {
             control.events.clone(),
             config.call_timeout,
         ));
-        host.set_remote(Some(Arc::new(rpc::RemoteHttpCalls(rpc.clone()))));
+        host.set_remote(Some(Arc::new(rpc::RemoteHostCalls(rpc.clone()))));
         tasks.spawn(rpc::follow_actors(rpc, stop_tasks.clone()));
         let span =
             tracing::info_span!("lattice", lattice = %subjects.lattice(), host_id = %host.id());

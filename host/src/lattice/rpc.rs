@@ -28,8 +28,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::events::EventPublisher;
-use crate::routing::RemoteHttp;
+use crate::routing::RemoteCalls;
+use crate::runtime::{decode_values, encode_values, CallFuture};
 use crate::Host;
+use wasmtime::component::Val;
 
 /// The interface HTTP calls travel as.
 const HTTP_INTERFACE: &str = "wasi:http/incoming-handler";
@@ -477,19 +479,23 @@ impl Rpc {
                 ),
             ));
         };
-        if invocation.interface != HTTP_INTERFACE || invocation.function != "handle" {
-            return Err(err(
-                ErrorKind::NotFound,
-                format!(
-                    "{}#{} cannot be called across hosts yet",
-                    invocation.interface, invocation.function
-                ),
-            ));
-        }
         let payload = match &invocation.payload_ref {
             Some(body) => self.pull(body, invocation.deadline_ms).await?,
             None => invocation.payload.clone(),
         };
+        if invocation.interface != HTTP_INTERFACE {
+            let params = decode_values(&payload)?;
+            let results = actor
+                .call_function(&invocation.interface, &invocation.function, params)
+                .await?;
+            return encode_values(&results);
+        }
+        if invocation.function != "handle" {
+            return Err(err(
+                ErrorKind::NotFound,
+                format!("{HTTP_INTERFACE} has no function {}", invocation.function),
+            ));
+        }
         let request = decode_request(&payload)?;
         let response = actor.handle_http(request).await?;
         encode_response(response).await
@@ -640,15 +646,30 @@ fn decode_response(bytes: &[u8]) -> Result<http::Response<HttpBody>, InvocationE
 }
 
 /// The host's handle for HTTP calls to other hosts.
-pub(crate) struct RemoteHttpCalls(pub(crate) Arc<Rpc>);
+pub(crate) struct RemoteHostCalls(pub(crate) Arc<Rpc>);
 
-impl RemoteHttp for RemoteHttpCalls {
+impl RemoteCalls for RemoteHostCalls {
     fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture {
         let rpc = self.0.clone();
         Box::pin(async move {
             let payload = encode_request(request).await?;
             let answer = rpc.invoke(&link, HTTP_INTERFACE, "handle", payload).await?;
             decode_response(&answer)
+        })
+    }
+
+    fn call_function(
+        &self,
+        link: Link,
+        interface: String,
+        function: String,
+        params: Vec<Val>,
+    ) -> CallFuture {
+        let rpc = self.0.clone();
+        Box::pin(async move {
+            let payload = encode_values(&params)?;
+            let answer = rpc.invoke(&link, &interface, &function, payload).await?;
+            decode_values(&answer)
         })
     }
 }

@@ -8,7 +8,7 @@ use lattice_interfaces::claims::{Claims, ComponentMetadata};
 use lattice_interfaces::http::{BoxError, HttpBody};
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::component::{Component, InstancePre, Val};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -115,6 +115,7 @@ pub struct Actor {
     id: ComponentId,
     origin: String,
     runtime: Runtime,
+    pre: InstancePre<ActorCtx>,
     http: Option<ProxyPre<ActorCtx>>,
     exports: Vec<String>,
     limits: ActorLimits,
@@ -168,21 +169,22 @@ impl Actor {
             .exports(runtime.engine())
             .map(|(name, _)| name.to_string())
             .collect();
-        let pre: InstancePre<ActorCtx> =
-            runtime
-                .linker()
-                .instantiate_pre(&component)
-                .map_err(|e| ActorLoadError::Imports {
-                    id: id.to_string(),
-                    origin: origin.to_string(),
-                    reason: format!("{e:#}").replace('\n', "; "),
-                })?;
-        let http = if exports_interface(&exports, HTTP_INCOMING_HANDLER) {
-            Some(ProxyPre::new(pre).map_err(|e| ActorLoadError::Imports {
+        let pre: InstancePre<ActorCtx> = runtime
+            .linker_for(&component)
+            .and_then(|linker| linker.instantiate_pre(&component))
+            .map_err(|e| ActorLoadError::Imports {
                 id: id.to_string(),
                 origin: origin.to_string(),
                 reason: format!("{e:#}").replace('\n', "; "),
-            })?)
+            })?;
+        let http = if exports_interface(&exports, HTTP_INCOMING_HANDLER) {
+            Some(
+                ProxyPre::new(pre.clone()).map_err(|e| ActorLoadError::Imports {
+                    id: id.to_string(),
+                    origin: origin.to_string(),
+                    reason: format!("{e:#}").replace('\n', "; "),
+                })?,
+            )
         } else {
             None
         };
@@ -191,6 +193,7 @@ impl Actor {
             id,
             origin: origin.to_string(),
             runtime,
+            pre,
             http,
             exports,
             limits,
@@ -274,13 +277,7 @@ impl Actor {
         let permit = self.instance_permit().await?;
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
 
-        let mut store = Store::new(
-            self.runtime.engine(),
-            ActorCtx::new(self.limits.memory_limit),
-        );
-        store.limiter(|ctx| &mut ctx.limits);
-        store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
-        store.epoch_deadline_trap();
+        let mut store = self.new_store();
 
         let request = request.map(|body| {
             body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
@@ -349,6 +346,79 @@ impl Actor {
         }
     }
 
+    /// A store for one call: the actor's memory limit and deadline.
+    fn new_store(&self) -> Store<ActorCtx> {
+        let ctx = ActorCtx::new(
+            self.id.clone(),
+            self.limits.memory_limit,
+            self.runtime.calls(),
+        );
+        let mut store = Store::new(self.runtime.engine(), ctx);
+        store.limiter(|ctx| &mut ctx.limits);
+        store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Calls `function` of exported `interface` (`ns:pkg/iface`, any
+    /// version) in a fresh instance, with the same limits as any call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the instance mid-call.
+    #[tracing::instrument(level = "debug", skip_all, fields(actor = %self.id, interface, function))]
+    pub async fn call_function(
+        &self,
+        interface: &str,
+        function: &str,
+        params: Vec<Val>,
+    ) -> Result<Vec<Val>, InvocationError> {
+        let Some(export) = self
+            .exports
+            .iter()
+            .find(|name| super::calls::unversioned(name) == interface)
+            .cloned()
+        else {
+            return Err(self.error(
+                ErrorKind::NotFound,
+                format_args!("does not export {interface}"),
+            ));
+        };
+        let _permit = self.instance_permit().await?;
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let mut store = self.new_store();
+        let timeout = self.limits.timeout;
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let Some(func) = instance
+                .get_export_index(&mut store, None, &export)
+                .and_then(|parent| instance.get_export_index(&mut store, Some(&parent), function))
+                .and_then(|index| instance.get_func(&mut store, index))
+            else {
+                return Ok(None);
+            };
+            let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
+            func.call_async(&mut store, &params, &mut results).await?;
+            Ok::<_, wasmtime::Error>(Some(results))
+        };
+        let outcome = match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(Some(results))) => return Ok(results),
+            Ok(Ok(None)) => {
+                return Err(self.error(
+                    ErrorKind::NotFound,
+                    format_args!("has no function {function} in {interface}"),
+                ))
+            }
+            Ok(Err(error)) => {
+                let breached = store.data().limits.breached_at;
+                CallFailure::Trap(error, breached)
+            }
+            Err(_elapsed) => CallFailure::Deadline,
+        };
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        Err(self.describe(outcome))
+    }
+
     /// A free instance slot: at once when one is free (no timer on the hot
     /// path), else waiting up to the queue timeout.
     async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, InvocationError> {
@@ -407,7 +477,7 @@ impl Actor {
                 Some(trap) => self.error(ErrorKind::Failed, format_args!("trapped: {trap}")),
                 None => self.error(
                     ErrorKind::Failed,
-                    format_args!("failed: {}", first_line(&format!("{error:#}"))),
+                    format_args!("failed: {}", first_line(&error.root_cause().to_string())),
                 ),
             },
         }

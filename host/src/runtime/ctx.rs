@@ -7,6 +7,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 
 /// Per-call state of an actor instance.
 pub struct ActorCtx {
+    /// The actor this store runs.
+    pub(crate) actor: lattice_interfaces::ComponentId,
+    /// Where its calls to other actors go.
+    pub(crate) calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -15,9 +19,16 @@ pub struct ActorCtx {
 }
 
 impl ActorCtx {
-    /// Fresh state for one call with a linear-memory cap of `memory_limit` bytes.
-    pub fn new(memory_limit: usize) -> Self {
+    /// Fresh state for one call of `actor` with a linear-memory cap of
+    /// `memory_limit` bytes; its calls to other actors go to `calls`.
+    pub fn new(
+        actor: lattice_interfaces::ComponentId,
+        memory_limit: usize,
+        calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
+    ) -> Self {
         Self {
+            actor,
+            calls,
             // Guests see no environment, arguments, files or stdin of the host;
             // what they print to stderr (panic messages) goes to the host's.
             wasi: WasiCtx::builder().inherit_stderr().build(),

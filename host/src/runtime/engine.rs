@@ -36,6 +36,7 @@ struct RuntimeInner {
     cache: CompileCache,
     allocator: AllocatorKind,
     max_memory: usize,
+    calls: super::calls::SharedCalls,
     epoch_tick: std::time::Duration,
     ticker: EpochTicker,
 }
@@ -78,6 +79,7 @@ impl Runtime {
                 linker,
                 allocator,
                 max_memory: config.max_memory,
+                calls: Default::default(),
                 epoch_tick: config.epoch_tick,
                 ticker,
             }),
@@ -126,8 +128,22 @@ impl Runtime {
         &self.inner.cache
     }
 
-    pub(crate) fn linker(&self) -> &Linker<ActorCtx> {
-        &self.inner.linker
+    /// The linker for `component`: WASI and wasi:http from the host, and
+    /// every other instance import routed to linked actors.
+    pub(crate) fn linker_for(&self, component: &Component) -> wasmtime::Result<Linker<ActorCtx>> {
+        let mut linker = self.inner.linker.clone();
+        super::calls::define_routed_imports(&mut linker, &self.inner.engine, component)?;
+        Ok(linker)
+    }
+
+    /// Routes calls between actors through `calls` from now on.
+    pub fn set_calls(&self, calls: Arc<dyn super::calls::ActorCalls>) {
+        let _ = self.inner.calls.set(calls);
+    }
+
+    /// The router of calls between actors, once set.
+    pub(crate) fn calls(&self) -> Option<Arc<dyn super::calls::ActorCalls>> {
+        self.inner.calls.get().cloned()
     }
 
     /// Epoch ticks that make up `duration`, rounded up, at least one.

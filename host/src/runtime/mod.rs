@@ -13,11 +13,13 @@
 //!    A trap, timeout or limit breach fails that call only.
 
 mod actor;
+mod calls;
 mod compile_cache;
 mod ctx;
 mod engine;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
+pub use calls::{decode_values, encode_values, unversioned, ActorCalls, CallFuture};
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::{ActorCtx, NoUnlinkedOutgoingHttp};
