@@ -576,6 +576,33 @@ impl Host {
         read(&self.inner.links).iter().cloned().collect()
     }
 
+    /// Calls `function` of `interface` (`ns:pkg/iface`) as actor `source`
+    /// would: over `source`'s link for it, in-process when the target runs
+    /// here, through the lattice otherwise.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call.
+    pub async fn call(
+        &self,
+        source: &ComponentId,
+        interface: &str,
+        function: &str,
+        params: Vec<wasmtime::component::Val>,
+    ) -> Result<Vec<wasmtime::component::Val>, InvocationError> {
+        let calls = HostActorCalls {
+            host: Arc::downgrade(&self.inner),
+        };
+        crate::runtime::ActorCalls::call(
+            &calls,
+            source.clone(),
+            interface.to_string(),
+            function.to_string(),
+            params,
+        )
+        .await
+    }
+
     /// Where every HTTP server provider serves which link.
     pub fn http_endpoints(&self) -> Vec<Endpoint> {
         read(&self.inner.providers)

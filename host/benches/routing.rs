@@ -1,0 +1,275 @@
+//! Routing benchmark: what a call costs where its target runs.
+//!
+//! In one run, with calls made one at a time (latency) on loopback:
+//! 1. raw NATS request/reply with async-nats (the floor of any remote call);
+//! 2. a remote actor call: host A calls `uppercase#upper` over its link,
+//!    `uppercase` runs only on host B (sign, NATS, verify, instantiate, call);
+//! 3. a local actor call through the router (link lookup, in-process);
+//! 4. a direct call to the actor with no router (the actor's own time);
+//! 5. signing and verifying one envelope, on their own.
+//!
+//! Run with `./scripts/bench` or `cargo bench -p lattice-host --bench routing`
+//! (needs nats-server). Knob: `BENCH_CALLS` (default 2000 per line).
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
+use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_interfaces::protocol::rpc::Invocation;
+use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::nats::NatsServer;
+use wasmtime::component::Val;
+
+struct Line {
+    name: &'static str,
+    samples: Vec<Duration>,
+}
+
+impl Line {
+    fn print(&mut self) {
+        self.samples.sort();
+        let n = self.samples.len();
+        let pct = |p: f64| self.samples[((n as f64 * p) as usize).min(n - 1)];
+        let total: Duration = self.samples.iter().sum();
+        println!(
+            "{:<52} {:>10.1} {:>10.1} {:>12.0}",
+            self.name,
+            pct(0.50).as_secs_f64() * 1e6,
+            pct(0.99).as_secs_f64() * 1e6,
+            n as f64 / total.as_secs_f64()
+        );
+    }
+}
+
+async fn time<F, Fut>(name: &'static str, calls: usize, mut f: F) -> Line
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..calls / 10 {
+        f().await; // warm up
+    }
+    let mut samples = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        f().await;
+        samples.push(started.elapsed());
+    }
+    Line { name, samples }
+}
+
+fn host() -> Host {
+    Host::new(HostConfig {
+        trust: TrustPolicy {
+            allow_unsigned: true,
+            ..TrustPolicy::default()
+        },
+        runtime: RuntimeConfig {
+            cache_dir: None,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap()
+}
+
+fn main() {
+    let calls: usize = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let wasm = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/build/uppercase.wasm"),
+    )
+    .expect("run ./scripts/build-examples first");
+    let nats = NatsServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+        let config = || LatticeConfig {
+            nats: NatsArgs {
+                url: Some(nats.url()),
+                lattice: "bench".into(),
+                ..NatsArgs::default()
+            },
+            heartbeat: Duration::from_secs(30),
+            kv_replicas: 1,
+            cluster: ClusterKeys::new(nkeys::KeyPair::from_seed(&seed).unwrap(), &[]),
+            call_timeout: Duration::from_secs(10),
+        };
+        let (a, b) = (host(), host());
+        let lattice_a = Lattice::join(a.clone(), &config()).await.unwrap();
+        let lattice_b = Lattice::join(b.clone(), &config()).await.unwrap();
+        let upper = ComponentId::new("uppercase").unwrap();
+        let actor_b = b
+            .start_actor_from_bytes(
+                upper.clone(),
+                "uppercase.wasm",
+                wasm.clone(),
+                ActorLimits::default(),
+            )
+            .await
+            .unwrap();
+        let local = ComponentId::new("local-caller").unwrap();
+        let remote = ComponentId::new("remote-caller").unwrap();
+        let upper_on_a = ComponentId::new("uppercase-here").unwrap();
+        a.start_actor_from_bytes(
+            upper_on_a.clone(),
+            "uppercase.wasm",
+            wasm,
+            ActorLimits::default(),
+        )
+        .await
+        .unwrap();
+        let contract = Contract::parse("example:uppercase/convert").unwrap();
+        lattice_a
+            .put_link(Link::new(remote.clone(), upper.clone(), contract.clone()))
+            .await
+            .unwrap();
+        lattice_a
+            .put_link(Link::new(local.clone(), upper_on_a.clone(), contract))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await; // let host B subscribe and mirror
+
+        // 1. The floor: raw NATS request/reply.
+        let client = async_nats::connect(nats.url()).await.unwrap();
+        let mut echo = client.subscribe("bench.echo").await.unwrap();
+        let responder = client.clone();
+        tokio::spawn(async move {
+            while let Some(m) = echo.next().await {
+                if let Some(reply) = m.reply {
+                    let _ = responder.publish(reply, m.payload).await;
+                }
+            }
+        });
+        client.flush().await.unwrap();
+        let payload = bytes::Bytes::from(vec![7u8; 64]);
+        let mut lines = vec![
+            time("raw NATS request/reply (async-nats, 64 B)", calls, || {
+                let (c, p) = (client.clone(), payload.clone());
+                async move {
+                    c.request("bench.echo", p).await.unwrap();
+                }
+            })
+            .await,
+        ];
+        let text = || vec![Val::String("hello, lattice".into())];
+        lines.push(
+            time(
+                "remote actor call via router (A -> NATS -> B)",
+                calls,
+                || {
+                    let (a, remote) = (a.clone(), remote.clone());
+                    async move {
+                        a.call(&remote, "example:uppercase/convert", "upper", text())
+                            .await
+                            .unwrap();
+                    }
+                },
+            )
+            .await,
+        );
+        lines.push(
+            time("local actor call via router (in-process)", calls, || {
+                let (a, local) = (a.clone(), local.clone());
+                async move {
+                    a.call(&local, "example:uppercase/convert", "upper", text())
+                        .await
+                        .unwrap();
+                }
+            })
+            .await,
+        );
+        lines.push(
+            time("direct call to the actor, no router", calls, || {
+                let actor = actor_b.clone();
+                async move {
+                    actor
+                        .call_function("example:uppercase/convert", "upper", text())
+                        .await
+                        .unwrap();
+                }
+            })
+            .await,
+        );
+        // 5. Signing and verifying one envelope.
+        let key = nkeys::KeyPair::from_seed(&seed).unwrap();
+        let envelope = Invocation {
+            id: "N-1".into(),
+            source: "remote-caller".into(),
+            target: "uppercase".into(),
+            interface: "example:uppercase/convert".into(),
+            function: "upper".into(),
+            link_name: "default".into(),
+            deadline_ms: 0,
+            traceparent: None,
+            origin_host: "N".into(),
+            cluster_key: key.public_key(),
+            payload: vec![0; 32],
+            payload_ref: None,
+            signature: vec![],
+        };
+        let mut sign = Vec::with_capacity(calls);
+        let mut verify = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            let bytes = envelope.signed_bytes().unwrap();
+            let signature = key.sign(&bytes).unwrap();
+            sign.push(started.elapsed());
+            let started = Instant::now();
+            let bytes = envelope.signed_bytes().unwrap();
+            nkeys::KeyPair::from_public_key(&envelope.cluster_key)
+                .unwrap()
+                .verify(&bytes, &signature)
+                .unwrap();
+            verify.push(started.elapsed());
+        }
+        lines.push(Line {
+            name: "sign one envelope (encode + Ed25519)",
+            samples: sign,
+        });
+        lines.push(Line {
+            name: "verify one envelope (encode + Ed25519)",
+            samples: verify,
+        });
+
+        println!("{calls} calls per line, one at a time");
+        println!(
+            "{:<52} {:>10} {:>10} {:>12}",
+            "what", "p50 us", "p99 us", "calls/s"
+        );
+        let mut p50 = Vec::new();
+        for line in &mut lines {
+            line.print();
+            p50.push(line.samples[line.samples.len() / 2]);
+        }
+        let (floor, remote, local, direct) = (p50[0], p50[1], p50[2], p50[3]);
+        println!(
+            "remote call / (NATS floor + actor's own time): {:.2}",
+            remote.as_secs_f64() / (floor + direct).as_secs_f64()
+        );
+        println!(
+            "router overhead on a local call (p50): {:.1} us",
+            (local.as_secs_f64() - direct.as_secs_f64()) * 1e6
+        );
+        println!(
+            "local vs remote (p50): {:.1}x faster in-process",
+            remote.as_secs_f64() / local.as_secs_f64()
+        );
+        lattice_a.leave().await;
+        lattice_b.leave().await;
+    });
+}
