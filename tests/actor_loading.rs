@@ -270,3 +270,43 @@ async fn on_demand_allocation_serves_when_pooling_is_off() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_link_to_an_interface_with_resources_is_refused() {
+    let host = host(None);
+    let component = wat::parse_str(
+        r#"(component
+            (type $r (resource (rep i32)))
+            (core module $m (func (export "f") (param i32) (result i32) local.get 0))
+            (core instance $i (instantiate $m))
+            (func $f (param "x" (borrow $r)) (result u32) (canon lift (core func $i "f")))
+            (instance $inst (export "r" (type $r)) (export "f" (func $f)))
+            (export "example:res/thing" (instance $inst))
+        )"#,
+    )
+    .unwrap();
+    host.start_actor_from_bytes(id("res"), "res.wasm", component, ActorLimits::default())
+        .await
+        .unwrap();
+    host.start_actor_from_bytes(
+        id("caller"),
+        "hello.wasm",
+        fixtures::wasm_bytes("hello"),
+        ActorLimits::default(),
+    )
+    .await
+    .unwrap();
+    let link = Link::new(
+        id("caller"),
+        id("res"),
+        lattice_interfaces::Contract::parse("example:res/thing").unwrap(),
+    );
+    let e = host.put_link(link).unwrap_err().to_string();
+    assert!(
+        e.contains(
+            "example:res/thing of actor \"res\" has resource types, which cannot cross hosts"
+        ),
+        "{e}"
+    );
+    assert!(host.links().is_empty());
+}

@@ -489,9 +489,30 @@ impl Host {
         Ok(())
     }
 
-    /// Checks that both ends of `link` run here and that an HTTP target
-    /// exports the handler.
+    /// Refuses a link to an interface with resources when its target runs
+    /// here: resources cannot cross hosts, and any call may.
+    pub fn check_link_contract(&self, link: &Link) -> Result<(), HostError> {
+        if let Some(actor) = self.actor(&link.target) {
+            for interface in &link.interfaces {
+                let name = format!("{}:{}/{interface}", link.namespace, link.package);
+                if actor.exports_resources(&name) {
+                    return Err(HostError::LinkRefused {
+                        link: link.to_string(),
+                        reason: format!(
+                            "{name} of actor \"{}\" has resource types, which cannot cross hosts; link only interfaces without resources",
+                            link.target
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that both ends of `link` run here, that an HTTP target exports
+    /// the handler, and that the interface has no resources.
     pub fn check_link(&self, link: &Link) -> Result<(), HostError> {
+        self.check_link_contract(link)?;
         let refuse = |reason: String| HostError::LinkRefused {
             link: link.to_string(),
             reason,

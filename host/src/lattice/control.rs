@@ -384,6 +384,9 @@ impl Control {
         if let Err(e) = contract {
             return error(format!("link {} -> {}: {e}", link.source, link.target));
         }
+        if let Err(e) = self.host.check_link_contract(&link) {
+            return error(e.to_string());
+        }
         match self.state.put_link(&link).await {
             Ok(()) => {
                 self.events.publish(kinds::LINK_SET, json!(link)).await;

@@ -118,6 +118,8 @@ pub struct Actor {
     pre: InstancePre<ActorCtx>,
     http: Option<ProxyPre<ActorCtx>>,
     exports: Vec<String>,
+    /// Exported interfaces (unversioned) whose functions involve resources.
+    resource_interfaces: Vec<String>,
     limits: ActorLimits,
     permits: Arc<Semaphore>,
     compile: CompileOutcome,
@@ -169,6 +171,8 @@ impl Actor {
             .exports(runtime.engine())
             .map(|(name, _)| name.to_string())
             .collect();
+        let resource_interfaces =
+            super::calls::interfaces_with_resources(runtime.engine(), &component);
         let pre: InstancePre<ActorCtx> = runtime
             .linker_for(&component)
             .and_then(|linker| linker.instantiate_pre(&component))
@@ -196,6 +200,7 @@ impl Actor {
             pre,
             http,
             exports,
+            resource_interfaces,
             limits,
             compile,
             claims,
@@ -231,6 +236,12 @@ impl Actor {
     /// Whether it exports `namespace:package/interface` (any version).
     pub fn exports(&self, interface: &str) -> bool {
         exports_interface(&self.exports, interface)
+    }
+
+    /// Whether exported `interface` (`ns:pkg/iface`) has resource types,
+    /// which cannot cross hosts.
+    pub fn exports_resources(&self, interface: &str) -> bool {
+        self.resource_interfaces.iter().any(|i| i == interface)
     }
 
     /// What it has done so far.

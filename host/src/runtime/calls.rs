@@ -99,6 +99,22 @@ pub(crate) fn define_routed_imports(
     Ok(())
 }
 
+/// Exported interfaces (unversioned) of `component` that define resource
+/// types: links to them could not be called from another host.
+pub(crate) fn interfaces_with_resources(engine: &Engine, component: &Component) -> Vec<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .filter_map(|(name, item)| match item.ty {
+            ComponentItem::ComponentInstance(instance) => instance
+                .exports(engine)
+                .any(|(_, inner)| matches!(inner.ty, ComponentItem::Resource(_)))
+                .then(|| unversioned(name).to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn unsupported(what: &str) -> InvocationError {
     InvocationError::new(ErrorKind::BadRequest, format!("{what} cannot cross hosts"))
 }
