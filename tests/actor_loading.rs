@@ -86,11 +86,13 @@ async fn truncated_and_garbage_components_are_refused_without_panic() {
 }
 
 #[tokio::test]
-async fn a_component_with_imports_the_host_lacks_is_refused_naming_them() {
+async fn a_component_with_wasi_imports_the_host_lacks_is_refused_naming_them() {
+    // Imports outside wasi: are routed to linked actors; a wasi: interface
+    // this host does not implement cannot be satisfied at all.
     let host = host(None);
     let component = wat::parse_str(
         r#"(component
-            (import "example:missing/thing" (instance (export "f" (func))))
+            (import "wasi:missing/thing@0.1.0" (instance (export "f" (func))))
         )"#,
     )
     .unwrap();
@@ -99,7 +101,7 @@ async fn a_component_with_imports_the_host_lacks_is_refused_naming_them() {
         e.starts_with("actor \"a\": needs.wasm cannot be linked: "),
         "{e}"
     );
-    assert!(e.contains("example:missing/thing"), "{e}");
+    assert!(e.contains("wasi:missing/thing"), "{e}");
 }
 
 #[tokio::test]

@@ -495,7 +495,8 @@ impl Host {
         if let Some(actor) = self.actor(&link.target) {
             for interface in &link.interfaces {
                 let name = format!("{}:{}/{interface}", link.namespace, link.package);
-                if actor.exports_resources(&name) {
+                // HTTP crosses hosts as HTTP messages, not as component values.
+                if name != crate::runtime::HTTP_INCOMING_HANDLER && actor.exports_resources(&name) {
                     return Err(HostError::LinkRefused {
                         link: link.to_string(),
                         reason: format!(
