@@ -43,10 +43,13 @@ const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
 const REPLAY_MEMORY: usize = 100_000;
 
 /// The cluster key a host signs invocations with and the keys it trusts.
+/// Trusted keys are decoded once: decoding a public key (point
+/// decompression) costs a good part of a verification.
 #[derive(Clone)]
 pub struct ClusterKeys {
     signer: Arc<KeyPair>,
     trusted: Arc<Vec<String>>,
+    verifiers: Arc<HashMap<String, KeyPair>>,
 }
 
 impl std::fmt::Debug for ClusterKeys {
@@ -68,9 +71,18 @@ impl ClusterKeys {
                 .filter(|k| **k != signer.public_key())
                 .cloned(),
         );
+        let verifiers = trusted
+            .iter()
+            .filter_map(|key| {
+                KeyPair::from_public_key(key)
+                    .ok()
+                    .map(|pair| (key.clone(), pair))
+            })
+            .collect();
         Self {
             signer: Arc::new(signer),
             trusted: Arc::new(trusted),
+            verifiers: Arc::new(verifiers),
         }
     }
 
@@ -81,7 +93,14 @@ impl ClusterKeys {
 
     /// Whether invocations signed by `key` are accepted.
     pub fn trusts(&self, key: &str) -> bool {
-        self.trusted.iter().any(|k| k == key)
+        self.verifiers.contains_key(key)
+    }
+
+    /// Whether `signature` over `bytes` is by trusted `key`.
+    fn verify(&self, key: &str, bytes: &[u8], signature: &[u8]) -> bool {
+        self.verifiers
+            .get(key)
+            .is_some_and(|pair| pair.verify(bytes, signature).is_ok())
     }
 }
 
@@ -370,14 +389,15 @@ impl Rpc {
         let signed = invocation
             .signed_bytes()
             .map_err(|e| refuse(e.to_string()))?;
-        KeyPair::from_public_key(&invocation.cluster_key)
-            .and_then(|key| key.verify(&signed, &invocation.signature))
-            .map_err(|_| {
-                refuse(
-                    "bad signature: the envelope was not signed by its cluster key or was changed"
-                        .into(),
-                )
-            })?;
+        if !self
+            .keys
+            .verify(&invocation.cluster_key, &signed, &invocation.signature)
+        {
+            return Err(refuse(
+                "bad signature: the envelope was not signed by its cluster key or was changed"
+                    .into(),
+            ));
+        }
         let now = unix_ms();
         if invocation.deadline_ms <= now {
             return Err(refuse(format!(
