@@ -32,7 +32,10 @@ pub(crate) struct Control {
     pub(crate) subjects: Subjects,
     pub(crate) state: LatticeState,
     pub(crate) events: EventPublisher,
+    pub(crate) rpc: std::sync::Arc<super::rpc::Rpc>,
     pub(crate) stop: CancellationToken,
+    /// Stops the lattice tasks (subscriptions among them).
+    pub(crate) stop_tasks: CancellationToken,
     pub(crate) version: &'static str,
 }
 
@@ -287,6 +290,8 @@ impl Control {
                         Err(e) => tracing::warn!(error = %e, "cannot encode claims"),
                     }
                 }
+                // Callable lattice-wide before the reply says so.
+                self.rpc.clone().sync_subscriptions(&self.stop_tasks).await;
                 self.events.publish(kinds::ACTOR_SCALED, data).await;
                 ok(
                     json!({ "host_id": self.host.id(), "actor_id": request.actor_id, "max_instances": request.max_instances }),

@@ -96,13 +96,24 @@ impl Lattice {
         let state = LatticeState::open(&js, &subjects.bucket(), config.kv_replicas).await?;
         let mirror = state.mirror_links(host.clone()).await?;
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
+        let stop_tasks = CancellationToken::new();
+        let rpc = Arc::new(rpc::Rpc::new(
+            client.clone(),
+            subjects.clone(),
+            host.clone(),
+            config.cluster.clone(),
+            events.clone(),
+            config.call_timeout,
+        ));
         let control = Arc::new(Control {
             host: host.clone(),
             client: client.clone(),
             subjects: subjects.clone(),
             state,
             events,
+            rpc: rpc.clone(),
             stop: CancellationToken::new(),
+            stop_tasks: stop_tasks.clone(),
             version: env!("CARGO_PKG_VERSION"),
         });
 
@@ -142,15 +153,6 @@ impl Lattice {
         })?;
 
         let tasks = TaskTracker::new();
-        let stop_tasks = CancellationToken::new();
-        let rpc = Arc::new(rpc::Rpc::new(
-            client.clone(),
-            subjects.clone(),
-            host.clone(),
-            config.cluster.clone(),
-            control.events.clone(),
-            config.call_timeout,
-        ));
         host.set_remote(Some(Arc::new(rpc::RemoteHostCalls(rpc.clone()))));
         tasks.spawn(rpc::follow_actors(rpc, stop_tasks.clone()));
         let span =

@@ -124,6 +124,8 @@ pub(crate) struct Rpc {
     pub(crate) call_timeout: Duration,
     sequence: AtomicU64,
     seen: Mutex<HashMap<String, u64>>,
+    /// Subscriptions to actors' calls, by actor; one owner at a time.
+    serving: tokio::sync::Mutex<HashMap<ComponentId, CancellationToken>>,
     limit: Arc<Semaphore>,
 }
 
@@ -145,6 +147,7 @@ impl Rpc {
             call_timeout,
             sequence: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
+            serving: tokio::sync::Mutex::new(HashMap::new()),
             limit: Arc::new(Semaphore::new(MAX_CONCURRENT_INVOCATIONS)),
         }
     }
@@ -697,9 +700,26 @@ impl RemoteCalls for RemoteHostCalls {
 /// Keeps one subscription per actor on this host, following the actor table.
 pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
     let mut changes = rpc.host.actors_changed();
-    let mut serving: HashMap<ComponentId, CancellationToken> = HashMap::new();
     loop {
-        let running: Vec<ComponentId> = rpc.host.actors().iter().map(|a| a.id().clone()).collect();
+        rpc.clone().sync_subscriptions(&stop).await;
+        tokio::select! {
+            () = stop.cancelled() => break,
+            changed = changes.changed() => if changed.is_err() { break },
+        }
+    }
+    for token in rpc.serving.lock().await.values() {
+        token.cancel();
+    }
+}
+
+impl Rpc {
+    /// Subscribes to the calls of every actor on this host that has no
+    /// subscription yet, drops those of actors that left, and flushes, so
+    /// that when it returns the server routes calls for every running actor
+    /// here. Control requests that start an actor call it before replying.
+    pub(crate) async fn sync_subscriptions(self: Arc<Self>, stop: &CancellationToken) {
+        let mut serving = self.serving.lock().await;
+        let running: Vec<ComponentId> = self.host.actors().iter().map(|a| a.id().clone()).collect();
         serving.retain(|id, token| {
             let keep = running.contains(id);
             if !keep {
@@ -711,11 +731,11 @@ pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
             if serving.contains_key(&id) {
                 continue;
             }
-            let subject = rpc.subjects.rpc(id.as_str());
-            match rpc.client.queue_subscribe(subject, id.to_string()).await {
+            let subject = self.subjects.rpc(id.as_str());
+            match self.client.queue_subscribe(subject, id.to_string()).await {
                 Ok(subscription) => {
                     let token = stop.child_token();
-                    tokio::spawn(rpc.clone().serve(id.clone(), subscription, token.clone()));
+                    tokio::spawn(self.clone().serve(id.clone(), subscription, token.clone()));
                     serving.insert(id, token);
                 }
                 Err(error) => {
@@ -723,13 +743,6 @@ pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
                 }
             }
         }
-        let _ = rpc.client.flush().await;
-        tokio::select! {
-            () = stop.cancelled() => break,
-            changed = changes.changed() => if changed.is_err() { break },
-        }
-    }
-    for token in serving.values() {
-        token.cancel();
+        let _ = self.client.flush().await;
     }
 }
