@@ -32,6 +32,7 @@ pub mod contract;
 pub mod error;
 pub mod http;
 pub mod id;
+pub mod keyvalue;
 pub mod link;
 pub mod manifest;
 pub mod protocol;

@@ -1,0 +1,77 @@
+//! The key-value capability provider: `wasi:keyvalue/{store,atomics,batch}`
+//! for actors, on one of three backends chosen by the link's config:
+//! - `url=redis://HOST:PORT[/DB]`: Redis;
+//! - `bucket=NAME` (with the provider's NATS, or `nats_url=...`): NATS
+//!   JetStream KV, bucket `NAME`;
+//! - neither: in memory, the embedded default (lost when the host stops).
+//!
+//! Keys, values and errors behave the same on all three; counters are
+//! decimal ASCII. A backend is connected on first use of a link and kept
+//! until the link is deleted.
+
+mod memory;
+mod nats;
+mod redis_backend;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lattice_interfaces::keyvalue::{KeyValue, KvError};
+use lattice_interfaces::{Link, LinkKey};
+
+pub use memory::MemoryStore;
+pub use nats::NatsKvStore;
+pub use redis_backend::RedisStore;
+
+/// The provider kind manifests name to run this provider.
+pub const KIND: &str = "keyvalue";
+
+/// The key-value provider: a backend per link.
+#[derive(Default)]
+pub struct KeyValueProvider {
+    memory: Arc<MemoryStore>,
+    backends: tokio::sync::Mutex<HashMap<LinkKey, Arc<dyn KeyValue>>>,
+    links: Mutex<HashMap<LinkKey, Link>>,
+}
+
+impl KeyValueProvider {
+    /// A provider with nothing linked yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Serves `link`; its backend connects on first use.
+    pub fn put_link(&self, link: Link) {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner).insert(link.key(), link);
+    }
+
+    /// Stops serving the link with `key`.
+    pub async fn delete_link(&self, key: &LinkKey) {
+        self.links.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+        self.backends.lock().await.remove(key);
+    }
+
+    /// The backend of `link`, connecting it on first use.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may drop a half-made connection; the next call
+    /// connects again.
+    pub async fn backend(&self, link: &Link) -> Result<Arc<dyn KeyValue>, KvError> {
+        let key = link.key();
+        let mut backends = self.backends.lock().await;
+        if let Some(backend) = backends.get(&key) {
+            return Ok(backend.clone());
+        }
+        let backend: Arc<dyn KeyValue> = if let Some(url) = link.config("url") {
+            Arc::new(RedisStore::connect(url).await?)
+        } else if let Some(bucket) = link.config("bucket") {
+            let url = link.config("nats_url").unwrap_or("nats://127.0.0.1:4222");
+            Arc::new(NatsKvStore::connect(url, bucket).await?)
+        } else {
+            self.memory.clone()
+        };
+        backends.insert(key, backend.clone());
+        Ok(backend)
+    }
+}
