@@ -14,6 +14,7 @@ use lattice_interfaces::{
     ActorSpec, ComponentId, ErrorKind, InvocationError, Link, LinkKey, Manifest, ProviderSpec,
 };
 use lattice_provider_http_server::{Endpoint, HttpServerProvider};
+use lattice_provider_keyvalue::KeyValueProvider;
 
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
@@ -75,12 +76,35 @@ pub enum HostError {
 /// A provider running in this process.
 enum Provider {
     HttpServer(Arc<HttpServerProvider>),
+    KeyValue(Arc<KeyValueProvider>),
 }
 
 impl Provider {
     fn kind(&self) -> &'static str {
         match self {
             Self::HttpServer(_) => lattice_provider_http_server::KIND,
+            Self::KeyValue(_) => lattice_provider_keyvalue::KIND,
+        }
+    }
+
+    /// Hands `link` to the provider when it is one of its ends.
+    fn put_link(&self, id: &ComponentId, link: &Link) -> Result<(), String> {
+        match self {
+            Self::HttpServer(server)
+                if link.source == *id && link.carries("wasi", "http", "incoming-handler") =>
+            {
+                server
+                    .put_link(link.clone())
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Self::KeyValue(kv)
+                if link.target == *id && link.namespace == "wasi" && link.package == "keyvalue" =>
+            {
+                kv.put_link(link.clone());
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -339,28 +363,29 @@ impl Host {
                 });
                 Provider::HttpServer(Arc::new(HttpServerProvider::new(handler)))
             }
+            lattice_provider_keyvalue::KIND => {
+                Provider::KeyValue(Arc::new(KeyValueProvider::new()))
+            }
             other => {
                 return Err(HostError::Provider {
                     id: spec.id.clone(),
                     reason: format!(
-                        "unknown kind \"{other}\" (built-in kinds: {})",
-                        lattice_provider_http_server::KIND
+                        "unknown kind \"{other}\" (built-in kinds: {}, {})",
+                        lattice_provider_http_server::KIND,
+                        lattice_provider_keyvalue::KIND
                     ),
                 })
             }
         };
         // Links stored before the provider started are delivered now.
-        {
-            let Provider::HttpServer(server) = &provider;
-            let pending: Vec<Link> = read(&self.inner.links)
-                .iter()
-                .filter(|l| l.source == spec.id && l.carries("wasi", "http", "incoming-handler"))
-                .cloned()
-                .collect();
-            for link in pending {
-                if let Err(error) = server.put_link(link) {
-                    tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
-                }
+        let pending: Vec<Link> = read(&self.inner.links)
+            .iter()
+            .filter(|l| l.source == spec.id || l.target == spec.id)
+            .cloned()
+            .collect();
+        for link in pending {
+            if let Err(error) = provider.put_link(&spec.id, &link) {
+                tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
             }
         }
         write(&self.inner.providers).insert(spec.id.clone(), provider);
@@ -379,6 +404,7 @@ impl Host {
                 })?;
         match provider {
             Provider::HttpServer(server) => server.shutdown(grace).await,
+            Provider::KeyValue(_) => {}
         }
         tracing::info!(provider = %id, "provider stopped");
         Ok(())
@@ -468,9 +494,10 @@ impl Host {
                 return;
             }
         }
-        if let Some(Provider::HttpServer(server)) = read(&self.inner.providers).get(&link.source) {
-            if link.carries("wasi", "http", "incoming-handler") {
-                if let Err(error) = server.put_link(link.clone()) {
+        let providers = read(&self.inner.providers);
+        for end in [&link.source, &link.target] {
+            if let Some(provider) = providers.get(end) {
+                if let Err(error) = provider.put_link(end, &link) {
                     tracing::warn!(%link, %error, "cannot serve link");
                 }
             }
@@ -527,6 +554,18 @@ impl Host {
                 )));
             }
         }
+        if link.namespace == "wasi"
+            && link.package == "keyvalue"
+            && !matches!(
+                read(&self.inner.providers).get(&link.target),
+                Some(Provider::KeyValue(_))
+            )
+        {
+            return Err(refuse(format!(
+                "target \"{}\" is not a key-value provider on this host",
+                link.target
+            )));
+        }
         let serves_http = link.carries("wasi", "http", "incoming-handler");
         if serves_http {
             match self.actor(&link.target) {
@@ -558,25 +597,22 @@ impl Host {
             link: link.to_string(),
             reason,
         };
-        let serves_http = link.carries("wasi", "http", "incoming-handler");
         let replaced = write(&self.inner.links)
             .put(link.clone())
             .map_err(|clash| refuse(clash.to_string()))?;
-        if let Some(Provider::HttpServer(server)) = read(&self.inner.providers).get(&link.source) {
-            if serves_http {
-                if let Err(error) = server.put_link(link.clone()) {
-                    // Undo: the table holds only links that are served.
-                    let mut links = write(&self.inner.links);
-                    links.delete(&link.key());
-                    if let Some(previous) = replaced {
-                        let _ = links.put(previous);
-                    }
-                    return Err(refuse(error.to_string().replacen(
-                        &format!("link {link}: "),
-                        "",
-                        1,
-                    )));
+        let providers = read(&self.inner.providers);
+        for end in [&link.source, &link.target] {
+            let Some(provider) = providers.get(end) else {
+                continue;
+            };
+            if let Err(error) = provider.put_link(end, &link) {
+                // Undo: the table holds only links that are served.
+                let mut links = write(&self.inner.links);
+                links.delete(&link.key());
+                if let Some(previous) = replaced {
+                    let _ = links.put(previous);
                 }
+                return Err(refuse(error.replacen(&format!("link {link}: "), "", 1)));
             }
         }
         tracing::info!(%link, "link put");
@@ -586,8 +622,12 @@ impl Host {
     /// Deletes the link with `key`; returns it.
     pub fn delete_link(&self, key: &LinkKey) -> Option<Link> {
         let link = write(&self.inner.links).delete(key)?;
-        if let Some(Provider::HttpServer(server)) = read(&self.inner.providers).get(&link.source) {
+        let providers = read(&self.inner.providers);
+        if let Some(Provider::HttpServer(server)) = providers.get(&link.source) {
             server.delete_link(&link);
+        }
+        if let Some(Provider::KeyValue(kv)) = providers.get(&link.target) {
+            kv.forget_link(&link.key());
         }
         tracing::info!(%link, "link deleted");
         Some(link)
@@ -631,6 +671,7 @@ impl Host {
             .values()
             .flat_map(|provider| match provider {
                 Provider::HttpServer(server) => server.endpoints(),
+                Provider::KeyValue(_) => Vec::new(),
             })
             .collect()
     }
@@ -644,8 +685,9 @@ impl Host {
     pub async fn shutdown(&self, grace: Duration) {
         let servers: Vec<Arc<HttpServerProvider>> = read(&self.inner.providers)
             .values()
-            .map(|p| match p {
-                Provider::HttpServer(server) => server.clone(),
+            .filter_map(|p| match p {
+                Provider::HttpServer(server) => Some(server.clone()),
+                Provider::KeyValue(_) => None,
             })
             .collect();
         for server in servers {
@@ -721,6 +763,44 @@ struct HostActorCalls {
 }
 
 impl crate::runtime::ActorCalls for HostActorCalls {
+    fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
+        let found = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
+            .and_then(|host| {
+                // Deny by default: no link, no store.
+                let link = read(&host.links)
+                    .resolve(source, "wasi", "keyvalue", "store", crate::links::DEFAULT_NAME)
+                    .cloned()
+                    .ok_or_else(|| {
+                        InvocationError::new(
+                            ErrorKind::Unauthorized,
+                            format!("no link from {source} for wasi:keyvalue/store: put one with lattice-ctl link put"),
+                        )
+                    })?;
+                match read(&host.providers).get(&link.target) {
+                    Some(Provider::KeyValue(kv)) => {
+                        host.routing.count(&link.target, Route::Local);
+                        Ok((kv.clone(), link))
+                    }
+                    _ => Err(InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!("key-value provider \"{}\" does not run on this host", link.target),
+                    )),
+                }
+            });
+        Box::pin(async move {
+            let (kv, link) = found?;
+            kv.backend(&link).await.map_err(|e| {
+                InvocationError::new(
+                    ErrorKind::Failed,
+                    format!("key-value provider \"{}\": {e}", link.target),
+                )
+            })
+        })
+    }
+
     fn call(
         &self,
         source: ComponentId,

@@ -39,7 +39,11 @@ pub trait KeyValue: Send + Sync + 'static {
     /// Whether `key` has a value.
     fn exists<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, bool>;
     /// A page of keys after `cursor` (sorted), and the cursor of the next page.
-    fn list_keys<'a>(&'a self, bucket: &'a str, cursor: Option<u64>) -> KvFuture<'a, (Vec<String>, Option<u64>)>;
+    fn list_keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        cursor: Option<u64>,
+    ) -> KvFuture<'a, (Vec<String>, Option<u64>)>;
     /// Adds `delta` to the decimal number at `key` (0 when absent),
     /// atomically, and returns the new value.
     fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: u64) -> KvFuture<'a, u64>;
@@ -56,7 +60,9 @@ pub fn parse_counter(value: &[u8]) -> Result<u64, KvError> {
 /// Pages `keys` (sorted) from `cursor`.
 pub fn page(mut keys: Vec<String>, cursor: Option<u64>) -> (Vec<String>, Option<u64>) {
     keys.sort();
-    let start = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX).min(keys.len());
+    let start = usize::try_from(cursor.unwrap_or(0))
+        .unwrap_or(usize::MAX)
+        .min(keys.len());
     let end = start.saturating_add(PAGE_SIZE).min(keys.len());
     let next = (end < keys.len()).then_some(end as u64);
     (keys.drain(start..end).collect(), next)

@@ -17,6 +17,7 @@ pub mod hosts;
 pub mod http_client;
 pub mod lattice;
 pub mod nats;
+pub mod redis;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

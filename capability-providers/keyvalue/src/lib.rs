@@ -42,13 +42,22 @@ impl KeyValueProvider {
 
     /// Serves `link`; its backend connects on first use.
     pub fn put_link(&self, link: Link) {
-        self.links.lock().unwrap_or_else(PoisonError::into_inner).insert(link.key(), link);
+        self.links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(link.key(), link);
     }
 
-    /// Stops serving the link with `key`.
-    pub async fn delete_link(&self, key: &LinkKey) {
-        self.links.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
-        self.backends.lock().await.remove(key);
+    /// Stops serving the link with `key`; its backend is dropped when no
+    /// call holds it any more.
+    pub fn forget_link(&self, key: &LinkKey) {
+        self.links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        if let Ok(mut backends) = self.backends.try_lock() {
+            backends.remove(key);
+        }
     }
 
     /// The backend of `link`, connecting it on first use.

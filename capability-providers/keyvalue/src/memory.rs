@@ -24,7 +24,11 @@ impl KeyValue for MemoryStore {
     }
 
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> KvFuture<'a, ()> {
-        self.with(|b| b.entry(bucket.to_string()).or_default().insert(key.to_string(), value));
+        self.with(|b| {
+            b.entry(bucket.to_string())
+                .or_default()
+                .insert(key.to_string(), value)
+        });
         Box::pin(async { Ok(()) })
     }
 
@@ -38,15 +42,27 @@ impl KeyValue for MemoryStore {
         Box::pin(async move { Ok(exists) })
     }
 
-    fn list_keys<'a>(&'a self, bucket: &'a str, cursor: Option<u64>) -> KvFuture<'a, (Vec<String>, Option<u64>)> {
-        let keys = self.with(|b| b.get(bucket).map(|b| b.keys().cloned().collect()).unwrap_or_default());
+    fn list_keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        cursor: Option<u64>,
+    ) -> KvFuture<'a, (Vec<String>, Option<u64>)> {
+        let keys = self.with(|b| {
+            b.get(bucket)
+                .map(|b| b.keys().cloned().collect())
+                .unwrap_or_default()
+        });
         Box::pin(async move { Ok(page(keys, cursor)) })
     }
 
     fn increment<'a>(&'a self, bucket: &'a str, key: &'a str, delta: u64) -> KvFuture<'a, u64> {
         let result = self.with(|b| {
             let values = b.entry(bucket.to_string()).or_default();
-            let current = values.get(key).map(|v| parse_counter(v)).transpose()?.unwrap_or(0);
+            let current = values
+                .get(key)
+                .map(|v| parse_counter(v))
+                .transpose()?
+                .unwrap_or(0);
             let next = current.saturating_add(delta);
             values.insert(key.to_string(), next.to_string().into_bytes());
             Ok(next)

@@ -21,7 +21,9 @@ fn full_key(bucket: &str, key: &str) -> String {
     let escape = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'-' | b'/' | b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                b'-' | b'/' | b'_' | b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => {
+                    (b as char).to_string()
+                }
                 other => format!("={other:02X}"),
             })
             .collect::<String>()
@@ -35,7 +37,11 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'=' {
-            if let Some(v) = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -71,7 +77,10 @@ impl NatsKvStore {
                 ..Default::default()
             })
             .await;
-        js.get_key_value(bucket).await.map(|kv| Self { kv }).map_err(|e| other(format!("cannot open bucket {bucket}: {e}")))
+        js.get_key_value(bucket)
+            .await
+            .map(|kv| Self { kv })
+            .map_err(|e| other(format!("cannot open bucket {bucket}: {e}")))
     }
 }
 
@@ -86,7 +95,13 @@ impl KeyValue for NatsKvStore {
     }
 
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> KvFuture<'a, ()> {
-        Box::pin(async move { self.kv.put(full_key(bucket, key), value.into()).await.map(drop).map_err(other) })
+        Box::pin(async move {
+            self.kv
+                .put(full_key(bucket, key), value.into())
+                .await
+                .map(drop)
+                .map_err(other)
+        })
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, ()> {
@@ -97,7 +112,11 @@ impl KeyValue for NatsKvStore {
         Box::pin(async move { Ok(self.get(bucket, key).await?.is_some()) })
     }
 
-    fn list_keys<'a>(&'a self, bucket: &'a str, cursor: Option<u64>) -> KvFuture<'a, (Vec<String>, Option<u64>)> {
+    fn list_keys<'a>(
+        &'a self,
+        bucket: &'a str,
+        cursor: Option<u64>,
+    ) -> KvFuture<'a, (Vec<String>, Option<u64>)> {
         Box::pin(async move {
             let prefix = full_key(bucket, "");
             let mut keys = Vec::new();
@@ -121,7 +140,9 @@ impl KeyValue for NatsKvStore {
             for _ in 0..1000 {
                 let entry = self.kv.entry(key.clone()).await.map_err(other)?;
                 let (current, revision) = match &entry {
-                    Some(e) if e.operation == Operation::Put => (parse_counter(&e.value)?, Some(e.revision)),
+                    Some(e) if e.operation == Operation::Put => {
+                        (parse_counter(&e.value)?, Some(e.revision))
+                    }
                     Some(e) => (0, Some(e.revision)),
                     None => (0, None),
                 };

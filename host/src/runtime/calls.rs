@@ -32,7 +32,19 @@ pub trait ActorCalls: Send + Sync + 'static {
         function: String,
         params: Vec<Val>,
     ) -> CallFuture;
+
+    /// The key-value store behind `source`'s link for `wasi:keyvalue`.
+    fn keyvalue(&self, source: &ComponentId) -> KeyValueFuture;
 }
+
+/// The future of [`ActorCalls::keyvalue`].
+pub type KeyValueFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<Arc<dyn lattice_interfaces::keyvalue::KeyValue>, InvocationError>,
+            > + Send,
+    >,
+>;
 
 /// `ns:pkg/iface@1.0` without its version.
 pub fn unversioned(name: &str) -> &str {

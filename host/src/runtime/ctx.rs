@@ -43,6 +43,16 @@ impl ActorCtx {
     }
 }
 
+impl ActorCtx {
+    pub(crate) fn keyvalue(&mut self) -> super::keyvalue::KeyValueView<'_> {
+        super::keyvalue::KeyValueView {
+            table: &mut self.table,
+            actor: &self.actor,
+            calls: self.calls.as_ref(),
+        }
+    }
+}
+
 impl WasiView for ActorCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -70,6 +70,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| super::keyvalue::add_to_linker(&mut linker, ActorCtx::keyvalue))
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {

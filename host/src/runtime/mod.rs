@@ -17,9 +17,12 @@ mod calls;
 mod compile_cache;
 mod ctx;
 mod engine;
+mod keyvalue;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
-pub use calls::{decode_values, encode_values, unversioned, ActorCalls, CallFuture};
+pub use calls::{
+    decode_values, encode_values, unversioned, ActorCalls, CallFuture, KeyValueFuture,
+};
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::{ActorCtx, NoUnlinkedOutgoingHttp};

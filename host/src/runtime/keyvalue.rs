@@ -1,0 +1,195 @@
+//! `wasi:keyvalue/{store,atomics,batch}` for actors, served by the
+//! key-value provider their link names.
+//!
+//! `open` resolves the actor's link for `wasi:keyvalue` (link name
+//! `default`) through the host and keeps the provider's backend in the
+//! bucket resource; every later operation goes straight to it. No link, no
+//! bucket: `open` answers `access-denied` with the reason logged.
+
+use std::sync::Arc;
+
+use lattice_interfaces::keyvalue::{KeyValue, KvError};
+use lattice_interfaces::ComponentId;
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+use super::calls::ActorCalls;
+
+mod generated {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../interfaces/wit/keyvalue",
+        world: "wasi:keyvalue/imports",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": super::Bucket,
+        },
+        require_store_data_send: true,
+    });
+}
+
+use generated::wasi::keyvalue::{atomics, batch, store};
+
+/// An open bucket: its name and the backend behind the actor's link.
+pub struct Bucket {
+    name: String,
+    backend: Arc<dyn KeyValue>,
+}
+
+/// The borrowed view the bindings work on.
+pub struct KeyValueView<'a> {
+    pub(crate) table: &'a mut ResourceTable,
+    pub(crate) actor: &'a ComponentId,
+    pub(crate) calls: Option<&'a Arc<dyn ActorCalls>>,
+}
+
+/// [`HasData`] for the key-value bindings.
+pub struct WasiKeyValue;
+
+impl HasData for WasiKeyValue {
+    type Data<'a> = KeyValueView<'a>;
+}
+
+fn wit_error(e: KvError) -> store::Error {
+    match e {
+        KvError::NoSuchStore => store::Error::NoSuchStore,
+        KvError::AccessDenied => store::Error::AccessDenied,
+        KvError::Other(reason) => store::Error::Other(reason),
+    }
+}
+
+type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
+
+impl KeyValueView<'_> {
+    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<(String, Arc<dyn KeyValue>)> {
+        let bucket = self.table.get(bucket)?;
+        Ok((bucket.name.clone(), bucket.backend.clone()))
+    }
+}
+
+impl store::Host for KeyValueView<'_> {
+    async fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
+        let Some(calls) = self.calls else {
+            return Ok(Err(store::Error::Other(
+                "this host serves no key-value provider".into(),
+            )));
+        };
+        match calls.keyvalue(self.actor).await {
+            Ok(backend) => Ok(Ok(self.table.push(Bucket {
+                name: identifier,
+                backend,
+            })?)),
+            Err(error) => {
+                tracing::warn!(actor = %self.actor, %error, "key-value open refused");
+                Ok(Err(store::Error::Other(error.message)))
+            }
+        }
+    }
+}
+
+impl store::HostBucket for KeyValueView<'_> {
+    async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend.get(&name, &key).await.map_err(wit_error))
+    }
+
+    async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend.set(&name, &key, value).await.map_err(wit_error))
+    }
+
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<()> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend.delete(&name, &key).await.map_err(wit_error))
+    }
+
+    async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<bool> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend.exists(&name, &key).await.map_err(wit_error))
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> KvResult<store::KeyResponse> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend
+            .list_keys(&name, cursor)
+            .await
+            .map(|(keys, cursor)| store::KeyResponse { keys, cursor })
+            .map_err(wit_error))
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for KeyValueView<'_> {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> KvResult<u64> {
+        let (name, backend) = self.bucket(&bucket)?;
+        Ok(backend
+            .increment(&name, &key, delta)
+            .await
+            .map_err(wit_error))
+    }
+}
+
+impl batch::Host for KeyValueView<'_> {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> KvResult<Vec<Option<(String, Vec<u8>)>>> {
+        let (name, backend) = self.bucket(&bucket)?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            match backend.get(&name, &key).await {
+                Ok(value) => values.push(value.map(|v| (key, v))),
+                Err(e) => return Ok(Err(wit_error(e))),
+            }
+        }
+        Ok(Ok(values))
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> KvResult<()> {
+        let (name, backend) = self.bucket(&bucket)?;
+        for (key, value) in key_values {
+            if let Err(e) = backend.set(&name, &key, value).await {
+                return Ok(Err(wit_error(e)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
+        let (name, backend) = self.bucket(&bucket)?;
+        for key in keys {
+            if let Err(e) = backend.delete(&name, &key).await {
+                return Ok(Err(wit_error(e)));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// Adds `wasi:keyvalue` to `linker`, served through `view`.
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> KeyValueView<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<T, WasiKeyValue>(linker, view)?;
+    atomics::add_to_linker::<T, WasiKeyValue>(linker, view)?;
+    batch::add_to_linker::<T, WasiKeyValue>(linker, view)?;
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! Key-value behaves the same on every backend, and counts right under load.
+//!
+//! Actors keep state through `wasi:keyvalue`; which backend holds it is the
+//! operator's choice in the link's config (memory, Redis, NATS JetStream KV),
+//! so keys, values, counters and errors must not change with it. One
+//! conformance suite runs against each real backend; then the kv-counter
+//! actor takes 1,000 concurrent requests on each, and the final count must
+//! equal the number of requests (no lost updates).
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lattice_interfaces::keyvalue::{KeyValue, KvError, PAGE_SIZE};
+use lattice_interfaces::Manifest;
+use lattice_provider_keyvalue::{MemoryStore, NatsKvStore, RedisStore};
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::nats::NatsServer;
+use lattice_tests::redis::RedisServer;
+use lattice_tests::{fixtures, hosts};
+
+/// The conformance suite: what every backend must do alike.
+async fn conformance(store: Arc<dyn KeyValue>) {
+    let b = "bucket-a";
+    assert_eq!(store.get(b, "missing").await.unwrap(), None);
+    assert!(!store.exists(b, "missing").await.unwrap());
+    store.delete(b, "missing").await.unwrap();
+
+    store.set(b, "k1", b"v1".to_vec()).await.unwrap();
+    store.set(b, "k2", vec![0, 255, 7]).await.unwrap();
+    assert_eq!(
+        store.get(b, "k1").await.unwrap().as_deref(),
+        Some(&b"v1"[..])
+    );
+    assert_eq!(
+        store.get(b, "k2").await.unwrap().as_deref(),
+        Some(&[0, 255, 7][..])
+    );
+    assert!(store.exists(b, "k1").await.unwrap());
+    store.set(b, "k1", b"v1-again".to_vec()).await.unwrap();
+    assert_eq!(
+        store.get(b, "k1").await.unwrap().as_deref(),
+        Some(&b"v1-again"[..])
+    );
+
+    // Buckets do not see each other.
+    assert_eq!(store.get("bucket-b", "k1").await.unwrap(), None);
+
+    // Keys with characters some backends treat specially.
+    for key in ["a.b", "with space", "ünï", "slash/key", "*", ">"] {
+        store.set(b, key, key.as_bytes().to_vec()).await.unwrap();
+        assert_eq!(
+            store.get(b, key).await.unwrap().as_deref(),
+            Some(key.as_bytes()),
+            "{key:?}"
+        );
+    }
+
+    let (keys, cursor) = store.list_keys(b, None).await.unwrap();
+    let mut expected = vec![
+        "*",
+        ">",
+        "a.b",
+        "k1",
+        "k2",
+        "slash/key",
+        "with space",
+        "ünï",
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert_eq!(cursor, None);
+
+    store.delete(b, "k1").await.unwrap();
+    assert_eq!(store.get(b, "k1").await.unwrap(), None);
+    assert!(!store.exists(b, "k1").await.unwrap());
+
+    // Counters: start at 0, decimal ASCII, atomic.
+    assert_eq!(store.increment(b, "count", 5).await.unwrap(), 5);
+    assert_eq!(store.increment(b, "count", 1).await.unwrap(), 6);
+    assert_eq!(
+        store.get(b, "count").await.unwrap().as_deref(),
+        Some(&b"6"[..])
+    );
+    store.delete(b, "count").await.unwrap();
+    assert_eq!(store.increment(b, "count", 2).await.unwrap(), 2);
+    // Incrementing what is not a number is an error, not a panic, not a reset.
+    assert!(matches!(
+        store.increment(b, "k2", 1).await,
+        Err(KvError::Other(_))
+    ));
+    assert_eq!(
+        store.get(b, "k2").await.unwrap().as_deref(),
+        Some(&[0, 255, 7][..])
+    );
+
+    // Paging: more keys than a page.
+    let paged = "bucket-paged";
+    for i in 0..(PAGE_SIZE + 5) {
+        store
+            .set(paged, &format!("key-{i:05}"), vec![1])
+            .await
+            .unwrap();
+    }
+    let (first, cursor) = store.list_keys(paged, None).await.unwrap();
+    assert_eq!(first.len(), PAGE_SIZE);
+    let (rest, end) = store.list_keys(paged, cursor).await.unwrap();
+    assert_eq!((rest.len(), end), (5, None));
+    assert_eq!(rest.last().map(String::as_str), Some("key-01004"));
+
+    // Concurrent increments lose nothing.
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.increment("bucket-race", "n", 1).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        store.get("bucket-race", "n").await.unwrap().as_deref(),
+        Some(&b"50"[..])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_backend_conforms() {
+    conformance(Arc::new(MemoryStore::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redis_backend_conforms() {
+    let redis = RedisServer::start();
+    conformance(Arc::new(RedisStore::connect(&redis.url()).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_kv_backend_conforms() {
+    let nats = NatsServer::start();
+    conformance(Arc::new(
+        NatsKvStore::connect(&nats.url(), "conformance")
+            .await
+            .unwrap(),
+    ))
+    .await;
+}
+
+/// Runs kv-counter with its key-value link configured by `target_config`
+/// (TOML inline table body) and sends 1,000 concurrent requests.
+async fn thousand_concurrent_increments(target_config: &str) {
+    let manifest = Manifest::from_toml(&format!(
+        r#"
+[[actors]]
+id = "kv-counter"
+path = "{}"
+max_instances = 40
+
+[[providers]]
+id = "http"
+kind = "http-server"
+
+[[providers]]
+id = "kv"
+kind = "keyvalue"
+
+[[links]]
+source = "http"
+target = "kv-counter"
+interface = "wasi:http/incoming-handler"
+source_config = {{ address = "127.0.0.1:0" }}
+
+[[links]]
+source = "kv-counter"
+target = "kv"
+interface = "wasi:keyvalue/store,atomics,batch"
+target_config = {{ {target_config} }}
+"#,
+        fixtures::wasm("kv_counter").display()
+    ))
+    .unwrap();
+    let host = hosts::dev_host();
+    host.apply(&manifest).await.unwrap();
+    let url = format!("{}visits", host.http_endpoints()[0].url());
+    let client = HttpClient::default();
+    let limit = Arc::new(tokio::sync::Semaphore::new(100));
+    let requests: Vec<_> = (0..1000)
+        .map(|_| {
+            let (client, url, limit) = (client.clone(), url.clone(), limit.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await.unwrap();
+                client.get(&url).await.unwrap()
+            })
+        })
+        .collect();
+    let mut seen = Vec::with_capacity(1000);
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        seen.push(reply.body.trim().parse::<u64>().unwrap());
+    }
+    // Every increment answered a distinct value: none was lost or applied twice.
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=1000).collect::<Vec<u64>>());
+    let last = client.get(&url).await.unwrap();
+    assert_eq!(last.body.trim(), "1001");
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_counter_counts_1000_concurrent_requests_in_memory() {
+    thousand_concurrent_increments("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_counter_counts_1000_concurrent_requests_on_redis() {
+    let redis = RedisServer::start();
+    thousand_concurrent_increments(&format!("url = \"{}\"", redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_counter_counts_1000_concurrent_requests_on_nats_kv() {
+    let nats = NatsServer::start();
+    thousand_concurrent_increments(&format!(
+        "bucket = \"counters\", nats_url = \"{}\"",
+        nats.url()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_backend_is_an_error_reply_not_a_panic() {
+    let port = lattice_tests::free_port();
+    let manifest_body = format!("url = \"redis://127.0.0.1:{port}\"");
+    let manifest = Manifest::from_toml(&format!(
+        r#"
+[[actors]]
+id = "kv-counter"
+path = "{}"
+
+[[providers]]
+id = "http"
+kind = "http-server"
+
+[[providers]]
+id = "kv"
+kind = "keyvalue"
+
+[[links]]
+source = "http"
+target = "kv-counter"
+interface = "wasi:http/incoming-handler"
+source_config = {{ address = "127.0.0.1:0" }}
+
+[[links]]
+source = "kv-counter"
+target = "kv"
+interface = "wasi:keyvalue/store,atomics"
+target_config = {{ {manifest_body} }}
+"#,
+        fixtures::wasm("kv_counter").display()
+    ))
+    .unwrap();
+    let host = hosts::dev_host();
+    host.apply(&manifest).await.unwrap();
+    let url = host.http_endpoints()[0].url();
+    let reply = HttpClient::default().get(&url).await.unwrap();
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(reply.body.contains("cannot reach redis"), "{}", reply.body);
+    host.shutdown(Duration::from_secs(1)).await;
+}
