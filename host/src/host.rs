@@ -15,6 +15,7 @@ use lattice_interfaces::{
 };
 use lattice_provider_http_server::{Endpoint, HttpServerProvider};
 use lattice_provider_keyvalue::KeyValueProvider;
+use lattice_provider_messaging_nats::MessagingProvider;
 
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
@@ -77,6 +78,7 @@ pub enum HostError {
 enum Provider {
     HttpServer(Arc<HttpServerProvider>),
     KeyValue(Arc<KeyValueProvider>),
+    Messaging(Arc<MessagingProvider>),
 }
 
 impl Provider {
@@ -84,6 +86,7 @@ impl Provider {
         match self {
             Self::HttpServer(_) => lattice_provider_http_server::KIND,
             Self::KeyValue(_) => lattice_provider_keyvalue::KIND,
+            Self::Messaging(_) => lattice_provider_messaging_nats::KIND,
         }
     }
 
@@ -102,6 +105,26 @@ impl Provider {
                 if link.target == *id && link.namespace == "wasi" && link.package == "keyvalue" =>
             {
                 kv.put_link(link.clone());
+                Ok(())
+            }
+            Self::Messaging(messaging)
+                if link.source == *id && link.carries("wasmcloud", "messaging", "handler") =>
+            {
+                if link
+                    .config("subscriptions")
+                    .is_none_or(|s| s.trim().is_empty())
+                {
+                    return Err(
+                        "no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")".into(),
+                    );
+                }
+                // Subscribing talks to NATS: done in the background, failures logged.
+                let (messaging, link) = (messaging.clone(), link.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = messaging.put_handler_link(link).await {
+                        tracing::warn!(%error, "cannot start messaging subscriptions");
+                    }
+                });
                 Ok(())
             }
             _ => Ok(()),
@@ -366,13 +389,23 @@ impl Host {
             lattice_provider_keyvalue::KIND => {
                 Provider::KeyValue(Arc::new(KeyValueProvider::new()))
             }
+            lattice_provider_messaging_nats::KIND => {
+                let handler = Arc::new(HostMessageHandler {
+                    host: Arc::downgrade(&self.inner),
+                });
+                Provider::Messaging(Arc::new(MessagingProvider::new(
+                    spec.config.get("url").cloned(),
+                    handler,
+                )))
+            }
             other => {
                 return Err(HostError::Provider {
                     id: spec.id.clone(),
                     reason: format!(
-                        "unknown kind \"{other}\" (built-in kinds: {}, {})",
+                        "unknown kind \"{other}\" (built-in kinds: {}, {}, {})",
                         lattice_provider_http_server::KIND,
-                        lattice_provider_keyvalue::KIND
+                        lattice_provider_keyvalue::KIND,
+                        lattice_provider_messaging_nats::KIND
                     ),
                 })
             }
@@ -405,6 +438,7 @@ impl Host {
         match provider {
             Provider::HttpServer(server) => server.shutdown(grace).await,
             Provider::KeyValue(_) => {}
+            Provider::Messaging(messaging) => messaging.shutdown(),
         }
         tracing::info!(provider = %id, "provider stopped");
         Ok(())
@@ -629,6 +663,9 @@ impl Host {
         if let Some(Provider::KeyValue(kv)) = providers.get(&link.target) {
             kv.forget_link(&link.key());
         }
+        if let Some(Provider::Messaging(messaging)) = providers.get(&link.source) {
+            messaging.delete_handler_link(&link.key());
+        }
         tracing::info!(%link, "link deleted");
         Some(link)
     }
@@ -671,7 +708,7 @@ impl Host {
             .values()
             .flat_map(|provider| match provider {
                 Provider::HttpServer(server) => server.endpoints(),
-                Provider::KeyValue(_) => Vec::new(),
+                Provider::KeyValue(_) | Provider::Messaging(_) => Vec::new(),
             })
             .collect()
     }
@@ -687,7 +724,7 @@ impl Host {
             .values()
             .filter_map(|p| match p {
                 Provider::HttpServer(server) => Some(server.clone()),
-                Provider::KeyValue(_) => None,
+                Provider::KeyValue(_) | Provider::Messaging(_) => None,
             })
             .collect();
         for server in servers {
@@ -762,7 +799,86 @@ struct HostActorCalls {
     host: Weak<HostInner>,
 }
 
+/// Hands messages from a messaging provider's subscriptions to the actor
+/// its handler link names, wherever it runs.
+struct HostMessageHandler {
+    host: Weak<HostInner>,
+}
+
+impl lattice_interfaces::messaging::MessageHandler for HostMessageHandler {
+    fn deliver(
+        &self,
+        link: Link,
+        message: lattice_interfaces::messaging::Message,
+    ) -> lattice_interfaces::messaging::MessagingFuture<'static, ()> {
+        let host = self.host.upgrade().map(|inner| Host { inner });
+        Box::pin(async move {
+            let host = host.ok_or("the host is stopping")?;
+            let params = vec![crate::runtime::message_value(message)];
+            let results = host
+                .call(
+                    &link.source,
+                    "wasmcloud:messaging/handler",
+                    "handle-message",
+                    params,
+                )
+                .await
+                .map_err(|e| e.message)?;
+            match results.first() {
+                Some(wasmtime::component::Val::Result(Err(Some(reason)))) => {
+                    match reason.as_ref() {
+                        wasmtime::component::Val::String(reason) => Err(reason.clone()),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+                Some(wasmtime::component::Val::Result(Err(None))) => {
+                    Err("the handler failed".into())
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+}
+
 impl crate::runtime::ActorCalls for HostActorCalls {
+    fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
+        let found = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
+            .and_then(|host| {
+                // Deny by default: no link, no messaging.
+                let link = read(&host.links)
+                    .resolve(source, "wasmcloud", "messaging", "consumer", crate::links::DEFAULT_NAME)
+                    .cloned()
+                    .ok_or_else(|| {
+                        InvocationError::new(
+                            ErrorKind::Unauthorized,
+                            format!("no link from {source} for wasmcloud:messaging/consumer: put one with lattice-ctl link put"),
+                        )
+                    })?;
+                match read(&host.providers).get(&link.target) {
+                    Some(Provider::Messaging(messaging)) => {
+                        host.routing.count(&link.target, Route::Local);
+                        Ok((messaging.clone(), link))
+                    }
+                    _ => Err(InvocationError::new(
+                        ErrorKind::NotFound,
+                        format!("messaging provider \"{}\" does not run on this host", link.target),
+                    )),
+                }
+            });
+        Box::pin(async move {
+            let (messaging, link) = found?;
+            messaging.consumer(&link).await.map_err(|e| {
+                InvocationError::new(
+                    ErrorKind::Failed,
+                    format!("messaging provider \"{}\": {e}", link.target),
+                )
+            })
+        })
+    }
+
     fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
         let found = self
             .host

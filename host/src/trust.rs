@@ -35,6 +35,7 @@ pub const BASIC_INTERFACES: &[&str] = &[
     "wasi:cli/terminal-stderr",
     "wasi:logging/*",
     "wasi:http/types",
+    "wasmcloud:messaging/types",
 ];
 
 /// Who a host trusts to vouch for actors.

@@ -35,6 +35,7 @@ pub mod id;
 pub mod keyvalue;
 pub mod link;
 pub mod manifest;
+pub mod messaging;
 pub mod protocol;
 
 pub use contract::{Contract, ContractError};

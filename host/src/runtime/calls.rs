@@ -35,7 +35,23 @@ pub trait ActorCalls: Send + Sync + 'static {
 
     /// The key-value store behind `source`'s link for `wasi:keyvalue`.
     fn keyvalue(&self, source: &ComponentId) -> KeyValueFuture;
+
+    /// The messaging client behind `source`'s link for
+    /// `wasmcloud:messaging/consumer`.
+    fn messaging(&self, source: &ComponentId) -> MessagingClientFuture;
 }
+
+/// The future of [`ActorCalls::messaging`].
+pub type MessagingClientFuture = Pin<
+    Box<
+        dyn Future<
+                Output = Result<
+                    Arc<dyn lattice_interfaces::messaging::MessagingClient>,
+                    InvocationError,
+                >,
+            > + Send,
+    >,
+>;
 
 /// The future of [`ActorCalls::keyvalue`].
 pub type KeyValueFuture = Pin<
@@ -51,6 +67,9 @@ pub fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(name, _)| name)
 }
 
+/// Imports the host implements itself (through providers), by prefix.
+const HOST_PROVIDED: [&str; 2] = ["wasi:", "wasmcloud:messaging/"];
+
 /// Defines, in `linker`, every instance import of `component` outside
 /// `wasi:` as functions that route through the store's [`ActorCalls`].
 pub(crate) fn define_routed_imports(
@@ -59,7 +78,7 @@ pub(crate) fn define_routed_imports(
     component: &Component,
 ) -> wasmtime::Result<()> {
     for (name, item) in component.component_type().imports(engine) {
-        if name.starts_with("wasi:") {
+        if HOST_PROVIDED.iter().any(|prefix| name.starts_with(prefix)) {
             continue;
         }
         let ComponentItem::ComponentInstance(instance) = item.ty else {

@@ -53,6 +53,15 @@ impl ActorCtx {
     }
 }
 
+impl ActorCtx {
+    pub(crate) fn messaging(&mut self) -> super::messaging::MessagingView<'_> {
+        super::messaging::MessagingView {
+            actor: &self.actor,
+            calls: self.calls.as_ref(),
+        }
+    }
+}
+
 impl WasiView for ActorCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

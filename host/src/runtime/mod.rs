@@ -18,12 +18,15 @@ mod compile_cache;
 mod ctx;
 mod engine;
 mod keyvalue;
+mod messaging;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
 pub use calls::{
     decode_values, encode_values, unversioned, ActorCalls, CallFuture, KeyValueFuture,
+    MessagingClientFuture,
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::{ActorCtx, NoUnlinkedOutgoingHttp};
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
+pub use messaging::message_value;

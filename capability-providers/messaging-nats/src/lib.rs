@@ -1,0 +1,202 @@
+//! The messaging provider on NATS.
+//!
+//! Two kinds of link:
+//! - **consumer**: actor → provider over `wasmcloud:messaging/consumer`; the
+//!   actor may publish and make requests (with a timeout). The link's
+//!   `target_config` (or the provider's config) may name `url`, the NATS
+//!   server (default `nats://127.0.0.1:4222`).
+//! - **handler**: provider → actor over `wasmcloud:messaging/handler`; the
+//!   link's `source_config` names `subscriptions=a.b,c.>` and optionally
+//!   `queue_group`; every message on those subjects is handed to the actor's
+//!   `handle-message`.
+//!
+//! One NATS connection per server URL, shared by every link that names it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lattice_interfaces::messaging::{Message, MessageHandler, MessagingClient, MessagingFuture};
+use lattice_interfaces::{Link, LinkKey};
+use tokio_util::sync::CancellationToken;
+
+/// The provider kind manifests name to run this provider.
+pub const KIND: &str = "messaging-nats";
+
+/// The NATS server used when no `url` is configured.
+pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
+
+/// The messaging provider.
+pub struct MessagingProvider {
+    default_url: String,
+    handler: Arc<dyn MessageHandler>,
+    clients: tokio::sync::Mutex<HashMap<String, async_nats::Client>>,
+    subscriptions: std::sync::Mutex<HashMap<LinkKey, CancellationToken>>,
+}
+
+/// A NATS connection as an actor's messaging client.
+struct NatsClient(async_nats::Client);
+
+impl MessagingClient for NatsClient {
+    fn publish(&self, message: Message) -> MessagingFuture<'_, ()> {
+        Box::pin(async move {
+            let result = match message.reply_to {
+                Some(reply) => {
+                    self.0
+                        .publish_with_reply(message.subject, reply, message.body.into())
+                        .await
+                }
+                None => self.0.publish(message.subject, message.body.into()).await,
+            };
+            result.map_err(|e| format!("publish failed: {e}"))
+        })
+    }
+
+    fn request(
+        &self,
+        subject: String,
+        body: Vec<u8>,
+        timeout_ms: u32,
+    ) -> MessagingFuture<'_, Message> {
+        Box::pin(async move {
+            let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
+            let reply = tokio::time::timeout(timeout, self.0.request(subject.clone(), body.into()))
+                .await
+                .map_err(|_| format!("no reply on {subject} within {timeout:?}"))?
+                .map_err(|e| format!("request on {subject} failed: {e}"))?;
+            Ok(Message {
+                subject: reply.subject.to_string(),
+                body: reply.payload.to_vec(),
+                reply_to: reply.reply.map(|r| r.to_string()),
+            })
+        })
+    }
+}
+
+impl MessagingProvider {
+    /// A provider that connects to `default_url` unless a link says
+    /// otherwise and delivers handler messages to `handler`.
+    pub fn new(default_url: Option<String>, handler: Arc<dyn MessageHandler>) -> Self {
+        Self {
+            default_url: default_url.unwrap_or_else(|| DEFAULT_URL.to_string()),
+            handler,
+            clients: tokio::sync::Mutex::new(HashMap::new()),
+            subscriptions: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, url: &str) -> Result<async_nats::Client, String> {
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(url) {
+            return Ok(client.clone());
+        }
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| format!("cannot reach NATS at {url}: {e}"))?;
+        clients.insert(url.to_string(), client.clone());
+        Ok(client)
+    }
+
+    /// The messaging client for consumer `link`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future may drop a half-made connection.
+    pub async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, String> {
+        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        Ok(Arc::new(NatsClient(self.client(&url).await?)))
+    }
+
+    /// Serves handler `link` (provider → actor): subscribes to its
+    /// `subscriptions` and delivers every message to the link's target.
+    /// Putting the link again replaces its subscriptions.
+    pub async fn put_handler_link(&self, link: Link) -> Result<(), String> {
+        let subjects: Vec<String> = link
+            .config("subscriptions")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        if subjects.is_empty() {
+            return Err(format!("link {link}: no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")"));
+        }
+        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        let client = self.client(&url).await?;
+        let queue = link.config("queue_group").map(str::to_string);
+        let mut streams = Vec::new();
+        for subject in &subjects {
+            let subscriber = match &queue {
+                Some(group) => client.queue_subscribe(subject.clone(), group.clone()).await,
+                None => client.subscribe(subject.clone()).await,
+            }
+            .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
+            streams.push(subscriber);
+        }
+        let _ = client.flush().await;
+        let stop = CancellationToken::new();
+        if let Some(previous) = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(link.key(), stop.clone())
+        {
+            previous.cancel();
+        }
+        let handler = self.handler.clone();
+        tokio::spawn(async move {
+            let mut messages = futures::stream::select_all(streams);
+            loop {
+                let message = tokio::select! {
+                    () = stop.cancelled() => break,
+                    message = messages.next() => match message {
+                        Some(message) => message,
+                        None => break,
+                    },
+                };
+                let message = Message {
+                    subject: message.subject.to_string(),
+                    body: message.payload.to_vec(),
+                    reply_to: message.reply.map(|r| r.to_string()),
+                };
+                // Each message is handled on its own task; the subscription keeps reading.
+                let (handler, link) = (handler.clone(), link.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = handler.deliver(link.clone(), message).await {
+                        tracing::warn!(%link, %error, "message handler failed");
+                    }
+                });
+            }
+        });
+        tracing::info!(subjects = ?subjects, "messaging subscriptions started");
+        Ok(())
+    }
+
+    /// Stops the subscriptions of handler link `key`.
+    pub fn delete_handler_link(&self, key: &LinkKey) {
+        if let Some(stop) = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key)
+        {
+            stop.cancel();
+        }
+    }
+
+    /// Stops every subscription.
+    pub fn shutdown(&self) {
+        for (_, stop) in self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+        {
+            stop.cancel();
+        }
+    }
+}

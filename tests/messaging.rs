@@ -1,0 +1,105 @@
+//! Actors answer messages: the messaging provider delivers what arrives on a
+//! link's subscriptions to the actor's handler, and the actor publishes
+//! through its own link.
+//!
+//! `echo-messaging` answers every request on `echo.>` with `echo: ` and the
+//! body. The test sends real NATS requests to a real `nats-server` and reads
+//! the replies; without the consumer link the actor cannot publish and the
+//! request gets no answer.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use lattice_interfaces::Manifest;
+use lattice_tests::nats::NatsServer;
+use lattice_tests::{fixtures, hosts};
+
+fn manifest(nats_url: &str, consumer_link: bool) -> Manifest {
+    let mut text = format!(
+        r#"
+[[actors]]
+id = "echo"
+path = "{}"
+
+[[providers]]
+id = "nats"
+kind = "messaging-nats"
+config = {{ url = "{nats_url}" }}
+
+[[links]]
+source = "nats"
+target = "echo"
+interface = "wasmcloud:messaging/handler"
+source_config = {{ subscriptions = "echo.>", queue_group = "echoers" }}
+"#,
+        fixtures::wasm("echo_messaging").display()
+    );
+    if consumer_link {
+        text.push_str("\n[[links]]\nsource = \"echo\"\ntarget = \"nats\"\ninterface = \"wasmcloud:messaging/consumer\"\n");
+    }
+    Manifest::from_toml(&text).unwrap()
+}
+
+async fn ask(client: &async_nats::Client, subject: &str, body: &str) -> Option<String> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(String::from_utf8_lossy(&reply.payload).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_messaging_answers_requests_on_its_subscriptions() {
+    let nats = NatsServer::start();
+    let host = hosts::dev_host();
+    host.apply(&manifest(&nats.url(), true)).await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+
+    // The subscription starts in the background: ask until it answers.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(answer) = ask(&client, "echo.hello", "hi there").await {
+            break answer;
+        }
+        assert!(tokio::time::Instant::now() < until, "echo never answered");
+    };
+    assert_eq!(first, "echo: hi there");
+    for i in 0..20 {
+        let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
+            .await
+            .unwrap();
+        assert_eq!(answer, format!("echo: message {i}"));
+    }
+    // Subjects outside the subscriptions reach nobody.
+    assert!(ask(&client, "other.subject", "x").await.is_none());
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_consumer_link_the_actor_cannot_publish() {
+    let nats = NatsServer::start();
+    let host = hosts::dev_host();
+    host.apply(&manifest(&nats.url(), false)).await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let echo = lattice_interfaces::ComponentId::new("echo").unwrap();
+    // Messages are delivered (the handler runs) but the reply is refused.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while host.actor(&echo).unwrap().stats().calls == 0 {
+        assert!(
+            ask(&client, "echo.x", "y").await.is_none(),
+            "answered without a consumer link"
+        );
+        assert!(tokio::time::Instant::now() < until, "the handler never ran");
+    }
+    host.shutdown(Duration::from_secs(1)).await;
+}
