@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use hyper::server::conn::http1;
-use lattice_host::runtime::NoUnlinkedOutgoingHttp;
 use lattice_host::{Host, HostConfig, RuntimeConfig};
 use lattice_interfaces::Manifest;
 use tokio::net::TcpListener;
@@ -118,9 +117,6 @@ struct BareCtx {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    // Without wasmtime's default client an embedder must say how outgoing
-    // requests go; hello makes none, so this costs the incoming path nothing.
-    hooks: NoUnlinkedOutgoingHttp,
 }
 
 impl WasiView for BareCtx {
@@ -137,7 +133,7 @@ impl WasiHttpView for BareCtx {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.hooks,
+            hooks: wasmtime_wasi_http::default_hooks(),
         }
     }
 }
@@ -184,7 +180,6 @@ async fn bare_handle(
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: NoUnlinkedOutgoingHttp,
         },
     );
     let (sender, receiver) = tokio::sync::oneshot::channel();

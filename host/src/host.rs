@@ -74,11 +74,16 @@ pub enum HostError {
     },
 }
 
+/// The kind of the built-in outgoing HTTP provider.
+pub const HTTP_CLIENT_KIND: &str = "http-client";
+
 /// A provider running in this process.
 enum Provider {
     HttpServer(Arc<HttpServerProvider>),
     KeyValue(Arc<KeyValueProvider>),
     Messaging(Arc<MessagingProvider>),
+    /// Outgoing HTTP: stateless; the link's config holds the timeouts.
+    HttpClient,
 }
 
 impl Provider {
@@ -87,6 +92,7 @@ impl Provider {
             Self::HttpServer(_) => lattice_provider_http_server::KIND,
             Self::KeyValue(_) => lattice_provider_keyvalue::KIND,
             Self::Messaging(_) => lattice_provider_messaging_nats::KIND,
+            Self::HttpClient => HTTP_CLIENT_KIND,
         }
     }
 
@@ -389,6 +395,7 @@ impl Host {
             lattice_provider_keyvalue::KIND => {
                 Provider::KeyValue(Arc::new(KeyValueProvider::new()))
             }
+            HTTP_CLIENT_KIND => Provider::HttpClient,
             lattice_provider_messaging_nats::KIND => {
                 let handler = Arc::new(HostMessageHandler {
                     host: Arc::downgrade(&self.inner),
@@ -402,7 +409,7 @@ impl Host {
                 return Err(HostError::Provider {
                     id: spec.id.clone(),
                     reason: format!(
-                        "unknown kind \"{other}\" (built-in kinds: {}, {}, {})",
+                        "unknown kind \"{other}\" (built-in kinds: {}, {HTTP_CLIENT_KIND}, {}, {})",
                         lattice_provider_http_server::KIND,
                         lattice_provider_keyvalue::KIND,
                         lattice_provider_messaging_nats::KIND
@@ -439,6 +446,7 @@ impl Host {
             Provider::HttpServer(server) => server.shutdown(grace).await,
             Provider::KeyValue(_) => {}
             Provider::Messaging(messaging) => messaging.shutdown(),
+            Provider::HttpClient => {}
         }
         tracing::info!(provider = %id, "provider stopped");
         Ok(())
@@ -708,7 +716,7 @@ impl Host {
             .values()
             .flat_map(|provider| match provider {
                 Provider::HttpServer(server) => server.endpoints(),
-                Provider::KeyValue(_) | Provider::Messaging(_) => Vec::new(),
+                Provider::KeyValue(_) | Provider::Messaging(_) | Provider::HttpClient => Vec::new(),
             })
             .collect()
     }
@@ -724,7 +732,7 @@ impl Host {
             .values()
             .filter_map(|p| match p {
                 Provider::HttpServer(server) => Some(server.clone()),
-                Provider::KeyValue(_) | Provider::Messaging(_) => None,
+                Provider::KeyValue(_) | Provider::Messaging(_) | Provider::HttpClient => None,
             })
             .collect();
         for server in servers {
@@ -841,6 +849,50 @@ impl lattice_interfaces::messaging::MessageHandler for HostMessageHandler {
 }
 
 impl crate::runtime::ActorCalls for HostActorCalls {
+    fn outgoing_http(
+        &self,
+        source: &ComponentId,
+    ) -> Result<wasmtime_wasi_http::RequestOptions, InvocationError> {
+        let host = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))?;
+        // Deny by default: no link, no outgoing request.
+        let link = read(&host.links)
+            .resolve(source, "wasi", "http", "outgoing-handler", crate::links::DEFAULT_NAME)
+            .cloned()
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::Unauthorized,
+                    format!("no link from {source} for wasi:http/outgoing-handler: put one with lattice-ctl link put"),
+                )
+            })?;
+        if !matches!(
+            read(&host.providers).get(&link.target),
+            Some(Provider::HttpClient)
+        ) {
+            return Err(InvocationError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "http-client provider \"{}\" does not run on this host",
+                    link.target
+                ),
+            ));
+        }
+        host.routing.count(&link.target, Route::Local);
+        let millis = |key: &str| {
+            link.config(key)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
+        Ok(wasmtime_wasi_http::RequestOptions {
+            connect_timeout: millis("connect_timeout_ms").or(Some(Duration::from_secs(5))),
+            first_byte_timeout: millis("first_byte_timeout_ms").or(Some(Duration::from_secs(30))),
+            between_bytes_timeout: millis("between_bytes_timeout_ms")
+                .or(Some(Duration::from_secs(30))),
+        })
+    }
+
     fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
         let found = self
             .host

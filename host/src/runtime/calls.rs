@@ -39,6 +39,13 @@ pub trait ActorCalls: Send + Sync + 'static {
     /// The messaging client behind `source`'s link for
     /// `wasmcloud:messaging/consumer`.
     fn messaging(&self, source: &ComponentId) -> MessagingClientFuture;
+
+    /// The request options of `source`'s link for
+    /// `wasi:http/outgoing-handler`, or why it may not send requests.
+    fn outgoing_http(
+        &self,
+        source: &ComponentId,
+    ) -> Result<wasmtime_wasi_http::RequestOptions, InvocationError>;
 }
 
 /// The future of [`ActorCalls::messaging`].

@@ -14,7 +14,7 @@ pub struct ActorCtx {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: NoUnlinkedOutgoingHttp,
+    hooks: LinkedOutgoingHttp,
     pub(crate) limits: MemoryLimiter,
 }
 
@@ -26,6 +26,10 @@ impl ActorCtx {
         memory_limit: usize,
         calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
     ) -> Self {
+        let hooks = LinkedOutgoingHttp {
+            actor: actor.clone(),
+            calls: calls.clone(),
+        };
         Self {
             actor,
             calls,
@@ -34,7 +38,7 @@ impl ActorCtx {
             wasi: WasiCtx::builder().inherit_stderr().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: NoUnlinkedOutgoingHttp,
+            hooks,
             limits: MemoryLimiter {
                 limit: memory_limit,
                 breached_at: None,
@@ -82,31 +86,54 @@ impl WasiHttpView for ActorCtx {
 }
 
 /// Outgoing HTTP is a capability like any other: an actor reaches it only
-/// through a link to an HTTP client provider. Until then every outgoing
-/// request is denied.
-pub struct NoUnlinkedOutgoingHttp;
+/// through a link to an `http-client` provider, whose config sets the
+/// timeouts. Without one every outgoing request is denied.
+pub struct LinkedOutgoingHttp {
+    actor: lattice_interfaces::ComponentId,
+    calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
+}
 
-impl WasiHttpHooks for NoUnlinkedOutgoingHttp {
+/// What is sent and received for an outgoing request.
+type Sent = Result<
+    (
+        http::Response<wasmtime_wasi_http::WasiBody>,
+        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ),
+    wasmtime_wasi_http::Error,
+>;
+
+impl WasiHttpHooks for LinkedOutgoingHttp {
     fn send_request(
         &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn std::future::Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<
-                            dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                                + Send,
-                        >,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    ) -> Box<dyn std::future::Future<Output = Sent> + Send> {
+        let options = match self
+            .calls
+            .as_ref()
+            .map(|calls| calls.outgoing_http(&self.actor))
+        {
+            Some(Ok(options)) => options,
+            Some(Err(error)) => {
+                tracing::warn!(actor = %self.actor, %error, "outgoing HTTP refused");
+                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+            }
+            None => return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
+        };
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io)
+                    as Box<
+                        dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
+                            + Send,
+                    >,
+            ))
+        })
     }
 }
 

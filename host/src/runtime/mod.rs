@@ -27,6 +27,6 @@ pub use calls::{
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
-pub use ctx::{ActorCtx, NoUnlinkedOutgoingHttp};
+pub use ctx::{ActorCtx, LinkedOutgoingHttp};
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use messaging::message_value;
