@@ -155,7 +155,7 @@ async fn the_nats_kv_backend_conforms() {
 
 /// Runs kv-counter with its key-value link configured by `target_config`
 /// (TOML inline table body) and sends 1,000 concurrent requests.
-async fn thousand_concurrent_increments(target_config: &str) {
+async fn kv_counter_host(target_config: &str) -> lattice_host::Host {
     let manifest = Manifest::from_toml(&format!(
         r#"
 [[actors]]
@@ -188,6 +188,11 @@ target_config = {{ {target_config} }}
     .unwrap();
     let host = hosts::dev_host();
     host.apply(&manifest).await.unwrap();
+    host
+}
+
+async fn thousand_concurrent_increments(target_config: &str) {
+    let host = kv_counter_host(target_config).await;
     let url = format!("{}visits", host.http_endpoints()[0].url());
     let client = HttpClient::default();
     let limit = Arc::new(tokio::sync::Semaphore::new(100));
@@ -274,5 +279,52 @@ target_config = {{ {manifest_body} }}
     let reply = HttpClient::default().get(&url).await.unwrap();
     assert_eq!(reply.status, 500, "{}", reply.body);
     assert!(reply.body.contains("cannot reach redis"), "{}", reply.body);
+
+    // Once the backend is there, the same link works: nothing was cached broken.
+    let _redis = RedisServer::start_on(port, false);
+    let reply = HttpClient::default().get(&url).await.unwrap();
+    assert_eq!((reply.status, reply.body.as_str()), (200, "1\n"));
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_during_a_stream_of_increments_applies_none_twice() {
+    let mut redis = RedisServer::start_persistent();
+    let host = kv_counter_host(&format!("url = \"{}\"", redis.url())).await;
+    let url = format!("{}stream", host.http_endpoints()[0].url());
+    let client = HttpClient::default();
+    let (mut acknowledged, mut failed) = (Vec::new(), 0u64);
+    for i in 0..300 {
+        if i == 100 {
+            redis.restart();
+        }
+        match client.get(&url).await {
+            Ok(reply) if reply.status == 200 => {
+                acknowledged.push(reply.body.trim().parse::<u64>().unwrap())
+            }
+            _ => failed += 1,
+        }
+    }
+    // Every acknowledged increment got its own value: none was applied twice.
+    let count = acknowledged.len() as u64;
+    let mut distinct = acknowledged.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len() as u64,
+        count,
+        "an increment was applied twice: {acknowledged:?}"
+    );
+    // The counter holds every acknowledged increment, and at most each failed one once.
+    let last = client.get(&url).await.unwrap();
+    let final_value = last.body.trim().parse::<u64>().unwrap() - 1;
+    assert!(
+        final_value >= count && final_value <= count + failed,
+        "final {final_value}, acked {count}, failed {failed}"
+    );
+    assert!(
+        count >= 250,
+        "only {count} of 300 succeeded around one restart"
+    );
     host.shutdown(Duration::from_secs(1)).await;
 }

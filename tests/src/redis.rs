@@ -1,5 +1,5 @@
-//! A real `redis-server` on a free port, with no persistence, killed when
-//! dropped.
+//! A real `redis-server` on a free port, killed when dropped; optionally
+//! persistent, to survive a restart.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpStream;
@@ -12,19 +12,53 @@ use crate::{free_port, wait_for};
 pub struct RedisServer {
     child: Child,
     port: u16,
+    /// Where an append-only file keeps data across restarts, if asked.
+    dir: Option<tempfile::TempDir>,
+}
+
+fn spawn(port: u16, dir: Option<&std::path::Path>) -> Child {
+    let mut command = Command::new("redis-server");
+    command.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+    ]);
+    match dir {
+        Some(dir) => command
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+            .arg(dir),
+        None => command.args(["--appendonly", "no"]),
+    };
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}): run ./scripts/test, or `apt-get install redis-server`")
+        })
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on a free port and waits until it answers PING.
+    /// Starts `redis-server` on a free port, keeping nothing on disk, and
+    /// waits until it answers PING.
     pub fn start() -> Self {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): run ./scripts/test, or `apt-get install redis-server`"));
-        let server = Self { child, port };
+        Self::start_on(free_port(), false)
+    }
+
+    /// Like [`Self::start`], with every write kept in an append-only file so
+    /// the data survives [`Self::restart`].
+    pub fn start_persistent() -> Self {
+        Self::start_on(free_port(), true)
+    }
+
+    /// Starts on `port`.
+    pub fn start_on(port: u16, persistent: bool) -> Self {
+        let dir = persistent.then(|| tempfile::tempdir().expect("a temp dir for redis"));
+        let child = spawn(port, dir.as_ref().map(tempfile::TempDir::path));
+        let server = Self { child, port, dir };
         wait_for(
             "redis-server to answer PING",
             Duration::from_secs(10),
@@ -33,9 +67,28 @@ impl RedisServer {
         server
     }
 
+    /// Stops the server gracefully (SIGTERM) and starts it again on the
+    /// same port with the same data folder.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.child = spawn(self.port, self.dir.as_ref().map(tempfile::TempDir::path));
+        wait_for("redis-server to come back", Duration::from_secs(10), || {
+            self.ping().then_some(())
+        });
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn ping(&self) -> bool {
