@@ -848,38 +848,74 @@ impl lattice_interfaces::messaging::MessageHandler for HostMessageHandler {
     }
 }
 
+impl HostActorCalls {
+    /// The link from `source` for `namespace:package/interface` (deny by
+    /// default: none, no call) and the provider it targets on this host,
+    /// picked by `pick` (which says what kind of provider it must be).
+    fn provider_link<T>(
+        &self,
+        source: &ComponentId,
+        (namespace, package, interface): (&str, &str, &str),
+        kind: &str,
+        pick: impl FnOnce(&Provider) -> Option<T>,
+    ) -> Result<(T, Link), InvocationError> {
+        let host = self
+            .host
+            .upgrade()
+            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))?;
+        let contract = format!("{namespace}:{package}/{interface}");
+        let link = read(&host.links)
+            .resolve(
+                source,
+                namespace,
+                package,
+                interface,
+                crate::links::DEFAULT_NAME,
+            )
+            .cloned()
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::Unauthorized,
+                    format!(
+                        "no link from {source} for {contract}: put one with lattice-ctl link put"
+                    ),
+                )
+            })?;
+        let picked = read(&host.providers)
+            .get(&link.target)
+            .and_then(pick)
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{kind} provider \"{}\" does not run on this host",
+                        link.target
+                    ),
+                )
+            })?;
+        host.routing.count(&link.target, Route::Local);
+        Ok((picked, link))
+    }
+}
+
+fn provider_failed(link: &Link, kind: &str, error: impl std::fmt::Display) -> InvocationError {
+    InvocationError::new(
+        ErrorKind::Failed,
+        format!("{kind} provider \"{}\": {error}", link.target),
+    )
+}
+
 impl crate::runtime::ActorCalls for HostActorCalls {
     fn outgoing_http(
         &self,
         source: &ComponentId,
     ) -> Result<wasmtime_wasi_http::RequestOptions, InvocationError> {
-        let host = self
-            .host
-            .upgrade()
-            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))?;
-        // Deny by default: no link, no outgoing request.
-        let link = read(&host.links)
-            .resolve(source, "wasi", "http", "outgoing-handler", crate::links::DEFAULT_NAME)
-            .cloned()
-            .ok_or_else(|| {
-                InvocationError::new(
-                    ErrorKind::Unauthorized,
-                    format!("no link from {source} for wasi:http/outgoing-handler: put one with lattice-ctl link put"),
-                )
-            })?;
-        if !matches!(
-            read(&host.providers).get(&link.target),
-            Some(Provider::HttpClient)
-        ) {
-            return Err(InvocationError::new(
-                ErrorKind::NotFound,
-                format!(
-                    "http-client provider \"{}\" does not run on this host",
-                    link.target
-                ),
-            ));
-        }
-        host.routing.count(&link.target, Route::Local);
+        let ((), link) = self.provider_link(
+            source,
+            ("wasi", "http", "outgoing-handler"),
+            HTTP_CLIENT_KIND,
+            |p| matches!(p, Provider::HttpClient).then_some(()),
+        )?;
         let millis = |key: &str| {
             link.config(key)
                 .and_then(|v| v.parse::<u64>().ok())
@@ -894,78 +930,37 @@ impl crate::runtime::ActorCalls for HostActorCalls {
     }
 
     fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
-        let found = self
-            .host
-            .upgrade()
-            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
-            .and_then(|host| {
-                // Deny by default: no link, no messaging.
-                let link = read(&host.links)
-                    .resolve(source, "wasmcloud", "messaging", "consumer", crate::links::DEFAULT_NAME)
-                    .cloned()
-                    .ok_or_else(|| {
-                        InvocationError::new(
-                            ErrorKind::Unauthorized,
-                            format!("no link from {source} for wasmcloud:messaging/consumer: put one with lattice-ctl link put"),
-                        )
-                    })?;
-                match read(&host.providers).get(&link.target) {
-                    Some(Provider::Messaging(messaging)) => {
-                        host.routing.count(&link.target, Route::Local);
-                        Ok((messaging.clone(), link))
-                    }
-                    _ => Err(InvocationError::new(
-                        ErrorKind::NotFound,
-                        format!("messaging provider \"{}\" does not run on this host", link.target),
-                    )),
-                }
-            });
+        let kind = lattice_provider_messaging_nats::KIND;
+        let found =
+            self.provider_link(
+                source,
+                ("wasmcloud", "messaging", "consumer"),
+                kind,
+                |p| match p {
+                    Provider::Messaging(messaging) => Some(messaging.clone()),
+                    _ => None,
+                },
+            );
         Box::pin(async move {
             let (messaging, link) = found?;
-            messaging.consumer(&link).await.map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::Failed,
-                    format!("messaging provider \"{}\": {e}", link.target),
-                )
-            })
+            messaging
+                .consumer(&link)
+                .await
+                .map_err(|e| provider_failed(&link, kind, e))
         })
     }
 
     fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
-        let found = self
-            .host
-            .upgrade()
-            .ok_or_else(|| InvocationError::new(ErrorKind::NotFound, "the host is stopping"))
-            .and_then(|host| {
-                // Deny by default: no link, no store.
-                let link = read(&host.links)
-                    .resolve(source, "wasi", "keyvalue", "store", crate::links::DEFAULT_NAME)
-                    .cloned()
-                    .ok_or_else(|| {
-                        InvocationError::new(
-                            ErrorKind::Unauthorized,
-                            format!("no link from {source} for wasi:keyvalue/store: put one with lattice-ctl link put"),
-                        )
-                    })?;
-                match read(&host.providers).get(&link.target) {
-                    Some(Provider::KeyValue(kv)) => {
-                        host.routing.count(&link.target, Route::Local);
-                        Ok((kv.clone(), link))
-                    }
-                    _ => Err(InvocationError::new(
-                        ErrorKind::NotFound,
-                        format!("key-value provider \"{}\" does not run on this host", link.target),
-                    )),
-                }
-            });
+        let kind = lattice_provider_keyvalue::KIND;
+        let found = self.provider_link(source, ("wasi", "keyvalue", "store"), kind, |p| match p {
+            Provider::KeyValue(kv) => Some(kv.clone()),
+            _ => None,
+        });
         Box::pin(async move {
             let (kv, link) = found?;
-            kv.backend(&link).await.map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::Failed,
-                    format!("key-value provider \"{}\": {e}", link.target),
-                )
-            })
+            kv.backend(&link)
+                .await
+                .map_err(|e| provider_failed(&link, kind, e))
         })
     }
 
