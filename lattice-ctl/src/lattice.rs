@@ -274,19 +274,20 @@ pub async fn update_actor(
     reference: &str,
     format: Format,
 ) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
     let request = UpdateActor {
         actor_id: id.clone(),
         new_actor_ref: reference.to_string(),
     };
-    let response: Value = client
-        .request(ops::ACTOR_UPDATE, Some(host), &request)
-        .await?;
-    done(
+    let message = format!("actor {id} on host {host} now runs {reference}");
+    send(
+        conn,
+        ops::ACTOR_UPDATE,
+        Some(host),
+        &request,
         format,
-        &response,
-        &format!("actor {id} on host {host} now runs {reference}"),
+        &message,
     )
+    .await
 }
 
 /// `stop actor ID --host H`.
@@ -296,20 +297,20 @@ pub async fn stop_actor(
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
     let request = ScaleActor {
         actor_id: id.clone(),
         actor_ref: String::new(),
         max_instances: 0,
     };
-    let response: Value = client
-        .request(ops::ACTOR_SCALE, Some(host), &request)
-        .await?;
-    done(
+    send(
+        conn,
+        ops::ACTOR_SCALE,
+        Some(host),
+        &request,
         format,
-        &response,
         &format!("actor {id} stopped on host {host}"),
     )
+    .await
 }
 
 /// `start provider ID REF`.
@@ -352,28 +353,31 @@ pub async fn stop_provider(
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let response: Value = client
-        .request(
-            ops::PROVIDER_STOP,
-            Some(host),
-            &StopProvider {
-                provider_id: id.clone(),
-            },
-        )
-        .await?;
-    done(
+    let request = StopProvider {
+        provider_id: id.clone(),
+    };
+    send(
+        conn,
+        ops::PROVIDER_STOP,
+        Some(host),
+        &request,
         format,
-        &response,
         &format!("provider {id} stopped on host {host}"),
     )
+    .await
 }
 
 /// `link put`.
 pub async fn put_link(conn: &ConnArgs, link: Link, format: Format) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let response: Value = client.request(ops::LINK_PUT, None, &link).await?;
-    done(format, &response, &format!("link {link} put"))
+    send(
+        conn,
+        ops::LINK_PUT,
+        None,
+        &link,
+        format,
+        &format!("link {link} put"),
+    )
+    .await
 }
 
 /// `link del SOURCE NS:PKG[/IFACE]`.
@@ -412,13 +416,19 @@ pub async fn put_config(
     values: &[(String, String)],
     format: Format,
 ) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
     let request = ConfigPut {
         name: name.clone(),
         values: values.iter().cloned().collect(),
     };
-    let response: Value = client.request(ops::CONFIG_PUT, None, &request).await?;
-    done(format, &response, &format!("config {name} stored"))
+    send(
+        conn,
+        ops::CONFIG_PUT,
+        None,
+        &request,
+        format,
+        &format!("config {name} stored"),
+    )
+    .await
 }
 
 /// `config get NAME`.
@@ -440,20 +450,29 @@ pub async fn delete_config(
     name: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let response: Value = client
-        .request(ops::CONFIG_DEL, None, &ConfigName { name: name.clone() })
-        .await?;
-    done(format, &response, &format!("config {name} deleted"))
+    let request = ConfigName { name: name.clone() };
+    send(
+        conn,
+        ops::CONFIG_DEL,
+        None,
+        &request,
+        format,
+        &format!("config {name} deleted"),
+    )
+    .await
 }
 
 /// `host stop HOST`.
 pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let response: Value = client
-        .request(ops::HOST_STOP, Some(host), &StopHost::default())
-        .await?;
-    done(format, &response, &format!("host {host} is stopping"))
+    send(
+        conn,
+        ops::HOST_STOP,
+        Some(host),
+        &StopHost::default(),
+        format,
+        &format!("host {host} is stopping"),
+    )
+    .await
 }
 
 /// `watch events`: prints every event until Ctrl-C.
@@ -483,6 +502,20 @@ pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()>
             }
         }
     }
+}
+
+/// Sends one request and prints its response (JSON) or `message` (table).
+async fn send<T: serde::Serialize>(
+    conn: &ConnArgs,
+    op: &str,
+    host: Option<&str>,
+    body: &T,
+    format: Format,
+    message: &str,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let response: Value = client.request(op, host, body).await?;
+    done(format, &response, message)
 }
 
 fn done(format: Format, response: &Value, message: &str) -> anyhow::Result<()> {
