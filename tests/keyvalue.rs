@@ -243,38 +243,7 @@ async fn kv_counter_counts_1000_concurrent_requests_on_nats_kv() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_is_an_error_reply_not_a_panic() {
     let port = lattice_tests::free_port();
-    let manifest_body = format!("url = \"redis://127.0.0.1:{port}\"");
-    let manifest = Manifest::from_toml(&format!(
-        r#"
-[[actors]]
-id = "kv-counter"
-path = "{}"
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[providers]]
-id = "kv"
-kind = "keyvalue"
-
-[[links]]
-source = "http"
-target = "kv-counter"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-
-[[links]]
-source = "kv-counter"
-target = "kv"
-interface = "wasi:keyvalue/store,atomics"
-target_config = {{ {manifest_body} }}
-"#,
-        fixtures::wasm("kv_counter").display()
-    ))
-    .unwrap();
-    let host = hosts::dev_host();
-    host.apply(&manifest).await.unwrap();
+    let host = kv_counter_host(&format!("url = \"redis://127.0.0.1:{port}\"")).await;
     let url = host.http_endpoints()[0].url();
     let reply = HttpClient::default().get(&url).await.unwrap();
     assert_eq!(reply.status, 500, "{}", reply.body);
