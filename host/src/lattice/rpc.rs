@@ -9,8 +9,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -18,8 +18,8 @@ use http_body_util::{BodyExt as _, Full};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::rpc::{
-    BodyRef, HttpMessage, HttpRequestHead, HttpResponseHead, Invocation, InvocationResponse,
-    CHUNK_SIZE, INLINE_LIMIT,
+    unix_ms, BodyRef, HttpMessage, HttpRequestHead, HttpResponseHead, Invocation,
+    InvocationResponse, Verifier, CHUNK_SIZE, INLINE_LIMIT,
 };
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
@@ -39,24 +39,19 @@ const HTTP_INTERFACE: &str = "wasi:http/incoming-handler";
 pub const MAX_BODY_BYTES: usize = 64 << 20;
 /// Most invocations one host serves at once.
 const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
-/// Invocation ids remembered against replays.
-const REPLAY_MEMORY: usize = 100_000;
 
 /// The cluster key a host signs invocations with and the keys it trusts.
-/// Trusted keys are decoded once: decoding a public key (point
-/// decompression) costs a good part of a verification.
 #[derive(Clone)]
 pub struct ClusterKeys {
     signer: Arc<KeyPair>,
-    trusted: Arc<Vec<String>>,
-    verifiers: Arc<HashMap<String, KeyPair>>,
+    verifier: Arc<Verifier>,
 }
 
 impl std::fmt::Debug for ClusterKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterKeys")
             .field("signer", &self.signer.public_key())
-            .field("trusted", &self.trusted)
+            .field("trusted", &self.verifier.trusted().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -71,18 +66,9 @@ impl ClusterKeys {
                 .filter(|k| **k != signer.public_key())
                 .cloned(),
         );
-        let verifiers = trusted
-            .iter()
-            .filter_map(|key| {
-                KeyPair::from_public_key(key)
-                    .ok()
-                    .map(|pair| (key.clone(), pair))
-            })
-            .collect();
         Self {
+            verifier: Arc::new(Verifier::new(&trusted)),
             signer: Arc::new(signer),
-            trusted: Arc::new(trusted),
-            verifiers: Arc::new(verifiers),
         }
     }
 
@@ -93,21 +79,27 @@ impl ClusterKeys {
 
     /// Whether invocations signed by `key` are accepted.
     pub fn trusts(&self, key: &str) -> bool {
-        self.verifiers.contains_key(key)
+        self.verifier.trusts(key)
     }
 
-    /// Whether `signature` over `bytes` is by trusted `key`.
-    fn verify(&self, key: &str, bytes: &[u8], signature: &[u8]) -> bool {
-        self.verifiers
-            .get(key)
-            .is_some_and(|pair| pair.verify(bytes, signature).is_ok())
+    /// The public keys trusted, for provider processes this host starts.
+    pub fn trusted(&self) -> Vec<String> {
+        self.verifier.trusted().cloned().collect()
     }
-}
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    /// Signs `invocation` (sets its cluster key and signature).
+    pub fn sign(&self, invocation: &mut Invocation) -> Result<(), InvocationError> {
+        invocation.cluster_key = self.public_key();
+        invocation.signature = Vec::new();
+        let signed = invocation
+            .signed_bytes()
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        invocation.signature = self
+            .signer
+            .sign(&signed)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        Ok(())
+    }
 }
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
@@ -123,7 +115,6 @@ pub(crate) struct Rpc {
     pub(crate) events: EventPublisher,
     pub(crate) call_timeout: Duration,
     sequence: AtomicU64,
-    seen: Mutex<HashMap<String, u64>>,
     /// Subscriptions to actors' calls, by actor; one owner at a time.
     serving: tokio::sync::Mutex<HashMap<ComponentId, CancellationToken>>,
     limit: Arc<Semaphore>,
@@ -146,7 +137,6 @@ impl Rpc {
             events,
             call_timeout,
             sequence: AtomicU64::new(0),
-            seen: Mutex::new(HashMap::new()),
             serving: tokio::sync::Mutex::new(HashMap::new()),
             limit: Arc::new(Semaphore::new(MAX_CONCURRENT_INVOCATIONS)),
         }
@@ -273,14 +263,7 @@ impl Rpc {
             payload_ref,
             signature: Vec::new(),
         };
-        let signed = invocation
-            .signed_bytes()
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        invocation.signature = self
-            .keys
-            .signer
-            .sign(&signed)
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        self.keys.sign(&mut invocation)?;
         let bytes = invocation
             .encode()
             .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
@@ -371,60 +354,7 @@ impl Rpc {
 
     /// Checks an invocation: signature, trust, deadline, replay.
     fn verify(&self, target: &ComponentId, invocation: &Invocation) -> Result<(), InvocationError> {
-        let refuse = |why: String| {
-            err(
-                ErrorKind::Unauthorized,
-                format!("invocation {} refused: {why}", invocation.id),
-            )
-        };
-        if invocation.target != target.as_str() {
-            return Err(refuse(format!(
-                "addressed to {} on the subject of {target}",
-                invocation.target
-            )));
-        }
-        if !self.keys.trusts(&invocation.cluster_key) {
-            return Err(refuse(format!(
-                "cluster key {:?} is not trusted by this host",
-                invocation.cluster_key
-            )));
-        }
-        let signed = invocation
-            .signed_bytes()
-            .map_err(|e| refuse(e.to_string()))?;
-        if !self
-            .keys
-            .verify(&invocation.cluster_key, &signed, &invocation.signature)
-        {
-            return Err(refuse(
-                "bad signature: the envelope was not signed by its cluster key or was changed"
-                    .into(),
-            ));
-        }
-        let now = unix_ms();
-        if invocation.deadline_ms <= now {
-            return Err(refuse(format!(
-                "its deadline passed {} ms ago (late or replayed)",
-                now - invocation.deadline_ms
-            )));
-        }
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() >= REPLAY_MEMORY {
-            seen.retain(|_, deadline| *deadline > now);
-        }
-        if seen.len() >= REPLAY_MEMORY {
-            return Err(err(
-                ErrorKind::Busy,
-                "too many invocations in flight to check for replays",
-            ));
-        }
-        if seen
-            .insert(invocation.id.clone(), invocation.deadline_ms)
-            .is_some()
-        {
-            return Err(refuse("it was already served (replayed)".into()));
-        }
-        Ok(())
+        self.keys.verifier.verify(target.as_str(), invocation)
     }
 
     async fn answer(&self, target: &ComponentId, bytes: &[u8]) -> InvocationResponse {

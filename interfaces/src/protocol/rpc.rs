@@ -251,3 +251,109 @@ pub enum WireVal {
     /// A fixed-length list.
     FixedList(Vec<WireVal>),
 }
+
+/// Checks invocations before they are served: addressed to this target,
+/// signed by a trusted cluster key, before their deadline, and each id once.
+/// Hosts and provider processes use the same checks.
+pub struct Verifier {
+    trusted: std::collections::HashMap<String, nkeys::KeyPair>,
+    seen: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// Invocation ids remembered against replays.
+pub const REPLAY_MEMORY: usize = 100_000;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Verifier {
+    /// Trusts the cluster public keys `trusted` (decoded once: decoding a
+    /// key costs a good part of a verification). Keys that do not decode are
+    /// skipped.
+    pub fn new<'a>(trusted: impl IntoIterator<Item = &'a String>) -> Self {
+        Self {
+            trusted: trusted
+                .into_iter()
+                .filter_map(|key| {
+                    nkeys::KeyPair::from_public_key(key)
+                        .ok()
+                        .map(|pair| (key.clone(), pair))
+                })
+                .collect(),
+            seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Whether `key` is trusted.
+    pub fn trusts(&self, key: &str) -> bool {
+        self.trusted.contains_key(key)
+    }
+
+    /// The trusted keys.
+    pub fn trusted(&self) -> impl Iterator<Item = &String> {
+        self.trusted.keys()
+    }
+
+    /// Checks `invocation`, received on the subject of `target`.
+    pub fn verify(&self, target: &str, invocation: &Invocation) -> Result<(), InvocationError> {
+        use crate::ErrorKind;
+        let refuse = |why: String| {
+            InvocationError::new(
+                ErrorKind::Unauthorized,
+                format!("invocation {} refused: {why}", invocation.id),
+            )
+        };
+        if invocation.target != target {
+            return Err(refuse(format!(
+                "addressed to {} on the subject of {target}",
+                invocation.target
+            )));
+        }
+        let Some(key) = self.trusted.get(&invocation.cluster_key) else {
+            return Err(refuse(format!(
+                "cluster key {:?} is not trusted by this host",
+                invocation.cluster_key
+            )));
+        };
+        let signed = invocation
+            .signed_bytes()
+            .map_err(|e| refuse(e.to_string()))?;
+        if key.verify(&signed, &invocation.signature).is_err() {
+            return Err(refuse(
+                "bad signature: the envelope was not signed by its cluster key or was changed"
+                    .into(),
+            ));
+        }
+        let now = unix_ms();
+        if invocation.deadline_ms <= now {
+            return Err(refuse(format!(
+                "its deadline passed {} ms ago (late or replayed)",
+                now - invocation.deadline_ms
+            )));
+        }
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= REPLAY_MEMORY {
+            seen.retain(|_, deadline| *deadline > now);
+        }
+        if seen.len() >= REPLAY_MEMORY {
+            return Err(InvocationError::new(
+                ErrorKind::Busy,
+                "too many invocations in flight to check for replays",
+            ));
+        }
+        if seen
+            .insert(invocation.id.clone(), invocation.deadline_ms)
+            .is_some()
+        {
+            return Err(refuse("it was already served (replayed)".into()));
+        }
+        Ok(())
+    }
+}
