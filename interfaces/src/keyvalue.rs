@@ -67,3 +67,53 @@ pub fn page(mut keys: Vec<String>, cursor: Option<u64>) -> (Vec<String>, Option<
     let next = (end < keys.len()).then_some(end as u64);
     (keys.drain(start..end).collect(), next)
 }
+
+/// Key-value calls to a provider process, as invocation payloads
+/// (MessagePack): the function is the operation's name.
+pub mod wire {
+    use serde::{Deserialize, Serialize};
+
+    /// One operation; fields are the WIT parameters of the same names.
+    #[allow(missing_docs)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum KvOp {
+        /// `get`.
+        Get { bucket: String, key: String },
+        /// `set`.
+        Set {
+            bucket: String,
+            key: String,
+            #[serde(with = "serde_bytes")]
+            value: Vec<u8>,
+        },
+        /// `delete`.
+        Delete { bucket: String, key: String },
+        /// `exists`.
+        Exists { bucket: String, key: String },
+        /// `list-keys`.
+        ListKeys { bucket: String, cursor: Option<u64> },
+        /// `increment`.
+        Increment {
+            bucket: String,
+            key: String,
+            delta: u64,
+        },
+    }
+
+    /// Its result.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum KvReply {
+        /// A value or none.
+        Value(Option<serde_bytes::ByteBuf>),
+        /// Done.
+        Done,
+        /// Yes or no.
+        Bool(bool),
+        /// A page of keys.
+        Keys(Vec<String>, Option<u64>),
+        /// A counter.
+        Number(u64),
+        /// The operation failed.
+        Error(String),
+    }
+}

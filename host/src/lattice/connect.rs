@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to reach and authenticate to NATS, as flags or `LATTICE_*` variables.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated
     #[arg(long = "nats-url", env = "LATTICE_NATS_URL", value_name = "URL")]
@@ -54,6 +54,24 @@ pub struct NatsArgs {
         value_name = "FILE"
     )]
     pub tls_key: Option<PathBuf>,
+}
+
+impl Default for NatsArgs {
+    /// No URL (the default server when connecting), lattice `default`.
+    fn default() -> Self {
+        Self {
+            url: None,
+            lattice: lattice_interfaces::protocol::subjects::DEFAULT_LATTICE.to_string(),
+            creds: None,
+            nkey: None,
+            user: None,
+            password: None,
+            tls: false,
+            ca: None,
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
 }
 
 /// Why NATS could not be reached.

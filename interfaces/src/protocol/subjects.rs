@@ -135,6 +135,11 @@ impl Subjects {
         format!("lattice.{}.rpc.{target}", self.lattice)
     }
 
+    /// `lattice.<L>.provider.<id>.health`: a provider process's health checks.
+    pub fn provider_health(&self, provider_id: &str) -> String {
+        format!("lattice.{}.provider.{provider_id}.health", self.lattice)
+    }
+
     /// `LATTICE_<L>`: the JetStream KV bucket of lattice state.
     pub fn bucket(&self) -> String {
         format!("LATTICE_{}", self.lattice)

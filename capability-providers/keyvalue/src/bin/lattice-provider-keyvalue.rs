@@ -1,0 +1,95 @@
+//! `lattice-provider-keyvalue`: the key-value provider as its own process on
+//! the lattice. A host starts it and writes its host data on stdin; see
+//! `lattice-provider-sdk`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
+use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_provider_keyvalue::KeyValueProvider;
+use lattice_provider_sdk::{HandlerFuture, ProviderHandler};
+
+struct KeyValueProcess(KeyValueProvider);
+
+fn failed(e: impl std::fmt::Display) -> InvocationError {
+    InvocationError::new(ErrorKind::BadRequest, e.to_string())
+}
+
+impl ProviderHandler for KeyValueProcess {
+    fn put_link(&self, link: Link) -> HandlerFuture<'_, ()> {
+        self.0.put_link(link);
+        Box::pin(async {})
+    }
+
+    fn delete_link(&self, link: Link) -> HandlerFuture<'_, ()> {
+        self.0.forget_link(&link.key());
+        Box::pin(async {})
+    }
+
+    fn invoke(
+        &self,
+        link: Link,
+        _function: String,
+        payload: Vec<u8>,
+    ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>> {
+        Box::pin(async move {
+            let op: KvOp = rmp_serde::from_slice(&payload)
+                .map_err(|e| failed(format!("malformed key-value call: {e}")))?;
+            let backend = self.0.backend(&link).await;
+            let reply = match backend {
+                Err(e) => KvReply::Error(e.to_string()),
+                Ok(store) => {
+                    let result = match op {
+                        KvOp::Get { bucket, key } => store
+                            .get(&bucket, &key)
+                            .await
+                            .map(|v| KvReply::Value(v.map(serde_bytes::ByteBuf::from))),
+                        KvOp::Set { bucket, key, value } => store
+                            .set(&bucket, &key, value)
+                            .await
+                            .map(|()| KvReply::Done),
+                        KvOp::Delete { bucket, key } => {
+                            store.delete(&bucket, &key).await.map(|()| KvReply::Done)
+                        }
+                        KvOp::Exists { bucket, key } => {
+                            store.exists(&bucket, &key).await.map(KvReply::Bool)
+                        }
+                        KvOp::ListKeys { bucket, cursor } => store
+                            .list_keys(&bucket, cursor)
+                            .await
+                            .map(|(k, c)| KvReply::Keys(k, c)),
+                        KvOp::Increment { bucket, key, delta } => store
+                            .increment(&bucket, &key, delta)
+                            .await
+                            .map(KvReply::Number),
+                    };
+                    result.unwrap_or_else(|e| KvReply::Error(e.to_string()))
+                }
+            };
+            rmp_serde::to_vec_named(&reply).map_err(failed)
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match lattice_provider_sdk::read_host_data() {
+        Ok(data) => {
+            lattice_provider_sdk::run(Arc::new(KeyValueProcess(KeyValueProvider::new())), data)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

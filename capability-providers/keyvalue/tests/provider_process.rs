@@ -1,0 +1,175 @@
+//! The key-value provider runs as its own process on the lattice.
+//!
+//! A host starts a provider binary and writes its host data on stdin; the
+//! process learns its links from the lattice, serves signed invocations on
+//! `lattice.L.rpc.<id>`, answers health checks and stops on SIGTERM. The
+//! test plays the host: a real nats-server, a host joined to it for the
+//! state bucket and the link, and raw signed invocations to the process.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
+use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
+use lattice_interfaces::protocol::provider::{Health, HostData};
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
+use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::nats::NatsServer;
+
+fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invocation {
+    let mut inv = Invocation {
+        id: id.into(),
+        source: source.into(),
+        target: "kvp".into(),
+        interface: "wasi:keyvalue/store".into(),
+        function: "call".into(),
+        link_name: "default".into(),
+        deadline_ms: unix_ms() + 10_000,
+        traceparent: None,
+        origin_host: "NTEST".into(),
+        cluster_key: key.public_key(),
+        payload: rmp_serde::to_vec_named(op).unwrap(),
+        payload_ref: None,
+        signature: vec![],
+    };
+    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
+    inv
+}
+
+async fn call(client: &async_nats::Client, inv: &Invocation) -> InvocationResponse {
+    let reply = client
+        .request("lattice.default.rpc.kvp", inv.encode().unwrap().into())
+        .await
+        .unwrap();
+    InvocationResponse::decode(&reply.payload).unwrap()
+}
+
+fn reply_of(response: &InvocationResponse) -> KvReply {
+    assert!(response.error.is_none(), "{:?}", response.error);
+    rmp_serde::from_slice(&response.payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigterm() {
+    let nats = NatsServer::start();
+    let cluster = nkeys::KeyPair::new_cluster();
+    let host = lattice_host::Host::new(lattice_host::HostConfig::default()).unwrap();
+    let config = LatticeConfig {
+        nats: NatsArgs {
+            url: Some(nats.url()),
+            ..NatsArgs::default()
+        },
+        heartbeat: Duration::from_secs(30),
+        kv_replicas: 1,
+        cluster: ClusterKeys::new(
+            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
+            &[],
+        ),
+        call_timeout: Duration::from_secs(10),
+    };
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let link = Link::new(
+        ComponentId::new("counter").unwrap(),
+        ComponentId::new("kvp").unwrap(),
+        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    );
+    lattice.put_link(link).await.unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let data = HostData {
+        lattice: "default".into(),
+        nats_url: nats.url(),
+        provider_id: "kvp".into(),
+        host_id: host.id().to_string(),
+        trusted_cluster_keys: vec![cluster.public_key()],
+        config: Default::default(),
+    };
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{}",
+        serde_json::to_string(&data).unwrap()
+    )
+    .unwrap();
+
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.request("lattice.default.provider.kvp.health", "".into()),
+        )
+        .await;
+        if let Ok(Ok(message)) = answer {
+            let health: Health = serde_json::from_slice(&message.payload).unwrap();
+            assert!(health.healthy);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the provider never answered its health check"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let increment = KvOp::Increment {
+        bucket: "b".into(),
+        key: "n".into(),
+        delta: 2,
+    };
+    assert_eq!(
+        reply_of(&call(&client, &invocation("counter", &increment, &cluster, "i-1")).await),
+        KvReply::Number(2)
+    );
+    assert_eq!(
+        reply_of(&call(&client, &invocation("counter", &increment, &cluster, "i-2")).await),
+        KvReply::Number(4)
+    );
+    let get = KvOp::Get {
+        bucket: "b".into(),
+        key: "n".into(),
+    };
+    assert_eq!(
+        reply_of(&call(&client, &invocation("counter", &get, &cluster, "i-3")).await),
+        KvReply::Value(Some(serde_bytes::ByteBuf::from(b"4".to_vec())))
+    );
+
+    // Deny by default: an untrusted signer, and a caller without a link.
+    let forged = call(
+        &client,
+        &invocation("counter", &get, &nkeys::KeyPair::new_cluster(), "i-4"),
+    )
+    .await;
+    assert!(forged.error.unwrap().message.contains("is not trusted"));
+    let unlinked = call(&client, &invocation("stranger", &get, &cluster, "i-5")).await;
+    assert!(unlinked
+        .error
+        .unwrap()
+        .message
+        .contains("no link from stranger"));
+
+    // SIGTERM: a clean exit.
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = lattice_tests::wait_for("the provider to exit", Duration::from_secs(20), || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+    lattice.leave().await;
+}

@@ -1,0 +1,268 @@
+//! The provider SDK: what turns a provider into a standalone binary on the
+//! lattice.
+//!
+//! 1. Implement [`ProviderHandler`] for the provider: link put and delete,
+//!    and one invocation at a time.
+//! 2. Call [`run`] from `main`: it reads the [`HostData`] the host wrote on
+//!    stdin, connects to NATS, learns the provider's links from the lattice's
+//!    KV bucket (and every change to them), serves signed invocations on
+//!    `lattice.<L>.rpc.<provider-id>`, answers health checks, and returns
+//!    when SIGTERM or SIGINT arrives.
+//!
+//! Invocations are checked as a host checks them (trusted cluster key,
+//! deadline, each id once) before the handler sees them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_nats::jetstream::kv::Operation;
+use futures::StreamExt as _;
+use lattice_interfaces::protocol::provider::{Health, HostData};
+use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse, Verifier};
+use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::{ErrorKind, InvocationError, Link};
+
+/// The future a handler returns.
+pub type HandlerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a provider does; [`run`] calls it.
+pub trait ProviderHandler: Send + Sync + 'static {
+    /// A link naming this provider was put (or changed).
+    fn put_link(&self, link: Link) -> HandlerFuture<'_, ()>;
+    /// A link naming this provider was deleted.
+    fn delete_link(&self, link: Link) -> HandlerFuture<'_, ()>;
+    /// Serves `function` called over `link` with `payload`.
+    fn invoke(
+        &self,
+        link: Link,
+        function: String,
+        payload: Vec<u8>,
+    ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>>;
+    /// Whether the provider can serve now.
+    fn health(&self) -> HandlerFuture<'_, Health> {
+        Box::pin(async {
+            Health {
+                healthy: true,
+                message: String::new(),
+            }
+        })
+    }
+}
+
+/// Why a provider process could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// stdin held no host data.
+    #[error("cannot read host data from stdin: {0}")]
+    HostData(String),
+    /// NATS or the lattice bucket is unreachable.
+    #[error("cannot join lattice {lattice} at {url}: {reason}")]
+    Join {
+        /// The lattice.
+        lattice: String,
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads the host data: one JSON line on stdin.
+pub fn read_host_data() -> Result<HostData, RunError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| RunError::HostData(e.to_string()))?;
+    serde_json::from_str(&line).map_err(|e| RunError::HostData(e.to_string()))
+}
+
+/// Runs `handler` on the lattice `data` names until SIGTERM or SIGINT.
+///
+/// # Cancel safety
+///
+/// Dropping the future stops serving at once, without draining.
+pub async fn run(handler: Arc<dyn ProviderHandler>, data: HostData) -> Result<(), RunError> {
+    let join_error = |reason: String| RunError::Join {
+        lattice: data.lattice.clone(),
+        url: data.nats_url.clone(),
+        reason,
+    };
+    let subjects = Subjects::new(&data.lattice).map_err(|e| join_error(e.to_string()))?;
+    let client = async_nats::connect(data.nats_url.as_str())
+        .await
+        .map_err(|e| join_error(e.to_string()))?;
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = js.get_key_value(subjects.bucket()).await.map_err(|e| {
+        join_error(format!(
+            "no lattice state bucket {}: {e}",
+            subjects.bucket()
+        ))
+    })?;
+    let id = data.provider_id.clone();
+
+    // Links: watch first, then read what is there, so no change is missed.
+    let mut watch = kv
+        .watch("link.>")
+        .await
+        .map_err(|e| join_error(e.to_string()))?;
+    let mut links: HashMap<String, Link> = HashMap::new();
+    let mut names = Vec::new();
+    // An empty bucket may have no key stream at all: no links yet.
+    if let Ok(mut keys) = kv.keys().await {
+        while let Some(Ok(key)) = keys.next().await {
+            names.push(key);
+        }
+    }
+    for key in names {
+        if let Ok(Some(entry)) = kv.entry(key.clone()).await {
+            if entry.operation == Operation::Put {
+                if let Ok(link) = serde_json::from_slice::<Link>(&entry.value) {
+                    if link.target.as_str() == id || link.source.as_str() == id {
+                        handler.put_link(link.clone()).await;
+                        links.insert(key, link);
+                    }
+                }
+            }
+        }
+    }
+
+    let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
+    let mut calls = client
+        .queue_subscribe(subjects.rpc(&id), id.clone())
+        .await
+        .map_err(|e| join_error(e.to_string()))?;
+    let mut health = client
+        .subscribe(subjects.provider_health(&id))
+        .await
+        .map_err(|e| join_error(e.to_string()))?;
+    let _ = client.flush().await;
+    tracing::info!(provider = %id, lattice = %data.lattice, "provider serving");
+    let links = Arc::new(tokio::sync::RwLock::new(links));
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| join_error(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+            change = watch.next() => {
+                let Some(Ok(entry)) = change else { continue };
+                let mut known = links.write().await;
+                match entry.operation {
+                    Operation::Put => {
+                        if let Ok(link) = serde_json::from_slice::<Link>(&entry.value) {
+                            if link.target.as_str() == id || link.source.as_str() == id {
+                                handler.put_link(link.clone()).await;
+                                known.insert(entry.key, link);
+                            }
+                        }
+                    }
+                    Operation::Delete | Operation::Purge => {
+                        if let Some(link) = known.remove(&entry.key) {
+                            handler.delete_link(link).await;
+                        }
+                    }
+                }
+            }
+            check = health.next() => {
+                let Some(check) = check else { break };
+                if let Some(reply) = check.reply {
+                    let answer = handler.health().await;
+                    let _ = client.publish(reply, serde_json::to_vec(&answer).unwrap_or_default().into()).await;
+                }
+            }
+            call = calls.next() => {
+                let Some(call) = call else { break };
+                let Some(reply) = call.reply.clone() else { continue };
+                let (handler, verifier, links, client, id) = (handler.clone(), verifier.clone(), links.clone(), client.clone(), id.clone());
+                tokio::spawn(async move {
+                    let response = answer(&*handler, &verifier, &links, &id, &call.payload).await;
+                    match response.encode() {
+                        Ok(bytes) => { let _ = client.publish(reply, bytes.into()).await; }
+                        Err(error) => tracing::warn!(%error, "cannot encode a response"),
+                    }
+                });
+            }
+        }
+    }
+    tracing::info!(provider = %id, "provider stopping");
+    let _ = client.flush().await;
+    Ok(())
+}
+
+async fn answer(
+    handler: &dyn ProviderHandler,
+    verifier: &Verifier,
+    links: &tokio::sync::RwLock<HashMap<String, Link>>,
+    id: &str,
+    bytes: &[u8],
+) -> InvocationResponse {
+    let invocation = match Invocation::decode(bytes) {
+        Ok(invocation) => invocation,
+        Err(e) => {
+            return InvocationResponse {
+                id: String::new(),
+                error: Some(InvocationError::new(ErrorKind::BadRequest, e.to_string())),
+                payload: Vec::new(),
+                payload_ref: None,
+            }
+        }
+    };
+    let result = async {
+        verifier.verify(id, &invocation)?;
+        if invocation.payload_ref.is_some() {
+            return Err(InvocationError::new(
+                ErrorKind::BadRequest,
+                "this provider takes no large payloads",
+            ));
+        }
+        let (namespace_package, interface) = invocation
+            .interface
+            .rsplit_once('/')
+            .unwrap_or((invocation.interface.as_str(), ""));
+        let link = links
+            .read()
+            .await
+            .values()
+            .find(|l| {
+                l.source.as_str() == invocation.source
+                    && l.name == invocation.link_name
+                    && format!("{}:{}", l.namespace, l.package) == namespace_package
+                    && l.interfaces.iter().any(|i| i == interface)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::Unauthorized,
+                    format!(
+                        "no link from {} for {} to provider {id}",
+                        invocation.source, invocation.interface
+                    ),
+                )
+            })?;
+        handler
+            .invoke(
+                link,
+                invocation.function.clone(),
+                invocation.payload.clone(),
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(payload) => InvocationResponse {
+            id: invocation.id,
+            error: None,
+            payload,
+            payload_ref: None,
+        },
+        Err(error) => InvocationResponse {
+            id: invocation.id,
+            error: Some(error),
+            payload: Vec::new(),
+            payload_ref: None,
+        },
+    }
+}
