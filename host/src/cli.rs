@@ -271,7 +271,16 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
         host.start_actor(actor).await?;
     }
     for provider in &manifest.providers {
-        host.start_provider(provider)?;
+        if provider.kind.contains('/') {
+            // A provider binary: a supervised process on the lattice.
+            lattice.start_provider_process(
+                &provider.id,
+                &provider.kind,
+                provider.config.clone(),
+            )?;
+        } else {
+            host.start_provider(provider)?;
+        }
     }
     for link in &manifest.links {
         host.check_link(link)?;

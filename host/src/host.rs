@@ -84,6 +84,13 @@ enum Provider {
     Messaging(Arc<MessagingProvider>),
     /// Outgoing HTTP: stateless; the link's config holds the timeouts.
     HttpClient,
+    /// A provider process this host supervises; calls reach it over NATS.
+    External {
+        /// The binary.
+        reference: String,
+        /// Stops its supervisor (and the process).
+        stop: tokio_util::sync::CancellationToken,
+    },
 }
 
 impl Provider {
@@ -93,6 +100,7 @@ impl Provider {
             Self::KeyValue(_) => lattice_provider_keyvalue::KIND,
             Self::Messaging(_) => lattice_provider_messaging_nats::KIND,
             Self::HttpClient => HTTP_CLIENT_KIND,
+            Self::External { .. } => "process",
         }
     }
 
@@ -247,7 +255,10 @@ impl Host {
     pub fn providers(&self) -> Vec<(ComponentId, String)> {
         let mut providers: Vec<(ComponentId, String)> = read(&self.inner.providers)
             .iter()
-            .map(|(id, p)| (id.clone(), p.kind().to_string()))
+            .map(|(id, p)| match p {
+                Provider::External { reference, .. } => (id.clone(), reference.clone()),
+                other => (id.clone(), other.kind().to_string()),
+            })
             .collect();
         providers.sort();
         providers
@@ -433,6 +444,25 @@ impl Host {
         Ok(())
     }
 
+    /// Records provider process `id` (started from `reference`, supervised
+    /// until `stop` is cancelled) as running on this host.
+    pub fn add_provider_process(
+        &self,
+        id: &ComponentId,
+        reference: &str,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<(), HostError> {
+        self.check_free(id, "provider")?;
+        write(&self.inner.providers).insert(
+            id.clone(),
+            Provider::External {
+                reference: reference.to_string(),
+                stop,
+            },
+        );
+        Ok(())
+    }
+
     /// Stops provider `id`, draining its in-flight requests for up to `grace`.
     pub async fn stop_provider(&self, id: &ComponentId, grace: Duration) -> Result<(), HostError> {
         let provider =
@@ -447,6 +477,7 @@ impl Host {
             Provider::KeyValue(_) => {}
             Provider::Messaging(messaging) => messaging.shutdown(),
             Provider::HttpClient => {}
+            Provider::External { stop, .. } => stop.cancel(),
         }
         tracing::info!(provider = %id, "provider stopped");
         Ok(())
@@ -600,7 +631,7 @@ impl Host {
             && link.package == "keyvalue"
             && !matches!(
                 read(&self.inner.providers).get(&link.target),
-                Some(Provider::KeyValue(_))
+                Some(Provider::KeyValue(_) | Provider::External { .. })
             )
         {
             return Err(refuse(format!(
@@ -716,7 +747,10 @@ impl Host {
             .values()
             .flat_map(|provider| match provider {
                 Provider::HttpServer(server) => server.endpoints(),
-                Provider::KeyValue(_) | Provider::Messaging(_) | Provider::HttpClient => Vec::new(),
+                Provider::KeyValue(_)
+                | Provider::Messaging(_)
+                | Provider::HttpClient
+                | Provider::External { .. } => Vec::new(),
             })
             .collect()
     }
@@ -732,7 +766,10 @@ impl Host {
             .values()
             .filter_map(|p| match p {
                 Provider::HttpServer(server) => Some(server.clone()),
-                Provider::KeyValue(_) | Provider::Messaging(_) | Provider::HttpClient => None,
+                Provider::KeyValue(_)
+                | Provider::Messaging(_)
+                | Provider::HttpClient
+                | Provider::External { .. } => None,
             })
             .collect();
         for server in servers {
@@ -953,14 +990,35 @@ impl crate::runtime::ActorCalls for HostActorCalls {
     fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
         let kind = lattice_provider_keyvalue::KIND;
         let found = self.provider_link(source, ("wasi", "keyvalue", "store"), kind, |p| match p {
-            Provider::KeyValue(kv) => Some(kv.clone()),
+            Provider::KeyValue(kv) => Some(Some(kv.clone())),
+            // A provider process: reached over the lattice.
+            Provider::External { .. } => Some(None),
             _ => None,
         });
+        let remote = self
+            .host
+            .upgrade()
+            .and_then(|host| read(&host.remote).clone());
         Box::pin(async move {
-            let (kv, link) = found?;
-            kv.backend(&link)
-                .await
-                .map_err(|e| provider_failed(&link, kind, e))
+            match found? {
+                (Some(kv), link) => kv
+                    .backend(&link)
+                    .await
+                    .map_err(|e| provider_failed(&link, kind, e)),
+                (None, link) => match remote {
+                    Some(remote) => {
+                        Ok(
+                            Arc::new(crate::remote_keyvalue::RemoteKeyValue { remote, link })
+                                as Arc<dyn lattice_interfaces::keyvalue::KeyValue>,
+                        )
+                    }
+                    None => Err(provider_failed(
+                        &link,
+                        kind,
+                        "runs as a process but this host is not in a lattice",
+                    )),
+                },
+            }
         })
     }
 

@@ -27,6 +27,7 @@ pub mod host;
 pub mod identity;
 pub mod lattice;
 pub mod links;
+mod remote_keyvalue;
 pub mod routing;
 pub mod runtime;
 pub mod trust;

@@ -34,7 +34,30 @@ pub trait RemoteCalls: Send + Sync + 'static {
         function: String,
         params: Vec<Val>,
     ) -> CallFuture;
+
+    /// Sends `payload` as a call of `function` of `interface` to `link`'s
+    /// target (a provider process, here or on another host) and returns the
+    /// encoded result.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call.
+    fn call_raw(
+        &self,
+        link: Link,
+        interface: String,
+        function: String,
+        payload: Vec<u8>,
+    ) -> RawFuture;
 }
+
+/// The future of [`RemoteCalls::call_raw`].
+pub type RawFuture = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Vec<u8>, lattice_interfaces::InvocationError>>
+            + Send,
+    >,
+>;
 
 /// Which way a call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -173,3 +173,131 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
     assert!(status.success(), "{status:?}");
     lattice.leave().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
+    let nats = NatsServer::start();
+    let host = lattice_host::Host::new(lattice_host::HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: true,
+            ..Default::default()
+        },
+        runtime: lattice_host::RuntimeConfig {
+            cache_dir: None,
+            pool_instances: 50,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let config = LatticeConfig {
+        nats: NatsArgs {
+            url: Some(nats.url()),
+            ..NatsArgs::default()
+        },
+        heartbeat: Duration::from_secs(30),
+        kv_replicas: 1,
+        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
+        call_timeout: Duration::from_secs(5),
+    };
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let id = |s: &str| ComponentId::new(s).unwrap();
+    host.start_actor_from_bytes(
+        id("counter"),
+        "kv_counter.wasm",
+        lattice_tests::fixtures::wasm_bytes("kv_counter"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    host.start_provider(&lattice_interfaces::ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: Default::default(),
+    })
+    .unwrap();
+    lattice
+        .start_provider_process(
+            &id("kvp"),
+            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            Default::default(),
+        )
+        .unwrap();
+    let mut http = Link::new(
+        id("http"),
+        id("counter"),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    http.source_config
+        .insert("address".into(), "127.0.0.1:0".into());
+    lattice.put_link(http).await.unwrap();
+    // The counter lives in NATS KV, so it survives the provider's restarts.
+    let mut kv = Link::new(
+        id("counter"),
+        id("kvp"),
+        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    );
+    kv.target_config.insert("bucket".into(), "counters".into());
+    kv.target_config.insert("nats_url".into(), nats.url());
+    lattice.put_link(kv).await.unwrap();
+    let url = format!("{}n", host.http_endpoints()[0].url());
+    let client = lattice_tests::http_client::HttpClient::default();
+
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let get = || async { client.get(&url).await.unwrap() };
+    let mut last = loop {
+        let reply = get().await;
+        if reply.status == 200 {
+            break reply.body.trim().parse::<u64>().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the provider never served: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let pid = lattice.provider_process_id(&id("kvp")).unwrap();
+    Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    // Meanwhile calls fail with a clear error, quickly; then the restarted process serves.
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut failures = Vec::new();
+    loop {
+        let started = std::time::Instant::now();
+        let reply = get().await;
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "a call hung for {:?}",
+            started.elapsed()
+        );
+        if reply.status == 200 {
+            let value = reply.body.trim().parse::<u64>().unwrap();
+            if lattice
+                .provider_process_id(&id("kvp"))
+                .is_some_and(|new| new != pid)
+            {
+                assert!(value > last, "{value} after {last}");
+                last = value;
+                break;
+            }
+            last = value;
+        } else {
+            assert!(reply.body.contains("key-value error"), "{}", reply.body);
+            failures.push(reply.body);
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the provider did not come back: {failures:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = get().await;
+    assert_eq!(reply.body.trim().parse::<u64>().unwrap(), last + 1);
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

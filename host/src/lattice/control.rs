@@ -33,6 +33,15 @@ pub(crate) struct Control {
     pub(crate) state: LatticeState,
     pub(crate) events: EventPublisher,
     pub(crate) rpc: std::sync::Arc<super::rpc::Rpc>,
+    /// Where provider processes connect.
+    pub(crate) nats_url: String,
+    /// Running provider processes' ids, by provider.
+    pub(crate) processes: std::sync::Mutex<
+        std::collections::HashMap<
+            lattice_interfaces::ComponentId,
+            std::sync::Arc<std::sync::atomic::AtomicU32>,
+        >,
+    >,
     pub(crate) stop: CancellationToken,
     /// Stops the lattice tasks (subscriptions among them).
     pub(crate) stop_tasks: CancellationToken,
@@ -72,6 +81,48 @@ fn parse<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Outcome> {
 }
 
 impl Control {
+    /// Starts a supervised provider process; see [`super::process`].
+    pub(crate) fn start_provider_process(
+        &self,
+        id: &lattice_interfaces::ComponentId,
+        path: &str,
+        config: BTreeMap<String, String>,
+    ) -> Result<(), crate::HostError> {
+        let stop = self.stop_tasks.child_token();
+        self.host.add_provider_process(id, path, stop.clone())?;
+        let data = lattice_interfaces::protocol::provider::HostData {
+            lattice: self.subjects.lattice().to_string(),
+            nats_url: self.nats_url.clone(),
+            provider_id: id.to_string(),
+            host_id: self.host.id().to_string(),
+            trusted_cluster_keys: self.rpc.keys.trusted(),
+            config,
+        };
+        let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        self.processes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), pid.clone());
+        tokio::spawn(super::process::supervise(
+            path.to_string(),
+            data,
+            self.events.clone(),
+            stop,
+            pid,
+        ));
+        Ok(())
+    }
+
+    /// The process id of provider process `id`, while it runs.
+    pub(crate) fn provider_pid(&self, id: &lattice_interfaces::ComponentId) -> Option<u32> {
+        self.processes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .map(|pid| pid.load(std::sync::atomic::Ordering::Relaxed))
+            .filter(|pid| *pid != 0)
+    }
+
     /// The host's summary.
     pub(crate) fn info(&self) -> HostInfo {
         let started = self.host.started_at();
@@ -342,7 +393,14 @@ impl Control {
             config: request.config,
         };
         let mut data = json!({ "host_id": self.host.id(), "provider_id": request.provider_id, "provider_ref": request.provider_ref });
-        match self.host.start_provider(&spec) {
+        let started = if spec.kind.contains('/') {
+            // A path: a provider binary, run as a supervised process (its
+            // own provider_started event follows when it runs).
+            self.start_provider_process(&spec.id, &spec.kind, spec.config.clone())
+        } else {
+            self.host.start_provider(&spec)
+        };
+        match started {
             Ok(()) => {
                 self.events
                     .publish(kinds::PROVIDER_STARTED, data.clone())

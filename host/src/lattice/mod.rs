@@ -14,6 +14,7 @@
 mod connect;
 mod control;
 mod events;
+mod process;
 mod rpc;
 mod state;
 
@@ -112,6 +113,8 @@ impl Lattice {
             state,
             events,
             rpc: rpc.clone(),
+            nats_url: config.nats.url_or_default(),
+            processes: Default::default(),
             stop: CancellationToken::new(),
             stop_tasks: stop_tasks.clone(),
             version: env!("CARGO_PKG_VERSION"),
@@ -209,6 +212,23 @@ impl Lattice {
             )
             .await;
         Ok(())
+    }
+
+    /// Starts provider `id` as a process from the binary at `path`,
+    /// supervised: restarted with backoff when it exits, stopped with the
+    /// provider or the host.
+    pub fn start_provider_process(
+        &self,
+        id: &lattice_interfaces::ComponentId,
+        path: &str,
+        config: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), crate::HostError> {
+        self.control.start_provider_process(id, path, config)
+    }
+
+    /// The process id of provider process `id`, while it runs.
+    pub fn provider_process_id(&self, id: &lattice_interfaces::ComponentId) -> Option<u32> {
+        self.control.provider_pid(id)
     }
 
     /// Resolves when the lattice asked this host to stop (`host.stop`).

@@ -611,6 +611,17 @@ impl RemoteCalls for RemoteHostCalls {
         })
     }
 
+    fn call_raw(
+        &self,
+        link: Link,
+        interface: String,
+        function: String,
+        payload: Vec<u8>,
+    ) -> crate::routing::RawFuture {
+        let rpc = self.0.clone();
+        Box::pin(async move { rpc.invoke(&link, &interface, &function, payload).await })
+    }
+
     fn call_function(
         &self,
         link: Link,
