@@ -108,6 +108,7 @@ fn main() {
             kv_replicas: 1,
             cluster: ClusterKeys::new(nkeys::KeyPair::from_seed(&seed).unwrap(), &[]),
             call_timeout: Duration::from_secs(10),
+            provider_health: Duration::from_millis(200),
         };
         let (a, b) = (host(), host());
         let lattice_a = Lattice::join(a.clone(), &config()).await.unwrap();

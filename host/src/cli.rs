@@ -156,6 +156,7 @@ impl HostArgs {
             kv_replicas: self.kv_replicas,
             cluster: ClusterKeys::new(signer, &self.cluster_issuers),
             call_timeout: Duration::from_secs(self.call_timeout_secs),
+            provider_health: Duration::from_secs(10),
         }))
     }
 }

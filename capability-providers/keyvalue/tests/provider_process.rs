@@ -75,6 +75,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             &[],
         ),
         call_timeout: Duration::from_secs(10),
+        provider_health: Duration::from_millis(200),
     };
     let lattice = Lattice::join(host.clone(), &config).await.unwrap();
     let link = Link::new(
@@ -199,6 +200,7 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
         kv_replicas: 1,
         cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
         call_timeout: Duration::from_secs(5),
+        provider_health: Duration::from_millis(200),
     };
     let lattice = Lattice::join(host.clone(), &config).await.unwrap();
     let id = |s: &str| ComponentId::new(s).unwrap();
@@ -216,6 +218,12 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
         config: Default::default(),
     })
     .unwrap();
+    let events_client = async_nats::connect(nats.url()).await.unwrap();
+    let mut events = events_client
+        .subscribe("lattice.default.evt.>")
+        .await
+        .unwrap();
+    events_client.flush().await.unwrap();
     lattice
         .start_provider_process(
             &id("kvp"),
@@ -298,6 +306,21 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     }
     let reply = get().await;
     assert_eq!(reply.body.trim().parse::<u64>().unwrap(), last + 1);
+
+    // The host said what happened: started, healthy, exited, started again.
+    let mut kinds: Vec<String> = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(kinds.iter().filter(|k| *k == "provider_started").count() >= 2
+        && kinds.iter().any(|k| k == "provider_stopped")
+        && kinds.iter().any(|k| k == "health_check_passed"))
+    {
+        let Ok(Some(event)) =
+            tokio::time::timeout_at(until, futures::StreamExt::next(&mut events)).await
+        else {
+            panic!("missing provider events: {kinds:?}");
+        };
+        kinds.push(event.subject.rsplit('.').next().unwrap().to_string());
+    }
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
 }

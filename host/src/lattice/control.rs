@@ -35,6 +35,8 @@ pub(crate) struct Control {
     pub(crate) rpc: std::sync::Arc<super::rpc::Rpc>,
     /// Where provider processes connect.
     pub(crate) nats_url: String,
+    /// How often provider processes are health-checked.
+    pub(crate) provider_health: std::time::Duration,
     /// Running provider processes' ids, by provider.
     pub(crate) processes: std::sync::Mutex<
         std::collections::HashMap<
@@ -103,10 +105,16 @@ impl Control {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id.clone(), pid.clone());
+        let health = super::process::HealthCheck {
+            client: self.client.clone(),
+            subject: self.subjects.provider_health(id.as_str()),
+            every: self.provider_health,
+        };
         tokio::spawn(super::process::supervise(
             path.to_string(),
             data,
             self.events.clone(),
+            health,
             stop,
             pid,
         ));

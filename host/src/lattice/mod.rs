@@ -54,6 +54,8 @@ pub struct LatticeConfig {
     pub cluster: ClusterKeys,
     /// Deadline of a call to another host.
     pub call_timeout: Duration,
+    /// How often provider processes this host runs are health-checked.
+    pub provider_health: Duration,
 }
 
 /// Why a host could not join.
@@ -114,6 +116,7 @@ impl Lattice {
             events,
             rpc: rpc.clone(),
             nats_url: config.nats.url_or_default(),
+            provider_health: config.provider_health,
             processes: Default::default(),
             stop: CancellationToken::new(),
             stop_tasks: stop_tasks.clone(),

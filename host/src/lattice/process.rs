@@ -1,6 +1,6 @@
 //! Provider processes: a host starts a provider binary, hands it its host
-//! data on stdin, and restarts it with backoff when it exits, announcing
-//! each start and stop as events.
+//! data on stdin, checks its health, and restarts it with backoff when it
+//! exits, announcing each start, stop and change of health as events.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::provider::HostData;
+use lattice_interfaces::protocol::provider::{Health, HostData};
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
@@ -23,24 +23,60 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long a stopping process may take after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a health check waits for its answer.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Runs `path` as provider `data.provider_id` until `stop`, restarting it
-/// whenever it exits. `pid` holds the running process's id (0 between runs).
+/// How a supervisor checks its process's health.
+pub(crate) struct HealthCheck {
+    pub(crate) client: async_nats::Client,
+    pub(crate) subject: String,
+    pub(crate) every: Duration,
+}
+
+impl HealthCheck {
+    /// Asks once: healthy, or why not.
+    async fn ask(&self) -> Result<(), String> {
+        let answer = tokio::time::timeout(
+            HEALTH_TIMEOUT,
+            self.client.request(self.subject.clone(), "".into()),
+        )
+        .await
+        .map_err(|_| format!("no answer within {HEALTH_TIMEOUT:?}"))?
+        .map_err(|e| e.to_string())?;
+        let health: Health = serde_json::from_slice(&answer.payload)
+            .map_err(|e| format!("unreadable answer: {e}"))?;
+        if health.healthy {
+            Ok(())
+        } else {
+            Err(health.message)
+        }
+    }
+}
+
+/// How one run of the process ended.
+enum RunEnd {
+    Exited(String),
+    Stopped,
+}
+
+/// Runs `path` as provider `data.provider_id` until `stop`: restarts it
+/// whenever it exits, checks its health every `health.every` (events
+/// `health_check_passed` / `health_check_failed` when the answer changes),
+/// and keeps the running process's id in `pid` (0 between runs).
 pub(crate) async fn supervise(
     path: String,
     data: HostData,
     events: EventPublisher,
+    health: HealthCheck,
     stop: CancellationToken,
     pid: Arc<AtomicU32>,
 ) {
-    let mut backoff = FIRST_BACKOFF;
-    let mut starts = 0u32;
     let event = |extra: serde_json::Value| {
-        let mut data = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": path });
-        if let (Some(object), Some(extra)) = (data.as_object_mut(), extra.as_object()) {
+        let mut fields = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": path });
+        if let (Some(object), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
             object.extend(extra.clone());
         }
-        data
+        fields
     };
     let line = match serde_json::to_string(&data) {
         Ok(line) => line + "\n",
@@ -49,6 +85,8 @@ pub(crate) async fn supervise(
             return;
         }
     };
+    let mut backoff = FIRST_BACKOFF;
+    let mut starts = 0u32;
     while !stop.is_cancelled() {
         let spawned = tokio::process::Command::new(&path)
             .stdin(Stdio::piped())
@@ -56,13 +94,70 @@ pub(crate) async fn supervise(
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
+        let end = match spawned {
             Err(error) => {
+                let error = format!("cannot start {path}: {error}");
                 events
                     .publish(
                         kinds::PROVIDER_START_FAILED,
-                        event(json!({ "error": format!("cannot start {path}: {error}") })),
+                        event(json!({ "error": error })),
+                    )
+                    .await;
+                RunEnd::Exited(error)
+            }
+            Ok(mut child) => {
+                if let Some(mut stdin) = child.stdin.take() {
+                    let _ = stdin.write_all(line.as_bytes()).await;
+                }
+                starts += 1;
+                pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
+                let started = Instant::now();
+                events
+                    .publish(
+                        kinds::PROVIDER_STARTED,
+                        event(json!({ "pid": child.id(), "starts": starts })),
+                    )
+                    .await;
+                let end = run(&mut child, &health, &events, &event, &stop).await;
+                if matches!(end, RunEnd::Stopped) {
+                    if let Some(id) = child.id() {
+                        let _ = tokio::process::Command::new("kill")
+                            .arg("-TERM")
+                            .arg(id.to_string())
+                            .status()
+                            .await;
+                    }
+                    if tokio::time::timeout(STOP_GRACE, child.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = child.kill().await;
+                    }
+                }
+                pid.store(0, Ordering::Relaxed);
+                if started.elapsed() >= STABLE_AFTER {
+                    backoff = FIRST_BACKOFF;
+                }
+                end
+            }
+        };
+        match end {
+            RunEnd::Stopped => {
+                events
+                    .publish(
+                        kinds::PROVIDER_STOPPED,
+                        event(json!({ "reason": "stopped" })),
+                    )
+                    .await;
+                break;
+            }
+            RunEnd::Exited(status) => {
+                tracing::warn!(provider = %data.provider_id, %status, ?backoff, "provider process ended; restarting");
+                let restarting_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+                events
+                    .publish(
+                        kinds::PROVIDER_STOPPED,
+                        event(json!({ "reason": status, "restarting_in_ms": restarting_in_ms })),
                     )
                     .await;
                 tokio::select! {
@@ -70,46 +165,39 @@ pub(crate) async fn supervise(
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
             }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            let _ = stdin.write_all(line.as_bytes()).await;
         }
-        starts += 1;
-        pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
-        let started = Instant::now();
-        events
-            .publish(
-                kinds::PROVIDER_STARTED,
-                event(json!({ "pid": child.id(), "starts": starts })),
-            )
-            .await;
+    }
+}
+
+/// Waits for the process to exit or `stop`, checking its health meanwhile.
+async fn run(
+    child: &mut tokio::process::Child,
+    health: &HealthCheck,
+    events: &EventPublisher,
+    event: &impl Fn(serde_json::Value) -> serde_json::Value,
+    stop: &CancellationToken,
+) -> RunEnd {
+    let mut checks = tokio::time::interval(health.every);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut healthy: Option<bool> = None;
+    loop {
         tokio::select! {
             status = child.wait() => {
-                pid.store(0, Ordering::Relaxed);
-                if started.elapsed() >= STABLE_AFTER {
-                    backoff = FIRST_BACKOFF;
-                }
-                let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-                tracing::warn!(provider = %data.provider_id, %status, ?backoff, "provider process exited; restarting");
-                events.publish(kinds::PROVIDER_STOPPED, event(json!({ "reason": format!("exited: {status}"), "restarting_in_ms": backoff.as_millis() as u64 }))).await;
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                return RunEnd::Exited(status.map_or_else(|e| e.to_string(), |s| format!("exited: {s}")));
             }
-            () = stop.cancelled() => {
-                if let Some(id) = child.id() {
-                    let _ = tokio::process::Command::new("kill").arg("-TERM").arg(id.to_string()).status().await;
+            () = stop.cancelled() => return RunEnd::Stopped,
+            _ = checks.tick() => {
+                let answer = health.ask().await;
+                if healthy != Some(answer.is_ok()) {
+                    healthy = Some(answer.is_ok());
+                    match answer {
+                        Ok(()) => events.publish(kinds::HEALTH_CHECK_PASSED, event(serde_json::json!({}))).await,
+                        Err(reason) => {
+                            events.publish(kinds::HEALTH_CHECK_FAILED, event(serde_json::json!({ "reason": reason }))).await;
+                        }
+                    }
                 }
-                if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
-                    let _ = child.kill().await;
-                }
-                pid.store(0, Ordering::Relaxed);
-                events.publish(kinds::PROVIDER_STOPPED, event(json!({ "reason": "stopped" }))).await;
-                break;
             }
         }
     }
