@@ -126,6 +126,40 @@ fn unix_now() -> u64 {
 }
 
 impl TrustPolicy {
+    /// Checks a provider binary against this policy: its claims in
+    /// `PATH.jwt` must be signed by their issuer, vouch for these exact bytes
+    /// on this target, be inside their validity window and come from an
+    /// allowed issuer. A binary with no claims file runs only with
+    /// `allow_unsigned`.
+    pub fn verify_provider(&self, path: &std::path::Path) -> Result<(), TrustError> {
+        let mut jwt_path = path.as_os_str().to_owned();
+        jwt_path.push(".jwt");
+        let jwt = match std::fs::read_to_string(&jwt_path) {
+            Ok(jwt) => jwt,
+            Err(_) if self.allow_unsigned => return Ok(()),
+            Err(_) => return Err(TrustError::NotSigned),
+        };
+        let binary = std::fs::read(path).map_err(|e| {
+            TrustError::Claims(ClaimsError::Malformed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        })?;
+        let claims = lattice_interfaces::claims::read_provider(
+            &binary,
+            &lattice_interfaces::claims::current_target(),
+            &jwt,
+        )?;
+        claims.check_time(unix_now())?;
+        if !self.allowed_issuers.is_empty() && !self.allowed_issuers.contains(&claims.issuer) {
+            return Err(TrustError::IssuerNotAllowed {
+                issuer: claims.issuer.clone(),
+                allowed: self.allowed_issuers.join(", "),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks `wasm` against this policy at time `now` (Unix seconds; `None`
     /// for the clock). Returns the claims, or `None` for an allowed unsigned
     /// module.

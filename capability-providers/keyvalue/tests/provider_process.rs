@@ -324,3 +324,91 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_starts_only_provider_binaries_with_valid_claims() {
+    use lattice_interfaces::claims::{current_target, sign_provider, KeyKind, ProviderSigning};
+
+    let nats = NatsServer::start();
+    let account = KeyKind::Account.generate();
+    let host = lattice_host::Host::new(lattice_host::HostConfig {
+        trust: lattice_host::TrustPolicy {
+            allow_unsigned: false,
+            allowed_issuers: vec![account.public_key()],
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let config = LatticeConfig {
+        nats: NatsArgs {
+            url: Some(nats.url()),
+            ..NatsArgs::default()
+        },
+        heartbeat: Duration::from_secs(30),
+        kv_replicas: 1,
+        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
+        call_timeout: Duration::from_secs(5),
+        provider_health: Duration::from_secs(10),
+    };
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("lattice-provider-keyvalue");
+    std::fs::copy(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"), &binary).unwrap();
+    let path = binary.to_str().unwrap();
+    let id = |s: &str| ComponentId::new(s).unwrap();
+
+    let e = lattice
+        .start_provider_process(&id("p1"), path, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("refused: not signed"), "{e}");
+
+    // Signed by another account: refused by issuer.
+    let stranger = KeyKind::Account.generate();
+    let service = KeyKind::Service.generate();
+    let bytes = std::fs::read(&binary).unwrap();
+    let jwt = sign_provider(
+        &bytes,
+        &current_target(),
+        &stranger,
+        &service,
+        &ProviderSigning::default(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
+    let e = lattice
+        .start_provider_process(&id("p2"), path, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is not allowed on this host"), "{e}");
+
+    // Signed by the allowed account, then changed: refused as tampered.
+    let jwt = sign_provider(
+        &bytes,
+        &current_target(),
+        &account,
+        &service,
+        &ProviderSigning::default(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
+    lattice
+        .start_provider_process(&id("p3"), path, Default::default())
+        .unwrap();
+    let mut changed = bytes.clone();
+    changed.push(0);
+    let copy = dir.path().join("changed");
+    std::fs::write(&copy, &changed).unwrap();
+    std::fs::copy(
+        dir.path().join("lattice-provider-keyvalue.jwt"),
+        dir.path().join("changed.jwt"),
+    )
+    .unwrap();
+    let e = lattice
+        .start_provider_process(&id("p4"), copy.to_str().unwrap(), Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hash mismatch"), "{e}");
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

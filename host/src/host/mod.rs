@@ -457,6 +457,14 @@ impl Host {
         stop: tokio_util::sync::CancellationToken,
     ) -> Result<(), HostError> {
         self.check_free(id, "provider")?;
+        // Deny by default: a provider binary runs only with valid claims.
+        self.inner
+            .trust
+            .verify_provider(std::path::Path::new(reference))
+            .map_err(|e| HostError::Provider {
+                id: id.clone(),
+                reason: format!("{reference} refused: {e}"),
+            })?;
         write(&self.inner.providers).insert(
             id.clone(),
             Provider::External {
