@@ -31,12 +31,12 @@ impl IncomingHttp for HostHttpHandler {
                 // Local first: an actor on this host is called in-process.
                 if let Some(actor) = read(&host.actors).get(&link.target).cloned() {
                     host.routing.count(&link.target, Route::Local);
-                    return Ok(Target::Local(actor));
+                    return Ok(HttpTarget::Local(actor));
                 }
                 match read(&host.remote).clone() {
                     Some(remote) => {
                         host.routing.count(&link.target, Route::Remote);
-                        Ok(Target::Remote(remote))
+                        Ok(HttpTarget::Remote(remote, link.clone()))
                     }
                     None => Err(InvocationError::new(
                         ErrorKind::NotFound,
@@ -47,14 +47,19 @@ impl IncomingHttp for HostHttpHandler {
                     )),
                 }
             });
-        let link = link.clone();
         Box::pin(async move {
             match route? {
-                Target::Local(actor) => actor.handle_http(request).await,
-                Target::Remote(remote) => remote.call_http(link, request).await,
+                HttpTarget::Local(actor) => actor.handle_http(request).await,
+                HttpTarget::Remote(remote, link) => remote.call_http(link, request).await,
             }
         })
     }
+}
+
+/// Where an HTTP request goes; the link is cloned only to cross hosts.
+enum HttpTarget {
+    Local(Arc<Actor>),
+    Remote(Arc<dyn RemoteCalls>, Link),
 }
 
 enum Target {
