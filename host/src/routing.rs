@@ -49,6 +49,10 @@ pub trait RemoteCalls: Send + Sync + 'static {
         function: String,
         payload: Vec<u8>,
     ) -> RawFuture;
+
+    /// Announces event `kind` with `data` on the lattice, in the background
+    /// and best effort.
+    fn publish_event(&self, kind: &'static str, data: serde_json::Value);
 }
 
 /// The future of [`RemoteCalls::call_raw`].

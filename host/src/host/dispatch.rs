@@ -230,10 +230,19 @@ impl crate::runtime::ActorCalls for HostActorCalls {
             .and_then(|host| read(&host.remote).clone());
         Box::pin(async move {
             match found? {
-                (Some(kv), link) => kv
-                    .backend(&link)
-                    .await
-                    .map_err(|e| provider_failed(&link, kind, e)),
+                (Some(kv), link) => kv.backend(&link).await.map_err(|e| {
+                    // Operators hear of a broken backend, not only the actor.
+                    if let Some(remote) = &remote {
+                        remote.publish_event(
+                            lattice_interfaces::protocol::events::kinds::PROVIDER_ERROR,
+                            serde_json::json!({
+                                "provider_id": link.target, "source": link.source,
+                                "link_name": link.name, "error": e.to_string(),
+                            }),
+                        );
+                    }
+                    provider_failed(&link, kind, e)
+                }),
                 (None, link) => match remote {
                     Some(remote) => {
                         Ok(

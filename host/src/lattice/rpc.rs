@@ -611,6 +611,11 @@ impl RemoteCalls for RemoteHostCalls {
         })
     }
 
+    fn publish_event(&self, kind: &'static str, data: serde_json::Value) {
+        let events = self.0.events.clone();
+        tokio::spawn(async move { events.publish(kind, data).await });
+    }
+
     fn call_raw(
         &self,
         link: Link,

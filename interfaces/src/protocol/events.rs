@@ -29,6 +29,9 @@ pub mod kinds {
     pub const PROVIDER_STARTED: &str = "provider_started";
     /// A provider could not start.
     pub const PROVIDER_START_FAILED: &str = "provider_start_failed";
+    /// A provider could not serve a link: its backend is unreachable or
+    /// misconfigured.
+    pub const PROVIDER_ERROR: &str = "provider_error";
     /// A provider stopped.
     pub const PROVIDER_STOPPED: &str = "provider_stopped";
     /// A link was stored.
