@@ -64,3 +64,26 @@ source_config = {{ address = "{address}" }}
         wasm.display()
     )
 }
+
+/// A host with `trust` joined to the lattice `default` on the NATS server at
+/// `nats_url`, with its own cluster key, 5 s call deadlines and provider
+/// health checks every 200 ms.
+pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, lattice_host::lattice::Lattice) {
+    use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
+    let host = host(trust, None);
+    let config = LatticeConfig {
+        nats: NatsArgs {
+            url: Some(nats_url.to_string()),
+            ..NatsArgs::default()
+        },
+        heartbeat: std::time::Duration::from_secs(30),
+        kv_replicas: 1,
+        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
+        call_timeout: std::time::Duration::from_secs(5),
+        provider_health: std::time::Duration::from_millis(200),
+    };
+    let lattice = Lattice::join(host.clone(), &config)
+        .await
+        .expect("a test host joins the lattice");
+    (host, lattice)
+}

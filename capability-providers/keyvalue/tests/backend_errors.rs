@@ -17,38 +17,14 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
 use lattice_interfaces::{ComponentId, Contract, Link, ProviderSpec};
 use lattice_tests::nats::NatsServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_fails_the_call_and_raises_a_provider_error_event() {
     let nats = NatsServer::start();
-    let host = lattice_host::Host::new(lattice_host::HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
-        runtime: lattice_host::RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 20,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .unwrap();
-    let config = LatticeConfig {
-        nats: NatsArgs {
-            url: Some(nats.url()),
-            ..NatsArgs::default()
-        },
-        heartbeat: Duration::from_secs(30),
-        kv_replicas: 1,
-        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
-        call_timeout: Duration::from_secs(5),
-        provider_health: Duration::from_secs(10),
-    };
-    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let mut errors = client
         .subscribe("lattice.default.evt.provider_error")

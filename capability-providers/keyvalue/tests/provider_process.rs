@@ -18,7 +18,6 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::protocol::provider::{Health, HostData};
 use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
@@ -62,22 +61,8 @@ fn reply_of(response: &InvocationResponse) -> KvReply {
 async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigterm() {
     let nats = NatsServer::start();
     let cluster = nkeys::KeyPair::new_cluster();
-    let host = lattice_host::Host::new(lattice_host::HostConfig::default()).unwrap();
-    let config = LatticeConfig {
-        nats: NatsArgs {
-            url: Some(nats.url()),
-            ..NatsArgs::default()
-        },
-        heartbeat: Duration::from_secs(30),
-        kv_replicas: 1,
-        cluster: ClusterKeys::new(
-            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
-            &[],
-        ),
-        call_timeout: Duration::from_secs(10),
-        provider_health: Duration::from_millis(200),
-    };
-    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_host::TrustPolicy::default()).await;
     let link = Link::new(
         ComponentId::new("counter").unwrap(),
         ComponentId::new("kvp").unwrap(),
@@ -178,31 +163,8 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     let nats = NatsServer::start();
-    let host = lattice_host::Host::new(lattice_host::HostConfig {
-        trust: lattice_host::TrustPolicy {
-            allow_unsigned: true,
-            ..Default::default()
-        },
-        runtime: lattice_host::RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 50,
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-    .unwrap();
-    let config = LatticeConfig {
-        nats: NatsArgs {
-            url: Some(nats.url()),
-            ..NatsArgs::default()
-        },
-        heartbeat: Duration::from_secs(30),
-        kv_replicas: 1,
-        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
-        call_timeout: Duration::from_secs(5),
-        provider_health: Duration::from_millis(200),
-    };
-    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
     let id = |s: &str| ComponentId::new(s).unwrap();
     host.start_actor_from_bytes(
         id("counter"),
@@ -331,26 +293,14 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
 
     let nats = NatsServer::start();
     let account = KeyKind::Account.generate();
-    let host = lattice_host::Host::new(lattice_host::HostConfig {
-        trust: lattice_host::TrustPolicy {
+    let (host, lattice) = lattice_tests::hosts::joined(
+        &nats.url(),
+        lattice_host::TrustPolicy {
             allow_unsigned: false,
             allowed_issuers: vec![account.public_key()],
         },
-        ..Default::default()
-    })
-    .unwrap();
-    let config = LatticeConfig {
-        nats: NatsArgs {
-            url: Some(nats.url()),
-            ..NatsArgs::default()
-        },
-        heartbeat: Duration::from_secs(30),
-        kv_replicas: 1,
-        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
-        call_timeout: Duration::from_secs(5),
-        provider_health: Duration::from_secs(10),
-    };
-    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("lattice-provider-keyvalue");
     std::fs::copy(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"), &binary).unwrap();
