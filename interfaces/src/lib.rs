@@ -8,6 +8,7 @@
 //! ```
 //! use lattice_interfaces::{Link, Manifest};
 //!
+//! # fn main() -> Result<(), lattice_interfaces::ManifestError> {
 //! let manifest = Manifest::from_toml(r#"
 //!     [[actors]]
 //!     id = "hello"
@@ -22,9 +23,11 @@
 //!     target = "hello"
 //!     interface = "wasi:http/incoming-handler"
 //!     source_config = { address = "127.0.0.1:8080" }
-//! "#).unwrap();
+//! "#)?;
 //! let link: &Link = &manifest.links[0];
 //! assert_eq!(link.contract().to_string(), "wasi:http/incoming-handler");
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod claims;

@@ -62,6 +62,11 @@ fn ok<T: Serialize>(response: T) -> Outcome {
     reply(&CtlReply::ok(response))
 }
 
+/// The response of a successful read, or its error.
+fn answer<T: Serialize>(result: Result<T, super::state::StateError>) -> Outcome {
+    result.map_or_else(|e| error(e.to_string()), ok)
+}
+
 fn error(message: impl Into<String>) -> Outcome {
     reply(&CtlReply::<()>::error(message))
 }
@@ -495,20 +500,14 @@ impl Control {
         if let Err(e) = parse::<Empty>(op, payload) {
             return e;
         }
-        match self.state.links().await {
-            Ok(links) => ok(links),
-            Err(e) => error(e.to_string()),
-        }
+        answer(self.state.links().await)
     }
 
     async fn get_claims(&self, op: &str, payload: &[u8]) -> Outcome {
         if let Err(e) = parse::<Empty>(op, payload) {
             return e;
         }
-        match self.state.claims().await {
-            Ok(claims) => ok(claims),
-            Err(e) => error(e.to_string()),
-        }
+        answer(self.state.claims().await)
     }
 
     async fn put_config(&self, op: &str, payload: &[u8]) -> Outcome {

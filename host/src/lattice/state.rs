@@ -179,9 +179,13 @@ impl LatticeState {
         Ok(values)
     }
 
-    /// Every link, by key.
-    pub async fn links(&self) -> Result<Vec<Link>, StateError> {
-        self.values(LINK_PREFIX)
+    /// Every value under `prefix`, decoded from JSON, by key; an
+    /// undecodable one is an error naming its key.
+    async fn decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<T>, StateError> {
+        self.values(prefix)
             .await?
             .into_iter()
             .map(|(key, value)| {
@@ -191,6 +195,11 @@ impl LatticeState {
                 })
             })
             .collect()
+    }
+
+    /// Every link, by key.
+    pub async fn links(&self) -> Result<Vec<Link>, StateError> {
+        self.decoded(LINK_PREFIX).await
     }
 
     /// Stores the claims of an actor a host ran.
@@ -209,16 +218,7 @@ impl LatticeState {
 
     /// Every stored claims set.
     pub async fn claims(&self) -> Result<Vec<serde_json::Value>, StateError> {
-        self.values(CLAIMS_PREFIX)
-            .await?
-            .into_iter()
-            .map(|(key, value)| {
-                serde_json::from_slice(&value).map_err(|e| StateError::Corrupt {
-                    key,
-                    reason: e.to_string(),
-                })
-            })
-            .collect()
+        self.decoded(CLAIMS_PREFIX).await
     }
 
     /// Stores named config.
