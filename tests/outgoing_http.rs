@@ -14,38 +14,11 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::net::TcpListener;
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::{fixtures, hosts};
-
-/// A tiny upstream: `/ok` answers at once, `/slow` after 3 s.
-fn upstream() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                if request_line.contains("/slow") {
-                    std::thread::sleep(Duration::from_secs(3));
-                }
-                let mut stream = stream;
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nupstream ok");
-            });
-        }
-    });
-    address
-}
 
 fn manifest(with_link: bool) -> Manifest {
     let mut text = format!(
@@ -78,7 +51,7 @@ source_config = {{ address = "127.0.0.1:0" }}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_actor_reaches_upstream_and_a_slow_one_times_out() {
-    let upstream = upstream();
+    let upstream = lattice_tests::upstream::start();
     let host = hosts::dev_host();
     host.apply(&manifest(true)).await.unwrap();
     let url = host.http_endpoints()[0].url();
@@ -107,7 +80,7 @@ async fn a_linked_actor_reaches_upstream_and_a_slow_one_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_link_outgoing_requests_are_denied() {
-    let upstream = upstream();
+    let upstream = lattice_tests::upstream::start();
     let host = hosts::dev_host();
     host.apply(&manifest(false)).await.unwrap();
     let url = host.http_endpoints()[0].url();

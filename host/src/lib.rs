@@ -27,7 +27,7 @@ pub mod host;
 pub mod identity;
 pub mod lattice;
 pub mod links;
-mod remote_keyvalue;
+mod remote;
 pub mod routing;
 pub mod runtime;
 pub mod trust;

@@ -34,6 +34,7 @@ pub mod claims;
 pub mod contract;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod id;
 pub mod keyvalue;
 pub mod link;

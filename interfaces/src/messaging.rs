@@ -39,3 +39,91 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// the link's target.
     fn deliver(&self, link: Link, message: Message) -> MessagingFuture<'static, ()>;
 }
+
+/// `wasmcloud:messaging` as it crosses the lattice: what a host sends a
+/// messaging provider it does not run (MessagePack, named fields), and
+/// the arguments a provider hands an actor's `handle-message`.
+pub mod wire {
+    use serde::{Deserialize, Serialize};
+
+    use super::Message;
+    use crate::protocol::rpc::WireVal;
+
+    /// The interface consumer calls travel as.
+    pub const CONSUMER_INTERFACE: &str = "wasmcloud:messaging/consumer";
+    /// The interface handler deliveries travel as.
+    pub const HANDLER_INTERFACE: &str = "wasmcloud:messaging/handler";
+    /// The function handler deliveries call.
+    pub const HANDLE_MESSAGE: &str = "handle-message";
+
+    /// One consumer operation; fields are the WIT parameters.
+    #[allow(missing_docs)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum MessagingOp {
+        /// `publish`.
+        Publish {
+            subject: String,
+            #[serde(with = "serde_bytes")]
+            body: Vec<u8>,
+            reply_to: Option<String>,
+        },
+        /// `request`.
+        Request {
+            subject: String,
+            #[serde(with = "serde_bytes")]
+            body: Vec<u8>,
+            timeout_ms: u32,
+        },
+    }
+
+    /// Its result.
+    #[allow(missing_docs)]
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum MessagingReply {
+        /// Published.
+        Done,
+        /// The reply to a request.
+        Reply {
+            subject: String,
+            #[serde(with = "serde_bytes")]
+            body: Vec<u8>,
+            reply_to: Option<String>,
+        },
+        /// The operation failed, in one line for the actor.
+        Error(String),
+    }
+
+    impl From<Message> for MessagingReply {
+        fn from(message: Message) -> Self {
+            Self::Reply {
+                subject: message.subject,
+                body: message.body,
+                reply_to: message.reply_to,
+            }
+        }
+    }
+
+    /// The arguments of `handle-message(msg: broker-message)`.
+    pub fn handler_arguments(message: Message) -> Vec<WireVal> {
+        vec![WireVal::Record(vec![
+            ("subject".into(), WireVal::String(message.subject)),
+            ("body".into(), WireVal::Bytes(message.body)),
+            (
+                "reply-to".into(),
+                WireVal::Option(message.reply_to.map(|r| Box::new(WireVal::String(r)))),
+            ),
+        ])]
+    }
+
+    /// What `handle-message` returned: `Ok` or its error string.
+    pub fn handler_outcome(results: &[WireVal]) -> Result<(), String> {
+        match results.first() {
+            Some(WireVal::Result(Err(Some(reason)))) => match reason.as_ref() {
+                WireVal::String(reason) => Err(reason.clone()),
+                other => Err(format!("{other:?}")),
+            },
+            Some(WireVal::Result(Err(None))) => Err("the handler failed".into()),
+            _ => Ok(()),
+        }
+    }
+}

@@ -69,7 +69,18 @@ source_config = {{ address = "{address}" }}
 /// `nats_url`, with its own cluster key, 5 s call deadlines and provider
 /// health checks every 200 ms.
 pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, lattice_host::lattice::Lattice) {
-    use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
+    let keys = lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]);
+    joined_with_keys(nats_url, trust, keys).await
+}
+
+/// Like [`joined`], signing with and trusting `cluster`: hosts given the
+/// same keys accept each other's invocations.
+pub async fn joined_with_keys(
+    nats_url: &str,
+    trust: TrustPolicy,
+    cluster: lattice_host::lattice::ClusterKeys,
+) -> (Host, lattice_host::lattice::Lattice) {
+    use lattice_host::lattice::{Lattice, LatticeConfig, NatsArgs};
     let host = host(trust, None);
     let config = LatticeConfig {
         nats: NatsArgs {
@@ -78,7 +89,7 @@ pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, lattice_host::
         },
         heartbeat: std::time::Duration::from_secs(30),
         kv_replicas: 1,
-        cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]),
+        cluster,
         call_timeout: std::time::Duration::from_secs(5),
         provider_health: std::time::Duration::from_millis(200),
     };

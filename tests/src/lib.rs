@@ -18,6 +18,7 @@ pub mod http_client;
 pub mod lattice;
 pub mod nats;
 pub mod redis;
+pub mod upstream;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

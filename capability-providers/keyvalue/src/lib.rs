@@ -16,6 +16,7 @@ mod redis_backend;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::keyvalue::{KeyValue, KvError};
 use lattice_interfaces::{Link, LinkKey};
 
@@ -82,5 +83,41 @@ impl KeyValueProvider {
         };
         backends.insert(key, backend.clone());
         Ok(backend)
+    }
+
+    /// Serves one operation that arrived over the lattice on `link`; every
+    /// failure (the backend's included) is a [`KvReply::Error`] naming it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::backend`]; an operation the backend already took is done.
+    pub async fn serve(&self, link: &Link, op: KvOp) -> KvReply {
+        let store = match self.backend(link).await {
+            Ok(store) => store,
+            Err(e) => return KvReply::Error(e.to_string()),
+        };
+        let result = match op {
+            KvOp::Get { bucket, key } => store
+                .get(&bucket, &key)
+                .await
+                .map(|v| KvReply::Value(v.map(serde_bytes::ByteBuf::from))),
+            KvOp::Set { bucket, key, value } => store
+                .set(&bucket, &key, value)
+                .await
+                .map(|()| KvReply::Done),
+            KvOp::Delete { bucket, key } => {
+                store.delete(&bucket, &key).await.map(|()| KvReply::Done)
+            }
+            KvOp::Exists { bucket, key } => store.exists(&bucket, &key).await.map(KvReply::Bool),
+            KvOp::ListKeys { bucket, cursor } => store
+                .list_keys(&bucket, cursor)
+                .await
+                .map(|(k, c)| KvReply::Keys(k, c)),
+            KvOp::Increment { bucket, key, delta } => store
+                .increment(&bucket, &key, delta)
+                .await
+                .map(KvReply::Number),
+        };
+        result.unwrap_or_else(|e| KvReply::Error(e.to_string()))
     }
 }

@@ -79,9 +79,11 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
     let data = HostData {
         lattice: "default".into(),
         nats_url: nats.url(),
+        nats: Default::default(),
         provider_id: "kvp".into(),
         host_id: host.id().to_string(),
         trusted_cluster_keys: vec![cluster.public_key()],
+        invocation_seed: None,
         config: Default::default(),
     };
     writeln!(
@@ -361,4 +363,90 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     assert!(e.contains("hash mismatch"), "{e}");
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice() {
+    let nats = NatsServer::start();
+    let cluster = nkeys::KeyPair::new_cluster();
+    let keys = || {
+        lattice_host::lattice::ClusterKeys::new(
+            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
+            &[],
+        )
+    };
+    let trust = lattice_tests::hosts::unsigned_allowed;
+    let (host_a, lattice_a) =
+        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
+    let (host_b, lattice_b) =
+        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
+    let id = |s: &str| ComponentId::new(s).unwrap();
+
+    // Host A runs the provider process, host B the actor and its HTTP server.
+    lattice_a
+        .start_provider_process(
+            &id("kvp"),
+            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            Default::default(),
+        )
+        .unwrap();
+    host_b
+        .start_actor_from_bytes(
+            id("counter"),
+            "kv_counter.wasm",
+            lattice_tests::fixtures::wasm_bytes("kv_counter"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    host_b
+        .start_provider(&lattice_interfaces::ProviderSpec {
+            id: id("http"),
+            kind: "http-server".into(),
+            config: Default::default(),
+        })
+        .unwrap();
+    let mut http = Link::new(
+        id("http"),
+        id("counter"),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    http.source_config
+        .insert("address".into(), "127.0.0.1:0".into());
+    lattice_b.put_link(http).await.unwrap();
+    lattice_b
+        .put_link(Link::new(
+            id("counter"),
+            id("kvp"),
+            Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+        ))
+        .await
+        .unwrap();
+
+    let url = format!("{}visits", host_b.http_endpoints()[0].url());
+    let client = lattice_tests::http_client::HttpClient::default();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        let reply = client.get(&url).await.unwrap();
+        if reply.status == 200 {
+            break reply.body.trim().parse::<u64>().unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the provider on host A never served host B: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for expected in first + 1..first + 11 {
+        let reply = client.get(&url).await.unwrap();
+        assert_eq!(reply.body.trim().parse::<u64>().unwrap(), expected);
+    }
+    // Host B has no key-value provider of its own: every call crossed hosts.
+    let routed = host_b.routing().of(&id("kvp"));
+    assert!(routed.remote >= 11 && routed.local == 0, "{routed:?}");
+    lattice_b.leave().await;
+    lattice_a.leave().await;
+    host_b.shutdown(Duration::from_secs(1)).await;
+    host_a.shutdown(Duration::from_secs(1)).await;
 }

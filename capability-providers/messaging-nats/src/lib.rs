@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply};
 use lattice_interfaces::messaging::{Message, MessageHandler, MessagingClient, MessagingFuture};
 use lattice_interfaces::{Link, LinkKey};
 use tokio_util::sync::CancellationToken;
@@ -108,6 +109,42 @@ impl MessagingProvider {
     pub async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, String> {
         let url = link.config("url").unwrap_or(&self.default_url).to_string();
         Ok(Arc::new(NatsClient(self.client(&url).await?)))
+    }
+
+    /// Serves one consumer operation that arrived over the lattice on
+    /// `link`; a failure is a [`MessagingReply::Error`] naming it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::consumer`]; a message already published stays published.
+    pub async fn serve(&self, link: &Link, op: MessagingOp) -> MessagingReply {
+        let client = match self.consumer(link).await {
+            Ok(client) => client,
+            Err(e) => return MessagingReply::Error(e),
+        };
+        let result = match op {
+            MessagingOp::Publish {
+                subject,
+                body,
+                reply_to,
+            } => client
+                .publish(Message {
+                    subject,
+                    body,
+                    reply_to,
+                })
+                .await
+                .map(|()| MessagingReply::Done),
+            MessagingOp::Request {
+                subject,
+                body,
+                timeout_ms,
+            } => client
+                .request(subject, body, timeout_ms)
+                .await
+                .map(MessagingReply::from),
+        };
+        result.unwrap_or_else(MessagingReply::Error)
     }
 
     /// Serves handler `link` (provider → actor): subscribes to its

@@ -10,7 +10,17 @@
 //!    when SIGTERM or SIGINT arrives.
 //!
 //! Invocations are checked as a host checks them (trusted cluster key,
-//! deadline, each id once) before the handler sees them.
+//! deadline, each id once) before the handler sees them. A provider that
+//! calls actors itself (messages to a handler) builds its handler with
+//! [`run_with`], which hands it [`LatticeCalls`]: invocations signed with
+//! the cluster key in the host data.
+
+mod connect;
+mod invoke;
+pub mod payloads;
+
+pub use connect::connect;
+pub use invoke::{LatticeCalls, DEFAULT_CALL_TIMEOUT};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -84,15 +94,45 @@ pub fn read_host_data() -> Result<HostData, RunError> {
 ///
 /// Dropping the future stops serving at once, without draining.
 pub async fn run(handler: Arc<dyn ProviderHandler>, data: HostData) -> Result<(), RunError> {
+    run_with(data, |_| handler).await
+}
+
+/// Like [`run`], for a provider that calls actors: `make` builds the
+/// handler from the provider's [`LatticeCalls`] once NATS is reached.
+///
+/// # Cancel safety
+///
+/// Dropping the future stops serving at once, without draining.
+pub async fn run_with(
+    data: HostData,
+    make: impl FnOnce(Arc<LatticeCalls>) -> Arc<dyn ProviderHandler>,
+) -> Result<(), RunError> {
     let join_error = |reason: String| RunError::Join {
         lattice: data.lattice.clone(),
         url: data.nats_url.clone(),
         reason,
     };
     let subjects = Subjects::new(&data.lattice).map_err(|e| join_error(e.to_string()))?;
-    let client = async_nats::connect(data.nats_url.as_str())
-        .await
-        .map_err(|e| join_error(e.to_string()))?;
+    let signer = data
+        .invocation_seed
+        .as_deref()
+        .map(nkeys::KeyPair::from_seed)
+        .transpose()
+        .map_err(|e| join_error(format!("invocation_seed is not a valid seed: {e}")))?;
+    let client = connect(
+        &data.nats_url,
+        &data.nats,
+        &format!("provider {}", data.provider_id),
+    )
+    .await
+    .map_err(join_error)?;
+    let handler = make(Arc::new(LatticeCalls::new(
+        client.clone(),
+        subjects.clone(),
+        data.provider_id.clone(),
+        data.host_id.clone(),
+        signer,
+    )));
     let js = async_nats::jetstream::new(client.clone());
     let kv = js.get_key_value(subjects.bucket()).await.map_err(|e| {
         join_error(format!(
@@ -178,7 +218,7 @@ pub async fn run(handler: Arc<dyn ProviderHandler>, data: HostData) -> Result<()
                 let Some(reply) = call.reply.clone() else { continue };
                 let (handler, verifier, links, client, id) = (handler.clone(), verifier.clone(), links.clone(), client.clone(), id.clone());
                 tokio::spawn(async move {
-                    let response = answer(&*handler, &verifier, &links, &id, &call.payload).await;
+                    let response = answer(&*handler, &verifier, &links, &id, &client, &call.payload).await;
                     match response.encode() {
                         Ok(bytes) => { let _ = client.publish(reply, bytes.into()).await; }
                         Err(error) => tracing::warn!(%error, "cannot encode a response"),
@@ -197,6 +237,7 @@ async fn answer(
     verifier: &Verifier,
     links: &tokio::sync::RwLock<HashMap<String, Link>>,
     id: &str,
+    client: &async_nats::Client,
     bytes: &[u8],
 ) -> InvocationResponse {
     let invocation = match Invocation::decode(bytes) {
@@ -212,12 +253,6 @@ async fn answer(
     };
     let result = async {
         verifier.verify(id, &invocation)?;
-        if invocation.payload_ref.is_some() {
-            return Err(InvocationError::new(
-                ErrorKind::BadRequest,
-                "this provider takes no large payloads",
-            ));
-        }
         let (namespace_package, interface) = invocation
             .interface
             .rsplit_once('/')
@@ -242,21 +277,22 @@ async fn answer(
                     ),
                 )
             })?;
-        handler
-            .invoke(
-                link,
-                invocation.function.clone(),
-                invocation.payload.clone(),
-            )
-            .await
+        let payload = match &invocation.payload_ref {
+            Some(body) => payloads::pull(client, body, invocation.deadline_ms).await?,
+            None => invocation.payload.clone(),
+        };
+        let answer = handler
+            .invoke(link, invocation.function.clone(), payload)
+            .await?;
+        payloads::place(client, answer, invocation.deadline_ms).await
     }
     .await;
     match result {
-        Ok(payload) => InvocationResponse {
+        Ok((payload, payload_ref)) => InvocationResponse {
             id: invocation.id,
             error: None,
             payload,
-            payload_ref: None,
+            payload_ref,
         },
         Err(error) => InvocationResponse {
             id: invocation.id,

@@ -4,6 +4,7 @@
 //! a target in this process or, through the lattice, on another host.
 
 use super::*;
+use lattice_interfaces::http_client::Timeouts;
 
 /// Hands HTTP requests from an in-process HTTP server provider to actors.
 pub(super) struct HostHttpHandler {
@@ -114,17 +115,26 @@ impl lattice_interfaces::messaging::MessageHandler for HostMessageHandler {
     }
 }
 
+/// Where a call to a provider goes.
+enum ProviderRoute<T> {
+    /// The provider runs in this process.
+    Local(T),
+    /// It does not (a provider process, or another host): over the lattice.
+    Remote(Arc<dyn RemoteCalls>),
+}
+
 impl HostActorCalls {
     /// The link from `source` for `namespace:package/interface` (deny by
-    /// default: none, no call) and the provider it targets on this host,
-    /// picked by `pick` (which says what kind of provider it must be).
-    fn provider_link<T>(
+    /// default: none, no call) and where its provider is: in this process,
+    /// picked by `pick` (which says what kind of provider it must be), or
+    /// anywhere else in the lattice.
+    fn provider_route<T>(
         &self,
         source: &ComponentId,
         (namespace, package, interface): (&str, &str, &str),
         kind: &str,
         pick: impl FnOnce(&Provider) -> Option<T>,
-    ) -> Result<(T, Link), InvocationError> {
+    ) -> Result<(ProviderRoute<T>, Link), InvocationError> {
         let host = self
             .host
             .upgrade()
@@ -147,20 +157,43 @@ impl HostActorCalls {
                     ),
                 )
             })?;
-        let picked = read(&host.providers)
-            .get(&link.target)
-            .and_then(pick)
-            .ok_or_else(|| {
+        let remote = || {
+            read(&host.remote).clone().ok_or_else(|| {
                 InvocationError::new(
                     ErrorKind::NotFound,
                     format!(
-                        "{kind} provider \"{}\" does not run on this host",
+                        "{kind} provider \"{}\" does not run in this host's process and the host is not in a lattice",
                         link.target
                     ),
                 )
-            })?;
-        host.routing.count(&link.target, Route::Local);
-        Ok((picked, link))
+            })
+        };
+        let route = match read(&host.providers).get(&link.target) {
+            Some(Provider::External { .. }) => ProviderRoute::Remote(remote()?),
+            Some(provider) => ProviderRoute::Local(pick(provider).ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "provider \"{}\" is a {} provider, not {kind}",
+                        link.target,
+                        provider.kind()
+                    ),
+                )
+            })?),
+            None if read(&host.actors).contains_key(&link.target) => {
+                return Err(InvocationError::new(
+                    ErrorKind::NotFound,
+                    format!("\"{}\" is an actor, not a {kind} provider", link.target),
+                ))
+            }
+            None => ProviderRoute::Remote(remote()?),
+        };
+        let way = match route {
+            ProviderRoute::Local(_) => Route::Local,
+            ProviderRoute::Remote(_) => Route::Remote,
+        };
+        host.routing.count(&link.target, way);
+        Ok((route, link))
     }
 }
 
@@ -175,53 +208,52 @@ impl crate::runtime::ActorCalls for HostActorCalls {
     fn outgoing_http(
         &self,
         source: &ComponentId,
-    ) -> Result<wasmtime_wasi_http::RequestOptions, InvocationError> {
-        let ((), link) = self.provider_link(
+    ) -> Result<crate::runtime::OutgoingHttp, InvocationError> {
+        let (route, link) = self.provider_route(
             source,
             ("wasi", "http", "outgoing-handler"),
             HTTP_CLIENT_KIND,
             |p| matches!(p, Provider::HttpClient).then_some(()),
         )?;
-        let millis = |key: &str| {
-            link.config(key)
-                .and_then(|v| v.parse::<u64>().ok())
-                .map(Duration::from_millis)
-        };
-        Ok(wasmtime_wasi_http::RequestOptions {
-            connect_timeout: millis("connect_timeout_ms").or(Some(Duration::from_secs(5))),
-            first_byte_timeout: millis("first_byte_timeout_ms").or(Some(Duration::from_secs(30))),
-            between_bytes_timeout: millis("between_bytes_timeout_ms")
-                .or(Some(Duration::from_secs(30))),
+        Ok(match route {
+            ProviderRoute::Local(()) => crate::runtime::OutgoingHttp::Direct(
+                lattice_provider_http_client::request_options(Timeouts::of(&link)),
+            ),
+            ProviderRoute::Remote(remote) => {
+                crate::runtime::OutgoingHttp::Through(crate::remote::sender(remote, link))
+            }
         })
     }
 
     fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
         let kind = lattice_provider_messaging_nats::KIND;
-        let found =
-            self.provider_link(
-                source,
-                ("wasmcloud", "messaging", "consumer"),
-                kind,
-                |p| match p {
-                    Provider::Messaging(messaging) => Some(messaging.clone()),
-                    _ => None,
-                },
-            );
+        let found = self.provider_route(
+            source,
+            ("wasmcloud", "messaging", "consumer"),
+            kind,
+            |p| match p {
+                Provider::Messaging(messaging) => Some(messaging.clone()),
+                _ => None,
+            },
+        );
         Box::pin(async move {
-            let (messaging, link) = found?;
-            messaging
-                .consumer(&link)
-                .await
-                .map_err(|e| provider_failed(&link, kind, e))
+            match found? {
+                (ProviderRoute::Local(messaging), link) => messaging
+                    .consumer(&link)
+                    .await
+                    .map_err(|e| provider_failed(&link, kind, e)),
+                (ProviderRoute::Remote(remote), link) => {
+                    Ok(Arc::new(crate::remote::RemoteMessaging { remote, link })
+                        as Arc<dyn lattice_interfaces::messaging::MessagingClient>)
+                }
+            }
         })
     }
 
     fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
         let kind = lattice_provider_keyvalue::KIND;
-        let found = self.provider_link(source, ("wasi", "keyvalue", "store"), kind, |p| match p {
-            Provider::KeyValue(kv) => Some(Some(kv.clone())),
-            // A provider process: reached over the lattice.
-            Provider::External { .. } => Some(None),
+        let found = self.provider_route(source, ("wasi", "keyvalue", "store"), kind, |p| match p {
+            Provider::KeyValue(kv) => Some(kv.clone()),
             _ => None,
         });
         let remote = self
@@ -230,7 +262,7 @@ impl crate::runtime::ActorCalls for HostActorCalls {
             .and_then(|host| read(&host.remote).clone());
         Box::pin(async move {
             match found? {
-                (Some(kv), link) => kv.backend(&link).await.map_err(|e| {
+                (ProviderRoute::Local(kv), link) => kv.backend(&link).await.map_err(|e| {
                     // Operators hear of a broken backend, not only the actor.
                     if let Some(remote) = &remote {
                         remote.publish_event(
@@ -243,19 +275,10 @@ impl crate::runtime::ActorCalls for HostActorCalls {
                     }
                     provider_failed(&link, kind, e)
                 }),
-                (None, link) => match remote {
-                    Some(remote) => {
-                        Ok(
-                            Arc::new(crate::remote_keyvalue::RemoteKeyValue { remote, link })
-                                as Arc<dyn lattice_interfaces::keyvalue::KeyValue>,
-                        )
-                    }
-                    None => Err(provider_failed(
-                        &link,
-                        kind,
-                        "runs as a process but this host is not in a lattice",
-                    )),
-                },
+                (ProviderRoute::Remote(remote), link) => {
+                    Ok(Arc::new(crate::remote::RemoteKeyValue { remote, link })
+                        as Arc<dyn lattice_interfaces::keyvalue::KeyValue>)
+                }
             }
         })
     }

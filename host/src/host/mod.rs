@@ -79,7 +79,7 @@ pub enum HostError {
 }
 
 /// The kind of the built-in outgoing HTTP provider.
-pub const HTTP_CLIENT_KIND: &str = "http-client";
+pub const HTTP_CLIENT_KIND: &str = lattice_provider_http_client::KIND;
 
 /// A provider running in this process.
 enum Provider {

@@ -1,7 +1,6 @@
 //! Connecting to NATS: the URL, credentials and TLS a host or client uses.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// How to reach and authenticate to NATS, as flags or `LATTICE_*` variables.
 #[derive(Debug, Clone, clap::Args)]
@@ -95,44 +94,27 @@ impl NatsArgs {
             .unwrap_or_else(|| DEFAULT_NATS_URL.to_string())
     }
 
+    /// The credentials as host data carries them to provider processes.
+    pub fn credentials(&self) -> lattice_interfaces::protocol::provider::NatsCredentials {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        lattice_interfaces::protocol::provider::NatsCredentials {
+            creds_file: path(&self.creds),
+            nkey_seed: self.nkey.clone(),
+            user: self.user.clone(),
+            password: self.password.clone(),
+            tls: self.tls,
+            ca_file: path(&self.ca),
+            tls_cert_file: path(&self.tls_cert),
+            tls_key_file: path(&self.tls_key),
+        }
+    }
+
     /// Connects as `name`. Fails at once, naming the URL, when the server
     /// cannot be reached; once connected, the client reconnects by itself.
     pub async fn connect(&self, name: &str) -> Result<async_nats::Client, ConnectError> {
         let url = self.url_or_default();
-        let fail = |reason: String| ConnectError {
-            url: url.clone(),
-            reason,
-        };
-        let mut options = async_nats::ConnectOptions::new()
-            .name(name)
-            .connection_timeout(Duration::from_secs(5));
-        if let Some(creds) = &self.creds {
-            options = options.credentials_file(creds).await.map_err(|e| {
-                fail(format!(
-                    "cannot read credentials file {}: {e}",
-                    creds.display()
-                ))
-            })?;
-        }
-        if let Some(seed) = &self.nkey {
-            options = options.nkey(seed.clone());
-        }
-        if let (Some(user), Some(password)) = (&self.user, &self.password) {
-            options = options.user_and_password(user.clone(), password.clone());
-        }
-        if self.tls {
-            options = options.require_tls(true);
-        }
-        if let Some(ca) = &self.ca {
-            options = options.add_root_certificates(ca.clone());
-        }
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            options = options.add_client_certificate(cert.clone(), key.clone());
-        }
-        let servers: Vec<&str> = url.split(',').map(str::trim).collect();
-        options
-            .connect(servers.as_slice())
+        lattice_provider_sdk::connect(&url, &self.credentials(), name)
             .await
-            .map_err(|e| fail(e.to_string()))
+            .map_err(|reason| ConnectError { url, reason })
     }
 }

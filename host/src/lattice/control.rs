@@ -35,6 +35,8 @@ pub(crate) struct Control {
     pub(crate) rpc: std::sync::Arc<super::rpc::Rpc>,
     /// Where provider processes connect.
     pub(crate) nats_url: String,
+    /// How they authenticate: the host's own credentials.
+    pub(crate) nats_credentials: lattice_interfaces::protocol::provider::NatsCredentials,
     /// How often provider processes are health-checked.
     pub(crate) provider_health: std::time::Duration,
     /// Running provider processes' ids, by provider.
@@ -100,9 +102,11 @@ impl Control {
         let data = lattice_interfaces::protocol::provider::HostData {
             lattice: self.subjects.lattice().to_string(),
             nats_url: self.nats_url.clone(),
+            nats: self.nats_credentials.clone(),
             provider_id: id.to_string(),
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
+            invocation_seed: self.rpc.keys.seed(),
             config,
         };
         let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));

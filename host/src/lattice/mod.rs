@@ -116,6 +116,7 @@ impl Lattice {
             events,
             rpc: rpc.clone(),
             nats_url: config.nats.url_or_default(),
+            nats_credentials: config.nats.credentials(),
             provider_health: config.provider_health,
             processes: Default::default(),
             stop: CancellationToken::new(),

@@ -19,7 +19,7 @@ use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::rpc::{
     unix_ms, BodyRef, HttpMessage, HttpRequestHead, HttpResponseHead, Invocation,
-    InvocationResponse, Verifier, CHUNK_SIZE, INLINE_LIMIT,
+    InvocationResponse, Verifier, INLINE_LIMIT,
 };
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
@@ -36,7 +36,7 @@ use wasmtime::component::Val;
 /// The interface HTTP calls travel as.
 const HTTP_INTERFACE: &str = "wasi:http/incoming-handler";
 /// Largest HTTP body carried between hosts, either way.
-pub const MAX_BODY_BYTES: usize = 64 << 20;
+pub const MAX_BODY_BYTES: usize = lattice_provider_sdk::payloads::MAX_PAYLOAD_BYTES;
 /// Most invocations one host serves at once.
 const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
 
@@ -85,6 +85,12 @@ impl ClusterKeys {
     /// The public keys trusted, for provider processes this host starts.
     pub fn trusted(&self) -> Vec<String> {
         self.verifier.trusted().cloned().collect()
+    }
+
+    /// The signing seed, handed only to provider processes this host starts
+    /// (on their stdin) so the actors they call accept them.
+    pub(crate) fn seed(&self) -> Option<String> {
+        self.signer.seed().ok()
     }
 
     /// Signs `invocation` (sets its cluster key and signature).
@@ -142,91 +148,12 @@ impl Rpc {
         }
     }
 
-    /// Makes `data` available for pulling in chunks until `deadline_ms`.
     async fn offer(&self, data: Vec<u8>, deadline_ms: u64) -> Result<BodyRef, InvocationError> {
-        let subject = self.client.new_inbox();
-        let mut requests = self.client.subscribe(subject.clone()).await.map_err(|e| {
-            err(
-                ErrorKind::Failed,
-                format!("cannot offer a large payload: {e}"),
-            )
-        })?;
-        let chunks = u32::try_from(data.len().div_ceil(CHUNK_SIZE)).unwrap_or(u32::MAX);
-        let body = BodyRef {
-            subject,
-            len: data.len() as u64,
-            chunks,
-        };
-        let client = self.client.clone();
-        let data = Bytes::from(data);
-        tokio::spawn(async move {
-            let mut served = 0u32;
-            let wait = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
-            let until = tokio::time::Instant::now() + wait;
-            while served < chunks {
-                let Ok(Some(request)) = tokio::time::timeout_at(until, requests.next()).await
-                else {
-                    break;
-                };
-                let (Some(reply), Some(index)) = (
-                    request.reply,
-                    std::str::from_utf8(&request.payload)
-                        .ok()
-                        .and_then(|t| t.parse::<usize>().ok()),
-                ) else {
-                    continue;
-                };
-                let start = index.saturating_mul(CHUNK_SIZE).min(data.len());
-                let end = start.saturating_add(CHUNK_SIZE).min(data.len());
-                let _ = client.publish(reply, data.slice(start..end)).await;
-                served = served.saturating_add(1);
-            }
-        });
-        Ok(body)
+        lattice_provider_sdk::payloads::offer(&self.client, data, deadline_ms).await
     }
 
-    /// Pulls the payload `body` describes, checking its length.
     async fn pull(&self, body: &BodyRef, deadline_ms: u64) -> Result<Vec<u8>, InvocationError> {
-        if body.len > MAX_BODY_BYTES as u64 + INLINE_LIMIT as u64 {
-            return Err(err(
-                ErrorKind::BadRequest,
-                format!("payload of {} bytes exceeds the limit", body.len),
-            ));
-        }
-        let mut data = Vec::with_capacity(usize::try_from(body.len).unwrap_or(0));
-        for index in 0..body.chunks {
-            let left = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
-            let chunk = tokio::time::timeout(
-                left,
-                self.client
-                    .request(body.subject.clone(), index.to_string().into()),
-            )
-            .await
-            .map_err(|_| {
-                err(
-                    ErrorKind::Timeout,
-                    "deadline passed while pulling a large payload",
-                )
-            })?
-            .map_err(|e| {
-                err(
-                    ErrorKind::Failed,
-                    format!("cannot pull chunk {index} of a large payload: {e}"),
-                )
-            })?;
-            data.extend_from_slice(&chunk.payload);
-        }
-        if data.len() as u64 != body.len {
-            return Err(err(
-                ErrorKind::Failed,
-                format!(
-                    "large payload arrived with {} of {} bytes",
-                    data.len(),
-                    body.len
-                ),
-            ));
-        }
-        Ok(data)
+        lattice_provider_sdk::payloads::pull(&self.client, body, deadline_ms).await
     }
 
     /// Calls `function` of `interface` on `link`'s target on another host.
@@ -239,11 +166,8 @@ impl Rpc {
     ) -> Result<Vec<u8>, InvocationError> {
         let deadline_ms = unix_ms()
             .saturating_add(u64::try_from(self.call_timeout.as_millis()).unwrap_or(u64::MAX));
-        let (payload, payload_ref) = if payload.len() > INLINE_LIMIT {
-            (Vec::new(), Some(self.offer(payload, deadline_ms).await?))
-        } else {
-            (payload, None)
-        };
+        let (payload, payload_ref) =
+            lattice_provider_sdk::payloads::place(&self.client, payload, deadline_ms).await?;
         let mut invocation = Invocation {
             id: format!(
                 "{}-{}",

@@ -40,12 +40,9 @@ pub trait ActorCalls: Send + Sync + 'static {
     /// `wasmcloud:messaging/consumer`.
     fn messaging(&self, source: &ComponentId) -> MessagingClientFuture;
 
-    /// The request options of `source`'s link for
-    /// `wasi:http/outgoing-handler`, or why it may not send requests.
-    fn outgoing_http(
-        &self,
-        source: &ComponentId,
-    ) -> Result<wasmtime_wasi_http::RequestOptions, InvocationError>;
+    /// How `source`'s requests leave over its link for
+    /// `wasi:http/outgoing-handler`, or why it may not send any.
+    fn outgoing_http(&self, source: &ComponentId) -> Result<super::OutgoingHttp, InvocationError>;
 }
 
 /// The future of [`ActorCalls::messaging`].
@@ -181,7 +178,10 @@ pub fn to_wire(value: &Val) -> Result<WireVal, InvocationError> {
         Val::Float64(v) => WireVal::F64(*v),
         Val::Char(v) => WireVal::Char(*v),
         Val::String(v) => WireVal::String(v.clone()),
-        Val::List(v) => WireVal::List(list(v)?),
+        Val::List(v) => match bytes_of(v) {
+            Some(bytes) => WireVal::Bytes(bytes),
+            None => WireVal::List(list(v)?),
+        },
         Val::FixedLengthList(v) => WireVal::FixedList(list(v)?),
         Val::Map(v) => WireVal::Map(
             v.iter()
@@ -207,6 +207,20 @@ pub fn to_wire(value: &Val) -> Result<WireVal, InvocationError> {
     })
 }
 
+/// The bytes of a non-empty list whose every element is a `u8`.
+fn bytes_of(values: &[Val]) -> Option<Vec<u8>> {
+    if values.is_empty() {
+        return None;
+    }
+    values
+        .iter()
+        .map(|v| match v {
+            Val::U8(b) => Some(*b),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A component value from the wire. Types are checked by wasmtime when the
 /// value is passed to a function.
 pub fn from_wire(value: WireVal) -> Val {
@@ -228,6 +242,7 @@ pub fn from_wire(value: WireVal) -> Val {
         WireVal::String(v) => Val::String(v),
         WireVal::List(v) => Val::List(list(v)),
         WireVal::FixedList(v) => Val::FixedLengthList(list(v)),
+        WireVal::Bytes(v) => Val::List(v.into_iter().map(Val::U8).collect()),
         WireVal::Map(v) => Val::Map(
             v.into_iter()
                 .map(|(k, v)| (from_wire(k), from_wire(v)))

@@ -3,7 +3,7 @@
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Per-call state of an actor instance.
 pub struct ActorCtx {
@@ -14,7 +14,7 @@ pub struct ActorCtx {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: LinkedOutgoingHttp,
+    hooks: super::outgoing_http::LinkedOutgoingHttp,
     pub(crate) limits: MemoryLimiter,
 }
 
@@ -26,10 +26,7 @@ impl ActorCtx {
         memory_limit: usize,
         calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
     ) -> Self {
-        let hooks = LinkedOutgoingHttp {
-            actor: actor.clone(),
-            calls: calls.clone(),
-        };
+        let hooks = super::outgoing_http::LinkedOutgoingHttp::new(actor.clone(), calls.clone());
         Self {
             actor,
             calls,
@@ -82,58 +79,6 @@ impl WasiHttpView for ActorCtx {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
-    }
-}
-
-/// Outgoing HTTP is a capability like any other: an actor reaches it only
-/// through a link to an `http-client` provider, whose config sets the
-/// timeouts. Without one every outgoing request is denied.
-pub struct LinkedOutgoingHttp {
-    actor: lattice_interfaces::ComponentId,
-    calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
-}
-
-/// What is sent and received for an outgoing request.
-type Sent = Result<
-    (
-        http::Response<wasmtime_wasi_http::WasiBody>,
-        Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ),
-    wasmtime_wasi_http::Error,
->;
-
-impl WasiHttpHooks for LinkedOutgoingHttp {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<dyn std::future::Future<Output = Sent> + Send> {
-        let options = match self
-            .calls
-            .as_ref()
-            .map(|calls| calls.outgoing_http(&self.actor))
-        {
-            Some(Ok(options)) => options,
-            Some(Err(error)) => {
-                tracing::warn!(actor = %self.actor, %error, "outgoing HTTP refused");
-                return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-            }
-            None => return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
-        };
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io)
-                    as Box<
-                        dyn std::future::Future<Output = Result<(), wasmtime_wasi_http::Error>>
-                            + Send,
-                    >,
-            ))
-        })
     }
 }
 

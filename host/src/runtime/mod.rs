@@ -19,6 +19,7 @@ mod ctx;
 mod engine;
 mod keyvalue;
 mod messaging;
+mod outgoing_http;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
 pub use calls::{
@@ -27,6 +28,7 @@ pub use calls::{
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
-pub use ctx::{ActorCtx, LinkedOutgoingHttp};
+pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use messaging::message_value;
+pub use outgoing_http::{LinkedOutgoingHttp, OutgoingHttp, OutgoingSender};

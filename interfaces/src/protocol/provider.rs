@@ -6,28 +6,108 @@
 //! `<provider-id>`) with signed invocations, learns its links from the
 //! lattice's KV bucket, answers `lattice.<L>.provider.<provider-id>.health`,
 //! and exits cleanly on SIGTERM.
+//!
+//! Host data carries secrets (the cluster seed, NATS credentials): it only
+//! travels over the child's stdin, and its `Debug` output hides them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 /// What a provider process is started with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostData {
     /// The lattice id.
     pub lattice: String,
     /// NATS server URL(s), comma-separated.
     pub nats_url: String,
+    /// How to authenticate to NATS: the host's own credentials.
+    #[serde(default)]
+    pub nats: NatsCredentials,
     /// The provider's id in the lattice.
     pub provider_id: String,
     /// The host that started it.
     pub host_id: String,
     /// Cluster public keys whose invocations it accepts.
     pub trusted_cluster_keys: Vec<String>,
+    /// The cluster seed (`SC…`) the provider signs its own invocations
+    /// with (messages it hands to actors); none means it makes none.
+    #[serde(default)]
+    pub invocation_seed: Option<String>,
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+}
+
+/// NATS authentication and TLS, as a host was given them. File paths are
+/// read by the process, which runs on the same machine as its host.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsCredentials {
+    /// A credentials file (JWT + seed).
+    #[serde(default)]
+    pub creds_file: Option<String>,
+    /// An nkey seed (`SU…`).
+    #[serde(default)]
+    pub nkey_seed: Option<String>,
+    /// User, with `password`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password, with `user`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Whether TLS is required.
+    #[serde(default)]
+    pub tls: bool,
+    /// CA certificate(s) to trust (PEM file).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Client certificate (PEM file), with `tls_key_file`.
+    #[serde(default)]
+    pub tls_cert_file: Option<String>,
+    /// Client key (PEM file).
+    #[serde(default)]
+    pub tls_key_file: Option<String>,
+}
+
+/// Shows whether a secret is there, never what it is.
+fn hidden(secret: Option<&String>) -> &'static str {
+    if secret.is_some() {
+        "<hidden>"
+    } else {
+        "none"
+    }
+}
+
+impl std::fmt::Debug for HostData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostData")
+            .field("lattice", &self.lattice)
+            .field("nats_url", &self.nats_url)
+            .field("nats", &self.nats)
+            .field("provider_id", &self.provider_id)
+            .field("host_id", &self.host_id)
+            .field("trusted_cluster_keys", &self.trusted_cluster_keys)
+            .field("invocation_seed", &hidden(self.invocation_seed.as_ref()))
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCredentials")
+            .field("creds_file", &self.creds_file)
+            .field("nkey_seed", &hidden(self.nkey_seed.as_ref()))
+            .field("user", &self.user)
+            .field("password", &hidden(self.password.as_ref()))
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
+            .finish()
+    }
 }
 
 /// The answer to a health check.
@@ -38,4 +118,44 @@ pub struct Health {
     /// Why not, when it cannot.
     #[serde(default)]
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_seeds_or_passwords() {
+        let data = HostData {
+            lattice: "default".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            nats: NatsCredentials {
+                nkey_seed: Some("SUSECRETNKEY".into()),
+                user: Some("alice".into()),
+                password: Some("hunter2".into()),
+                ..NatsCredentials::default()
+            },
+            provider_id: "kv".into(),
+            host_id: "NHOST".into(),
+            trusted_cluster_keys: vec!["CKEY".into()],
+            invocation_seed: Some("SCSECRETCLUSTER".into()),
+            config: BTreeMap::new(),
+        };
+        let shown = format!("{data:?}");
+        for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("alice") && shown.contains("<hidden>"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn host_data_from_an_older_host_still_reads() {
+        let line = r#"{"lattice":"default","nats_url":"nats://x","provider_id":"kv","host_id":"N","trusted_cluster_keys":[]}"#;
+        let data: HostData = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(data.nats, NatsCredentials::default());
+        assert_eq!(data.invocation_seed, None);
+    }
 }

@@ -250,6 +250,9 @@ pub enum WireVal {
     Flags(Vec<String>),
     /// A fixed-length list.
     FixedList(Vec<WireVal>),
+    /// A non-empty `list<u8>`, as bytes: a message body or a blob crosses
+    /// at its own size rather than a value per byte.
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
 }
 
 /// Checks invocations before they are served: addressed to this target,

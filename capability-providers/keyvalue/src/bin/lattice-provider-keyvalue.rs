@@ -36,37 +36,7 @@ impl ProviderHandler for KeyValueProcess {
         Box::pin(async move {
             let op: KvOp = rmp_serde::from_slice(&payload)
                 .map_err(|e| failed(format!("malformed key-value call: {e}")))?;
-            let backend = self.0.backend(&link).await;
-            let reply = match backend {
-                Err(e) => KvReply::Error(e.to_string()),
-                Ok(store) => {
-                    let result = match op {
-                        KvOp::Get { bucket, key } => store
-                            .get(&bucket, &key)
-                            .await
-                            .map(|v| KvReply::Value(v.map(serde_bytes::ByteBuf::from))),
-                        KvOp::Set { bucket, key, value } => store
-                            .set(&bucket, &key, value)
-                            .await
-                            .map(|()| KvReply::Done),
-                        KvOp::Delete { bucket, key } => {
-                            store.delete(&bucket, &key).await.map(|()| KvReply::Done)
-                        }
-                        KvOp::Exists { bucket, key } => {
-                            store.exists(&bucket, &key).await.map(KvReply::Bool)
-                        }
-                        KvOp::ListKeys { bucket, cursor } => store
-                            .list_keys(&bucket, cursor)
-                            .await
-                            .map(|(k, c)| KvReply::Keys(k, c)),
-                        KvOp::Increment { bucket, key, delta } => store
-                            .increment(&bucket, &key, delta)
-                            .await
-                            .map(KvReply::Number),
-                    };
-                    result.unwrap_or_else(|e| KvReply::Error(e.to_string()))
-                }
-            };
+            let reply: KvReply = self.0.serve(&link, op).await;
             rmp_serde::to_vec_named(&reply).map_err(failed)
         })
     }

@@ -1,5 +1,5 @@
-//! A key-value store behind a provider process (on this host or another),
-//! reached with signed invocations; see `lattice-provider-sdk`.
+//! A key-value store behind a provider that is not in this process (a
+//! provider process, or another host), reached with signed invocations.
 
 use std::sync::Arc;
 

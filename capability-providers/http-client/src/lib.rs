@@ -1,0 +1,154 @@
+//! The outgoing HTTP capability provider: `wasi:http/outgoing-handler` for
+//! actors, reached only through a link, whose config sets the timeouts
+//! (`connect_timeout_ms`, `first_byte_timeout_ms`,
+//! `between_bytes_timeout_ms`).
+//!
+//! In a host's process the actor's request streams straight out through
+//! wasmtime-wasi-http's sender with the link's [`request_options`]. When
+//! the provider runs elsewhere (its own process, another host) the request
+//! crosses the lattice whole as an [`OutgoingRequest`] and [`send`] makes it
+//! with the same sender, so both ways connect, time out and fail alike.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use lattice_interfaces::http_client::{FailureKind, OutgoingReply, OutgoingRequest, Timeouts};
+use lattice_interfaces::protocol::rpc::{HttpMessage, HttpResponseHead};
+use wasmtime_wasi_http::{Error, RequestOptions};
+
+/// The provider kind manifests name to run this provider.
+pub const KIND: &str = "http-client";
+
+/// Largest response body [`send`] returns.
+pub const MAX_RESPONSE_BYTES: usize = lattice_provider_sdk::payloads::MAX_PAYLOAD_BYTES;
+
+/// The sender's options for `timeouts`.
+pub fn request_options(timeouts: Timeouts) -> RequestOptions {
+    RequestOptions {
+        connect_timeout: Some(Duration::from_millis(timeouts.connect_ms)),
+        first_byte_timeout: Some(Duration::from_millis(timeouts.first_byte_ms)),
+        between_bytes_timeout: Some(Duration::from_millis(timeouts.between_bytes_ms)),
+    }
+}
+
+/// The category of a sender's error, as it crosses the lattice.
+pub fn failure_kind(error: &Error) -> FailureKind {
+    match error {
+        Error::Connect(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            FailureKind::ConnectionRefused
+        }
+        // Name resolution fails inside connect with no kind of its own.
+        Error::Connect(io) if io.to_string().contains("lookup") => FailureKind::Dns,
+        Error::DnsError { .. } | Error::DnsTimeout | Error::DestinationNotFound => FailureKind::Dns,
+        Error::ConnectionRefused => FailureKind::ConnectionRefused,
+        Error::ConnectionTimeout => FailureKind::ConnectTimeout,
+        Error::ConnectionReadTimeout | Error::HttpResponseTimeout => FailureKind::ReadTimeout,
+        Error::HttpRequestUriInvalid
+        | Error::HttpRequestMethodInvalid
+        | Error::InvalidDnsNameError(_) => FailureKind::InvalidRequest,
+        _ => FailureKind::Other,
+    }
+}
+
+/// The sender's error for a failure that crossed the lattice, so the actor
+/// sees the same `error-code` either way.
+pub fn wasi_error(kind: FailureKind, message: String) -> Error {
+    match kind {
+        FailureKind::Dns => Error::DnsError {
+            rcode: Some(message),
+            info_code: None,
+        },
+        FailureKind::ConnectionRefused => Error::ConnectionRefused,
+        FailureKind::ConnectTimeout => Error::ConnectionTimeout,
+        FailureKind::ReadTimeout => Error::ConnectionReadTimeout,
+        FailureKind::InvalidRequest => Error::HttpRequestUriInvalid,
+        FailureKind::Other => Error::InternalError(Some(message)),
+    }
+}
+
+fn failed(kind: FailureKind, message: impl Into<String>) -> OutgoingReply {
+    OutgoingReply::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Makes `request` with `timeouts` and returns the whole response (at most
+/// [`MAX_RESPONSE_BYTES`] of body).
+///
+/// # Cancel safety
+///
+/// Dropping the future drops the connection.
+pub async fn send(request: OutgoingRequest, timeouts: Timeouts) -> OutgoingReply {
+    let head = request.message.head;
+    if request.scheme != "http" && request.scheme != "https" {
+        return failed(
+            FailureKind::InvalidRequest,
+            format!("scheme \"{}\" is not http or https", request.scheme),
+        );
+    }
+    let uri = format!(
+        "{}://{}{}",
+        request.scheme, head.authority, head.path_and_query
+    );
+    let mut builder = http::Request::builder()
+        .method(head.method.as_str())
+        .uri(&uri);
+    for (name, value) in &head.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    let body = Full::new(Bytes::from(request.message.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let outgoing = match builder.body(body) {
+        Ok(outgoing) => outgoing,
+        Err(e) => return failed(FailureKind::InvalidRequest, format!("{uri}: {e}")),
+    };
+    let (response, io) =
+        match wasmtime_wasi_http::default_send_request(outgoing, Some(request_options(timeouts)))
+            .await
+        {
+            Ok(sent) => sent,
+            Err(e) => return failed(failure_kind(&e), format!("{uri}: {e}")),
+        };
+    tokio::spawn(async move {
+        if let Err(error) = io.await {
+            tracing::debug!(%error, "outgoing connection ended with an error");
+        }
+    });
+    let (parts, mut body) = response.into_parts();
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len().saturating_add(data.len()) > MAX_RESPONSE_BYTES {
+                        return failed(
+                            FailureKind::Other,
+                            format!("{uri}: response body exceeds {MAX_RESPONSE_BYTES} bytes"),
+                        );
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Err(e) => return failed(failure_kind(&e), format!("{uri}: {e}")),
+        }
+    }
+    OutgoingReply::Response(HttpMessage {
+        head: HttpResponseHead {
+            status: parts.status.as_u16(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_string(),
+                        serde_bytes::ByteBuf::from(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+        },
+        body: bytes,
+    })
+}

@@ -1,0 +1,145 @@
+//! Outgoing HTTP through an `http-client` provider process.
+//!
+//! A real nats-server, a host joined to it running the `http_fetch`
+//! fixture behind an HTTP server provider, and
+//! `lattice-provider-http-client` started and supervised by that host. The
+//! fixture's requests cross the lattice to the process, which makes them
+//! with the link's timeouts; the answers come back whole.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::nats::NatsServer;
+
+fn id(name: &str) -> ComponentId {
+    ComponentId::new(name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts() {
+    let upstream = lattice_tests::upstream::start();
+    let nats = NatsServer::start();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
+    host.start_actor_from_bytes(
+        id("fetch"),
+        "http_fetch.wasm",
+        lattice_tests::fixtures::wasm_bytes("http_fetch"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    host.start_provider(&lattice_interfaces::ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: Default::default(),
+    })
+    .unwrap();
+    let mut serve = Link::new(
+        id("http"),
+        id("fetch"),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    serve
+        .source_config
+        .insert("address".into(), "127.0.0.1:0".into());
+    lattice.put_link(serve).await.unwrap();
+    let url = host.http_endpoints()[0].url();
+    let client = HttpClient::default();
+
+    // Deny by default: no link to a client yet.
+    let reply = client
+        .get(&format!("{url}?url=http://{upstream}/ok"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(reply.body.contains("HttpRequestDenied"), "{}", reply.body);
+
+    lattice
+        .start_provider_process(
+            &id("client"),
+            env!("CARGO_BIN_EXE_lattice-provider-http-client"),
+            Default::default(),
+        )
+        .unwrap();
+    let mut outgoing = Link::new(
+        id("fetch"),
+        id("client"),
+        Contract::parse("wasi:http/outgoing-handler").unwrap(),
+    );
+    outgoing
+        .target_config
+        .insert("first_byte_timeout_ms".into(), "500".into());
+    lattice.put_link(outgoing).await.unwrap();
+
+    // The process starts in the background: fetch until it answers.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        let reply = client
+            .get(&format!("{url}?url=http://{upstream}/ok"))
+            .await
+            .unwrap();
+        if reply.status == 200 {
+            break reply;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the process never served: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reply.body, "upstream ok");
+
+    // A body over the lattice's inline limit comes back whole.
+    let reply = client
+        .get(&format!("{url}?url=http://{upstream}/big"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(200)]
+    );
+    assert_eq!(reply.body.len(), lattice_tests::upstream::BIG_BYTES);
+    assert!(reply.body.bytes().all(|b| b == b'x'));
+
+    // The link's first-byte timeout holds in the process: no hang.
+    let started = std::time::Instant::now();
+    let reply = client
+        .get(&format!("{url}?url=http://{upstream}/slow"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(reply.body.contains("Timeout"), "{}", reply.body);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Nothing listens there: refused, named as such.
+    let closed = lattice_tests::free_port();
+    let reply = client
+        .get(&format!("{url}?url=http://127.0.0.1:{closed}/"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(reply.body.contains("ConnectionRefused"), "{}", reply.body);
+
+    let routed = host.routing().of(&id("client"));
+    assert!(routed.remote >= 4 && routed.local == 0, "{routed:?}");
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

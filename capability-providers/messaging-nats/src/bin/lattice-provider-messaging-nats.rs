@@ -1,0 +1,112 @@
+//! `lattice-provider-messaging-nats`: the messaging provider as its own
+//! process on the lattice. Actors publish and make requests through it over
+//! consumer links; messages on a handler link's subscriptions are handed to
+//! its actor as invocations signed with the key in the host data. A host
+//! starts it and writes its host data on stdin; see `lattice-provider-sdk`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lattice_interfaces::messaging::wire::{self, MessagingOp};
+use lattice_interfaces::messaging::{Message, MessageHandler, MessagingFuture};
+use lattice_interfaces::protocol::rpc::WireVal;
+use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_provider_messaging_nats::MessagingProvider;
+use lattice_provider_sdk::{HandlerFuture, LatticeCalls, ProviderHandler};
+
+/// Hands messages to actors over the lattice.
+struct ToActors(Arc<LatticeCalls>);
+
+impl MessageHandler for ToActors {
+    fn deliver(&self, link: Link, message: Message) -> MessagingFuture<'static, ()> {
+        let calls = self.0.clone();
+        Box::pin(async move {
+            let arguments = rmp_serde::to_vec_named(&wire::handler_arguments(message))
+                .map_err(|e| e.to_string())?;
+            let answer = calls
+                .invoke(
+                    &link,
+                    wire::HANDLER_INTERFACE,
+                    wire::HANDLE_MESSAGE,
+                    arguments,
+                )
+                .await
+                .map_err(|e| e.message)?;
+            let results: Vec<WireVal> = rmp_serde::from_slice(&answer)
+                .map_err(|e| format!("malformed answer from {}: {e}", link.target))?;
+            wire::handler_outcome(&results)
+        })
+    }
+}
+
+struct MessagingProcess {
+    id: String,
+    provider: MessagingProvider,
+}
+
+impl ProviderHandler for MessagingProcess {
+    fn put_link(&self, link: Link) -> HandlerFuture<'_, ()> {
+        Box::pin(async move {
+            let handler = link.source.as_str() == self.id
+                && link.carries("wasmcloud", "messaging", "handler");
+            if handler {
+                if let Err(error) = self.provider.put_handler_link(link).await {
+                    tracing::warn!(%error, "cannot serve a handler link");
+                }
+            }
+        })
+    }
+
+    fn delete_link(&self, link: Link) -> HandlerFuture<'_, ()> {
+        self.provider.delete_handler_link(&link.key());
+        Box::pin(async {})
+    }
+
+    fn invoke(
+        &self,
+        link: Link,
+        _function: String,
+        payload: Vec<u8>,
+    ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>> {
+        Box::pin(async move {
+            let op: MessagingOp = rmp_serde::from_slice(&payload).map_err(|e| {
+                InvocationError::new(
+                    ErrorKind::BadRequest,
+                    format!("malformed messaging call: {e}"),
+                )
+            })?;
+            let reply = self.provider.serve(&link, op).await;
+            rmp_serde::to_vec_named(&reply)
+                .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match lattice_provider_sdk::read_host_data() {
+        Ok(data) => {
+            let id = data.provider_id.clone();
+            let default_url = data.config.get("url").cloned();
+            lattice_provider_sdk::run_with(data, move |calls| {
+                Arc::new(MessagingProcess {
+                    id,
+                    provider: MessagingProvider::new(default_url, Arc::new(ToActors(calls))),
+                })
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The messaging provider runs as its own process on the lattice.
+//!
+//! A real nats-server, a host joined to it running `echo-messaging`, and
+//! `lattice-provider-messaging-nats` started and supervised by that host.
+//! Messages on the handler link's subscriptions reach the actor as signed
+//! invocations from the process; the actor's replies go back out through
+//! the process over its consumer link. Stopping the provider stops its
+//! subscriptions.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::nats::NatsServer;
+
+fn id(name: &str) -> ComponentId {
+    ComponentId::new(name).unwrap()
+}
+
+async fn ask(client: &async_nats::Client, subject: &str, body: &str) -> Option<String> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(String::from_utf8_lossy(&reply.payload).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_messaging_answers_through_a_provider_process() {
+    let nats = NatsServer::start();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
+    host.start_actor_from_bytes(
+        id("echo"),
+        "echo_messaging.wasm",
+        lattice_tests::fixtures::wasm_bytes("echo_messaging"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    lattice
+        .start_provider_process(
+            &id("msg"),
+            env!("CARGO_BIN_EXE_lattice-provider-messaging-nats"),
+            [("url".to_string(), nats.url())].into(),
+        )
+        .unwrap();
+    let mut handler = Link::new(
+        id("msg"),
+        id("echo"),
+        Contract::parse("wasmcloud:messaging/handler").unwrap(),
+    );
+    handler
+        .source_config
+        .insert("subscriptions".into(), "echo.>".into());
+    lattice.put_link(handler).await.unwrap();
+    lattice
+        .put_link(Link::new(
+            id("echo"),
+            id("msg"),
+            Contract::parse("wasmcloud:messaging/consumer").unwrap(),
+        ))
+        .await
+        .unwrap();
+
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    // The process starts and subscribes in the background: ask until it answers.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(answer) = ask(&client, "echo.hello", "hi there").await {
+            break answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "echo never answered through the provider process"
+        );
+    };
+    assert_eq!(first, "echo: hi there");
+    for i in 0..20 {
+        let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
+            .await
+            .unwrap();
+        assert_eq!(answer, format!("echo: message {i}"));
+    }
+    // Binary bodies arrive intact.
+    let body: Vec<u8> = (0..=255u8).collect();
+    let reply = client
+        .request("echo.bytes", body.clone().into())
+        .await
+        .unwrap();
+    assert_eq!(&reply.payload[..6], b"echo: ");
+    assert_eq!(&reply.payload[6..], body.as_slice());
+    assert!(ask(&client, "other.subject", "x").await.is_none());
+
+    // The actor's replies left through the process, over NATS.
+    let routed = host.routing().of(&id("msg"));
+    assert!(routed.remote >= 21, "{routed:?}");
+    assert_eq!(routed.local, 0, "{routed:?}");
+
+    // Stopping the provider stops its subscriptions.
+    host.stop_provider(&id("msg"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    while ask(&client, "echo.after", "x").await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "still answering after the provider stopped"
+        );
+    }
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

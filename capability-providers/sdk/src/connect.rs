@@ -1,0 +1,50 @@
+//! Connecting to the lattice's NATS with the credentials a host holds:
+//! shared by hosts and provider processes so both authenticate the same way.
+
+use std::time::Duration;
+
+use lattice_interfaces::protocol::provider::NatsCredentials;
+
+/// Connects to `url` (comma-separated servers) as `name` with `credentials`.
+/// Fails at once when the server cannot be reached; once connected, the
+/// client reconnects by itself.
+///
+/// # Errors
+///
+/// One line naming what failed: a credentials file that cannot be read, or
+/// the connection itself.
+pub async fn connect(
+    url: &str,
+    credentials: &NatsCredentials,
+    name: &str,
+) -> Result<async_nats::Client, String> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5));
+    if let Some(creds) = &credentials.creds_file {
+        options = options
+            .credentials_file(creds)
+            .await
+            .map_err(|e| format!("cannot read credentials file {creds}: {e}"))?;
+    }
+    if let Some(seed) = &credentials.nkey_seed {
+        options = options.nkey(seed.clone());
+    }
+    if let (Some(user), Some(password)) = (&credentials.user, &credentials.password) {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if credentials.tls {
+        options = options.require_tls(true);
+    }
+    if let Some(ca) = &credentials.ca_file {
+        options = options.add_root_certificates(ca.into());
+    }
+    if let (Some(cert), Some(key)) = (&credentials.tls_cert_file, &credentials.tls_key_file) {
+        options = options.add_client_certificate(cert.into(), key.into());
+    }
+    let servers: Vec<&str> = url.split(',').map(str::trim).collect();
+    options
+        .connect(servers.as_slice())
+        .await
+        .map_err(|e| e.to_string())
+}

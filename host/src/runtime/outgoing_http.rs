@@ -1,0 +1,164 @@
+//! Outgoing HTTP from actors (`wasi:http/outgoing-handler`): a capability
+//! like any other. An actor reaches it only through a link to an
+//! `http-client` provider; without one every request is denied. With the
+//! provider in this process the request streams straight out with the
+//! link's timeouts; with the provider elsewhere (a provider process, another
+//! host) it crosses the lattice whole and the answer comes back whole.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use lattice_interfaces::http_client::{OutgoingReply, OutgoingRequest};
+use lattice_interfaces::protocol::rpc::{HttpMessage, HttpRequestHead};
+use lattice_interfaces::{ComponentId, InvocationError};
+use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
+
+use super::calls::ActorCalls;
+
+/// Sends one request whole through a provider elsewhere on the lattice.
+pub type OutgoingSender = Box<
+    dyn FnOnce(
+            OutgoingRequest,
+        )
+            -> Pin<Box<dyn Future<Output = Result<OutgoingReply, InvocationError>> + Send>>
+        + Send,
+>;
+
+/// How an actor's outgoing request leaves.
+pub enum OutgoingHttp {
+    /// From this process, streaming, with the link's timeouts.
+    Direct(wasmtime_wasi_http::RequestOptions),
+    /// Whole, through the provider the link names, elsewhere.
+    Through(OutgoingSender),
+}
+
+/// The hooks of one store: every request is checked against the actor's
+/// link before anything is sent.
+pub struct LinkedOutgoingHttp {
+    actor: ComponentId,
+    calls: Option<Arc<dyn ActorCalls>>,
+}
+
+impl LinkedOutgoingHttp {
+    pub(crate) fn new(actor: ComponentId, calls: Option<Arc<dyn ActorCalls>>) -> Self {
+        Self { actor, calls }
+    }
+}
+
+/// What the hook returns: the response and the connection's I/O.
+type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
+type Sent = Result<(http::Response<WasiBody>, IoFuture), Error>;
+
+impl WasiHttpHooks for LinkedOutgoingHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: IoFuture,
+    ) -> Box<dyn Future<Output = Sent> + Send> {
+        let route = match self
+            .calls
+            .as_ref()
+            .map(|calls| calls.outgoing_http(&self.actor))
+        {
+            Some(Ok(route)) => route,
+            Some(Err(error)) => {
+                tracing::warn!(actor = %self.actor, %error, "outgoing HTTP refused");
+                return Box::new(async { Err(Error::HttpRequestDenied) });
+            }
+            None => return Box::new(async { Err(Error::HttpRequestDenied) }),
+        };
+        match route {
+            OutgoingHttp::Direct(options) => Box::new(async move {
+                let (response, io) =
+                    wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                Ok((
+                    response.map(BodyExt::boxed_unsync),
+                    Box::new(io) as IoFuture,
+                ))
+            }),
+            OutgoingHttp::Through(send) => {
+                let actor = self.actor.clone();
+                Box::new(async move {
+                    let outgoing = whole(request).await?;
+                    match send(outgoing).await {
+                        Ok(OutgoingReply::Response(message)) => {
+                            Ok((response(message)?, Box::new(async { Ok(()) }) as IoFuture))
+                        }
+                        Ok(OutgoingReply::Failed { kind, message }) => {
+                            Err(lattice_provider_http_client::wasi_error(kind, message))
+                        }
+                        Err(error) => {
+                            tracing::warn!(%actor, %error, "outgoing HTTP through the lattice failed");
+                            Err(Error::InternalError(Some(error.message)))
+                        }
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// The request as it crosses the lattice, its body read whole (bounded).
+async fn whole(request: http::Request<WasiBody>) -> Result<OutgoingRequest, Error> {
+    let (parts, mut body) = request.into_parts();
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if bytes.len().saturating_add(data.len()) > crate::lattice::MAX_BODY_BYTES {
+                return Err(Error::HttpRequestBodySize(None));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let authority = parts
+        .uri
+        .authority()
+        .ok_or(Error::HttpRequestUriInvalid)?
+        .to_string();
+    Ok(OutgoingRequest {
+        scheme: parts.uri.scheme_str().unwrap_or("http").to_string(),
+        message: HttpMessage {
+            head: HttpRequestHead {
+                method: parts.method.to_string(),
+                path_and_query: parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string(),
+                authority,
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            serde_bytes::ByteBuf::from(v.as_bytes().to_vec()),
+                        )
+                    })
+                    .collect(),
+            },
+            body: bytes,
+        },
+    })
+}
+
+/// The actor's response from one that crossed the lattice.
+fn response(
+    message: HttpMessage<lattice_interfaces::protocol::rpc::HttpResponseHead>,
+) -> Result<http::Response<WasiBody>, Error> {
+    let mut builder = http::Response::builder().status(message.head.status);
+    for (name, value) in &message.head.headers {
+        builder = builder.header(name.as_str(), value.as_slice());
+    }
+    builder
+        .body(
+            Full::new(Bytes::from(message.body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| Error::InternalError(Some(format!("malformed response: {e}"))))
+}

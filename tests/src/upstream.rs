@@ -1,0 +1,46 @@
+//! A tiny upstream HTTP server on loopback for outgoing-HTTP tests:
+//! `/ok` answers `upstream ok` at once, `/slow` after 3 s, `/big` with
+//! 2 MiB of `x`.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// Size of the `/big` answer.
+pub const BIG_BYTES: usize = 2 << 20;
+
+/// Starts the server on a free port; returns `HOST:PORT`. It serves until
+/// the test process exits.
+pub fn start() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let body = if request_line.contains("/slow") {
+                    std::thread::sleep(Duration::from_secs(3));
+                    b"upstream ok".to_vec()
+                } else if request_line.contains("/big") {
+                    vec![b'x'; BIG_BYTES]
+                } else {
+                    b"upstream ok".to_vec()
+                };
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    address
+}
