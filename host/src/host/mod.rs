@@ -5,6 +5,7 @@
 //! to an actor only over a link this host holds, checked on every request.
 
 mod dispatch;
+mod provider_calls;
 
 use dispatch::{HostActorCalls, HostHttpHandler, HostMessageHandler};
 
@@ -165,7 +166,7 @@ struct HostInner {
     identity: HostIdentity,
     routing: RoutingStats,
     remote: RwLock<Option<Arc<dyn RemoteCalls>>>,
-    actors_changed: tokio::sync::watch::Sender<u64>,
+    components_changed: tokio::sync::watch::Sender<u64>,
     labels: RwLock<BTreeMap<String, String>>,
     started_at: SystemTime,
     runtime: Runtime,
@@ -202,7 +203,7 @@ impl Host {
                 identity,
                 routing: RoutingStats::default(),
                 remote: RwLock::new(None),
-                actors_changed: tokio::sync::watch::Sender::new(0),
+                components_changed: tokio::sync::watch::Sender::new(0),
                 labels: RwLock::new(labels),
                 started_at: SystemTime::now(),
                 runtime,
@@ -279,9 +280,10 @@ impl Host {
         &self.inner.routing
     }
 
-    /// A receiver that changes whenever an actor starts, stops or is replaced.
-    pub fn actors_changed(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.actors_changed.subscribe()
+    /// A receiver that changes whenever an actor starts, stops or is
+    /// replaced, or an in-process provider starts or stops.
+    pub fn components_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.components_changed.subscribe()
     }
 
     /// The wasm runtime.
@@ -338,7 +340,7 @@ impl Host {
             }
             actors.insert(id.clone(), actor.clone());
         }
-        self.inner.actors_changed.send_modify(|n| *n += 1);
+        self.inner.components_changed.send_modify(|n| *n += 1);
         tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
         Ok(actor)
     }
@@ -387,7 +389,7 @@ impl Host {
         write(&self.inner.actors)
             .remove(id)
             .ok_or_else(|| HostError::NoSuchActor { id: id.clone() })?;
-        self.inner.actors_changed.send_modify(|n| *n += 1);
+        self.inner.components_changed.send_modify(|n| *n += 1);
         tracing::info!(actor = %id, "actor stopped");
         Ok(())
     }
@@ -444,6 +446,7 @@ impl Host {
             }
         }
         write(&self.inner.providers).insert(spec.id.clone(), provider);
+        self.inner.components_changed.send_modify(|n| *n += 1);
         tracing::info!(provider = %spec.id, kind = %spec.kind, "provider started");
         Ok(())
     }
@@ -491,6 +494,7 @@ impl Host {
             Provider::HttpClient => {}
             Provider::External { stop, .. } => stop.cancel(),
         }
+        self.inner.components_changed.send_modify(|n| *n += 1);
         tracing::info!(provider = %id, "provider stopped");
         Ok(())
     }
@@ -559,7 +563,7 @@ impl Host {
             })?;
         let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
         write(&self.inner.actors).insert(id.clone(), actor);
-        self.inner.actors_changed.send_modify(|n| *n += 1);
+        self.inner.components_changed.send_modify(|n| *n += 1);
         tracing::info!(actor = %id, reference, "actor replaced");
         Ok(())
     }

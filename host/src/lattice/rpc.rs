@@ -1,10 +1,11 @@
 //! Calls between hosts over `lattice.<L>.rpc.<target>`: the caller's side
 //! (sign, send, pull a large answer) and the callee's (verify, pull a large
-//! request, call the actor, answer).
+//! request, call the actor or in-process provider, answer).
 //!
-//! Every host that runs an actor subscribes to its subject in the queue group
-//! named after it, so NATS spreads calls over those hosts and a dead host
-//! drops out by itself. An invocation is accepted only when it is signed by a
+//! Every host that runs an actor, or a key-value, messaging or outgoing
+//! HTTP provider in its process, subscribes to its subject in the queue
+//! group named after it, so NATS spreads calls over those hosts and a dead
+//! host drops out by itself. An invocation is accepted only when it is signed by a
 //! trusted cluster key, arrives before its deadline, and was not seen before.
 
 use std::collections::HashMap;
@@ -347,18 +348,27 @@ impl Rpc {
         target: &ComponentId,
         invocation: &Invocation,
     ) -> Result<Vec<u8>, InvocationError> {
-        let Some(actor) = self.host.actor(target) else {
-            return Err(err(
-                ErrorKind::NotFound,
-                format!(
-                    "actor \"{target}\" no longer runs on host {}",
-                    self.host.id()
-                ),
-            ));
-        };
         let payload = match &invocation.payload_ref {
             Some(body) => self.pull(body, invocation.deadline_ms).await?,
             None => invocation.payload.clone(),
+        };
+        let Some(actor) = self.host.actor(target) else {
+            let served = self
+                .host
+                .call_provider(
+                    target,
+                    &invocation.source,
+                    &invocation.interface,
+                    &invocation.link_name,
+                    &payload,
+                )
+                .await;
+            return served.unwrap_or_else(|| {
+                Err(err(
+                    ErrorKind::NotFound,
+                    format!("\"{target}\" no longer runs on host {}", self.host.id()),
+                ))
+            });
         };
         if invocation.interface != HTTP_INTERFACE {
             let params = decode_values(&payload)?;
@@ -567,9 +577,10 @@ impl RemoteCalls for RemoteHostCalls {
     }
 }
 
-/// Keeps one subscription per actor on this host, following the actor table.
+/// Keeps one subscription per actor and callable in-process provider on
+/// this host, following them as they start and stop.
 pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
-    let mut changes = rpc.host.actors_changed();
+    let mut changes = rpc.host.components_changed();
     loop {
         rpc.clone().sync_subscriptions(&stop).await;
         tokio::select! {
@@ -583,13 +594,15 @@ pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
 }
 
 impl Rpc {
-    /// Subscribes to the calls of every actor on this host that has no
-    /// subscription yet, drops those of actors that left, and flushes, so
-    /// that when it returns the server routes calls for every running actor
-    /// here. Control requests that start an actor call it before replying.
+    /// Subscribes to the calls of every actor and callable provider on this
+    /// host that has no subscription yet, drops those that left, and
+    /// flushes, so that when it returns the server routes calls for every
+    /// one of them here. Control requests that start an actor call it before replying.
     pub(crate) async fn sync_subscriptions(self: Arc<Self>, stop: &CancellationToken) {
         let mut serving = self.serving.lock().await;
-        let running: Vec<ComponentId> = self.host.actors().iter().map(|a| a.id().clone()).collect();
+        let mut running: Vec<ComponentId> =
+            self.host.actors().iter().map(|a| a.id().clone()).collect();
+        running.extend(self.host.callable_providers());
         serving.retain(|id, token| {
             let keep = running.contains(id);
             if !keep {

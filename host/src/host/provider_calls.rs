@@ -1,0 +1,111 @@
+//! Calls from elsewhere in the lattice to the providers in this host's
+//! process: an actor on another host linked to this host's key-value,
+//! messaging or outgoing HTTP provider reaches it here, over the link the
+//! lattice holds, exactly as a provider process would serve it.
+
+use lattice_interfaces::http_client::{OutgoingRequest, Timeouts};
+use lattice_interfaces::keyvalue::wire::KvOp;
+use lattice_interfaces::messaging::wire::MessagingOp;
+
+use super::*;
+
+fn bad_request(what: &str, e: impl std::fmt::Display) -> InvocationError {
+    InvocationError::new(ErrorKind::BadRequest, format!("malformed {what} call: {e}"))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
+}
+
+impl Host {
+    /// The in-process providers other hosts may call: key-value,
+    /// messaging and outgoing HTTP.
+    pub fn callable_providers(&self) -> Vec<ComponentId> {
+        read(&self.inner.providers)
+            .iter()
+            .filter(|(_, p)| {
+                matches!(
+                    p,
+                    Provider::KeyValue(_) | Provider::Messaging(_) | Provider::HttpClient
+                )
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Serves `function` of `interface` called by `source` over its link
+    /// named `link_name` on provider `target` in this process, with
+    /// `payload` in the contract's wire types. `None` when no such
+    /// provider runs here.
+    pub async fn call_provider(
+        &self,
+        target: &ComponentId,
+        source: &str,
+        interface: &str,
+        link_name: &str,
+        payload: &[u8],
+    ) -> Option<Result<Vec<u8>, InvocationError>> {
+        let provider = match read(&self.inner.providers).get(target)? {
+            Provider::KeyValue(kv) => Callable::KeyValue(kv.clone()),
+            Provider::Messaging(messaging) => Callable::Messaging(messaging.clone()),
+            Provider::HttpClient => Callable::HttpClient,
+            _ => return None,
+        };
+        Some(
+            self.serve_provider(provider, target, source, interface, link_name, payload)
+                .await,
+        )
+    }
+
+    async fn serve_provider(
+        &self,
+        provider: Callable,
+        target: &ComponentId,
+        source: &str,
+        interface: &str,
+        link_name: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, InvocationError> {
+        // Deny by default: the caller's link must name this provider.
+        let (namespace, rest) = interface.split_once(':').unwrap_or((interface, ""));
+        let (package, name) = rest.split_once('/').unwrap_or((rest, ""));
+        let source_id = ComponentId::new(source)
+            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()))?;
+        let link = read(&self.inner.links)
+            .resolve(&source_id, namespace, package, name, link_name)
+            .filter(|link| link.target == *target)
+            .cloned()
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::Unauthorized,
+                    format!("no link from {source} for {interface} to provider {target}"),
+                )
+            })?;
+        self.inner.routing.count(target, Route::Local);
+        match provider {
+            Callable::KeyValue(kv) => {
+                let op: KvOp =
+                    rmp_serde::from_slice(payload).map_err(|e| bad_request("key-value", e))?;
+                encode(&kv.serve(&link, op).await)
+            }
+            Callable::Messaging(messaging) => {
+                let op: MessagingOp =
+                    rmp_serde::from_slice(payload).map_err(|e| bad_request("messaging", e))?;
+                encode(&messaging.serve(&link, op).await)
+            }
+            Callable::HttpClient => {
+                let request: OutgoingRequest =
+                    rmp_serde::from_slice(payload).map_err(|e| bad_request("outgoing HTTP", e))?;
+                encode(&lattice_provider_http_client::send(request, Timeouts::of(&link)).await)
+            }
+        }
+    }
+}
+
+/// A provider as a target of lattice calls.
+enum Callable {
+    KeyValue(Arc<KeyValueProvider>),
+    Messaging(Arc<MessagingProvider>),
+    HttpClient,
+}

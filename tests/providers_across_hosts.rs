@@ -1,0 +1,200 @@
+//! A provider built into one host serves actors on the others.
+//!
+//! Two hosts join one lattice with the same cluster key. Host A runs the
+//! key-value provider in its process; host B runs kv-counter and an HTTP
+//! server, and links kv-counter to A's provider. B has no key-value
+//! provider of its own, so every increment crosses to A over NATS, and A
+//! serves it over the link the lattice holds. Calls without a link, or
+//! with garbage arguments, are refused with a reason.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lattice_interfaces::keyvalue::wire::KvOp;
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
+use lattice_interfaces::{ComponentId, Contract, ErrorKind, Link, ProviderSpec};
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::nats::NatsServer;
+
+fn id(name: &str) -> ComponentId {
+    ComponentId::new(name).unwrap()
+}
+
+/// A signed invocation of provider `kv` from `source` carrying `payload`.
+fn invocation(cluster: &nkeys::KeyPair, source: &str, n: u32, payload: Vec<u8>) -> Invocation {
+    let mut inv = Invocation {
+        id: format!("test-{n}"),
+        source: source.into(),
+        target: "kv".into(),
+        interface: "wasi:keyvalue/store".into(),
+        function: "increment".into(),
+        link_name: "default".into(),
+        deadline_ms: unix_ms() + 10_000,
+        traceparent: None,
+        origin_host: "NTEST".into(),
+        cluster_key: cluster.public_key(),
+        payload,
+        payload_ref: None,
+        signature: vec![],
+    };
+    inv.signature = cluster.sign(&inv.signed_bytes().unwrap()).unwrap();
+    inv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
+    let nats = NatsServer::start();
+    let cluster = nkeys::KeyPair::new_cluster();
+    let keys = || {
+        lattice_host::lattice::ClusterKeys::new(
+            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
+            &[],
+        )
+    };
+    let trust = lattice_tests::hosts::unsigned_allowed;
+    let (host_a, lattice_a) =
+        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
+    let (host_b, lattice_b) =
+        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
+
+    host_a
+        .start_provider(&ProviderSpec {
+            id: id("kv"),
+            kind: "keyvalue".into(),
+            config: Default::default(),
+        })
+        .unwrap();
+    host_b
+        .start_actor_from_bytes(
+            id("counter"),
+            "kv_counter.wasm",
+            lattice_tests::fixtures::wasm_bytes("kv_counter"),
+            lattice_host::ActorLimits {
+                max_instances: 20,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    host_b
+        .start_provider(&ProviderSpec {
+            id: id("http"),
+            kind: "http-server".into(),
+            config: Default::default(),
+        })
+        .unwrap();
+    let mut http = Link::new(
+        id("http"),
+        id("counter"),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    http.source_config
+        .insert("address".into(), "127.0.0.1:0".into());
+    lattice_b.put_link(http).await.unwrap();
+    lattice_b
+        .put_link(Link::new(
+            id("counter"),
+            id("kv"),
+            Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+        ))
+        .await
+        .unwrap();
+
+    // Host A learns the link from the lattice's bucket: poll until it serves.
+    let url = format!("{}visits", host_b.http_endpoints()[0].url());
+    let client = HttpClient::default();
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = client.get(&url).await.unwrap();
+        if reply.status == 200 {
+            assert_eq!(reply.body.trim(), "1");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "host A never served host B: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 200 concurrent increments across hosts: each value exactly once.
+    let limit = Arc::new(tokio::sync::Semaphore::new(40));
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let (client, url, limit) = (client.clone(), url.clone(), limit.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await.unwrap();
+                client.get(&url).await.unwrap()
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for request in requests {
+        let reply = request.await.unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        seen.push(reply.body.trim().parse::<u64>().unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (2..=201).collect::<Vec<u64>>());
+
+    // B sent every call over NATS; A served them in its process.
+    let sent = host_b.routing().of(&id("kv"));
+    assert!(sent.remote >= 201 && sent.local == 0, "{sent:?}");
+    let served = host_a.routing().of(&id("kv"));
+    assert!(served.local >= 201, "{served:?}");
+
+    // Deny by default, and garbage gets a reason, never a panic.
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let call = |inv: Invocation| {
+        let raw = raw.clone();
+        async move {
+            let reply = raw
+                .request("lattice.default.rpc.kv", inv.encode().unwrap().into())
+                .await
+                .unwrap();
+            InvocationResponse::decode(&reply.payload).unwrap()
+        }
+    };
+    let op = rmp_serde::to_vec_named(&KvOp::Increment {
+        bucket: "b".into(),
+        key: "k".into(),
+        delta: 1,
+    })
+    .unwrap();
+    let unlinked = call(invocation(&cluster, "stranger", 1, op.clone())).await;
+    let error = unlinked.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::Unauthorized, "{error:?}");
+    assert!(error.message.contains("no link from stranger"), "{error:?}");
+    let garbage = call(invocation(
+        &cluster,
+        "counter",
+        2,
+        b"\xc1\xff garbage".to_vec(),
+    ))
+    .await;
+    let error = garbage.error.unwrap();
+    assert_eq!(error.kind, ErrorKind::BadRequest, "{error:?}");
+    assert!(
+        error.message.contains("malformed key-value call"),
+        "{error:?}"
+    );
+    let forged = call(invocation(&nkeys::KeyPair::new_cluster(), "counter", 3, op)).await;
+    assert!(forged.error.unwrap().message.contains("is not trusted"));
+    // Host A serves on.
+    let reply = client.get(&url).await.unwrap();
+    assert_eq!(reply.body.trim(), "202");
+
+    lattice_b.leave().await;
+    lattice_a.leave().await;
+    host_b.shutdown(Duration::from_secs(1)).await;
+    host_a.shutdown(Duration::from_secs(1)).await;
+}
