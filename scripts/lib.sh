@@ -51,3 +51,18 @@ build_examples() {
         mv -f "$repo_root/examples/build/.$(basename "$wasm").$$" "$repo_root/examples/build/$(basename "$wasm")"
     done
 }
+
+# build_providers: the provider binaries, into examples/build/providers/,
+# where the examples' *.process.toml manifests name them.
+build_providers() {
+    say "building provider binaries"
+    (cd "$repo_root" && cargo build --quiet --bins \
+        -p lattice-provider-keyvalue -p lattice-provider-messaging-nats -p lattice-provider-http-client) \
+        || die "building the provider binaries failed (see above)"
+    mkdir -p "$repo_root/examples/build/providers"
+    local name
+    for name in lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client; do
+        cp "$CARGO_TARGET_DIR/debug/$name" "$repo_root/examples/build/providers/.$name.$$"
+        mv -f "$repo_root/examples/build/providers/.$name.$$" "$repo_root/examples/build/providers/$name"
+    done
+}

@@ -124,8 +124,8 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads and checks the manifest at `path`, resolving actor paths
-    /// against its folder.
+    /// Reads and checks the manifest at `path`, resolving actor paths and
+    /// provider binaries (a `kind` with a `/`) against its folder.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
@@ -138,6 +138,11 @@ impl Manifest {
         for actor in &mut manifest.actors {
             if actor.path.is_relative() {
                 actor.path = base.join(&actor.path);
+            }
+        }
+        for provider in &mut manifest.providers {
+            if provider.kind.contains('/') && Path::new(&provider.kind).is_relative() {
+                provider.kind = base.join(&provider.kind).display().to_string();
             }
         }
         Ok(manifest)
@@ -328,9 +333,15 @@ source_config = { address = "127.0.0.1:8080" }
         let dir = std::env::temp_dir().join(format!("lattice-manifest-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("app.toml");
-        std::fs::write(&file, HELLO).unwrap();
+        let text = format!(
+            "{HELLO}\n[[providers]]\nid = \"kv\"\nkind = \"bin/kv-provider\"\n\n[[providers]]\nid = \"abs\"\nkind = \"/opt/kv\"\n"
+        );
+        std::fs::write(&file, text).unwrap();
         let m = Manifest::load(&file).unwrap();
         assert_eq!(m.actors[0].path, dir.join("hello.wasm"));
+        let kinds: Vec<&str> = m.providers.iter().map(|p| p.kind.as_str()).collect();
+        let binary = dir.join("bin/kv-provider").display().to_string();
+        assert_eq!(kinds, ["http-server", binary.as_str(), "/opt/kv"]);
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Manifest::load(&dir.join("missing.toml"))
             .unwrap_err()

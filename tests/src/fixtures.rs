@@ -38,3 +38,25 @@ pub fn wasm_bytes(name: &str) -> Vec<u8> {
     let path = wasm(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+/// The provider binary `name` (e.g. `lattice-provider-keyvalue`), built
+/// once per test process into `examples/build/providers/` by
+/// `scripts/build-providers`, the script the README runs.
+pub fn provider_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let script = repo_root().join("scripts").join("build-providers");
+        let status = Command::new("bash")
+            .arg(&script)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        assert!(status.success(), "{} failed: {status}", script.display());
+    });
+    let path = repo_root()
+        .join("examples")
+        .join("build")
+        .join("providers")
+        .join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}

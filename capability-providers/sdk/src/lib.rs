@@ -79,6 +79,35 @@ pub enum RunError {
     },
 }
 
+/// The whole `main` of a provider binary: logs to stderr (filtered by
+/// `RUST_LOG`, default `info`), reads the host data on stdin, runs the
+/// handler `make` builds until SIGTERM, and says why it could not.
+pub async fn main_with(
+    make: impl FnOnce(&HostData, Arc<LatticeCalls>) -> Arc<dyn ProviderHandler>,
+) -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let result = match read_host_data() {
+        Ok(data) => {
+            let copy = data.clone();
+            run_with(data, move |calls| make(&copy, calls)).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Reads the host data: one JSON line on stdin.
 pub fn read_host_data() -> Result<HostData, RunError> {
     let mut line = String::new();

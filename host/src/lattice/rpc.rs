@@ -121,6 +121,9 @@ pub(crate) struct Rpc {
     pub(crate) keys: ClusterKeys,
     pub(crate) events: EventPublisher,
     pub(crate) call_timeout: Duration,
+    /// Ids are `<host>-<run>-<n>`: a host restarted with the same key
+    /// within a deadline must not reuse ids its peers remember as served.
+    run: String,
     sequence: AtomicU64,
     /// Subscriptions to actors' calls, by actor; one owner at a time.
     serving: tokio::sync::Mutex<HashMap<ComponentId, CancellationToken>>,
@@ -143,6 +146,7 @@ impl Rpc {
             keys,
             events,
             call_timeout,
+            run: nuid::next().to_string(),
             sequence: AtomicU64::new(0),
             serving: tokio::sync::Mutex::new(HashMap::new()),
             limit: Arc::new(Semaphore::new(MAX_CONCURRENT_INVOCATIONS)),
@@ -171,8 +175,9 @@ impl Rpc {
             lattice_provider_sdk::payloads::place(&self.client, payload, deadline_ms).await?;
         let mut invocation = Invocation {
             id: format!(
-                "{}-{}",
+                "{}-{}-{}",
                 self.host.id(),
+                self.run,
                 self.sequence.fetch_add(1, Ordering::Relaxed)
             ),
             source: link.source.to_string(),

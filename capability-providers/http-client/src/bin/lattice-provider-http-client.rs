@@ -43,19 +43,5 @@ impl ProviderHandler for HttpClientProcess {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let result = match lattice_provider_sdk::read_host_data() {
-        Ok(data) => lattice_provider_sdk::run(Arc::new(HttpClientProcess), data).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    lattice_provider_sdk::main_with(|_, _| Arc::new(HttpClientProcess)).await
 }

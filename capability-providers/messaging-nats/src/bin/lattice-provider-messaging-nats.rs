@@ -84,29 +84,14 @@ impl ProviderHandler for MessagingProcess {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-    let result = match lattice_provider_sdk::read_host_data() {
-        Ok(data) => {
-            let id = data.provider_id.clone();
-            let default_url = data.config.get("url").cloned();
-            lattice_provider_sdk::run_with(data, move |calls| {
-                Arc::new(MessagingProcess {
-                    id,
-                    provider: MessagingProvider::new(default_url, Arc::new(ToActors(calls))),
-                })
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    lattice_provider_sdk::main_with(|data, calls| {
+        Arc::new(MessagingProcess {
+            id: data.provider_id.clone(),
+            provider: MessagingProvider::new(
+                data.config.get("url").cloned(),
+                Arc::new(ToActors(calls)),
+            ),
+        })
+    })
+    .await
 }
