@@ -103,3 +103,51 @@ async fn without_the_consumer_link_the_actor_cannot_publish() {
     }
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_link_whose_server_is_down_is_reported_and_recovers_by_itself() {
+    let lattice_nats = NatsServer::start();
+    let (host, _lattice) = hosts::joined(&lattice_nats.url(), hosts::unsigned_allowed()).await;
+    let events = async_nats::connect(lattice_nats.url()).await.unwrap();
+    let mut errors = events
+        .subscribe("lattice.default.evt.provider_error")
+        .await
+        .unwrap();
+    events.flush().await.unwrap();
+    // The application's NATS server is not up when the link arrives.
+    let port = lattice_tests::free_port();
+    host.apply(&manifest(&format!("nats://127.0.0.1:{port}"), true))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures::StreamExt::next(&mut errors),
+    )
+    .await
+    .expect("no provider_error event")
+    .unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["data"]["provider_id"], "nats", "{event}");
+    assert!(
+        event["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach NATS"),
+        "{event}"
+    );
+
+    let app = NatsServer::start_on(port);
+    let client = async_nats::connect(app.url()).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Some(answer) = ask(&client, "echo.late", "back").await {
+            break answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the handler link never recovered"
+        );
+    };
+    assert_eq!(answer, "echo: back");
+    host.shutdown(Duration::from_secs(1)).await;
+}

@@ -19,8 +19,13 @@ impl NatsServer {
     /// Starts `nats-server -js` on a free port and waits until it greets
     /// clients. Fails the test with the fix when `nats-server` is missing.
     pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Like [`Self::start`], on `port` (a server that comes up late where
+    /// clients were told to look).
+    pub fn start_on(port: u16) -> Self {
         let store = tempfile::tempdir().expect("cannot make a temp dir for JetStream");
-        let port = free_port();
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store.path())

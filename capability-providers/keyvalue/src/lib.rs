@@ -85,17 +85,19 @@ impl KeyValueProvider {
         Ok(backend)
     }
 
-    /// Serves one operation that arrived over the lattice on `link`; every
-    /// failure (the backend's included) is a [`KvReply::Error`] naming it.
+    /// Serves one operation that arrived over the lattice on `link`; a
+    /// failed operation is a [`KvReply::Error`] naming it.
+    ///
+    /// # Errors
+    ///
+    /// The link's backend cannot be reached: the caller replies with it
+    /// and tells the lattice (a `provider_error` event).
     ///
     /// # Cancel safety
     ///
     /// As [`Self::backend`]; an operation the backend already took is done.
-    pub async fn serve(&self, link: &Link, op: KvOp) -> KvReply {
-        let store = match self.backend(link).await {
-            Ok(store) => store,
-            Err(e) => return KvReply::Error(e.to_string()),
-        };
+    pub async fn serve(&self, link: &Link, op: KvOp) -> Result<KvReply, KvError> {
+        let store = self.backend(link).await?;
         let result = match op {
             KvOp::Get { bucket, key } => store
                 .get(&bucket, &key)
@@ -118,6 +120,6 @@ impl KeyValueProvider {
                 .await
                 .map(KvReply::Number),
         };
-        result.unwrap_or_else(|e| KvReply::Error(e.to_string()))
+        Ok(result.unwrap_or_else(|e| KvReply::Error(e.to_string())))
     }
 }

@@ -25,6 +25,11 @@ use tokio_util::sync::CancellationToken;
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "messaging-nats";
 
+/// First wait before a handler link tries its NATS server again.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+/// Longest wait between tries.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// The NATS server used when no `url` is configured.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
@@ -112,16 +117,18 @@ impl MessagingProvider {
     }
 
     /// Serves one consumer operation that arrived over the lattice on
-    /// `link`; a failure is a [`MessagingReply::Error`] naming it.
+    /// `link`; a failed operation is a [`MessagingReply::Error`] naming it.
+    ///
+    /// # Errors
+    ///
+    /// The link's NATS server cannot be reached: the caller replies with it
+    /// and tells the lattice (a `provider_error` event).
     ///
     /// # Cancel safety
     ///
     /// As [`Self::consumer`]; a message already published stays published.
-    pub async fn serve(&self, link: &Link, op: MessagingOp) -> MessagingReply {
-        let client = match self.consumer(link).await {
-            Ok(client) => client,
-            Err(e) => return MessagingReply::Error(e),
-        };
+    pub async fn serve(&self, link: &Link, op: MessagingOp) -> Result<MessagingReply, String> {
+        let client = self.consumer(link).await?;
         let result = match op {
             MessagingOp::Publish {
                 subject,
@@ -144,13 +151,24 @@ impl MessagingProvider {
                 .await
                 .map(MessagingReply::from),
         };
-        result.unwrap_or_else(MessagingReply::Error)
+        Ok(result.unwrap_or_else(MessagingReply::Error))
     }
 
-    /// Serves handler `link` (provider → actor): subscribes to its
-    /// `subscriptions` and delivers every message to the link's target.
-    /// Putting the link again replaces its subscriptions.
-    pub async fn put_handler_link(&self, link: Link) -> Result<(), String> {
+    /// Serves handler `link` (provider → actor) in the background:
+    /// subscribes to its `subscriptions` and delivers every message to the
+    /// link's target. Until its NATS server can be reached it tries again
+    /// with backoff (100 ms doubling to 5 s), telling `on_error` each time
+    /// a try fails after one that did not. Putting the link again replaces
+    /// its subscriptions; deleting it stops them.
+    ///
+    /// # Errors
+    ///
+    /// A link without `subscriptions`, refused at once.
+    pub fn serve_handler_link(
+        self: &Arc<Self>,
+        link: Link,
+        on_error: impl Fn(String) + Send + 'static,
+    ) -> Result<(), String> {
         let subjects: Vec<String> = link
             .config("subscriptions")
             .unwrap_or_default()
@@ -162,19 +180,6 @@ impl MessagingProvider {
         if subjects.is_empty() {
             return Err(format!("link {link}: no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")"));
         }
-        let url = link.config("url").unwrap_or(&self.default_url).to_string();
-        let client = self.client(&url).await?;
-        let queue = link.config("queue_group").map(str::to_string);
-        let mut streams = Vec::new();
-        for subject in &subjects {
-            let subscriber = match &queue {
-                Some(group) => client.queue_subscribe(subject.clone(), group.clone()).await,
-                None => client.subscribe(subject.clone()).await,
-            }
-            .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
-            streams.push(subscriber);
-        }
-        let _ = client.flush().await;
         let stop = CancellationToken::new();
         if let Some(previous) = self
             .subscriptions
@@ -184,33 +189,83 @@ impl MessagingProvider {
         {
             previous.cancel();
         }
-        let handler = self.handler.clone();
+        let provider = self.clone();
         tokio::spawn(async move {
-            let mut messages = futures::stream::select_all(streams);
-            loop {
-                let message = tokio::select! {
-                    () = stop.cancelled() => break,
-                    message = messages.next() => match message {
-                        Some(message) => message,
-                        None => break,
-                    },
-                };
-                let message = Message {
-                    subject: message.subject.to_string(),
-                    body: message.payload.to_vec(),
-                    reply_to: message.reply.map(|r| r.to_string()),
-                };
-                // Each message is handled on its own task; the subscription keeps reading.
-                let (handler, link) = (handler.clone(), link.clone());
-                tokio::spawn(async move {
-                    if let Err(error) = handler.deliver(link.clone(), message).await {
-                        tracing::warn!(%link, %error, "message handler failed");
+            let mut backoff = RETRY_FIRST;
+            let mut failing = false;
+            let streams = loop {
+                match provider.subscribe(&link, &subjects).await {
+                    Ok(streams) => break streams,
+                    Err(error) => {
+                        tracing::warn!(%link, %error, retry_in = ?backoff, "cannot start messaging subscriptions");
+                        if !failing {
+                            on_error(error);
+                            failing = true;
+                        }
                     }
-                });
-            }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(RETRY_MAX);
+            };
+            tracing::info!(%link, subjects = ?subjects, "messaging subscriptions started");
+            provider.deliver(link, streams, stop).await;
         });
-        tracing::info!(subjects = ?subjects, "messaging subscriptions started");
         Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        link: &Link,
+        subjects: &[String],
+    ) -> Result<Vec<async_nats::Subscriber>, String> {
+        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        let client = self.client(&url).await?;
+        let queue = link.config("queue_group").map(str::to_string);
+        let mut streams = Vec::new();
+        for subject in subjects {
+            let subscriber = match &queue {
+                Some(group) => client.queue_subscribe(subject.clone(), group.clone()).await,
+                None => client.subscribe(subject.clone()).await,
+            }
+            .map_err(|e| format!("cannot subscribe to {subject}: {e}"))?;
+            streams.push(subscriber);
+        }
+        let _ = client.flush().await;
+        Ok(streams)
+    }
+
+    /// Hands every message on `streams` to `link`'s target until `stop`.
+    async fn deliver(
+        &self,
+        link: Link,
+        streams: Vec<async_nats::Subscriber>,
+        stop: CancellationToken,
+    ) {
+        let mut messages = futures::stream::select_all(streams);
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => break,
+                message = messages.next() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            let message = Message {
+                subject: message.subject.to_string(),
+                body: message.payload.to_vec(),
+                reply_to: message.reply.map(|r| r.to_string()),
+            };
+            // Each message is handled on its own task; the subscription keeps reading.
+            let (handler, link) = (self.handler.clone(), link.clone());
+            tokio::spawn(async move {
+                if let Err(error) = handler.deliver(link.clone(), message).await {
+                    tracing::warn!(%link, %error, "message handler failed");
+                }
+            });
+        }
     }
 
     /// Stops the subscriptions of handler link `key`.

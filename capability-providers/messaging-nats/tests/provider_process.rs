@@ -121,3 +121,84 @@ async fn echo_messaging_answers_through_a_provider_process() {
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_it_is() {
+    let lattice_nats = NatsServer::start();
+    let (host, lattice) = lattice_tests::hosts::joined(
+        &lattice_nats.url(),
+        lattice_tests::hosts::unsigned_allowed(),
+    )
+    .await;
+    let events_client = async_nats::connect(lattice_nats.url()).await.unwrap();
+    let mut errors = events_client
+        .subscribe("lattice.default.evt.provider_error")
+        .await
+        .unwrap();
+    events_client.flush().await.unwrap();
+    host.start_actor_from_bytes(
+        id("echo"),
+        "echo_messaging.wasm",
+        lattice_tests::fixtures::wasm_bytes("echo_messaging"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    // The application's NATS server is not up yet.
+    let app_port = lattice_tests::free_port();
+    let app_url = format!("nats://127.0.0.1:{app_port}");
+    lattice
+        .start_provider_process(
+            &id("msg"),
+            env!("CARGO_BIN_EXE_lattice-provider-messaging-nats"),
+            [("url".to_string(), app_url.clone())].into(),
+        )
+        .unwrap();
+    let mut handler = Link::new(
+        id("msg"),
+        id("echo"),
+        Contract::parse("wasmcloud:messaging/handler").unwrap(),
+    );
+    handler
+        .source_config
+        .insert("subscriptions".into(), "echo.>".into());
+    lattice.put_link(handler).await.unwrap();
+    lattice
+        .put_link(Link::new(
+            id("echo"),
+            id("msg"),
+            Contract::parse("wasmcloud:messaging/consumer").unwrap(),
+        ))
+        .await
+        .unwrap();
+
+    // Operators hear of it: a provider_error event naming the server.
+    let event = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures::StreamExt::next(&mut errors),
+    )
+    .await
+    .expect("no provider_error event")
+    .unwrap();
+    let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    assert_eq!(event["data"]["provider_id"], "msg", "{event}");
+    let error = event["data"]["error"].as_str().unwrap();
+    assert!(error.contains(&app_url), "{error}");
+
+    // The server comes up where the link said: the link serves by itself.
+    let app = NatsServer::start_on(app_port);
+    let client = async_nats::connect(app.url()).await.unwrap();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Some(answer) = ask(&client, "echo.late", "still here").await {
+            break answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the handler link never recovered"
+        );
+    };
+    assert_eq!(answer, "echo: still here");
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,6 +1,6 @@
-//! Calls a provider process makes into the lattice: signed invocations to
-//! the actors its links name (a messaging provider handing an actor a
-//! message), checked by the receiving host like any other.
+//! What a provider process says to the lattice: signed invocations to the
+//! actors its links name (a messaging provider handing an actor a
+//! message), checked by the receiving host like any other, and events.
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ pub struct LatticeCalls {
     host_id: String,
     signer: Option<nkeys::KeyPair>,
     timeout: Duration,
+    events: crate::events::EventPublisher,
 }
 
 impl std::fmt::Debug for LatticeCalls {
@@ -45,6 +46,11 @@ impl LatticeCalls {
         host_id: String,
         signer: Option<nkeys::KeyPair>,
     ) -> Self {
+        let events = crate::events::EventPublisher::new(
+            client.clone(),
+            subjects.clone(),
+            provider_id.clone(),
+        );
         Self {
             client,
             subjects,
@@ -52,7 +58,26 @@ impl LatticeCalls {
             host_id,
             signer,
             timeout: DEFAULT_CALL_TIMEOUT,
+            events,
         }
+    }
+
+    /// Tells the lattice that this provider cannot serve `link`: a
+    /// `provider_error` event naming the link and `error`, in the background.
+    pub fn provider_error(&self, link: &Link, error: &str) {
+        let events = self.events.clone();
+        let data = serde_json::json!({
+            "provider_id": self.provider_id, "host_id": self.host_id, "source": link.source,
+            "target": link.target, "link_name": link.name, "error": error,
+        });
+        tokio::spawn(async move {
+            events
+                .publish(
+                    lattice_interfaces::protocol::events::kinds::PROVIDER_ERROR,
+                    data,
+                )
+                .await;
+        });
     }
 
     /// Calls `function` of `interface` on the target of `link`, whose

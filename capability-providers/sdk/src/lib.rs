@@ -16,6 +16,7 @@
 //! the cluster key in the host data.
 
 mod connect;
+pub mod events;
 mod invoke;
 pub mod payloads;
 

@@ -124,6 +124,13 @@ enum ProviderRoute<T> {
 }
 
 impl HostActorCalls {
+    /// The lattice this host calls through, when it is in one.
+    fn lattice(&self) -> Option<Arc<dyn RemoteCalls>> {
+        self.host
+            .upgrade()
+            .and_then(|host| read(&host.remote).clone())
+    }
+
     /// The link from `source` for `namespace:package/interface` (deny by
     /// default: none, no call) and where its provider is: in this process,
     /// picked by `pick` (which says what kind of provider it must be), or
@@ -197,6 +204,25 @@ impl HostActorCalls {
     }
 }
 
+/// Tells operators that `provider` cannot serve `link` (its backend is
+/// unreachable): a `provider_error` event, when this host is in a lattice.
+pub(super) fn report_provider_error(
+    remote: Option<&Arc<dyn RemoteCalls>>,
+    provider: &ComponentId,
+    link: &Link,
+    error: &str,
+) {
+    if let Some(remote) = remote {
+        remote.publish_event(
+            lattice_interfaces::protocol::events::kinds::PROVIDER_ERROR,
+            serde_json::json!({
+                "provider_id": provider, "source": link.source, "target": link.target,
+                "link_name": link.name, "error": error,
+            }),
+        );
+    }
+}
+
 fn provider_failed(link: &Link, kind: &str, error: impl std::fmt::Display) -> InvocationError {
     InvocationError::new(
         ErrorKind::Failed,
@@ -236,12 +262,15 @@ impl crate::runtime::ActorCalls for HostActorCalls {
                 _ => None,
             },
         );
+        let remote = self.lattice();
         Box::pin(async move {
             match found? {
-                (ProviderRoute::Local(messaging), link) => messaging
-                    .consumer(&link)
-                    .await
-                    .map_err(|e| provider_failed(&link, kind, e)),
+                (ProviderRoute::Local(messaging), link) => {
+                    messaging.consumer(&link).await.map_err(|e| {
+                        report_provider_error(remote.as_ref(), &link.target, &link, &e);
+                        provider_failed(&link, kind, e)
+                    })
+                }
                 (ProviderRoute::Remote(remote), link) => {
                     Ok(Arc::new(crate::remote::RemoteMessaging { remote, link })
                         as Arc<dyn lattice_interfaces::messaging::MessagingClient>)
@@ -256,23 +285,12 @@ impl crate::runtime::ActorCalls for HostActorCalls {
             Provider::KeyValue(kv) => Some(kv.clone()),
             _ => None,
         });
-        let remote = self
-            .host
-            .upgrade()
-            .and_then(|host| read(&host.remote).clone());
+        let remote = self.lattice();
         Box::pin(async move {
             match found? {
                 (ProviderRoute::Local(kv), link) => kv.backend(&link).await.map_err(|e| {
                     // Operators hear of a broken backend, not only the actor.
-                    if let Some(remote) = &remote {
-                        remote.publish_event(
-                            lattice_interfaces::protocol::events::kinds::PROVIDER_ERROR,
-                            serde_json::json!({
-                                "provider_id": link.target, "source": link.source,
-                                "link_name": link.name, "error": e.to_string(),
-                            }),
-                        );
-                    }
+                    report_provider_error(remote.as_ref(), &link.target, &link, &e.to_string());
                     provider_failed(&link, kind, e)
                 }),
                 (ProviderRoute::Remote(remote), link) => {

@@ -109,8 +109,14 @@ impl Provider {
         }
     }
 
-    /// Hands `link` to the provider when it is one of its ends.
-    fn put_link(&self, id: &ComponentId, link: &Link) -> Result<(), String> {
+    /// Hands `link` to the provider when it is one of its ends; a link it
+    /// cannot serve yet is reported through `remote` as it fails.
+    fn put_link(
+        &self,
+        id: &ComponentId,
+        link: &Link,
+        remote: Option<Arc<dyn RemoteCalls>>,
+    ) -> Result<(), String> {
         match self {
             Self::HttpServer(server)
                 if link.source == *id && link.carries("wasi", "http", "incoming-handler") =>
@@ -129,22 +135,17 @@ impl Provider {
             Self::Messaging(messaging)
                 if link.source == *id && link.carries("wasmcloud", "messaging", "handler") =>
             {
-                if link
-                    .config("subscriptions")
-                    .is_none_or(|s| s.trim().is_empty())
-                {
-                    return Err(
-                        "no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")".into(),
+                // Subscribing talks to NATS: done in the background, retried
+                // until its server answers; failures reach the lattice.
+                let failed = link.clone();
+                messaging.serve_handler_link(link.clone(), move |error| {
+                    dispatch::report_provider_error(
+                        remote.as_ref(),
+                        &failed.source,
+                        &failed,
+                        &error,
                     );
-                }
-                // Subscribing talks to NATS: done in the background, failures logged.
-                let (messaging, link) = (messaging.clone(), link.clone());
-                tokio::spawn(async move {
-                    if let Err(error) = messaging.put_handler_link(link).await {
-                        tracing::warn!(%error, "cannot start messaging subscriptions");
-                    }
-                });
-                Ok(())
+                })
             }
             _ => Ok(()),
         }
@@ -441,7 +442,8 @@ impl Host {
             .cloned()
             .collect();
         for link in pending {
-            if let Err(error) = provider.put_link(&spec.id, &link) {
+            if let Err(error) = provider.put_link(&spec.id, &link, read(&self.inner.remote).clone())
+            {
                 tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
             }
         }
@@ -586,7 +588,8 @@ impl Host {
         let providers = read(&self.inner.providers);
         for end in [&link.source, &link.target] {
             if let Some(provider) = providers.get(end) {
-                if let Err(error) = provider.put_link(end, &link) {
+                if let Err(error) = provider.put_link(end, &link, read(&self.inner.remote).clone())
+                {
                     tracing::warn!(%link, %error, "cannot serve link");
                 }
             }
@@ -694,7 +697,7 @@ impl Host {
             let Some(provider) = providers.get(end) else {
                 continue;
             };
-            if let Err(error) = provider.put_link(end, &link) {
+            if let Err(error) = provider.put_link(end, &link, read(&self.inner.remote).clone()) {
                 // Undo: the table holds only links that are served.
                 let mut links = write(&self.inner.links);
                 links.delete(&link.key());

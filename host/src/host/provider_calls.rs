@@ -4,8 +4,8 @@
 //! lattice holds, exactly as a provider process would serve it.
 
 use lattice_interfaces::http_client::{OutgoingRequest, Timeouts};
-use lattice_interfaces::keyvalue::wire::KvOp;
-use lattice_interfaces::messaging::wire::MessagingOp;
+use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
+use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply};
 
 use super::*;
 
@@ -58,6 +58,12 @@ impl Host {
         )
     }
 
+    /// Tells the lattice that `link`'s backend cannot be reached.
+    fn unreachable(&self, link: &Link, error: &str) {
+        let remote = read(&self.inner.remote).clone();
+        super::dispatch::report_provider_error(remote.as_ref(), &link.target, link, error);
+    }
+
     async fn serve_provider(
         &self,
         provider: Callable,
@@ -87,12 +93,20 @@ impl Host {
             Callable::KeyValue(kv) => {
                 let op: KvOp =
                     rmp_serde::from_slice(payload).map_err(|e| bad_request("key-value", e))?;
-                encode(&kv.serve(&link, op).await)
+                let reply = kv.serve(&link, op).await.unwrap_or_else(|e| {
+                    self.unreachable(&link, &e.to_string());
+                    KvReply::Error(e.to_string())
+                });
+                encode(&reply)
             }
             Callable::Messaging(messaging) => {
                 let op: MessagingOp =
                     rmp_serde::from_slice(payload).map_err(|e| bad_request("messaging", e))?;
-                encode(&messaging.serve(&link, op).await)
+                let reply = messaging.serve(&link, op).await.unwrap_or_else(|e| {
+                    self.unreachable(&link, &e);
+                    MessagingReply::Error(e)
+                });
+                encode(&reply)
             }
             Callable::HttpClient => {
                 let request: OutgoingRequest =

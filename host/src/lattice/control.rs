@@ -18,9 +18,9 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::events::EventPublisher;
 use super::state::LatticeState;
 use crate::Host;
+use lattice_provider_sdk::events::EventPublisher;
 
 /// Largest control request accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 512 << 10;

@@ -13,7 +13,6 @@
 
 mod connect;
 mod control;
-mod events;
 mod process;
 mod rpc;
 mod state;
@@ -31,7 +30,7 @@ use tracing::Instrument as _;
 
 pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
 pub use control::MAX_REQUEST_BYTES;
-pub use events::EventPublisher;
+pub use lattice_provider_sdk::events::EventPublisher;
 pub use rpc::{ClusterKeys, MAX_BODY_BYTES};
 pub use state::{LatticeState, StateError};
 

@@ -28,10 +28,10 @@ use nkeys::KeyPair;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::events::EventPublisher;
 use crate::routing::RemoteCalls;
 use crate::runtime::{decode_values, encode_values, CallFuture};
 use crate::Host;
+use lattice_provider_sdk::events::EventPublisher;
 use wasmtime::component::Val;
 
 /// The interface HTTP calls travel as.

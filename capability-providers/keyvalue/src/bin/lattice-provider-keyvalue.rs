@@ -8,9 +8,12 @@ use std::sync::Arc;
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use lattice_provider_keyvalue::KeyValueProvider;
-use lattice_provider_sdk::{HandlerFuture, ProviderHandler};
+use lattice_provider_sdk::{HandlerFuture, LatticeCalls, ProviderHandler};
 
-struct KeyValueProcess(KeyValueProvider);
+struct KeyValueProcess {
+    provider: KeyValueProvider,
+    lattice: Arc<LatticeCalls>,
+}
 
 fn failed(e: impl std::fmt::Display) -> InvocationError {
     InvocationError::new(ErrorKind::BadRequest, e.to_string())
@@ -18,12 +21,12 @@ fn failed(e: impl std::fmt::Display) -> InvocationError {
 
 impl ProviderHandler for KeyValueProcess {
     fn put_link(&self, link: Link) -> HandlerFuture<'_, ()> {
-        self.0.put_link(link);
+        self.provider.put_link(link);
         Box::pin(async {})
     }
 
     fn delete_link(&self, link: Link) -> HandlerFuture<'_, ()> {
-        self.0.forget_link(&link.key());
+        self.provider.forget_link(&link.key());
         Box::pin(async {})
     }
 
@@ -36,7 +39,13 @@ impl ProviderHandler for KeyValueProcess {
         Box::pin(async move {
             let op: KvOp = rmp_serde::from_slice(&payload)
                 .map_err(|e| failed(format!("malformed key-value call: {e}")))?;
-            let reply: KvReply = self.0.serve(&link, op).await;
+            let reply = match self.provider.serve(&link, op).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.lattice.provider_error(&link, &e.to_string());
+                    KvReply::Error(e.to_string())
+                }
+            };
             rmp_serde::to_vec_named(&reply).map_err(failed)
         })
     }
@@ -44,5 +53,11 @@ impl ProviderHandler for KeyValueProcess {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lattice_provider_sdk::main_with(|_, _| Arc::new(KeyValueProcess(KeyValueProvider::new()))).await
+    lattice_provider_sdk::main_with(|_, lattice| {
+        Arc::new(KeyValueProcess {
+            provider: KeyValueProvider::new(),
+            lattice,
+        })
+    })
+    .await
 }

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lattice_interfaces::messaging::wire::{self, MessagingOp};
+use lattice_interfaces::messaging::wire::{self, MessagingOp, MessagingReply};
 use lattice_interfaces::messaging::{Message, MessageHandler, MessagingFuture};
 use lattice_interfaces::protocol::rpc::WireVal;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
@@ -41,7 +41,8 @@ impl MessageHandler for ToActors {
 
 struct MessagingProcess {
     id: String,
-    provider: MessagingProvider,
+    provider: Arc<MessagingProvider>,
+    lattice: Arc<LatticeCalls>,
 }
 
 impl ProviderHandler for MessagingProcess {
@@ -50,7 +51,11 @@ impl ProviderHandler for MessagingProcess {
             let handler = link.source.as_str() == self.id
                 && link.carries("wasmcloud", "messaging", "handler");
             if handler {
-                if let Err(error) = self.provider.put_handler_link(link).await {
+                let (lattice, failed) = (self.lattice.clone(), link.clone());
+                let served = self
+                    .provider
+                    .serve_handler_link(link, move |error| lattice.provider_error(&failed, &error));
+                if let Err(error) = served {
                     tracing::warn!(%error, "cannot serve a handler link");
                 }
             }
@@ -75,7 +80,13 @@ impl ProviderHandler for MessagingProcess {
                     format!("malformed messaging call: {e}"),
                 )
             })?;
-            let reply = self.provider.serve(&link, op).await;
+            let reply = match self.provider.serve(&link, op).await {
+                Ok(reply) => reply,
+                Err(e) => {
+                    self.lattice.provider_error(&link, &e);
+                    MessagingReply::Error(e)
+                }
+            };
             rmp_serde::to_vec_named(&reply)
                 .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
         })
@@ -84,13 +95,14 @@ impl ProviderHandler for MessagingProcess {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lattice_provider_sdk::main_with(|data, calls| {
+    lattice_provider_sdk::main_with(|data, lattice| {
         Arc::new(MessagingProcess {
             id: data.provider_id.clone(),
-            provider: MessagingProvider::new(
+            provider: Arc::new(MessagingProvider::new(
                 data.config.get("url").cloned(),
-                Arc::new(ToActors(calls)),
-            ),
+                Arc::new(ToActors(lattice.clone())),
+            )),
+            lattice,
         })
     })
     .await

@@ -1,4 +1,5 @@
-//! Publishing the lattice's CloudEvents.
+//! Publishing the lattice's CloudEvents, from a host or a provider
+//! process: `lattice.<L>.evt.<kind>`, ids `<source>-<n>`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -6,7 +7,7 @@ use std::sync::Arc;
 use lattice_interfaces::protocol::events::event;
 use lattice_interfaces::protocol::subjects::Subjects;
 
-/// Publishes events from one host. Cheap to clone.
+/// Publishes events from one host or provider. Cheap to clone.
 #[derive(Clone)]
 pub struct EventPublisher {
     client: async_nats::Client,
@@ -16,7 +17,8 @@ pub struct EventPublisher {
 }
 
 impl EventPublisher {
-    /// A publisher for `host_id` in the lattice of `subjects`.
+    /// A publisher for `host_id` (the event source: a host's id, or a
+    /// provider's) in the lattice of `subjects`.
     pub fn new(client: async_nats::Client, subjects: Subjects, host_id: String) -> Self {
         Self {
             client,
