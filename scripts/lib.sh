@@ -57,11 +57,13 @@ build_examples() {
 build_providers() {
     say "building provider binaries"
     (cd "$repo_root" && cargo build --quiet --bins \
-        -p lattice-provider-keyvalue -p lattice-provider-messaging-nats -p lattice-provider-http-client) \
+        -p lattice-provider-keyvalue -p lattice-provider-messaging-nats -p lattice-provider-http-client \
+        -p lattice-provider-http-server) \
         || die "building the provider binaries failed (see above)"
     mkdir -p "$repo_root/examples/build/providers"
     local name
-    for name in lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client; do
+    for name in lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client \
+        lattice-provider-http-server; do
         cp "$CARGO_TARGET_DIR/debug/$name" "$repo_root/examples/build/providers/.$name.$$"
         mv -f "$repo_root/examples/build/providers/.$name.$$" "$repo_root/examples/build/providers/$name"
     done

@@ -36,3 +36,178 @@ pub trait IncomingHttp: Send + Sync + 'static {
     /// dropped with it.
     fn handle(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture;
 }
+
+/// HTTP as it crosses the lattice: a request or response whole, head and
+/// body, in one MessagePack [`HttpMessage`]. Bodies are read whole, up to
+/// [`MAX_PAYLOAD_BYTES`], and larger payloads travel in chunks.
+pub mod wire {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full};
+
+    use super::HttpBody;
+    use crate::protocol::rpc::{HttpMessage, HttpRequestHead, HttpResponseHead, MAX_PAYLOAD_BYTES};
+    use crate::{ErrorKind, InvocationError};
+
+    /// The interface HTTP calls to actors travel as.
+    pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+    fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
+        InvocationError::new(kind, message)
+    }
+
+    /// Headers as they cross the lattice: in order, values as bytes.
+    pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, serde_bytes::ByteBuf)> {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    serde_bytes::ByteBuf::from(value.as_bytes().to_vec()),
+                )
+            })
+            .collect()
+    }
+
+    /// Headers from the lattice, each name and value checked.
+    pub fn header_map(
+        pairs: Vec<(String, serde_bytes::ByteBuf)>,
+    ) -> Result<http::HeaderMap, InvocationError> {
+        let mut map = http::HeaderMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                err(
+                    ErrorKind::BadRequest,
+                    format!("bad header name {name:?}: {e}"),
+                )
+            })?;
+            let value = http::HeaderValue::from_bytes(&value).map_err(|e| {
+                err(
+                    ErrorKind::BadRequest,
+                    format!("bad value for header {name}: {e}"),
+                )
+            })?;
+            map.append(name, value);
+        }
+        Ok(map)
+    }
+
+    /// Reads `body` whole, at most [`MAX_PAYLOAD_BYTES`]; `what` names it in errors.
+    pub async fn collect(mut body: HttpBody, what: &str) -> Result<Vec<u8>, InvocationError> {
+        let mut data = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame =
+                frame.map_err(|e| err(ErrorKind::BadRequest, format!("{what} body: {e}")))?;
+            if let Ok(chunk) = frame.into_data() {
+                if data.len().saturating_add(chunk.len()) > MAX_PAYLOAD_BYTES {
+                    return Err(err(
+                        ErrorKind::BadRequest,
+                        format!("{what} body exceeds {MAX_PAYLOAD_BYTES} bytes"),
+                    ));
+                }
+                data.extend_from_slice(&chunk);
+            }
+        }
+        Ok(data)
+    }
+
+    /// A body of `bytes`.
+    pub fn full(bytes: Vec<u8>) -> HttpBody {
+        Full::new(Bytes::from(bytes))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+
+    fn pack<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
+        rmp_serde::to_vec_named(value).map_err(|e| err(ErrorKind::Failed, e.to_string()))
+    }
+
+    /// A request as an `incoming-handler` `handle` payload, its body read whole.
+    pub async fn encode_request(
+        request: http::Request<HttpBody>,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let (parts, body) = request.into_parts();
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let head = HttpRequestHead {
+            method: parts.method.to_string(),
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.to_string()),
+            authority,
+            headers: header_pairs(&parts.headers),
+        };
+        pack(&HttpMessage {
+            head,
+            body: collect(body, "request").await?,
+        })
+    }
+
+    /// A request from an untrusted `handle` payload.
+    pub fn decode_request(bytes: &[u8]) -> Result<http::Request<HttpBody>, InvocationError> {
+        let message: HttpMessage<HttpRequestHead> = rmp_serde::from_slice(bytes).map_err(|e| {
+            err(
+                ErrorKind::BadRequest,
+                format!("malformed HTTP request: {e}"),
+            )
+        })?;
+        let uri = http::Uri::builder()
+            .scheme("http")
+            .authority(if message.head.authority.is_empty() {
+                "localhost"
+            } else {
+                message.head.authority.as_str()
+            })
+            .path_and_query(message.head.path_and_query.as_str())
+            .build()
+            .map_err(|e| {
+                err(
+                    ErrorKind::BadRequest,
+                    format!("malformed HTTP request target: {e}"),
+                )
+            })?;
+        let method = http::Method::from_bytes(message.head.method.as_bytes())
+            .map_err(|e| err(ErrorKind::BadRequest, format!("malformed HTTP method: {e}")))?;
+        let mut request = http::Request::new(full(message.body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = header_map(message.head.headers)?;
+        Ok(request)
+    }
+
+    /// A response as a `handle` answer, its body read whole.
+    pub async fn encode_response(
+        response: http::Response<HttpBody>,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let (parts, body) = response.into_parts();
+        let head = HttpResponseHead {
+            status: parts.status.as_u16(),
+            headers: header_pairs(&parts.headers),
+        };
+        pack(&HttpMessage {
+            head,
+            body: collect(body, "response").await?,
+        })
+    }
+
+    /// A response from a `handle` answer.
+    pub fn decode_response(bytes: &[u8]) -> Result<http::Response<HttpBody>, InvocationError> {
+        let message: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(bytes)
+            .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP response: {e}")))?;
+        let mut response = http::Response::new(full(message.body));
+        *response.status_mut() = http::StatusCode::from_u16(message.head.status)
+            .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP status: {e}")))?;
+        *response.headers_mut() = header_map(message.head.headers)?;
+        Ok(response)
+    }
+}

@@ -1,6 +1,7 @@
 //! `lattice-ctl up` with the examples' `*.process.toml` manifests, as the
-//! README runs them: the key-value and messaging providers as their own
-//! processes on a lattice, started and supervised by the host `up` runs.
+//! README runs them: the HTTP server, key-value and messaging providers as
+//! their own processes on a lattice, started and supervised by the host
+//! `up` runs.
 //!
 //! The manifests are the shipped ones, with only the HTTP port, the NATS
 //! URL and the folder of the built files changed for the test.
@@ -28,6 +29,10 @@ fn example_manifest(dir: &std::path::Path, name: &str, nats_url: &str) -> std::p
     let text = std::fs::read_to_string(examples.join(name))
         .unwrap()
         .replace("127.0.0.1:8082", "127.0.0.1:0")
+        .replace(
+            "127.0.0.1:8080",
+            &format!("127.0.0.1:{}", lattice_tests::free_port()),
+        )
         .replace("nats://127.0.0.1:4222", nats_url)
         .replace(
             "../build/",
@@ -110,6 +115,39 @@ fn kv_counter_counts_with_its_provider_as_a_process() {
     assert_eq!(first, 1);
     assert_eq!(get().body.trim(), "2");
     stop(child);
+}
+
+#[test]
+fn hello_answers_through_an_http_server_process() {
+    fixtures::wasm("hello");
+    fixtures::provider_binary("lattice-provider-http-server");
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = example_manifest(dir.path(), "hello/hello.process.toml", &nats.url());
+    let address = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .split("address = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let child = up(&nats.url(), &manifest);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = HttpClient::default();
+    let reply = lattice_tests::wait_for(
+        "the HTTP server process to answer",
+        Duration::from_secs(30),
+        || {
+            runtime
+                .block_on(client.get(&format!("http://{address}/")))
+                .ok()
+                .filter(|reply| reply.status == 200)
+        },
+    );
+    assert_eq!(reply.body, "Hello from Lattice!\n");
+    stop(child);
+    // The provider process went with its host.
+    assert!(std::net::TcpStream::connect(&address).is_err());
 }
 
 #[test]

@@ -138,16 +138,7 @@ pub async fn send(request: OutgoingRequest, timeouts: Timeouts) -> OutgoingReply
     OutgoingReply::Response(HttpMessage {
         head: HttpResponseHead {
             status: parts.status.as_u16(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        n.as_str().to_string(),
-                        serde_bytes::ByteBuf::from(v.as_bytes().to_vec()),
-                    )
-                })
-                .collect(),
+            headers: lattice_interfaces::http::wire::header_pairs(&parts.headers),
         },
         body: bytes,
     })

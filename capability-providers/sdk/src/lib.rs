@@ -60,6 +60,10 @@ pub trait ProviderHandler: Send + Sync + 'static {
             }
         })
     }
+    /// The process is stopping (SIGTERM): finish what is in flight.
+    fn shutdown(&self) -> HandlerFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Why a provider process could not run.
@@ -258,6 +262,7 @@ pub async fn run_with(
         }
     }
     tracing::info!(provider = %id, "provider stopping");
+    handler.shutdown().await;
     let _ = client.flush().await;
     Ok(())
 }

@@ -10,8 +10,7 @@ use futures::StreamExt as _;
 use lattice_interfaces::protocol::rpc::{unix_ms, BodyRef, CHUNK_SIZE, INLINE_LIMIT};
 use lattice_interfaces::{ErrorKind, InvocationError};
 
-/// Largest payload carried either way, beyond the inline part.
-pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+pub use lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES;
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
     InvocationError::new(kind, message)

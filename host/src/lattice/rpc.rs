@@ -13,14 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt as _;
-use http_body_util::{BodyExt as _, Full};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::rpc::{
-    unix_ms, BodyRef, HttpMessage, HttpRequestHead, HttpResponseHead, Invocation,
-    InvocationResponse, Verifier, INLINE_LIMIT,
+    unix_ms, BodyRef, Invocation, InvocationResponse, Verifier, INLINE_LIMIT,
 };
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
@@ -34,10 +31,12 @@ use crate::Host;
 use lattice_provider_sdk::events::EventPublisher;
 use wasmtime::component::Val;
 
-/// The interface HTTP calls travel as.
-const HTTP_INTERFACE: &str = "wasi:http/incoming-handler";
+use lattice_interfaces::http::wire::{
+    decode_request, decode_response, encode_request, encode_response,
+    INCOMING_HANDLER as HTTP_INTERFACE,
+};
 /// Largest HTTP body carried between hosts, either way.
-pub const MAX_BODY_BYTES: usize = lattice_provider_sdk::payloads::MAX_PAYLOAD_BYTES;
+pub const MAX_BODY_BYTES: usize = lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES;
 /// Most invocations one host serves at once.
 const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
 
@@ -392,149 +391,6 @@ impl Rpc {
         let response = actor.handle_http(request).await?;
         encode_response(response).await
     }
-}
-
-fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, serde_bytes::ByteBuf)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                serde_bytes::ByteBuf::from(value.as_bytes().to_vec()),
-            )
-        })
-        .collect()
-}
-
-fn header_map(
-    pairs: Vec<(String, serde_bytes::ByteBuf)>,
-) -> Result<http::HeaderMap, InvocationError> {
-    let mut map = http::HeaderMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
-            err(
-                ErrorKind::BadRequest,
-                format!("bad header name {name:?}: {e}"),
-            )
-        })?;
-        let value = http::HeaderValue::from_bytes(&value).map_err(|e| {
-            err(
-                ErrorKind::BadRequest,
-                format!("bad value for header {name}: {e}"),
-            )
-        })?;
-        map.append(name, value);
-    }
-    Ok(map)
-}
-
-async fn collect(mut body: HttpBody, what: &str) -> Result<Vec<u8>, InvocationError> {
-    let mut data = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| err(ErrorKind::BadRequest, format!("{what} body: {e}")))?;
-        if let Ok(chunk) = frame.into_data() {
-            if data.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
-                return Err(err(
-                    ErrorKind::BadRequest,
-                    format!("{what} body exceeds {MAX_BODY_BYTES} bytes"),
-                ));
-            }
-            data.extend_from_slice(&chunk);
-        }
-    }
-    Ok(data)
-}
-
-fn full(bytes: Vec<u8>) -> HttpBody {
-    Full::new(Bytes::from(bytes))
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-fn pack<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
-    rmp_serde::to_vec_named(value).map_err(|e| err(ErrorKind::Failed, e.to_string()))
-}
-
-async fn encode_request(request: http::Request<HttpBody>) -> Result<Vec<u8>, InvocationError> {
-    let (parts, body) = request.into_parts();
-    let authority = parts
-        .uri
-        .authority()
-        .map(|a| a.to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let head = HttpRequestHead {
-        method: parts.method.to_string(),
-        path_and_query: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| "/".to_string(), |p| p.to_string()),
-        authority,
-        headers: header_pairs(&parts.headers),
-    };
-    pack(&HttpMessage {
-        head,
-        body: collect(body, "request").await?,
-    })
-}
-
-fn decode_request(bytes: &[u8]) -> Result<http::Request<HttpBody>, InvocationError> {
-    let message: HttpMessage<HttpRequestHead> = rmp_serde::from_slice(bytes).map_err(|e| {
-        err(
-            ErrorKind::BadRequest,
-            format!("malformed HTTP request: {e}"),
-        )
-    })?;
-    let uri = http::Uri::builder()
-        .scheme("http")
-        .authority(if message.head.authority.is_empty() {
-            "localhost"
-        } else {
-            message.head.authority.as_str()
-        })
-        .path_and_query(message.head.path_and_query.as_str())
-        .build()
-        .map_err(|e| {
-            err(
-                ErrorKind::BadRequest,
-                format!("malformed HTTP request target: {e}"),
-            )
-        })?;
-    let method = http::Method::from_bytes(message.head.method.as_bytes())
-        .map_err(|e| err(ErrorKind::BadRequest, format!("malformed HTTP method: {e}")))?;
-    let mut request = http::Request::new(full(message.body));
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.headers_mut() = header_map(message.head.headers)?;
-    Ok(request)
-}
-
-async fn encode_response(response: http::Response<HttpBody>) -> Result<Vec<u8>, InvocationError> {
-    let (parts, body) = response.into_parts();
-    let head = HttpResponseHead {
-        status: parts.status.as_u16(),
-        headers: header_pairs(&parts.headers),
-    };
-    pack(&HttpMessage {
-        head,
-        body: collect(body, "response").await?,
-    })
-}
-
-fn decode_response(bytes: &[u8]) -> Result<http::Response<HttpBody>, InvocationError> {
-    let message: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(bytes)
-        .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP response: {e}")))?;
-    let mut response = http::Response::new(full(message.body));
-    *response.status_mut() = http::StatusCode::from_u16(message.head.status)
-        .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP status: {e}")))?;
-    *response.headers_mut() = header_map(message.head.headers)?;
-    Ok(response)
 }
 
 /// The host's handle for HTTP calls to other hosts.

@@ -130,16 +130,7 @@ async fn whole(request: http::Request<WasiBody>) -> Result<OutgoingRequest, Erro
                     .map_or("/", |p| p.as_str())
                     .to_string(),
                 authority,
-                headers: parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_string(),
-                            serde_bytes::ByteBuf::from(v.as_bytes().to_vec()),
-                        )
-                    })
-                    .collect(),
+                headers: lattice_interfaces::http::wire::header_pairs(&parts.headers),
             },
             body: bytes,
         },

@@ -20,6 +20,10 @@ pub const INLINE_LIMIT: usize = 512 << 10;
 /// Size of one pulled chunk.
 pub const CHUNK_SIZE: usize = 512 << 10;
 
+/// Largest payload carried either way beyond the inline part (an HTTP body,
+/// a value): 64 MiB.
+pub const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+
 /// Where a large payload can be pulled from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyRef {

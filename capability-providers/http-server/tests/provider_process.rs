@@ -1,0 +1,126 @@
+//! The HTTP server provider runs as its own process on the lattice.
+//!
+//! A real nats-server, a host joined to it running `hello` and `http_echo`,
+//! and `lattice-provider-http-server` started and supervised by that host.
+//! Requests to the process's listener reach the actors as signed
+//! invocations; a 5 MiB body crosses both ways intact; stopping the
+//! provider closes the listener.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::nats::NatsServer;
+
+fn id(name: &str) -> ComponentId {
+    ComponentId::new(name).unwrap()
+}
+
+fn serve(target: &str, address: &str, path: &str) -> Link {
+    let mut link = Link::new(
+        id("web"),
+        id(target),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    link.source_config.insert("address".into(), address.into());
+    link.source_config.insert("path".into(), path.into());
+    // One link per name from a source and contract: name each route.
+    link.name = target.to_string();
+    link
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_process_serves_actors_over_the_lattice() {
+    let nats = NatsServer::start();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
+    for (name, file) in [("hello", "hello"), ("echo", "http_echo")] {
+        host.start_actor_from_bytes(
+            id(name),
+            &format!("{file}.wasm"),
+            lattice_tests::fixtures::wasm_bytes(file),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    }
+    lattice
+        .start_provider_process(
+            &id("web"),
+            env!("CARGO_BIN_EXE_lattice-provider-http-server"),
+            Default::default(),
+        )
+        .unwrap();
+    let address = format!("127.0.0.1:{}", lattice_tests::free_port());
+    lattice
+        .put_link(serve("hello", &address, "/"))
+        .await
+        .unwrap();
+    lattice
+        .put_link(serve("echo", &address, "/echo"))
+        .await
+        .unwrap();
+
+    // The process starts and binds in the background: poll until it answers.
+    let client = HttpClient::default();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        if let Ok(reply) = client.get(&format!("http://{address}/")).await {
+            if reply.status == 200 {
+                break reply;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the HTTP server process never served"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reply.body, "Hello from Lattice!\n");
+
+    // 5 MiB each way: over the inline limit, pulled in chunks, intact.
+    let body: Vec<u8> = (0..5 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        let reply = client
+            .request(
+                http::Method::POST,
+                &format!("http://{address}/echo"),
+                body.clone().into(),
+            )
+            .await
+            .unwrap();
+        // The echo link may land a moment after the hello link.
+        if reply.status == 200 || tokio::time::Instant::now() > until {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        &reply.body[..reply.body.len().min(200)]
+    );
+    assert!(reply.bytes == body, "the body changed on the way");
+
+    // Stopping the provider closes its listener.
+    host.stop_provider(&id("web"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    lattice_tests::wait_for("the listener to close", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&address)
+            .is_err()
+            .then_some(())
+    });
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}
