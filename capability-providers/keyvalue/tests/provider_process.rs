@@ -149,6 +149,38 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
         .message
         .contains("no link from stranger"));
 
+    // Garbage envelopes and garbage arguments: an error reply each, no crash.
+    for garbage in [
+        &b""[..],
+        b"\xff\xff\xff",
+        b"{\"id\": \"json, not msgpack\"}",
+        &[0x81, 0xa2, b'i', b'd', 0xc0],
+    ] {
+        let reply = client
+            .request("lattice.default.rpc.kvp", garbage.to_vec().into())
+            .await
+            .unwrap();
+        let response = InvocationResponse::decode(&reply.payload).unwrap();
+        let error = response.error.expect("garbage was accepted");
+        assert_eq!(
+            error.kind,
+            lattice_interfaces::ErrorKind::BadRequest,
+            "{error:?}"
+        );
+    }
+    let mut bad_args = invocation("counter", &get, &cluster, "i-6");
+    bad_args.payload = b"\xc1 not a KvOp".to_vec();
+    bad_args.signature = cluster.sign(&bad_args.signed_bytes().unwrap()).unwrap();
+    let error = call(&client, &bad_args).await.error.unwrap();
+    assert!(
+        error.message.contains("malformed key-value call"),
+        "{error:?}"
+    );
+    assert_eq!(
+        reply_of(&call(&client, &invocation("counter", &get, &cluster, "i-7")).await),
+        KvReply::Value(Some(serde_bytes::ByteBuf::from(b"4".to_vec())))
+    );
+
     // SIGTERM: a clean exit.
     Command::new("kill")
         .arg("-TERM")
