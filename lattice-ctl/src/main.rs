@@ -114,11 +114,13 @@ enum StartCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Start provider ID of kind REF (built-in: http-server).
+    /// Start provider ID from REF: a built-in kind (http-server, http-client,
+    /// keyvalue, messaging-nats) or the path of a provider binary.
     Provider {
         /// Provider id
         id: ComponentId,
-        /// What to run: a built-in kind
+        /// What to run: a built-in kind, or a provider binary's path (run as
+        /// its own process, supervised by the host)
         reference: String,
         #[command(flatten)]
         placement: lattice::Placement,
