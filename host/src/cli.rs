@@ -2,6 +2,8 @@
 //! command-line settings and the foreground run loop.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -94,6 +96,10 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_CALL_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub call_timeout_secs: u64,
+
+    /// Serve /livez, /readyz and Prometheus /metrics on this address (IP:PORT) [default: off]
+    #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "IP:PORT")]
+    pub admin_address: Option<std::net::SocketAddr>,
 
     /// NATS connection and lattice id; without a URL the host runs alone.
     #[command(flatten)]
@@ -198,6 +204,20 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
     let host = Host::new(args.config()?)?;
+    let readiness = Arc::new(ReadinessState::default());
+    let stop_admin = tokio_util::sync::CancellationToken::new();
+    let _stop_admin = stop_admin.clone().drop_guard();
+    if let Some(address) = args.admin_address {
+        let state = readiness.clone();
+        let ready: crate::admin::Readiness = Arc::new(move || state.check());
+        match crate::admin::serve(address, host.clone(), ready, stop_admin).await {
+            Ok(bound) => println!("Admin endpoints on http://{bound} (/livez /readyz /metrics)"),
+            Err(error) => {
+                host.shutdown(Duration::ZERO).await;
+                return Err(error.into());
+            }
+        }
+    }
     let lattice = match args.lattice()? {
         Some(config) => match Lattice::join(host.clone(), &config).await {
             Ok(lattice) => Some(lattice),
@@ -208,6 +228,9 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         },
         None => None,
     };
+    if let Some(lattice) = &lattice {
+        let _ = readiness.connected.set(lattice.connected_probe());
+    }
     if let Some((path, manifest)) = &manifest {
         if let Err(error) = apply(&host, lattice.as_ref(), manifest).await {
             if let Some(lattice) = lattice {
@@ -240,6 +263,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         println!("  {} -> {}", endpoint.url(), endpoint.link.target);
     }
     println!("Press Ctrl-C to stop.");
+    readiness.set(Phase::Running);
     match &lattice {
         Some(lattice) => tokio::select! {
             result = wait_for_signal() => result?,
@@ -247,6 +271,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         },
         None => wait_for_signal().await?,
     }
+    readiness.set(Phase::Draining);
     println!(
         "Stopping: draining in-flight requests (up to {}s)",
         args.shutdown_grace
@@ -257,6 +282,44 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     host.shutdown(Duration::from_secs(args.shutdown_grace))
         .await;
     Ok(())
+}
+
+/// Where a foreground host is in its life, for `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    Starting = 0,
+    Running = 1,
+    Draining = 2,
+}
+
+/// What `/readyz` reads: the phase, and the lattice connection once joined.
+#[derive(Default)]
+struct ReadinessState {
+    phase: AtomicU8,
+    connected: OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl ReadinessState {
+    fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Relaxed);
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let phase = self.phase.load(Ordering::Relaxed);
+        if phase == Phase::Starting as u8 {
+            return Err("starting".into());
+        }
+        if phase == Phase::Draining as u8 {
+            return Err("draining: stopping".into());
+        }
+        match self.connected.get() {
+            Some(connected) if !connected() => {
+                Err("not connected to NATS: calls from the lattice cannot reach this host".into())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn count(n: usize, noun: &str) -> String {

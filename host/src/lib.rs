@@ -21,6 +21,7 @@
 //!   themselves (pre-instantiated once, instantiated per call);
 //! - [`host`]: the host that ties actors, providers and links together.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod host;

@@ -69,6 +69,14 @@ impl HostProcess {
         &self.id
     }
 
+    /// Asks the process to stop, as an orchestrator would (SIGTERM).
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
     /// Kills the process with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

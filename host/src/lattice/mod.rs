@@ -234,6 +234,15 @@ impl Lattice {
         self.control.provider_pid(id)
     }
 
+    /// Whether this host's NATS connection is up, asked each time the
+    /// returned function is called (for `/readyz`).
+    pub fn connected_probe(&self) -> std::sync::Arc<dyn Fn() -> bool + Send + Sync> {
+        let client = self.control.client.clone();
+        std::sync::Arc::new(move || {
+            client.connection_state() == async_nats::connection::State::Connected
+        })
+    }
+
     /// Resolves when the lattice asked this host to stop (`host.stop`).
     ///
     /// # Cancel safety

@@ -1,0 +1,134 @@
+//! The operator endpoints of `lattice-host --admin-address`: what a
+//! Kubernetes DaemonSet probes and Prometheus scrapes.
+//!
+//! A real `lattice-host` joined to a real nats-server serves hello. The test
+//! reads `/livez`, `/readyz` and `/metrics` over HTTP: ready once joined,
+//! not ready (with the reason) while its NATS server is gone and ready again
+//! when it is back; call counts that match the calls made; refusals for
+//! anything else.
+
+// Test and bench code: a failed unwrap is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{Read as _, Write as _};
+use std::time::Duration;
+
+use lattice_tests::http_client::HttpClient;
+use lattice_tests::lattice::HostProcess;
+use lattice_tests::nats::NatsServer;
+use lattice_tests::{fixtures, hosts, wait_for};
+
+const HOST: &str = env!("CARGO_BIN_EXE_lattice-host");
+
+fn get(runtime: &tokio::runtime::Runtime, url: &str) -> Option<(u16, String)> {
+    runtime
+        .block_on(HttpClient::default().get(url))
+        .ok()
+        .map(|reply| (reply.status, reply.body))
+}
+
+#[test]
+fn admin_endpoints_report_liveness_readiness_and_metrics() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let nats_port = lattice_tests::free_port();
+    let nats = NatsServer::start_on(nats_port);
+    let admin = format!("127.0.0.1:{}", lattice_tests::free_port());
+    let web = format!("127.0.0.1:{}", lattice_tests::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("hello.toml");
+    std::fs::write(
+        &manifest,
+        hosts::hello_manifest(&fixtures::wasm("hello"), &web),
+    )
+    .unwrap();
+    let host = HostProcess::start(
+        HOST,
+        &nats.url(),
+        "default",
+        &[
+            "--admin-address",
+            &admin,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+
+    assert_eq!(
+        get(&runtime, &format!("http://{admin}/livez")),
+        Some((200, "ok\n".into()))
+    );
+    wait_for("the host to be ready", Duration::from_secs(20), || {
+        get(&runtime, &format!("http://{admin}/readyz")).filter(|(status, _)| *status == 200)
+    });
+
+    // Metrics count what happened: three calls to hello, all in-process.
+    for _ in 0..3 {
+        assert_eq!(get(&runtime, &format!("http://{web}/")).unwrap().0, 200);
+    }
+    let (status, metrics) = get(&runtime, &format!("http://{admin}/metrics")).unwrap();
+    assert_eq!(status, 200);
+    for line in [
+        "lattice_actor_calls_total{actor=\"hello\"} 3",
+        "lattice_actor_call_failures_total{actor=\"hello\"} 0",
+        "lattice_routed_calls_total{target=\"hello\",route=\"local\"} 3",
+        "lattice_routed_calls_total{target=\"hello\",route=\"remote\"} 0",
+        "lattice_provider_running{provider=\"http\",kind=\"http-server\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+
+    // Its NATS server goes away: not ready, saying why; back: ready again.
+    drop(nats);
+    let (_, reason) = wait_for(
+        "/readyz to fail without NATS",
+        Duration::from_secs(20),
+        || get(&runtime, &format!("http://{admin}/readyz")).filter(|(status, _)| *status == 503),
+    );
+    assert!(reason.contains("not connected to NATS"), "{reason}");
+    // The actors still serve: only lattice calls need NATS.
+    assert_eq!(get(&runtime, &format!("http://{web}/")).unwrap().0, 200);
+    let _nats = NatsServer::start_on(nats_port);
+    wait_for(
+        "/readyz to pass with NATS back",
+        Duration::from_secs(30),
+        || get(&runtime, &format!("http://{admin}/readyz")).filter(|(status, _)| *status == 200),
+    );
+
+    // Anything else is refused with a reason; garbage does not stop it.
+    let reply = runtime
+        .block_on(HttpClient::default().request(
+            http::Method::POST,
+            &format!("http://{admin}/metrics"),
+            bytes::Bytes::new(),
+        ))
+        .unwrap();
+    assert_eq!(reply.status, 405);
+    let (status, body) = get(&runtime, &format!("http://{admin}/admin/secrets")).unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("try /livez"), "{body}");
+    let mut raw = std::net::TcpStream::connect(&admin).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    assert_eq!(
+        get(&runtime, &format!("http://{admin}/livez")),
+        Some((200, "ok\n".into()))
+    );
+
+    // SIGTERM: a clean exit.
+    host.terminate();
+    let mut host = host;
+    let status = host.wait_exit(Duration::from_secs(30)).expect("no exit");
+    assert!(status.success(), "{status:?}");
+}
