@@ -375,11 +375,5 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    lattice_provider_sdk::init_tracing();
 }

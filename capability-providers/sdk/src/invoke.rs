@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 
@@ -111,66 +110,22 @@ impl LatticeCalls {
                 ),
             ));
         }
-        let deadline_ms =
-            unix_ms().saturating_add(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
-        let (payload, payload_ref) =
-            crate::payloads::place(&self.client, payload, deadline_ms).await?;
-        let mut invocation = Invocation {
-            // Unique across restarts: a replayed id would be refused.
-            id: format!("{}-{}", self.provider_id, nuid::next()),
-            source: link.source.to_string(),
-            target: link.target.to_string(),
-            interface: interface.to_string(),
-            function: function.to_string(),
-            link_name: link.name.clone(),
-            deadline_ms,
-            traceparent: None,
-            origin_host: self.host_id.clone(),
-            cluster_key: signer.public_key(),
-            payload,
-            payload_ref,
-            signature: Vec::new(),
+        let caller = crate::rpc::Caller {
+            client: &self.client,
+            subjects: &self.subjects,
+            signer,
+            origin_host: &self.host_id,
+            timeout: self.timeout,
         };
-        let signed = invocation
-            .signed_bytes()
-            .map_err(|e| failed(ErrorKind::Failed, e.to_string()))?;
-        invocation.signature = signer
-            .sign(&signed)
-            .map_err(|e| failed(ErrorKind::Failed, format!("cannot sign: {e}")))?;
-        let bytes = invocation
-            .encode()
-            .map_err(|e| failed(ErrorKind::Failed, e.to_string()))?;
-        let target = &link.target;
-        let answer = tokio::time::timeout(
-            self.timeout,
-            self.client
-                .request(self.subjects.rpc(target.as_str()), bytes.into()),
-        )
-        .await
-        .map_err(|_| {
-            failed(
-                ErrorKind::Timeout,
-                format!("{target} did not answer within {:?}", self.timeout),
-            )
-        })?
-        .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::NoResponders => failed(
-                ErrorKind::NoResponders,
-                format!(
-                    "no host in lattice {} runs {target}",
-                    self.subjects.lattice()
-                ),
-            ),
-            _ => failed(ErrorKind::Failed, format!("call to {target} failed: {e}")),
-        })?;
-        let response = InvocationResponse::decode(&answer.payload)
-            .map_err(|e| failed(ErrorKind::Failed, e.to_string()))?;
-        if let Some(error) = response.error {
-            return Err(error);
-        }
-        match response.payload_ref {
-            Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await,
-            None => Ok(response.payload),
-        }
+        let call = crate::rpc::Call {
+            link,
+            interface,
+            function,
+            payload,
+        };
+        // Unique across restarts: a replayed id would be refused.
+        caller
+            .invoke(format!("{}-{}", self.provider_id, nuid::next()), call)
+            .await
     }
 }

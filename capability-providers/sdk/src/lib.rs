@@ -19,6 +19,7 @@ mod connect;
 pub mod events;
 mod invoke;
 pub mod payloads;
+pub mod rpc;
 
 pub use connect::connect;
 pub use invoke::{LatticeCalls, DEFAULT_CALL_TIMEOUT};
@@ -90,13 +91,7 @@ pub enum RunError {
 pub async fn main_with(
     make: impl FnOnce(&HostData, Arc<LatticeCalls>) -> Arc<dyn ProviderHandler>,
 ) -> std::process::ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    init_tracing();
     let result = match read_host_data() {
         Ok(data) => {
             let copy = data.clone();
@@ -111,6 +106,43 @@ pub async fn main_with(
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: `info`, NATS client
+/// chatter at `warn`): how every Lattice process logs.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Decodes the MessagePack arguments of a call; garbage is a
+/// `bad_request` naming `what` was malformed.
+///
+/// # Errors
+///
+/// When `payload` is not a `T`.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    payload: &[u8],
+    what: &str,
+) -> Result<T, InvocationError> {
+    rmp_serde::from_slice(payload).map_err(|e| {
+        InvocationError::new(ErrorKind::BadRequest, format!("malformed {what} call: {e}"))
+    })
+}
+
+/// Encodes an answer as MessagePack with named fields.
+///
+/// # Errors
+///
+/// When `value` cannot be encoded.
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
 }
 
 /// Reads the host data: one JSON line on stdin.

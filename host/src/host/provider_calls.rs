@@ -8,15 +8,7 @@ use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply};
 
 use super::*;
-
-fn bad_request(what: &str, e: impl std::fmt::Display) -> InvocationError {
-    InvocationError::new(ErrorKind::BadRequest, format!("malformed {what} call: {e}"))
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, InvocationError> {
-    rmp_serde::to_vec_named(value)
-        .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
-}
+use lattice_provider_sdk::{decode, encode};
 
 impl Host {
     /// The in-process providers other hosts may call: key-value,
@@ -91,8 +83,7 @@ impl Host {
         self.inner.routing.count(target, Route::Local);
         match provider {
             Callable::KeyValue(kv) => {
-                let op: KvOp =
-                    rmp_serde::from_slice(payload).map_err(|e| bad_request("key-value", e))?;
+                let op: KvOp = decode(payload, "key-value")?;
                 let reply = kv.serve(&link, op).await.unwrap_or_else(|e| {
                     self.unreachable(&link, &e.to_string());
                     KvReply::Error(e.to_string())
@@ -100,8 +91,7 @@ impl Host {
                 encode(&reply)
             }
             Callable::Messaging(messaging) => {
-                let op: MessagingOp =
-                    rmp_serde::from_slice(payload).map_err(|e| bad_request("messaging", e))?;
+                let op: MessagingOp = decode(payload, "messaging")?;
                 let reply = messaging.serve(&link, op).await.unwrap_or_else(|e| {
                     self.unreachable(&link, &e);
                     MessagingReply::Error(e)
@@ -109,8 +99,7 @@ impl Host {
                 encode(&reply)
             }
             Callable::HttpClient => {
-                let request: OutgoingRequest =
-                    rmp_serde::from_slice(payload).map_err(|e| bad_request("outgoing HTTP", e))?;
+                let request: OutgoingRequest = decode(payload, "outgoing HTTP")?;
                 encode(&lattice_provider_http_client::send(request, Timeouts::of(&link)).await)
             }
         }

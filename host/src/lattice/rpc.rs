@@ -21,6 +21,7 @@ use lattice_interfaces::protocol::rpc::{
 };
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
+use lattice_provider_sdk::rpc::{Call, Caller};
 use nkeys::KeyPair;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -93,18 +94,9 @@ impl ClusterKeys {
         self.signer.seed().ok()
     }
 
-    /// Signs `invocation` (sets its cluster key and signature).
-    pub fn sign(&self, invocation: &mut Invocation) -> Result<(), InvocationError> {
-        invocation.cluster_key = self.public_key();
-        invocation.signature = Vec::new();
-        let signed = invocation
-            .signed_bytes()
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        invocation.signature = self
-            .signer
-            .sign(&signed)
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        Ok(())
+    /// The key invocations are signed with.
+    pub(crate) fn signer(&self) -> &KeyPair {
+        &self.signer
     }
 }
 
@@ -168,78 +160,26 @@ impl Rpc {
         function: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, InvocationError> {
-        let deadline_ms = unix_ms()
-            .saturating_add(u64::try_from(self.call_timeout.as_millis()).unwrap_or(u64::MAX));
-        let (payload, payload_ref) =
-            lattice_provider_sdk::payloads::place(&self.client, payload, deadline_ms).await?;
-        let mut invocation = Invocation {
-            id: format!(
-                "{}-{}-{}",
-                self.host.id(),
-                self.run,
-                self.sequence.fetch_add(1, Ordering::Relaxed)
-            ),
-            source: link.source.to_string(),
-            target: link.target.to_string(),
-            interface: interface.to_string(),
-            function: function.to_string(),
-            link_name: link.name.clone(),
-            deadline_ms,
-            traceparent: None,
-            origin_host: self.host.id().to_string(),
-            cluster_key: self.keys.public_key(),
+        let caller = Caller {
+            client: &self.client,
+            subjects: &self.subjects,
+            signer: self.keys.signer(),
+            origin_host: self.host.id(),
+            timeout: self.call_timeout,
+        };
+        let id = format!(
+            "{}-{}-{}",
+            self.host.id(),
+            self.run,
+            self.sequence.fetch_add(1, Ordering::Relaxed)
+        );
+        let call = Call {
+            link,
+            interface,
+            function,
             payload,
-            payload_ref,
-            signature: Vec::new(),
         };
-        self.keys.sign(&mut invocation)?;
-        let bytes = invocation
-            .encode()
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-
-        let subject = self.subjects.rpc(link.target.as_str());
-        let answer = tokio::time::timeout(
-            self.call_timeout,
-            self.client.request(subject, bytes.into()),
-        )
-        .await;
-        let message = match answer {
-            Err(_) => {
-                return Err(err(
-                    ErrorKind::Timeout,
-                    format!(
-                        "{} did not answer within {:?} (link {link})",
-                        link.target, self.call_timeout
-                    ),
-                ))
-            }
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                return Err(err(
-                    ErrorKind::NoResponders,
-                    format!(
-                        "no host in lattice {} runs {} (link {link})",
-                        self.subjects.lattice(),
-                        link.target
-                    ),
-                ))
-            }
-            Ok(Err(e)) => {
-                return Err(err(
-                    ErrorKind::Failed,
-                    format!("call to {} failed: {e}", link.target),
-                ))
-            }
-            Ok(Ok(message)) => message,
-        };
-        let response = InvocationResponse::decode(&message.payload)
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        if let Some(error) = response.error {
-            return Err(error);
-        }
-        match response.payload_ref {
-            Some(body) => self.pull(&body, deadline_ms).await,
-            None => Ok(response.payload),
-        }
+        caller.invoke(id, call).await
     }
 
     /// Serves invocations of `target` from `subscription` until `stop`.

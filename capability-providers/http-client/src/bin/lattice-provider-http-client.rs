@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lattice_interfaces::http_client::{OutgoingRequest, Timeouts};
-use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_interfaces::{InvocationError, Link};
 use lattice_provider_sdk::{HandlerFuture, ProviderHandler};
 
 struct HttpClientProcess;
@@ -28,15 +28,9 @@ impl ProviderHandler for HttpClientProcess {
         payload: Vec<u8>,
     ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>> {
         Box::pin(async move {
-            let request: OutgoingRequest = rmp_serde::from_slice(&payload).map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::BadRequest,
-                    format!("malformed outgoing request: {e}"),
-                )
-            })?;
+            let request: OutgoingRequest = lattice_provider_sdk::decode(&payload, "outgoing HTTP")?;
             let reply = lattice_provider_http_client::send(request, Timeouts::of(&link)).await;
-            rmp_serde::to_vec_named(&reply)
-                .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
+            lattice_provider_sdk::encode(&reply)
         })
     }
 }

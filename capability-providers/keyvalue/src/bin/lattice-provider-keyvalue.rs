@@ -6,17 +6,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
-use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_interfaces::{InvocationError, Link};
 use lattice_provider_keyvalue::KeyValueProvider;
 use lattice_provider_sdk::{HandlerFuture, LatticeCalls, ProviderHandler};
 
 struct KeyValueProcess {
     provider: KeyValueProvider,
     lattice: Arc<LatticeCalls>,
-}
-
-fn failed(e: impl std::fmt::Display) -> InvocationError {
-    InvocationError::new(ErrorKind::BadRequest, e.to_string())
 }
 
 impl ProviderHandler for KeyValueProcess {
@@ -37,8 +33,7 @@ impl ProviderHandler for KeyValueProcess {
         payload: Vec<u8>,
     ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>> {
         Box::pin(async move {
-            let op: KvOp = rmp_serde::from_slice(&payload)
-                .map_err(|e| failed(format!("malformed key-value call: {e}")))?;
+            let op: KvOp = lattice_provider_sdk::decode(&payload, "key-value")?;
             let reply = match self.provider.serve(&link, op).await {
                 Ok(reply) => reply,
                 Err(e) => {
@@ -46,7 +41,7 @@ impl ProviderHandler for KeyValueProcess {
                     KvReply::Error(e.to_string())
                 }
             };
-            rmp_serde::to_vec_named(&reply).map_err(failed)
+            lattice_provider_sdk::encode(&reply)
         })
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use lattice_interfaces::messaging::wire::{self, MessagingOp, MessagingReply};
 use lattice_interfaces::messaging::{Message, MessageHandler, MessagingFuture};
 use lattice_interfaces::protocol::rpc::WireVal;
-use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_interfaces::{InvocationError, Link};
 use lattice_provider_messaging_nats::MessagingProvider;
 use lattice_provider_sdk::{HandlerFuture, LatticeCalls, ProviderHandler};
 
@@ -74,12 +74,7 @@ impl ProviderHandler for MessagingProcess {
         payload: Vec<u8>,
     ) -> HandlerFuture<'_, Result<Vec<u8>, InvocationError>> {
         Box::pin(async move {
-            let op: MessagingOp = rmp_serde::from_slice(&payload).map_err(|e| {
-                InvocationError::new(
-                    ErrorKind::BadRequest,
-                    format!("malformed messaging call: {e}"),
-                )
-            })?;
+            let op: MessagingOp = lattice_provider_sdk::decode(&payload, "messaging")?;
             let reply = match self.provider.serve(&link, op).await {
                 Ok(reply) => reply,
                 Err(e) => {
@@ -87,8 +82,7 @@ impl ProviderHandler for MessagingProcess {
                     MessagingReply::Error(e)
                 }
             };
-            rmp_serde::to_vec_named(&reply)
-                .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
+            lattice_provider_sdk::encode(&reply)
         })
     }
 }
