@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;
-use lattice_tests::nats::NatsServer;
+use lattice_tests::nats::{ask, ask_until_answered, NatsServer};
 use lattice_tests::{fixtures, hosts};
 
 fn manifest(nats_url: &str, consumer_link: bool) -> Manifest {
@@ -47,17 +47,6 @@ source_config = {{ subscriptions = "echo.>", queue_group = "echoers" }}
     Manifest::from_toml(&text).unwrap()
 }
 
-async fn ask(client: &async_nats::Client, subject: &str, body: &str) -> Option<String> {
-    let reply = tokio::time::timeout(
-        Duration::from_secs(1),
-        client.request(subject.to_string(), body.to_string().into()),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    Some(String::from_utf8_lossy(&reply.payload).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_messaging_answers_requests_on_its_subscriptions() {
     let nats = NatsServer::start();
@@ -66,13 +55,8 @@ async fn echo_messaging_answers_requests_on_its_subscriptions() {
     let client = async_nats::connect(nats.url()).await.unwrap();
 
     // The subscription starts in the background: ask until it answers.
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    let first = loop {
-        if let Some(answer) = ask(&client, "echo.hello", "hi there").await {
-            break answer;
-        }
-        assert!(tokio::time::Instant::now() < until, "echo never answered");
-    };
+    let first =
+        ask_until_answered(&client, "echo.hello", "hi there", Duration::from_secs(20)).await;
     assert_eq!(first, "echo: hi there");
     for i in 0..20 {
         let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
@@ -138,16 +122,7 @@ async fn a_handler_link_whose_server_is_down_is_reported_and_recovers_by_itself(
 
     let app = NatsServer::start_on(port);
     let client = async_nats::connect(app.url()).await.unwrap();
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        if let Some(answer) = ask(&client, "echo.late", "back").await {
-            break answer;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the handler link never recovered"
-        );
-    };
+    let answer = ask_until_answered(&client, "echo.late", "back", Duration::from_secs(30)).await;
     assert_eq!(answer, "echo: back");
     host.shutdown(Duration::from_secs(1)).await;
 }

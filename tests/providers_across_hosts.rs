@@ -20,13 +20,10 @@ use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::KvOp;
 use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
-use lattice_interfaces::{ComponentId, Contract, ErrorKind, Link, ProviderSpec};
+use lattice_interfaces::{Contract, ErrorKind, Link, ProviderSpec};
+use lattice_tests::hosts::{id, serve_http, start_fixture};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::nats::NatsServer;
-
-fn id(name: &str) -> ComponentId {
-    ComponentId::new(name).unwrap()
-}
 
 /// A signed invocation of provider `kv` from `source` carrying `payload`.
 fn invocation(cluster: &nkeys::KeyPair, source: &str, n: u32, payload: Vec<u8>) -> Invocation {
@@ -52,18 +49,8 @@ fn invocation(cluster: &nkeys::KeyPair, source: &str, n: u32, payload: Vec<u8>) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
     let nats = NatsServer::start();
-    let cluster = nkeys::KeyPair::new_cluster();
-    let keys = || {
-        lattice_host::lattice::ClusterKeys::new(
-            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
-            &[],
-        )
-    };
-    let trust = lattice_tests::hosts::unsigned_allowed;
-    let (host_a, lattice_a) =
-        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
-    let (host_b, lattice_b) =
-        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
+    let (cluster, (host_a, lattice_a), (host_b, lattice_b)) =
+        lattice_tests::hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
 
     host_a
         .start_provider(&ProviderSpec {
@@ -72,33 +59,8 @@ async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
             config: Default::default(),
         })
         .unwrap();
-    host_b
-        .start_actor_from_bytes(
-            id("counter"),
-            "kv_counter.wasm",
-            lattice_tests::fixtures::wasm_bytes("kv_counter"),
-            lattice_host::ActorLimits {
-                max_instances: 20,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    host_b
-        .start_provider(&ProviderSpec {
-            id: id("http"),
-            kind: "http-server".into(),
-            config: Default::default(),
-        })
-        .unwrap();
-    let mut http = Link::new(
-        id("http"),
-        id("counter"),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    http.source_config
-        .insert("address".into(), "127.0.0.1:0".into());
-    lattice_b.put_link(http).await.unwrap();
+    start_fixture(&host_b, "counter", "kv_counter").await;
+    let url = format!("{}visits", serve_http(&host_b, &lattice_b, "counter").await);
     lattice_b
         .put_link(Link::new(
             id("counter"),
@@ -109,22 +71,9 @@ async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
         .unwrap();
 
     // Host A learns the link from the lattice's bucket: poll until it serves.
-    let url = format!("{}visits", host_b.http_endpoints()[0].url());
     let client = HttpClient::default();
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = client.get(&url).await.unwrap();
-        if reply.status == 200 {
-            assert_eq!(reply.body.trim(), "1");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "host A never served host B: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let first = client.get_until_ok(&url, Duration::from_secs(20)).await;
+    assert_eq!(first.body.trim(), "1");
 
     // 200 concurrent increments across hosts: each value exactly once.
     let limit = Arc::new(tokio::sync::Semaphore::new(40));

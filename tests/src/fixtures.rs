@@ -17,20 +17,23 @@ pub fn repo_root() -> PathBuf {
 /// `http_loop_forever`), built if needed.
 pub fn wasm(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let script = repo_root().join("scripts").join("build-examples");
-        let status = Command::new("bash")
-            .arg(&script)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(status.success(), "{} failed: {status}", script.display());
-    });
+    BUILT.get_or_init(|| run_script("build-examples"));
     let path = repo_root()
         .join("examples")
         .join("build")
         .join(format!("{name}.wasm"));
     assert!(path.is_file(), "{} was not built", path.display());
     path
+}
+
+/// Runs `scripts/NAME`, failing the test when it fails.
+fn run_script(name: &str) {
+    let script = repo_root().join("scripts").join(name);
+    let status = Command::new("bash")
+        .arg(&script)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(status.success(), "{} failed: {status}", script.display());
 }
 
 /// The bytes of [`wasm`]`(name)`.
@@ -44,14 +47,7 @@ pub fn wasm_bytes(name: &str) -> Vec<u8> {
 /// `scripts/build-providers`, the script the README runs.
 pub fn provider_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let script = repo_root().join("scripts").join("build-providers");
-        let status = Command::new("bash")
-            .arg(&script)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(status.success(), "{} failed: {status}", script.display());
-    });
+    BUILT.get_or_init(|| run_script("build-providers"));
     let path = repo_root()
         .join("examples")
         .join("build")

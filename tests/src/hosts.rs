@@ -98,3 +98,80 @@ pub async fn joined_with_keys(
         .expect("a test host joins the lattice");
     (host, lattice)
 }
+
+/// Two development hosts joined to the lattice `default` at `nats_url` that
+/// sign with and trust the same cluster key (returned, for the test to sign
+/// with too), so each accepts the other's calls.
+pub async fn two_hosts_sharing_a_cluster_key(
+    nats_url: &str,
+) -> (
+    nkeys::KeyPair,
+    (Host, lattice_host::lattice::Lattice),
+    (Host, lattice_host::lattice::Lattice),
+) {
+    let cluster = nkeys::KeyPair::new_cluster();
+    let seed = cluster.seed().expect("a new key has a seed");
+    let keys = || {
+        lattice_host::lattice::ClusterKeys::new(
+            nkeys::KeyPair::from_seed(&seed).expect("the seed just made"),
+            &[],
+        )
+    };
+    let a = joined_with_keys(nats_url, unsigned_allowed(), keys()).await;
+    let b = joined_with_keys(nats_url, unsigned_allowed(), keys()).await;
+    (cluster, a, b)
+}
+
+/// Component id `name`, which the test knows is valid.
+pub fn id(name: &str) -> lattice_interfaces::ComponentId {
+    lattice_interfaces::ComponentId::new(name).expect("a valid test id")
+}
+
+/// Starts fixture or example `fixture` (e.g. `kv_counter`) on `host` as
+/// actor `actor`.
+pub async fn start_fixture(host: &Host, actor: &str, fixture: &str) {
+    host.start_actor_from_bytes(
+        id(actor),
+        &format!("{fixture}.wasm"),
+        crate::fixtures::wasm_bytes(fixture),
+        Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{fixture} does not start: {e}"));
+}
+
+/// A `wasi:http/incoming-handler` link from `source` to `target` listening
+/// on `address`.
+pub fn http_link(source: &str, target: &str, address: &str) -> lattice_interfaces::Link {
+    let mut link = lattice_interfaces::Link::new(
+        id(source),
+        id(target),
+        lattice_interfaces::Contract::parse("wasi:http/incoming-handler").expect("a contract"),
+    );
+    link.source_config.insert("address".into(), address.into());
+    link
+}
+
+/// Serves `actor` over HTTP from an in-process `http-server` provider
+/// `http` on `host`, its link put through `lattice` on a free port; returns
+/// the endpoint's URL (ending in `/`).
+pub async fn serve_http(
+    host: &Host,
+    lattice: &lattice_host::lattice::Lattice,
+    actor: &str,
+) -> String {
+    host.start_provider(&lattice_interfaces::ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: Default::default(),
+    })
+    .expect("the HTTP server provider starts");
+    lattice
+        .put_link(http_link("http", actor, "127.0.0.1:0"))
+        .await
+        .expect("the HTTP link is stored");
+    host.http_endpoints()
+        .first()
+        .expect("the HTTP link listens")
+        .url()
+}

@@ -31,6 +31,24 @@ impl Default for HttpClient {
 }
 
 impl HttpClient {
+    /// GETs `url` until it answers 200 (a target that starts in the
+    /// background), failing the test after `deadline` with the last answer.
+    pub async fn get_until_ok(&self, url: &str, deadline: std::time::Duration) -> Reply {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let last = match self.get(url).await {
+                Ok(reply) if reply.status == 200 => return reply,
+                Ok(reply) => format!("{} {}", reply.status, reply.body),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{url} did not answer 200 within {deadline:?}; last: {last}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// GETs `url` and reads the whole body.
     pub async fn get(&self, url: &str) -> anyhow::Result<Reply> {
         self.request(http::Method::GET, url, Bytes::new()).await

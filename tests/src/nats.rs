@@ -73,3 +73,35 @@ impl Drop for NatsServer {
         let _ = self.child.wait();
     }
 }
+
+/// Sends a request with `body` on `subject` and returns the reply as text,
+/// or `None` when nothing answers within a second.
+pub async fn ask(client: &async_nats::Client, subject: &str, body: &str) -> Option<String> {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(1),
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    Some(String::from_utf8_lossy(&reply.payload).into_owned())
+}
+
+/// Asks until an answer comes, failing the test after `deadline`.
+pub async fn ask_until_answered(
+    client: &async_nats::Client,
+    subject: &str,
+    body: &str,
+    deadline: Duration,
+) -> String {
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if let Some(answer) = ask(client, subject, body).await {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "nothing answered on {subject} within {deadline:?}"
+        );
+    }
+}

@@ -16,13 +16,10 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_interfaces::{Contract, Link};
+use lattice_tests::hosts::{id, serve_http, start_fixture};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::nats::NatsServer;
-
-fn id(name: &str) -> ComponentId {
-    ComponentId::new(name).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts() {
@@ -30,30 +27,8 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     let nats = NatsServer::start();
     let (host, lattice) =
         lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    host.start_actor_from_bytes(
-        id("fetch"),
-        "http_fetch.wasm",
-        lattice_tests::fixtures::wasm_bytes("http_fetch"),
-        Default::default(),
-    )
-    .await
-    .unwrap();
-    host.start_provider(&lattice_interfaces::ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: Default::default(),
-    })
-    .unwrap();
-    let mut serve = Link::new(
-        id("http"),
-        id("fetch"),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    serve
-        .source_config
-        .insert("address".into(), "127.0.0.1:0".into());
-    lattice.put_link(serve).await.unwrap();
-    let url = host.http_endpoints()[0].url();
+    start_fixture(&host, "fetch", "http_fetch").await;
+    let url = serve_http(&host, &lattice, "fetch").await;
     let client = HttpClient::default();
 
     // Deny by default: no link to a client yet.
@@ -82,23 +57,12 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     lattice.put_link(outgoing).await.unwrap();
 
     // The process starts in the background: fetch until it answers.
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let reply = loop {
-        let reply = client
-            .get(&format!("{url}?url=http://{upstream}/ok"))
-            .await
-            .unwrap();
-        if reply.status == 200 {
-            break reply;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the process never served: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reply = client
+        .get_until_ok(
+            &format!("{url}?url=http://{upstream}/ok"),
+            Duration::from_secs(30),
+        )
+        .await;
     assert_eq!(reply.body, "upstream ok");
 
     // A body over the lattice's inline limit comes back whole.

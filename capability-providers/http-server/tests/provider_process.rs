@@ -16,21 +16,13 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_interfaces::Link;
+use lattice_tests::hosts::{http_link, id, start_fixture};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::nats::NatsServer;
 
-fn id(name: &str) -> ComponentId {
-    ComponentId::new(name).unwrap()
-}
-
 fn serve(target: &str, address: &str, path: &str) -> Link {
-    let mut link = Link::new(
-        id("web"),
-        id(target),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    link.source_config.insert("address".into(), address.into());
+    let mut link = http_link("web", target, address);
     link.source_config.insert("path".into(), path.into());
     // One link per name from a source and contract: name each route.
     link.name = target.to_string();
@@ -42,16 +34,8 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
     let nats = NatsServer::start();
     let (host, lattice) =
         lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    for (name, file) in [("hello", "hello"), ("echo", "http_echo")] {
-        host.start_actor_from_bytes(
-            id(name),
-            &format!("{file}.wasm"),
-            lattice_tests::fixtures::wasm_bytes(file),
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    }
+    start_fixture(&host, "hello", "hello").await;
+    start_fixture(&host, "echo", "http_echo").await;
     lattice
         .start_provider_process(
             &id("web"),
@@ -71,19 +55,9 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
 
     // The process starts and binds in the background: poll until it answers.
     let client = HttpClient::default();
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let reply = loop {
-        if let Ok(reply) = client.get(&format!("http://{address}/")).await {
-            if reply.status == 200 {
-                break reply;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the HTTP server process never served"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reply = client
+        .get_until_ok(&format!("http://{address}/"), Duration::from_secs(30))
+        .await;
     assert_eq!(reply.body, "Hello from Lattice!\n");
 
     // 5 MiB each way: over the inline limit, pulled in chunks, intact.

@@ -22,6 +22,7 @@ use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::protocol::provider::{Health, HostData};
 use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
 use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_tests::hosts::{id, serve_http, start_fixture};
 use lattice_tests::nats::NatsServer;
 
 fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invocation {
@@ -199,21 +200,8 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     let nats = NatsServer::start();
     let (host, lattice) =
         lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    let id = |s: &str| ComponentId::new(s).unwrap();
-    host.start_actor_from_bytes(
-        id("counter"),
-        "kv_counter.wasm",
-        lattice_tests::fixtures::wasm_bytes("kv_counter"),
-        Default::default(),
-    )
-    .await
-    .unwrap();
-    host.start_provider(&lattice_interfaces::ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: Default::default(),
-    })
-    .unwrap();
+    start_fixture(&host, "counter", "kv_counter").await;
+    let url = format!("{}n", serve_http(&host, &lattice, "counter").await);
     let events_client = async_nats::connect(nats.url()).await.unwrap();
     let mut events = events_client
         .subscribe("lattice.default.evt.>")
@@ -227,14 +215,6 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
             Default::default(),
         )
         .unwrap();
-    let mut http = Link::new(
-        id("http"),
-        id("counter"),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    http.source_config
-        .insert("address".into(), "127.0.0.1:0".into());
-    lattice.put_link(http).await.unwrap();
     // The counter lives in NATS KV, so it survives the provider's restarts.
     let mut kv = Link::new(
         id("counter"),
@@ -244,23 +224,16 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     kv.target_config.insert("bucket".into(), "counters".into());
     kv.target_config.insert("nats_url".into(), nats.url());
     lattice.put_link(kv).await.unwrap();
-    let url = format!("{}n", host.http_endpoints()[0].url());
     let client = lattice_tests::http_client::HttpClient::default();
 
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
     let get = || async { client.get(&url).await.unwrap() };
-    let mut last = loop {
-        let reply = get().await;
-        if reply.status == 200 {
-            break reply.body.trim().parse::<u64>().unwrap();
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the provider never served: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut last = client
+        .get_until_ok(&url, Duration::from_secs(20))
+        .await
+        .body
+        .trim()
+        .parse::<u64>()
+        .unwrap();
 
     let pid = lattice.provider_process_id(&id("kvp")).unwrap();
     Command::new("kill")
@@ -339,7 +312,6 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     let binary = dir.path().join("lattice-provider-keyvalue");
     std::fs::copy(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"), &binary).unwrap();
     let path = binary.to_str().unwrap();
-    let id = |s: &str| ComponentId::new(s).unwrap();
 
     let e = lattice
         .start_provider_process(&id("p1"), path, Default::default())
@@ -400,19 +372,8 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice() {
     let nats = NatsServer::start();
-    let cluster = nkeys::KeyPair::new_cluster();
-    let keys = || {
-        lattice_host::lattice::ClusterKeys::new(
-            nkeys::KeyPair::from_seed(&cluster.seed().unwrap()).unwrap(),
-            &[],
-        )
-    };
-    let trust = lattice_tests::hosts::unsigned_allowed;
-    let (host_a, lattice_a) =
-        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
-    let (host_b, lattice_b) =
-        lattice_tests::hosts::joined_with_keys(&nats.url(), trust(), keys()).await;
-    let id = |s: &str| ComponentId::new(s).unwrap();
+    let (_, (host_a, lattice_a), (host_b, lattice_b)) =
+        lattice_tests::hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
 
     // Host A runs the provider process, host B the actor and its HTTP server.
     lattice_a
@@ -422,30 +383,8 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
             Default::default(),
         )
         .unwrap();
-    host_b
-        .start_actor_from_bytes(
-            id("counter"),
-            "kv_counter.wasm",
-            lattice_tests::fixtures::wasm_bytes("kv_counter"),
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    host_b
-        .start_provider(&lattice_interfaces::ProviderSpec {
-            id: id("http"),
-            kind: "http-server".into(),
-            config: Default::default(),
-        })
-        .unwrap();
-    let mut http = Link::new(
-        id("http"),
-        id("counter"),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    http.source_config
-        .insert("address".into(), "127.0.0.1:0".into());
-    lattice_b.put_link(http).await.unwrap();
+    start_fixture(&host_b, "counter", "kv_counter").await;
+    let url = format!("{}visits", serve_http(&host_b, &lattice_b, "counter").await);
     lattice_b
         .put_link(Link::new(
             id("counter"),
@@ -455,21 +394,15 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
         .await
         .unwrap();
 
-    let url = format!("{}visits", host_b.http_endpoints()[0].url());
     let client = lattice_tests::http_client::HttpClient::default();
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        let reply = client.get(&url).await.unwrap();
-        if reply.status == 200 {
-            break reply.body.trim().parse::<u64>().unwrap();
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the provider on host A never served host B: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // The provider on host A starts in the background.
+    let first = client
+        .get_until_ok(&url, Duration::from_secs(30))
+        .await
+        .body
+        .trim()
+        .parse::<u64>()
+        .unwrap();
     for expected in first + 1..first + 11 {
         let reply = client.get(&url).await.unwrap();
         assert_eq!(reply.body.trim().parse::<u64>().unwrap(), expected);

@@ -5,7 +5,8 @@
 //! Messages on the handler link's subscriptions reach the actor as signed
 //! invocations from the process; the actor's replies go back out through
 //! the process over its consumer link. Stopping the provider stops its
-//! subscriptions.
+//! subscriptions; a NATS server that is not up yet is reported, then
+//! served once it is.
 
 // Test and bench code: a failed unwrap is a failed test.
 #![allow(
@@ -17,42 +18,28 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::{ComponentId, Contract, Link};
-use lattice_tests::nats::NatsServer;
+use lattice_interfaces::{Contract, Link};
+use lattice_tests::hosts::{id, start_fixture};
+use lattice_tests::nats::{ask, ask_until_answered, NatsServer};
 
-fn id(name: &str) -> ComponentId {
-    ComponentId::new(name).unwrap()
-}
-
-async fn ask(client: &async_nats::Client, subject: &str, body: &str) -> Option<String> {
-    let reply = tokio::time::timeout(
-        Duration::from_secs(1),
-        client.request(subject.to_string(), body.to_string().into()),
+/// A host on `lattice_nats` running echo-messaging, with the messaging
+/// provider process `msg` talking to the NATS server at `app_url`,
+/// subscribed to `echo.>` for echo and linked for its replies.
+async fn echo_through_a_process(
+    lattice_nats: &NatsServer,
+    app_url: &str,
+) -> (lattice_host::Host, lattice_host::lattice::Lattice) {
+    let (host, lattice) = lattice_tests::hosts::joined(
+        &lattice_nats.url(),
+        lattice_tests::hosts::unsigned_allowed(),
     )
-    .await
-    .ok()?
-    .ok()?;
-    Some(String::from_utf8_lossy(&reply.payload).into_owned())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn echo_messaging_answers_through_a_provider_process() {
-    let nats = NatsServer::start();
-    let (host, lattice) =
-        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    host.start_actor_from_bytes(
-        id("echo"),
-        "echo_messaging.wasm",
-        lattice_tests::fixtures::wasm_bytes("echo_messaging"),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    .await;
+    start_fixture(&host, "echo", "echo_messaging").await;
     lattice
         .start_provider_process(
             &id("msg"),
             env!("CARGO_BIN_EXE_lattice-provider-messaging-nats"),
-            [("url".to_string(), nats.url())].into(),
+            [("url".to_string(), app_url.to_string())].into(),
         )
         .unwrap();
     let mut handler = Link::new(
@@ -72,19 +59,17 @@ async fn echo_messaging_answers_through_a_provider_process() {
         ))
         .await
         .unwrap();
+    (host, lattice)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_messaging_answers_through_a_provider_process() {
+    let nats = NatsServer::start();
+    let (host, lattice) = echo_through_a_process(&nats, &nats.url()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
-    // The process starts and subscribes in the background: ask until it answers.
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        if let Some(answer) = ask(&client, "echo.hello", "hi there").await {
-            break answer;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "echo never answered through the provider process"
-        );
-    };
+    // The process starts and subscribes in the background.
+    let first =
+        ask_until_answered(&client, "echo.hello", "hi there", Duration::from_secs(30)).await;
     assert_eq!(first, "echo: hi there");
     for i in 0..20 {
         let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
@@ -125,52 +110,16 @@ async fn echo_messaging_answers_through_a_provider_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_it_is() {
     let lattice_nats = NatsServer::start();
-    let (host, lattice) = lattice_tests::hosts::joined(
-        &lattice_nats.url(),
-        lattice_tests::hosts::unsigned_allowed(),
-    )
-    .await;
     let events_client = async_nats::connect(lattice_nats.url()).await.unwrap();
     let mut errors = events_client
         .subscribe("lattice.default.evt.provider_error")
         .await
         .unwrap();
     events_client.flush().await.unwrap();
-    host.start_actor_from_bytes(
-        id("echo"),
-        "echo_messaging.wasm",
-        lattice_tests::fixtures::wasm_bytes("echo_messaging"),
-        Default::default(),
-    )
-    .await
-    .unwrap();
     // The application's NATS server is not up yet.
     let app_port = lattice_tests::free_port();
     let app_url = format!("nats://127.0.0.1:{app_port}");
-    lattice
-        .start_provider_process(
-            &id("msg"),
-            env!("CARGO_BIN_EXE_lattice-provider-messaging-nats"),
-            [("url".to_string(), app_url.clone())].into(),
-        )
-        .unwrap();
-    let mut handler = Link::new(
-        id("msg"),
-        id("echo"),
-        Contract::parse("wasmcloud:messaging/handler").unwrap(),
-    );
-    handler
-        .source_config
-        .insert("subscriptions".into(), "echo.>".into());
-    lattice.put_link(handler).await.unwrap();
-    lattice
-        .put_link(Link::new(
-            id("echo"),
-            id("msg"),
-            Contract::parse("wasmcloud:messaging/consumer").unwrap(),
-        ))
-        .await
-        .unwrap();
+    let (host, lattice) = echo_through_a_process(&lattice_nats, &app_url).await;
 
     // Operators hear of it: a provider_error event naming the server.
     let event = tokio::time::timeout(
@@ -188,16 +137,8 @@ async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_
     // The server comes up where the link said: the link serves by itself.
     let app = NatsServer::start_on(app_port);
     let client = async_nats::connect(app.url()).await.unwrap();
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    let answer = loop {
-        if let Some(answer) = ask(&client, "echo.late", "still here").await {
-            break answer;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the handler link never recovered"
-        );
-    };
+    let answer =
+        ask_until_answered(&client, "echo.late", "still here", Duration::from_secs(30)).await;
     assert_eq!(answer, "echo: still here");
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
