@@ -15,7 +15,6 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::KvOp;
@@ -76,23 +75,7 @@ async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
     assert_eq!(first.body.trim(), "1");
 
     // 200 concurrent increments across hosts: each value exactly once.
-    let limit = Arc::new(tokio::sync::Semaphore::new(40));
-    let requests: Vec<_> = (0..200)
-        .map(|_| {
-            let (client, url, limit) = (client.clone(), url.clone(), limit.clone());
-            tokio::spawn(async move {
-                let _permit = limit.acquire_owned().await.unwrap();
-                client.get(&url).await.unwrap()
-            })
-        })
-        .collect();
-    let mut seen = Vec::new();
-    for request in requests {
-        let reply = request.await.unwrap();
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        seen.push(reply.body.trim().parse::<u64>().unwrap());
-    }
-    seen.sort_unstable();
+    let seen = client.counted_gets(&url, 200, 40).await;
     assert_eq!(seen, (2..=201).collect::<Vec<u64>>());
 
     // B sent every call over NATS; A served them in its process.

@@ -49,6 +49,36 @@ impl HttpClient {
         }
     }
 
+    /// GETs `url` `count` times, at most `parallel` at once, and returns the
+    /// answers' bodies as numbers, sorted (a counter's values). Every answer
+    /// must be 200 with a number.
+    pub async fn counted_gets(&self, url: &str, count: usize, parallel: usize) -> Vec<u64> {
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+        let requests: Vec<_> = (0..count)
+            .map(|_| {
+                let (client, url, limit) = (self.clone(), url.to_string(), limit.clone());
+                tokio::spawn(async move {
+                    let _permit = limit.acquire_owned().await.expect("the limit stays open");
+                    client.get(&url).await.expect("the server answers")
+                })
+            })
+            .collect();
+        let mut seen = Vec::with_capacity(count);
+        for request in requests {
+            let reply = request.await.expect("the request task ends");
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            seen.push(
+                reply
+                    .body
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap_or_else(|e| panic!("{:?} is not a count: {e}", reply.body)),
+            );
+        }
+        seen.sort_unstable();
+        seen
+    }
+
     /// GETs `url` and reads the whole body.
     pub async fn get(&self, url: &str) -> anyhow::Result<Reply> {
         self.request(http::Method::GET, url, Bytes::new()).await
