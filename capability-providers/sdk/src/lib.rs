@@ -299,6 +299,7 @@ pub async fn run_with(
     Ok(())
 }
 
+#[tracing::instrument(level = "debug", skip_all, fields(provider = id))]
 async fn answer(
     handler: &dyn ProviderHandler,
     verifier: &Verifier,
@@ -318,8 +319,14 @@ async fn answer(
             }
         }
     };
+    tracing::debug!(
+        invocation = %invocation.id, source = %invocation.source,
+        interface = %invocation.interface, function = %invocation.function, "invocation"
+    );
     let result = async {
-        verifier.verify(id, &invocation)?;
+        verifier.verify(id, &invocation).inspect_err(|refusal| {
+            tracing::warn!(invocation = %invocation.id, reason = %refusal.message, "invocation refused");
+        })?;
         let (namespace_package, interface) = invocation
             .interface
             .rsplit_once('/')

@@ -53,6 +53,7 @@ impl Caller<'_> {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the call; the target finishes it.
+    #[tracing::instrument(level = "debug", skip_all, fields(%id, target = %call.link.target, interface = call.interface, function = call.function))]
     pub async fn invoke(&self, id: String, call: Call<'_>) -> Result<Vec<u8>, InvocationError> {
         let link = call.link;
         let deadline_ms =

@@ -30,6 +30,7 @@ impl Host {
     /// named `link_name` on provider `target` in this process, with
     /// `payload` in the contract's wire types. `None` when no such
     /// provider runs here.
+    #[tracing::instrument(level = "debug", skip_all, fields(provider = %target, source, interface))]
     pub async fn call_provider(
         &self,
         target: &ComponentId,

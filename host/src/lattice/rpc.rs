@@ -153,6 +153,7 @@ impl Rpc {
     }
 
     /// Calls `function` of `interface` on `link`'s target on another host.
+    #[tracing::instrument(level = "debug", skip_all, fields(target = %link.target, interface, function))]
     pub(crate) async fn invoke(
         &self,
         link: &Link,
@@ -287,6 +288,7 @@ impl Rpc {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(%target, id = %invocation.id, source = %invocation.source, interface = %invocation.interface, function = %invocation.function))]
     async fn dispatch(
         &self,
         target: &ComponentId,
