@@ -130,3 +130,44 @@ async fn an_actor_counts_in_a_key_value_provider_built_into_another_host() {
     host_b.shutdown(Duration::from_secs(1)).await;
     host_a.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_put_after_a_nats_restart_reaches_the_other_host() {
+    let mut nats = NatsServer::start();
+    let (_, (host_a, lattice_a), (host_b, lattice_b)) =
+        lattice_tests::hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    start_fixture(&host_b, "counter", "kv_counter").await;
+    let url = format!("{}visits", serve_http(&host_b, &lattice_b, "counter").await);
+    host_a
+        .start_provider(&ProviderSpec {
+            id: id("kv"),
+            kind: "keyvalue".into(),
+            config: Default::default(),
+        })
+        .unwrap();
+
+    // NATS restarts (same storage) before the key-value link exists.
+    nats.restart();
+    let link = Link::new(
+        id("counter"),
+        id("kv"),
+        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    );
+    // Writes may fail until the hosts have reconnected: retry with a deadline.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Err(error) = lattice_b.put_link(link.clone()).await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "link put never landed: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Host A learns it from its watch of the bucket and serves B's calls.
+    let client = HttpClient::default();
+    let first = client.get_until_ok(&url, Duration::from_secs(30)).await;
+    assert_eq!(first.body.trim(), "1");
+    lattice_b.leave().await;
+    lattice_a.leave().await;
+    host_b.shutdown(Duration::from_secs(1)).await;
+    host_a.shutdown(Duration::from_secs(1)).await;
+}

@@ -46,6 +46,33 @@ impl NatsServer {
         server
     }
 
+    /// Stops the server and starts it again on the same port with the same
+    /// JetStream storage, as an operator's restart would; waits until it
+    /// greets clients.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self._store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts again");
+        wait_for(
+            "nats-server to accept clients again",
+            Duration::from_secs(10),
+            || self.info(),
+        );
+    }
+
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

@@ -415,3 +415,45 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
     host_b.shutdown(Duration::from_secs(1)).await;
     host_a.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_it() {
+    let mut nats = NatsServer::start();
+    let (host, lattice) =
+        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
+    start_fixture(&host, "counter", "kv_counter").await;
+    let url = format!("{}visits", serve_http(&host, &lattice, "counter").await);
+    lattice
+        .start_provider_process(
+            &id("kvp"),
+            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            Default::default(),
+        )
+        .unwrap();
+    let pid = lattice_tests::wait_for("the process to start", Duration::from_secs(20), || {
+        lattice.provider_process_id(&id("kvp"))
+    });
+
+    nats.restart();
+    let link = Link::new(
+        id("counter"),
+        id("kvp"),
+        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    );
+    // Writes may fail until the host has reconnected: retry with a deadline.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    while let Err(error) = lattice.put_link(link.clone()).await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "link put never landed: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = lattice_tests::http_client::HttpClient::default();
+    let reply = client.get_until_ok(&url, Duration::from_secs(30)).await;
+    assert_eq!(reply.body.trim(), "1");
+    // The same process served it: it reconnected rather than restarting.
+    assert_eq!(lattice.provider_process_id(&id("kvp")), Some(pid));
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}

@@ -249,12 +249,27 @@ pub async fn run_with(
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| join_error(e.to_string()))?;
+    // Why serving ended without being asked to, if it did.
+    let mut lost: Option<String> = None;
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             change = watch.next() => {
-                let Some(Ok(entry)) = change else { continue };
+                let entry = match change {
+                    Some(Ok(entry)) => entry,
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "link watch error");
+                        continue;
+                    }
+                    None => {
+                        // Without the watch, links would go stale: exit, and
+                        // the supervising host restarts the process, which
+                        // reads every link again.
+                        lost = Some("the watch of the lattice's links ended".into());
+                        break;
+                    }
+                };
                 let mut known = links.write().await;
                 match entry.operation {
                     Operation::Put => {
@@ -273,14 +288,20 @@ pub async fn run_with(
                 }
             }
             check = health.next() => {
-                let Some(check) = check else { break };
+                let Some(check) = check else {
+                    lost = Some("the health subscription ended".into());
+                    break;
+                };
                 if let Some(reply) = check.reply {
                     let answer = handler.health().await;
                     let _ = client.publish(reply, serde_json::to_vec(&answer).unwrap_or_default().into()).await;
                 }
             }
             call = calls.next() => {
-                let Some(call) = call else { break };
+                let Some(call) = call else {
+                    lost = Some("the subscription to its calls ended".into());
+                    break;
+                };
                 let Some(reply) = call.reply.clone() else { continue };
                 let (handler, verifier, links, client, id) = (handler.clone(), verifier.clone(), links.clone(), client.clone(), id.clone());
                 tokio::spawn(async move {
@@ -296,7 +317,10 @@ pub async fn run_with(
     tracing::info!(provider = %id, "provider stopping");
     handler.shutdown().await;
     let _ = client.flush().await;
-    Ok(())
+    match lost {
+        Some(reason) => Err(join_error(reason)),
+        None => Ok(()),
+    }
 }
 
 #[tracing::instrument(level = "debug", skip_all, fields(provider = id))]
