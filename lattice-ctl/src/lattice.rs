@@ -71,19 +71,11 @@ pub async fn get_hosts(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
 }
 
 /// `get inventory [HOST]`.
-pub async fn get_inventory(
-    conn: &ConnArgs,
-    host: Option<&str>,
-    format: Format,
-) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
+/// The inventory of `host`, or of every host that answers a ping.
+async fn inventories(client: &LatticeClient, host: Option<&str>) -> anyhow::Result<Vec<Inventory>> {
     let ids: Vec<String> = match host {
         Some(h) => vec![h.to_string()],
-        None => ping(&client)
-            .await?
-            .into_iter()
-            .map(|h| h.host_id)
-            .collect(),
+        None => ping(client).await?.into_iter().map(|h| h.host_id).collect(),
     };
     let mut inventories = Vec::new();
     for id in &ids {
@@ -92,6 +84,45 @@ pub async fn get_inventory(
             .await?;
         inventories.push(inventory);
     }
+    Ok(inventories)
+}
+
+/// The hosts that run `id` (an actor or a provider): `host` when given,
+/// else every host whose inventory lists it.
+async fn hosts_running(
+    conn: &ConnArgs,
+    host: Option<&str>,
+    what: &str,
+    id: &ComponentId,
+) -> anyhow::Result<Vec<String>> {
+    if let Some(host) = host {
+        return Ok(vec![host.to_string()]);
+    }
+    let client = LatticeClient::connect(conn).await?;
+    let hosts: Vec<String> = inventories(&client, None)
+        .await?
+        .into_iter()
+        .filter(|inv| {
+            inv.actors.iter().any(|a| a.id == *id) || inv.providers.iter().any(|p| p.id == *id)
+        })
+        .map(|inv| inv.host.host_id)
+        .collect();
+    if hosts.is_empty() {
+        anyhow::bail!(
+            "no host in lattice {} runs {what} {id} (see lattice-ctl get inventory)",
+            conn.nats.lattice
+        );
+    }
+    Ok(hosts)
+}
+
+pub async fn get_inventory(
+    conn: &ConnArgs,
+    host: Option<&str>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let inventories = inventories(&client, host).await?;
     let mut rows = Vec::new();
     for inv in &inventories {
         for a in &inv.actors {
@@ -293,7 +324,7 @@ pub async fn update_actor(
 /// `stop actor ID --host H`.
 pub async fn stop_actor(
     conn: &ConnArgs,
-    host: &str,
+    host: Option<&str>,
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
@@ -302,15 +333,18 @@ pub async fn stop_actor(
         actor_ref: String::new(),
         max_instances: 0,
     };
-    send(
-        conn,
-        ops::ACTOR_SCALE,
-        Some(host),
-        &request,
-        format,
-        &format!("actor {id} stopped on host {host}"),
-    )
-    .await
+    for host in hosts_running(conn, host, "actor", id).await? {
+        send(
+            conn,
+            ops::ACTOR_SCALE,
+            Some(&host),
+            &request,
+            format,
+            &format!("actor {id} stopped on host {host}"),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// `start provider ID REF`.
@@ -349,22 +383,25 @@ pub async fn start_provider(
 /// `stop provider ID --host H`.
 pub async fn stop_provider(
     conn: &ConnArgs,
-    host: &str,
+    host: Option<&str>,
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
     let request = StopProvider {
         provider_id: id.clone(),
     };
-    send(
-        conn,
-        ops::PROVIDER_STOP,
-        Some(host),
-        &request,
-        format,
-        &format!("provider {id} stopped on host {host}"),
-    )
-    .await
+    for host in hosts_running(conn, host, "provider", id).await? {
+        send(
+            conn,
+            ops::PROVIDER_STOP,
+            Some(&host),
+            &request,
+            format,
+            &format!("provider {id} stopped on host {host}"),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// `link put`.

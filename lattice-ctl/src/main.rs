@@ -169,23 +169,23 @@ enum UpdateCommand {
 
 #[derive(Debug, Subcommand)]
 enum StopCommand {
-    /// Stop actor ID on a host.
+    /// Stop actor ID on a host, or on every host that runs it.
     Actor {
         /// Actor id
         id: ComponentId,
-        /// The host
+        /// The host [default: every host that runs it]
         #[arg(long)]
-        host: String,
+        host: Option<String>,
         #[command(flatten)]
         common: Common,
     },
-    /// Stop provider ID on a host.
+    /// Stop provider ID on a host, or on every host that runs it.
     Provider {
         /// Provider id
         id: ComponentId,
-        /// The host
+        /// The host [default: every host that runs it]
         #[arg(long)]
-        host: String,
+        host: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -367,12 +367,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             id,
             host,
             common: c,
-        }) => lattice::stop_actor(&c.conn, &host, &id, c.output).await,
+        }) => lattice::stop_actor(&c.conn, host.as_deref(), &id, c.output).await,
         Command::Stop(StopCommand::Provider {
             id,
             host,
             common: c,
-        }) => lattice::stop_provider(&c.conn, &host, &id, c.output).await,
+        }) => lattice::stop_provider(&c.conn, host.as_deref(), &id, c.output).await,
         Command::Link(LinkCommand::Put {
             source,
             target,

@@ -132,6 +132,26 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
         "error: no config named \"app\""
     );
 
+    // stop without --host finds the host that runs it; a ghost is named.
+    let stopped = ctl(&url, &["stop", "provider", "http"]);
+    assert!(
+        String::from_utf8_lossy(&stopped.stdout)
+            .contains(&format!("stopped on host {}", first.id())),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    lattice_tests::wait_for("the listener to close", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&address)
+            .is_err()
+            .then_some(())
+    });
+    let ghost = ctl(&url, &["stop", "actor", "ghost"]);
+    assert!(!ghost.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ghost.stderr).trim(),
+        "error: no host in lattice default runs actor ghost (see lattice-ctl get inventory)"
+    );
+
     // host stop: the second host leaves and the lattice says so.
     assert!(ctl(&url, &["host", "stop", second.id()]).status.success());
     assert!(second
