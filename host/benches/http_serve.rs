@@ -212,7 +212,17 @@ fn hello_manifest(wasm: &Path, address: &str) -> String {
     )
 }
 
-async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
+/// hello as actor `hello-reuse`, serving up to 1,000 calls per instance.
+fn reuse_manifest(wasm: &Path) -> String {
+    format!(
+        "[[actors]]\nid = \"hello-reuse\"\npath = \"{}\"\nmax_instances = 1000\ninstance_reuse = 1000\n\n[[providers]]\nid = \"http-reuse\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http-reuse\"\ntarget = \"hello-reuse\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"127.0.0.1:0\" }}\n",
+        wasm.display()
+    )
+}
+
+/// A host serving hello fresh per call and hello with instance reuse;
+/// returns both addresses.
+async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr, SocketAddr)> {
     let host = Host::new(HostConfig {
         trust: lattice_host::TrustPolicy {
             allow_unsigned: true,
@@ -227,12 +237,17 @@ async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr)> {
     })?;
     host.apply(&Manifest::from_toml(&hello_manifest(wasm, "127.0.0.1:0"))?)
         .await?;
-    let address = host
-        .http_endpoints()
-        .first()
-        .context("no endpoint")?
-        .address;
-    Ok((host, address))
+    host.apply(&Manifest::from_toml(&reuse_manifest(wasm))?)
+        .await?;
+    let address_of = |target: &str| {
+        host.http_endpoints()
+            .into_iter()
+            .find(|e| e.link.target.as_str() == target)
+            .map(|e| e.address)
+            .with_context(|| format!("no endpoint for {target}"))
+    };
+    let (fresh, reuse) = (address_of("hello")?, address_of("hello-reuse")?);
+    Ok((host, fresh, reuse))
 }
 
 /// The status line of `GET url` over a fresh TCP connection, if it answers.
@@ -294,19 +309,20 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let (host, lattice) = runtime.block_on(start_lattice(&wasm_path))?;
+    let (host, lattice, reused) = runtime.block_on(start_lattice(&wasm_path))?;
     let baseline = runtime.block_on(start_baseline(&wasm))?;
     println!(
         "hello.wasm: {} KB; wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, median",
         wasm.len() / 1024
     );
 
-    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    let (mut ours, mut bare, mut reuse) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         bare.push(wrk(&format!("http://{baseline}/"), secs, connections)?);
         ours.push(wrk(&format!("http://{lattice}/"), secs, connections)?);
+        reuse.push(wrk(&format!("http://{reused}/"), secs, connections)?);
     }
-    let (ours, bare) = (median(ours), median(bare));
+    let (ours, bare, reuse) = (median(ours), median(bare), median(reuse));
     println!(
         "{:<44} {:>10} {:>9} {:>9}",
         "server", "req/s", "p50 ms", "p99 ms"
@@ -314,6 +330,7 @@ fn main() -> anyhow::Result<()> {
     for (name, load) in [
         ("baseline: bare wasmtime-wasi-http, pooled", bare),
         ("lattice-host: http-server provider -> hello", ours),
+        ("lattice-host: hello, instance_reuse = 1000", reuse),
     ] {
         println!(
             "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
@@ -321,8 +338,9 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "ratio lattice/baseline req/s: {:.3}",
-        ours.requests_per_sec / bare.requests_per_sec
+        "ratio lattice/baseline req/s: {:.3}; reuse/fresh: {:.3}",
+        ours.requests_per_sec / bare.requests_per_sec,
+        reuse.requests_per_sec / ours.requests_per_sec
     );
     runtime.block_on(host.shutdown(Duration::from_secs(1)));
     drop(runtime);

@@ -16,6 +16,9 @@ pub struct ActorLimits {
     pub timeout: Duration,
     /// How long a call waits for a free instance before it fails as busy.
     pub queue_timeout: Duration,
+    /// HTTP calls one instance may serve before it is dropped (its memory
+    /// lives on between them); 1 is a fresh instance per call.
+    pub instance_reuse: u32,
 }
 
 impl Default for ActorLimits {
@@ -25,6 +28,7 @@ impl Default for ActorLimits {
             memory_limit: 64 << 20,
             timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(5),
+            instance_reuse: 1,
         }
     }
 }
@@ -41,6 +45,9 @@ impl ActorLimits {
         }
         if let Some(ms) = spec.timeout_ms {
             limits.timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = spec.instance_reuse {
+            limits.instance_reuse = n.max(1);
         }
         limits
     }

@@ -8,6 +8,8 @@
 //! max_instances = 100          # concurrent instances (optional)
 //! memory_limit_mib = 64        # per instance (optional)
 //! timeout_ms = 30000           # per call (optional)
+//! instance_reuse = 1000        # HTTP calls one instance may serve (optional;
+//!                              # default 1: a fresh instance per call)
 //!
 //! [[providers]]
 //! id = "http"
@@ -71,6 +73,10 @@ pub struct ActorSpec {
     /// Deadline of one call, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// HTTP calls one instance may serve before it is dropped; state in its
+    /// memory survives between them. Unset or 1: a fresh instance per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<u32>,
 }
 
 /// A capability provider the manifest runs.
@@ -192,6 +198,12 @@ impl Manifest {
             if actor.timeout_ms == Some(0) {
                 return Err(invalid(format!(
                     "actor \"{}\": timeout_ms must be at least 1",
+                    actor.id
+                )));
+            }
+            if actor.instance_reuse == Some(0) {
+                return Err(invalid(format!(
+                    "actor \"{}\": instance_reuse must be at least 1 (1: a fresh instance per call)",
                     actor.id
                 )));
             }

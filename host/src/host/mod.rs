@@ -520,6 +520,7 @@ impl Host {
             max_instances: Some(max_instances),
             memory_limit_mib: None,
             timeout_ms: None,
+            instance_reuse: None,
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use wasmtime::component::{Component, InstancePre, Val};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::WasiHttpView;
 
 use super::compile_cache::CompileOutcome;
@@ -125,6 +125,16 @@ pub struct Actor {
     compile: CompileOutcome,
     claims: Option<Claims<ComponentMetadata>>,
     counters: Counters,
+    /// Instances that served a call and may serve more (`instance_reuse`).
+    warm: Arc<std::sync::Mutex<Vec<Warm>>>,
+}
+
+/// An instance kept for its next HTTP call, with the store it lives in.
+struct Warm {
+    store: Store<ActorCtx>,
+    proxy: Proxy,
+    /// Calls it has served.
+    served: u32,
 }
 
 /// How a call ended when the guest gave no response.
@@ -205,6 +215,7 @@ impl Actor {
             compile,
             claims,
             counters: Counters::default(),
+            warm: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
 
@@ -288,7 +299,16 @@ impl Actor {
         let permit = self.instance_permit().await?;
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
 
-        let mut store = self.new_store();
+        // A warm instance when the actor reuses them, else a fresh store.
+        let (mut store, warm, served) = match self.take_warm() {
+            Some(Warm {
+                store,
+                proxy,
+                served,
+            }) => (store, Some(proxy), served),
+            None => (self.new_store(), None, 0),
+        };
+        self.arm(&mut store);
 
         let request = request.map(|body| {
             body.map_err(|e| wasmtime_wasi_http::Error::InternalError(Some(e.to_string())))
@@ -315,17 +335,34 @@ impl Actor {
 
         let pre = pre.clone();
         let timeout = self.limits.timeout;
+        let reuse = self.limits.instance_reuse;
+        let keep = self.warm.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
             let call = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
+                let proxy = match warm {
+                    Some(proxy) => proxy,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)
                     .await
+                    .map(|()| proxy)
             };
             match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(proxy)) => {
+                    // Only an instance whose call ended cleanly serves again.
+                    let served = served.saturating_add(1);
+                    if served < reuse {
+                        lock(&keep).push(Warm {
+                            store,
+                            proxy,
+                            served,
+                        });
+                    }
+                    Ok(())
+                }
                 Ok(Err(error)) => {
                     let breached = store.data().limits.breached_at;
                     Err(CallFailure::Trap(error, breached))
@@ -366,9 +403,29 @@ impl Actor {
         );
         let mut store = Store::new(self.runtime.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);
-        store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
         store.epoch_deadline_trap();
+        self.arm(&mut store);
         store
+    }
+
+    /// Sets the deadline of the call `store` is about to serve, counted
+    /// from now, and forgets an earlier call's memory-limit breach.
+    fn arm(&self, store: &mut Store<ActorCtx>) {
+        store.set_epoch_deadline(self.runtime.ticks(self.limits.timeout));
+        store.data_mut().limits.breached_at = None;
+    }
+
+    /// A warm instance, when the actor reuses instances and one is idle.
+    fn take_warm(&self) -> Option<Warm> {
+        if self.limits.instance_reuse <= 1 {
+            return None;
+        }
+        lock(&self.warm).pop()
+    }
+
+    /// Instances kept warm for their next call.
+    pub fn warm_instances(&self) -> usize {
+        lock(&self.warm).len()
     }
 
     /// Calls `function` of exported `interface` (`ns:pkg/iface`, any
@@ -507,4 +564,10 @@ fn exports_interface(exports: &[String], interface: &str) -> bool {
                 .strip_prefix(interface)
                 .is_some_and(|rest| rest.starts_with('@'))
     })
+}
+
+/// The warm list, even if a panic poisoned its lock.
+fn lock(warm: &std::sync::Mutex<Vec<Warm>>) -> std::sync::MutexGuard<'_, Vec<Warm>> {
+    warm.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
