@@ -109,6 +109,13 @@ impl Collector for HostMetrics {
         )?;
         family(
             &mut encoder,
+            "lattice_actor_warm_instances",
+            "Instances of an actor kept for their next call (instance_reuse).",
+            MetricType::Gauge,
+            per_actor(&|a| a.warm_instances() as u64),
+        )?;
+        family(
+            &mut encoder,
             "lattice_actor_max_instances",
             "Most instances of an actor at once.",
             MetricType::Gauge,
