@@ -56,9 +56,9 @@ build_examples() {
 # where the examples' *.process.toml manifests name them.
 build_providers() {
     say "building provider binaries"
-    (cd "$repo_root" && cargo build --quiet --bins \
-        -p lattice-provider-keyvalue -p lattice-provider-messaging-nats -p lattice-provider-http-client \
-        -p lattice-provider-http-server) \
+    # --workspace: the same features as the test build, so no dependency
+    # (wasmtime above all) is compiled a second time with other features.
+    (cd "$repo_root" && cargo build --quiet --workspace --bins) \
         || die "building the provider binaries failed (see above)"
     mkdir -p "$repo_root/examples/build/providers"
     local name
