@@ -116,7 +116,33 @@ async fn scale_update_and_stop_show_in_inventory_and_events() {
     let inventory = ctl.ok("host.inventory", Some(h.id()), json!({})).await;
     assert_eq!(inventory["actors"][0]["id"], "hello");
     assert_eq!(inventory["actors"][0]["max_instances"], 5);
+    assert_eq!(inventory["actors"][0]["instance_reuse"], 1);
     assert_eq!(inventory["host"]["host_id"], h.id());
+
+    // Instance reuse is set through the same request; 0 is refused.
+    ctl.ok(
+        "actor.scale",
+        Some(h.id()),
+        json!({"actor_id": "hello", "actor_ref": hello(), "max_instances": 5, "instance_reuse": 50}),
+    )
+    .await;
+    let inventory = ctl.ok("host.inventory", Some(h.id()), json!({})).await;
+    assert_eq!(inventory["actors"][0]["instance_reuse"], 50);
+    let reply = ctl
+        .request(
+            "actor.scale",
+            Some(h.id()),
+            json!({"actor_id": "hello", "actor_ref": hello(), "max_instances": 5, "instance_reuse": 0}),
+        )
+        .await;
+    assert_eq!(reply["success"], false);
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("instance_reuse must be at least 1"),
+        "{reply}"
+    );
 
     // The same id with another component is an error that says so.
     let other = fixtures::wasm("http_panic").display().to_string();
@@ -152,7 +178,7 @@ async fn scale_update_and_stop_show_in_inventory_and_events() {
     assert_eq!(inventory["actors"], json!([]));
 
     let mut seen = Vec::new();
-    while seen.len() < 4 {
+    while seen.len() < 6 {
         let event = tokio::time::timeout(Duration::from_secs(10), events.next())
             .await
             .unwrap()
@@ -169,13 +195,15 @@ async fn scale_update_and_stop_show_in_inventory_and_events() {
         kinds,
         [
             "actor_scaled",
+            "actor_scaled",
+            "actor_scale_failed",
             "actor_scale_failed",
             "actor_updated",
             "actor_scaled"
         ]
     );
     assert_eq!(seen[0].1, 5);
-    assert_eq!(seen[3].1, 0);
+    assert_eq!(seen[5].1, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

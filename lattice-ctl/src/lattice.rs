@@ -246,7 +246,7 @@ pub async fn start_actor(
     id: &ComponentId,
     reference: &str,
     placement: &Placement,
-    max_instances: u32,
+    (max_instances, instance_reuse): (u32, Option<u32>),
     format: Format,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
@@ -258,21 +258,25 @@ pub async fn start_actor(
         &json!({ "actor_id": id, "actor_ref": reference, "constraints": constraints }),
     )
     .await?;
-    scale_on(&client, &host, id, reference, max_instances, format).await
+    let scale = (max_instances, instance_reuse);
+    scale_on(&client, &host, id, reference, scale, format).await
 }
 
+/// Sends `actor.scale` to `host`: at most `max_instances`, and
+/// `instance_reuse` calls per instance when given.
 async fn scale_on(
     client: &LatticeClient,
     host: &str,
     id: &ComponentId,
     reference: &str,
-    max_instances: u32,
+    (max_instances, instance_reuse): (u32, Option<u32>),
     format: Format,
 ) -> anyhow::Result<()> {
     let request = ScaleActor {
         actor_id: id.clone(),
         actor_ref: reference.to_string(),
         max_instances,
+        instance_reuse,
     };
     let response: Value = client
         .request(ops::ACTOR_SCALE, Some(host), &request)
@@ -294,7 +298,7 @@ pub async fn scale_actor(
     format: Format,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    scale_on(&client, host, id, reference, max_instances, format).await
+    scale_on(&client, host, id, reference, (max_instances, None), format).await
 }
 
 /// `update actor ID NEW_REF --host H`.
@@ -332,6 +336,7 @@ pub async fn stop_actor(
         actor_id: id.clone(),
         actor_ref: String::new(),
         max_instances: 0,
+        instance_reuse: None,
     };
     for host in hosts_running(conn, host, "actor", id).await? {
         send(

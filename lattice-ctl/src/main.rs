@@ -111,6 +111,10 @@ enum StartCommand {
         /// Most instances at once
         #[arg(long, default_value_t = 100)]
         max_instances: u32,
+        /// HTTP calls one instance may serve before a fresh one takes over
+        /// (its memory lives on between them) [default: 1, fresh per call]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        instance_reuse: Option<u32>,
         #[command(flatten)]
         common: Common,
     },
@@ -329,6 +333,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             reference,
             placement,
             max_instances,
+            instance_reuse,
             common: c,
         }) => {
             lattice::start_actor(
@@ -336,7 +341,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 &id,
                 &reference,
                 &placement,
-                max_instances,
+                (max_instances, instance_reuse),
                 c.output,
             )
             .await

@@ -502,17 +502,25 @@ impl Host {
     }
 
     /// Runs actor `id` from `reference` with at most `max_instances`
-    /// instances: starts it, changes its scale, or with 0 stops it. An id
-    /// that runs another component is refused: that is an update.
+    /// instances (and, when given, `instance_reuse` calls per instance):
+    /// starts it, changes its scale, or with 0 stops it. An id that runs
+    /// another component is refused: that is an update.
     pub async fn scale_actor(
         &self,
         id: &ComponentId,
         reference: &str,
         max_instances: u32,
+        instance_reuse: Option<u32>,
     ) -> Result<(), HostError> {
         let running = self.actor(id);
         if max_instances == 0 {
             return self.stop_actor(id);
+        }
+        if instance_reuse == Some(0) {
+            return Err(HostError::Conflict {
+                id: id.clone(),
+                reason: "instance_reuse must be at least 1 (1: a fresh instance per call)".into(),
+            });
         }
         let spec = ActorSpec {
             id: id.clone(),
@@ -520,7 +528,7 @@ impl Host {
             max_instances: Some(max_instances),
             memory_limit_mib: None,
             timeout_ms: None,
-            instance_reuse: None,
+            instance_reuse,
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),
@@ -531,12 +539,15 @@ impl Host {
                     actor.origin()
                 ),
             }),
-            Some(actor) if actor.limits().max_instances == max_instances => Ok(()),
             Some(actor) => {
                 let limits = ActorLimits {
                     max_instances,
+                    instance_reuse: instance_reuse.unwrap_or(actor.limits().instance_reuse),
                     ..actor.limits()
                 };
+                if limits == actor.limits() {
+                    return Ok(());
+                }
                 self.replace_actor(id, reference, limits).await
             }
         }

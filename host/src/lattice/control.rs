@@ -171,6 +171,7 @@ impl Control {
                         reference: actor.origin().to_string(),
                         max_instances: actor.limits().max_instances,
                         instances_in_use: actor.instances_in_use(),
+                        instance_reuse: actor.limits().instance_reuse,
                         calls: stats.calls,
                         failed: stats.failed,
                         issuer: actor.claims().map(|c| c.issuer.clone()),
@@ -340,7 +341,12 @@ impl Control {
         });
         match self
             .host
-            .scale_actor(&request.actor_id, &request.actor_ref, request.max_instances)
+            .scale_actor(
+                &request.actor_id,
+                &request.actor_ref,
+                request.max_instances,
+                request.instance_reuse,
+            )
             .await
         {
             Ok(()) => {

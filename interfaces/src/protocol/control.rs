@@ -75,6 +75,9 @@ pub struct ActorInventory {
     pub max_instances: u32,
     /// Instances running now.
     pub instances_in_use: usize,
+    /// HTTP calls one instance may serve (1: fresh per call).
+    #[serde(default = "one")]
+    pub instance_reuse: u32,
     /// Calls served.
     pub calls: u64,
     /// Calls that failed.
@@ -85,6 +88,10 @@ pub struct ActorInventory {
     /// Its claims' subject (module key), when signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One provider in an inventory.
@@ -167,6 +174,10 @@ pub struct ScaleActor {
     pub actor_ref: String,
     /// Most instances at once; 0 stops the actor.
     pub max_instances: u32,
+    /// HTTP calls one instance may serve (at least 1); unset keeps what a
+    /// running actor has, and starts a new one fresh per call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<u32>,
 }
 
 /// `actor.update.<host>`: replace a running actor's component; calls in
