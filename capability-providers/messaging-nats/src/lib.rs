@@ -39,6 +39,8 @@ pub struct MessagingProvider {
     handler: Arc<dyn MessageHandler>,
     clients: tokio::sync::Mutex<HashMap<String, async_nats::Client>>,
     subscriptions: std::sync::Mutex<HashMap<LinkKey, CancellationToken>>,
+    /// Handler links that cannot subscribe yet, and why.
+    failing: std::sync::Mutex<HashMap<LinkKey, String>>,
 }
 
 /// A NATS connection as an actor's messaging client.
@@ -89,6 +91,7 @@ impl MessagingProvider {
             handler,
             clients: tokio::sync::Mutex::new(HashMap::new()),
             subscriptions: std::sync::Mutex::new(HashMap::new()),
+            failing: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -198,6 +201,9 @@ impl MessagingProvider {
                     Ok(streams) => break streams,
                     Err(error) => {
                         tracing::warn!(%link, %error, retry_in = ?backoff, "cannot start messaging subscriptions");
+                        provider
+                            .failing()
+                            .insert(link.key(), format!("link {link}: {error}"));
                         if !failing {
                             on_error(error);
                             failing = true;
@@ -210,6 +216,7 @@ impl MessagingProvider {
                 }
                 backoff = (backoff * 2).min(RETRY_MAX);
             };
+            provider.failing().remove(&link.key());
             tracing::info!(%link, subjects = ?subjects, "messaging subscriptions started");
             provider.deliver(link, streams, stop).await;
         });
@@ -268,8 +275,28 @@ impl MessagingProvider {
         }
     }
 
+    /// Handler links that cannot subscribe yet, and why.
+    fn failing(&self) -> std::sync::MutexGuard<'_, HashMap<LinkKey, String>> {
+        self.failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether every handler link is subscribed: `Err` names those that are
+    /// not and why (their NATS server cannot be reached).
+    pub fn health(&self) -> Result<(), String> {
+        let failing = self.failing();
+        if failing.is_empty() {
+            return Ok(());
+        }
+        let mut reasons: Vec<&str> = failing.values().map(String::as_str).collect();
+        reasons.sort_unstable();
+        Err(reasons.join("; "))
+    }
+
     /// Stops the subscriptions of handler link `key`.
     pub fn delete_handler_link(&self, key: &LinkKey) {
+        self.failing().remove(key);
         if let Some(stop) = self
             .subscriptions
             .lock()

@@ -62,6 +62,21 @@ async fn echo_through_a_process(
     (host, lattice)
 }
 
+/// The next event of kind `kind` (others are skipped), within a generous
+/// deadline.
+async fn next_health(events: &mut async_nats::Subscriber, kind: &str) -> serde_json::Value {
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = tokio::time::timeout_at(until, futures::StreamExt::next(events))
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event"))
+            .unwrap();
+        if event.subject.ends_with(kind) {
+            return serde_json::from_slice(&event.payload).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_messaging_answers_through_a_provider_process() {
     let nats = NatsServer::start();
@@ -115,6 +130,10 @@ async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_
         .subscribe("lattice.default.evt.provider_error")
         .await
         .unwrap();
+    let mut health = events_client
+        .subscribe("lattice.default.evt.>")
+        .await
+        .unwrap();
     events_client.flush().await.unwrap();
     // The application's NATS server is not up yet.
     let app_port = lattice_tests::free_port();
@@ -133,6 +152,20 @@ async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_
     assert_eq!(event["data"]["provider_id"], "msg", "{event}");
     let error = event["data"]["error"].as_str().unwrap();
     assert!(error.contains(&app_url), "{error}");
+    // Its health checks fail, saying which link and why (a first failure
+    // may only say the process is not answering yet).
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let failed = next_health(&mut health, "health_check_failed").await;
+        let reason = failed["data"]["reason"].as_str().unwrap().to_string();
+        if reason.contains("msg -> echo") && reason.contains(&app_url) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "health never named the link: {reason}"
+        );
+    }
 
     // The server comes up where the link said: the link serves by itself.
     let app = NatsServer::start_on(app_port);
@@ -140,6 +173,7 @@ async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_
     let answer =
         ask_until_answered(&client, "echo.late", "still here", Duration::from_secs(30)).await;
     assert_eq!(answer, "echo: still here");
+    next_health(&mut health, "health_check_passed").await;
     lattice.leave().await;
     host.shutdown(Duration::from_secs(1)).await;
 }

@@ -180,7 +180,9 @@ async fn run(
 ) -> RunEnd {
     let mut checks = tokio::time::interval(health.every);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut healthy: Option<bool> = None;
+    // The last answer: an event goes out when it changes (healthy, or the
+    // reason it is not).
+    let mut last: Option<Result<(), String>> = None;
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -189,8 +191,8 @@ async fn run(
             () = stop.cancelled() => return RunEnd::Stopped,
             _ = checks.tick() => {
                 let answer = health.ask().await;
-                if healthy != Some(answer.is_ok()) {
-                    healthy = Some(answer.is_ok());
+                if last.as_ref() != Some(&answer) {
+                    last = Some(answer.clone());
                     match answer {
                         Ok(()) => events.publish(kinds::HEALTH_CHECK_PASSED, event(serde_json::json!({}))).await,
                         Err(reason) => {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use lattice_interfaces::messaging::wire::{self, MessagingOp, MessagingReply};
 use lattice_interfaces::messaging::{Message, MessageHandler, MessagingFuture};
+use lattice_interfaces::protocol::provider::Health;
 use lattice_interfaces::protocol::rpc::WireVal;
 use lattice_interfaces::{InvocationError, Link};
 use lattice_provider_messaging_nats::MessagingProvider;
@@ -60,6 +61,20 @@ impl ProviderHandler for MessagingProcess {
                 }
             }
         })
+    }
+
+    fn health(&self) -> HandlerFuture<'_, Health> {
+        let health = match self.provider.health() {
+            Ok(()) => Health {
+                healthy: true,
+                message: String::new(),
+            },
+            Err(message) => Health {
+                healthy: false,
+                message,
+            },
+        };
+        Box::pin(async move { health })
     }
 
     fn delete_link(&self, link: Link) -> HandlerFuture<'_, ()> {
