@@ -234,7 +234,9 @@ pub async fn serve(
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
+                        // Out of descriptors, say: let some close first.
                         tracing::warn!(%error, "admin endpoint: cannot accept");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                         continue;
                     }
                 },

@@ -68,10 +68,23 @@ pub mod wire {
             .collect()
     }
 
-    /// Headers from the lattice, each name and value checked.
+    /// Most headers one message may carry across the lattice.
+    pub const MAX_HEADERS: usize = 1_000;
+
+    /// Headers from the lattice, each name and value checked; more than
+    /// [`MAX_HEADERS`] are refused.
     pub fn header_map(
         pairs: Vec<(String, serde_bytes::ByteBuf)>,
     ) -> Result<http::HeaderMap, InvocationError> {
+        if pairs.len() > MAX_HEADERS {
+            return Err(err(
+                ErrorKind::BadRequest,
+                format!(
+                    "{} headers: at most {MAX_HEADERS} cross the lattice",
+                    pairs.len()
+                ),
+            ));
+        }
         let mut map = http::HeaderMap::with_capacity(pairs.len());
         for (name, value) in pairs {
             let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
@@ -86,7 +99,8 @@ pub mod wire {
                     format!("bad value for header {name}: {e}"),
                 )
             })?;
-            map.append(name, value);
+            map.try_append(name, value)
+                .map_err(|e| err(ErrorKind::BadRequest, format!("too many headers: {e}")))?;
         }
         Ok(map)
     }

@@ -37,7 +37,9 @@ pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 pub struct MessagingProvider {
     default_url: String,
     handler: Arc<dyn MessageHandler>,
-    clients: tokio::sync::Mutex<HashMap<String, async_nats::Client>>,
+    /// One connection per server URL, made once; a URL that cannot be
+    /// reached does not hold up the others.
+    clients: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<async_nats::Client>>>>,
     subscriptions: std::sync::Mutex<HashMap<LinkKey, CancellationToken>>,
     /// Handler links that cannot subscribe yet, and why.
     failing: std::sync::Mutex<HashMap<LinkKey, String>>,
@@ -89,24 +91,29 @@ impl MessagingProvider {
         Self {
             default_url: default_url.unwrap_or_else(|| DEFAULT_URL.to_string()),
             handler,
-            clients: tokio::sync::Mutex::new(HashMap::new()),
+            clients: std::sync::Mutex::new(HashMap::new()),
             subscriptions: std::sync::Mutex::new(HashMap::new()),
             failing: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     async fn client(&self, url: &str) -> Result<async_nats::Client, String> {
-        let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(url) {
-            return Ok(client.clone());
-        }
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| format!("cannot reach NATS at {url}: {e}"))?;
-        clients.insert(url.to_string(), client.clone());
-        Ok(client)
+        let cell = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(url.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(|e| format!("cannot reach NATS at {url}: {e}"))
+        })
+        .await
+        .cloned()
     }
 
     /// The messaging client for consumer `link`.
@@ -181,6 +188,8 @@ impl MessagingProvider {
             .map(str::to_string)
             .collect();
         if subjects.is_empty() {
+            // A link put again without subscriptions serves none.
+            self.delete_handler_link(&link.key());
             return Err(format!("link {link}: no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")"));
         }
         let stop = CancellationToken::new();
@@ -216,7 +225,7 @@ impl MessagingProvider {
                 }
                 backoff = (backoff * 2).min(RETRY_MAX);
             };
-            provider.failing().remove(&link.key());
+            provider.note_failing(&link, &stop, None);
             tracing::info!(%link, subjects = ?subjects, "messaging subscriptions started");
             provider.deliver(link, streams, stop).await;
         });
@@ -282,6 +291,20 @@ impl MessagingProvider {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Records that handler `link` cannot subscribe (`Some(why)`) or now
+    /// can (`None`), unless its task was stopped: a deleted or replaced
+    /// link leaves no stale entry behind.
+    fn note_failing(&self, link: &Link, stop: &CancellationToken, why: Option<String>) {
+        let mut failing = self.failing();
+        if stop.is_cancelled() {
+            return;
+        }
+        match why {
+            Some(why) => failing.insert(link.key(), why),
+            None => failing.remove(&link.key()),
+        };
+    }
+
     /// Whether every handler link is subscribed: `Err` names those that are
     /// not and why (their NATS server cannot be reached).
     pub fn health(&self) -> Result<(), String> {
@@ -296,7 +319,6 @@ impl MessagingProvider {
 
     /// Stops the subscriptions of handler link `key`.
     pub fn delete_handler_link(&self, key: &LinkKey) {
-        self.failing().remove(key);
         if let Some(stop) = self
             .subscriptions
             .lock()
@@ -305,6 +327,8 @@ impl MessagingProvider {
         {
             stop.cancel();
         }
+        // After the cancel: a task that was about to note a failure sees it.
+        self.failing().remove(key);
     }
 
     /// Stops every subscription.

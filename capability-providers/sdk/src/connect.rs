@@ -48,3 +48,39 @@ pub async fn connect(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// `url` (comma-separated servers) with any credentials in it hidden, for
+/// messages: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`.
+pub fn redacted(url: &str) -> String {
+    url.split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, rest) = server.split_once("://").unwrap_or(("", server));
+            let shown = match rest.split_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => rest.to_string(),
+            };
+            if scheme.is_empty() {
+                shown
+            } else {
+                format!("{scheme}://{shown}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn credentials_in_urls_never_reach_messages() {
+        assert_eq!(
+            redacted("nats://alice:s3cret@10.0.0.1:4222, tls://tok@h:1"),
+            "nats://***@10.0.0.1:4222,tls://***@h:1"
+        );
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(redacted("user:pw@host:4222"), "***@host:4222");
+    }
+}

@@ -21,7 +21,7 @@ mod invoke;
 pub mod payloads;
 pub mod rpc;
 
-pub use connect::connect;
+pub use connect::{connect, redacted};
 pub use invoke::{LatticeCalls, DEFAULT_CALL_TIMEOUT};
 
 use std::collections::HashMap;
@@ -35,6 +35,9 @@ use lattice_interfaces::protocol::provider::{Health, HostData};
 use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse, Verifier};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
+
+/// Most calls a provider process serves at once.
+pub const MAX_CONCURRENT_CALLS: usize = 1024;
 
 /// The future a handler returns.
 pub type HandlerFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -175,7 +178,7 @@ pub async fn run_with(
 ) -> Result<(), RunError> {
     let join_error = |reason: String| RunError::Join {
         lattice: data.lattice.clone(),
-        url: data.nats_url.clone(),
+        url: redacted(&data.nats_url),
         reason,
     };
     let subjects = Subjects::new(&data.lattice).map_err(|e| join_error(e.to_string()))?;
@@ -251,6 +254,7 @@ pub async fn run_with(
         .map_err(|e| join_error(e.to_string()))?;
     // Why serving ended without being asked to, if it did.
     let mut lost: Option<String> = None;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS));
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
@@ -273,11 +277,17 @@ pub async fn run_with(
                 let mut known = links.write().await;
                 match entry.operation {
                     Operation::Put => {
-                        if let Ok(link) = serde_json::from_slice::<Link>(&entry.value) {
-                            if link.target.as_str() == id || link.source.as_str() == id {
-                                handler.put_link(link.clone()).await;
-                                known.insert(entry.key, link);
-                            }
+                        let Ok(link) = serde_json::from_slice::<Link>(&entry.value) else {
+                            tracing::warn!(key = %entry.key, "unreadable link in lattice state; ignored");
+                            continue;
+                        };
+                        if link.target.as_str() == id || link.source.as_str() == id {
+                            handler.put_link(link.clone()).await;
+                            known.insert(entry.key, link);
+                        } else if let Some(moved) = known.remove(&entry.key) {
+                            // The link now names another provider: it no
+                            // longer authorises calls to this one.
+                            handler.delete_link(moved).await;
                         }
                     }
                     Operation::Delete | Operation::Purge => {
@@ -303,8 +313,11 @@ pub async fn run_with(
                     break;
                 };
                 let Some(reply) = call.reply.clone() else { continue };
+                // Bounded: past the limit, calls wait here (and NATS buffers).
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
                 let (handler, verifier, links, client, id) = (handler.clone(), verifier.clone(), links.clone(), client.clone(), id.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let response = answer(&*handler, &verifier, &links, &id, &client, &call.payload).await;
                     match response.encode() {
                         Ok(bytes) => { let _ = client.publish(reply, bytes.into()).await; }
@@ -360,7 +373,8 @@ async fn answer(
             .await
             .values()
             .find(|l| {
-                l.source.as_str() == invocation.source
+                l.target.as_str() == id
+                    && l.source.as_str() == invocation.source
                     && l.name == invocation.link_name
                     && format!("{}:{}", l.namespace, l.package) == namespace_package
                     && l.interfaces.iter().any(|i| i == interface)
@@ -379,9 +393,23 @@ async fn answer(
             Some(body) => payloads::pull(client, body, invocation.deadline_ms).await?,
             None => invocation.payload.clone(),
         };
-        let answer = handler
-            .invoke(link, invocation.function.clone(), payload)
-            .await?;
+        // The caller gives up at the deadline: so does the provider.
+        let left = std::time::Duration::from_millis(
+            invocation
+                .deadline_ms
+                .saturating_sub(lattice_interfaces::protocol::rpc::unix_ms()),
+        );
+        let answer = tokio::time::timeout(
+            left,
+            handler.invoke(link, invocation.function.clone(), payload),
+        )
+        .await
+        .map_err(|_| {
+            InvocationError::new(
+                ErrorKind::Timeout,
+                format!("{} did not finish before the call's deadline", invocation.function),
+            )
+        })??;
         payloads::place(client, answer, invocation.deadline_ms).await
     }
     .await;

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// How to reach and authenticate to NATS, as flags or `LATTICE_*` variables.
-#[derive(Debug, Clone, clap::Args)]
+/// Its `Debug` output hides the URL's credentials, the nkey and the password.
+#[derive(Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated
     #[arg(long = "nats-url", env = "LATTICE_NATS_URL", value_name = "URL")]
@@ -53,6 +54,27 @@ pub struct NatsArgs {
         value_name = "FILE"
     )]
     pub tls_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for NatsArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |secret: &Option<String>| secret.as_ref().map(|_| "<hidden>");
+        f.debug_struct("NatsArgs")
+            .field(
+                "url",
+                &self.url.as_deref().map(lattice_provider_sdk::redacted),
+            )
+            .field("lattice", &self.lattice)
+            .field("creds", &self.creds)
+            .field("nkey", &hidden(&self.nkey))
+            .field("user", &self.user)
+            .field("password", &hidden(&self.password))
+            .field("tls", &self.tls)
+            .field("ca", &self.ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .finish()
+    }
 }
 
 impl Default for NatsArgs {
@@ -115,6 +137,9 @@ impl NatsArgs {
         let url = self.url_or_default();
         lattice_provider_sdk::connect(&url, &self.credentials(), name)
             .await
-            .map_err(|reason| ConnectError { url, reason })
+            .map_err(|reason| ConnectError {
+                url: lattice_provider_sdk::redacted(&url),
+                reason,
+            })
     }
 }

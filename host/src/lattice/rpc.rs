@@ -235,7 +235,22 @@ impl Rpc {
             ),
             Ok(invocation) => {
                 let result = match self.verify(target, &invocation) {
-                    Ok(()) => self.dispatch(target, &invocation).await,
+                    Ok(()) => {
+                        // The caller gives up at the deadline: so does this host.
+                        let left =
+                            Duration::from_millis(invocation.deadline_ms.saturating_sub(unix_ms()));
+                        tokio::time::timeout(left, self.dispatch(target, &invocation))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(err(
+                                    ErrorKind::Timeout,
+                                    format!(
+                                        "{target} did not finish {} before the call's deadline",
+                                        invocation.function
+                                    ),
+                                ))
+                            })
+                    }
                     Err(refusal) => {
                         self.events
                             .publish(
