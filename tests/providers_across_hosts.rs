@@ -40,6 +40,7 @@ fn invocation(cluster: &nkeys::KeyPair, source: &str, n: u32, payload: Vec<u8>) 
         payload,
         payload_ref: None,
         signature: vec![],
+        grant: None,
     };
     inv.signature = cluster.sign(&inv.signed_bytes().unwrap()).unwrap();
     inv
@@ -170,4 +171,124 @@ async fn a_link_put_after_a_nats_restart_reaches_the_other_host() {
     lattice_a.leave().await;
     host_b.shutdown(Duration::from_secs(1)).await;
     host_a.shutdown(Duration::from_secs(1)).await;
+}
+
+/// An invocation from provider `source` (granted `grant`, signing with
+/// `key`) of counter's HTTP handler over link `link_name`.
+async fn provider_call(
+    key: &nkeys::KeyPair,
+    grant: Option<lattice_interfaces::protocol::rpc::ProviderGrant>,
+    source: &str,
+    link_name: &str,
+    n: u32,
+) -> Invocation {
+    let payload = lattice_interfaces::http::wire::encode_request(lattice_tests::hosts::get(
+        "http://counter/visits",
+    ))
+    .await
+    .unwrap();
+    let mut inv = Invocation {
+        id: format!("grant-{n}"),
+        source: source.into(),
+        target: "counter".into(),
+        interface: "wasi:http/incoming-handler".into(),
+        function: "handle".into(),
+        link_name: link_name.into(),
+        deadline_ms: unix_ms() + 10_000,
+        traceparent: None,
+        origin_host: "NTEST".into(),
+        cluster_key: key.public_key(),
+        payload,
+        payload_ref: None,
+        signature: vec![],
+        grant,
+    };
+    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
+    inv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_links() {
+    use lattice_interfaces::protocol::rpc::ProviderGrant;
+    let nats = NatsServer::start();
+    let (cluster, (host, lattice), (other_host, other_lattice)) =
+        lattice_tests::hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    start_fixture(&host, "counter", "kv_counter").await;
+    lattice
+        .put_link(lattice_tests::hosts::http_link(
+            "web",
+            "counter",
+            "127.0.0.1:0",
+        ))
+        .await
+        .unwrap();
+    let kv = ProviderSpec {
+        id: id("kv"),
+        kind: "keyvalue".into(),
+        config: Default::default(),
+    };
+    host.start_provider(&kv).unwrap();
+    lattice
+        .put_link(Link::new(
+            id("counter"),
+            id("kv"),
+            Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+        ))
+        .await
+        .unwrap();
+    let raw = async_nats::connect(nats.url()).await.unwrap();
+    let call = |inv: Invocation| {
+        let raw = raw.clone();
+        async move {
+            let reply = raw
+                .request("lattice.default.rpc.counter", inv.encode().unwrap().into())
+                .await
+                .unwrap();
+            InvocationResponse::decode(&reply.payload).unwrap()
+        }
+    };
+    let web = nkeys::KeyPair::new_cluster();
+    let grant = ProviderGrant::issue(&cluster, "web", &web.public_key()).unwrap();
+
+    // As itself, over its link: served.
+    let served = call(provider_call(&web, Some(grant.clone()), "web", "default", 1).await).await;
+    assert!(served.error.is_none(), "{:?}", served.error);
+    let response = lattice_interfaces::http::wire::decode_response(&served.payload).unwrap();
+    assert_eq!(response.status(), 200);
+
+    let refused = |response: InvocationResponse| {
+        let error = response.error.expect("refused");
+        assert_eq!(error.kind, ErrorKind::Unauthorized, "{error:?}");
+        error.message
+    };
+    // As another source: refused.
+    let message = refused(
+        call(provider_call(&web, Some(grant.clone()), "intruder", "default", 2).await).await,
+    );
+    assert!(message.contains("may only call as itself"), "{message}");
+    // Over a link it does not have: refused.
+    let message =
+        refused(call(provider_call(&web, Some(grant.clone()), "web", "other", 3).await).await);
+    assert!(message.contains("no link from web"), "{message}");
+    // Its key without the grant: refused.
+    let message = refused(call(provider_call(&web, None, "web", "default", 4).await).await);
+    assert!(message.contains("is not trusted"), "{message}");
+    // A grant from an untrusted issuer, or a forged one: refused.
+    let stranger = nkeys::KeyPair::new_cluster();
+    let foreign = ProviderGrant::issue(&stranger, "web", &web.public_key()).unwrap();
+    let message =
+        refused(call(provider_call(&web, Some(foreign), "web", "default", 5).await).await);
+    assert!(message.contains("does not trust"), "{message}");
+    let forged = ProviderGrant {
+        provider_id: "admin".into(),
+        ..grant
+    };
+    let message =
+        refused(call(provider_call(&web, Some(forged), "admin", "default", 6).await).await);
+    assert!(message.contains("is forged"), "{message}");
+
+    other_lattice.leave().await;
+    lattice.leave().await;
+    other_host.shutdown(Duration::from_secs(1)).await;
+    host.shutdown(Duration::from_secs(1)).await;
 }

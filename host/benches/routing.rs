@@ -222,6 +222,7 @@ fn main() {
             payload: vec![0; 32],
             payload_ref: None,
             signature: vec![],
+            grant: None,
         };
         // Hosts decode trusted keys once, at start.
         let verifier = nkeys::KeyPair::from_public_key(&key.public_key()).unwrap();

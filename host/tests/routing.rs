@@ -284,6 +284,7 @@ fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) ->
         payload: rmp_serde::to_vec_named(&HttpMessage { head, body: vec![] }).unwrap(),
         payload_ref: None,
         signature: vec![],
+        grant: None,
     };
     inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
     inv
@@ -351,6 +352,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
 
     let unsigned = Invocation {
         signature: vec![],
+        grant: None,
         id: "t-3".into(),
         ..good.clone()
     };

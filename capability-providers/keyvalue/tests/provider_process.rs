@@ -40,6 +40,7 @@ fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invoca
         payload: rmp_serde::to_vec_named(op).unwrap(),
         payload_ref: None,
         signature: vec![],
+        grant: None,
     };
     inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
     inv
@@ -85,6 +86,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
         host_id: host.id().to_string(),
         trusted_cluster_keys: vec![cluster.public_key()],
         invocation_seed: None,
+        invocation_grant: None,
         config: Default::default(),
     };
     writeln!(

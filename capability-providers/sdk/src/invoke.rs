@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lattice_interfaces::protocol::rpc::ProviderGrant;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 
@@ -17,6 +18,7 @@ pub struct LatticeCalls {
     provider_id: String,
     host_id: String,
     signer: Option<nkeys::KeyPair>,
+    grant: Option<ProviderGrant>,
     timeout: Duration,
     events: crate::events::EventPublisher,
 }
@@ -44,6 +46,7 @@ impl LatticeCalls {
         provider_id: String,
         host_id: String,
         signer: Option<nkeys::KeyPair>,
+        grant: Option<ProviderGrant>,
     ) -> Self {
         let events = crate::events::EventPublisher::new(
             client.clone(),
@@ -56,6 +59,7 @@ impl LatticeCalls {
             provider_id,
             host_id,
             signer,
+            grant,
             timeout: DEFAULT_CALL_TIMEOUT,
             events,
         }
@@ -116,6 +120,7 @@ impl LatticeCalls {
             signer,
             origin_host: &self.host_id,
             timeout: self.timeout,
+            grant: self.grant.as_ref(),
         };
         let call = crate::rpc::Call {
             link,

@@ -201,6 +201,7 @@ pub async fn run_with(
         data.provider_id.clone(),
         data.host_id.clone(),
         signer,
+        data.invocation_grant.clone(),
     )));
     let js = async_nats::jetstream::new(client.clone());
     let kv = js.get_key_value(subjects.bucket()).await.map_err(|e| {

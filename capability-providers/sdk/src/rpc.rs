@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse, ProviderGrant};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 
@@ -39,6 +39,9 @@ pub struct Caller<'a> {
     pub origin_host: &'a str,
     /// How long the answer may take; also the envelope's deadline.
     pub timeout: Duration,
+    /// A provider process's grant from its host (see [`ProviderGrant`]);
+    /// hosts sign with their own cluster key and send none.
+    pub grant: Option<&'a ProviderGrant>,
 }
 
 impl Caller<'_> {
@@ -74,6 +77,7 @@ impl Caller<'_> {
             payload,
             payload_ref,
             signature: Vec::new(),
+            grant: self.grant.cloned(),
         };
         let signed = invocation
             .signed_bytes()

@@ -51,6 +51,37 @@ impl Host {
         )
     }
 
+    /// The link from `source` named `link_name` that carries `interface`
+    /// (`ns:pkg/iface`) to `target`, as this host knows it from the
+    /// lattice: what authorises a call that arrives over NATS.
+    ///
+    /// # Errors
+    ///
+    /// `unauthorized` naming the missing link; `bad_request` for a source
+    /// that is not an id.
+    pub fn link_for(
+        &self,
+        source: &str,
+        interface: &str,
+        link_name: &str,
+        target: &ComponentId,
+    ) -> Result<Link, InvocationError> {
+        let (namespace, rest) = interface.split_once(':').unwrap_or((interface, ""));
+        let (package, name) = rest.split_once('/').unwrap_or((rest, ""));
+        let source_id = ComponentId::new(source)
+            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()))?;
+        read(&self.inner.links)
+            .resolve(&source_id, namespace, package, name, link_name)
+            .filter(|link| link.target == *target)
+            .cloned()
+            .ok_or_else(|| {
+                InvocationError::new(
+                    ErrorKind::Unauthorized,
+                    format!("no link from {source} for {interface} to {target}"),
+                )
+            })
+    }
+
     /// Tells the lattice that `link`'s backend cannot be reached.
     fn unreachable(&self, link: &Link, error: &str) {
         let remote = read(&self.inner.remote).clone();
@@ -67,20 +98,7 @@ impl Host {
         payload: &[u8],
     ) -> Result<Vec<u8>, InvocationError> {
         // Deny by default: the caller's link must name this provider.
-        let (namespace, rest) = interface.split_once(':').unwrap_or((interface, ""));
-        let (package, name) = rest.split_once('/').unwrap_or((rest, ""));
-        let source_id = ComponentId::new(source)
-            .map_err(|e| InvocationError::new(ErrorKind::BadRequest, e.to_string()))?;
-        let link = read(&self.inner.links)
-            .resolve(&source_id, namespace, package, name, link_name)
-            .filter(|link| link.target == *target)
-            .cloned()
-            .ok_or_else(|| {
-                InvocationError::new(
-                    ErrorKind::Unauthorized,
-                    format!("no link from {source} for {interface} to provider {target}"),
-                )
-            })?;
+        let link = self.link_for(source, interface, link_name, target)?;
         self.inner.routing.count(target, Route::Local);
         match provider {
             Callable::KeyValue(kv) => {

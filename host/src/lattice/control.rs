@@ -97,6 +97,14 @@ impl Control {
         path: &str,
         config: BTreeMap<String, String>,
     ) -> Result<(), crate::HostError> {
+        let (seed, grant) =
+            self.rpc
+                .keys
+                .grant_for(id.as_str())
+                .map_err(|reason| crate::HostError::Provider {
+                    id: id.clone(),
+                    reason: format!("cannot make its signing key: {reason}"),
+                })?;
         let stop = self.stop_tasks.child_token();
         self.host.add_provider_process(id, path, stop.clone())?;
         let data = lattice_interfaces::protocol::provider::HostData {
@@ -106,7 +114,8 @@ impl Control {
             provider_id: id.to_string(),
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
-            invocation_seed: self.rpc.keys.seed(),
+            invocation_seed: Some(seed),
+            invocation_grant: Some(grant),
             config,
         };
         let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));

@@ -88,10 +88,22 @@ impl ClusterKeys {
         self.verifier.trusted().cloned().collect()
     }
 
-    /// The signing seed, handed only to provider processes this host starts
-    /// (on their stdin) so the actors they call accept them.
-    pub(crate) fn seed(&self) -> Option<String> {
-        self.signer.seed().ok()
+    /// A fresh signing key for provider process `provider_id` and this
+    /// host's grant for it: the seed and grant go on the process's stdin,
+    /// never this host's own key.
+    pub(crate) fn grant_for(
+        &self,
+        provider_id: &str,
+    ) -> Result<(String, lattice_interfaces::protocol::rpc::ProviderGrant), String> {
+        let key = KeyPair::new_cluster();
+        let seed = key.seed().map_err(|e| e.to_string())?;
+        let grant = lattice_interfaces::protocol::rpc::ProviderGrant::issue(
+            &self.signer,
+            provider_id,
+            &key.public_key(),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((seed, grant))
     }
 
     /// The key invocations are signed with.
@@ -167,6 +179,7 @@ impl Rpc {
             signer: self.keys.signer(),
             origin_host: self.host.id(),
             timeout: self.call_timeout,
+            grant: None,
         };
         let id = format!(
             "{}-{}-{}",
@@ -309,6 +322,16 @@ impl Rpc {
         target: &ComponentId,
         invocation: &Invocation,
     ) -> Result<Vec<u8>, InvocationError> {
+        // A provider process acts only over its own links: its grant
+        // already bound the source, the link table binds the target.
+        if invocation.grant.is_some() {
+            self.host.link_for(
+                &invocation.source,
+                &invocation.interface,
+                &invocation.link_name,
+                target,
+            )?;
+        }
         let payload = match &invocation.payload_ref {
             Some(body) => self.pull(body, invocation.deadline_ms).await?,
             None => invocation.payload.clone(),

@@ -31,10 +31,15 @@ pub struct HostData {
     pub host_id: String,
     /// Cluster public keys whose invocations it accepts.
     pub trusted_cluster_keys: Vec<String>,
-    /// The cluster seed (`SC…`) the provider signs its own invocations
-    /// with (messages it hands to actors); none means it makes none.
+    /// The provider's own signing seed (`SC…`) for the invocations it
+    /// makes (messages and requests it hands to actors); none means it
+    /// makes none. Not the host's key: see `invocation_grant`.
     #[serde(default)]
     pub invocation_seed: Option<String>,
+    /// The host's grant for that key: calls signed with it are accepted
+    /// only as this provider, over links that start at it.
+    #[serde(default)]
+    pub invocation_grant: Option<crate::protocol::rpc::ProviderGrant>,
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -90,6 +95,7 @@ impl std::fmt::Debug for HostData {
             .field("host_id", &self.host_id)
             .field("trusted_cluster_keys", &self.trusted_cluster_keys)
             .field("invocation_seed", &hidden(self.invocation_seed.as_ref()))
+            .field("invocation_grant", &self.invocation_grant)
             .field("config", &self.config)
             .finish()
     }
@@ -139,6 +145,7 @@ mod tests {
             host_id: "NHOST".into(),
             trusted_cluster_keys: vec!["CKEY".into()],
             invocation_seed: Some("SCSECRETCLUSTER".into()),
+            invocation_grant: None,
             config: BTreeMap::new(),
         };
         let shown = format!("{data:?}");
@@ -157,5 +164,6 @@ mod tests {
         let data: HostData = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(data.nats, NatsCredentials::default());
         assert_eq!(data.invocation_seed, None);
+        assert_eq!(data.invocation_grant, None);
     }
 }

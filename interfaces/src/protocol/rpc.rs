@@ -68,6 +68,56 @@ pub struct Invocation {
     /// Ed25519 signature by `cluster_key` over the envelope with this empty.
     #[serde(with = "serde_bytes", default)]
     pub signature: Vec<u8>,
+    /// Set by a provider process: the grant its host gave it, which lets
+    /// `cluster_key` (the provider's own key) sign calls whose `source` is
+    /// that provider, over links that start at it, and nothing else.
+    #[serde(default)]
+    pub grant: Option<ProviderGrant>,
+}
+
+/// What a host gives a provider process it starts: its own signing key,
+/// vouched for by the host's cluster key, good only for calls made as that
+/// provider. A provider never holds the host's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderGrant {
+    /// The provider the key may act as.
+    pub provider_id: String,
+    /// The provider's public key (`C…`).
+    pub key: String,
+    /// The host's cluster public key that issued the grant.
+    pub issuer: String,
+    /// Ed25519 signature by `issuer` over [`ProviderGrant::signed_bytes`].
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+impl ProviderGrant {
+    /// The bytes an issuer signs: what the grant says, unambiguously.
+    pub fn signed_bytes(provider_id: &str, key: &str) -> Vec<u8> {
+        format!("lattice provider grant\n{provider_id}\n{key}").into_bytes()
+    }
+
+    /// A grant by `issuer` letting `key` act as `provider_id`.
+    ///
+    /// # Errors
+    ///
+    /// When `issuer` cannot sign (a public key only).
+    pub fn issue(
+        issuer: &nkeys::KeyPair,
+        provider_id: &str,
+        key: &str,
+    ) -> Result<Self, EnvelopeError> {
+        let signature = issuer
+            .sign(&Self::signed_bytes(provider_id, key))
+            .map_err(|e| EnvelopeError(format!("cannot sign a provider grant: {e}")))?;
+        Ok(Self {
+            provider_id: provider_id.to_string(),
+            key: key.to_string(),
+            issuer: issuer.public_key(),
+            signature,
+        })
+    }
 }
 
 /// The answer to an [`Invocation`].
@@ -176,6 +226,7 @@ mod tests {
             payload: vec![1, 2, 3],
             payload_ref: None,
             signature: vec![9; 64],
+            grant: None,
         }
     }
 
@@ -295,6 +346,28 @@ impl Verifier {
         }
     }
 
+    /// The key a provider grant vouches for, when a trusted key issued it.
+    fn check_grant(&self, grant: &ProviderGrant) -> Result<nkeys::KeyPair, String> {
+        let issuer = self.trusted.get(&grant.issuer).ok_or_else(|| {
+            format!(
+                "the grant of provider {} was issued by {:?}, which this host does not trust",
+                grant.provider_id, grant.issuer
+            )
+        })?;
+        issuer
+            .verify(
+                &ProviderGrant::signed_bytes(&grant.provider_id, &grant.key),
+                &grant.signature,
+            )
+            .map_err(|_| format!("the grant of provider {} is forged", grant.provider_id))?;
+        nkeys::KeyPair::from_public_key(&grant.key).map_err(|e| {
+            format!(
+                "the grant of provider {} names a bad key: {e}",
+                grant.provider_id
+            )
+        })
+    }
+
     /// Whether `key` is trusted.
     pub fn trusts(&self, key: &str) -> bool {
         self.trusted.contains_key(key)
@@ -320,11 +393,27 @@ impl Verifier {
                 invocation.target
             )));
         }
-        let Some(key) = self.trusted.get(&invocation.cluster_key) else {
-            return Err(refuse(format!(
-                "cluster key {:?} is not trusted by this host",
-                invocation.cluster_key
-            )));
+        let granted;
+        let key = match &invocation.grant {
+            None => self.trusted.get(&invocation.cluster_key).ok_or_else(|| {
+                refuse(format!(
+                    "cluster key {:?} is not trusted by this host",
+                    invocation.cluster_key
+                ))
+            })?,
+            Some(grant) => {
+                granted = self.check_grant(grant).map_err(refuse)?;
+                if invocation.source != grant.provider_id {
+                    return Err(refuse(format!(
+                        "provider {} may only call as itself, not as {}",
+                        grant.provider_id, invocation.source
+                    )));
+                }
+                if invocation.cluster_key != grant.key {
+                    return Err(refuse("signed by a key its grant does not name".into()));
+                }
+                &granted
+            }
         };
         let signed = invocation
             .signed_bytes()
