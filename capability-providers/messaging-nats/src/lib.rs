@@ -30,6 +30,9 @@ const RETRY_FIRST: Duration = Duration::from_millis(100);
 /// Longest wait between tries.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// Most messages of one handler link being handled at once.
+const MAX_IN_FLIGHT: usize = 256;
+
 /// The NATS server used when no `url` is configured.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
@@ -261,6 +264,7 @@ impl MessagingProvider {
         stop: CancellationToken,
     ) {
         let mut messages = futures::stream::select_all(streams);
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         loop {
             let message = tokio::select! {
                 () = stop.cancelled() => break,
@@ -274,9 +278,14 @@ impl MessagingProvider {
                 body: message.payload.to_vec(),
                 reply_to: message.reply.map(|r| r.to_string()),
             };
-            // Each message is handled on its own task; the subscription keeps reading.
+            // Each message is handled on its own task, at most
+            // MAX_IN_FLIGHT at once; past that the subscription waits.
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
             let (handler, link) = (self.handler.clone(), link.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 if let Err(error) = handler.deliver(link.clone(), message).await {
                     tracing::warn!(%link, %error, "message handler failed");
                 }

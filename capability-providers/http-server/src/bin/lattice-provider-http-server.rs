@@ -14,6 +14,9 @@ use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use lattice_provider_http_server::HttpServerProvider;
 use lattice_provider_sdk::{HandlerFuture, LatticeCalls, ProviderHandler};
 
+/// How long a client may take to send a request body.
+const READ_BODY: Duration = Duration::from_secs(30);
+
 /// How long requests in flight may finish when the process stops.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -24,7 +27,16 @@ impl IncomingHttp for ToActors {
     fn handle(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
         let (lattice, link) = (self.0.clone(), link.clone());
         Box::pin(async move {
-            let payload = encode_request(request).await?;
+            // The body is read whole before it crosses: a client gets
+            // READ_BODY to send it, not forever.
+            let payload = tokio::time::timeout(READ_BODY, encode_request(request))
+                .await
+                .map_err(|_| {
+                    InvocationError::new(
+                        ErrorKind::Timeout,
+                        format!("the request body did not arrive within {READ_BODY:?}"),
+                    )
+                })??;
             let answer = lattice
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;
