@@ -221,7 +221,13 @@ pub mod wire {
         let mut response = http::Response::new(full(message.body));
         *response.status_mut() = http::StatusCode::from_u16(message.head.status)
             .map_err(|e| err(ErrorKind::Failed, format!("malformed HTTP status: {e}")))?;
-        *response.headers_mut() = header_map(message.head.headers)?;
+        // Bad headers here are the answering side's fault, not the caller's.
+        *response.headers_mut() = header_map(message.head.headers).map_err(|e| {
+            err(
+                ErrorKind::Failed,
+                format!("malformed HTTP response: {}", e.message),
+            )
+        })?;
         Ok(response)
     }
 }

@@ -84,6 +84,17 @@ pub async fn pull(
             format!("payload of {} bytes exceeds the limit", body.len),
         ));
     }
+    if u64::from(body.chunks) != body.len.div_ceil(CHUNK_SIZE as u64) {
+        return Err(err(
+            ErrorKind::BadRequest,
+            format!(
+                "a payload of {} bytes comes in {} chunks, not {}",
+                body.len,
+                body.len.div_ceil(CHUNK_SIZE as u64),
+                body.chunks
+            ),
+        ));
+    }
     let mut data = Vec::with_capacity(usize::try_from(body.len).unwrap_or(0));
     for index in 0..body.chunks {
         let left = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
@@ -104,7 +115,9 @@ pub async fn pull(
                 format!("cannot pull chunk {index} of a large payload: {e}"),
             )
         })?;
-        if data.len().saturating_add(chunk.payload.len()) as u64 > body.len {
+        if chunk.payload.len() > CHUNK_SIZE
+            || data.len().saturating_add(chunk.payload.len()) as u64 > body.len
+        {
             return Err(err(
                 ErrorKind::Failed,
                 format!("large payload overran its {} bytes", body.len),

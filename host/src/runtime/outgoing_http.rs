@@ -93,7 +93,12 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
                         }
                         Err(error) => {
                             tracing::warn!(%actor, %error, "outgoing HTTP through the lattice failed");
-                            Err(Error::InternalError(Some(error.message)))
+                            Err(match error.kind {
+                                lattice_interfaces::ErrorKind::Timeout => {
+                                    Error::ConnectionReadTimeout
+                                }
+                                _ => Error::InternalError(Some(error.message)),
+                            })
                         }
                     }
                 })
