@@ -18,32 +18,25 @@
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::KvOp;
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
+use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse};
 use lattice_interfaces::{Contract, ErrorKind, Link, ProviderSpec};
 use lattice_tests::hosts::{id, serve_http, start_fixture};
 use lattice_tests::http_client::HttpClient;
+use lattice_tests::lattice::{put_link_until_stored, TestCall};
 use lattice_tests::nats::NatsServer;
 
 /// A signed invocation of provider `kv` from `source` carrying `payload`.
 fn invocation(cluster: &nkeys::KeyPair, source: &str, n: u32, payload: Vec<u8>) -> Invocation {
-    let mut inv = Invocation {
-        id: format!("test-{n}"),
-        source: source.into(),
-        target: "kv".into(),
-        interface: "wasi:keyvalue/store".into(),
-        function: "increment".into(),
-        link_name: "default".into(),
-        deadline_ms: unix_ms() + 10_000,
-        traceparent: None,
-        origin_host: "NTEST".into(),
-        cluster_key: cluster.public_key(),
+    TestCall {
+        id: &format!("test-{n}"),
+        source,
+        target: "kv",
+        interface: "wasi:keyvalue/store",
+        function: "increment",
+        link_name: "default",
         payload,
-        payload_ref: None,
-        signature: vec![],
-        grant: None,
-    };
-    inv.signature = cluster.sign(&inv.signed_bytes().unwrap()).unwrap();
-    inv
+    }
+    .signed(cluster, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,15 +147,8 @@ async fn a_link_put_after_a_nats_restart_reaches_the_other_host() {
         id("kv"),
         Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
     );
-    // Writes may fail until the hosts have reconnected: retry with a deadline.
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    while let Err(error) = lattice_b.put_link(link.clone()).await {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "link put never landed: {error}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Writes may fail until the hosts have reconnected.
+    put_link_until_stored(&lattice_b, &link, Duration::from_secs(30)).await;
     // Host A learns it from its watch of the bucket and serves B's calls.
     let client = HttpClient::default();
     let first = client.get_until_ok(&url, Duration::from_secs(30)).await;
@@ -187,24 +173,16 @@ async fn provider_call(
     ))
     .await
     .unwrap();
-    let mut inv = Invocation {
-        id: format!("grant-{n}"),
-        source: source.into(),
-        target: "counter".into(),
-        interface: "wasi:http/incoming-handler".into(),
-        function: "handle".into(),
-        link_name: link_name.into(),
-        deadline_ms: unix_ms() + 10_000,
-        traceparent: None,
-        origin_host: "NTEST".into(),
-        cluster_key: key.public_key(),
+    TestCall {
+        id: &format!("grant-{n}"),
+        source,
+        target: "counter",
+        interface: "wasi:http/incoming-handler",
+        function: "handle",
+        link_name,
         payload,
-        payload_ref: None,
-        signature: vec![],
-        grant,
-    };
-    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
-    inv
+    }
+    .signed(key, grant)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -188,3 +188,68 @@ impl RawControl {
         ids
     }
 }
+
+/// An invocation as a test writes it: who calls what, over which link.
+#[derive(Debug, Clone)]
+pub struct TestCall<'a> {
+    /// The invocation id (each is served once).
+    pub id: &'a str,
+    /// The caller.
+    pub source: &'a str,
+    /// The callee.
+    pub target: &'a str,
+    /// `ns:pkg/iface`.
+    pub interface: &'a str,
+    /// The function.
+    pub function: &'a str,
+    /// The link name.
+    pub link_name: &'a str,
+    /// The encoded arguments.
+    pub payload: Vec<u8>,
+}
+
+impl TestCall<'_> {
+    /// The envelope, due in 10 s, signed by `key` and carrying `grant`.
+    pub fn signed(
+        self,
+        key: &nkeys::KeyPair,
+        grant: Option<lattice_interfaces::protocol::rpc::ProviderGrant>,
+    ) -> lattice_interfaces::protocol::rpc::Invocation {
+        let mut invocation = lattice_interfaces::protocol::rpc::Invocation {
+            id: self.id.into(),
+            source: self.source.into(),
+            target: self.target.into(),
+            interface: self.interface.into(),
+            function: self.function.into(),
+            link_name: self.link_name.into(),
+            deadline_ms: lattice_interfaces::protocol::rpc::unix_ms() + 10_000,
+            traceparent: None,
+            origin_host: "NTEST".into(),
+            cluster_key: key.public_key(),
+            payload: self.payload,
+            payload_ref: None,
+            signature: vec![],
+            grant,
+        };
+        let signed = invocation.signed_bytes().expect("an envelope encodes");
+        invocation.signature = key.sign(&signed).expect("a test key signs");
+        invocation
+    }
+}
+
+/// Puts `link` through `lattice`, retrying while NATS is coming back (after
+/// a restart), failing the test after `deadline`.
+pub async fn put_link_until_stored(
+    lattice: &lattice_host::lattice::Lattice,
+    link: &lattice_interfaces::Link,
+    deadline: Duration,
+) {
+    let until = tokio::time::Instant::now() + deadline;
+    while let Err(error) = lattice.put_link(link.clone()).await {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "link put never landed: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -20,30 +20,22 @@ use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::protocol::provider::{Health, HostData};
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse};
+use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse};
 use lattice_interfaces::{ComponentId, Contract, Link};
 use lattice_tests::hosts::{id, serve_http, start_fixture};
 use lattice_tests::nats::NatsServer;
 
 fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invocation {
-    let mut inv = Invocation {
-        id: id.into(),
-        source: source.into(),
-        target: "kvp".into(),
-        interface: "wasi:keyvalue/store".into(),
-        function: "call".into(),
-        link_name: "default".into(),
-        deadline_ms: unix_ms() + 10_000,
-        traceparent: None,
-        origin_host: "NTEST".into(),
-        cluster_key: key.public_key(),
+    lattice_tests::lattice::TestCall {
+        id,
+        source,
+        target: "kvp",
+        interface: "wasi:keyvalue/store",
+        function: "call",
+        link_name: "default",
         payload: rmp_serde::to_vec_named(op).unwrap(),
-        payload_ref: None,
-        signature: vec![],
-        grant: None,
-    };
-    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
-    inv
+    }
+    .signed(key, None)
 }
 
 async fn call(client: &async_nats::Client, inv: &Invocation) -> InvocationResponse {
@@ -442,15 +434,8 @@ async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_
         id("kvp"),
         Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
     );
-    // Writes may fail until the host has reconnected: retry with a deadline.
-    let until = tokio::time::Instant::now() + Duration::from_secs(30);
-    while let Err(error) = lattice.put_link(link.clone()).await {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "link put never landed: {error}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Writes may fail until the host has reconnected.
+    lattice_tests::lattice::put_link_until_stored(&lattice, &link, Duration::from_secs(30)).await;
     let client = lattice_tests::http_client::HttpClient::default();
     let reply = client.get_until_ok(&url, Duration::from_secs(30)).await;
     assert_eq!(reply.body.trim(), "1");
