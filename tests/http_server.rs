@@ -221,6 +221,59 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let host = host();
+    hosts::start_fixture(&host, "hello", "hello").await;
+    host.start_provider(&ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: [("header_read_timeout_ms".to_string(), "300".to_string())].into(),
+    })
+    .unwrap();
+    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
+        .unwrap();
+    let address = host.http_endpoints()[0].address;
+
+    // Half a request, then silence: the server ends the connection itself,
+    // well before this client's own 20 s read limit.
+    let (closed_after, answer) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        let timed_out = read.as_ref().is_err_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        });
+        assert!(!timed_out, "the server never cut the connection off");
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(closed_after < Duration::from_secs(15), "{closed_after:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    // Whole requests are served as before.
+    let reply = HttpClient::default()
+        .get(&format!("http://{address}/"))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_an_actor_under_load_drops_no_call() {
     let host = host_with_http_and(&[("hello", "hello")]).await;
     host.put_link(http_link("hello", "default", "127.0.0.1:0", None))

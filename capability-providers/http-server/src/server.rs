@@ -93,7 +93,13 @@ pub struct HttpServerProvider {
     /// Every accept loop and connection, for draining at shutdown.
     tracker: TaskTracker,
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+    /// How long a client may take to send a request's headers.
+    header_timeout: Duration,
 }
+
+/// How long a client may take to send a request's headers, unless the
+/// provider's config says otherwise (`header_read_timeout_ms`).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HttpServerProvider {
     /// A provider that hands requests to `handler`.
@@ -103,7 +109,26 @@ impl HttpServerProvider {
             listeners: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
             graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
+            header_timeout: HEADER_READ_TIMEOUT,
         }
+    }
+
+    /// The same, with the provider-wide `config`: `header_read_timeout_ms`
+    /// bounds how long a client may take to send a request's headers
+    /// (default 30 s), so slow-header clients cannot hold connections.
+    pub fn with_config(
+        handler: Arc<dyn IncomingHttp>,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        let mut provider = Self::new(handler);
+        if let Some(ms) = config
+            .get("header_read_timeout_ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+        {
+            provider.header_timeout = Duration::from_millis(ms);
+        }
+        provider
     }
 
     /// Serves `link`: binds its address unless already bound, then routes its
@@ -168,6 +193,7 @@ impl HttpServerProvider {
                 stop.clone(),
                 self.tracker.clone(),
                 self.graceful.clone(),
+                self.header_timeout,
             )
             .instrument(tracing::info_span!("http_listener", address = %local)),
         );
@@ -306,8 +332,13 @@ async fn accept_loop(
     stop: CancellationToken,
     tracker: TaskTracker,
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+    header_timeout: Duration,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
     loop {
         let (stream, peer) = tokio::select! {
             () = stop.cancelled() => break,

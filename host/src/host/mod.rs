@@ -408,7 +408,10 @@ impl Host {
                 let handler = Arc::new(HostHttpHandler {
                     host: Arc::downgrade(&self.inner),
                 });
-                Provider::HttpServer(Arc::new(HttpServerProvider::new(handler)))
+                Provider::HttpServer(Arc::new(HttpServerProvider::with_config(
+                    handler,
+                    &spec.config,
+                )))
             }
             lattice_provider_keyvalue::KIND => {
                 Provider::KeyValue(Arc::new(KeyValueProvider::new()))

@@ -95,7 +95,10 @@ async fn main() -> ExitCode {
     lattice_provider_sdk::main_with(|data, lattice| {
         Arc::new(HttpServerProcess {
             id: data.provider_id.clone(),
-            server: HttpServerProvider::new(Arc::new(ToActors(lattice.clone()))),
+            server: HttpServerProvider::with_config(
+                Arc::new(ToActors(lattice.clone())),
+                &data.config,
+            ),
             lattice,
         })
     })
