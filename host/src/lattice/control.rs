@@ -394,21 +394,35 @@ impl Control {
             Ok(r) => r,
             Err(e) => return e,
         };
-        let mut data = json!({ "host_id": self.host.id(), "actor_id": request.actor_id, "actor_ref": request.new_actor_ref });
-        match self
+        let data = json!({ "host_id": self.host.id(), "actor_id": request.actor_id, "actor_ref": request.new_actor_ref });
+        let updated = self
             .host
             .update_actor(&request.actor_id, &request.new_actor_ref)
-            .await
-        {
+            .await;
+        self.announce(
+            updated,
+            data,
+            (kinds::ACTOR_UPDATED, kinds::ACTOR_UPDATE_FAILED),
+        )
+        .await
+    }
+
+    /// Announces how a change went, event `done` or `failed` (with the
+    /// error) carrying `data`, and answers with `data` or the error.
+    async fn announce(
+        &self,
+        result: Result<(), crate::HostError>,
+        mut data: serde_json::Value,
+        (done, failed): (&'static str, &'static str),
+    ) -> Outcome {
+        match result {
             Ok(()) => {
-                self.events
-                    .publish(kinds::ACTOR_UPDATED, data.clone())
-                    .await;
+                self.events.publish(done, data.clone()).await;
                 ok(data)
             }
             Err(e) => {
                 with_error(&mut data, &e);
-                self.events.publish(kinds::ACTOR_UPDATE_FAILED, data).await;
+                self.events.publish(failed, data).await;
                 error(e.to_string())
             }
         }
@@ -424,7 +438,7 @@ impl Control {
             kind: request.provider_ref.clone(),
             config: request.config,
         };
-        let mut data = json!({ "host_id": self.host.id(), "provider_id": request.provider_id, "provider_ref": request.provider_ref });
+        let data = json!({ "host_id": self.host.id(), "provider_id": request.provider_id, "provider_ref": request.provider_ref });
         let started = if spec.kind.contains('/') {
             // A path: a provider binary, run as a supervised process (its
             // own provider_started event follows when it runs).
@@ -432,21 +446,12 @@ impl Control {
         } else {
             self.host.start_provider(&spec)
         };
-        match started {
-            Ok(()) => {
-                self.events
-                    .publish(kinds::PROVIDER_STARTED, data.clone())
-                    .await;
-                ok(data)
-            }
-            Err(e) => {
-                with_error(&mut data, &e);
-                self.events
-                    .publish(kinds::PROVIDER_START_FAILED, data)
-                    .await;
-                error(e.to_string())
-            }
-        }
+        self.announce(
+            started,
+            data,
+            (kinds::PROVIDER_STARTED, kinds::PROVIDER_START_FAILED),
+        )
+        .await
     }
 
     async fn stop_provider(&self, op: &str, payload: &[u8]) -> Outcome {
