@@ -89,6 +89,8 @@ impl fmt::Display for Contract {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     #[test]

@@ -255,6 +255,8 @@ fn one_line(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     const HELLO: &str = r#"

@@ -12,6 +12,7 @@ pub const BIG_BYTES: usize = 2 << 20;
 /// Starts the server on a free port; returns `HOST:PORT`. It serves until
 /// the test process exits.
 pub fn start() -> String {
+    // Test support: a failure to bind loopback fails the test that asked.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {

@@ -112,6 +112,8 @@ impl RouteTable {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
     use lattice_interfaces::{ComponentId, Contract};
 

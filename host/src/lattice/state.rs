@@ -365,6 +365,8 @@ fn parse_link_key(key: &str) -> Option<LinkKey> {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     #[test]

@@ -260,6 +260,8 @@ impl<T: Serialize + DeserializeOwned> Claims<T> {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     fn claims(issuer: &KeyPair) -> Claims<ComponentMetadata> {

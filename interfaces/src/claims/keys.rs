@@ -173,6 +173,8 @@ pub fn parse_key_pair(text: &str, expected: KeyKind, what: &str) -> Result<KeyPa
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     #[test]

@@ -76,6 +76,8 @@ pub fn event(
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     #[test]

@@ -209,6 +209,8 @@ pub struct HttpMessage<H> {
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     fn invocation() -> Invocation {

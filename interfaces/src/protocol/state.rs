@@ -83,6 +83,8 @@ pub const CONFIG_PREFIX: &str = "config.";
 
 #[cfg(test)]
 mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
     use super::*;
 
     #[test]
