@@ -78,7 +78,7 @@ pub struct Invocation {
 /// What a host gives a provider process it starts: its own signing key,
 /// vouched for by the host's cluster key, good only for calls made as that
 /// provider. A provider never holds the host's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderGrant {
     /// The provider the key may act as.
@@ -318,7 +318,14 @@ pub enum WireVal {
 pub struct Verifier {
     trusted: std::collections::HashMap<String, nkeys::KeyPair>,
     seen: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// Provider grants already checked, by the whole grant: a provider
+    /// sends the same one with every call, so it is verified once.
+    grants:
+        std::sync::Mutex<std::collections::HashMap<ProviderGrant, std::sync::Arc<nkeys::KeyPair>>>,
 }
+
+/// Checked provider grants remembered (a host starts few providers).
+const GRANT_MEMORY: usize = 1_024;
 
 /// Invocation ids remembered against replays.
 pub const REPLAY_MEMORY: usize = 100_000;
@@ -345,11 +352,21 @@ impl Verifier {
                 })
                 .collect(),
             seen: std::sync::Mutex::new(std::collections::HashMap::new()),
+            grants: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
     /// The key a provider grant vouches for, when a trusted key issued it.
-    fn check_grant(&self, grant: &ProviderGrant) -> Result<nkeys::KeyPair, String> {
+    fn check_grant(&self, grant: &ProviderGrant) -> Result<std::sync::Arc<nkeys::KeyPair>, String> {
+        let cached = self
+            .grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(grant)
+            .cloned();
+        if let Some(key) = cached {
+            return Ok(key);
+        }
         let issuer = self.trusted.get(&grant.issuer).ok_or_else(|| {
             format!(
                 "the grant of provider {} was issued by {:?}, which this host does not trust",
@@ -362,12 +379,22 @@ impl Verifier {
                 &grant.signature,
             )
             .map_err(|_| format!("the grant of provider {} is forged", grant.provider_id))?;
-        nkeys::KeyPair::from_public_key(&grant.key).map_err(|e| {
+        let key = nkeys::KeyPair::from_public_key(&grant.key).map_err(|e| {
             format!(
                 "the grant of provider {} names a bad key: {e}",
                 grant.provider_id
             )
-        })
+        })?;
+        let key = std::sync::Arc::new(key);
+        let mut grants = self
+            .grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if grants.len() >= GRANT_MEMORY {
+            grants.clear();
+        }
+        grants.insert(grant.clone(), key.clone());
+        Ok(key)
     }
 
     /// Whether `key` is trusted.
@@ -414,7 +441,7 @@ impl Verifier {
                 if invocation.cluster_key != grant.key {
                     return Err(refuse("signed by a key its grant does not name".into()));
                 }
-                &granted
+                &*granted
             }
         };
         let signed = invocation
