@@ -6,14 +6,6 @@
 //! caller's request fails with the reason. The tests read HTTP answers and
 //! the host's routing counters.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::{ComponentId, Manifest};

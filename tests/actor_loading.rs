@@ -7,14 +7,6 @@
 //! every start recompiles). The tests read the error text and the
 //! `CompileOutcome` the host reports.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::Path;
 
 use lattice_host::{ActorLimits, CompileOutcome, Host, HostConfig, HostError, RuntimeConfig};

@@ -6,14 +6,6 @@
 //! `hello` actor beside a misbehaving fixture on one address (paths route
 //! between them) and reads the HTTP status and body a client sees.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

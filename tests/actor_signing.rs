@@ -6,14 +6,6 @@
 //! wrong issuer, with garbage claims...) and reads the one-line refusal the
 //! host gives, or, for the good ones, the response the actor serves.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -5,14 +5,6 @@
 //! independent oracle: it extracts and validates what we sign, and our host
 //! runs what it signs. The tests compare issuer, subject and module hash.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use lattice_host::{ActorLimits, TrustPolicy};
 use lattice_interfaces::claims::{
     module_hash, read_component, sign_component, ComponentSigning, KeyKind,

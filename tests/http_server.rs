@@ -6,14 +6,6 @@
 //! prefix; a path no link serves gets 404; deleting the link stops the
 //! serving; garbage on the socket gets an error and the server keeps going.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::Duration;

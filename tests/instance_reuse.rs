@@ -7,14 +7,6 @@
 //! fresh, every call says 1. A call that traps takes its instance with it:
 //! the next call starts on a fresh one.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;

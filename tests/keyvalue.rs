@@ -7,14 +7,6 @@
 //! actor takes 1,000 concurrent requests on each, and the final count must
 //! equal the number of requests (no lost updates).
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,14 +7,6 @@
 //! the replies; without the consumer link the actor cannot publish and the
 //! request gets no answer.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;

@@ -4,14 +4,6 @@
 //! enable JetStream or stop with its handle, every later test would lie. The
 //! test reads the server's own `INFO` greeting and whether its port closes.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::net::TcpStream;
 use std::time::Duration;
 

@@ -6,14 +6,6 @@
 //! denied; an upstream slower than the link's first-byte timeout fails the
 //! fetch instead of hanging it. The test reads the fixture's HTTP answers.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;

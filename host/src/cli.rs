@@ -102,7 +102,9 @@ pub struct HostArgs {
     pub admin_address: Option<std::net::SocketAddr>,
 
     /// NATS connection and lattice id; without a URL the host runs alone.
-    #[command(flatten)]
+    /// Parsed by the binary next to these flags (`lattice-ctl` takes them
+    /// before or after its subcommand).
+    #[arg(skip)]
     pub nats: NatsArgs,
 
     /// Run actors that carry no claims (development only)
@@ -375,5 +377,5 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
-    lattice_provider_sdk::init_tracing();
+    lattice_rpc::init_tracing();
 }

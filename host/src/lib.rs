@@ -17,9 +17,19 @@
 //!
 //! The parts, each in its own module:
 //! - [`config`]: the knobs of a host and of an actor;
+//! - [`identity`]: the host's key; its public key is the host id;
+//! - [`trust`]: what the host runs: claims, issuers, capabilities;
 //! - [`runtime`]: the wasmtime engine, the compile cache and the actors
 //!   themselves (pre-instantiated once, instantiated per call);
-//! - [`host`]: the host that ties actors, providers and links together.
+//! - [`host`]: the host that ties actors, providers and links together;
+//! - [`links`]: the link table, one link per key;
+//! - [`router`]: where each call goes, in-process or over the lattice;
+//! - `remote`: providers elsewhere in the lattice, seen through their
+//!   contracts;
+//! - [`lattice`]: joining a lattice over NATS: control, events, state,
+//!   RPC, provider processes;
+//! - [`admin`]: `/livez`, `/readyz` and `/metrics` for operators;
+//! - [`cli`]: the flags of `lattice-host` and `lattice-ctl up`.
 
 pub mod admin;
 pub mod cli;
@@ -29,7 +39,7 @@ pub mod identity;
 pub mod lattice;
 pub mod links;
 mod remote;
-pub mod routing;
+pub mod router;
 pub mod runtime;
 pub mod trust;
 

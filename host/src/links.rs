@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use lattice_interfaces::{ComponentId, Link, LinkKey};
+use lattice_interfaces::{ComponentId, Interface, Link, LinkKey};
 
 /// The link name calls use when the caller names none.
 pub const DEFAULT_NAME: &str = lattice_interfaces::link::DEFAULT_LINK_NAME;
@@ -53,25 +53,21 @@ impl LinkTable {
         self.links.get(key)
     }
 
-    /// The link from `source` that carries `namespace:package/interface`
-    /// under `name`: the one a call from `source` travels over.
+    /// The link from `source` that carries `interface` under `name`: the
+    /// one a call from `source` travels over.
     pub fn resolve(
         &self,
         source: &ComponentId,
-        namespace: &str,
-        package: &str,
-        interface: &str,
+        interface: Interface<'_>,
         name: &str,
     ) -> Option<&Link> {
         let key = LinkKey {
             source: source.clone(),
-            namespace: namespace.to_string(),
-            package: package.to_string(),
+            namespace: interface.namespace.to_string(),
+            package: interface.package.to_string(),
             name: name.to_string(),
         };
-        self.links
-            .get(&key)
-            .filter(|link| link.interfaces.iter().any(|i| i == interface))
+        self.links.get(&key).filter(|link| link.carries(interface))
     }
 
     /// Every link, in key order.
@@ -115,9 +111,7 @@ mod tests {
         let found = table
             .resolve(
                 &ComponentId::new("hello").unwrap(),
-                "wasi",
-                "keyvalue",
-                "atomics",
+                lattice_interfaces::standard::KEYVALUE_ATOMICS,
                 "default",
             )
             .unwrap();
@@ -147,10 +141,18 @@ mod tests {
             .unwrap();
         let hello = ComponentId::new("hello").unwrap();
         assert!(table
-            .resolve(&hello, "wasi", "keyvalue", "atomics", "default")
+            .resolve(
+                &hello,
+                lattice_interfaces::standard::KEYVALUE_ATOMICS,
+                "default"
+            )
             .is_none());
         assert!(table
-            .resolve(&hello, "wasi", "keyvalue", "store", "other")
+            .resolve(
+                &hello,
+                lattice_interfaces::standard::KEYVALUE_STORE,
+                "other"
+            )
             .is_none());
     }
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lattice_host::cli::{init_tracing, run_in_foreground, HostArgs};
+use lattice_host::lattice::NatsArgs;
 
 /// Runs a Lattice host: Wasm actors, capability providers and links.
 #[derive(Debug, Parser)]
@@ -16,11 +17,16 @@ struct Cli {
 
     #[command(flatten)]
     host: HostArgs,
+
+    /// NATS connection and lattice id; without a URL the host runs alone.
+    #[command(flatten)]
+    nats: NatsArgs,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.host.nats = cli.nats;
     init_tracing();
     match run_in_foreground(&cli.host, cli.manifest.as_deref()).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -108,13 +108,8 @@ fn covered(import: &str, patterns: impl IntoIterator<Item = impl AsRef<str>>) ->
         pattern == import
             || pattern.strip_suffix("/*") == Some(package)
             || Contract::parse(pattern).is_ok_and(|c| {
-                import
-                    .split_once(':')
-                    .and_then(|(ns, rest)| {
-                        rest.split_once('/')
-                            .map(|(pkg, iface)| c.includes(ns, pkg, iface))
-                    })
-                    .unwrap_or(false)
+                lattice_interfaces::contract::Interface::parse(import)
+                    .is_some_and(|interface| c.includes(interface))
             })
     })
 }

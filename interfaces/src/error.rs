@@ -66,3 +66,34 @@ impl InvocationError {
         }
     }
 }
+
+/// Longest piece of input an error message repeats.
+pub const SHOWN_CHARS: usize = 64;
+
+/// `text` as an error message may repeat it: whole when short, else its
+/// first [`SHOWN_CHARS`] characters and how long it was, so a hostile
+/// request cannot make a reply or a log line as large as itself.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!(
+            "{}…({} bytes)",
+            text.get(..cut).unwrap_or_default(),
+            text.len()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_input_is_cut_and_measured() {
+        assert_eq!(shown("hello"), "hello");
+        let long = "é".repeat(400_000);
+        let cut = shown(&long);
+        assert!(cut.chars().count() < 100, "{cut}");
+        assert!(cut.ends_with("…(800000 bytes)"), "{cut}");
+    }
+}

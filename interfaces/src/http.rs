@@ -37,6 +37,29 @@ pub trait IncomingHttp: Send + Sync + 'static {
     fn handle(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture;
 }
 
+/// Where a link is served.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The link.
+    pub link: std::sync::Arc<Link>,
+    /// The bound address (the real port when the link asked for port 0).
+    pub address: std::net::SocketAddr,
+    /// The path prefix.
+    pub prefix: String,
+}
+
+impl Endpoint {
+    /// The URL a client reaches the link's target at.
+    pub fn url(&self) -> String {
+        let prefix = if self.prefix == "/" {
+            "/"
+        } else {
+            self.prefix.as_str()
+        };
+        format!("http://{}{}", self.address, prefix)
+    }
+}
+
 /// HTTP as it crosses the lattice: a request or response whole, head and
 /// body, in one MessagePack [`HttpMessage`]. Bodies are read whole, up to
 /// [`MAX_PAYLOAD_BYTES`], and larger payloads travel in chunks.
@@ -45,8 +68,43 @@ pub mod wire {
     use http_body_util::{BodyExt as _, Full};
 
     use super::HttpBody;
-    use crate::protocol::rpc::{HttpMessage, HttpRequestHead, HttpResponseHead, MAX_PAYLOAD_BYTES};
+    use serde::{Deserialize, Serialize};
+
+    use crate::protocol::rpc::MAX_PAYLOAD_BYTES;
     use crate::{ErrorKind, InvocationError};
+
+    /// The head of an HTTP request carried by a `wasi:http/incoming-handler`
+    /// invocation; the body is the rest of the payload (or its [`BodyRef`](crate::protocol::rpc::BodyRef)).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct HttpRequestHead {
+        /// Method, e.g. `GET`.
+        pub method: String,
+        /// Path and query.
+        pub path_and_query: String,
+        /// The authority the client asked for (Host header).
+        pub authority: String,
+        /// Headers, in order, values as bytes.
+        pub headers: Vec<(String, serde_bytes::ByteBuf)>,
+    }
+
+    /// The head of an HTTP response.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct HttpResponseHead {
+        /// Status code.
+        pub status: u16,
+        /// Headers, in order, values as bytes.
+        pub headers: Vec<(String, serde_bytes::ByteBuf)>,
+    }
+
+    /// An HTTP request or response: head and body, as one MessagePack value.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct HttpMessage<H> {
+        /// The head.
+        pub head: H,
+        /// The body.
+        #[serde(with = "serde_bytes")]
+        pub body: Vec<u8>,
+    }
 
     /// The interface HTTP calls to actors travel as.
     pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";

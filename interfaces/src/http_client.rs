@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::rpc::{HttpMessage, HttpRequestHead, HttpResponseHead};
+use crate::http::wire::{HttpMessage, HttpRequestHead, HttpResponseHead};
 
 /// The interface outgoing requests travel as.
 pub const INTERFACE: &str = "wasi:http/outgoing-handler";

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod capability;
 pub mod claims;
 pub mod contract;
 pub mod error;
@@ -41,9 +42,10 @@ pub mod link;
 pub mod manifest;
 pub mod messaging;
 pub mod protocol;
+pub mod wire;
 
-pub use contract::{Contract, ContractError};
-pub use error::{ErrorKind, InvocationError};
+pub use contract::{standard, Contract, ContractError, Interface};
+pub use error::{shown, ErrorKind, InvocationError};
 pub use id::{ComponentId, IdError};
 pub use link::{Link, LinkKey};
 pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};

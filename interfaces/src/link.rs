@@ -93,11 +93,11 @@ impl Link {
         }
     }
 
-    /// Whether this link carries `namespace:package/interface`.
-    pub fn carries(&self, namespace: &str, package: &str, interface: &str) -> bool {
-        self.namespace == namespace
-            && self.package == package
-            && self.interfaces.iter().any(|i| i == interface)
+    /// Whether this link carries `interface`.
+    pub fn carries(&self, interface: crate::contract::Interface<'_>) -> bool {
+        self.namespace == interface.namespace
+            && self.package == interface.package
+            && self.interfaces.iter().any(|i| i == interface.name)
     }
 
     /// A config value, looked up in `source_config` first, then `target_config`.

@@ -17,8 +17,34 @@ pub struct Message {
     pub reply_to: Option<String>,
 }
 
-/// The future of a messaging operation; errors are one line for the actor.
-pub type MessagingFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+/// Why a messaging operation failed. Its text is what the actor sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessagingError {
+    /// The link's NATS server cannot be reached: the provider reports it
+    /// to the lattice as well as to the actor.
+    #[error("cannot reach NATS at {url}: {reason}")]
+    Unreachable {
+        /// The server, credentials hidden.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No reply came in time.
+    #[error("no reply on {subject} within {timeout_ms} ms")]
+    Timeout {
+        /// The request's subject.
+        subject: String,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
+    /// Anything else, in one line.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The future of a messaging operation.
+pub type MessagingFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, MessagingError>> + Send + 'a>>;
 
 /// What an actor linked to a messaging provider may do.
 pub trait MessagingClient: Send + Sync + 'static {

@@ -18,7 +18,7 @@ pub struct SignArgs {
     /// The component to sign
     pub input: PathBuf,
     /// Where to write the signed component [default: INPUT with `_s.wasm`]
-    #[arg(short = 'o', long = "destination", value_name = "OUT.wasm")]
+    #[arg(short = 'd', long = "destination", value_name = "OUT.wasm")]
     pub destination: Option<PathBuf>,
     /// Account seed (SA…), or a file holding it, that vouches for the actor
     #[arg(
@@ -52,9 +52,6 @@ pub struct SignArgs {
     /// Valid only after this long from now, e.g. 1h [default: at once]
     #[arg(long, value_parser = humantime::parse_duration)]
     pub not_before: Option<Duration>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
 }
 
 /// What `claims sign-provider` was asked for.
@@ -122,7 +119,7 @@ fn subject_key(given: Option<&str>, kind: KeyKind) -> anyhow::Result<(nkeys::Key
 }
 
 /// `claims sign`.
-pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
+pub fn sign(args: &SignArgs, format: Format) -> anyhow::Result<()> {
     let issuer = parse_key_pair(&args.issuer, KeyKind::Account, "--issuer")?;
     let (subject, generated) = subject_key(args.subject.as_deref(), KeyKind::Module)?;
     let wasm = read(&args.input)?;
@@ -155,12 +152,12 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<()> {
     .with_context(|| format!("cannot sign {}", args.input.display()))?;
     std::fs::write(&destination, &signed.wasm)
         .with_context(|| format!("cannot write {}", destination.display()))?;
-    if generated && args.format == Format::Table {
+    if generated && format == Format::Table {
         println!(
             "Signed as a new module key; pass --subject to keep one identity across signings."
         );
     }
-    show(&signed.claims, None, args.format, Some(&destination))
+    show(&signed.claims, None, format, Some(&destination))
 }
 
 /// `claims sign-provider`.

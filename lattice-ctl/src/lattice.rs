@@ -7,9 +7,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::protocol::subjects::ops;
 use lattice_interfaces::{ComponentId, Contract, Link};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client::{ConnArgs, LatticeClient};
 use crate::output::{print_list, Format};
@@ -34,7 +33,7 @@ fn labels_short(labels: &BTreeMap<String, String>) -> String {
 }
 
 async fn ping(client: &LatticeClient) -> anyhow::Result<Vec<HostInfo>> {
-    let mut hosts: Vec<HostInfo> = client.gather(ops::HOST_PING, &Empty {}, GATHER).await?;
+    let mut hosts: Vec<HostInfo> = client.gather::<op::Ping>(&Empty {}, GATHER).await?;
     hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
     Ok(hosts)
 }
@@ -79,9 +78,7 @@ async fn inventories(client: &LatticeClient, host: Option<&str>) -> anyhow::Resu
     };
     let mut inventories = Vec::new();
     for id in &ids {
-        let inventory: Inventory = client
-            .request(ops::HOST_INVENTORY, Some(id), &Empty {})
-            .await?;
+        let inventory = client.request::<op::Inventory>(Some(id), &Empty {}).await?;
         inventories.push(inventory);
     }
     Ok(inventories)
@@ -157,7 +154,7 @@ pub async fn get_inventory(
 /// `get links`.
 pub async fn get_links(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    let links: Vec<Link> = client.request(ops::LINK_GET, None, &Empty {}).await?;
+    let links = client.request::<op::GetLinks>(None, &Empty {}).await?;
     let rows = links
         .iter()
         .map(|l| {
@@ -185,7 +182,7 @@ pub async fn get_links(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
 /// `get claims`.
 pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    let claims: Vec<Value> = client.request(ops::CLAIMS_GET, None, &Empty {}).await?;
+    let claims = client.request::<op::GetClaims>(None, &Empty {}).await?;
     let rows = claims
         .iter()
         .map(|c| {
@@ -217,16 +214,15 @@ pub struct Placement {
     pub constraints: Vec<(String, String)>,
 }
 
-async fn place(
+async fn place<O: Operation<Response = AuctionAck>>(
     client: &LatticeClient,
     placement: &Placement,
-    op: &str,
-    auction: &Value,
+    auction: &O::Request,
 ) -> anyhow::Result<String> {
     if let Some(host) = &placement.host {
         return Ok(host.clone());
     }
-    let acks: Vec<AuctionAck> = client.gather(op, auction, GATHER).await?;
+    let acks = client.gather::<O>(auction, GATHER).await?;
     acks.iter()
         .find(|a| !a.already_running)
         .or(acks.first())
@@ -251,13 +247,12 @@ pub async fn start_actor(
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
     let constraints: BTreeMap<String, String> = placement.constraints.iter().cloned().collect();
-    let host = place(
-        &client,
-        placement,
-        ops::ACTOR_AUCTION,
-        &json!({ "actor_id": id, "actor_ref": reference, "constraints": constraints }),
-    )
-    .await?;
+    let auction = ActorAuction {
+        actor_id: id.clone(),
+        actor_ref: reference.to_string(),
+        constraints,
+    };
+    let host = place::<op::AuctionActor>(&client, placement, &auction).await?;
     let scale = (max_instances, instance_reuse);
     scale_on(&client, &host, id, reference, scale, format).await
 }
@@ -278,13 +273,13 @@ async fn scale_on(
         max_instances,
         instance_reuse,
     };
-    let response: Value = client
-        .request(ops::ACTOR_SCALE, Some(host), &request)
+    let response = client
+        .request::<op::ScaleActor>(Some(host), &request)
         .await?;
     done(
         format,
         &response,
-        &format!("actor {id} scaled to {max_instances} on host {host}"),
+        &format!("actor {id} started on host {host}"),
     )
 }
 
@@ -314,15 +309,7 @@ pub async fn update_actor(
         new_actor_ref: reference.to_string(),
     };
     let message = format!("actor {id} on host {host} now runs {reference}");
-    send(
-        conn,
-        ops::ACTOR_UPDATE,
-        Some(host),
-        &request,
-        format,
-        &message,
-    )
-    .await
+    send::<op::UpdateActor>(conn, Some(host), &request, format, &message).await
 }
 
 /// `stop actor ID --host H`.
@@ -339,9 +326,8 @@ pub async fn stop_actor(
         instance_reuse: None,
     };
     for host in hosts_running(conn, host, "actor", id).await? {
-        send(
+        send::<op::ScaleActor>(
             conn,
-            ops::ACTOR_SCALE,
             Some(&host),
             &request,
             format,
@@ -363,20 +349,19 @@ pub async fn start_provider(
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
     let constraints: BTreeMap<String, String> = placement.constraints.iter().cloned().collect();
-    let host = place(
-        &client,
-        placement,
-        ops::PROVIDER_AUCTION,
-        &json!({ "provider_id": id, "provider_ref": reference, "constraints": constraints }),
-    )
-    .await?;
+    let auction = ProviderAuction {
+        provider_id: id.clone(),
+        provider_ref: reference.to_string(),
+        constraints,
+    };
+    let host = place::<op::AuctionProvider>(&client, placement, &auction).await?;
     let request = StartProvider {
         provider_id: id.clone(),
         provider_ref: reference.to_string(),
         config: config.iter().cloned().collect(),
     };
-    let response: Value = client
-        .request(ops::PROVIDER_START, Some(&host), &request)
+    let response = client
+        .request::<op::StartProvider>(Some(&host), &request)
         .await?;
     done(
         format,
@@ -396,9 +381,8 @@ pub async fn stop_provider(
         provider_id: id.clone(),
     };
     for host in hosts_running(conn, host, "provider", id).await? {
-        send(
+        send::<op::StopProvider>(
             conn,
-            ops::PROVIDER_STOP,
             Some(&host),
             &request,
             format,
@@ -411,15 +395,7 @@ pub async fn stop_provider(
 
 /// `link put`.
 pub async fn put_link(conn: &ConnArgs, link: Link, format: Format) -> anyhow::Result<()> {
-    send(
-        conn,
-        ops::LINK_PUT,
-        None,
-        &link,
-        format,
-        &format!("link {link} put"),
-    )
-    .await
+    send::<op::PutLink>(conn, None, &link, format, &format!("link {link} put")).await
 }
 
 /// `link del SOURCE NS:PKG[/IFACE]`.
@@ -443,7 +419,7 @@ pub async fn delete_link(
         package: contract.package,
         name: name.to_string(),
     };
-    let response: Value = client.request(ops::LINK_DEL, None, &request).await?;
+    let response = client.request::<op::DeleteLink>(None, &request).await?;
     done(
         format,
         &response,
@@ -462,9 +438,8 @@ pub async fn put_config(
         name: name.clone(),
         values: values.iter().cloned().collect(),
     };
-    send(
+    send::<op::PutConfig>(
         conn,
-        ops::CONFIG_PUT,
         None,
         &request,
         format,
@@ -476,8 +451,8 @@ pub async fn put_config(
 /// `config get NAME`.
 pub async fn get_config(conn: &ConnArgs, name: &ComponentId, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    let values: BTreeMap<String, String> = client
-        .request(ops::CONFIG_GET, None, &ConfigName { name: name.clone() })
+    let values = client
+        .request::<op::GetConfig>(None, &ConfigName { name: name.clone() })
         .await?;
     let rows = values
         .iter()
@@ -493,9 +468,8 @@ pub async fn delete_config(
     format: Format,
 ) -> anyhow::Result<()> {
     let request = ConfigName { name: name.clone() };
-    send(
+    send::<op::DeleteConfig>(
         conn,
-        ops::CONFIG_DEL,
         None,
         &request,
         format,
@@ -506,9 +480,8 @@ pub async fn delete_config(
 
 /// `host stop HOST`.
 pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::Result<()> {
-    send(
+    send::<op::StopHost>(
         conn,
-        ops::HOST_STOP,
         Some(host),
         &StopHost::default(),
         format,
@@ -547,20 +520,19 @@ pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()>
 }
 
 /// Sends one request and prints its response (JSON) or `message` (table).
-async fn send<T: serde::Serialize>(
+async fn send<O: Operation>(
     conn: &ConnArgs,
-    op: &str,
     host: Option<&str>,
-    body: &T,
+    body: &O::Request,
     format: Format,
     message: &str,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    let response: Value = client.request(op, host, body).await?;
+    let response = client.request::<O>(host, body).await?;
     done(format, &response, message)
 }
 
-fn done(format: Format, response: &Value, message: &str) -> anyhow::Result<()> {
+fn done<T: serde::Serialize>(format: Format, response: &T, message: &str) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(response)?),
         Format::Table => println!("{message}"),

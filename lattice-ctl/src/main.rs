@@ -16,9 +16,13 @@ use lattice_interfaces::{ComponentId, Contract, Link};
 use output::Format;
 
 /// Drive a Lattice: run hosts, actors, providers and links.
+///
+/// Connection and output flags go before or after the subcommand.
 #[derive(Debug, Parser)]
 #[command(name = "lattice-ctl", version)]
 struct Cli {
+    #[command(flatten)]
+    common: Common,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,7 +38,7 @@ enum Command {
         manifest: Option<PathBuf>,
 
         #[command(flatten)]
-        host: HostArgs,
+        host: Box<HostArgs>,
     },
     /// Make and inspect nkeys: account, module, service, server, cluster.
     #[command(subcommand)]
@@ -71,31 +75,36 @@ enum Command {
     Watch(WatchCommand),
 }
 
-/// Connection and output options every lattice command takes.
+/// Connection and output options every command takes, before or after
+/// the subcommand (as kubectl and the nats CLI take theirs).
 #[derive(Debug, clap::Args)]
 struct Common {
     #[command(flatten)]
     conn: client::ConnArgs,
     /// Output format
-    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_enum,
+        default_value_t,
+        global = true
+    )]
     output: Format,
 }
 
 #[derive(Debug, Subcommand)]
 enum GetCommand {
     /// Every host that answers a ping.
-    Hosts(Common),
+    Hosts,
     /// What a host (or every host) runs.
     Inventory {
         /// A host id; every host when left out
         host: Option<String>,
-        #[command(flatten)]
-        common: Common,
     },
     /// Every link in the lattice.
-    Links(Common),
+    Links,
     /// Claims of the actors the lattice has run.
-    Claims(Common),
+    Claims,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,8 +124,6 @@ enum StartCommand {
         /// (its memory lives on between them) [default: 1, fresh per call]
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         instance_reuse: Option<u32>,
-        #[command(flatten)]
-        common: Common,
     },
     /// Start provider ID from REF: a built-in kind (http-server, http-client,
     /// keyvalue, messaging-nats) or the path of a provider binary.
@@ -131,8 +138,6 @@ enum StartCommand {
         /// Provider config, KEY=VALUE; repeat for more
         #[arg(long = "config", value_parser = lattice::parse_pair)]
         config: Vec<(String, String)>,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -150,8 +155,6 @@ enum ScaleCommand {
         /// Most instances at once
         #[arg(long)]
         max_instances: u32,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -166,8 +169,6 @@ enum UpdateCommand {
         /// The host
         #[arg(long)]
         host: String,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -180,8 +181,6 @@ enum StopCommand {
         /// The host [default: every host that runs it]
         #[arg(long)]
         host: Option<String>,
-        #[command(flatten)]
-        common: Common,
     },
     /// Stop provider ID on a host, or on every host that runs it.
     Provider {
@@ -190,8 +189,6 @@ enum StopCommand {
         /// The host [default: every host that runs it]
         #[arg(long)]
         host: Option<String>,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -214,8 +211,6 @@ enum LinkCommand {
         /// Target config, KEY=VALUE; repeat for more
         #[arg(long = "target-config", value_parser = lattice::parse_pair)]
         target_config: Vec<(String, String)>,
-        #[command(flatten)]
-        common: Common,
     },
     /// Delete the link from SOURCE for NS:PKG (and name).
     Del {
@@ -226,8 +221,6 @@ enum LinkCommand {
         /// Link name
         #[arg(long, default_value = "default")]
         name: String,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -240,22 +233,16 @@ enum ConfigCommand {
         /// KEY=VALUE pairs
         #[arg(value_parser = lattice::parse_pair, required = true)]
         values: Vec<(String, String)>,
-        #[command(flatten)]
-        common: Common,
     },
     /// Show named config.
     Get {
         /// Config name
         name: ComponentId,
-        #[command(flatten)]
-        common: Common,
     },
     /// Delete named config.
     Del {
         /// Config name
         name: ComponentId,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
@@ -265,15 +252,13 @@ enum HostCommand {
     Stop {
         /// The host id
         host: String,
-        #[command(flatten)]
-        common: Common,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum WatchCommand {
     /// Print every event of the lattice as it happens.
-    Events(Common),
+    Events,
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,17 +267,11 @@ enum KeysCommand {
     Gen {
         /// account, module, service, server or cluster
         kind: KeyKind,
-        /// Output format
-        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
-        output: Format,
     },
     /// Show the public key and kind of a seed (never the seed).
     Inspect {
         /// A seed (S…) or a file holding one
         seed: String,
-        /// Output format
-        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
-        output: Format,
     },
 }
 
@@ -308,41 +287,41 @@ enum ClaimsCommand {
     Inspect {
         /// The component
         wasm: PathBuf,
-        /// Output format
-        #[arg(short = 'o', long = "output", value_enum, default_value_t)]
-        output: Format,
     },
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(common: Common, command: Command) -> anyhow::Result<()> {
+    let Common { conn, output } = common;
     match command {
-        Command::Up { manifest, host } => run_in_foreground(&host, manifest.as_deref()).await,
-        Command::Keys(KeysCommand::Gen { kind, output }) => keys::generate(kind, output),
-        Command::Keys(KeysCommand::Inspect { seed, output }) => keys::inspect(&seed, output),
-        Command::Claims(ClaimsCommand::Sign(args)) => claims::sign(&args),
-        Command::Claims(ClaimsCommand::SignProvider(args)) => claims::sign_provider_binary(&args),
-        Command::Claims(ClaimsCommand::Inspect { wasm, output }) => claims::inspect(&wasm, output),
-        Command::Get(GetCommand::Hosts(c)) => lattice::get_hosts(&c.conn, c.output).await,
-        Command::Get(GetCommand::Inventory { host, common: c }) => {
-            lattice::get_inventory(&c.conn, host.as_deref(), c.output).await
+        Command::Up { manifest, mut host } => {
+            host.nats = conn.nats;
+            run_in_foreground(&host, manifest.as_deref()).await
         }
-        Command::Get(GetCommand::Links(c)) => lattice::get_links(&c.conn, c.output).await,
-        Command::Get(GetCommand::Claims(c)) => lattice::get_claims(&c.conn, c.output).await,
+        Command::Keys(KeysCommand::Gen { kind }) => keys::generate(kind, output),
+        Command::Keys(KeysCommand::Inspect { seed }) => keys::inspect(&seed, output),
+        Command::Claims(ClaimsCommand::Sign(args)) => claims::sign(&args, output),
+        Command::Claims(ClaimsCommand::SignProvider(args)) => claims::sign_provider_binary(&args),
+        Command::Claims(ClaimsCommand::Inspect { wasm }) => claims::inspect(&wasm, output),
+        Command::Get(GetCommand::Hosts) => lattice::get_hosts(&conn, output).await,
+        Command::Get(GetCommand::Inventory { host }) => {
+            lattice::get_inventory(&conn, host.as_deref(), output).await
+        }
+        Command::Get(GetCommand::Links) => lattice::get_links(&conn, output).await,
+        Command::Get(GetCommand::Claims) => lattice::get_claims(&conn, output).await,
         Command::Start(StartCommand::Actor {
             id,
             reference,
             placement,
             max_instances,
             instance_reuse,
-            common: c,
         }) => {
             lattice::start_actor(
-                &c.conn,
+                &conn,
                 &id,
                 &reference,
                 &placement,
                 (max_instances, instance_reuse),
-                c.output,
+                output,
             )
             .await
         }
@@ -351,33 +330,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             reference,
             placement,
             config,
-            common: c,
-        }) => {
-            lattice::start_provider(&c.conn, &id, &reference, &placement, &config, c.output).await
-        }
+        }) => lattice::start_provider(&conn, &id, &reference, &placement, &config, output).await,
         Command::Scale(ScaleCommand::Actor {
             id,
             reference,
             host,
             max_instances,
-            common: c,
-        }) => lattice::scale_actor(&c.conn, &host, &id, &reference, max_instances, c.output).await,
+        }) => lattice::scale_actor(&conn, &host, &id, &reference, max_instances, output).await,
         Command::Update(UpdateCommand::Actor {
             id,
             new_reference,
             host,
-            common: c,
-        }) => lattice::update_actor(&c.conn, &host, &id, &new_reference, c.output).await,
-        Command::Stop(StopCommand::Actor {
-            id,
-            host,
-            common: c,
-        }) => lattice::stop_actor(&c.conn, host.as_deref(), &id, c.output).await,
-        Command::Stop(StopCommand::Provider {
-            id,
-            host,
-            common: c,
-        }) => lattice::stop_provider(&c.conn, host.as_deref(), &id, c.output).await,
+        }) => lattice::update_actor(&conn, &host, &id, &new_reference, output).await,
+        Command::Stop(StopCommand::Actor { id, host }) => {
+            lattice::stop_actor(&conn, host.as_deref(), &id, output).await
+        }
+        Command::Stop(StopCommand::Provider { id, host }) => {
+            lattice::stop_provider(&conn, host.as_deref(), &id, output).await
+        }
         Command::Link(LinkCommand::Put {
             source,
             target,
@@ -385,36 +355,30 @@ async fn run(command: Command) -> anyhow::Result<()> {
             name,
             source_config,
             target_config,
-            common: c,
         }) => {
             let contract = Contract::parse(&contract)?;
             let mut link = Link::new(source, target, contract);
             link.name = name;
             link.source_config = source_config.into_iter().collect();
             link.target_config = target_config.into_iter().collect();
-            lattice::put_link(&c.conn, link, c.output).await
+            lattice::put_link(&conn, link, output).await
         }
         Command::Link(LinkCommand::Del {
             source,
             package,
             name,
-            common: c,
-        }) => lattice::delete_link(&c.conn, &source, &package, &name, c.output).await,
-        Command::Config(ConfigCommand::Put {
-            name,
-            values,
-            common: c,
-        }) => lattice::put_config(&c.conn, &name, &values, c.output).await,
-        Command::Config(ConfigCommand::Get { name, common: c }) => {
-            lattice::get_config(&c.conn, &name, c.output).await
+        }) => lattice::delete_link(&conn, &source, &package, &name, output).await,
+        Command::Config(ConfigCommand::Put { name, values }) => {
+            lattice::put_config(&conn, &name, &values, output).await
         }
-        Command::Config(ConfigCommand::Del { name, common: c }) => {
-            lattice::delete_config(&c.conn, &name, c.output).await
+        Command::Config(ConfigCommand::Get { name }) => {
+            lattice::get_config(&conn, &name, output).await
         }
-        Command::Host(HostCommand::Stop { host, common: c }) => {
-            lattice::stop_host(&c.conn, &host, c.output).await
+        Command::Config(ConfigCommand::Del { name }) => {
+            lattice::delete_config(&conn, &name, output).await
         }
-        Command::Watch(WatchCommand::Events(c)) => lattice::watch_events(&c.conn, c.output).await,
+        Command::Host(HostCommand::Stop { host }) => lattice::stop_host(&conn, &host, output).await,
+        Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
     }
 }
 
@@ -422,7 +386,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    match run(cli.command).await {
+    match run(cli.common, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -26,11 +26,26 @@ pub fn wasm(name: &str) -> PathBuf {
     path
 }
 
-/// Runs `scripts/NAME`, failing the test when it fails.
+/// The folder of this test binary's profile (`<target>/debug`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Runs `scripts/NAME`, failing the test when it fails. It builds into
+/// this test binary's target folder, so what it builds is what runs.
 fn run_script(name: &str) {
     let script = repo_root().join("scripts").join(name);
+    let target = profile_dir()
+        .parent()
+        .expect("a profile folder sits in the target folder")
+        .to_path_buf();
     let status = Command::new("bash")
         .arg(&script)
+        .env("CARGO_TARGET_DIR", target)
         .status()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(status.success(), "{} failed: {status}", script.display());
@@ -42,12 +57,28 @@ pub fn wasm_bytes(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// The provider binary `name` (e.g. `lattice-provider-keyvalue`), built
-/// once per test process into `examples/build/providers/` by
-/// `scripts/build-providers`, the script the README runs.
-pub fn provider_binary(name: &str) -> PathBuf {
+/// Builds every binary of the workspace, once per test process, with
+/// `scripts/build-providers` (the script the README runs), which also
+/// copies the provider binaries to `examples/build/providers/`.
+fn build_binaries() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| run_script("build-providers"));
+}
+
+/// The path of workspace binary `name` (`lattice-host`, `lattice-ctl`,
+/// `lattice-provider-keyvalue`, ...), built if needed: it sits beside this
+/// test binary's `deps/` folder.
+pub fn binary(name: &str) -> String {
+    build_binaries();
+    let path = profile_dir().join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
+    path.display().to_string()
+}
+
+/// The provider binary `name` (e.g. `lattice-provider-keyvalue`) as the
+/// README's manifests name it, in `examples/build/providers/`.
+pub fn provider_binary(name: &str) -> PathBuf {
+    build_binaries();
     let path = repo_root()
         .join("examples")
         .join("build")

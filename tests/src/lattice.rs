@@ -1,6 +1,7 @@
 //! Lattice hosts as real processes, and a raw NATS client speaking the
 //! control protocol as `docs/protocol.md` writes it (no Lattice client code).
 
+use lattice_interfaces::protocol::control::{op, Empty, Operation, ScaleActor, StartProvider};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -208,14 +209,43 @@ pub struct TestCall<'a> {
     pub payload: Vec<u8>,
 }
 
+/// An invocation and the key that signs it when it is encoded: a test may
+/// change any field first (through `DerefMut`) and it is signed as changed.
+pub struct SignedCall {
+    /// The invocation.
+    pub invocation: lattice_interfaces::protocol::rpc::Invocation,
+    seed: String,
+}
+
+impl SignedCall {
+    /// The message for the `rpc` subject, signed now.
+    pub fn encode(&self) -> Result<Vec<u8>, lattice_interfaces::protocol::rpc::EnvelopeError> {
+        let key = nkeys::KeyPair::from_seed(&self.seed).expect("a test seed decodes");
+        self.invocation.sign(&key)
+    }
+}
+
+impl std::ops::Deref for SignedCall {
+    type Target = lattice_interfaces::protocol::rpc::Invocation;
+    fn deref(&self) -> &Self::Target {
+        &self.invocation
+    }
+}
+
+impl std::ops::DerefMut for SignedCall {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.invocation
+    }
+}
+
 impl TestCall<'_> {
-    /// The envelope, due in 10 s, signed by `key` and carrying `grant`.
+    /// The envelope, due in 10 s, to be signed by `key`, carrying `grant`.
     pub fn signed(
         self,
         key: &nkeys::KeyPair,
         grant: Option<lattice_interfaces::protocol::rpc::ProviderGrant>,
-    ) -> lattice_interfaces::protocol::rpc::Invocation {
-        let mut invocation = lattice_interfaces::protocol::rpc::Invocation {
+    ) -> SignedCall {
+        let invocation = lattice_interfaces::protocol::rpc::Invocation {
             id: self.id.into(),
             source: self.source.into(),
             target: self.target.into(),
@@ -228,12 +258,12 @@ impl TestCall<'_> {
             cluster_key: key.public_key(),
             payload: self.payload,
             payload_ref: None,
-            signature: vec![],
             grant,
         };
-        let signed = invocation.signed_bytes().expect("an envelope encodes");
-        invocation.signature = key.sign(&signed).expect("a test key signs");
-        invocation
+        SignedCall {
+            invocation,
+            seed: key.seed().expect("a test key has a seed"),
+        }
     }
 }
 
@@ -251,5 +281,90 @@ pub async fn put_link_until_stored(
             "link put never landed: {error}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The lattice's control interface as tests drive it: typed requests, the
+/// very types the hosts decode, failing the test on an unexpected outcome.
+/// (Malformed requests go through [`RawControl`].)
+#[derive(Clone)]
+pub struct Control {
+    /// The typed client.
+    pub client: lattice_client::ControlClient,
+}
+
+impl Control {
+    /// Connects to lattice `lattice` at `url`; requests wait up to 20 s.
+    pub async fn connect(url: &str, lattice: &str) -> Self {
+        let nats = async_nats::connect(url)
+            .await
+            .expect("test connects to NATS");
+        let client =
+            lattice_client::ControlClient::new(nats, lattice, url, Duration::from_secs(20))
+                .expect("a valid lattice id");
+        Self { client }
+    }
+
+    /// The NATS connection.
+    pub fn nats(&self) -> &async_nats::Client {
+        self.client.nats()
+    }
+
+    /// Sends `request` to `O` (at `host`) and returns its response, failing
+    /// the test with the reply's message otherwise.
+    pub async fn ok<O: Operation>(&self, host: Option<&str>, request: O::Request) -> O::Response {
+        self.client
+            .request::<O>(host, &request)
+            .await
+            .unwrap_or_else(|e| panic!("{} failed: {e}", O::NAME))
+    }
+
+    /// Sends `request` to `O` (at `host`) and returns the message of its
+    /// refusal, failing the test if it succeeded.
+    pub async fn refused<O: Operation>(&self, host: Option<&str>, request: O::Request) -> String {
+        match self.client.request::<O>(host, &request).await {
+            Err(lattice_client::ControlError::Refused(message)) => message,
+            Err(other) => panic!("{} failed without a refusal: {other}", O::NAME),
+            Ok(_) => panic!("{} succeeded; a refusal was expected", O::NAME),
+        }
+    }
+
+    /// The responses to scatter-gather `O` that arrive within a second.
+    pub async fn gather<O: Operation>(&self, request: O::Request) -> Vec<O::Response> {
+        self.client
+            .gather::<O>(&request, Duration::from_secs(1))
+            .await
+            .unwrap_or_else(|e| panic!("{} failed: {e}", O::NAME))
+    }
+
+    /// Host ids that answer a ping within one second, sorted.
+    pub async fn ping_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .gather::<op::Ping>(Empty {})
+            .await
+            .into_iter()
+            .map(|h| h.host_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// `actor.scale` of actor `id` from `reference` to `max_instances`.
+pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
+    ScaleActor {
+        actor_id: crate::hosts::id(id),
+        actor_ref: reference.to_string(),
+        max_instances,
+        instance_reuse: None,
+    }
+}
+
+/// `provider.start` of built-in provider `kind` as `id`.
+pub fn start_provider(id: &str, kind: &str) -> StartProvider {
+    StartProvider {
+        provider_id: crate::hosts::id(id),
+        provider_ref: kind.to_string(),
+        config: Default::default(),
     }
 }

@@ -60,3 +60,20 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Polls async `check` every 50 ms until it returns `Some`, or fails the
+/// test after 20 s naming `what` it waited for. The one way tests wait for
+/// a condition; never a fixed sleep.
+pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out after 20 s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

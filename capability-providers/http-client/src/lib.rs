@@ -13,15 +13,58 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use lattice_interfaces::capability::{Capability, CapabilityFuture, ProviderContext};
+use lattice_interfaces::http::wire::{HttpMessage, HttpResponseHead};
 use lattice_interfaces::http_client::{FailureKind, OutgoingReply, OutgoingRequest, Timeouts};
-use lattice_interfaces::protocol::rpc::{HttpMessage, HttpResponseHead};
+use lattice_interfaces::{standard, Interface, InvocationError, Link};
 use wasmtime_wasi_http::{Error, RequestOptions};
 
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "http-client";
 
+/// The outgoing HTTP provider: stateless; each link's config holds its
+/// timeouts.
+#[derive(Debug, Default)]
+pub struct HttpClientProvider;
+
+impl HttpClientProvider {
+    /// The provider; it needs nothing from its context.
+    pub fn new(_context: ProviderContext) -> Self {
+        Self
+    }
+}
+
+impl Capability for HttpClientProvider {
+    fn put_link(&self, _link: &Link) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn delete_link(&self, _link: &Link) {}
+
+    fn serves(&self, interface: Interface<'_>) -> bool {
+        interface == standard::HTTP_OUTGOING_HANDLER
+    }
+
+    fn invoke(
+        &self,
+        link: Link,
+        _function: String,
+        payload: Vec<u8>,
+    ) -> CapabilityFuture<'_, Result<Vec<u8>, InvocationError>> {
+        Box::pin(async move {
+            let request: OutgoingRequest =
+                lattice_interfaces::wire::decode(&payload, "outgoing HTTP")?;
+            lattice_interfaces::wire::encode(&send(request, Timeouts::of(&link)).await)
+        })
+    }
+
+    fn outgoing_http(&self, link: &Link) -> Option<Timeouts> {
+        Some(Timeouts::of(link))
+    }
+}
+
 /// Largest response body [`send`] returns.
-pub const MAX_RESPONSE_BYTES: usize = lattice_provider_sdk::payloads::MAX_PAYLOAD_BYTES;
+pub const MAX_RESPONSE_BYTES: usize = lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES;
 
 /// The sender's options for `timeouts`.
 pub fn request_options(timeouts: Timeouts) -> RequestOptions {

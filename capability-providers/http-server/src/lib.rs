@@ -5,7 +5,7 @@
 //! A link from this provider to an actor carries, in its source config (or
 //! target config):
 //! - `address`: where to listen, e.g. `127.0.0.1:8080` (required; port `0`
-//!   picks a free port, see [`HttpServerProvider::endpoints`]);
+//!   picks a free port, see [`HttpServerProvider::listening`]);
 //! - `path`: a path prefix, default `/`.
 //!
 //! Several links may share one address: each request goes to the link with the
@@ -13,18 +13,19 @@
 //! and `/api/users`, not `/apix`). The path is passed to the actor unchanged.
 //! A request no link matches gets `404`.
 //!
-//! Use it in three steps:
-//! 1. [`HttpServerProvider::new`] with whatever serves the targets (the host);
-//! 2. [`HttpServerProvider::put_link`] for each link, which binds the address
-//!    the first time it is named;
-//! 3. [`HttpServerProvider::shutdown`] stops accepting and drains in-flight
-//!    requests.
+//! It is a [`Capability`](lattice_interfaces::capability::Capability):
+//! 1. [`HttpServerProvider::new`] with the context that reaches the actors
+//!    (a host's router in-process, the lattice from its own process);
+//! 2. `put_link` for each link, which binds the address the first time it
+//!    is named (or [`HttpServerProvider::serve_link`], which says where);
+//! 3. `shutdown` stops accepting and drains in-flight requests.
 
 mod routes;
 mod server;
 
+pub use lattice_interfaces::http::Endpoint;
 pub use routes::{Route, RouteError};
-pub use server::{Endpoint, HttpServerError, HttpServerProvider};
+pub use server::{HttpServerError, HttpServerProvider};
 
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "http-server";

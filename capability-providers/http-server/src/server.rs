@@ -13,8 +13,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use lattice_interfaces::http::{BoxError, HttpBody, IncomingHttp};
-use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use lattice_interfaces::capability::{
+    Capability, CapabilityFuture, ProviderCalls, ProviderContext,
+};
+use lattice_interfaces::http::{BoxError, Endpoint, HttpBody};
+use lattice_interfaces::{standard, ComponentId, ErrorKind, InvocationError, Link};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,29 +59,6 @@ pub enum HttpServerError {
     Route(#[from] RouteError),
 }
 
-/// Where a link is served.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    /// The link.
-    pub link: Arc<Link>,
-    /// The bound address (the real port when the link asked for port 0).
-    pub address: SocketAddr,
-    /// The path prefix.
-    pub prefix: String,
-}
-
-impl Endpoint {
-    /// The URL a client reaches the link's target at.
-    pub fn url(&self) -> String {
-        let prefix = if self.prefix == "/" {
-            "/"
-        } else {
-            self.prefix.as_str()
-        };
-        format!("http://{}{}", self.address, prefix)
-    }
-}
-
 struct Listener {
     local: SocketAddr,
     routes: Arc<RwLock<RouteTable>>,
@@ -87,7 +67,8 @@ struct Listener {
 
 /// The HTTP server provider. Cheap to share behind an `Arc`.
 pub struct HttpServerProvider {
-    handler: Arc<dyn IncomingHttp>,
+    id: ComponentId,
+    calls: Arc<dyn ProviderCalls>,
     /// Listeners by the `address` config value that opened them.
     listeners: Mutex<HashMap<SocketAddr, Listener>>,
     /// Every accept loop and connection, for draining at shutdown.
@@ -102,39 +83,31 @@ pub struct HttpServerProvider {
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HttpServerProvider {
-    /// A provider that hands requests to `handler`.
-    pub fn new(handler: Arc<dyn IncomingHttp>) -> Self {
-        Self {
-            handler,
-            listeners: Mutex::new(HashMap::new()),
-            tracker: TaskTracker::new(),
-            graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
-            header_timeout: HEADER_READ_TIMEOUT,
-        }
-    }
-
-    /// The same, with the provider-wide `config`: `header_read_timeout_ms`
-    /// bounds how long a client may take to send a request's headers
-    /// (default 30 s), so slow-header clients cannot hold connections.
-    pub fn with_config(
-        handler: Arc<dyn IncomingHttp>,
-        config: &std::collections::BTreeMap<String, String>,
-    ) -> Self {
-        let mut provider = Self::new(handler);
-        if let Some(ms) = config
+    /// A provider that hands requests to actors through `context`'s
+    /// calls. Its config: `header_read_timeout_ms` bounds how long a client
+    /// may take to send a request's headers (default 30 s), so slow-header
+    /// clients cannot hold connections.
+    pub fn new(context: ProviderContext) -> Self {
+        let header_timeout = context
+            .config
             .get("header_read_timeout_ms")
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
-        {
-            provider.header_timeout = Duration::from_millis(ms);
+            .map_or(HEADER_READ_TIMEOUT, Duration::from_millis);
+        Self {
+            id: context.id,
+            calls: context.calls,
+            listeners: Mutex::new(HashMap::new()),
+            tracker: TaskTracker::new(),
+            graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
+            header_timeout,
         }
-        provider
     }
 
     /// Serves `link`: binds its address unless already bound, then routes its
     /// path prefix to its target. Putting a link again with the same key
     /// replaces its route.
-    pub fn put_link(&self, link: Link) -> Result<Endpoint, HttpServerError> {
+    pub fn serve_link(&self, link: Link) -> Result<Endpoint, HttpServerError> {
         let address = parse_address(&link)?;
         let prefix = prefix_of(&link)?;
         let link = Arc::new(link);
@@ -189,7 +162,7 @@ impl HttpServerProvider {
             accept_loop(
                 tcp,
                 routes.clone(),
-                self.handler.clone(),
+                self.calls.clone(),
                 stop.clone(),
                 self.tracker.clone(),
                 self.graceful.clone(),
@@ -216,7 +189,7 @@ impl HttpServerProvider {
 
     /// Stops serving `link`; closes its address when no other link uses it.
     /// Returns whether the link was served.
-    pub fn delete_link(&self, link: &Link) -> bool {
+    pub fn stop_serving(&self, link: &Link) -> bool {
         let mut listeners = self
             .listeners
             .lock()
@@ -245,7 +218,7 @@ impl HttpServerProvider {
     }
 
     /// Every link served, with its bound address.
-    pub fn endpoints(&self) -> Vec<Endpoint> {
+    pub fn listening(&self) -> Vec<Endpoint> {
         let listeners = self
             .listeners
             .lock()
@@ -276,7 +249,7 @@ impl HttpServerProvider {
     ///
     /// Dropping the future leaves the listeners closed and the remaining
     /// connections running until they end by themselves.
-    pub async fn shutdown(&self, grace: Duration) {
+    pub async fn drain(&self, grace: Duration) {
         {
             let listeners = self
                 .listeners
@@ -310,6 +283,30 @@ impl HttpServerProvider {
     }
 }
 
+impl Capability for HttpServerProvider {
+    fn put_link(&self, link: &Link) -> Result<(), String> {
+        // Only links from this provider over the incoming handler are served.
+        if link.source != self.id || !link.carries(standard::HTTP_INCOMING_HANDLER) {
+            return Ok(());
+        }
+        let endpoint = self.serve_link(link.clone()).map_err(|e| e.to_string())?;
+        tracing::info!(url = %endpoint.url(), target = %link.target, "serving");
+        Ok(())
+    }
+
+    fn delete_link(&self, link: &Link) {
+        self.stop_serving(link);
+    }
+
+    fn shutdown(&self, grace: Duration) -> CapabilityFuture<'_, ()> {
+        Box::pin(self.drain(grace))
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.listening()
+    }
+}
+
 fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
     let address = link
         .config("address")
@@ -328,7 +325,7 @@ fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
 async fn accept_loop(
     tcp: TcpListener,
     routes: Arc<RwLock<RouteTable>>,
-    handler: Arc<dyn IncomingHttp>,
+    calls: Arc<dyn ProviderCalls>,
     stop: CancellationToken,
     tracker: TaskTracker,
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
@@ -354,9 +351,9 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let routes = routes.clone();
-        let handler = handler.clone();
+        let calls = calls.clone();
         let service = hyper::service::service_fn(move |request| {
-            serve(routes.clone(), handler.clone(), request)
+            serve(routes.clone(), calls.clone(), request)
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -379,7 +376,7 @@ async fn accept_loop(
 
 async fn serve(
     routes: Arc<RwLock<RouteTable>>,
-    handler: Arc<dyn IncomingHttp>,
+    calls: Arc<dyn ProviderCalls>,
     request: Request<Incoming>,
 ) -> Result<Response<HttpBody>, Infallible> {
     let link = routes
@@ -395,7 +392,7 @@ async fn serve(
         )));
     };
     let request = request.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
-    match handler.handle(&link, request).await {
+    match calls.handle_http(&link, request).await {
         Ok(response) => Ok(response),
         Err(error) => {
             tracing::warn!(link = %link, kind = %error.kind, %error, "http request failed");

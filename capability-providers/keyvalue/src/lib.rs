@@ -16,9 +16,12 @@ mod redis_backend;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use lattice_interfaces::capability::{
+    Capability, CapabilityFuture, KeyValueFuture, ProviderCalls, ProviderContext,
+};
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::keyvalue::{KeyValue, KvError};
-use lattice_interfaces::{Link, LinkKey};
+use lattice_interfaces::{standard, Interface, InvocationError, Link, LinkKey};
 
 pub use memory::MemoryStore;
 pub use nats::NatsKvStore;
@@ -28,21 +31,27 @@ pub use redis_backend::RedisStore;
 pub const KIND: &str = "keyvalue";
 
 /// The key-value provider: a backend per link.
-#[derive(Default)]
 pub struct KeyValueProvider {
+    calls: Arc<dyn ProviderCalls>,
     memory: Arc<MemoryStore>,
     backends: tokio::sync::Mutex<HashMap<LinkKey, Arc<dyn KeyValue>>>,
     links: Mutex<HashMap<LinkKey, Link>>,
 }
 
 impl KeyValueProvider {
-    /// A provider with nothing linked yet.
-    pub fn new() -> Self {
-        Self::default()
+    /// A provider with nothing linked yet; it reports unreachable backends
+    /// through `context`'s calls.
+    pub fn new(context: ProviderContext) -> Self {
+        Self {
+            calls: context.calls,
+            memory: Arc::default(),
+            backends: tokio::sync::Mutex::default(),
+            links: Mutex::default(),
+        }
     }
 
     /// Serves `link`; its backend connects on first use.
-    pub fn put_link(&self, link: Link) {
+    fn serve_link(&self, link: Link) {
         self.links
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -51,7 +60,7 @@ impl KeyValueProvider {
 
     /// Stops serving the link with `key`; its backend is dropped when no
     /// call holds it any more.
-    pub fn forget_link(&self, key: &LinkKey) {
+    fn forget_link(&self, key: &LinkKey) {
         self.links
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -68,6 +77,13 @@ impl KeyValueProvider {
     /// Dropping the future may drop a half-made connection; the next call
     /// connects again.
     pub async fn backend(&self, link: &Link) -> Result<Arc<dyn KeyValue>, KvError> {
+        self.connect(link).await.inspect_err(|e| {
+            // Operators hear of a broken backend, not only the actor.
+            self.calls.report_error(link, &e.to_string());
+        })
+    }
+
+    async fn connect(&self, link: &Link) -> Result<Arc<dyn KeyValue>, KvError> {
         let key = link.key();
         let mut backends = self.backends.lock().await;
         if let Some(backend) = backends.get(&key) {
@@ -121,5 +137,50 @@ impl KeyValueProvider {
                 .map(KvReply::Number),
         };
         Ok(result.unwrap_or_else(|e| KvReply::Error(e.to_string())))
+    }
+}
+
+impl Capability for KeyValueProvider {
+    fn put_link(&self, link: &Link) -> Result<(), String> {
+        if link.namespace == standard::KEYVALUE_STORE.namespace
+            && link.package == standard::KEYVALUE_STORE.package
+        {
+            self.serve_link(link.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_link(&self, link: &Link) {
+        self.forget_link(&link.key());
+    }
+
+    fn serves(&self, interface: Interface<'_>) -> bool {
+        [
+            standard::KEYVALUE_STORE,
+            standard::KEYVALUE_ATOMICS,
+            standard::KEYVALUE_BATCH,
+        ]
+        .contains(&interface)
+    }
+
+    fn invoke(
+        &self,
+        link: Link,
+        _function: String,
+        payload: Vec<u8>,
+    ) -> CapabilityFuture<'_, Result<Vec<u8>, InvocationError>> {
+        Box::pin(async move {
+            let op: KvOp = lattice_interfaces::wire::decode(&payload, "key-value")?;
+            let reply = self
+                .serve(&link, op)
+                .await
+                .unwrap_or_else(|e| KvReply::Error(e.to_string()));
+            lattice_interfaces::wire::encode(&reply)
+        })
+    }
+
+    fn keyvalue(&self, link: &Link) -> Option<KeyValueFuture<'_>> {
+        let link = link.clone();
+        Some(Box::pin(async move { self.backend(&link).await }))
     }
 }

@@ -17,9 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use lattice_interfaces::capability::{
+    Capability, CapabilityFuture, MessagingClientFuture, ProviderCalls, ProviderContext,
+};
 use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply};
-use lattice_interfaces::messaging::{Message, MessageHandler, MessagingClient, MessagingFuture};
-use lattice_interfaces::{Link, LinkKey};
+use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
+use lattice_interfaces::protocol::provider::Health;
+use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link, LinkKey};
 use tokio_util::sync::CancellationToken;
 
 /// The provider kind manifests name to run this provider.
@@ -36,10 +40,16 @@ const MAX_IN_FLIGHT: usize = 256;
 /// The NATS server used when no `url` is configured.
 pub const DEFAULT_URL: &str = "nats://127.0.0.1:4222";
 
-/// The messaging provider.
+/// The messaging provider. Cheap to share: its state lives in one
+/// [`Arc`] that handler links' tasks hold too.
 pub struct MessagingProvider {
+    id: ComponentId,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     default_url: String,
-    handler: Arc<dyn MessageHandler>,
+    calls: Arc<dyn ProviderCalls>,
     /// One connection per server URL, made once; a URL that cannot be
     /// reached does not hold up the others.
     clients: std::sync::Mutex<HashMap<String, Arc<tokio::sync::OnceCell<async_nats::Client>>>>,
@@ -62,7 +72,7 @@ impl MessagingClient for NatsClient {
                 }
                 None => self.0.publish(message.subject, message.body.into()).await,
             };
-            result.map_err(|e| format!("publish failed: {e}"))
+            result.map_err(|e| MessagingError::Failed(format!("publish failed: {e}")))
         })
     }
 
@@ -76,8 +86,11 @@ impl MessagingClient for NatsClient {
             let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
             let reply = tokio::time::timeout(timeout, self.0.request(subject.clone(), body.into()))
                 .await
-                .map_err(|_| format!("no reply on {subject} within {timeout:?}"))?
-                .map_err(|e| format!("request on {subject} failed: {e}"))?;
+                .map_err(|_| MessagingError::Timeout {
+                    subject: subject.clone(),
+                    timeout_ms: u64::from(timeout_ms.max(1)),
+                })?
+                .map_err(|e| MessagingError::Failed(format!("request on {subject} failed: {e}")))?;
             Ok(Message {
                 subject: reply.subject.to_string(),
                 body: reply.payload.to_vec(),
@@ -88,60 +101,47 @@ impl MessagingClient for NatsClient {
 }
 
 impl MessagingProvider {
-    /// A provider that connects to `default_url` unless a link says
-    /// otherwise and delivers handler messages to `handler`.
-    pub fn new(default_url: Option<String>, handler: Arc<dyn MessageHandler>) -> Self {
+    /// A provider that connects to its config's `url` (default
+    /// [`DEFAULT_URL`]) unless a link names another, and hands handler
+    /// links' messages to actors through `context`'s calls.
+    pub fn new(context: ProviderContext) -> Self {
         Self {
-            default_url: default_url.unwrap_or_else(|| DEFAULT_URL.to_string()),
-            handler,
-            clients: std::sync::Mutex::new(HashMap::new()),
-            subscriptions: std::sync::Mutex::new(HashMap::new()),
-            failing: std::sync::Mutex::new(HashMap::new()),
+            id: context.id,
+            shared: Arc::new(Shared {
+                default_url: context
+                    .config
+                    .get("url")
+                    .cloned()
+                    .unwrap_or_else(|| DEFAULT_URL.to_string()),
+                calls: context.calls,
+                clients: std::sync::Mutex::new(HashMap::new()),
+                subscriptions: std::sync::Mutex::new(HashMap::new()),
+                failing: std::sync::Mutex::new(HashMap::new()),
+            }),
         }
     }
 
-    async fn client(&self, url: &str) -> Result<async_nats::Client, String> {
-        let cell = self
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(url.to_string())
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| async {
-            async_nats::ConnectOptions::new()
-                .connection_timeout(Duration::from_secs(5))
-                .connect(url)
-                .await
-                .map_err(|e| format!("cannot reach NATS at {url}: {e}"))
-        })
-        .await
-        .cloned()
-    }
-
-    /// The messaging client for consumer `link`.
+    /// The messaging client for consumer `link`; an unreachable server is
+    /// reported to the lattice too.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future may drop a half-made connection.
-    pub async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, String> {
-        let url = link.config("url").unwrap_or(&self.default_url).to_string();
-        Ok(Arc::new(NatsClient(self.client(&url).await?)))
+    pub async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, MessagingError> {
+        self.shared.consumer(link).await
     }
 
     /// Serves one consumer operation that arrived over the lattice on
     /// `link`; a failed operation is a [`MessagingReply::Error`] naming it.
     ///
-    /// # Errors
-    ///
-    /// The link's NATS server cannot be reached: the caller replies with it
-    /// and tells the lattice (a `provider_error` event).
-    ///
     /// # Cancel safety
     ///
     /// As [`Self::consumer`]; a message already published stays published.
-    pub async fn serve(&self, link: &Link, op: MessagingOp) -> Result<MessagingReply, String> {
-        let client = self.consumer(link).await?;
+    pub async fn serve(&self, link: &Link, op: MessagingOp) -> MessagingReply {
+        let client = match self.consumer(link).await {
+            Ok(client) => client,
+            Err(e) => return MessagingReply::Error(e.to_string()),
+        };
         let result = match op {
             MessagingOp::Publish {
                 subject,
@@ -164,24 +164,109 @@ impl MessagingProvider {
                 .await
                 .map(MessagingReply::from),
         };
-        Ok(result.unwrap_or_else(MessagingReply::Error))
+        result.unwrap_or_else(|e| MessagingReply::Error(e.to_string()))
+    }
+}
+
+impl Capability for MessagingProvider {
+    fn put_link(&self, link: &Link) -> Result<(), String> {
+        if link.source == self.id && link.carries(standard::MESSAGING_HANDLER) {
+            // Subscribing talks to NATS: done in the background, retried
+            // until its server answers; failures reach the lattice.
+            return self.shared.serve_handler_link(link.clone());
+        }
+        Ok(())
+    }
+
+    fn delete_link(&self, link: &Link) {
+        self.shared.delete_handler_link(&link.key());
+    }
+
+    fn serves(&self, interface: Interface<'_>) -> bool {
+        interface == standard::MESSAGING_CONSUMER
+    }
+
+    fn invoke(
+        &self,
+        link: Link,
+        _function: String,
+        payload: Vec<u8>,
+    ) -> CapabilityFuture<'_, Result<Vec<u8>, InvocationError>> {
+        Box::pin(async move {
+            let op: MessagingOp = lattice_interfaces::wire::decode(&payload, "messaging")?;
+            lattice_interfaces::wire::encode(&self.serve(&link, op).await)
+        })
+    }
+
+    fn health(&self) -> Health {
+        match self.shared.health() {
+            Ok(()) => Health {
+                healthy: true,
+                message: String::new(),
+            },
+            Err(message) => Health {
+                healthy: false,
+                message,
+            },
+        }
+    }
+
+    fn shutdown(&self, _grace: Duration) -> CapabilityFuture<'_, ()> {
+        self.shared.shutdown();
+        Box::pin(async {})
+    }
+
+    fn messaging(&self, link: &Link) -> Option<MessagingClientFuture<'_>> {
+        let link = link.clone();
+        Some(Box::pin(async move { self.consumer(&link).await }))
+    }
+}
+
+impl Shared {
+    async fn client(&self, url: &str) -> Result<async_nats::Client, MessagingError> {
+        let cell = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(url.to_string())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            async_nats::ConnectOptions::new()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(|e| MessagingError::Unreachable {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })
+        })
+        .await
+        .cloned()
+    }
+
+    async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, MessagingError> {
+        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        match self.client(&url).await {
+            Ok(client) => Ok(Arc::new(NatsClient(client))),
+            Err(error) => {
+                self.calls.report_error(link, &error.to_string());
+                Err(error)
+            }
+        }
     }
 
     /// Serves handler `link` (provider → actor) in the background:
     /// subscribes to its `subscriptions` and delivers every message to the
     /// link's target. Until its NATS server can be reached it tries again
-    /// with backoff (100 ms doubling to 5 s), telling `on_error` each time
+    /// with backoff (100 ms doubling to 5 s), reporting to the lattice each time
     /// a try fails after one that did not. Putting the link again replaces
     /// its subscriptions; deleting it stops them.
     ///
     /// # Errors
     ///
     /// A link without `subscriptions`, refused at once.
-    pub fn serve_handler_link(
-        self: &Arc<Self>,
-        link: Link,
-        on_error: impl Fn(String) + Send + 'static,
-    ) -> Result<(), String> {
+    fn serve_handler_link(self: &Arc<Self>, link: Link) -> Result<(), String> {
         let subjects: Vec<String> = link
             .config("subscriptions")
             .unwrap_or_default()
@@ -217,7 +302,7 @@ impl MessagingProvider {
                             .failing()
                             .insert(link.key(), format!("link {link}: {error}"));
                         if !failing {
-                            on_error(error);
+                            provider.calls.report_error(&link, &error);
                             failing = true;
                         }
                     }
@@ -241,7 +326,7 @@ impl MessagingProvider {
         subjects: &[String],
     ) -> Result<Vec<async_nats::Subscriber>, String> {
         let url = link.config("url").unwrap_or(&self.default_url).to_string();
-        let client = self.client(&url).await?;
+        let client = self.client(&url).await.map_err(|e| e.to_string())?;
         let queue = link.config("queue_group").map(str::to_string);
         let mut streams = Vec::new();
         for subject in subjects {
@@ -283,10 +368,10 @@ impl MessagingProvider {
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                 break;
             };
-            let (handler, link) = (self.handler.clone(), link.clone());
+            let (calls, link) = (self.calls.clone(), link.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(error) = handler.deliver(link.clone(), message).await {
+                if let Err(error) = calls.deliver_message(&link, message).await {
                     tracing::warn!(%link, %error, "message handler failed");
                 }
             });
@@ -316,7 +401,7 @@ impl MessagingProvider {
 
     /// Whether every handler link is subscribed: `Err` names those that are
     /// not and why (their NATS server cannot be reached).
-    pub fn health(&self) -> Result<(), String> {
+    fn health(&self) -> Result<(), String> {
         let failing = self.failing();
         if failing.is_empty() {
             return Ok(());
@@ -327,7 +412,7 @@ impl MessagingProvider {
     }
 
     /// Stops the subscriptions of handler link `key`.
-    pub fn delete_handler_link(&self, key: &LinkKey) {
+    fn delete_handler_link(&self, key: &LinkKey) {
         if let Some(stop) = self
             .subscriptions
             .lock()
@@ -341,7 +426,7 @@ impl MessagingProvider {
     }
 
     /// Stops every subscription.
-    pub fn shutdown(&self) {
+    fn shutdown(&self) {
         for (_, stop) in self
             .subscriptions
             .lock()

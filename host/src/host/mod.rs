@@ -1,34 +1,40 @@
-//! The host: the actors, providers and links of one process, and the glue
-//! that lets a provider call an actor.
+//! The host: the actors, providers and links of one process.
 //!
-//! Calls are denied by default: the HTTP server provider may hand a request
-//! to an actor only over a link this host holds, checked on every request.
+//! - this module: starting and stopping actors and providers, putting and
+//!   deleting links, labels;
+//! - [`providers`]: the built-in provider kinds (one registration table)
+//!   and provider processes;
+//! - [`calls`]: how actors and providers here call anything, through the
+//!   [router](crate::router);
+//! - [`inbound`]: serving calls that arrive from other hosts and provider
+//!   processes.
+//!
+//! Calls are denied by default: every call travels over a link this host
+//! holds, checked on every call.
 
-mod dispatch;
-mod provider_calls;
-
-use dispatch::{HostActorCalls, HostHttpHandler, HostMessageHandler};
+mod calls;
+mod inbound;
+mod providers;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError, RwLock, Weak};
-use std::time::Duration;
-use std::time::SystemTime;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
-use lattice_interfaces::http::{HandleFuture, HttpBody, IncomingHttp};
+use lattice_interfaces::capability::ProviderContext;
+use lattice_interfaces::claims::ClaimsError;
+use lattice_interfaces::http::Endpoint;
 use lattice_interfaces::{
-    ActorSpec, ComponentId, ErrorKind, InvocationError, Link, LinkKey, Manifest, ProviderSpec,
+    standard, ActorSpec, ComponentId, Interface, InvocationError, Link, LinkKey, Manifest,
+    ProviderSpec,
 };
-use lattice_provider_http_server::{Endpoint, HttpServerProvider};
-use lattice_provider_keyvalue::KeyValueProvider;
-use lattice_provider_messaging_nats::MessagingProvider;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
-use crate::links::LinkTable;
-use crate::routing::{RemoteCalls, Route, RoutingStats};
+use crate::router::{Local, RemoteCalls, Router, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
-use lattice_interfaces::claims::ClaimsError;
+use providers::{Running, RunningProvider};
 
 /// Why the host refused an operation. One line that names the item.
 #[derive(Debug, thiserror::Error)]
@@ -79,79 +85,6 @@ pub enum HostError {
     },
 }
 
-/// The kind of the built-in outgoing HTTP provider.
-pub const HTTP_CLIENT_KIND: &str = lattice_provider_http_client::KIND;
-
-/// A provider running in this process.
-enum Provider {
-    HttpServer(Arc<HttpServerProvider>),
-    KeyValue(Arc<KeyValueProvider>),
-    Messaging(Arc<MessagingProvider>),
-    /// Outgoing HTTP: stateless; the link's config holds the timeouts.
-    HttpClient,
-    /// A provider process this host supervises; calls reach it over NATS.
-    External {
-        /// The binary.
-        reference: String,
-        /// Stops its supervisor (and the process).
-        stop: tokio_util::sync::CancellationToken,
-    },
-}
-
-impl Provider {
-    fn kind(&self) -> &'static str {
-        match self {
-            Self::HttpServer(_) => lattice_provider_http_server::KIND,
-            Self::KeyValue(_) => lattice_provider_keyvalue::KIND,
-            Self::Messaging(_) => lattice_provider_messaging_nats::KIND,
-            Self::HttpClient => HTTP_CLIENT_KIND,
-            Self::External { .. } => "process",
-        }
-    }
-
-    /// Hands `link` to the provider when it is one of its ends; a link it
-    /// cannot serve yet is reported through `remote` as it fails.
-    fn put_link(
-        &self,
-        id: &ComponentId,
-        link: &Link,
-        remote: Option<Arc<dyn RemoteCalls>>,
-    ) -> Result<(), String> {
-        match self {
-            Self::HttpServer(server)
-                if link.source == *id && link.carries("wasi", "http", "incoming-handler") =>
-            {
-                server
-                    .put_link(link.clone())
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            }
-            Self::KeyValue(kv)
-                if link.target == *id && link.namespace == "wasi" && link.package == "keyvalue" =>
-            {
-                kv.put_link(link.clone());
-                Ok(())
-            }
-            Self::Messaging(messaging)
-                if link.source == *id && link.carries("wasmcloud", "messaging", "handler") =>
-            {
-                // Subscribing talks to NATS: done in the background, retried
-                // until its server answers; failures reach the lattice.
-                let failed = link.clone();
-                messaging.serve_handler_link(link.clone(), move |error| {
-                    dispatch::report_provider_error(
-                        remote.as_ref(),
-                        &failed.source,
-                        &failed,
-                        &error,
-                    );
-                })
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
 /// The labels every host has: hostname, OS and architecture.
 fn default_labels() -> BTreeMap<String, String> {
     let mut labels = BTreeMap::new();
@@ -165,16 +98,31 @@ fn default_labels() -> BTreeMap<String, String> {
 
 struct HostInner {
     identity: HostIdentity,
-    routing: RoutingStats,
-    remote: RwLock<Option<Arc<dyn RemoteCalls>>>,
+    router: Router,
     components_changed: tokio::sync::watch::Sender<u64>,
     labels: RwLock<BTreeMap<String, String>>,
     started_at: SystemTime,
     runtime: Runtime,
     trust: TrustPolicy,
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
-    providers: RwLock<HashMap<ComponentId, Provider>>,
-    links: RwLock<LinkTable>,
+    providers: RwLock<HashMap<ComponentId, RunningProvider>>,
+}
+
+impl HostInner {
+    /// What runs on this host under `id` and can be called in-process.
+    fn local(&self, id: &ComponentId) -> Option<Local> {
+        if let Some(actor) = read(&self.actors).get(id) {
+            return Some(Local::Actor(actor.clone()));
+        }
+        read(&self.providers)
+            .get(id)
+            .and_then(RunningProvider::in_process)
+            .map(|capability| Local::Provider(capability.clone()))
+    }
+
+    fn changed(&self) {
+        self.components_changed.send_modify(|n| *n += 1);
+    }
 }
 
 /// A Lattice host. Cheap to clone; clones share the host.
@@ -193,6 +141,10 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Host {
     /// Starts a host: builds its wasm runtime. It runs nothing until told.
+    ///
+    /// # Errors
+    ///
+    /// When the wasm runtime cannot start.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let runtime = Runtime::new(&config.runtime)?;
         let identity = config.identity.clone();
@@ -202,8 +154,7 @@ impl Host {
         let host = Self {
             inner: Arc::new(HostInner {
                 identity,
-                routing: RoutingStats::default(),
-                remote: RwLock::new(None),
+                router: Router::default(),
                 components_changed: tokio::sync::watch::Sender::new(0),
                 labels: RwLock::new(labels),
                 started_at: SystemTime::now(),
@@ -211,12 +162,11 @@ impl Host {
                 trust: config.trust,
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
-                links: RwLock::new(LinkTable::default()),
             }),
         };
-        host.inner.runtime.set_calls(Arc::new(HostActorCalls {
-            host: Arc::downgrade(&host.inner),
-        }));
+        host.inner
+            .runtime
+            .set_calls(Arc::new(calls::HostActorCalls::new(&host.inner)));
         Ok(host)
     }
 
@@ -250,40 +200,43 @@ impl Host {
         self.inner.started_at
     }
 
-    /// Ids of the actors it runs, sorted.
+    /// The actors it runs, sorted by id.
     pub fn actors(&self) -> Vec<Arc<Actor>> {
         let mut actors: Vec<Arc<Actor>> = read(&self.inner.actors).values().cloned().collect();
         actors.sort_by(|a, b| a.id().cmp(b.id()));
         actors
     }
 
-    /// Ids and kinds of the providers it runs, sorted.
+    /// Ids and references (a built-in kind or a binary) of the providers it
+    /// runs, sorted.
     pub fn providers(&self) -> Vec<(ComponentId, String)> {
         let mut providers: Vec<(ComponentId, String)> = read(&self.inner.providers)
             .iter()
-            .map(|(id, p)| match p {
-                Provider::External { reference, .. } => (id.clone(), reference.clone()),
-                other => (id.clone(), other.kind().to_string()),
-            })
+            .map(|(id, p)| (id.clone(), p.reference.clone()))
             .collect();
         providers.sort();
         providers
     }
 
+    /// The actor `id`, if it runs here.
+    pub fn actor(&self, id: &ComponentId) -> Option<Arc<Actor>> {
+        read(&self.inner.actors).get(id).cloned()
+    }
+
     /// Sends calls to targets not on this host through `remote` (the
     /// lattice), or, with `None`, refuses them.
-    pub fn set_remote(&self, remote: Option<Arc<dyn RemoteCalls>>) {
-        *write(&self.inner.remote) = remote;
+    pub(crate) fn set_remote(&self, remote: Option<Arc<dyn RemoteCalls>>) {
+        self.inner.router.set_remote(remote);
     }
 
     /// How calls to each target were routed.
     pub fn routing(&self) -> &RoutingStats {
-        &self.inner.routing
+        self.inner.router.stats()
     }
 
     /// A receiver that changes whenever an actor starts, stops or is
     /// replaced, or an in-process provider starts or stops.
-    pub fn components_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn components_changed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.components_changed.subscribe()
     }
 
@@ -294,6 +247,10 @@ impl Host {
 
     /// Starts everything `manifest` declares: actors, then providers, then
     /// links. Stops at the first error and returns it.
+    ///
+    /// # Errors
+    ///
+    /// The first actor, provider or link refused.
     pub async fn apply(&self, manifest: &Manifest) -> Result<(), HostError> {
         for actor in &manifest.actors {
             self.start_actor(actor).await?;
@@ -308,23 +265,26 @@ impl Host {
     }
 
     /// Loads and starts the actor `spec` describes.
+    ///
+    /// # Errors
+    ///
+    /// The id is taken, or the component cannot be read, verified or
+    /// compiled.
     #[tracing::instrument(skip_all, fields(actor = %spec.id))]
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
         let origin = spec.path.display().to_string();
-        let wasm = tokio::fs::read(&spec.path)
-            .await
-            .map_err(|e| ActorLoadError::Read {
-                id: spec.id.to_string(),
-                origin: origin.clone(),
-                reason: e.to_string(),
-            })?;
+        let wasm = read_component(&spec.id, &origin).await?;
         self.start_actor_from_bytes(spec.id.clone(), &origin, wasm, ActorLimits::from_spec(spec))
             .await
     }
 
     /// Starts an actor from component bytes already in memory; `origin`
     /// names where they came from in errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::start_actor`].
     pub async fn start_actor_from_bytes(
         &self,
         id: ComponentId,
@@ -341,7 +301,7 @@ impl Host {
             }
             actors.insert(id.clone(), actor.clone());
         }
-        self.inner.components_changed.send_modify(|n| *n += 1);
+        self.inner.changed();
         tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
         Ok(actor)
     }
@@ -386,121 +346,16 @@ impl Host {
     }
 
     /// Stops actor `id`: new calls find no target; calls in flight finish.
+    ///
+    /// # Errors
+    ///
+    /// When no such actor runs here.
     pub fn stop_actor(&self, id: &ComponentId) -> Result<(), HostError> {
         write(&self.inner.actors)
             .remove(id)
             .ok_or_else(|| HostError::NoSuchActor { id: id.clone() })?;
-        self.inner.components_changed.send_modify(|n| *n += 1);
+        self.inner.changed();
         tracing::info!(actor = %id, "actor stopped");
-        Ok(())
-    }
-
-    /// The actor `id`, if it runs here.
-    pub fn actor(&self, id: &ComponentId) -> Option<Arc<Actor>> {
-        read(&self.inner.actors).get(id).cloned()
-    }
-
-    /// Starts a built-in provider.
-    pub fn start_provider(&self, spec: &ProviderSpec) -> Result<(), HostError> {
-        self.check_free(&spec.id, "provider")?;
-        let provider = match spec.kind.as_str() {
-            lattice_provider_http_server::KIND => {
-                let handler = Arc::new(HostHttpHandler {
-                    host: Arc::downgrade(&self.inner),
-                });
-                Provider::HttpServer(Arc::new(HttpServerProvider::with_config(
-                    handler,
-                    &spec.config,
-                )))
-            }
-            lattice_provider_keyvalue::KIND => {
-                Provider::KeyValue(Arc::new(KeyValueProvider::new()))
-            }
-            HTTP_CLIENT_KIND => Provider::HttpClient,
-            lattice_provider_messaging_nats::KIND => {
-                let handler = Arc::new(HostMessageHandler {
-                    host: Arc::downgrade(&self.inner),
-                });
-                Provider::Messaging(Arc::new(MessagingProvider::new(
-                    spec.config.get("url").cloned(),
-                    handler,
-                )))
-            }
-            other => {
-                return Err(HostError::Provider {
-                    id: spec.id.clone(),
-                    reason: format!(
-                        "unknown kind \"{other}\" (built-in kinds: {}, {HTTP_CLIENT_KIND}, {}, {})",
-                        lattice_provider_http_server::KIND,
-                        lattice_provider_keyvalue::KIND,
-                        lattice_provider_messaging_nats::KIND
-                    ),
-                })
-            }
-        };
-        // Links stored before the provider started are delivered now.
-        let pending: Vec<Link> = read(&self.inner.links)
-            .iter()
-            .filter(|l| l.source == spec.id || l.target == spec.id)
-            .cloned()
-            .collect();
-        for link in pending {
-            if let Err(error) = provider.put_link(&spec.id, &link, read(&self.inner.remote).clone())
-            {
-                tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
-            }
-        }
-        write(&self.inner.providers).insert(spec.id.clone(), provider);
-        self.inner.components_changed.send_modify(|n| *n += 1);
-        tracing::info!(provider = %spec.id, kind = %spec.kind, "provider started");
-        Ok(())
-    }
-
-    /// Records provider process `id` (started from `reference`, supervised
-    /// until `stop` is cancelled) as running on this host.
-    pub fn add_provider_process(
-        &self,
-        id: &ComponentId,
-        reference: &str,
-        stop: tokio_util::sync::CancellationToken,
-    ) -> Result<(), HostError> {
-        self.check_free(id, "provider")?;
-        // Deny by default: a provider binary runs only with valid claims.
-        self.inner
-            .trust
-            .verify_provider(std::path::Path::new(reference))
-            .map_err(|e| HostError::Provider {
-                id: id.clone(),
-                reason: format!("{reference} refused: {e}"),
-            })?;
-        write(&self.inner.providers).insert(
-            id.clone(),
-            Provider::External {
-                reference: reference.to_string(),
-                stop,
-            },
-        );
-        Ok(())
-    }
-
-    /// Stops provider `id`, draining its in-flight requests for up to `grace`.
-    pub async fn stop_provider(&self, id: &ComponentId, grace: Duration) -> Result<(), HostError> {
-        let provider =
-            write(&self.inner.providers)
-                .remove(id)
-                .ok_or_else(|| HostError::Provider {
-                    id: id.clone(),
-                    reason: "does not run on this host".into(),
-                })?;
-        match provider {
-            Provider::HttpServer(server) => server.shutdown(grace).await,
-            Provider::KeyValue(_) => {}
-            Provider::Messaging(messaging) => messaging.shutdown(),
-            Provider::HttpClient => {}
-            Provider::External { stop, .. } => stop.cancel(),
-        }
-        self.inner.components_changed.send_modify(|n| *n += 1);
-        tracing::info!(provider = %id, "provider stopped");
         Ok(())
     }
 
@@ -508,7 +363,7 @@ impl Host {
     /// instances (and, when given, `instance_reuse` calls per instance):
     /// starts it, changes its scale, or with 0 stops it. An id that runs
     /// another component is refused: that is an update.
-    pub async fn scale_actor(
+    pub(crate) async fn scale_actor(
         &self,
         id: &ComponentId,
         reference: &str,
@@ -538,8 +393,9 @@ impl Host {
             Some(actor) if actor.origin() != reference => Err(HostError::Conflict {
                 id: id.clone(),
                 reason: format!(
-                    "runs {} on this host, not {reference}; use update to change its component",
-                    actor.origin()
+                    "runs {} on this host, not {}; use update to change its component",
+                    actor.origin(),
+                    lattice_interfaces::shown(reference)
                 ),
             }),
             Some(actor) => {
@@ -558,6 +414,10 @@ impl Host {
 
     /// Replaces the component of running actor `id` with `reference`. Calls
     /// in flight finish on the old component; new calls get the new one.
+    ///
+    /// # Errors
+    ///
+    /// No such actor, or the new component is refused.
     pub async fn update_actor(&self, id: &ComponentId, reference: &str) -> Result<(), HostError> {
         let actor = self
             .actor(id)
@@ -571,26 +431,140 @@ impl Host {
         reference: &str,
         limits: ActorLimits,
     ) -> Result<(), HostError> {
-        let wasm = tokio::fs::read(reference)
-            .await
-            .map_err(|e| ActorLoadError::Read {
-                id: id.to_string(),
-                origin: reference.to_string(),
-                reason: e.to_string(),
-            })?;
+        let wasm = read_component(id, reference).await?;
         let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
         write(&self.inner.actors).insert(id.clone(), actor);
-        self.inner.components_changed.send_modify(|n| *n += 1);
+        self.inner.changed();
         tracing::info!(actor = %id, reference, "actor replaced");
+        Ok(())
+    }
+
+    /// Starts a provider of a built-in kind in this process.
+    ///
+    /// # Errors
+    ///
+    /// The id is taken or the kind is unknown.
+    pub fn start_provider(&self, spec: &ProviderSpec) -> Result<(), HostError> {
+        self.check_free(&spec.id, "provider")?;
+        let built_in = providers::built_in(&spec.kind).ok_or_else(|| HostError::Provider {
+            id: spec.id.clone(),
+            reason: format!(
+                "unknown kind \"{}\" (built-in kinds: {})",
+                lattice_interfaces::shown(&spec.kind),
+                providers::kinds()
+            ),
+        })?;
+        let capability = (built_in.build)(ProviderContext {
+            id: spec.id.clone(),
+            config: spec.config.clone(),
+            calls: Arc::new(calls::HostProviderCalls::new(&self.inner, spec.id.clone())),
+        });
+        // Links stored before the provider started are delivered now.
+        let pending: Vec<Link> = self
+            .inner
+            .router
+            .links()
+            .involving(&spec.id)
+            .cloned()
+            .collect();
+        for link in pending {
+            if let Err(error) = capability.put_link(&link) {
+                tracing::warn!(provider = %spec.id, %error, "cannot serve a stored link");
+            }
+        }
+        write(&self.inner.providers).insert(
+            spec.id.clone(),
+            RunningProvider {
+                reference: built_in.kind.to_string(),
+                running: Running::InProcess(capability),
+            },
+        );
+        self.inner.changed();
+        tracing::info!(provider = %spec.id, kind = %spec.kind, "provider started");
+        Ok(())
+    }
+
+    /// Records provider process `id` (started from `reference`, supervised
+    /// until `stop` is cancelled) as running on this host.
+    pub(crate) fn add_provider_process(
+        &self,
+        id: &ComponentId,
+        reference: &str,
+        stop: CancellationToken,
+    ) -> Result<(), HostError> {
+        self.check_free(id, "provider")?;
+        // Deny by default: a provider binary runs only with valid claims.
+        self.inner
+            .trust
+            .verify_provider(std::path::Path::new(reference))
+            .map_err(|e| HostError::Provider {
+                id: id.clone(),
+                reason: format!("{} refused: {e}", lattice_interfaces::shown(reference)),
+            })?;
+        write(&self.inner.providers).insert(
+            id.clone(),
+            RunningProvider {
+                reference: reference.to_string(),
+                running: Running::Process { stop },
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops provider `id`, draining its in-flight requests for up to
+    /// `grace`; returns what it ran.
+    ///
+    /// # Errors
+    ///
+    /// When no such provider runs here.
+    pub async fn stop_provider(
+        &self,
+        id: &ComponentId,
+        grace: Duration,
+    ) -> Result<String, HostError> {
+        let provider =
+            write(&self.inner.providers)
+                .remove(id)
+                .ok_or_else(|| HostError::Provider {
+                    id: id.clone(),
+                    reason: "does not run on this host".into(),
+                })?;
+        match &provider.running {
+            Running::InProcess(capability) => capability.shutdown(grace).await,
+            Running::Process { stop } => stop.cancel(),
+        }
+        self.inner.changed();
+        tracing::info!(provider = %id, "provider stopped");
+        Ok(provider.reference)
+    }
+
+    /// The ids of the providers in this process: callable from elsewhere in
+    /// the lattice over their links.
+    pub(crate) fn in_process_providers(&self) -> Vec<ComponentId> {
+        read(&self.inner.providers)
+            .iter()
+            .filter(|(_, p)| p.in_process().is_some())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Hands `link` to the in-process providers at either end of it.
+    fn deliver_link(&self, link: &Link) -> Result<(), String> {
+        let providers = read(&self.inner.providers);
+        for end in [&link.source, &link.target] {
+            if let Some(capability) = providers.get(end).and_then(RunningProvider::in_process) {
+                capability.put_link(link)?;
+            }
+        }
         Ok(())
     }
 
     /// Stores a link the lattice agreed on (its KV bucket checked the key),
     /// and serves it when its source is a provider here. Unlike
     /// [`Self::put_link`], the ends need not run here: they may start later.
-    pub fn apply_lattice_link(&self, link: Link) {
+    pub(crate) fn apply_lattice_link(&self, link: Link) {
         {
-            let mut links = write(&self.inner.links);
+            let mut links = self.inner.router.links_mut();
             if links.get(&link.key()) == Some(&link) {
                 return; // already applied (our own write, echoed by the bucket)
             }
@@ -600,14 +574,8 @@ impl Host {
                 return;
             }
         }
-        let providers = read(&self.inner.providers);
-        for end in [&link.source, &link.target] {
-            if let Some(provider) = providers.get(end) {
-                if let Err(error) = provider.put_link(end, &link, read(&self.inner.remote).clone())
-                {
-                    tracing::warn!(%link, %error, "cannot serve link");
-                }
-            }
+        if let Err(error) = self.deliver_link(&link) {
+            tracing::warn!(%link, %error, "cannot serve link");
         }
         tracing::debug!(%link, "link applied from the lattice");
     }
@@ -625,12 +593,14 @@ impl Host {
 
     /// Refuses a link to an interface with resources when its target runs
     /// here: resources cannot cross hosts, and any call may.
-    pub fn check_link_contract(&self, link: &Link) -> Result<(), HostError> {
+    pub(crate) fn check_link_contract(&self, link: &Link) -> Result<(), HostError> {
         if let Some(actor) = self.actor(&link.target) {
             for interface in &link.interfaces {
                 let name = format!("{}:{}/{interface}", link.namespace, link.package);
                 // HTTP crosses hosts as HTTP messages, not as component values.
-                if name != crate::runtime::HTTP_INCOMING_HANDLER && actor.exports_resources(&name) {
+                if name != standard::HTTP_INCOMING_HANDLER.to_string()
+                    && actor.exports_resources(&name)
+                {
                     return Err(HostError::LinkRefused {
                         link: link.to_string(),
                         reason: format!(
@@ -644,8 +614,13 @@ impl Host {
         Ok(())
     }
 
-    /// Checks that both ends of `link` run here, that an HTTP target exports
+    /// Checks that both ends of `link` run here, that a provider target
+    /// serves every interface the link carries, that an HTTP target exports
     /// the handler, and that the interface has no resources.
+    ///
+    /// # Errors
+    ///
+    /// One line naming the link and what is wrong.
     pub fn check_link(&self, link: &Link) -> Result<(), HostError> {
         self.check_link_contract(link)?;
         let refuse = |reason: String| HostError::LinkRefused {
@@ -661,27 +636,27 @@ impl Host {
                 )));
             }
         }
-        if link.namespace == "wasi"
-            && link.package == "keyvalue"
-            && !matches!(
-                read(&self.inner.providers).get(&link.target),
-                Some(Provider::KeyValue(_) | Provider::External { .. })
-            )
-        {
-            return Err(refuse(format!(
-                "target \"{}\" is not a key-value provider on this host",
-                link.target
-            )));
+        if let Some(provider) = read(&self.inner.providers).get(&link.target) {
+            if let Some(capability) = provider.in_process() {
+                for name in &link.interfaces {
+                    let interface = Interface::new(&link.namespace, &link.package, name);
+                    if !capability.serves(interface) {
+                        return Err(refuse(format!(
+                            "target \"{}\" is a {} provider, which does not serve {interface}",
+                            link.target, provider.reference
+                        )));
+                    }
+                }
+            }
         }
-        let serves_http = link.carries("wasi", "http", "incoming-handler");
-        if serves_http {
+        if link.carries(standard::HTTP_INCOMING_HANDLER) {
+            let handler = standard::HTTP_INCOMING_HANDLER.to_string();
             match self.actor(&link.target) {
-                Some(actor) if actor.exports(crate::runtime::HTTP_INCOMING_HANDLER) => {}
+                Some(actor) if actor.exports(&handler) => {}
                 Some(_) => {
                     return Err(refuse(format!(
-                        "actor \"{}\" does not export {}, which this link needs",
-                        link.target,
-                        crate::runtime::HTTP_INCOMING_HANDLER
+                        "actor \"{}\" does not export {handler}, which this link needs",
+                        link.target
                     )))
                 }
                 None => {
@@ -698,29 +673,30 @@ impl Host {
     /// Puts a link: checks that both ends run here and that the target can
     /// serve the contract, stores it, and hands it to the provider at either
     /// end. A link that fails any step is not stored.
+    ///
+    /// # Errors
+    ///
+    /// One line naming the link and why it was refused.
     pub fn put_link(&self, link: Link) -> Result<(), HostError> {
         self.check_link(&link)?;
         let refuse = |reason: String| HostError::LinkRefused {
             link: link.to_string(),
             reason,
         };
-        let replaced = write(&self.inner.links)
+        let replaced = self
+            .inner
+            .router
+            .links_mut()
             .put(link.clone())
             .map_err(|clash| refuse(clash.to_string()))?;
-        let providers = read(&self.inner.providers);
-        for end in [&link.source, &link.target] {
-            let Some(provider) = providers.get(end) else {
-                continue;
-            };
-            if let Err(error) = provider.put_link(end, &link, read(&self.inner.remote).clone()) {
-                // Undo: the table holds only links that are served.
-                let mut links = write(&self.inner.links);
-                links.delete(&link.key());
-                if let Some(previous) = replaced {
-                    let _ = links.put(previous);
-                }
-                return Err(refuse(error.replacen(&format!("link {link}: "), "", 1)));
+        if let Err(error) = self.deliver_link(&link) {
+            // Undo: the table holds only links that are served.
+            let mut links = self.inner.router.links_mut();
+            links.delete(&link.key());
+            if let Some(previous) = replaced {
+                let _ = links.put(previous);
             }
+            return Err(refuse(error.replacen(&format!("link {link}: "), "", 1)));
         }
         tracing::info!(%link, "link put");
         Ok(())
@@ -728,16 +704,12 @@ impl Host {
 
     /// Deletes the link with `key`; returns it.
     pub fn delete_link(&self, key: &LinkKey) -> Option<Link> {
-        let link = write(&self.inner.links).delete(key)?;
+        let link = self.inner.router.links_mut().delete(key)?;
         let providers = read(&self.inner.providers);
-        if let Some(Provider::HttpServer(server)) = providers.get(&link.source) {
-            server.delete_link(&link);
-        }
-        if let Some(Provider::KeyValue(kv)) = providers.get(&link.target) {
-            kv.forget_link(&link.key());
-        }
-        if let Some(Provider::Messaging(messaging)) = providers.get(&link.source) {
-            messaging.delete_handler_link(&link.key());
+        for end in [&link.source, &link.target] {
+            if let Some(capability) = providers.get(end).and_then(RunningProvider::in_process) {
+                capability.delete_link(&link);
+            }
         }
         tracing::info!(%link, "link deleted");
         Some(link)
@@ -745,12 +717,16 @@ impl Host {
 
     /// Every link this host holds.
     pub fn links(&self) -> Vec<Link> {
-        read(&self.inner.links).iter().cloned().collect()
+        self.inner.router.links().iter().cloned().collect()
     }
 
     /// Calls `function` of `interface` (`ns:pkg/iface`) as actor `source`
     /// would: over `source`'s link for it, in-process when the target runs
     /// here, through the lattice otherwise.
+    ///
+    /// # Errors
+    ///
+    /// No link, no target, or the target's own failure.
     ///
     /// # Cancel safety
     ///
@@ -762,9 +738,7 @@ impl Host {
         function: &str,
         params: Vec<wasmtime::component::Val>,
     ) -> Result<Vec<wasmtime::component::Val>, InvocationError> {
-        let calls = HostActorCalls {
-            host: Arc::downgrade(&self.inner),
-        };
+        let calls = calls::HostActorCalls::new(&self.inner);
         crate::runtime::ActorCalls::call(
             &calls,
             source.clone(),
@@ -779,13 +753,8 @@ impl Host {
     pub fn http_endpoints(&self) -> Vec<Endpoint> {
         read(&self.inner.providers)
             .values()
-            .flat_map(|provider| match provider {
-                Provider::HttpServer(server) => server.endpoints(),
-                Provider::KeyValue(_)
-                | Provider::Messaging(_)
-                | Provider::HttpClient
-                | Provider::External { .. } => Vec::new(),
-            })
+            .filter_map(RunningProvider::in_process)
+            .flat_map(|capability| capability.endpoints())
             .collect()
     }
 
@@ -796,21 +765,28 @@ impl Host {
     ///
     /// Dropping the future may leave connections draining in the background.
     pub async fn shutdown(&self, grace: Duration) {
-        let servers: Vec<Arc<HttpServerProvider>> = read(&self.inner.providers)
-            .values()
-            .filter_map(|p| match p {
-                Provider::HttpServer(server) => Some(server.clone()),
-                Provider::KeyValue(_)
-                | Provider::Messaging(_)
-                | Provider::HttpClient
-                | Provider::External { .. } => None,
-            })
+        let running: Vec<RunningProvider> = write(&self.inner.providers)
+            .drain()
+            .map(|(_, provider)| provider)
             .collect();
-        for server in servers {
-            server.shutdown(grace).await;
+        for provider in running {
+            match provider.running {
+                Running::InProcess(capability) => capability.shutdown(grace).await,
+                Running::Process { stop } => stop.cancel(),
+            }
         }
-        write(&self.inner.providers).clear();
         write(&self.inner.actors).clear();
         tracing::info!("host stopped");
     }
+}
+
+/// Reads the component file of actor `id` at `origin`.
+async fn read_component(id: &ComponentId, origin: &str) -> Result<Vec<u8>, HostError> {
+    tokio::fs::read(origin).await.map_err(|e| {
+        HostError::ActorLoad(ActorLoadError::Read {
+            id: id.to_string(),
+            origin: lattice_interfaces::shown(origin).into_owned(),
+            reason: e.to_string(),
+        })
+    })
 }

@@ -7,51 +7,75 @@ use std::path::PathBuf;
 #[derive(Clone, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma-separated
-    #[arg(long = "nats-url", env = "LATTICE_NATS_URL", value_name = "URL")]
+    #[arg(
+        long = "nats-url",
+        env = "LATTICE_NATS_URL",
+        value_name = "URL",
+        global = true
+    )]
     pub url: Option<String>,
     /// Lattice to join: subjects lattice.<ID>.*, KV bucket LATTICE_<ID>
-    #[arg(long = "lattice", env = "LATTICE_ID", default_value = lattice_interfaces::protocol::subjects::DEFAULT_LATTICE, value_name = "ID")]
+    #[arg(long = "lattice", env = "LATTICE_ID", default_value = lattice_interfaces::protocol::subjects::DEFAULT_LATTICE, value_name = "ID", global = true)]
     pub lattice: String,
     /// NATS credentials file (JWT + seed)
-    #[arg(long = "nats-creds", env = "LATTICE_NATS_CREDS", value_name = "FILE")]
+    #[arg(
+        long = "nats-creds",
+        env = "LATTICE_NATS_CREDS",
+        value_name = "FILE",
+        global = true
+    )]
     pub creds: Option<PathBuf>,
     /// NATS nkey seed (SU…) to authenticate with
     #[arg(
         long = "nats-nkey",
         env = "LATTICE_NATS_NKEY",
         value_name = "SEED",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub nkey: Option<String>,
     /// NATS user (with --nats-password)
-    #[arg(long = "nats-user", env = "LATTICE_NATS_USER", requires = "password")]
+    #[arg(
+        long = "nats-user",
+        env = "LATTICE_NATS_USER",
+        requires = "password",
+        global = true
+    )]
     pub user: Option<String>,
     /// NATS password
     #[arg(
         long = "nats-password",
         env = "LATTICE_NATS_PASSWORD",
-        hide_env_values = true
+        hide_env_values = true,
+        global = true
     )]
     pub password: Option<String>,
     /// Require TLS to NATS
-    #[arg(long = "nats-tls", env = "LATTICE_NATS_TLS")]
+    #[arg(long = "nats-tls", env = "LATTICE_NATS_TLS", global = true)]
     pub tls: bool,
     /// CA certificate(s) to trust for NATS TLS (PEM)
-    #[arg(long = "nats-ca", env = "LATTICE_NATS_CA", value_name = "FILE")]
+    #[arg(
+        long = "nats-ca",
+        env = "LATTICE_NATS_CA",
+        value_name = "FILE",
+        global = true
+    )]
     pub ca: Option<PathBuf>,
     /// Client certificate for NATS TLS (PEM, with --nats-tls-key)
     #[arg(
         long = "nats-tls-cert",
         env = "LATTICE_NATS_TLS_CERT",
         value_name = "FILE",
-        requires = "tls_key"
+        requires = "tls_key",
+        global = true
     )]
     pub tls_cert: Option<PathBuf>,
     /// Client key for NATS TLS (PEM)
     #[arg(
         long = "nats-tls-key",
         env = "LATTICE_NATS_TLS_KEY",
-        value_name = "FILE"
+        value_name = "FILE",
+        global = true
     )]
     pub tls_key: Option<PathBuf>,
 }
@@ -60,10 +84,7 @@ impl std::fmt::Debug for NatsArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let hidden = |secret: &Option<String>| secret.as_ref().map(|_| "<hidden>");
         f.debug_struct("NatsArgs")
-            .field(
-                "url",
-                &self.url.as_deref().map(lattice_provider_sdk::redacted),
-            )
+            .field("url", &self.url.as_deref().map(lattice_rpc::redacted))
             .field("lattice", &self.lattice)
             .field("creds", &self.creds)
             .field("nkey", &hidden(&self.nkey))
@@ -135,10 +156,10 @@ impl NatsArgs {
     /// cannot be reached; once connected, the client reconnects by itself.
     pub async fn connect(&self, name: &str) -> Result<async_nats::Client, ConnectError> {
         let url = self.url_or_default();
-        lattice_provider_sdk::connect(&url, &self.credentials(), name)
+        lattice_rpc::connect(&url, &self.credentials(), name)
             .await
             .map_err(|reason| ConnectError {
-                url: lattice_provider_sdk::redacted(&url),
+                url: lattice_rpc::redacted(&url),
                 reason,
             })
     }

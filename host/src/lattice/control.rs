@@ -11,19 +11,15 @@ use std::time::{Duration, SystemTime};
 
 use lattice_interfaces::protocol::control::*;
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::subjects::{ops, Subjects};
-use lattice_interfaces::{Contract, LinkKey, ProviderSpec};
-use serde::de::DeserializeOwned;
+use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::{ComponentId, Contract, Link, LinkKey, ProviderSpec};
 use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::state::LatticeState;
 use crate::Host;
-use lattice_provider_sdk::events::EventPublisher;
-
-/// Largest control request accepted, in bytes.
-pub const MAX_REQUEST_BYTES: usize = 512 << 10;
+use lattice_rpc::EventPublisher;
 
 /// What the control handler works with.
 pub(crate) struct Control {
@@ -52,25 +48,25 @@ pub(crate) struct Control {
     pub(crate) version: &'static str,
 }
 
-/// What a handler returns: a reply to send, or none (an auction the host
-/// does not qualify for).
-type Outcome = Option<Vec<u8>>;
+/// Why a handler gives no response.
+pub(crate) enum Refusal {
+    /// Say nothing: an auction this host does not qualify for.
+    Silent,
+    /// Answer with an error reply saying this.
+    Error(String),
+}
 
-fn reply<T: Serialize>(reply: &CtlReply<T>) -> Outcome {
+impl<E: std::fmt::Display> From<E> for Refusal {
+    fn from(error: E) -> Self {
+        Self::Error(error.to_string())
+    }
+}
+
+/// What a handler returns.
+type Handled<T> = Result<T, Refusal>;
+
+fn encode<T: Serialize>(reply: &CtlReply<T>) -> Option<Vec<u8>> {
     serde_json::to_vec(reply).ok()
-}
-
-fn ok<T: Serialize>(response: T) -> Outcome {
-    reply(&CtlReply::ok(response))
-}
-
-/// The response of a successful read, or its error.
-fn answer<T: Serialize>(result: Result<T, super::state::StateError>) -> Outcome {
-    result.map_or_else(|e| error(e.to_string()), ok)
-}
-
-fn error(message: impl Into<String>) -> Outcome {
-    reply(&CtlReply::<()>::error(message))
 }
 
 /// Adds `"error": "..."` to an event's data.
@@ -78,15 +74,6 @@ fn with_error(data: &mut serde_json::Value, error: &dyn std::fmt::Display) {
     if let Some(object) = data.as_object_mut() {
         object.insert("error".to_string(), json!(error.to_string()));
     }
-}
-
-fn parse<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Outcome> {
-    let payload = if payload.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        payload
-    };
-    serde_json::from_slice(payload).map_err(|e| error(format!("bad request to {op}: {e}")))
 }
 
 impl Control {
@@ -223,132 +210,202 @@ impl Control {
     ///
     /// Dropping the future may leave an operation half done (an actor
     /// started, its event not yet sent); callers run it to completion.
-    pub(crate) async fn handle(&self, subject: &str, payload: &[u8]) -> Outcome {
-        let Some((op, target)) = self.subjects.parse_ctl(subject) else {
-            return error(format!("not a control subject: {subject}"));
+    pub(crate) async fn handle(&self, subject: &str, payload: &[u8]) -> Option<Vec<u8>> {
+        let Some((name, target)) = self.subjects.parse_ctl(subject) else {
+            return encode(&CtlReply::<()>::error(format!(
+                "not a control subject: {}",
+                lattice_interfaces::shown(subject)
+            )));
         };
         if target.is_some_and(|t| t != self.host.id()) {
             return None; // not ours; cannot happen with our subscriptions
         }
-        if payload.len() > MAX_REQUEST_BYTES {
-            return error(format!(
-                "request to {op} is {} bytes; the limit is {MAX_REQUEST_BYTES}",
-                payload.len()
-            ));
+        match name {
+            op::Ping::NAME => {
+                self.run::<op::Ping, _>(payload, |_| async { Ok(self.info()) })
+                    .await
+            }
+            op::Inventory::NAME => {
+                self.run::<op::Inventory, _>(payload, |_| async { Ok(self.inventory()) })
+                    .await
+            }
+            op::StopHost::NAME => {
+                self.run::<op::StopHost, _>(payload, |r| self.stop_host(r))
+                    .await
+            }
+            op::PutLabel::NAME => {
+                self.run::<op::PutLabel, _>(payload, |r| self.put_label(r))
+                    .await
+            }
+            op::DeleteLabel::NAME => {
+                self.run::<op::DeleteLabel, _>(payload, |r| self.delete_label(r))
+                    .await
+            }
+            op::AuctionActor::NAME => {
+                self.run::<op::AuctionActor, _>(payload, |r| self.actor_auction(r))
+                    .await
+            }
+            op::AuctionProvider::NAME => {
+                self.run::<op::AuctionProvider, _>(payload, |r| self.provider_auction(r))
+                    .await
+            }
+            op::ScaleActor::NAME => {
+                self.run::<op::ScaleActor, _>(payload, |r| self.scale_actor(r))
+                    .await
+            }
+            op::UpdateActor::NAME => {
+                self.run::<op::UpdateActor, _>(payload, |r| self.update_actor(r))
+                    .await
+            }
+            op::StartProvider::NAME => {
+                self.run::<op::StartProvider, _>(payload, |r| self.start_provider(r))
+                    .await
+            }
+            op::StopProvider::NAME => {
+                self.run::<op::StopProvider, _>(payload, |r| self.stop_provider(r))
+                    .await
+            }
+            op::PutLink::NAME => {
+                self.run::<op::PutLink, _>(payload, |r| self.put_link(r))
+                    .await
+            }
+            op::DeleteLink::NAME => {
+                self.run::<op::DeleteLink, _>(payload, |r| self.delete_link(r))
+                    .await
+            }
+            op::GetLinks::NAME => {
+                self.run::<op::GetLinks, _>(payload, |_| async { Ok(self.state.links().await?) })
+                    .await
+            }
+            op::GetClaims::NAME => {
+                self.run::<op::GetClaims, _>(payload, |_| async { Ok(self.state.claims().await?) })
+                    .await
+            }
+            op::PutConfig::NAME => {
+                self.run::<op::PutConfig, _>(payload, |r| self.put_config(r))
+                    .await
+            }
+            op::GetConfig::NAME => {
+                self.run::<op::GetConfig, _>(payload, |r| self.get_config(r))
+                    .await
+            }
+            op::DeleteConfig::NAME => {
+                self.run::<op::DeleteConfig, _>(payload, |r| self.delete_config(r))
+                    .await
+            }
+            other => encode(&CtlReply::<()>::error(format!(
+                "unknown operation {:?}",
+                lattice_interfaces::shown(other)
+            ))),
         }
-        let outcome = match op {
-            ops::HOST_PING => ok(self.info()),
-            ops::HOST_INVENTORY => ok(self.inventory()),
-            ops::HOST_STOP => self.stop_host(op, payload),
-            ops::LABELS_PUT => self.put_label(op, payload).await,
-            ops::LABELS_DEL => self.delete_label(op, payload).await,
-            ops::ACTOR_AUCTION => self.actor_auction(op, payload),
-            ops::PROVIDER_AUCTION => self.provider_auction(op, payload),
-            ops::ACTOR_SCALE => self.scale_actor(op, payload).await,
-            ops::ACTOR_UPDATE => self.update_actor(op, payload).await,
-            ops::PROVIDER_START => self.start_provider(op, payload).await,
-            ops::PROVIDER_STOP => self.stop_provider(op, payload).await,
-            ops::LINK_PUT => self.put_link(op, payload).await,
-            ops::LINK_DEL => self.delete_link(op, payload).await,
-            ops::LINK_GET => self.get_links(op, payload).await,
-            ops::CLAIMS_GET => self.get_claims(op, payload).await,
-            ops::CONFIG_PUT => self.put_config(op, payload).await,
-            ops::CONFIG_GET => self.get_config(op, payload).await,
-            ops::CONFIG_DEL => self.delete_config(op, payload).await,
-            other => error(format!("unknown operation {other:?}")),
-        };
-        outcome
     }
 
-    fn stop_host(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: StopHost = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
+    /// Decodes a request to `O`, runs `handler` on it, and encodes its
+    /// answer: the one place requests are parsed and replies written.
+    async fn run<'a, O: Operation, F>(
+        &'a self,
+        payload: &[u8],
+        handler: impl FnOnce(O::Request) -> F,
+    ) -> Option<Vec<u8>>
+    where
+        F: std::future::Future<Output = Handled<O::Response>> + 'a,
+    {
+        let request = match decode_request::<O>(payload) {
+            Ok(request) => request,
+            Err(e) => return encode(&CtlReply::<()>::error(e.to_string())),
         };
+        match handler(request).await {
+            Ok(response) => encode(&CtlReply::ok(response)),
+            Err(Refusal::Silent) => None,
+            Err(Refusal::Error(message)) => encode(&CtlReply::<()>::error(message)),
+        }
+    }
+
+    async fn stop_host(&self, request: StopHost) -> Handled<HostStopped> {
         tracing::info!(timeout_ms = ?request.timeout_ms, "stop requested over the lattice");
         self.stop.cancel();
-        ok(json!({ "host_id": self.host.id() }))
+        Ok(HostStopped {
+            host_id: self.host.id().to_string(),
+        })
     }
 
-    async fn put_label(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: LabelPut = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
+    async fn labels_changed(&self) -> BTreeMap<String, String> {
+        let labels = self.host.labels();
+        self.events
+            .publish(
+                kinds::LABELS_CHANGED,
+                json!({ "host_id": self.host.id(), "labels": labels }),
+            )
+            .await;
+        labels
+    }
+
+    async fn put_label(&self, request: LabelPut) -> Handled<BTreeMap<String, String>> {
         if request.key.is_empty() {
-            return error("label key is empty");
+            return Err(Refusal::Error("label key is empty".into()));
         }
         self.host.put_label(&request.key, &request.value);
-        self.events
-            .publish(
-                kinds::LABELS_CHANGED,
-                json!({ "host_id": self.host.id(), "labels": self.host.labels() }),
-            )
-            .await;
-        ok(self.host.labels())
+        Ok(self.labels_changed().await)
     }
 
-    async fn delete_label(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: LabelDel = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
+    async fn delete_label(&self, request: LabelDel) -> Handled<BTreeMap<String, String>> {
         if !self.host.delete_label(&request.key) {
-            return error(format!("host has no label {:?}", request.key));
+            return Err(Refusal::Error(format!(
+                "host has no label {:?}",
+                lattice_interfaces::shown(&request.key)
+            )));
         }
-        self.events
-            .publish(
-                kinds::LABELS_CHANGED,
-                json!({ "host_id": self.host.id(), "labels": self.host.labels() }),
-            )
-            .await;
-        ok(self.host.labels())
+        Ok(self.labels_changed().await)
     }
 
-    fn actor_auction(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ActorAuction = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        self.satisfies(&request.constraints)
-            .then(|| AuctionAck {
-                host_id: self.host.id().to_string(),
-                labels: self.host.labels(),
-                already_running: self.host.actor(&request.actor_id).is_some(),
-            })
-            .and_then(ok)
+    fn ack(
+        &self,
+        constraints: &BTreeMap<String, String>,
+        already_running: bool,
+    ) -> Handled<AuctionAck> {
+        if !self.satisfies(constraints) {
+            return Err(Refusal::Silent);
+        }
+        Ok(AuctionAck {
+            host_id: self.host.id().to_string(),
+            labels: self.host.labels(),
+            already_running,
+        })
     }
 
-    fn provider_auction(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ProviderAuction = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        self.satisfies(&request.constraints)
-            .then(|| AuctionAck {
-                host_id: self.host.id().to_string(),
-                labels: self.host.labels(),
-                already_running: self
-                    .host
-                    .providers()
-                    .iter()
-                    .any(|(id, _)| *id == request.provider_id),
-            })
-            .and_then(ok)
+    async fn actor_auction(&self, request: ActorAuction) -> Handled<AuctionAck> {
+        let running = self.host.actor(&request.actor_id).is_some();
+        self.ack(&request.constraints, running)
     }
 
-    async fn scale_actor(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ScaleActor = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
+    async fn provider_auction(&self, request: ProviderAuction) -> Handled<AuctionAck> {
+        let running = self
+            .host
+            .providers()
+            .iter()
+            .any(|(id, _)| *id == request.provider_id);
+        self.ack(&request.constraints, running)
+    }
+
+    async fn scale_actor(&self, request: ScaleActor) -> Handled<ActorScaled> {
+        if request.max_instances > 0 && request.actor_ref.is_empty() {
+            return Err(Refusal::Error(format!(
+                "actor {}: actor_ref is required to run it",
+                request.actor_id
+            )));
+        }
+        let reference = self
+            .host
+            .actor(&request.actor_id)
+            .filter(|_| request.actor_ref.is_empty())
+            .map_or(request.actor_ref.clone(), |a| a.origin().to_string());
         let data = json!({
             "host_id": self.host.id(),
             "actor_id": request.actor_id,
-            "actor_ref": request.actor_ref,
+            "actor_ref": lattice_interfaces::shown(&reference),
             "max_instances": request.max_instances,
         });
-        match self
+        let scaled = self
             .host
             .scale_actor(
                 &request.actor_id,
@@ -356,226 +413,187 @@ impl Control {
                 request.max_instances,
                 request.instance_reuse,
             )
-            .await
-        {
-            Ok(()) => {
-                if let Some(claims) = self
-                    .host
-                    .actor(&request.actor_id)
-                    .and_then(|a| a.claims().cloned())
-                {
-                    match serde_json::to_value(&claims) {
-                        Ok(value) => {
-                            if let Err(e) = self.state.put_claims(&claims.subject, &value).await {
-                                tracing::warn!(error = %e, "cannot store claims");
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot encode claims"),
-                    }
+            .await;
+        if let Err(e) = scaled {
+            let mut data = data;
+            with_error(&mut data, &e);
+            self.events.publish(kinds::ACTOR_SCALE_FAILED, data).await;
+            return Err(e.into());
+        }
+        self.store_claims(&request.actor_id).await;
+        // Callable lattice-wide before the reply says so.
+        self.rpc.clone().sync_subscriptions(&self.stop_tasks).await;
+        self.events.publish(kinds::ACTOR_SCALED, data).await;
+        Ok(ActorScaled {
+            host_id: self.host.id().to_string(),
+            actor_id: request.actor_id,
+            max_instances: request.max_instances,
+        })
+    }
+
+    /// Records the claims of actor `id` (when it runs signed) in the
+    /// lattice's bucket, for `claims.get`.
+    async fn store_claims(&self, id: &ComponentId) {
+        let Some(claims) = self.host.actor(id).and_then(|a| a.claims().cloned()) else {
+            return;
+        };
+        match serde_json::to_value(&claims) {
+            Ok(value) => {
+                if let Err(e) = self.state.put_claims(&claims.subject, &value).await {
+                    tracing::warn!(error = %e, "cannot store claims");
                 }
-                // Callable lattice-wide before the reply says so.
-                self.rpc.clone().sync_subscriptions(&self.stop_tasks).await;
-                self.events.publish(kinds::ACTOR_SCALED, data).await;
-                ok(
-                    json!({ "host_id": self.host.id(), "actor_id": request.actor_id, "max_instances": request.max_instances }),
-                )
             }
-            Err(e) => {
-                let mut data = data;
-                with_error(&mut data, &e);
-                self.events.publish(kinds::ACTOR_SCALE_FAILED, data).await;
-                error(e.to_string())
-            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode claims"),
         }
     }
 
-    async fn update_actor(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: UpdateActor = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
+    async fn update_actor(&self, request: UpdateActor) -> Handled<ActorUpdated> {
+        let reply = ActorUpdated {
+            host_id: self.host.id().to_string(),
+            actor_id: request.actor_id.clone(),
+            actor_ref: lattice_interfaces::shown(&request.new_actor_ref).into_owned(),
         };
-        let data = json!({ "host_id": self.host.id(), "actor_id": request.actor_id, "actor_ref": request.new_actor_ref });
         let updated = self
             .host
             .update_actor(&request.actor_id, &request.new_actor_ref)
             .await;
+        if updated.is_ok() {
+            self.store_claims(&request.actor_id).await;
+        }
         self.announce(
             updated,
-            data,
+            reply,
             (kinds::ACTOR_UPDATED, kinds::ACTOR_UPDATE_FAILED),
         )
         .await
     }
 
     /// Announces how a change went, event `done` or `failed` (with the
-    /// error) carrying `data`, and answers with `data` or the error.
-    async fn announce(
+    /// error) carrying `reply`, and answers with `reply` or the error.
+    async fn announce<T: Serialize>(
         &self,
         result: Result<(), crate::HostError>,
-        mut data: serde_json::Value,
+        reply: T,
         (done, failed): (&'static str, &'static str),
-    ) -> Outcome {
+    ) -> Handled<T> {
+        let mut data = serde_json::to_value(&reply).unwrap_or_default();
         match result {
             Ok(()) => {
-                self.events.publish(done, data.clone()).await;
-                ok(data)
+                self.events.publish(done, data).await;
+                Ok(reply)
             }
             Err(e) => {
                 with_error(&mut data, &e);
                 self.events.publish(failed, data).await;
-                error(e.to_string())
+                Err(e.into())
             }
         }
     }
 
-    async fn start_provider(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: StartProvider = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
+    async fn start_provider(&self, request: StartProvider) -> Handled<ProviderChanged> {
+        let reply = ProviderChanged {
+            host_id: self.host.id().to_string(),
+            provider_id: request.provider_id.clone(),
+            provider_ref: lattice_interfaces::shown(&request.provider_ref).into_owned(),
         };
-        let spec = ProviderSpec {
-            id: request.provider_id.clone(),
-            kind: request.provider_ref.clone(),
-            config: request.config,
-        };
-        let data = json!({ "host_id": self.host.id(), "provider_id": request.provider_id, "provider_ref": request.provider_ref });
-        let started = if spec.kind.contains('/') {
+        let started = if request.provider_ref.contains('/') {
             // A path: a provider binary, run as a supervised process (its
             // own provider_started event follows when it runs).
-            self.start_provider_process(&spec.id, &spec.kind, spec.config.clone())
+            self.start_provider_process(&request.provider_id, &request.provider_ref, request.config)
         } else {
-            self.host.start_provider(&spec)
+            self.host.start_provider(&ProviderSpec {
+                id: request.provider_id,
+                kind: request.provider_ref,
+                config: request.config,
+            })
         };
         self.announce(
             started,
-            data,
+            reply,
             (kinds::PROVIDER_STARTED, kinds::PROVIDER_START_FAILED),
         )
         .await
     }
 
-    async fn stop_provider(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: StopProvider = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        match self
+    async fn stop_provider(&self, request: StopProvider) -> Handled<ProviderChanged> {
+        let reference = self
             .host
             .stop_provider(&request.provider_id, Duration::from_secs(5))
+            .await?;
+        let reply = ProviderChanged {
+            host_id: self.host.id().to_string(),
+            provider_id: request.provider_id,
+            provider_ref: reference,
+        };
+        self.events
+            .publish(
+                kinds::PROVIDER_STOPPED,
+                serde_json::to_value(&reply).unwrap_or_default(),
+            )
+            .await;
+        Ok(reply)
+    }
+
+    async fn put_link(&self, link: Link) -> Handled<Link> {
+        Contract::parse(&link.contract().to_string())
+            .map_err(|e| format!("link {} -> {}: {e}", link.source, link.target))?;
+        self.host.check_link_contract(&link)?;
+        self.state
+            .put_link(&link)
             .await
-        {
-            Ok(()) => {
-                let data = json!({ "host_id": self.host.id(), "provider_id": request.provider_id });
-                self.events
-                    .publish(kinds::PROVIDER_STOPPED, data.clone())
-                    .await;
-                ok(data)
-            }
-            Err(e) => error(e.to_string()),
-        }
+            .map_err(|e| format!("link {link}: {e}"))?;
+        self.events.publish(kinds::LINK_SET, json!(link)).await;
+        Ok(link)
     }
 
-    async fn put_link(&self, op: &str, payload: &[u8]) -> Outcome {
-        let link: LinkPut = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        let contract = Contract::parse(&link.contract().to_string());
-        if let Err(e) = contract {
-            return error(format!("link {} -> {}: {e}", link.source, link.target));
-        }
-        if let Err(e) = self.host.check_link_contract(&link) {
-            return error(e.to_string());
-        }
-        match self.state.put_link(&link).await {
-            Ok(()) => {
-                self.events.publish(kinds::LINK_SET, json!(link)).await;
-                ok(link)
-            }
-            Err(e) => error(format!("link {link}: {e}")),
-        }
-    }
-
-    async fn delete_link(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: LinkDel = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
+    async fn delete_link(&self, request: LinkDel) -> Handled<Link> {
         let key = LinkKey {
             source: request.source,
             namespace: request.namespace,
             package: request.package,
             name: request.name,
         };
-        match self.state.delete_link(&key).await {
-            Ok(Some(link)) => {
-                self.events.publish(kinds::LINK_DELETED, json!(link)).await;
-                ok(link)
-            }
-            Ok(None) => error(format!(
+        let link = self.state.delete_link(&key).await?.ok_or_else(|| {
+            format!(
                 "no link from {} for {}:{} named {}",
-                key.source, key.namespace, key.package, key.name
-            )),
-            Err(e) => error(e.to_string()),
-        }
+                key.source,
+                lattice_interfaces::shown(&key.namespace),
+                lattice_interfaces::shown(&key.package),
+                lattice_interfaces::shown(&key.name)
+            )
+        })?;
+        self.events.publish(kinds::LINK_DELETED, json!(link)).await;
+        Ok(link)
     }
 
-    async fn get_links(&self, op: &str, payload: &[u8]) -> Outcome {
-        if let Err(e) = parse::<Empty>(op, payload) {
-            return e;
-        }
-        answer(self.state.links().await)
+    async fn put_config(&self, request: ConfigPut) -> Handled<ConfigNamed> {
+        self.state
+            .put_config(&request.name, &request.values)
+            .await?;
+        self.events
+            .publish(kinds::CONFIG_SET, json!({ "name": request.name }))
+            .await;
+        Ok(ConfigNamed { name: request.name })
     }
 
-    async fn get_claims(&self, op: &str, payload: &[u8]) -> Outcome {
-        if let Err(e) = parse::<Empty>(op, payload) {
-            return e;
-        }
-        answer(self.state.claims().await)
+    async fn get_config(&self, request: ConfigName) -> Handled<BTreeMap<String, String>> {
+        self.state
+            .config(&request.name)
+            .await?
+            .ok_or_else(|| no_config(&request.name))
     }
 
-    async fn put_config(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ConfigPut = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        match self.state.put_config(&request.name, &request.values).await {
-            Ok(()) => {
-                self.events
-                    .publish(kinds::CONFIG_SET, json!({ "name": request.name }))
-                    .await;
-                ok(json!({ "name": request.name }))
-            }
-            Err(e) => error(e.to_string()),
+    async fn delete_config(&self, request: ConfigName) -> Handled<ConfigNamed> {
+        if !self.state.delete_config(&request.name).await? {
+            return Err(no_config(&request.name));
         }
+        self.events
+            .publish(kinds::CONFIG_DELETED, json!({ "name": request.name }))
+            .await;
+        Ok(ConfigNamed { name: request.name })
     }
+}
 
-    async fn get_config(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ConfigName = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        match self.state.config(&request.name).await {
-            Ok(Some(values)) => ok(values),
-            Ok(None) => error(format!("no config named {:?}", request.name.as_str())),
-            Err(e) => error(e.to_string()),
-        }
-    }
-
-    async fn delete_config(&self, op: &str, payload: &[u8]) -> Outcome {
-        let request: ConfigName = match parse(op, payload) {
-            Ok(r) => r,
-            Err(e) => return e,
-        };
-        match self.state.delete_config(&request.name).await {
-            Ok(true) => {
-                self.events
-                    .publish(kinds::CONFIG_DELETED, json!({ "name": request.name }))
-                    .await;
-                ok(json!({ "name": request.name }))
-            }
-            Ok(false) => error(format!("no config named {:?}", request.name.as_str())),
-            Err(e) => error(e.to_string()),
-        }
-    }
+fn no_config(name: &ComponentId) -> Refusal {
+    Refusal::Error(format!("no config named {:?}", name.as_str()))
 }

@@ -29,8 +29,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
 pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
-pub use control::MAX_REQUEST_BYTES;
-pub use lattice_provider_sdk::events::EventPublisher;
+pub use lattice_interfaces::protocol::control::MAX_REQUEST_BYTES;
+pub use lattice_rpc::EventPublisher;
 pub use rpc::{ClusterKeys, MAX_BODY_BYTES};
 pub use state::{LatticeState, StateError};
 
@@ -258,10 +258,14 @@ impl Lattice {
     ///
     /// Dropping the future may lose the `host_stopped` event.
     pub async fn leave(self) {
-        self.control.host.set_remote(None);
         self.stop_tasks.cancel();
         self.tasks.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
+        // Invocations already taken finish before the host leaves.
+        let serving = self.control.rpc.serving_tasks();
+        serving.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), serving.wait()).await;
+        self.control.host.set_remote(None);
         let info = serde_json::to_value(self.control.info()).unwrap_or_default();
         self.control.events.publish(kinds::HOST_STOPPED, info).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.control.client.flush()).await;

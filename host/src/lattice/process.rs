@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
-use lattice_provider_sdk::events::EventPublisher;
+use lattice_rpc::EventPublisher;
 
 /// First wait before a restart; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);

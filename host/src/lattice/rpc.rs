@@ -1,41 +1,32 @@
-//! Calls between hosts over `lattice.<L>.rpc.<target>`: the caller's side
-//! (sign, send, pull a large answer) and the callee's (verify, pull a large
-//! request, call the actor or in-process provider, answer).
+//! A host's side of the lattice's RPC layer (`lattice_rpc`): its cluster
+//! keys, the caller it sends invocations with, and the subscriptions that
+//! serve what runs here.
 //!
-//! Every host that runs an actor, or a key-value, messaging or outgoing
-//! HTTP provider in its process, subscribes to its subject in the queue
-//! group named after it, so NATS spreads calls over those hosts and a dead
-//! host drops out by itself. An invocation is accepted only when it is signed by a
-//! trusted cluster key, arrives before its deadline, and was not seen before.
+//! Every host that runs an actor, or a provider in its process, subscribes
+//! to its subject `lattice.<L>.rpc.<id>` in the queue group named after it,
+//! so NATS spreads calls over those hosts and a dead host drops out by
+//! itself. The callee loop verifies each invocation (trusted cluster key,
+//! before its deadline, not seen before) before [`Host::serve_invocation`]
+//! sees it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use lattice_interfaces::http::wire::{decode_response, encode_request, INCOMING_HANDLER};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::rpc::{
-    unix_ms, BodyRef, Invocation, InvocationResponse, Verifier, INLINE_LIMIT,
-};
+use lattice_interfaces::protocol::rpc::Invocation;
 use lattice_interfaces::protocol::subjects::Subjects;
-use lattice_interfaces::{ComponentId, ErrorKind, InvocationError, Link};
-use lattice_provider_sdk::rpc::{Call, Caller};
+use lattice_interfaces::{shown, ComponentId, InvocationError, Link};
+use lattice_rpc::{Call, Callee, Caller, EventPublisher, InvocationHandler, ServeFuture, Verifier};
 use nkeys::KeyPair;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::routing::RemoteCalls;
+use crate::router::RemoteCalls;
 use crate::runtime::{decode_values, encode_values, CallFuture};
 use crate::Host;
-use lattice_provider_sdk::events::EventPublisher;
 use wasmtime::component::Val;
-
-use lattice_interfaces::http::wire::{
-    decode_request, decode_response, encode_request, encode_response,
-    INCOMING_HANDLER as HTTP_INTERFACE,
-};
 /// Largest HTTP body carried between hosts, either way.
 pub const MAX_BODY_BYTES: usize = lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES;
 /// Most invocations one host serves at once.
@@ -105,15 +96,6 @@ impl ClusterKeys {
         .map_err(|e| e.to_string())?;
         Ok((seed, grant))
     }
-
-    /// The key invocations are signed with.
-    pub(crate) fn signer(&self) -> &KeyPair {
-        &self.signer
-    }
-}
-
-fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
-    InvocationError::new(kind, message)
 }
 
 /// Both sides of inter-host calls for one host.
@@ -123,14 +105,11 @@ pub(crate) struct Rpc {
     pub(crate) host: Host,
     pub(crate) keys: ClusterKeys,
     pub(crate) events: EventPublisher,
-    pub(crate) call_timeout: Duration,
-    /// Ids are `<host>-<run>-<n>`: a host restarted with the same key
-    /// within a deadline must not reuse ids its peers remember as served.
-    run: String,
-    sequence: AtomicU64,
-    /// Subscriptions to actors' calls, by actor; one owner at a time.
+    caller: Caller,
+    callee: Callee,
+    /// Subscriptions to the calls of what runs here, by target; one owner
+    /// at a time.
     serving: tokio::sync::Mutex<HashMap<ComponentId, CancellationToken>>,
-    limit: Arc<Semaphore>,
 }
 
 impl Rpc {
@@ -142,30 +121,32 @@ impl Rpc {
         events: EventPublisher,
         call_timeout: Duration,
     ) -> Self {
+        let caller = Caller::new(
+            client.clone(),
+            subjects.clone(),
+            keys.signer.clone(),
+            host.id(),
+            None,
+            call_timeout,
+        );
+        let callee = Callee::new(
+            client.clone(),
+            keys.verifier.clone(),
+            MAX_CONCURRENT_INVOCATIONS,
+        );
         Self {
             client,
             subjects,
             host,
             keys,
             events,
-            call_timeout,
-            run: nuid::next().to_string(),
-            sequence: AtomicU64::new(0),
+            caller,
+            callee,
             serving: tokio::sync::Mutex::new(HashMap::new()),
-            limit: Arc::new(Semaphore::new(MAX_CONCURRENT_INVOCATIONS)),
         }
     }
 
-    async fn offer(&self, data: Vec<u8>, deadline_ms: u64) -> Result<BodyRef, InvocationError> {
-        lattice_provider_sdk::payloads::offer(&self.client, data, deadline_ms).await
-    }
-
-    async fn pull(&self, body: &BodyRef, deadline_ms: u64) -> Result<Vec<u8>, InvocationError> {
-        lattice_provider_sdk::payloads::pull(&self.client, body, deadline_ms).await
-    }
-
     /// Calls `function` of `interface` on `link`'s target on another host.
-    #[tracing::instrument(level = "debug", skip_all, fields(target = %link.target, interface, function))]
     pub(crate) async fn invoke(
         &self,
         link: &Link,
@@ -173,203 +154,47 @@ impl Rpc {
         function: &str,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, InvocationError> {
-        let caller = Caller {
-            client: &self.client,
-            subjects: &self.subjects,
-            signer: self.keys.signer(),
-            origin_host: self.host.id(),
-            timeout: self.call_timeout,
-            grant: None,
-        };
-        let id = format!(
-            "{}-{}-{}",
-            self.host.id(),
-            self.run,
-            self.sequence.fetch_add(1, Ordering::Relaxed)
-        );
-        let call = Call {
-            link,
-            interface,
-            function,
-            payload,
-        };
-        caller.invoke(id, call).await
-    }
-
-    /// Serves invocations of `target` from `subscription` until `stop`.
-    pub(crate) async fn serve(
-        self: Arc<Self>,
-        target: ComponentId,
-        mut subscription: async_nats::Subscriber,
-        stop: CancellationToken,
-    ) {
-        loop {
-            let message = tokio::select! {
-                () = stop.cancelled() => break,
-                message = subscription.next() => match message {
-                    Some(message) => message,
-                    None => break,
-                },
-            };
-            let Some(reply) = message.reply.clone() else {
-                continue;
-            };
-            let Ok(permit) = self.limit.clone().acquire_owned().await else {
-                break;
-            };
-            let rpc = self.clone();
-            let target = target.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let response = rpc.answer(&target, &message.payload).await;
-                match response.encode() {
-                    Ok(bytes) => {
-                        if let Err(error) = rpc.client.publish(reply, bytes.into()).await {
-                            tracing::warn!(%error, "cannot send an invocation response");
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "cannot encode an invocation response"),
-                }
-            });
-        }
-        let _ = subscription.unsubscribe().await;
-    }
-
-    /// Checks an invocation: signature, trust, deadline, replay.
-    fn verify(&self, target: &ComponentId, invocation: &Invocation) -> Result<(), InvocationError> {
-        self.keys.verifier.verify(target.as_str(), invocation)
-    }
-
-    async fn answer(&self, target: &ComponentId, bytes: &[u8]) -> InvocationResponse {
-        let (id, result) = match Invocation::decode(bytes) {
-            Err(e) => (
-                String::new(),
-                Err(err(ErrorKind::BadRequest, e.to_string())),
-            ),
-            Ok(invocation) => {
-                let result = match self.verify(target, &invocation) {
-                    Ok(()) => {
-                        // The caller gives up at the deadline: so does this host.
-                        let left =
-                            Duration::from_millis(invocation.deadline_ms.saturating_sub(unix_ms()));
-                        tokio::time::timeout(left, self.dispatch(target, &invocation))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(err(
-                                    ErrorKind::Timeout,
-                                    format!(
-                                        "{target} did not finish {} before the call's deadline",
-                                        invocation.function
-                                    ),
-                                ))
-                            })
-                    }
-                    Err(refusal) => {
-                        self.events
-                            .publish(
-                                kinds::INVOCATION_REFUSED,
-                                serde_json::json!({
-                                    "host_id": self.host.id(), "invocation_id": invocation.id, "target": target,
-                                    "origin_host": invocation.origin_host, "reason": refusal.message,
-                                }),
-                            )
-                            .await;
-                        tracing::warn!(reason = %refusal.message, "invocation refused");
-                        Err(refusal)
-                    }
-                };
-                (invocation.id, result)
-            }
-        };
-        match result {
-            Ok(payload) if payload.len() > INLINE_LIMIT => {
-                let deadline_ms = unix_ms().saturating_add(
-                    u64::try_from(self.call_timeout.as_millis()).unwrap_or(u64::MAX),
-                );
-                match self.offer(payload, deadline_ms).await {
-                    Ok(body) => InvocationResponse {
-                        id,
-                        error: None,
-                        payload: Vec::new(),
-                        payload_ref: Some(body),
-                    },
-                    Err(e) => InvocationResponse {
-                        id,
-                        error: Some(e),
-                        payload: Vec::new(),
-                        payload_ref: None,
-                    },
-                }
-            }
-            Ok(payload) => InvocationResponse {
-                id,
-                error: None,
+        self.caller
+            .invoke(Call {
+                link,
+                interface,
+                function,
                 payload,
-                payload_ref: None,
-            },
-            Err(e) => InvocationResponse {
-                id,
-                error: Some(e),
-                payload: Vec::new(),
-                payload_ref: None,
-            },
-        }
+            })
+            .await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(%target, id = %invocation.id, source = %invocation.source, interface = %invocation.interface, function = %invocation.function))]
-    async fn dispatch(
-        &self,
-        target: &ComponentId,
-        invocation: &Invocation,
-    ) -> Result<Vec<u8>, InvocationError> {
-        // A provider process acts only over its own links: its grant
-        // already bound the source, the link table binds the target.
-        if invocation.grant.is_some() {
-            self.host.link_for(
-                &invocation.source,
-                &invocation.interface,
-                &invocation.link_name,
-                target,
-            )?;
-        }
-        let payload = match &invocation.payload_ref {
-            Some(body) => self.pull(body, invocation.deadline_ms).await?,
-            None => invocation.payload.clone(),
-        };
-        let Some(actor) = self.host.actor(target) else {
-            let served = self
-                .host
-                .call_provider(
-                    target,
-                    &invocation.source,
-                    &invocation.interface,
-                    &invocation.link_name,
-                    &payload,
-                )
-                .await;
-            return served.unwrap_or_else(|| {
-                Err(err(
-                    ErrorKind::NotFound,
-                    format!("\"{target}\" no longer runs on host {}", self.host.id()),
-                ))
-            });
-        };
-        if invocation.interface != HTTP_INTERFACE {
-            let params = decode_values(&payload)?;
-            let results = actor
-                .call_function(&invocation.interface, &invocation.function, params)
-                .await?;
-            return encode_values(&results);
-        }
-        if invocation.function != "handle" {
-            return Err(err(
-                ErrorKind::NotFound,
-                format!("{HTTP_INTERFACE} has no function {}", invocation.function),
-            ));
-        }
-        let request = decode_request(&payload)?;
-        let response = actor.handle_http(request).await?;
-        encode_response(response).await
+    /// The invocations being served, for draining.
+    pub(crate) fn serving_tasks(&self) -> &tokio_util::task::TaskTracker {
+        self.callee.tasks()
+    }
+}
+
+/// Serves verified invocations of one target on this host.
+struct HostInvocations {
+    host: Host,
+    target: ComponentId,
+    events: EventPublisher,
+}
+
+impl InvocationHandler for HostInvocations {
+    fn serve(&self, invocation: Invocation, payload: Vec<u8>) -> ServeFuture<'_> {
+        Box::pin(
+            self.host
+                .serve_invocation(&self.target, invocation, payload),
+        )
+    }
+
+    fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
+        let events = self.events.clone();
+        let data = serde_json::json!({
+            "host_id": self.host.id(),
+            "target": self.target,
+            "invocation_id": invocation.map(|i| shown(&i.id).into_owned()),
+            "origin_host": invocation.map(|i| shown(&i.origin_host).into_owned()),
+            "reason": refusal.message,
+        });
+        tokio::spawn(async move { events.publish(kinds::INVOCATION_REFUSED, data).await });
     }
 }
 
@@ -381,7 +206,9 @@ impl RemoteCalls for RemoteHostCalls {
         let rpc = self.0.clone();
         Box::pin(async move {
             let payload = encode_request(request).await?;
-            let answer = rpc.invoke(&link, HTTP_INTERFACE, "handle", payload).await?;
+            let answer = rpc
+                .invoke(&link, INCOMING_HANDLER, "handle", payload)
+                .await?;
             decode_response(&answer)
         })
     }
@@ -397,7 +224,7 @@ impl RemoteCalls for RemoteHostCalls {
         interface: String,
         function: String,
         payload: Vec<u8>,
-    ) -> crate::routing::RawFuture {
+    ) -> crate::router::RawFuture {
         let rpc = self.0.clone();
         Box::pin(async move { rpc.invoke(&link, &interface, &function, payload).await })
     }
@@ -443,7 +270,7 @@ impl Rpc {
         let mut serving = self.serving.lock().await;
         let mut running: Vec<ComponentId> =
             self.host.actors().iter().map(|a| a.id().clone()).collect();
-        running.extend(self.host.callable_providers());
+        running.extend(self.host.in_process_providers());
         serving.retain(|id, token| {
             let keep = running.contains(id);
             if !keep {
@@ -459,7 +286,16 @@ impl Rpc {
             match self.client.queue_subscribe(subject, id.to_string()).await {
                 Ok(subscription) => {
                     let token = stop.child_token();
-                    tokio::spawn(self.clone().serve(id.clone(), subscription, token.clone()));
+                    let handler = Arc::new(HostInvocations {
+                        host: self.host.clone(),
+                        target: id.clone(),
+                        events: self.events.clone(),
+                    });
+                    let (callee, target, stop) =
+                        (self.callee.clone(), id.to_string(), token.clone());
+                    tokio::spawn(
+                        async move { callee.serve(target, subscription, handler, stop).await },
+                    );
                     serving.insert(id, token);
                 }
                 Err(error) => {

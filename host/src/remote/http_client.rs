@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lattice_interfaces::http_client::{OutgoingReply, FUNCTION, INTERFACE};
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 
-use crate::routing::RemoteCalls;
+use crate::router::RemoteCalls;
 use crate::runtime::OutgoingSender;
 
 /// Sends one request over `link` through the lattice.

@@ -7,7 +7,7 @@ use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::keyvalue::{KeyValue, KvError, KvFuture};
 use lattice_interfaces::Link;
 
-use crate::routing::RemoteCalls;
+use crate::router::RemoteCalls;
 
 /// The interface key-value calls travel as.
 const INTERFACE: &str = "wasi:keyvalue/store";

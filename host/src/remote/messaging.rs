@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply, CONSUMER_INTERFACE};
-use lattice_interfaces::messaging::{Message, MessagingClient, MessagingFuture};
+use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
 use lattice_interfaces::Link;
 
-use crate::routing::RemoteCalls;
+use crate::router::RemoteCalls;
 
 /// Consumer calls over `link`, sent through the lattice.
 pub(crate) struct RemoteMessaging {
@@ -16,8 +16,13 @@ pub(crate) struct RemoteMessaging {
 }
 
 impl RemoteMessaging {
-    async fn call(&self, function: &str, op: MessagingOp) -> Result<MessagingReply, String> {
-        let payload = rmp_serde::to_vec_named(&op).map_err(|e| e.to_string())?;
+    async fn call(
+        &self,
+        function: &str,
+        op: MessagingOp,
+    ) -> Result<MessagingReply, MessagingError> {
+        let failed = |e: lattice_interfaces::InvocationError| MessagingError::Failed(e.message);
+        let payload = lattice_interfaces::wire::encode(&op).map_err(failed)?;
         let answer = self
             .remote
             .call_raw(
@@ -27,11 +32,14 @@ impl RemoteMessaging {
                 payload,
             )
             .await
-            .map_err(|e| e.message)?;
+            .map_err(failed)?;
         match rmp_serde::from_slice(&answer) {
-            Ok(MessagingReply::Error(reason)) => Err(reason),
+            Ok(MessagingReply::Error(reason)) => Err(MessagingError::Failed(reason)),
             Ok(reply) => Ok(reply),
-            Err(e) => Err(format!("malformed answer from {}: {e}", self.link.target)),
+            Err(e) => Err(MessagingError::Failed(format!(
+                "malformed answer from {}: {e}",
+                self.link.target
+            ))),
         }
     }
 }
@@ -46,7 +54,7 @@ impl MessagingClient for RemoteMessaging {
             };
             match self.call("publish", op).await? {
                 MessagingReply::Done => Ok(()),
-                other => Err(format!("unexpected answer {other:?}")),
+                other => Err(unexpected(&other)),
             }
         })
     }
@@ -73,8 +81,12 @@ impl MessagingClient for RemoteMessaging {
                     body,
                     reply_to,
                 }),
-                other => Err(format!("unexpected answer {other:?}")),
+                other => Err(unexpected(&other)),
             }
         })
     }
+}
+
+fn unexpected(reply: &MessagingReply) -> MessagingError {
+    MessagingError::Failed(format!("unexpected answer {reply:?}"))
 }

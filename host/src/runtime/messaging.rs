@@ -1,9 +1,9 @@
 //! `wasmcloud:messaging/consumer` for actors, served by the messaging
-//! provider their link names; and the value a handler export receives.
+//! provider their link names.
 
 use lattice_interfaces::messaging::Message;
 use lattice_interfaces::ComponentId;
-use wasmtime::component::{HasData, Val};
+use wasmtime::component::HasData;
 
 use super::calls::ActorCalls;
 
@@ -63,7 +63,8 @@ impl consumer::Host for MessagingView<'_> {
                 subject: m.subject,
                 body: m.body,
                 reply_to: m.reply_to,
-            }))
+            })
+            .map_err(|e| e.to_string()))
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> wasmtime::Result<Result<(), String>> {
@@ -77,7 +78,8 @@ impl consumer::Host for MessagingView<'_> {
                 body: msg.body,
                 reply_to: msg.reply_to,
             })
-            .await)
+            .await
+            .map_err(|e| e.to_string()))
     }
 }
 
@@ -89,19 +91,4 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
     types::add_to_linker::<T, WasmcloudMessaging>(linker, view)?;
     consumer::add_to_linker::<T, WasmcloudMessaging>(linker, view)?;
     Ok(())
-}
-
-/// The `broker-message` value a handler export takes.
-pub fn message_value(message: Message) -> Val {
-    Val::Record(vec![
-        ("subject".to_string(), Val::String(message.subject)),
-        (
-            "body".to_string(),
-            Val::List(message.body.into_iter().map(Val::U8).collect()),
-        ),
-        (
-            "reply-to".to_string(),
-            Val::Option(message.reply_to.map(|r| Box::new(Val::String(r)))),
-        ),
-    ])
 }

@@ -23,12 +23,11 @@ mod outgoing_http;
 
 pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
 pub use calls::{
-    decode_values, encode_values, unversioned, ActorCalls, CallFuture, KeyValueFuture,
-    MessagingClientFuture,
+    decode_values, encode_values, from_wire, to_wire, unversioned, ActorCalls, CallFuture,
+    KeyValueFuture, MessagingClientFuture,
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
-pub use messaging::message_value;
 pub use outgoing_http::{LinkedOutgoingHttp, OutgoingHttp, OutgoingSender};

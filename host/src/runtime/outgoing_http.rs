@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead};
 use lattice_interfaces::http_client::{OutgoingReply, OutgoingRequest};
-use lattice_interfaces::protocol::rpc::{HttpMessage, HttpRequestHead};
 use lattice_interfaces::{ComponentId, InvocationError};
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
@@ -144,7 +144,7 @@ async fn whole(request: http::Request<WasiBody>) -> Result<OutgoingRequest, Erro
 
 /// The actor's response from one that crossed the lattice.
 fn response(
-    message: HttpMessage<lattice_interfaces::protocol::rpc::HttpResponseHead>,
+    message: HttpMessage<lattice_interfaces::http::wire::HttpResponseHead>,
 ) -> Result<http::Response<WasiBody>, Error> {
     let mut builder = http::Response::builder().status(message.head.status);
     for (name, value) in &message.head.headers {

@@ -1,14 +1,193 @@
 //! Control requests and replies: JSON over NATS request/reply.
 //!
-//! Every reply is a [`CtlReply`]: `{"success": bool, "message": str,
-//! "response": ...}`. Requests refuse unknown fields, so a misspelt field is
-//! an error, not a silent default.
+//! Every operation is an [`Operation`] in [`op`]: its name, who answers it,
+//! and the types of its request and response, so the host's handlers and
+//! every client agree by construction. Every reply is a [`CtlReply`]:
+//! `{"success": bool, "message": str, "response": ...}`. Requests are JSON
+//! objects that refuse unknown fields, so a misspelt field is an error, not
+//! a silent default.
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::{ComponentId, Link};
+
+/// Who answers an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Every host that qualifies (scatter-gather): `lattice.L.ctl.v1.<op>`.
+    Every,
+    /// The one host named in the subject: `lattice.L.ctl.v1.<op>.<host-id>`.
+    Host,
+    /// Any one host, through the queue group `lattice.L.ctl`.
+    AnyHost,
+}
+
+/// One control operation.
+pub trait Operation {
+    /// `noun.verb`, as in the subject.
+    const NAME: &'static str;
+    /// Who answers it.
+    const AUDIENCE: Audience;
+    /// The request body.
+    type Request: Serialize + DeserializeOwned + Send + Sync;
+    /// The `response` of a successful reply.
+    type Response: Serialize + DeserializeOwned + Send;
+}
+
+/// Why a request body was refused, before any operation ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad request to {op}: {reason}")]
+pub struct RequestError {
+    /// The operation.
+    pub op: &'static str,
+    /// What is wrong, input shown only in part.
+    pub reason: String,
+}
+
+/// Largest control request accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 512 << 10;
+
+/// Decodes the body of a request to `O`: a JSON object (nothing, or only
+/// white space, is `{}`), at most [`MAX_REQUEST_BYTES`]. Untrusted input:
+/// errors repeat only a bounded part of it.
+///
+/// # Errors
+///
+/// When the body is too large, not a JSON object, or not an `O::Request`.
+pub fn decode_request<O: Operation>(payload: &[u8]) -> Result<O::Request, RequestError> {
+    let refuse = |reason: String| RequestError {
+        op: O::NAME,
+        reason,
+    };
+    if payload.len() > MAX_REQUEST_BYTES {
+        return Err(refuse(format!(
+            "the request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+            payload.len()
+        )));
+    }
+    let body = payload.trim_ascii();
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    if body.first() != Some(&b'{') {
+        return Err(refuse("the body must be a JSON object".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| refuse(crate::shown(&e.to_string()).into_owned()))
+}
+
+/// Every control operation, with its request and response types.
+pub mod op {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::protocol::subjects::ops;
+
+    macro_rules! operations {
+        ($($(#[$doc:meta])* $name:ident = $op:ident, $audience:ident, $request:ty => $response:ty;)*) => {$(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+
+            impl Operation for $name {
+                const NAME: &'static str = ops::$op;
+                const AUDIENCE: Audience = Audience::$audience;
+                type Request = $request;
+                type Response = $response;
+            }
+        )*};
+    }
+
+    operations! {
+        /// `host.ping`: every host says who it is.
+        Ping = HOST_PING, Every, Empty => HostInfo;
+        /// `host.inventory.<host>`: what one host runs.
+        Inventory = HOST_INVENTORY, Host, Empty => super::Inventory;
+        /// `host.stop.<host>`: stop gracefully.
+        StopHost = HOST_STOP, Host, super::StopHost => HostStopped;
+        /// `labels.put.<host>`: set a label; answers the labels.
+        PutLabel = LABELS_PUT, Host, LabelPut => BTreeMap<String, String>;
+        /// `labels.del.<host>`: remove a label; answers the labels.
+        DeleteLabel = LABELS_DEL, Host, LabelDel => BTreeMap<String, String>;
+        /// `actor.auction`: hosts that could run an actor answer.
+        AuctionActor = ACTOR_AUCTION, Every, ActorAuction => AuctionAck;
+        /// `provider.auction`: hosts that could run a provider answer.
+        AuctionProvider = PROVIDER_AUCTION, Every, ProviderAuction => AuctionAck;
+        /// `actor.scale.<host>`: run, rescale or (0) stop an actor.
+        ScaleActor = ACTOR_SCALE, Host, super::ScaleActor => ActorScaled;
+        /// `actor.update.<host>`: swap an actor's component.
+        UpdateActor = ACTOR_UPDATE, Host, super::UpdateActor => ActorUpdated;
+        /// `provider.start.<host>`: run a provider.
+        StartProvider = PROVIDER_START, Host, super::StartProvider => ProviderChanged;
+        /// `provider.stop.<host>`: stop a provider.
+        StopProvider = PROVIDER_STOP, Host, super::StopProvider => ProviderChanged;
+        /// `link.put`: store a link; answers it.
+        PutLink = LINK_PUT, AnyHost, Link => Link;
+        /// `link.del`: delete a link; answers it.
+        DeleteLink = LINK_DEL, AnyHost, LinkDel => Link;
+        /// `link.get`: every link.
+        GetLinks = LINK_GET, AnyHost, Empty => Vec<Link>;
+        /// `claims.get`: claims of every signed actor the lattice ran.
+        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<serde_json::Value>;
+        /// `config.put`: store named config.
+        PutConfig = CONFIG_PUT, AnyHost, ConfigPut => ConfigNamed;
+        /// `config.get`: read named config.
+        GetConfig = CONFIG_GET, AnyHost, ConfigName => BTreeMap<String, String>;
+        /// `config.del`: delete named config.
+        DeleteConfig = CONFIG_DEL, AnyHost, ConfigName => ConfigNamed;
+    }
+}
+
+/// The answer to `host.stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStopped {
+    /// The host that is stopping.
+    pub host_id: String,
+}
+
+/// The answer to `actor.scale`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorScaled {
+    /// The host.
+    pub host_id: String,
+    /// The actor.
+    pub actor_id: ComponentId,
+    /// Its instance limit now; 0: stopped.
+    pub max_instances: u32,
+}
+
+/// The answer to `actor.update`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorUpdated {
+    /// The host.
+    pub host_id: String,
+    /// The actor.
+    pub actor_id: ComponentId,
+    /// Its component now.
+    pub actor_ref: String,
+}
+
+/// The answer to `provider.start` and `provider.stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderChanged {
+    /// The host.
+    pub host_id: String,
+    /// The provider.
+    pub provider_id: ComponentId,
+    /// What it runs: a built-in kind or a binary.
+    pub provider_ref: String,
+}
+
+/// The answer to `config.put` and `config.del`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigNamed {
+    /// The config's name.
+    pub name: ComponentId,
+}
 
 /// The reply to every control request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +349,8 @@ pub struct AuctionAck {
 pub struct ScaleActor {
     /// The actor's id.
     pub actor_id: ComponentId,
-    /// Its component: a file path on the host.
+    /// Its component: a file path on the host. Not needed to stop it.
+    #[serde(default)]
     pub actor_ref: String,
     /// Most instances at once; 0 stops the actor.
     pub max_instances: u32,

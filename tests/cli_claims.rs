@@ -5,14 +5,6 @@
 //! that account, with no dev flag. The tests run the real binary and read
 //! its JSON output and exit codes.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
@@ -20,7 +12,7 @@ use lattice_tests::http_client::HttpClient;
 use lattice_tests::{fixtures, hosts};
 
 fn ctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+    Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
         .env("RUST_LOG", "warn")
         .args(args)
         .stdin(Stdio::null())
@@ -72,7 +64,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
         "claims",
         "sign",
         fixtures::wasm("hello").to_str().unwrap(),
-        "-o",
+        "-d",
         signed.to_str().unwrap(),
         "--issuer",
         seed_file.to_str().unwrap(),
@@ -86,7 +78,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
         "wasi:keyvalue/store",
         "--expires-in",
         "30d",
-        "--format",
+        "-o",
         "json",
     ]);
     let sign = json(&output);
@@ -130,7 +122,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
     // A host that trusts only this account runs it, with no --allow-unsigned.
     let manifest = dir.path().join("hello.toml");
     std::fs::write(&manifest, hosts::hello_manifest(&signed, "127.0.0.1:0")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+    let mut child = Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
         .env("RUST_LOG", "warn")
         .args(["up", "--no-cache", "--allowed-issuer", account_key])
         .arg(&manifest)
@@ -162,7 +154,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
         fixtures::wasm("hello").to_str().unwrap(),
     );
     std::fs::write(&manifest, unsigned_manifest).unwrap();
-    let refused = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+    let refused = Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
         .env("RUST_LOG", "warn")
         .args(["up", "--no-cache", "--allowed-issuer", account_key])
         .arg(&manifest)

@@ -7,14 +7,6 @@
 //! when it is back; call counts that match the calls made; refusals for
 //! anything else.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
@@ -23,7 +15,9 @@ use lattice_tests::lattice::HostProcess;
 use lattice_tests::nats::NatsServer;
 use lattice_tests::{fixtures, hosts, wait_for};
 
-const HOST: &str = env!("CARGO_BIN_EXE_lattice-host");
+fn host_binary() -> String {
+    lattice_tests::fixtures::binary("lattice-host")
+}
 
 fn get(runtime: &tokio::runtime::Runtime, url: &str) -> Option<(u16, String)> {
     runtime
@@ -47,7 +41,7 @@ fn admin_endpoints_report_liveness_readiness_and_metrics() {
     )
     .unwrap();
     let host = HostProcess::start(
-        HOST,
+        &host_binary(),
         &nats.url(),
         "default",
         &[

@@ -7,14 +7,6 @@
 //! processes joined to the lattice (the same host as `lattice-host`), and the
 //! test reads the CLI's JSON output, its exit codes and the HTTP answer.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -24,10 +16,12 @@ use lattice_tests::lattice::HostProcess;
 use lattice_tests::nats::NatsServer;
 use serde_json::Value;
 
-const CTL: &str = env!("CARGO_BIN_EXE_lattice-ctl");
+fn ctl_binary() -> String {
+    lattice_tests::fixtures::binary("lattice-ctl")
+}
 
 fn ctl(url: &str, args: &[&str]) -> Output {
-    Command::new(CTL)
+    Command::new(ctl_binary())
         .args(args)
         .args(["--nats-url", url])
         .env("RUST_LOG", "warn")
@@ -50,9 +44,13 @@ fn ok_json(output: Output) -> Value {
 fn two_hosts_an_actor_a_provider_a_link_and_curl() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let first =
-        HostProcess::start_command(&[CTL, "up"], &url, "default", &["--label", "role=edge"]);
-    let mut second = HostProcess::start_command(&[CTL, "up"], &url, "default", &[]);
+    let first = HostProcess::start_command(
+        &[&ctl_binary(), "up"],
+        &url,
+        "default",
+        &["--label", "role=edge"],
+    );
+    let mut second = HostProcess::start_command(&[&ctl_binary(), "up"], &url, "default", &[]);
 
     let hosts = ok_json(ctl(&url, &["get", "hosts", "-o", "json"]));
     assert_eq!(hosts.as_array().unwrap().len(), 2, "{hosts}");

@@ -6,14 +6,6 @@
 //! The manifests are the shipped ones, with only the HTTP port, the NATS
 //! URL and the folder of the built files changed for the test.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -45,7 +37,7 @@ fn example_manifest(dir: &std::path::Path, name: &str, nats_url: &str) -> std::p
 
 /// Runs `lattice-ctl up` joined to `nats_url` on `manifest`.
 fn up(nats_url: &str, manifest: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lattice-ctl"))
+    Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
         .env("RUST_LOG", "warn")
         .args([
             "up",

@@ -8,29 +8,24 @@
 //! `lattice-host` processes and read HTTP answers, the hosts' routing
 //! counters in their inventories, and raw replies on `lattice.L.rpc.*`.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use lattice_interfaces::protocol::rpc::{
-    HttpMessage, HttpRequestHead, HttpResponseHead, Invocation, InvocationResponse,
-};
+use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead, HttpResponseHead};
+use lattice_interfaces::protocol::control::{op, Empty};
+use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse, SignedInvocation};
+use lattice_interfaces::{Contract, Link};
 use lattice_tests::fixtures;
+use lattice_tests::hosts::id;
 use lattice_tests::http_client::HttpClient;
-use lattice_tests::lattice::{HostProcess, RawControl};
+use lattice_tests::lattice::{scale, start_provider, Control, HostProcess};
 use lattice_tests::nats::NatsServer;
-use serde_json::json;
 
-const HOST: &str = env!("CARGO_BIN_EXE_lattice-host");
+fn host_binary() -> String {
+    lattice_tests::fixtures::binary("lattice-host")
+}
 
 /// A cluster whose hosts share one signing key.
 struct Cluster {
@@ -52,65 +47,55 @@ impl Cluster {
             "5",
         ];
         args.extend_from_slice(extra);
-        HostProcess::start(HOST, &nats.url(), "default", &args)
+        HostProcess::start(&host_binary(), &nats.url(), "default", &args)
     }
 }
 
-async fn run_actor(ctl: &RawControl, host: &HostProcess, id: &str, fixture: &str) {
+async fn run_actor(ctl: &Control, host: &HostProcess, id: &str, fixture: &str) {
     let reference = fixtures::wasm(fixture).display().to_string();
-    ctl.ok(
-        "actor.scale",
-        Some(host.id()),
-        json!({"actor_id": id, "actor_ref": reference, "max_instances": 50}),
-    )
-    .await;
+    ctl.ok::<op::ScaleActor>(Some(host.id()), scale(id, &reference, 50))
+        .await;
 }
 
 /// Starts the HTTP provider on `host` and links it to `target`; returns the base URL.
-async fn serve_http(ctl: &RawControl, host: &HostProcess, target: &str) -> String {
-    ctl.ok(
-        "provider.start",
-        Some(host.id()),
-        json!({"provider_id": "http", "provider_ref": "http-server"}),
-    )
-    .await;
+async fn serve_http(ctl: &Control, host: &HostProcess, target: &str) -> String {
+    ctl.ok::<op::StartProvider>(Some(host.id()), start_provider("http", "http-server"))
+        .await;
     let address = format!("127.0.0.1:{}", lattice_tests::free_port());
-    ctl.ok(
-        "link.put",
-        None,
-        json!({
-            "source": "http", "target": target, "namespace": "wasi", "package": "http",
-            "interfaces": ["incoming-handler"], "source_config": {"address": address}
-        }),
-    )
-    .await;
+    let mut link = Link::new(
+        id("http"),
+        id(target),
+        Contract::parse("wasi:http/incoming-handler").unwrap(),
+    );
+    link.source_config
+        .insert("address".to_string(), address.clone());
+    ctl.ok::<op::PutLink>(None, link).await;
     let url = format!("http://{address}/");
     let client = HttpClient::default();
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    while client.get(&url).await.is_err() {
-        assert!(tokio::time::Instant::now() < until, "{url} never listened");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    lattice_tests::eventually(&format!("{url} to listen"), async || {
+        client.get(&url).await.ok().map(drop)
+    })
+    .await;
     url
 }
 
-async fn routing(ctl: &RawControl, host: &HostProcess, target: &str) -> (u64, u64) {
-    let inventory = ctl.ok("host.inventory", Some(host.id()), json!({})).await;
-    let counts = &inventory["routing"][target];
-    (
-        counts["local"].as_u64().unwrap_or(0),
-        counts["remote"].as_u64().unwrap_or(0),
-    )
+async fn routing(ctl: &Control, host: &HostProcess, target: &str) -> (u64, u64) {
+    let inventory = ctl.ok::<op::Inventory>(Some(host.id()), Empty {}).await;
+    let counts = inventory
+        .routing
+        .get(&id(target))
+        .copied()
+        .unwrap_or_default();
+    (counts.local, counts.remote)
 }
 
-async fn calls(ctl: &RawControl, host: &HostProcess, actor: &str) -> u64 {
-    let inventory = ctl.ok("host.inventory", Some(host.id()), json!({})).await;
-    inventory["actors"]
-        .as_array()
-        .unwrap()
+async fn calls(ctl: &Control, host: &HostProcess, actor: &str) -> u64 {
+    let inventory = ctl.ok::<op::Inventory>(Some(host.id()), Empty {}).await;
+    inventory
+        .actors
         .iter()
-        .find(|a| a["id"] == actor)
-        .map_or(0, |a| a["calls"].as_u64().unwrap())
+        .find(|a| a.id.as_str() == actor)
+        .map_or(0, |a| a.calls)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +103,7 @@ async fn a_co_located_call_stays_in_process_and_survives_nats_going_away() {
     let nats = NatsServer::start();
     let cluster = Cluster::new();
     let h = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     run_actor(&ctl, &h, "hello", "hello").await;
     let url = serve_http(&ctl, &h, "hello").await;
     let client = HttpClient::default();
@@ -145,7 +130,7 @@ async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_cros
     let cluster = Cluster::new();
     let edge = cluster.host(&nats, &[]);
     let compute = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     run_actor(&ctl, &compute, "echo", "http_echo").await;
     let url = serve_http(&ctl, &edge, "echo").await;
 
@@ -177,7 +162,7 @@ async fn two_hosts_running_the_actor_share_the_calls_and_a_killed_one_loses_only
     let edge = cluster.host(&nats, &[]);
     let mut b = cluster.host(&nats, &[]);
     let c = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     run_actor(&ctl, &b, "hello", "hello").await;
     run_actor(&ctl, &c, "hello", "hello").await;
     let url = serve_http(&ctl, &edge, "hello").await;
@@ -246,7 +231,7 @@ async fn no_responders_fails_at_once_naming_the_target() {
     let nats = NatsServer::start();
     let cluster = Cluster::new();
     let edge = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     let url = serve_http(&ctl, &edge, "ghost").await;
     let started = std::time::Instant::now();
     let reply = HttpClient::default().get(&url).await.unwrap();
@@ -270,7 +255,7 @@ fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) ->
         authority: "test".into(),
         headers: vec![],
     };
-    let mut inv = Invocation {
+    Invocation {
         id: id.into(),
         source: "http".into(),
         target: target.into(),
@@ -283,11 +268,13 @@ fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) ->
         cluster_key: key.public_key(),
         payload: rmp_serde::to_vec_named(&HttpMessage { head, body: vec![] }).unwrap(),
         payload_ref: None,
-        signature: vec![],
         grant: None,
-    };
-    inv.signature = key.sign(&inv.signed_bytes().unwrap()).unwrap();
-    inv
+    }
+}
+
+/// `inv` signed by `key`, as it goes on the wire.
+fn signed(inv: &Invocation, key: &nkeys::KeyPair) -> Vec<u8> {
+    inv.sign(key).unwrap()
 }
 
 fn in_a_minute() -> u64 {
@@ -298,10 +285,10 @@ fn in_a_minute() -> u64 {
         + 60_000
 }
 
-async fn send(ctl: &RawControl, inv: &Invocation) -> InvocationResponse {
+async fn send(ctl: &Control, message: Vec<u8>) -> InvocationResponse {
     let reply = ctl
-        .nats
-        .request("lattice.default.rpc.hello", inv.encode().unwrap().into())
+        .nats()
+        .request("lattice.default.rpc.hello", message.into())
         .await
         .unwrap();
     InvocationResponse::decode(&reply.payload).unwrap()
@@ -312,9 +299,9 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     let nats = NatsServer::start();
     let cluster = Cluster::new();
     let h = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     let mut refusals = ctl
-        .nats
+        .nats()
         .subscribe("lattice.default.evt.invocation_refused")
         .await
         .unwrap();
@@ -322,54 +309,66 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     let trusted = nkeys::KeyPair::from_seed(&cluster.seed).unwrap();
 
     // A good one is served, once.
-    let good = invocation("hello", &trusted, "t-1", in_a_minute());
-    let response = send(&ctl, &good).await;
+    let good = signed(
+        &invocation("hello", &trusted, "t-1", in_a_minute()),
+        &trusted,
+    );
+    let response = send(&ctl, good.clone()).await;
     assert!(response.error.is_none(), "{:?}", response.error);
     let answer: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(&response.payload).unwrap();
     assert_eq!(
         (answer.head.status, answer.body.as_slice()),
         (200, &b"Hello from Lattice!\n"[..])
     );
-    let replayed = send(&ctl, &good).await.error.unwrap();
+    let replayed = send(&ctl, good.clone()).await.error.unwrap();
     assert!(
         replayed.message.contains("already served (replayed)"),
         "{}",
         replayed.message
     );
 
-    let forged = invocation(
-        "hello",
-        &nkeys::KeyPair::new_cluster(),
-        "t-2",
-        in_a_minute(),
+    let stranger = nkeys::KeyPair::new_cluster();
+    let forged = signed(
+        &invocation("hello", &stranger, "t-2", in_a_minute()),
+        &stranger,
     );
-    let e = send(&ctl, &forged).await.error.unwrap();
-    assert!(
-        e.message.contains("is not trusted by this host"),
-        "{}",
-        e.message
-    );
+    let e = send(&ctl, forged).await.error.unwrap();
+    assert!(e.message.contains("is not trusted here"), "{}", e.message);
 
-    let unsigned = Invocation {
+    let unsigned = SignedInvocation {
+        invocation: rmp_serde::to_vec_named(&invocation("hello", &trusted, "t-3", in_a_minute()))
+            .unwrap(),
         signature: vec![],
-        grant: None,
-        id: "t-3".into(),
-        ..good.clone()
     };
-    let e = send(&ctl, &unsigned).await.error.unwrap();
+    let e = send(&ctl, rmp_serde::to_vec_named(&unsigned).unwrap())
+        .await
+        .error
+        .unwrap();
     assert!(e.message.contains("bad signature"), "{}", e.message);
 
-    let mut tampered = invocation("hello", &trusted, "t-4", in_a_minute());
-    tampered.function = "something-else".into();
-    let e = send(&ctl, &tampered).await.error.unwrap();
+    // Signed, then changed on the way: the signature covers the bytes sent.
+    let original = invocation("hello", &trusted, "t-4", in_a_minute());
+    let mut tampered = SignedInvocation::decode(&signed(&original, &trusted)).unwrap();
+    let changed = Invocation {
+        function: "something-else".into(),
+        ..original
+    };
+    tampered.invocation = rmp_serde::to_vec_named(&changed).unwrap();
+    let e = send(&ctl, rmp_serde::to_vec_named(&tampered).unwrap())
+        .await
+        .error
+        .unwrap();
     assert!(e.message.contains("bad signature"), "{}", e.message);
 
-    let late = invocation("hello", &trusted, "t-5", in_a_minute() - 120_000);
-    let e = send(&ctl, &late).await.error.unwrap();
+    let late = signed(
+        &invocation("hello", &trusted, "t-5", in_a_minute() - 120_000),
+        &trusted,
+    );
+    let e = send(&ctl, late).await.error.unwrap();
     assert!(e.message.contains("deadline passed"), "{}", e.message);
 
     let garbage = ctl
-        .nats
+        .nats()
         .request(
             "lattice.default.rpc.hello",
             Bytes::from_static(b"\x93\xff garbage"),
@@ -400,7 +399,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     }
     // And the host still serves.
     let again = invocation("hello", &trusted, "t-6", in_a_minute());
-    assert!(send(&ctl, &again).await.error.is_none());
+    assert!(send(&ctl, signed(&again, &trusted)).await.error.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,14 +408,15 @@ async fn greeter_calls_uppercase_on_another_host_with_records_and_strings_intact
     let cluster = Cluster::new();
     let front = cluster.host(&nats, &[]);
     let back = cluster.host(&nats, &[]);
-    let ctl = RawControl::connect(&nats.url(), "default").await;
+    let ctl = Control::connect(&nats.url(), "default").await;
     run_actor(&ctl, &front, "greeter", "greeter").await;
     run_actor(&ctl, &back, "uppercase", "uppercase").await;
-    ctl.ok("link.put", None, json!({
-        "source": "greeter", "target": "uppercase", "namespace": "example", "package": "uppercase",
-        "interfaces": ["convert"]
-    }))
-    .await;
+    let link = Link::new(
+        id("greeter"),
+        id("uppercase"),
+        Contract::parse("example:uppercase/convert").unwrap(),
+    );
+    ctl.ok::<op::PutLink>(None, link).await;
     let url = serve_http(&ctl, &front, "greeter").await;
     let (_, remote_before) = routing(&ctl, &front, "uppercase").await;
     let calls_before = calls(&ctl, &back, "uppercase").await;

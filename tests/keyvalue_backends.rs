@@ -6,14 +6,6 @@
 //! broken backend without reading actor output. The test reads the HTTP
 //! answer and the event on a real nats-server.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use futures::StreamExt as _;

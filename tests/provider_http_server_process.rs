@@ -6,14 +6,6 @@
 //! invocations; a 5 MiB body crosses both ways intact; stopping the
 //! provider closes the listener.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::Link;
@@ -39,7 +31,7 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
     lattice
         .start_provider_process(
             &id("web"),
-            env!("CARGO_BIN_EXE_lattice-provider-http-server"),
+            &lattice_tests::fixtures::binary("lattice-provider-http-server"),
             Default::default(),
         )
         .unwrap();

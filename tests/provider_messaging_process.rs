@@ -8,14 +8,6 @@
 //! subscriptions; a NATS server that is not up yet is reported, then
 //! served once it is.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::{Contract, Link};
@@ -38,7 +30,7 @@ async fn echo_through_a_process(
     lattice
         .start_provider_process(
             &id("msg"),
-            env!("CARGO_BIN_EXE_lattice-provider-messaging-nats"),
+            &lattice_tests::fixtures::binary("lattice-provider-messaging-nats"),
             [("url".to_string(), app_url.to_string())].into(),
         )
         .unwrap();

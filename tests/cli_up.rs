@@ -5,14 +5,6 @@
 //! that names the file, the item and the reason, before anything listens.
 //! The tests run the real binary and read its exit code and output.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -22,7 +14,7 @@ use lattice_tests::http_client::HttpClient;
 use lattice_tests::{fixtures, hosts};
 
 fn lattice_ctl() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lattice-ctl"));
+    let mut command = Command::new(lattice_tests::fixtures::binary("lattice-ctl"));
     command
         .env("RUST_LOG", "warn")
         .args(["up", "--no-cache", "--allow-unsigned"]);

@@ -6,14 +6,6 @@
 //! fixture's requests cross the lattice to the process, which makes them
 //! with the link's timeouts; the answers come back whole.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::Duration;
 
 use lattice_interfaces::{Contract, Link};
@@ -42,7 +34,7 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     lattice
         .start_provider_process(
             &id("client"),
-            env!("CARGO_BIN_EXE_lattice-provider-http-client"),
+            &lattice_tests::fixtures::binary("lattice-provider-http-client"),
             Default::default(),
         )
         .unwrap();

@@ -6,26 +6,19 @@
 //! test plays the host: a real nats-server, a host joined to it for the
 //! state bucket and the link, and raw signed invocations to the process.
 
-// Test and bench code: a failed unwrap is a failed test.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::protocol::provider::{Health, HostData};
-use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse};
+use lattice_interfaces::protocol::rpc::InvocationResponse;
 use lattice_interfaces::{ComponentId, Contract, Link};
 use lattice_tests::hosts::{id, serve_http, start_fixture};
+use lattice_tests::lattice::SignedCall;
 use lattice_tests::nats::NatsServer;
 
-fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invocation {
+fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> SignedCall {
     lattice_tests::lattice::TestCall {
         id,
         source,
@@ -38,7 +31,7 @@ fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Invoca
     .signed(key, None)
 }
 
-async fn call(client: &async_nats::Client, inv: &Invocation) -> InvocationResponse {
+async fn call(client: &async_nats::Client, inv: &SignedCall) -> InvocationResponse {
     let reply = client
         .request("lattice.default.rpc.kvp", inv.encode().unwrap().into())
         .await
@@ -64,7 +57,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
     );
     lattice.put_link(link).await.unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"))
+    let mut child = Command::new(lattice_tests::fixtures::binary("lattice-provider-keyvalue"))
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -165,7 +158,6 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
     }
     let mut bad_args = invocation("counter", &get, &cluster, "i-6");
     bad_args.payload = b"\xc1 not a KvOp".to_vec();
-    bad_args.signature = cluster.sign(&bad_args.signed_bytes().unwrap()).unwrap();
     let error = call(&client, &bad_args).await.error.unwrap();
     assert!(
         error.message.contains("malformed key-value call"),
@@ -205,7 +197,7 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     lattice
         .start_provider_process(
             &id("kvp"),
-            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
             Default::default(),
         )
         .unwrap();
@@ -304,7 +296,11 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("lattice-provider-keyvalue");
-    std::fs::copy(env!("CARGO_BIN_EXE_lattice-provider-keyvalue"), &binary).unwrap();
+    std::fs::copy(
+        lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
+        &binary,
+    )
+    .unwrap();
     let path = binary.to_str().unwrap();
 
     let e = lattice
@@ -373,7 +369,7 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
     lattice_a
         .start_provider_process(
             &id("kvp"),
-            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
             Default::default(),
         )
         .unwrap();
@@ -420,7 +416,7 @@ async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_
     lattice
         .start_provider_process(
             &id("kvp"),
-            env!("CARGO_BIN_EXE_lattice-provider-keyvalue"),
+            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
             Default::default(),
         )
         .unwrap();

@@ -1,0 +1,246 @@
+//! How what runs on this host calls anything: actors calling other actors
+//! and providers ([`HostActorCalls`], the runtime's
+//! [`ActorCalls`](crate::runtime::ActorCalls)), and in-process providers
+//! calling actors ([`HostProviderCalls`], their
+//! [`ProviderCalls`](lattice_interfaces::capability::ProviderCalls)). Both
+//! ask the [router](crate::router) where each call goes.
+
+use std::sync::{Arc, Weak};
+
+use lattice_interfaces::capability::{Capability, ProviderCalls};
+use lattice_interfaces::http::{HandleFuture, HttpBody};
+use lattice_interfaces::messaging::wire::{handler_arguments, handler_outcome, HANDLE_MESSAGE};
+use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
+use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link};
+use wasmtime::component::Val;
+
+use super::HostInner;
+use crate::links::DEFAULT_NAME;
+use crate::router::{errors, Local, Target};
+use crate::runtime::{from_wire, to_wire, ActorCalls, CallFuture, OutgoingHttp};
+
+/// Routes calls from actors over their links.
+pub(super) struct HostActorCalls {
+    host: Weak<HostInner>,
+}
+
+/// Lets a provider in this host's process call actors over its links.
+pub(super) struct HostProviderCalls {
+    host: Weak<HostInner>,
+    provider: ComponentId,
+}
+
+impl HostActorCalls {
+    pub(super) fn new(host: &Arc<HostInner>) -> Self {
+        Self {
+            host: Arc::downgrade(host),
+        }
+    }
+
+    /// The link from `source` for `interface` and the provider it names.
+    fn provider(
+        &self,
+        source: &ComponentId,
+        interface: Interface<'static>,
+    ) -> Result<(Link, ProviderTarget), InvocationError> {
+        let host = self.host.upgrade().ok_or_else(errors::stopping)?;
+        let (link, target) = host
+            .router
+            .resolve(source, interface, DEFAULT_NAME, |id| host.local(id))?;
+        let target = match target {
+            Target::Local(Local::Provider(capability)) => ProviderTarget::Local(capability),
+            Target::Local(Local::Actor(_)) => {
+                return Err(errors::cannot_serve(&link.target, "an actor", interface))
+            }
+            Target::Remote(remote) => ProviderTarget::Remote(remote),
+        };
+        Ok((link, target))
+    }
+}
+
+/// Where a call to a provider goes.
+enum ProviderTarget {
+    Local(Arc<dyn Capability>),
+    Remote(Arc<dyn crate::router::RemoteCalls>),
+}
+
+impl ActorCalls for HostActorCalls {
+    fn outgoing_http(&self, source: &ComponentId) -> Result<OutgoingHttp, InvocationError> {
+        let interface = standard::HTTP_OUTGOING_HANDLER;
+        Ok(match self.provider(source, interface)? {
+            (link, ProviderTarget::Local(capability)) => {
+                let timeouts = capability
+                    .outgoing_http(&link)
+                    .ok_or_else(|| errors::cannot_serve(&link.target, "a provider", interface))?;
+                OutgoingHttp::Direct(lattice_provider_http_client::request_options(timeouts))
+            }
+            (link, ProviderTarget::Remote(remote)) => {
+                OutgoingHttp::Through(crate::remote::sender(remote, link))
+            }
+        })
+    }
+
+    fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
+        let interface = standard::MESSAGING_CONSUMER;
+        let found = self.provider(source, interface);
+        Box::pin(async move {
+            match found? {
+                (link, ProviderTarget::Local(capability)) => {
+                    let consumer = capability.messaging(&link).ok_or_else(|| {
+                        errors::cannot_serve(&link.target, "a provider", interface)
+                    })?;
+                    consumer
+                        .await
+                        .map_err(|e| errors::provider_failed(&link, e))
+                }
+                (link, ProviderTarget::Remote(remote)) => {
+                    Ok(Arc::new(crate::remote::RemoteMessaging { remote, link })
+                        as Arc<dyn MessagingClient>)
+                }
+            }
+        })
+    }
+
+    fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
+        let interface = standard::KEYVALUE_STORE;
+        let found = self.provider(source, interface);
+        Box::pin(async move {
+            match found? {
+                (link, ProviderTarget::Local(capability)) => {
+                    let store = capability.keyvalue(&link).ok_or_else(|| {
+                        errors::cannot_serve(&link.target, "a provider", interface)
+                    })?;
+                    store.await.map_err(|e| errors::provider_failed(&link, e))
+                }
+                (link, ProviderTarget::Remote(remote)) => {
+                    Ok(Arc::new(crate::remote::RemoteKeyValue { remote, link })
+                        as Arc<dyn lattice_interfaces::keyvalue::KeyValue>)
+                }
+            }
+        })
+    }
+
+    fn call(
+        &self,
+        source: ComponentId,
+        interface: String,
+        function: String,
+        params: Vec<Val>,
+    ) -> CallFuture {
+        let routed = self
+            .host
+            .upgrade()
+            .ok_or_else(errors::stopping)
+            .and_then(|host| {
+                let parsed =
+                    Interface::parse(&interface).unwrap_or(Interface::new(&interface, "", ""));
+                host.router
+                    .resolve(&source, parsed, DEFAULT_NAME, |id| host.local(id))
+            });
+        Box::pin(async move {
+            match routed? {
+                (_, Target::Local(Local::Actor(actor))) => {
+                    actor.call_function(&interface, &function, params).await
+                }
+                (link, Target::Local(Local::Provider(_))) => Err(errors::cannot_serve(
+                    &link.target,
+                    "a provider",
+                    Interface::parse(&interface).unwrap_or(Interface::new(&interface, "", "")),
+                )),
+                (link, Target::Remote(remote)) => {
+                    remote
+                        .call_function(link, interface, function, params)
+                        .await
+                }
+            }
+        })
+    }
+}
+
+impl HostProviderCalls {
+    pub(super) fn new(host: &Arc<HostInner>, provider: ComponentId) -> Self {
+        Self {
+            host: Arc::downgrade(host),
+            provider,
+        }
+    }
+
+    /// Where `link` (presented by a provider here) leads.
+    fn route(&self, link: &Link) -> Result<Target, InvocationError> {
+        let host = self.host.upgrade().ok_or_else(errors::stopping)?;
+        host.router.route(link, |id| host.local(id))
+    }
+}
+
+impl ProviderCalls for HostProviderCalls {
+    fn handle_http(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
+        let routed = self.route(link);
+        let link = link.clone();
+        Box::pin(async move {
+            match routed? {
+                Target::Local(Local::Actor(actor)) => actor.handle_http(request).await,
+                Target::Local(Local::Provider(_)) => Err(errors::cannot_serve(
+                    &link.target,
+                    "a provider",
+                    standard::HTTP_INCOMING_HANDLER,
+                )),
+                Target::Remote(remote) => remote.call_http(link, request).await,
+            }
+        })
+    }
+
+    fn deliver_message(&self, link: &Link, message: Message) -> MessagingFuture<'static, ()> {
+        // The link as presented, name and all: a named handler link
+        // delivers to its own target.
+        let routed = self.route(link);
+        let link = link.clone();
+        Box::pin(async move {
+            let failed = |e: InvocationError| MessagingError::Failed(e.message);
+            let interface = standard::MESSAGING_HANDLER.to_string();
+            let params: Vec<Val> = handler_arguments(message)
+                .into_iter()
+                .map(from_wire)
+                .collect();
+            let results = match routed.map_err(failed)? {
+                Target::Local(Local::Actor(actor)) => actor
+                    .call_function(&interface, HANDLE_MESSAGE, params)
+                    .await
+                    .map_err(failed)?,
+                Target::Local(Local::Provider(_)) => {
+                    return Err(failed(errors::cannot_serve(
+                        &link.target,
+                        "a provider",
+                        standard::MESSAGING_HANDLER,
+                    )))
+                }
+                Target::Remote(remote) => remote
+                    .call_function(link, interface, HANDLE_MESSAGE.to_string(), params)
+                    .await
+                    .map_err(failed)?,
+            };
+            let results = results
+                .iter()
+                .map(to_wire)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(failed)?;
+            handler_outcome(&results).map_err(MessagingError::Failed)
+        })
+    }
+
+    fn report_error(&self, link: &Link, error: &str) {
+        let Some(host) = self.host.upgrade() else {
+            return;
+        };
+        if let Some(remote) = host.router.remote() {
+            remote.publish_event(
+                kinds::PROVIDER_ERROR,
+                serde_json::json!({
+                    "provider_id": self.provider, "host_id": host.identity.host_id(),
+                    "source": link.source, "target": link.target,
+                    "link_name": link.name, "error": error,
+                }),
+            );
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Serving invocations: the callee's side every lattice process shares.
+//!
+//! For each message on a target's `rpc` subject, [`Callee`] does the
+//! security-critical work once, for hosts and provider processes alike:
+//!
+//! 1. decode the [`SignedInvocation`] (garbage gets `bad_request`);
+//! 2. verify it ([`Verifier`]): addressed here, signed by a trusted key over
+//!    the bytes received, before its deadline, not seen before; a refusal
+//!    is answered and handed to [`InvocationHandler::refused`];
+//! 3. pull a large payload from the caller's offer;
+//! 4. run [`InvocationHandler::serve`] until the invocation's deadline;
+//! 5. answer, offering a large result for the caller to pull.
+//!
+//! At most `max_concurrent` invocations are served at once; past that the
+//! subscription waits (and NATS buffers).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use lattice_interfaces::protocol::rpc::{
+    unix_ms, Invocation, InvocationResponse, SignedInvocation,
+};
+use lattice_interfaces::{ErrorKind, InvocationError};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::verify::{Refused, Verifier};
+
+/// The future of [`InvocationHandler::serve`].
+pub type ServeFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<u8>, InvocationError>> + Send + 'a>>;
+
+/// What a target does with an invocation that passed every check.
+pub trait InvocationHandler: Send + Sync + 'static {
+    /// Serves `invocation`, verified, with its whole `payload`. It still
+    /// checks the link the call claims to travel over.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped at the invocation's deadline.
+    fn serve(&self, invocation: Invocation, payload: Vec<u8>) -> ServeFuture<'_>;
+
+    /// `invocation` (when it decoded) was refused with `refusal`: tell the
+    /// operators. Nothing by default.
+    fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
+        let _ = (invocation, refusal);
+    }
+}
+
+/// Serves the `rpc` subjects of one host or provider process. Cheap to
+/// clone; clones share the verifier, the concurrency limit and the task
+/// tracker (which a graceful stop waits on).
+#[derive(Clone)]
+pub struct Callee {
+    client: async_nats::Client,
+    verifier: Arc<Verifier>,
+    limit: Arc<Semaphore>,
+    tasks: TaskTracker,
+}
+
+impl Callee {
+    /// A callee on `client` that checks with `verifier` and serves at most
+    /// `max_concurrent` invocations at once.
+    pub fn new(client: async_nats::Client, verifier: Arc<Verifier>, max_concurrent: usize) -> Self {
+        Self {
+            client,
+            verifier,
+            limit: Arc::new(Semaphore::new(max_concurrent)),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// The invocations being served, for draining.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Serves the invocations of `target` arriving on `subscription` with
+    /// `handler` until `stop` fires or the subscription ends, then
+    /// unsubscribes. Invocations already taken finish (see [`Self::tasks`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops taking invocations; those taken finish.
+    pub async fn serve(
+        &self,
+        target: String,
+        mut subscription: async_nats::Subscriber,
+        handler: Arc<dyn InvocationHandler>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => break,
+                message = subscription.next() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let Ok(permit) = self.limit.clone().acquire_owned().await else {
+                break;
+            };
+            let (callee, target, handler) = (self.clone(), target.clone(), handler.clone());
+            self.tasks.spawn(async move {
+                let _permit = permit;
+                let response = callee.answer(&target, &message.payload, &*handler).await;
+                match response.encode() {
+                    Ok(bytes) => {
+                        if let Err(error) = callee.client.publish(reply, bytes.into()).await {
+                            tracing::warn!(%error, "cannot send an invocation response");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot encode an invocation response"),
+                }
+            });
+        }
+        let _ = subscription.unsubscribe().await;
+    }
+
+    /// The answer to the message `bytes` on the subject of `target`.
+    #[tracing::instrument(level = "debug", skip_all, fields(%target))]
+    pub async fn answer(
+        &self,
+        target: &str,
+        bytes: &[u8],
+        handler: &dyn InvocationHandler,
+    ) -> InvocationResponse {
+        let verified = SignedInvocation::decode(bytes)
+            .map_err(|e| Refused {
+                invocation: None,
+                error: InvocationError::new(ErrorKind::BadRequest, e.to_string()),
+            })
+            .and_then(|message| self.verifier.verify(target, &message));
+        let invocation = match verified {
+            Ok(invocation) => invocation,
+            Err(Refused { invocation, error }) => {
+                tracing::warn!(reason = %error.message, "invocation refused");
+                handler.refused(invocation.as_deref(), &error);
+                let id = invocation.map(|i| i.id).unwrap_or_default();
+                return InvocationResponse::failed(id, error);
+            }
+        };
+        tracing::debug!(
+            invocation = %invocation.id, source = %invocation.source,
+            interface = %invocation.interface, function = %invocation.function, "invocation"
+        );
+        let id = invocation.id.clone();
+        let deadline_ms = invocation.deadline_ms;
+        match self.run(target, invocation, handler).await {
+            Ok(payload) => match crate::payloads::place(&self.client, payload, deadline_ms).await {
+                Ok((payload, payload_ref)) => InvocationResponse::ok(id, payload, payload_ref),
+                Err(error) => InvocationResponse::failed(id, error),
+            },
+            Err(error) => InvocationResponse::failed(id, error),
+        }
+    }
+
+    async fn run(
+        &self,
+        target: &str,
+        invocation: Invocation,
+        handler: &dyn InvocationHandler,
+    ) -> Result<Vec<u8>, InvocationError> {
+        let deadline_ms = invocation.deadline_ms;
+        let function = invocation.function.clone();
+        // The caller gives up at the deadline: so does the callee.
+        let left = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
+        let served = async {
+            let mut invocation = invocation;
+            let payload = match invocation.payload_ref.take() {
+                Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await?,
+                None => std::mem::take(&mut invocation.payload),
+            };
+            handler.serve(invocation, payload).await
+        };
+        tokio::time::timeout(left, served)
+            .await
+            .unwrap_or_else(|_| {
+                Err(InvocationError::new(
+                    ErrorKind::Timeout,
+                    format!("{target} did not finish {function} before the call's deadline"),
+                ))
+            })
+    }
+}

@@ -1,0 +1,176 @@
+//! Sending invocations over `lattice.<L>.rpc.<target>`: the caller's side
+//! every lattice process shares (hosts calling other hosts, provider
+//! processes calling actors). Large payloads go by reference, the envelope
+//! is signed, the answer is awaited until the deadline, and every failure
+//! names the target and the link.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse, ProviderGrant};
+use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::{ErrorKind, InvocationError, Link};
+
+fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
+    InvocationError::new(kind, message)
+}
+
+/// One call: `function` of `interface` on `link`'s target with `payload`.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// The link the call travels over.
+    pub link: &'a Link,
+    /// `ns:pkg/iface`, no version.
+    pub interface: &'a str,
+    /// The function.
+    pub function: &'a str,
+    /// The encoded arguments.
+    pub payload: Vec<u8>,
+}
+
+/// Signs and sends invocations for one host or provider process. Ids are
+/// `<origin>-<run>-<n>`: a process restarted with the same key within a
+/// deadline never reuses an id its peers remember as served.
+pub struct Caller {
+    client: async_nats::Client,
+    subjects: Subjects,
+    signer: Arc<nkeys::KeyPair>,
+    origin_host: String,
+    grant: Option<ProviderGrant>,
+    timeout: Duration,
+    id_prefix: String,
+    sequence: AtomicU64,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("signer", &self.signer.public_key())
+            .field("origin_host", &self.origin_host)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// A caller in the lattice of `subjects` that signs with `signer`, in
+    /// the name of host `origin_host`. A provider process passes the grant
+    /// its host gave its key; a host passes none.
+    pub fn new(
+        client: async_nats::Client,
+        subjects: Subjects,
+        signer: Arc<nkeys::KeyPair>,
+        origin_host: &str,
+        grant: Option<ProviderGrant>,
+        timeout: Duration,
+    ) -> Self {
+        let origin = grant
+            .as_ref()
+            .map_or(origin_host, |grant| grant.provider_id.as_str());
+        Self {
+            id_prefix: format!("{origin}-{}", nuid::next()),
+            client,
+            subjects,
+            signer,
+            origin_host: origin_host.to_string(),
+            grant,
+            timeout,
+            sequence: AtomicU64::new(0),
+        }
+    }
+
+    /// How long an answer may take; also each envelope's deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The NATS connection calls go over.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// Sends `call` and returns the answer's payload.
+    ///
+    /// # Errors
+    ///
+    /// `timeout` when no answer comes in time, `no_responders` when nothing
+    /// in the lattice runs the target, the target's own error, or a failure
+    /// to sign, send or read.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons the call; the target finishes it.
+    #[tracing::instrument(level = "debug", skip_all, fields(target = %call.link.target, interface = call.interface, function = call.function))]
+    pub async fn invoke(&self, call: Call<'_>) -> Result<Vec<u8>, InvocationError> {
+        let link = call.link;
+        let deadline_ms =
+            unix_ms().saturating_add(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
+        let (payload, payload_ref) =
+            crate::payloads::place(&self.client, call.payload, deadline_ms).await?;
+        let invocation = Invocation {
+            id: format!(
+                "{}-{}",
+                self.id_prefix,
+                self.sequence.fetch_add(1, Ordering::Relaxed)
+            ),
+            source: link.source.to_string(),
+            target: link.target.to_string(),
+            interface: call.interface.to_string(),
+            function: call.function.to_string(),
+            link_name: link.name.clone(),
+            deadline_ms,
+            traceparent: None,
+            origin_host: self.origin_host.clone(),
+            cluster_key: self.signer.public_key(),
+            payload,
+            payload_ref,
+            grant: self.grant.clone(),
+        };
+        let bytes = invocation
+            .sign(&self.signer)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        let target = &link.target;
+        // The request's own timeout is the call's: NATS's default (10 s)
+        // must not cut a longer deadline short.
+        let request = async_nats::Request::new()
+            .payload(bytes.into())
+            .timeout(Some(self.timeout));
+        let message = tokio::time::timeout(
+            self.timeout,
+            self.client
+                .send_request(self.subjects.rpc(target.as_str()), request),
+        )
+        .await
+        .map_err(|_| timed_out(target.as_str(), link, self.timeout))?
+        .map_err(|e| match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => err(
+                ErrorKind::NoResponders,
+                format!(
+                    "no host in lattice {} runs {target} (link {link})",
+                    self.subjects.lattice()
+                ),
+            ),
+            async_nats::RequestErrorKind::TimedOut => {
+                timed_out(target.as_str(), link, self.timeout)
+            }
+            _ => err(ErrorKind::Failed, format!("call to {target} failed: {e}")),
+        })?;
+        let response = InvocationResponse::decode(&message.payload)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        if let Some(error) = response.error {
+            return Err(error);
+        }
+        match response.payload_ref {
+            Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await,
+            None => Ok(response.payload),
+        }
+    }
+}
+
+fn timed_out(target: &str, link: &Link, timeout: Duration) -> InvocationError {
+    err(
+        ErrorKind::Timeout,
+        format!("{target} did not answer within {timeout:?} (link {link})"),
+    )
+}

@@ -1,0 +1,39 @@
+//! Lattice's integration tests: one test binary (linking is most of a cold
+//! build), one module per area, each opening with the story it checks.
+//!
+//! Every test talks to real parts: `nats-server` and `redis-server` started
+//! on free ports, the `lattice-host`, `lattice-ctl` and provider binaries
+//! built from this workspace, and the example actors.
+
+// Test code: a failed unwrap, expect or index is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod actor_calls;
+mod actor_loading;
+mod actor_runtime;
+mod actor_signing;
+mod admin;
+mod claims_wascap;
+mod cli_claims;
+mod cli_lattice;
+mod cli_up;
+mod cli_up_processes;
+mod http_server;
+mod instance_reuse;
+mod keyvalue;
+mod keyvalue_backends;
+mod lattice_hosts;
+mod messaging;
+mod nats_support;
+mod outgoing_http;
+mod provider_http_client_process;
+mod provider_http_server_process;
+mod provider_keyvalue_process;
+mod provider_messaging_process;
+mod providers_across_hosts;
+mod routing_remote;
