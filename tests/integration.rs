@@ -31,6 +31,7 @@ mod lattice_hosts;
 mod messaging;
 mod nats_support;
 mod outgoing_http;
+mod protocol_doc;
 mod provider_http_client_process;
 mod provider_http_server_process;
 mod provider_keyvalue_process;

@@ -186,12 +186,13 @@ pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let rows = claims
         .iter()
         .map(|c| {
-            let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("-").to_string();
+            let metadata = c.metadata.as_ref();
+            let shown = |v: Option<&String>| v.map_or("-".to_string(), String::clone);
             vec![
-                s(c.pointer("/wascap/name")),
-                s(c.pointer("/sub")),
-                s(c.pointer("/iss")),
-                s(c.pointer("/wascap/ver")),
+                shown(metadata.and_then(|m| m.name.as_ref())),
+                c.subject.clone(),
+                c.issuer.clone(),
+                shown(metadata.and_then(|m| m.ver.as_ref())),
             ]
         })
         .collect();

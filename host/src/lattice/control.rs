@@ -437,13 +437,8 @@ impl Control {
         let Some(claims) = self.host.actor(id).and_then(|a| a.claims().cloned()) else {
             return;
         };
-        match serde_json::to_value(&claims) {
-            Ok(value) => {
-                if let Err(e) = self.state.put_claims(&claims.subject, &value).await {
-                    tracing::warn!(error = %e, "cannot store claims");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot encode claims"),
+        if let Err(e) = self.state.put_claims(&claims).await {
+            tracing::warn!(error = %e, "cannot store claims");
         }
     }
 

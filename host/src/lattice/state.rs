@@ -1,6 +1,7 @@
 //! The lattice's state in JetStream KV: writing links, claims and config
 //! with compare-and-set, and mirroring the bucket into the host.
 
+use lattice_interfaces::claims::ActorClaims;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -203,12 +204,8 @@ impl LatticeState {
     }
 
     /// Stores the claims of an actor a host ran.
-    pub async fn put_claims(
-        &self,
-        subject: &str,
-        claims: &serde_json::Value,
-    ) -> Result<(), StateError> {
-        let key = keys::claims_key(subject)?;
+    pub async fn put_claims(&self, claims: &ActorClaims) -> Result<(), StateError> {
+        let key = keys::claims_key(&claims.subject)?;
         self.kv
             .put(key, Bytes::from(serde_json::to_vec(claims).map_err(nats)?))
             .await
@@ -217,7 +214,7 @@ impl LatticeState {
     }
 
     /// Every stored claims set.
-    pub async fn claims(&self) -> Result<Vec<serde_json::Value>, StateError> {
+    pub async fn claims(&self) -> Result<Vec<ActorClaims>, StateError> {
         self.decoded(CLAIMS_PREFIX).await
     }
 

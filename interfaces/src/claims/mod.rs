@@ -33,3 +33,6 @@ pub use section::{
     embed, extract_jwt, module_hash, read_component, sign_component, strip, ComponentSigning,
     SignedComponent, LEGACY_SECTION, SECTION,
 };
+
+/// The claims of a signed actor, as `claims.get` lists them.
+pub type ActorClaims = Claims<ComponentMetadata>;

@@ -88,18 +88,23 @@ pub mod op {
     use crate::protocol::subjects::ops;
 
     macro_rules! operations {
-        ($($(#[$doc:meta])* $name:ident = $op:ident, $audience:ident, $request:ty => $response:ty;)*) => {$(
-            $(#[$doc])*
-            #[derive(Debug, Clone, Copy)]
-            pub struct $name;
+        ($($(#[$doc:meta])* $name:ident = $op:ident, $audience:ident, $request:ty => $response:ty;)*) => {
+            $(
+                $(#[$doc])*
+                #[derive(Debug, Clone, Copy)]
+                pub struct $name;
 
-            impl Operation for $name {
-                const NAME: &'static str = ops::$op;
-                const AUDIENCE: Audience = Audience::$audience;
-                type Request = $request;
-                type Response = $response;
-            }
-        )*};
+                impl Operation for $name {
+                    const NAME: &'static str = ops::$op;
+                    const AUDIENCE: Audience = Audience::$audience;
+                    type Request = $request;
+                    type Response = $response;
+                }
+            )*
+
+            /// The name of every operation.
+            pub const NAMES: &[&str] = &[$(ops::$op),*];
+        };
     }
 
     operations! {
@@ -132,7 +137,7 @@ pub mod op {
         /// `link.get`: every link.
         GetLinks = LINK_GET, AnyHost, Empty => Vec<Link>;
         /// `claims.get`: claims of every signed actor the lattice ran.
-        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<serde_json::Value>;
+        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<crate::claims::ActorClaims>;
         /// `config.put`: store named config.
         PutConfig = CONFIG_PUT, AnyHost, ConfigPut => ConfigNamed;
         /// `config.get`: read named config.

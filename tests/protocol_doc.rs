@@ -1,0 +1,189 @@
+//! `docs/protocol.md` is exact: a client written from it alone works.
+//!
+//! Clients in other languages are written from that page, not from the
+//! Rust types. Every control operation has a documented request and
+//! response example, marked `<!-- example: <op> request|response -->`;
+//! each request must decode as the operation's request (unknown fields are
+//! refused, so a field the code lacks fails), and each response must decode
+//! and encode back to exactly the JSON shown (so a field the doc lacks, or
+//! one the code never sends, fails). The signed-invocation layout is
+//! checked byte for byte against what the RPC layer sends.
+
+use lattice_interfaces::protocol::control::*;
+use lattice_interfaces::protocol::rpc::{Invocation, SignedInvocation};
+use serde_json::Value;
+
+/// Every `(op, kind, json)` example in the document.
+fn examples() -> Vec<(String, String, String)> {
+    let doc =
+        std::fs::read_to_string(lattice_tests::fixtures::repo_root().join("docs/protocol.md"))
+            .unwrap();
+    let mut found = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        let Some(marker) = line
+            .strip_prefix("<!-- example: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let (op, kind) = marker.split_once(' ').unwrap();
+        assert_eq!(lines.next(), Some("```json"), "{marker}: no json block");
+        let json: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        found.push((op.to_string(), kind.to_string(), json.join("\n")));
+    }
+    found
+}
+
+fn check<O: Operation>(kind: &str, json: &str) {
+    match kind {
+        "request" => {
+            if let Err(e) = decode_request::<O>(json.as_bytes()) {
+                panic!("the documented {} request does not decode: {e}", O::NAME);
+            }
+        }
+        "response" => {
+            let decoded: O::Response = serde_json::from_str(json).unwrap_or_else(|e| {
+                panic!("the documented {} response does not decode: {e}", O::NAME)
+            });
+            let documented: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(
+                serde_json::to_value(&decoded).unwrap(),
+                documented,
+                "the {} response the code sends differs from the documented one",
+                O::NAME
+            );
+        }
+        other => panic!("unknown example kind {other}"),
+    }
+}
+
+#[test]
+fn every_control_operation_is_documented_with_examples_the_code_agrees_with() {
+    let examples = examples();
+    for name in op::NAMES {
+        for kind in ["request", "response"] {
+            assert!(
+                examples.iter().any(|(o, k, _)| o == name && k == kind),
+                "docs/protocol.md has no {name} {kind} example"
+            );
+        }
+    }
+    for (name, kind, json) in &examples {
+        macro_rules! dispatch {
+            ($($op:ty),*) => {
+                match name.as_str() {
+                    $(n if n == <$op>::NAME => check::<$op>(kind, json),)*
+                    other => panic!("docs/protocol.md documents an unknown operation {other}"),
+                }
+            };
+        }
+        dispatch!(
+            op::Ping,
+            op::Inventory,
+            op::StopHost,
+            op::PutLabel,
+            op::DeleteLabel,
+            op::AuctionActor,
+            op::AuctionProvider,
+            op::ScaleActor,
+            op::UpdateActor,
+            op::StartProvider,
+            op::StopProvider,
+            op::PutLink,
+            op::DeleteLink,
+            op::GetLinks,
+            op::GetClaims,
+            op::PutConfig,
+            op::GetConfig,
+            op::DeleteConfig
+        );
+    }
+}
+
+#[test]
+fn requests_are_json_objects_and_errors_repeat_input_in_part_only() {
+    for body in [&b"[1, 2, 3]"[..], b"null", b"\"text\"", b"42"] {
+        let e = decode_request::<op::GetLinks>(body).unwrap_err();
+        assert!(e.reason.contains("JSON object"), "{e}");
+    }
+    assert!(decode_request::<op::GetLinks>(b"  ").is_ok());
+    // Ping and inventory refuse unknown fields like every request.
+    assert!(decode_request::<op::Ping>(br#"{"x": 1}"#).is_err());
+    assert!(decode_request::<op::Inventory>(br#"{"x": 1}"#).is_err());
+    // Stopping an actor needs no reference.
+    let stop = decode_request::<op::ScaleActor>(br#"{"actor_id": "a", "max_instances": 0}"#);
+    assert_eq!(stop.unwrap().actor_ref, "");
+    let huge = format!(r#"{{"name": "{}"}}"#, "x".repeat(400_000));
+    let e = decode_request::<op::GetConfig>(huge.as_bytes()).unwrap_err();
+    assert!(e.to_string().len() < 1_000, "{} bytes", e.to_string().len());
+}
+
+#[test]
+fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
+    let key = nkeys::KeyPair::new_cluster();
+    let invocation = Invocation {
+        id: "NHOST-run-1".into(),
+        source: "http".into(),
+        target: "hello".into(),
+        interface: "wasi:http/incoming-handler".into(),
+        function: "handle".into(),
+        link_name: "default".into(),
+        deadline_ms: 1_764_288_000_000,
+        traceparent: None,
+        origin_host: "NHOST".into(),
+        cluster_key: key.public_key(),
+        payload: vec![1, 2, 3],
+        payload_ref: None,
+        grant: None,
+    };
+    let message = invocation.sign(&key).unwrap();
+    // As the document says: a two-field map, `invocation` and `signature`,
+    // both binary; the signature is Ed25519 over the invocation's bytes.
+    let outer: rmpv::Value = rmpv::decode::read_value(&mut message.as_slice()).unwrap();
+    let fields = outer.as_map().unwrap();
+    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str().unwrap()).collect();
+    assert_eq!(names, ["invocation", "signature"]);
+    let (bytes, signature) = (
+        fields[0].1.as_slice().unwrap(),
+        fields[1].1.as_slice().unwrap(),
+    );
+    assert_eq!(signature.len(), 64);
+    key.verify(bytes, signature).unwrap();
+    // The invocation is a map with the documented field names.
+    let inner: rmpv::Value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
+    let names: Vec<&str> = inner
+        .as_map()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "source",
+            "target",
+            "interface",
+            "function",
+            "link_name",
+            "deadline_ms",
+            "traceparent",
+            "origin_host",
+            "cluster_key",
+            "payload",
+            "payload_ref",
+            "grant"
+        ]
+    );
+    // Another language may order the fields its own way: the receiver
+    // verifies the bytes as received.
+    let reordered = rmpv::Value::Map(inner.as_map().unwrap().iter().rev().cloned().collect());
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &reordered).unwrap();
+    let signed = SignedInvocation {
+        signature: key.sign(&bytes).unwrap(),
+        invocation: bytes,
+    };
+    assert_eq!(signed.invocation().unwrap(), invocation);
+}
