@@ -334,7 +334,7 @@ impl Host {
                     reason: refusal.to_string(),
                 },
             })?;
-            runtime.load_actor(load_id, &load_origin, &wasm, limits, claims)
+            Actor::load(&runtime, load_id, &load_origin, &wasm, limits, claims)
         })
         .await
         .map_err(|e| ActorLoadError::Compile {

@@ -17,80 +17,11 @@ use wasmtime_wasi_http::WasiHttpView;
 use super::compile_cache::CompileOutcome;
 use super::ctx::ActorCtx;
 use super::engine::Runtime;
+pub use super::load_error::ActorLoadError;
 use crate::config::ActorLimits;
 
 /// The export an actor needs to serve HTTP.
-pub const HTTP_INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
-
-/// Why an actor could not be loaded. Each names the actor, the file and the
-/// reason in one line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ActorLoadError {
-    /// The file could not be read.
-    #[error("actor \"{id}\": cannot read {origin}: {reason}")]
-    Read {
-        /// Actor id.
-        id: String,
-        /// Where the component was to come from.
-        origin: String,
-        /// What the OS said.
-        reason: String,
-    },
-    /// The bytes are not WebAssembly at all.
-    #[error("actor \"{id}\": {origin} is not a WebAssembly file")]
-    NotWasm {
-        /// Actor id.
-        id: String,
-        /// Where the component came from.
-        origin: String,
-    },
-    /// A core module where a component is needed.
-    #[error("actor \"{id}\": {origin} is a core WebAssembly module, not a component: build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
-    CoreModule {
-        /// Actor id.
-        id: String,
-        /// Where the module came from.
-        origin: String,
-    },
-    /// Wasmtime refused to compile it.
-    #[error("actor \"{id}\": {origin} does not compile: {reason}")]
-    Compile {
-        /// Actor id.
-        id: String,
-        /// Where the component came from.
-        origin: String,
-        /// What wasmtime said.
-        reason: String,
-    },
-    /// It imports something this host does not provide.
-    #[error("actor \"{id}\": {origin} cannot be linked: {reason}")]
-    Imports {
-        /// Actor id.
-        id: String,
-        /// Where the component came from.
-        origin: String,
-        /// What wasmtime said.
-        reason: String,
-    },
-    /// Its claims do not satisfy the host's trust policy.
-    #[error("actor \"{id}\": {origin} refused: {reason}")]
-    Refused {
-        /// Actor id.
-        id: String,
-        /// Where the component came from.
-        origin: String,
-        /// Why, e.g. `not signed` or `hash mismatch`.
-        reason: String,
-    },
-    /// Its limits exceed what the host allows.
-    #[error("actor \"{id}\": {reason}")]
-    Limits {
-        /// Actor id.
-        id: String,
-        /// Which limit and the host's cap.
-        reason: String,
-    },
-}
+const HTTP_INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
 
 /// What an actor has done since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +87,37 @@ impl std::fmt::Debug for Actor {
 }
 
 impl Actor {
+    /// Loads actor `id` from the component bytes `wasm` (read from
+    /// `origin`, named in errors), compiling it or taking it from the
+    /// runtime's compile cache. `claims` are those the caller verified.
+    ///
+    /// # Errors
+    ///
+    /// When it does not compile, cannot be linked, or asks for more than the
+    /// runtime allows.
+    pub fn load(
+        runtime: &Runtime,
+        id: ComponentId,
+        origin: &str,
+        wasm: &[u8],
+        limits: ActorLimits,
+        claims: Option<Claims<ComponentMetadata>>,
+    ) -> Result<Self, ActorLoadError> {
+        let (component, outcome) =
+            runtime
+                .cache()
+                .load(runtime.engine(), id.as_str(), origin, wasm)?;
+        Self::new(
+            runtime.clone(),
+            id,
+            origin,
+            component,
+            outcome,
+            limits,
+            claims,
+        )
+    }
+
     pub(crate) fn new(
         runtime: Runtime,
         id: ComponentId,
@@ -182,7 +144,7 @@ impl Actor {
             .map(|(name, _)| name.to_string())
             .collect();
         let resource_interfaces =
-            super::calls::interfaces_with_resources(runtime.engine(), &component);
+            super::routed_imports::interfaces_with_resources(runtime.engine(), &component);
         let pre: InstancePre<ActorCtx> = runtime
             .linker_for(&component)
             .and_then(|linker| linker.instantiate_pre(&component))

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use super::actor::ActorLoadError;
+use super::load_error::ActorLoadError;
 
 /// How a component came to be compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

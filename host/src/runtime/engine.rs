@@ -7,12 +7,9 @@ use std::thread::JoinHandle;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::actor::{Actor, ActorLoadError};
 use super::compile_cache::CompileCache;
 use super::ctx::ActorCtx;
-use crate::config::{ActorLimits, RuntimeConfig};
-use lattice_interfaces::claims::{Claims, ComponentMetadata};
-use lattice_interfaces::ComponentId;
+use crate::config::RuntimeConfig;
 
 /// Which instance allocator the engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +131,7 @@ impl Runtime {
     /// every other instance import routed to linked actors.
     pub(crate) fn linker_for(&self, component: &Component) -> wasmtime::Result<Linker<ActorCtx>> {
         let mut linker = self.inner.linker.clone();
-        super::calls::define_routed_imports(&mut linker, &self.inner.engine, component)?;
+        super::routed_imports::define_routed_imports(&mut linker, &self.inner.engine, component)?;
         Ok(linker)
     }
 
@@ -154,23 +151,6 @@ impl Runtime {
         u64::try_from(duration.as_nanos().div_ceil(tick))
             .unwrap_or(u64::MAX)
             .max(1)
-    }
-
-    /// Loads the actor `id` from the component bytes `wasm` (read from
-    /// `origin`, named in errors). `claims` are those the caller verified.
-    pub fn load_actor(
-        &self,
-        id: ComponentId,
-        origin: &str,
-        wasm: &[u8],
-        limits: ActorLimits,
-        claims: Option<Claims<ComponentMetadata>>,
-    ) -> Result<Actor, ActorLoadError> {
-        let (component, outcome) =
-            self.inner
-                .cache
-                .load(&self.inner.engine, id.as_str(), origin, wasm)?;
-        Actor::new(self.clone(), id, origin, component, outcome, limits, claims)
     }
 
     /// Compiles `wasm` without the cache; for checks and benchmarks.

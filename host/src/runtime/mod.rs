@@ -5,12 +5,25 @@
 //! 1. [`Runtime::new`] builds the engine (component model, epoch
 //!    interruption, the pooling allocator when it can reserve its pool) and
 //!    starts the epoch ticker that enforces call deadlines.
-//! 2. [`Runtime::load_actor`] reads a component, compiles it or takes it from
-//!    the [`CompileCache`], links its imports and keeps the resulting
+//! 2. [`Actor::load`] compiles a component or takes it from the
+//!    [`CompileCache`], links its imports and keeps the resulting
 //!    `ProxyPre` in an [`Actor`].
 //! 3. [`Actor::handle_http`] serves one call in a fresh store, with the
 //!    actor's memory limit and deadline, at most `max_instances` at once.
 //!    A trap, timeout or limit breach fails that call only.
+//!
+//! The modules, each depending only on those listed before it:
+//! - `load_error`: why an actor could not be loaded;
+//! - `calls`: the [`ActorCalls`] trait the host's router implements;
+//! - `values`: component values to and from the wire;
+//! - `compile_cache`: compiled components on disk, by digest;
+//! - `keyvalue`, `messaging`, `outgoing_http`: the WASI bindings that call
+//!   through [`ActorCalls`];
+//! - `ctx`: [`ActorCtx`], the state of one store;
+//! - `routed_imports`: imports of other actors, routed through
+//!   [`ActorCalls`];
+//! - `engine`: [`Runtime`], the engine, its linker and epoch ticker;
+//! - `actor`: [`Actor`], pre-instantiated, instantiated per call.
 
 mod actor;
 mod calls;
@@ -18,16 +31,20 @@ mod compile_cache;
 mod ctx;
 mod engine;
 mod keyvalue;
+mod load_error;
 mod messaging;
 mod outgoing_http;
+mod routed_imports;
+mod values;
 
-pub use actor::{Actor, ActorLoadError, ActorStats, HTTP_INCOMING_HANDLER};
+pub use actor::{Actor, ActorStats};
 pub use calls::{
-    decode_values, encode_values, from_wire, to_wire, unversioned, ActorCalls, CallFuture,
-    KeyValueFuture, MessagingClientFuture,
+    unversioned, ActorCalls, CallFuture, KeyValueFuture, MessagingClientFuture, OutgoingHttp,
+    OutgoingSender,
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
-pub use outgoing_http::{LinkedOutgoingHttp, OutgoingHttp, OutgoingSender};
+pub use load_error::ActorLoadError;
+pub use values::{decode_values, encode_values, from_wire, to_wire};

@@ -6,34 +6,16 @@
 //! host) it crosses the lattice whole and the answer comes back whole.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead};
 use lattice_interfaces::http_client::{OutgoingReply, OutgoingRequest};
-use lattice_interfaces::{ComponentId, InvocationError};
+use lattice_interfaces::ComponentId;
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
-use super::calls::ActorCalls;
-
-/// Sends one request whole through a provider elsewhere on the lattice.
-pub type OutgoingSender = Box<
-    dyn FnOnce(
-            OutgoingRequest,
-        )
-            -> Pin<Box<dyn Future<Output = Result<OutgoingReply, InvocationError>> + Send>>
-        + Send,
->;
-
-/// How an actor's outgoing request leaves.
-pub enum OutgoingHttp {
-    /// From this process, streaming, with the link's timeouts.
-    Direct(wasmtime_wasi_http::RequestOptions),
-    /// Whole, through the provider the link names, elsewhere.
-    Through(OutgoingSender),
-}
+use super::calls::{ActorCalls, OutgoingHttp};
 
 /// The hooks of one store: every request is checked against the actor's
 /// link before anything is sent.
@@ -113,7 +95,9 @@ async fn whole(request: http::Request<WasiBody>) -> Result<OutgoingRequest, Erro
     let mut bytes = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
-            if bytes.len().saturating_add(data.len()) > crate::lattice::MAX_BODY_BYTES {
+            if bytes.len().saturating_add(data.len())
+                > lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES
+            {
                 return Err(Error::HttpRequestBodySize(None));
             }
             bytes.extend_from_slice(&data);

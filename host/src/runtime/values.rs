@@ -1,0 +1,133 @@
+//! Component values as they cross hosts: [`Val`] to and from the wire's
+//! `WireVal`, every WIT type but resources, futures and streams.
+
+use lattice_interfaces::protocol::rpc::WireVal;
+use lattice_interfaces::{ErrorKind, InvocationError};
+use wasmtime::component::Val;
+
+fn unsupported(what: &str) -> InvocationError {
+    InvocationError::new(ErrorKind::BadRequest, format!("{what} cannot cross hosts"))
+}
+
+/// A component value for the wire; resources, futures and streams refused.
+pub fn to_wire(value: &Val) -> Result<WireVal, InvocationError> {
+    let list = |values: &[Val]| values.iter().map(to_wire).collect::<Result<Vec<_>, _>>();
+    let boxed = |value: &Option<Box<Val>>| {
+        value
+            .as_deref()
+            .map(to_wire)
+            .transpose()
+            .map(|v| v.map(Box::new))
+    };
+    Ok(match value {
+        Val::Bool(v) => WireVal::Bool(*v),
+        Val::S8(v) => WireVal::S8(*v),
+        Val::U8(v) => WireVal::U8(*v),
+        Val::S16(v) => WireVal::S16(*v),
+        Val::U16(v) => WireVal::U16(*v),
+        Val::S32(v) => WireVal::S32(*v),
+        Val::U32(v) => WireVal::U32(*v),
+        Val::S64(v) => WireVal::S64(*v),
+        Val::U64(v) => WireVal::U64(*v),
+        Val::Float32(v) => WireVal::F32(*v),
+        Val::Float64(v) => WireVal::F64(*v),
+        Val::Char(v) => WireVal::Char(*v),
+        Val::String(v) => WireVal::String(v.clone()),
+        Val::List(v) => match bytes_of(v) {
+            Some(bytes) => WireVal::Bytes(bytes),
+            None => WireVal::List(list(v)?),
+        },
+        Val::FixedLengthList(v) => WireVal::FixedList(list(v)?),
+        Val::Map(v) => WireVal::Map(
+            v.iter()
+                .map(|(k, v)| Ok((to_wire(k)?, to_wire(v)?)))
+                .collect::<Result<_, InvocationError>>()?,
+        ),
+        Val::Record(v) => WireVal::Record(
+            v.iter()
+                .map(|(n, v)| Ok((n.clone(), to_wire(v)?)))
+                .collect::<Result<_, InvocationError>>()?,
+        ),
+        Val::Tuple(v) => WireVal::Tuple(list(v)?),
+        Val::Variant(case, v) => WireVal::Variant(case.clone(), boxed(v)?),
+        Val::Enum(v) => WireVal::Enum(v.clone()),
+        Val::Option(v) => WireVal::Option(boxed(v)?),
+        Val::Result(Ok(v)) => WireVal::Result(Ok(boxed(v)?)),
+        Val::Result(Err(v)) => WireVal::Result(Err(boxed(v)?)),
+        Val::Flags(v) => WireVal::Flags(v.clone()),
+        Val::Resource(_) => return Err(unsupported("a resource")),
+        Val::Future(_) => return Err(unsupported("a future")),
+        Val::Stream(_) => return Err(unsupported("a stream")),
+        Val::ErrorContext(_) => return Err(unsupported("an error context")),
+    })
+}
+
+/// The bytes of a non-empty list whose every element is a `u8`.
+fn bytes_of(values: &[Val]) -> Option<Vec<u8>> {
+    if values.is_empty() {
+        return None;
+    }
+    values
+        .iter()
+        .map(|v| match v {
+            Val::U8(b) => Some(*b),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A component value from the wire. Types are checked by wasmtime when the
+/// value is passed to a function.
+pub fn from_wire(value: WireVal) -> Val {
+    let list = |values: Vec<WireVal>| values.into_iter().map(from_wire).collect::<Vec<_>>();
+    let boxed = |value: Option<Box<WireVal>>| value.map(|v| Box::new(from_wire(*v)));
+    match value {
+        WireVal::Bool(v) => Val::Bool(v),
+        WireVal::S8(v) => Val::S8(v),
+        WireVal::U8(v) => Val::U8(v),
+        WireVal::S16(v) => Val::S16(v),
+        WireVal::U16(v) => Val::U16(v),
+        WireVal::S32(v) => Val::S32(v),
+        WireVal::U32(v) => Val::U32(v),
+        WireVal::S64(v) => Val::S64(v),
+        WireVal::U64(v) => Val::U64(v),
+        WireVal::F32(v) => Val::Float32(v),
+        WireVal::F64(v) => Val::Float64(v),
+        WireVal::Char(v) => Val::Char(v),
+        WireVal::String(v) => Val::String(v),
+        WireVal::List(v) => Val::List(list(v)),
+        WireVal::FixedList(v) => Val::FixedLengthList(list(v)),
+        WireVal::Bytes(v) => Val::List(v.into_iter().map(Val::U8).collect()),
+        WireVal::Map(v) => Val::Map(
+            v.into_iter()
+                .map(|(k, v)| (from_wire(k), from_wire(v)))
+                .collect(),
+        ),
+        WireVal::Record(v) => Val::Record(v.into_iter().map(|(n, v)| (n, from_wire(v))).collect()),
+        WireVal::Tuple(v) => Val::Tuple(list(v)),
+        WireVal::Variant(case, v) => Val::Variant(case, boxed(v)),
+        WireVal::Enum(v) => Val::Enum(v),
+        WireVal::Option(v) => Val::Option(boxed(v)),
+        WireVal::Result(Ok(v)) => Val::Result(Ok(boxed(v))),
+        WireVal::Result(Err(v)) => Val::Result(Err(boxed(v))),
+        WireVal::Flags(v) => Val::Flags(v),
+    }
+}
+
+/// Encodes values for an invocation payload.
+pub fn encode_values(values: &[Val]) -> Result<Vec<u8>, InvocationError> {
+    let wire = values.iter().map(to_wire).collect::<Result<Vec<_>, _>>()?;
+    rmp_serde::to_vec_named(&wire)
+        .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
+}
+
+/// Decodes values from an untrusted invocation payload.
+pub fn decode_values(bytes: &[u8]) -> Result<Vec<Val>, InvocationError> {
+    let wire: Vec<WireVal> = rmp_serde::from_slice(bytes).map_err(|e| {
+        InvocationError::new(
+            ErrorKind::BadRequest,
+            format!("malformed call arguments: {e}"),
+        )
+    })?;
+    Ok(wire.into_iter().map(from_wire).collect())
+}
