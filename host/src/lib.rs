@@ -22,28 +22,29 @@
 //! - [`runtime`]: the wasmtime engine, the compile cache and the actors
 //!   themselves (pre-instantiated once, instantiated per call);
 //! - [`host`]: the host that ties actors, providers and links together;
-//! - [`links`]: the link table, one link per key;
-//! - [`router`]: where each call goes, in-process or over the lattice;
+//! - `links`: the link table, one link per key;
+//! - `router`: where each call goes, in-process or over the lattice;
 //! - `remote`: providers elsewhere in the lattice, seen through their
 //!   contracts;
 //! - [`lattice`]: joining a lattice over NATS: control, events, state,
 //!   RPC, provider processes;
-//! - [`admin`]: `/livez`, `/readyz` and `/metrics` for operators;
+//! - `admin`: `/livez`, `/readyz` and `/metrics` for operators;
 //! - [`cli`]: the flags of `lattice-host` and `lattice-ctl up`.
 
-pub mod admin;
+mod admin;
 pub mod cli;
 pub mod config;
 pub mod host;
 pub mod identity;
 pub mod lattice;
-pub mod links;
+mod links;
 mod remote;
-pub mod router;
+mod router;
 pub mod runtime;
 pub mod trust;
 
 pub use config::{ActorLimits, HostConfig, RuntimeConfig};
 pub use host::{Host, HostError};
+pub use router::{RouteCounts, RoutingStats};
 pub use runtime::{ActorLoadError, CompileOutcome};
 pub use trust::{TrustError, TrustPolicy};

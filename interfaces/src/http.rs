@@ -61,8 +61,9 @@ impl Endpoint {
 }
 
 /// HTTP as it crosses the lattice: a request or response whole, head and
-/// body, in one MessagePack [`HttpMessage`]. Bodies are read whole, up to
-/// [`MAX_PAYLOAD_BYTES`], and larger payloads travel in chunks.
+/// body, in one MessagePack [`wire::HttpMessage`]. Bodies are read whole, up
+/// to [`MAX_PAYLOAD_BYTES`](crate::protocol::rpc::MAX_PAYLOAD_BYTES), and
+/// larger payloads travel in chunks.
 pub mod wire {
     use bytes::Bytes;
     use http_body_util::{BodyExt as _, Full};

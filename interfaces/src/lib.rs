@@ -29,6 +29,18 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The modules:
+//! - [`id`]: component ids; [`link`]: links and their keys; [`contract`]:
+//!   WIT interfaces and the standard ones ([`standard`]);
+//! - [`manifest`]: the TOML manifests `lattice-ctl up` and hosts apply;
+//! - [`claims`]: signed actors and providers (wascap-compatible JWTs);
+//! - [`capability`]: the one trait every provider implements;
+//! - [`http`], [`http_client`], [`keyvalue`], [`messaging`]: each standard
+//!   contract's in-process API and wire types; [`wire`]: their codec;
+//! - [`protocol`]: everything on NATS: subjects, control, events, the RPC
+//!   envelope, lattice state, provider host data;
+//! - [`error`]: invocation errors with a stable kind.
 
 pub mod capability;
 pub mod claims;

@@ -24,7 +24,7 @@
 //!   replay memory;
 //! - [`payloads`]: payloads over the inline limit, offered and pulled in
 //!   chunks;
-//! - [`connect`]: connecting to NATS with a host's credentials;
+//! - [`connect`](mod@connect): connecting to NATS with a host's credentials;
 //! - [`events`]: publishing the lattice's CloudEvents;
 //! - [`logging`]: how every Lattice process logs.
 //!

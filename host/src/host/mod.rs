@@ -2,11 +2,11 @@
 //!
 //! - this module: starting and stopping actors and providers, putting and
 //!   deleting links, labels;
-//! - [`providers`]: the built-in provider kinds (one registration table)
+//! - `providers`: the built-in provider kinds (one registration table)
 //!   and provider processes;
-//! - [`calls`]: how actors and providers here call anything, through the
-//!   [router](crate::router);
-//! - [`inbound`]: serving calls that arrive from other hosts and provider
+//! - `calls`: how actors and providers here call anything, through the
+//!   router;
+//! - `inbound`: serving calls that arrive from other hosts and provider
 //!   processes.
 //!
 //! Calls are denied by default: every call travels over a link this host
@@ -186,17 +186,17 @@ impl Host {
     }
 
     /// Sets label `key` to `value`.
-    pub fn put_label(&self, key: &str, value: &str) {
+    pub(crate) fn put_label(&self, key: &str, value: &str) {
         write(&self.inner.labels).insert(key.to_string(), value.to_string());
     }
 
     /// Removes label `key`; returns whether it was set.
-    pub fn delete_label(&self, key: &str) -> bool {
+    pub(crate) fn delete_label(&self, key: &str) -> bool {
         write(&self.inner.labels).remove(key).is_some()
     }
 
     /// When the host started.
-    pub fn started_at(&self) -> SystemTime {
+    pub(crate) fn started_at(&self) -> SystemTime {
         self.inner.started_at
     }
 

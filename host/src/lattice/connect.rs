@@ -14,7 +14,7 @@ pub struct NatsArgs {
         global = true
     )]
     pub url: Option<String>,
-    /// Lattice to join: subjects lattice.<ID>.*, KV bucket LATTICE_<ID>
+    /// Lattice to join: subjects `lattice.<ID>.*`, KV bucket `LATTICE_<ID>`
     #[arg(long = "lattice", env = "LATTICE_ID", default_value = lattice_interfaces::protocol::subjects::DEFAULT_LATTICE, value_name = "ID", global = true)]
     pub lattice: String,
     /// NATS credentials file (JWT + seed)
