@@ -24,6 +24,7 @@
 //!   replay memory;
 //! - [`payloads`]: payloads over the inline limit, offered and pulled in
 //!   chunks;
+//! - [`backoff`]: waits that double up to a cap, for retries;
 //! - [`connect`](mod@connect): connecting to NATS with a host's credentials;
 //! - [`events`]: publishing the lattice's CloudEvents;
 //! - [`logging`]: how every Lattice process logs.
@@ -31,6 +32,7 @@
 //! The envelope itself (what crosses NATS, byte for byte) is
 //! `lattice_interfaces::protocol::rpc`.
 
+pub mod backoff;
 pub mod callee;
 pub mod caller;
 pub mod connect;
@@ -39,6 +41,7 @@ pub mod logging;
 pub mod payloads;
 pub mod verify;
 
+pub use backoff::Backoff;
 pub use callee::{Callee, InvocationHandler, ServeFuture};
 pub use caller::{Call, Caller};
 pub use connect::{connect, redacted};

@@ -291,13 +291,13 @@ impl Shared {
         }
         let provider = self.clone();
         tokio::spawn(async move {
-            let mut backoff = RETRY_FIRST;
+            let mut backoff = lattice_rpc::Backoff::new(RETRY_FIRST, RETRY_MAX);
             let mut failing = false;
             let streams = loop {
                 match provider.subscribe(&link, &subjects).await {
                     Ok(streams) => break streams,
                     Err(error) => {
-                        tracing::warn!(%link, %error, retry_in = ?backoff, "cannot start messaging subscriptions");
+                        tracing::warn!(%link, %error, retry_in = ?backoff.delay(), "cannot start messaging subscriptions");
                         provider
                             .failing()
                             .insert(link.key(), format!("link {link}: {error}"));
@@ -307,11 +307,9 @@ impl Shared {
                         }
                     }
                 }
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(&stop).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(RETRY_MAX);
             };
             provider.note_failing(&link, &stop, None);
             tracing::info!(%link, subjects = ?subjects, "messaging subscriptions started");

@@ -29,6 +29,8 @@ pub(crate) struct Control {
     pub(crate) state: LatticeState,
     pub(crate) events: EventPublisher,
     pub(crate) rpc: std::sync::Arc<super::rpc::Rpc>,
+    /// The owner of this host's `rpc` subscriptions.
+    pub(crate) subscriptions: super::rpc::Subscriptions,
     /// Where provider processes connect.
     pub(crate) nats_url: String,
     /// How they authenticate: the host's own credentials.
@@ -422,7 +424,7 @@ impl Control {
         }
         self.store_claims(&request.actor_id).await;
         // Callable lattice-wide before the reply says so.
-        self.rpc.clone().sync_subscriptions(&self.stop_tasks).await;
+        self.subscriptions.sync().await;
         self.events.publish(kinds::ACTOR_SCALED, data).await;
         Ok(ActorScaled {
             host_id: self.host.id().to_string(),
@@ -502,6 +504,10 @@ impl Control {
                 config: request.config,
             })
         };
+        if started.is_ok() {
+            // Callable lattice-wide before the reply says so.
+            self.subscriptions.sync().await;
+        }
         self.announce(
             started,
             reply,

@@ -107,8 +107,11 @@ impl Lattice {
             events.clone(),
             config.call_timeout,
         ));
+        let tasks = TaskTracker::new();
+        let rpc_subscriptions = rpc::Subscriptions::start(rpc.clone(), stop_tasks.clone(), &tasks);
         let control = Arc::new(Control {
             host: host.clone(),
+            subscriptions: rpc_subscriptions,
             client: client.clone(),
             subjects: subjects.clone(),
             state,
@@ -158,9 +161,7 @@ impl Lattice {
             })
         })?;
 
-        let tasks = TaskTracker::new();
         host.set_remote(Some(Arc::new(rpc::RemoteHostCalls(rpc.clone()))));
-        tasks.spawn(rpc::follow_actors(rpc, stop_tasks.clone()));
         let span =
             tracing::info_span!("lattice", lattice = %subjects.lattice(), host_id = %host.id());
         tasks.spawn(

@@ -85,7 +85,7 @@ pub(crate) async fn supervise(
             return;
         }
     };
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
     while !stop.is_cancelled() {
         let spawned = tokio::process::Command::new(&path)
@@ -136,7 +136,7 @@ pub(crate) async fn supervise(
                 }
                 pid.store(0, Ordering::Relaxed);
                 if started.elapsed() >= STABLE_AFTER {
-                    backoff = FIRST_BACKOFF;
+                    backoff.reset();
                 }
                 end
             }
@@ -152,19 +152,18 @@ pub(crate) async fn supervise(
                 break;
             }
             RunEnd::Exited(status) => {
-                tracing::warn!(provider = %data.provider_id, %status, ?backoff, "provider process ended; restarting");
-                let restarting_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX);
+                let delay = backoff.delay();
+                tracing::warn!(provider = %data.provider_id, %status, ?delay, "provider process ended; restarting");
+                let restarting_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                 events
                     .publish(
                         kinds::PROVIDER_STOPPED,
                         event(json!({ "reason": status, "restarting_in_ms": restarting_in_ms })),
                     )
                     .await;
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(&stop).await {
+                    break;
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

@@ -107,9 +107,6 @@ pub(crate) struct Rpc {
     pub(crate) events: EventPublisher,
     caller: Caller,
     callee: Callee,
-    /// Subscriptions to the calls of what runs here, by target; one owner
-    /// at a time.
-    serving: tokio::sync::Mutex<HashMap<ComponentId, CancellationToken>>,
 }
 
 impl Rpc {
@@ -142,7 +139,6 @@ impl Rpc {
             events,
             caller,
             callee,
-            serving: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -245,29 +241,105 @@ impl RemoteCalls for RemoteHostCalls {
     }
 }
 
-/// Keeps one subscription per actor and callable in-process provider on
-/// this host, following them as they start and stop.
-pub(crate) async fn follow_actors(rpc: Arc<Rpc>, stop: CancellationToken) {
-    let mut changes = rpc.host.components_changed();
-    loop {
-        rpc.clone().sync_subscriptions(&stop).await;
-        tokio::select! {
-            () = stop.cancelled() => break,
-            changed = changes.changed() => if changed.is_err() { break },
-        }
+/// What the owner of a host's `rpc` subscriptions is asked to do.
+enum SubscriptionCommand {
+    /// Subscribe to what runs now, drop what left, flush; then answer.
+    Sync(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Why the owner of the subscriptions stopped.
+#[derive(Debug)]
+enum SubscriptionsEnded {
+    /// The host leaves the lattice.
+    Stopped,
+    /// The host is gone: nothing can change any more.
+    HostGone,
+}
+
+/// A handle on the task that owns this host's `rpc` subscriptions: one
+/// per actor and in-process provider, following them as they start and
+/// stop. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Subscriptions {
+    commands: tokio::sync::mpsc::Sender<SubscriptionCommand>,
+}
+
+impl Subscriptions {
+    /// Starts the owning task on `tasks`; it ends with `stop`.
+    pub(crate) fn start(
+        rpc: Arc<Rpc>,
+        stop: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Self {
+        let (commands, received) = tokio::sync::mpsc::channel(16);
+        tasks.spawn(async move {
+            let ended = own_subscriptions(rpc, received, stop).await;
+            tracing::debug!(?ended, "rpc subscriptions closed");
+        });
+        Self { commands }
     }
-    for token in rpc.serving.lock().await.values() {
-        token.cancel();
+
+    /// Returns once the server routes calls for everything that runs on
+    /// this host now (control requests that start an actor wait for it
+    /// before replying).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the subscriptions are synced anyway.
+    pub(crate) async fn sync(&self) {
+        let (done, synced) = tokio::sync::oneshot::channel();
+        if self
+            .commands
+            .send(SubscriptionCommand::Sync(done))
+            .await
+            .is_ok()
+        {
+            let _ = synced.await;
+        }
     }
 }
 
+/// The owner's loop: syncs on every change of what runs and on request.
+async fn own_subscriptions(
+    rpc: Arc<Rpc>,
+    mut commands: tokio::sync::mpsc::Receiver<SubscriptionCommand>,
+    stop: CancellationToken,
+) -> SubscriptionsEnded {
+    let mut serving: HashMap<ComponentId, CancellationToken> = HashMap::new();
+    let mut changes = rpc.host.components_changed();
+    rpc.sync(&mut serving, &stop).await;
+    let ended = loop {
+        tokio::select! {
+            () = stop.cancelled() => break SubscriptionsEnded::Stopped,
+            command = commands.recv() => match command {
+                Some(SubscriptionCommand::Sync(done)) => {
+                    rpc.sync(&mut serving, &stop).await;
+                    let _ = done.send(());
+                }
+                None => break SubscriptionsEnded::Stopped,
+            },
+            changed = changes.changed() => match changed {
+                Ok(()) => rpc.sync(&mut serving, &stop).await,
+                Err(_) => break SubscriptionsEnded::HostGone,
+            },
+        }
+    };
+    for token in serving.values() {
+        token.cancel();
+    }
+    ended
+}
+
 impl Rpc {
-    /// Subscribes to the calls of every actor and callable provider on this
-    /// host that has no subscription yet, drops those that left, and
-    /// flushes, so that when it returns the server routes calls for every
-    /// one of them here. Control requests that start an actor call it before replying.
-    pub(crate) async fn sync_subscriptions(self: Arc<Self>, stop: &CancellationToken) {
-        let mut serving = self.serving.lock().await;
+    /// Subscribes to the calls of every actor and in-process provider on
+    /// this host that has no subscription in `serving` yet, drops those
+    /// that left, and flushes, so that when it returns the server routes
+    /// calls for every one of them here.
+    async fn sync(
+        self: &Arc<Self>,
+        serving: &mut HashMap<ComponentId, CancellationToken>,
+        stop: &CancellationToken,
+    ) {
         let mut running: Vec<ComponentId> =
             self.host.actors().iter().map(|a| a.id().clone()).collect();
         running.extend(self.host.in_process_providers());
@@ -299,7 +371,7 @@ impl Rpc {
                     serving.insert(id, token);
                 }
                 Err(error) => {
-                    tracing::warn!(actor = %id, %error, "cannot subscribe to the actor's calls")
+                    tracing::warn!(target = %id, %error, "cannot subscribe to its calls")
                 }
             }
         }
