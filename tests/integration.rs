@@ -27,6 +27,7 @@ mod http_server;
 mod instance_reuse;
 mod keyvalue;
 mod keyvalue_backends;
+mod keyvalue_outage;
 mod lattice_hosts;
 mod messaging;
 mod nats_support;

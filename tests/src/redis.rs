@@ -81,6 +81,21 @@ impl RedisServer {
         });
     }
 
+    /// Kills the server (SIGKILL): an outage, not a shutdown.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port (and data folder) after
+    /// [`Self::kill`], and waits until it answers PING.
+    pub fn start_again(&mut self) {
+        self.child = spawn(self.port, self.dir.as_ref().map(tempfile::TempDir::path));
+        wait_for("redis-server to come back", Duration::from_secs(10), || {
+            self.ping().then_some(())
+        });
+    }
+
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

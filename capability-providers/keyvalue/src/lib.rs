@@ -85,10 +85,11 @@ impl KeyValueProvider {
 
     async fn connect(&self, link: &Link) -> Result<Arc<dyn KeyValue>, KvError> {
         let key = link.key();
-        let mut backends = self.backends.lock().await;
-        if let Some(backend) = backends.get(&key) {
+        if let Some(backend) = self.backends.lock().await.get(&key) {
             return Ok(backend.clone());
         }
+        // Connect without holding the table: one unreachable backend must
+        // not stall the calls of every other link.
         let backend: Arc<dyn KeyValue> = if let Some(url) = link.config("url") {
             Arc::new(RedisStore::connect(url).await?)
         } else if let Some(bucket) = link.config("bucket") {
@@ -97,8 +98,14 @@ impl KeyValueProvider {
         } else {
             self.memory.clone()
         };
-        backends.insert(key, backend.clone());
-        Ok(backend)
+        // Two first calls may both connect: the first to finish is kept.
+        Ok(self
+            .backends
+            .lock()
+            .await
+            .entry(key)
+            .or_insert(backend)
+            .clone())
     }
 
     /// Serves one operation that arrived over the lattice on `link`; a
