@@ -68,7 +68,9 @@ async fn calls_fail_at_once_while_redis_is_down_and_the_first_call_after_it_retu
         let took = started.elapsed();
         assert_eq!(reply.status, 500, "attempt {attempt}: {}", reply.body);
         assert!(
-            reply.body.contains(&format!("cannot reach redis at {}", redis.url())),
+            reply
+                .body
+                .contains(&format!("cannot reach redis at {}", redis.url())),
             "attempt {attempt}: {}",
             reply.body
         );

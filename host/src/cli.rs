@@ -279,6 +279,9 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         args.shutdown_grace
     );
     if let Some(lattice) = lattice {
+        if let Some((_, manifest)) = &manifest {
+            remove_links(&lattice, manifest).await;
+        }
         lattice.leave().await;
     }
     host.shutdown(Duration::from_secs(args.shutdown_grace))
@@ -350,12 +353,25 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
     }
     for link in &manifest.links {
         host.check_link(link)?;
+        // The manifest owns its links: a stale one at the same key (left by
+        // an earlier run) is replaced, and they are deleted on exit.
         lattice
-            .put_link(link.clone())
+            .replace_link(link.clone())
             .await
             .with_context(|| format!("link {link}"))?;
     }
     Ok(())
+}
+
+/// Deletes the links `manifest` put, where nobody changed them since.
+async fn remove_links(lattice: &Lattice, manifest: &Manifest) {
+    for link in &manifest.links {
+        match lattice.delete_link_if_unchanged(link).await {
+            Ok(true) => println!("  link {link} deleted"),
+            Ok(false) => {}
+            Err(error) => eprintln!("warning: cannot delete link {link}: {error}"),
+        }
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

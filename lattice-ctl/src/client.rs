@@ -54,6 +54,18 @@ impl LatticeClient {
         Ok(Self { control })
     }
 
+    /// The typed control client itself.
+    pub fn control(&self) -> &ControlClient {
+        &self.control
+    }
+
+    /// The lattice's state bucket, opened directly: what `link del` and
+    /// `reset` use when no host runs.
+    pub async fn state(&self) -> anyhow::Result<lattice_host::lattice::LatticeState> {
+        let js = async_nats::jetstream::new(self.nats().clone());
+        Ok(lattice_host::lattice::LatticeState::existing(&js, &self.subjects().bucket()).await?)
+    }
+
     /// The lattice's subjects.
     pub fn subjects(&self) -> &Subjects {
         self.control.subjects()

@@ -420,11 +420,57 @@ pub async fn delete_link(
         package: contract.package,
         name: name.to_string(),
     };
-    let response = client.request::<op::DeleteLink>(None, &request).await?;
+    let key = lattice_interfaces::LinkKey {
+        source: request.source.clone(),
+        namespace: request.namespace.clone(),
+        package: request.package.clone(),
+        name: request.name.clone(),
+    };
+    match client
+        .control()
+        .request::<op::DeleteLink>(None, &request)
+        .await
+    {
+        Ok(link) => done(format, &link, &format!("link {link} deleted")),
+        // No host runs: the lattice's bucket is there all the same.
+        Err(lattice_client::ControlError::NoAnswer { .. }) => {
+            let link = client.state().await?.delete_link(&key).await?;
+            let link = link.with_context(|| {
+                format!(
+                    "no link from {source} for {package} named {name} in lattice {}",
+                    client.subjects().lattice()
+                )
+            })?;
+            done(
+                format,
+                &link,
+                &format!("link {link} deleted from the lattice's state (no host answered)"),
+            )
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `reset --yes`: deletes every link, named config and claims record from
+/// the lattice's state bucket, directly (no host needed). Hosts that run
+/// drop the deleted links at once.
+pub async fn reset(conn: &ConnArgs, yes: bool, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let lattice = client.subjects().lattice().to_string();
+    if !yes {
+        bail!("reset deletes every link, named config and claims record of lattice {lattice}: run it again with --yes");
+    }
+    let state = client.state().await?;
+    use lattice_interfaces::protocol::state::{CLAIMS_PREFIX, CONFIG_PREFIX, LINK_PREFIX};
+    let links = state.clear(LINK_PREFIX).await?;
+    let config = state.clear(CONFIG_PREFIX).await?;
+    let claims = state.clear(CLAIMS_PREFIX).await?;
     done(
         format,
-        &response,
-        &format!("link from {source} for {package} named {name} deleted"),
+        &serde_json::json!({ "links": links, "config": config, "claims": claims }),
+        &format!(
+            "lattice {lattice} reset: {links} links, {config} config, {claims} claims deleted"
+        ),
     )
 }
 

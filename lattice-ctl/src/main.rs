@@ -73,6 +73,13 @@ enum Command {
     /// Follow the lattice's events.
     #[command(subcommand)]
     Watch(WatchCommand),
+    /// Delete every link, named config and claims record of the lattice,
+    /// straight from its state bucket: works with no host running.
+    Reset {
+        /// Yes, delete them
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Connection and output options every command takes, before or after
@@ -379,6 +386,7 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         }
         Command::Host(HostCommand::Stop { host }) => lattice::stop_host(&conn, &host, output).await,
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
+        Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
     }
 }
 

@@ -74,7 +74,8 @@ impl RedisStore {
             .set_response_timeout(RESPONSE_TIMEOUT);
         let connected = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            self.client.get_multiplexed_async_connection_with_config(&config),
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
         )
         .await
         .map_err(|_| self.unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?

@@ -218,6 +218,41 @@ impl Lattice {
         Ok(())
     }
 
+    /// Stores `link` in the lattice replacing whatever link holds its key,
+    /// and applies it here at once (what `lattice-ctl up` does with its
+    /// manifest's links: it owns them).
+    pub async fn replace_link(&self, link: lattice_interfaces::Link) -> Result<(), StateError> {
+        self.control.state.replace_link(&link).await?;
+        self.control.host.apply_lattice_link(link.clone());
+        self.control
+            .events
+            .publish(
+                kinds::LINK_SET,
+                serde_json::to_value(&link).unwrap_or_default(),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Deletes `link` from the lattice if it is still what the bucket holds;
+    /// returns whether it was deleted.
+    pub async fn delete_link_if_unchanged(
+        &self,
+        link: &lattice_interfaces::Link,
+    ) -> Result<bool, StateError> {
+        let deleted = self.control.state.delete_link_if_unchanged(link).await?;
+        if deleted {
+            self.control
+                .events
+                .publish(
+                    kinds::LINK_DELETED,
+                    serde_json::to_value(link).unwrap_or_default(),
+                )
+                .await;
+        }
+        Ok(deleted)
+    }
+
     /// Starts provider `id` as a process from the binary at `path`,
     /// supervised: restarted with backoff when it exits, stopped with the
     /// provider or the host.

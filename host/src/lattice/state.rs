@@ -61,6 +61,40 @@ pub struct LatticeState {
 }
 
 impl LatticeState {
+    /// Opens bucket `bucket`, which must exist (`lattice-ctl` reads and
+    /// repairs a lattice's state without a host).
+    ///
+    /// # Errors
+    ///
+    /// When the bucket does not exist or JetStream cannot be reached.
+    pub async fn existing(
+        js: &async_nats::jetstream::Context,
+        bucket: &str,
+    ) -> Result<Self, StateError> {
+        js.get_key_value(bucket)
+            .await
+            .map(|kv| Self { kv })
+            .map_err(|e| {
+                StateError::Nats(format!(
+                    "no lattice state bucket {bucket}: {e} (has a host of this lattice ever run?)"
+                ))
+            })
+    }
+
+    /// Deletes every entry under `prefix` (`link.`, `config.`, `claims.`);
+    /// returns how many. Hosts watching the bucket drop deleted links.
+    ///
+    /// # Errors
+    ///
+    /// When the bucket cannot be read or written.
+    pub async fn clear(&self, prefix: &str) -> Result<usize, StateError> {
+        let entries = self.values(prefix).await?;
+        for (key, _) in &entries {
+            self.kv.delete(key).await.map_err(nats)?;
+        }
+        Ok(entries.len())
+    }
+
     /// Opens bucket `bucket`, creating it with `replicas` replicas when it
     /// does not exist yet.
     pub async fn open(
@@ -104,6 +138,16 @@ impl LatticeState {
     /// replaced; with another target it is refused. Compare-and-set: a
     /// concurrent writer of the same key makes this re-read, never overwrite.
     pub async fn put_link(&self, link: &Link) -> Result<(), StateError> {
+        self.write_link(link, false).await
+    }
+
+    /// Stores `link` under its key, replacing whatever link holds it (a
+    /// manifest's links are declarative: `lattice-ctl up` owns them).
+    pub async fn replace_link(&self, link: &Link) -> Result<(), StateError> {
+        self.write_link(link, true).await
+    }
+
+    async fn write_link(&self, link: &Link, replace: bool) -> Result<(), StateError> {
         let key = keys::link_key(&link.key())?;
         let value = Bytes::from(serde_json::to_vec(link).map_err(nats)?);
         for _attempt in 0..5 {
@@ -114,7 +158,7 @@ impl LatticeState {
                             key: key.clone(),
                             reason: e.to_string(),
                         })?;
-                    if existing.target != link.target {
+                    if existing.target != link.target && !replace {
                         return Err(StateError::Clash {
                             existing: existing.to_string(),
                             source_id: link.source.to_string(),
@@ -143,19 +187,52 @@ impl LatticeState {
         Err(StateError::Contended(key))
     }
 
-    /// Deletes the link with `key`; returns it if there was one.
+    /// Deletes the link with `key`; returns it if there was one. Compare-
+    /// and-set: the link deleted is the one returned, never one written in
+    /// between.
     pub async fn delete_link(&self, key: &LinkKey) -> Result<Option<Link>, StateError> {
+        self.delete_link_where(key, |_| true).await
+    }
+
+    /// Deletes `link` if the bucket still holds exactly it (what
+    /// `lattice-ctl up` put, not what someone put over it since).
+    pub async fn delete_link_if_unchanged(&self, link: &Link) -> Result<bool, StateError> {
+        let deleted = self
+            .delete_link_where(&link.key(), |held| held == link)
+            .await?;
+        Ok(deleted.is_some())
+    }
+
+    async fn delete_link_where(
+        &self,
+        key: &LinkKey,
+        wanted: impl Fn(&Link) -> bool,
+    ) -> Result<Option<Link>, StateError> {
         let kv_key = keys::link_key(key)?;
-        let existing = match self.kv.entry(kv_key.clone()).await.map_err(nats)? {
-            Some(entry) if entry.operation == Operation::Put => {
-                serde_json::from_slice(&entry.value).ok()
+        for _attempt in 0..5 {
+            let Some(entry) = self.kv.entry(kv_key.clone()).await.map_err(nats)? else {
+                return Ok(None);
+            };
+            if entry.operation != Operation::Put {
+                return Ok(None);
             }
-            _ => None,
-        };
-        if existing.is_some() {
-            self.kv.delete(&kv_key).await.map_err(nats)?;
+            let Ok(existing) = serde_json::from_slice::<Link>(&entry.value) else {
+                return Ok(None);
+            };
+            if !wanted(&existing) {
+                return Ok(None);
+            }
+            if self
+                .kv
+                .delete_expect_revision(&kv_key, Some(entry.revision))
+                .await
+                .is_ok()
+            {
+                return Ok(Some(existing));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(existing)
+        Err(StateError::Contended(kv_key))
     }
 
     /// Every value under `prefix`, by key.
