@@ -9,26 +9,35 @@
 
 use std::path::Path;
 
-use lattice_host::{ActorLimits, CompileOutcome, Host, HostConfig, HostError, RuntimeConfig};
-use lattice_interfaces::{ComponentId, Link};
-use lattice_tests::{fixtures, hosts};
+use lattice_host::{ActorLimits, CompileOutcome, Host, HostError, RuntimeConfig};
+use lattice_tests::hosts::{self, id, start_fixture, start_fixture_with};
 
 fn host(cache: Option<&Path>) -> Host {
     hosts::host(hosts::unsigned_allowed(), cache)
 }
 
-fn id(s: &str) -> ComponentId {
-    ComponentId::new(s).unwrap()
+/// A development host with no compile cache and `runtime`'s allocation.
+fn host_with(runtime: RuntimeConfig) -> Host {
+    hosts::host_with(hosts::unsigned_allowed(), runtime)
 }
 
+/// Why `host` refuses to load `wasm` (named `origin`) as actor `a`.
 async fn load_error(host: &Host, origin: &str, wasm: Vec<u8>) -> String {
-    match host
-        .start_actor_from_bytes(id("a"), origin, wasm, ActorLimits::default())
-        .await
-    {
+    match hosts::start_bytes(host, "a", origin, wasm).await {
         Ok(_) => panic!("{origin} was loaded"),
         Err(error) => error.to_string(),
     }
+}
+
+/// Fails the test unless `error` starts with `prefix` and holds `part`.
+fn assert_refusal(error: &str, prefix: &str, part: &str) {
+    assert!(error.starts_with(prefix), "{error}");
+    assert!(error.contains(part), "{error}");
+}
+
+/// The component `wat` writes.
+fn component(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).unwrap()
 }
 
 #[tokio::test]
@@ -41,19 +50,23 @@ async fn a_file_that_is_not_wasm_is_refused_by_name() {
 #[tokio::test]
 async fn a_core_module_is_refused_with_the_fix() {
     let host = host(None);
-    let core = wat::parse_str("(module (func (export \"run\")))").unwrap();
-    let e = load_error(&host, "core.wasm", core).await;
-    assert!(
-        e.starts_with("actor \"a\": core.wasm is a core WebAssembly module, not a component"),
-        "{e}"
+    let e = load_error(
+        &host,
+        "core.wasm",
+        component("(module (func (export \"run\")))"),
+    )
+    .await;
+    assert_refusal(
+        &e,
+        "actor \"a\": core.wasm is a core WebAssembly module, not a component",
+        "wasm32-wasip2",
     );
-    assert!(e.contains("wasm32-wasip2"), "{e}");
 }
 
 #[tokio::test]
 async fn truncated_and_garbage_components_are_refused_without_panic() {
     let host = host(None);
-    let hello = fixtures::wasm_bytes("hello");
+    let hello = lattice_tests::fixtures::wasm_bytes("hello");
     // Eight bytes are the preamble alone: a valid empty component. Any cut past it is not.
     for cut in [9, 10, 100, hello.len() / 2, hello.len() - 1] {
         let e = load_error(&host, "cut.wasm", hello[..cut].to_vec()).await;
@@ -82,41 +95,30 @@ async fn a_component_with_wasi_imports_the_host_lacks_is_refused_naming_them() {
     // Imports outside wasi: are routed to linked actors; a wasi: interface
     // this host does not implement cannot be satisfied at all.
     let host = host(None);
-    let component = wat::parse_str(
+    let needs = component(
         r#"(component
             (import "wasi:missing/thing@0.1.0" (instance (export "f" (func))))
         )"#,
-    )
-    .unwrap();
-    let e = load_error(&host, "needs.wasm", component).await;
-    assert!(
-        e.starts_with("actor \"a\": needs.wasm cannot be linked: "),
-        "{e}"
     );
-    assert!(e.contains("wasi:missing/thing"), "{e}");
+    let e = load_error(&host, "needs.wasm", needs).await;
+    assert_refusal(
+        &e,
+        "actor \"a\": needs.wasm cannot be linked: ",
+        "wasi:missing/thing",
+    );
 }
 
 #[tokio::test]
 async fn a_link_to_an_actor_without_the_export_is_refused() {
     let host = host(None);
-    let empty = wat::parse_str("(component)").unwrap();
-    host.start_actor_from_bytes(id("quiet"), "empty.wasm", empty, ActorLimits::default())
+    hosts::start_bytes(&host, "quiet", "empty.wasm", component("(component)"))
         .await
         .unwrap();
-    host.start_provider(&lattice_interfaces::ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: Default::default(),
-    })
-    .unwrap();
-    let mut link = Link::new(
-        id("http"),
-        id("quiet"),
-        lattice_interfaces::Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    link.source_config
-        .insert("address".into(), "127.0.0.1:0".into());
-    let e = host.put_link(link).unwrap_err().to_string();
+    hosts::start_provider(&host, "http", "http-server");
+    let e = host
+        .put_link(hosts::http_link("http", "quiet", "127.0.0.1:0"))
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "link http -> quiet wasi:http/incoming-handler: actor \"quiet\" does not export wasi:http/incoming-handler, which this link needs"
@@ -142,22 +144,8 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
         "{e}"
     );
 
-    host.start_actor_from_bytes(
-        id("a"),
-        "hello.wasm",
-        fixtures::wasm_bytes("hello"),
-        ActorLimits::default(),
-    )
-    .await
-    .unwrap();
-    let again = host
-        .start_actor_from_bytes(
-            id("a"),
-            "hello.wasm",
-            fixtures::wasm_bytes("hello"),
-            ActorLimits::default(),
-        )
-        .await;
+    start_fixture(&host, "a", "hello").await;
+    let again = start_fixture_with(&host, "a", "hello", ActorLimits::default()).await;
     assert!(matches!(
         again,
         Err(HostError::AlreadyRunning { kind: "actor", .. })
@@ -166,29 +154,17 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
 
 #[tokio::test]
 async fn a_memory_limit_above_the_host_cap_is_refused() {
-    let host = Host::new(HostConfig {
-        trust: hosts::unsigned_allowed(),
-        identity: Default::default(),
-        labels: Default::default(),
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 10,
-            max_memory: 32 << 20,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap();
+    let host = host_with(RuntimeConfig {
+        cache_dir: None,
+        pool_instances: 10,
+        max_memory: 32 << 20,
+        ..RuntimeConfig::default()
+    });
     let limits = ActorLimits {
         memory_limit: 64 << 20,
         ..ActorLimits::default()
     };
-    let e = host
-        .start_actor_from_bytes(
-            id("big"),
-            "hello.wasm",
-            fixtures::wasm_bytes("hello"),
-            limits,
-        )
+    let e = start_fixture_with(&host, "big", "hello", limits)
         .await
         .unwrap_err()
         .to_string();
@@ -201,21 +177,13 @@ async fn a_memory_limit_above_the_host_cap_is_refused() {
 #[tokio::test]
 async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompiled() {
     let cache = tempfile::tempdir().unwrap();
-    let hello = fixtures::wasm_bytes("hello");
-    let start = |host: Host, bytes: Vec<u8>| async move {
-        host.start_actor_from_bytes(id("hello"), "hello.wasm", bytes, ActorLimits::default())
+    let start = || async {
+        start_fixture(&host(Some(cache.path())), "hello", "hello")
             .await
-            .unwrap()
             .compile_outcome()
     };
-    assert_eq!(
-        start(host(Some(cache.path())), hello.clone()).await,
-        CompileOutcome::Compiled
-    );
-    assert_eq!(
-        start(host(Some(cache.path())), hello.clone()).await,
-        CompileOutcome::CacheHit
-    );
+    assert_eq!(start().await, CompileOutcome::Compiled);
+    assert_eq!(start().await, CompileOutcome::CacheHit);
 
     let entries: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
@@ -223,42 +191,22 @@ async fn a_second_start_takes_the_compile_cache_and_a_damaged_entry_is_recompile
         .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     std::fs::write(&entries[0], b"damaged").unwrap();
-    assert_eq!(
-        start(host(Some(cache.path())), hello.clone()).await,
-        CompileOutcome::Compiled
-    );
-    assert_eq!(
-        start(host(Some(cache.path())), hello).await,
-        CompileOutcome::CacheHit
-    );
+    assert_eq!(start().await, CompileOutcome::Compiled);
+    assert_eq!(start().await, CompileOutcome::CacheHit);
 }
 
 #[tokio::test]
 async fn on_demand_allocation_serves_when_pooling_is_off() {
-    let host = Host::new(HostConfig {
-        trust: hosts::unsigned_allowed(),
-        identity: Default::default(),
-        labels: Default::default(),
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 0,
-            ..RuntimeConfig::default()
-        },
-    })
-    .unwrap();
+    let host = host_with(RuntimeConfig {
+        cache_dir: None,
+        pool_instances: 0,
+        ..RuntimeConfig::default()
+    });
     assert_eq!(
         host.runtime().allocator(),
         lattice_host::runtime::AllocatorKind::OnDemand
     );
-    let actor = host
-        .start_actor_from_bytes(
-            id("hello"),
-            "hello.wasm",
-            fixtures::wasm_bytes("hello"),
-            ActorLimits::default(),
-        )
-        .await
-        .unwrap();
+    let actor = start_fixture(&host, "hello", "hello").await;
     let response = actor
         .handle_http(hosts::get("http://localhost/"))
         .await
@@ -269,7 +217,7 @@ async fn on_demand_allocation_serves_when_pooling_is_off() {
 #[tokio::test]
 async fn a_link_to_an_interface_with_resources_is_refused() {
     let host = host(None);
-    let component = wat::parse_str(
+    let resources = component(
         r#"(component
             (type $r (resource (rep i32)))
             (core module $m (func (export "f") (param i32) (result i32) local.get 0))
@@ -278,24 +226,12 @@ async fn a_link_to_an_interface_with_resources_is_refused() {
             (instance $inst (export "r" (type $r)) (export "f" (func $f)))
             (export "example:res/thing" (instance $inst))
         )"#,
-    )
-    .unwrap();
-    host.start_actor_from_bytes(id("res"), "res.wasm", component, ActorLimits::default())
+    );
+    hosts::start_bytes(&host, "res", "res.wasm", resources)
         .await
         .unwrap();
-    host.start_actor_from_bytes(
-        id("caller"),
-        "hello.wasm",
-        fixtures::wasm_bytes("hello"),
-        ActorLimits::default(),
-    )
-    .await
-    .unwrap();
-    let link = Link::new(
-        id("caller"),
-        id("res"),
-        lattice_interfaces::Contract::parse("example:res/thing").unwrap(),
-    );
+    start_fixture(&host, "caller", "hello").await;
+    let link = hosts::link("caller", "res", "example:res/thing");
     let e = host.put_link(link).unwrap_err().to_string();
     assert!(
         e.contains(

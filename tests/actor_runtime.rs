@@ -6,59 +6,46 @@
 //! `hello` actor beside a misbehaving fixture on one address (paths route
 //! between them) and reads the HTTP status and body a client sees.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_host::{ActorLimits, Host};
-use lattice_interfaces::{ComponentId, Manifest};
+use lattice_tests::fixtures;
+use lattice_tests::hosts::{self, id};
 use lattice_tests::http_client::HttpClient;
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::manifest::ManifestBuilder;
 
-fn host(cache: &Path) -> Host {
-    hosts::host(hosts::unsigned_allowed(), Some(cache))
+/// A host running `hello` at `/` beside a misbehaving fixture at `/bad`,
+/// and a client to call them.
+struct Beside {
+    host: Host,
+    /// The base URL of the hello link.
+    hello: String,
+    /// The base URL of the bad link (each link asks for its own port).
+    bad: String,
+    client: HttpClient,
+    _cache: tempfile::TempDir,
 }
 
-/// A manifest with `hello` at `/` and `fixture` at `/bad`, with `limits`
-/// (TOML keys) on the fixture.
-fn manifest(fixture: &str, limits: &str) -> Manifest {
-    Manifest::from_toml(&format!(
-        r#"
-[[actors]]
-id = "hello"
-path = "{hello}"
-
-[[actors]]
-id = "bad"
-path = "{bad}"
-{limits}
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "hello"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-
-[[links]]
-source = "http"
-target = "bad"
-interface = "wasi:http/incoming-handler"
-name = "bad"
-source_config = {{ address = "127.0.0.1:0", path = "/bad" }}
-"#,
-        hello = fixtures::wasm("hello").display(),
-        bad = fixtures::wasm(fixture).display(),
-    ))
-    .unwrap()
-}
-
-/// Base URLs of the hello and bad links (they share one port when the first
-/// link's port-0 listener is reused; each link here asks for its own).
-fn urls(host: &Host) -> (String, String) {
+/// A host with a compile cache of its own running `hello` and `fixture`,
+/// with `limit` (a TOML key and its value) on the fixture.
+async fn hello_beside(fixture: &str, limit: Option<(&str, u64)>) -> Beside {
+    let manifest = ManifestBuilder::new()
+        .actor("hello", &fixtures::wasm("hello"))
+        .actor("bad", &fixtures::wasm(fixture));
+    let manifest = match limit {
+        Some((key, value)) => manifest.set(key, value),
+        None => manifest,
+    }
+    .provider("http", "http-server")
+    .http_link("http", "hello", "127.0.0.1:0")
+    .link("http", "bad", "wasi:http/incoming-handler")
+    .name("bad")
+    .source_config(&[("address", "127.0.0.1:0"), ("path", "/bad")])
+    .build();
+    let cache = tempfile::tempdir().unwrap();
+    let host = hosts::host(hosts::unsigned_allowed(), Some(cache.path()));
+    host.apply(&manifest).await.unwrap();
     let endpoints = host.http_endpoints();
     let find = |target: &str| {
         endpoints
@@ -67,107 +54,81 @@ fn urls(host: &Host) -> (String, String) {
             .map(|e| e.url())
             .unwrap()
     };
-    (find("hello"), find("bad"))
+    Beside {
+        hello: find("hello"),
+        bad: find("bad"),
+        host,
+        client: HttpClient::default(),
+        _cache: cache,
+    }
 }
 
-async fn assert_hello_serves(client: &HttpClient, url: &str) {
-    let reply = client.get(url).await.unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (200, "Hello from Lattice!\n")
-    );
+impl Beside {
+    /// Fails the test unless hello answers as it always does.
+    async fn assert_hello_serves(&self) {
+        self.client
+            .get_reply(&self.hello)
+            .await
+            .assert_answer(200, "Hello from Lattice!\n");
+    }
+
+    /// Fails the test unless actor `bad` counted `calls` calls, all failed.
+    fn assert_all_failed(&self, calls: u64) {
+        let stats = self.host.actor(&id("bad")).unwrap().stats();
+        assert_eq!((stats.calls, stats.failed), (calls, calls));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_loops_forever_gets_504_at_its_deadline_and_others_keep_serving() {
-    let cache = tempfile::tempdir().unwrap();
-    let host = host(cache.path());
-    host.apply(&manifest("http_loop_forever", "timeout_ms = 1500"))
-        .await
-        .unwrap();
-    let (hello, bad) = urls(&host);
-    let client = HttpClient::default();
-
+    let t = hello_beside("http_loop_forever", Some(("timeout_ms", 1500))).await;
     let looping = tokio::spawn({
-        let client = client.clone();
-        async move { client.get(&bad).await.unwrap() }
+        let (client, bad) = (t.client.clone(), t.bad.clone());
+        async move { client.get_reply(&bad).await }
     });
     // While the guest spins, hello still answers.
     lattice_tests::wait_for(
         "the looping guest to hold an instance",
         Duration::from_secs(10),
-        || {
-            (host
-                .actor(&ComponentId::new("bad").unwrap())?
-                .instances_in_use()
-                == 1)
-                .then_some(())
-        },
+        || (t.host.actor(&id("bad"))?.instances_in_use() == 1).then_some(()),
     );
-    assert_hello_serves(&client, &hello).await;
+    t.assert_hello_serves().await;
 
     let reply = looping.await.unwrap();
-    assert_eq!(reply.status, 504, "{}", reply.body);
-    assert!(reply.body.contains("actor \"bad\""), "{}", reply.body);
+    reply.assert_error(504, "actor \"bad\"");
     assert!(reply.body.contains("deadline"), "{}", reply.body);
-    assert_hello_serves(&client, &hello).await;
-    let stats = host
-        .actor(&ComponentId::new("bad").unwrap())
-        .unwrap()
-        .stats();
-    assert_eq!((stats.calls, stats.failed), (1, 1));
-    host.shutdown(Duration::from_secs(1)).await;
+    t.assert_hello_serves().await;
+    t.assert_all_failed(1);
+    t.host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_grows_past_its_memory_limit_gets_500_naming_the_limit() {
-    let cache = tempfile::tempdir().unwrap();
-    let host = host(cache.path());
-    host.apply(&manifest("http_memory_bomb", "memory_limit_mib = 16"))
-        .await
-        .unwrap();
-    let (hello, bad) = urls(&host);
-    let client = HttpClient::default();
-
+    let t = hello_beside("http_memory_bomb", Some(("memory_limit_mib", 16))).await;
     for _ in 0..3 {
-        let reply = client.get(&bad).await.unwrap();
-        assert_eq!(reply.status, 500, "{}", reply.body);
-        assert!(
-            reply.body.contains("exceeded its memory limit of 16 MiB"),
-            "{}",
-            reply.body
-        );
-        assert_hello_serves(&client, &hello).await;
+        let reply = t.client.get_reply(&t.bad).await;
+        reply.assert_error(500, "exceeded its memory limit of 16 MiB");
+        t.assert_hello_serves().await;
     }
-    host.shutdown(Duration::from_secs(1)).await;
+    t.host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_panics_gets_500_and_the_next_call_is_served_again() {
-    let cache = tempfile::tempdir().unwrap();
-    let host = host(cache.path());
-    host.apply(&manifest("http_panic", "")).await.unwrap();
-    let (hello, bad) = urls(&host);
-    let client = HttpClient::default();
-
+    let t = hello_beside("http_panic", None).await;
     for _ in 0..3 {
-        let reply = client.get(&bad).await.unwrap();
-        assert_eq!(reply.status, 500, "{}", reply.body);
-        assert!(reply.body.contains("the guest panicked"), "{}", reply.body);
+        let reply = t.client.get_reply(&t.bad).await;
+        reply.assert_error(500, "the guest panicked");
     }
-    assert_hello_serves(&client, &hello).await;
-    let stats = host
-        .actor(&ComponentId::new("bad").unwrap())
-        .unwrap()
-        .stats();
-    assert_eq!((stats.calls, stats.failed), (3, 3));
-    host.shutdown(Duration::from_secs(1)).await;
+    t.assert_hello_serves().await;
+    t.assert_all_failed(3);
+    t.host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_past_max_instances_wait_then_fail_as_busy() {
     let cache = tempfile::tempdir().unwrap();
-    let host = host(cache.path());
+    let host = hosts::host(hosts::unsigned_allowed(), Some(cache.path()));
     let limits = ActorLimits {
         max_instances: 1,
         timeout: Duration::from_secs(3),
@@ -176,7 +137,7 @@ async fn calls_past_max_instances_wait_then_fail_as_busy() {
     };
     let actor = host
         .start_actor_from_bytes(
-            ComponentId::new("spin").unwrap(),
+            id("spin"),
             "http_loop_forever",
             fixtures::wasm_bytes("http_loop_forever"),
             limits,

@@ -9,15 +9,11 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lattice_host::{ActorLimits, Host, TrustPolicy};
+use lattice_host::{Host, TrustPolicy};
 use lattice_interfaces::claims::{embed, sign_component, strip, ComponentSigning, KeyKind};
-use lattice_interfaces::ComponentId;
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::fixtures;
+use lattice_tests::hosts::{self, id, trusting, unsigned_allowed};
 use wasm_encoder::Section as _;
-
-fn host(trust: TrustPolicy) -> Host {
-    hosts::host(trust, None)
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -32,18 +28,15 @@ fn sign(wasm: &[u8], issuer: &nkeys::KeyPair, what: ComponentSigning) -> Vec<u8>
         .wasm
 }
 
+/// The hello example signed by `issuer` with `what`.
+fn signed_hello(issuer: &nkeys::KeyPair, what: ComponentSigning) -> Vec<u8> {
+    sign(&fixtures::wasm_bytes("hello"), issuer, what)
+}
+
 /// Starts `wasm` as actor `a` on a host with `trust`; the refusal, if any.
 async fn start(trust: TrustPolicy, wasm: Vec<u8>) -> Result<Host, String> {
-    let host = host(trust);
-    match host
-        .start_actor_from_bytes(
-            ComponentId::new("a").unwrap(),
-            "a.wasm",
-            wasm,
-            ActorLimits::default(),
-        )
-        .await
-    {
+    let host = hosts::host(trust, None);
+    match hosts::start_bytes(&host, "a", "a.wasm", wasm).await {
         Ok(_) => Ok(host),
         Err(e) => Err(e.to_string()),
     }
@@ -65,36 +58,28 @@ fn strict() -> TrustPolicy {
     TrustPolicy::default()
 }
 
+/// `wasm` with a custom section `name` holding `data` appended.
+fn with_section(mut wasm: Vec<u8>, name: &str, data: &[u8]) -> Vec<u8> {
+    wasm_encoder::CustomSection {
+        name: Cow::Borrowed(name),
+        data: Cow::Borrowed(data),
+    }
+    .append_to(&mut wasm);
+    wasm
+}
+
 #[tokio::test]
 async fn a_signed_actor_runs_and_keeps_its_claims() {
     let account = KeyKind::Account.generate();
-    let signed = sign(
-        &fixtures::wasm_bytes("hello"),
-        &account,
-        ComponentSigning {
-            name: Some("hello".into()),
-            ..Default::default()
-        },
-    );
-    let host = start(
-        TrustPolicy {
-            allowed_issuers: vec![account.public_key()],
-            ..strict()
-        },
-        signed,
-    )
-    .await
-    .unwrap();
-    let actor = host.actor(&ComponentId::new("a").unwrap()).unwrap();
+    let what = ComponentSigning {
+        name: Some("hello".into()),
+        ..Default::default()
+    };
+    let signed = signed_hello(&account, what);
+    let host = start(trusting(account.public_key()), signed).await.unwrap();
+    let actor = host.actor(&id("a")).unwrap();
     assert_eq!(actor.claims().unwrap().issuer, account.public_key());
-    assert_eq!(
-        actor
-            .handle_http(hosts::get("http://localhost/"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hosts::status_of_get(&actor).await, 200);
 }
 
 #[tokio::test]
@@ -105,37 +90,14 @@ async fn an_unsigned_actor_is_refused_unless_the_dev_flag_is_set() {
         e.starts_with("not signed: sign it with `lattice-ctl claims sign`"),
         "{e}"
     );
-    assert!(start(
-        TrustPolicy {
-            allow_unsigned: true,
-            ..strict()
-        },
-        hello
-    )
-    .await
-    .is_ok());
+    assert!(start(unsigned_allowed(), hello).await.is_ok());
 }
 
 #[tokio::test]
 async fn a_changed_module_is_refused_as_tampered_even_in_dev_mode() {
-    let mut wasm = sign(
-        &fixtures::wasm_bytes("hello"),
-        &KeyKind::Account.generate(),
-        ComponentSigning::default(),
-    );
-    wasm_encoder::CustomSection {
-        name: Cow::Borrowed("extra"),
-        data: Cow::Borrowed(b"payload"),
-    }
-    .append_to(&mut wasm);
-    let e = refusal(
-        TrustPolicy {
-            allow_unsigned: true,
-            ..strict()
-        },
-        wasm,
-    )
-    .await;
+    let signed = signed_hello(&KeyKind::Account.generate(), ComponentSigning::default());
+    let tampered = with_section(signed, "extra", b"payload");
+    let e = refusal(unsigned_allowed(), tampered).await;
     assert!(
         e.starts_with("hash mismatch: the module was changed after it was signed (tampered)"),
         "{e}"
@@ -173,46 +135,28 @@ async fn a_forged_signature_is_refused() {
 #[tokio::test]
 async fn expired_and_not_yet_valid_claims_are_refused_with_the_time() {
     let account = KeyKind::Account.generate();
-    let hello = fixtures::wasm_bytes("hello");
-    let expired = sign(
-        &hello,
-        &account,
-        ComponentSigning {
-            expires: Some(now() - 60),
-            ..Default::default()
-        },
-    );
-    let e = refusal(strict(), expired).await;
-    assert!(e.starts_with("claims expired since 20"), "{e}");
-    let early = sign(
-        &hello,
-        &account,
-        ComponentSigning {
-            not_before: Some(now() + 3600),
-            ..Default::default()
-        },
-    );
-    let e = refusal(strict(), early).await;
-    assert!(e.starts_with("claims are not valid before 20"), "{e}");
+    let expired = ComponentSigning {
+        expires: Some(now() - 60),
+        ..Default::default()
+    };
+    let early = ComponentSigning {
+        not_before: Some(now() + 3600),
+        ..Default::default()
+    };
+    for (what, reason) in [
+        (expired, "claims expired since 20"),
+        (early, "claims are not valid before 20"),
+    ] {
+        let e = refusal(strict(), signed_hello(&account, what)).await;
+        assert!(e.starts_with(reason), "{e}");
+    }
 }
 
 #[tokio::test]
 async fn an_issuer_off_the_allow_list_is_refused_by_key() {
-    let account = KeyKind::Account.generate();
-    let trusted = KeyKind::Account.generate();
-    let wasm = sign(
-        &fixtures::wasm_bytes("hello"),
-        &account,
-        ComponentSigning::default(),
-    );
-    let e = refusal(
-        TrustPolicy {
-            allowed_issuers: vec![trusted.public_key()],
-            ..strict()
-        },
-        wasm,
-    )
-    .await;
+    let (account, trusted) = (KeyKind::Account.generate(), KeyKind::Account.generate());
+    let wasm = signed_hello(&account, ComponentSigning::default());
+    let e = refusal(trusting(trusted.public_key()), wasm).await;
     assert_eq!(
         e,
         format!(
@@ -258,8 +202,7 @@ async fn an_import_beyond_the_basic_set_needs_a_claimed_capability() {
 
 #[tokio::test]
 async fn garbage_claims_sections_are_refused_never_a_panic() {
-    let account = KeyKind::Account.generate();
-    let module = KeyKind::Module.generate();
+    let (account, module) = (KeyKind::Account.generate(), KeyKind::Module.generate());
     let stripped = strip(&fixtures::wasm_bytes("hello")).unwrap();
     let valid = sign_component(&stripped, &account, &module, &ComponentSigning::default())
         .unwrap()
@@ -278,20 +221,8 @@ async fn garbage_claims_sections_are_refused_never_a_panic() {
         format!("{header}.{body}.{signature}.extra").into_bytes(),
     ];
     for jwt in jwts {
-        let mut wasm = stripped.clone();
-        wasm_encoder::CustomSection {
-            name: Cow::Borrowed("wasmcloud_jwt"),
-            data: Cow::Borrowed(&jwt),
-        }
-        .append_to(&mut wasm);
-        let e = refusal(
-            TrustPolicy {
-                allow_unsigned: true,
-                ..strict()
-            },
-            wasm,
-        )
-        .await;
+        let wasm = with_section(stripped.clone(), "wasmcloud_jwt", &jwt);
+        let e = refusal(unsigned_allowed(), wasm).await;
         assert!(
             e.starts_with("malformed claims")
                 || e.starts_with("claims use algorithm")

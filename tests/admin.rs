@@ -7,10 +7,9 @@
 //! when it is back; call counts that match the calls made; refusals for
 //! anything else.
 
-use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
-use lattice_tests::http_client::HttpClient;
+use lattice_tests::http_client::{raw_exchange, HttpClient};
 use lattice_tests::lattice::HostProcess;
 use lattice_tests::nats::NatsServer;
 use lattice_tests::{fixtures, hosts, wait_for};
@@ -109,12 +108,11 @@ fn admin_endpoints_report_liveness_readiness_and_metrics() {
     let (status, body) = get(&runtime, &format!("http://{admin}/admin/secrets")).unwrap();
     assert_eq!(status, 404);
     assert!(body.contains("try /livez"), "{body}");
-    let mut raw = std::net::TcpStream::connect(&admin).unwrap();
-    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    raw.write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = raw.read_to_end(&mut answer);
+    raw_exchange(
+        &admin,
+        b"\x16\x03\x01 not http at all\r\n\r\n",
+        Duration::from_secs(5),
+    );
     assert_eq!(
         get(&runtime, &format!("http://{admin}/livez")),
         Some((200, "ok\n".into()))

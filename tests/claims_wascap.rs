@@ -5,17 +5,14 @@
 //! independent oracle: it extracts and validates what we sign, and our host
 //! runs what it signs. The tests compare issuer, subject and module hash.
 
-use lattice_host::{ActorLimits, TrustPolicy};
 use lattice_interfaces::claims::{
     module_hash, read_component, sign_component, ComponentSigning, KeyKind,
 };
-use lattice_interfaces::ComponentId;
 use lattice_tests::{fixtures, hosts};
 
 #[test]
 fn wascap_extracts_and_validates_what_we_sign() {
-    let account = KeyKind::Account.generate();
-    let module = KeyKind::Module.generate();
+    let (account, module) = (KeyKind::Account.generate(), KeyKind::Module.generate());
     let what = ComponentSigning {
         name: Some("hello".into()),
         ver: Some("1.0.0".into()),
@@ -72,28 +69,9 @@ async fn our_host_runs_what_wascap_signs() {
         module_hash(&signed).unwrap()
     );
 
-    let host = hosts::host(
-        TrustPolicy {
-            allowed_issuers: vec![account.public_key()],
-            ..TrustPolicy::default()
-        },
-        None,
-    );
-    let actor = host
-        .start_actor_from_bytes(
-            ComponentId::new("hello").unwrap(),
-            "wascap-signed.wasm",
-            signed,
-            ActorLimits::default(),
-        )
+    let host = hosts::host(hosts::trusting(account.public_key()), None);
+    let actor = hosts::start_bytes(&host, "hello", "wascap-signed.wasm", signed)
         .await
         .unwrap();
-    assert_eq!(
-        actor
-            .handle_http(hosts::get("http://localhost/"))
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(hosts::status_of_get(&actor).await, 200);
 }

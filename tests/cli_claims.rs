@@ -5,19 +5,24 @@
 //! that account, with no dev flag. The tests run the real binary and read
 //! its JSON output and exit codes.
 
-use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use lattice_tests::http_client::HttpClient;
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::process::{lattice_ctl, printed_url};
+use lattice_tests::{fixtures, hosts, http_client};
 
 fn ctl(args: &[&str]) -> Output {
-    Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    lattice_ctl().args(args).output().unwrap()
+}
+
+/// `lattice-ctl up` of `manifest` on a host that runs only what
+/// `account_key` signed.
+fn up_trusting(account_key: &str, manifest: &Path) -> Command {
+    let mut command = lattice_ctl();
+    command
+        .args(["up", "--no-cache", "--allowed-issuer", account_key])
+        .arg(manifest);
+    command
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -122,28 +127,15 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
     // A host that trusts only this account runs it, with no --allow-unsigned.
     let manifest = dir.path().join("hello.toml");
     std::fs::write(&manifest, hosts::hello_manifest(&signed, "127.0.0.1:0")).unwrap();
-    let mut child = Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
-        .env("RUST_LOG", "warn")
-        .args(["up", "--no-cache", "--allowed-issuer", account_key])
-        .arg(&manifest)
-        .stdin(Stdio::null())
+    let mut child = up_trusting(account_key, &manifest)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(Result::unwrap)
-        .find_map(|line| {
-            line.trim()
-                .strip_prefix("http://")
-                .map(|rest| format!("http://{}", rest.split_whitespace().next().unwrap()))
-        })
-        .expect("lattice-ctl up printed no URL");
+    let (url, _) = printed_url(&mut child);
     let reply = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(HttpClient::default().get(&url))
-        .unwrap();
+        .block_on(http_client::get(&url));
     assert_eq!(reply.status, 200);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -154,13 +146,7 @@ fn sign_inspect_and_run_a_signed_actor_without_the_dev_flag() {
         fixtures::wasm("hello").to_str().unwrap(),
     );
     std::fs::write(&manifest, unsigned_manifest).unwrap();
-    let refused = Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
-        .env("RUST_LOG", "warn")
-        .args(["up", "--no-cache", "--allowed-issuer", account_key])
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let refused = up_trusting(account_key, &manifest).output().unwrap();
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

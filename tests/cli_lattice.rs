@@ -7,7 +7,7 @@
 //! processes joined to the lattice (the same host as `lattice-host`), and the
 //! test reads the CLI's JSON output, its exit codes and the HTTP answer.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use lattice_tests::fixtures;
@@ -21,11 +21,9 @@ fn ctl_binary() -> String {
 }
 
 fn ctl(url: &str, args: &[&str]) -> Output {
-    Command::new(ctl_binary())
+    lattice_tests::process::lattice_ctl()
         .args(args)
         .args(["--nats-url", url])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
         .output()
         .unwrap()
 }

@@ -5,19 +5,17 @@
 //! that names the file, the item and the reason, before anything listens.
 //! The tests run the real binary and read its exit code and output.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use lattice_tests::http_client::HttpClient;
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::process::{self, printed_url, terminate_and_wait};
+use lattice_tests::{fixtures, hosts, http_client};
 
+/// `lattice-ctl up` for development: no compile cache, unsigned actors run.
 fn lattice_ctl() -> Command {
-    let mut command = Command::new(lattice_tests::fixtures::binary("lattice-ctl"));
-    command
-        .env("RUST_LOG", "warn")
-        .args(["up", "--no-cache", "--allow-unsigned"]);
+    let mut command = process::lattice_ctl();
+    command.args(["up", "--no-cache", "--allow-unsigned"]);
     command
 }
 
@@ -26,11 +24,7 @@ fn lattice_ctl() -> Command {
 fn up_fails(dir: &Path, text: &str) -> (Option<i32>, String) {
     let manifest = dir.join("app.toml");
     std::fs::write(&manifest, text).unwrap();
-    let output = lattice_ctl()
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let output = lattice_ctl().arg(&manifest).output().unwrap();
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).trim().to_string(),
@@ -79,40 +73,16 @@ fn up_prints_the_url_serves_hello_and_stops_on_sigterm() {
     std::fs::write(&manifest, hello_manifest(&fixtures::wasm("hello"))).unwrap();
     let mut child = lattice_ctl()
         .arg(&manifest)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("lattice-ctl up ended before printing a URL")
-            .unwrap();
-        if let Some(rest) = line.trim().strip_prefix("http://") {
-            let url = rest.split_whitespace().next().unwrap();
-            assert!(line.trim().ends_with("-> hello"), "{line}");
-            break format!("http://{url}");
-        }
-    };
+    let (url, line) = printed_url(&mut child);
+    assert!(line.trim().ends_with("-> hello"), "{line}");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let reply = runtime.block_on(HttpClient::default().get(&url)).unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (200, "Hello from Lattice!\n")
-    );
+    let reply = runtime.block_on(http_client::get(&url));
+    reply.assert_answer(200, "Hello from Lattice!\n");
 
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = lattice_tests::wait_for(
-        "lattice-ctl to exit on SIGTERM",
-        Duration::from_secs(20),
-        || child.try_wait().unwrap(),
-    );
+    let exit = terminate_and_wait(&mut child, "lattice-ctl", Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
 }

@@ -6,17 +6,18 @@
 //! The manifests are the shipped ones, with only the HTTP port, the NATS
 //! URL and the folder of the built files changed for the test.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use lattice_tests::fixtures;
 use lattice_tests::http_client::HttpClient;
-use lattice_tests::nats::NatsServer;
+use lattice_tests::nats::{ask, NatsServer};
+use lattice_tests::process::{lattice_ctl, printed_url, terminate_and_wait};
+use lattice_tests::{fixtures, wait_for};
 
 /// The shipped manifest `examples/NAME`, pointed at `nats_url`, a free
 /// HTTP port and the absolute folder of the built files.
-fn example_manifest(dir: &std::path::Path, name: &str, nats_url: &str) -> std::path::PathBuf {
+fn example_manifest(dir: &Path, name: &str, nats_url: &str) -> PathBuf {
     let examples = fixtures::repo_root().join("examples");
     let text = std::fs::read_to_string(examples.join(name))
         .unwrap()
@@ -35,59 +36,63 @@ fn example_manifest(dir: &std::path::Path, name: &str, nats_url: &str) -> std::p
     path
 }
 
-/// Runs `lattice-ctl up` joined to `nats_url` on `manifest`.
-fn up(nats_url: &str, manifest: &std::path::Path) -> Child {
-    Command::new(lattice_tests::fixtures::binary("lattice-ctl"))
-        .env("RUST_LOG", "warn")
-        .args([
-            "up",
-            "--no-cache",
-            "--allow-unsigned",
-            "--nats-url",
-            nats_url,
-        ])
-        .arg(manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+/// A shipped process manifest ready to run: its NATS server, and the
+/// manifest rewritten for the test in a folder of its own.
+struct Example {
+    nats: NatsServer,
+    manifest: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Example {
+    /// Builds actor `actor` and provider binary `provider`, starts NATS and
+    /// points `examples/NAME` at it.
+    fn prepare(name: &str, actor: &str, provider: &str) -> Self {
+        fixtures::wasm(actor);
+        fixtures::provider_binary(provider);
+        let nats = NatsServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = example_manifest(dir.path(), name, &nats.url());
+        Self {
+            nats,
+            manifest,
+            _dir: dir,
+        }
+    }
+
+    /// Runs `lattice-ctl up` joined to the example's NATS server on its
+    /// manifest.
+    fn up(&self) -> Child {
+        lattice_ctl()
+            .args([
+                "up",
+                "--no-cache",
+                "--allow-unsigned",
+                "--nats-url",
+                &self.nats.url(),
+            ])
+            .arg(&self.manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    }
 }
 
 fn stop(mut child: Child) {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let exit = lattice_tests::wait_for("lattice-ctl to exit", Duration::from_secs(30), || {
-        child.try_wait().unwrap()
-    });
+    let exit = terminate_and_wait(&mut child, "lattice-ctl", Duration::from_secs(30));
     assert!(exit.success(), "{exit:?}");
 }
 
 #[test]
 fn kv_counter_counts_with_its_provider_as_a_process() {
-    fixtures::wasm("kv_counter");
-    fixtures::provider_binary("lattice-provider-keyvalue");
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = example_manifest(
-        dir.path(),
+    let example = Example::prepare(
         "kv-counter/kv-counter.process.toml",
-        &nats.url(),
+        "kv_counter",
+        "lattice-provider-keyvalue",
     );
-    let mut child = up(&nats.url(), &manifest);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("up ended before printing a URL")
-            .unwrap();
-        if let Some(rest) = line.trim().strip_prefix("http://") {
-            break format!("http://{}", rest.split_whitespace().next().unwrap());
-        }
-    };
+    let mut child = example.up();
+    let (url, _) = printed_url(&mut child);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = HttpClient::default();
     let get = || {
@@ -96,7 +101,7 @@ fn kv_counter_counts_with_its_provider_as_a_process() {
             .unwrap()
     };
     // The provider process starts in the background: poll until it counts.
-    let first = lattice_tests::wait_for(
+    let first = wait_for(
         "the provider process to serve",
         Duration::from_secs(30),
         || {
@@ -111,22 +116,22 @@ fn kv_counter_counts_with_its_provider_as_a_process() {
 
 #[test]
 fn hello_answers_through_an_http_server_process() {
-    fixtures::wasm("hello");
-    fixtures::provider_binary("lattice-provider-http-server");
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = example_manifest(dir.path(), "hello/hello.process.toml", &nats.url());
-    let address = std::fs::read_to_string(&manifest)
+    let example = Example::prepare(
+        "hello/hello.process.toml",
+        "hello",
+        "lattice-provider-http-server",
+    );
+    let address = std::fs::read_to_string(&example.manifest)
         .unwrap()
         .split("address = \"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_string();
-    let child = up(&nats.url(), &manifest);
+    let child = example.up();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = HttpClient::default();
-    let reply = lattice_tests::wait_for(
+    let reply = wait_for(
         "the HTTP server process to answer",
         Duration::from_secs(30),
         || {
@@ -144,34 +149,17 @@ fn hello_answers_through_an_http_server_process() {
 
 #[test]
 fn echo_messaging_answers_with_its_provider_as_a_process() {
-    fixtures::wasm("echo_messaging");
-    fixtures::provider_binary("lattice-provider-messaging-nats");
-    let nats = NatsServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = example_manifest(
-        dir.path(),
+    let example = Example::prepare(
         "echo-messaging/echo-messaging.process.toml",
-        &nats.url(),
+        "echo_messaging",
+        "lattice-provider-messaging-nats",
     );
-    let child = up(&nats.url(), &manifest);
+    let child = example.up();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = runtime.block_on(async_nats::connect(nats.url())).unwrap();
-    let ask = |body: &str| {
-        runtime.block_on(async {
-            let reply = tokio::time::timeout(
-                Duration::from_secs(1),
-                client.request("echo.hi", body.to_string().into()),
-            )
-            .await;
-            match reply {
-                Ok(Ok(message)) => Some(String::from_utf8_lossy(&message.payload).into_owned()),
-                _ => None,
-            }
-        })
-    };
-    let answer =
-        lattice_tests::wait_for("echo to answer", Duration::from_secs(30), || ask("hello"));
+    let client = runtime.block_on(example.nats.client());
+    let echo = |body: &str| runtime.block_on(ask(&client, "echo.hi", body));
+    let answer = wait_for("echo to answer", Duration::from_secs(30), || echo("hello"));
     assert_eq!(answer, "echo: hello");
-    assert_eq!(ask("again").as_deref(), Some("echo: again"));
+    assert_eq!(echo("again").as_deref(), Some("echo: again"));
     stop(child);
 }

@@ -6,56 +6,52 @@
 //! prefix; a path no link serves gets 404; deleting the link stops the
 //! serving; garbage on the socket gets an error and the server keeps going.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use lattice_host::{ActorLimits, Host};
-use lattice_interfaces::{ComponentId, Contract, Link, Manifest, ProviderSpec};
-use lattice_tests::http_client::HttpClient;
-use lattice_tests::{fixtures, hosts};
-
-fn host() -> Host {
-    hosts::dev_host()
-}
-
-fn id(s: &str) -> ComponentId {
-    ComponentId::new(s).unwrap()
-}
+use lattice_host::Host;
+use lattice_interfaces::{Link, Manifest, ProviderSpec};
+use lattice_tests::fixtures;
+use lattice_tests::hosts::{self, id, start_fixture};
+use lattice_tests::http_client::{self, raw_exchange, HttpClient};
 
 fn http_link(target: &str, name: &str, address: &str, path: Option<&str>) -> Link {
-    let mut link = Link::new(
-        id("http"),
-        id(target),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
+    let mut link = hosts::http_link("http", target, address);
     link.name = name.into();
-    link.source_config.insert("address".into(), address.into());
     if let Some(path) = path {
         link.source_config.insert("path".into(), path.into());
     }
     link
 }
 
+/// The link `default` from `http` to `hello` on a free port.
+fn hello_link() -> Link {
+    http_link("hello", "default", "127.0.0.1:0", None)
+}
+
 async fn host_with_http_and(actors: &[(&str, &str)]) -> Host {
-    let host = host();
+    let host = hosts::dev_host();
     for (actor, fixture) in actors {
-        host.start_actor_from_bytes(
-            id(actor),
-            fixture,
-            fixtures::wasm_bytes(fixture),
-            ActorLimits::default(),
-        )
-        .await
-        .unwrap();
+        start_fixture(&host, actor, fixture).await;
     }
-    host.start_provider(&ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: Default::default(),
-    })
-    .unwrap();
+    hosts::start_provider(&host, "http", "http-server");
     host
+}
+
+/// A host serving `hello` over [`hello_link`]; the address it listens on.
+async fn serving_hello() -> (Host, SocketAddr) {
+    let host = host_with_http_and(&[("hello", "hello")]).await;
+    host.put_link(hello_link()).unwrap();
+    let address = host.http_endpoints()[0].address;
+    (host, address)
+}
+
+/// Fails the test unless `GET /` on `address` answers 200.
+async fn assert_serves(address: SocketAddr) {
+    assert_eq!(
+        http_client::get(&format!("http://{address}/")).await.status,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,17 +69,11 @@ async fn the_hello_manifest_answers_hello_from_lattice() {
         .insert("address".into(), "127.0.0.1:0".into());
     fixtures::wasm("hello");
 
-    let host = host();
-    host.apply(&manifest).await.unwrap();
-    let url = host.http_endpoints()[0].url();
-    let reply = HttpClient::default()
-        .get(&format!("{url}anything?x=1"))
+    let host = hosts::applied(&manifest).await;
+    let url = hosts::first_url(&host);
+    http_client::get(&format!("{url}anything?x=1"))
         .await
-        .unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (200, "Hello from Lattice!\n")
-    );
+        .assert_answer(200, "Hello from Lattice!\n");
     host.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -97,22 +87,13 @@ async fn links_share_an_address_by_path_prefix_and_unrouted_paths_get_404() {
         .unwrap();
     assert_eq!(host.http_endpoints().len(), 2);
     let client = HttpClient::default();
+    let get = async |path: &str| client.get_reply(&format!("http://{address}{path}")).await;
 
-    let reply = client
-        .get(&format!("http://{address}/hello/world"))
+    get("/hello/world").await.assert_status(200);
+    get("/oops").await.assert_status(500);
+    get("/hellox")
         .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let reply = client.get(&format!("http://{address}/oops")).await.unwrap();
-    assert_eq!(reply.status, 500, "{}", reply.body);
-    let reply = client
-        .get(&format!("http://{address}/hellox"))
-        .await
-        .unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (404, "no link serves path /hellox\n")
-    );
+        .assert_answer(404, "no link serves path /hellox\n");
 
     // A second link on the same address and prefix is refused, naming the holder.
     let e = host
@@ -125,20 +106,10 @@ async fn links_share_an_address_by_path_prefix_and_unrouted_paths_get_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_last_link_on_an_address_closes_it() {
-    let host = host_with_http_and(&[("hello", "hello")]).await;
-    let link = http_link("hello", "default", "127.0.0.1:0", None);
-    host.put_link(link.clone()).unwrap();
-    let address = host.http_endpoints()[0].address;
-    assert_eq!(
-        HttpClient::default()
-            .get(&format!("http://{address}/"))
-            .await
-            .unwrap()
-            .status,
-        200
-    );
+    let (host, address) = serving_hello().await;
+    assert_serves(address).await;
 
-    assert!(host.delete_link(&link.key()).is_some());
+    assert!(host.delete_link(&hello_link().key()).is_some());
     assert!(host.http_endpoints().is_empty());
     lattice_tests::wait_for("the address to close", Duration::from_secs(10), || {
         TcpStream::connect(address).is_err().then_some(())
@@ -150,10 +121,12 @@ async fn an_address_in_use_is_refused_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();
     let host = host_with_http_and(&[("hello", "hello")]).await;
-    let e = host
-        .put_link(http_link("hello", "default", &address, None))
-        .unwrap_err()
-        .to_string();
+    let refusal = |address: &str| {
+        host.put_link(http_link("hello", "default", address, None))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = refusal(&address);
     assert!(
         e.starts_with(&format!(
             "link http -> hello wasi:http/incoming-handler: cannot listen on {address}: "
@@ -162,20 +135,14 @@ async fn an_address_in_use_is_refused_naming_it() {
     );
     assert!(host.links().is_empty());
     for bad in ["localhost", "127.0.0.1", "300.1.1.1:80", ""] {
-        let e = host
-            .put_link(http_link("hello", "default", bad, None))
-            .unwrap_err()
-            .to_string();
+        let e = refusal(bad);
         assert!(e.contains("is not IP:PORT"), "{bad}: {e}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
-    let host = host_with_http_and(&[("hello", "hello")]).await;
-    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
-        .unwrap();
-    let address = host.http_endpoints()[0].address;
+    let (host, address) = serving_hello().await;
 
     let garbage: [&[u8]; 4] = [
         b"\x00\x01\x02\xff\xfe garbage\r\n\r\n",
@@ -185,14 +152,7 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
     ];
     for bytes in garbage {
         let answer = tokio::task::spawn_blocking(move || {
-            let mut stream = TcpStream::connect(address).unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            stream.write_all(bytes).unwrap();
-            let mut answer = Vec::new();
-            let _ = stream.read_to_end(&mut answer);
-            String::from_utf8_lossy(&answer).into_owned()
+            raw_exchange(address, bytes, Duration::from_secs(10)).answer
         })
         .await
         .unwrap();
@@ -204,73 +164,50 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
             String::from_utf8_lossy(bytes)
         );
     }
-    let reply = HttpClient::default()
-        .get(&format!("http://{address}/"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200);
+    assert_serves(address).await;
     host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
-    let host = host();
-    hosts::start_fixture(&host, "hello", "hello").await;
+    let host = hosts::dev_host();
+    start_fixture(&host, "hello", "hello").await;
     host.start_provider(&ProviderSpec {
         id: id("http"),
         kind: "http-server".into(),
         config: [("header_read_timeout_ms".to_string(), "300".to_string())].into(),
     })
     .unwrap();
-    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
-        .unwrap();
+    host.put_link(hello_link()).unwrap();
     let address = host.http_endpoints()[0].address;
 
     // Half a request, then silence: the server ends the connection itself,
     // well before this client's own 20 s read limit.
-    let (closed_after, answer) = tokio::task::spawn_blocking(move || {
-        let mut stream = TcpStream::connect(address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-        let started = std::time::Instant::now();
-        let mut answer = Vec::new();
-        let read = stream.read_to_end(&mut answer);
-        let timed_out = read.as_ref().is_err_and(|e| {
-            matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            )
-        });
-        assert!(!timed_out, "the server never cut the connection off");
-        (
-            started.elapsed(),
-            String::from_utf8_lossy(&answer).into_owned(),
+    let cut = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            address,
+            b"GET / HTTP/1.1\r\nHost: x\r\n",
+            Duration::from_secs(20),
         )
     })
     .await
     .unwrap();
+    assert!(!cut.timed_out, "the server never cut the connection off");
+    let (closed_after, answer) = (cut.closed_after, cut.answer);
     assert!(closed_after < Duration::from_secs(15), "{closed_after:?}");
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
         "{answer:?}"
     );
     // Whole requests are served as before.
-    let reply = HttpClient::default()
-        .get(&format!("http://{address}/"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200);
+    assert_serves(address).await;
     host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_an_actor_under_load_drops_no_call() {
-    let host = host_with_http_and(&[("hello", "hello")]).await;
-    host.put_link(http_link("hello", "default", "127.0.0.1:0", None))
-        .unwrap();
-    let url = host.http_endpoints()[0].url();
+    let (host, _) = serving_hello().await;
+    let url = hosts::first_url(&host);
     // The new component: a copy under another path, so the swap is visible.
     let dir = tempfile::tempdir().unwrap();
     let v2 = dir.path().join("hello-v2.wasm");
@@ -293,7 +230,7 @@ async fn updating_an_actor_under_load_drops_no_call() {
             })
         })
         .collect();
-    let id = ComponentId::new("hello").unwrap();
+    let id = id("hello");
     lattice_tests::wait_for("calls to flow", Duration::from_secs(20), || {
         (host.actor(&id)?.stats().calls >= 50).then_some(())
     });

@@ -10,56 +10,35 @@
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;
+use lattice_tests::hosts::{self, id};
 use lattice_tests::http_client::HttpClient;
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::manifest::ManifestBuilder;
+use lattice_tests::{eventually_within, fixtures};
 
 /// Both actors on one address, routed by path.
 fn manifest(address: &str) -> Manifest {
-    let wasm = fixtures::wasm("http_calls_seen").display().to_string();
-    Manifest::from_toml(&format!(
-        r#"
-[[actors]]
-id = "reused"
-path = "{wasm}"
-instance_reuse = 3
-
-[[actors]]
-id = "fresh"
-path = "{wasm}"
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "reused"
-interface = "wasi:http/incoming-handler"
-name = "reused"
-source_config = {{ address = "{address}", path = "/reused" }}
-
-[[links]]
-source = "http"
-target = "fresh"
-interface = "wasi:http/incoming-handler"
-name = "fresh"
-source_config = {{ address = "{address}", path = "/fresh" }}
-"#
-    ))
-    .unwrap()
+    let wasm = fixtures::wasm("http_calls_seen");
+    let mut manifest = ManifestBuilder::new()
+        .actor("reused", &wasm)
+        .set("instance_reuse", 3)
+        .actor("fresh", &wasm)
+        .provider("http", "http-server");
+    for actor in ["reused", "fresh"] {
+        manifest = manifest
+            .link("http", actor, "wasi:http/incoming-handler")
+            .name(actor)
+            .source_config(&[("address", address), ("path", &format!("/{actor}"))]);
+    }
+    manifest.build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_that_opts_in_serves_calls_from_one_instance_and_others_start_fresh() {
-    let host = hosts::dev_host();
     let address = format!("127.0.0.1:{}", lattice_tests::free_port());
-    host.apply(&manifest(&address)).await.unwrap();
+    let host = hosts::applied(&manifest(&address)).await;
     let base = format!("http://{address}/");
     let client = HttpClient::default();
-    let actor = |id: &str| {
-        host.actor(&lattice_interfaces::ComponentId::new(id).unwrap())
-            .unwrap()
-    };
+    let actor = |name: &str| host.actor(&id(name)).unwrap();
     let (reused_actor, fresh_actor) = (actor("reused"), actor("fresh"));
     // One call, and the instance back (the response can reach the client
     // a moment before the guest's handler returns).
@@ -71,12 +50,9 @@ async fn an_actor_that_opts_in_serves_calls_from_one_instance_and_others_start_f
             fresh_actor.clone()
         };
         async move {
-            let reply = client.get(&url).await.unwrap();
-            let until = tokio::time::Instant::now() + Duration::from_secs(10);
-            while actor.instances_in_use() > 0 {
-                assert!(tokio::time::Instant::now() < until, "a call never ended");
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            let reply = client.get_reply(&url).await;
+            let ended = async || (actor.instances_in_use() == 0).then_some(());
+            eventually_within("the call to end", Duration::from_secs(10), ended).await;
             reply
         }
     };
@@ -84,7 +60,7 @@ async fn an_actor_that_opts_in_serves_calls_from_one_instance_and_others_start_f
         let reply = call(path);
         async move {
             let reply = reply.await;
-            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.assert_status(200);
             reply.body.trim().parse::<u64>().unwrap()
         }
     };
@@ -102,8 +78,7 @@ async fn an_actor_that_opts_in_serves_calls_from_one_instance_and_others_start_f
     assert_eq!(fresh, [1, 1, 1]);
 
     // A trap ends its instance: the call after it starts fresh.
-    let trapped = call("reused/trap").await;
-    assert_eq!(trapped.status, 500, "{}", trapped.body);
+    call("reused/trap").await.assert_status(500);
     assert_eq!(seen("reused").await, 1);
     assert_eq!(seen("reused").await, 2);
 

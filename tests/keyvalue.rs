@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::{KeyValue, KvError, PAGE_SIZE};
-use lattice_interfaces::Manifest;
 use lattice_provider_keyvalue::{MemoryStore, NatsKvStore, RedisStore};
-use lattice_tests::http_client::HttpClient;
+use lattice_tests::http_client::{self, HttpClient};
+use lattice_tests::manifest::ManifestBuilder;
 use lattice_tests::nats::NatsServer;
 use lattice_tests::redis::RedisServer;
 use lattice_tests::{fixtures, hosts};
@@ -145,47 +145,24 @@ async fn the_nats_kv_backend_conforms() {
     .await;
 }
 
-/// Runs kv-counter with its key-value link configured by `target_config`
-/// (TOML inline table body) and sends 1,000 concurrent requests.
-async fn kv_counter_host(target_config: &str) -> lattice_host::Host {
-    let manifest = Manifest::from_toml(&format!(
-        r#"
-[[actors]]
-id = "kv-counter"
-path = "{}"
-max_instances = 40
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[providers]]
-id = "kv"
-kind = "keyvalue"
-
-[[links]]
-source = "http"
-target = "kv-counter"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-
-[[links]]
-source = "kv-counter"
-target = "kv"
-interface = "wasi:keyvalue/store,atomics,batch"
-target_config = {{ {target_config} }}
-"#,
-        fixtures::wasm("kv_counter").display()
-    ))
-    .unwrap();
-    let host = hosts::dev_host();
-    host.apply(&manifest).await.unwrap();
-    host
+/// A host running kv-counter over HTTP, its key-value link configured by
+/// `target_config` (no pairs: the in-memory backend).
+async fn kv_counter_host(target_config: &[(&str, &str)]) -> lattice_host::Host {
+    let manifest = ManifestBuilder::new()
+        .actor("kv-counter", &fixtures::wasm("kv_counter"))
+        .set("max_instances", 40)
+        .provider("http", "http-server")
+        .provider("kv", "keyvalue")
+        .http_link("http", "kv-counter", "127.0.0.1:0")
+        .link("kv-counter", "kv", "wasi:keyvalue/store,atomics,batch")
+        .target_config(target_config)
+        .build();
+    hosts::applied(&manifest).await
 }
 
-async fn thousand_concurrent_increments(target_config: &str) {
+async fn thousand_concurrent_increments(target_config: &[(&str, &str)]) {
     let host = kv_counter_host(target_config).await;
-    let url = format!("{}visits", host.http_endpoints()[0].url());
+    let url = format!("{}visits", hosts::first_url(&host));
     let client = HttpClient::default();
     let seen = client.counted_gets(&url, 1000, 100).await;
     // Every increment answered a distinct value: none was lost or applied twice.
@@ -197,46 +174,41 @@ async fn thousand_concurrent_increments(target_config: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_counter_counts_1000_concurrent_requests_in_memory() {
-    thousand_concurrent_increments("").await;
+    thousand_concurrent_increments(&[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_counter_counts_1000_concurrent_requests_on_redis() {
     let redis = RedisServer::start();
-    thousand_concurrent_increments(&format!("url = \"{}\"", redis.url())).await;
+    thousand_concurrent_increments(&[("url", &redis.url())]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_counter_counts_1000_concurrent_requests_on_nats_kv() {
     let nats = NatsServer::start();
-    thousand_concurrent_increments(&format!(
-        "bucket = \"counters\", nats_url = \"{}\"",
-        nats.url()
-    ))
-    .await;
+    thousand_concurrent_increments(&[("bucket", "counters"), ("nats_url", &nats.url())]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_is_an_error_reply_not_a_panic() {
     let port = lattice_tests::free_port();
-    let host = kv_counter_host(&format!("url = \"redis://127.0.0.1:{port}\"")).await;
-    let url = host.http_endpoints()[0].url();
-    let reply = HttpClient::default().get(&url).await.unwrap();
-    assert_eq!(reply.status, 500, "{}", reply.body);
-    assert!(reply.body.contains("cannot reach redis"), "{}", reply.body);
+    let host = kv_counter_host(&[("url", &format!("redis://127.0.0.1:{port}"))]).await;
+    let url = hosts::first_url(&host);
+    http_client::get(&url)
+        .await
+        .assert_error(500, "cannot reach redis");
 
     // Once the backend is there, the same link works: nothing was cached broken.
     let _redis = RedisServer::start_on(port, false);
-    let reply = HttpClient::default().get(&url).await.unwrap();
-    assert_eq!((reply.status, reply.body.as_str()), (200, "1\n"));
+    http_client::get(&url).await.assert_answer(200, "1\n");
     host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_during_a_stream_of_increments_applies_none_twice() {
     let mut redis = RedisServer::start_persistent();
-    let host = kv_counter_host(&format!("url = \"{}\"", redis.url())).await;
-    let url = format!("{}stream", host.http_endpoints()[0].url());
+    let host = kv_counter_host(&[("url", &redis.url())]).await;
+    let url = format!("{}stream", hosts::first_url(&host));
     let client = HttpClient::default();
     let (mut acknowledged, mut failed) = (Vec::new(), 0u64);
     for i in 0..300 {

@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::{Contract, Link};
-use lattice_tests::eventually;
-use lattice_tests::fixtures;
-use lattice_tests::hosts::id;
-use lattice_tests::http_client::HttpClient;
+use lattice_interfaces::Link;
+use lattice_tests::hosts::{self, id};
+use lattice_tests::http_client::{self, HttpClient};
 use lattice_tests::lattice::{scale, start_provider, Control, HostProcess, RawControl};
-use lattice_tests::nats::NatsServer;
+use lattice_tests::nats::{self, NatsServer};
+use lattice_tests::{eventually, fixtures};
 use serde_json::Value;
 
 fn host_binary() -> String {
@@ -33,16 +32,16 @@ fn hello() -> String {
     fixtures::wasm("hello").display().to_string()
 }
 
+/// `N` hosts joined to lattice `default` on `nats` with `extra`
+/// arguments, and a control client for it.
+async fn started<const N: usize>(nats: &NatsServer, extra: &[&str]) -> ([HostProcess; N], Control) {
+    let hosts = std::array::from_fn(|_| host(nats, "default", extra));
+    (hosts, Control::connect(&nats.url(), "default").await)
+}
+
 /// An `http-server` link from `source` to `hello` listening on `address`.
 fn http_link(source: &str, address: &str) -> Link {
-    let mut link = Link::new(
-        id(source),
-        id("hello"),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    link.source_config
-        .insert("address".to_string(), address.to_string());
-    link
+    hosts::http_link(source, "hello", address)
 }
 
 fn free_address() -> String {
@@ -105,10 +104,8 @@ async fn three_hosts_answer_ping_and_an_auction_picks_only_matching_labels() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_update_and_stop_show_in_inventory_and_events() {
     let nats = NatsServer::start();
-    let h = host(&nats, "default", &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    let mut events = ctl.nats().subscribe("lattice.default.evt.>").await.unwrap();
-    ctl.nats().flush().await.unwrap();
+    let ([h], ctl) = started(&nats, &[]).await;
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.>").await;
     let on = Some(h.id());
 
     ctl.ok::<op::ScaleActor>(on, scale("hello", &hello(), 5))
@@ -157,10 +154,7 @@ async fn scale_update_and_stop_show_in_inventory_and_events() {
 
     let mut seen = Vec::new();
     while seen.len() < 6 {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = nats::next_message(&mut events, Duration::from_secs(10)).await;
         let value: Value = serde_json::from_slice(&event.payload).unwrap();
         assert_eq!(value["specversion"], "1.0");
         let kind = event.subject.rsplit('.').next().unwrap().to_string();
@@ -187,9 +181,7 @@ async fn scale_update_and_stop_show_in_inventory_and_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_put_through_one_host_serves_on_another_and_every_host_lists_it() {
     let nats = NatsServer::start();
-    let serving = host(&nats, "default", &[]);
-    let other = host(&nats, "default", &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
+    let ([serving, other], ctl) = started(&nats, &[]).await;
     ctl.ok::<op::ScaleActor>(Some(serving.id()), scale("hello", &hello(), 10))
         .await;
     ctl.ok::<op::StartProvider>(Some(serving.id()), start_provider("http", "http-server"))
@@ -235,8 +227,7 @@ async fn a_link_put_through_one_host_serves_on_another_and_every_host_lists_it()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_started_after_the_links_exist_serves_them() {
     let nats = NatsServer::start();
-    let first = host(&nats, "default", &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
+    let ([first], ctl) = started(&nats, &[]).await;
     let address = free_address();
     ctl.ok::<op::PutLink>(None, http_link("web", &address))
         .await;
@@ -247,28 +238,17 @@ async fn a_host_started_after_the_links_exist_serves_them() {
         .await;
     ctl.ok::<op::StartProvider>(Some(late.id()), start_provider("web", "http-server"))
         .await;
-    let reply = HttpClient::default()
-        .get(&format!("http://{address}/"))
+    http_client::get(&format!("http://{address}/"))
         .await
-        .unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (200, "Hello from Lattice!\n")
-    );
+        .assert_answer(200, "Hello from Lattice!\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_host_drops_out_of_ping_and_its_heartbeats_stop() {
     let nats = NatsServer::start();
-    let mut doomed = host(&nats, "default", &["--heartbeat-secs", "1"]);
-    let survivor = host(&nats, "default", &["--heartbeat-secs", "1"]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    let mut heartbeats = ctl
-        .nats()
-        .subscribe("lattice.default.evt.host_heartbeat")
-        .await
-        .unwrap();
-    ctl.nats().flush().await.unwrap();
+    let ([mut doomed, survivor], ctl) = started(&nats, &["--heartbeat-secs", "1"]).await;
+    let subject = "lattice.default.evt.host_heartbeat";
+    let mut heartbeats = nats::subscribe(&nats.url(), subject).await;
     assert_eq!(ctl.ping_ids().await.len(), 2);
 
     doomed.kill();
@@ -294,8 +274,7 @@ async fn a_killed_host_drops_out_of_ping_and_its_heartbeats_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_control_subject_gets_an_error_reply_and_changes_nothing() {
     let nats = NatsServer::start();
-    let h = host(&nats, "default", &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
+    let ([h], ctl) = started(&nats, &[]).await;
     let raw = RawControl::connect(&nats.url(), "default").await;
     ctl.ok::<op::ScaleActor>(Some(h.id()), scale("hello", &hello(), 3))
         .await;
@@ -373,17 +352,11 @@ async fn garbage_on_every_control_subject_gets_an_error_reply_and_changes_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_link_puts_never_lose_one_and_a_clash_names_the_holder() {
     let nats = NatsServer::start();
-    let _a = host(&nats, "default", &[]);
-    let _b = host(&nats, "default", &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
+    let (_hosts, ctl): ([_; 2], _) = started(&nats, &[]).await;
 
     let puts = (0..16).map(|i| {
         let ctl = ctl.clone();
-        let mut link = Link::new(
-            id("hello"),
-            id(&format!("kv{i}")),
-            Contract::parse("wasi:keyvalue/store").unwrap(),
-        );
+        let mut link = hosts::link("hello", &format!("kv{i}"), "wasi:keyvalue/store");
         link.name = format!("n{i}");
         async move { ctl.client.request::<op::PutLink>(None, &link).await }
     });
@@ -396,11 +369,7 @@ async fn concurrent_link_puts_never_lose_one_and_a_clash_names_the_holder() {
     // Same key, different targets, at once: exactly one wins.
     let racers = (0..8).map(|i| {
         let ctl = ctl.clone();
-        let link = Link::new(
-            id("api"),
-            id(&format!("t{i}")),
-            Contract::parse("example:greet/hello").unwrap(),
-        );
+        let link = hosts::link("api", &format!("t{i}"), "example:greet/hello");
         async move { ctl.client.request::<op::PutLink>(None, &link).await }
     });
     let replies = futures::future::join_all(racers).await;

@@ -10,52 +10,32 @@
 use std::time::Duration;
 
 use lattice_interfaces::Manifest;
-use lattice_tests::nats::{ask, ask_until_answered, NatsServer};
-use lattice_tests::{fixtures, hosts};
+use lattice_tests::hosts::{self, id};
+use lattice_tests::manifest::ManifestBuilder;
+use lattice_tests::nats::{ask, assert_echo_answers, NatsServer};
+use lattice_tests::{eventually, fixtures, nats};
 
 fn manifest(nats_url: &str, consumer_link: bool) -> Manifest {
-    let mut text = format!(
-        r#"
-[[actors]]
-id = "echo"
-path = "{}"
-
-[[providers]]
-id = "nats"
-kind = "messaging-nats"
-config = {{ url = "{nats_url}" }}
-
-[[links]]
-source = "nats"
-target = "echo"
-interface = "wasmcloud:messaging/handler"
-source_config = {{ subscriptions = "echo.>", queue_group = "echoers" }}
-"#,
-        fixtures::wasm("echo_messaging").display()
-    );
-    if consumer_link {
-        text.push_str("\n[[links]]\nsource = \"echo\"\ntarget = \"nats\"\ninterface = \"wasmcloud:messaging/consumer\"\n");
+    let manifest = ManifestBuilder::new()
+        .actor("echo", &fixtures::wasm("echo_messaging"))
+        .provider("nats", "messaging-nats")
+        .config(&[("url", nats_url)])
+        .link("nats", "echo", "wasmcloud:messaging/handler")
+        .source_config(&[("subscriptions", "echo.>"), ("queue_group", "echoers")]);
+    match consumer_link {
+        true => manifest.link("echo", "nats", "wasmcloud:messaging/consumer"),
+        false => manifest,
     }
-    Manifest::from_toml(&text).unwrap()
+    .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_messaging_answers_requests_on_its_subscriptions() {
     let nats = NatsServer::start();
-    let host = hosts::dev_host();
-    host.apply(&manifest(&nats.url(), true)).await.unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-
+    let host = hosts::applied(&manifest(&nats.url(), true)).await;
+    let client = nats.client().await;
     // The subscription starts in the background: ask until it answers.
-    let first =
-        ask_until_answered(&client, "echo.hello", "hi there", Duration::from_secs(20)).await;
-    assert_eq!(first, "echo: hi there");
-    for i in 0..20 {
-        let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
-            .await
-            .unwrap();
-        assert_eq!(answer, format!("echo: message {i}"));
-    }
+    assert_echo_answers(&client, Duration::from_secs(20)).await;
     // Subjects outside the subscriptions reach nobody.
     assert!(ask(&client, "other.subject", "x").await.is_none());
     host.shutdown(Duration::from_secs(1)).await;
@@ -64,45 +44,30 @@ async fn echo_messaging_answers_requests_on_its_subscriptions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_consumer_link_the_actor_cannot_publish() {
     let nats = NatsServer::start();
-    let host = hosts::dev_host();
-    host.apply(&manifest(&nats.url(), false)).await.unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let echo = lattice_interfaces::ComponentId::new("echo").unwrap();
+    let host = hosts::applied(&manifest(&nats.url(), false)).await;
+    let client = nats.client().await;
     // Messages are delivered (the handler runs) but the reply is refused.
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    while host.actor(&echo).unwrap().stats().calls == 0 {
-        assert!(
-            ask(&client, "echo.x", "y").await.is_none(),
-            "answered without a consumer link"
-        );
-        assert!(tokio::time::Instant::now() < until, "the handler never ran");
-    }
+    eventually("the handler to run", async || {
+        let answer = ask(&client, "echo.x", "y").await;
+        assert!(answer.is_none(), "answered without a consumer link");
+        (host.actor(&id("echo")).unwrap().stats().calls > 0).then_some(())
+    })
+    .await;
     host.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_link_whose_server_is_down_is_reported_and_recovers_by_itself() {
     let lattice_nats = NatsServer::start();
-    let (host, _lattice) = hosts::joined(&lattice_nats.url(), hosts::unsigned_allowed()).await;
-    let events = async_nats::connect(lattice_nats.url()).await.unwrap();
-    let mut errors = events
-        .subscribe("lattice.default.evt.provider_error")
-        .await
-        .unwrap();
-    events.flush().await.unwrap();
+    let (host, _lattice) = hosts::dev_lattice(&lattice_nats.url()).await;
+    let mut errors =
+        nats::subscribe(&lattice_nats.url(), "lattice.default.evt.provider_error").await;
     // The application's NATS server is not up when the link arrives.
     let port = lattice_tests::free_port();
     host.apply(&manifest(&format!("nats://127.0.0.1:{port}"), true))
         .await
         .unwrap();
-    let event = tokio::time::timeout(
-        Duration::from_secs(30),
-        futures::StreamExt::next(&mut errors),
-    )
-    .await
-    .expect("no provider_error event")
-    .unwrap();
-    let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    let event = nats::next_event(&mut errors, Duration::from_secs(30)).await;
     assert_eq!(event["data"]["provider_id"], "nats", "{event}");
     assert!(
         event["data"]["error"]
@@ -113,8 +78,6 @@ async fn a_handler_link_whose_server_is_down_is_reported_and_recovers_by_itself(
     );
 
     let app = NatsServer::start_on(port);
-    let client = async_nats::connect(app.url()).await.unwrap();
-    let answer = ask_until_answered(&client, "echo.late", "back", Duration::from_secs(30)).await;
-    assert_eq!(answer, "echo: back");
+    nats::assert_echo_late(&app, "back").await;
     host.shutdown(Duration::from_secs(1)).await;
 }

@@ -9,9 +9,10 @@
 use std::time::Duration;
 
 use lattice_interfaces::Link;
-use lattice_tests::hosts::{http_link, id, start_fixture};
+use lattice_tests::hosts::{self, http_link, id, start_fixture};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::nats::NatsServer;
+use lattice_tests::wait_for;
 
 fn serve(target: &str, address: &str, path: &str) -> Link {
     let mut link = http_link("web", target, address);
@@ -24,26 +25,17 @@ fn serve(target: &str, address: &str, path: &str) -> Link {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_server_process_serves_actors_over_the_lattice() {
     let nats = NatsServer::start();
-    let (host, lattice) =
-        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
     start_fixture(&host, "hello", "hello").await;
     start_fixture(&host, "echo", "http_echo").await;
-    lattice
-        .start_provider_process(
-            &id("web"),
-            &lattice_tests::fixtures::binary("lattice-provider-http-server"),
-            Default::default(),
-        )
-        .unwrap();
+    hosts::start_provider_process(&lattice, "web", "lattice-provider-http-server", &[]);
     let address = format!("127.0.0.1:{}", lattice_tests::free_port());
-    lattice
-        .put_link(serve("hello", &address, "/"))
-        .await
-        .unwrap();
-    lattice
-        .put_link(serve("echo", &address, "/echo"))
-        .await
-        .unwrap();
+    for (target, path) in [("hello", "/"), ("echo", "/echo")] {
+        lattice
+            .put_link(serve(target, &address, path))
+            .await
+            .unwrap();
+    }
 
     // The process starts and binds in the background: poll until it answers.
     let client = HttpClient::default();
@@ -82,11 +74,10 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
     host.stop_provider(&id("web"), Duration::from_secs(1))
         .await
         .unwrap();
-    lattice_tests::wait_for("the listener to close", Duration::from_secs(20), || {
+    wait_for("the listener to close", Duration::from_secs(20), || {
         std::net::TcpStream::connect(&address)
             .is_err()
             .then_some(())
     });
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice, host).await;
 }

@@ -6,17 +6,17 @@
 //! test plays the host: a real nats-server, a host joined to it for the
 //! state bucket and the link, and raw signed invocations to the process.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
-use lattice_interfaces::protocol::provider::{Health, HostData};
+use lattice_interfaces::protocol::provider::HostData;
 use lattice_interfaces::protocol::rpc::InvocationResponse;
-use lattice_interfaces::{ComponentId, Contract, Link};
-use lattice_tests::hosts::{id, serve_http, start_fixture};
-use lattice_tests::lattice::SignedCall;
-use lattice_tests::nats::NatsServer;
+use lattice_interfaces::ErrorKind;
+use lattice_tests::hosts::{self, id, kv_link, serve_fixture};
+use lattice_tests::lattice::{refusal, rpc, SignedCall};
+use lattice_tests::nats::{self, NatsServer};
+use lattice_tests::process::{self, ProviderProcess};
+use lattice_tests::wait_for;
 
 fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> SignedCall {
     lattice_tests::lattice::TestCall {
@@ -31,106 +31,66 @@ fn invocation(source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str) -> Signed
     .signed(key, None)
 }
 
-async fn call(client: &async_nats::Client, inv: &SignedCall) -> InvocationResponse {
-    let reply = client
-        .request("lattice.default.rpc.kvp", inv.encode().unwrap().into())
-        .await
-        .unwrap();
-    InvocationResponse::decode(&reply.payload).unwrap()
-}
-
 fn reply_of(response: &InvocationResponse) -> KvReply {
     assert!(response.error.is_none(), "{:?}", response.error);
     rmp_serde::from_slice(&response.payload).unwrap()
+}
+
+/// The value `GET url` answers (a counter's), after the first 200.
+async fn first_count(client: &lattice_tests::http_client::HttpClient, url: &str) -> u64 {
+    let reply = client.get_until_ok(url, Duration::from_secs(30)).await;
+    reply.body.trim().parse::<u64>().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigterm() {
     let nats = NatsServer::start();
     let cluster = nkeys::KeyPair::new_cluster();
-    let (host, lattice) =
-        lattice_tests::hosts::joined(&nats.url(), lattice_host::TrustPolicy::default()).await;
-    let link = Link::new(
-        ComponentId::new("counter").unwrap(),
-        ComponentId::new("kvp").unwrap(),
-        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    let (host, lattice) = hosts::joined(&nats.url(), lattice_host::TrustPolicy::default()).await;
+    lattice.put_link(kv_link("counter", "kvp")).await.unwrap();
+
+    let mut provider = ProviderProcess::start(
+        "lattice-provider-keyvalue",
+        HostData {
+            lattice: "default".into(),
+            nats_url: nats.url(),
+            nats: Default::default(),
+            provider_id: "kvp".into(),
+            host_id: host.id().to_string(),
+            trusted_cluster_keys: vec![cluster.public_key()],
+            invocation_seed: None,
+            invocation_grant: None,
+            config: Default::default(),
+        },
     );
-    lattice.put_link(link).await.unwrap();
+    let client = nats.client().await;
+    assert!(provider.health(&client).await.healthy);
 
-    let mut child = Command::new(lattice_tests::fixtures::binary("lattice-provider-keyvalue"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let data = HostData {
-        lattice: "default".into(),
-        nats_url: nats.url(),
-        nats: Default::default(),
-        provider_id: "kvp".into(),
-        host_id: host.id().to_string(),
-        trusted_cluster_keys: vec![cluster.public_key()],
-        invocation_seed: None,
-        invocation_grant: None,
-        config: Default::default(),
+    let call = async |source: &str, op: &KvOp, key: &nkeys::KeyPair, id: &str| {
+        invocation(source, op, key, id).send(&client).await
     };
-    writeln!(
-        child.stdin.take().unwrap(),
-        "{}",
-        serde_json::to_string(&data).unwrap()
-    )
-    .unwrap();
-
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let answer = tokio::time::timeout(
-            Duration::from_millis(500),
-            client.request("lattice.default.provider.kvp.health", "".into()),
-        )
-        .await;
-        if let Ok(Ok(message)) = answer {
-            let health: Health = serde_json::from_slice(&message.payload).unwrap();
-            assert!(health.healthy);
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < until,
-            "the provider never answered its health check"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
     let increment = KvOp::Increment {
         bucket: "b".into(),
         key: "n".into(),
         delta: 2,
     };
-    assert_eq!(
-        reply_of(&call(&client, &invocation("counter", &increment, &cluster, "i-1")).await),
-        KvReply::Number(2)
-    );
-    assert_eq!(
-        reply_of(&call(&client, &invocation("counter", &increment, &cluster, "i-2")).await),
-        KvReply::Number(4)
-    );
     let get = KvOp::Get {
         bucket: "b".into(),
         key: "n".into(),
     };
-    assert_eq!(
-        reply_of(&call(&client, &invocation("counter", &get, &cluster, "i-3")).await),
-        KvReply::Value(Some(serde_bytes::ByteBuf::from(b"4".to_vec())))
-    );
+    let four = KvReply::Value(Some(serde_bytes::ByteBuf::from(b"4".to_vec())));
+    for (op, id, expected) in [
+        (&increment, "i-1", KvReply::Number(2)),
+        (&increment, "i-2", KvReply::Number(4)),
+        (&get, "i-3", four.clone()),
+    ] {
+        assert_eq!(reply_of(&call("counter", op, &cluster, id).await), expected);
+    }
 
     // Deny by default: an untrusted signer, and a caller without a link.
-    let forged = call(
-        &client,
-        &invocation("counter", &get, &nkeys::KeyPair::new_cluster(), "i-4"),
-    )
-    .await;
+    let forged = call("counter", &get, &nkeys::KeyPair::new_cluster(), "i-4").await;
     assert!(forged.error.unwrap().message.contains("is not trusted"));
-    let unlinked = call(&client, &invocation("stranger", &get, &cluster, "i-5")).await;
+    let unlinked = call("stranger", &get, &cluster, "i-5").await;
     assert!(unlinked
         .error
         .unwrap()
@@ -144,39 +104,23 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
         b"{\"id\": \"json, not msgpack\"}",
         &[0x81, 0xa2, b'i', b'd', 0xc0],
     ] {
-        let reply = client
-            .request("lattice.default.rpc.kvp", garbage.to_vec().into())
-            .await
-            .unwrap();
-        let response = InvocationResponse::decode(&reply.payload).unwrap();
-        let error = response.error.expect("garbage was accepted");
-        assert_eq!(
-            error.kind,
-            lattice_interfaces::ErrorKind::BadRequest,
-            "{error:?}"
-        );
+        let response = rpc(&client, "kvp", garbage.to_vec()).await;
+        refusal(response, ErrorKind::BadRequest);
     }
     let mut bad_args = invocation("counter", &get, &cluster, "i-6");
     bad_args.payload = b"\xc1 not a KvOp".to_vec();
-    let error = call(&client, &bad_args).await.error.unwrap();
+    let error = bad_args.send(&client).await.error.unwrap();
     assert!(
         error.message.contains("malformed key-value call"),
         "{error:?}"
     );
     assert_eq!(
-        reply_of(&call(&client, &invocation("counter", &get, &cluster, "i-7")).await),
-        KvReply::Value(Some(serde_bytes::ByteBuf::from(b"4".to_vec())))
+        reply_of(&call("counter", &get, &cluster, "i-7").await),
+        four
     );
 
     // SIGTERM: a clean exit.
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let status = lattice_tests::wait_for("the provider to exit", Duration::from_secs(20), || {
-        child.try_wait().unwrap()
-    });
+    let status = provider.terminate();
     assert!(status.success(), "{status:?}");
     lattice.leave().await;
 }
@@ -184,29 +128,15 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
     let nats = NatsServer::start();
-    let (host, lattice) =
-        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    start_fixture(&host, "counter", "kv_counter").await;
-    let url = format!("{}n", serve_http(&host, &lattice, "counter").await);
-    let events_client = async_nats::connect(nats.url()).await.unwrap();
-    let mut events = events_client
-        .subscribe("lattice.default.evt.>")
-        .await
-        .unwrap();
-    events_client.flush().await.unwrap();
-    lattice
-        .start_provider_process(
-            &id("kvp"),
-            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
-            Default::default(),
-        )
-        .unwrap();
-    // The counter lives in NATS KV, so it survives the provider's restarts.
-    let mut kv = Link::new(
-        id("counter"),
-        id("kvp"),
-        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    let url = format!(
+        "{}n",
+        serve_fixture(&host, &lattice, "counter", "kv_counter").await
     );
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.>").await;
+    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]);
+    // The counter lives in NATS KV, so it survives the provider's restarts.
+    let mut kv = kv_link("counter", "kvp");
     kv.target_config.insert("bucket".into(), "counters".into());
     kv.target_config.insert("nats_url".into(), nats.url());
     lattice.put_link(kv).await.unwrap();
@@ -222,11 +152,7 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
         .unwrap();
 
     let pid = lattice.provider_process_id(&id("kvp")).unwrap();
-    Command::new("kill")
-        .arg("-KILL")
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
+    process::signal(pid, "-KILL");
     // Meanwhile calls fail with a clear error, quickly; then the restarted process serves.
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut failures = Vec::new();
@@ -276,8 +202,7 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
         };
         kinds.push(event.subject.rsplit('.').next().unwrap().to_string());
     }
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice, host).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,14 +211,7 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
 
     let nats = NatsServer::start();
     let account = KeyKind::Account.generate();
-    let (host, lattice) = lattice_tests::hosts::joined(
-        &nats.url(),
-        lattice_host::TrustPolicy {
-            allow_unsigned: false,
-            allowed_issuers: vec![account.public_key()],
-        },
-    )
-    .await;
+    let (host, lattice) = hosts::joined(&nats.url(), hosts::trusting(account.public_key())).await;
     let dir = tempfile::tempdir().unwrap();
     let binary = dir.path().join("lattice-provider-keyvalue");
     std::fs::copy(
@@ -302,45 +220,38 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     )
     .unwrap();
     let path = binary.to_str().unwrap();
+    let bytes = std::fs::read(&binary).unwrap();
+    // Starts the binary at `path` as provider `name`; the refusal, if any.
+    let start = |name: &str, path: &str| {
+        lattice
+            .start_provider_process(&id(name), path, Default::default())
+            .map_err(|e| e.to_string())
+    };
+    // Signs the copied binary by `issuer`, as its `.jwt` file beside it.
+    let service = KeyKind::Service.generate();
+    let sign_by = |issuer: &nkeys::KeyPair| {
+        let jwt = sign_provider(
+            &bytes,
+            &current_target(),
+            issuer,
+            &service,
+            &ProviderSigning::default(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
+    };
 
-    let e = lattice
-        .start_provider_process(&id("p1"), path, Default::default())
-        .unwrap_err()
-        .to_string();
+    let e = start("p1", path).unwrap_err();
     assert!(e.contains("refused: not signed"), "{e}");
 
     // Signed by another account: refused by issuer.
-    let stranger = KeyKind::Account.generate();
-    let service = KeyKind::Service.generate();
-    let bytes = std::fs::read(&binary).unwrap();
-    let jwt = sign_provider(
-        &bytes,
-        &current_target(),
-        &stranger,
-        &service,
-        &ProviderSigning::default(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
-    let e = lattice
-        .start_provider_process(&id("p2"), path, Default::default())
-        .unwrap_err()
-        .to_string();
+    sign_by(&KeyKind::Account.generate());
+    let e = start("p2", path).unwrap_err();
     assert!(e.contains("is not allowed on this host"), "{e}");
 
     // Signed by the allowed account, then changed: refused as tampered.
-    let jwt = sign_provider(
-        &bytes,
-        &current_target(),
-        &account,
-        &service,
-        &ProviderSigning::default(),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
-    lattice
-        .start_provider_process(&id("p3"), path, Default::default())
-        .unwrap();
+    sign_by(&account);
+    start("p3", path).unwrap();
     let mut changed = bytes.clone();
     changed.push(0);
     let copy = dir.path().join("changed");
@@ -350,49 +261,28 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
         dir.path().join("changed.jwt"),
     )
     .unwrap();
-    let e = lattice
-        .start_provider_process(&id("p4"), copy.to_str().unwrap(), Default::default())
-        .unwrap_err()
-        .to_string();
+    let e = start("p4", copy.to_str().unwrap()).unwrap_err();
     assert!(e.contains("hash mismatch"), "{e}");
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice, host).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice() {
     let nats = NatsServer::start();
     let (_, (host_a, lattice_a), (host_b, lattice_b)) =
-        lattice_tests::hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+        hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
 
     // Host A runs the provider process, host B the actor and its HTTP server.
-    lattice_a
-        .start_provider_process(
-            &id("kvp"),
-            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
-            Default::default(),
-        )
-        .unwrap();
-    start_fixture(&host_b, "counter", "kv_counter").await;
-    let url = format!("{}visits", serve_http(&host_b, &lattice_b, "counter").await);
-    lattice_b
-        .put_link(Link::new(
-            id("counter"),
-            id("kvp"),
-            Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
-        ))
-        .await
-        .unwrap();
+    hosts::start_provider_process(&lattice_a, "kvp", "lattice-provider-keyvalue", &[]);
+    let url = format!(
+        "{}visits",
+        serve_fixture(&host_b, &lattice_b, "counter", "kv_counter").await
+    );
+    lattice_b.put_link(kv_link("counter", "kvp")).await.unwrap();
 
     let client = lattice_tests::http_client::HttpClient::default();
     // The provider on host A starts in the background.
-    let first = client
-        .get_until_ok(&url, Duration::from_secs(30))
-        .await
-        .body
-        .trim()
-        .parse::<u64>()
-        .unwrap();
+    let first = first_count(&client, &url).await;
     for expected in first + 1..first + 11 {
         let reply = client.get(&url).await.unwrap();
         assert_eq!(reply.body.trim().parse::<u64>().unwrap(), expected);
@@ -400,43 +290,31 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
     // Host B has no key-value provider of its own: every call crossed hosts.
     let routed = host_b.routing().of(&id("kvp"));
     assert!(routed.remote >= 11 && routed.local == 0, "{routed:?}");
-    lattice_b.leave().await;
-    lattice_a.leave().await;
-    host_b.shutdown(Duration::from_secs(1)).await;
-    host_a.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice_b, host_b).await;
+    hosts::leave(lattice_a, host_a).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_it() {
     let mut nats = NatsServer::start();
-    let (host, lattice) =
-        lattice_tests::hosts::joined(&nats.url(), lattice_tests::hosts::unsigned_allowed()).await;
-    start_fixture(&host, "counter", "kv_counter").await;
-    let url = format!("{}visits", serve_http(&host, &lattice, "counter").await);
-    lattice
-        .start_provider_process(
-            &id("kvp"),
-            &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
-            Default::default(),
-        )
-        .unwrap();
-    let pid = lattice_tests::wait_for("the process to start", Duration::from_secs(20), || {
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    let url = format!(
+        "{}visits",
+        serve_fixture(&host, &lattice, "counter", "kv_counter").await
+    );
+    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]);
+    let pid = wait_for("the process to start", Duration::from_secs(20), || {
         lattice.provider_process_id(&id("kvp"))
     });
 
     nats.restart();
-    let link = Link::new(
-        id("counter"),
-        id("kvp"),
-        Contract::parse("wasi:keyvalue/store,atomics").unwrap(),
-    );
     // Writes may fail until the host has reconnected.
+    let link = kv_link("counter", "kvp");
     lattice_tests::lattice::put_link_until_stored(&lattice, &link, Duration::from_secs(30)).await;
     let client = lattice_tests::http_client::HttpClient::default();
     let reply = client.get_until_ok(&url, Duration::from_secs(30)).await;
     assert_eq!(reply.body.trim(), "1");
     // The same process served it: it reconnected rather than restarting.
     assert_eq!(lattice.provider_process_id(&id("kvp")), Some(pid));
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice, host).await;
 }

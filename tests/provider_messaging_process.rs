@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use lattice_interfaces::{Contract, Link};
-use lattice_tests::hosts::{id, start_fixture};
-use lattice_tests::nats::{ask, ask_until_answered, NatsServer};
+use lattice_tests::eventually;
+use lattice_tests::hosts::{self, id, start_fixture};
+use lattice_tests::nats::{self, ask, assert_echo_answers, NatsServer};
 
 /// A host on `lattice_nats` running echo-messaging, with the messaging
 /// provider process `msg` talking to the NATS server at `app_url`,
@@ -21,36 +21,20 @@ async fn echo_through_a_process(
     lattice_nats: &NatsServer,
     app_url: &str,
 ) -> (lattice_host::Host, lattice_host::lattice::Lattice) {
-    let (host, lattice) = lattice_tests::hosts::joined(
-        &lattice_nats.url(),
-        lattice_tests::hosts::unsigned_allowed(),
-    )
-    .await;
+    let (host, lattice) = hosts::dev_lattice(&lattice_nats.url()).await;
     start_fixture(&host, "echo", "echo_messaging").await;
-    lattice
-        .start_provider_process(
-            &id("msg"),
-            &lattice_tests::fixtures::binary("lattice-provider-messaging-nats"),
-            [("url".to_string(), app_url.to_string())].into(),
-        )
-        .unwrap();
-    let mut handler = Link::new(
-        id("msg"),
-        id("echo"),
-        Contract::parse("wasmcloud:messaging/handler").unwrap(),
-    );
+    let config = [("url", app_url)];
+    hosts::start_provider_process(&lattice, "msg", "lattice-provider-messaging-nats", &config);
+    let mut handler = hosts::link("msg", "echo", "wasmcloud:messaging/handler");
     handler
         .source_config
         .insert("subscriptions".into(), "echo.>".into());
-    lattice.put_link(handler).await.unwrap();
-    lattice
-        .put_link(Link::new(
-            id("echo"),
-            id("msg"),
-            Contract::parse("wasmcloud:messaging/consumer").unwrap(),
-        ))
-        .await
-        .unwrap();
+    for link in [
+        handler,
+        hosts::link("echo", "msg", "wasmcloud:messaging/consumer"),
+    ] {
+        lattice.put_link(link).await.unwrap();
+    }
     (host, lattice)
 }
 
@@ -73,17 +57,9 @@ async fn next_health(events: &mut async_nats::Subscriber, kind: &str) -> serde_j
 async fn echo_messaging_answers_through_a_provider_process() {
     let nats = NatsServer::start();
     let (host, lattice) = echo_through_a_process(&nats, &nats.url()).await;
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = nats.client().await;
     // The process starts and subscribes in the background.
-    let first =
-        ask_until_answered(&client, "echo.hello", "hi there", Duration::from_secs(30)).await;
-    assert_eq!(first, "echo: hi there");
-    for i in 0..20 {
-        let answer = ask(&client, &format!("echo.n{i}"), &format!("message {i}"))
-            .await
-            .unwrap();
-        assert_eq!(answer, format!("echo: message {i}"));
-    }
+    assert_echo_answers(&client, Duration::from_secs(30)).await;
     // Binary bodies arrive intact.
     let body: Vec<u8> = (0..=255u8).collect();
     let reply = client
@@ -103,44 +79,29 @@ async fn echo_messaging_answers_through_a_provider_process() {
     host.stop_provider(&id("msg"), Duration::from_secs(1))
         .await
         .unwrap();
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
-    while ask(&client, "echo.after", "x").await.is_some() {
-        assert!(
-            tokio::time::Instant::now() < until,
-            "still answering after the provider stopped"
-        );
-    }
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    eventually("the provider's subscriptions to stop", async || {
+        ask(&client, "echo.after", "x")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    hosts::leave(lattice, host).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_it_is() {
     let lattice_nats = NatsServer::start();
-    let events_client = async_nats::connect(lattice_nats.url()).await.unwrap();
-    let mut errors = events_client
-        .subscribe("lattice.default.evt.provider_error")
-        .await
-        .unwrap();
-    let mut health = events_client
-        .subscribe("lattice.default.evt.>")
-        .await
-        .unwrap();
-    events_client.flush().await.unwrap();
+    let mut errors =
+        nats::subscribe(&lattice_nats.url(), "lattice.default.evt.provider_error").await;
+    let mut health = nats::subscribe(&lattice_nats.url(), "lattice.default.evt.>").await;
     // The application's NATS server is not up yet.
     let app_port = lattice_tests::free_port();
     let app_url = format!("nats://127.0.0.1:{app_port}");
     let (host, lattice) = echo_through_a_process(&lattice_nats, &app_url).await;
 
     // Operators hear of it: a provider_error event naming the server.
-    let event = tokio::time::timeout(
-        Duration::from_secs(30),
-        futures::StreamExt::next(&mut errors),
-    )
-    .await
-    .expect("no provider_error event")
-    .unwrap();
-    let event: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    let event = nats::next_event(&mut errors, Duration::from_secs(30)).await;
     assert_eq!(event["data"]["provider_id"], "msg", "{event}");
     let error = event["data"]["error"].as_str().unwrap();
     assert!(error.contains(&app_url), "{error}");
@@ -161,11 +122,7 @@ async fn a_handler_link_to_a_nats_server_not_up_yet_reports_it_then_serves_once_
 
     // The server comes up where the link said: the link serves by itself.
     let app = NatsServer::start_on(app_port);
-    let client = async_nats::connect(app.url()).await.unwrap();
-    let answer =
-        ask_until_answered(&client, "echo.late", "still here", Duration::from_secs(30)).await;
-    assert_eq!(answer, "echo: still here");
+    nats::assert_echo_late(&app, "still here").await;
     next_health(&mut health, "health_check_passed").await;
-    lattice.leave().await;
-    host.shutdown(Duration::from_secs(1)).await;
+    hosts::leave(lattice, host).await;
 }

@@ -14,125 +14,121 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead, HttpResponseHead};
-use lattice_interfaces::protocol::control::{op, Empty};
+use lattice_interfaces::protocol::control::{op, Empty, Inventory};
 use lattice_interfaces::protocol::rpc::{Invocation, InvocationResponse, SignedInvocation};
-use lattice_interfaces::{Contract, Link};
 use lattice_tests::fixtures;
-use lattice_tests::hosts::id;
-use lattice_tests::http_client::HttpClient;
-use lattice_tests::lattice::{scale, start_provider, Control, HostProcess};
-use lattice_tests::nats::NatsServer;
+use lattice_tests::hosts::{self, http_link, id};
+use lattice_tests::http_client::{self, HttpClient};
+use lattice_tests::lattice::{rpc, scale, start_provider, Control, HostProcess};
+use lattice_tests::nats::{self, NatsServer};
 
-fn host_binary() -> String {
-    lattice_tests::fixtures::binary("lattice-host")
-}
-
-/// A cluster whose hosts share one signing key.
+/// A lattice on a NATS server of its own whose hosts share one signing
+/// key, and a control client for it.
 struct Cluster {
     seed: String,
+    ctl: Control,
+    nats: NatsServer,
 }
 
 impl Cluster {
-    fn new() -> Self {
+    async fn start() -> Self {
+        let nats = NatsServer::start();
         Self {
             seed: nkeys::KeyPair::new_cluster().seed().unwrap(),
+            ctl: Control::connect(&nats.url(), "default").await,
+            nats,
         }
     }
 
-    fn host(&self, nats: &NatsServer, extra: &[&str]) -> HostProcess {
-        let mut args = vec![
+    fn host(&self) -> HostProcess {
+        let args = [
             "--cluster-seed",
             self.seed.as_str(),
             "--call-timeout-secs",
             "5",
         ];
-        args.extend_from_slice(extra);
-        HostProcess::start(&host_binary(), &nats.url(), "default", &args)
+        let binary = lattice_tests::fixtures::binary("lattice-host");
+        HostProcess::start(&binary, &self.nats.url(), "default", &args)
     }
-}
 
-async fn run_actor(ctl: &Control, host: &HostProcess, id: &str, fixture: &str) {
-    let reference = fixtures::wasm(fixture).display().to_string();
-    ctl.ok::<op::ScaleActor>(Some(host.id()), scale(id, &reference, 50))
+    async fn run_actor(&self, host: &HostProcess, id: &str, fixture: &str) {
+        let reference = fixtures::wasm(fixture).display().to_string();
+        self.ctl
+            .ok::<op::ScaleActor>(Some(host.id()), scale(id, &reference, 50))
+            .await;
+    }
+
+    /// Starts the HTTP provider on `host` and links it to `target`; returns the base URL.
+    async fn serve_http(&self, host: &HostProcess, target: &str) -> String {
+        self.ctl
+            .ok::<op::StartProvider>(Some(host.id()), start_provider("http", "http-server"))
+            .await;
+        let address = format!("127.0.0.1:{}", lattice_tests::free_port());
+        self.ctl
+            .ok::<op::PutLink>(None, http_link("http", target, &address))
+            .await;
+        let url = format!("http://{address}/");
+        let client = HttpClient::default();
+        lattice_tests::eventually(&format!("{url} to listen"), async || {
+            client.get(&url).await.ok().map(drop)
+        })
         .await;
-}
+        url
+    }
 
-/// Starts the HTTP provider on `host` and links it to `target`; returns the base URL.
-async fn serve_http(ctl: &Control, host: &HostProcess, target: &str) -> String {
-    ctl.ok::<op::StartProvider>(Some(host.id()), start_provider("http", "http-server"))
-        .await;
-    let address = format!("127.0.0.1:{}", lattice_tests::free_port());
-    let mut link = Link::new(
-        id("http"),
-        id(target),
-        Contract::parse("wasi:http/incoming-handler").unwrap(),
-    );
-    link.source_config
-        .insert("address".to_string(), address.clone());
-    ctl.ok::<op::PutLink>(None, link).await;
-    let url = format!("http://{address}/");
-    let client = HttpClient::default();
-    lattice_tests::eventually(&format!("{url} to listen"), async || {
-        client.get(&url).await.ok().map(drop)
-    })
-    .await;
-    url
-}
+    async fn inventory(&self, host: &HostProcess) -> Inventory {
+        self.ctl
+            .ok::<op::Inventory>(Some(host.id()), Empty {})
+            .await
+    }
 
-async fn routing(ctl: &Control, host: &HostProcess, target: &str) -> (u64, u64) {
-    let inventory = ctl.ok::<op::Inventory>(Some(host.id()), Empty {}).await;
-    let counts = inventory
-        .routing
-        .get(&id(target))
-        .copied()
-        .unwrap_or_default();
-    (counts.local, counts.remote)
-}
+    async fn routing(&self, host: &HostProcess, target: &str) -> (u64, u64) {
+        let inventory = self.inventory(host).await;
+        let counts = inventory
+            .routing
+            .get(&id(target))
+            .copied()
+            .unwrap_or_default();
+        (counts.local, counts.remote)
+    }
 
-async fn calls(ctl: &Control, host: &HostProcess, actor: &str) -> u64 {
-    let inventory = ctl.ok::<op::Inventory>(Some(host.id()), Empty {}).await;
-    inventory
-        .actors
-        .iter()
-        .find(|a| a.id.as_str() == actor)
-        .map_or(0, |a| a.calls)
+    async fn calls(&self, host: &HostProcess, actor: &str) -> u64 {
+        let inventory = self.inventory(host).await;
+        inventory
+            .actors
+            .iter()
+            .find(|a| a.id.as_str() == actor)
+            .map_or(0, |a| a.calls)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_co_located_call_stays_in_process_and_survives_nats_going_away() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let h = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    run_actor(&ctl, &h, "hello", "hello").await;
-    let url = serve_http(&ctl, &h, "hello").await;
+    let cluster = Cluster::start().await;
+    let h = cluster.host();
+    cluster.run_actor(&h, "hello", "hello").await;
+    let url = cluster.serve_http(&h, "hello").await;
     let client = HttpClient::default();
     for _ in 0..10 {
         assert_eq!(client.get(&url).await.unwrap().status, 200);
     }
-    let (local, remote) = routing(&ctl, &h, "hello").await;
+    let (local, remote) = cluster.routing(&h, "hello").await;
     assert!(local >= 10 && remote == 0, "local {local}, remote {remote}");
 
-    drop(ctl);
-    drop(nats);
+    // The control client goes first, then the NATS server.
+    drop(cluster);
     for _ in 0..10 {
-        let reply = client.get(&url).await.unwrap();
-        assert_eq!(
-            (reply.status, reply.body.as_str()),
-            (200, "Hello from Lattice!\n")
-        );
+        let reply = client.get_reply(&url).await;
+        reply.assert_answer(200, "Hello from Lattice!\n");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_crosses_intact() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let edge = cluster.host(&nats, &[]);
-    let compute = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    run_actor(&ctl, &compute, "echo", "http_echo").await;
-    let url = serve_http(&ctl, &edge, "echo").await;
+    let cluster = Cluster::start().await;
+    let (edge, compute) = (cluster.host(), cluster.host());
+    cluster.run_actor(&compute, "echo", "http_echo").await;
+    let url = cluster.serve_http(&edge, "echo").await;
 
     let body: Vec<u8> = (0..5 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
@@ -150,30 +146,27 @@ async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_cros
     assert_eq!(reply.bytes.len(), body.len());
     assert!(reply.bytes == body, "the body changed in transit");
 
-    let (local, remote) = routing(&ctl, &edge, "echo").await;
+    let (local, remote) = cluster.routing(&edge, "echo").await;
     assert!(remote >= 1 && local == 0, "local {local}, remote {remote}");
-    assert!(calls(&ctl, &compute, "echo").await >= 1);
+    assert!(cluster.calls(&compute, "echo").await >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_running_the_actor_share_the_calls_and_a_killed_one_loses_only_calls_in_flight() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let edge = cluster.host(&nats, &[]);
-    let mut b = cluster.host(&nats, &[]);
-    let c = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    run_actor(&ctl, &b, "hello", "hello").await;
-    run_actor(&ctl, &c, "hello", "hello").await;
-    let url = serve_http(&ctl, &edge, "hello").await;
+    let cluster = Cluster::start().await;
+    let (edge, mut b, c) = (cluster.host(), cluster.host(), cluster.host());
+    for host in [&b, &c] {
+        cluster.run_actor(host, "hello", "hello").await;
+    }
+    let url = cluster.serve_http(&edge, "hello").await;
 
     let client = HttpClient::default();
     for _ in 0..60 {
         assert_eq!(client.get(&url).await.unwrap().status, 200);
     }
     let (on_b, on_c) = (
-        calls(&ctl, &b, "hello").await,
-        calls(&ctl, &c, "hello").await,
+        cluster.calls(&b, "hello").await,
+        cluster.calls(&c, "hello").await,
     );
     assert!(
         on_b > 0 && on_c > 0,
@@ -228,19 +221,12 @@ async fn two_hosts_running_the_actor_share_the_calls_and_a_killed_one_loses_only
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_responders_fails_at_once_naming_the_target() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let edge = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    let url = serve_http(&ctl, &edge, "ghost").await;
+    let cluster = Cluster::start().await;
+    let edge = cluster.host();
+    let url = cluster.serve_http(&edge, "ghost").await;
     let started = std::time::Instant::now();
-    let reply = HttpClient::default().get(&url).await.unwrap();
-    assert_eq!(reply.status, 502, "{}", reply.body);
-    assert!(
-        reply.body.contains("no host in lattice default runs ghost"),
-        "{}",
-        reply.body
-    );
+    let reply = http_client::get(&url).await;
+    reply.assert_error(502, "no host in lattice default runs ghost");
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "took {:?}: not at once",
@@ -286,26 +272,20 @@ fn in_a_minute() -> u64 {
 }
 
 async fn send(ctl: &Control, message: Vec<u8>) -> InvocationResponse {
-    let reply = ctl
-        .nats()
-        .request("lattice.default.rpc.hello", message.into())
-        .await
-        .unwrap();
-    InvocationResponse::decode(&reply.payload).unwrap()
+    rpc(ctl.nats(), "hello", message).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let h = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
+    let cluster = Cluster::start().await;
+    let h = cluster.host();
+    let ctl = &cluster.ctl;
     let mut refusals = ctl
         .nats()
         .subscribe("lattice.default.evt.invocation_refused")
         .await
         .unwrap();
-    run_actor(&ctl, &h, "hello", "hello").await;
+    cluster.run_actor(&h, "hello", "hello").await;
     let trusted = nkeys::KeyPair::from_seed(&cluster.seed).unwrap();
 
     // A good one is served, once.
@@ -313,14 +293,14 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
         &invocation("hello", &trusted, "t-1", in_a_minute()),
         &trusted,
     );
-    let response = send(&ctl, good.clone()).await;
+    let response = send(ctl, good.clone()).await;
     assert!(response.error.is_none(), "{:?}", response.error);
     let answer: HttpMessage<HttpResponseHead> = rmp_serde::from_slice(&response.payload).unwrap();
     assert_eq!(
         (answer.head.status, answer.body.as_slice()),
         (200, &b"Hello from Lattice!\n"[..])
     );
-    let replayed = send(&ctl, good.clone()).await.error.unwrap();
+    let replayed = send(ctl, good.clone()).await.error.unwrap();
     assert!(
         replayed.message.contains("already served (replayed)"),
         "{}",
@@ -332,7 +312,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
         &invocation("hello", &stranger, "t-2", in_a_minute()),
         &stranger,
     );
-    let e = send(&ctl, forged).await.error.unwrap();
+    let e = send(ctl, forged).await.error.unwrap();
     assert!(e.message.contains("is not trusted here"), "{}", e.message);
 
     let unsigned = SignedInvocation {
@@ -340,7 +320,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
             .unwrap(),
         signature: vec![],
     };
-    let e = send(&ctl, rmp_serde::to_vec_named(&unsigned).unwrap())
+    let e = send(ctl, rmp_serde::to_vec_named(&unsigned).unwrap())
         .await
         .error
         .unwrap();
@@ -354,7 +334,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
         ..original
     };
     tampered.invocation = rmp_serde::to_vec_named(&changed).unwrap();
-    let e = send(&ctl, rmp_serde::to_vec_named(&tampered).unwrap())
+    let e = send(ctl, rmp_serde::to_vec_named(&tampered).unwrap())
         .await
         .error
         .unwrap();
@@ -364,19 +344,11 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
         &invocation("hello", &trusted, "t-5", in_a_minute() - 120_000),
         &trusted,
     );
-    let e = send(&ctl, late).await.error.unwrap();
+    let e = send(ctl, late).await.error.unwrap();
     assert!(e.message.contains("deadline passed"), "{}", e.message);
 
-    let garbage = ctl
-        .nats()
-        .request(
-            "lattice.default.rpc.hello",
-            Bytes::from_static(b"\x93\xff garbage"),
-        )
-        .await
-        .unwrap();
-    assert!(InvocationResponse::decode(&garbage.payload)
-        .unwrap()
+    let garbage = send(ctl, b"\x93\xff garbage".to_vec()).await;
+    assert!(garbage
         .error
         .unwrap()
         .message
@@ -387,47 +359,30 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     }
     // Each refusal was also announced.
     for _ in 0..5 {
-        let event = tokio::time::timeout(
-            Duration::from_secs(10),
-            futures::StreamExt::next(&mut refusals),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let value: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+        let value = nats::next_event(&mut refusals, Duration::from_secs(10)).await;
         assert_eq!(value["data"]["target"], "hello");
     }
     // And the host still serves.
     let again = invocation("hello", &trusted, "t-6", in_a_minute());
-    assert!(send(&ctl, signed(&again, &trusted)).await.error.is_none());
+    assert!(send(ctl, signed(&again, &trusted)).await.error.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greeter_calls_uppercase_on_another_host_with_records_and_strings_intact() {
-    let nats = NatsServer::start();
-    let cluster = Cluster::new();
-    let front = cluster.host(&nats, &[]);
-    let back = cluster.host(&nats, &[]);
-    let ctl = Control::connect(&nats.url(), "default").await;
-    run_actor(&ctl, &front, "greeter", "greeter").await;
-    run_actor(&ctl, &back, "uppercase", "uppercase").await;
-    let link = Link::new(
-        id("greeter"),
-        id("uppercase"),
-        Contract::parse("example:uppercase/convert").unwrap(),
-    );
-    ctl.ok::<op::PutLink>(None, link).await;
-    let url = serve_http(&ctl, &front, "greeter").await;
-    let (_, remote_before) = routing(&ctl, &front, "uppercase").await;
-    let calls_before = calls(&ctl, &back, "uppercase").await;
-    let reply = HttpClient::default()
-        .get(&format!("{url}grüße"))
-        .await
-        .unwrap();
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    let cluster = Cluster::start().await;
+    let (front, back) = (cluster.host(), cluster.host());
+    cluster.run_actor(&front, "greeter", "greeter").await;
+    cluster.run_actor(&back, "uppercase", "uppercase").await;
+    let link = hosts::link("greeter", "uppercase", "example:uppercase/convert");
+    cluster.ctl.ok::<op::PutLink>(None, link).await;
+    let url = cluster.serve_http(&front, "greeter").await;
+    let (_, remote_before) = cluster.routing(&front, "uppercase").await;
+    let calls_before = cluster.calls(&back, "uppercase").await;
+    let reply = http_client::get(&format!("{url}grüße")).await;
+    reply.assert_status(200);
     assert_eq!(reply.body, "HELLO, GRÜSSE! (14 chars, 2 words)\n");
     // Two calls per request (upper, analyze), both over NATS.
-    let (local, remote) = routing(&ctl, &front, "uppercase").await;
+    let (local, remote) = cluster.routing(&front, "uppercase").await;
     assert_eq!((local, remote - remote_before), (0, 2));
-    assert_eq!(calls(&ctl, &back, "uppercase").await - calls_before, 2);
+    assert_eq!(cluster.calls(&back, "uppercase").await - calls_before, 2);
 }

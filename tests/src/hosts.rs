@@ -1,23 +1,35 @@
 //! Hosts and requests as the tests make them: a small instance pool, the
-//! trust policy and compile cache each test chooses.
+//! trust policy and compile cache each test chooses; the actors, providers
+//! and links they start, alone or joined to a lattice.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_host::lattice::Lattice;
+use lattice_host::runtime::Actor;
+use lattice_host::{ActorLimits, Host, HostConfig, HostError, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::http::HttpBody;
+use lattice_interfaces::{Contract, Link, Manifest, ProviderSpec};
 
 /// A host with `trust`, a pool of 50 instances and `cache` as its compile
 /// cache (`None`: compile every time).
 pub fn host(trust: TrustPolicy, cache: Option<&Path>) -> Host {
+    let runtime = RuntimeConfig {
+        cache_dir: cache.map(Path::to_path_buf),
+        pool_instances: 50,
+        ..RuntimeConfig::default()
+    };
+    host_with(trust, runtime)
+}
+
+/// A host with `trust` and `runtime`, no identity or labels of its own.
+pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
     Host::new(HostConfig {
         trust,
         identity: Default::default(),
         labels: Default::default(),
-        runtime: RuntimeConfig {
-            cache_dir: cache.map(Path::to_path_buf),
-            pool_instances: 50,
-            ..RuntimeConfig::default()
-        },
+        runtime,
     })
     .expect("a test host starts")
 }
@@ -35,6 +47,24 @@ pub fn unsigned_allowed() -> TrustPolicy {
     }
 }
 
+/// The trust policy that runs only what `issuer` (an account public key)
+/// signed.
+pub fn trusting(issuer: String) -> TrustPolicy {
+    TrustPolicy {
+        allowed_issuers: vec![issuer],
+        ..TrustPolicy::default()
+    }
+}
+
+/// The status `actor` answers to `GET /`, called in-process.
+pub async fn status_of_get(actor: &Actor) -> http::StatusCode {
+    actor
+        .handle_http(get("http://localhost/"))
+        .await
+        .unwrap_or_else(|e| panic!("GET / failed: {e}"))
+        .status()
+}
+
 /// `GET uri` with an empty body, ready for `Actor::handle_http`.
 pub fn get(uri: &str) -> http::Request<HttpBody> {
     http::Request::builder()
@@ -46,29 +76,17 @@ pub fn get(uri: &str) -> http::Request<HttpBody> {
 /// A manifest that serves the actor in `wasm` as `hello` over an
 /// `http-server` link on `address`.
 pub fn hello_manifest(wasm: &Path, address: &str) -> String {
-    format!(
-        r#"[[actors]]
-id = "hello"
-path = "{}"
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "hello"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "{address}" }}
-"#,
-        wasm.display()
-    )
+    crate::manifest::ManifestBuilder::new()
+        .actor("hello", wasm)
+        .provider("http", "http-server")
+        .http_link("http", "hello", address)
+        .toml()
 }
 
 /// A host with `trust` joined to the lattice `default` on the NATS server at
 /// `nats_url`, with its own cluster key, 5 s call deadlines and provider
 /// health checks every 200 ms.
-pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, lattice_host::lattice::Lattice) {
+pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, Lattice) {
     let keys = lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]);
     joined_with_keys(nats_url, trust, keys).await
 }
@@ -79,19 +97,19 @@ pub async fn joined_with_keys(
     nats_url: &str,
     trust: TrustPolicy,
     cluster: lattice_host::lattice::ClusterKeys,
-) -> (Host, lattice_host::lattice::Lattice) {
-    use lattice_host::lattice::{Lattice, LatticeConfig, NatsArgs};
+) -> (Host, Lattice) {
+    use lattice_host::lattice::{LatticeConfig, NatsArgs};
     let host = host(trust, None);
     let config = LatticeConfig {
         nats: NatsArgs {
             url: Some(nats_url.to_string()),
             ..NatsArgs::default()
         },
-        heartbeat: std::time::Duration::from_secs(30),
+        heartbeat: Duration::from_secs(30),
         kv_replicas: 1,
         cluster,
-        call_timeout: std::time::Duration::from_secs(5),
-        provider_health: std::time::Duration::from_millis(200),
+        call_timeout: Duration::from_secs(5),
+        provider_health: Duration::from_millis(200),
     };
     let lattice = Lattice::join(host.clone(), &config)
         .await
@@ -104,11 +122,7 @@ pub async fn joined_with_keys(
 /// with too), so each accepts the other's calls.
 pub async fn two_hosts_sharing_a_cluster_key(
     nats_url: &str,
-) -> (
-    nkeys::KeyPair,
-    (Host, lattice_host::lattice::Lattice),
-    (Host, lattice_host::lattice::Lattice),
-) {
+) -> (nkeys::KeyPair, (Host, Lattice), (Host, Lattice)) {
     let cluster = nkeys::KeyPair::new_cluster();
     let seed = cluster.seed().expect("a new key has a seed");
     let keys = || {
@@ -129,49 +143,135 @@ pub fn id(name: &str) -> lattice_interfaces::ComponentId {
 
 /// Starts fixture or example `fixture` (e.g. `kv_counter`) on `host` as
 /// actor `actor`.
-pub async fn start_fixture(host: &Host, actor: &str, fixture: &str) {
-    host.start_actor_from_bytes(
-        id(actor),
-        &format!("{fixture}.wasm"),
-        crate::fixtures::wasm_bytes(fixture),
-        Default::default(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{fixture} does not start: {e}"));
+pub async fn start_fixture(host: &Host, actor: &str, fixture: &str) -> Arc<Actor> {
+    start_fixture_with(host, actor, fixture, ActorLimits::default())
+        .await
+        .unwrap_or_else(|e| panic!("{fixture} does not start: {e}"))
+}
+
+/// Starts `fixture` on `host` as actor `actor` with `limits`; the actor,
+/// or the host's refusal.
+pub async fn start_fixture_with(
+    host: &Host,
+    actor: &str,
+    fixture: &str,
+    limits: ActorLimits,
+) -> Result<Arc<Actor>, HostError> {
+    let origin = format!("{fixture}.wasm");
+    let wasm = crate::fixtures::wasm_bytes(fixture);
+    host.start_actor_from_bytes(id(actor), &origin, wasm, limits)
+        .await
+}
+
+/// A link from `source` to `target` for `contract` (e.g.
+/// `wasi:keyvalue/store,atomics`), named `default`, with no config.
+pub fn link(source: &str, target: &str, contract: &str) -> Link {
+    let contract = Contract::parse(contract).unwrap_or_else(|e| panic!("{contract}: {e}"));
+    Link::new(id(source), id(target), contract)
 }
 
 /// A `wasi:http/incoming-handler` link from `source` to `target` listening
 /// on `address`.
-pub fn http_link(source: &str, target: &str, address: &str) -> lattice_interfaces::Link {
-    let mut link = lattice_interfaces::Link::new(
-        id(source),
-        id(target),
-        lattice_interfaces::Contract::parse("wasi:http/incoming-handler").expect("a contract"),
-    );
+pub fn http_link(source: &str, target: &str, address: &str) -> Link {
+    let mut link = link(source, target, "wasi:http/incoming-handler");
     link.source_config.insert("address".into(), address.into());
     link
+}
+
+/// A `wasi:keyvalue/store,atomics` link from `source` to provider `kv`.
+pub fn kv_link(source: &str, kv: &str) -> Link {
+    link(source, kv, "wasi:keyvalue/store,atomics")
+}
+
+/// Built-in provider `kind` as `name`, with no config.
+pub fn provider(name: &str, kind: &str) -> ProviderSpec {
+    ProviderSpec {
+        id: id(name),
+        kind: kind.into(),
+        config: Default::default(),
+    }
+}
+
+/// Starts built-in provider `kind` on `host` as `id`, with no config.
+pub fn start_provider(host: &Host, id: &str, kind: &str) {
+    host.start_provider(&provider(id, kind))
+        .unwrap_or_else(|e| panic!("provider {id} ({kind}) does not start: {e}"));
+}
+
+/// Starts `wasm` on `host` as actor `actor` with default limits, `origin`
+/// naming the file; the actor, or the host's refusal.
+pub async fn start_bytes(
+    host: &Host,
+    actor: &str,
+    origin: &str,
+    wasm: Vec<u8>,
+) -> Result<Arc<Actor>, HostError> {
+    host.start_actor_from_bytes(id(actor), origin, wasm, ActorLimits::default())
+        .await
+}
+
+/// A development host that applied `manifest`.
+pub async fn applied(manifest: &Manifest) -> Host {
+    let host = dev_host();
+    host.apply(manifest)
+        .await
+        .unwrap_or_else(|e| panic!("the test manifest does not apply: {e}"));
+    host
+}
+
+/// The URL (ending in `/`) of the first HTTP endpoint `host` listens on.
+pub fn first_url(host: &Host) -> String {
+    host.http_endpoints()
+        .first()
+        .expect("the host listens for HTTP")
+        .url()
+}
+
+/// A development host joined to the lattice `default` at `nats_url` (see
+/// [`joined`]).
+pub async fn dev_lattice(nats_url: &str) -> (Host, Lattice) {
+    joined(nats_url, unsigned_allowed()).await
+}
+
+/// Starts workspace provider binary `binary` (e.g.
+/// `lattice-provider-keyvalue`) as provider `name` through `lattice`, with
+/// `config`, supervised by its host.
+pub fn start_provider_process(
+    lattice: &Lattice,
+    name: &str,
+    binary: &str,
+    config: &[(&str, &str)],
+) {
+    let config = config
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect();
+    lattice
+        .start_provider_process(&id(name), &crate::fixtures::binary(binary), config)
+        .unwrap_or_else(|e| panic!("{binary} does not start as {name}: {e}"));
+}
+
+/// Leaves `lattice`, then shuts `host` down with a second's grace.
+pub async fn leave(lattice: Lattice, host: Host) {
+    lattice.leave().await;
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Starts `fixture` on `host` as actor `actor` and serves it as
+/// [`serve_http`] does; the endpoint's URL (ending in `/`).
+pub async fn serve_fixture(host: &Host, lattice: &Lattice, actor: &str, fixture: &str) -> String {
+    start_fixture(host, actor, fixture).await;
+    serve_http(host, lattice, actor).await
 }
 
 /// Serves `actor` over HTTP from an in-process `http-server` provider
 /// `http` on `host`, its link put through `lattice` on a free port; returns
 /// the endpoint's URL (ending in `/`).
-pub async fn serve_http(
-    host: &Host,
-    lattice: &lattice_host::lattice::Lattice,
-    actor: &str,
-) -> String {
-    host.start_provider(&lattice_interfaces::ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: Default::default(),
-    })
-    .expect("the HTTP server provider starts");
+pub async fn serve_http(host: &Host, lattice: &Lattice, actor: &str) -> String {
+    start_provider(host, "http", "http-server");
     lattice
         .put_link(http_link("http", actor, "127.0.0.1:0"))
         .await
         .expect("the HTTP link is stored");
-    host.http_endpoints()
-        .first()
-        .expect("the HTTP link listens")
-        .url()
+    first_url(host)
 }

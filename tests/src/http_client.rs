@@ -16,6 +16,71 @@ pub struct Reply {
     pub bytes: Bytes,
 }
 
+impl Reply {
+    /// Fails the test unless the answer is `status` with exactly `body`.
+    pub fn assert_answer(&self, status: u16, body: &str) {
+        assert_eq!((self.status, self.body.as_str()), (status, body));
+    }
+
+    /// Fails the test unless the answer is `status`, showing the body.
+    pub fn assert_status(&self, status: u16) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+
+    /// Fails the test unless the answer is `status` with a body that holds
+    /// `part` (the body is shown either way).
+    pub fn assert_error(&self, status: u16, part: &str) {
+        self.assert_status(status);
+        assert!(self.body.contains(part), "{}", self.body);
+    }
+}
+
+/// What one raw exchange on a socket got: see [`raw_exchange`].
+#[derive(Debug)]
+pub struct RawExchange {
+    /// How long the server took to close the connection after the write.
+    pub closed_after: std::time::Duration,
+    /// Whether the read gave up waiting (the server never closed).
+    pub timed_out: bool,
+    /// What came back, as text (lossy).
+    pub answer: String,
+}
+
+/// Connects to `address`, writes `bytes` as they are (garbage, half a
+/// request...) and reads until the server closes the connection or
+/// `patience` passes.
+pub fn raw_exchange(
+    address: impl std::net::ToSocketAddrs,
+    bytes: &[u8],
+    patience: std::time::Duration,
+) -> RawExchange {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("the server accepts");
+    stream
+        .set_read_timeout(Some(patience))
+        .expect("a read timeout");
+    stream.write_all(bytes).expect("the server reads");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    let timed_out = read.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    RawExchange {
+        closed_after: started.elapsed(),
+        timed_out,
+        answer: String::from_utf8_lossy(&answer).into_owned(),
+    }
+}
+
+/// GETs `url` with a new client, failing the test if nothing answers.
+pub async fn get(url: &str) -> Reply {
+    HttpClient::default().get_reply(url).await
+}
+
 /// A pooled client; clone freely.
 #[derive(Clone)]
 pub struct HttpClient {
@@ -77,6 +142,14 @@ impl HttpClient {
         }
         seen.sort_unstable();
         seen
+    }
+
+    /// GETs `url` and reads the whole body, failing the test if nothing
+    /// answers.
+    pub async fn get_reply(&self, url: &str) -> Reply {
+        self.get(url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} got no answer: {e}"))
     }
 
     /// GETs `url` and reads the whole body.

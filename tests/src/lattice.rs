@@ -2,6 +2,8 @@
 //! control protocol as `docs/protocol.md` writes it (no Lattice client code).
 
 use lattice_interfaces::protocol::control::{op, Empty, Operation, ScaleActor, StartProvider};
+use lattice_interfaces::protocol::rpc::InvocationResponse;
+use lattice_interfaces::ErrorKind;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -223,6 +225,32 @@ impl SignedCall {
         let key = nkeys::KeyPair::from_seed(&self.seed).expect("a test seed decodes");
         self.invocation.sign(&key)
     }
+
+    /// Sends the call, signed now, to its target in lattice `default`
+    /// through `nats`; the target's response.
+    pub async fn send(&self, nats: &async_nats::Client) -> InvocationResponse {
+        let message = self.encode().expect("a test invocation encodes");
+        rpc(nats, &self.invocation.target, message).await
+    }
+}
+
+/// Sends `message` (a signed invocation, or garbage) on
+/// `lattice.default.rpc.<target>` through `nats`; the response, decoded.
+pub async fn rpc(nats: &async_nats::Client, target: &str, message: Vec<u8>) -> InvocationResponse {
+    let subject = format!("lattice.default.rpc.{target}");
+    let reply = nats
+        .request(subject.clone(), message.into())
+        .await
+        .unwrap_or_else(|e| panic!("no answer on {subject}: {e}"));
+    InvocationResponse::decode(&reply.payload).expect("an invocation response")
+}
+
+/// The message of the error in `response`, failing the test unless it
+/// is an error of `kind`.
+pub fn refusal(response: InvocationResponse, kind: ErrorKind) -> String {
+    let error = response.error.expect("the call was refused");
+    assert_eq!(error.kind, kind, "{error:?}");
+    error.message
 }
 
 impl std::ops::Deref for SignedCall {

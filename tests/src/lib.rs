@@ -16,7 +16,9 @@ pub mod fixtures;
 pub mod hosts;
 pub mod http_client;
 pub mod lattice;
+pub mod manifest;
 pub mod nats;
+pub mod process;
 pub mod redis;
 pub mod upstream;
 
@@ -64,15 +66,24 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
 /// Polls async `check` every 50 ms until it returns `Some`, or fails the
 /// test after 20 s naming `what` it waited for. The one way tests wait for
 /// a condition; never a fixed sleep.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let until = tokio::time::Instant::now() + Duration::from_secs(20);
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(what, Duration::from_secs(20), check).await
+}
+
+/// Like [`eventually`], failing the test after `deadline`.
+pub async fn eventually_within<T>(
+    what: &str,
+    deadline: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let until = tokio::time::Instant::now() + deadline;
     loop {
         if let Some(value) = check().await {
             return value;
         }
         assert!(
             tokio::time::Instant::now() < until,
-            "timed out after 20 s waiting for {what}"
+            "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -83,6 +83,13 @@ impl NatsServer {
         self.port
     }
 
+    /// A new client connection to the server.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url())
+            .await
+            .expect("test connects to NATS")
+    }
+
     /// The server's `INFO` greeting (JSON), if it answers now.
     pub fn info(&self) -> Option<String> {
         let stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
@@ -131,4 +138,63 @@ pub async fn ask_until_answered(
             "nothing answered on {subject} within {deadline:?}"
         );
     }
+}
+
+/// Subscribes to `subject` on the NATS server at `url` over a connection of
+/// its own (the subscription keeps it open), once the server has it.
+pub async fn subscribe(url: &str, subject: &str) -> async_nats::Subscriber {
+    let client = async_nats::connect(url)
+        .await
+        .expect("test connects to NATS");
+    let subscription = client
+        .subscribe(subject.to_string())
+        .await
+        .unwrap_or_else(|e| panic!("cannot subscribe to {subject}: {e}"));
+    client.flush().await.expect("the subscription reaches NATS");
+    subscription
+}
+
+/// The next message on `subscription`, failing the test if none comes
+/// within `deadline`.
+pub async fn next_message(
+    subscription: &mut async_nats::Subscriber,
+    deadline: Duration,
+) -> async_nats::Message {
+    tokio::time::timeout(deadline, futures::StreamExt::next(subscription))
+        .await
+        .unwrap_or_else(|_| panic!("no message within {deadline:?}"))
+        .expect("the subscription stays open")
+}
+
+/// The next event on `subscription` as JSON (a CloudEvent: its `data`
+/// says what happened), failing the test if none comes within `deadline`.
+pub async fn next_event(
+    subscription: &mut async_nats::Subscriber,
+    deadline: Duration,
+) -> serde_json::Value {
+    let message = next_message(subscription, deadline).await;
+    serde_json::from_slice(&message.payload).expect("an event is JSON")
+}
+
+/// Fails the test unless echo-messaging answers requests on `echo.>`
+/// through `client`: a first one within `deadline` (its subscription starts
+/// in the background), then twenty in a row.
+pub async fn assert_echo_answers(client: &async_nats::Client, deadline: Duration) {
+    let first = ask_until_answered(client, "echo.hello", "hi there", deadline).await;
+    assert_eq!(first, "echo: hi there");
+    for i in 0..20 {
+        let answer = ask(client, &format!("echo.n{i}"), &format!("message {i}"))
+            .await
+            .unwrap();
+        assert_eq!(answer, format!("echo: message {i}"));
+    }
+}
+
+/// Fails the test unless echo-messaging answers `body` on `echo.late`
+/// through a new connection to `server` (one that came up late, where the
+/// link said it would) within 30 s.
+pub async fn assert_echo_late(server: &NatsServer, body: &str) {
+    let client = server.client().await;
+    let answer = ask_until_answered(&client, "echo.late", body, Duration::from_secs(30)).await;
+    assert_eq!(answer, format!("echo: {body}"));
 }

@@ -45,3 +45,42 @@ pub fn start() -> String {
     });
     address
 }
+
+/// The `http_fetch` fixture served at a URL, fetching from an upstream.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// The fixture's base URL (ending in `/`).
+    pub fixture: String,
+    /// The upstream's `HOST:PORT`, as [`start`] returns it.
+    pub upstream: String,
+}
+
+impl Fetch {
+    /// The fixture at `fixture` fetching from `upstream`.
+    pub fn new(fixture: &str, upstream: &str) -> Self {
+        Self {
+            fixture: fixture.to_string(),
+            upstream: upstream.to_string(),
+        }
+    }
+
+    /// The URL that has the fixture fetch `path` (`ok`, `slow`, `big`)
+    /// from the upstream.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}?url=http://{}/{path}", self.fixture, self.upstream)
+    }
+
+    /// Fails the test unless fetching `/slow` (3 s) through a link with a
+    /// 500 ms first-byte timeout fails as a timeout (502) well before the
+    /// upstream would have answered.
+    pub async fn assert_slow_one_times_out(&self, client: &crate::http_client::HttpClient) {
+        let started = std::time::Instant::now();
+        let reply = client.get_reply(&self.url("slow")).await;
+        reply.assert_error(502, "Timeout");
+        assert!(
+            started.elapsed() < Duration::from_millis(2500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}

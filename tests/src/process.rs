@@ -1,0 +1,112 @@
+//! Processes as the tests run them: `lattice-ctl` commands, signals, and
+//! provider binaries started the way a host starts them.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use lattice_interfaces::protocol::provider::{Health, HostData};
+
+/// Sends `signal` (e.g. `-TERM`, `-KILL`) to process `pid`, failing the
+/// test if `kill` fails.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(signal)
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {pid} failed: {status}");
+}
+
+/// Sends SIGTERM to `child`, as an orchestrator would, and waits up to
+/// `deadline` for `what` to exit; its exit status.
+pub fn terminate_and_wait(child: &mut Child, what: &str, deadline: Duration) -> ExitStatus {
+    signal(child.id(), "-TERM");
+    crate::wait_for(&format!("{what} to exit on SIGTERM"), deadline, || {
+        child.try_wait().expect("the child can be waited for")
+    })
+}
+
+/// `lattice-ctl` (built from this workspace) with `RUST_LOG=warn` and no
+/// standard input.
+pub fn lattice_ctl() -> Command {
+    let mut command = Command::new(crate::fixtures::binary("lattice-ctl"));
+    command.env("RUST_LOG", "warn").stdin(Stdio::null());
+    command
+}
+
+/// Reads `child`'s piped standard output until a line holds a URL, as
+/// `lattice-ctl up` prints one per endpoint; the URL and that line. The
+/// rest of the output is read (and dropped) in the background, so the
+/// child never writes into a closed pipe.
+pub fn printed_url(child: &mut Child) -> (String, String) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the process ended before printing a URL")
+            .expect("its output is text");
+        if let Some(rest) = line.trim().strip_prefix("http://") {
+            let url = format!("http://{}", rest.split_whitespace().next().expect("a URL"));
+            std::thread::spawn(move || lines.for_each(drop));
+            return (url, line);
+        }
+    }
+}
+
+/// A provider binary started as a host starts one: its host data written
+/// on standard input. Killed (SIGKILL) when dropped.
+pub struct ProviderProcess {
+    child: Child,
+    data: HostData,
+}
+
+impl ProviderProcess {
+    /// Starts workspace binary `binary` (e.g. `lattice-provider-keyvalue`)
+    /// and hands it `data`.
+    pub fn start(binary: &str, data: HostData) -> Self {
+        let mut child = Command::new(crate::fixtures::binary(binary))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let json = serde_json::to_string(&data).expect("host data is JSON");
+        writeln!(child.stdin.take().expect("piped stdin"), "{json}")
+            .expect("the provider reads its host data");
+        Self { child, data }
+    }
+
+    /// Asks for the provider's health on `lattice.<L>.provider.<id>.health`
+    /// through `nats` until it answers (it starts in the background), and
+    /// returns the answer; fails the test after 20 s.
+    pub async fn health(&self, nats: &async_nats::Client) -> Health {
+        let subject = format!(
+            "lattice.{}.provider.{}.health",
+            self.data.lattice, self.data.provider_id
+        );
+        crate::eventually("the provider to answer its health check", async || {
+            let answer = tokio::time::timeout(
+                Duration::from_millis(500),
+                nats.request(subject.clone(), "".into()),
+            )
+            .await;
+            let message = answer.ok()?.ok()?;
+            Some(serde_json::from_slice(&message.payload).expect("health is JSON"))
+        })
+        .await
+    }
+
+    /// Sends SIGTERM and waits up to 20 s for the exit; its exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        terminate_and_wait(&mut self.child, "the provider", Duration::from_secs(20))
+    }
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
