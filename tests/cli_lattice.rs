@@ -53,9 +53,8 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
     let hosts = ok_json(ctl(&url, &["get", "hosts", "-o", "json"]));
     assert_eq!(hosts.as_array().unwrap().len(), 2, "{hosts}");
     // Connection and output flags before the subcommand work the same.
-    let before = Command::new(ctl_binary())
+    let before = lattice_tests::process::lattice_ctl()
         .args(["--nats-url", &url, "-o", "json", "get", "hosts"])
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(ok_json(before).as_array().unwrap().len(), 2);

@@ -21,6 +21,7 @@ mod admin;
 mod claims_wascap;
 mod cli_claims;
 mod cli_lattice;
+mod cli_links;
 mod cli_up;
 mod cli_up_processes;
 mod http_server;
