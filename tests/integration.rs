@@ -30,6 +30,7 @@ mod keyvalue;
 mod keyvalue_backends;
 mod keyvalue_outage;
 mod lattice_hosts;
+mod link_checks;
 mod messaging;
 mod nats_support;
 mod outgoing_http;

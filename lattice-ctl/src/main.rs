@@ -142,9 +142,9 @@ enum StartCommand {
         reference: String,
         #[command(flatten)]
         placement: lattice::Placement,
-        /// Provider config, KEY=VALUE; repeat for more
-        #[arg(long = "config", value_parser = lattice::parse_pair)]
-        config: Vec<(String, String)>,
+        /// Provider config, KEY=VALUE[,KEY=VALUE]; repeat for more
+        #[arg(long = "config", value_parser = lattice::parse_pairs)]
+        config: Vec<lattice::Pairs>,
     },
 }
 
@@ -212,12 +212,12 @@ enum LinkCommand {
         /// Link name
         #[arg(long, default_value = "default")]
         name: String,
-        /// Source config, KEY=VALUE; repeat for more
-        #[arg(long = "source-config", value_parser = lattice::parse_pair)]
-        source_config: Vec<(String, String)>,
-        /// Target config, KEY=VALUE; repeat for more
-        #[arg(long = "target-config", value_parser = lattice::parse_pair)]
-        target_config: Vec<(String, String)>,
+        /// Source config, KEY=VALUE[,KEY=VALUE] (a comma before a KEY= starts a new pair); repeat for more
+        #[arg(long = "source-config", value_parser = lattice::parse_pairs)]
+        source_config: Vec<lattice::Pairs>,
+        /// Target config, KEY=VALUE[,KEY=VALUE]; repeat for more
+        #[arg(long = "target-config", value_parser = lattice::parse_pairs)]
+        target_config: Vec<lattice::Pairs>,
     },
     /// Delete the link from SOURCE for NS:PKG (and name).
     Del {
@@ -337,7 +337,10 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             reference,
             placement,
             config,
-        }) => lattice::start_provider(&conn, &id, &reference, &placement, &config, output).await,
+        }) => {
+            let config = lattice::flatten(config);
+            lattice::start_provider(&conn, &id, &reference, &placement, &config, output).await
+        }
         Command::Scale(ScaleCommand::Actor {
             id,
             reference,
@@ -366,8 +369,8 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             let contract = Contract::parse(&contract)?;
             let mut link = Link::new(source, target, contract);
             link.name = name;
-            link.source_config = source_config.into_iter().collect();
-            link.target_config = target_config.into_iter().collect();
+            link.source_config = lattice::flatten(source_config).into_iter().collect();
+            link.target_config = lattice::flatten(target_config).into_iter().collect();
             lattice::put_link(&conn, link, output).await
         }
         Command::Link(LinkCommand::Del {

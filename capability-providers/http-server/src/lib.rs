@@ -24,7 +24,7 @@ mod routes;
 mod server;
 
 pub use lattice_interfaces::http::Endpoint;
-pub use routes::{Route, RouteError};
+pub use routes::{same_route, Route, RouteError};
 pub use server::{HttpServerError, HttpServerProvider};
 
 /// The provider kind manifests name to run this provider.

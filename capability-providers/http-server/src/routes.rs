@@ -40,6 +40,23 @@ pub enum RouteError {
 }
 
 /// Normalises a `path` config value into a prefix.
+/// Whether links `a` and `b` (from one HTTP server provider) would serve
+/// the same address and path prefix, which the provider refuses. Links on
+/// port 0 (a free port each) never clash.
+pub fn same_route(a: &Link, b: &Link) -> bool {
+    fn address(link: &Link) -> Option<&str> {
+        link.config("address").map(str::trim)
+    }
+    match (address(a), address(b)) {
+        (Some(x), Some(y)) if x == y && !x.ends_with(":0") => {
+            matches!((prefix_of(a), prefix_of(b)), (Ok(p), Ok(q)) if p == q)
+        }
+        _ => false,
+    }
+}
+
+/// The path prefix `link` serves (`path` in its config, default `/`),
+/// without a trailing `/`.
 pub(crate) fn prefix_of(link: &Link) -> Result<String, RouteError> {
     let path = link.config("path").unwrap_or("/");
     if !path.starts_with('/') {

@@ -649,23 +649,27 @@ impl Host {
                 }
             }
         }
-        if link.carries(standard::HTTP_INCOMING_HANDLER) {
-            let handler = standard::HTTP_INCOMING_HANDLER.to_string();
-            match self.actor(&link.target) {
-                Some(actor) if actor.exports(&handler) => {}
-                Some(_) => {
-                    return Err(refuse(format!(
-                        "actor \"{}\" does not export {handler}, which this link needs",
-                        link.target
-                    )))
-                }
-                None => {
-                    return Err(refuse(format!(
-                        "target \"{}\" is not an actor",
-                        link.target
-                    )))
+        match self.actor(&link.target) {
+            // An actor target must export every interface the link carries
+            // (a messaging handler link needs `wasmcloud:messaging/handler`).
+            Some(actor) => {
+                for name in &link.interfaces {
+                    let interface = Interface::new(&link.namespace, &link.package, name);
+                    if !actor.exports(&interface.to_string()) {
+                        return Err(refuse(format!(
+                            "actor \"{}\" does not export {interface}, which this link needs",
+                            link.target
+                        )));
+                    }
                 }
             }
+            None if link.carries(standard::HTTP_INCOMING_HANDLER) => {
+                return Err(refuse(format!(
+                    "target \"{}\" is not an actor",
+                    link.target
+                )))
+            }
+            None => {}
         }
         Ok(())
     }

@@ -539,6 +539,22 @@ impl Control {
         Contract::parse(&link.contract().to_string())
             .map_err(|e| format!("link {} -> {}: {e}", link.source, link.target))?;
         self.host.check_link_contract(&link)?;
+        // Refused now, not only on the host whose server would bind it.
+        if link.carries(lattice_interfaces::standard::HTTP_INCOMING_HANDLER) {
+            let clash = self.state.links().await?.into_iter().find(|other| {
+                other.source == link.source
+                    && other.key() != link.key()
+                    && other.carries(lattice_interfaces::standard::HTTP_INCOMING_HANDLER)
+                    && lattice_provider_http_server::same_route(other, &link)
+            });
+            if let Some(other) = clash {
+                return Err(Refusal::Error(format!(
+                    "link {link}: address {} path {} is already served by link {other}",
+                    link.config("address").unwrap_or_default(),
+                    link.config("path").unwrap_or("/")
+                )));
+            }
+        }
         self.state
             .put_link(&link)
             .await
