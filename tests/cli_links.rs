@@ -27,6 +27,17 @@ fn ctl(url: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `lattice-ctl up MANIFEST` joined to the lattice at `url`.
+fn up(url: &str, manifest: &std::path::Path) -> std::process::Child {
+    lattice_ctl()
+        .args(["up", "--allow-unsigned", "--no-cache", "--nats-url", url])
+        .arg(manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn stdout_of(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -74,20 +85,14 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
         .put_link(&http_link("http", "gone", &address))
         .await
         .unwrap();
-    let mut up = lattice_ctl()
-        .args(["up", "--allow-unsigned", "--no-cache", "--nats-url", &url])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (served, _) = printed_url(&mut up);
+    let mut first = up(&url, &manifest);
+    let (served, _) = printed_url(&mut first);
     let control = Control::connect(&url, "default").await;
     assert_eq!(
         links(&control).await,
         ["http -> hello wasi:http/incoming-handler"]
     );
-    let exit = terminate_and_wait(&mut up, "lattice-ctl up", Duration::from_secs(20));
+    let exit = terminate_and_wait(&mut first, "lattice-ctl up", Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
     // On exit it deleted what it put.
     let stored = async_nats::jetstream::new(control.nats().clone())
@@ -139,13 +144,7 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
     assert!(stored.get("config.app").await.unwrap().is_none());
 
     // A second up starts from nothing and serves at once.
-    let mut again = lattice_ctl()
-        .args(["up", "--allow-unsigned", "--no-cache", "--nats-url", &url])
-        .arg(&manifest)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut again = up(&url, &manifest);
     let (served, _) = printed_url(&mut again);
     let client = lattice_tests::http_client::HttpClient::default();
     eventually("hello to answer after a clean start", async || {

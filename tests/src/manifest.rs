@@ -1,12 +1,15 @@
 //! Manifests as tests write them: a builder that writes the TOML a user
 //! would, one table at a time, so each test names only what it runs.
 //!
-//! ```ignore
+//! ```
+//! use lattice_tests::manifest::ManifestBuilder;
+//!
 //! let manifest = ManifestBuilder::new()
-//!     .actor("hello", &fixtures::wasm("hello"))
+//!     .actor("hello", std::path::Path::new("hello.wasm"))
 //!     .provider("http", "http-server")
 //!     .http_link("http", "hello", "127.0.0.1:0")
 //!     .build();
+//! assert_eq!(manifest.links[0].target.as_str(), "hello");
 //! ```
 //!
 //! The text is parsed by [`Manifest::from_toml`], the parser `lattice-ctl up`

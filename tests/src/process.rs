@@ -67,6 +67,7 @@ impl ProviderProcess {
     /// and hands it `data`.
     pub fn start(binary: &str, data: HostData) -> Self {
         let mut child = Command::new(crate::fixtures::binary(binary))
+            .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -205,33 +205,34 @@ impl Lattice {
 
     /// Stores `link` in the lattice (compare-and-set) and applies it here at
     /// once; the bucket's echo of it is then a no-op.
+    ///
+    /// # Errors
+    ///
+    /// Another link holds its key, or the bucket cannot be written.
     pub async fn put_link(&self, link: lattice_interfaces::Link) -> Result<(), StateError> {
         self.control.state.put_link(&link).await?;
-        self.control.host.apply_lattice_link(link.clone());
-        self.control
-            .events
-            .publish(
-                kinds::LINK_SET,
-                serde_json::to_value(&link).unwrap_or_default(),
-            )
-            .await;
+        self.link_set(link).await;
         Ok(())
     }
 
     /// Stores `link` in the lattice replacing whatever link holds its key,
     /// and applies it here at once (what `lattice-ctl up` does with its
     /// manifest's links: it owns them).
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be written.
     pub async fn replace_link(&self, link: lattice_interfaces::Link) -> Result<(), StateError> {
         self.control.state.replace_link(&link).await?;
-        self.control.host.apply_lattice_link(link.clone());
-        self.control
-            .events
-            .publish(
-                kinds::LINK_SET,
-                serde_json::to_value(&link).unwrap_or_default(),
-            )
-            .await;
+        self.link_set(link).await;
         Ok(())
+    }
+
+    /// Applies a link just stored and announces it.
+    async fn link_set(&self, link: lattice_interfaces::Link) {
+        let data = serde_json::to_value(&link).unwrap_or_default();
+        self.control.host.apply_lattice_link(link);
+        self.control.events.publish(kinds::LINK_SET, data).await;
     }
 
     /// Deletes `link` from the lattice if it is still what the bucket holds;
