@@ -183,6 +183,21 @@ async fn an_import_beyond_the_basic_set_needs_a_claimed_capability() {
     .await;
     assert_eq!(e, "import wasi:keyvalue/store is not claimed (claimed: none); re-sign with --cap wasi:keyvalue/store");
 
+    // Every import missing from the claims is named at once.
+    let needs_two = wat::parse_str(
+        r#"(component
+            (import "wasi:keyvalue/store@0.2.0-draft" (instance (export "f" (func))))
+            (import "wasmcloud:messaging/consumer@0.2.0" (instance (export "g" (func))))
+        )"#,
+    )
+    .unwrap();
+    let e = refusal(
+        strict(),
+        sign(&needs_two, &account, ComponentSigning::default()),
+    )
+    .await;
+    assert_eq!(e, "imports wasi:keyvalue/store, wasmcloud:messaging/consumer are not claimed (claimed: none); re-sign with --cap wasi:keyvalue/store --cap wasmcloud:messaging/consumer");
+
     // Claimed, the claims check passes; this host has no key-value provider,
     // so linking is what fails next.
     let claimed = sign(

@@ -47,6 +47,34 @@ fn keys_gen_and_inspect_agree_and_inspect_never_prints_the_seed() {
         assert_eq!(inspected["public_key"], public_key);
         assert_eq!(inspected["kind"], kind);
     }
+    // A seed file: only its owner can read it, it is never overwritten,
+    // and its public key is one command away, for scripts.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.nk");
+    let file_arg = file.to_str().unwrap();
+    let made = json(&ctl(&[
+        "keys",
+        "gen",
+        "cluster",
+        "--seed-file",
+        file_arg,
+        "-o",
+        "json",
+    ]));
+    assert!(made.get("seed").is_none(), "{made}");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = ctl(&["keys", "inspect", file_arg, "--public-key"]);
+    assert_eq!(
+        String::from_utf8_lossy(&key.stdout).trim(),
+        made["public_key"].as_str().unwrap()
+    );
+    let again = ctl(&["keys", "gen", "cluster", "--seed-file", file_arg]);
+    assert!(!again.status.success(), "a seed file was overwritten");
+
     let bad = ctl(&["keys", "gen", "wizard"]);
     assert!(!bad.status.success());
     let bad = ctl(&["keys", "inspect", "SAnotaseed"]);
@@ -161,4 +189,53 @@ fn a_bad_allowed_issuer_is_refused_at_the_command_line() {
     let out = ctl(&["up", "--allowed-issuer", "not-a-key"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not an account public key"));
+}
+
+#[test]
+fn inspect_exits_non_zero_for_claims_not_valid_now_or_a_changed_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("account.nk");
+    let seed_arg = seed.to_str().unwrap();
+    assert!(ctl(&["keys", "gen", "account", "--seed-file", seed_arg])
+        .status
+        .success());
+    let later = dir.path().join("later.wasm");
+    let signed = ctl(&[
+        "claims",
+        "sign",
+        fixtures::wasm("hello").to_str().unwrap(),
+        "-d",
+        later.to_str().unwrap(),
+        "--issuer",
+        seed_arg,
+        "--not-before",
+        "1h",
+    ]);
+    assert!(signed.status.success());
+
+    // Not valid yet: shown (also as JSON), and an error.
+    let inspected = ctl(&["claims", "inspect", later.to_str().unwrap(), "-o", "json"]);
+    assert!(!inspected.status.success());
+    let shown: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(shown["valid"], false);
+    let stderr = String::from_utf8_lossy(&inspected.stderr);
+    assert!(stderr.contains("claims not valid now"), "{stderr}");
+
+    // One byte of the component changed after signing: the reason, one line.
+    let mut bytes = std::fs::read(&later).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    let tampered = dir.path().join("tampered.wasm");
+    std::fs::write(&tampered, bytes).unwrap();
+    let inspected = ctl(&[
+        "claims",
+        "inspect",
+        tampered.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(!inspected.status.success());
+    let stderr = String::from_utf8_lossy(&inspected.stderr);
+    assert!(stderr.contains("claims refused"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

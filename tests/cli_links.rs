@@ -153,3 +153,52 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
     .await;
     terminate_and_wait(&mut again, "lattice-ctl up", Duration::from_secs(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msg_request_and_pub_stand_in_for_the_nats_cli() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut questions = client.subscribe("echo.>").await.unwrap();
+    client.flush().await.unwrap();
+    let responder = client.clone();
+    let echo = tokio::spawn(async move {
+        let mut published = None;
+        while let Some(message) = futures::StreamExt::next(&mut questions).await {
+            match message.reply {
+                Some(reply) => {
+                    let answer = format!("echo: {}", String::from_utf8_lossy(&message.payload));
+                    responder.publish(reply, answer.into()).await.unwrap();
+                }
+                None => {
+                    published = Some(String::from_utf8_lossy(&message.payload).into_owned());
+                    break;
+                }
+            }
+        }
+        published
+    });
+    let asked = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || ctl(&url, &["msg", "request", "echo.hi", "hello"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(stdout_of(&asked).trim(), "echo: hello");
+    let told = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || ctl(&url, &["msg", "pub", "echo.note", "noted"])
+    })
+    .await
+    .unwrap();
+    stdout_of(&told);
+    assert_eq!(echo.await.unwrap().as_deref(), Some("noted"));
+    // Nobody listening: one line that says so.
+    let nobody = ctl(
+        &url,
+        &["msg", "request", "nobody.here", "x", "--timeout", "2"],
+    );
+    assert!(!nobody.status.success());
+    let said = String::from_utf8_lossy(&nobody.stderr);
+    assert!(said.contains("nobody.here"), "{said}");
+}

@@ -50,7 +50,7 @@ fn bad_manifests_exit_non_zero_with_one_line_naming_file_item_and_reason() {
         (hello.replace("id = \"http\"", "id = \"hello\""), format!("error: {file}: provider \"hello\" is declared twice")),
         (hello.replace("target = \"hello\"", "target = \"nobody\""), format!("error: {file}: link http -> nobody wasi:http/incoming-handler: target \"nobody\" is neither an actor nor a provider")),
         (hello.replace("kind = \"http-server\"", "kind = \"ftp\""), format!("error: cannot apply {file}: provider \"http\": unknown kind \"ftp\"")),
-        (hello.replace(&fixtures::wasm("hello").display().to_string(), "/nonexistent/x.wasm"), format!("error: cannot apply {file}: actor \"hello\": cannot read /nonexistent/x.wasm")),
+        (hello.replace(&fixtures::wasm("hello").display().to_string(), "/nonexistent/x.wasm"), format!("error: {file}: actor \"hello\": cannot read /nonexistent/x.wasm: No such file or directory")),
         (hello.replace(&fixtures::wasm("hello").display().to_string(), &not_wasm.display().to_string()), format!("error: cannot apply {file}: actor \"hello\": {} is not a WebAssembly file", not_wasm.display())),
         (hello.replace(&fixtures::wasm("hello").display().to_string(), &core.display().to_string()), format!("error: cannot apply {file}: actor \"hello\": {} is a core WebAssembly module, not a component", core.display())),
         ("this is = not toml [".to_string(), format!("error: {file}:1:")),
@@ -85,4 +85,37 @@ fn up_prints_the_url_serves_hello_and_stops_on_sigterm() {
 
     let exit = terminate_and_wait(&mut child, "lattice-ctl", Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn boolean_settings_from_the_environment_take_1_0_yes_and_no() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("hello.toml");
+    std::fs::write(&manifest, hello_manifest(&fixtures::wasm("hello"))).unwrap();
+    // Without the flag: `LATTICE_ALLOW_UNSIGNED=1` runs the unsigned actor…
+    let mut child = process::lattice_ctl()
+        .args(["up", "--no-cache"])
+        .arg(&manifest)
+        .env("LATTICE_ALLOW_UNSIGNED", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (url, _) = printed_url(&mut child);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(http_client::get(&url))
+        .assert_answer(200, "Hello from Lattice!\n");
+    terminate_and_wait(&mut child, "lattice-ctl", Duration::from_secs(20));
+    // …and `no` refuses it, as without the variable.
+    let refused = process::lattice_ctl()
+        .args(["up", "--no-cache"])
+        .arg(&manifest)
+        .env("LATTICE_ALLOW_UNSIGNED", "no")
+        .env("LATTICE_NO_CACHE", "yes")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("not signed"), "{stderr}");
 }

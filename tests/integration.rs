@@ -32,6 +32,7 @@ mod keyvalue_outage;
 mod lattice_hosts;
 mod link_checks;
 mod messaging;
+mod messaging_policy;
 mod nats_support;
 mod outgoing_http;
 mod protocol_doc;

@@ -242,7 +242,7 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     };
 
     let e = start("p1", path).unwrap_err();
-    assert!(e.contains("refused: not signed"), "{e}");
+    assert!(e.contains("refused: not signed: no lattice-provider-keyvalue.jwt beside it; sign it with `lattice-ctl claims sign-provider"), "{e}");
 
     // Signed by another account: refused by issuer.
     sign_by(&KeyKind::Account.generate());

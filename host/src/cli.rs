@@ -24,7 +24,7 @@ pub struct HostArgs {
     pub cache_dir: Option<PathBuf>,
 
     /// Compile every actor on every start
-    #[arg(long, env = "LATTICE_NO_CACHE")]
+    #[arg(long, env = "LATTICE_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 
     /// Instances the pooling allocator reserves room for; 0 allocates on demand
@@ -108,7 +108,7 @@ pub struct HostArgs {
     pub nats: NatsArgs,
 
     /// Run actors that carry no claims (development only)
-    #[arg(long, env = "LATTICE_ALLOW_UNSIGNED")]
+    #[arg(long, env = "LATTICE_ALLOW_UNSIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
 
     /// Account public key allowed to sign actors; repeat for more [default: any valid signature]
@@ -242,24 +242,27 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
             return Err(error).with_context(|| format!("cannot apply {}", path.display()));
         }
     }
-    match (&lattice, &manifest) {
-        (Some(_), _) => println!(
+    if lattice.is_some() {
+        println!(
             "Lattice host {} joined lattice {} at {}",
             host.id(),
             args.nats.lattice,
-            args.nats.url_or_default()
-        ),
-        (None, Some((path, m))) => println!(
+            lattice_rpc::redacted(&args.nats.url_or_default())
+        );
+    }
+    match &manifest {
+        Some((path, m)) => println!(
             "Lattice host running {} ({}, {}, {})",
             path.display(),
             count(m.actors.len(), "actor"),
             count(m.providers.len(), "provider"),
             count(m.links.len(), "link")
         ),
-        (None, None) => println!(
+        None if lattice.is_none() => println!(
             "Lattice host {} running alone (no manifest, no NATS)",
             host.id()
         ),
+        None => {}
     }
     for endpoint in host.http_endpoints() {
         println!("  {} -> {}", endpoint.url(), endpoint.link.target);

@@ -54,6 +54,12 @@ pub enum TrustError {
     /// No claims and unsigned modules are not allowed.
     #[error("not signed: sign it with `lattice-ctl claims sign` or run the host with --allow-unsigned (development only)")]
     NotSigned,
+    /// A provider binary without claims beside it.
+    #[error("not signed: no {jwt} beside it; sign it with `lattice-ctl claims sign-provider BINARY --issuer ACCOUNT` or run the host with --allow-unsigned (development only)")]
+    ProviderNotSigned {
+        /// The claims file it lacks.
+        jwt: String,
+    },
     /// The claims are bad, the module was changed, or the window is shut.
     #[error(transparent)]
     Claims(#[from] ClaimsError),
@@ -65,14 +71,32 @@ pub enum TrustError {
         /// The allow-list, comma-separated.
         allowed: String,
     },
-    /// An import needs a capability the claims do not grant.
-    #[error("import {import} is not claimed (claimed: {claimed}); re-sign with --cap {import}")]
+    /// Imports need capabilities the claims do not grant: all of them, at
+    /// once.
+    #[error("{} not claimed (claimed: {claimed}); re-sign with {}", imports_named(.imports), caps(.imports))]
     ImportNotClaimed {
-        /// The interface imported.
-        import: String,
+        /// The interfaces imported and not granted.
+        imports: Vec<String>,
         /// What the claims grant, comma-separated, or `none`.
         claimed: String,
     },
+}
+
+/// `import X is` or `imports X, Y are`.
+fn imports_named(imports: &[String]) -> String {
+    match imports {
+        [one] => format!("import {one} is"),
+        many => format!("imports {} are", many.join(", ")),
+    }
+}
+
+/// `--cap X --cap Y`.
+fn caps(imports: &[String]) -> String {
+    imports
+        .iter()
+        .map(|i| format!("--cap {i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The interface names (`ns:pkg/iface`, without version) a component
@@ -132,7 +156,13 @@ impl TrustPolicy {
         let jwt = match std::fs::read_to_string(&jwt_path) {
             Ok(jwt) => jwt,
             Err(_) if self.allow_unsigned => return Ok(()),
-            Err(_) => return Err(TrustError::NotSigned),
+            Err(_) => {
+                return Err(TrustError::ProviderNotSigned {
+                    jwt: std::path::Path::new(&jwt_path)
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                })
+            }
         };
         let binary = std::fs::read(path).map_err(|e| {
             TrustError::Claims(ClaimsError::Malformed(format!(
@@ -181,17 +211,19 @@ impl TrustPolicy {
             .metadata
             .as_ref()
             .map_or(&[], |m| m.capabilities.as_slice());
-        for import in component_imports(wasm)? {
-            if !covered(&import, BASIC_INTERFACES) && !covered(&import, granted) {
-                return Err(TrustError::ImportNotClaimed {
-                    claimed: if granted.is_empty() {
-                        "none".into()
-                    } else {
-                        granted.join(", ")
-                    },
-                    import,
-                });
-            }
+        let missing: Vec<String> = component_imports(wasm)?
+            .into_iter()
+            .filter(|import| !covered(import, BASIC_INTERFACES) && !covered(import, granted))
+            .collect();
+        if !missing.is_empty() {
+            return Err(TrustError::ImportNotClaimed {
+                claimed: if granted.is_empty() {
+                    "none".into()
+                } else {
+                    granted.join(", ")
+                },
+                imports: missing,
+            });
         }
         Ok(Some(claims))
     }

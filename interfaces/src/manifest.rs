@@ -129,6 +129,15 @@ pub struct Manifest {
     pub links: Vec<Link>,
 }
 
+/// Whether `path` is a regular file this process can open.
+fn regular_file(path: &Path) -> std::io::Result<()> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    std::fs::File::open(path).map(drop)
+}
+
 impl Manifest {
     /// Reads and checks the manifest at `path`, resolving actor paths and
     /// provider binaries (a `kind` with a `/`) against its folder.
@@ -141,15 +150,45 @@ impl Manifest {
         })?;
         let mut manifest = Self::parse(&text, &file)?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // Every file is checked before anything starts; an error names the
+        // path as written and where it led.
+        let missing = |item: String, written: &Path, resolved: &Path, e: std::io::Error| {
+            let led = if written == resolved {
+                String::new()
+            } else {
+                format!(" (resolved to {})", resolved.display())
+            };
+            ManifestError {
+                file: file.clone(),
+                position: None,
+                reason: format!("{item}: cannot read {}{led}: {e}", written.display()),
+            }
+        };
         for actor in &mut manifest.actors {
+            let written = actor.path.clone();
             if actor.path.is_relative() {
                 actor.path = base.join(&actor.path);
             }
+            if let Err(e) = regular_file(&actor.path) {
+                let item = format!("actor \"{}\"", actor.id);
+                return Err(missing(item, &written, &actor.path, e));
+            }
         }
         for provider in &mut manifest.providers {
-            if provider.kind.contains('/') && Path::new(&provider.kind).is_relative() {
-                provider.kind = base.join(&provider.kind).display().to_string();
+            if !provider.kind.contains('/') {
+                continue;
             }
+            let written = PathBuf::from(&provider.kind);
+            let resolved = if written.is_relative() {
+                base.join(&written)
+            } else {
+                written.clone()
+            };
+            if let Err(e) = regular_file(&resolved) {
+                let item = format!("provider \"{}\"", provider.id);
+                return Err(missing(item, &written, &resolved, e));
+            }
+            provider.kind = resolved.display().to_string();
         }
         Ok(manifest)
     }
@@ -345,17 +384,31 @@ source_config = { address = "127.0.0.1:8080" }
     #[test]
     fn load_resolves_paths_against_the_manifest_folder() {
         let dir = std::env::temp_dir().join(format!("lattice-manifest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        for made in ["hello.wasm", "bin/kv-provider", "abs-kv"] {
+            std::fs::write(dir.join(made), b"").unwrap();
+        }
         let file = dir.join("app.toml");
+        let absolute = dir.join("abs-kv").display().to_string();
         let text = format!(
-            "{HELLO}\n[[providers]]\nid = \"kv\"\nkind = \"bin/kv-provider\"\n\n[[providers]]\nid = \"abs\"\nkind = \"/opt/kv\"\n"
+            "{HELLO}\n[[providers]]\nid = \"kv\"\nkind = \"bin/kv-provider\"\n\n[[providers]]\nid = \"abs\"\nkind = \"{absolute}\"\n"
         );
-        std::fs::write(&file, text).unwrap();
+        std::fs::write(&file, &text).unwrap();
         let m = Manifest::load(&file).unwrap();
         assert_eq!(m.actors[0].path, dir.join("hello.wasm"));
         let kinds: Vec<&str> = m.providers.iter().map(|p| p.kind.as_str()).collect();
         let binary = dir.join("bin/kv-provider").display().to_string();
-        assert_eq!(kinds, ["http-server", binary.as_str(), "/opt/kv"]);
+        assert_eq!(kinds, ["http-server", binary.as_str(), absolute.as_str()]);
+
+        // A missing file is named as written, and where it led.
+        std::fs::remove_file(dir.join("hello.wasm")).unwrap();
+        let e = Manifest::load(&file).unwrap_err().to_string();
+        let expected = format!(
+            "{}: actor \"hello\": cannot read hello.wasm (resolved to {}): ",
+            file.display(),
+            dir.join("hello.wasm").display()
+        );
+        assert!(e.starts_with(&expected), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
         let e = Manifest::load(&dir.join("missing.toml"))
             .unwrap_err()

@@ -204,7 +204,16 @@ pub fn inspect(path: &Path, format: Format) -> anyhow::Result<()> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let problem = claims.check_time(now).err().map(|e| e.to_string());
-    show(&claims, problem, format, None)
+    show(&claims, problem.clone(), format, None)?;
+    // Shown either way, but claims that are not valid now are an error: a
+    // script checking `claims inspect` must not take them for good ones.
+    match problem {
+        Some(problem) => Err(anyhow::anyhow!(
+            "{}: claims not valid now: {problem}",
+            path.display()
+        )),
+        None => Ok(()),
+    }
 }
 
 #[derive(Serialize)]

@@ -14,15 +14,17 @@ use lattice_interfaces::protocol::subjects::Subjects;
 pub struct ConnArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Seconds to wait for an answer
-    #[arg(
-        long,
-        env = "LATTICE_TIMEOUT",
-        default_value_t = 10,
-        value_name = "SECS",
-        global = true
-    )]
-    pub timeout: u64,
+    /// Seconds to wait for an answer [default: 10]; for `watch events`, how
+    /// long to watch [default: until Ctrl-C]
+    #[arg(long, env = "LATTICE_TIMEOUT", value_name = "SECS", global = true)]
+    pub timeout: Option<u64>,
+}
+
+impl ConnArgs {
+    /// How long to wait for an answer.
+    pub fn answer_timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout.unwrap_or(10))
+    }
 }
 
 /// A connection to one lattice.
@@ -49,7 +51,7 @@ impl LatticeClient {
             nats,
             &args.nats.lattice,
             &lattice_rpc::redacted(&args.nats.url_or_default()),
-            Duration::from_secs(args.timeout),
+            args.answer_timeout(),
         )?;
         Ok(Self { control })
     }

@@ -11,8 +11,14 @@ struct Generated {
     seed: String,
 }
 
-/// `keys gen KIND`: prints a new key's public key and seed.
-pub fn generate(kind: KeyKind, format: Format) -> anyhow::Result<()> {
+/// `keys gen KIND [--seed-file FILE]`: prints a new key's public key and
+/// seed, or writes the seed to a new file only its owner can read and
+/// prints the public key.
+pub fn generate(
+    kind: KeyKind,
+    seed_file: Option<&std::path::Path>,
+    format: Format,
+) -> anyhow::Result<()> {
     let pair = kind.generate();
     let generated = Generated {
         public_key: pair.public_key(),
@@ -20,6 +26,27 @@ pub fn generate(kind: KeyKind, format: Format) -> anyhow::Result<()> {
             .seed()
             .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?,
     };
+    if let Some(path) = seed_file {
+        write_secret(path, &generated.seed)?;
+        #[derive(Serialize)]
+        struct Written<'a> {
+            public_key: &'a str,
+            seed_file: String,
+        }
+        let written = Written {
+            public_key: &generated.public_key,
+            seed_file: path.display().to_string(),
+        };
+        return print(
+            format,
+            &written,
+            &[
+                ("Kind", kind.to_string()),
+                ("Public key", generated.public_key.clone()),
+                ("Seed file", written.seed_file.clone()),
+            ],
+        );
+    }
     print(
         format,
         &generated,
@@ -37,8 +64,9 @@ struct Inspected {
     kind: String,
 }
 
-/// `keys inspect SEED|FILE`: prints the public key and kind of a seed.
-pub fn inspect(seed_or_file: &str, format: Format) -> anyhow::Result<()> {
+/// `keys inspect SEED|FILE [--public-key]`: prints the public key and kind
+/// of a seed, or the public key alone (for scripts).
+pub fn inspect(seed_or_file: &str, public_key_only: bool, format: Format) -> anyhow::Result<()> {
     let text = if std::path::Path::new(seed_or_file).is_file() {
         std::fs::read_to_string(seed_or_file)?
     } else {
@@ -54,6 +82,10 @@ pub fn inspect(seed_or_file: &str, format: Format) -> anyhow::Result<()> {
         public_key: pair.public_key(),
         kind,
     };
+    if public_key_only {
+        println!("{}", inspected.public_key);
+        return Ok(());
+    }
     print(
         format,
         &inspected,
@@ -62,4 +94,18 @@ pub fn inspect(seed_or_file: &str, format: Format) -> anyhow::Result<()> {
             ("Public key", inspected.public_key.clone()),
         ],
     )
+}
+
+/// Writes `secret` to a new file `path` that only its owner can read;
+/// refuses to overwrite one.
+fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    writeln!(file, "{secret}").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }

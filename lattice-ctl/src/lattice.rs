@@ -93,7 +93,10 @@ pub async fn get_hosts(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     print_list(
         format,
         &hosts,
-        &["HOST ID", "UPTIME S", "ACTORS", "PROVIDERS", "LABELS"],
+        (
+            &["HOST ID", "UPTIME S", "ACTORS", "PROVIDERS", "LABELS"],
+            "hosts",
+        ),
         rows,
     )
 }
@@ -175,7 +178,10 @@ pub async fn get_inventory(
     print_list(
         format,
         &inventories,
-        &["HOST ID", "KIND", "ID", "REFERENCE", "INSTANCES", "CALLS"],
+        (
+            &["HOST ID", "KIND", "ID", "REFERENCE", "INSTANCES", "CALLS"],
+            "actors or providers",
+        ),
         rows,
     )
 }
@@ -203,7 +209,10 @@ pub async fn get_links(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     print_list(
         format,
         &links,
-        &["SOURCE", "TARGET", "CONTRACT", "NAME", "SOURCE CONFIG"],
+        (
+            &["SOURCE", "TARGET", "CONTRACT", "NAME", "SOURCE CONFIG"],
+            "links",
+        ),
         rows,
     )
 }
@@ -228,7 +237,7 @@ pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     print_list(
         format,
         &claims,
-        &["NAME", "SUBJECT", "ISSUER", "VERSION"],
+        (&["NAME", "SUBJECT", "ISSUER", "VERSION"], "claims"),
         rows,
     )
 }
@@ -534,7 +543,7 @@ pub async fn get_config(conn: &ConnArgs, name: &ComponentId, format: Format) -> 
         .iter()
         .map(|(k, v)| vec![k.clone(), v.clone()])
         .collect();
-    print_list(format, &values, &["KEY", "VALUE"], rows)
+    print_list(format, &values, (&["KEY", "VALUE"], "values"), rows)
 }
 
 /// `config del NAME`.
@@ -577,9 +586,18 @@ pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()>
         "Watching events of lattice {} (Ctrl-C to stop)",
         client.subjects().lattice()
     );
+    let until = conn
+        .timeout
+        .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = async {
+                match until {
+                    Some(until) => tokio::time::sleep_until(until).await,
+                    None => std::future::pending().await,
+                }
+            } => return Ok(()),
             event = events.next() => {
                 let Some(event) = event else { return Ok(()) };
                 match format {
@@ -612,6 +630,48 @@ fn done<T: serde::Serialize>(format: Format, response: &T, message: &str) -> any
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(response)?),
         Format::Table => println!("{message}"),
+    }
+    Ok(())
+}
+
+/// `msg pub SUBJECT BODY`: one message on the lattice's NATS.
+pub async fn publish(conn: &ConnArgs, subject: &str, body: &str) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    client
+        .nats()
+        .publish(subject.to_string(), body.to_string().into())
+        .await
+        .with_context(|| format!("cannot publish on {subject}"))?;
+    client.nats().flush().await?;
+    Ok(())
+}
+
+/// `msg request SUBJECT BODY`: prints the reply's body (JSON: subject and
+/// body), or says that nobody answered.
+pub async fn request(
+    conn: &ConnArgs,
+    subject: &str,
+    body: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let timeout = conn.answer_timeout();
+    let reply = tokio::time::timeout(
+        timeout,
+        client
+            .nats()
+            .request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no reply on {subject} within {timeout:?}"))?
+    .map_err(|e| anyhow::anyhow!("request on {subject} failed: {e}"))?;
+    let text = String::from_utf8_lossy(&reply.payload).into_owned();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({ "subject": reply.subject.as_str(), "body": text })
+        ),
+        Format::Table => println!("{text}"),
     }
     Ok(())
 }

@@ -73,6 +73,10 @@ enum Command {
     /// Follow the lattice's events.
     #[command(subcommand)]
     Watch(WatchCommand),
+    /// Publish or request on a NATS subject, to try messaging actors
+    /// (like the nats CLI's pub and request).
+    #[command(subcommand)]
+    Msg(MsgCommand),
     /// Delete every link, named config and claims record of the lattice,
     /// straight from its state bucket: works with no host running.
     Reset {
@@ -150,12 +154,12 @@ enum StartCommand {
 
 #[derive(Debug, Subcommand)]
 enum ScaleCommand {
-    /// Scale actor ID (running REF) on a host; 0 stops it.
+    /// Scale actor ID on a host; 0 stops it.
     Actor {
         /// Actor id
         id: ComponentId,
-        /// Its component file path on the host
-        reference: String,
+        /// Its component file path on the host [default: what it runs]
+        reference: Option<String>,
         /// The host
         #[arg(long)]
         host: String,
@@ -264,8 +268,29 @@ enum HostCommand {
 
 #[derive(Debug, Subcommand)]
 enum WatchCommand {
-    /// Print every event of the lattice as it happens.
+    /// Print every event of the lattice as it happens, until Ctrl-C or
+    /// --timeout: a line each (-o json: one CloudEvent per line).
     Events,
+}
+
+#[derive(Debug, Subcommand)]
+enum MsgCommand {
+    /// Publish BODY on SUBJECT.
+    Pub {
+        /// The subject
+        subject: String,
+        /// The message body
+        #[arg(default_value = "")]
+        body: String,
+    },
+    /// Send BODY to SUBJECT and print the reply.
+    Request {
+        /// The subject
+        subject: String,
+        /// The message body
+        #[arg(default_value = "")]
+        body: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,11 +299,17 @@ enum KeysCommand {
     Gen {
         /// account, module, service, server or cluster
         kind: KeyKind,
+        /// Write the seed to this new file (mode 600) instead of printing it
+        #[arg(long, value_name = "FILE")]
+        seed_file: Option<PathBuf>,
     },
     /// Show the public key and kind of a seed (never the seed).
     Inspect {
         /// A seed (S…) or a file holding one
         seed: String,
+        /// Print the public key alone
+        #[arg(long)]
+        public_key: bool,
     },
 }
 
@@ -304,8 +335,12 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             host.nats = conn.nats;
             run_in_foreground(&host, manifest.as_deref()).await
         }
-        Command::Keys(KeysCommand::Gen { kind }) => keys::generate(kind, output),
-        Command::Keys(KeysCommand::Inspect { seed }) => keys::inspect(&seed, output),
+        Command::Keys(KeysCommand::Gen { kind, seed_file }) => {
+            keys::generate(kind, seed_file.as_deref(), output)
+        }
+        Command::Keys(KeysCommand::Inspect { seed, public_key }) => {
+            keys::inspect(&seed, public_key, output)
+        }
         Command::Claims(ClaimsCommand::Sign(args)) => claims::sign(&args, output),
         Command::Claims(ClaimsCommand::SignProvider(args)) => claims::sign_provider_binary(&args),
         Command::Claims(ClaimsCommand::Inspect { wasm }) => claims::inspect(&wasm, output),
@@ -346,7 +381,10 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             reference,
             host,
             max_instances,
-        }) => lattice::scale_actor(&conn, &host, &id, &reference, max_instances, output).await,
+        }) => {
+            let reference = reference.unwrap_or_default();
+            lattice::scale_actor(&conn, &host, &id, &reference, max_instances, output).await
+        }
         Command::Update(UpdateCommand::Actor {
             id,
             new_reference,
@@ -390,6 +428,12 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Host(HostCommand::Stop { host }) => lattice::stop_host(&conn, &host, output).await,
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
         Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
+        Command::Msg(MsgCommand::Pub { subject, body }) => {
+            lattice::publish(&conn, &subject, &body).await
+        }
+        Command::Msg(MsgCommand::Request { subject, body }) => {
+            lattice::request(&conn, &subject, &body, output).await
+        }
     }
 }
 

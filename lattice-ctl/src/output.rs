@@ -28,21 +28,23 @@ pub fn print<T: Serialize>(
             for (field, value) in rows {
                 table.add_row(vec![field.to_string(), value.clone()]);
             }
-            println!("{table}");
+            println!("{}", trimmed(&table.to_string()));
         }
     }
     Ok(())
 }
 
-/// Prints `value` as JSON, or `rows` under `headers` as a table.
+/// Prints `value` as JSON, or `rows` under `headers` as a table; with no
+/// rows, the table is the line `no NOUN` (`no hosts`, `no links`).
 pub fn print_list<T: Serialize>(
     format: Format,
     value: &T,
-    headers: &[&str],
+    (headers, noun): (&[&str], &str),
     rows: Vec<Vec<String>>,
 ) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Format::Table if rows.is_empty() => println!("no {noun}"),
         Format::Table => {
             let mut table = Table::new();
             table.load_preset(NOTHING);
@@ -50,8 +52,16 @@ pub fn print_list<T: Serialize>(
             for row in rows {
                 table.add_row(row);
             }
-            println!("{table}");
+            println!("{}", trimmed(&table.to_string()));
         }
     }
     Ok(())
+}
+
+/// `text` without trailing spaces on any line.
+fn trimmed(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }

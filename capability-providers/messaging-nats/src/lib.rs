@@ -4,7 +4,10 @@
 //! - **consumer**: actor → provider over `wasmcloud:messaging/consumer`; the
 //!   actor may publish and make requests (with a timeout). The link's
 //!   `target_config` (or the provider's config) may name `url`, the NATS
-//!   server (default `nats://127.0.0.1:4222`).
+//!   server (default `nats://127.0.0.1:4222`), and `subjects` the patterns
+//!   it may send on; the lattice's and NATS's own subjects (`lattice.>`,
+//!   `$JS.>`, `$KV.>`, `$O.>`, `$SYS.>`) are refused whatever it says (see
+//!   [`SubjectPolicy`]).
 //! - **handler**: provider → actor over `wasmcloud:messaging/handler`; the
 //!   link's `source_config` names `subscriptions=a.b,c.>` and optionally
 //!   `queue_group`; every message on those subjects is handed to the actor's
@@ -25,6 +28,10 @@ use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, Me
 use lattice_interfaces::protocol::provider::Health;
 use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link, LinkKey};
 use tokio_util::sync::CancellationToken;
+
+pub use subjects::SubjectPolicy;
+
+mod subjects;
 
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "messaging-nats";
@@ -58,12 +65,14 @@ struct Shared {
     failing: std::sync::Mutex<HashMap<LinkKey, String>>,
 }
 
-/// A NATS connection as an actor's messaging client.
-struct NatsClient(async_nats::Client);
+/// A NATS connection as an actor's messaging client, within its link's
+/// subject policy.
+struct NatsClient(async_nats::Client, SubjectPolicy);
 
 impl MessagingClient for NatsClient {
     fn publish(&self, message: Message) -> MessagingFuture<'_, ()> {
         Box::pin(async move {
+            self.1.check(&message.subject)?;
             let result = match message.reply_to {
                 Some(reply) => {
                     self.0
@@ -83,6 +92,7 @@ impl MessagingClient for NatsClient {
         timeout_ms: u32,
     ) -> MessagingFuture<'_, Message> {
         Box::pin(async move {
+            self.1.check(&subject)?;
             let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
             let reply = tokio::time::timeout(timeout, self.0.request(subject.clone(), body.into()))
                 .await
@@ -248,7 +258,7 @@ impl Shared {
     async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, MessagingError> {
         let url = link.config("url").unwrap_or(&self.default_url).to_string();
         match self.client(&url).await {
-            Ok(client) => Ok(Arc::new(NatsClient(client))),
+            Ok(client) => Ok(Arc::new(NatsClient(client, SubjectPolicy::of(link)))),
             Err(error) => {
                 self.calls.report_error(link, &error.to_string());
                 Err(error)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// Its `Debug` output hides the URL's credentials, the nkey and the password.
 #[derive(Clone, clap::Args)]
 pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated
+    /// NATS server URL(s), comma-separated [default for lattice-ctl commands: nats://127.0.0.1:4222; a host given none runs alone]
     #[arg(
         long = "nats-url",
         env = "LATTICE_NATS_URL",
@@ -51,7 +51,7 @@ pub struct NatsArgs {
     )]
     pub password: Option<String>,
     /// Require TLS to NATS
-    #[arg(long = "nats-tls", env = "LATTICE_NATS_TLS", global = true)]
+    #[arg(long = "nats-tls", env = "LATTICE_NATS_TLS", global = true, value_parser = clap::builder::BoolishValueParser::new())]
     pub tls: bool,
     /// CA certificate(s) to trust for NATS TLS (PEM)
     #[arg(

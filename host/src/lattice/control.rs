@@ -390,17 +390,19 @@ impl Control {
     }
 
     async fn scale_actor(&self, request: ScaleActor) -> Handled<ActorScaled> {
-        if request.max_instances > 0 && request.actor_ref.is_empty() {
-            return Err(Refusal::Error(format!(
-                "actor {}: actor_ref is required to run it",
-                request.actor_id
-            )));
-        }
-        let reference = self
-            .host
-            .actor(&request.actor_id)
-            .filter(|_| request.actor_ref.is_empty())
-            .map_or(request.actor_ref.clone(), |a| a.origin().to_string());
+        absolute("actor_ref", &request.actor_ref)?;
+        // The reference may be left out for an actor that runs: it is known.
+        let running = self.host.actor(&request.actor_id);
+        let reference = match (&running, request.actor_ref.as_str()) {
+            (Some(actor), "") => actor.origin().to_string(),
+            (None, "") if request.max_instances > 0 => {
+                return Err(Refusal::Error(format!(
+                    "actor {} does not run on this host: actor_ref is required to start it",
+                    request.actor_id
+                )))
+            }
+            (_, given) => given.to_string(),
+        };
         let data = json!({
             "host_id": self.host.id(),
             "actor_id": request.actor_id,
@@ -411,7 +413,7 @@ impl Control {
             .host
             .scale_actor(
                 &request.actor_id,
-                &request.actor_ref,
+                &reference,
                 request.max_instances,
                 request.instance_reuse,
             )
@@ -445,6 +447,7 @@ impl Control {
     }
 
     async fn update_actor(&self, request: UpdateActor) -> Handled<ActorUpdated> {
+        absolute("new_actor_ref", &request.new_actor_ref)?;
         let reply = ActorUpdated {
             host_id: self.host.id().to_string(),
             actor_id: request.actor_id.clone(),
@@ -493,6 +496,9 @@ impl Control {
             provider_id: request.provider_id.clone(),
             provider_ref: lattice_interfaces::shown(&request.provider_ref).into_owned(),
         };
+        if request.provider_ref.contains('/') {
+            absolute("provider_ref", &request.provider_ref)?;
+        }
         let started = if request.provider_ref.contains('/') {
             // A path: a provider binary, run as a supervised process (its
             // own provider_started event follows when it runs).
@@ -609,6 +615,19 @@ impl Control {
             .await;
         Ok(ConfigNamed { name: request.name })
     }
+}
+
+/// Refuses a relative file reference in a request from the lattice: the
+/// sender's working directory means nothing on this host.
+fn absolute(what: &str, reference: &str) -> Handled<()> {
+    if reference.is_empty() || std::path::Path::new(reference).is_absolute() {
+        return Ok(());
+    }
+    Err(Refusal::Error(format!(
+        "{what} {} is a relative path: over the lattice give the absolute path of the file on the host (e.g. $PWD/{})",
+        lattice_interfaces::shown(reference),
+        lattice_interfaces::shown(reference)
+    )))
 }
 
 fn no_config(name: &ComponentId) -> Refusal {

@@ -177,7 +177,10 @@ async fn run(
     event: &impl Fn(serde_json::Value) -> serde_json::Value,
     stop: &CancellationToken,
 ) -> RunEnd {
-    let mut checks = tokio::time::interval(health.every);
+    // The first check comes one period after the start: a process that is
+    // still connecting is not reported unhealthy.
+    let mut checks =
+        tokio::time::interval_at(tokio::time::Instant::now() + health.every, health.every);
     checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The last answer: an event goes out when it changes (healthy, or the
     // reason it is not).

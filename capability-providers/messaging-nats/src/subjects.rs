@@ -1,0 +1,128 @@
+//! Which subjects an actor may publish and request on: the data plane,
+//! never the control plane.
+//!
+//! Refused whatever a link says: the lattice's own subjects (`lattice.>`),
+//! JetStream and its key-value and object stores (`$JS.>`, `$KV.>`,
+//! `$O.>`) and the server's system account (`$SYS.>`). A consumer link may
+//! narrow what is left with `subjects = "orders.>,metrics.*"` in its config
+//! (NATS wildcards); without it every other subject is open. Replies to a
+//! message the actor received go to its reply subject (an `_INBOX.…`),
+//! which stays allowed.
+
+use lattice_interfaces::messaging::MessagingError;
+use lattice_interfaces::Link;
+
+/// Subject prefixes no actor may publish or request on.
+pub const RESERVED: [&str; 5] = ["lattice.", "$JS.", "$KV.", "$O.", "$SYS."];
+
+/// What one consumer link allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectPolicy {
+    /// Patterns from the link's `subjects`; empty: anything not reserved.
+    allowed: Vec<String>,
+}
+
+impl SubjectPolicy {
+    /// The policy of consumer `link`.
+    pub fn of(link: &Link) -> Self {
+        let allowed = link
+            .config("subjects")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        Self { allowed }
+    }
+
+    /// `Ok` when an actor may send on `subject`; else why not, in one line.
+    ///
+    /// # Errors
+    ///
+    /// A reserved subject, an empty or malformed one, or one outside the
+    /// link's `subjects`.
+    pub fn check(&self, subject: &str) -> Result<(), MessagingError> {
+        let refuse = |why: String| {
+            Err(MessagingError::Failed(format!(
+                "subject {} refused: {why}",
+                lattice_interfaces::shown(subject)
+            )))
+        };
+        if subject.is_empty()
+            || subject.split('.').any(str::is_empty)
+            || subject.contains(|c: char| c.is_whitespace() || c == '*' || c == '>')
+        {
+            return refuse("not a subject one can publish on".into());
+        }
+        if let Some(prefix) = RESERVED.iter().find(|p| subject.starts_with(**p)) {
+            return refuse(format!(
+                "{prefix}> belongs to the lattice and NATS, not to actors"
+            ));
+        }
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|p| matches(p, subject)) {
+            return refuse(format!("the link allows only {}", self.allowed.join(",")));
+        }
+        Ok(())
+    }
+}
+
+/// Whether NATS pattern `pattern` (`*` one token, `>` the rest) matches
+/// `subject`.
+fn matches(pattern: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for part in pattern.split('.') {
+        match (part, tokens.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (want, Some(got)) if want == got => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(subjects: &str) -> SubjectPolicy {
+        SubjectPolicy {
+            allowed: subjects.split(',').map(str::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn the_control_plane_is_refused_whatever_the_link_allows() {
+        for subject in [
+            "lattice.default.ctl.v1.host.stop.NABC",
+            "$KV.LATTICE_default.link.a.b.c.default",
+            "$JS.API.STREAM.DELETE.KV_LATTICE_default",
+            "$SYS.REQ.SERVER.PING",
+            "$O.bucket.x",
+        ] {
+            assert!(
+                SubjectPolicy::default().check(subject).is_err(),
+                "{subject}"
+            );
+            assert!(policy(">").check(subject).is_err(), "{subject}");
+        }
+        assert!(SubjectPolicy::default().check("orders.new").is_ok());
+        assert!(SubjectPolicy::default().check("_INBOX.abc.1").is_ok());
+    }
+
+    #[test]
+    fn a_link_narrows_with_wildcards_and_garbage_is_refused() {
+        let p = policy("orders.>,metrics.*");
+        assert!(p.check("orders.eu.new").is_ok());
+        assert!(p.check("metrics.cpu").is_ok());
+        assert!(p.check("metrics.cpu.total").is_err());
+        assert!(p.check("payments.new").is_err());
+        for garbage in ["", "a..b", "a.*", "a.>", "has space", "."] {
+            assert!(
+                SubjectPolicy::default().check(garbage).is_err(),
+                "{garbage:?}"
+            );
+        }
+    }
+}
