@@ -277,14 +277,7 @@ impl Shared {
     ///
     /// A link without `subscriptions`, refused at once.
     fn serve_handler_link(self: &Arc<Self>, link: Link) -> Result<(), String> {
-        let subjects: Vec<String> = link
-            .config("subscriptions")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let subjects = subjects::subject_list(&link, "subscriptions");
         if subjects.is_empty() {
             // A link put again without subscriptions serves none.
             self.delete_handler_link(&link.key());

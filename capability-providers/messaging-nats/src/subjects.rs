@@ -25,15 +25,9 @@ pub struct SubjectPolicy {
 impl SubjectPolicy {
     /// The policy of consumer `link`.
     pub fn of(link: &Link) -> Self {
-        let allowed = link
-            .config("subjects")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        Self { allowed }
+        Self {
+            allowed: subject_list(link, "subjects"),
+        }
     }
 
     /// `Ok` when an actor may send on `subject`; else why not, in one line.
@@ -65,6 +59,19 @@ impl SubjectPolicy {
         }
         Ok(())
     }
+}
+
+/// The comma-separated subjects under `key` in `link`'s config (blank
+/// entries dropped): a handler link's `subscriptions`, a consumer link's
+/// `subjects`.
+pub(crate) fn subject_list(link: &Link, key: &str) -> Vec<String> {
+    link.config(key)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Whether NATS pattern `pattern` (`*` one token, `>` the rest) matches
