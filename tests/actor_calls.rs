@@ -49,3 +49,22 @@ async fn without_the_link_the_call_is_refused_with_the_reason() {
     assert_eq!(host.actor(&id("uppercase")).unwrap().stats().calls, 0);
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_an_actor_keeps_its_call_counters() {
+    let host = hosts::applied(&manifest(true)).await;
+    http_client::get(&hosts::first_url(&host))
+        .await
+        .assert_status(200);
+    let uppercase = id("uppercase");
+    let reference = host.actor(&uppercase).unwrap().origin().to_string();
+    host.scale_actor(&uppercase, &reference, 3, None)
+        .await
+        .unwrap();
+    let scaled = host.actor(&uppercase).unwrap();
+    assert_eq!(
+        (scaled.limits().max_instances, scaled.stats().calls),
+        (3, 2)
+    );
+    host.shutdown(Duration::from_secs(1)).await;
+}

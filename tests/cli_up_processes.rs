@@ -68,6 +68,7 @@ impl Example {
                 "up",
                 "--no-cache",
                 "--allow-unsigned",
+                "--allow-unsigned-providers",
                 "--nats-url",
                 &self.nats.url(),
             ])

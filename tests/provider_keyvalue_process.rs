@@ -252,6 +252,28 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     // Signed by the allowed account, then changed: refused as tampered.
     sign_by(&account);
     start("p3", path).unwrap();
+
+    // What runs is the binary that was checked: replacing the file at the
+    // path afterwards changes nothing, even across a restart.
+    let first =
+        lattice_tests::eventually("p3 to run", async || lattice.provider_process_id(&id("p3")))
+            .await;
+    let marker = dir.path().join("replacement-ran");
+    std::fs::write(&binary, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    process::signal(first, "-KILL");
+    let restarted = lattice_tests::eventually("p3 to restart", async || {
+        lattice
+            .provider_process_id(&id("p3"))
+            .filter(|pid| *pid != first)
+    })
+    .await;
+    let running = std::fs::read(format!("/proc/{restarted}/exe")).unwrap();
+    assert!(
+        running == bytes,
+        "the restarted process is not the verified binary"
+    );
+    assert!(!marker.exists(), "the replaced file ran");
+    std::fs::write(&binary, &bytes).unwrap();
     let mut changed = bytes.clone();
     changed.push(0);
     let copy = dir.path().join("changed");

@@ -111,6 +111,24 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_ALLOW_UNSIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
 
+    /// Run provider binaries that carry no claims (development only: such a binary runs as a process with this host's NATS access)
+    #[arg(long, env = "LATTICE_ALLOW_UNSIGNED_PROVIDERS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_unsigned_providers: bool,
+
+    /// A directory actors and provider binaries may be read from; repeat for more [default: any]
+    #[arg(
+        long = "allowed-dir",
+        env = "LATTICE_ALLOWED_DIRS",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    pub allowed_dirs: Vec<PathBuf>,
+
+    /// Largest component or provider binary this host reads, in MiB
+    #[arg(long, env = "LATTICE_MAX_REFERENCE_MIB", default_value_t = crate::references::DEFAULT_MAX_BYTES >> 20, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_reference_mib: u64,
+
     /// Account public key allowed to sign actors; repeat for more [default: any valid signature]
     #[arg(
         long = "allowed-issuer",
@@ -144,7 +162,12 @@ impl HostArgs {
             },
             trust: TrustPolicy {
                 allow_unsigned: self.allow_unsigned,
+                allow_unsigned_providers: self.allow_unsigned_providers,
                 allowed_issuers: self.allowed_issuers.clone(),
+                references: crate::references::ReferencePolicy {
+                    allowed_dirs: self.allowed_dirs.clone(),
+                    max_bytes: self.max_reference_mib << 20,
+                },
             },
         })
     }

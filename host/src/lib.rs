@@ -38,6 +38,7 @@ pub mod host;
 pub mod identity;
 pub mod lattice;
 mod links;
+pub mod references;
 mod remote;
 mod router;
 pub mod runtime;

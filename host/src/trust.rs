@@ -11,9 +11,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lattice_interfaces::claims::{read_component, Claims, ClaimsError, ComponentMetadata};
+use lattice_interfaces::claims::{
+    read_component, Claims, ClaimsError, ComponentMetadata, ProviderClaims,
+};
 use lattice_interfaces::Contract;
 use wasmparser::{Parser, Payload};
+
+use crate::references::{ReferenceError, ReferencePolicy};
 
 /// Interfaces every actor may import without claiming them: they reach
 /// nothing outside the instance (clocks, randomness, streams, the host's
@@ -38,13 +42,32 @@ pub const BASIC_INTERFACES: &[&str] = &[
     "wasmcloud:messaging/types",
 ];
 
-/// Who a host trusts to vouch for actors.
+/// Who a host trusts to vouch for actors and provider binaries, and which
+/// files it reads as them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustPolicy {
     /// Run modules that carry no claims. For development only.
     pub allow_unsigned: bool,
+    /// Run provider binaries that carry no claims: a separate flag, as such
+    /// a binary runs as a process with the host's NATS access. For
+    /// development only.
+    pub allow_unsigned_providers: bool,
     /// Account keys allowed as issuers; empty allows any valid signature.
     pub allowed_issuers: Vec<String>,
+    /// Where references may be read from, and how much.
+    pub references: ReferencePolicy,
+}
+
+/// A provider binary that passed [`TrustPolicy::verify_provider`]: the
+/// bytes that were checked, their hash, and the claims when signed.
+#[derive(Debug, Clone)]
+pub struct VerifiedBinary {
+    /// The bytes checked.
+    pub bytes: Vec<u8>,
+    /// Their sha256, uppercase hex.
+    pub sha256: String,
+    /// The claims that vouched for them; `None` when run unsigned.
+    pub claims: Option<ProviderClaims>,
 }
 
 /// Why an actor was refused. The message is the reason alone; the caller
@@ -55,11 +78,14 @@ pub enum TrustError {
     #[error("not signed: sign it with `lattice-ctl claims sign` or run the host with --allow-unsigned (development only)")]
     NotSigned,
     /// A provider binary without claims beside it.
-    #[error("not signed: no {jwt} beside it; sign it with `lattice-ctl claims sign-provider BINARY --issuer ACCOUNT` or run the host with --allow-unsigned (development only)")]
+    #[error("not signed: no {jwt} beside it; sign it with `lattice-ctl claims sign-provider BINARY --issuer ACCOUNT` or run the host with --allow-unsigned-providers (development only)")]
     ProviderNotSigned {
         /// The claims file it lacks.
         jwt: String,
     },
+    /// The file may not or cannot be read.
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
     /// The claims are bad, the module was changed, or the window is shut.
     #[error(transparent)]
     Claims(#[from] ClaimsError),
@@ -145,17 +171,27 @@ fn unix_now() -> u64 {
 }
 
 impl TrustPolicy {
-    /// Checks a provider binary against this policy: its claims in
-    /// `PATH.jwt` must be signed by their issuer, vouch for these exact bytes
-    /// on this target, be inside their validity window and come from an
-    /// allowed issuer. A binary with no claims file runs only with
-    /// `allow_unsigned`.
-    pub fn verify_provider(&self, path: &std::path::Path) -> Result<(), TrustError> {
+    /// Checks a provider binary against this policy: it must be a file
+    /// the host may read, and its claims in `PATH.jwt` must be signed by
+    /// their issuer, vouch for these exact bytes on this target, be inside
+    /// their validity window and come from an allowed issuer. A binary with
+    /// no claims file runs only with `allow_unsigned_providers`. The bytes
+    /// checked are returned: what runs is them, not whatever the path holds
+    /// later.
+    pub fn verify_provider(&self, path: &std::path::Path) -> Result<VerifiedBinary, TrustError> {
+        let bytes = self.references.read(path)?;
+        let sha256 = lattice_interfaces::claims::binary_hash(&bytes);
         let mut jwt_path = path.as_os_str().to_owned();
         jwt_path.push(".jwt");
         let jwt = match std::fs::read_to_string(&jwt_path) {
             Ok(jwt) => jwt,
-            Err(_) if self.allow_unsigned => return Ok(()),
+            Err(_) if self.allow_unsigned_providers => {
+                return Ok(VerifiedBinary {
+                    bytes,
+                    sha256,
+                    claims: None,
+                })
+            }
             Err(_) => {
                 return Err(TrustError::ProviderNotSigned {
                     jwt: std::path::Path::new(&jwt_path)
@@ -164,14 +200,8 @@ impl TrustPolicy {
                 })
             }
         };
-        let binary = std::fs::read(path).map_err(|e| {
-            TrustError::Claims(ClaimsError::Malformed(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        })?;
         let claims = lattice_interfaces::claims::read_provider(
-            &binary,
+            &bytes,
             &lattice_interfaces::claims::current_target(),
             &jwt,
         )?;
@@ -182,7 +212,11 @@ impl TrustPolicy {
                 allowed: self.allowed_issuers.join(", "),
             });
         }
-        Ok(())
+        Ok(VerifiedBinary {
+            bytes,
+            sha256,
+            claims: Some(claims),
+        })
     }
 
     /// Checks `wasm` against this policy at time `now` (Unix seconds; `None`
@@ -252,5 +286,36 @@ mod tests {
             ["example:uppercase/*"]
         ));
         assert!(!covered("nonsense", ["nonsense"]));
+    }
+
+    #[test]
+    fn unsigned_provider_binaries_need_their_own_flag() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let binary = dir.path().join("provider");
+        std::fs::write(&binary, b"#!/bin/sh\n").expect("a file");
+        let actors_only = TrustPolicy {
+            allow_unsigned: true,
+            ..TrustPolicy::default()
+        };
+        let refused = actors_only
+            .verify_provider(&binary)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("--allow-unsigned-providers"),
+            "{refused}"
+        );
+        let providers = TrustPolicy {
+            allow_unsigned_providers: true,
+            ..TrustPolicy::default()
+        };
+        let verified = providers.verify_provider(&binary).expect("runs unsigned");
+        assert!(verified.claims.is_none());
+        assert_eq!(verified.bytes, b"#!/bin/sh\n");
+        let zero = providers
+            .verify_provider(std::path::Path::new("/dev/zero"))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(zero.to_string().contains("not a regular file"), "{zero}");
     }
 }

@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use lattice_interfaces::claims::{
-    current_target, parse_key_pair, read_component, sign_component, sign_provider, Claims,
-    ComponentMetadata, ComponentSigning, KeyKind, ProviderSigning,
+    binary_hash, claimed_target, current_target, parse_key_pair, read_component, sign_component,
+    sign_provider, Claims, ComponentMetadata, ComponentSigning, KeyKind, ProviderClaims,
+    ProviderMetadata, ProviderSigning,
 };
 use serde::Serialize;
 
@@ -192,21 +193,34 @@ pub fn sign_provider_binary(args: &SignProviderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `claims inspect`.
+/// `claims inspect`: a component's embedded claims, or a provider binary's
+/// `BINARY.jwt` (given the binary or the `.jwt` file), checked.
 pub fn inspect(path: &Path, format: Format) -> anyhow::Result<()> {
-    let wasm = read(path)?;
-    let (_, claims) = read_component(&wasm)
-        .with_context(|| format!("{}: claims refused", path.display()))?
-        .ok_or_else(|| {
-            anyhow::anyhow!("{}: not signed (no wasmcloud_jwt section)", path.display())
-        })?;
-    let now = SystemTime::now()
+    let is_jwt = path.extension().is_some_and(|e| e == "jwt");
+    let bytes = if is_jwt { Vec::new() } else { read(path)? };
+    if !is_jwt && bytes.starts_with(b"\0asm") {
+        return inspect_component(path, &bytes, format);
+    }
+    let (binary_path, jwt_path) = if is_jwt {
+        (path.with_extension(""), path.to_path_buf())
+    } else {
+        let mut jwt = path.as_os_str().to_owned();
+        jwt.push(".jwt");
+        (path.to_path_buf(), PathBuf::from(jwt))
+    };
+    let binary = if is_jwt { read(&binary_path)? } else { bytes };
+    inspect_provider(&binary_path, &binary, &jwt_path, format)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let problem = claims.check_time(now).err().map(|e| e.to_string());
-    show(&claims, problem.clone(), format, None)?;
-    // Shown either way, but claims that are not valid now are an error: a
-    // script checking `claims inspect` must not take them for good ones.
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Shown either way, but claims that are not valid now are an error: a
+/// script checking `claims inspect` must not take them for good ones.
+fn valid_or_error(path: &Path, problem: Option<String>) -> anyhow::Result<()> {
     match problem {
         Some(problem) => Err(anyhow::anyhow!(
             "{}: claims not valid now: {problem}",
@@ -214,6 +228,122 @@ pub fn inspect(path: &Path, format: Format) -> anyhow::Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+fn inspect_component(path: &Path, wasm: &[u8], format: Format) -> anyhow::Result<()> {
+    let (_, claims) = read_component(wasm)
+        .with_context(|| format!("{}: claims refused", path.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("{}: not signed (no wasmcloud_jwt section)", path.display())
+        })?;
+    let problem = claims.check_time(now()).err().map(|e| e.to_string());
+    show(&claims, problem.clone(), format, None)?;
+    valid_or_error(path, problem)
+}
+
+fn inspect_provider(
+    binary_path: &Path,
+    binary: &[u8],
+    jwt_path: &Path,
+    format: Format,
+) -> anyhow::Result<()> {
+    let jwt = std::fs::read_to_string(jwt_path).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: neither a component nor a signed provider binary (no {} beside it)",
+            binary_path.display(),
+            jwt_path.display()
+        )
+    })?;
+    let claims = ProviderClaims::decode_verified(&jwt, KeyKind::Service)
+        .with_context(|| format!("{}: claims refused", jwt_path.display()))?;
+    let target = claimed_target(&claims, binary);
+    let problem = match &target {
+        None => Some(format!(
+            "the binary's sha256 {} is none of the hashes its claims vouch for (changed since it was signed?)",
+            binary_hash(binary)
+        )),
+        Some(_) => claims.check_time(now()).err().map(|e| e.to_string()),
+    };
+    show_provider(&claims, target, problem.clone(), format)?;
+    valid_or_error(binary_path, problem)
+}
+
+#[derive(Serialize)]
+struct ShownProvider<'a> {
+    issuer: &'a str,
+    subject: &'a str,
+    name: Option<&'a str>,
+    vendor: &'a str,
+    version: Option<&'a str>,
+    revision: Option<i32>,
+    target_hashes: &'a std::collections::BTreeMap<String, String>,
+    matches_target: Option<String>,
+    issued_at: String,
+    expires: Option<String>,
+    valid: bool,
+    problem: Option<String>,
+}
+
+fn show_provider(
+    claims: &ProviderClaims,
+    target: Option<String>,
+    problem: Option<String>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let empty = ProviderMetadata::default();
+    let meta = claims.metadata.as_ref().unwrap_or(&empty);
+    let shown = ShownProvider {
+        issuer: &claims.issuer,
+        subject: &claims.subject,
+        name: meta.name.as_deref(),
+        vendor: &meta.vendor,
+        version: meta.ver.as_deref(),
+        revision: meta.rev,
+        target_hashes: &meta.target_hashes,
+        matches_target: target,
+        issued_at: time(claims.issued_at),
+        expires: claims.expires.map(time),
+        valid: problem.is_none(),
+        problem,
+    };
+    let or_dash = |v: Option<&str>| v.unwrap_or("-").to_string();
+    let rows = vec![
+        ("Name", or_dash(shown.name)),
+        ("Issuer (account)", shown.issuer.to_string()),
+        ("Subject (service)", shown.subject.to_string()),
+        (
+            "Vendor",
+            or_dash(Some(shown.vendor).filter(|v| !v.is_empty())),
+        ),
+        ("Version", or_dash(shown.version)),
+        (
+            "Revision",
+            shown.revision.map_or_else(|| "-".into(), |r| r.to_string()),
+        ),
+        (
+            "Targets",
+            shown
+                .target_hashes
+                .iter()
+                .map(|(target, hash)| format!("{target} {hash}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("Binary matches", or_dash(shown.matches_target.as_deref())),
+        ("Issued", shown.issued_at.clone()),
+        (
+            "Expires",
+            shown.expires.clone().unwrap_or_else(|| "never".into()),
+        ),
+        (
+            "Valid now",
+            shown
+                .problem
+                .clone()
+                .map_or_else(|| "yes".into(), |p| format!("no: {p}")),
+        ),
+    ];
+    print(format, &shown, &rows)
 }
 
 #[derive(Serialize)]

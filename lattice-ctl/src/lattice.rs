@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
+use lattice_interfaces::claims::LatticeClaims;
 use lattice_interfaces::protocol::control::*;
 use lattice_interfaces::{ComponentId, Contract, Link};
 use serde_json::Value;
@@ -223,21 +224,39 @@ pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let claims = client.request::<op::GetClaims>(None, &Empty {}).await?;
     let rows = claims
         .iter()
-        .map(|c| {
-            let metadata = c.metadata.as_ref();
-            let shown = |v: Option<&String>| v.map_or("-".to_string(), String::clone);
+        .map(|listed| {
+            let (name, version, issuer) = match listed {
+                LatticeClaims::Actor(c) => {
+                    let meta = c.metadata.as_ref();
+                    (
+                        meta.and_then(|m| m.name.clone()),
+                        meta.and_then(|m| m.ver.clone()),
+                        &c.issuer,
+                    )
+                }
+                LatticeClaims::Provider(c) => {
+                    let meta = c.metadata.as_ref();
+                    (
+                        meta.and_then(|m| m.name.clone()),
+                        meta.and_then(|m| m.ver.clone()),
+                        &c.issuer,
+                    )
+                }
+            };
+            let dash = || "-".to_string();
             vec![
-                shown(metadata.and_then(|m| m.name.as_ref())),
-                c.subject.clone(),
-                c.issuer.clone(),
-                shown(metadata.and_then(|m| m.ver.as_ref())),
+                listed.kind().to_string(),
+                name.unwrap_or_else(dash),
+                listed.subject().to_string(),
+                issuer.clone(),
+                version.unwrap_or_else(dash),
             ]
         })
         .collect();
     print_list(
         format,
         &claims,
-        (&["NAME", "SUBJECT", "ISSUER", "VERSION"], "claims"),
+        (&["KIND", "NAME", "SUBJECT", "ISSUER", "VERSION"], "claims"),
         rows,
     )
 }

@@ -321,9 +321,9 @@ enum ClaimsCommand {
     Sign(claims::SignArgs),
     /// Sign a provider binary: write its claims to BINARY.jwt.
     SignProvider(claims::SignProviderArgs),
-    /// Show a component's claims, checked: signature, hash and validity window.
+    /// Show the claims of a component or a provider binary, checked: signature, hash and validity window.
     Inspect {
-        /// The component
+        /// A component, or a provider binary (its claims are in BINARY.jwt; the .jwt may be given instead)
         wasm: PathBuf,
     },
 }

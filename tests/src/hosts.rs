@@ -39,10 +39,12 @@ pub fn dev_host() -> Host {
     host(unsigned_allowed(), None)
 }
 
-/// The trust policy of development: unsigned actors run.
+/// The trust policy of development: unsigned actors and provider binaries
+/// run.
 pub fn unsigned_allowed() -> TrustPolicy {
     TrustPolicy {
         allow_unsigned: true,
+        allow_unsigned_providers: true,
         ..TrustPolicy::default()
     }
 }

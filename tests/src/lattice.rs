@@ -39,6 +39,7 @@ impl HostProcess {
                 "--lattice",
                 lattice,
                 "--allow-unsigned",
+                "--allow-unsigned-providers",
                 "--no-cache",
             ])
             .args(extra)

@@ -3,16 +3,45 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::{free_port, wait_for};
+
+/// The `nats-server` the tests run: `LATTICE_TEST_NATS_SERVER` when set
+/// (`./scripts/test` runs the suite on a current release and on Debian's
+/// 2.9), else the one on `PATH`.
+fn nats_server_command() -> Command {
+    Command::new(
+        std::env::var_os("LATTICE_TEST_NATS_SERVER").unwrap_or_else(|| "nats-server".into()),
+    )
+}
 
 /// A running `nats-server`.
 pub struct NatsServer {
     child: Child,
     port: u16,
-    _store: tempfile::TempDir,
+    /// JetStream storage and the server's log.
+    store: tempfile::TempDir,
+}
+
+/// Starts `nats-server -js` on `port` with its JetStream storage in
+/// `store`, logging (with client connects and disconnects) to `store/log`.
+fn spawn(port: u16, store: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(store.join("log"))
+        .expect("cannot open the nats-server log");
+    let log_too = log.try_clone().expect("cannot share the nats-server log");
+    nats_server_command()
+        .args(["-js", "-D", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(store.join("js"))
+        .stdout(log)
+        .stderr(log_too)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start nats-server ({e}): run ./scripts/test, or `apt-get install nats-server`"))
 }
 
 impl NatsServer {
@@ -26,18 +55,8 @@ impl NatsServer {
     /// clients were told to look).
     pub fn start_on(port: u16) -> Self {
         let store = tempfile::tempdir().expect("cannot make a temp dir for JetStream");
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start nats-server ({e}): run ./scripts/test, or `apt-get install nats-server`"));
-        let server = Self {
-            child,
-            port,
-            _store: store,
-        };
+        let child = spawn(port, store.path());
+        let server = Self { child, port, store };
         wait_for(
             "nats-server to accept clients",
             Duration::from_secs(10),
@@ -52,20 +71,7 @@ impl NatsServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self._store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server starts again");
+        self.child = spawn(self.port, self.store.path());
         wait_for(
             "nats-server to accept clients again",
             Duration::from_secs(10),
@@ -105,6 +111,19 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the server saw (connects, disconnects,
+        // slow consumers); a passing one stays quiet.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.store.path().join("log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!(
+                "--- nats-server on port {} (last {} lines) ---\n{}",
+                self.port,
+                tail.len(),
+                tail.join("\n")
+            );
+        }
     }
 }
 

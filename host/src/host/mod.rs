@@ -12,6 +12,7 @@
 //! Calls are denied by default: every call travels over a link this host
 //! holds, checked on every call.
 
+pub(crate) mod binaries;
 mod calls;
 mod inbound;
 mod providers;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
+use crate::references::{ReferenceError, ReferencePolicy};
 use crate::router::{Local, RemoteCalls, Router, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
@@ -96,6 +98,17 @@ fn default_labels() -> BTreeMap<String, String> {
     labels
 }
 
+/// A verified provider binary, copied where only this host writes.
+#[derive(Debug, Clone)]
+pub(crate) struct InstalledBinary {
+    /// The copy to run.
+    pub(crate) path: std::path::PathBuf,
+    /// Its sha256, checked again before every start.
+    pub(crate) sha256: String,
+    /// The claims that vouched for it; `None` when run unsigned.
+    pub(crate) claims: Option<lattice_interfaces::claims::ProviderClaims>,
+}
+
 struct HostInner {
     identity: HostIdentity,
     router: Router,
@@ -106,6 +119,7 @@ struct HostInner {
     trust: TrustPolicy,
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
     providers: RwLock<HashMap<ComponentId, RunningProvider>>,
+    binaries: binaries::ProviderBinaries,
 }
 
 impl HostInner {
@@ -162,6 +176,7 @@ impl Host {
                 trust: config.trust,
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
+                binaries: binaries::ProviderBinaries::default(),
             }),
         };
         host.inner
@@ -274,7 +289,7 @@ impl Host {
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
         let origin = spec.path.display().to_string();
-        let wasm = read_component(&spec.id, &origin).await?;
+        let wasm = read_component(&spec.id, &origin, &self.inner.trust.references).await?;
         self.start_actor_from_bytes(spec.id.clone(), &origin, wasm, ActorLimits::from_spec(spec))
             .await
     }
@@ -363,7 +378,7 @@ impl Host {
     /// instances (and, when given, `instance_reuse` calls per instance):
     /// starts it, changes its scale, or with 0 stops it. An id that runs
     /// another component is refused: that is an update.
-    pub(crate) async fn scale_actor(
+    pub async fn scale_actor(
         &self,
         id: &ComponentId,
         reference: &str,
@@ -407,7 +422,11 @@ impl Host {
                 if limits == actor.limits() {
                     return Ok(());
                 }
-                self.replace_actor(id, reference, limits).await
+                let rescaled = actor.rescaled(limits).map_err(HostError::from)?;
+                write(&self.inner.actors).insert(id.clone(), Arc::new(rescaled));
+                self.inner.changed();
+                tracing::info!(actor = %id, max_instances, "actor scaled");
+                Ok(())
             }
         }
     }
@@ -431,7 +450,7 @@ impl Host {
         reference: &str,
         limits: ActorLimits,
     ) -> Result<(), HostError> {
-        let wasm = read_component(id, reference).await?;
+        let wasm = read_component(id, reference, &self.inner.trust.references).await?;
         let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
         write(&self.inner.actors).insert(id.clone(), actor);
         self.inner.changed();
@@ -484,22 +503,36 @@ impl Host {
         Ok(())
     }
 
-    /// Records provider process `id` (started from `reference`, supervised
-    /// until `stop` is cancelled) as running on this host.
+    /// Checks provider binary `reference` against the trust policy, keeps
+    /// a private copy of the bytes checked, and records provider process
+    /// `id` (supervised until `stop` is cancelled) as running on this host.
+    /// Returns what to run: the copy, its hash, and the claims.
     pub(crate) fn add_provider_process(
         &self,
         id: &ComponentId,
         reference: &str,
         stop: CancellationToken,
-    ) -> Result<(), HostError> {
+    ) -> Result<InstalledBinary, HostError> {
         self.check_free(id, "provider")?;
         // Deny by default: a provider binary runs only with valid claims.
-        self.inner
+        let verified = self
+            .inner
             .trust
             .verify_provider(std::path::Path::new(reference))
             .map_err(|e| HostError::Provider {
                 id: id.clone(),
                 reason: format!("{} refused: {e}", lattice_interfaces::shown(reference)),
+            })?;
+        let path = self
+            .inner
+            .binaries
+            .install(&verified)
+            .map_err(|e| HostError::Provider {
+                id: id.clone(),
+                reason: format!(
+                    "cannot keep a copy of {}: {e}",
+                    lattice_interfaces::shown(reference)
+                ),
             })?;
         write(&self.inner.providers).insert(
             id.clone(),
@@ -508,7 +541,11 @@ impl Host {
                 running: Running::Process { stop },
             },
         );
-        Ok(())
+        Ok(InstalledBinary {
+            path,
+            sha256: verified.sha256,
+            claims: verified.claims,
+        })
     }
 
     /// Stops provider `id`, draining its in-flight requests for up to
@@ -785,12 +822,32 @@ impl Host {
 }
 
 /// Reads the component file of actor `id` at `origin`.
-async fn read_component(id: &ComponentId, origin: &str) -> Result<Vec<u8>, HostError> {
-    tokio::fs::read(origin).await.map_err(|e| {
-        HostError::ActorLoad(ActorLoadError::Read {
-            id: id.to_string(),
-            origin: lattice_interfaces::shown(origin).into_owned(),
-            reason: e.to_string(),
+async fn read_component(
+    id: &ComponentId,
+    origin: &str,
+    policy: &ReferencePolicy,
+) -> Result<Vec<u8>, HostError> {
+    let policy = policy.clone();
+    let path = std::path::PathBuf::from(origin);
+    let read = tokio::task::spawn_blocking(move || policy.read(&path))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ReferenceError::Unreadable {
+                path: lattice_interfaces::shown(origin).into_owned(),
+                reason: e.to_string(),
+            })
+        });
+    read.map_err(|error| {
+        HostError::ActorLoad(match error {
+            ReferenceError::Unreadable { path, reason } => ActorLoadError::Read {
+                id: id.to_string(),
+                origin: path,
+                reason,
+            },
+            refused => ActorLoadError::Reference {
+                id: id.to_string(),
+                reason: refused.to_string(),
+            },
         })
     })
 }

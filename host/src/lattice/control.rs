@@ -95,7 +95,16 @@ impl Control {
                     reason: format!("cannot make its signing key: {reason}"),
                 })?;
         let stop = self.stop_tasks.child_token();
-        self.host.add_provider_process(id, path, stop.clone())?;
+        let installed = self.host.add_provider_process(id, path, stop.clone())?;
+        if let Some(claims) = installed.claims.clone() {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let claims = lattice_interfaces::claims::LatticeClaims::Provider(claims);
+                if let Err(error) = state.put_claims(&claims).await {
+                    tracing::warn!(%error, "cannot store provider claims");
+                }
+            });
+        }
         let data = lattice_interfaces::protocol::provider::HostData {
             lattice: self.subjects.lattice().to_string(),
             nats_url: self.nats_url.clone(),
@@ -118,7 +127,11 @@ impl Control {
             every: self.provider_health,
         };
         tokio::spawn(super::process::supervise(
-            path.to_string(),
+            super::process::Binary {
+                reference: path.to_string(),
+                path: installed.path,
+                sha256: installed.sha256,
+            },
             data,
             self.events.clone(),
             health,
@@ -441,6 +454,7 @@ impl Control {
         let Some(claims) = self.host.actor(id).and_then(|a| a.claims().cloned()) else {
             return;
         };
+        let claims = lattice_interfaces::claims::LatticeClaims::Actor(claims);
         if let Err(e) = self.state.put_claims(&claims).await {
             tracing::warn!(error = %e, "cannot store claims");
         }

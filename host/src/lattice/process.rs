@@ -53,18 +53,28 @@ impl HealthCheck {
     }
 }
 
+/// What a supervisor runs: the host's verified copy of a provider binary.
+pub(crate) struct Binary {
+    /// What the operator named (events show it).
+    pub(crate) reference: String,
+    /// The copy to run.
+    pub(crate) path: std::path::PathBuf,
+    /// Its sha256, checked before every start.
+    pub(crate) sha256: String,
+}
+
 /// How one run of the process ended.
 enum RunEnd {
     Exited(String),
     Stopped,
 }
 
-/// Runs `path` as provider `data.provider_id` until `stop`: restarts it
-/// whenever it exits, checks its health every `health.every` (events
+/// Runs `binary` as provider `data.provider_id` until `stop`: checks its
+/// hash before every start, restarts it whenever it exits, checks its health every `health.every` (events
 /// `health_check_passed` / `health_check_failed` when the answer changes),
 /// and keeps the running process's id in `pid` (0 between runs).
 pub(crate) async fn supervise(
-    path: String,
+    binary: Binary,
     data: HostData,
     events: EventPublisher,
     health: HealthCheck,
@@ -72,7 +82,7 @@ pub(crate) async fn supervise(
     pid: Arc<AtomicU32>,
 ) {
     let event = |extra: serde_json::Value| {
-        let mut fields = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": path });
+        let mut fields = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": binary.reference });
         if let (Some(object), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
             object.extend(extra.clone());
         }
@@ -88,15 +98,9 @@ pub(crate) async fn supervise(
     let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
     while !stop.is_cancelled() {
-        let spawned = tokio::process::Command::new(&path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn();
+        let spawned = spawn(&binary).await;
         let end = match spawned {
             Err(error) => {
-                let error = format!("cannot start {path}: {error}");
                 events
                     .publish(
                         kinds::PROVIDER_START_FAILED,
@@ -168,6 +172,33 @@ pub(crate) async fn supervise(
         }
     }
 }
+
+/// Starts `binary` after checking its hash; a start that races a fork in
+/// another thread (`ETXTBSY` on a just-written file) is tried again.
+async fn spawn(binary: &Binary) -> Result<tokio::process::Child, String> {
+    crate::host::binaries::check(&binary.path, &binary.sha256)
+        .map_err(|reason| format!("cannot start {}: {reason}", binary.reference))?;
+    let mut attempts = 0;
+    loop {
+        let spawned = tokio::process::Command::new(&binary.path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn();
+        match spawned {
+            Err(error) if error.raw_os_error() == Some(ETXTBSY) && attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(error) => return Err(format!("cannot start {}: {error}", binary.reference)),
+            Ok(child) => return Ok(child),
+        }
+    }
+}
+
+/// `ETXTBSY`: the file is open for writing somewhere (Linux's number).
+const ETXTBSY: i32 = 26;
 
 /// Waits for the process to exit or `stop`, checking its health meanwhile.
 async fn run(

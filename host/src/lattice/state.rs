@@ -1,7 +1,7 @@
 //! The lattice's state in JetStream KV: writing links, claims and config
 //! with compare-and-set, and mirroring the bucket into the host.
 
-use lattice_interfaces::claims::ActorClaims;
+use lattice_interfaces::claims::LatticeClaims;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -280,9 +280,9 @@ impl LatticeState {
         self.decoded(LINK_PREFIX).await
     }
 
-    /// Stores the claims of an actor a host ran.
-    pub async fn put_claims(&self, claims: &ActorClaims) -> Result<(), StateError> {
-        let key = keys::claims_key(&claims.subject)?;
+    /// Stores the claims of an actor or provider binary a host ran.
+    pub async fn put_claims(&self, claims: &LatticeClaims) -> Result<(), StateError> {
+        let key = keys::claims_key(claims.subject())?;
         self.kv
             .put(key, Bytes::from(serde_json::to_vec(claims).map_err(nats)?))
             .await
@@ -291,7 +291,7 @@ impl LatticeState {
     }
 
     /// Every stored claims set.
-    pub async fn claims(&self) -> Result<Vec<ActorClaims>, StateError> {
+    pub async fn claims(&self) -> Result<Vec<LatticeClaims>, StateError> {
         self.decoded(CLAIMS_PREFIX).await
     }
 

@@ -55,9 +55,29 @@ pub struct Actor {
     permits: Arc<Semaphore>,
     compile: CompileOutcome,
     claims: Option<Claims<ComponentMetadata>>,
-    counters: Counters,
+    counters: Arc<Counters>,
     /// Instances that served a call and may serve more (`instance_reuse`).
     warm: Arc<std::sync::Mutex<Vec<Warm>>>,
+}
+
+/// Refuses `limits` whose memory limit exceeds the host's cap.
+fn check_memory_limit(
+    runtime: &Runtime,
+    id: &ComponentId,
+    limits: ActorLimits,
+) -> Result<(), ActorLoadError> {
+    let max_memory = runtime.max_memory();
+    if limits.memory_limit > max_memory {
+        return Err(ActorLoadError::Limits {
+            id: id.to_string(),
+            reason: format!(
+                "memory limit of {} MiB exceeds this host's cap of {} MiB",
+                limits.memory_limit >> 20,
+                max_memory >> 20
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// An instance kept for its next HTTP call, with the store it lives in.
@@ -127,17 +147,7 @@ impl Actor {
         limits: ActorLimits,
         claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Self, ActorLoadError> {
-        let max_memory = runtime.max_memory();
-        if limits.memory_limit > max_memory {
-            return Err(ActorLoadError::Limits {
-                id: id.to_string(),
-                reason: format!(
-                    "memory limit of {} MiB exceeds this host's cap of {} MiB",
-                    limits.memory_limit >> 20,
-                    max_memory >> 20
-                ),
-            });
-        }
+        check_memory_limit(&runtime, &id, limits)?;
         let exports: Vec<String> = component
             .component_type()
             .exports(runtime.engine())
@@ -176,7 +186,7 @@ impl Actor {
             limits,
             compile,
             claims,
-            counters: Counters::default(),
+            counters: Arc::default(),
             warm: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
@@ -194,6 +204,32 @@ impl Actor {
     /// Its limits.
     pub fn limits(&self) -> ActorLimits {
         self.limits
+    }
+
+    /// The same loaded component under `limits`, sharing this actor's call
+    /// counters: a scale, not an update. Calls in flight finish under the
+    /// old limits; warm instances are not carried over.
+    ///
+    /// # Errors
+    ///
+    /// The memory limit exceeds the host's cap.
+    pub fn rescaled(&self, limits: ActorLimits) -> Result<Self, ActorLoadError> {
+        check_memory_limit(&self.runtime, &self.id, limits)?;
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            id: self.id.clone(),
+            origin: self.origin.clone(),
+            runtime: self.runtime.clone(),
+            pre: self.pre.clone(),
+            http: self.http.clone(),
+            exports: self.exports.clone(),
+            resource_interfaces: self.resource_interfaces.clone(),
+            limits,
+            compile: self.compile,
+            claims: self.claims.clone(),
+            counters: Arc::clone(&self.counters),
+            warm: Arc::default(),
+        })
     }
 
     /// Whether loading it compiled or took the compile cache.

@@ -15,6 +15,15 @@ pub enum ActorLoadError {
         /// What the OS said.
         reason: String,
     },
+    /// The host may not read the file: outside its allowed directories,
+    /// not a regular file, or over its size limit.
+    #[error("actor \"{id}\": {reason}")]
+    Reference {
+        /// Actor id.
+        id: String,
+        /// Why, naming the file.
+        reason: String,
+    },
     /// The bytes are not WebAssembly at all.
     #[error("actor \"{id}\": {origin} is not a WebAssembly file")]
     NotWasm {

@@ -28,11 +28,46 @@ mod section;
 
 pub use jwt::{Claims, ClaimsError, ComponentMetadata, ProviderMetadata, WASCAP_REVISION};
 pub use keys::{parse_key_pair, KeyError, KeyKind};
-pub use provider::{current_target, read_provider, sign_provider, ProviderSigning};
+pub use provider::{
+    binary_hash, claimed_target, current_target, read_provider, sign_provider, ProviderSigning,
+};
 pub use section::{
     embed, extract_jwt, module_hash, read_component, sign_component, strip, ComponentSigning,
     SignedComponent, LEGACY_SECTION, SECTION,
 };
 
-/// The claims of a signed actor, as `claims.get` lists them.
+/// The claims of a signed actor.
 pub type ActorClaims = Claims<ComponentMetadata>;
+
+/// The claims of a signed provider binary.
+pub type ProviderClaims = Claims<ProviderMetadata>;
+
+/// The claims of anything a lattice ran signed, as `claims.get` lists
+/// them: the JWT's claims as they are, told apart by their metadata (an
+/// actor's carries the component's `hash`; a provider's, `target_hashes`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum LatticeClaims {
+    /// An actor's.
+    Actor(ActorClaims),
+    /// A provider binary's.
+    Provider(ProviderClaims),
+}
+
+impl LatticeClaims {
+    /// The subject's public key: a module key (M…) or a service key (V…).
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Actor(claims) => &claims.subject,
+            Self::Provider(claims) => &claims.subject,
+        }
+    }
+
+    /// `actor` or `provider`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Actor(_) => "actor",
+            Self::Provider(_) => "provider",
+        }
+    }
+}

@@ -31,6 +31,23 @@ pub struct ProviderSigning {
     pub expires: Option<u64>,
 }
 
+/// A binary's hash as provider claims record it: uppercase hex sha256.
+pub fn binary_hash(binary: &[u8]) -> String {
+    HEXUPPER.encode(&Sha256::digest(binary))
+}
+
+/// The target whose hash in `claims` is `binary`'s, if any.
+pub fn claimed_target(claims: &Claims<ProviderMetadata>, binary: &[u8]) -> Option<String> {
+    let actual = binary_hash(binary);
+    claims
+        .metadata
+        .as_ref()?
+        .target_hashes
+        .iter()
+        .find(|(_, hash)| hash.eq_ignore_ascii_case(&actual))
+        .map(|(target, _)| target.clone())
+}
+
 /// Signs `binary`, built for `target`, as `subject` (a service key) issued by
 /// `issuer` (an account key). Returns the JWT to store beside it.
 pub fn sign_provider(
@@ -49,7 +66,7 @@ pub fn sign_provider(
             expected: KeyKind::Service,
         });
     }
-    let hash = HEXUPPER.encode(&Sha256::digest(binary));
+    let hash = binary_hash(binary);
     let issued_at = unix_now();
     let claims = Claims {
         expires: what.expires,
@@ -89,7 +106,7 @@ pub fn read_provider(
         .ok_or_else(|| {
             ClaimsError::Malformed(format!("the claims name no hash for target {target}"))
         })?;
-    let actual = HEXUPPER.encode(&Sha256::digest(binary));
+    let actual = binary_hash(binary);
     if !claimed.eq_ignore_ascii_case(&actual) {
         return Err(ClaimsError::Tampered {
             claimed: claimed.clone(),

@@ -136,8 +136,8 @@ pub mod op {
         DeleteLink = LINK_DEL, AnyHost, LinkDel => Link;
         /// `link.get`: every link.
         GetLinks = LINK_GET, AnyHost, Empty => Vec<Link>;
-        /// `claims.get`: claims of every signed actor the lattice ran.
-        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<crate::claims::ActorClaims>;
+        /// `claims.get`: claims of every signed actor and provider binary the lattice ran.
+        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<crate::claims::LatticeClaims>;
         /// `config.put`: store named config.
         PutConfig = CONFIG_PUT, AnyHost, ConfigPut => ConfigNamed;
         /// `config.get`: read named config.
