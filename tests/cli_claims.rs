@@ -239,3 +239,61 @@ fn inspect_exits_non_zero_for_claims_not_valid_now_or_a_changed_component() {
     assert!(stderr.contains("claims refused"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_signed_provider_binary_is_inspected_from_the_binary_or_its_jwt() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("account.nk");
+    let seed_arg = seed.to_str().unwrap();
+    assert!(ctl(&["keys", "gen", "account", "--seed-file", seed_arg])
+        .status
+        .success());
+    let binary = dir.path().join("lattice-provider-keyvalue");
+    std::fs::copy(fixtures::binary("lattice-provider-keyvalue"), &binary).unwrap();
+    let binary_arg = binary.to_str().unwrap();
+    let signed = ctl(&[
+        "claims",
+        "sign-provider",
+        binary_arg,
+        "--issuer",
+        seed_arg,
+        "--name",
+        "keyvalue",
+    ]);
+    assert!(signed.status.success());
+
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    let jwt = format!("{binary_arg}.jwt");
+    for given in [binary_arg, jwt.as_str()] {
+        let shown = json(&ctl(&["claims", "inspect", given, "-o", "json"]));
+        assert_eq!(
+            (&shown["name"], &shown["valid"], &shown["matches_target"]),
+            (&"keyvalue".into(), &true.into(), &target.clone().into()),
+            "{given}"
+        );
+        assert!(shown["subject"].as_str().unwrap().starts_with('V'));
+    }
+
+    // Changed after signing: shown, and an error naming the cause.
+    let mut bytes = std::fs::read(&binary).unwrap();
+    bytes.push(0);
+    std::fs::write(&binary, bytes).unwrap();
+    let inspected = ctl(&["claims", "inspect", binary_arg]);
+    assert!(!inspected.status.success());
+    let stderr = String::from_utf8_lossy(&inspected.stderr);
+    assert!(
+        stderr.contains("none of the hashes its claims vouch for"),
+        "{stderr}"
+    );
+
+    // Neither a component nor signed: said so.
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"text").unwrap();
+    let inspected = ctl(&["claims", "inspect", plain.to_str().unwrap()]);
+    assert!(!inspected.status.success());
+    let stderr = String::from_utf8_lossy(&inspected.stderr);
+    assert!(
+        stderr.contains("neither a component nor a signed provider binary"),
+        "{stderr}"
+    );
+}

@@ -274,6 +274,22 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     );
     assert!(!marker.exists(), "the replaced file ran");
     std::fs::write(&binary, &bytes).unwrap();
+
+    // Its claims are listed lattice-wide, beside actors'.
+    let ctl = lattice_tests::lattice::Control::connect(&nats.url(), "default").await;
+    lattice_tests::eventually("the provider's claims to be listed", async || {
+        let listed = ctl
+            .ok::<lattice_interfaces::protocol::control::op::GetClaims>(
+                None,
+                lattice_interfaces::protocol::control::Empty {},
+            )
+            .await;
+        listed
+            .iter()
+            .any(|c| c.kind() == "provider" && c.subject() == service.public_key())
+            .then_some(())
+    })
+    .await;
     let mut changed = bytes.clone();
     changed.push(0);
     let copy = dir.path().join("changed");

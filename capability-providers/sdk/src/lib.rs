@@ -36,6 +36,7 @@ use lattice_interfaces::capability::{Capability, ProviderContext};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::provider::HostData;
 use lattice_interfaces::protocol::rpc::Invocation;
+use lattice_interfaces::protocol::state::LINK_PREFIX;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Link};
 use lattice_rpc::{connect, redacted, Callee, Caller, EventPublisher, InvocationHandler, Verifier};
@@ -232,7 +233,7 @@ pub async fn run<P: Capability>(
 
     // Links: watch first, then read what is there, so no change is missed.
     let mut watch = kv
-        .watch("link.>")
+        .watch(format!("{LINK_PREFIX}>"))
         .await
         .map_err(|e| join_error(e.to_string()))?;
     let links: LinkTable = Arc::default();
@@ -240,7 +241,10 @@ pub async fn run<P: Capability>(
     // An empty bucket may have no key stream at all: no links yet.
     if let Ok(mut keys) = kv.keys().await {
         while let Some(Ok(key)) = keys.next().await {
-            names.push(key);
+            // Claims and named config share the bucket.
+            if key.starts_with(LINK_PREFIX) {
+                names.push(key);
+            }
         }
     }
     for key in names {
