@@ -15,6 +15,8 @@ use serde_json::Value;
 pub struct HostProcess {
     child: Child,
     id: String,
+    /// Its log, shown when the test fails.
+    stderr: crate::process::CapturedStderr,
 }
 
 impl HostProcess {
@@ -47,9 +49,10 @@ impl HostProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let stderr = crate::process::CapturedStderr::of(&mut child);
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -65,6 +68,7 @@ impl HostProcess {
         Self {
             child,
             id: key.public_key(),
+            stderr,
         }
     }
 
@@ -96,6 +100,7 @@ impl HostProcess {
 impl Drop for HostProcess {
     fn drop(&mut self) {
         self.kill();
+        self.stderr.show_if_failing(&format!("host {}", self.id));
     }
 }
 

@@ -55,11 +55,48 @@ pub fn printed_url(child: &mut Child) -> (String, String) {
     }
 }
 
+/// What a child process wrote on its standard error, kept so a passing
+/// test stays quiet and a failing one shows it ([`Self::show_if_failing`]).
+#[derive(Clone, Default)]
+pub struct CapturedStderr {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl CapturedStderr {
+    /// Reads `child`'s piped standard error in the background.
+    pub fn of(child: &mut Child) -> Self {
+        let captured = Self::default();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = captured.lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        captured
+    }
+
+    /// Prints what `what` wrote, when the current test is failing.
+    pub fn show_if_failing(&self, what: &str) {
+        if std::thread::panicking() {
+            let lines = self
+                .lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            eprintln!("--- {what} stderr ---\n{}", lines.join("\n"));
+        }
+    }
+}
+
 /// A provider binary started as a host starts one: its host data written
 /// on standard input. Killed (SIGKILL) when dropped.
 pub struct ProviderProcess {
     child: Child,
     data: HostData,
+    stderr: CapturedStderr,
 }
 
 impl ProviderProcess {
@@ -70,13 +107,18 @@ impl ProviderProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let stderr = CapturedStderr::of(&mut child);
         let json = serde_json::to_string(&data).expect("host data is JSON");
         writeln!(child.stdin.take().expect("piped stdin"), "{json}")
             .expect("the provider reads its host data");
-        Self { child, data }
+        Self {
+            child,
+            data,
+            stderr,
+        }
     }
 
     /// Asks for the provider's health on `lattice.<L>.provider.<id>.health`
@@ -109,5 +151,6 @@ impl Drop for ProviderProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.stderr.show_if_failing("provider process");
     }
 }

@@ -98,7 +98,7 @@ pub(crate) async fn supervise(
     let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
     while !stop.is_cancelled() {
-        let spawned = spawn(&binary).await;
+        let spawned = spawn(&binary, &data.provider_id).await;
         let end = match spawned {
             Err(error) => {
                 events
@@ -175,7 +175,7 @@ pub(crate) async fn supervise(
 
 /// Starts `binary` after checking its hash; a start that races a fork in
 /// another thread (`ETXTBSY` on a just-written file) is tried again.
-async fn spawn(binary: &Binary) -> Result<tokio::process::Child, String> {
+async fn spawn(binary: &Binary, provider_id: &str) -> Result<tokio::process::Child, String> {
     crate::host::binaries::check(&binary.path, &binary.sha256)
         .map_err(|reason| format!("cannot start {}: {reason}", binary.reference))?;
     let mut attempts = 0;
@@ -183,7 +183,7 @@ async fn spawn(binary: &Binary) -> Result<tokio::process::Child, String> {
         let spawned = tokio::process::Command::new(&binary.path)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn();
         match spawned {
@@ -192,8 +192,63 @@ async fn spawn(binary: &Binary) -> Result<tokio::process::Child, String> {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Err(error) => return Err(format!("cannot start {}: {error}", binary.reference)),
-            Ok(child) => return Ok(child),
+            Ok(mut child) => {
+                if let Some(stderr) = child.stderr.take() {
+                    tokio::spawn(forward_stderr(stderr, provider_id.to_string()));
+                }
+                return Ok(child);
+            }
         }
+    }
+}
+
+/// Longest line of a provider's standard error kept whole; the rest of a
+/// longer one follows as another line.
+const MAX_LOG_LINE: u64 = 8 * 1024;
+
+/// Re-emits each line the process writes on standard error as a tracing
+/// event of the host, at the level the line names, so a provider's logs go
+/// where the host's go (and a test's stay captured).
+async fn forward_stderr(stderr: tokio::process::ChildStderr, provider_id: String) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let mut reader = tokio::io::BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(MAX_LOG_LINE)
+            .read_until(b'\n', &mut line)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&line);
+        let (level, message) = logged_level(text.trim_end());
+        match level {
+            "ERROR" => tracing::error!(provider = %provider_id, "{message}"),
+            "WARN" => tracing::warn!(provider = %provider_id, "{message}"),
+            "DEBUG" => tracing::debug!(provider = %provider_id, "{message}"),
+            "TRACE" => tracing::trace!(provider = %provider_id, "{message}"),
+            _ => tracing::info!(provider = %provider_id, "{message}"),
+        }
+    }
+}
+
+/// Splits `2026-11-30T17:24:36.18Z  WARN message` (the format every Lattice
+/// process logs in) into its level and message; another line is `INFO`.
+fn logged_level(line: &str) -> (&str, &str) {
+    let rest = match line.split_once(' ') {
+        Some((first, rest)) if first.ends_with('Z') && first.contains('T') => rest.trim_start(),
+        _ => line,
+    };
+    match rest.split_once(' ') {
+        Some((level, message))
+            if matches!(level, "ERROR" | "WARN" | "INFO" | "DEBUG" | "TRACE") =>
+        {
+            (level, message.trim_start())
+        }
+        _ => ("INFO", line),
     }
 }
 
@@ -235,5 +290,21 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_level;
+
+    #[test]
+    fn a_logged_line_gives_its_level_and_message() {
+        assert_eq!(
+            logged_level("2026-11-30T17:24:36.188570Z  WARN link watch error error=x"),
+            ("WARN", "link watch error error=x")
+        );
+        assert_eq!(logged_level("ERROR boom"), ("ERROR", "boom"));
+        assert_eq!(logged_level("plain words"), ("INFO", "plain words"));
+        assert_eq!(logged_level(""), ("INFO", ""));
     }
 }
