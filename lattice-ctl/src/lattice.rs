@@ -491,18 +491,20 @@ pub async fn delete_link(
         Ok(link) => done(format, &link, &format!("link {link} deleted")),
         // No host runs: the lattice's bucket is there all the same.
         Err(lattice_client::ControlError::NoAnswer { .. }) => {
-            let link = client.state().await?.delete_link(&key).await?;
-            let link = link.with_context(|| {
+            let deleted = client.state().await?.delete_link(&key).await?;
+            let deleted = deleted.with_context(|| {
                 format!(
                     "no link from {source} for {package} named {name} in lattice {}",
                     client.subjects().lattice()
                 )
             })?;
-            done(
-                format,
-                &link,
-                &format!("link {link} deleted from the lattice's state (no host answered)"),
-            )
+            let said = format!("{deleted} deleted from the lattice's state (no host answered)");
+            match deleted {
+                lattice_host::lattice::DeletedLink::Link(link) => done(format, &link, &said),
+                lattice_host::lattice::DeletedLink::Unreadable { key } => {
+                    done(format, &serde_json::json!({ "deleted": key }), &said)
+                }
+            }
         }
         Err(error) => Err(error.into()),
     }

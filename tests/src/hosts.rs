@@ -86,10 +86,11 @@ pub fn hello_manifest(wasm: &Path, address: &str) -> String {
 }
 
 /// A host with `trust` joined to the lattice `default` on the NATS server at
-/// `nats_url`, with its own cluster key, 5 s call deadlines and provider
+/// `nats_url`, with a cluster key of its own (a development host: it takes
+/// link entries signed by any cluster key), 5 s call deadlines and provider
 /// health checks every 200 ms.
 pub async fn joined(nats_url: &str, trust: TrustPolicy) -> (Host, Lattice) {
-    let keys = lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]);
+    let keys = lattice_host::lattice::ClusterKeys::development();
     joined_with_keys(nats_url, trust, keys).await
 }
 

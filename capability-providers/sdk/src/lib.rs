@@ -22,25 +22,26 @@
 //! answers health checks, and drains it when SIGTERM or SIGINT arrives.
 
 mod calls;
+mod links;
 
 pub use calls::DEFAULT_CALL_TIMEOUT;
 pub use lattice_rpc::init_tracing;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::kv::Operation;
 use futures::StreamExt as _;
 use lattice_interfaces::capability::{Capability, ProviderContext};
 use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::provider::HostData;
 use lattice_interfaces::protocol::rpc::Invocation;
-use lattice_interfaces::protocol::state::LINK_PREFIX;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Link};
 use lattice_rpc::{connect, redacted, Callee, Caller, EventPublisher, InvocationHandler, Verifier};
 use tokio_util::sync::CancellationToken;
+
+use links::{LinkApplier, LinkTable, LinkWatch};
 
 /// Most calls a provider process serves at once.
 pub const MAX_CONCURRENT_CALLS: usize = 1024;
@@ -98,9 +99,6 @@ pub fn read_host_data() -> Result<HostData, RunError> {
         .map_err(|e| RunError::HostData(e.to_string()))?;
     serde_json::from_str(&line).map_err(|e| RunError::HostData(e.to_string()))
 }
-
-/// The links that name this provider, by KV key.
-type LinkTable = Arc<RwLock<HashMap<String, Link>>>;
 
 /// Serves verified invocations over the links that name this provider.
 struct ProviderInvocations {
@@ -170,8 +168,9 @@ impl ProviderInvocations {
 ///
 /// # Errors
 ///
-/// When NATS or the lattice's bucket cannot be reached, or the link watch
-/// or subscriptions end for good (the host then restarts the process).
+/// When NATS or the lattice's bucket cannot be reached at the start, or the
+/// subscriptions end for good (the host then restarts the process). A link
+/// watch that ends is opened again and every link read again.
 ///
 /// # Cancel safety
 ///
@@ -231,29 +230,22 @@ pub async fn run<P: Capability>(
         ))
     })?;
 
-    // Links: watch first, then read what is there, so no change is missed.
-    let mut watch = kv
-        .watch(format!("{LINK_PREFIX}>"))
-        .await
-        .map_err(|e| join_error(e.to_string()))?;
+    // Links: every one there is now, then each change. The first change
+    // is the snapshot, read before anything is served.
     let links: LinkTable = Arc::default();
-    let mut names = Vec::new();
-    // An empty bucket may have no key stream at all: no links yet.
-    if let Ok(mut keys) = kv.keys().await {
-        while let Some(Ok(key)) = keys.next().await {
-            // Claims and named config share the bucket.
-            if key.starts_with(LINK_PREFIX) {
-                names.push(key);
-            }
-        }
-    }
-    for key in names {
-        if let Ok(Some(entry)) = kv.entry(key.clone()).await {
-            if entry.operation == Operation::Put {
-                apply_link(&context, &*provider, &links, key, &entry.value);
-            }
-        }
-    }
+    let signers = if data.links_from_any_signer {
+        LinkSigners::Any
+    } else {
+        LinkSigners::Trusted(data.trusted_cluster_keys.clone())
+    };
+    let applier = LinkApplier {
+        context: &context,
+        provider: &*provider,
+        links: &links,
+        signers: &signers,
+    };
+    let mut watch = LinkWatch::new(kv);
+    applier.apply(watch.next().await);
 
     let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
     let callee = Callee::new(client.clone(), verifier, MAX_CONCURRENT_CALLS);
@@ -292,34 +284,7 @@ pub async fn run<P: Capability>(
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            change = watch.next() => {
-                let entry = match change {
-                    Some(Ok(entry)) => entry,
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "link watch error");
-                        continue;
-                    }
-                    None => {
-                        // Without the watch, links would go stale: exit, and
-                        // the supervising host restarts the process, which
-                        // reads every link again.
-                        lost = Some("the watch of the lattice's links ended".into());
-                        break;
-                    }
-                };
-                match entry.operation {
-                    Operation::Put => apply_link(&context, &*provider, &links, entry.key, &entry.value),
-                    Operation::Delete | Operation::Purge => {
-                        let removed = links
-                            .write()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .remove(&entry.key);
-                        if let Some(link) = removed {
-                            provider.delete_link(&link);
-                        }
-                    }
-                }
-            }
+            change = watch.next() => applier.apply(change),
             check = health.next() => {
                 let Some(check) = check else {
                     lost = Some("the health subscription ended".into());
@@ -345,35 +310,5 @@ pub async fn run<P: Capability>(
     match lost {
         Some(reason) => Err(join_error(reason)),
         None => Ok(()),
-    }
-}
-
-/// Applies the link stored at `key` (`value`, untrusted bytes) to the
-/// provider when it names the provider; a link that moved to another
-/// provider is taken away.
-fn apply_link(
-    context: &ProviderContext,
-    provider: &dyn Capability,
-    links: &LinkTable,
-    key: String,
-    value: &[u8],
-) {
-    let Ok(link) = serde_json::from_slice::<Link>(value) else {
-        tracing::warn!(%key, "unreadable link in lattice state; ignored");
-        return;
-    };
-    let mut known = links
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if link.target == context.id || link.source == context.id {
-        if let Err(error) = provider.put_link(&link) {
-            tracing::warn!(%link, %error, "cannot serve a link");
-            context.calls.report_error(&link, &error);
-        }
-        known.insert(key, link);
-    } else if let Some(moved) = known.remove(&key) {
-        // The link now names another provider: it no longer authorises
-        // calls to this one.
-        provider.delete_link(&moved);
     }
 }

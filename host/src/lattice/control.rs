@@ -112,6 +112,8 @@ impl Control {
             provider_id: id.to_string(),
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
+            links_from_any_signer: self.rpc.keys.link_signers()
+                == lattice_interfaces::protocol::link_entry::LinkSigners::Any,
             invocation_seed: Some(seed),
             invocation_grant: Some(grant),
             config,
@@ -590,7 +592,7 @@ impl Control {
             package: request.package,
             name: request.name,
         };
-        let link = self.state.delete_link(&key).await?.ok_or_else(|| {
+        let deleted = self.state.delete_link(&key).await?.ok_or_else(|| {
             format!(
                 "no link from {} for {}:{} named {}",
                 key.source,
@@ -599,8 +601,15 @@ impl Control {
                 lattice_interfaces::shown(&key.name)
             )
         })?;
-        self.events.publish(kinds::LINK_DELETED, json!(link)).await;
-        Ok(link)
+        match deleted {
+            super::state::DeletedLink::Link(link) => {
+                self.events.publish(kinds::LINK_DELETED, json!(link)).await;
+                Ok(link)
+            }
+            unreadable => Err(Refusal::Error(format!(
+                "{unreadable} held no link a host could read; it is deleted"
+            ))),
+        }
     }
 
     async fn put_config(&self, request: ConfigPut) -> Handled<ConfigNamed> {

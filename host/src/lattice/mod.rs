@@ -32,7 +32,7 @@ pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
 pub use lattice_interfaces::protocol::control::MAX_REQUEST_BYTES;
 pub use lattice_rpc::EventPublisher;
 pub use rpc::{ClusterKeys, MAX_BODY_BYTES};
-pub use state::{LatticeState, StateError};
+pub use state::{DeletedLink, LatticeState, LinkSigning, StateError};
 
 use crate::Host;
 use control::Control;
@@ -95,9 +95,14 @@ impl Lattice {
             .connect(&format!("lattice-host {}", host.id()))
             .await?;
         let js = async_nats::jetstream::new(client.clone());
-        let state = LatticeState::open(&js, &subjects.bucket(), config.kv_replicas).await?;
-        let mirror = state.mirror_links(host.clone()).await?;
+        let state = LatticeState::open(&js, &subjects.bucket(), config.kv_replicas)
+            .await?
+            .with_signing(LinkSigning {
+                signer: config.cluster.signer(),
+                signers: config.cluster.link_signers(),
+            });
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
+        let mirror = state.mirror_links(host.clone(), events.clone()).await?;
         let stop_tasks = CancellationToken::new();
         let rpc = Arc::new(rpc::Rpc::new(
             client.clone(),

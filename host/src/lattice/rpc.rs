@@ -16,6 +16,7 @@ use std::time::Duration;
 use lattice_interfaces::http::wire::{decode_response, encode_request, INCOMING_HANDLER};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::rpc::Invocation;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{shown, ComponentId, InvocationError, Link};
@@ -37,6 +38,9 @@ const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
 pub struct ClusterKeys {
     signer: Arc<KeyPair>,
     verifier: Arc<Verifier>,
+    /// Given no keys (development): link entries signed by any cluster key
+    /// are accepted, so hosts with keys of their own share links.
+    development: bool,
 }
 
 impl std::fmt::Debug for ClusterKeys {
@@ -44,6 +48,7 @@ impl std::fmt::Debug for ClusterKeys {
         f.debug_struct("ClusterKeys")
             .field("signer", &self.signer.public_key())
             .field("trusted", &self.verifier.trusted().collect::<Vec<_>>())
+            .field("development", &self.development)
             .finish()
     }
 }
@@ -61,7 +66,34 @@ impl ClusterKeys {
         Self {
             verifier: Arc::new(Verifier::new(&trusted)),
             signer: Arc::new(signer),
+            development: false,
         }
+    }
+
+    /// A host given no cluster key: a new one, trusted by this host alone
+    /// for calls; link entries signed by any cluster key are accepted
+    /// (hosts of a development lattice each have their own key and share
+    /// links). Give hosts a shared key (`--cluster-seed`) or trusted keys
+    /// (`--cluster-issuer`) to accept only links their keys signed.
+    pub fn development() -> Self {
+        Self {
+            development: true,
+            ..Self::new(KeyPair::new_cluster(), &[])
+        }
+    }
+
+    /// Whose link entries this host applies.
+    pub fn link_signers(&self) -> LinkSigners {
+        if self.development {
+            LinkSigners::Any
+        } else {
+            LinkSigners::Trusted(self.trusted())
+        }
+    }
+
+    /// The key this host signs with.
+    pub(crate) fn signer(&self) -> Arc<KeyPair> {
+        self.signer.clone()
     }
 
     /// The public key invocations are signed with.

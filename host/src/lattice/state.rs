@@ -1,5 +1,7 @@
-//! The lattice's state in JetStream KV: writing links, claims and config
-//! with compare-and-set, and mirroring the bucket into the host.
+//! The lattice's state in JetStream KV: writing links (signed, see
+//! [`lattice_interfaces::protocol::link_entry`]), claims and config with
+//! compare-and-set, and mirroring the bucket's links into the host, with
+//! every entry a host cannot verify refused and announced.
 
 use lattice_interfaces::claims::LatticeClaims;
 use std::collections::HashMap;
@@ -9,8 +11,13 @@ use async_nats::jetstream::kv::{self, Operation, Store};
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures::StreamExt as _;
+use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::link_entry::{self, EntryRefused, LinkSigners};
 use lattice_interfaces::protocol::state::{self as keys, CLAIMS_PREFIX, LINK_PREFIX};
 use lattice_interfaces::{ComponentId, Link, LinkKey};
+use lattice_rpc::EventPublisher;
+use nkeys::KeyPair;
+use std::sync::Arc;
 
 use crate::Host;
 
@@ -40,6 +47,9 @@ pub enum StateError {
     /// NATS or JetStream failed.
     #[error("lattice state unavailable: {0}")]
     Nats(String),
+    /// Links can be deleted with this handle, not written.
+    #[error("this client holds no cluster key to sign links with")]
+    CannotSign,
     /// A value in the bucket is not what it should be.
     #[error("lattice state key {key} holds unreadable data: {reason}")]
     Corrupt {
@@ -54,10 +64,41 @@ fn nats(e: impl std::fmt::Display) -> StateError {
     StateError::Nats(e.to_string())
 }
 
+/// What [`LatticeState::delete_link`] deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeletedLink {
+    /// A link.
+    Link(Link),
+    /// An entry that held no readable link (bare, garbled or not a link).
+    Unreadable {
+        /// Its KV key.
+        key: String,
+    },
+}
+
+impl std::fmt::Display for DeletedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Link(link) => write!(f, "link {link}"),
+            Self::Unreadable { key } => write!(f, "unreadable link entry {key}"),
+        }
+    }
+}
+
+/// The key a host signs link entries with, and whose entries it accepts.
+#[derive(Clone)]
+pub struct LinkSigning {
+    /// Signs the links this host writes.
+    pub signer: Arc<KeyPair>,
+    /// Whose entries are applied and listed.
+    pub signers: LinkSigners,
+}
+
 /// The bucket, opened or created.
 #[derive(Clone)]
 pub struct LatticeState {
     kv: Store,
+    signing: Option<LinkSigning>,
 }
 
 impl LatticeState {
@@ -73,7 +114,7 @@ impl LatticeState {
     ) -> Result<Self, StateError> {
         js.get_key_value(bucket)
             .await
-            .map(|kv| Self { kv })
+            .map(|kv| Self { kv, signing: None })
             .map_err(|e| {
                 StateError::Nats(format!(
                     "no lattice state bucket {bucket}: {e} (has a host of this lattice ever run?)"
@@ -103,7 +144,7 @@ impl LatticeState {
         replicas: usize,
     ) -> Result<Self, StateError> {
         if let Ok(kv) = js.get_key_value(bucket).await {
-            return Ok(Self { kv });
+            return Ok(Self { kv, signing: None });
         }
         // The stream a KV bucket is, created directly: async-nats's
         // create_key_value first reads account info in a shape that
@@ -127,11 +168,29 @@ impl LatticeState {
         if let Err(error) = created {
             tracing::debug!(%error, bucket, "creating the state bucket failed; another host may have made it");
         }
-        js.get_key_value(bucket).await.map(|kv| Self { kv }).map_err(|e| {
+        js.get_key_value(bucket).await.map(|kv| Self { kv, signing: None }).map_err(|e| {
             StateError::Nats(format!(
                 "cannot open or create KV bucket {bucket}: {e} (is JetStream enabled? run nats-server -js)"
             ))
         })
+    }
+
+    /// This state, writing links signed by `signing.signer` and reading only
+    /// the entries `signing.signers` signed.
+    pub fn with_signing(self, signing: LinkSigning) -> Self {
+        Self {
+            signing: Some(signing),
+            ..self
+        }
+    }
+
+    /// The link in the entry at `key`: checked when this state has a
+    /// signing policy, else read as it is (tools that only delete).
+    fn link_in(&self, key: &str, value: &[u8]) -> Result<Link, EntryRefused> {
+        match &self.signing {
+            Some(signing) => link_entry::open(key, value, &signing.signers),
+            None => link_entry::read_unchecked(key, value),
+        }
     }
 
     /// Stores `link` under its key. A link with the same key and target is
@@ -148,24 +207,24 @@ impl LatticeState {
     }
 
     async fn write_link(&self, link: &Link, replace: bool) -> Result<(), StateError> {
-        let key = keys::link_key(&link.key())?;
-        let value = Bytes::from(serde_json::to_vec(link).map_err(nats)?);
+        let signing = self.signing.as_ref().ok_or(StateError::CannotSign)?;
+        let (key, value) = link_entry::seal(link, &signing.signer).map_err(nats)?;
+        let value = Bytes::from(value);
         for _attempt in 0..5 {
             match self.kv.entry(key.clone()).await.map_err(nats)? {
                 Some(entry) if entry.operation == Operation::Put => {
-                    let existing: Link =
-                        serde_json::from_slice(&entry.value).map_err(|e| StateError::Corrupt {
-                            key: key.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    if existing.target != link.target && !replace {
-                        return Err(StateError::Clash {
-                            existing: existing.to_string(),
-                            source_id: link.source.to_string(),
-                            namespace: link.namespace.clone(),
-                            package: link.package.clone(),
-                            name: link.name.clone(),
-                        });
+                    // An entry no host can verify holds nothing: it is
+                    // overwritten, never a reason to refuse a real link.
+                    if let Ok(existing) = self.link_in(&key, &entry.value) {
+                        if existing.target != link.target && !replace {
+                            return Err(StateError::Clash {
+                                existing: existing.to_string(),
+                                source_id: link.source.to_string(),
+                                namespace: link.namespace.clone(),
+                                package: link.package.clone(),
+                                name: link.name.clone(),
+                            });
+                        }
                     }
                     if self
                         .kv
@@ -187,10 +246,11 @@ impl LatticeState {
         Err(StateError::Contended(key))
     }
 
-    /// Deletes the link with `key`; returns it if there was one. Compare-
-    /// and-set: the link deleted is the one returned, never one written in
-    /// between.
-    pub async fn delete_link(&self, key: &LinkKey) -> Result<Option<Link>, StateError> {
+    /// Deletes whatever entry holds `key`, readable or not (an operator
+    /// cleaning up a forged or garbled entry must be able to); returns what
+    /// it held. Compare-and-set: the entry deleted is the one returned,
+    /// never one written in between.
+    pub async fn delete_link(&self, key: &LinkKey) -> Result<Option<DeletedLink>, StateError> {
         self.delete_link_where(key, |_| true).await
     }
 
@@ -198,7 +258,7 @@ impl LatticeState {
     /// `lattice-ctl up` put, not what someone put over it since).
     pub async fn delete_link_if_unchanged(&self, link: &Link) -> Result<bool, StateError> {
         let deleted = self
-            .delete_link_where(&link.key(), |held| held == link)
+            .delete_link_where(&link.key(), |held| held == Some(link))
             .await?;
         Ok(deleted.is_some())
     }
@@ -206,8 +266,8 @@ impl LatticeState {
     async fn delete_link_where(
         &self,
         key: &LinkKey,
-        wanted: impl Fn(&Link) -> bool,
-    ) -> Result<Option<Link>, StateError> {
+        wanted: impl Fn(Option<&Link>) -> bool,
+    ) -> Result<Option<DeletedLink>, StateError> {
         let kv_key = keys::link_key(key)?;
         for _attempt in 0..5 {
             let Some(entry) = self.kv.entry(kv_key.clone()).await.map_err(nats)? else {
@@ -216,10 +276,8 @@ impl LatticeState {
             if entry.operation != Operation::Put {
                 return Ok(None);
             }
-            let Ok(existing) = serde_json::from_slice::<Link>(&entry.value) else {
-                return Ok(None);
-            };
-            if !wanted(&existing) {
+            let held = link_entry::read_unchecked(&kv_key, &entry.value).ok();
+            if !wanted(held.as_ref()) {
                 return Ok(None);
             }
             if self
@@ -228,7 +286,10 @@ impl LatticeState {
                 .await
                 .is_ok()
             {
-                return Ok(Some(existing));
+                return Ok(Some(match held {
+                    Some(link) => DeletedLink::Link(link),
+                    None => DeletedLink::Unreadable { key: kv_key },
+                }));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -275,9 +336,21 @@ impl LatticeState {
             .collect()
     }
 
-    /// Every link, by key.
+    /// Every link, by key: those this state's signing policy accepts (an
+    /// entry it refuses is left out and logged).
     pub async fn links(&self) -> Result<Vec<Link>, StateError> {
-        self.decoded(LINK_PREFIX).await
+        Ok(self
+            .values(LINK_PREFIX)
+            .await?
+            .into_iter()
+            .filter_map(|(key, value)| match self.link_in(&key, &value) {
+                Ok(link) => Some(link),
+                Err(refused) => {
+                    tracing::warn!(%refused, "link entry left out");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Stores the claims of an actor or provider binary a host ran.
@@ -338,18 +411,46 @@ impl LatticeState {
     }
 
     /// Mirrors every link of the bucket into `host`: first what is there
-    /// now, then each change as it happens, until the watch ends.
+    /// now, then each change as it happens, until the watch ends. An entry
+    /// the signing policy refuses changes nothing (a link the host serves
+    /// under its key stays) and is announced as a `link_refused` event.
     ///
     /// The watch starts before the snapshot is read, and each key's revision
     /// is remembered, so no change is lost between the two and none is
     /// applied out of order.
-    pub async fn mirror_links(&self, host: Host) -> Result<LinkMirror, StateError> {
+    pub async fn mirror_links(
+        &self,
+        host: Host,
+        events: EventPublisher,
+    ) -> Result<LinkMirror, StateError> {
+        let signers = self
+            .signing
+            .as_ref()
+            .map(|s| s.signers.clone())
+            .ok_or(StateError::CannotSign)?;
+        let (watch, snapshot) = self.watch_links().await?;
+        let mut mirror = LinkMirror {
+            kv: self.kv.clone(),
+            watch,
+            applied: HashMap::new(),
+            host,
+            events,
+            signers,
+        };
+        for entry in snapshot {
+            mirror.apply(entry).await;
+        }
+        Ok(mirror)
+    }
+
+    /// A watch of every link, then every link entry there is now: the watch
+    /// comes first, so no change made while reading is missed.
+    async fn watch_links(&self) -> Result<(kv::Watch, Vec<kv::Entry>), StateError> {
         let watch = self
             .kv
             .watch(format!("{LINK_PREFIX}>"))
             .await
             .map_err(nats)?;
-        let mut applied: HashMap<String, u64> = HashMap::new();
         let mut keys = self.kv.keys().await.map_err(nats)?;
         let mut names = Vec::new();
         while let Some(key) = keys.next().await {
@@ -358,66 +459,122 @@ impl LatticeState {
                 names.push(key);
             }
         }
+        let mut entries = Vec::with_capacity(names.len());
         for key in names {
             if let Some(entry) = self.kv.entry(key.clone()).await.map_err(nats)? {
-                apply(&host, &mut applied, entry);
+                entries.push(entry);
             }
         }
-        Ok(LinkMirror {
-            watch,
-            applied,
-            host,
-        })
+        Ok((watch, entries))
     }
 }
 
 /// The live half of [`LatticeState::mirror_links`].
 pub struct LinkMirror {
+    kv: Store,
     watch: kv::Watch,
+    /// The revision applied per key.
     applied: HashMap<String, u64>,
     host: Host,
+    events: EventPublisher,
+    signers: LinkSigners,
 }
 
 impl LinkMirror {
-    /// Applies changes until the watch ends (the connection closed for good).
+    /// Applies changes for as long as it runs. When the watch ends (a NATS
+    /// restart can end it), it watches again and reads every link again,
+    /// dropping links deleted meanwhile, so the host never serves stale
+    /// links.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future stops mirroring; nothing half-applied is left.
     pub async fn run(mut self) {
-        while let Some(entry) = self.watch.next().await {
-            match entry {
-                Ok(entry) => apply(&self.host, &mut self.applied, entry),
-                Err(error) => tracing::warn!(%error, "lattice state watch error"),
+        let never = tokio_util::sync::CancellationToken::new();
+        let mut backoff =
+            lattice_rpc::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            while let Some(entry) = self.watch.next().await {
+                match entry {
+                    Ok(entry) => self.apply(entry).await,
+                    Err(error) => tracing::warn!(%error, "lattice state watch error"),
+                }
+            }
+            tracing::warn!("lattice state watch ended; watching and reading every link again");
+            loop {
+                let state = LatticeState {
+                    kv: self.kv.clone(),
+                    signing: None,
+                };
+                match state.watch_links().await {
+                    Ok((watch, snapshot)) => {
+                        self.watch = watch;
+                        self.resync(snapshot).await;
+                        backoff.reset();
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in = ?backoff.delay(), "cannot watch the lattice's links");
+                        backoff.wait(&never).await;
+                    }
+                }
             }
         }
-        tracing::info!("lattice state watch ended");
     }
-}
 
-fn apply(host: &Host, applied: &mut HashMap<String, u64>, entry: kv::Entry) {
-    if applied
-        .get(&entry.key)
-        .is_some_and(|seen| *seen >= entry.revision)
-    {
-        return;
+    /// Applies a fresh read of every link: links deleted since are dropped.
+    async fn resync(&mut self, snapshot: Vec<kv::Entry>) {
+        let present: std::collections::HashSet<&str> =
+            snapshot.iter().map(|e| e.key.as_str()).collect();
+        let gone: Vec<String> = self
+            .applied
+            .keys()
+            .filter(|key| !present.contains(key.as_str()))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.applied.remove(&key);
+            if let Some(key) = parse_link_key(&key) {
+                self.host.delete_link(&key);
+            }
+        }
+        for entry in snapshot {
+            self.apply(entry).await;
+        }
     }
-    applied.insert(entry.key.clone(), entry.revision);
-    match entry.operation {
-        Operation::Put => match serde_json::from_slice::<Link>(&entry.value) {
-            Ok(link) => host.apply_lattice_link(link),
-            Err(error) => {
-                tracing::warn!(key = %entry.key, %error, "unreadable link in lattice state; ignored")
+
+    async fn apply(&mut self, entry: kv::Entry) {
+        if self
+            .applied
+            .get(&entry.key)
+            .is_some_and(|seen| *seen >= entry.revision)
+        {
+            return;
+        }
+        self.applied.insert(entry.key.clone(), entry.revision);
+        let Some(key) = parse_link_key(&entry.key) else {
+            tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable link key in lattice state; ignored");
+            return;
+        };
+        match entry.operation {
+            Operation::Put => match link_entry::open(&entry.key, &entry.value, &self.signers) {
+                Ok(link) => self.host.apply_lattice_link(link),
+                Err(refused) => {
+                    // Not applied: a link this host serves under the key
+                    // stays as it was.
+                    tracing::warn!(%refused, "link entry refused");
+                    self.events
+                        .publish(
+                            kinds::LINK_REFUSED,
+                            serde_json::json!({ "key": entry.key, "reason": refused.to_string() }),
+                        )
+                        .await;
+                }
+            },
+            Operation::Delete | Operation::Purge => {
+                self.host.delete_link(&key);
             }
-        },
-        Operation::Delete | Operation::Purge => match parse_link_key(&entry.key) {
-            Some(key) => {
-                host.delete_link(&key);
-            }
-            None => {
-                tracing::warn!(key = %entry.key, "unreadable link key in lattice state; ignored")
-            }
-        },
+        }
     }
 }
 

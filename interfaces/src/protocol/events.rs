@@ -38,6 +38,10 @@ pub mod kinds {
     pub const LINK_SET: &str = "link_set";
     /// A link was deleted.
     pub const LINK_DELETED: &str = "link_deleted";
+    /// A link entry in the bucket that a host cannot verify (unsigned,
+    /// signed by an untrusted key, changed, or under the wrong key): not
+    /// applied. Data: `key`, `reason`.
+    pub const LINK_REFUSED: &str = "link_refused";
     /// Named config was stored.
     pub const CONFIG_SET: &str = "config_set";
     /// Named config was deleted.

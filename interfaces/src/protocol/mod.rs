@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod events;
+pub mod link_entry;
 pub mod provider;
 pub mod rpc;
 pub mod state;

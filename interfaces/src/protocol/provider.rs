@@ -29,8 +29,13 @@ pub struct HostData {
     pub provider_id: String,
     /// The host that started it.
     pub host_id: String,
-    /// Cluster public keys whose invocations it accepts.
+    /// Cluster public keys whose invocations (and link entries) it accepts.
     pub trusted_cluster_keys: Vec<String>,
+    /// Whether link entries signed by any cluster key are accepted (its
+    /// host was given no cluster keys: development); otherwise only those
+    /// signed by `trusted_cluster_keys`.
+    #[serde(default)]
+    pub links_from_any_signer: bool,
     /// The provider's own signing seed (`SC…`) for the invocations it
     /// makes (messages and requests it hands to actors); none means it
     /// makes none. Not the host's key: see `invocation_grant`.
@@ -144,6 +149,7 @@ mod tests {
             provider_id: "kv".into(),
             host_id: "NHOST".into(),
             trusted_cluster_keys: vec!["CKEY".into()],
+            links_from_any_signer: false,
             invocation_seed: Some("SCSECRETCLUSTER".into()),
             invocation_grant: None,
             config: BTreeMap::new(),

@@ -1,0 +1,98 @@
+//! Links in the lattice's bucket are signed by the host that wrote them.
+//!
+//! Whoever can write the bucket without a host's cluster key (a plain NATS
+//! client, a compromised provider process, an actor that got a messaging
+//! link to `$KV.>`) cannot add a link: hosts refuse the entry, leave it out
+//! of `link.get`, and announce it as a `link_refused` event. The tests write
+//! entries straight into the bucket with a plain JetStream client and read
+//! what the hosts apply, list and announce.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use lattice_interfaces::protocol::control::{op, Empty};
+use lattice_interfaces::protocol::link_entry;
+use lattice_tests::hosts::{self, http_link};
+use lattice_tests::lattice::Control;
+use lattice_tests::nats::{self, NatsServer};
+
+const KEY: &str = "link.http.wasi.http.default";
+
+async fn bucket(url: &str) -> async_nats::jetstream::kv::Store {
+    async_nats::jetstream::new(async_nats::connect(url).await.unwrap())
+        .get_key_value("LATTICE_default")
+        .await
+        .unwrap()
+}
+
+/// The key of the next `link_refused` event, failing the test after 10 s.
+async fn refused_key(events: &mut async_nats::Subscriber) -> String {
+    let event = nats::next_message(events, Duration::from_secs(10)).await;
+    let value: serde_json::Value = serde_json::from_slice(&event.payload).unwrap();
+    value["data"]["key"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_written_straight_into_the_bucket_changes_nothing_and_raises_an_event() {
+    let nats = NatsServer::start();
+    let (_, (host, lattice), _b) = hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.link_refused").await;
+    let kv = bucket(&nats.url()).await;
+    let link = http_link("http", "hello", "127.0.0.1:1");
+
+    // A bare link, as any NATS client could write it.
+    kv.put(KEY, Bytes::from(serde_json::to_vec(&link).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+
+    // Properly signed, but by a cluster key no host trusts.
+    let (_, forged) = link_entry::seal(&link, &nkeys::KeyPair::new_cluster()).unwrap();
+    kv.put(KEY, Bytes::from(forged)).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+
+    // Neither took effect, nor is listed.
+    assert!(host.links().is_empty(), "{:?}", host.links());
+    let ctl = Control::connect(&nats.url(), "default").await;
+    assert!(ctl.ok::<op::GetLinks>(None, Empty {}).await.is_empty());
+
+    // A link put through a host is signed by it and taken; a forgery over
+    // it changes nothing on the hosts that serve it.
+    lattice.put_link(link.clone()).await.unwrap();
+    lattice_tests::eventually("the real link to apply", async || {
+        (host.links() == [link.clone()]).then_some(())
+    })
+    .await;
+    let (_, forged) = link_entry::seal(
+        &http_link("http", "evil", "127.0.0.1:2"),
+        &nkeys::KeyPair::new_cluster(),
+    )
+    .unwrap();
+    kv.put(KEY, Bytes::from(forged)).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+    assert_eq!(host.links(), [link]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_development_host_still_refuses_unsigned_and_changed_entries() {
+    let nats = NatsServer::start();
+    let (host, lattice) = hosts::joined(&nats.url(), hosts::unsigned_allowed()).await;
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.link_refused").await;
+    let kv = bucket(&nats.url()).await;
+
+    let link = http_link("http", "hello", "127.0.0.1:1");
+    lattice.put_link(link.clone()).await.unwrap();
+    let stored = kv.get(KEY).await.unwrap().unwrap();
+    let changed = String::from_utf8(stored.to_vec())
+        .unwrap()
+        .replace("\"hello\"", "\"evil\"");
+    kv.put(KEY, Bytes::from(changed)).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+
+    kv.put(KEY, Bytes::from_static(b"\xff not json"))
+        .await
+        .unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+    assert_eq!(host.links(), [link]);
+    hosts::leave(lattice, host).await;
+}
