@@ -36,7 +36,7 @@ fn json(output: &Output) -> serde_json::Value {
 
 #[test]
 fn keys_gen_and_inspect_agree_and_inspect_never_prints_the_seed() {
-    for kind in ["account", "module", "service", "server", "cluster"] {
+    for kind in ["account", "module", "service", "server", "cluster", "user"] {
         let generated = json(&ctl(&["keys", "gen", kind, "-o", "json"]));
         let public_key = generated["public_key"].as_str().unwrap();
         let seed = generated["seed"].as_str().unwrap();

@@ -34,6 +34,7 @@ mod link_checks;
 mod link_entries;
 mod messaging;
 mod messaging_policy;
+mod nats_permissions;
 mod nats_support;
 mod outgoing_http;
 mod protocol_doc;

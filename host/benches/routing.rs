@@ -109,6 +109,7 @@ fn main() {
             cluster: ClusterKeys::new(nkeys::KeyPair::from_seed(&seed).unwrap(), &[]),
             call_timeout: Duration::from_secs(10),
             provider_health: Duration::from_millis(200),
+            provider_credentials: None,
         };
         let (a, b) = (host(), host());
         let lattice_a = Lattice::join(a.clone(), &config()).await.unwrap();

@@ -92,6 +92,10 @@ pub struct HostArgs {
           value_parser = parse_cluster_key)]
     pub cluster_issuers: Vec<String>,
 
+    /// A directory holding each provider process's own NATS credentials, DIR/<provider-id>.creds or DIR/<provider-id>.nk; a provider without any there is not started [default: providers get the host's credentials]
+    #[arg(long, env = "LATTICE_PROVIDER_CREDENTIALS", value_name = "DIR")]
+    pub provider_credentials: Option<PathBuf>,
+
     /// Seconds a call to another host may take
     #[arg(long, env = "LATTICE_CALL_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -192,6 +196,7 @@ impl HostArgs {
             cluster,
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             provider_health: Duration::from_secs(10),
+            provider_credentials: self.provider_credentials.clone(),
         }))
     }
 }

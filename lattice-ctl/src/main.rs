@@ -40,7 +40,7 @@ enum Command {
         #[command(flatten)]
         host: Box<HostArgs>,
     },
-    /// Make and inspect nkeys: account, module, service, server, cluster.
+    /// Make and inspect nkeys: account, module, service, server, cluster, user (NATS).
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Sign actors and providers, and read their claims.
@@ -297,7 +297,7 @@ enum MsgCommand {
 enum KeysCommand {
     /// Generate a key pair and print its public key and seed.
     Gen {
-        /// account, module, service, server or cluster
+        /// account, module, service, server, cluster or user (a NATS user key)
         kind: KeyKind,
         /// Write the seed to this new file (mode 600) instead of printing it
         #[arg(long, value_name = "FILE")]

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use lattice_interfaces::protocol::provider::NatsCredentials;
 
-/// Connects to `url` (comma-separated servers) as `name` with `credentials`.
-/// Fails at once when the server cannot be reached; once connected, the
-/// client reconnects by itself.
+/// Connects to `url` (comma-separated servers) as `name` with `credentials`,
+/// its reply subjects under `inbox_prefix` when given (a provider process
+/// gets replies on an inbox prefix of its own, so NATS permissions can keep
+/// it out of everyone else's). Fails at once when the server cannot be
+/// reached; once connected, the client reconnects by itself.
 ///
 /// # Errors
 ///
@@ -17,10 +19,14 @@ pub async fn connect(
     url: &str,
     credentials: &NatsCredentials,
     name: &str,
+    inbox_prefix: Option<&str>,
 ) -> Result<async_nats::Client, String> {
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(Duration::from_secs(5));
+    if let Some(prefix) = inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
     if let Some(creds) = &credentials.creds_file {
         options = options
             .credentials_file(creds)
@@ -28,7 +34,7 @@ pub async fn connect(
             .map_err(|e| format!("cannot read credentials file {creds}: {e}"))?;
     }
     if let Some(seed) = &credentials.nkey_seed {
-        options = options.nkey(seed.clone());
+        options = options.nkey(nkey_seed(seed)?);
     }
     if let (Some(user), Some(password)) = (&credentials.user, &credentials.password) {
         options = options.user_and_password(user.clone(), password.clone());
@@ -47,6 +53,17 @@ pub async fn connect(
         .connect(servers.as_slice())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// A NATS user seed given inline (`SU…`) or a file holding one.
+fn nkey_seed(given: &str) -> Result<String, String> {
+    let given = given.trim();
+    if given.starts_with("SU") {
+        return Ok(given.to_string());
+    }
+    std::fs::read_to_string(given)
+        .map(|seed| seed.trim().to_string())
+        .map_err(|e| format!("cannot read the nkey seed file {given}: {e}"))
 }
 
 /// `url` (comma-separated servers) with any credentials in it hidden, for

@@ -37,7 +37,12 @@ fn profile_dir() -> PathBuf {
 
 /// Runs `scripts/NAME`, failing the test when it fails. It builds into
 /// this test binary's target folder, so what it builds is what runs.
+/// `./scripts/test` builds everything before the tests start and says so
+/// with `LATTICE_TEST_PREBUILT=1`; then nothing is built again.
 fn run_script(name: &str) {
+    if std::env::var_os("LATTICE_TEST_PREBUILT").is_some_and(|v| v == "1") {
+        return;
+    }
     let script = repo_root().join("scripts").join(name);
     let target = profile_dir()
         .parent()

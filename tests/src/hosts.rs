@@ -101,9 +101,18 @@ pub async fn joined_with_keys(
     trust: TrustPolicy,
     cluster: lattice_host::lattice::ClusterKeys,
 ) -> (Host, Lattice) {
+    joined_with_config(trust, &lattice_config(nats_url, cluster)).await
+}
+
+/// The lattice settings of the tests' hosts: lattice `default` at
+/// `nats_url`, signing with and trusting `cluster`, 5 s call deadlines,
+/// provider health checks every 200 ms.
+pub fn lattice_config(
+    nats_url: &str,
+    cluster: lattice_host::lattice::ClusterKeys,
+) -> lattice_host::lattice::LatticeConfig {
     use lattice_host::lattice::{LatticeConfig, NatsArgs};
-    let host = host(trust, None);
-    let config = LatticeConfig {
+    LatticeConfig {
         nats: NatsArgs {
             url: Some(nats_url.to_string()),
             ..NatsArgs::default()
@@ -113,8 +122,17 @@ pub async fn joined_with_keys(
         cluster,
         call_timeout: Duration::from_secs(5),
         provider_health: Duration::from_millis(200),
-    };
-    let lattice = Lattice::join(host.clone(), &config)
+        provider_credentials: None,
+    }
+}
+
+/// A host with `trust` joined as `config` says.
+pub async fn joined_with_config(
+    trust: TrustPolicy,
+    config: &lattice_host::lattice::LatticeConfig,
+) -> (Host, Lattice) {
+    let host = host(trust, None);
+    let lattice = Lattice::join(host.clone(), config)
         .await
         .expect("a test host joins the lattice");
     (host, lattice)

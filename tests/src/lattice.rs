@@ -46,20 +46,23 @@ impl HostProcess {
             ])
             .args(extra)
             .env("LATTICE_HOST_SEED", seed)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        // Its log, and what it prints, shown only when the test fails.
         let stderr = crate::process::CapturedStderr::of(&mut child);
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
+        let printed = stderr.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("joined lattice") {
                     let _ = sender.send(());
                 }
+                printed.push(format!("stdout: {line}"));
             }
         });
         receiver
@@ -99,6 +102,13 @@ impl HostProcess {
 
 impl Drop for HostProcess {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Did it die before the test ended, and how?
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.stderr
+                    .push(format!("exited before the test ended: {status}"));
+            }
+        }
         self.kill();
         self.stderr.show_if_failing(&format!("host {}", self.id));
     }
@@ -333,6 +343,12 @@ impl Control {
         let nats = async_nats::connect(url)
             .await
             .expect("test connects to NATS");
+        Self::from_client(nats, url, lattice)
+    }
+
+    /// A control client of lattice `lattice` over `nats` (connected to
+    /// `url`, with credentials of the test's choosing).
+    pub fn from_client(nats: async_nats::Client, url: &str, lattice: &str) -> Self {
         let client =
             lattice_client::ControlClient::new(nats, lattice, url, Duration::from_secs(20))
                 .expect("a valid lattice id");

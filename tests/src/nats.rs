@@ -24,18 +24,25 @@ pub struct NatsServer {
     port: u16,
     /// JetStream storage and the server's log.
     store: tempfile::TempDir,
+    /// A configuration file it runs with, if any.
+    config: Option<std::path::PathBuf>,
 }
 
-/// Starts `nats-server -js` on `port` with its JetStream storage in
-/// `store`, logging (with client connects and disconnects) to `store/log`.
-fn spawn(port: u16, store: &Path) -> Child {
+/// Starts `nats-server -js` on `port` (with `config`, if any) with its
+/// JetStream storage in `store`, logging (with client connects and
+/// disconnects, and permission violations) to `store/log`.
+fn spawn(port: u16, store: &Path, config: Option<&Path>) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(store.join("log"))
         .expect("cannot open the nats-server log");
     let log_too = log.try_clone().expect("cannot share the nats-server log");
-    nats_server_command()
+    let mut command = nats_server_command();
+    if let Some(config) = config {
+        command.arg("-c").arg(config);
+    }
+    command
         .args(["-js", "-D", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
         .arg(store.join("js"))
         .stdout(log)
@@ -54,9 +61,24 @@ impl NatsServer {
     /// Like [`Self::start`], on `port` (a server that comes up late where
     /// clients were told to look).
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// Like [`Self::start`], with the configuration file `config` (accounts,
+    /// users, permissions); the command line's port and storage win.
+    pub fn start_with_config(config: &Path) -> Self {
+        Self::start_with(free_port(), Some(config.to_path_buf()))
+    }
+
+    fn start_with(port: u16, config: Option<std::path::PathBuf>) -> Self {
         let store = tempfile::tempdir().expect("cannot make a temp dir for JetStream");
-        let child = spawn(port, store.path());
-        let server = Self { child, port, store };
+        let child = spawn(port, store.path(), config.as_deref());
+        let server = Self {
+            child,
+            port,
+            store,
+            config,
+        };
         wait_for(
             "nats-server to accept clients",
             Duration::from_secs(10),
@@ -71,12 +93,21 @@ impl NatsServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = spawn(self.port, self.store.path());
+        self.child = spawn(self.port, self.store.path(), self.config.as_deref());
         wait_for(
             "nats-server to accept clients again",
             Duration::from_secs(10),
             || self.info(),
         );
+    }
+
+    /// Whether the server's log has a line containing each of `parts` (it
+    /// logs permission violations, for one).
+    pub fn logged(&self, parts: &[&str]) -> bool {
+        std::fs::read_to_string(self.store.path().join("log")).is_ok_and(|log| {
+            log.lines()
+                .any(|line| parts.iter().all(|part| line.contains(part)))
+        })
     }
 
     /// `nats://127.0.0.1:PORT`.

@@ -79,6 +79,14 @@ impl CapturedStderr {
         captured
     }
 
+    /// Adds a line of the test's own about the process.
+    pub fn push(&self, line: String) {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+
     /// Prints what `what` wrote, when the current test is failing.
     pub fn show_if_failing(&self, what: &str) {
         if std::thread::panicking() {

@@ -163,6 +163,12 @@ impl ProviderInvocations {
     }
 }
 
+/// The inbox prefix of provider `id`'s replies: `_INBOX.provider.<id>`, so
+/// NATS permissions can let it subscribe there and nowhere else.
+pub fn inbox_prefix(id: &ComponentId) -> String {
+    format!("_INBOX.provider.{id}")
+}
+
 /// Runs the provider `make` builds on the lattice `data` names until
 /// SIGTERM or SIGINT, then drains it.
 ///
@@ -197,6 +203,7 @@ pub async fn run<P: Capability>(
         &data.nats_url,
         &data.nats,
         &format!("provider {}", data.provider_id),
+        Some(&inbox_prefix(&id)),
     )
     .await
     .map_err(join_error)?;

@@ -25,11 +25,11 @@ pub struct NatsArgs {
         global = true
     )]
     pub creds: Option<PathBuf>,
-    /// NATS nkey seed (SU…) to authenticate with
+    /// NATS user nkey seed (SU…), or a file holding it, to authenticate with
     #[arg(
         long = "nats-nkey",
         env = "LATTICE_NATS_NKEY",
-        value_name = "SEED",
+        value_name = "SEED|FILE",
         hide_env_values = true,
         global = true
     )]
@@ -156,7 +156,7 @@ impl NatsArgs {
     /// cannot be reached; once connected, the client reconnects by itself.
     pub async fn connect(&self, name: &str) -> Result<async_nats::Client, ConnectError> {
         let url = self.url_or_default();
-        lattice_rpc::connect(&url, &self.credentials(), name)
+        lattice_rpc::connect(&url, &self.credentials(), name, None)
             .await
             .map_err(|reason| ConnectError {
                 url: lattice_rpc::redacted(&url),

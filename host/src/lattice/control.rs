@@ -35,6 +35,8 @@ pub(crate) struct Control {
     pub(crate) nats_url: String,
     /// How they authenticate: the host's own credentials.
     pub(crate) nats_credentials: lattice_interfaces::protocol::provider::NatsCredentials,
+    /// Where provider processes' own NATS credentials are, if anywhere.
+    pub(crate) provider_credentials: Option<std::path::PathBuf>,
     /// How often provider processes are health-checked.
     pub(crate) provider_health: std::time::Duration,
     /// Running provider processes' ids, by provider.
@@ -94,6 +96,7 @@ impl Control {
                     id: id.clone(),
                     reason: format!("cannot make its signing key: {reason}"),
                 })?;
+        let nats = self.credentials_for(id)?;
         let stop = self.stop_tasks.child_token();
         let installed = self.host.add_provider_process(id, path, stop.clone())?;
         if let Some(claims) = installed.claims.clone() {
@@ -108,7 +111,7 @@ impl Control {
         let data = lattice_interfaces::protocol::provider::HostData {
             lattice: self.subjects.lattice().to_string(),
             nats_url: self.nats_url.clone(),
-            nats: self.nats_credentials.clone(),
+            nats,
             provider_id: id.to_string(),
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
@@ -141,6 +144,44 @@ impl Control {
             pid,
         ));
         Ok(())
+    }
+
+    /// The NATS credentials provider process `id` connects with: its own
+    /// from the operator's directory (`<id>.creds`, else `<id>.nk`) when the
+    /// host has one, refusing to start it without; else the host's.
+    fn credentials_for(
+        &self,
+        id: &lattice_interfaces::ComponentId,
+    ) -> Result<lattice_interfaces::protocol::provider::NatsCredentials, crate::HostError> {
+        let Some(dir) = &self.provider_credentials else {
+            return Ok(self.nats_credentials.clone());
+        };
+        let own = |extension: &str| {
+            let path = dir.join(format!("{id}.{extension}"));
+            path.is_file().then(|| path.display().to_string())
+        };
+        // The host's TLS settings stay; its identity does not.
+        let mut credentials = lattice_interfaces::protocol::provider::NatsCredentials {
+            creds_file: None,
+            nkey_seed: None,
+            user: None,
+            password: None,
+            ..self.nats_credentials.clone()
+        };
+        if let Some(creds) = own("creds") {
+            credentials.creds_file = Some(creds);
+        } else if let Some(seed_file) = own("nk") {
+            credentials.nkey_seed = Some(seed_file);
+        } else {
+            return Err(crate::HostError::Provider {
+                id: id.clone(),
+                reason: format!(
+                    "no NATS credentials of its own in {} ({id}.creds or {id}.nk; --provider-credentials)",
+                    dir.display()
+                ),
+            });
+        }
+        Ok(credentials)
     }
 
     /// The process id of provider process `id`, while it runs.

@@ -55,6 +55,9 @@ pub struct LatticeConfig {
     pub call_timeout: Duration,
     /// How often provider processes this host runs are health-checked.
     pub provider_health: Duration,
+    /// Where each provider process's own NATS credentials are
+    /// (`DIR/<provider-id>.creds` or `.nk`); none: they get the host's.
+    pub provider_credentials: Option<std::path::PathBuf>,
 }
 
 /// Why a host could not join.
@@ -124,6 +127,7 @@ impl Lattice {
             rpc: rpc.clone(),
             nats_url: config.nats.url_or_default(),
             nats_credentials: config.nats.credentials(),
+            provider_credentials: config.provider_credentials.clone(),
             provider_health: config.provider_health,
             processes: Default::default(),
             stop: CancellationToken::new(),

@@ -21,16 +21,20 @@ pub enum KeyKind {
     Server,
     /// Signs invocations between hosts (`C…`).
     Cluster,
+    /// A NATS user (`U…`): what a host, an operator or a provider process
+    /// authenticates to NATS with (`--nats-nkey`).
+    User,
 }
 
 impl KeyKind {
     /// Every kind, in the order `keys gen` lists them.
-    pub const ALL: [KeyKind; 5] = [
+    pub const ALL: [KeyKind; 6] = [
         Self::Account,
         Self::Module,
         Self::Service,
         Self::Server,
         Self::Cluster,
+        Self::User,
     ];
 
     /// The kind's name on the command line.
@@ -41,6 +45,7 @@ impl KeyKind {
             Self::Service => "service",
             Self::Server => "server",
             Self::Cluster => "cluster",
+            Self::User => "user",
         }
     }
 
@@ -52,6 +57,7 @@ impl KeyKind {
             Self::Service => 'V',
             Self::Server => 'N',
             Self::Cluster => 'C',
+            Self::User => 'U',
         }
     }
 
@@ -68,6 +74,7 @@ impl KeyKind {
             KeyPairType::Service => Some(Self::Service),
             KeyPairType::Server => Some(Self::Server),
             KeyPairType::Cluster => Some(Self::Cluster),
+            KeyPairType::User => Some(Self::User),
             _ => None,
         }
     }
@@ -89,6 +96,7 @@ impl From<KeyKind> for KeyPairType {
             KeyKind::Service => KeyPairType::Service,
             KeyKind::Server => KeyPairType::Server,
             KeyKind::Cluster => KeyPairType::Cluster,
+            KeyKind::User => KeyPairType::User,
         }
     }
 }
@@ -106,7 +114,9 @@ impl FromStr for KeyKind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown key kind {s:?}: use account, module, service, server or cluster")
+                format!(
+                    "unknown key kind {s:?}: use account, module, service, server, cluster or user"
+                )
             })
     }
 }
