@@ -119,6 +119,13 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
         .put("config.app", br#"{"colour": "blue"}"#.to_vec().into())
         .await
         .unwrap();
+    // Listed with no host running, read from the bucket, and said so.
+    let listed = ctl(&url, &["get", "links", "-o", "json"]);
+    let links: serde_json::Value = serde_json::from_str(&stdout_of(&listed)).unwrap();
+    assert_eq!(links[0]["target"], "gone", "{links}");
+    let said = String::from_utf8_lossy(&listed.stderr);
+    assert!(said.contains("no host answered"), "{said}");
+
     let deleted = stdout_of(&ctl(&url, &["link", "del", "web", "wasi:http"]));
     assert!(
         deleted.contains("link web -> gone") && deleted.contains("no host answered"),
