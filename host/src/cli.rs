@@ -96,9 +96,9 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_PROVIDER_CREDENTIALS", value_name = "DIR")]
     pub provider_credentials: Option<PathBuf>,
 
-    /// Seconds a call to another host may take
+    /// Seconds a call to another host may take (at most 3600: hosts refuse deadlines further away)
     #[arg(long, env = "LATTICE_CALL_TIMEOUT_SECS", default_value_t = 30, value_name = "SECS",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub call_timeout_secs: u64,
 
     /// Serve /livez, /readyz and Prometheus /metrics on this address (IP:PORT) [default: off]

@@ -13,32 +13,90 @@ use nkeys::KeyPair;
 /// Checked provider grants remembered (a host starts few providers).
 const GRANT_MEMORY: usize = 1_024;
 
-/// Invocation ids remembered against replays.
-pub const REPLAY_MEMORY: usize = 100_000;
+/// Invocation ids remembered against replays, at most, across all shards.
+pub const REPLAY_MEMORY: usize = 1_000_000;
 
-/// The ids of invocations served, each kept until its deadline passes:
-/// after that the deadline check refuses a replay by itself.
-#[derive(Default)]
+/// The furthest ahead a deadline may lie: an invocation whose deadline is
+/// later is refused, so no id has to be remembered for longer.
+pub const MAX_DEADLINE_MS: u64 = 60 * 60 * 1000;
+
+/// Shards of the replay memory: calls on different shards never wait for
+/// each other's lock.
+const REPLAY_SHARDS: usize = 16;
+
+/// The ids of invocations served, each kept until its deadline passes
+/// (after that the deadline check refuses a replay by itself). Ids are
+/// grouped by the second their deadline falls in, so forgetting expired ids
+/// costs only what expired: no check ever scans the whole memory.
 struct ReplayMemory {
-    seen: Mutex<HashMap<String, u64>>,
+    shards: Vec<Mutex<ReplayShard>>,
+}
+
+#[derive(Default)]
+struct ReplayShard {
+    /// Id → its deadline's second.
+    seen: HashMap<String, u64>,
+    /// Deadline second → ids expiring then.
+    expiring: std::collections::BTreeMap<u64, Vec<String>>,
+}
+
+impl Default for ReplayMemory {
+    fn default() -> Self {
+        Self {
+            shards: (0..REPLAY_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
+
+impl ReplayShard {
+    /// Forgets every id whose deadline's second has passed.
+    fn forget_expired(&mut self, now_s: u64) {
+        while let Some(entry) = self.expiring.first_entry() {
+            if *entry.key() >= now_s {
+                break;
+            }
+            for id in entry.remove() {
+                self.seen.remove(&id);
+            }
+        }
+    }
 }
 
 impl ReplayMemory {
     /// Remembers `id` until `deadline_ms`; `Err` when it was seen before
     /// (`unauthorized`) or the memory is full of live ids (`busy`).
     fn remember(&self, id: &str, deadline_ms: u64, now: u64) -> Result<(), ErrorKind> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() >= REPLAY_MEMORY {
-            seen.retain(|_, deadline| *deadline > now);
+        // `shard_of` is below the shard count: never `None`.
+        let Some(shard) = self.shards.get(shard_of(id)) else {
+            return Err(ErrorKind::Busy);
+        };
+        let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        shard.forget_expired(now / 1000);
+        if shard.seen.contains_key(id) {
+            return Err(ErrorKind::Unauthorized);
         }
-        if seen.len() >= REPLAY_MEMORY {
+        if shard.seen.len() >= REPLAY_MEMORY / REPLAY_SHARDS {
             return Err(ErrorKind::Busy);
         }
-        match seen.insert(id.to_string(), deadline_ms) {
-            Some(_) => Err(ErrorKind::Unauthorized),
-            None => Ok(()),
-        }
+        // Kept to the end of the deadline's second: never forgotten early.
+        let second = deadline_ms.div_ceil(1000);
+        shard.seen.insert(id.to_string(), second);
+        shard
+            .expiring
+            .entry(second)
+            .or_default()
+            .push(id.to_string());
+        Ok(())
     }
+}
+
+fn shard_of(id: &str) -> usize {
+    use std::hash::Hasher as _;
+    // A fixed hasher: shards only spread lock contention; an attacker who
+    // crowds one shard gains nothing the signature check did not allow.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    hasher.write(id.as_bytes());
+    (hasher.finish() as usize) % REPLAY_SHARDS
 }
 
 /// An invocation that did not pass: why, and the invocation itself when it
@@ -216,6 +274,13 @@ impl Verifier {
                 now - invocation.deadline_ms
             )));
         }
+        if invocation.deadline_ms - now > MAX_DEADLINE_MS {
+            return Err(refuse(format!(
+                "its deadline is {} s away, beyond the {} s a call may take",
+                (invocation.deadline_ms - now) / 1000,
+                MAX_DEADLINE_MS / 1000
+            )));
+        }
         self.replays
             .remember(&invocation.id, invocation.deadline_ms, now)
             .map_err(|kind| match kind {
@@ -225,5 +290,94 @@ impl Verifier {
                 ),
                 _ => refuse("it was already served (replayed)".into()),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
+    use super::*;
+
+    fn invocation(id: &str, key: &KeyPair, deadline_ms: u64) -> SignedInvocation {
+        let invocation = Invocation {
+            id: id.into(),
+            source: "http".into(),
+            target: "hello".into(),
+            interface: "wasi:http/incoming-handler".into(),
+            function: "handle".into(),
+            link_name: "default".into(),
+            deadline_ms,
+            traceparent: None,
+            origin_host: "NHOST".into(),
+            cluster_key: key.public_key(),
+            payload: Vec::new(),
+            payload_ref: None,
+            grant: None,
+        };
+        SignedInvocation::decode(&invocation.sign(key).unwrap()).unwrap()
+    }
+
+    fn kind(result: Result<Invocation, Refused>) -> Option<ErrorKind> {
+        result.err().map(|refused| refused.error.kind)
+    }
+
+    #[test]
+    fn an_id_is_served_once_while_its_deadline_lasts() {
+        let key = KeyPair::new_cluster();
+        let verifier = Verifier::new(&[key.public_key()]);
+        let once = invocation("i-1", &key, unix_ms() + 30_000);
+        assert_eq!(kind(verifier.verify("hello", &once)), None);
+        assert_eq!(
+            kind(verifier.verify("hello", &once)),
+            Some(ErrorKind::Unauthorized)
+        );
+        // Another id is not held up by it.
+        let other = invocation("i-2", &key, unix_ms() + 30_000);
+        assert_eq!(kind(verifier.verify("hello", &other)), None);
+    }
+
+    #[test]
+    fn a_deadline_beyond_the_maximum_is_refused_so_no_id_is_pinned() {
+        let key = KeyPair::new_cluster();
+        let verifier = Verifier::new(&[key.public_key()]);
+        let far = invocation("i-far", &key, unix_ms() + MAX_DEADLINE_MS + 60_000);
+        let refused = verifier.verify("hello", &far).unwrap_err();
+        assert_eq!(refused.error.kind, ErrorKind::Unauthorized);
+        assert!(
+            refused.error.message.contains("beyond the 3600 s"),
+            "{}",
+            refused.error.message
+        );
+    }
+
+    #[test]
+    fn expired_ids_are_forgotten_without_scanning_the_rest() {
+        let memory = ReplayMemory::default();
+        let now = 1_000_000_000;
+        for n in 0..1_000 {
+            memory
+                .remember(&format!("old-{n}"), now + 1_000, now)
+                .unwrap();
+        }
+        memory.remember("live", now + 60_000, now).unwrap();
+        // Two seconds later, as new ids arrive on every shard, each shard
+        // forgets its expired ones; the live one stays.
+        let later = now + 2_500;
+        for n in 0..1_000 {
+            memory
+                .remember(&format!("new-{n}"), later + 1_000, later)
+                .unwrap();
+        }
+        let remembered: usize = memory
+            .shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().seen.len())
+            .sum();
+        assert_eq!(remembered, 1 + 1_000);
+        assert_eq!(
+            memory.remember("live", now + 60_000, later),
+            Err(ErrorKind::Unauthorized)
+        );
     }
 }

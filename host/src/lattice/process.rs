@@ -226,11 +226,11 @@ async fn forward_stderr(stderr: tokio::process::ChildStderr, provider_id: String
         let text = String::from_utf8_lossy(&line);
         let (level, message) = logged_level(text.trim_end());
         match level {
-            "ERROR" => tracing::error!(provider = %provider_id, "{message}"),
-            "WARN" => tracing::warn!(provider = %provider_id, "{message}"),
-            "DEBUG" => tracing::debug!(provider = %provider_id, "{message}"),
-            "TRACE" => tracing::trace!(provider = %provider_id, "{message}"),
-            _ => tracing::info!(provider = %provider_id, "{message}"),
+            "ERROR" => tracing::error!(process = %provider_id, "{message}"),
+            "WARN" => tracing::warn!(process = %provider_id, "{message}"),
+            "DEBUG" => tracing::debug!(process = %provider_id, "{message}"),
+            "TRACE" => tracing::trace!(process = %provider_id, "{message}"),
+            _ => tracing::info!(process = %provider_id, "{message}"),
         }
     }
 }
