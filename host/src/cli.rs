@@ -16,8 +16,9 @@ use crate::trust::TrustPolicy;
 use crate::Host;
 use lattice_interfaces::claims::{parse_key_pair, KeyKind};
 
-/// Host settings, as flags or `LATTICE_*` environment variables.
-#[derive(Debug, Clone, clap::Args)]
+/// Host settings, as flags or `LATTICE_*` environment variables. Its
+/// `Debug` output never shows the seeds.
+#[derive(Clone, clap::Args)]
 pub struct HostArgs {
     /// Folder of compiled components [default: ~/.cache/lattice/compiled]
     #[arg(long, env = "LATTICE_CACHE_DIR", value_name = "DIR")]
@@ -142,6 +143,34 @@ pub struct HostArgs {
         value_parser = parse_account_key
     )]
     pub allowed_issuers: Vec<String>,
+}
+
+impl std::fmt::Debug for HostArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |seed: &Option<String>| if seed.is_some() { "<hidden>" } else { "none" };
+        f.debug_struct("HostArgs")
+            .field("cache_dir", &self.cache_dir)
+            .field("no_cache", &self.no_cache)
+            .field("pool_instances", &self.pool_instances)
+            .field("max_memory_mib", &self.max_memory_mib)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("labels", &self.labels)
+            .field("host_seed", &hidden(&self.host_seed))
+            .field("heartbeat_secs", &self.heartbeat_secs)
+            .field("kv_replicas", &self.kv_replicas)
+            .field("cluster_seed", &hidden(&self.cluster_seed))
+            .field("cluster_issuers", &self.cluster_issuers)
+            .field("provider_credentials", &self.provider_credentials)
+            .field("call_timeout_secs", &self.call_timeout_secs)
+            .field("admin_address", &self.admin_address)
+            .field("nats", &self.nats)
+            .field("allow_unsigned", &self.allow_unsigned)
+            .field("allow_unsigned_providers", &self.allow_unsigned_providers)
+            .field("allowed_dirs", &self.allowed_dirs)
+            .field("max_reference_mib", &self.max_reference_mib)
+            .field("allowed_issuers", &self.allowed_issuers)
+            .finish()
+    }
 }
 
 impl HostArgs {
@@ -429,4 +458,38 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
     lattice_rpc::init_tracing();
+}
+
+#[cfg(test)]
+mod tests {
+    // The unwraps below are assertions on values the tests build: a failure
+    // fails the test. This module is compiled only for `cargo test`.
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        host: HostArgs,
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_seeds() {
+        let host_seed = nkeys::KeyPair::new_server().seed().unwrap();
+        let cluster_seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+        let cli = Cli::try_parse_from([
+            "lattice-host",
+            "--host-seed",
+            &host_seed,
+            "--cluster-seed",
+            &cluster_seed,
+        ])
+        .unwrap();
+        let shown = format!("{:?}", cli.host);
+        assert!(
+            !shown.contains(&host_seed) && !shown.contains(&cluster_seed),
+            "{shown}"
+        );
+        assert!(shown.contains("<hidden>"), "{shown}");
+    }
 }

@@ -84,6 +84,27 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `url` (comma-separated servers) with any credentials in it hidden, for
+/// messages: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`.
+pub fn redacted(url: &str) -> String {
+    url.split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, rest) = server.split_once("://").unwrap_or(("", server));
+            let shown = match rest.split_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => rest.to_string(),
+            };
+            if scheme.is_empty() {
+                shown
+            } else {
+                format!("{scheme}://{shown}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,26 +66,7 @@ fn nkey_seed(given: &str) -> Result<String, String> {
         .map_err(|e| format!("cannot read the nkey seed file {given}: {e}"))
 }
 
-/// `url` (comma-separated servers) with any credentials in it hidden, for
-/// messages: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`.
-pub fn redacted(url: &str) -> String {
-    url.split(',')
-        .map(|server| {
-            let server = server.trim();
-            let (scheme, rest) = server.split_once("://").unwrap_or(("", server));
-            let shown = match rest.split_once('@') {
-                Some((_, host)) => format!("***@{host}"),
-                None => rest.to_string(),
-            };
-            if scheme.is_empty() {
-                shown
-            } else {
-                format!("{scheme}://{shown}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
+pub use lattice_interfaces::redacted;
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,7 @@ impl std::fmt::Debug for HostData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostData")
             .field("lattice", &self.lattice)
-            .field("nats_url", &self.nats_url)
+            .field("nats_url", &crate::redacted(&self.nats_url))
             .field("nats", &self.nats)
             .field("provider_id", &self.provider_id)
             .field("host_id", &self.host_id)
@@ -139,7 +139,7 @@ mod tests {
     fn debug_output_never_shows_seeds_or_passwords() {
         let data = HostData {
             lattice: "default".into(),
-            nats_url: "nats://127.0.0.1:4222".into(),
+            nats_url: "nats://alice:urlsecret@127.0.0.1:4222".into(),
             nats: NatsCredentials {
                 nkey_seed: Some("SUSECRETNKEY".into()),
                 user: Some("alice".into()),
@@ -155,7 +155,7 @@ mod tests {
             config: BTreeMap::new(),
         };
         let shown = format!("{data:?}");
-        for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER"] {
+        for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER", "urlsecret"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(
