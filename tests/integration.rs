@@ -44,3 +44,4 @@ mod provider_keyvalue_process;
 mod provider_messaging_process;
 mod providers_across_hosts;
 mod routing_remote;
+mod untrusted_input;

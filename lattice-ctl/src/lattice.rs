@@ -198,8 +198,13 @@ pub async fn get_links(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
         Ok(links) => links,
         // No host runs: the lattice's bucket is there all the same. Only a
         // host can verify its entries' signatures, so say so.
-        Err(lattice_client::ControlError::NoAnswer { .. }) => {
-            let links = client.state().await?.links().await?;
+        Err(no_answer @ lattice_client::ControlError::NoAnswer { .. }) => {
+            // A lattice no host has ever joined has no bucket either: then
+            // the missing host is the news.
+            let Ok(state) = client.state().await else {
+                return Err(no_answer.into());
+            };
+            let links = state.links().await?;
             eprintln!(
                 "no host answered: links read from the lattice's state bucket, signatures not checked"
             );

@@ -1,0 +1,121 @@
+//! Untrusted input never panics and never passes for something it is not.
+//!
+//! The decoders and checks a host or provider process runs on bytes from
+//! the network or from operators (invocation envelopes and their
+//! verification, control requests, link entries from the state bucket,
+//! claims, components, manifests, HTTP payloads, wire values) are fed
+//! arbitrary input with proptest, and signed invocations are changed one
+//! byte at a time. 256 cases per property here; the long run is
+//! `PROPTEST_CASES=50000 cargo test -p lattice-tests --test integration
+//! untrusted_input` (its result is in BENCHMARKS.md).
+
+use lattice_interfaces::claims::{read_component, Claims, ComponentMetadata, KeyKind};
+use lattice_interfaces::protocol::control::{decode_request, op};
+use lattice_interfaces::protocol::link_entry::{self, LinkSigners};
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, SignedInvocation};
+use lattice_interfaces::Manifest;
+use lattice_rpc::Verifier;
+use proptest::prelude::*;
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..2048)
+}
+
+/// Text that looks a little like the thing (TOML, JSON, JWT), so parsers
+/// get past their first byte.
+fn text(alphabet: &'static str) -> impl Strategy<Value = String> {
+    proptest::string::string_regex(alphabet).expect("a valid regex")
+}
+
+fn invocation(key: &nkeys::KeyPair, payload: Vec<u8>) -> Invocation {
+    Invocation {
+        id: "i-1".into(),
+        source: "http".into(),
+        target: "hello".into(),
+        interface: "wasi:http/incoming-handler".into(),
+        function: "handle".into(),
+        link_name: "default".into(),
+        deadline_ms: unix_ms() + 60_000,
+        traceparent: None,
+        origin_host: "NHOST".into(),
+        cluster_key: key.public_key(),
+        payload,
+        payload_ref: None,
+        grant: None,
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_envelopes_are_refused_without_a_panic(input in bytes()) {
+        let key = nkeys::KeyPair::new_cluster();
+        let verifier = Verifier::new(&[key.public_key()]);
+        if let Ok(envelope) = SignedInvocation::decode(&input) {
+            prop_assert!(verifier.verify("hello", &envelope).is_err());
+        }
+    }
+
+    #[test]
+    fn a_signed_invocation_changed_in_any_byte_is_refused(
+        payload in proptest::collection::vec(any::<u8>(), 0..256),
+        position in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let key = nkeys::KeyPair::new_cluster();
+        let verifier = Verifier::new(&[key.public_key()]);
+        let mut message = invocation(&key, payload).sign(&key).unwrap();
+        let at = position.index(message.len());
+        message[at] ^= flip;
+        if let Ok(envelope) = SignedInvocation::decode(&message) {
+            prop_assert!(verifier.verify("hello", &envelope).is_err());
+        }
+    }
+
+    #[test]
+    fn arbitrary_control_requests_decode_or_are_refused(input in bytes(), json in text(r#"[{}\[\]":,a-z_0-9 .\-/]{0,300}"#)) {
+        for payload in [&input[..], json.as_bytes()] {
+            let _ = decode_request::<op::ScaleActor>(payload);
+            let _ = decode_request::<op::StartProvider>(payload);
+            let _ = decode_request::<op::PutLink>(payload);
+            let _ = decode_request::<op::DeleteLink>(payload);
+            let _ = decode_request::<op::PutConfig>(payload);
+            let _ = decode_request::<op::UpdateActor>(payload);
+            let _ = decode_request::<op::StopHost>(payload);
+        }
+    }
+
+    #[test]
+    fn arbitrary_link_entries_are_refused(input in bytes(), json in text(r#"[{}\[\]":,a-z_0-9 .\-/]{0,300}"#)) {
+        for value in [&input[..], json.as_bytes()] {
+            prop_assert!(link_entry::open("link.http.wasi.http.default", value, &LinkSigners::Any).is_err());
+        }
+    }
+
+    #[test]
+    fn arbitrary_claims_and_components_are_refused(jwt in text(r"[A-Za-z0-9_\-.]{0,400}"), wasm in bytes()) {
+        prop_assert!(Claims::<ComponentMetadata>::decode_verified(&jwt, KeyKind::Module).is_err());
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        component.extend_from_slice(&wasm);
+        for candidate in [&wasm[..], &component[..]] {
+            let _ = read_component(candidate);
+            let _ = lattice_host::trust::component_imports(candidate);
+        }
+    }
+
+    #[test]
+    fn arbitrary_manifests_are_refused_with_a_reason(toml in text(r#"[\[\]a-z_=" \n0-9./{},]{0,400}"#)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.toml");
+        std::fs::write(&path, &toml).unwrap();
+        if let Err(error) = Manifest::load(&path) {
+            prop_assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn arbitrary_http_and_wire_payloads_decode_or_are_refused(input in bytes()) {
+        let _ = lattice_interfaces::http::wire::decode_request(&input);
+        let _ = lattice_interfaces::http::wire::decode_response(&input);
+        let _ = lattice_interfaces::protocol::rpc::value::decode(&input);
+    }
+}
