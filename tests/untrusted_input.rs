@@ -5,7 +5,7 @@
 //! verification, control requests, link entries from the state bucket,
 //! claims, components, manifests, HTTP payloads, wire values) are fed
 //! arbitrary input with proptest, and signed invocations are changed one
-//! byte at a time. 256 cases per property here; the long run is
+//! byte at a time: nothing but what was signed ever passes. 256 cases per property here; the long run is
 //! `PROPTEST_CASES=50000 cargo test -p lattice-tests --test integration
 //! untrusted_input` (its result is in BENCHMARKS.md).
 
@@ -55,19 +55,25 @@ proptest! {
         }
     }
 
+    /// A change to the signed bytes or the signature is refused; a change
+    /// only to the envelope's framing (MessagePack `bin` read as `str`, say)
+    /// may pass, but then what passes is exactly what was signed.
     #[test]
-    fn a_signed_invocation_changed_in_any_byte_is_refused(
+    fn a_signed_invocation_changed_in_any_byte_passes_only_as_signed(
         payload in proptest::collection::vec(any::<u8>(), 0..256),
         position in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
         let key = nkeys::KeyPair::new_cluster();
         let verifier = Verifier::new(&[key.public_key()]);
-        let mut message = invocation(&key, payload).sign(&key).unwrap();
+        let original = invocation(&key, payload);
+        let mut message = original.sign(&key).unwrap();
         let at = position.index(message.len());
         message[at] ^= flip;
         if let Ok(envelope) = SignedInvocation::decode(&message) {
-            prop_assert!(verifier.verify("hello", &envelope).is_err());
+            if let Ok(verified) = verifier.verify("hello", &envelope) {
+                prop_assert_eq!(verified, original);
+            }
         }
     }
 
