@@ -347,6 +347,18 @@ async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_
     let pid = wait_for("the process to start", Duration::from_secs(20), || {
         lattice.provider_process_id(&id("kvp"))
     });
+    // Serving, not just started: a process still joining when NATS goes
+    // away exits and is restarted, which is not what this test is about.
+    let client = nats.client().await;
+    nats::ask_until_answered(
+        &client,
+        "lattice.default.provider.kvp.health",
+        "",
+        Duration::from_secs(20),
+    )
+    .await;
+    drop(client);
+    assert_eq!(lattice.provider_process_id(&id("kvp")), Some(pid));
 
     nats.restart();
     // Writes may fail until the host has reconnected.

@@ -60,6 +60,9 @@ pub fn printed_url(child: &mut Child) -> (String, String) {
 #[derive(Clone, Default)]
 pub struct CapturedStderr {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The reading thread, joined before showing (so nothing the process
+    /// wrote before it died is missed).
+    reader: std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl CapturedStderr {
@@ -68,7 +71,7 @@ impl CapturedStderr {
         let captured = Self::default();
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = captured.lines.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 lines
                     .lock()
@@ -76,6 +79,10 @@ impl CapturedStderr {
                     .push(line);
             }
         });
+        *captured
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reader);
         captured
     }
 
@@ -87,15 +94,28 @@ impl CapturedStderr {
             .push(line);
     }
 
-    /// Prints what `what` wrote, when the current test is failing.
+    /// Prints what `what` wrote, when the current test is failing. Call it
+    /// once the process has exited: it first reads what is left (up to 2 s).
     pub fn show_if_failing(&self, what: &str) {
-        if std::thread::panicking() {
-            let lines = self
-                .lines
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            eprintln!("--- {what} stderr ---\n{}", lines.join("\n"));
+        if !std::thread::panicking() {
+            return;
         }
+        let reader = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(reader) = reader {
+            let until = std::time::Instant::now() + Duration::from_secs(2);
+            while !reader.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let lines = self
+            .lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        eprintln!("--- {what} stderr ---\n{}", lines.join("\n"));
     }
 }
 
