@@ -25,6 +25,21 @@ fn up_trusting(account_key: &str, manifest: &Path) -> Command {
     command
 }
 
+/// A new account seed in `dir/account.nk`, made by `keys gen`.
+fn account_seed(dir: &Path) -> std::path::PathBuf {
+    let seed = dir.join("account.nk");
+    assert!(ctl(&[
+        "keys",
+        "gen",
+        "account",
+        "--seed-file",
+        seed.to_str().unwrap()
+    ])
+    .status
+    .success());
+    seed
+}
+
 fn json(output: &Output) -> serde_json::Value {
     assert!(
         output.status.success(),
@@ -194,11 +209,8 @@ fn a_bad_allowed_issuer_is_refused_at_the_command_line() {
 #[test]
 fn inspect_exits_non_zero_for_claims_not_valid_now_or_a_changed_component() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("account.nk");
+    let seed = account_seed(dir.path());
     let seed_arg = seed.to_str().unwrap();
-    assert!(ctl(&["keys", "gen", "account", "--seed-file", seed_arg])
-        .status
-        .success());
     let later = dir.path().join("later.wasm");
     let signed = ctl(&[
         "claims",
@@ -243,11 +255,8 @@ fn inspect_exits_non_zero_for_claims_not_valid_now_or_a_changed_component() {
 #[test]
 fn a_signed_provider_binary_is_inspected_from_the_binary_or_its_jwt() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = dir.path().join("account.nk");
+    let seed = account_seed(dir.path());
     let seed_arg = seed.to_str().unwrap();
-    assert!(ctl(&["keys", "gen", "account", "--seed-file", seed_arg])
-        .status
-        .success());
     let binary = dir.path().join("lattice-provider-keyvalue");
     std::fs::copy(fixtures::binary("lattice-provider-keyvalue"), &binary).unwrap();
     let binary_arg = binary.to_str().unwrap();

@@ -331,17 +331,8 @@ fn show_provider(
         ),
         ("Binary matches", or_dash(shown.matches_target.as_deref())),
         ("Issued", shown.issued_at.clone()),
-        (
-            "Expires",
-            shown.expires.clone().unwrap_or_else(|| "never".into()),
-        ),
-        (
-            "Valid now",
-            shown
-                .problem
-                .clone()
-                .map_or_else(|| "yes".into(), |p| format!("no: {p}")),
-        ),
+        ("Expires", expires_row(shown.expires.as_deref())),
+        ("Valid now", valid_row(shown.problem.as_deref())),
     ];
     print(format, &shown, &rows)
 }
@@ -363,6 +354,16 @@ struct Shown<'a> {
     problem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     written_to: Option<String>,
+}
+
+/// The `Expires` row: a time, or `never`.
+fn expires_row(expires: Option<&str>) -> String {
+    expires.unwrap_or("never").to_string()
+}
+
+/// The `Valid now` row: `yes`, or `no: ` and why.
+fn valid_row(problem: Option<&str>) -> String {
+    problem.map_or_else(|| "yes".into(), |p| format!("no: {p}"))
 }
 
 fn time(secs: u64) -> String {
@@ -428,17 +429,8 @@ fn show(
                 .clone()
                 .unwrap_or_else(|| "immediately".into()),
         ),
-        (
-            "Expires",
-            shown.expires.clone().unwrap_or_else(|| "never".into()),
-        ),
-        (
-            "Valid now",
-            shown
-                .problem
-                .clone()
-                .map_or_else(|| "yes".into(), |p| format!("no: {p}")),
-        ),
+        ("Expires", expires_row(shown.expires.as_deref())),
+        ("Valid now", valid_row(shown.problem.as_deref())),
     ];
     if let Some(path) = &shown.written_to {
         rows.insert(0, ("Written to", path.clone()));
