@@ -66,8 +66,30 @@ pub async fn offer(
     Ok(body)
 }
 
+/// Refuses to pull from anything but a reply inbox (`_INBOX.…`, where
+/// [`offer`] serves chunks, also under a provider's own inbox prefix): an
+/// unsigned response could otherwise name a control subject, and the puller
+/// would send requests there with its own credentials.
+fn offered_subject(subject: &str) -> Result<(), InvocationError> {
+    let plain = subject
+        .split('.')
+        .all(|token| !token.is_empty() && token != "*" && token != ">")
+        && !subject.chars().any(char::is_whitespace);
+    if subject.starts_with("_INBOX.") && plain && subject.len() <= 256 {
+        Ok(())
+    } else {
+        Err(err(
+            ErrorKind::BadRequest,
+            format!(
+                "a large payload must be pulled from a reply inbox, not {}",
+                lattice_interfaces::shown(subject)
+            ),
+        ))
+    }
+}
+
 /// Pulls the payload `body` describes before `deadline_ms`, checking its
-/// length.
+/// length and that it is offered from a reply inbox.
 ///
 /// # Errors
 ///
@@ -78,6 +100,7 @@ pub async fn pull(
     body: &BodyRef,
     deadline_ms: u64,
 ) -> Result<Vec<u8>, InvocationError> {
+    offered_subject(&body.subject)?;
     if body.len > MAX_PAYLOAD_BYTES as u64 + INLINE_LIMIT as u64 {
         return Err(err(
             ErrorKind::BadRequest,
@@ -153,5 +176,30 @@ pub async fn place(
         Ok((Vec::new(), Some(offer(client, payload, deadline_ms).await?)))
     } else {
         Ok((payload, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offered_subject;
+
+    #[test]
+    fn chunks_are_pulled_only_from_reply_inboxes() {
+        for ok in ["_INBOX.abc123", "_INBOX.provider.kv.xyz"] {
+            assert!(offered_subject(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "lattice.default.ctl.v1.host.stop.NHOST",
+            "$KV.LATTICE_default.link.x",
+            "_INBOX.>",
+            "_INBOX.*",
+            "_INBOX..x",
+            "_INBOX.a b",
+            "_INBOX",
+            "",
+        ] {
+            let error = offered_subject(refused).unwrap_err();
+            assert!(error.message.contains("reply inbox"), "{refused}: {error}");
+        }
     }
 }
