@@ -234,6 +234,60 @@ async fn no_responders_fails_at_once_naming_the_target() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_response_cannot_point_a_hosts_chunk_pulls_at_the_control_plane() {
+    use lattice_interfaces::protocol::rpc::BodyRef;
+    let cluster = Cluster::start().await;
+    let edge = cluster.host();
+    let url = cluster.serve_http(&edge, "ghost").await;
+    let nats = cluster.ctl.nats().clone();
+    // Anything sent to this control subject, the test sees.
+    let mut control = nats
+        .subscribe("lattice.default.ctl.v1.forged")
+        .await
+        .unwrap();
+    // A fake `ghost` answers every call with a large payload it claims to
+    // offer on that control subject (responses are not signed).
+    let mut calls = nats
+        .queue_subscribe("lattice.default.rpc.ghost", "ghost".into())
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let responder = tokio::spawn({
+        let nats = nats.clone();
+        async move {
+            while let Some(call) = futures::StreamExt::next(&mut calls).await {
+                let Some(reply) = call.reply else { continue };
+                let id = SignedInvocation::decode(&call.payload)
+                    .and_then(|signed| signed.invocation())
+                    .map(|invocation| invocation.id)
+                    .unwrap_or_default();
+                let forged = InvocationResponse::ok(
+                    id,
+                    Vec::new(),
+                    Some(BodyRef {
+                        subject: "lattice.default.ctl.v1.forged".into(),
+                        len: 600 * 1024,
+                        chunks: 2,
+                    }),
+                );
+                let _ = nats.publish(reply, forged.encode().unwrap().into()).await;
+            }
+        }
+    });
+    let reply = http_client::get(&url).await;
+    assert_ne!(reply.status, 200);
+    assert!(reply.body.contains("reply inbox"), "{}", reply.body);
+    // The host sent nothing to the control plane on the forger's say-so.
+    let sent = tokio::time::timeout(
+        Duration::from_millis(500),
+        futures::StreamExt::next(&mut control),
+    )
+    .await;
+    assert!(sent.is_err(), "the host pulled from a control subject");
+    responder.abort();
+}
+
 fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) -> Invocation {
     let head = HttpRequestHead {
         method: "GET".into(),
