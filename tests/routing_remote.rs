@@ -235,6 +235,27 @@ async fn no_responders_fails_at_once_naming_the_target() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_guest_prints_lands_in_its_hosts_log_tagged_with_the_actor() {
+    let cluster = Cluster::start().await;
+    let host = cluster.host();
+    cluster.run_actor(&host, "panicky", "http_panic").await;
+    let url = cluster.serve_http(&host, "panicky").await;
+    http_client::get(&url).await.assert_status(500);
+    lattice_tests::wait_for(
+        "the guest's panic message in the host's log",
+        Duration::from_secs(10),
+        || {
+            host.logged(&[
+                "this actor panics on purpose",
+                "actor=panicky",
+                "stream=\"stderr\"",
+            ])
+            .then_some(())
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_response_cannot_point_a_hosts_chunk_pulls_at_the_control_plane() {
     use lattice_interfaces::protocol::rpc::BodyRef;
     let cluster = Cluster::start().await;

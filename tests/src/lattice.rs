@@ -75,6 +75,11 @@ impl HostProcess {
         }
     }
 
+    /// Whether the host has logged a line containing each of `parts`.
+    pub fn logged(&self, parts: &[&str]) -> bool {
+        self.stderr.has_line(parts)
+    }
+
     /// The host id.
     pub fn id(&self) -> &str {
         &self.id

@@ -86,6 +86,15 @@ impl CapturedStderr {
         captured
     }
 
+    /// Whether a line written so far contains each of `parts`.
+    pub fn has_line(&self, parts: &[&str]) -> bool {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+    }
+
     /// Adds a line of the test's own about the process.
     pub fn push(&self, line: String) {
         self.lines

@@ -56,6 +56,8 @@ pub struct Actor {
     compile: CompileOutcome,
     claims: Option<Claims<ComponentMetadata>>,
     counters: Arc<Counters>,
+    /// What its instances may print to the host's logs, shared by all.
+    output: Arc<super::guest_output::OutputBudget>,
     /// Instances that served a call and may serve more (`instance_reuse`).
     warm: Arc<std::sync::Mutex<Vec<Warm>>>,
 }
@@ -187,6 +189,7 @@ impl Actor {
             compile,
             claims,
             counters: Arc::default(),
+            output: Arc::default(),
             warm: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
@@ -228,6 +231,7 @@ impl Actor {
             compile: self.compile,
             claims: self.claims.clone(),
             counters: Arc::clone(&self.counters),
+            output: Arc::clone(&self.output),
             warm: Arc::default(),
         })
     }
@@ -398,6 +402,7 @@ impl Actor {
             self.id.clone(),
             self.limits.memory_limit,
             self.runtime.calls(),
+            Arc::clone(&self.output),
         );
         let mut store = Store::new(self.runtime.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);

@@ -20,19 +20,26 @@ pub struct ActorCtx {
 
 impl ActorCtx {
     /// Fresh state for one call of `actor` with a linear-memory cap of
-    /// `memory_limit` bytes; its calls to other actors go to `calls`.
+    /// `memory_limit` bytes; its calls to other actors go to `calls`, what
+    /// it prints to the host's logs within `output`.
     pub fn new(
         actor: lattice_interfaces::ComponentId,
         memory_limit: usize,
         calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
+        output: std::sync::Arc<super::guest_output::OutputBudget>,
     ) -> Self {
+        use super::guest_output::{GuestOutput, Stream};
         let hooks = super::outgoing_http::LinkedOutgoingHttp::new(actor.clone(), calls.clone());
+        // Guests see no environment, arguments, files or stdin of the host;
+        // what they print (panic messages too) goes to the host's logs, a
+        // line at a time, tagged with the actor.
+        let stdout = GuestOutput::new(actor.clone(), Stream::Stdout, output.clone());
+        let stderr = GuestOutput::new(actor.clone(), Stream::Stderr, output);
+        let wasi = WasiCtx::builder().stdout(stdout).stderr(stderr).build();
         Self {
             actor,
             calls,
-            // Guests see no environment, arguments, files or stdin of the host;
-            // what they print to stderr (panic messages) goes to the host's.
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks,

@@ -30,6 +30,7 @@ mod calls;
 mod compile_cache;
 mod ctx;
 mod engine;
+pub mod guest_output;
 mod keyvalue;
 mod load_error;
 mod messaging;
