@@ -27,6 +27,8 @@
 //! - [`backoff`]: waits that double up to a cap, for retries;
 //! - [`connect`](mod@connect): connecting to NATS with a host's credentials;
 //! - [`events`]: publishing the lattice's CloudEvents;
+//! - [`link_watch`]: following the links in the state bucket, re-reading
+//!   them all when the watch ends;
 //! - [`logging`]: how every Lattice process logs.
 //!
 //! The envelope itself (what crosses NATS, byte for byte) is
@@ -37,6 +39,7 @@ pub mod callee;
 pub mod caller;
 pub mod connect;
 pub mod events;
+pub mod link_watch;
 pub mod logging;
 pub mod payloads;
 pub mod verify;
@@ -46,5 +49,6 @@ pub use callee::{Callee, InvocationHandler, ServeFuture};
 pub use caller::{Call, Caller};
 pub use connect::{connect, redacted};
 pub use events::EventPublisher;
+pub use link_watch::{LinkChange, LinkWatch};
 pub use logging::init_tracing;
 pub use verify::Verifier;

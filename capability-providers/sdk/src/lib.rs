@@ -41,7 +41,8 @@ use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Lin
 use lattice_rpc::{connect, redacted, Callee, Caller, EventPublisher, InvocationHandler, Verifier};
 use tokio_util::sync::CancellationToken;
 
-use links::{LinkApplier, LinkTable, LinkWatch};
+use lattice_rpc::{LinkChange, LinkWatch};
+use links::{LinkApplier, LinkTable};
 
 /// Most calls a provider process serves at once.
 pub const MAX_CONCURRENT_CALLS: usize = 1024;
@@ -237,8 +238,8 @@ pub async fn run<P: Capability>(
         ))
     })?;
 
-    // Links: every one there is now, then each change. The first change
-    // is the snapshot, read before anything is served.
+    // Links: every one there is now, read before anything is served, then
+    // each change.
     let links: LinkTable = Arc::default();
     let signers = if data.links_from_any_signer {
         LinkSigners::Any
@@ -251,8 +252,8 @@ pub async fn run<P: Capability>(
         links: &links,
         signers: &signers,
     };
-    let mut watch = LinkWatch::new(kv);
-    applier.apply(watch.next().await);
+    let (mut watch, snapshot) = LinkWatch::open(kv).await.map_err(join_error)?;
+    applier.apply(LinkChange::Snapshot(snapshot));
 
     let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
     let callee = Callee::new(client.clone(), verifier, MAX_CONCURRENT_CALLS);

@@ -15,7 +15,7 @@ use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::{self, EntryRefused, LinkSigners};
 use lattice_interfaces::protocol::state::{self as keys, CLAIMS_PREFIX, LINK_PREFIX};
 use lattice_interfaces::{ComponentId, Link, LinkKey};
-use lattice_rpc::EventPublisher;
+use lattice_rpc::{EventPublisher, LinkChange, LinkWatch};
 use nkeys::KeyPair;
 use std::sync::Arc;
 
@@ -428,9 +428,8 @@ impl LatticeState {
             .as_ref()
             .map(|s| s.signers.clone())
             .ok_or(StateError::CannotSign)?;
-        let (watch, snapshot) = self.watch_links().await?;
+        let (watch, snapshot) = LinkWatch::open(self.kv.clone()).await.map_err(nats)?;
         let mut mirror = LinkMirror {
-            kv: self.kv.clone(),
             watch,
             applied: HashMap::new(),
             host,
@@ -442,37 +441,11 @@ impl LatticeState {
         }
         Ok(mirror)
     }
-
-    /// A watch of every link, then every link entry there is now: the watch
-    /// comes first, so no change made while reading is missed.
-    async fn watch_links(&self) -> Result<(kv::Watch, Vec<kv::Entry>), StateError> {
-        let watch = self
-            .kv
-            .watch(format!("{LINK_PREFIX}>"))
-            .await
-            .map_err(nats)?;
-        let mut keys = self.kv.keys().await.map_err(nats)?;
-        let mut names = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(nats)?;
-            if key.starts_with(LINK_PREFIX) {
-                names.push(key);
-            }
-        }
-        let mut entries = Vec::with_capacity(names.len());
-        for key in names {
-            if let Some(entry) = self.kv.entry(key.clone()).await.map_err(nats)? {
-                entries.push(entry);
-            }
-        }
-        Ok((watch, entries))
-    }
 }
 
 /// The live half of [`LatticeState::mirror_links`].
 pub struct LinkMirror {
-    kv: Store,
-    watch: kv::Watch,
+    watch: LinkWatch,
     /// The revision applied per key.
     applied: HashMap<String, u64>,
     host: Host,
@@ -482,42 +455,18 @@ pub struct LinkMirror {
 
 impl LinkMirror {
     /// Applies changes for as long as it runs. When the watch ends (a NATS
-    /// restart can end it), it watches again and reads every link again,
-    /// dropping links deleted meanwhile, so the host never serves stale
-    /// links.
+    /// restart can end it), [`LinkWatch`] watches again and reads every link
+    /// again; links deleted meanwhile are dropped, so the host never serves
+    /// stale links.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future stops mirroring; nothing half-applied is left.
     pub async fn run(mut self) {
-        let never = tokio_util::sync::CancellationToken::new();
-        let mut backoff =
-            lattice_rpc::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            while let Some(entry) = self.watch.next().await {
-                match entry {
-                    Ok(entry) => self.apply(entry).await,
-                    Err(error) => tracing::warn!(%error, "lattice state watch error"),
-                }
-            }
-            tracing::warn!("lattice state watch ended; watching and reading every link again");
-            loop {
-                let state = LatticeState {
-                    kv: self.kv.clone(),
-                    signing: None,
-                };
-                match state.watch_links().await {
-                    Ok((watch, snapshot)) => {
-                        self.watch = watch;
-                        self.resync(snapshot).await;
-                        backoff.reset();
-                        break;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, retry_in = ?backoff.delay(), "cannot watch the lattice's links");
-                        backoff.wait(&never).await;
-                    }
-                }
+            match self.watch.next().await {
+                LinkChange::Entry(entry) => self.apply(entry).await,
+                LinkChange::Snapshot(snapshot) => self.resync(snapshot).await,
             }
         }
     }

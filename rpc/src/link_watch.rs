@@ -1,0 +1,115 @@
+//! Following the links in a lattice's state bucket, for hosts and provider
+//! processes alike: a watch of `link.>` opened before every link entry is
+//! read (so no change made while reading is missed), and, whenever that
+//! watch ends (a NATS restart can end it), a new watch and a fresh read of
+//! every entry, so a reader never serves stale links.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, Store};
+use futures::StreamExt as _;
+use lattice_interfaces::protocol::state::LINK_PREFIX;
+use tokio_util::sync::CancellationToken;
+
+use crate::Backoff;
+
+/// What changed in the bucket.
+pub enum LinkChange {
+    /// One entry was put or deleted.
+    Entry(kv::Entry),
+    /// Every link entry there is now: the watch was opened again and what
+    /// happened meanwhile is only known from this.
+    Snapshot(Vec<kv::Entry>),
+}
+
+/// The bucket's links, watched; re-watched and re-read when the watch ends.
+pub struct LinkWatch {
+    kv: Store,
+    watch: Option<kv::Watch>,
+    backoff: Backoff,
+}
+
+impl LinkWatch {
+    /// Watches `kv`'s links; returns the watch and every link entry there
+    /// is now.
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be watched or read.
+    pub async fn open(kv: Store) -> Result<(Self, Vec<kv::Entry>), String> {
+        let (watch, snapshot) = watch_and_read(&kv).await?;
+        Ok((
+            Self {
+                kv,
+                watch: Some(watch),
+                backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            },
+            snapshot,
+        ))
+    }
+
+    /// The next change: an entry, or, when the watch had to be opened
+    /// again, a snapshot of every link entry. Waits (retrying with backoff)
+    /// while the bucket cannot be watched.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a change is returned whole or not at all; a snapshot
+    /// dropped half-read is read again next time.
+    pub async fn next(&mut self) -> LinkChange {
+        loop {
+            if let Some(watch) = &mut self.watch {
+                match watch.next().await {
+                    Some(Ok(entry)) => return LinkChange::Entry(entry),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "link watch error");
+                        continue;
+                    }
+                    None => {
+                        tracing::warn!(
+                            "the link watch ended; watching and reading every link again"
+                        );
+                        self.watch = None;
+                    }
+                }
+            }
+            match watch_and_read(&self.kv).await {
+                Ok((watch, snapshot)) => {
+                    self.watch = Some(watch);
+                    self.backoff.reset();
+                    return LinkChange::Snapshot(snapshot);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?self.backoff.delay(), "cannot watch the lattice's links");
+                    self.backoff.wait(&CancellationToken::new()).await;
+                }
+            }
+        }
+    }
+}
+
+/// A watch of every link, then every link entry there is now (claims and
+/// named config share the bucket and are left out).
+async fn watch_and_read(kv: &Store) -> Result<(kv::Watch, Vec<kv::Entry>), String> {
+    let watch = kv
+        .watch(format!("{LINK_PREFIX}>"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    // An empty bucket may have no key stream at all: no links yet.
+    if let Ok(mut keys) = kv.keys().await {
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| e.to_string())?;
+            if key.starts_with(LINK_PREFIX) {
+                names.push(key);
+            }
+        }
+    }
+    let mut entries = Vec::with_capacity(names.len());
+    for key in names {
+        if let Some(entry) = kv.entry(key).await.map_err(|e| e.to_string())? {
+            entries.push(entry);
+        }
+    }
+    Ok((watch, entries))
+}
