@@ -147,7 +147,7 @@ pub struct HostArgs {
 
 impl std::fmt::Debug for HostArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |seed: &Option<String>| if seed.is_some() { "<hidden>" } else { "none" };
+        use lattice_interfaces::hidden;
         f.debug_struct("HostArgs")
             .field("cache_dir", &self.cache_dir)
             .field("no_cache", &self.no_cache)
@@ -155,10 +155,10 @@ impl std::fmt::Debug for HostArgs {
             .field("max_memory_mib", &self.max_memory_mib)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("labels", &self.labels)
-            .field("host_seed", &hidden(&self.host_seed))
+            .field("host_seed", &hidden(self.host_seed.as_ref()))
             .field("heartbeat_secs", &self.heartbeat_secs)
             .field("kv_replicas", &self.kv_replicas)
-            .field("cluster_seed", &hidden(&self.cluster_seed))
+            .field("cluster_seed", &hidden(self.cluster_seed.as_ref()))
             .field("cluster_issuers", &self.cluster_issuers)
             .field("provider_credentials", &self.provider_credentials)
             .field("call_timeout_secs", &self.call_timeout_secs)

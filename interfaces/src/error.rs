@@ -84,6 +84,16 @@ pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// How `Debug` output shows a secret: `<hidden>` when there is one, else
+/// `none`. Never the secret.
+pub fn hidden<T>(secret: Option<T>) -> &'static str {
+    if secret.is_some() {
+        "<hidden>"
+    } else {
+        "none"
+    }
+}
+
 /// `url` (comma-separated servers) with any credentials in it hidden, for
 /// messages: `nats://alice:secret@host:4222` becomes `nats://***@host:4222`.
 pub fn redacted(url: &str) -> String {

@@ -57,7 +57,7 @@ pub mod protocol;
 pub mod wire;
 
 pub use contract::{standard, Contract, ContractError, Interface};
-pub use error::{redacted, shown, ErrorKind, InvocationError};
+pub use error::{hidden, redacted, shown, ErrorKind, InvocationError};
 pub use id::{ComponentId, IdError};
 pub use link::{Link, LinkKey};
 pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};

@@ -82,14 +82,14 @@ pub struct NatsArgs {
 
 impl std::fmt::Debug for NatsArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |secret: &Option<String>| secret.as_ref().map(|_| "<hidden>");
+        use lattice_interfaces::hidden;
         f.debug_struct("NatsArgs")
             .field("url", &self.url.as_deref().map(lattice_rpc::redacted))
             .field("lattice", &self.lattice)
             .field("creds", &self.creds)
-            .field("nkey", &hidden(&self.nkey))
+            .field("nkey", &hidden(self.nkey.as_ref()))
             .field("user", &self.user)
-            .field("password", &hidden(&self.password))
+            .field("password", &hidden(self.password.as_ref()))
             .field("tls", &self.tls)
             .field("ca", &self.ca)
             .field("tls_cert", &self.tls_cert)

@@ -82,14 +82,6 @@ pub struct NatsCredentials {
 }
 
 /// Shows whether a secret is there, never what it is.
-fn hidden(secret: Option<&String>) -> &'static str {
-    if secret.is_some() {
-        "<hidden>"
-    } else {
-        "none"
-    }
-}
-
 impl std::fmt::Debug for HostData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostData")
@@ -99,7 +91,10 @@ impl std::fmt::Debug for HostData {
             .field("provider_id", &self.provider_id)
             .field("host_id", &self.host_id)
             .field("trusted_cluster_keys", &self.trusted_cluster_keys)
-            .field("invocation_seed", &hidden(self.invocation_seed.as_ref()))
+            .field(
+                "invocation_seed",
+                &crate::hidden(self.invocation_seed.as_ref()),
+            )
             .field("invocation_grant", &self.invocation_grant)
             .field("config", &self.config)
             .finish()
@@ -110,9 +105,9 @@ impl std::fmt::Debug for NatsCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NatsCredentials")
             .field("creds_file", &self.creds_file)
-            .field("nkey_seed", &hidden(self.nkey_seed.as_ref()))
+            .field("nkey_seed", &crate::hidden(self.nkey_seed.as_ref()))
             .field("user", &self.user)
-            .field("password", &hidden(self.password.as_ref()))
+            .field("password", &crate::hidden(self.password.as_ref()))
             .field("tls", &self.tls)
             .field("ca_file", &self.ca_file)
             .field("tls_cert_file", &self.tls_cert_file)
