@@ -200,8 +200,8 @@ impl TrustPolicy {
                 })
             }
         };
-        let claims = lattice_interfaces::claims::read_provider(
-            &bytes,
+        let claims = lattice_interfaces::claims::read_provider_hashed(
+            &sha256,
             &lattice_interfaces::claims::current_target(),
             &jwt,
         )?;

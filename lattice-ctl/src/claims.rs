@@ -256,11 +256,11 @@ fn inspect_provider(
     })?;
     let claims = ProviderClaims::decode_verified(&jwt, KeyKind::Service)
         .with_context(|| format!("{}: claims refused", jwt_path.display()))?;
-    let target = claimed_target(&claims, binary);
+    let actual = binary_hash(binary);
+    let target = claimed_target(&claims, &actual);
     let problem = match &target {
         None => Some(format!(
-            "the binary's sha256 {} is none of the hashes its claims vouch for (changed since it was signed?)",
-            binary_hash(binary)
+            "the binary's sha256 {actual} is none of the hashes its claims vouch for (changed since it was signed?)"
         )),
         Some(_) => claims.check_time(now()).err().map(|e| e.to_string()),
     };

@@ -15,7 +15,8 @@
 //!
 //! A provider process keeps the same JWT in a file beside its binary
 //! (`BINARY.jwt`), subject a service key (`V…`), with the binary's sha256 per
-//! target in `target_hashes`: [`sign_provider`], [`read_provider`].
+//! target in `target_hashes`: [`sign_provider`], [`read_provider`] (or
+//! [`read_provider_hashed`] when the hash is known).
 //!
 //! Signing: [`sign_component`]. Reading and checking: [`read_component`],
 //! which refuses a bad signature or a changed module, and
@@ -29,7 +30,8 @@ mod section;
 pub use jwt::{Claims, ClaimsError, ComponentMetadata, ProviderMetadata, WASCAP_REVISION};
 pub use keys::{parse_key_pair, KeyError, KeyKind};
 pub use provider::{
-    binary_hash, claimed_target, current_target, read_provider, sign_provider, ProviderSigning,
+    binary_hash, claimed_target, current_target, read_provider, read_provider_hashed,
+    sign_provider, ProviderSigning,
 };
 pub use section::{
     embed, extract_jwt, module_hash, read_component, sign_component, strip, ComponentSigning,

@@ -36,15 +36,15 @@ pub fn binary_hash(binary: &[u8]) -> String {
     HEXUPPER.encode(&Sha256::digest(binary))
 }
 
-/// The target whose hash in `claims` is `binary`'s, if any.
-pub fn claimed_target(claims: &Claims<ProviderMetadata>, binary: &[u8]) -> Option<String> {
-    let actual = binary_hash(binary);
+/// The target whose hash in `claims` is `actual` (a binary's
+/// [`binary_hash`]), if any.
+pub fn claimed_target(claims: &Claims<ProviderMetadata>, actual: &str) -> Option<String> {
     claims
         .metadata
         .as_ref()?
         .target_hashes
         .iter()
-        .find(|(_, hash)| hash.eq_ignore_ascii_case(&actual))
+        .find(|(_, hash)| hash.eq_ignore_ascii_case(actual))
         .map(|(target, _)| target.clone())
 }
 
@@ -98,6 +98,16 @@ pub fn read_provider(
     target: &str,
     jwt: &str,
 ) -> Result<Claims<ProviderMetadata>, ClaimsError> {
+    read_provider_hashed(&binary_hash(binary), target, jwt)
+}
+
+/// [`read_provider`] for a binary whose hash ([`binary_hash`]) the caller
+/// already has, so a large binary is hashed once.
+pub fn read_provider_hashed(
+    actual: &str,
+    target: &str,
+    jwt: &str,
+) -> Result<Claims<ProviderMetadata>, ClaimsError> {
     let claims = Claims::<ProviderMetadata>::decode_verified(jwt, KeyKind::Service)?;
     let claimed = claims
         .metadata
@@ -106,11 +116,10 @@ pub fn read_provider(
         .ok_or_else(|| {
             ClaimsError::Malformed(format!("the claims name no hash for target {target}"))
         })?;
-    let actual = binary_hash(binary);
-    if !claimed.eq_ignore_ascii_case(&actual) {
+    if !claimed.eq_ignore_ascii_case(actual) {
         return Err(ClaimsError::Tampered {
             claimed: claimed.clone(),
-            actual,
+            actual: actual.to_string(),
         });
     }
     Ok(claims)
