@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use futures::StreamExt as _;
-use lattice_interfaces::claims::LatticeClaims;
 use lattice_interfaces::protocol::control::*;
 use lattice_interfaces::{ComponentId, Contract, Link};
 use serde_json::Value;
@@ -246,31 +245,13 @@ pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let rows = claims
         .iter()
         .map(|listed| {
-            let (name, version, issuer) = match listed {
-                LatticeClaims::Actor(c) => {
-                    let meta = c.metadata.as_ref();
-                    (
-                        meta.and_then(|m| m.name.clone()),
-                        meta.and_then(|m| m.ver.clone()),
-                        &c.issuer,
-                    )
-                }
-                LatticeClaims::Provider(c) => {
-                    let meta = c.metadata.as_ref();
-                    (
-                        meta.and_then(|m| m.name.clone()),
-                        meta.and_then(|m| m.ver.clone()),
-                        &c.issuer,
-                    )
-                }
-            };
-            let dash = || "-".to_string();
+            let (name, version) = listed.name_and_version();
             vec![
                 listed.kind().to_string(),
-                name.unwrap_or_else(dash),
+                name.unwrap_or("-").to_string(),
                 listed.subject().to_string(),
-                issuer.clone(),
-                version.unwrap_or_else(dash),
+                listed.issuer().to_string(),
+                version.unwrap_or("-").to_string(),
             ]
         })
         .collect();

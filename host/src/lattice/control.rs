@@ -115,8 +115,7 @@ impl Control {
             provider_id: id.to_string(),
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
-            links_from_any_signer: self.rpc.keys.link_signers()
-                == lattice_interfaces::protocol::link_entry::LinkSigners::Any,
+            links_from_any_signer: self.rpc.keys.is_development(),
             invocation_seed: Some(seed),
             invocation_grant: Some(grant),
             config,

@@ -82,6 +82,11 @@ impl ClusterKeys {
         }
     }
 
+    /// Whether this host was given no cluster keys (development).
+    pub fn is_development(&self) -> bool {
+        self.development
+    }
+
     /// Whose link entries this host applies.
     pub fn link_signers(&self) -> LinkSigners {
         if self.development {

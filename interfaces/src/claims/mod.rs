@@ -65,6 +65,28 @@ impl LatticeClaims {
         }
     }
 
+    /// The issuer's public key (an account, A…).
+    pub fn issuer(&self) -> &str {
+        match self {
+            Self::Actor(claims) => &claims.issuer,
+            Self::Provider(claims) => &claims.issuer,
+        }
+    }
+
+    /// The name and version for people, when claimed.
+    pub fn name_and_version(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Self::Actor(claims) => claims
+                .metadata
+                .as_ref()
+                .map_or((None, None), |m| (m.name.as_deref(), m.ver.as_deref())),
+            Self::Provider(claims) => claims
+                .metadata
+                .as_ref()
+                .map_or((None, None), |m| (m.name.as_deref(), m.ver.as_deref())),
+        }
+    }
+
     /// `actor` or `provider`.
     pub fn kind(&self) -> &'static str {
         match self {
