@@ -42,6 +42,7 @@
 //!   envelope, lattice state, provider host data;
 //! - [`error`]: invocation errors with a stable kind.
 
+pub mod artifact;
 pub mod capability;
 pub mod claims;
 pub mod contract;
@@ -56,6 +57,7 @@ pub mod messaging;
 pub mod protocol;
 pub mod wire;
 
+pub use artifact::ArtifactRef;
 pub use contract::{standard, Contract, ContractError, Interface};
 pub use error::{hidden, redacted, shown, ErrorKind, InvocationError};
 pub use id::{ComponentId, IdError};
