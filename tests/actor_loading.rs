@@ -132,7 +132,7 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
     let host = host(None);
     let spec = lattice_interfaces::ActorSpec {
         id: id("ghost"),
-        path: "/nonexistent/ghost.wasm".into(),
+        reference: "/nonexistent/ghost.wasm".into(),
         max_instances: None,
         memory_limit_mib: None,
         timeout_ms: None,

@@ -36,6 +36,7 @@ mod messaging;
 mod messaging_policy;
 mod nats_permissions;
 mod nats_support;
+mod oci_registry;
 mod outgoing_http;
 mod protocol_doc;
 mod provider_http_client_process;

@@ -97,6 +97,7 @@ async fn a_provider_with_its_own_credentials_serves_and_nats_refuses_it_the_cont
             &lattice_tests::fixtures::binary("lattice-provider-keyvalue"),
             Default::default(),
         )
+        .await
         .unwrap_err()
         .to_string();
     assert!(
@@ -109,7 +110,7 @@ async fn a_provider_with_its_own_credentials_serves_and_nats_refuses_it_the_cont
         "{}visits",
         serve_fixture(&host, &lattice, "counter", "kv_counter").await
     );
-    hosts::start_provider_process(&lattice, "kv", "lattice-provider-keyvalue", &[]);
+    hosts::start_provider_process(&lattice, "kv", "lattice-provider-keyvalue", &[]).await;
     lattice.put_link(kv_link("counter", "kv")).await.unwrap();
     let client = lattice_tests::http_client::HttpClient::default();
     let reply = client.get_until_ok(&counter, Duration::from_secs(30)).await;

@@ -26,7 +26,7 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     let reply = client.get_reply(&fetch.url("ok")).await;
     reply.assert_error(502, "HttpRequestDenied");
 
-    hosts::start_provider_process(&lattice, "client", "lattice-provider-http-client", &[]);
+    hosts::start_provider_process(&lattice, "client", "lattice-provider-http-client", &[]).await;
     let mut outgoing = hosts::link("fetch", "client", "wasi:http/outgoing-handler");
     outgoing
         .target_config

@@ -28,7 +28,7 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
     let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
     start_fixture(&host, "hello", "hello").await;
     start_fixture(&host, "echo", "http_echo").await;
-    hosts::start_provider_process(&lattice, "web", "lattice-provider-http-server", &[]);
+    hosts::start_provider_process(&lattice, "web", "lattice-provider-http-server", &[]).await;
     let address = format!("127.0.0.1:{}", lattice_tests::free_port());
     for (target, path) in [("hello", "/"), ("echo", "/echo")] {
         lattice

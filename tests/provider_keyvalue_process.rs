@@ -137,7 +137,7 @@ async fn a_killed_provider_process_is_restarted_by_its_host_and_serves_again() {
         serve_fixture(&host, &lattice, "counter", "kv_counter").await
     );
     let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.>").await;
-    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]);
+    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]).await;
     // The counter lives in NATS KV, so it survives the provider's restarts.
     let mut kv = kv_link("counter", "kvp");
     kv.target_config.insert("bucket".into(), "counters".into());
@@ -225,9 +225,10 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
     let path = binary.to_str().unwrap();
     let bytes = std::fs::read(&binary).unwrap();
     // Starts the binary at `path` as provider `name`; the refusal, if any.
-    let start = |name: &str, path: &str| {
+    let start = async |name: &str, path: &str| {
         lattice
             .start_provider_process(&id(name), path, Default::default())
+            .await
             .map_err(|e| e.to_string())
     };
     // Signs the copied binary by `issuer`, as its `.jwt` file beside it.
@@ -244,17 +245,17 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
         std::fs::write(dir.path().join("lattice-provider-keyvalue.jwt"), jwt).unwrap();
     };
 
-    let e = start("p1", path).unwrap_err();
+    let e = start("p1", path).await.unwrap_err();
     assert!(e.contains("refused: not signed: no lattice-provider-keyvalue.jwt beside it; sign it with `lattice-ctl claims sign-provider"), "{e}");
 
     // Signed by another account: refused by issuer.
     sign_by(&KeyKind::Account.generate());
-    let e = start("p2", path).unwrap_err();
+    let e = start("p2", path).await.unwrap_err();
     assert!(e.contains("is not allowed on this host"), "{e}");
 
     // Signed by the allowed account, then changed: refused as tampered.
     sign_by(&account);
-    start("p3", path).unwrap();
+    start("p3", path).await.unwrap();
 
     // What runs is the binary that was checked: replacing the file at the
     // path afterwards changes nothing, even across a restart.
@@ -302,7 +303,7 @@ async fn a_host_starts_only_provider_binaries_with_valid_claims() {
         dir.path().join("changed.jwt"),
     )
     .unwrap();
-    let e = start("p4", copy.to_str().unwrap()).unwrap_err();
+    let e = start("p4", copy.to_str().unwrap()).await.unwrap_err();
     assert!(e.contains("hash mismatch"), "{e}");
     hosts::leave(lattice, host).await;
 }
@@ -314,7 +315,7 @@ async fn an_actor_on_another_host_reaches_the_provider_process_over_the_lattice(
         hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
 
     // Host A runs the provider process, host B the actor and its HTTP server.
-    hosts::start_provider_process(&lattice_a, "kvp", "lattice-provider-keyvalue", &[]);
+    hosts::start_provider_process(&lattice_a, "kvp", "lattice-provider-keyvalue", &[]).await;
     let url = format!(
         "{}visits",
         serve_fixture(&host_b, &lattice_b, "counter", "kv_counter").await
@@ -343,7 +344,7 @@ async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_
         "{}visits",
         serve_fixture(&host, &lattice, "counter", "kv_counter").await
     );
-    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]);
+    hosts::start_provider_process(&lattice, "kvp", "lattice-provider-keyvalue", &[]).await;
     let pid = wait_for("the process to start", Duration::from_secs(20), || {
         lattice.provider_process_id(&id("kvp"))
     });

@@ -228,12 +228,11 @@ async fn start_lattice(wasm: &Path) -> anyhow::Result<(Host, SocketAddr, SocketA
             allow_unsigned: true,
             ..Default::default()
         },
-        identity: Default::default(),
-        labels: Default::default(),
         runtime: RuntimeConfig {
             cache_dir: None,
             ..RuntimeConfig::default()
         },
+        ..HostConfig::default()
     })?;
     host.apply(&Manifest::from_toml(&hello_manifest(wasm, "127.0.0.1:0"))?)
         .await?;

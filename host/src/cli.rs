@@ -112,6 +112,10 @@ pub struct HostArgs {
     #[arg(skip)]
     pub nats: NatsArgs,
 
+    /// How registries are reached.
+    #[command(flatten)]
+    pub registry: crate::registry_args::RegistryArgs,
+
     /// Run actors that carry no claims (development only)
     #[arg(long, env = "LATTICE_ALLOW_UNSIGNED", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned: bool,
@@ -120,9 +124,10 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_ALLOW_UNSIGNED_PROVIDERS", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned_providers: bool,
 
-    /// A directory actors and provider binaries may be read from; repeat for more [default: any]
+    /// A directory actors and provider binaries may be read from as files; repeat for more [default: any]
     #[arg(
-        long = "allowed-dir",
+        long = "allow-file-dir",
+        alias = "allowed-dir",
         env = "LATTICE_ALLOWED_DIRS",
         value_delimiter = ',',
         value_name = "DIR"
@@ -164,6 +169,7 @@ impl std::fmt::Debug for HostArgs {
             .field("call_timeout_secs", &self.call_timeout_secs)
             .field("admin_address", &self.admin_address)
             .field("nats", &self.nats)
+            .field("registry", &self.registry)
             .field("allow_unsigned", &self.allow_unsigned)
             .field("allow_unsigned_providers", &self.allow_unsigned_providers)
             .field("allowed_dirs", &self.allowed_dirs)
@@ -183,6 +189,7 @@ impl HostArgs {
         Ok(HostConfig {
             identity,
             labels: self.labels.iter().cloned().collect(),
+            registries: self.registry.options()?,
             runtime: RuntimeConfig {
                 pool_instances: self.pool_instances,
                 max_memory: (self.max_memory_mib as usize) << 20,
@@ -406,11 +413,9 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
     for provider in &manifest.providers {
         if provider.kind.contains('/') {
             // A provider binary: a supervised process on the lattice.
-            lattice.start_provider_process(
-                &provider.id,
-                &provider.kind,
-                provider.config.clone(),
-            )?;
+            lattice
+                .start_provider_process(&provider.id, &provider.kind, provider.config.clone())
+                .await?;
         } else {
             host.start_provider(provider)?;
         }

@@ -97,6 +97,8 @@ pub struct HostConfig {
     pub trust: crate::trust::TrustPolicy,
     /// The host's key; its public key is the host id.
     pub identity: crate::identity::HostIdentity,
+    /// How registries are reached (credentials, plain HTTP, CA files).
+    pub registries: lattice_oci::RegistryOptions,
     /// Labels beyond hostname, os and arch, which every host has.
     pub labels: std::collections::BTreeMap<String, String>,
 }

@@ -32,6 +32,7 @@
 //! - [`cli`]: the flags of `lattice-host` and `lattice-ctl up`.
 
 mod admin;
+pub mod artifacts;
 pub mod cli;
 pub mod config;
 pub mod host;
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod lattice;
 mod links;
 pub mod references;
+pub mod registry_args;
 mod remote;
 mod router;
 pub mod runtime;

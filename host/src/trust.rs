@@ -77,8 +77,9 @@ pub enum TrustError {
     /// No claims and unsigned modules are not allowed.
     #[error("not signed: sign it with `lattice-ctl claims sign` or run the host with --allow-unsigned (development only)")]
     NotSigned,
-    /// A provider binary without claims beside it.
-    #[error("not signed: no {jwt} beside it; sign it with `lattice-ctl claims sign-provider BINARY --issuer ACCOUNT` or run the host with --allow-unsigned-providers (development only)")]
+    /// A provider binary without claims: `jwt` names where they were
+    /// looked for.
+    #[error("not signed: no {jwt}; sign it with `lattice-ctl claims sign-provider BINARY --issuer ACCOUNT` or run the host with --allow-unsigned-providers (development only)")]
     ProviderNotSigned {
         /// The claims file it lacks.
         jwt: String,
@@ -171,39 +172,36 @@ fn unix_now() -> u64 {
 }
 
 impl TrustPolicy {
-    /// Checks a provider binary against this policy: it must be a file
-    /// the host may read, and its claims in `PATH.jwt` must be signed by
-    /// their issuer, vouch for these exact bytes on this target, be inside
-    /// their validity window and come from an allowed issuer. A binary with
-    /// no claims file runs only with `allow_unsigned_providers`. The bytes
-    /// checked are returned: what runs is them, not whatever the path holds
-    /// later.
-    pub fn verify_provider(&self, path: &std::path::Path) -> Result<VerifiedBinary, TrustError> {
-        let bytes = self.references.read(path)?;
+    /// Checks provider binary `bytes` against this policy: its `claims`
+    /// must be signed by their issuer, vouch for these exact bytes on this
+    /// target, be inside their validity window and come from an allowed
+    /// issuer. A binary without claims runs only with
+    /// `allow_unsigned_providers`; `claims_source` names where they were
+    /// looked for. The bytes checked are returned: what runs is them, not
+    /// whatever a path or tag holds later.
+    pub fn verify_provider(
+        &self,
+        bytes: Vec<u8>,
+        claims: Option<&str>,
+        claims_source: &str,
+    ) -> Result<VerifiedBinary, TrustError> {
         let sha256 = lattice_interfaces::claims::binary_hash(&bytes);
-        let mut jwt_path = path.as_os_str().to_owned();
-        jwt_path.push(".jwt");
-        let jwt = match std::fs::read_to_string(&jwt_path) {
-            Ok(jwt) => jwt,
-            Err(_) if self.allow_unsigned_providers => {
+        let Some(jwt) = claims else {
+            if self.allow_unsigned_providers {
                 return Ok(VerifiedBinary {
                     bytes,
                     sha256,
                     claims: None,
-                })
+                });
             }
-            Err(_) => {
-                return Err(TrustError::ProviderNotSigned {
-                    jwt: std::path::Path::new(&jwt_path)
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                })
-            }
+            return Err(TrustError::ProviderNotSigned {
+                jwt: claims_source.to_string(),
+            });
         };
         let claims = lattice_interfaces::claims::read_provider_hashed(
             &sha256,
             &lattice_interfaces::claims::current_target(),
-            &jwt,
+            jwt,
         )?;
         claims.check_time(unix_now())?;
         if !self.allowed_issuers.is_empty() && !self.allowed_issuers.contains(&claims.issuer) {
@@ -290,32 +288,31 @@ mod tests {
 
     #[test]
     fn unsigned_provider_binaries_need_their_own_flag() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let binary = dir.path().join("provider");
-        std::fs::write(&binary, b"#!/bin/sh\n").expect("a file");
+        let binary = b"#!/bin/sh\n".to_vec();
         let actors_only = TrustPolicy {
             allow_unsigned: true,
             ..TrustPolicy::default()
         };
         let refused = actors_only
-            .verify_provider(&binary)
+            .verify_provider(binary.clone(), None, "provider.jwt beside it")
             .map(|_| ())
-            .unwrap_err();
-        assert!(
-            refused.to_string().contains("--allow-unsigned-providers"),
-            "{refused}"
-        );
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("--allow-unsigned-providers"), "{refused}");
+        assert!(refused.contains("no provider.jwt beside it"), "{refused}");
         let providers = TrustPolicy {
             allow_unsigned_providers: true,
             ..TrustPolicy::default()
         };
-        let verified = providers.verify_provider(&binary).expect("runs unsigned");
+        let verified = providers
+            .verify_provider(binary.clone(), None, "provider.jwt beside it")
+            .expect("runs unsigned");
         assert!(verified.claims.is_none());
-        assert_eq!(verified.bytes, b"#!/bin/sh\n");
-        let zero = providers
-            .verify_provider(std::path::Path::new("/dev/zero"))
+        assert_eq!(verified.bytes, binary);
+        let garbage = providers
+            .verify_provider(binary, Some("not a jwt"), "provider.jwt beside it")
             .map(|_| ())
             .unwrap_err();
-        assert!(zero.to_string().contains("not a regular file"), "{zero}");
+        assert!(matches!(garbage, TrustError::Claims(_)), "{garbage}");
     }
 }

@@ -29,11 +29,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ComponentId, Contract, Link};
+use crate::{ArtifactRef, ComponentId, Contract, Link};
 
 /// Why a manifest was refused. Displays as one line starting with the file.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,11 @@ impl fmt::Display for ManifestError {
 pub struct ActorSpec {
     /// The actor's id in the lattice.
     pub id: ComponentId,
-    /// The component file. Relative paths are resolved against the
-    /// manifest's folder by [`Manifest::load`].
-    pub path: PathBuf,
+    /// The component: a file (relative paths are resolved against the
+    /// manifest's folder by [`Manifest::load`]) or a registry reference
+    /// (see [`crate::ArtifactRef`]). Written `reference` or `path`.
+    #[serde(alias = "path")]
+    pub reference: String,
     /// Most instances running at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u32>,
@@ -165,20 +167,27 @@ impl Manifest {
             }
         };
         for actor in &mut manifest.actors {
-            let written = actor.path.clone();
-            if actor.path.is_relative() {
-                actor.path = base.join(&actor.path);
-            }
-            if let Err(e) = regular_file(&actor.path) {
+            let ArtifactRef::File(written) = ArtifactRef::parse(&actor.reference) else {
+                continue;
+            };
+            let resolved = if written.is_relative() {
+                base.join(&written)
+            } else {
+                written.clone()
+            };
+            if let Err(e) = regular_file(&resolved) {
                 let item = format!("actor \"{}\"", actor.id);
-                return Err(missing(item, &written, &actor.path, e));
+                return Err(missing(item, &written, &resolved, e));
             }
+            actor.reference = resolved.display().to_string();
         }
         for provider in &mut manifest.providers {
-            if !provider.kind.contains('/') {
+            if !provider.kind.contains('/') || ArtifactRef::is_oci(&provider.kind) {
                 continue;
             }
-            let written = PathBuf::from(&provider.kind);
+            let ArtifactRef::File(written) = ArtifactRef::parse(&provider.kind) else {
+                continue;
+            };
             let resolved = if written.is_relative() {
                 base.join(&written)
             } else {
@@ -395,7 +404,7 @@ source_config = { address = "127.0.0.1:8080" }
         );
         std::fs::write(&file, &text).unwrap();
         let m = Manifest::load(&file).unwrap();
-        assert_eq!(m.actors[0].path, dir.join("hello.wasm"));
+        assert_eq!(m.actors[0].reference, dir.join("hello.wasm").display().to_string());
         let kinds: Vec<&str> = m.providers.iter().map(|p| p.kind.as_str()).collect();
         let binary = dir.join("bin/kv-provider").display().to_string();
         assert_eq!(kinds, ["http-server", binary.as_str(), absolute.as_str()]);

@@ -32,7 +32,7 @@ pub struct LatticeClient {
     control: ControlClient,
 }
 
-fn spinner(message: String) -> ProgressBar {
+pub fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")

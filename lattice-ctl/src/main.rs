@@ -5,6 +5,7 @@ mod client;
 mod keys;
 mod lattice;
 mod output;
+mod registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,6 +78,39 @@ enum Command {
     /// (like the nats CLI's pub and request).
     #[command(subcommand)]
     Msg(MsgCommand),
+    /// Push a component, or a provider binary with its claims, to an OCI registry.
+    ///
+    /// A provider binary goes into the image index at REF under the
+    /// platform its claims vouch for; pushing another platform's build adds
+    /// to the index.
+    Push {
+        /// Where: REGISTRY/REPO:TAG
+        reference: String,
+        /// A component (.wasm), or a provider binary (its claims in FILE.jwt)
+        file: PathBuf,
+        /// The platform of an unsigned provider binary, OS/ARCH (e.g. linux/amd64)
+        #[arg(long)]
+        platform: Option<String>,
+        #[command(flatten)]
+        registry: lattice_host::registry_args::RegistryArgs,
+    },
+    /// Pull a component, or this platform's provider binary and its claims, from an OCI registry.
+    Pull {
+        /// REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:…
+        reference: String,
+        /// File to write [default: the repository's last name, .wasm for a component]; claims go to FILE.jwt
+        #[arg(short = 'd', long = "destination", value_name = "FILE")]
+        destination: Option<PathBuf>,
+        #[command(flatten)]
+        registry: lattice_host::registry_args::RegistryArgs,
+    },
+    /// Show what a registry reference holds: digest, kind, size, platforms and claims. Nothing runs.
+    Inspect {
+        /// REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:…
+        reference: String,
+        #[command(flatten)]
+        registry: lattice_host::registry_args::RegistryArgs,
+    },
     /// Delete every link, named config and claims record of the lattice,
     /// straight from its state bucket: works with no host running.
     Reset {
@@ -428,6 +462,21 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Host(HostCommand::Stop { host }) => lattice::stop_host(&conn, &host, output).await,
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
         Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
+        Command::Push {
+            reference,
+            file,
+            platform,
+            registry,
+        } => registry::push(&reference, &file, platform.as_deref(), &registry, output).await,
+        Command::Pull {
+            reference,
+            destination,
+            registry,
+        } => registry::pull(&reference, destination.as_deref(), &registry, output).await,
+        Command::Inspect {
+            reference,
+            registry,
+        } => registry::inspect(&reference, &registry, output).await,
         Command::Msg(MsgCommand::Pub { subject, body }) => {
             lattice::publish(&conn, &subject, &body).await
         }

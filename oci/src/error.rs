@@ -107,13 +107,16 @@ pub enum OciFailure {
     Refused(String),
 }
 
-/// Makes `text` one line.
+/// Longest detail kept from a registry's or the network's message.
+const MAX_DETAIL: usize = 300;
+
+/// Makes `text` one line of at most [`MAX_DETAIL`] characters.
 pub(crate) fn one_line(text: &str) -> String {
-    let line: String = text
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    lattice_interfaces::shown(&line).into_owned()
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(MAX_DETAIL) {
+        Some((cut, _)) => format!("{}…", line.get(..cut).unwrap_or_default()),
+        None => line,
+    }
 }
 
 /// Classifies an `oci_client` error about `registry`.

@@ -20,7 +20,7 @@ use crate::reference::{sha256_digest, OciReference};
 const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 /// How to reach registries.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryOptions {
     /// Who we are to each registry.
     pub credentials: Credentials,
@@ -251,7 +251,23 @@ impl Registry {
                 .await
                 .map_err(|e| classify(&registry, e))?;
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| OciFailure::Truncated(crate::error::one_line(&e.to_string())))?;
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    // Short content fails the stream's digest check at its
+                    // end: say it was cut short, which is what happened.
+                    Err(_) if writer.written() < expected => break,
+                    Err(e) => {
+                        let detail = crate::error::one_line(&e.to_string());
+                        let digest_error = e
+                            .get_ref()
+                            .is_some_and(|inner| inner.is::<oci_client::errors::DigestError>());
+                        return Err(if digest_error {
+                            OciFailure::DigestMismatch(detail)
+                        } else {
+                            OciFailure::Truncated(detail)
+                        });
+                    }
+                };
                 writer.write(&chunk)?;
                 if writer.written() > expected {
                     return Err(OciFailure::DigestMismatch(format!(

@@ -29,9 +29,39 @@ pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
         trust,
         identity: Default::default(),
         labels: Default::default(),
+        registries: Default::default(),
         runtime,
     })
     .expect("a test host starts")
+}
+
+/// A host with `trust` that pulls from registries as `registries` says,
+/// keeping compiled components and pulled artifacts under `cache`
+/// (`None`: a temporary folder for artifacts, no compile cache).
+pub fn host_with_registry(
+    trust: TrustPolicy,
+    registries: lattice_oci::RegistryOptions,
+    cache: Option<&Path>,
+) -> Host {
+    Host::new(HostConfig {
+        trust,
+        registries,
+        runtime: RuntimeConfig {
+            cache_dir: cache.map(Path::to_path_buf),
+            pool_instances: 200,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    })
+    .expect("a test host starts")
+}
+
+/// Registry options that reach `registry` over plain HTTP, anonymously.
+pub fn plain_http(registry: &crate::registry::RegistryServer) -> lattice_oci::RegistryOptions {
+    lattice_oci::RegistryOptions {
+        insecure: vec![registry.address()],
+        ..lattice_oci::RegistryOptions::default()
+    }
 }
 
 /// A development host: runs unsigned actors, no compile cache.
@@ -257,7 +287,7 @@ pub async fn dev_lattice(nats_url: &str) -> (Host, Lattice) {
 /// Starts workspace provider binary `binary` (e.g.
 /// `lattice-provider-keyvalue`) as provider `name` through `lattice`, with
 /// `config`, supervised by its host.
-pub fn start_provider_process(
+pub async fn start_provider_process(
     lattice: &Lattice,
     name: &str,
     binary: &str,
@@ -269,6 +299,7 @@ pub fn start_provider_process(
         .collect();
     lattice
         .start_provider_process(&id(name), &crate::fixtures::binary(binary), config)
+        .await
         .unwrap_or_else(|e| panic!("{binary} does not start as {name}: {e}"));
 }
 

@@ -20,6 +20,7 @@ pub mod manifest;
 pub mod nats;
 pub mod process;
 pub mod redis;
+pub mod registry;
 pub mod upstream;
 
 use std::net::TcpListener;

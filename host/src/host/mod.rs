@@ -32,7 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
-use crate::references::{ReferenceError, ReferencePolicy};
+use crate::artifacts::{Artifacts, FetchError};
+use crate::references::ReferenceError;
 use crate::router::{Local, RemoteCalls, Router, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
 use crate::trust::{TrustError, TrustPolicy};
@@ -47,6 +48,9 @@ pub enum HostError {
     /// An actor could not be loaded.
     #[error(transparent)]
     ActorLoad(#[from] ActorLoadError),
+    /// The registry client cannot be set up.
+    #[error(transparent)]
+    Artifacts(#[from] crate::artifacts::ArtifactsError),
     /// The id is taken on this host.
     #[error("{kind} \"{id}\" already runs on this host")]
     AlreadyRunning {
@@ -101,6 +105,8 @@ fn default_labels() -> BTreeMap<String, String> {
 /// A verified provider binary, copied where only this host writes.
 #[derive(Debug, Clone)]
 pub(crate) struct InstalledBinary {
+    /// The file's path, or the registry reference pinned to its digest.
+    pub(crate) origin: String,
     /// The copy to run.
     pub(crate) path: std::path::PathBuf,
     /// Its sha256, checked again before every start.
@@ -117,6 +123,7 @@ struct HostInner {
     started_at: SystemTime,
     runtime: Runtime,
     trust: TrustPolicy,
+    artifacts: Artifacts,
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
     providers: RwLock<HashMap<ComponentId, RunningProvider>>,
     binaries: binaries::ProviderBinaries,
@@ -161,6 +168,16 @@ impl Host {
     /// When the wasm runtime cannot start.
     pub fn new(config: HostConfig) -> Result<Self, HostError> {
         let runtime = Runtime::new(&config.runtime)?;
+        let artifacts = Artifacts::new(
+            config.trust.references.clone(),
+            config.registries.clone(),
+            config
+                .runtime
+                .cache_dir
+                .as_ref()
+                .map(|dir| dir.join("artifacts"))
+                .as_deref(),
+        )?;
         let identity = config.identity.clone();
         let mut labels = default_labels();
         labels.extend(config.labels.clone());
@@ -174,6 +191,7 @@ impl Host {
                 started_at: SystemTime::now(),
                 runtime,
                 trust: config.trust,
+                artifacts,
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
                 binaries: binaries::ProviderBinaries::default(),
@@ -288,10 +306,14 @@ impl Host {
     #[tracing::instrument(skip_all, fields(actor = %spec.id))]
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
-        let origin = spec.path.display().to_string();
-        let wasm = read_component(&spec.id, &origin, &self.inner.trust.references).await?;
-        self.start_actor_from_bytes(spec.id.clone(), &origin, wasm, ActorLimits::from_spec(spec))
-            .await
+        let fetched = self.fetch_component(&spec.id, &spec.reference).await?;
+        self.start_actor_from_bytes(
+            spec.id.clone(),
+            &fetched.origin,
+            fetched.bytes,
+            ActorLimits::from_spec(spec),
+        )
+        .await
     }
 
     /// Starts an actor from component bytes already in memory; `origin`
@@ -319,6 +341,38 @@ impl Host {
         self.inner.changed();
         tracing::info!(actor = %id, origin, compile = ?actor.compile_outcome(), "actor started");
         Ok(actor)
+    }
+
+    /// The component `reference` names, for actor `id`.
+    async fn fetch_component(
+        &self,
+        id: &ComponentId,
+        reference: &str,
+    ) -> Result<crate::artifacts::Fetched, HostError> {
+        self.inner
+            .artifacts
+            .component(reference)
+            .await
+            .map_err(|error| {
+                HostError::ActorLoad(match error {
+                    FetchError::File(ReferenceError::Unreadable { path, reason }) => {
+                        ActorLoadError::Read {
+                            id: id.to_string(),
+                            origin: path,
+                            reason,
+                        }
+                    }
+                    refused => ActorLoadError::Reference {
+                        id: id.to_string(),
+                        reason: refused.to_string(),
+                    },
+                })
+            })
+    }
+
+    /// How many blobs this host has downloaded from registries.
+    pub fn registry_downloads(&self) -> u64 {
+        self.inner.artifacts.downloads()
     }
 
     /// Verifies and compiles an actor without running it.
@@ -397,7 +451,7 @@ impl Host {
         }
         let spec = ActorSpec {
             id: id.clone(),
-            path: reference.into(),
+            reference: reference.into(),
             max_instances: Some(max_instances),
             memory_limit_mib: None,
             timeout_ms: None,
@@ -405,7 +459,7 @@ impl Host {
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),
-            Some(actor) if actor.origin() != reference => Err(HostError::Conflict {
+            Some(actor) if !crate::artifacts::runs(actor.origin(), reference) => Err(HostError::Conflict {
                 id: id.clone(),
                 reason: format!(
                     "runs {} on this host, not {}; use update to change its component",
@@ -450,11 +504,14 @@ impl Host {
         reference: &str,
         limits: ActorLimits,
     ) -> Result<(), HostError> {
-        let wasm = read_component(id, reference, &self.inner.trust.references).await?;
-        let actor = Arc::new(self.load_actor(id.clone(), reference, wasm, limits).await?);
+        let fetched = self.fetch_component(id, reference).await?;
+        let actor = Arc::new(
+            self.load_actor(id.clone(), &fetched.origin, fetched.bytes, limits)
+                .await?,
+        );
         write(&self.inner.actors).insert(id.clone(), actor);
         self.inner.changed();
-        tracing::info!(actor = %id, reference, "actor replaced");
+        tracing::info!(actor = %id, origin = %fetched.origin, "actor replaced");
         Ok(())
     }
 
@@ -507,22 +564,30 @@ impl Host {
     /// a private copy of the bytes checked, and records provider process
     /// `id` (supervised until `stop` is cancelled) as running on this host.
     /// Returns what to run: the copy, its hash, and the claims.
-    pub(crate) fn add_provider_process(
+    pub(crate) async fn add_provider_process(
         &self,
         id: &ComponentId,
         reference: &str,
         stop: CancellationToken,
     ) -> Result<InstalledBinary, HostError> {
         self.check_free(id, "provider")?;
+        let refused = |reason: String| HostError::Provider {
+            id: id.clone(),
+            reason: format!("{} refused: {reason}", lattice_interfaces::shown(reference)),
+        };
+        let fetched = self
+            .inner
+            .artifacts
+            .provider(reference)
+            .await
+            .map_err(|e| refused(e.to_string()))?;
         // Deny by default: a provider binary runs only with valid claims.
         let verified = self
             .inner
             .trust
-            .verify_provider(std::path::Path::new(reference))
-            .map_err(|e| HostError::Provider {
-                id: id.clone(),
-                reason: format!("{} refused: {e}", lattice_interfaces::shown(reference)),
-            })?;
+            .verify_provider(fetched.bytes, fetched.claims.as_deref(), &fetched.claims_source)
+            .map_err(|e| refused(e.to_string()))?;
+        self.check_free(id, "provider")?;
         let path = self
             .inner
             .binaries
@@ -537,11 +602,12 @@ impl Host {
         write(&self.inner.providers).insert(
             id.clone(),
             RunningProvider {
-                reference: reference.to_string(),
+                reference: fetched.origin.clone(),
                 running: Running::Process { stop },
             },
         );
         Ok(InstalledBinary {
+            origin: fetched.origin,
             path,
             sha256: verified.sha256,
             claims: verified.claims,
@@ -819,35 +885,4 @@ impl Host {
         write(&self.inner.actors).clear();
         tracing::info!("host stopped");
     }
-}
-
-/// Reads the component file of actor `id` at `origin`.
-async fn read_component(
-    id: &ComponentId,
-    origin: &str,
-    policy: &ReferencePolicy,
-) -> Result<Vec<u8>, HostError> {
-    let policy = policy.clone();
-    let path = std::path::PathBuf::from(origin);
-    let read = tokio::task::spawn_blocking(move || policy.read(&path))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ReferenceError::Unreadable {
-                path: lattice_interfaces::shown(origin).into_owned(),
-                reason: e.to_string(),
-            })
-        });
-    read.map_err(|error| {
-        HostError::ActorLoad(match error {
-            ReferenceError::Unreadable { path, reason } => ActorLoadError::Read {
-                id: id.to_string(),
-                origin: path,
-                reason,
-            },
-            refused => ActorLoadError::Reference {
-                id: id.to_string(),
-                reason: refused.to_string(),
-            },
-        })
-    })
 }

@@ -82,7 +82,7 @@ fn with_error(data: &mut serde_json::Value, error: &dyn std::fmt::Display) {
 
 impl Control {
     /// Starts a supervised provider process; see [`super::process`].
-    pub(crate) fn start_provider_process(
+    pub(crate) async fn start_provider_process(
         &self,
         id: &lattice_interfaces::ComponentId,
         path: &str,
@@ -98,7 +98,10 @@ impl Control {
                 })?;
         let nats = self.credentials_for(id)?;
         let stop = self.stop_tasks.child_token();
-        let installed = self.host.add_provider_process(id, path, stop.clone())?;
+        let installed = self
+            .host
+            .add_provider_process(id, path, stop.clone())
+            .await?;
         if let Some(claims) = installed.claims.clone() {
             let state = self.state.clone();
             tokio::spawn(async move {
@@ -132,7 +135,7 @@ impl Control {
         };
         tokio::spawn(super::process::supervise(
             super::process::Binary {
-                reference: path.to_string(),
+                reference: installed.origin,
                 path: installed.path,
                 sha256: installed.sha256,
             },
@@ -559,6 +562,7 @@ impl Control {
             // A path: a provider binary, run as a supervised process (its
             // own provider_started event follows when it runs).
             self.start_provider_process(&request.provider_id, &request.provider_ref, request.config)
+                .await
         } else {
             self.host.start_provider(&ProviderSpec {
                 id: request.provider_id,
@@ -683,7 +687,10 @@ impl Control {
 /// Refuses a relative file reference in a request from the lattice: the
 /// sender's working directory means nothing on this host.
 fn absolute(what: &str, reference: &str) -> Handled<()> {
-    if reference.is_empty() || std::path::Path::new(reference).is_absolute() {
+    if reference.is_empty()
+        || lattice_interfaces::ArtifactRef::is_oci(reference)
+        || std::path::Path::new(reference).is_absolute()
+    {
         return Ok(());
     }
     Err(Refusal::Error(format!(

@@ -263,16 +263,17 @@ impl Lattice {
         Ok(deleted)
     }
 
-    /// Starts provider `id` as a process from the binary at `path`,
+    /// Starts provider `id` as a process from the binary `path` names (a
+    /// file, or a registry reference),
     /// supervised: restarted with backoff when it exits, stopped with the
     /// provider or the host.
-    pub fn start_provider_process(
+    pub async fn start_provider_process(
         &self,
         id: &lattice_interfaces::ComponentId,
         path: &str,
         config: std::collections::BTreeMap<String, String>,
     ) -> Result<(), crate::HostError> {
-        self.control.start_provider_process(id, path, config)
+        self.control.start_provider_process(id, path, config).await
     }
 
     /// The process id of provider process `id`, while it runs.
