@@ -50,7 +50,11 @@ fn assert_cache_whole(cache: &Path) {
         let entry = entry.unwrap();
         let name = entry.file_name().to_string_lossy().into_owned();
         let content = std::fs::read(entry.path()).unwrap();
-        assert_eq!(sha256(&content), format!("sha256:{name}"), "{name} in the cache is not whole");
+        assert_eq!(
+            sha256(&content),
+            format!("sha256:{name}"),
+            "{name} in the cache is not whole"
+        );
     }
 }
 
@@ -79,7 +83,9 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
         actor.origin()
     );
     let url = serve(&host, "hello");
-    http_client::get(&url).await.assert_answer(200, "Hello from Lattice!\n");
+    http_client::get(&url)
+        .await
+        .assert_answer(200, "Hello from Lattice!\n");
     assert_eq!(registry.blob_downloads(&sha256(&wasm)), 1);
 
     // Scaling by the tag keeps the actor: the tag names what it runs.
@@ -106,9 +112,14 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
         .await
         .unwrap_err()
         .to_string();
-    assert!(refused.contains(&reference) && refused.contains("unreachable"), "{refused}");
+    assert!(
+        refused.contains(&reference) && refused.contains("unreachable"),
+        "{refused}"
+    );
     assert!(!refused.contains('\n'), "{refused}");
-    http_client::get(&url).await.assert_answer(200, "Hello from Lattice!\n");
+    http_client::get(&url)
+        .await
+        .assert_answer(200, "Hello from Lattice!\n");
     assert_cache_whole(cache.path());
 }
 
@@ -132,7 +143,11 @@ fn corrupt_blob(registry: &RegistryServer, digest: &str, content: &[u8]) {
         .join(&hex[..2])
         .join(hex)
         .join("data");
-    assert!(path.is_file(), "{} is not in the registry's storage", path.display());
+    assert!(
+        path.is_file(),
+        "{} is not in the registry's storage",
+        path.display()
+    );
     std::fs::write(path, content).unwrap();
 }
 
@@ -161,19 +176,31 @@ async fn bad_artifacts_and_bad_registries_are_refused_in_one_line_and_the_host_s
     // size with other bytes, and cut short.
     let mut corrupted = fixtures::wasm_bytes("hello");
     corrupted.push(1);
-    lattice_oci::push::component(&client, &registry.reference("corrupted:1"), corrupted.clone())
-        .await
-        .unwrap();
+    lattice_oci::push::component(
+        &client,
+        &registry.reference("corrupted:1"),
+        corrupted.clone(),
+    )
+    .await
+    .unwrap();
     let mut changed = corrupted.clone();
     let last = changed.len() - 1;
     changed[last] = 2;
     corrupt_blob(&registry, &sha256(&corrupted), &changed);
     let mut truncated = fixtures::wasm_bytes("hello");
     truncated.push(3);
-    lattice_oci::push::component(&client, &registry.reference("truncated:1"), truncated.clone())
-        .await
-        .unwrap();
-    corrupt_blob(&registry, &sha256(&truncated), &truncated[..truncated.len() / 2]);
+    lattice_oci::push::component(
+        &client,
+        &registry.reference("truncated:1"),
+        truncated.clone(),
+    )
+    .await
+    .unwrap();
+    corrupt_blob(
+        &registry,
+        &sha256(&truncated),
+        &truncated[..truncated.len() / 2],
+    );
 
     let cache = tempfile::tempdir().unwrap();
     let mut trust = hosts::unsigned_allowed();
@@ -189,13 +216,37 @@ async fn bad_artifacts_and_bad_registries_are_refused_in_one_line_and_the_host_s
 
     let down = format!("127.0.0.1:{}/hello:1", lattice_tests::free_port());
     for (name, reference, reason) in [
-        ("unknown", registry.reference("hello:nope"), "not found in the registry"),
-        ("index", registry.reference("provider:1"), "not a Wasm component: it is an image index"),
-        ("large", registry.reference("large:1"), "more than this host pulls (1 MiB"),
-        ("corrupted", registry.reference("corrupted:1"), "does not match its digest"),
-        ("truncated", registry.reference("truncated:1"), "the download broke off"),
+        (
+            "unknown",
+            registry.reference("hello:nope"),
+            "not found in the registry",
+        ),
+        (
+            "index",
+            registry.reference("provider:1"),
+            "not a Wasm component: it is an image index",
+        ),
+        (
+            "large",
+            registry.reference("large:1"),
+            "more than this host pulls (1 MiB",
+        ),
+        (
+            "corrupted",
+            registry.reference("corrupted:1"),
+            "does not match its digest",
+        ),
+        (
+            "truncated",
+            registry.reference("truncated:1"),
+            "the download broke off",
+        ),
         ("down", down.clone(), "unreachable"),
-        ("badref", format!("{}/Upper:1", registry.address()), "not a registry reference"),
+        (
+            "badref",
+            format!("{}/Upper:1", registry.address()),
+            "not a registry reference",
+        ),
     ] {
         let refused = host
             .start_actor(&lattice_interfaces::ActorSpec {
@@ -210,7 +261,9 @@ async fn bad_artifacts_and_bad_registries_are_refused_in_one_line_and_the_host_s
         assert!(refused.contains(&reference), "{name}: {refused}");
         assert!(!refused.contains('\n'), "{name}: {refused}");
         assert!(host.actor(&id(name)).is_none(), "{name} runs");
-        http_client::get(&url).await.assert_answer(200, "Hello from Lattice!\n");
+        http_client::get(&url)
+            .await
+            .assert_answer(200, "Hello from Lattice!\n");
     }
     assert_cache_whole(cache.path());
 }
@@ -220,7 +273,11 @@ async fn a_tls_registry_with_logins_needs_its_ca_and_the_right_password() {
     let registry = RegistryServer::start_tls_with_login();
     let with = |credentials: Credentials, ca: bool| RegistryOptions {
         credentials,
-        ca_files: if ca { vec![registry.ca_file().to_path_buf()] } else { vec![] },
+        ca_files: if ca {
+            vec![registry.ca_file().to_path_buf()]
+        } else {
+            vec![]
+        },
         ..RegistryOptions::default()
     };
     let right = || Credentials::anonymous().with_login(USER.into(), PASSWORD.into());
@@ -235,7 +292,10 @@ async fn a_tls_registry_with_logins_needs_its_ca_and_the_right_password() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("refused the credentials (none given"), "{refused}");
+    assert!(
+        refused.contains("refused the credentials (none given"),
+        "{refused}"
+    );
 
     let start = async |options: RegistryOptions| {
         let host = hosts::host_with_registry(hosts::unsigned_allowed(), options, None);
@@ -264,12 +324,18 @@ async fn a_tls_registry_with_logins_needs_its_ca_and_the_right_password() {
     let auth = data_encoding::BASE64.encode(format!("{USER}:{PASSWORD}").as_bytes());
     std::fs::write(
         &config,
-        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, registry.address()),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.address()
+        ),
     )
     .unwrap();
-    start(with(Credentials::from_docker_config(&config).unwrap(), true))
-        .await
-        .unwrap();
+    start(with(
+        Credentials::from_docker_config(&config).unwrap(),
+        true,
+    ))
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -319,14 +385,26 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
     )
     .unwrap();
     let provider_ref = registry.reference("providers/keyvalue:1");
-    lattice_oci::push::provider(&client, &provider_ref, &Platform::current(), binary.clone(), Some(jwt))
-        .await
-        .unwrap();
+    lattice_oci::push::provider(
+        &client,
+        &provider_ref,
+        &Platform::current(),
+        binary.clone(),
+        Some(jwt),
+    )
+    .await
+    .unwrap();
     // The same binary unsigned under another tag: refused by these hosts.
     let unsigned_ref = registry.reference("providers/unsigned:1");
-    lattice_oci::push::provider(&client, &unsigned_ref, &Platform::current(), binary.clone(), None)
-        .await
-        .unwrap();
+    lattice_oci::push::provider(
+        &client,
+        &unsigned_ref,
+        &Platform::current(),
+        binary.clone(),
+        None,
+    )
+    .await
+    .unwrap();
 
     let trust = lattice_host::TrustPolicy {
         allow_unsigned: true,
@@ -350,7 +428,11 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
         .await
         .unwrap();
         lattice
-            .start_provider_process(&id(&format!("kv-{name}")), &provider_ref, Default::default())
+            .start_provider_process(
+                &id(&format!("kv-{name}")),
+                &provider_ref,
+                Default::default(),
+            )
             .await
             .unwrap();
         joined.push((name, host, lattice));
@@ -367,7 +449,10 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
         })
         .await;
         let running = std::fs::read(format!("/proc/{pid}/exe")).unwrap();
-        assert!(running == binary, "host {name} runs other bytes than were pushed");
+        assert!(
+            running == binary,
+            "host {name} runs other bytes than were pushed"
+        );
     }
     let (_, _, lattice) = &joined[0];
     let refused = lattice
@@ -375,7 +460,10 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
         .await
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("not signed: no a claims layer in the artifact"), "{refused}");
+    assert!(
+        refused.contains("not signed: no a claims layer in the artifact"),
+        "{refused}"
+    );
     for (_, host, lattice) in joined {
         hosts::leave(lattice, host).await;
     }
@@ -394,24 +482,47 @@ fn lattice_ctl_pushes_inspects_and_pulls_a_component() {
             .unwrap()
     };
     let pushed = ctl(&["push", &reference, hello.to_str().unwrap(), "-o", "json"]);
-    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
     let pushed: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
     let digest = pushed["digest"].as_str().unwrap().to_string();
 
     let inspected = ctl(&["inspect", &reference]);
     let text = String::from_utf8_lossy(&inspected.stdout);
-    assert!(inspected.status.success(), "{}", String::from_utf8_lossy(&inspected.stderr));
-    assert!(text.contains(&digest) && text.contains("component"), "{text}");
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    assert!(
+        text.contains(&digest) && text.contains("component"),
+        "{text}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pulled.wasm");
-    let pulled = ctl(&["pull", &format!("{}@{digest}", registry.reference("hello")), "-d", file.to_str().unwrap()]);
-    assert!(pulled.status.success(), "{}", String::from_utf8_lossy(&pulled.stderr));
+    let pulled = ctl(&[
+        "pull",
+        &format!("{}@{digest}", registry.reference("hello")),
+        "-d",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
     assert!(std::fs::read(&file).unwrap() == std::fs::read(&hello).unwrap());
 
     let missing = ctl(&["inspect", &registry.reference("hello:2")]);
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(!missing.status.success());
-    assert!(stderr.contains("hello:2") && stderr.contains("not found"), "{stderr}");
+    assert!(
+        stderr.contains("hello:2") && stderr.contains("not found"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

@@ -24,7 +24,8 @@ async fn echo_through_a_process(
     let (host, lattice) = hosts::dev_lattice(&lattice_nats.url()).await;
     start_fixture(&host, "echo", "echo_messaging").await;
     let config = [("url", app_url)];
-    hosts::start_provider_process(&lattice, "msg", "lattice-provider-messaging-nats", &config).await;
+    hosts::start_provider_process(&lattice, "msg", "lattice-provider-messaging-nats", &config)
+        .await;
     let mut handler = hosts::link("msg", "echo", "wasmcloud:messaging/handler");
     handler
         .source_config

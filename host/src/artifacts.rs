@@ -135,7 +135,10 @@ impl Artifacts {
     pub async fn provider(&self, reference: &str) -> Result<FetchedProvider, FetchError> {
         match ArtifactRef::parse(reference) {
             ArtifactRef::Oci(_) => {
-                let pulled = self.puller.provider(reference, &Platform::current()).await?;
+                let pulled = self
+                    .puller
+                    .provider(reference, &Platform::current())
+                    .await?;
                 Ok(FetchedProvider {
                     bytes: pulled.binary,
                     claims: pulled.claims,
@@ -208,7 +211,10 @@ mod tests {
         assert!(runs(&pinned, &pinned));
         assert!(!runs(&pinned, "localhost:5000/hello:2"));
         assert!(!runs(&pinned, "localhost:5000/hello"));
-        assert!(runs(&format!("localhost:5000/hello:latest{digest}"), "localhost:5000/hello"));
+        assert!(runs(
+            &format!("localhost:5000/hello:latest{digest}"),
+            "localhost:5000/hello"
+        ));
         assert!(runs("/srv/hello.wasm", "/srv/hello.wasm"));
         assert!(!runs("/srv/hello.wasm", "/srv/other.wasm"));
     }

@@ -124,7 +124,7 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_ALLOW_UNSIGNED_PROVIDERS", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_unsigned_providers: bool,
 
-    /// A directory actors and provider binaries may be read from as files; repeat for more [default: any]
+    /// A directory actors and provider binaries may be read from as files; repeat for more [default: none, or any with --allow-unsigned]
     #[arg(
         long = "allow-file-dir",
         alias = "allowed-dir",
@@ -205,7 +205,10 @@ impl HostArgs {
                 allow_unsigned_providers: self.allow_unsigned_providers,
                 allowed_issuers: self.allowed_issuers.clone(),
                 references: crate::references::ReferencePolicy {
-                    allowed_dirs: self.allowed_dirs.clone(),
+                    // Files anywhere only in development; otherwise only
+                    // under the folders named, or none.
+                    allowed_dirs: (!self.allowed_dirs.is_empty() || !self.allow_unsigned)
+                        .then(|| self.allowed_dirs.clone()),
                     max_bytes: self.max_reference_mib << 20,
                 },
             },
@@ -273,7 +276,15 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     let manifest = manifest
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
-    let host = Host::new(args.config()?)?;
+    let mut config = args.config()?;
+    if let Some((_, manifest)) = &manifest {
+        // The files the operator's own manifest names may be read.
+        config.trust.references = config
+            .trust
+            .references
+            .allowing_folders_of(manifest.files().iter().map(Path::new));
+    }
+    let host = Host::new(config)?;
     let readiness = Arc::new(ReadinessState::default());
     let stop_admin = tokio_util::sync::CancellationToken::new();
     let _stop_admin = stop_admin.clone().drop_guard();

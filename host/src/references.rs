@@ -16,9 +16,10 @@ pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
 /// Where a host may read references from, and how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferencePolicy {
-    /// Directories references must lie in (after resolving symlinks);
-    /// empty allows any.
-    pub allowed_dirs: Vec<PathBuf>,
+    /// Directories files must lie in (after resolving symlinks): `None`
+    /// reads files anywhere (development), an empty list reads none (only
+    /// registry references run).
+    pub allowed_dirs: Option<Vec<PathBuf>>,
     /// Largest file read, in bytes.
     pub max_bytes: u64,
 }
@@ -26,7 +27,7 @@ pub struct ReferencePolicy {
 impl Default for ReferencePolicy {
     fn default() -> Self {
         Self {
-            allowed_dirs: Vec::new(),
+            allowed_dirs: None,
             max_bytes: DEFAULT_MAX_BYTES,
         }
     }
@@ -57,8 +58,14 @@ pub enum ReferenceError {
         /// The limit, in MiB.
         limit_mib: u64,
     },
+    /// The host reads no files at all.
+    #[error("{path}: this host reads no files (start it with --allow-file-dir DIR, or push the file to a registry and give its reference)")]
+    NoFiles {
+        /// The path as given.
+        path: String,
+    },
     /// Outside every allowed directory.
-    #[error("{path} is outside the directories this host reads from ({dirs}; --allowed-dir)")]
+    #[error("{path} is outside the directories this host reads from ({dirs}; --allow-file-dir)")]
     OutsideAllowedDirs {
         /// The path as given.
         path: String,
@@ -68,6 +75,15 @@ pub enum ReferenceError {
 }
 
 impl ReferencePolicy {
+    /// Also allows the folders of `files` (when the policy limits folders):
+    /// what a manifest the operator applies names is theirs to run.
+    pub fn allowing_folders_of<'a>(mut self, files: impl IntoIterator<Item = &'a Path>) -> Self {
+        if let Some(dirs) = &mut self.allowed_dirs {
+            dirs.extend(files.into_iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+        }
+        self
+    }
+
     /// Reads the file at `path` under this policy.
     ///
     /// # Errors
@@ -79,17 +95,18 @@ impl ReferencePolicy {
             path: shown.clone(),
             reason: e.to_string(),
         };
+        if self.allowed_dirs.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ReferenceError::NoFiles { path: shown });
+        }
         let resolved = std::fs::canonicalize(path).map_err(unreadable)?;
-        if !self.allowed_dirs.is_empty()
-            && !self
-                .allowed_dirs
+        if let Some(allowed_dirs) = self.allowed_dirs.as_ref().filter(|dirs| {
+            !dirs
                 .iter()
                 .any(|dir| std::fs::canonicalize(dir).is_ok_and(|dir| resolved.starts_with(dir)))
-        {
+        }) {
             return Err(ReferenceError::OutsideAllowedDirs {
                 path: shown,
-                dirs: self
-                    .allowed_dirs
+                dirs: allowed_dirs
                     .iter()
                     .map(|d| d.display().to_string())
                     .collect::<Vec<_>>()
@@ -174,10 +191,18 @@ mod tests {
         let link = allowed.path().join("link.wasm");
         std::os::unix::fs::symlink(&outside, &link).unwrap();
         let policy = ReferencePolicy {
-            allowed_dirs: vec![allowed.path().to_path_buf()],
+            allowed_dirs: Some(vec![allowed.path().to_path_buf()]),
             ..ReferencePolicy::default()
         };
         assert_eq!(policy.read(&inside).unwrap(), b"a");
+        let none = ReferencePolicy {
+            allowed_dirs: Some(Vec::new()),
+            ..ReferencePolicy::default()
+        };
+        let refused = none.read(&inside).unwrap_err().to_string();
+        assert!(refused.contains("reads no files") && refused.contains("--allow-file-dir"), "{refused}");
+        let widened = none.allowing_folders_of([inside.as_path()]);
+        assert_eq!(widened.read(&inside).unwrap(), b"a");
         for refused in [&outside, &link] {
             assert!(matches!(
                 policy.read(refused),

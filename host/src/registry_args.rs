@@ -15,24 +15,49 @@ pub struct RegistryArgs {
     pub registry_config: Option<PathBuf>,
 
     /// User for every registry (the password comes from LATTICE_REGISTRY_PASSWORD)
-    #[arg(long, env = "LATTICE_REGISTRY_USER", value_name = "USER", requires = "registry_password")]
+    #[arg(
+        long,
+        env = "LATTICE_REGISTRY_USER",
+        value_name = "USER",
+        requires = "registry_password"
+    )]
     pub registry_user: Option<String>,
 
     /// Password of --registry-user; prefer the environment variable
-    #[arg(long, env = "LATTICE_REGISTRY_PASSWORD", value_name = "PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "LATTICE_REGISTRY_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
     pub registry_password: Option<String>,
 
     /// Bearer token for every registry
-    #[arg(long, env = "LATTICE_REGISTRY_TOKEN", value_name = "TOKEN", hide_env_values = true,
-          conflicts_with = "registry_user")]
+    #[arg(
+        long,
+        env = "LATTICE_REGISTRY_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "registry_user"
+    )]
     pub registry_token: Option<String>,
 
     /// A registry (HOST[:PORT]) reached over plain HTTP; repeat for more. Never the default
-    #[arg(long = "allow-insecure-registry", env = "LATTICE_INSECURE_REGISTRIES", value_delimiter = ',', value_name = "HOST")]
+    #[arg(
+        long = "allow-insecure-registry",
+        env = "LATTICE_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
     pub insecure_registries: Vec<String>,
 
     /// A PEM file of CA certificates trusted for registries beside the system's; repeat for more
-    #[arg(long = "registry-ca", env = "LATTICE_REGISTRY_CA", value_delimiter = ',', value_name = "FILE")]
+    #[arg(
+        long = "registry-ca",
+        env = "LATTICE_REGISTRY_CA",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
     pub registry_ca: Vec<PathBuf>,
 }
 
@@ -42,7 +67,10 @@ impl std::fmt::Debug for RegistryArgs {
         f.debug_struct("RegistryArgs")
             .field("registry_config", &self.registry_config)
             .field("registry_user", &self.registry_user)
-            .field("registry_password", &hidden(self.registry_password.as_ref()))
+            .field(
+                "registry_password",
+                &hidden(self.registry_password.as_ref()),
+            )
             .field("registry_token", &hidden(self.registry_token.as_ref()))
             .field("insecure_registries", &self.insecure_registries)
             .field("registry_ca", &self.registry_ca)

@@ -202,6 +202,22 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The files it names: actor components and provider binaries given as
+    /// paths, not registry references.
+    pub fn files(&self) -> Vec<String> {
+        let actors = self.actors.iter().map(|a| &a.reference);
+        let providers = self
+            .providers
+            .iter()
+            .map(|p| &p.kind)
+            .filter(|kind| kind.contains('/'));
+        actors
+            .chain(providers)
+            .filter(|r| !ArtifactRef::is_oci(r))
+            .cloned()
+            .collect()
+    }
+
     /// Parses and checks a manifest held in a string.
     pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
         Self::parse(text, "manifest")
@@ -404,7 +420,10 @@ source_config = { address = "127.0.0.1:8080" }
         );
         std::fs::write(&file, &text).unwrap();
         let m = Manifest::load(&file).unwrap();
-        assert_eq!(m.actors[0].reference, dir.join("hello.wasm").display().to_string());
+        assert_eq!(
+            m.actors[0].reference,
+            dir.join("hello.wasm").display().to_string()
+        );
         let kinds: Vec<&str> = m.providers.iter().map(|p| p.kind.as_str()).collect();
         let binary = dir.join("bin/kv-provider").display().to_string();
         assert_eq!(kinds, ["http-server", binary.as_str(), absolute.as_str()]);

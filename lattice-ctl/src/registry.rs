@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use lattice_host::registry_args::RegistryArgs;
 use lattice_interfaces::claims::{
-    binary_hash, claimed_target, read_component, Claims, ComponentMetadata, KeyKind,
-    ProviderClaims,
+    binary_hash, claimed_target, read_component, Claims, ComponentMetadata, KeyKind, ProviderClaims,
 };
 use lattice_oci::pull::{ArtifactDescription, Platform};
 use lattice_oci::{ArtifactCache, Puller, Registry};
@@ -68,7 +67,8 @@ pub async fn push(
                 PathBuf::from(&jwt_path).display()
             ),
         };
-        let digest = lattice_oci::push::provider(puller.registry(), reference, &platform, bytes, jwt).await;
+        let digest =
+            lattice_oci::push::provider(puller.registry(), reference, &platform, bytes, jwt).await;
         ("provider", digest, Some(platform.to_string()))
     };
     progress.finish_and_clear();
@@ -134,10 +134,8 @@ pub async fn pull(
     };
     progress.finish_and_clear();
     let (bytes, claims, pinned, kind) = pulled?;
-    let destination = destination.map_or_else(
-        || default_destination(reference, kind),
-        Path::to_path_buf,
-    );
+    let destination =
+        destination.map_or_else(|| default_destination(reference, kind), Path::to_path_buf);
     std::fs::write(&destination, &bytes)
         .with_context(|| format!("cannot write {}", destination.display()))?;
     if let Some(jwt) = claims {

@@ -179,9 +179,16 @@ mod tests {
             .count();
         assert_eq!(leftovers, 0, "a refused write leaves no file");
         cache.put(&digest, b"hello").expect("kept");
-        assert_eq!(cache.get(&digest).expect("reads").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            cache.get(&digest).expect("reads").as_deref(),
+            Some(&b"hello"[..])
+        );
         std::fs::write(cache.path(&digest).expect("a path"), b"tampered").expect("written");
-        assert_eq!(cache.get(&digest).expect("reads"), None, "changed on disk: dropped");
+        assert_eq!(
+            cache.get(&digest).expect("reads"),
+            None,
+            "changed on disk: dropped"
+        );
         assert!(!cache.contains(&digest));
         assert!(cache.get("sha256:../../etc/passwd").is_err());
     }

@@ -240,10 +240,15 @@ mod tests {
         for (text, reason) in [
             ("not json", "not a Docker config.json"),
             (r#"{"auths": {"r.example": {"auth": "%%%"}}}"#, "not base64"),
-            (r#"{"auths": {"r.example": {"auth": "bm9jb2xvbg=="}}}"#, "not user:password"),
+            (
+                r#"{"auths": {"r.example": {"auth": "bm9jb2xvbg=="}}}"#,
+                "not user:password",
+            ),
         ] {
             std::fs::write(&path, text).expect("written");
-            let error = Credentials::from_docker_config(&path).expect_err(text).to_string();
+            let error = Credentials::from_docker_config(&path)
+                .expect_err(text)
+                .to_string();
             assert!(error.contains(reason), "{error}");
             assert!(error.contains("config.json"), "{error}");
         }

@@ -7,7 +7,7 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 #[derive(Debug, thiserror::Error)]
 #[error("{reference}: {failure}")]
 pub struct OciError {
-    /// The reference as given (at most 64 characters of it).
+    /// The reference as given (at most 300 characters of it).
     pub reference: String,
     /// What went wrong.
     pub failure: OciFailure,
@@ -17,7 +17,7 @@ impl OciError {
     /// A failure about `reference`.
     pub fn new(reference: &str, failure: OciFailure) -> Self {
         Self {
-            reference: lattice_interfaces::shown(reference).into_owned(),
+            reference: one_line(reference),
             failure,
         }
     }
@@ -70,7 +70,9 @@ pub enum OciFailure {
     #[error("content does not match its digest ({0})")]
     DigestMismatch(String),
     /// Over the size cap.
-    #[error("{what} is {size} bytes, more than this host pulls ({limit_mib} MiB; --max-reference-mib)")]
+    #[error(
+        "{what} is {size} bytes, more than this host pulls ({limit_mib} MiB; --max-reference-mib)"
+    )]
     TooLarge {
         /// Which part.
         what: &'static str,
@@ -156,7 +158,9 @@ pub(crate) fn classify(registry: &str, error: OciDistributionError) -> OciFailur
             500.. => OciFailure::ServerError(one_line(&format!("{code} {message}"))),
             _ => OciFailure::Refused(one_line(&format!("{code} {message}"))),
         },
-        OciDistributionError::DigestError(e) => OciFailure::DigestMismatch(one_line(&e.to_string())),
+        OciDistributionError::DigestError(e) => {
+            OciFailure::DigestMismatch(one_line(&e.to_string()))
+        }
         OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
             OciFailure::Unreachable {
                 registry: registry.to_string(),

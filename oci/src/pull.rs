@@ -46,7 +46,11 @@ impl Platform {
             other => other,
         };
         Self {
-            os: if os == "macos" { "darwin".into() } else { os.into() },
+            os: if os == "macos" {
+                "darwin".into()
+            } else {
+                os.into()
+            },
             architecture: architecture.into(),
         }
     }
@@ -126,8 +130,8 @@ enum Manifest {
 
 fn parse_manifest(bytes: &[u8], expected: &'static str) -> Result<Manifest, OciFailure> {
     let not = |detail: String| OciFailure::NotAnArtifact { expected, detail };
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| not(format!("its manifest is not JSON ({e})")))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| not(format!("its manifest is not JSON ({e})")))?;
     let is_index = value.get("manifests").is_some()
         || value
             .get("mediaType")
@@ -145,7 +149,11 @@ fn parse_manifest(bytes: &[u8], expected: &'static str) -> Result<Manifest, OciF
 }
 
 fn layer_types(manifest: &OciImageManifest) -> String {
-    let types: Vec<&str> = manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+    let types: Vec<&str> = manifest
+        .layers
+        .iter()
+        .map(|l| l.media_type.as_str())
+        .collect();
     if types.is_empty() {
         "no layers".into()
     } else {
@@ -176,7 +184,11 @@ fn provider_layers(
     let find = |media_type: &str| manifest.layers.iter().find(|l| l.media_type == media_type);
     let binary = find(media::PROVIDER_BINARY).ok_or_else(|| OciFailure::NotAnArtifact {
         expected: "provider",
-        detail: format!("{} (expected a {} layer)", layer_types(manifest), media::PROVIDER_BINARY),
+        detail: format!(
+            "{} (expected a {} layer)",
+            layer_types(manifest),
+            media::PROVIDER_BINARY
+        ),
     })?;
     Ok((binary, find(media::PROVIDER_CLAIMS)))
 }
@@ -259,7 +271,11 @@ impl Puller {
     /// the reference pins a digest already there.
     async fn resolve(&self, reference: &OciReference) -> Result<(Vec<u8>, String), OciError> {
         if let Some(digest) = reference.digest() {
-            if let Some(bytes) = self.cache.get(digest).map_err(|f| Self::failed(reference, f))? {
+            if let Some(bytes) = self
+                .cache
+                .get(digest)
+                .map_err(|f| Self::failed(reference, f))?
+            {
                 return Ok((bytes, digest.to_string()));
             }
         }
@@ -271,8 +287,16 @@ impl Puller {
     }
 
     /// The manifest at `digest` in `reference`'s repository.
-    async fn manifest_at(&self, reference: &OciReference, digest: &str) -> Result<Vec<u8>, OciError> {
-        if let Some(bytes) = self.cache.get(digest).map_err(|f| Self::failed(reference, f))? {
+    async fn manifest_at(
+        &self,
+        reference: &OciReference,
+        digest: &str,
+    ) -> Result<Vec<u8>, OciError> {
+        if let Some(bytes) = self
+            .cache
+            .get(digest)
+            .map_err(|f| Self::failed(reference, f))?
+        {
             return Ok(bytes);
         }
         let bytes = self.registry.manifest_at(reference, digest).await?;
@@ -283,7 +307,11 @@ impl Puller {
     }
 
     /// The content of `layer`, downloaded unless cached.
-    async fn blob(&self, reference: &OciReference, layer: &OciDescriptor) -> Result<Vec<u8>, OciError> {
+    async fn blob(
+        &self,
+        reference: &OciReference,
+        layer: &OciDescriptor,
+    ) -> Result<Vec<u8>, OciError> {
         let lock = self.lock_of(&layer.digest);
         let _downloading = lock.lock().await;
         if let Some(bytes) = self
@@ -295,7 +323,9 @@ impl Puller {
         }
         tracing::info!(reference = %reference, digest = %layer.digest, size = layer.size, "pulling");
         self.downloads.fetch_add(1, Ordering::Relaxed);
-        self.registry.download(reference, layer, &self.cache).await?;
+        self.registry
+            .download(reference, layer, &self.cache)
+            .await?;
         self.cache
             .get(&layer.digest)
             .map_err(|f| Self::failed(reference, f))?
@@ -348,20 +378,31 @@ impl Puller {
     ///
     /// See [`OciFailure`].
     #[tracing::instrument(skip(self), fields(reference = %reference, %platform))]
-    pub async fn provider(&self, reference: &str, platform: &Platform) -> Result<PulledProvider, OciError> {
+    pub async fn provider(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<PulledProvider, OciError> {
         let reference = OciReference::parse(reference)?;
         let (bytes, digest) = self.resolve(&reference).await?;
-        let manifest = match parse_manifest(&bytes, "provider").map_err(|f| Self::failed(&reference, f))? {
+        let manifest = match parse_manifest(&bytes, "provider")
+            .map_err(|f| Self::failed(&reference, f))?
+        {
             Manifest::Image(manifest) => *manifest,
             Manifest::Index(index) => {
                 let platforms = index_platforms(&index);
                 let Some((_, chosen)) = platforms.iter().find(|(p, _)| p == platform) else {
-                    let available: Vec<String> = platforms.iter().map(|(p, _)| p.to_string()).collect();
+                    let available: Vec<String> =
+                        platforms.iter().map(|(p, _)| p.to_string()).collect();
                     return Err(Self::failed(
                         &reference,
                         OciFailure::NoPlatform {
                             platform: platform.to_string(),
-                            available: if available.is_empty() { "none".into() } else { available.join(", ") },
+                            available: if available.is_empty() {
+                                "none".into()
+                            } else {
+                                available.join(", ")
+                            },
                         },
                     ));
                 };
@@ -380,7 +421,8 @@ impl Puller {
                 }
             }
         };
-        let (binary, claims) = provider_layers(&manifest).map_err(|f| Self::failed(&reference, f))?;
+        let (binary, claims) =
+            provider_layers(&manifest).map_err(|f| Self::failed(&reference, f))?;
         let claims = match claims {
             Some(layer) => Some(self.claims(&reference, layer).await?),
             None => None,
@@ -394,14 +436,20 @@ impl Puller {
         })
     }
 
-    async fn claims(&self, reference: &OciReference, layer: &OciDescriptor) -> Result<String, OciError> {
+    async fn claims(
+        &self,
+        reference: &OciReference,
+        layer: &OciDescriptor,
+    ) -> Result<String, OciError> {
         let size = u64::try_from(layer.size).unwrap_or(u64::MAX);
         if size > MAX_CLAIMS_BYTES {
             return Err(Self::failed(
                 reference,
                 OciFailure::NotAnArtifact {
                     expected: "provider",
-                    detail: format!("its claims layer is {size} bytes (claims are at most {MAX_CLAIMS_BYTES})"),
+                    detail: format!(
+                        "its claims layer is {size} bytes (claims are at most {MAX_CLAIMS_BYTES})"
+                    ),
                 },
             ));
         }
@@ -426,18 +474,24 @@ impl Puller {
     pub async fn describe(&self, reference: &str) -> Result<ArtifactDescription, OciError> {
         let parsed = OciReference::parse(reference)?;
         let (bytes, digest) = self.resolve(&parsed).await?;
-        let describe_manifest = |manifest: &OciImageManifest| -> Result<(u64, Option<OciDescriptor>), OciFailure> {
-            let (binary, claims) = provider_layers(manifest)?;
-            Ok((u64::try_from(binary.size).unwrap_or(0), claims.cloned()))
-        };
-        let manifest = parse_manifest(&bytes, "component or provider").map_err(|f| Self::failed(&parsed, f))?;
+        let describe_manifest =
+            |manifest: &OciImageManifest| -> Result<(u64, Option<OciDescriptor>), OciFailure> {
+                let (binary, claims) = provider_layers(manifest)?;
+                Ok((u64::try_from(binary.size).unwrap_or(0), claims.cloned()))
+            };
+        let manifest = parse_manifest(&bytes, "component or provider")
+            .map_err(|f| Self::failed(&parsed, f))?;
         let mut platforms = Vec::new();
         match manifest {
             Manifest::Image(image) if wasm_layer(&image).is_ok() => {
-                return self.component(reference).await.map(ArtifactDescription::Component);
+                return self
+                    .component(reference)
+                    .await
+                    .map(ArtifactDescription::Component);
             }
             Manifest::Image(image) => {
-                let (size, claims) = describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
+                let (size, claims) =
+                    describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
                 let claims = match claims {
                     Some(layer) => Some(self.claims(&parsed, &layer).await?),
                     None => None,
@@ -457,7 +511,8 @@ impl Puller {
                     else {
                         continue;
                     };
-                    let (size, claims) = describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
+                    let (size, claims) =
+                        describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
                     let claims = match claims {
                         Some(layer) => Some(self.claims(&parsed, &layer).await?),
                         None => None,

@@ -26,16 +26,26 @@ fn descriptor_json(descriptor: &oci_client::manifest::OciDescriptor) -> serde_js
 /// # Errors
 ///
 /// When the reference does not parse or the registry refuses.
-pub async fn component(registry: &Registry, reference: &str, wasm: Vec<u8>) -> Result<String, OciError> {
+pub async fn component(
+    registry: &Registry,
+    reference: &str,
+    wasm: Vec<u8>,
+) -> Result<String, OciError> {
     let reference = OciReference::parse(reference)?;
-    let layer = registry.push_blob(&reference, media::WASM_LAYER, wasm).await?;
+    let layer = registry
+        .push_blob(&reference, media::WASM_LAYER, wasm)
+        .await?;
     let config = json!({
         "architecture": "wasm",
         "os": "wasip2",
         "layerDigests": [layer.digest],
     });
     let config = registry
-        .push_blob(&reference, media::WASM_CONFIG, config.to_string().into_bytes())
+        .push_blob(
+            &reference,
+            media::WASM_CONFIG,
+            config.to_string().into_bytes(),
+        )
         .await?;
     let manifest = json!({
         "schemaVersion": 2,
@@ -77,7 +87,9 @@ pub async fn provider(
         ));
     }
     let mut layers = vec![descriptor_json(
-        &registry.push_blob(&parsed, media::PROVIDER_BINARY, binary).await?,
+        &registry
+            .push_blob(&parsed, media::PROVIDER_BINARY, binary)
+            .await?,
     )];
     if let Some(claims) = claims {
         layers.push(descriptor_json(
@@ -101,7 +113,12 @@ pub async fn provider(
     let manifest_size = manifest.len();
     let manifest_digest = crate::reference::sha256_digest(&manifest);
     registry
-        .push_manifest(&parsed, &parsed.at(&manifest_digest), media::OCI_MANIFEST, manifest)
+        .push_manifest(
+            &parsed,
+            &parsed.at(&manifest_digest),
+            media::OCI_MANIFEST,
+            manifest,
+        )
         .await?;
     let mut entries = existing_entries(registry, &parsed).await?;
     entries.retain(|entry| {
@@ -121,7 +138,12 @@ pub async fn provider(
         "manifests": entries,
     });
     registry
-        .push_manifest(&parsed, parsed.inner(), media::OCI_INDEX, index.to_string().into_bytes())
+        .push_manifest(
+            &parsed,
+            parsed.inner(),
+            media::OCI_INDEX,
+            index.to_string().into_bytes(),
+        )
         .await
 }
 

@@ -18,7 +18,8 @@ impl OciReference {
     /// When `text` does not name a registry, or is not a valid reference.
     pub fn parse(text: &str) -> Result<Self, OciError> {
         let bad = |reason: String| OciError::new(text, OciFailure::BadReference(reason));
-        let lattice_interfaces::ArtifactRef::Oci(bare) = lattice_interfaces::ArtifactRef::parse(text)
+        let lattice_interfaces::ArtifactRef::Oci(bare) =
+            lattice_interfaces::ArtifactRef::parse(text)
         else {
             return Err(bad(
                 "no registry in it (write REGISTRY/REPO:TAG, e.g. localhost:5000/hello:1)".into(),
@@ -53,7 +54,10 @@ impl OciReference {
 
     /// The same repository at `digest`, keeping the tag for people.
     pub fn pinned(&self, digest: &str) -> Self {
-        let (registry, repository) = (self.0.registry().to_string(), self.0.repository().to_string());
+        let (registry, repository) = (
+            self.0.registry().to_string(),
+            self.0.repository().to_string(),
+        );
         Self(match self.0.tag() {
             Some(tag) => oci_client::Reference::with_tag_and_digest(
                 registry,
@@ -89,7 +93,10 @@ impl fmt::Display for OciReference {
 /// Whether `digest` is `sha256:` and 64 lowercase hex digits.
 pub fn is_sha256_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -118,7 +125,8 @@ mod tests {
             latest.pinned(&digest).to_string(),
             format!("localhost:5000/hello:latest@{digest}")
         );
-        let by_digest = OciReference::parse(&format!("localhost:5000/hello@{digest}")).expect("parses");
+        let by_digest =
+            OciReference::parse(&format!("localhost:5000/hello@{digest}")).expect("parses");
         assert_eq!(by_digest.digest(), Some(digest.as_str()));
         assert_eq!(
             by_digest.pinned(&digest).to_string(),
@@ -132,8 +140,14 @@ mod tests {
             ("hello:1", "no registry"),
             ("examples/hello.wasm", "no registry"),
             ("localhost:5000/Hello:1", "localhost:5000/Hello:1"),
-            ("localhost:5000/hello@sha256:abc", "not a registry reference"),
-            ("localhost:5000/hello@md5:0123456789abcdef0123456789abcdef", ""),
+            (
+                "localhost:5000/hello@sha256:abc",
+                "not a registry reference",
+            ),
+            (
+                "localhost:5000/hello@md5:0123456789abcdef0123456789abcdef",
+                "",
+            ),
         ] {
             let error = OciReference::parse(text).expect_err(text).to_string();
             assert!(error.contains(reason), "{text}: {error}");

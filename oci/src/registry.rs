@@ -60,7 +60,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("options", &self.options).finish()
+        f.debug_struct("Registry")
+            .field("options", &self.options)
+            .finish()
     }
 }
 
@@ -123,7 +125,11 @@ impl Registry {
 
     /// Runs `attempt` until it succeeds, fails for good, or the tries are
     /// spent; waits 250 ms, then 1 s, … between tries.
-    async fn retrying<T, F, Fut>(&self, reference: &OciReference, mut attempt: F) -> Result<T, OciError>
+    async fn retrying<T, F, Fut>(
+        &self,
+        reference: &OciReference,
+        mut attempt: F,
+    ) -> Result<T, OciError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, OciFailure>>,

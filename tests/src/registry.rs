@@ -4,7 +4,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::{free_port, wait_for};
@@ -160,7 +160,11 @@ fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let cert = params.signed_by(&key, &issuer).expect("a certificate");
-    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
     std::fs::write(&paths.0, ca_cert.pem()).expect("written");
     std::fs::write(&paths.1, cert.pem()).expect("written");
     std::fs::write(&paths.2, key.serialize_pem()).expect("written");

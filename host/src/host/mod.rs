@@ -30,9 +30,9 @@ use lattice_interfaces::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::artifacts::{Artifacts, FetchError};
 use crate::config::{ActorLimits, HostConfig};
 use crate::identity::HostIdentity;
-use crate::artifacts::{Artifacts, FetchError};
 use crate::references::ReferenceError;
 use crate::router::{Local, RemoteCalls, Router, RoutingStats};
 use crate::runtime::{Actor, ActorLoadError, Runtime};
@@ -459,14 +459,16 @@ impl Host {
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),
-            Some(actor) if !crate::artifacts::runs(actor.origin(), reference) => Err(HostError::Conflict {
-                id: id.clone(),
-                reason: format!(
-                    "runs {} on this host, not {}; use update to change its component",
-                    actor.origin(),
-                    lattice_interfaces::shown(reference)
-                ),
-            }),
+            Some(actor) if !crate::artifacts::runs(actor.origin(), reference) => {
+                Err(HostError::Conflict {
+                    id: id.clone(),
+                    reason: format!(
+                        "runs {} on this host, not {}; use update to change its component",
+                        actor.origin(),
+                        lattice_interfaces::shown(reference)
+                    ),
+                })
+            }
             Some(actor) => {
                 let limits = ActorLimits {
                     max_instances,
@@ -585,7 +587,11 @@ impl Host {
         let verified = self
             .inner
             .trust
-            .verify_provider(fetched.bytes, fetched.claims.as_deref(), &fetched.claims_source)
+            .verify_provider(
+                fetched.bytes,
+                fetched.claims.as_deref(),
+                &fetched.claims_source,
+            )
             .map_err(|e| refused(e.to_string()))?;
         self.check_free(id, "provider")?;
         let path = self

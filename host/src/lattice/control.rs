@@ -483,6 +483,11 @@ impl Control {
             return Err(e.into());
         }
         self.store_claims(&request.actor_id).await;
+        // What runs, a registry tag pinned to its digest.
+        let mut data = data;
+        if let Some(actor) = self.host.actor(&request.actor_id) {
+            data["actor_ref"] = json!(actor.origin());
+        }
         // Callable lattice-wide before the reply says so.
         self.subscriptions.sync().await;
         self.events.publish(kinds::ACTOR_SCALED, data).await;
@@ -507,7 +512,7 @@ impl Control {
 
     async fn update_actor(&self, request: UpdateActor) -> Handled<ActorUpdated> {
         absolute("new_actor_ref", &request.new_actor_ref)?;
-        let reply = ActorUpdated {
+        let mut reply = ActorUpdated {
             host_id: self.host.id().to_string(),
             actor_id: request.actor_id.clone(),
             actor_ref: lattice_interfaces::shown(&request.new_actor_ref).into_owned(),
@@ -518,6 +523,10 @@ impl Control {
             .await;
         if updated.is_ok() {
             self.store_claims(&request.actor_id).await;
+            // What runs, a registry tag pinned to its digest.
+            if let Some(actor) = self.host.actor(&request.actor_id) {
+                reply.actor_ref = actor.origin().to_string();
+            }
         }
         self.announce(
             updated,
