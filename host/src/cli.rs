@@ -508,4 +508,33 @@ mod tests {
         );
         assert!(shown.contains("<hidden>"), "{shown}");
     }
+
+    #[test]
+    fn only_development_hosts_read_files_anywhere() {
+        let dirs = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["lattice-host"], args].concat()).unwrap();
+            cli.host.config().unwrap().trust.references.allowed_dirs
+        };
+        assert_eq!(dirs(&[]), Some(Vec::new()), "no files by default");
+        assert_eq!(dirs(&["--allow-unsigned"]), None, "anywhere in development");
+        assert_eq!(
+            dirs(&["--allow-file-dir", "/srv/actors", "--allow-unsigned"]),
+            Some(vec![PathBuf::from("/srv/actors")])
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_registry_secrets() {
+        let cli = Cli::try_parse_from([
+            "lattice-host",
+            "--registry-user",
+            "ci",
+            "--registry-password",
+            "hunter2-password",
+        ])
+        .unwrap();
+        let shown = format!("{:?}", cli.host);
+        assert!(!shown.contains("hunter2-password"), "{shown}");
+        assert!(shown.contains("ci"), "{shown}");
+    }
 }

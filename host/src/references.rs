@@ -79,7 +79,11 @@ impl ReferencePolicy {
     /// what a manifest the operator applies names is theirs to run.
     pub fn allowing_folders_of<'a>(mut self, files: impl IntoIterator<Item = &'a Path>) -> Self {
         if let Some(dirs) = &mut self.allowed_dirs {
-            dirs.extend(files.into_iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+            dirs.extend(
+                files
+                    .into_iter()
+                    .filter_map(|f| f.parent().map(Path::to_path_buf)),
+            );
         }
         self
     }
@@ -200,7 +204,10 @@ mod tests {
             ..ReferencePolicy::default()
         };
         let refused = none.read(&inside).unwrap_err().to_string();
-        assert!(refused.contains("reads no files") && refused.contains("--allow-file-dir"), "{refused}");
+        assert!(
+            refused.contains("reads no files") && refused.contains("--allow-file-dir"),
+            "{refused}"
+        );
         let widened = none.allowing_folders_of([inside.as_path()]);
         assert_eq!(widened.read(&inside).unwrap(), b"a");
         for refused in [&outside, &link] {

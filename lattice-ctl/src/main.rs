@@ -154,11 +154,11 @@ enum GetCommand {
 
 #[derive(Debug, Subcommand)]
 enum StartCommand {
-    /// Start actor ID from REF (a component file on the host).
+    /// Start actor ID from REF: a registry reference (REGISTRY/REPO:TAG or @sha256:…) or a component file on the host.
     Actor {
         /// Actor id
         id: ComponentId,
-        /// Component file path on the host
+        /// REGISTRY/REPO:TAG, REGISTRY/REPO@sha256:…, or a component file path on the host
         reference: String,
         #[command(flatten)]
         placement: lattice::Placement,
@@ -171,12 +171,13 @@ enum StartCommand {
         instance_reuse: Option<u32>,
     },
     /// Start provider ID from REF: a built-in kind (http-server, http-client,
-    /// keyvalue, messaging-nats) or the path of a provider binary.
+    /// keyvalue, messaging-nats), a registry reference to a provider, or the path of a provider binary.
     Provider {
         /// Provider id
         id: ComponentId,
-        /// What to run: a built-in kind, or a provider binary's path (run as
-        /// its own process, supervised by the host)
+        /// What to run: a built-in kind, or a provider binary (a registry
+        /// reference or a path on the host) run as its own process,
+        /// supervised by the host
         reference: String,
         #[command(flatten)]
         placement: lattice::Placement,
@@ -192,7 +193,7 @@ enum ScaleCommand {
     Actor {
         /// Actor id
         id: ComponentId,
-        /// Its component file path on the host [default: what it runs]
+        /// Its registry reference or component file path on the host [default: what it runs]
         reference: Option<String>,
         /// The host
         #[arg(long)]
@@ -209,7 +210,7 @@ enum UpdateCommand {
     Actor {
         /// Actor id
         id: ComponentId,
-        /// The new component file path on the host
+        /// The new registry reference or component file path on the host
         new_reference: String,
         /// The host
         #[arg(long)]

@@ -215,11 +215,10 @@ fn component_claims(claims: &Claims<ComponentMetadata>) -> ShownClaims {
     }
 }
 
-fn provider_claims(jwt: &str, size_of: Option<&str>) -> ShownClaims {
+fn provider_claims(jwt: &str) -> ShownClaims {
     match ProviderClaims::decode_verified(jwt, KeyKind::Service) {
         Ok(claims) => {
             let problem = claims.check_time(now()).err().map(|e| e.to_string());
-            let _ = size_of;
             ShownClaims {
                 issuer: claims.issuer.clone(),
                 subject: claims.subject.clone(),
@@ -296,7 +295,7 @@ pub async fn inspect(reference: &str, args: &RegistryArgs, format: Format) -> an
                     platform: p.platform.to_string(),
                     digest: p.digest,
                     size: p.size,
-                    claims: p.claims.as_deref().map(|jwt| provider_claims(jwt, None)),
+                    claims: p.claims.as_deref().map(provider_claims),
                 })
                 .collect(),
         },

@@ -46,6 +46,12 @@ pub enum OciFailure {
         /// What the connection said.
         detail: String,
     },
+    /// TLS was asked for and the registry answered in plain HTTP.
+    #[error("registry {registry} does not speak TLS (a plain-HTTP registry? allow it with --allow-insecure-registry {registry})")]
+    NotTls {
+        /// The registry.
+        registry: String,
+    },
     /// The registry refused who we are.
     #[error("registry {registry} refused the credentials{hint}")]
     Unauthorized {
@@ -160,6 +166,13 @@ pub(crate) fn classify(registry: &str, error: OciDistributionError) -> OciFailur
         },
         OciDistributionError::DigestError(e) => {
             OciFailure::DigestMismatch(one_line(&e.to_string()))
+        }
+        OciDistributionError::RequestError(e)
+            if source_chain(&e).contains("InvalidContentType") =>
+        {
+            OciFailure::NotTls {
+                registry: registry.to_string(),
+            }
         }
         OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
             OciFailure::Unreachable {

@@ -321,7 +321,7 @@ impl Puller {
         {
             return Ok(bytes);
         }
-        tracing::info!(reference = %reference, digest = %layer.digest, size = layer.size, "pulling");
+        tracing::debug!(reference = %reference, digest = %layer.digest, size = layer.size, "pulling");
         self.downloads.fetch_add(1, Ordering::Relaxed);
         self.registry
             .download(reference, layer, &self.cache)

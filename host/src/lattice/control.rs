@@ -461,12 +461,14 @@ impl Control {
             }
             (_, given) => given.to_string(),
         };
-        let data = json!({
-            "host_id": self.host.id(),
-            "actor_id": request.actor_id,
-            "actor_ref": lattice_interfaces::shown(&reference),
-            "max_instances": request.max_instances,
-        });
+        let data = |actor_ref: &str| {
+            json!({
+                "host_id": self.host.id(),
+                "actor_id": request.actor_id,
+                "actor_ref": actor_ref,
+                "max_instances": request.max_instances,
+            })
+        };
         let scaled = self
             .host
             .scale_actor(
@@ -477,17 +479,18 @@ impl Control {
             )
             .await;
         if let Err(e) = scaled {
-            let mut data = data;
+            let mut data = data(&lattice_interfaces::shown(&reference));
             with_error(&mut data, &e);
             self.events.publish(kinds::ACTOR_SCALE_FAILED, data).await;
             return Err(e.into());
         }
         self.store_claims(&request.actor_id).await;
-        // What runs, a registry tag pinned to its digest.
-        let mut data = data;
-        if let Some(actor) = self.host.actor(&request.actor_id) {
-            data["actor_ref"] = json!(actor.origin());
-        }
+        // What runs (a registry tag pinned to its digest); of a stopped
+        // actor, what it ran.
+        let data = match self.host.actor(&request.actor_id) {
+            Some(actor) => data(actor.origin()),
+            None => data(&lattice_interfaces::shown(&reference)),
+        };
         // Callable lattice-wide before the reply says so.
         self.subscriptions.sync().await;
         self.events.publish(kinds::ACTOR_SCALED, data).await;

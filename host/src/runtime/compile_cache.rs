@@ -11,9 +11,11 @@
 //! host. Point `cache_dir` only at a folder the host alone writes.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -36,6 +38,9 @@ pub enum CompileOutcome {
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: Option<PathBuf>,
+    /// One lock per digest being loaded: starts of one new component at
+    /// once compile it once, and the rest take it from the cache.
+    loading: Arc<Mutex<HashMap<String, Weak<Mutex<()>>>>>,
 }
 
 /// The lowercase hex sha256 of `bytes`.
@@ -46,7 +51,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl CompileCache {
     /// A cache in `dir`, or no cache.
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            loading: Arc::default(),
+        }
+    }
+
+    /// The lock of loading `digest`.
+    fn lock_of(&self, digest: &str) -> Arc<Mutex<()>> {
+        let mut loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        loading.retain(|_, lock| lock.strong_count() > 0);
+        if let Some(lock) = loading.get(digest).and_then(Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(Mutex::new(()));
+        loading.insert(digest.to_string(), Arc::downgrade(&lock));
+        lock
     }
 
     /// The folder, if caching.
@@ -74,6 +94,11 @@ impl CompileCache {
         check_is_component(id, origin, wasm)?;
         let digest = sha256_hex(wasm);
         let entry = self.entry_path(engine, &digest);
+        // Held until this load is done; called off the async workers.
+        let lock = self.lock_of(&digest);
+        let _loading = entry
+            .is_some()
+            .then(|| lock.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(entry) = entry.as_deref().filter(|e| e.is_file()) {
             match deserialize(engine, entry) {
                 Ok(component) => {

@@ -354,7 +354,8 @@ pub struct AuctionAck {
 pub struct ScaleActor {
     /// The actor's id.
     pub actor_id: ComponentId,
-    /// Its component: a file path on the host. Not needed to stop it.
+    /// Its component: a registry reference or a file path on the host.
+    /// Not needed to stop it.
     #[serde(default)]
     pub actor_ref: String,
     /// Most instances at once; 0 stops the actor.
