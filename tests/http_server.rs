@@ -176,6 +176,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         id: id("http"),
         kind: "http-server".into(),
         config: [("header_read_timeout_ms".to_string(), "300".to_string())].into(),
+        placement: None,
     })
     .unwrap();
     host.put_link(hello_link()).unwrap();

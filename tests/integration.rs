@@ -18,6 +18,7 @@ mod actor_loading;
 mod actor_runtime;
 mod actor_signing;
 mod admin;
+mod apps;
 mod claims_wascap;
 mod cli_claims;
 mod cli_lattice;

@@ -131,6 +131,7 @@ fn spec(name: &str) -> lattice_interfaces::ActorSpec {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        placement: None,
     }
 }
 

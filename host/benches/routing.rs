@@ -110,6 +110,7 @@ fn main() {
             call_timeout: Duration::from_secs(10),
             provider_health: Duration::from_millis(200),
             provider_credentials: None,
+            reconcile: lattice_host::lattice::ReconcilerTiming::every(Duration::from_secs(2)),
         };
         let (a, b) = (host(), host());
         let lattice_a = Lattice::join(a.clone(), &config()).await.unwrap();

@@ -134,6 +134,11 @@ pub struct HostArgs {
     )]
     pub allowed_dirs: Vec<PathBuf>,
 
+    /// How often the lattice's apps are reconciled, in milliseconds (one host at a time does it; a silent host's replicas move after 3 periods)
+    #[arg(long, env = "LATTICE_RECONCILE_MS", default_value_t = 2000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub reconcile_ms: u64,
+
     /// Largest component or provider binary this host reads, in MiB
     #[arg(long, env = "LATTICE_MAX_REFERENCE_MIB", default_value_t = crate::references::DEFAULT_MAX_BYTES >> 20, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -174,6 +179,7 @@ impl std::fmt::Debug for HostArgs {
             .field("allow_unsigned_providers", &self.allow_unsigned_providers)
             .field("allowed_dirs", &self.allowed_dirs)
             .field("max_reference_mib", &self.max_reference_mib)
+            .field("reconcile_ms", &self.reconcile_ms)
             .field("allowed_issuers", &self.allowed_issuers)
             .finish()
     }
@@ -236,6 +242,9 @@ impl HostArgs {
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             provider_health: Duration::from_secs(10),
             provider_credentials: self.provider_credentials.clone(),
+            reconcile: crate::lattice::ReconcilerTiming::every(Duration::from_millis(
+                self.reconcile_ms,
+            )),
         }))
     }
 }

@@ -54,6 +54,7 @@ pub mod keyvalue;
 pub mod link;
 pub mod manifest;
 pub mod messaging;
+pub mod placement;
 pub mod protocol;
 pub mod wire;
 

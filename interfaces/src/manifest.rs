@@ -79,6 +79,10 @@ pub struct ActorSpec {
     /// memory survives between them. Unset or 1: a fresh instance per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
+    /// Where it runs when the manifest is applied as an app; `up` runs
+    /// everything on its one host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::placement::Placement>,
 }
 
 /// A capability provider the manifest runs.
@@ -92,6 +96,17 @@ pub struct ProviderSpec {
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Where it runs when the manifest is applied as an app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::placement::Placement>,
+}
+
+/// The `[app]` table of a manifest applied with `lattice-ctl apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppInfo {
+    /// The app's name: a-z, 0-9, '-' and '_'.
+    pub name: String,
 }
 
 /// A link as written in a manifest: the contract is one string.
@@ -113,6 +128,8 @@ struct LinkSpec {
 #[serde(deny_unknown_fields)]
 struct RawManifest {
     #[serde(default)]
+    app: Option<AppInfo>,
+    #[serde(default)]
     actors: Vec<ActorSpec>,
     #[serde(default)]
     providers: Vec<ProviderSpec>,
@@ -121,8 +138,11 @@ struct RawManifest {
 }
 
 /// A parsed and checked manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The app it describes, when applied with `lattice-ctl apply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppInfo>,
     /// Actors, in file order.
     pub actors: Vec<ActorSpec>,
     /// Providers, in file order.
@@ -298,7 +318,31 @@ impl Manifest {
             links.push(link);
         }
 
+        if let Some(app) = &raw.app {
+            if crate::protocol::state::app_status_key(&app.name).is_err() {
+                return Err(invalid(format!(
+                    "app name {:?}: use a-z, 0-9, '-' and '_'",
+                    app.name
+                )));
+            }
+        }
+        let placements = raw
+            .actors
+            .iter()
+            .map(|a| ("actor", &a.id, &a.placement))
+            .chain(
+                raw.providers
+                    .iter()
+                    .map(|p| ("provider", &p.id, &p.placement)),
+            );
+        for (kind, id, placement) in placements {
+            if let Some(Err(reason)) = placement.as_ref().map(crate::placement::Placement::check) {
+                return Err(invalid(format!("{kind} \"{id}\": {reason}")));
+            }
+        }
+
         Ok(Self {
+            app: raw.app,
             actors: raw.actors,
             providers: raw.providers,
             links,

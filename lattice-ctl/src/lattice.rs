@@ -519,18 +519,21 @@ pub async fn reset(conn: &ConnArgs, yes: bool, format: Format) -> anyhow::Result
     let client = LatticeClient::connect(conn).await?;
     let lattice = client.subjects().lattice().to_string();
     if !yes {
-        bail!("reset deletes every link, named config and claims record of lattice {lattice}: run it again with --yes");
+        bail!("reset deletes every link, named config, claims record and app of lattice {lattice}: run it again with --yes");
     }
     let state = client.state().await?;
     use lattice_interfaces::protocol::state::{CLAIMS_PREFIX, CONFIG_PREFIX, LINK_PREFIX};
     let links = state.clear(LINK_PREFIX).await?;
     let config = state.clear(CONFIG_PREFIX).await?;
     let claims = state.clear(CLAIMS_PREFIX).await?;
+    // Apps and their statuses (`apps`, `appstatus.…`): the reconciler
+    // would put their links back otherwise. What runs keeps running.
+    let apps = state.clear("apps").await?;
     done(
         format,
-        &serde_json::json!({ "links": links, "config": config, "claims": claims }),
+        &serde_json::json!({ "links": links, "config": config, "claims": claims, "apps": apps }),
         &format!(
-            "lattice {lattice} reset: {links} links, {config} config, {claims} claims deleted"
+            "lattice {lattice} reset: {links} links, {config} config, {claims} claims, {apps} app records deleted"
         ),
     )
 }
@@ -649,7 +652,11 @@ async fn send<O: Operation>(
     done(format, &response, message)
 }
 
-fn done<T: serde::Serialize>(format: Format, response: &T, message: &str) -> anyhow::Result<()> {
+pub fn done<T: serde::Serialize>(
+    format: Format,
+    response: &T,
+    message: &str,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(response)?),
         Format::Table => println!("{message}"),

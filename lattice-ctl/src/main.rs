@@ -1,5 +1,6 @@
 //! `lattice-ctl`: the operator's command-line interface to a lattice.
 
+mod apps;
 mod claims;
 mod client;
 mod keys;
@@ -78,6 +79,28 @@ enum Command {
     /// (like the nats CLI's pub and request).
     #[command(subcommand)]
     Msg(MsgCommand),
+    /// Apply an app: a manifest with an [app] table and placements, kept in the lattice and brought about by its hosts.
+    ///
+    /// `apply FILE` stores the next version; `apply --app NAME --version N`
+    /// makes a kept version current again.
+    Apply {
+        /// The app's manifest (TOML)
+        file: Option<PathBuf>,
+        /// The app to roll back (with --version)
+        #[arg(long, requires = "version", conflicts_with = "file")]
+        app: Option<String>,
+        /// The kept version to make current (with --app)
+        #[arg(long, requires = "app")]
+        version: Option<u32>,
+        #[command(flatten)]
+        registry: lattice_host::registry_args::RegistryArgs,
+    },
+    /// Show an app.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Delete an app.
+    #[command(subcommand)]
+    Delete(DeleteCommand),
     /// Push a component, or a provider binary with its claims, to an OCI registry.
     ///
     /// A provider binary goes into the image index at REF under the
@@ -138,9 +161,29 @@ struct Common {
 }
 
 #[derive(Debug, Subcommand)]
+enum AppCommand {
+    /// Desired against running, per component and host, with the reasons.
+    Status {
+        /// The app
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeleteCommand {
+    /// Stop everything an app runs and delete its links.
+    App {
+        /// The app
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum GetCommand {
     /// Every host that answers a ping.
     Hosts,
+    /// The lattice's apps: version, versions kept, whether converged.
+    Apps,
     /// What a host (or every host) runs.
     Inventory {
         /// A host id; every host when left out
@@ -385,6 +428,18 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         }
         Command::Get(GetCommand::Links) => lattice::get_links(&conn, output).await,
         Command::Get(GetCommand::Claims) => lattice::get_claims(&conn, output).await,
+        Command::Get(GetCommand::Apps) => apps::list(&conn, output).await,
+        Command::Apply {
+            file,
+            app,
+            version,
+            registry,
+        } => {
+            let rollback = app.as_deref().zip(version);
+            apps::apply(&conn, file.as_deref(), rollback, &registry, output).await
+        }
+        Command::App(AppCommand::Status { name }) => apps::status(&conn, &name, output).await,
+        Command::Delete(DeleteCommand::App { name }) => apps::delete(&conn, &name, output).await,
         Command::Start(StartCommand::Actor {
             id,
             reference,

@@ -153,6 +153,7 @@ pub fn lattice_config(
         call_timeout: Duration::from_secs(5),
         provider_health: Duration::from_millis(200),
         provider_credentials: None,
+        reconcile: lattice_host::lattice::ReconcilerTiming::every(Duration::from_millis(300)),
     }
 }
 
@@ -240,6 +241,7 @@ pub fn provider(name: &str, kind: &str) -> ProviderSpec {
         id: id(name),
         kind: kind.into(),
         config: Default::default(),
+        placement: None,
     }
 }
 

@@ -456,6 +456,7 @@ impl Host {
             memory_limit_mib: None,
             timeout_ms: None,
             instance_reuse,
+            placement: None,
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),

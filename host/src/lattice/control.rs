@@ -580,6 +580,7 @@ impl Control {
                 id: request.provider_id,
                 kind: request.provider_ref,
                 config: request.config,
+                placement: None,
             })
         };
         if started.is_ok() {

@@ -11,9 +11,12 @@
 //! 3. [`Lattice::leave`] stops answering, announces `host_stopped` and
 //!    flushes; the caller then drains the host itself.
 
+mod app_state;
 mod connect;
 mod control;
+mod placement;
 mod process;
+mod reconciler;
 mod rpc;
 mod state;
 
@@ -31,6 +34,7 @@ use tracing::Instrument as _;
 pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
 pub use lattice_interfaces::protocol::control::MAX_REQUEST_BYTES;
 pub use lattice_rpc::EventPublisher;
+pub use reconciler::ReconcilerTiming;
 pub use rpc::{ClusterKeys, MAX_BODY_BYTES};
 pub use state::{DeletedLink, LatticeState, LinkSigning, StateError};
 
@@ -58,6 +62,9 @@ pub struct LatticeConfig {
     /// Where each provider process's own NATS credentials are
     /// (`DIR/<provider-id>.creds` or `.nk`); none: they get the host's.
     pub provider_credentials: Option<std::path::PathBuf>,
+    /// How often the reconciler brings hosts to the lattice's apps (one
+    /// host reconciles at a time; see [`ReconcilerTiming`]).
+    pub reconcile: ReconcilerTiming,
 }
 
 /// Why a host could not join.
@@ -66,6 +73,9 @@ pub enum JoinError {
     /// The lattice id is not usable.
     #[error(transparent)]
     LatticeId(#[from] lattice_interfaces::protocol::subjects::LatticeIdError),
+    /// The reconciler's control client cannot be made.
+    #[error("cannot start the reconciler: {0}")]
+    Reconciler(String),
     /// NATS is not reachable.
     #[error(transparent)]
     Connect(#[from] ConnectError),
@@ -186,6 +196,20 @@ impl Lattice {
             heartbeat(control.clone(), config.heartbeat, stop_tasks.clone())
                 .instrument(span.clone()),
         );
+        let reconciler = reconciler::Reconciler {
+            host_id: host.id().to_string(),
+            state: control.state.clone(),
+            control: lattice_client::ControlClient::new(
+                client.clone(),
+                subjects.lattice(),
+                &lattice_rpc::redacted(&config.nats.url_or_default()),
+                Duration::from_secs(30),
+            )
+            .map_err(|e| JoinError::Reconciler(e.to_string()))?,
+            events: control.events.clone(),
+            timing: config.reconcile,
+        };
+        tasks.spawn(reconciler.run(stop_tasks.clone()).instrument(span.clone()));
         let stop = stop_tasks.clone();
         tasks.spawn(
             async move {

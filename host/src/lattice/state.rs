@@ -60,7 +60,7 @@ pub enum StateError {
     },
 }
 
-fn nats(e: impl std::fmt::Display) -> StateError {
+pub(super) fn nats(e: impl std::fmt::Display) -> StateError {
     StateError::Nats(e.to_string())
 }
 
@@ -97,7 +97,7 @@ pub struct LinkSigning {
 /// The bucket, opened or created.
 #[derive(Clone)]
 pub struct LatticeState {
-    kv: Store,
+    pub(super) kv: Store,
     signing: Option<LinkSigning>,
 }
 

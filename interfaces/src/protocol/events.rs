@@ -53,6 +53,16 @@ pub mod kinds {
     pub const HEALTH_CHECK_PASSED: &str = "health_check_passed";
     /// A provider failed its health check.
     pub const HEALTH_CHECK_FAILED: &str = "health_check_failed";
+    /// The reconciler saw a new version of an app (or a rollback).
+    pub const APP_DEPLOYED: &str = "app_deployed";
+    /// An app runs everywhere it should.
+    pub const APP_RECONCILED: &str = "app_reconciled";
+    /// A deleted app's components are stopped and its links gone.
+    pub const APP_DELETED: &str = "app_deleted";
+    /// The reconciler started, stopped or updated a component on a host.
+    pub const REPLICA_PLACED: &str = "replica_placed";
+    /// A component could not be placed, or a host refused it.
+    pub const PLACEMENT_FAILED: &str = "placement_failed";
 }
 
 /// The CloudEvents `type` of event `kind`.

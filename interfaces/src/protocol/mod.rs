@@ -9,6 +9,7 @@
 //! - [`events`]: CloudEvents 1.0 that report every change of state;
 //! - [`state`]: the keys and values of the lattice's JetStream KV bucket.
 
+pub mod app;
 pub mod control;
 pub mod events;
 pub mod link_entry;

@@ -8,6 +8,9 @@
 //! | `link.<source>.<namespace>.<package>.<name>` | a [`Link`](crate::Link) |
 //! | `claims.<subject>` | the [`Claims`](crate::claims::Claims) of an actor a host ran |
 //! | `config.<name>` | a JSON object of strings |
+//! | `apps` | every app: its versions and which one is current ([`Apps`](super::app::Apps)) |
+//! | `appstatus.<name>` | what the reconciler last found for an app ([`AppStatus`](super::app::AppStatus)) |
+//! | `reconciler.lease` | which host reconciles, until when ([`Lease`](super::app::Lease)) |
 //!
 //! Writers use the KV revision (compare-and-set), so two concurrent writes
 //! to one key never lose one silently.
@@ -80,6 +83,18 @@ pub fn config_key(name: &ComponentId) -> String {
 
 /// Prefix of every config key.
 pub const CONFIG_PREFIX: &str = "config.";
+
+/// The key of every app's record.
+pub const APPS_KEY: &str = "apps";
+
+/// The key of the reconciler's lease.
+pub const LEASE_KEY: &str = "reconciler.lease";
+
+/// The key of an app's status; fails for a name that cannot be a key.
+pub fn app_status_key(name: &str) -> Result<String, KeyError> {
+    token("app name", name)?;
+    Ok(format!("appstatus.{name}"))
+}
 
 #[cfg(test)]
 mod tests {

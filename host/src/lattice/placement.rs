@@ -1,0 +1,445 @@
+//! What an app needs done: given its manifest and what each host runs, the
+//! actions that bring the hosts to the manifest, and each component's
+//! status. Pure: the reconciler gathers the input and carries the actions
+//! out, and the same input always gives the same plan.
+
+use std::collections::BTreeMap;
+
+use lattice_interfaces::placement::Placement;
+use lattice_interfaces::protocol::app::ComponentStatus;
+use lattice_interfaces::protocol::control::Inventory;
+use lattice_interfaces::{ActorSpec, ComponentId, Manifest, ProviderSpec};
+
+use crate::artifacts::runs;
+
+/// What one host runs, as its inventory says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostView {
+    /// The host id.
+    pub id: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Actors: reference and instance limit.
+    pub actors: BTreeMap<ComponentId, (String, u32)>,
+    /// Providers: reference.
+    pub providers: BTreeMap<ComponentId, String>,
+}
+
+impl HostView {
+    /// From a host's inventory.
+    pub fn of(inventory: &Inventory) -> Self {
+        Self {
+            id: inventory.host.host_id.clone(),
+            labels: inventory.host.labels.clone(),
+            actors: inventory
+                .actors
+                .iter()
+                .map(|a| (a.id.clone(), (a.reference.clone(), a.max_instances)))
+                .collect(),
+            providers: inventory
+                .providers
+                .iter()
+                .map(|p| (p.id.clone(), p.reference.clone()))
+                .collect(),
+        }
+    }
+
+    fn load(&self) -> usize {
+        self.actors.len() + self.providers.len()
+    }
+
+    fn runs(&self, id: &ComponentId) -> bool {
+        self.actors.contains_key(id) || self.providers.contains_key(id)
+    }
+}
+
+/// One change on one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Start the actor, or change its instance limit (`actor.scale`).
+    RunActor { host: String, spec: ActorSpec },
+    /// Swap its component (`actor.update`).
+    UpdateActor {
+        host: String,
+        id: ComponentId,
+        reference: String,
+    },
+    /// Stop it (`actor.scale` to 0).
+    StopActor { host: String, id: ComponentId },
+    /// Start the provider (`provider.start`).
+    StartProvider { host: String, spec: ProviderSpec },
+    /// Stop it (`provider.stop`).
+    StopProvider { host: String, id: ComponentId },
+}
+
+impl Action {
+    /// The host it is for.
+    pub fn host(&self) -> &str {
+        match self {
+            Self::RunActor { host, .. }
+            | Self::UpdateActor { host, .. }
+            | Self::StopActor { host, .. }
+            | Self::StartProvider { host, .. }
+            | Self::StopProvider { host, .. } => host,
+        }
+    }
+}
+
+/// The actions and statuses for one app.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub actions: Vec<Action>,
+    pub components: Vec<ComponentStatus>,
+}
+
+/// A component as the planner sees it.
+struct Component<'a> {
+    id: &'a ComponentId,
+    kind: &'static str,
+    placement: Placement,
+    /// Whether a host runs it as this version wants (reference; limits).
+    current_on: Box<dyn Fn(&HostView) -> Fresh + 'a>,
+    start: Box<dyn Fn(&str) -> Action + 'a>,
+    stop: Box<dyn Fn(&str) -> Action + 'a>,
+}
+
+/// How a host runs a component, against what the app wants.
+enum Fresh {
+    /// As wanted.
+    Yes,
+    /// Other limits: the start action changes them.
+    Limits,
+    /// Another component: swap it (an actor) or restart it (a provider).
+    Outdated(Action),
+}
+
+fn components(manifest: &Manifest) -> Vec<Component<'_>> {
+    let mut all = Vec::new();
+    for actor in &manifest.actors {
+        let max = actor.max_instances.unwrap_or(100);
+        all.push(Component {
+            id: &actor.id,
+            kind: "actor",
+            placement: actor.placement.clone().unwrap_or_default(),
+            current_on: Box::new(move |host: &HostView| match host.actors.get(&actor.id) {
+                Some((reference, _)) if !runs(reference, &actor.reference) => {
+                    Fresh::Outdated(Action::UpdateActor {
+                        host: host.id.clone(),
+                        id: actor.id.clone(),
+                        reference: actor.reference.clone(),
+                    })
+                }
+                Some((_, instances)) if *instances != max => Fresh::Limits,
+                _ => Fresh::Yes,
+            }),
+            start: Box::new(move |host: &str| Action::RunActor {
+                host: host.to_string(),
+                spec: ActorSpec {
+                    max_instances: Some(max),
+                    placement: None,
+                    ..actor.clone()
+                },
+            }),
+            stop: Box::new(move |host: &str| Action::StopActor {
+                host: host.to_string(),
+                id: actor.id.clone(),
+            }),
+        });
+    }
+    for provider in &manifest.providers {
+        all.push(Component {
+            id: &provider.id,
+            kind: "provider",
+            placement: provider.placement.clone().unwrap_or_default(),
+            current_on: Box::new(
+                move |host: &HostView| match host.providers.get(&provider.id) {
+                    Some(reference) if !runs(reference, &provider.kind) => {
+                        Fresh::Outdated(Action::StopProvider {
+                            host: host.id.clone(),
+                            id: provider.id.clone(),
+                        })
+                    }
+                    _ => Fresh::Yes,
+                },
+            ),
+            start: Box::new(move |host: &str| Action::StartProvider {
+                host: host.to_string(),
+                spec: ProviderSpec {
+                    placement: None,
+                    ..provider.clone()
+                },
+            }),
+            stop: Box::new(move |host: &str| Action::StopProvider {
+                host: host.to_string(),
+                id: provider.id.clone(),
+            }),
+        });
+    }
+    all
+}
+
+fn describe(placement: &Placement, bucket: Option<(&str, &str)>) -> String {
+    let mut wanted: Vec<String> = placement
+        .constraints
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if let Some((label, value)) = bucket {
+        wanted.push(format!("{label}={value}"));
+    }
+    if wanted.is_empty() {
+        "any host".into()
+    } else {
+        wanted.join(",")
+    }
+}
+
+/// The plan that brings `hosts` to `manifest`. `reachable` tells which
+/// hosts may be sent actions now (a host not heard from lately still
+/// counts as running what it ran, but gets no actions).
+pub(crate) fn plan(
+    manifest: &Manifest,
+    hosts: &[HostView],
+    reachable: &(dyn Fn(&str) -> bool + Sync),
+) -> Plan {
+    let mut plan = Plan::default();
+    for component in components(manifest) {
+        let placement = &component.placement;
+        let running: Vec<&HostView> = hosts.iter().filter(|h| h.runs(component.id)).collect();
+        let mut keep: Vec<&HostView> = Vec::new();
+        let mut reasons: Vec<String> = Vec::new();
+        let desired;
+        if placement.daemon {
+            let admitted: Vec<&HostView> = hosts
+                .iter()
+                .filter(|h| placement.admits(&h.labels))
+                .collect();
+            desired = admitted.len();
+            for host in admitted {
+                if host.runs(component.id) {
+                    keep.push(host);
+                } else if reachable(&host.id) {
+                    plan.actions.push((component.start)(&host.id));
+                }
+            }
+            if desired == 0 {
+                reasons.push(format!("no host matches {}", describe(placement, None)));
+            }
+        } else {
+            let buckets: Vec<(Option<(&str, &str)>, usize)> = match &placement.spread {
+                Some(spread) => placement
+                    .spread_counts()
+                    .into_iter()
+                    .filter(|(_, count)| *count > 0)
+                    .map(|(value, count)| {
+                        let value = spread
+                            .weights
+                            .get_key_value(&value)
+                            .map_or("", |(v, _)| v.as_str());
+                        (Some((spread.label.as_str(), value)), count as usize)
+                    })
+                    .collect(),
+                None => vec![(None, placement.replicas() as usize)],
+            };
+            desired = buckets.iter().map(|(_, n)| n).sum();
+            for (bucket, want) in buckets {
+                let in_bucket = |h: &HostView| {
+                    placement.admits(&h.labels)
+                        && bucket.is_none_or(|(label, value)| {
+                            h.labels.get(label).map(String::as_str) == Some(value)
+                        })
+                };
+                let mut here: Vec<&HostView> =
+                    running.iter().copied().filter(|h| in_bucket(h)).collect();
+                // Keep the least loaded; stop the rest.
+                here.sort_by(|a, b| a.load().cmp(&b.load()).then(a.id.cmp(&b.id)));
+                keep.extend(here.iter().take(want).copied());
+                let missing = want.saturating_sub(here.len());
+                if missing > 0 {
+                    let mut candidates: Vec<&HostView> = hosts
+                        .iter()
+                        .filter(|h| in_bucket(h) && !h.runs(component.id) && reachable(&h.id))
+                        .collect();
+                    candidates.sort_by(|a, b| a.load().cmp(&b.load()).then(a.id.cmp(&b.id)));
+                    for host in candidates.iter().take(missing) {
+                        plan.actions.push((component.start)(&host.id));
+                    }
+                    if candidates.len() < missing {
+                        reasons.push(format!(
+                            "{} more host(s) with {} needed: no other host matches",
+                            missing - candidates.len(),
+                            describe(placement, bucket)
+                        ));
+                    }
+                }
+            }
+        }
+        for host in &running {
+            if !keep.iter().any(|k| k.id == host.id) && reachable(&host.id) {
+                plan.actions.push((component.stop)(&host.id));
+            }
+        }
+        // Roll out a new version one host per pass; limits change everywhere.
+        let mut rolling = false;
+        for host in &keep {
+            if !reachable(&host.id) {
+                continue;
+            }
+            match (component.current_on)(host) {
+                Fresh::Yes => {}
+                Fresh::Limits => plan.actions.push((component.start)(&host.id)),
+                Fresh::Outdated(action) if !rolling => {
+                    rolling = true;
+                    plan.actions.push(action);
+                }
+                Fresh::Outdated(_) => {}
+            }
+        }
+        if rolling {
+            reasons.push("rolling out a new version, one host at a time".into());
+        }
+        let mut running_ids: Vec<String> = running.iter().map(|h| h.id.clone()).collect();
+        running_ids.sort();
+        if running_ids.len() != desired && reasons.is_empty() {
+            reasons.push(format!(
+                "{} of {desired} placed; placing",
+                running_ids.len()
+            ));
+        }
+        plan.components.push(ComponentStatus {
+            id: component.id.to_string(),
+            kind: component.kind.to_string(),
+            desired: u32::try_from(desired).unwrap_or(u32::MAX),
+            running: running_ids,
+            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        });
+    }
+    plan
+}
+
+/// The actions that stop everything `manifest` declares, on every host.
+pub(crate) fn removal(
+    manifest: &Manifest,
+    hosts: &[HostView],
+    reachable: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<Action> {
+    components(manifest)
+        .iter()
+        .flat_map(|component| {
+            hosts
+                .iter()
+                .filter(|h| h.runs(component.id) && reachable(&h.id))
+                .map(|h| (component.stop)(&h.id))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: &str, zone: &str, actors: &[(&str, &str)]) -> HostView {
+        HostView {
+            id: id.into(),
+            labels: [("zone".to_string(), zone.to_string())].into(),
+            actors: actors
+                .iter()
+                .map(|(a, r)| (ComponentId::new(*a).unwrap(), (r.to_string(), 100)))
+                .collect(),
+            providers: BTreeMap::new(),
+        }
+    }
+
+    fn app(placement: &str) -> Manifest {
+        Manifest::from_toml(&format!(
+            "[app]\nname = \"shop\"\n[[actors]]\nid = \"hello\"\nreference = \"r.example/hello:1\"\nplacement = {placement}\n"
+        ))
+        .unwrap()
+    }
+
+    fn starts(plan: &Plan) -> Vec<&str> {
+        let mut hosts: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::RunActor { .. }))
+            .map(Action::host)
+            .collect();
+        hosts.sort_unstable();
+        hosts
+    }
+
+    const ALL: &(dyn Fn(&str) -> bool + Sync) = &|_| true;
+
+    #[test]
+    fn replicas_spread_over_zones_go_to_the_least_loaded_hosts() {
+        let hosts = [
+            host("a", "east", &[("other", "x")]),
+            host("b", "east", &[]),
+            host("c", "west", &[]),
+            host("d", "west", &[]),
+        ];
+        let plan = plan(
+            &app(
+                "{ replicas = 2, spread = { label = \"zone\", weights = { east = 1, west = 1 } } }",
+            ),
+            &hosts,
+            ALL,
+        );
+        assert_eq!(starts(&plan), ["b", "c"]);
+        assert_eq!(plan.components[0].desired, 2);
+    }
+
+    #[test]
+    fn a_converged_app_needs_nothing_and_a_lost_host_is_replaced() {
+        let running = [("hello", "r.example/hello:1@sha256:00")];
+        let hosts = [host("a", "east", &running), host("b", "east", &[])];
+        let converged = plan(&app("{ replicas = 1 }"), &hosts, ALL);
+        assert!(converged.actions.is_empty(), "{:?}", converged.actions);
+        assert_eq!(converged.components[0].reason, None);
+        let after_loss = plan(&app("{ replicas = 1 }"), &hosts[1..], ALL);
+        assert_eq!(starts(&after_loss), ["b"]);
+    }
+
+    #[test]
+    fn extras_stop_and_a_new_version_rolls_one_host_at_a_time() {
+        let old = [("hello", "r.example/hello:0@sha256:00")];
+        let hosts = [
+            host("a", "east", &old),
+            host("b", "east", &old),
+            host("c", "east", &old),
+        ];
+        let plan = plan(&app("{ replicas = 2 }"), &hosts, ALL);
+        let stops = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::StopActor { .. }))
+            .count();
+        let updates = plan
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::UpdateActor { .. }))
+            .count();
+        assert_eq!((stops, updates), (1, 1), "{:?}", plan.actions);
+    }
+
+    #[test]
+    fn what_cannot_be_placed_says_why_and_a_daemon_runs_on_every_match() {
+        let hosts = [host("a", "east", &[]), host("b", "west", &[])];
+        let stuck = plan(
+            &app("{ replicas = 1, constraints = { gpu = \"yes\" } }"),
+            &hosts,
+            ALL,
+        );
+        assert!(stuck.actions.is_empty());
+        let reason = stuck.components[0].reason.clone().unwrap();
+        assert!(
+            reason.contains("gpu=yes") && reason.contains("no other host matches"),
+            "{reason}"
+        );
+        let daemon = plan(&app("{ daemon = true }"), &hosts, ALL);
+        assert_eq!(starts(&daemon), ["a", "b"]);
+        let unreachable = plan(&app("{ daemon = true }"), &hosts, &|h| h == "a");
+        assert_eq!(starts(&unreachable), ["a"]);
+    }
+}

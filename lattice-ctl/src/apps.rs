@@ -1,0 +1,257 @@
+//! `lattice-ctl apply`, `get apps`, `app status` and `delete app`: the
+//! lattice's declared applications, kept in its state bucket and brought
+//! about by the hosts' reconciler.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use lattice_host::registry_args::RegistryArgs;
+use lattice_interfaces::protocol::app::App;
+use lattice_interfaces::{ArtifactRef, Manifest};
+use serde::Serialize;
+
+use crate::client::{ConnArgs, LatticeClient};
+use crate::lattice::done;
+use crate::output::{print_list, Format};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Checks that every registry reference of `manifest` resolves, so an app
+/// naming a missing artifact is refused now rather than failing on hosts.
+async fn check_artifacts(
+    name: &str,
+    manifest: &Manifest,
+    registry: &RegistryArgs,
+) -> anyhow::Result<()> {
+    let references: Vec<&String> = manifest
+        .actors
+        .iter()
+        .map(|a| &a.reference)
+        .chain(manifest.providers.iter().map(|p| &p.kind))
+        .filter(|r| ArtifactRef::is_oci(r))
+        .collect();
+    if references.is_empty() {
+        return Ok(());
+    }
+    let client = lattice_oci::Registry::new(registry.options()?)?;
+    for reference in references {
+        let parsed = lattice_oci::OciReference::parse(reference)
+            .map_err(|e| anyhow::anyhow!("app {name}: {e}"))?;
+        client
+            .manifest(&parsed)
+            .await
+            .map_err(|e| anyhow::anyhow!("app {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `apply FILE`: stores the manifest as the app's next version.
+/// `apply --app NAME --version N`: makes version N current again.
+pub async fn apply(
+    conn: &ConnArgs,
+    file: Option<&Path>,
+    rollback: Option<(&str, u32)>,
+    registry: &RegistryArgs,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    #[derive(Serialize)]
+    struct Applied<'a> {
+        app: &'a str,
+        version: u32,
+    }
+    match (file, rollback) {
+        (Some(file), None) => {
+            let manifest = Manifest::load(file)?;
+            let Some(app) = manifest.app.clone() else {
+                bail!(
+                    "{}: not an app: add an [app] table with its name (name = \"shop\")",
+                    file.display()
+                );
+            };
+            let name = app.name;
+            check_artifacts(&name, &manifest, registry).await?;
+            let version = state
+                .update_apps(|apps| {
+                    let app = apps.apps.entry(name.clone()).or_insert_with(|| App {
+                        current: 0,
+                        versions: Vec::new(),
+                    });
+                    Ok(app.push(manifest.clone(), now_ms()))
+                })
+                .await?
+                .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+            done(
+                format,
+                &Applied { app: &name, version },
+                &format!("app {name} version {version} applied; `lattice-ctl app status {name}` shows where it runs"),
+            )
+        }
+        (None, Some((name, version))) => {
+            state
+                .update_apps(|apps| {
+                    let app = apps
+                        .apps
+                        .get_mut(name)
+                        .ok_or_else(|| "no such app".to_string())?;
+                    if !app.versions.iter().any(|v| v.version == version) {
+                        let kept: Vec<String> =
+                            app.versions.iter().map(|v| v.version.to_string()).collect();
+                        return Err(format!("no version {version} (kept: {})", kept.join(", ")));
+                    }
+                    app.current = version;
+                    Ok(())
+                })
+                .await?
+                .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+            done(
+                format,
+                &Applied { app: name, version },
+                &format!("app {name} back at version {version}"),
+            )
+        }
+        _ => {
+            bail!("apply takes a FILE, or --app NAME with --version N to go back to a kept version")
+        }
+    }
+}
+
+/// `delete app NAME`: the reconciler stops what it runs and removes it.
+pub async fn delete(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    state
+        .update_apps(|apps| {
+            let app = apps
+                .apps
+                .get_mut(name)
+                .ok_or_else(|| "no such app".to_string())?;
+            app.current = 0;
+            Ok(())
+        })
+        .await?
+        .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+    done(
+        format,
+        &serde_json::json!({ "app": name, "deleted": true }),
+        &format!("app {name} deleted: its components stop and its links go on the next reconcile"),
+    )
+}
+
+/// `get apps`.
+pub async fn list(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    let (apps, _) = state.apps().await?;
+    #[derive(Serialize)]
+    struct Listed {
+        name: String,
+        version: u32,
+        versions: Vec<u32>,
+        state: String,
+    }
+    let mut listed = Vec::new();
+    for (name, app) in &apps.apps {
+        let status = state.app_status(name).await?;
+        let shown = match (app.current, status) {
+            (0, _) => "deleting".to_string(),
+            (_, Some(s)) if s.version == app.current && s.converged => "converged".to_string(),
+            (_, Some(_)) | (_, None) => "reconciling".to_string(),
+        };
+        listed.push(Listed {
+            name: name.clone(),
+            version: app.current,
+            versions: app.versions.iter().map(|v| v.version).collect(),
+            state: shown,
+        });
+    }
+    let rows = listed
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                l.version.to_string(),
+                l.versions
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                l.state.clone(),
+            ]
+        })
+        .collect();
+    print_list(
+        format,
+        &listed,
+        (&["NAME", "VERSION", "KEPT", "STATE"], "apps"),
+        rows,
+    )
+}
+
+/// `app status NAME`: desired against running, per component, with reasons.
+pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    let (apps, _) = state.apps().await?;
+    let app = apps
+        .apps
+        .get(name)
+        .with_context(|| format!("no app {name} in lattice {}", client.subjects().lattice()))?;
+    let Some(status) = state.app_status(name).await? else {
+        bail!("app {name}: no host has reconciled it yet (is a host of this lattice running?)");
+    };
+    let short = |host: &str| {
+        host.get(..8)
+            .map_or_else(|| host.to_string(), |s| format!("{s}…"))
+    };
+    let rows = status
+        .components
+        .iter()
+        .map(|c| {
+            vec![
+                c.id.clone(),
+                c.kind.clone(),
+                c.desired.to_string(),
+                format!(
+                    "{} {}",
+                    c.running.len(),
+                    c.running
+                        .iter()
+                        .map(|h| short(h))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+                .trim_end()
+                .to_string(),
+                c.reason.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    if format == Format::Table {
+        println!(
+            "app {name} version {} (current {}): {}",
+            status.version,
+            app.current,
+            if status.converged {
+                "converged"
+            } else {
+                "reconciling"
+            }
+        );
+    }
+    print_list(
+        format,
+        &status,
+        (
+            &["COMPONENT", "KIND", "DESIRED", "RUNNING", "REASON"],
+            "components",
+        ),
+        rows,
+    )
+}

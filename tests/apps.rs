@@ -1,0 +1,301 @@
+//! Apps: `lattice-ctl apply` stores a manifest with placements in the
+//! lattice, and the hosts' reconciler brings it about: replicas spread over
+//! zones, replaced when their host dies, rolled to a new version and back,
+//! reported with reasons when they cannot be placed, and removed with the
+//! app. Bad apps are refused by `apply` in one line.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use lattice_host::lattice::Lattice;
+use lattice_host::{Host, HostConfig, RuntimeConfig};
+use lattice_interfaces::protocol::app::AppStatus;
+use lattice_tests::hosts::{self, id};
+use lattice_tests::nats::NatsServer;
+use lattice_tests::{eventually, eventually_within, fixtures};
+
+fn ctl(url: &str, args: &[&str]) -> Output {
+    lattice_tests::process::lattice_ctl()
+        .args(args)
+        .args(["--nats-url", url])
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A development host labelled `zone=ZONE` (and `extra`), joined to the
+/// lattice at `url`.
+async fn host_in(url: &str, zone: &str, extra: &[(&str, &str)]) -> (Host, Lattice) {
+    let mut labels: BTreeMap<String, String> = [("zone".to_string(), zone.to_string())].into();
+    labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let host = Host::new(HostConfig {
+        trust: hosts::unsigned_allowed(),
+        labels,
+        runtime: RuntimeConfig {
+            cache_dir: None,
+            pool_instances: 50,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let config = hosts::lattice_config(url, lattice_host::lattice::ClusterKeys::development());
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    (host, lattice)
+}
+
+fn write_app(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+fn hello_app(reference: &str, placement: &str) -> String {
+    format!(
+        "[app]\nname = \"shop\"\n\n[[actors]]\nid = \"hello\"\nreference = \"{reference}\"\nplacement = {placement}\n"
+    )
+}
+
+async fn status(url: &str, app: &str) -> Option<AppStatus> {
+    let out = ctl(url, &["app", "status", app, "-o", "json"]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn running_hello(hosts: &[&Host]) -> Vec<String> {
+    hosts
+        .iter()
+        .filter(|h| h.actor(&id("hello")).is_some())
+        .map(|h| h.id().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_spreads_over_zones_replaces_a_dead_hosts_replica_and_goes_when_deleted() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let mut east = vec![
+        host_in(&url, "east", &[]).await,
+        host_in(&url, "east", &[]).await,
+    ];
+    let (west, lattice_west) = host_in(&url, "west", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello");
+    let app = write_app(
+        dir.path(),
+        "shop",
+        &hello_app(
+            &hello.display().to_string(),
+            "{ replicas = 2, spread = { label = \"zone\", weights = { east = 50, west = 50 } } }",
+        ),
+    );
+    let applied = ok(&ctl(&url, &["apply", &app]));
+    assert!(applied.contains("app shop version 1 applied"), "{applied}");
+
+    // One replica in each zone.
+    eventually("hello on one east and one west host", async || {
+        let running = running_hello(&[&east[0].0, &east[1].0, &west]);
+        (running.len() == 2 && running.contains(&west.id().to_string())).then_some(())
+    })
+    .await;
+    let converged = eventually("the app to converge", async || {
+        status(&url, "shop").await.filter(|s| s.converged)
+    })
+    .await;
+    assert_eq!(converged.components[0].desired, 2);
+    let listed = ok(&ctl(&url, &["get", "apps"]));
+    assert!(
+        listed.contains("shop") && listed.contains("converged"),
+        "{listed}"
+    );
+
+    // The east host running it dies (leaves without a word): the other east
+    // host takes its replica, within 3 silent passes and one placement.
+    let dead_index = east
+        .iter()
+        .position(|(host, _)| host.actor(&id("hello")).is_some())
+        .unwrap();
+    let (dead, dead_lattice) = east.remove(dead_index);
+    let (survivor, survivor_lattice) = east.remove(0);
+    let killed = Instant::now();
+    dead_lattice.leave().await;
+    dead.shutdown(Duration::ZERO).await;
+    eventually_within(
+        "the replica to move to the other east host",
+        Duration::from_secs(20),
+        async || survivor.actor(&id("hello")).map(drop),
+    )
+    .await;
+    let moved_after = killed.elapsed();
+    assert!(west.actor(&id("hello")).is_some(), "the west replica stays");
+    eprintln!("replica re-placed {moved_after:?} after its host died");
+
+    // Deleting the app stops what it runs, everywhere.
+    ok(&ctl(&url, &["delete", "app", "shop"]));
+    eventually("hello to stop everywhere", async || {
+        running_hello(&[&survivor, &west]).is_empty().then_some(())
+    })
+    .await;
+    eventually("the app to be gone", async || {
+        let listed = ok(&ctl(&url, &["get", "apps"]));
+        listed.contains("no apps").then_some(())
+    })
+    .await;
+    hosts::leave(survivor_lattice, survivor).await;
+    hosts::leave(lattice_west, west).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplaceable_app_says_why_and_is_placed_when_a_matching_host_appears() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (plain, plain_lattice) = host_in(&url, "east", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello").display().to_string();
+    let app = write_app(
+        dir.path(),
+        "shop",
+        &hello_app(&hello, "{ replicas = 1, constraints = { gpu = \"yes\" } }"),
+    );
+    ok(&ctl(&url, &["apply", &app]));
+    let stuck = eventually("a reason in the app's status", async || {
+        status(&url, "shop")
+            .await
+            .and_then(|s| s.components[0].reason.clone())
+    })
+    .await;
+    assert!(
+        stuck.contains("gpu=yes") && stuck.contains("no other host matches"),
+        "{stuck}"
+    );
+    let shown = ok(&ctl(&url, &["app", "status", "shop"]));
+    assert!(shown.contains("gpu=yes"), "{shown}");
+    assert!(plain.actor(&id("hello")).is_none());
+
+    let (gpu, gpu_lattice) = host_in(&url, "east", &[("gpu", "yes")]).await;
+    eventually("hello on the gpu host", async || {
+        gpu.actor(&id("hello")).map(drop)
+    })
+    .await;
+    eventually("the app to converge", async || {
+        status(&url, "shop").await.filter(|s| s.converged).map(drop)
+    })
+    .await;
+    hosts::leave(gpu_lattice, gpu).await;
+    hosts::leave(plain_lattice, plain).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_rolls_out_and_an_old_one_comes_back() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (host, lattice) = host_in(&url, "east", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixtures::wasm("hello").display().to_string();
+    let v2_path = dir.path().join("hello-v2.wasm");
+    std::fs::copy(&v1, &v2_path).unwrap();
+    let v2 = v2_path.display().to_string();
+    let reference = || host.actor(&id("hello")).map(|a| a.origin().to_string());
+
+    ok(&ctl(
+        &url,
+        &[
+            "apply",
+            &write_app(dir.path(), "v1", &hello_app(&v1, "{ replicas = 1 }")),
+        ],
+    ));
+    eventually("version 1 to run", async || {
+        (reference() == Some(v1.clone())).then_some(())
+    })
+    .await;
+    let applied = ok(&ctl(
+        &url,
+        &[
+            "apply",
+            &write_app(dir.path(), "v2", &hello_app(&v2, "{ replicas = 1 }")),
+        ],
+    ));
+    assert!(applied.contains("version 2"), "{applied}");
+    eventually("version 2 to run", async || {
+        (reference() == Some(v2.clone())).then_some(())
+    })
+    .await;
+    ok(&ctl(&url, &["apply", "--app", "shop", "--version", "1"]));
+    eventually("version 1 to run again", async || {
+        (reference() == Some(v1.clone())).then_some(())
+    })
+    .await;
+    let refused = ctl(&url, &["apply", "--app", "shop", "--version", "9"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("app shop: no version 9 (kept: 1, 2)"),
+        "{stderr}"
+    );
+    hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_a_bad_app_in_one_line_naming_what_and_why() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (host, lattice) = host_in(&url, "east", &[]).await;
+    let registry = lattice_tests::registry::RegistryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello").display().to_string();
+    let missing_ref = registry.reference("missing:1");
+    let cases = [
+        ("no-app", format!("[[actors]]\nid = \"hello\"\nreference = \"{hello}\"\n"), "not an app: add an [app] table"),
+        ("bad-name", format!("[app]\nname = \"Shop!\"\n[[actors]]\nid = \"hello\"\nreference = \"{hello}\"\n"), "app name \"Shop!\""),
+        ("zero-spread", hello_app(&hello, "{ replicas = 2, spread = { label = \"zone\", weights = { east = 0 } } }"), "actor \"hello\": spread over zone cannot be satisfied"),
+        ("bad-label", hello_app(&hello, "{ constraints = { \"zo ne\" = \"x\" } }"), "is not a label"),
+        ("daemon-replicas", hello_app(&hello, "{ daemon = true, replicas = 2 }"), "leave out replicas"),
+        ("unknown-field", hello_app(&hello, "{ replica = 2 }"), "unknown field `replica`"),
+        ("missing-file", hello_app("/nonexistent/hello.wasm", "{ replicas = 1 }"), "actor \"hello\": cannot read /nonexistent/hello.wasm"),
+        ("missing-artifact", hello_app(&missing_ref, "{ replicas = 1 }"), "app shop: "),
+        ("stray-link", format!("{}\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\n", hello_app(&hello, "{ replicas = 1 }")), "source \"http\" is neither an actor nor a provider"),
+    ];
+    for (name, body, reason) in cases {
+        let file = write_app(dir.path(), name, &body);
+        let out = ctl(
+            &url,
+            &[
+                "apply",
+                &file,
+                "--allow-insecure-registry",
+                &registry.address(),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} was applied");
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{name}: {stderr}");
+    }
+    let missing = ctl(
+        &url,
+        &[
+            "apply",
+            &write_app(
+                dir.path(),
+                "m",
+                &hello_app(&missing_ref, "{ replicas = 1 }"),
+            ),
+            "--allow-insecure-registry",
+            &registry.address(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("not found in the registry"), "{stderr}");
+    let listed = ok(&ctl(&url, &["get", "apps"]));
+    assert!(listed.contains("no apps"), "{listed}");
+    hosts::leave(lattice, host).await;
+}
