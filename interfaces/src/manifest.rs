@@ -171,7 +171,13 @@ impl Manifest {
             reason: format!("cannot read the manifest: {e}"),
         })?;
         let mut manifest = Self::parse(&text, &file)?;
-        let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so what a manifest names means the same to a host in
+        // another folder (`lattice-ctl apply` stores it for the lattice).
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
         // Every file is checked before anything starts; an error names the
         // path as written and where it led.
         let missing = |item: String, written: &Path, resolved: &Path, e: std::io::Error| {
