@@ -147,7 +147,7 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
     );
     let reset = stdout_of(&ctl(&url, &["reset", "--yes"]));
     assert!(
-        reset.contains("0 links, 1 config, 0 claims deleted"),
+        reset.contains("0 links, 1 config, 0 claims, 0 app records deleted"),
         "{reset}"
     );
     assert!(stored.get("config.app").await.unwrap().is_none());
