@@ -1,6 +1,9 @@
 //! Where an application's component runs: how many replicas (hosts running
 //! it), spread over the values of a label by weight, or one on every
 //! matching host (`daemon`), on hosts whose labels match `constraints`.
+//! Constraints are hard; the spread is a preference: replicas of a label
+//! value with no host left run on the other matching hosts until one comes
+//! back.
 
 use std::collections::BTreeMap;
 
@@ -123,17 +126,14 @@ impl Placement {
         counts
     }
 
-    /// Whether a host with `labels` may run the component.
+    /// Whether a host with `labels` may run the component: it has every
+    /// constraint. The spread is a preference, not a constraint: replicas
+    /// whose label value has no host run on other admitted hosts (a zone
+    /// that dies fails over to the others).
     pub fn admits(&self, labels: &BTreeMap<String, String>) -> bool {
         self.constraints
             .iter()
             .all(|(key, value)| labels.get(key) == Some(value))
-            && self.spread.as_ref().is_none_or(|spread| {
-                labels
-                    .get(&spread.label)
-                    .and_then(|value| spread.weights.get(value))
-                    .is_some_and(|weight| *weight > 0)
-            })
     }
 }
 
@@ -203,9 +203,11 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let p = spread(2, &[("east", 1), ("west", 0)]);
-        assert!(p.admits(&labels(&[("zone", "east")])));
-        assert!(!p.admits(&labels(&[("zone", "west")])));
-        assert!(!p.admits(&labels(&[])));
+        let mut p = spread(2, &[("east", 1), ("west", 0)]);
+        // The spread prefers, it does not exclude.
+        assert!(p.admits(&labels(&[("zone", "west")])));
+        p.constraints.insert("tier".into(), "edge".into());
+        assert!(p.admits(&labels(&[("zone", "west"), ("tier", "edge")])));
+        assert!(!p.admits(&labels(&[("zone", "east")])));
     }
 }

@@ -242,17 +242,17 @@ pub(crate) fn plan(
                 None => vec![(None, placement.replicas() as usize)],
             };
             desired = buckets.iter().map(|(_, n)| n).sum();
+            let by_load = |a: &&HostView, b: &&HostView| a.load().cmp(&b.load()).then(a.id.cmp(&b.id));
+            let mut starting: Vec<&HostView> = Vec::new();
+            let mut short = 0;
             for (bucket, want) in buckets {
                 let in_bucket = |h: &HostView| {
                     placement.admits(&h.labels)
-                        && bucket.is_none_or(|(label, value)| {
-                            h.labels.get(label).map(String::as_str) == Some(value)
-                        })
+                        && bucket.is_none_or(|(label, value)| h.labels.get(label).map(String::as_str) == Some(value))
                 };
-                let mut here: Vec<&HostView> =
-                    running.iter().copied().filter(|h| in_bucket(h)).collect();
+                let mut here: Vec<&HostView> = running.iter().copied().filter(|h| in_bucket(h)).collect();
                 // Keep the least loaded; stop the rest.
-                here.sort_by(|a, b| a.load().cmp(&b.load()).then(a.id.cmp(&b.id)));
+                here.sort_by(by_load);
                 keep.extend(here.iter().take(want).copied());
                 let missing = want.saturating_sub(here.len());
                 if missing > 0 {
@@ -260,18 +260,46 @@ pub(crate) fn plan(
                         .iter()
                         .filter(|h| in_bucket(h) && !h.runs(component.id) && reachable(&h.id))
                         .collect();
-                    candidates.sort_by(|a, b| a.load().cmp(&b.load()).then(a.id.cmp(&b.id)));
-                    for host in candidates.iter().take(missing) {
-                        plan.actions.push((component.start)(&host.id));
-                    }
+                    candidates.sort_by(by_load);
+                    starting.extend(candidates.iter().take(missing).copied());
                     if candidates.len() < missing {
+                        short += missing - candidates.len();
                         reasons.push(format!(
-                            "{} more host(s) with {} needed: no other host matches",
+                            "{} more host(s) with {} needed: no other host matches{}",
                             missing - candidates.len(),
-                            describe(placement, bucket)
+                            describe(placement, bucket),
+                            if bucket.is_some() { " (placed on other hosts meanwhile)" } else { "" }
                         ));
                     }
                 }
+            }
+            // A spread value with no host: its replicas run on any other
+            // admitted host, those already running first.
+            if short > 0 && placement.spread.is_some() {
+                let taken: Vec<&str> = keep.iter().chain(&starting).map(|h| h.id.as_str()).collect();
+                let free = |h: &&HostView| placement.admits(&h.labels) && !taken.contains(&h.id.as_str());
+                let mut spare: Vec<&HostView> = running.iter().copied().filter(free).collect();
+                spare.sort_by(by_load);
+                let mut others: Vec<&HostView> = hosts
+                    .iter()
+                    .filter(|h| free(h) && !h.runs(component.id) && reachable(&h.id))
+                    .collect();
+                others.sort_by(by_load);
+                let kept = spare.len().min(short);
+                keep.extend(spare.into_iter().take(kept));
+                short -= kept;
+                let placed = others.len().min(short);
+                starting.extend(others.into_iter().take(placed));
+                short -= placed;
+                if short > 0 {
+                    reasons.push(format!(
+                        "{short} replica(s) cannot run anywhere: no other host matches {}",
+                        describe(placement, None)
+                    ));
+                }
+            }
+            for host in starting {
+                plan.actions.push((component.start)(&host.id));
             }
         }
         for host in &running {
@@ -421,6 +449,33 @@ mod tests {
             .filter(|a| matches!(a, Action::UpdateActor { .. }))
             .count();
         assert_eq!((stops, updates), (1, 1), "{:?}", plan.actions);
+    }
+
+    #[test]
+    fn a_zone_with_no_host_left_fails_over_to_the_others_and_comes_back() {
+        let spread = "{ replicas = 2, spread = { label = \"zone\", weights = { east = 50, west = 50 } } }";
+        let running = [("hello", "r.example/hello:1@sha256:00")];
+        // east is gone: its replica goes to the other west host.
+        let west_only = [host("w1", "west", &running), host("w2", "west", &[])];
+        let failed_over = plan(&app(spread), &west_only, ALL);
+        assert_eq!(starts(&failed_over), ["w2"]);
+        let reason = failed_over.components[0].reason.clone().unwrap();
+        assert!(reason.contains("zone=east") && reason.contains("placed on other hosts meanwhile"), "{reason}");
+        // Both west hosts run it, east is back: east gets one, a west one stops.
+        let back = [
+            host("e1", "east", &[]),
+            host("w1", "west", &running),
+            host("w2", "west", &running),
+        ];
+        let rebalanced = plan(&app(spread), &back, ALL);
+        assert_eq!(starts(&rebalanced), ["e1"]);
+        let stops: Vec<&str> = rebalanced
+            .actions
+            .iter()
+            .filter(|a| matches!(a, Action::StopActor { .. }))
+            .map(Action::host)
+            .collect();
+        assert_eq!(stops.len(), 1, "{:?}", rebalanced.actions);
     }
 
     #[test]
