@@ -25,6 +25,7 @@ mod cli_lattice;
 mod cli_links;
 mod cli_up;
 mod cli_up_processes;
+mod failover;
 mod http_server;
 mod instance_reuse;
 mod keyvalue;

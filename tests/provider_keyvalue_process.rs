@@ -64,6 +64,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             invocation_seed: None,
             invocation_grant: None,
             config: Default::default(),
+            js_domain: None,
         },
     );
     let client = nats.client().await;

@@ -30,6 +30,7 @@ impl ConnArgs {
 /// A connection to one lattice.
 pub struct LatticeClient {
     control: ControlClient,
+    js_domain: Option<String>,
 }
 
 pub fn spinner(message: String) -> ProgressBar {
@@ -53,7 +54,10 @@ impl LatticeClient {
             &lattice_rpc::redacted(&args.nats.url_or_default()),
             args.answer_timeout(),
         )?;
-        Ok(Self { control })
+        Ok(Self {
+            control,
+            js_domain: args.nats.js_domain.clone(),
+        })
     }
 
     /// The typed control client itself.
@@ -64,7 +68,10 @@ impl LatticeClient {
     /// The lattice's state bucket, opened directly: what `link del` and
     /// `reset` use when no host runs.
     pub async fn state(&self) -> anyhow::Result<lattice_host::lattice::LatticeState> {
-        let js = async_nats::jetstream::new(self.nats().clone());
+        let js = match &self.js_domain {
+            Some(domain) => async_nats::jetstream::with_domain(self.nats().clone(), domain),
+            None => async_nats::jetstream::new(self.nats().clone()),
+        };
         Ok(lattice_host::lattice::LatticeState::existing(&js, &self.subjects().bucket()).await?)
     }
 

@@ -26,6 +26,16 @@ pub struct NatsServer {
     store: tempfile::TempDir,
     /// A configuration file it runs with, if any.
     config: Option<std::path::PathBuf>,
+    /// Folders to keep while it runs (its configuration's).
+    keep: Vec<tempfile::TempDir>,
+}
+
+/// Writes `text` as a nats-server configuration file in a new folder.
+fn write_config(text: &str) -> (std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temp dir for a nats-server config");
+    let path = dir.path().join("nats.conf");
+    std::fs::write(&path, text).expect("nats-server config written");
+    (path, dir)
 }
 
 /// Starts `nats-server -js` on `port` (with `config`, if any) with its
@@ -78,6 +88,7 @@ impl NatsServer {
             port,
             store,
             config,
+            keep: Vec::new(),
         };
         wait_for(
             "nats-server to accept clients",
@@ -101,6 +112,12 @@ impl NatsServer {
         );
     }
 
+    /// Kills the server (SIGKILL): no goodbye to its clients or leaf nodes.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the server's log has a line containing each of `parts` (it
     /// logs permission violations, for one).
     pub fn logged(&self, parts: &[&str]) -> bool {
@@ -108,6 +125,39 @@ impl NatsServer {
             log.lines()
                 .any(|line| parts.iter().all(|part| line.contains(part)))
         })
+    }
+
+    /// A hub: JetStream in domain `hub`, taking leaf nodes on the port
+    /// returned.
+    pub fn start_hub() -> (Self, u16) {
+        let leaf_port = free_port();
+        let config = write_config(&format!(
+            "jetstream {{ domain: hub }}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n"
+        ));
+        let mut hub = Self::start_with(free_port(), Some(config.0.clone()));
+        hub.keep(config.1);
+        (hub, leaf_port)
+    }
+
+    /// A leaf node of the hub listening for leaf nodes on `hub_leaf_port`,
+    /// with JetStream of its own in domain `domain` (the lattice's state
+    /// stays in the hub's: hosts use `--js-domain hub`).
+    pub fn start_leaf(domain: &str, hub_leaf_port: u16) -> Self {
+        let config = write_config(&format!(
+            "jetstream {{ domain: {domain} }}\nleafnodes {{ remotes: [ {{ url: \"nats-leaf://127.0.0.1:{hub_leaf_port}\" }} ] }}\n"
+        ));
+        let mut leaf = Self::start_with(free_port(), Some(config.0.clone()));
+        leaf.keep(config.1);
+        wait_for(
+            "the leaf node to connect to its hub",
+            Duration::from_secs(10),
+            || leaf.logged(&["Leafnode connection created"]).then_some(()),
+        );
+        leaf
+    }
+
+    fn keep(&mut self, dir: tempfile::TempDir) {
+        self.keep.push(dir);
     }
 
     /// `nats://127.0.0.1:PORT`.

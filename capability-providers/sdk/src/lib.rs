@@ -230,7 +230,10 @@ pub async fn run<P: Capability>(
         calls: Arc::new(calls),
     };
     let provider: Arc<dyn Capability> = Arc::new(make(context.clone()));
-    let js = async_nats::jetstream::new(client.clone());
+    let js = match &data.js_domain {
+        Some(domain) => async_nats::jetstream::with_domain(client.clone(), domain),
+        None => async_nats::jetstream::new(client.clone()),
+    };
     let kv = js.get_key_value(subjects.bucket()).await.map_err(|e| {
         join_error(format!(
             "no lattice state bucket {}: {e}",

@@ -78,6 +78,15 @@ pub struct NatsArgs {
         global = true
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// JetStream domain of the lattice's state bucket: the hub's domain when this host joins through a leaf node
+    #[arg(
+        long = "js-domain",
+        env = "LATTICE_JS_DOMAIN",
+        value_name = "DOMAIN",
+        global = true
+    )]
+    pub js_domain: Option<String>,
 }
 
 impl std::fmt::Debug for NatsArgs {
@@ -94,6 +103,7 @@ impl std::fmt::Debug for NatsArgs {
             .field("ca", &self.ca)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
+            .field("js_domain", &self.js_domain)
             .finish()
     }
 }
@@ -112,6 +122,17 @@ impl Default for NatsArgs {
             ca: None,
             tls_cert: None,
             tls_key: None,
+            js_domain: None,
+        }
+    }
+}
+
+impl NatsArgs {
+    /// The JetStream context of the lattice's state: in `js_domain` when set.
+    pub fn jetstream(&self, client: async_nats::Client) -> async_nats::jetstream::Context {
+        match &self.js_domain {
+            Some(domain) => async_nats::jetstream::with_domain(client, domain),
+            None => async_nats::jetstream::new(client),
         }
     }
 }

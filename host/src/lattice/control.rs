@@ -39,6 +39,8 @@ pub(crate) struct Control {
     pub(crate) provider_credentials: Option<std::path::PathBuf>,
     /// How often provider processes are health-checked.
     pub(crate) provider_health: std::time::Duration,
+    /// JetStream domain of the state bucket, passed to provider processes.
+    pub(crate) js_domain: Option<String>,
     /// Running provider processes' ids, by provider.
     pub(crate) processes: std::sync::Mutex<
         std::collections::HashMap<
@@ -122,6 +124,7 @@ impl Control {
             invocation_seed: Some(seed),
             invocation_grant: Some(grant),
             config,
+            js_domain: self.js_domain.clone(),
         };
         let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         self.processes

@@ -107,7 +107,7 @@ impl Lattice {
             .nats
             .connect(&format!("lattice-host {}", host.id()))
             .await?;
-        let js = async_nats::jetstream::new(client.clone());
+        let js = config.nats.jetstream(client.clone());
         let state = LatticeState::open(&js, &subjects.bucket(), config.kv_replicas)
             .await?
             .with_signing(LinkSigning {
@@ -139,6 +139,7 @@ impl Lattice {
             nats_credentials: config.nats.credentials(),
             provider_credentials: config.provider_credentials.clone(),
             provider_health: config.provider_health,
+            js_domain: config.nats.js_domain.clone(),
             processes: Default::default(),
             stop: CancellationToken::new(),
             stop_tasks: stop_tasks.clone(),

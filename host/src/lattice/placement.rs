@@ -242,15 +242,19 @@ pub(crate) fn plan(
                 None => vec![(None, placement.replicas() as usize)],
             };
             desired = buckets.iter().map(|(_, n)| n).sum();
-            let by_load = |a: &&HostView, b: &&HostView| a.load().cmp(&b.load()).then(a.id.cmp(&b.id));
+            let by_load =
+                |a: &&HostView, b: &&HostView| a.load().cmp(&b.load()).then(a.id.cmp(&b.id));
             let mut starting: Vec<&HostView> = Vec::new();
             let mut short = 0;
             for (bucket, want) in buckets {
                 let in_bucket = |h: &HostView| {
                     placement.admits(&h.labels)
-                        && bucket.is_none_or(|(label, value)| h.labels.get(label).map(String::as_str) == Some(value))
+                        && bucket.is_none_or(|(label, value)| {
+                            h.labels.get(label).map(String::as_str) == Some(value)
+                        })
                 };
-                let mut here: Vec<&HostView> = running.iter().copied().filter(|h| in_bucket(h)).collect();
+                let mut here: Vec<&HostView> =
+                    running.iter().copied().filter(|h| in_bucket(h)).collect();
                 // Keep the least loaded; stop the rest.
                 here.sort_by(by_load);
                 keep.extend(here.iter().take(want).copied());
@@ -268,7 +272,11 @@ pub(crate) fn plan(
                             "{} more host(s) with {} needed: no other host matches{}",
                             missing - candidates.len(),
                             describe(placement, bucket),
-                            if bucket.is_some() { " (placed on other hosts meanwhile)" } else { "" }
+                            if bucket.is_some() {
+                                " (placed on other hosts meanwhile)"
+                            } else {
+                                ""
+                            }
                         ));
                     }
                 }
@@ -276,8 +284,13 @@ pub(crate) fn plan(
             // A spread value with no host: its replicas run on any other
             // admitted host, those already running first.
             if short > 0 && placement.spread.is_some() {
-                let taken: Vec<&str> = keep.iter().chain(&starting).map(|h| h.id.as_str()).collect();
-                let free = |h: &&HostView| placement.admits(&h.labels) && !taken.contains(&h.id.as_str());
+                let taken: Vec<&str> = keep
+                    .iter()
+                    .chain(&starting)
+                    .map(|h| h.id.as_str())
+                    .collect();
+                let free =
+                    |h: &&HostView| placement.admits(&h.labels) && !taken.contains(&h.id.as_str());
                 let mut spare: Vec<&HostView> = running.iter().copied().filter(free).collect();
                 spare.sort_by(by_load);
                 let mut others: Vec<&HostView> = hosts
@@ -453,14 +466,18 @@ mod tests {
 
     #[test]
     fn a_zone_with_no_host_left_fails_over_to_the_others_and_comes_back() {
-        let spread = "{ replicas = 2, spread = { label = \"zone\", weights = { east = 50, west = 50 } } }";
+        let spread =
+            "{ replicas = 2, spread = { label = \"zone\", weights = { east = 50, west = 50 } } }";
         let running = [("hello", "r.example/hello:1@sha256:00")];
         // east is gone: its replica goes to the other west host.
         let west_only = [host("w1", "west", &running), host("w2", "west", &[])];
         let failed_over = plan(&app(spread), &west_only, ALL);
         assert_eq!(starts(&failed_over), ["w2"]);
         let reason = failed_over.components[0].reason.clone().unwrap();
-        assert!(reason.contains("zone=east") && reason.contains("placed on other hosts meanwhile"), "{reason}");
+        assert!(
+            reason.contains("zone=east") && reason.contains("placed on other hosts meanwhile"),
+            "{reason}"
+        );
         // Both west hosts run it, east is back: east gets one, a west one stops.
         let back = [
             host("e1", "east", &[]),

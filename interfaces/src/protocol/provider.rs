@@ -48,6 +48,9 @@ pub struct HostData {
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// JetStream domain of the lattice's state bucket, when not local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub js_domain: Option<String>,
 }
 
 /// NATS authentication and TLS, as a host was given them. File paths are
@@ -97,6 +100,7 @@ impl std::fmt::Debug for HostData {
             )
             .field("invocation_grant", &self.invocation_grant)
             .field("config", &self.config)
+            .field("js_domain", &self.js_domain)
             .finish()
     }
 }
@@ -148,6 +152,7 @@ mod tests {
             invocation_seed: Some("SCSECRETCLUSTER".into()),
             invocation_grant: None,
             config: BTreeMap::new(),
+            js_domain: None,
         };
         let shown = format!("{data:?}");
         for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER", "urlsecret"] {

@@ -1,0 +1,176 @@
+//! Failover across clusters: a hub NATS server with JetStream (the
+//! lattice's state) and two leaf clusters, `east` and `west`, each with its
+//! own nats-server and hosts. An app runs hello in both; under a steady load
+//! on west's HTTP ingress, all of east dies (its nats-server is killed and
+//! its host stops): west answers every request, and east's replica is
+//! placed on west's spare host.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lattice_host::lattice::{ClusterKeys, Lattice};
+use lattice_host::{Host, HostConfig, RuntimeConfig};
+use lattice_tests::hosts::{self, id};
+use lattice_tests::nats::NatsServer;
+use lattice_tests::{eventually, eventually_within, fixtures, http_client};
+
+/// A development host labelled `zone=ZONE`, joined through the NATS server
+/// at `url` with the cluster key `seed`, its state in the hub's JetStream
+/// domain.
+async fn host_in(url: &str, zone: &str, seed: &str) -> (Host, Lattice) {
+    let host = Host::new(HostConfig {
+        trust: hosts::unsigned_allowed(),
+        labels: BTreeMap::from([("zone".to_string(), zone.to_string())]),
+        runtime: RuntimeConfig {
+            cache_dir: None,
+            pool_instances: 50,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let cluster = ClusterKeys::new(nkeys::KeyPair::from_seed(seed).unwrap(), &[]);
+    let mut config = hosts::lattice_config(url, cluster);
+    config.nats.js_domain = Some("hub".into());
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    (host, lattice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_whole_cluster_dies_the_other_serves_every_request_and_takes_its_replicas() {
+    let (hub, leaf_port) = NatsServer::start_hub();
+    let mut east_nats = NatsServer::start_leaf("east", leaf_port);
+    let west_nats = NatsServer::start_leaf("west", leaf_port);
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
+    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("shop.toml");
+    std::fs::write(
+        &app,
+        format!(
+            r#"[app]
+name = "shop"
+
+[[actors]]
+id = "hello"
+reference = "{}"
+placement = {{ replicas = 2, spread = {{ label = "zone", weights = {{ east = 50, west = 50 }} }} }}
+
+[[providers]]
+id = "http"
+kind = "http-server"
+placement = {{ daemon = true }}
+
+[[links]]
+source = "http"
+target = "hello"
+interface = "wasi:http/incoming-handler"
+source_config = {{ address = "127.0.0.1:0" }}
+"#,
+            fixtures::wasm("hello").display()
+        ),
+    )
+    .unwrap();
+    let applied = lattice_tests::process::lattice_ctl()
+        .args([
+            "apply",
+            app.to_str().unwrap(),
+            "--nats-url",
+            &hub.url(),
+            "--js-domain",
+            "hub",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    // One hello in each cluster, an ingress on every host.
+    eventually("hello in east and in west", async || {
+        (east.actor(&id("hello")).is_some()
+            && (west.actor(&id("hello")).is_some() != spare.actor(&id("hello")).is_some()))
+        .then_some(())
+    })
+    .await;
+    let west_ingress = eventually("west's ingress", async || {
+        west.http_endpoints().first().map(|e| e.url())
+    })
+    .await;
+    eventually("west's ingress to answer", async || {
+        (http_client::get(&west_ingress).await.status == 200).then_some(())
+    })
+    .await;
+
+    // A steady load on west's ingress.
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (served, failed, stop, url) = (
+            served.clone(),
+            failed.clone(),
+            stop.clone(),
+            west_ingress.clone(),
+        );
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                let reply = http_client::get(&url).await;
+                if reply.status == 200 {
+                    served.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    eventually("the load to run", async || {
+        (served.load(Ordering::Relaxed) > 20).then_some(())
+    })
+    .await;
+
+    // East dies whole: its nats-server is killed and its host stops.
+    let killed = Instant::now();
+    east_nats.kill();
+    east.shutdown(Duration::ZERO).await;
+    drop(east_lattice);
+    eventually_within(
+        "east's replica on west's spare host",
+        Duration::from_secs(30),
+        async || {
+            (west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some())
+                .then_some(())
+        },
+    )
+    .await;
+    let replaced_after = killed.elapsed();
+    // Keep the load on a little longer, then count.
+    let more = served.load(Ordering::Relaxed) + 50;
+    eventually("more requests after the failover", async || {
+        (served.load(Ordering::Relaxed) > more).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    let (served, failed) = (
+        served.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    );
+    eprintln!("east lost: replica re-placed in west after {replaced_after:?}; west served {served} requests, {failed} failed");
+    assert_eq!(
+        failed,
+        0,
+        "west's ingress failed {failed} of {} requests",
+        served + failed
+    );
+
+    hosts::leave(spare_lattice, spare).await;
+    hosts::leave(west_lattice, west).await;
+    drop(hub);
+}
