@@ -35,10 +35,24 @@ fn ok(output: &Output) -> String {
 /// A development host labelled `zone=ZONE` (and `extra`), joined to the
 /// lattice at `url`.
 async fn host_in(url: &str, zone: &str, extra: &[(&str, &str)]) -> (Host, Lattice) {
+    host_with_key(url, zone, extra, None).await
+}
+
+/// Like [`host_in`], with the host key `seed` when given.
+async fn host_with_key(
+    url: &str,
+    zone: &str,
+    extra: &[(&str, &str)],
+    seed: Option<&str>,
+) -> (Host, Lattice) {
     let mut labels: BTreeMap<String, String> = [("zone".to_string(), zone.to_string())].into();
     labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let identity = seed.map_or_else(lattice_host::identity::HostIdentity::generate, |seed| {
+        lattice_host::identity::HostIdentity::from_seed(seed).unwrap()
+    });
     let host = Host::new(HostConfig {
         trust: hosts::unsigned_allowed(),
+        identity,
         labels,
         runtime: RuntimeConfig {
             cache_dir: None,
@@ -297,5 +311,130 @@ async fn apply_refuses_a_bad_app_in_one_line_naming_what_and_why() {
     assert!(stderr.contains("not found in the registry"), "{stderr}");
     let listed = ok(&ctl(&url, &["get", "apps"]));
     assert!(listed.contains("no apps"), "{listed}");
+    hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_restarted_with_its_key_gets_its_replica_back_once() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let seed = nkeys::KeyPair::new_server().seed().unwrap();
+    let (host, lattice) = host_with_key(&url, "east", &[("role", "edge")], Some(&seed)).await;
+    let (other, other_lattice) = host_in(&url, "east", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello").display().to_string();
+    let app = write_app(
+        dir.path(),
+        "shop",
+        &hello_app(
+            &hello,
+            "{ replicas = 1, constraints = { role = \"edge\" } }",
+        ),
+    );
+    ok(&ctl(&url, &["apply", &app]));
+    eventually("hello on the edge host", async || {
+        host.actor(&id("hello")).map(drop)
+    })
+    .await;
+
+    // The host restarts with the same key, empty: it gets hello back, and
+    // no host ever runs two.
+    lattice.leave().await;
+    host.shutdown(Duration::ZERO).await;
+    let (again, again_lattice) =
+        host_with_key(&url, "east", &[("role", "edge")], Some(&seed)).await;
+    assert_eq!(again.id(), host.id());
+    eventually("hello back on the restarted host", async || {
+        again.actor(&id("hello")).map(drop)
+    })
+    .await;
+    let converged = eventually("the app to converge", async || {
+        status(&url, "shop").await.filter(|s| s.converged)
+    })
+    .await;
+    assert_eq!(converged.components[0].running, [again.id().to_string()]);
+    assert!(
+        other.actor(&id("hello")).is_none(),
+        "placed on a host without role=edge"
+    );
+    hosts::leave(again_lattice, again).await;
+    hosts::leave(other_lattice, other).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_version_applied_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (host, lattice) = host_in(&url, "east", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixtures::wasm("hello").display().to_string();
+    let v2_path = dir.path().join("hello-v2.wasm");
+    std::fs::copy(&v1, &v2_path).unwrap();
+    let v2 = v2_path.display().to_string();
+    let with_http = |reference: &str| {
+        format!(
+            "{}\n[[providers]]\nid = \"http\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"127.0.0.1:0\" }}\n",
+            hello_app(reference, "{ replicas = 1 }")
+        )
+    };
+    ok(&ctl(
+        &url,
+        &["apply", &write_app(dir.path(), "v1", &with_http(&v1))],
+    ));
+    let ingress = eventually("the ingress", async || {
+        host.http_endpoints().first().map(|e| e.url())
+    })
+    .await;
+    eventually("hello to answer", async || {
+        (lattice_tests::http_client::get(&ingress).await.status == 200).then_some(())
+    })
+    .await;
+
+    let (served, failed, stop) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let load = tokio::spawn({
+        let (served, failed, stop, url) = (
+            served.clone(),
+            failed.clone(),
+            stop.clone(),
+            ingress.clone(),
+        );
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                if lattice_tests::http_client::get(&url).await.status == 200 {
+                    served.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    ok(&ctl(
+        &url,
+        &["apply", &write_app(dir.path(), "v2", &with_http(&v2))],
+    ));
+    eventually("version 2 to run", async || {
+        (host.actor(&id("hello")).map(|a| a.origin().to_string()) == Some(v2.clone())).then_some(())
+    })
+    .await;
+    let more = served.load(Ordering::Relaxed) + 50;
+    eventually("requests on version 2", async || {
+        (served.load(Ordering::Relaxed) > more).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "{} served",
+        served.load(Ordering::Relaxed)
+    );
     hosts::leave(lattice, host).await;
 }

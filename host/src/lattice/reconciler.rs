@@ -10,7 +10,7 @@
 //! A pass: read the apps (one key); with none, stop there (a lattice without
 //! apps pays one KV read per pass). Otherwise gather every host's inventory,
 //! plan each app ([`super::placement`]), send the actions as control
-//! requests to the hosts (so they act and announce as for an operator's
+//! requests to the hosts (16 at a time, the lease checked before each 16) (so they act and announce as for an operator's
 //! request), put the app's links, and record its status. A host that stops
 //! answering still counts as running what it ran until it has been silent
 //! for `lost_after`: a slow host is not replaced, a dead one is, one pass
@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::placement::{self, Action, HostView};
 use super::state::LatticeState;
+
+/// Actions sent at once, between two checks of the lease.
+const ACTIONS_AT_ONCE: usize = 16;
 
 /// How the reconciler runs.
 #[derive(Debug, Clone, Copy)]
@@ -202,13 +205,14 @@ impl Reconciler {
     ) {
         let plan = placement::plan(manifest, hosts, reachable);
         let mut failed = Vec::new();
-        for action in &plan.actions {
+        // Up to 16 actions at once (they go to different hosts or ids), the
+        // lease checked before each batch.
+        for batch in plan.actions.chunks(ACTIONS_AT_ONCE) {
             if !self.still_leading(memory).await {
                 return;
             }
-            if let Err(reason) = self.carry_out(action).await {
-                failed.push(reason);
-            }
+            let done = futures::future::join_all(batch.iter().map(|a| self.carry_out(a))).await;
+            failed.extend(done.into_iter().filter_map(Result::err));
         }
         for link in &manifest.links {
             if let Err(error) = self.control.request::<op::PutLink>(None, link).await {
@@ -284,12 +288,15 @@ impl Reconciler {
         };
         let actions = placement::removal(&last.manifest, hosts, reachable);
         let done = actions.is_empty();
-        for action in &actions {
+        for batch in actions.chunks(ACTIONS_AT_ONCE) {
             if !self.still_leading(memory).await {
                 return Ok(());
             }
-            if let Err(reason) = self.carry_out(action).await {
-                tracing::warn!(app = name, reason, "cannot stop a deleted app's component");
+            for refused in futures::future::join_all(batch.iter().map(|a| self.carry_out(a))).await
+            {
+                if let Err(reason) = refused {
+                    tracing::warn!(app = name, reason, "cannot stop a deleted app's component");
+                }
             }
         }
         if !done {
