@@ -79,6 +79,14 @@ fn hello_app(reference: &str, placement: &str) -> String {
     )
 }
 
+/// hello, and a copy of it in `dir` (another reference, the same component).
+fn two_versions(dir: &std::path::Path) -> (String, String) {
+    let v1 = fixtures::wasm("hello").display().to_string();
+    let v2 = dir.join("hello-v2.wasm");
+    std::fs::copy(&v1, &v2).unwrap();
+    (v1, v2.display().to_string())
+}
+
 async fn status(url: &str, app: &str) -> Option<AppStatus> {
     let out = ctl(url, &["app", "status", app, "-o", "json"]);
     out.status
@@ -215,10 +223,7 @@ async fn a_new_version_rolls_out_and_an_old_one_comes_back() {
     let url = nats.url();
     let (host, lattice) = host_in(&url, "east", &[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let v1 = fixtures::wasm("hello").display().to_string();
-    let v2_path = dir.path().join("hello-v2.wasm");
-    std::fs::copy(&v1, &v2_path).unwrap();
-    let v2 = v2_path.display().to_string();
+    let (v1, v2) = two_versions(dir.path());
     let reference = || host.actor(&id("hello")).map(|a| a.origin().to_string());
 
     ok(&ctl(
@@ -370,10 +375,7 @@ async fn a_new_version_applied_under_load_fails_no_request() {
     let url = nats.url();
     let (host, lattice) = host_in(&url, "east", &[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let v1 = fixtures::wasm("hello").display().to_string();
-    let v2_path = dir.path().join("hello-v2.wasm");
-    std::fs::copy(&v1, &v2_path).unwrap();
-    let v2 = v2_path.display().to_string();
+    let (v1, v2) = two_versions(dir.path());
     let with_http = |reference: &str| {
         format!(
             "{}\n[[providers]]\nid = \"http\"\nkind = \"http-server\"\n\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\nsource_config = {{ address = \"127.0.0.1:0\" }}\n",

@@ -192,38 +192,29 @@ impl Manifest {
                 reason: format!("{item}: cannot read {}{led}: {e}", written.display()),
             }
         };
+        // A file reference made absolute against the manifest's folder and
+        // checked to be readable; a registry reference as it is.
+        let resolve = |item: String, reference: &str| -> Result<String, ManifestError> {
+            let ArtifactRef::File(written) = ArtifactRef::parse(reference) else {
+                return Ok(reference.to_string());
+            };
+            let resolved = if written.is_relative() {
+                base.join(&written)
+            } else {
+                written.clone()
+            };
+            regular_file(&resolved).map_err(|e| missing(item, &written, &resolved, e))?;
+            Ok(resolved.display().to_string())
+        };
         for actor in &mut manifest.actors {
-            let ArtifactRef::File(written) = ArtifactRef::parse(&actor.reference) else {
-                continue;
-            };
-            let resolved = if written.is_relative() {
-                base.join(&written)
-            } else {
-                written.clone()
-            };
-            if let Err(e) = regular_file(&resolved) {
-                let item = format!("actor \"{}\"", actor.id);
-                return Err(missing(item, &written, &resolved, e));
-            }
-            actor.reference = resolved.display().to_string();
+            actor.reference = resolve(format!("actor \"{}\"", actor.id), &actor.reference)?;
         }
-        for provider in &mut manifest.providers {
-            if !provider.kind.contains('/') || ArtifactRef::is_oci(&provider.kind) {
-                continue;
-            }
-            let ArtifactRef::File(written) = ArtifactRef::parse(&provider.kind) else {
-                continue;
-            };
-            let resolved = if written.is_relative() {
-                base.join(&written)
-            } else {
-                written.clone()
-            };
-            if let Err(e) = regular_file(&resolved) {
-                let item = format!("provider \"{}\"", provider.id);
-                return Err(missing(item, &written, &resolved, e));
-            }
-            provider.kind = resolved.display().to_string();
+        for provider in manifest
+            .providers
+            .iter_mut()
+            .filter(|p| p.kind.contains('/'))
+        {
+            provider.kind = resolve(format!("provider \"{}\"", provider.id), &provider.kind)?;
         }
         Ok(manifest)
     }

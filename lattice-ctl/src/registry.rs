@@ -204,29 +204,34 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn component_claims(claims: &Claims<ComponentMetadata>) -> ShownClaims {
+/// Claims as `inspect` shows them, with `name` from their metadata.
+fn shown_claims<M: Serialize + serde::de::DeserializeOwned>(
+    claims: &Claims<M>,
+    name: Option<String>,
+) -> ShownClaims {
     let problem = claims.check_time(now()).err().map(|e| e.to_string());
     ShownClaims {
         issuer: claims.issuer.clone(),
         subject: claims.subject.clone(),
-        name: claims.metadata.as_ref().and_then(|m| m.name.clone()),
+        name,
         valid: problem.is_none(),
         problem,
     }
 }
 
+fn component_claims(claims: &Claims<ComponentMetadata>) -> ShownClaims {
+    shown_claims(
+        claims,
+        claims.metadata.as_ref().and_then(|m| m.name.clone()),
+    )
+}
+
 fn provider_claims(jwt: &str) -> ShownClaims {
     match ProviderClaims::decode_verified(jwt, KeyKind::Service) {
-        Ok(claims) => {
-            let problem = claims.check_time(now()).err().map(|e| e.to_string());
-            ShownClaims {
-                issuer: claims.issuer.clone(),
-                subject: claims.subject.clone(),
-                name: claims.metadata.as_ref().and_then(|m| m.name.clone()),
-                valid: problem.is_none(),
-                problem,
-            }
-        }
+        Ok(claims) => shown_claims(
+            &claims,
+            claims.metadata.as_ref().and_then(|m| m.name.clone()),
+        ),
         Err(e) => ShownClaims {
             issuer: String::new(),
             subject: String::new(),
