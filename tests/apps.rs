@@ -9,7 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use lattice_host::lattice::Lattice;
-use lattice_host::{Host, HostConfig, RuntimeConfig};
+use lattice_host::Host;
 use lattice_interfaces::protocol::app::AppStatus;
 use lattice_tests::hosts::{self, id};
 use lattice_tests::nats::NatsServer;
@@ -47,21 +47,8 @@ async fn host_with_key(
 ) -> (Host, Lattice) {
     let mut labels: BTreeMap<String, String> = [("zone".to_string(), zone.to_string())].into();
     labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let identity = seed.map_or_else(lattice_host::identity::HostIdentity::generate, |seed| {
-        lattice_host::identity::HostIdentity::from_seed(seed).unwrap()
-    });
-    let host = Host::new(HostConfig {
-        trust: hosts::unsigned_allowed(),
-        identity,
-        labels,
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 50,
-            ..RuntimeConfig::default()
-        },
-        ..HostConfig::default()
-    })
-    .unwrap();
+    let identity = seed.map(|seed| lattice_host::identity::HostIdentity::from_seed(seed).unwrap());
+    let host = hosts::labelled_host(labels, identity);
     let config = hosts::lattice_config(url, lattice_host::lattice::ClusterKeys::development());
     let lattice = Lattice::join(host.clone(), &config).await.unwrap();
     (host, lattice)

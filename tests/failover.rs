@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lattice_host::lattice::{ClusterKeys, Lattice};
-use lattice_host::{Host, HostConfig, RuntimeConfig};
+use lattice_host::Host;
 use lattice_tests::hosts::{self, id};
 use lattice_tests::nats::NatsServer;
 use lattice_tests::{eventually, eventually_within, fixtures, http_client};
@@ -20,17 +20,10 @@ use lattice_tests::{eventually, eventually_within, fixtures, http_client};
 /// at `url` with the cluster key `seed`, its state in the hub's JetStream
 /// domain.
 async fn host_in(url: &str, zone: &str, seed: &str) -> (Host, Lattice) {
-    let host = Host::new(HostConfig {
-        trust: hosts::unsigned_allowed(),
-        labels: BTreeMap::from([("zone".to_string(), zone.to_string())]),
-        runtime: RuntimeConfig {
-            cache_dir: None,
-            pool_instances: 50,
-            ..RuntimeConfig::default()
-        },
-        ..HostConfig::default()
-    })
-    .unwrap();
+    let host = hosts::labelled_host(
+        BTreeMap::from([("zone".to_string(), zone.to_string())]),
+        None,
+    );
     let cluster = ClusterKeys::new(nkeys::KeyPair::from_seed(seed).unwrap(), &[]);
     let mut config = hosts::lattice_config(url, cluster);
     config.nats.js_domain = Some("hub".into());

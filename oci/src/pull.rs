@@ -465,6 +465,27 @@ impl Puller {
         })
     }
 
+    /// One platform of a provider: its binary's size and its claims.
+    async fn platform_of(
+        &self,
+        reference: &OciReference,
+        manifest: &OciImageManifest,
+        platform: Platform,
+        digest: &str,
+    ) -> Result<ProviderPlatform, OciError> {
+        let (binary, claims) = provider_layers(manifest).map_err(|f| Self::failed(reference, f))?;
+        let claims = match claims {
+            Some(layer) => Some(self.claims(reference, layer).await?),
+            None => None,
+        };
+        Ok(ProviderPlatform {
+            platform,
+            digest: digest.to_string(),
+            size: u64::try_from(binary.size).unwrap_or(0),
+            claims,
+        })
+    }
+
     /// What `reference` holds: a component (pulled), or a provider's
     /// platforms with their claims (binaries not pulled). Nothing runs.
     ///
@@ -474,11 +495,6 @@ impl Puller {
     pub async fn describe(&self, reference: &str) -> Result<ArtifactDescription, OciError> {
         let parsed = OciReference::parse(reference)?;
         let (bytes, digest) = self.resolve(&parsed).await?;
-        let describe_manifest =
-            |manifest: &OciImageManifest| -> Result<(u64, Option<OciDescriptor>), OciFailure> {
-                let (binary, claims) = provider_layers(manifest)?;
-                Ok((u64::try_from(binary.size).unwrap_or(0), claims.cloned()))
-            };
         let manifest = parse_manifest(&bytes, "component or provider")
             .map_err(|f| Self::failed(&parsed, f))?;
         let mut platforms = Vec::new();
@@ -490,39 +506,19 @@ impl Puller {
                     .map(ArtifactDescription::Component);
             }
             Manifest::Image(image) => {
-                let (size, claims) =
-                    describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
-                let claims = match claims {
-                    Some(layer) => Some(self.claims(&parsed, &layer).await?),
-                    None => None,
-                };
-                platforms.push(ProviderPlatform {
-                    platform: Platform::current(),
-                    digest: digest.clone(),
-                    size,
-                    claims,
-                });
+                platforms.push(
+                    self.platform_of(&parsed, &image, Platform::current(), &digest)
+                        .await?,
+                );
             }
             Manifest::Index(index) => {
                 for (platform, entry) in index_platforms(&index) {
                     let bytes = self.manifest_at(&parsed, entry).await?;
-                    let Manifest::Image(image) =
+                    if let Manifest::Image(image) =
                         parse_manifest(&bytes, "provider").map_err(|f| Self::failed(&parsed, f))?
-                    else {
-                        continue;
-                    };
-                    let (size, claims) =
-                        describe_manifest(&image).map_err(|f| Self::failed(&parsed, f))?;
-                    let claims = match claims {
-                        Some(layer) => Some(self.claims(&parsed, &layer).await?),
-                        None => None,
-                    };
-                    platforms.push(ProviderPlatform {
-                        platform,
-                        digest: entry.to_string(),
-                        size,
-                        claims,
-                    });
+                    {
+                        platforms.push(self.platform_of(&parsed, &image, platform, entry).await?);
+                    }
                 }
             }
         }

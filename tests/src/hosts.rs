@@ -56,6 +56,26 @@ pub fn host_with_registry(
     .expect("a test host starts")
 }
 
+/// A development host with `labels` and `identity` (none: a new key), a
+/// pool of 50 instances and no compile cache, not joined to any lattice.
+pub fn labelled_host(
+    labels: std::collections::BTreeMap<String, String>,
+    identity: Option<lattice_host::identity::HostIdentity>,
+) -> Host {
+    Host::new(HostConfig {
+        trust: unsigned_allowed(),
+        identity: identity.unwrap_or_else(lattice_host::identity::HostIdentity::generate),
+        labels,
+        runtime: RuntimeConfig {
+            cache_dir: None,
+            pool_instances: 50,
+            ..RuntimeConfig::default()
+        },
+        ..HostConfig::default()
+    })
+    .expect("a test host starts")
+}
+
 /// Registry options that reach `registry` over plain HTTP, anonymously.
 pub fn plain_http(registry: &crate::registry::RegistryServer) -> lattice_oci::RegistryOptions {
     lattice_oci::RegistryOptions {
