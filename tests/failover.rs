@@ -31,18 +31,10 @@ async fn host_in(url: &str, zone: &str, seed: &str) -> (Host, Lattice) {
     (host, lattice)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_a_whole_cluster_dies_the_other_serves_every_request_and_takes_its_replicas() {
-    let (hub, leaf_port) = NatsServer::start_hub();
-    let mut east_nats = NatsServer::start_leaf("east", leaf_port);
-    let west_nats = NatsServer::start_leaf("west", leaf_port);
-    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
-    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
-    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("shop.toml");
+/// The app of these tests: hello in each zone (spread), an HTTP server on
+/// every host; applied through the hub.
+fn apply(hub: &NatsServer, dir: &std::path::Path, hello: &str) {
+    let app = dir.join("shop.toml");
     std::fs::write(
         &app,
         format!(
@@ -51,7 +43,7 @@ name = "shop"
 
 [[actors]]
 id = "hello"
-reference = "{}"
+reference = "{hello}"
 placement = {{ replicas = 2, spread = {{ label = "zone", weights = {{ east = 50, west = 50 }} }} }}
 
 [[providers]]
@@ -64,8 +56,7 @@ source = "http"
 target = "hello"
 interface = "wasi:http/incoming-handler"
 source_config = {{ address = "127.0.0.1:0" }}
-"#,
-            fixtures::wasm("hello").display()
+"#
         ),
     )
     .unwrap();
@@ -85,6 +76,85 @@ source_config = {{ address = "127.0.0.1:0" }}
         "{}",
         String::from_utf8_lossy(&applied.stderr)
     );
+}
+
+/// GET requests to one URL, one after another, counted.
+struct Load {
+    served: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    fn start(url: &str) -> Self {
+        let (served, failed, stop) = (
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let task = tokio::spawn({
+            let (served, failed, stop, url) = (
+                served.clone(),
+                failed.clone(),
+                stop.clone(),
+                url.to_string(),
+            );
+            async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if http_client::get(&url).await.status == 200 {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        Self {
+            served,
+            failed,
+            stop,
+            task,
+        }
+    }
+
+    fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Runs `more` requests further, stops, and counts (served, failed).
+    async fn finish_after(self, more: u64) -> (u64, u64) {
+        let until = self.served() + more;
+        eventually("more requests", async || {
+            (self.served() > until).then_some(())
+        })
+        .await;
+        self.stop.store(true, Ordering::Relaxed);
+        let counts = (self.served.clone(), self.failed.clone());
+        self.task.await.unwrap();
+        (
+            counts.0.load(Ordering::Relaxed),
+            counts.1.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_whole_cluster_dies_the_other_serves_every_request_and_takes_its_replicas() {
+    let (hub, leaf_port) = NatsServer::start_hub();
+    let mut east_nats = NatsServer::start_leaf("east", leaf_port);
+    let west_nats = NatsServer::start_leaf("west", leaf_port);
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
+    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    apply(
+        &hub,
+        dir.path(),
+        &fixtures::wasm("hello").display().to_string(),
+    );
 
     // One hello in each cluster, an ingress on every host.
     eventually("hello in east and in west", async || {
@@ -103,28 +173,9 @@ source_config = {{ address = "127.0.0.1:0" }}
     .await;
 
     // A steady load on west's ingress.
-    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn({
-        let (served, failed, stop, url) = (
-            served.clone(),
-            failed.clone(),
-            stop.clone(),
-            west_ingress.clone(),
-        );
-        async move {
-            while !stop.load(Ordering::Relaxed) {
-                let reply = http_client::get(&url).await;
-                if reply.status == 200 {
-                    served.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    });
+    let load = Load::start(&west_ingress);
     eventually("the load to run", async || {
-        (served.load(Ordering::Relaxed) > 20).then_some(())
+        (load.served() > 20).then_some(())
     })
     .await;
 
@@ -144,17 +195,7 @@ source_config = {{ address = "127.0.0.1:0" }}
     .await;
     let replaced_after = killed.elapsed();
     // Keep the load on a little longer, then count.
-    let more = served.load(Ordering::Relaxed) + 50;
-    eventually("more requests after the failover", async || {
-        (served.load(Ordering::Relaxed) > more).then_some(())
-    })
-    .await;
-    stop.store(true, Ordering::Relaxed);
-    load.await.unwrap();
-    let (served, failed) = (
-        served.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed),
-    );
+    let (served, failed) = load.finish_after(50).await;
     eprintln!("east lost: replica re-placed in west after {replaced_after:?}; west served {served} requests, {failed} failed");
     assert_eq!(
         failed,
@@ -166,4 +207,80 @@ source_config = {{ address = "127.0.0.1:0" }}
     hosts::leave(spare_lattice, spare).await;
     hosts::leave(west_lattice, west).await;
     drop(hub);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_the_hub_under_load_fails_no_request_and_the_lattice_reconciles_after() {
+    let (mut hub, leaf_port) = NatsServer::start_hub();
+    let east_nats = NatsServer::start_leaf("east", leaf_port);
+    let west_nats = NatsServer::start_leaf("west", leaf_port);
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
+    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = fixtures::wasm("hello").display().to_string();
+    apply(&hub, dir.path(), &v1);
+    eventually("hello in both clusters", async || {
+        (east.actor(&id("hello")).is_some() && west.actor(&id("hello")).is_some()).then_some(())
+    })
+    .await;
+    let ingress = eventually("west's ingress", async || {
+        west.http_endpoints().first().map(|e| e.url())
+    })
+    .await;
+    eventually("west's ingress to answer", async || {
+        (http_client::get(&ingress).await.status == 200).then_some(())
+    })
+    .await;
+
+    let load = Load::start(&ingress);
+    eventually("the load to run", async || {
+        (load.served() > 20).then_some(())
+    })
+    .await;
+    hub.restart();
+    let (served, failed) = load.finish_after(200).await;
+    assert_eq!(
+        failed,
+        0,
+        "west's ingress failed {failed} of {} requests",
+        served + failed
+    );
+
+    // The state and the reconciler came back with the hub: a new version
+    // applied now reaches both clusters.
+    let v2 = dir.path().join("hello-v2.wasm");
+    std::fs::copy(&v1, &v2).unwrap();
+    let v2 = v2.display().to_string();
+    eventually_within(
+        "an apply through the restarted hub",
+        Duration::from_secs(30),
+        async || {
+            let applied = lattice_tests::process::lattice_ctl()
+                .args([
+                    "get",
+                    "apps",
+                    "--nats-url",
+                    &hub.url(),
+                    "--js-domain",
+                    "hub",
+                ])
+                .output()
+                .unwrap();
+            applied.status.success().then_some(())
+        },
+    )
+    .await;
+    apply(&hub, dir.path(), &v2);
+    eventually_within(
+        "version 2 in both clusters",
+        Duration::from_secs(30),
+        async || {
+            let runs_v2 = |host: &Host| host.actor(&id("hello")).is_some_and(|a| a.origin() == v2);
+            (runs_v2(&east) && runs_v2(&west)).then_some(())
+        },
+    )
+    .await;
+    hosts::leave(east_lattice, east).await;
+    hosts::leave(west_lattice, west).await;
 }
