@@ -284,3 +284,86 @@ async fn restarting_the_hub_under_load_fails_no_request_and_the_lattice_reconcil
     hosts::leave(east_lattice, east).await;
     hosts::leave(west_lattice, west).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice() {
+    let (hub, leaf_port) = NatsServer::start_hub();
+    let link = lattice_tests::proxy::Proxy::start(leaf_port).await;
+    let east_nats = NatsServer::start_leaf_through("east", link.port());
+    let west_nats = NatsServer::start_leaf("west", leaf_port);
+    eventually("east's leaf to reach the hub", async || {
+        east_nats
+            .logged(&["Leafnode connection created"])
+            .then_some(())
+    })
+    .await;
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
+    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
+    let dir = tempfile::tempdir().unwrap();
+    apply(
+        &hub,
+        dir.path(),
+        &fixtures::wasm("hello").display().to_string(),
+    );
+    let all = [&east, &west, &spare];
+    let running = || {
+        all.iter()
+            .filter(|h| h.actor(&id("hello")).is_some())
+            .count()
+    };
+    eventually("hello in both clusters", async || {
+        (east.actor(&id("hello")).is_some() && running() == 2).then_some(())
+    })
+    .await;
+    let east_ingress = eventually("east's ingress", async || {
+        east.http_endpoints().first().map(|e| e.url())
+    })
+    .await;
+    eventually("east's ingress to answer", async || {
+        (http_client::get(&east_ingress).await.status == 200).then_some(())
+    })
+    .await;
+
+    // East is cut off from the hub, alive: it serves on from what runs
+    // there, and west places east's replica on its spare host.
+    link.cut();
+    let load = Load::start(&east_ingress);
+    eventually_within(
+        "west to take east's replica",
+        Duration::from_secs(30),
+        async || {
+            (west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some())
+                .then_some(())
+        },
+    )
+    .await;
+    let (served, failed) = load.finish_after(50).await;
+    assert_eq!(
+        failed,
+        0,
+        "east's ingress failed {failed} of {} while cut off",
+        served + failed
+    );
+    assert!(
+        east.actor(&id("hello")).is_some(),
+        "east stopped serving while cut off"
+    );
+
+    // Healed: one replica per zone again, no component twice.
+    link.heal();
+    eventually_within(
+        "one hello per zone after the heal",
+        Duration::from_secs(30),
+        async || (east.actor(&id("hello")).is_some() && running() == 2).then_some(()),
+    )
+    .await;
+    for (host, lattice) in [
+        (east, east_lattice),
+        (west, west_lattice),
+        (spare, spare_lattice),
+    ] {
+        hosts::leave(lattice, host).await;
+    }
+}

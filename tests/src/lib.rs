@@ -19,6 +19,7 @@ pub mod lattice;
 pub mod manifest;
 pub mod nats;
 pub mod process;
+pub mod proxy;
 pub mod redis;
 pub mod registry;
 pub mod upstream;

@@ -156,6 +156,17 @@ impl NatsServer {
         leaf
     }
 
+    /// A leaf node like [`Self::start_leaf`] that reaches its hub on
+    /// `port` (a proxy's, to cut it off later); it waits for nothing.
+    pub fn start_leaf_through(domain: &str, port: u16) -> Self {
+        let config = write_config(&format!(
+            "jetstream {{ domain: {domain} }}\nleafnodes {{ remotes: [ {{ url: \"nats-leaf://127.0.0.1:{port}\" }} ] }}\n"
+        ));
+        let mut leaf = Self::start_with(free_port(), Some(config.0.clone()));
+        leaf.keep(config.1);
+        leaf
+    }
+
     fn keep(&mut self, dir: tempfile::TempDir) {
         self.keep.push(dir);
     }
