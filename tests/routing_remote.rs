@@ -256,6 +256,30 @@ async fn what_a_guest_prints_lands_in_its_hosts_log_tagged_with_the_actor() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_guest_logs_through_wasi_logging_lands_in_its_hosts_log_at_its_level() {
+    let cluster = Cluster::start().await;
+    let host = cluster.host();
+    cluster.run_actor(&host, "logger", "http_logs").await;
+    let url = cluster.serve_http(&host, "logger").await;
+    http_client::get(&format!("{url}orders/7"))
+        .await
+        .assert_answer(200, "logged\n");
+    lattice_tests::wait_for(
+        "the guest's log line in the host's log",
+        Duration::from_secs(10),
+        || {
+            host.logged(&[
+                "WARN",
+                "a request for /orders/7",
+                "actor=logger",
+                "context=\"http_logs\"",
+            ])
+            .then_some(())
+        },
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_response_cannot_point_a_hosts_chunk_pulls_at_the_control_plane() {
     use lattice_interfaces::protocol::rpc::BodyRef;
     let cluster = Cluster::start().await;

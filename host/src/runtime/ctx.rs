@@ -16,6 +16,8 @@ pub struct ActorCtx {
     table: ResourceTable,
     hooks: super::outgoing_http::LinkedOutgoingHttp,
     pub(crate) limits: MemoryLimiter,
+    /// Its log budget, shared with its other instances.
+    output: std::sync::Arc<super::guest_output::OutputBudget>,
 }
 
 impl ActorCtx {
@@ -34,7 +36,7 @@ impl ActorCtx {
         // what they print (panic messages too) goes to the host's logs, a
         // line at a time, tagged with the actor.
         let stdout = GuestOutput::new(actor.clone(), Stream::Stdout, output.clone());
-        let stderr = GuestOutput::new(actor.clone(), Stream::Stderr, output);
+        let stderr = GuestOutput::new(actor.clone(), Stream::Stderr, output.clone());
         let wasi = WasiCtx::builder().stdout(stdout).stderr(stderr).build();
         Self {
             actor,
@@ -47,6 +49,7 @@ impl ActorCtx {
                 limit: memory_limit,
                 breached_at: None,
             },
+            output,
         }
     }
 }
@@ -62,6 +65,13 @@ impl ActorCtx {
 }
 
 impl ActorCtx {
+    pub(crate) fn logging(&mut self) -> super::logging::LoggingView<'_> {
+        super::logging::LoggingView {
+            actor: &self.actor,
+            budget: &self.output,
+        }
+    }
+
     pub(crate) fn messaging(&mut self) -> super::messaging::MessagingView<'_> {
         super::messaging::MessagingView {
             actor: &self.actor,

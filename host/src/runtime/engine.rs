@@ -69,6 +69,7 @@ impl Runtime {
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| super::keyvalue::add_to_linker(&mut linker, ActorCtx::keyvalue))
             .and_then(|()| super::messaging::add_to_linker(&mut linker, ActorCtx::messaging))
+            .and_then(|()| super::logging::add_to_linker(&mut linker, ActorCtx::logging))
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {

@@ -69,6 +69,30 @@ impl OutputBudget {
     }
 }
 
+impl OutputBudget {
+    /// Whether `actor` may log one more line now (saying so when lines
+    /// were dropped in the last second).
+    pub fn allow(&self, actor: &ComponentId) -> bool {
+        let (allowed, dropped) = self.take(Instant::now());
+        if dropped > 0 {
+            tracing::warn!(%actor, dropped, "guest output over {LINES_PER_SECOND} lines a second; lines dropped");
+        }
+        allowed
+    }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
 /// Which stream a guest wrote to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -106,11 +130,7 @@ impl GuestOutput {
     }
 
     fn emit(&self, line: &[u8]) {
-        let (allowed, dropped) = self.budget.take(Instant::now());
-        if dropped > 0 {
-            tracing::warn!(actor = %self.actor, dropped, "guest output over {LINES_PER_SECOND} lines a second; lines dropped");
-        }
-        if allowed {
+        if self.budget.allow(&self.actor) {
             let text = String::from_utf8_lossy(line);
             let text = text.trim_end_matches(['\n', '\r']);
             match self.stream {

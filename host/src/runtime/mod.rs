@@ -19,6 +19,7 @@
 //! - `compile_cache`: compiled components on disk, by digest;
 //! - `keyvalue`, `messaging`, `outgoing_http`: the WASI bindings that call
 //!   through [`ActorCalls`];
+//! - `logging`: `wasi:logging` into the host's logs, per actor;
 //! - `ctx`: [`ActorCtx`], the state of one store;
 //! - `routed_imports`: imports of other actors, routed through
 //!   [`ActorCalls`];
@@ -33,6 +34,7 @@ mod engine;
 pub mod guest_output;
 mod keyvalue;
 mod load_error;
+mod logging;
 mod messaging;
 mod outgoing_http;
 mod routed_imports;
