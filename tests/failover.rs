@@ -78,6 +78,29 @@ source_config = {{ address = "127.0.0.1:0" }}
     );
 }
 
+/// `lattice-ctl app status shop` through the hub, for failure messages.
+fn app_status(hub: &NatsServer) -> String {
+    let out = lattice_tests::process::lattice_ctl()
+        .args([
+            "app",
+            "status",
+            "shop",
+            "--nats-url",
+            &hub.url(),
+            "--js-domain",
+            "hub",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// GET requests to one URL, one after another, counted.
 struct Load {
     served: Arc<AtomicU64>,
@@ -287,8 +310,9 @@ async fn restarting_the_hub_under_load_fails_no_request_and_the_lattice_reconcil
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice() {
-    let (hub, leaf_port) = NatsServer::start_hub();
+    let leaf_port = lattice_tests::free_port();
     let link = lattice_tests::proxy::Proxy::start(leaf_port).await;
+    let hub = NatsServer::start_hub_on(leaf_port, Some(link.port()));
     let east_nats = NatsServer::start_leaf_through("east", link.port());
     let west_nats = NatsServer::start_leaf("west", leaf_port);
     eventually("east's leaf to reach the hub", async || {
@@ -330,16 +354,23 @@ async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice()
     // there, and west places east's replica on its spare host.
     link.cut();
     let load = Load::start(&east_ingress);
-    eventually_within(
-        "west to take east's replica",
-        Duration::from_secs(30),
-        async || {
-            (west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some())
-                .then_some(())
-        },
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some()) {
+        assert!(
+            Instant::now() < deadline,
+            "west did not take east's replica in 30 s; the app's status: {}",
+            app_status(&hub)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (served, failed) = load.finish_after(50).await;
+    // The cut held: through the hub only west's hosts answer.
+    let hosts = lattice_tests::process::lattice_ctl()
+        .args(["get", "hosts", "--nats-url", &hub.url(), "-o", "json"])
+        .output()
+        .unwrap();
+    let hosts: serde_json::Value = serde_json::from_slice(&hosts.stdout).unwrap();
+    assert_eq!(hosts.as_array().map(Vec::len), Some(2), "{hosts}");
     assert_eq!(
         failed,
         0,

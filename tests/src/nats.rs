@@ -131,12 +131,23 @@ impl NatsServer {
     /// returned.
     pub fn start_hub() -> (Self, u16) {
         let leaf_port = free_port();
+        (Self::start_hub_on(leaf_port, None), leaf_port)
+    }
+
+    /// A hub taking leaf nodes on `leaf_port` that tells leaf nodes to
+    /// reconnect to `advertise` (a proxy's port, when a test cuts a leaf
+    /// off: a leaf told the real port would reconnect around the cut).
+    pub fn start_hub_on(leaf_port: u16, advertise: Option<u16>) -> Self {
+        let advertised = advertise.map_or_else(
+            || ", no_advertise: true".to_string(),
+            |port| format!(", advertise: \"127.0.0.1:{port}\""),
+        );
         let config = write_config(&format!(
-            "jetstream {{ domain: hub }}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\" }}\n"
+            "jetstream {{ domain: hub }}\nleafnodes {{ listen: \"127.0.0.1:{leaf_port}\"{advertised} }}\n"
         ));
         let mut hub = Self::start_with(free_port(), Some(config.0.clone()));
         hub.keep(config.1);
-        (hub, leaf_port)
+        hub
     }
 
     /// A leaf node of the hub listening for leaf nodes on `hub_leaf_port`,

@@ -199,6 +199,7 @@ impl Lattice {
         );
         let reconciler = reconciler::Reconciler {
             host_id: host.id().to_string(),
+            host: host.clone(),
             state: control.state.clone(),
             control: lattice_client::ControlClient::new(
                 client.clone(),

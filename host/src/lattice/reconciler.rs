@@ -10,8 +10,9 @@
 //! A pass: read the apps (one key); with none, stop there (a lattice without
 //! apps pays one KV read per pass). Otherwise gather every host's inventory,
 //! plan each app ([`super::placement`]), send the actions as control
-//! requests to the hosts (16 at a time, the lease checked before each 16) (so they act and announce as for an operator's
-//! request), put the app's links, and record its status. A host that stops
+//! requests to the hosts, 16 at a time with the lease checked before each
+//! 16 (so hosts act and announce as for an operator's request), put the
+//! app's links this host does not hold as declared, and record its status. A host that stops
 //! answering still counts as running what it ran until it has been silent
 //! for `lost_after`: a slow host is not replaced, a dead one is, one pass
 //! after that bound.
@@ -32,6 +33,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::placement::{self, Action, HostView};
 use super::state::LatticeState;
+
+/// How long a link put may take before the pass goes on without it (a host
+/// that took the request may just have been cut off).
+const LINK_PUT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Actions sent at once, between two checks of the lease.
 const ACTIONS_AT_ONCE: usize = 16;
@@ -61,6 +66,8 @@ impl ReconcilerTiming {
 
 pub(crate) struct Reconciler {
     pub host_id: String,
+    /// This host: its mirror of the lattice's links.
+    pub host: crate::Host,
     pub state: LatticeState,
     pub control: ControlClient,
     pub events: EventPublisher,
@@ -214,9 +221,19 @@ impl Reconciler {
             let done = futures::future::join_all(batch.iter().map(|a| self.carry_out(a))).await;
             failed.extend(done.into_iter().filter_map(Result::err));
         }
-        for link in &manifest.links {
-            if let Err(error) = self.control.request::<op::PutLink>(None, link).await {
-                failed.push(format!("link {link}: {error}"));
+        // Only links this host does not hold as declared (it mirrors every
+        // link of the lattice): a converged pass sends nothing.
+        let held = self.host.links();
+        for link in manifest.links.iter().filter(|l| !held.contains(l)) {
+            let put = tokio::time::timeout(
+                LINK_PUT_DEADLINE,
+                self.control.request::<op::PutLink>(None, link),
+            )
+            .await;
+            match put {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => failed.push(format!("link {link}: {error}")),
+                Err(_) => failed.push(format!("link {link}: no answer in {LINK_PUT_DEADLINE:?}")),
             }
         }
         let mut status = AppStatus {
