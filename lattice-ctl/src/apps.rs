@@ -94,22 +94,16 @@ pub async fn apply(
             )
         }
         (None, Some((name, version))) => {
-            state
-                .update_apps(|apps| {
-                    let app = apps
-                        .apps
-                        .get_mut(name)
-                        .ok_or_else(|| "no such app".to_string())?;
-                    if !app.versions.iter().any(|v| v.version == version) {
-                        let kept: Vec<String> =
-                            app.versions.iter().map(|v| v.version.to_string()).collect();
-                        return Err(format!("no version {version} (kept: {})", kept.join(", ")));
-                    }
-                    app.current = version;
-                    Ok(())
-                })
-                .await?
-                .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+            change_app(&state, name, |app| {
+                if !app.versions.iter().any(|v| v.version == version) {
+                    let kept: Vec<String> =
+                        app.versions.iter().map(|v| v.version.to_string()).collect();
+                    return Err(format!("no version {version} (kept: {})", kept.join(", ")));
+                }
+                app.current = version;
+                Ok(())
+            })
+            .await?;
             done(
                 format,
                 &Applied { app: name, version },
@@ -122,21 +116,34 @@ pub async fn apply(
     }
 }
 
-/// `delete app NAME`: the reconciler stops what it runs and removes it.
-pub async fn delete(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let state = client.state().await?;
+/// Changes the existing app `name` with `change` (compare-and-set); a
+/// missing app or a refusal is an error naming the app.
+async fn change_app(
+    state: &lattice_host::lattice::LatticeState,
+    name: &str,
+    mut change: impl FnMut(&mut App) -> Result<(), String>,
+) -> anyhow::Result<()> {
     state
         .update_apps(|apps| {
             let app = apps
                 .apps
                 .get_mut(name)
                 .ok_or_else(|| "no such app".to_string())?;
-            app.current = 0;
-            Ok(())
+            change(app)
         })
         .await?
-        .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+        .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))
+}
+
+/// `delete app NAME`: the reconciler stops what it runs and removes it.
+pub async fn delete(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    change_app(&state, name, |app| {
+        app.current = 0;
+        Ok(())
+    })
+    .await?;
     done(
         format,
         &serde_json::json!({ "app": name, "deleted": true }),

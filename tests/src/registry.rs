@@ -104,11 +104,6 @@ impl RegistryServer {
         self.dir.path().join("data")
     }
 
-    /// The registry's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
-    }
-
     /// How many times a blob with `digest` was downloaded (a `GET` of it
     /// answered 200 or 307, in the registry's access log).
     pub fn blob_downloads(&self, digest: &str) -> usize {
