@@ -126,8 +126,9 @@ pub async fn pull(
         Ok(ArtifactDescription::Component(component)) => {
             Ok((component.bytes, None, component.pinned, "component"))
         }
-        Ok(ArtifactDescription::Provider { .. }) => puller
-            .provider(reference, &Platform::current())
+        // By digest: the index just resolved is cached, not asked again.
+        Ok(ArtifactDescription::Provider { pinned, .. }) => puller
+            .provider(&pinned, &Platform::current())
             .await
             .map(|p| (p.binary, p.claims, p.pinned, "provider")),
         Err(e) => Err(e),

@@ -500,8 +500,9 @@ impl Puller {
         let mut platforms = Vec::new();
         match manifest {
             Manifest::Image(image) if wasm_layer(&image).is_ok() => {
+                // By digest: the manifest just resolved is cached, not asked again.
                 return self
-                    .component(reference)
+                    .component(&parsed.pinned(&digest).to_string())
                     .await
                     .map(ArtifactDescription::Component);
             }
