@@ -18,7 +18,7 @@ mod inbound;
 mod providers;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use lattice_interfaces::capability::ProviderContext;
@@ -127,6 +127,10 @@ struct HostInner {
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
     providers: RwLock<HashMap<ComponentId, RunningProvider>>,
     binaries: binaries::ProviderBinaries,
+    /// Held while a link from the lattice is stored and delivered, so that
+    /// whoever returns from applying a link (the KV watcher or the writer
+    /// echoing its own put) finds it served, not merely stored.
+    applying_link: Mutex<()>,
 }
 
 impl HostInner {
@@ -194,6 +198,7 @@ impl Host {
                 artifacts,
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
+                applying_link: Mutex::new(()),
                 binaries: binaries::ProviderBinaries::default(),
             }),
         };
@@ -669,10 +674,29 @@ impl Host {
         Ok(())
     }
 
+    /// Takes `link` back from the in-process providers at either end of it.
+    fn withdraw_link(&self, link: &Link) {
+        let providers = read(&self.inner.providers);
+        for end in [&link.source, &link.target] {
+            if let Some(capability) = providers.get(end).and_then(RunningProvider::in_process) {
+                capability.delete_link(link);
+            }
+        }
+    }
+
+    fn applying_link(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .applying_link
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Stores a link the lattice agreed on (its KV bucket checked the key),
     /// and serves it when its source is a provider here. Unlike
     /// [`Self::put_link`], the ends need not run here: they may start later.
+    /// A provider handed a link replaces what it served under the link's key.
     pub(crate) fn apply_lattice_link(&self, link: Link) {
+        let _applying = self.applying_link();
         {
             let mut links = self.inner.router.links_mut();
             if links.get(&link.key()) == Some(&link) {
@@ -818,13 +842,9 @@ impl Host {
 
     /// Deletes the link with `key`; returns it.
     pub fn delete_link(&self, key: &LinkKey) -> Option<Link> {
+        let _applying = self.applying_link();
         let link = self.inner.router.links_mut().delete(key)?;
-        let providers = read(&self.inner.providers);
-        for end in [&link.source, &link.target] {
-            if let Some(capability) = providers.get(end).and_then(RunningProvider::in_process) {
-                capability.delete_link(&link);
-            }
-        }
+        self.withdraw_link(&link);
         tracing::info!(%link, "link deleted");
         Some(link)
     }
