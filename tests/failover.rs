@@ -31,8 +31,9 @@ async fn host_in(url: &str, zone: &str, seed: &str) -> (Host, Lattice) {
     (host, lattice)
 }
 
-/// The app of these tests: hello in each zone (spread), an HTTP server on
-/// every host; applied through the hub.
+/// The app of these tests: hello in each zone (spread), `stock` (hello
+/// again) in west only, an HTTP server on every host serving both (each on
+/// a port of its own); applied through the hub.
 fn apply(hub: &NatsServer, dir: &std::path::Path, hello: &str) {
     let app = dir.join("shop.toml");
     std::fs::write(
@@ -46,6 +47,11 @@ id = "hello"
 reference = "{hello}"
 placement = {{ replicas = 2, spread = {{ label = "zone", weights = {{ east = 50, west = 50 }} }} }}
 
+[[actors]]
+id = "stock"
+reference = "{hello}"
+placement = {{ constraints = {{ zone = "west" }} }}
+
 [[providers]]
 id = "http"
 kind = "http-server"
@@ -54,6 +60,13 @@ placement = {{ daemon = true }}
 [[links]]
 source = "http"
 target = "hello"
+interface = "wasi:http/incoming-handler"
+source_config = {{ address = "127.0.0.1:0" }}
+
+[[links]]
+source = "http"
+target = "stock"
+name = "stock"
 interface = "wasi:http/incoming-handler"
 source_config = {{ address = "127.0.0.1:0" }}
 "#
@@ -101,10 +114,18 @@ fn app_status(hub: &NatsServer) -> String {
     )
 }
 
-/// The URL of `host`'s HTTP ingress, once it answers 200.
+/// The URL of `host`'s HTTP ingress for hello, once it answers 200.
 async fn answering_ingress(host: &Host) -> String {
+    answering_ingress_to(host, "hello").await
+}
+
+/// The URL of `host`'s HTTP ingress for `target`, once it answers 200.
+async fn answering_ingress_to(host: &Host, target: &str) -> String {
     let url = eventually("the host's ingress", async || {
-        host.http_endpoints().first().map(|e| e.url())
+        host.http_endpoints()
+            .into_iter()
+            .find(|e| e.link.target.as_str() == target)
+            .map(|e| e.url())
     })
     .await;
     eventually("the ingress to answer", async || {
@@ -332,20 +353,39 @@ async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice()
         &fixtures::wasm("hello").display().to_string(),
     );
     let all = [&east, &west, &spare];
-    let running = || {
+    let running = |actor: &str| {
         all.iter()
-            .filter(|h| h.actor(&id("hello")).is_some())
+            .filter(|h| h.actor(&id(actor)).is_some())
             .count()
     };
-    eventually("hello in both clusters", async || {
-        (east.actor(&id("hello")).is_some() && running() == 2).then_some(())
+    eventually("hello in both clusters, stock in west", async || {
+        (east.actor(&id("hello")).is_some() && running("hello") == 2 && running("stock") == 1)
+            .then_some(())
     })
     .await;
     let east_ingress = answering_ingress(&east).await;
+    // Stock runs in west only: east's ingress reaches it through the hub.
+    let east_to_stock = answering_ingress_to(&east, "stock").await;
 
     // East is cut off from the hub, alive: it serves on from what runs
     // there, and west places east's replica on its spare host.
     link.cut();
+    // A call that needs the other side fails at once, naming what it needs.
+    eventually("east's calls to stock to fail while cut off", async || {
+        let started = Instant::now();
+        let reply = http_client::get(&east_to_stock).await;
+        if reply.status == 200 {
+            return None;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "a call across the cut took {:?}: not at once",
+            started.elapsed()
+        );
+        reply.assert_error(502, "no host in lattice default runs stock");
+        Some(())
+    })
+    .await;
     let load = Load::running(&east_ingress).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(west.actor(&id("hello")).is_some() && spare.actor(&id("hello")).is_some()) {
@@ -378,10 +418,17 @@ async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice()
     // Healed: one replica per zone again, no component twice.
     link.heal();
     eventually_within(
-        "one hello per zone after the heal",
+        "one hello per zone and one stock after the heal",
         Duration::from_secs(30),
-        async || (east.actor(&id("hello")).is_some() && running() == 2).then_some(()),
+        async || {
+            (east.actor(&id("hello")).is_some() && running("hello") == 2 && running("stock") == 1)
+                .then_some(())
+        },
     )
+    .await;
+    eventually("east to reach stock again after the heal", async || {
+        (http_client::get(&east_to_stock).await.status == 200).then_some(())
+    })
     .await;
     for (host, lattice) in [
         (east, east_lattice),
