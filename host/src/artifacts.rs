@@ -7,8 +7,9 @@
 //! digest it resolved to, so that inventories and events say which bytes
 //! run, not which tag was asked for.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lattice_interfaces::ArtifactRef;
 use lattice_oci::{ArtifactCache, OciError, Platform, Puller, Registry, RegistryOptions};
@@ -51,11 +52,17 @@ pub enum FetchError {
     Registry(#[from] OciError),
 }
 
+/// How many recently fetched artifacts a host reports (its inventory's
+/// `artifacts`).
+pub const HELD_SHOWN: usize = 256;
+
 /// Files and registries, with the host's limits.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     files: ReferencePolicy,
     puller: Arc<Puller>,
+    /// What this host fetched lately (see [`Self::held`]).
+    held: Arc<Mutex<VecDeque<String>>>,
     /// The cache's folder when the host has no cache directory: removed
     /// with the host.
     _scratch: Option<Arc<tempfile::TempDir>>,
@@ -93,6 +100,7 @@ impl Artifacts {
         Ok(Self {
             files,
             puller: Arc::new(Puller::new(registry, ArtifactCache::new(dir))),
+            held: Arc::default(),
             _scratch: scratch,
         })
     }
@@ -102,12 +110,40 @@ impl Artifacts {
         self.puller.downloads()
     }
 
+    /// The artifacts this host fetched lately, by origin (a registry
+    /// artifact pinned to its digest, or a file), least recent first and at
+    /// most [`HELD_SHOWN`]: the bytes are in its cache, so placement prefers
+    /// it for them.
+    pub fn held(&self) -> Vec<String> {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn hold(&self, origin: &str) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.retain(|o| o != origin);
+        if held.len() == HELD_SHOWN {
+            held.pop_front();
+        }
+        held.push_back(origin.to_string());
+    }
+
     /// The component `reference` names.
     ///
     /// # Errors
     ///
     /// See [`FetchError`].
     pub async fn component(&self, reference: &str) -> Result<Fetched, FetchError> {
+        let fetched = self.fetch_component(reference).await?;
+        self.hold(&fetched.origin);
+        Ok(fetched)
+    }
+
+    async fn fetch_component(&self, reference: &str) -> Result<Fetched, FetchError> {
         match ArtifactRef::parse(reference) {
             ArtifactRef::Oci(_) => {
                 let pulled = self.puller.component(reference).await?;
@@ -133,6 +169,12 @@ impl Artifacts {
     ///
     /// See [`FetchError`].
     pub async fn provider(&self, reference: &str) -> Result<FetchedProvider, FetchError> {
+        let fetched = self.fetch_provider(reference).await?;
+        self.hold(&fetched.origin);
+        Ok(fetched)
+    }
+
+    async fn fetch_provider(&self, reference: &str) -> Result<FetchedProvider, FetchError> {
         match ArtifactRef::parse(reference) {
             ArtifactRef::Oci(_) => {
                 let pulled = self

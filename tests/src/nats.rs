@@ -121,9 +121,15 @@ impl NatsServer {
     /// Whether the server's log has a line containing each of `parts` (it
     /// logs permission violations, for one).
     pub fn logged(&self, parts: &[&str]) -> bool {
-        std::fs::read_to_string(self.store.path().join("log")).is_ok_and(|log| {
+        self.logged_times(parts) > 0
+    }
+
+    /// How many lines of its log hold all of `parts`.
+    pub fn logged_times(&self, parts: &[&str]) -> usize {
+        std::fs::read_to_string(self.store.path().join("log")).map_or(0, |log| {
             log.lines()
-                .any(|line| parts.iter().all(|part| line.contains(part)))
+                .filter(|line| parts.iter().all(|part| line.contains(part)))
+                .count()
         })
     }
 

@@ -380,6 +380,12 @@ impl Host {
         self.inner.artifacts.downloads()
     }
 
+    /// The artifacts this host fetched lately, by origin (see
+    /// [`Artifacts::held`]).
+    pub fn artifacts_held(&self) -> Vec<String> {
+        self.inner.artifacts.held()
+    }
+
     /// Verifies and compiles an actor without running it.
     async fn load_actor(
         &self,

@@ -259,6 +259,7 @@ impl Control {
                     )
                 })
                 .collect(),
+            artifacts: self.host.artifacts_held(),
         }
     }
 

@@ -23,6 +23,8 @@ pub(crate) struct HostView {
     pub actors: BTreeMap<ComponentId, (String, u32)>,
     /// Providers: reference.
     pub providers: BTreeMap<ComponentId, String>,
+    /// Artifacts it holds, by origin.
+    pub artifacts: Vec<String>,
 }
 
 impl HostView {
@@ -41,7 +43,13 @@ impl HostView {
                 .iter()
                 .map(|p| (p.id.clone(), p.reference.clone()))
                 .collect(),
+            artifacts: inventory.artifacts.clone(),
         }
+    }
+
+    /// Whether it holds what `reference` names.
+    fn holds(&self, reference: &str) -> bool {
+        self.artifacts.iter().any(|origin| runs(origin, reference))
     }
 
     fn load(&self) -> usize {
@@ -96,6 +104,8 @@ pub(crate) struct Plan {
 struct Component<'a> {
     id: &'a ComponentId,
     kind: &'static str,
+    /// Its artifact.
+    reference: &'a str,
     placement: Placement,
     /// Whether a host runs it as this version wants (reference; limits).
     current_on: Box<dyn Fn(&HostView) -> Fresh + 'a>,
@@ -120,6 +130,7 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
         all.push(Component {
             id: &actor.id,
             kind: "actor",
+            reference: &actor.reference,
             placement: actor.placement.clone().unwrap_or_default(),
             current_on: Box::new(move |host: &HostView| match host.actors.get(&actor.id) {
                 Some((reference, _)) if !runs(reference, &actor.reference) => {
@@ -150,6 +161,7 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
         all.push(Component {
             id: &provider.id,
             kind: "provider",
+            reference: &provider.kind,
             placement: provider.placement.clone().unwrap_or_default(),
             current_on: Box::new(
                 move |host: &HostView| match host.providers.get(&provider.id) {
@@ -244,6 +256,14 @@ pub(crate) fn plan(
             desired = buckets.iter().map(|(_, n)| n).sum();
             let by_load =
                 |a: &&HostView, b: &&HostView| a.load().cmp(&b.load()).then(a.id.cmp(&b.id));
+            // A new replica goes where the artifact already is (no pull,
+            // no compile), then to the least loaded host.
+            let reference = component.reference;
+            let by_artifact_then_load = |a: &&HostView, b: &&HostView| {
+                b.holds(reference)
+                    .cmp(&a.holds(reference))
+                    .then_with(|| by_load(a, b))
+            };
             let mut starting: Vec<&HostView> = Vec::new();
             let mut short = 0;
             for (bucket, want) in buckets {
@@ -264,7 +284,7 @@ pub(crate) fn plan(
                         .iter()
                         .filter(|h| in_bucket(h) && !h.runs(component.id) && reachable(&h.id))
                         .collect();
-                    candidates.sort_by(by_load);
+                    candidates.sort_by(by_artifact_then_load);
                     starting.extend(candidates.iter().take(missing).copied());
                     if candidates.len() < missing {
                         short += missing - candidates.len();
@@ -297,7 +317,7 @@ pub(crate) fn plan(
                     .iter()
                     .filter(|h| free(h) && !h.runs(component.id) && reachable(&h.id))
                     .collect();
-                others.sort_by(by_load);
+                others.sort_by(by_artifact_then_load);
                 let kept = spare.len().min(short);
                 keep.extend(spare.into_iter().take(kept));
                 short -= kept;
@@ -389,6 +409,7 @@ mod tests {
                 .map(|(a, r)| (ComponentId::new(*a).unwrap(), (r.to_string(), 100)))
                 .collect(),
             providers: BTreeMap::new(),
+            artifacts: Vec::new(),
         }
     }
 
@@ -513,5 +534,25 @@ mod tests {
         assert_eq!(starts(&daemon), ["a", "b"]);
         let unreachable = plan(&app("{ daemon = true }"), &hosts, &|h| h == "a");
         assert_eq!(starts(&unreachable), ["a"]);
+    }
+
+    #[test]
+    fn a_replica_goes_first_to_a_host_that_holds_its_artifact() {
+        let mut holder = host("c", "east", &[("other", "x")]);
+        holder.artifacts = vec!["r.example/hello:1@sha256:00".into()];
+        let mut stale = host("d", "east", &[]);
+        stale.artifacts = vec!["r.example/hello:0@sha256:ff".into()];
+        let hosts = [
+            host("a", "east", &[]),
+            host("b", "east", &[]),
+            holder,
+            stale,
+        ];
+        // Busier than a and b, but the bytes are there: no pull, no compile.
+        let plan_one = plan(&app("{ replicas = 1 }"), &hosts, ALL);
+        assert_eq!(starts(&plan_one), ["c"]);
+        // Past the holders, the least loaded hosts.
+        let plan_three = plan(&app("{ replicas = 3 }"), &hosts, ALL);
+        assert_eq!(starts(&plan_three), ["a", "b", "c"]);
     }
 }

@@ -308,6 +308,11 @@ pub struct Inventory {
     /// Calls this host routed, by target.
     #[serde(default)]
     pub routing: BTreeMap<ComponentId, RouteCount>,
+    /// Artifacts it fetched lately, by origin (a registry artifact pinned
+    /// to its digest, or a file), at most 256: it holds their bytes, so
+    /// placement prefers it for them.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
 }
 
 /// `actor.auction`: which hosts could run this actor?
