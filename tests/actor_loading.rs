@@ -137,6 +137,7 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        config: Vec::new(),
         placement: None,
     };
     let e = host.start_actor(&spec).await.unwrap_err().to_string();

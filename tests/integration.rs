@@ -47,4 +47,5 @@ mod provider_keyvalue_process;
 mod provider_messaging_process;
 mod providers_across_hosts;
 mod routing_remote;
+mod runtime_config;
 mod untrusted_input;

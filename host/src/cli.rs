@@ -427,6 +427,14 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
     let Some(lattice) = lattice else {
         return Ok(host.apply(manifest).await?);
     };
+    // Its named config goes to the lattice (so other hosts' actors read it
+    // too) and to this host at once.
+    for (name, values) in &manifest.config {
+        lattice
+            .put_config(name, values)
+            .await
+            .with_context(|| format!("named config \"{name}\""))?;
+    }
     for actor in &manifest.actors {
         host.start_actor(actor).await?;
     }

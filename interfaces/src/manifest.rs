@@ -79,6 +79,11 @@ pub struct ActorSpec {
     /// memory survives between them. Unset or 1: a fresh instance per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
+    /// Named config its instances read through `wasi:config/store`, merged
+    /// in this order (a later entry's key wins). Each must exist when the
+    /// actor starts; a change reaches the instances made after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ComponentId>,
     /// Where it runs when the manifest is applied as an app; `up` runs
     /// everything on its one host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +140,8 @@ struct RawManifest {
     providers: Vec<ProviderSpec>,
     #[serde(default)]
     links: Vec<LinkSpec>,
+    #[serde(default)]
+    config: BTreeMap<ComponentId, BTreeMap<String, String>>,
 }
 
 /// A parsed and checked manifest.
@@ -149,6 +156,9 @@ pub struct Manifest {
     pub providers: Vec<ProviderSpec>,
     /// Links, in file order.
     pub links: Vec<Link>,
+    /// Named config it writes (`[config.NAME]` tables), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<ComponentId, BTreeMap<String, String>>,
 }
 
 /// Whether `path` is a regular file this process can open.
@@ -343,6 +353,7 @@ impl Manifest {
             actors: raw.actors,
             providers: raw.providers,
             links,
+            config: raw.config,
         })
     }
 }
@@ -385,6 +396,29 @@ source_config = { address = "127.0.0.1:8080" }
             Ok(m) => format!("unexpectedly parsed: {m:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn named_config_is_written_in_tables_and_read_by_actors_in_order() {
+        let manifest = Manifest::from_toml(
+            r#"
+[[actors]]
+id = "hello"
+path = "hello.wasm"
+config = ["greeting", "overrides"]
+
+[config.greeting]
+greeting = "Hello"
+name = "Lattice"
+"#,
+        )
+        .unwrap();
+        assert_eq!(manifest.actors[0].config.len(), 2);
+        assert_eq!(manifest.actors[0].config[1].as_str(), "overrides");
+        let greeting = &manifest.config[&ComponentId::new("greeting").unwrap()];
+        assert_eq!(greeting["name"], "Lattice");
+        let bad = error_of("[config.\"no spaces\"]\nk = \"v\"\n");
+        assert!(bad.contains("no spaces"), "{bad}");
     }
 
     #[test]

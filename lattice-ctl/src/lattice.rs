@@ -296,13 +296,24 @@ async fn place<O: Operation<Response = AuctionAck>>(
         })
 }
 
+/// How an actor runs: its instances, and the named config it reads.
+#[derive(Debug, Clone, Default)]
+pub struct ActorSettings {
+    /// Most instances at once; 0 stops it.
+    pub max_instances: u32,
+    /// HTTP calls per instance, when given.
+    pub instance_reuse: Option<u32>,
+    /// Named config it reads, in order.
+    pub config: Vec<ComponentId>,
+}
+
 /// `start actor ID REF`.
 pub async fn start_actor(
     conn: &ConnArgs,
     id: &ComponentId,
     reference: &str,
     placement: &Placement,
-    (max_instances, instance_reuse): (u32, Option<u32>),
+    settings: ActorSettings,
     format: Format,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
@@ -313,25 +324,24 @@ pub async fn start_actor(
         constraints,
     };
     let host = place::<op::AuctionActor>(&client, placement, &auction).await?;
-    let scale = (max_instances, instance_reuse);
-    scale_on(&client, &host, id, reference, scale, format).await
+    scale_on(&client, &host, id, reference, settings, format).await
 }
 
-/// Sends `actor.scale` to `host`: at most `max_instances`, and
-/// `instance_reuse` calls per instance when given.
+/// Sends `actor.scale` to `host` with `settings`.
 async fn scale_on(
     client: &LatticeClient,
     host: &str,
     id: &ComponentId,
     reference: &str,
-    (max_instances, instance_reuse): (u32, Option<u32>),
+    settings: ActorSettings,
     format: Format,
 ) -> anyhow::Result<()> {
     let request = ScaleActor {
         actor_id: id.clone(),
         actor_ref: reference.to_string(),
-        max_instances,
-        instance_reuse,
+        max_instances: settings.max_instances,
+        instance_reuse: settings.instance_reuse,
+        config: settings.config,
     };
     let response = client
         .request::<op::ScaleActor>(Some(host), &request)
@@ -353,7 +363,11 @@ pub async fn scale_actor(
     format: Format,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    scale_on(&client, host, id, reference, (max_instances, None), format).await
+    let settings = ActorSettings {
+        max_instances,
+        ..ActorSettings::default()
+    };
+    scale_on(&client, host, id, reference, settings, format).await
 }
 
 /// `update actor ID NEW_REF --host H`.
@@ -384,6 +398,7 @@ pub async fn stop_actor(
         actor_ref: String::new(),
         max_instances: 0,
         instance_reuse: None,
+        config: Vec::new(),
     };
     for host in hosts_running(conn, host, "actor", id).await? {
         send::<op::ScaleActor>(

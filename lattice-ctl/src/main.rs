@@ -212,6 +212,10 @@ enum StartCommand {
         /// (its memory lives on between them) [default: 1, fresh per call]
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         instance_reuse: Option<u32>,
+        /// Named config NAME its instances read through wasi:config/store;
+        /// repeat for more, later ones win a key (write them with `config put`)
+        #[arg(long = "config", value_name = "NAME")]
+        config: Vec<ComponentId>,
     },
     /// Start provider ID from REF: a built-in kind (http-server, http-client,
     /// keyvalue, messaging-nats), a registry reference to a provider, or the path of a provider binary.
@@ -446,16 +450,14 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             placement,
             max_instances,
             instance_reuse,
+            config,
         }) => {
-            lattice::start_actor(
-                &conn,
-                &id,
-                &reference,
-                &placement,
-                (max_instances, instance_reuse),
-                output,
-            )
-            .await
+            let settings = lattice::ActorSettings {
+                max_instances,
+                instance_reuse,
+                config,
+            };
+            lattice::start_actor(&conn, &id, &reference, &placement, settings, output).await
         }
         Command::Start(StartCommand::Provider {
             id,

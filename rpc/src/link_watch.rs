@@ -2,7 +2,8 @@
 //! processes alike: a watch of `link.>` opened before every link entry is
 //! read (so no change made while reading is missed), and, whenever that
 //! watch ends (a NATS restart can end it), a new watch and a fresh read of
-//! every entry, so a reader never serves stale links.
+//! every entry, so a reader never serves stale links. Hosts follow named
+//! config (`config.>`) the same way.
 
 use std::time::Duration;
 
@@ -25,6 +26,8 @@ pub enum LinkChange {
 /// The bucket's links, watched; re-watched and re-read when the watch ends.
 pub struct LinkWatch {
     kv: Store,
+    /// The keys it follows: `link.` or `config.`.
+    prefix: &'static str,
     watch: Option<kv::Watch>,
     backoff: Backoff,
 }
@@ -37,10 +40,24 @@ impl LinkWatch {
     ///
     /// The bucket cannot be watched or read.
     pub async fn open(kv: Store) -> Result<(Self, Vec<kv::Entry>), String> {
-        let (watch, snapshot) = watch_and_read(&kv).await?;
+        Self::open_prefix(kv, LINK_PREFIX).await
+    }
+
+    /// Watches `kv`'s keys that start with `prefix` (e.g. `config.`);
+    /// returns the watch and every such entry there is now.
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be watched or read.
+    pub async fn open_prefix(
+        kv: Store,
+        prefix: &'static str,
+    ) -> Result<(Self, Vec<kv::Entry>), String> {
+        let (watch, snapshot) = watch_and_read(&kv, prefix).await?;
         Ok((
             Self {
                 kv,
+                prefix,
                 watch: Some(watch),
                 backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             },
@@ -62,25 +79,26 @@ impl LinkWatch {
                 match watch.next().await {
                     Some(Ok(entry)) => return LinkChange::Entry(entry),
                     Some(Err(error)) => {
-                        tracing::warn!(%error, "link watch error");
+                        tracing::warn!(%error, prefix = self.prefix, "bucket watch error");
                         continue;
                     }
                     None => {
                         tracing::warn!(
-                            "the link watch ended; watching and reading every link again"
+                            prefix = self.prefix,
+                            "the bucket watch ended; watching and reading every entry again"
                         );
                         self.watch = None;
                     }
                 }
             }
-            match watch_and_read(&self.kv).await {
+            match watch_and_read(&self.kv, self.prefix).await {
                 Ok((watch, snapshot)) => {
                     self.watch = Some(watch);
                     self.backoff.reset();
                     return LinkChange::Snapshot(snapshot);
                 }
                 Err(error) => {
-                    tracing::warn!(%error, retry_in = ?self.backoff.delay(), "cannot watch the lattice's links");
+                    tracing::warn!(%error, prefix = self.prefix, retry_in = ?self.backoff.delay(), "cannot watch the lattice's bucket");
                     self.backoff.wait(&CancellationToken::new()).await;
                 }
             }
@@ -88,11 +106,11 @@ impl LinkWatch {
     }
 }
 
-/// A watch of every link, then every link entry there is now (claims and
-/// named config share the bucket and are left out).
-async fn watch_and_read(kv: &Store) -> Result<(kv::Watch, Vec<kv::Entry>), String> {
+/// A watch of every key under `prefix`, then every such entry there is now
+/// (what else shares the bucket is left out).
+async fn watch_and_read(kv: &Store, prefix: &str) -> Result<(kv::Watch, Vec<kv::Entry>), String> {
     let watch = kv
-        .watch(format!("{LINK_PREFIX}>"))
+        .watch(format!("{prefix}>"))
         .await
         .map_err(|e| e.to_string())?;
     let mut names = Vec::new();
@@ -100,7 +118,7 @@ async fn watch_and_read(kv: &Store) -> Result<(kv::Watch, Vec<kv::Entry>), Strin
     if let Ok(mut keys) = kv.keys().await {
         while let Some(key) = keys.next().await {
             let key = key.map_err(|e| e.to_string())?;
-            if key.starts_with(LINK_PREFIX) {
+            if key.starts_with(prefix) {
                 names.push(key);
             }
         }

@@ -127,6 +127,8 @@ struct HostInner {
     actors: RwLock<HashMap<ComponentId, Arc<Actor>>>,
     providers: RwLock<HashMap<ComponentId, RunningProvider>>,
     binaries: binaries::ProviderBinaries,
+    /// Named config its actors read (`wasi:config/store`).
+    named_config: Arc<crate::runtime::NamedConfig>,
     /// Held while a link from the lattice is stored and delivered, so that
     /// whoever returns from applying a link (the KV watcher or the writer
     /// echoing its own put) finds it served, not merely stored.
@@ -199,6 +201,7 @@ impl Host {
                 actors: RwLock::new(HashMap::new()),
                 providers: RwLock::new(HashMap::new()),
                 applying_link: Mutex::new(()),
+                named_config: Arc::default(),
                 binaries: binaries::ProviderBinaries::default(),
             }),
         };
@@ -290,6 +293,9 @@ impl Host {
     ///
     /// The first actor, provider or link refused.
     pub async fn apply(&self, manifest: &Manifest) -> Result<(), HostError> {
+        for (name, values) in &manifest.config {
+            self.inner.named_config.put(name.clone(), values.clone());
+        }
         for actor in &manifest.actors {
             self.start_actor(actor).await?;
         }
@@ -311,14 +317,31 @@ impl Host {
     #[tracing::instrument(skip_all, fields(actor = %spec.id))]
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
+        if let Some(name) = self.inner.named_config.missing(&spec.config) {
+            return Err(HostError::ActorLoad(ActorLoadError::MissingConfig {
+                id: spec.id.to_string(),
+                name: name.to_string(),
+            }));
+        }
         let fetched = self.fetch_component(&spec.id, &spec.reference).await?;
-        self.start_actor_from_bytes(
+        let config = Arc::new(crate::runtime::ActorConfig::new(
+            spec.config.clone(),
+            Arc::clone(&self.inner.named_config),
+        ));
+        self.start_loaded(
             spec.id.clone(),
             &fetched.origin,
             fetched.bytes,
             ActorLimits::from_spec(spec),
+            config,
         )
         .await
+    }
+
+    /// The named config this host's actors read; the lattice keeps it in
+    /// step with the lattice's bucket.
+    pub fn named_config(&self) -> &Arc<crate::runtime::NamedConfig> {
+        &self.inner.named_config
     }
 
     /// Starts an actor from component bytes already in memory; `origin`
@@ -334,8 +357,30 @@ impl Host {
         wasm: Vec<u8>,
         limits: ActorLimits,
     ) -> Result<Arc<Actor>, HostError> {
+        self.start_loaded(
+            id,
+            origin,
+            wasm,
+            limits,
+            Arc::new(crate::runtime::ActorConfig::none()),
+        )
+        .await
+    }
+
+    async fn start_loaded(
+        &self,
+        id: ComponentId,
+        origin: &str,
+        wasm: Vec<u8>,
+        limits: ActorLimits,
+        config: Arc<crate::runtime::ActorConfig>,
+    ) -> Result<Arc<Actor>, HostError> {
         self.check_free(&id, "actor")?;
-        let actor = Arc::new(self.load_actor(id.clone(), origin, wasm, limits).await?);
+        let actor = Arc::new(
+            self.load_actor(id.clone(), origin, wasm, limits)
+                .await?
+                .with_config(config),
+        );
         {
             let mut actors = write(&self.inner.actors);
             if actors.contains_key(&id) {
@@ -449,6 +494,7 @@ impl Host {
         reference: &str,
         max_instances: u32,
         instance_reuse: Option<u32>,
+        config: &[ComponentId],
     ) -> Result<(), HostError> {
         let running = self.actor(id);
         if max_instances == 0 {
@@ -467,6 +513,7 @@ impl Host {
             memory_limit_mib: None,
             timeout_ms: None,
             instance_reuse,
+            config: config.to_vec(),
             placement: None,
         };
         match running {
@@ -519,10 +566,14 @@ impl Host {
         limits: ActorLimits,
     ) -> Result<(), HostError> {
         let fetched = self.fetch_component(id, reference).await?;
-        let actor = Arc::new(
-            self.load_actor(id.clone(), &fetched.origin, fetched.bytes, limits)
-                .await?,
-        );
+        let mut actor = self
+            .load_actor(id.clone(), &fetched.origin, fetched.bytes, limits)
+            .await?;
+        // The new component reads the config the old one read.
+        if let Some(running) = self.actor(id) {
+            actor = actor.with_config(Arc::clone(running.config()));
+        }
+        let actor = Arc::new(actor);
         write(&self.inner.actors).insert(id.clone(), actor);
         self.inner.changed();
         tracing::info!(actor = %id, origin = %fetched.origin, "actor replaced");

@@ -473,6 +473,20 @@ impl Control {
                 "max_instances": request.max_instances,
             })
         };
+        // Named config as the bucket holds it now: one just written with
+        // `config put` counts even before this host's watch brings it.
+        for name in &request.config {
+            match self.state.config(name).await {
+                Ok(Some(values)) => self.host.named_config().put(name.clone(), values),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Refusal::Error(format!(
+                        "actor {}: cannot read named config \"{name}\": {e}",
+                        request.actor_id
+                    )))
+                }
+            }
+        }
         let scaled = self
             .host
             .scale_actor(
@@ -480,6 +494,7 @@ impl Control {
                 &reference,
                 request.max_instances,
                 request.instance_reuse,
+                &request.config,
             )
             .await;
         if let Err(e) = scaled {

@@ -116,6 +116,7 @@ impl Lattice {
             });
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
         let mirror = state.mirror_links(host.clone(), events.clone()).await?;
+        let config_mirror = state.mirror_config(host.clone()).await?;
         let stop_tasks = CancellationToken::new();
         let rpc = Arc::new(rpc::Rpc::new(
             client.clone(),
@@ -217,6 +218,7 @@ impl Lattice {
             async move {
                 tokio::select! {
                     () = mirror.run() => {}
+                    () = config_mirror.run() => {}
                     () = stop.cancelled() => {}
                 }
             }
@@ -260,6 +262,25 @@ impl Lattice {
     pub async fn replace_link(&self, link: lattice_interfaces::Link) -> Result<(), StateError> {
         self.control.state.replace_link(&link).await?;
         self.link_set(link).await;
+        Ok(())
+    }
+
+    /// Stores named config `name` in the lattice and gives it to this
+    /// host's actors at once (other hosts get it through their watch).
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be written.
+    pub async fn put_config(
+        &self,
+        name: &lattice_interfaces::ComponentId,
+        values: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StateError> {
+        self.control.state.put_config(name, values).await?;
+        self.control
+            .host
+            .named_config()
+            .put(name.clone(), values.clone());
         Ok(())
     }
 

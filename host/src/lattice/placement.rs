@@ -120,7 +120,7 @@ enum Fresh {
     /// Other limits: the start action changes them.
     Limits,
     /// Another component: swap it (an actor) or restart it (a provider).
-    Outdated(Action),
+    Outdated(Box<Action>),
 }
 
 fn components(manifest: &Manifest) -> Vec<Component<'_>> {
@@ -134,11 +134,11 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
             placement: actor.placement.clone().unwrap_or_default(),
             current_on: Box::new(move |host: &HostView| match host.actors.get(&actor.id) {
                 Some((reference, _)) if !runs(reference, &actor.reference) => {
-                    Fresh::Outdated(Action::UpdateActor {
+                    Fresh::Outdated(Box::new(Action::UpdateActor {
                         host: host.id.clone(),
                         id: actor.id.clone(),
                         reference: actor.reference.clone(),
-                    })
+                    }))
                 }
                 Some((_, instances)) if *instances != max => Fresh::Limits,
                 _ => Fresh::Yes,
@@ -166,10 +166,10 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
             current_on: Box::new(
                 move |host: &HostView| match host.providers.get(&provider.id) {
                     Some(reference) if !runs(reference, &provider.kind) => {
-                        Fresh::Outdated(Action::StopProvider {
+                        Fresh::Outdated(Box::new(Action::StopProvider {
                             host: host.id.clone(),
                             id: provider.id.clone(),
-                        })
+                        }))
                     }
                     _ => Fresh::Yes,
                 },
@@ -351,7 +351,7 @@ pub(crate) fn plan(
                 Fresh::Limits => plan.actions.push((component.start)(&host.id)),
                 Fresh::Outdated(action) if !rolling => {
                     rolling = true;
-                    plan.actions.push(action);
+                    plan.actions.push(*action);
                 }
                 Fresh::Outdated(_) => {}
             }

@@ -212,6 +212,20 @@ impl Reconciler {
     ) {
         let plan = placement::plan(manifest, hosts, reachable);
         let mut failed = Vec::new();
+        // Its named config first, so its actors find it when they start;
+        // only entries this host does not hold as declared (it mirrors the
+        // bucket's config): a converged pass writes nothing.
+        if !manifest.config.is_empty() && !self.still_leading(memory).await {
+            return;
+        }
+        let named = self.host.named_config();
+        for (config, values) in &manifest.config {
+            if named.get(config).as_ref() != Some(values) {
+                if let Err(error) = self.state.put_config(config, values).await {
+                    failed.push(format!("named config {config}: {error}"));
+                }
+            }
+        }
         // Up to 16 actions at once (they go to different hosts or ids), the
         // lease checked before each batch.
         for batch in plan.actions.chunks(ACTIONS_AT_ONCE) {
@@ -290,8 +304,8 @@ impl Reconciler {
         }
     }
 
-    /// Stops what a deleted app ran and deletes its links; once nothing of
-    /// it runs, removes the app.
+    /// Stops what a deleted app ran and deletes its links and named config;
+    /// once nothing of it runs, removes the app.
     async fn remove(
         &self,
         name: &str,
@@ -329,6 +343,11 @@ impl Reconciler {
             };
             // Already gone is as good as deleted.
             let _ = self.control.request::<op::DeleteLink>(None, &request).await;
+        }
+        for config in last.manifest.config.keys() {
+            if let Err(error) = self.state.delete_config(config).await {
+                tracing::warn!(app = name, %config, %error, "cannot delete a deleted app's named config");
+            }
         }
         // Removed only if still deleted: an apply since brings it back.
         let _unrefused: Result<(), String> = self
@@ -390,6 +409,7 @@ impl Reconciler {
                             actor_ref: spec.reference.clone(),
                             max_instances: spec.max_instances.unwrap_or(100),
                             instance_reuse: spec.instance_reuse,
+                            config: spec.config.clone(),
                         },
                     )
                     .await
@@ -420,6 +440,7 @@ impl Reconciler {
                             actor_ref: String::new(),
                             max_instances: 0,
                             instance_reuse: None,
+                            config: Vec::new(),
                         },
                     )
                     .await

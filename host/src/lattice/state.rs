@@ -443,6 +443,82 @@ impl LatticeState {
     }
 }
 
+impl LatticeState {
+    /// Mirrors the bucket's named config into `host` (what its actors read
+    /// through `wasi:config/store`): what is there now, then each change,
+    /// until the watch ends.
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be watched or read.
+    pub async fn mirror_config(&self, host: Host) -> Result<ConfigMirror, StateError> {
+        let (watch, snapshot) = LinkWatch::open_prefix(self.kv.clone(), keys::CONFIG_PREFIX)
+            .await
+            .map_err(nats)?;
+        let mut mirror = ConfigMirror { watch, host };
+        mirror.resync(snapshot);
+        Ok(mirror)
+    }
+}
+
+/// The live half of [`LatticeState::mirror_config`].
+pub struct ConfigMirror {
+    watch: LinkWatch,
+    host: Host,
+}
+
+impl ConfigMirror {
+    /// Applies changes for as long as it runs; after a watch ends, every
+    /// entry is read again and entries deleted meanwhile are dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops mirroring; nothing half-applied is left.
+    pub async fn run(mut self) {
+        loop {
+            match self.watch.next().await {
+                LinkChange::Entry(entry) => self.apply(&entry),
+                LinkChange::Snapshot(snapshot) => self.resync(snapshot),
+            }
+        }
+    }
+
+    fn resync(&mut self, snapshot: Vec<kv::Entry>) {
+        let named = self.host.named_config();
+        let present: Vec<ComponentId> = snapshot
+            .iter()
+            .filter(|e| e.operation == Operation::Put)
+            .filter_map(|e| config_name(&e.key))
+            .collect();
+        named.retain(&present);
+        for entry in &snapshot {
+            self.apply(entry);
+        }
+    }
+
+    fn apply(&self, entry: &kv::Entry) {
+        let Some(name) = config_name(&entry.key) else {
+            tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable config key in lattice state; ignored");
+            return;
+        };
+        let named = self.host.named_config();
+        match entry.operation {
+            Operation::Put => match serde_json::from_slice(&entry.value) {
+                Ok(values) => named.put(name, values),
+                Err(e) => {
+                    tracing::warn!(config = %name, reason = %e, "unreadable named config in lattice state; ignored");
+                }
+            },
+            Operation::Delete | Operation::Purge => named.delete(&name),
+        }
+    }
+}
+
+/// `config.<name>` back into the name.
+fn config_name(key: &str) -> Option<ComponentId> {
+    ComponentId::new(key.strip_prefix(keys::CONFIG_PREFIX)?).ok()
+}
+
 /// The live half of [`LatticeState::mirror_links`].
 pub struct LinkMirror {
     watch: LinkWatch,

@@ -60,6 +60,8 @@ pub struct Actor {
     output: Arc<super::guest_output::OutputBudget>,
     /// Instances that served a call and may serve more (`instance_reuse`).
     warm: Arc<std::sync::Mutex<Vec<Warm>>>,
+    /// What its instances read through `wasi:config/store`.
+    config: Arc<super::ActorConfig>,
 }
 
 /// Refuses `limits` whose memory limit exceeds the host's cap.
@@ -191,7 +193,19 @@ impl Actor {
             counters: Arc::default(),
             output: Arc::default(),
             warm: Arc::new(std::sync::Mutex::new(Vec::new())),
+            config: Arc::new(super::ActorConfig::none()),
         })
+    }
+
+    /// The same actor, its instances reading `config`.
+    #[must_use]
+    pub fn with_config(self, config: Arc<super::ActorConfig>) -> Self {
+        Self { config, ..self }
+    }
+
+    /// The named config its instances read, in order.
+    pub fn config(&self) -> &Arc<super::ActorConfig> {
+        &self.config
     }
 
     /// The actor's id.
@@ -233,6 +247,7 @@ impl Actor {
             counters: Arc::clone(&self.counters),
             output: Arc::clone(&self.output),
             warm: Arc::default(),
+            config: Arc::clone(&self.config),
         })
     }
 
@@ -403,6 +418,7 @@ impl Actor {
             self.limits.memory_limit,
             self.runtime.calls(),
             Arc::clone(&self.output),
+            self.config.current(),
         );
         let mut store = Store::new(self.runtime.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);

@@ -18,17 +18,20 @@ pub struct ActorCtx {
     pub(crate) limits: MemoryLimiter,
     /// Its log budget, shared with its other instances.
     output: std::sync::Arc<super::guest_output::OutputBudget>,
+    /// Its runtime config, as it was when the store was made.
+    config: std::sync::Arc<super::config::Merged>,
 }
 
 impl ActorCtx {
     /// Fresh state for one call of `actor` with a linear-memory cap of
     /// `memory_limit` bytes; its calls to other actors go to `calls`, what
-    /// it prints to the host's logs within `output`.
-    pub fn new(
+    /// it prints to the host's logs within `output`; it reads `config`.
+    pub(crate) fn new(
         actor: lattice_interfaces::ComponentId,
         memory_limit: usize,
         calls: Option<std::sync::Arc<dyn super::calls::ActorCalls>>,
         output: std::sync::Arc<super::guest_output::OutputBudget>,
+        config: std::sync::Arc<super::config::Merged>,
     ) -> Self {
         use super::guest_output::{GuestOutput, Stream};
         let hooks = super::outgoing_http::LinkedOutgoingHttp::new(actor.clone(), calls.clone());
@@ -50,6 +53,7 @@ impl ActorCtx {
                 breached_at: None,
             },
             output,
+            config,
         }
     }
 }
@@ -70,6 +74,10 @@ impl ActorCtx {
             actor: &self.actor,
             budget: &self.output,
         }
+    }
+
+    pub(crate) fn config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
+        self.config.view()
     }
 
     pub(crate) fn messaging(&mut self) -> super::messaging::MessagingView<'_> {

@@ -24,6 +24,14 @@ pub enum ActorLoadError {
         /// Why, naming the file.
         reason: String,
     },
+    /// It reads named config that does not exist.
+    #[error("actor \"{id}\": named config \"{name}\" does not exist (write it with `lattice-ctl config put {name} KEY=VALUE`, or in a manifest's [config.{name}] table)")]
+    MissingConfig {
+        /// Actor id.
+        id: String,
+        /// The entry's name.
+        name: String,
+    },
     /// The bytes are not WebAssembly at all.
     #[error("actor \"{id}\": {origin} is not a WebAssembly file")]
     NotWasm {

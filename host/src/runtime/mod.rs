@@ -20,6 +20,7 @@
 //! - `keyvalue`, `messaging`, `outgoing_http`: the WASI bindings that call
 //!   through [`ActorCalls`];
 //! - `logging`: `wasi:logging` into the host's logs, per actor;
+//! - `config`: named config, and `wasi:config/store` per actor;
 //! - `ctx`: [`ActorCtx`], the state of one store;
 //! - `routed_imports`: imports of other actors, routed through
 //!   [`ActorCalls`];
@@ -29,6 +30,7 @@
 mod actor;
 mod calls;
 mod compile_cache;
+mod config;
 mod ctx;
 mod engine;
 pub mod guest_output;
@@ -47,6 +49,7 @@ pub use calls::{
 };
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
+pub use config::{ActorConfig, NamedConfig};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use load_error::ActorLoadError;

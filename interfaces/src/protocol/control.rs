@@ -369,6 +369,11 @@ pub struct ScaleActor {
     /// running actor has, and starts a new one fresh per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
+    /// Named config its instances read through `wasi:config/store`, merged
+    /// in order (a later entry's key wins); each must exist. Used when the
+    /// actor starts here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ComponentId>,
 }
 
 /// `actor.update.<host>`: replace a running actor's component; calls in
