@@ -65,6 +65,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             invocation_grant: None,
             config: Default::default(),
             js_domain: None,
+            exit_with_host: false,
         },
     );
     let client = nats.client().await;
@@ -372,4 +373,57 @@ async fn a_provider_process_rides_out_a_nats_restart_and_learns_links_put_after_
     // The same process served it: it reconnected rather than restarting.
     assert_eq!(lattice.provider_process_id(&id("kvp")), Some(pid));
     hosts::leave(lattice, host).await;
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        // The state follows the command's closing parenthesis.
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_process_ends_when_its_host_is_killed() {
+    use lattice_interfaces::protocol::control::op;
+    use lattice_tests::lattice::{start_provider, Control, HostProcess};
+
+    let nats = NatsServer::start();
+    let ctl = Control::connect(&nats.url(), "default").await;
+    let mut host = HostProcess::start(
+        &lattice_tests::fixtures::binary("lattice-host"),
+        &nats.url(),
+        "default",
+        &[],
+    );
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.provider_started").await;
+    let binary = lattice_tests::fixtures::binary("lattice-provider-keyvalue");
+    ctl.ok::<op::StartProvider>(Some(host.id()), start_provider("kvp", &binary))
+        .await;
+    // The supervisor's provider_started names the process (the control
+    // reply's does not).
+    let pid = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let started = futures::StreamExt::next(&mut events)
+                .await
+                .expect("an event");
+            let event: serde_json::Value = serde_json::from_slice(&started.payload).unwrap();
+            if let Some(pid) = event["data"]["pid"].as_u64() {
+                return u32::try_from(pid).unwrap();
+            }
+        }
+    })
+    .await
+    .expect("provider_started with its pid within 20 s");
+    assert!(!ended(pid), "the provider runs before its host is killed");
+
+    // SIGKILL: the host cannot stop anything; its end of the provider's
+    // stdin closes with it, and the provider stops by itself.
+    host.kill();
+    let gone = lattice_tests::wait_for_opt(Duration::from_secs(20), || ended(pid).then_some(()));
+    assert!(
+        gone.is_some(),
+        "provider process {pid} outlived its killed host by 20 s"
+    );
 }

@@ -101,6 +101,29 @@ pub fn read_host_data() -> Result<HostData, RunError> {
     serde_json::from_str(&line).map_err(|e| RunError::HostData(e.to_string()))
 }
 
+/// Resolves when stdin ends, if `watch` (the host holds it open while it
+/// wants the process); never otherwise.
+async fn stdin_closed(watch: bool) {
+    if !watch {
+        return std::future::pending().await;
+    }
+    // A blocking read on a thread of its own (not tokio's blocking pool,
+    // which the runtime would wait for at exit): what follows the host
+    // data is nothing, then the end of the file.
+    let (ended, end) = tokio::sync::oneshot::channel::<()>();
+    let reader = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let mut sink = [0u8; 256];
+            while let Ok(1..) = std::io::Read::read(&mut std::io::stdin(), &mut sink) {}
+            let _ = ended.send(());
+        });
+    if reader.is_err() {
+        return std::future::pending().await;
+    }
+    let _ = end.await;
+}
+
 /// Serves verified invocations over the links that name this provider.
 struct ProviderInvocations {
     id: String,
@@ -289,12 +312,17 @@ pub async fn run<P: Capability>(
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| join_error(e.to_string()))?;
+    let mut host_gone = std::pin::pin!(stdin_closed(data.exit_with_host));
     // Why serving ended without being asked to, if it did.
     let mut lost: Option<String> = None;
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
+            () = &mut host_gone => {
+                tracing::warn!(provider = %id, "stdin closed: the host is gone or stopped this provider");
+                break;
+            }
             change = watch.next() => applier.apply(change),
             check = health.next() => {
                 let Some(check) = check else {

@@ -125,6 +125,7 @@ impl Control {
             invocation_grant: Some(grant),
             config,
             js_domain: self.js_domain.clone(),
+            exit_with_host: true,
         };
         let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         self.processes

@@ -110,7 +110,10 @@ pub(crate) async fn supervise(
                 RunEnd::Exited(error)
             }
             Ok(mut child) => {
-                if let Some(mut stdin) = child.stdin.take() {
+                // Held open while the process should run: closing it (or
+                // this host dying) stops the process.
+                let mut stdin = child.stdin.take();
+                if let Some(stdin) = &mut stdin {
                     let _ = stdin.write_all(line.as_bytes()).await;
                 }
                 starts += 1;
@@ -123,14 +126,10 @@ pub(crate) async fn supervise(
                     )
                     .await;
                 let end = run(&mut child, &health, &events, &event, &stop).await;
+                // The end of its stdin asks the process to stop, as SIGTERM
+                // would; past the grace, it is killed.
+                drop(stdin);
                 if matches!(end, RunEnd::Stopped) {
-                    if let Some(id) = child.id() {
-                        let _ = tokio::process::Command::new("kill")
-                            .arg("-TERM")
-                            .arg(id.to_string())
-                            .status()
-                            .await;
-                    }
                     if tokio::time::timeout(STOP_GRACE, child.wait())
                         .await
                         .is_err()

@@ -51,6 +51,12 @@ pub struct HostData {
     /// JetStream domain of the lattice's state bucket, when not local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub js_domain: Option<String>,
+    /// The host keeps the process's stdin open for as long as it wants it
+    /// to run: the end of stdin (the host stopped it, or died, even by
+    /// SIGKILL) stops the process as SIGTERM does. Off for a process
+    /// started by hand.
+    #[serde(default)]
+    pub exit_with_host: bool,
 }
 
 /// NATS authentication and TLS, as a host was given them. File paths are
@@ -101,6 +107,7 @@ impl std::fmt::Debug for HostData {
             .field("invocation_grant", &self.invocation_grant)
             .field("config", &self.config)
             .field("js_domain", &self.js_domain)
+            .field("exit_with_host", &self.exit_with_host)
             .finish()
     }
 }
@@ -153,6 +160,7 @@ mod tests {
             invocation_grant: None,
             config: BTreeMap::new(),
             js_domain: None,
+            exit_with_host: true,
         };
         let shown = format!("{data:?}");
         for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER", "urlsecret"] {
