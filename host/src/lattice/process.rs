@@ -129,13 +129,12 @@ pub(crate) async fn supervise(
                 // The end of its stdin asks the process to stop, as SIGTERM
                 // would; past the grace, it is killed.
                 drop(stdin);
-                if matches!(end, RunEnd::Stopped) {
-                    if tokio::time::timeout(STOP_GRACE, child.wait())
+                if matches!(end, RunEnd::Stopped)
+                    && tokio::time::timeout(STOP_GRACE, child.wait())
                         .await
                         .is_err()
-                    {
-                        let _ = child.kill().await;
-                    }
+                {
+                    let _ = child.kill().await;
                 }
                 pid.store(0, Ordering::Relaxed);
                 if started.elapsed() >= STABLE_AFTER {
