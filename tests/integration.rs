@@ -20,6 +20,7 @@ mod actor_signing;
 mod admin;
 mod apps;
 mod claims_wascap;
+mod cli_call;
 mod cli_claims;
 mod cli_lattice;
 mod cli_links;

@@ -88,6 +88,7 @@ fn every_control_operation_is_documented_with_examples_the_code_agrees_with() {
             op::AuctionProvider,
             op::ScaleActor,
             op::UpdateActor,
+            op::CallActor,
             op::StartProvider,
             op::StopProvider,
             op::PutLink,

@@ -86,6 +86,7 @@ proptest! {
             let _ = decode_request::<op::DeleteLink>(payload);
             let _ = decode_request::<op::PutConfig>(payload);
             let _ = decode_request::<op::UpdateActor>(payload);
+            let _ = decode_request::<op::CallActor>(payload);
             let _ = decode_request::<op::StopHost>(payload);
         }
     }
@@ -124,4 +125,37 @@ proptest! {
         let _ = lattice_interfaces::http::wire::decode_response(&input);
         let _ = lattice_interfaces::protocol::rpc::value::decode(&input);
     }
+
+    #[test]
+    fn arbitrary_wave_arguments_are_refused_in_one_line_or_called(
+        function in text(r"[a-z:/.@0-9]{0,40}"),
+        arg in text(r#"[a-z"{}\[\]():, 0-9\-.]{0,80}"#),
+    ) {
+        let actor = uppercase();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for (function, arg) in [(function.as_str(), arg.clone()), ("example:uppercase/convert.upper", arg)] {
+            match runtime.block_on(actor.call_wave(function, std::slice::from_ref(&arg))) {
+                Ok(results) => prop_assert_eq!(results.len(), 1),
+                Err(error) => prop_assert!(!error.message.is_empty() && !error.message.contains('\n'), "{}", error.message),
+            }
+        }
+    }
+}
+
+/// The uppercase example, loaded once for the WAVE property.
+fn uppercase() -> std::sync::Arc<lattice_host::runtime::Actor> {
+    static ACTOR: std::sync::OnceLock<std::sync::Arc<lattice_host::runtime::Actor>> =
+        std::sync::OnceLock::new();
+    ACTOR
+        .get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let host = lattice_tests::hosts::dev_host();
+                lattice_tests::hosts::start_fixture(&host, "uppercase", "uppercase").await
+            })
+        })
+        .clone()
 }

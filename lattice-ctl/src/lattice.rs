@@ -386,6 +386,40 @@ pub async fn update_actor(
     send::<op::UpdateActor>(conn, Some(host), &request, format, &message).await
 }
 
+/// `call ACTOR FUNCTION [ARGS]`: the results, one per line (WAVE).
+pub async fn call_actor(
+    conn: &ConnArgs,
+    host: Option<&str>,
+    id: &ComponentId,
+    function: &str,
+    args: Vec<String>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let host = hosts_running(conn, host, "actor", id)
+        .await?
+        .into_iter()
+        .next()
+        .with_context(|| format!("no host runs actor {id}"))?;
+    let request = CallActor {
+        actor_id: id.clone(),
+        function: function.to_string(),
+        args,
+    };
+    let client = LatticeClient::connect(conn).await?;
+    let called = client
+        .request::<op::CallActor>(Some(&host), &request)
+        .await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&called)?),
+        Format::Table => {
+            for result in &called.results {
+                println!("{result}");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `stop actor ID --host H`.
 pub async fn stop_actor(
     conn: &ConnArgs,

@@ -63,6 +63,24 @@ enum Command {
     /// Stop an actor or a provider on a host.
     #[command(subcommand)]
     Stop(StopCommand),
+    /// Call an exported function of a running actor and print its results.
+    ///
+    /// Arguments and results are in the WebAssembly Value Encoding (WAVE):
+    /// a string is "quoted", a record {name: "x", count: 2}, a list [1, 2],
+    /// an option some(1) or none, a result ok("y") or err("z"). The call runs
+    /// in a fresh instance under the actor's limits; no link is needed.
+    Call {
+        /// The actor's id
+        actor: ComponentId,
+        /// ns:pkg/interface.function, e.g. example:uppercase/convert.upper
+        function: String,
+        /// Each argument, in WAVE (a negative number is an argument, not a flag)
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// The host to call it on [default: one that runs it]
+        #[arg(long)]
+        host: Option<String>,
+    },
     /// Put or delete links in the lattice.
     #[command(subcommand)]
     Link(LinkCommand),
@@ -482,6 +500,12 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             new_reference,
             host,
         }) => lattice::update_actor(&conn, &host, &id, &new_reference, output).await,
+        Command::Call {
+            actor,
+            function,
+            args,
+            host,
+        } => lattice::call_actor(&conn, host.as_deref(), &actor, &function, args, output).await,
         Command::Stop(StopCommand::Actor { id, host }) => {
             lattice::stop_actor(&conn, host.as_deref(), &id, output).await
         }

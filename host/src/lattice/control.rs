@@ -322,6 +322,10 @@ impl Control {
                 self.run::<op::UpdateActor, _>(payload, |r| self.update_actor(r))
                     .await
             }
+            op::CallActor::NAME => {
+                self.run::<op::CallActor, _>(payload, |r| self.call_actor(r))
+                    .await
+            }
             op::StartProvider::NAME => {
                 self.run::<op::StartProvider, _>(payload, |r| self.start_provider(r))
                     .await
@@ -557,6 +561,27 @@ impl Control {
             (kinds::ACTOR_UPDATED, kinds::ACTOR_UPDATE_FAILED),
         )
         .await
+    }
+
+    /// Calls an exported function of an actor here, arguments and results
+    /// in WAVE (`lattice-ctl call`).
+    #[tracing::instrument(skip_all, fields(actor = %request.actor_id, function = %lattice_interfaces::shown(&request.function)))]
+    async fn call_actor(&self, request: CallActor) -> Handled<ActorCalled> {
+        let actor =
+            self.host
+                .actor(&request.actor_id)
+                .ok_or_else(|| crate::HostError::NoSuchActor {
+                    id: request.actor_id.clone(),
+                })?;
+        let results = actor
+            .call_wave(&request.function, &request.args)
+            .await
+            .map_err(|e| Refusal::Error(e.message))?;
+        Ok(ActorCalled {
+            host_id: self.host.id().to_string(),
+            actor_id: request.actor_id,
+            results,
+        })
     }
 
     /// Announces how a change went, event `done` or `failed` (with the

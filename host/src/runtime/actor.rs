@@ -506,6 +506,28 @@ impl Actor {
         Err(self.describe(outcome))
     }
 
+    /// Calls `function` (`ns:pkg/iface.function`) with `args` written in
+    /// WAVE, as `lattice-ctl call` does; the results in WAVE. A name, an
+    /// argument count or an argument that does not fit the export is
+    /// refused in one line before anything runs.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Self::call_function`].
+    pub async fn call_wave(
+        &self,
+        function: &str,
+        args: &[String],
+    ) -> Result<Vec<String>, InvocationError> {
+        let call = super::wave::parse(self.runtime.engine(), self.pre.component(), function, args)
+            .map_err(|reason| self.error(ErrorKind::BadRequest, reason))?;
+        tracing::debug!(export = %call.export, function = %call.function, "call from the control plane");
+        let results = self
+            .call_function(&call.interface, &call.function, call.params)
+            .await?;
+        super::wave::show(&results).map_err(|reason| self.error(ErrorKind::Failed, reason))
+    }
+
     /// A free instance slot: at once when one is free (no timer on the hot
     /// path), else waiting up to the queue timeout.
     async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, InvocationError> {

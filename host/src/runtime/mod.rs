@@ -25,6 +25,8 @@
 //! - `routed_imports`: imports of other actors, routed through
 //!   [`ActorCalls`];
 //! - `engine`: [`Runtime`], the engine, its linker and epoch ticker;
+//! - `wave`: a function and its arguments read from WAVE text, results
+//!   written as WAVE (`lattice-ctl call`);
 //! - `actor`: [`Actor`], pre-instantiated, instantiated per call.
 
 mod actor;
@@ -41,6 +43,7 @@ mod messaging;
 mod outgoing_http;
 mod routed_imports;
 mod values;
+mod wave;
 
 pub use actor::{Actor, ActorStats};
 pub use calls::{

@@ -126,6 +126,8 @@ pub mod op {
         ScaleActor = ACTOR_SCALE, Host, super::ScaleActor => ActorScaled;
         /// `actor.update.<host>`: swap an actor's component.
         UpdateActor = ACTOR_UPDATE, Host, super::UpdateActor => ActorUpdated;
+        /// `actor.call.<host>`: call an actor's exported function.
+        CallActor = ACTOR_CALL, Host, super::CallActor => ActorCalled;
         /// `provider.start.<host>`: run a provider.
         StartProvider = PROVIDER_START, Host, super::StartProvider => ProviderChanged;
         /// `provider.stop.<host>`: stop a provider.
@@ -174,6 +176,17 @@ pub struct ActorUpdated {
     pub actor_id: ComponentId,
     /// Its component now.
     pub actor_ref: String,
+}
+
+/// The answer to `actor.call`: the function's results, each in WAVE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorCalled {
+    /// The host that ran the call.
+    pub host_id: String,
+    /// The actor.
+    pub actor_id: ComponentId,
+    /// Each result, in the WebAssembly Value Encoding.
+    pub results: Vec<String>,
 }
 
 /// The answer to `provider.start` and `provider.stop`.
@@ -374,6 +387,22 @@ pub struct ScaleActor {
     /// actor starts here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ComponentId>,
+}
+
+/// `actor.call.<host>`: call `function` of a running actor with `args`,
+/// in a fresh instance under the actor's limits, as an operator would
+/// (no link needed: the control plane's permissions are the wall).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallActor {
+    /// The actor's id.
+    pub actor_id: ComponentId,
+    /// `ns:pkg/iface.function` (the interface may carry its version).
+    pub function: String,
+    /// Each argument, in the WebAssembly Value Encoding (WAVE): `"text"`,
+    /// `42`, `[1, 2]`, `{name: "x"}`, `some(1)`, `ok("y")`.
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// `actor.update.<host>`: replace a running actor's component; calls in

@@ -25,6 +25,8 @@ pub mod ops {
     pub const ACTOR_SCALE: &str = "actor.scale";
     /// One host swaps an actor's component for a new one.
     pub const ACTOR_UPDATE: &str = "actor.update";
+    /// One host calls an exported function of an actor it runs.
+    pub const ACTOR_CALL: &str = "actor.call";
     /// Hosts whose labels satisfy the constraints answer.
     pub const PROVIDER_AUCTION: &str = "provider.auction";
     /// One host starts a provider.
