@@ -138,6 +138,7 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
         timeout_ms: None,
         instance_reuse: None,
         config: Vec::new(),
+        secrets: Default::default(),
         placement: None,
     };
     let e = host.start_actor(&spec).await.unwrap_err().to_string();

@@ -49,4 +49,5 @@ mod provider_messaging_process;
 mod providers_across_hosts;
 mod routing_remote;
 mod runtime_config;
+mod secrets;
 mod untrusted_input;

@@ -36,6 +36,7 @@ fn spec(name: &str, reference: &str) -> ActorSpec {
         timeout_ms: None,
         instance_reuse: None,
         config: Vec::new(),
+        secrets: Default::default(),
         placement: None,
     }
 }

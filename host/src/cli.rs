@@ -134,6 +134,15 @@ pub struct HostArgs {
     )]
     pub allowed_dirs: Vec<PathBuf>,
 
+    /// A directory actors' `file:` secrets may be read from (e.g. where a Kubernetes Secret is mounted); repeat for more [default: none]
+    #[arg(
+        long = "secret-dir",
+        env = "LATTICE_SECRET_DIRS",
+        value_delimiter = ',',
+        value_name = "DIR"
+    )]
+    pub secret_dirs: Vec<PathBuf>,
+
     /// How often the lattice's apps are reconciled, in milliseconds (one host at a time does it; a silent host's replicas move after 3 periods)
     #[arg(long, env = "LATTICE_RECONCILE_MS", default_value_t = 2000, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(50..=600_000))]
@@ -178,6 +187,7 @@ impl std::fmt::Debug for HostArgs {
             .field("allow_unsigned", &self.allow_unsigned)
             .field("allow_unsigned_providers", &self.allow_unsigned_providers)
             .field("allowed_dirs", &self.allowed_dirs)
+            .field("secret_dirs", &self.secret_dirs)
             .field("max_reference_mib", &self.max_reference_mib)
             .field("reconcile_ms", &self.reconcile_ms)
             .field("allowed_issuers", &self.allowed_issuers)
@@ -196,6 +206,7 @@ impl HostArgs {
             identity,
             labels: self.labels.iter().cloned().collect(),
             registries: self.registry.options()?,
+            secret_dirs: self.secret_dirs.clone(),
             runtime: RuntimeConfig {
                 pool_instances: self.pool_instances,
                 max_memory: (self.max_memory_mib as usize) << 20,

@@ -5,6 +5,26 @@ use std::time::Duration;
 
 use lattice_interfaces::ActorSpec;
 
+/// What an actor reads through `wasi:config/store`: named config entries,
+/// merged in order, then secrets by key (references this host resolves).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSources {
+    /// Named config entries, in order; a later entry's key wins.
+    pub config: Vec<lattice_interfaces::ComponentId>,
+    /// Secret references by key (`file:/…`, `env:LATTICE_SECRET_…`).
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
+
+impl ConfigSources {
+    /// What `spec` names.
+    pub fn of(spec: &ActorSpec) -> Self {
+        Self {
+            config: spec.config.clone(),
+            secrets: spec.secrets.clone(),
+        }
+    }
+}
+
 /// Limits of one actor, from its manifest entry or control request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActorLimits {
@@ -101,4 +121,7 @@ pub struct HostConfig {
     pub registries: lattice_oci::RegistryOptions,
     /// Labels beyond hostname, os and arch, which every host has.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Directories actors' `file:` secrets may be read from (none: no
+    /// secret files).
+    pub secret_dirs: Vec<std::path::PathBuf>,
 }

@@ -44,6 +44,7 @@ pub mod registry_args;
 mod remote;
 mod router;
 pub mod runtime;
+pub mod secrets;
 pub mod trust;
 
 pub use config::{ActorLimits, HostConfig, RuntimeConfig};

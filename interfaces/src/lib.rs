@@ -56,6 +56,7 @@ pub mod manifest;
 pub mod messaging;
 pub mod placement;
 pub mod protocol;
+pub mod secret;
 pub mod wire;
 
 pub use artifact::ArtifactRef;

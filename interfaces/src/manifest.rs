@@ -84,6 +84,12 @@ pub struct ActorSpec {
     /// actor starts; a change reaches the instances made after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ComponentId>,
+    /// Secrets it reads through `wasi:config/store`, by key: references
+    /// (`file:/run/secrets/db`, `env:LATTICE_SECRET_DB`, see
+    /// [`crate::secret::SecretRef`]) each host resolves when the actor
+    /// starts there; a secret's key wins over named config.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
     /// Where it runs when the manifest is applied as an app; `up` runs
     /// everything on its one host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,6 +297,15 @@ impl Manifest {
                     "actor \"{}\": timeout_ms must be at least 1",
                     actor.id
                 )));
+            }
+            for (key, reference) in &actor.secrets {
+                if let Err(reason) = crate::secret::SecretRef::parse(reference) {
+                    return Err(invalid(format!(
+                        "actor \"{}\": secret \"{}\": {reason}",
+                        actor.id,
+                        crate::shown(key)
+                    )));
+                }
             }
             if actor.instance_reuse == Some(0) {
                 return Err(invalid(format!(

@@ -305,6 +305,8 @@ pub struct ActorSettings {
     pub instance_reuse: Option<u32>,
     /// Named config it reads, in order.
     pub config: Vec<ComponentId>,
+    /// Secret references by key.
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// `start actor ID REF`.
@@ -342,6 +344,7 @@ async fn scale_on(
         max_instances: settings.max_instances,
         instance_reuse: settings.instance_reuse,
         config: settings.config,
+        secrets: settings.secrets,
     };
     let response = client
         .request::<op::ScaleActor>(Some(host), &request)
@@ -433,6 +436,7 @@ pub async fn stop_actor(
         max_instances: 0,
         instance_reuse: None,
         config: Vec::new(),
+        secrets: Default::default(),
     };
     for host in hosts_running(conn, host, "actor", id).await? {
         send::<op::ScaleActor>(

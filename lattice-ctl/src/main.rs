@@ -234,6 +234,11 @@ enum StartCommand {
         /// repeat for more, later ones win a key (write them with `config put`)
         #[arg(long = "config", value_name = "NAME")]
         config: Vec<ComponentId>,
+        /// A secret KEY=REF it reads through wasi:config/store, REF being
+        /// file:/path (under the host's --secret-dir) or env:LATTICE_SECRET_NAME,
+        /// resolved on the host; repeat for more
+        #[arg(long = "secret", value_name = "KEY=REF", value_parser = parse_secret)]
+        secrets: Vec<(String, String)>,
     },
     /// Start provider ID from REF: a built-in kind (http-server, http-client,
     /// keyvalue, messaging-nats), a registry reference to a provider, or the path of a provider binary.
@@ -469,11 +474,13 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             max_instances,
             instance_reuse,
             config,
+            secrets,
         }) => {
             let settings = lattice::ActorSettings {
                 max_instances,
                 instance_reuse,
                 config,
+                secrets: secrets.into_iter().collect(),
             };
             lattice::start_actor(&conn, &id, &reference, &placement, settings, output).await
         }
@@ -579,4 +586,15 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `KEY=file:/path` or `KEY=env:LATTICE_SECRET_NAME`, checked here so a
+/// typo fails before anything is sent.
+fn parse_secret(text: &str) -> Result<(String, String), String> {
+    let (key, reference) = text
+        .split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .ok_or_else(|| format!("{text:?}: write KEY=file:/path or KEY=env:LATTICE_SECRET_NAME"))?;
+    lattice_interfaces::secret::SecretRef::parse(reference)?;
+    Ok((key.to_string(), reference.to_string()))
 }

@@ -31,6 +31,7 @@ pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
         labels: Default::default(),
         registries: Default::default(),
         runtime,
+        secret_dirs: Vec::new(),
     })
     .expect("a test host starts")
 }

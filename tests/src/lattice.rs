@@ -413,6 +413,7 @@ pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
         max_instances,
         instance_reuse: None,
         config: Vec::new(),
+        secrets: Default::default(),
     }
 }
 

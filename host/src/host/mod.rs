@@ -129,6 +129,8 @@ struct HostInner {
     binaries: binaries::ProviderBinaries,
     /// Named config its actors read (`wasi:config/store`).
     named_config: Arc<crate::runtime::NamedConfig>,
+    /// Where actors' `file:` secrets may be read from.
+    secret_dirs: Vec<std::path::PathBuf>,
     /// Held while a link from the lattice is stored and delivered, so that
     /// whoever returns from applying a link (the KV watcher or the writer
     /// echoing its own put) finds it served, not merely stored.
@@ -202,6 +204,7 @@ impl Host {
                 providers: RwLock::new(HashMap::new()),
                 applying_link: Mutex::new(()),
                 named_config: Arc::default(),
+                secret_dirs: config.secret_dirs.clone(),
                 binaries: binaries::ProviderBinaries::default(),
             }),
         };
@@ -323,9 +326,17 @@ impl Host {
                 name: name.to_string(),
             }));
         }
+        let secrets =
+            crate::secrets::resolve(&self.inner.secret_dirs, &spec.secrets).map_err(|reason| {
+                HostError::ActorLoad(ActorLoadError::Reference {
+                    id: spec.id.to_string(),
+                    reason,
+                })
+            })?;
         let fetched = self.fetch_component(&spec.id, &spec.reference).await?;
         let config = Arc::new(crate::runtime::ActorConfig::new(
             spec.config.clone(),
+            secrets,
             Arc::clone(&self.inner.named_config),
         ));
         self.start_loaded(
@@ -494,7 +505,7 @@ impl Host {
         reference: &str,
         max_instances: u32,
         instance_reuse: Option<u32>,
-        config: &[ComponentId],
+        sources: &crate::config::ConfigSources,
     ) -> Result<(), HostError> {
         let running = self.actor(id);
         if max_instances == 0 {
@@ -513,7 +524,8 @@ impl Host {
             memory_limit_mib: None,
             timeout_ms: None,
             instance_reuse,
-            config: config.to_vec(),
+            config: sources.config.clone(),
+            secrets: sources.secrets.clone(),
             placement: None,
         };
         match running {

@@ -499,7 +499,10 @@ impl Control {
                 &reference,
                 request.max_instances,
                 request.instance_reuse,
-                &request.config,
+                &crate::config::ConfigSources {
+                    config: request.config.clone(),
+                    secrets: request.secrets.clone(),
+                },
             )
             .await;
         if let Err(e) = scaled {

@@ -410,6 +410,7 @@ impl Reconciler {
                             max_instances: spec.max_instances.unwrap_or(100),
                             instance_reuse: spec.instance_reuse,
                             config: spec.config.clone(),
+                            secrets: spec.secrets.clone(),
                         },
                     )
                     .await
@@ -441,6 +442,7 @@ impl Reconciler {
                             max_instances: 0,
                             instance_reuse: None,
                             config: Vec::new(),
+                            secrets: Default::default(),
                         },
                     )
                     .await

@@ -66,14 +66,16 @@ impl NamedConfig {
             .0
     }
 
-    /// `names` merged in order, and the generation they were read at. An
-    /// entry deleted since the actor started reads as empty.
-    fn merged(&self, names: &[ComponentId]) -> (u64, Merged) {
+    /// `names` merged in order, then `secrets`, and the generation they
+    /// were read at. An entry deleted since the actor started reads as
+    /// empty.
+    fn merged(&self, names: &[ComponentId], secrets: &BTreeMap<String, String>) -> (u64, Merged) {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let mut values = BTreeMap::new();
         for entry in names.iter().filter_map(|name| entries.1.get(name)) {
             values.extend(entry.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
+        values.extend(secrets.iter().map(|(k, v)| (k.clone(), v.clone())));
         let variables = values
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
@@ -110,6 +112,8 @@ impl Default for Merged {
 /// What one actor's instances read through `wasi:config/store`.
 pub struct ActorConfig {
     names: Vec<ComponentId>,
+    /// Resolved secrets by key: merged last, so they win.
+    secrets: BTreeMap<String, String>,
     source: Arc<NamedConfig>,
     /// The merge last made, and the generation it was made at.
     current: Mutex<(u64, Arc<Merged>)>,
@@ -117,19 +121,26 @@ pub struct ActorConfig {
 
 impl std::fmt::Debug for ActorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Names only: values may be secret.
+        // Names and keys only: values may be secret.
         f.debug_struct("ActorConfig")
             .field("names", &self.names)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl ActorConfig {
-    /// The entries `names` of `source`, in that order.
-    pub fn new(names: Vec<ComponentId>, source: Arc<NamedConfig>) -> Self {
-        let (generation, merged) = source.merged(&names);
+    /// The entries `names` of `source`, in that order, then `secrets`
+    /// (resolved values by key).
+    pub fn new(
+        names: Vec<ComponentId>,
+        secrets: BTreeMap<String, String>,
+        source: Arc<NamedConfig>,
+    ) -> Self {
+        let (generation, merged) = source.merged(&names, &secrets);
         Self {
             names,
+            secrets,
             source,
             current: Mutex::new((generation, Arc::new(merged))),
         }
@@ -137,7 +148,7 @@ impl ActorConfig {
 
     /// No config at all.
     pub fn none() -> Self {
-        Self::new(Vec::new(), Arc::default())
+        Self::new(Vec::new(), BTreeMap::new(), Arc::default())
     }
 
     /// The names it reads, in order.
@@ -151,7 +162,7 @@ impl ActorConfig {
         if self.names.is_empty() || current.0 == self.source.generation() {
             return Arc::clone(&current.1);
         }
-        let (generation, merged) = self.source.merged(&self.names);
+        let (generation, merged) = self.source.merged(&self.names, &self.secrets);
         *current = (generation, Arc::new(merged));
         Arc::clone(&current.1)
     }
@@ -191,12 +202,14 @@ mod tests {
         named.put(id("east"), values(&[("name", "East")]));
         assert_eq!(named.missing(&[id("base"), id("west")]), Some(&id("west")));
         assert_eq!(named.missing(&[id("base"), id("east")]), None);
-        let config = ActorConfig::new(vec![id("base"), id("east")], named.clone());
+        let secrets = values(&[("token", "s3cret")]);
+        let config = ActorConfig::new(vec![id("base"), id("east")], secrets, named.clone());
         let first = config.current();
         assert_eq!(
             first.values,
-            values(&[("greeting", "Hello"), ("name", "East")])
+            values(&[("greeting", "Hello"), ("name", "East"), ("token", "s3cret")])
         );
+        assert!(!format!("{config:?}").contains("s3cret"));
         assert!(
             Arc::ptr_eq(&first, &config.current()),
             "no change, no new merge"
@@ -207,7 +220,7 @@ mod tests {
         named.delete(&id("east"));
         assert_eq!(config.current().values["name"], "Lattice");
         // What others change does not reach an actor that reads nothing.
-        assert!(ActorConfig::new(Vec::new(), named)
+        assert!(ActorConfig::new(Vec::new(), BTreeMap::new(), named)
             .current()
             .values
             .is_empty());

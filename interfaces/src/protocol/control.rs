@@ -387,6 +387,11 @@ pub struct ScaleActor {
     /// actor starts here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ComponentId>,
+    /// Secrets its instances read through `wasi:config/store`, by key:
+    /// references (`file:/…`, `env:LATTICE_SECRET_…`) the host resolves,
+    /// never values. Used when the actor starts here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// `actor.call.<host>`: call `function` of a running actor with `args`,
