@@ -117,6 +117,24 @@ async fn deleting_the_last_link_on_an_address_closes_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_moved_to_another_address_leaves_the_old_one() {
+    let (host, old) = serving_hello().await;
+    assert_serves(old).await;
+
+    let moved = format!("127.0.0.1:{}", lattice_tests::free_port());
+    host.put_link(http_link("hello", "default", &moved, None))
+        .unwrap();
+    let endpoints = host.http_endpoints();
+    assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+    assert_eq!(endpoints[0].address.to_string(), moved);
+    assert_serves(endpoints[0].address).await;
+    lattice_tests::wait_for("the old address to close", Duration::from_secs(10), || {
+        TcpStream::connect(old).is_err().then_some(())
+    });
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_in_use_is_refused_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap().to_string();

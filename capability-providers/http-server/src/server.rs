@@ -217,6 +217,26 @@ impl HttpServerProvider {
         removed
     }
 
+    /// A link served again under its key but at another address (or at a
+    /// new free port) stops being served where it was, so the old address
+    /// closes when nothing else uses it; at the same address the route is
+    /// replaced in place.
+    fn leave_old_address(&self, link: &Link) {
+        let Ok(address) = parse_address(link) else {
+            return;
+        };
+        let old = self
+            .listening()
+            .into_iter()
+            .find(|endpoint| endpoint.link.key() == link.key());
+        if let Some(old) = old {
+            if address.port() == 0 || old.address != address {
+                tracing::info!(link = %link, from = %old.address, "http link moves to another address");
+                self.stop_serving(&old.link);
+            }
+        }
+    }
+
     /// Every link served, with its bound address.
     pub fn listening(&self) -> Vec<Endpoint> {
         let listeners = self
@@ -289,6 +309,7 @@ impl Capability for HttpServerProvider {
         if link.source != self.id || !link.carries(standard::HTTP_INCOMING_HANDLER) {
             return Ok(());
         }
+        self.leave_old_address(link);
         let endpoint = self.serve_link(link.clone()).map_err(|e| e.to_string())?;
         tracing::info!(url = %endpoint.url(), target = %link.target, "serving");
         Ok(())
