@@ -169,7 +169,9 @@ async fn msg_request_and_pub_stand_in_for_the_nats_cli() {
     let url = nats.url();
     let client = async_nats::connect(&url).await.unwrap();
     let mut questions = client.subscribe("echo.>").await.unwrap();
-    client.flush().await.unwrap();
+    lattice_rpc::server_caught_up(&client, Duration::from_secs(10))
+        .await
+        .unwrap();
     let responder = client.clone();
     let echo = tokio::spawn(async move {
         let mut published = None;

@@ -38,7 +38,9 @@ async fn an_actor_cannot_publish_or_request_into_the_lattice_or_jetstream() {
         client.subscribe("$JS.API.>").await.unwrap(),
     ]);
     let mut allowed = client.subscribe("data.>").await.unwrap();
-    client.flush().await.unwrap();
+    lattice_rpc::server_caught_up(&client, Duration::from_secs(10))
+        .await
+        .unwrap();
 
     let ask = |body: String| {
         let client = client.clone();

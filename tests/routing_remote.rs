@@ -297,7 +297,9 @@ async fn a_forged_response_cannot_point_a_hosts_chunk_pulls_at_the_control_plane
         .queue_subscribe("lattice.default.rpc.ghost", "ghost".into())
         .await
         .unwrap();
-    nats.flush().await.unwrap();
+    lattice_rpc::server_caught_up(&nats, Duration::from_secs(10))
+        .await
+        .unwrap();
     let responder = tokio::spawn({
         let nats = nats.clone();
         async move {

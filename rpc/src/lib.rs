@@ -42,6 +42,7 @@ pub mod events;
 pub mod link_watch;
 pub mod logging;
 pub mod payloads;
+pub mod round_trip;
 pub mod verify;
 
 pub use backoff::Backoff;
@@ -51,4 +52,5 @@ pub use connect::{connect, redacted};
 pub use events::EventPublisher;
 pub use link_watch::{LinkChange, LinkWatch};
 pub use logging::init_tracing;
+pub use round_trip::server_caught_up;
 pub use verify::Verifier;

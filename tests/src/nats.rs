@@ -278,7 +278,9 @@ pub async fn subscribe(url: &str, subject: &str) -> async_nats::Subscriber {
         .subscribe(subject.to_string())
         .await
         .unwrap_or_else(|e| panic!("cannot subscribe to {subject}: {e}"));
-    client.flush().await.expect("the subscription reaches NATS");
+    lattice_rpc::server_caught_up(&client, std::time::Duration::from_secs(10))
+        .await
+        .expect("the subscription reaches NATS");
     subscription
 }
 

@@ -174,13 +174,16 @@ impl Lattice {
                     .map_err(subscribe_error)?,
             );
         }
-        // Ready means subscribed at the server: flush before announcing.
-        client.flush().await.map_err(|e| {
-            JoinError::Connect(ConnectError {
-                url: config.nats.url_or_default(),
-                reason: e.to_string(),
-            })
-        })?;
+        // Ready means subscribed at the server (a flush only empties our
+        // buffer): a round trip through the server before announcing.
+        lattice_rpc::server_caught_up(&client, Duration::from_secs(10))
+            .await
+            .map_err(|reason| {
+                JoinError::Connect(ConnectError {
+                    url: config.nats.url_or_default(),
+                    reason,
+                })
+            })?;
 
         host.set_remote(Some(Arc::new(rpc::RemoteHostCalls(rpc.clone()))));
         let span =

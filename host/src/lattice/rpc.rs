@@ -412,6 +412,12 @@ impl Rpc {
                 }
             }
         }
-        let _ = self.client.flush().await;
+        // Callable once the server has the subscriptions, not merely once
+        // they left this process.
+        if let Err(error) =
+            lattice_rpc::server_caught_up(&self.client, std::time::Duration::from_secs(5)).await
+        {
+            tracing::warn!(%error, "cannot confirm the call subscriptions with the server");
+        }
     }
 }
