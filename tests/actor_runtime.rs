@@ -113,6 +113,70 @@ async fn a_guest_that_grows_past_its_memory_limit_gets_500_naming_the_limit() {
     t.host.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A component of two core modules with a memory each; one call grows
+/// both by `pages` pages (64 KiB each).
+const TWO_MEMORIES: &str = r#"
+(component
+  (core module $a
+    (memory 1)
+    (func (export "grow") (param i32) (result i32)
+      (memory.grow (local.get 0))))
+  (core module $b
+    (import "a" "grow" (func $grow_a (param i32) (result i32)))
+    (memory 1)
+    (func (export "grow") (param i32) (result i32)
+      (drop (call $grow_a (local.get 0)))
+      (memory.grow (local.get 0))))
+  (core instance $ia (instantiate $a))
+  (core instance $ib (instantiate $b (with "a" (instance $ia))))
+  (func $grow (param "pages" u32) (result s32) (canon lift (core func $ib "grow")))
+  (instance $api (export "grow" (func $grow)))
+  (export "lattice:test/memories" (instance $api)))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_limit_holds_for_all_of_an_instances_memories_together() {
+    let host = hosts::dev_host();
+    let limits = ActorLimits {
+        memory_limit: 16 << 20,
+        ..ActorLimits::default()
+    };
+    let actor = host
+        .start_actor_from_bytes(
+            id("greedy"),
+            "two-memories.wasm",
+            wat::parse_str(TWO_MEMORIES).unwrap(),
+            limits,
+        )
+        .await
+        .unwrap();
+    let grow = |pages: u32| {
+        let actor = actor.clone();
+        async move {
+            actor
+                .call_function(
+                    "lattice:test/memories",
+                    "grow",
+                    vec![wasmtime::component::Val::U32(pages)],
+                )
+                .await
+        }
+    };
+    // 2 × (1 + 96) pages = 12.1 MiB: within 16 MiB.
+    assert!(grow(96).await.is_ok());
+    // 2 × (1 + 160) pages = 20.1 MiB: each memory alone (10 MiB) would fit.
+    let error = grow(160).await.unwrap_err().message;
+    assert!(
+        error.contains("exceeded its memory limit of 16 MiB"),
+        "{error}"
+    );
+    assert!(
+        grow(96).await.is_ok(),
+        "the next call runs in a fresh instance"
+    );
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_that_panics_gets_500_and_the_next_call_is_served_again() {
     let t = hello_beside("http_panic", None).await;

@@ -61,7 +61,11 @@ impl NatsKvStore {
             .connect(url)
             .await
             .map_err(|e| KvError::Other(format!("cannot reach nats at {url}: {e}")))?;
-        let js = async_nats::jetstream::new(client);
+        let mut js = async_nats::jetstream::new(client);
+        // JetStream's 5 s default fails an increment that waits behind a
+        // thousand others for its compare-and-set; the actor's own call
+        // deadline (30 s by default) is what should end it.
+        js.set_timeout(Duration::from_secs(20));
         if let Ok(kv) = js.get_key_value(bucket).await {
             return Ok(Self { kv });
         }

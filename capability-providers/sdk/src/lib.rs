@@ -320,7 +320,9 @@ pub async fn run<P: Capability>(
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             () = &mut host_gone => {
-                tracing::warn!(provider = %id, "stdin closed: the host is gone or stopped this provider");
+                // How a host stops its providers, and what a dead host
+                // leaves: not a fault of this process.
+                tracing::info!(provider = %id, "stdin closed: the host stopped this provider or is gone; stopping");
                 break;
             }
             change = watch.next() => applier.apply(change),

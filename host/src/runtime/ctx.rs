@@ -50,6 +50,7 @@ impl ActorCtx {
             hooks,
             limits: MemoryLimiter {
                 limit: memory_limit,
+                in_use: 0,
                 breached_at: None,
             },
             output,
@@ -110,8 +111,12 @@ impl WasiHttpView for ActorCtx {
 /// Caps one instance's linear memory and remembers a breach, so a call that
 /// fails on it is reported as a limit breach rather than a bare trap.
 pub(crate) struct MemoryLimiter {
+    /// Bytes of linear memory the whole instance may hold, every memory of
+    /// every core module in it together.
     limit: usize,
-    /// The size a guest tried to grow past the limit to.
+    /// Bytes its memories hold now.
+    in_use: usize,
+    /// The size (all memories) a guest tried to grow past the limit to.
     pub(crate) breached_at: Option<usize>,
 }
 
@@ -121,17 +126,21 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.breached_at = Some(desired);
+        // The limit is the instance's: a guest with many memories (one per
+        // core module) gets no more than one with a single memory.
+        let total = self.in_use.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
+            self.breached_at = Some(total);
             wasmtime::bail!(
-                "memory limit of {} bytes reached growing to {desired} bytes",
+                "memory limit of {} bytes reached: its memories would hold {total} bytes",
                 self.limit
             );
         }
+        self.in_use = total;
         Ok(true)
     }
 

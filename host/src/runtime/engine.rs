@@ -11,6 +11,14 @@ use super::compile_cache::CompileCache;
 use super::ctx::ActorCtx;
 use crate::config::RuntimeConfig;
 
+/// Most core instances one component may have in the pooling allocator (a
+/// Rust component has about five; composed ones a few dozen).
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Most linear memories one component may have in the pooling allocator.
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
+/// Most tables one component may have in the pooling allocator.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 32;
+
 /// Which instance allocator the engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AllocatorKind {
@@ -94,11 +102,17 @@ impl Runtime {
         let n = config.pool_instances;
         let mut pool = PoolingAllocationConfig::default();
         // A Rust component has its main module plus a few small shims.
+        // One component may not take more than its share of the pool:
+        // caps per component stop a guest of many modules and memories
+        // from taking the slots every other actor needs.
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(4))
             .total_memories(n.saturating_mul(2))
             .total_tables(n.saturating_mul(4))
             .total_stacks(n)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_memory_size(config.max_memory);
         let mut wasm = base_config();
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
