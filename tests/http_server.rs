@@ -187,6 +187,64 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_at_once_and_a_freed_slot_serves_again() {
+    use std::io::Read as _;
+    let host = hosts::dev_host();
+    start_fixture(&host, "hello", "hello").await;
+    host.start_provider(&ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: [("max_connections".to_string(), "2".to_string())].into(),
+        placement: None,
+    })
+    .unwrap();
+    host.put_link(hello_link()).unwrap();
+    let address = host.http_endpoints()[0].address;
+
+    // Two idle clients hold both slots.
+    let first = TcpStream::connect(address).unwrap();
+    let second = TcpStream::connect(address).unwrap();
+    // A third is accepted by the kernel, then closed by the server with
+    // nothing said, long before its own read limit.
+    let closed = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            address,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+            Duration::from_secs(20),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        !closed.timed_out,
+        "the server held a connection past its limit"
+    );
+    assert!(closed.answer.is_empty(), "{:?}", closed.answer);
+
+    // A slot freed: served again.
+    drop(first);
+    let mut served = false;
+    for _ in 0..100 {
+        if http_client::get(&format!("http://{address}/")).await.status == 200 {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "no request served after a slot was freed");
+    let mut still_open = second;
+    still_open
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        still_open.read(&mut byte).is_err(),
+        "a connection within the limit is left alone"
+    );
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let host = hosts::dev_host();
     start_fixture(&host, "hello", "hello").await;

@@ -76,7 +76,17 @@ pub struct HttpServerProvider {
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
     /// How long a client may take to send a request's headers.
     header_timeout: Duration,
+    /// Open connections allowed across its addresses; one more is closed
+    /// as soon as it is accepted.
+    connections: Arc<tokio::sync::Semaphore>,
+    /// How many it has closed for want of a slot.
+    refused: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Open connections one provider holds at most, unless its config says
+/// otherwise (`max_connections`): an edge host's sockets and memory stay
+/// bounded whatever clients do.
+pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// How long a client may take to send a request's headers, unless the
 /// provider's config says otherwise (`header_read_timeout_ms`).
@@ -86,7 +96,8 @@ impl HttpServerProvider {
     /// A provider that hands requests to actors through `context`'s
     /// calls. Its config: `header_read_timeout_ms` bounds how long a client
     /// may take to send a request's headers (default 30 s), so slow-header
-    /// clients cannot hold connections.
+    /// clients cannot hold connections; `max_connections` bounds how many
+    /// are open at once (default 10,000).
     pub fn new(context: ProviderContext) -> Self {
         let header_timeout = context
             .config
@@ -94,6 +105,13 @@ impl HttpServerProvider {
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
             .map_or(HEADER_READ_TIMEOUT, Duration::from_millis);
+        let max_connections = context
+            .config
+            .get("max_connections")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(MAX_CONNECTIONS)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             id: context.id,
             calls: context.calls,
@@ -101,7 +119,14 @@ impl HttpServerProvider {
             tracker: TaskTracker::new(),
             graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
             header_timeout,
+            connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            refused: Arc::default(),
         }
+    }
+
+    /// How many connections it closed at once for want of a slot.
+    pub fn refused_connections(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Serves `link`: binds its address unless already bound, then routes its
@@ -158,17 +183,20 @@ impl HttpServerProvider {
         )?;
         let routes = Arc::new(RwLock::new(table));
         let stop = CancellationToken::new();
+        let accepting = AcceptLoop {
+            routes: routes.clone(),
+            calls: self.calls.clone(),
+            stop: stop.clone(),
+            tracker: self.tracker.clone(),
+            graceful: self.graceful.clone(),
+            header_timeout: self.header_timeout,
+            connections: Arc::clone(&self.connections),
+            refused: Arc::clone(&self.refused),
+        };
         self.tracker.spawn(
-            accept_loop(
-                tcp,
-                routes.clone(),
-                self.calls.clone(),
-                stop.clone(),
-                self.tracker.clone(),
-                self.graceful.clone(),
-                self.header_timeout,
-            )
-            .instrument(tracing::info_span!("http_listener", address = %local)),
+            accepting
+                .run(tcp)
+                .instrument(tracing::info_span!("http_listener", address = %local)),
         );
         tracing::info!(address = %local, link = %link, "http server listening");
         // A port-0 listener is keyed by its real address so later links can share it.
@@ -343,56 +371,86 @@ fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
         })
 }
 
-async fn accept_loop(
-    tcp: TcpListener,
+/// What one listener's accept loop works with.
+struct AcceptLoop {
     routes: Arc<RwLock<RouteTable>>,
     calls: Arc<dyn ProviderCalls>,
     stop: CancellationToken,
     tracker: TaskTracker,
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
     header_timeout: Duration,
-) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = tcp.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(%error, "http server: accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+    /// Open connections allowed across the provider's addresses.
+    connections: Arc<tokio::sync::Semaphore>,
+    /// Connections closed for want of a slot.
+    refused: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AcceptLoop {
+    /// Accepts on `tcp` until stopped; a connection past the provider's
+    /// limit is closed at once.
+    async fn run(self, tcp: TcpListener) {
+        let Self {
+            routes,
+            calls,
+            stop,
+            tracker,
+            graceful,
+            header_timeout,
+            connections,
+            refused,
+        } = self;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = stop.cancelled() => break,
+                accepted = tcp.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(%error, "http server: accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(slot) = Arc::clone(&connections).try_acquire_owned() else {
+                // Full: closed at once rather than queued, so a flood costs
+                // one accept each and nothing held.
+                if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 0 {
+                    tracing::warn!(%peer, "http server: connection limit reached; closing new connections");
                 }
-            },
-        };
-        let _ = stream.set_nodelay(true);
-        let routes = routes.clone();
-        let calls = calls.clone();
-        let service = hyper::service::service_fn(move |request| {
-            serve(routes.clone(), calls.clone(), request)
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let watched = {
-            let graceful = graceful.lock().unwrap_or_else(PoisonError::into_inner);
-            match graceful.as_ref() {
-                Some(graceful) => graceful.watch(connection),
-                None => break, // shutting down
-            }
-        };
-        tracker.spawn(async move {
-            if let Err(error) = watched.await {
-                tracing::debug!(%peer, %error, "http connection ended with an error");
-            }
-        });
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let routes = routes.clone();
+            let calls = calls.clone();
+            let service = hyper::service::service_fn(move |request| {
+                serve(routes.clone(), calls.clone(), request)
+            });
+            let connection = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let watched = {
+                let graceful = graceful.lock().unwrap_or_else(PoisonError::into_inner);
+                match graceful.as_ref() {
+                    Some(graceful) => graceful.watch(connection),
+                    None => break, // shutting down
+                }
+            };
+            tracker.spawn(async move {
+                if let Err(error) = watched.await {
+                    tracing::debug!(%peer, %error, "http connection ended with an error");
+                }
+                drop(slot);
+            });
+        }
+        tracing::debug!("http server: stopped accepting");
     }
-    tracing::debug!("http server: stopped accepting");
 }
 
 async fn serve(
