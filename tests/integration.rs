@@ -35,6 +35,7 @@ mod keyvalue_outage;
 mod lattice_hosts;
 mod link_checks;
 mod link_entries;
+mod link_names;
 mod messaging;
 mod messaging_policy;
 mod nats_permissions;

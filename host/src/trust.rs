@@ -23,6 +23,9 @@ use crate::references::{ReferenceError, ReferencePolicy};
 /// nothing outside the instance (clocks, randomness, streams, the host's
 /// stderr, exit) or are plain data types. `wasi:http/types` is here because
 /// it only describes requests; sending one needs `wasi:http/outgoing-handler`.
+/// `wasi:config` reads only the actor's own config, and `wasmcloud:bus`
+/// only picks among the actor's own links (calls over them still need
+/// their claims).
 pub const BASIC_INTERFACES: &[&str] = &[
     "wasi:clocks/*",
     "wasi:random/*",
@@ -38,6 +41,8 @@ pub const BASIC_INTERFACES: &[&str] = &[
     "wasi:cli/terminal-stdout",
     "wasi:cli/terminal-stderr",
     "wasi:logging/*",
+    "wasi:config/*",
+    "wasmcloud:bus/*",
     "wasi:http/types",
     "wasmcloud:messaging/types",
 ];

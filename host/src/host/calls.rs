@@ -16,7 +16,6 @@ use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link
 use wasmtime::component::Val;
 
 use super::HostInner;
-use crate::links::DEFAULT_NAME;
 use crate::router::{errors, Local, Target};
 use crate::runtime::{from_wire, to_wire, ActorCalls, CallFuture, OutgoingHttp};
 
@@ -43,11 +42,12 @@ impl HostActorCalls {
         &self,
         source: &ComponentId,
         interface: Interface<'static>,
+        link_name: &str,
     ) -> Result<(Link, ProviderTarget), InvocationError> {
         let host = self.host.upgrade().ok_or_else(errors::stopping)?;
         let (link, target) = host
             .router
-            .resolve(source, interface, DEFAULT_NAME, |id| host.local(id))?;
+            .resolve(source, interface, link_name, |id| host.local(id))?;
         let target = match target {
             Target::Local(Local::Provider(capability)) => ProviderTarget::Local(capability),
             Target::Local(Local::Actor(_)) => {
@@ -66,9 +66,13 @@ enum ProviderTarget {
 }
 
 impl ActorCalls for HostActorCalls {
-    fn outgoing_http(&self, source: &ComponentId) -> Result<OutgoingHttp, InvocationError> {
+    fn outgoing_http(
+        &self,
+        source: &ComponentId,
+        link_name: &str,
+    ) -> Result<OutgoingHttp, InvocationError> {
         let interface = standard::HTTP_OUTGOING_HANDLER;
-        Ok(match self.provider(source, interface)? {
+        Ok(match self.provider(source, interface, link_name)? {
             (link, ProviderTarget::Local(capability)) => {
                 let timeouts = capability
                     .outgoing_http(&link)
@@ -81,9 +85,13 @@ impl ActorCalls for HostActorCalls {
         })
     }
 
-    fn messaging(&self, source: &ComponentId) -> crate::runtime::MessagingClientFuture {
+    fn messaging(
+        &self,
+        source: &ComponentId,
+        link_name: &str,
+    ) -> crate::runtime::MessagingClientFuture {
         let interface = standard::MESSAGING_CONSUMER;
-        let found = self.provider(source, interface);
+        let found = self.provider(source, interface, link_name);
         Box::pin(async move {
             match found? {
                 (link, ProviderTarget::Local(capability)) => {
@@ -102,9 +110,9 @@ impl ActorCalls for HostActorCalls {
         })
     }
 
-    fn keyvalue(&self, source: &ComponentId) -> crate::runtime::KeyValueFuture {
+    fn keyvalue(&self, source: &ComponentId, link_name: &str) -> crate::runtime::KeyValueFuture {
         let interface = standard::KEYVALUE_STORE;
-        let found = self.provider(source, interface);
+        let found = self.provider(source, interface, link_name);
         Box::pin(async move {
             match found? {
                 (link, ProviderTarget::Local(capability)) => {
@@ -124,6 +132,7 @@ impl ActorCalls for HostActorCalls {
     fn call(
         &self,
         source: ComponentId,
+        link_name: String,
         interface: String,
         function: String,
         params: Vec<Val>,
@@ -136,7 +145,7 @@ impl ActorCalls for HostActorCalls {
                 let parsed =
                     Interface::parse(&interface).unwrap_or(Interface::new(&interface, "", ""));
                 host.router
-                    .resolve(&source, parsed, DEFAULT_NAME, |id| host.local(id))
+                    .resolve(&source, parsed, &link_name, |id| host.local(id))
             });
         Box::pin(async move {
             match routed? {

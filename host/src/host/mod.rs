@@ -945,6 +945,7 @@ impl Host {
         crate::runtime::ActorCalls::call(
             &calls,
             source.clone(),
+            crate::links::DEFAULT_NAME.to_string(),
             interface.to_string(),
             function.to_string(),
             params,

@@ -20,6 +20,8 @@ pub struct ActorCtx {
     output: std::sync::Arc<super::guest_output::OutputBudget>,
     /// Its runtime config, as it was when the store was made.
     config: std::sync::Arc<super::config::Merged>,
+    /// The link names it chose (`wasmcloud:bus/lattice`).
+    pub(crate) link_names: super::calls::LinkNames,
 }
 
 impl ActorCtx {
@@ -34,7 +36,12 @@ impl ActorCtx {
         config: std::sync::Arc<super::config::Merged>,
     ) -> Self {
         use super::guest_output::{GuestOutput, Stream};
-        let hooks = super::outgoing_http::LinkedOutgoingHttp::new(actor.clone(), calls.clone());
+        let link_names = super::calls::LinkNames::default();
+        let hooks = super::outgoing_http::LinkedOutgoingHttp::new(
+            actor.clone(),
+            calls.clone(),
+            link_names.clone(),
+        );
         // Guests see no environment, arguments, files or stdin of the host;
         // what they print (panic messages too) goes to the host's logs, a
         // line at a time, tagged with the actor.
@@ -55,6 +62,7 @@ impl ActorCtx {
             },
             output,
             config,
+            link_names,
         }
     }
 }
@@ -65,6 +73,7 @@ impl ActorCtx {
             table: &mut self.table,
             actor: &self.actor,
             calls: self.calls.as_ref(),
+            link_names: &self.link_names,
         }
     }
 }
@@ -81,10 +90,18 @@ impl ActorCtx {
         self.config.view()
     }
 
+    pub(crate) fn bus(&mut self) -> super::bus::BusView<'_> {
+        super::bus::BusView {
+            table: &mut self.table,
+            link_names: &self.link_names,
+        }
+    }
+
     pub(crate) fn messaging(&mut self) -> super::messaging::MessagingView<'_> {
         super::messaging::MessagingView {
             actor: &self.actor,
             calls: self.calls.as_ref(),
+            link_names: &self.link_names,
         }
     }
 }

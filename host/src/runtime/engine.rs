@@ -79,6 +79,7 @@ impl Runtime {
             .and_then(|()| super::messaging::add_to_linker(&mut linker, ActorCtx::messaging))
             .and_then(|()| super::logging::add_to_linker(&mut linker, ActorCtx::logging))
             .and_then(|()| super::config::add_to_linker(&mut linker, ActorCtx::config))
+            .and_then(|()| super::bus::add_to_linker(&mut linker, ActorCtx::bus))
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {

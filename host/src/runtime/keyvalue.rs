@@ -40,6 +40,8 @@ pub struct KeyValueView<'a> {
     pub(crate) table: &'a mut ResourceTable,
     pub(crate) actor: &'a ComponentId,
     pub(crate) calls: Option<&'a Arc<dyn ActorCalls>>,
+    /// The link names the instance chose.
+    pub(crate) link_names: &'a super::calls::LinkNames,
 }
 
 /// [`HasData`] for the key-value bindings.
@@ -73,7 +75,8 @@ impl store::Host for KeyValueView<'_> {
                 "this host serves no key-value provider".into(),
             )));
         };
-        match calls.keyvalue(self.actor).await {
+        let link_name = self.link_names.of("wasi", "keyvalue");
+        match calls.keyvalue(self.actor, &link_name).await {
             Ok(backend) => Ok(Ok(self.table.push(Bucket {
                 name: identifier,
                 backend,

@@ -23,6 +23,8 @@ use generated::wasmcloud::messaging::{consumer, types};
 pub struct MessagingView<'a> {
     pub(crate) actor: &'a ComponentId,
     pub(crate) calls: Option<&'a std::sync::Arc<dyn ActorCalls>>,
+    /// The link names the instance chose.
+    pub(crate) link_names: &'a super::calls::LinkNames,
 }
 
 /// [`HasData`] for the messaging bindings.
@@ -41,7 +43,11 @@ impl MessagingView<'_> {
         let Some(calls) = self.calls else {
             return Err("this host serves no messaging provider".into());
         };
-        calls.messaging(self.actor).await.map_err(|e| e.message)
+        let link_name = self.link_names.of("wasmcloud", "messaging");
+        calls
+            .messaging(self.actor, &link_name)
+            .await
+            .map_err(|e| e.message)
     }
 }
 

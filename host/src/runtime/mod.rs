@@ -21,6 +21,7 @@
 //!   through [`ActorCalls`];
 //! - `logging`: `wasi:logging` into the host's logs, per actor;
 //! - `config`: named config, and `wasi:config/store` per actor;
+//! - `bus`: `wasmcloud:bus/lattice`, the link names an instance picks;
 //! - `ctx`: [`ActorCtx`], the state of one store;
 //! - `routed_imports`: imports of other actors, routed through
 //!   [`ActorCalls`];
@@ -30,6 +31,7 @@
 //! - `actor`: [`Actor`], pre-instantiated, instantiated per call.
 
 mod actor;
+mod bus;
 mod calls;
 mod compile_cache;
 mod config;

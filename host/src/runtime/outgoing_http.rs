@@ -22,11 +22,21 @@ use super::calls::{ActorCalls, OutgoingHttp};
 pub struct LinkedOutgoingHttp {
     actor: ComponentId,
     calls: Option<Arc<dyn ActorCalls>>,
+    /// The link names the instance chose.
+    link_names: super::calls::LinkNames,
 }
 
 impl LinkedOutgoingHttp {
-    pub(crate) fn new(actor: ComponentId, calls: Option<Arc<dyn ActorCalls>>) -> Self {
-        Self { actor, calls }
+    pub(crate) fn new(
+        actor: ComponentId,
+        calls: Option<Arc<dyn ActorCalls>>,
+        link_names: super::calls::LinkNames,
+    ) -> Self {
+        Self {
+            actor,
+            calls,
+            link_names,
+        }
     }
 }
 
@@ -44,7 +54,7 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
         let route = match self
             .calls
             .as_ref()
-            .map(|calls| calls.outgoing_http(&self.actor))
+            .map(|calls| calls.outgoing_http(&self.actor, &self.link_names.of("wasi", "http")))
         {
             Some(Ok(route)) => route,
             Some(Err(error)) => {

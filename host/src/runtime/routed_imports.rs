@@ -12,8 +12,9 @@ use wasmtime::Engine;
 use super::calls::unversioned;
 use super::ctx::ActorCtx;
 
-/// Imports the host implements itself (through providers), by prefix.
-const HOST_PROVIDED: [&str; 2] = ["wasi:", "wasmcloud:messaging/"];
+/// Imports the host implements itself (through providers, or as
+/// `wasmcloud:bus`), by prefix.
+const HOST_PROVIDED: [&str; 3] = ["wasi:", "wasmcloud:messaging/", "wasmcloud:bus/"];
 
 /// Defines, in `linker`, every instance import of `component` outside
 /// `wasi:` as functions that route through the store's [`ActorCalls`].
@@ -40,6 +41,7 @@ pub(crate) fn define_routed_imports(
                 let ctx = store.data();
                 let router = ctx.calls.clone();
                 let source = ctx.actor.clone();
+                let link_name = ctx.link_names.of_interface(&interface);
                 let (interface, function) = (interface.clone(), function_name.clone());
                 let params = params.to_vec();
                 Box::new(async move {
@@ -49,7 +51,13 @@ pub(crate) fn define_routed_imports(
                         );
                     };
                     let values = router
-                        .call(source, interface.clone(), function.clone(), params)
+                        .call(
+                            source,
+                            link_name,
+                            interface.clone(),
+                            function.clone(),
+                            params,
+                        )
                         .await
                         .map_err(|e| {
                             wasmtime::Error::msg(format!(
