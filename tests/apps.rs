@@ -5,7 +5,6 @@
 //! app. Bad apps are refused by `apply` in one line.
 
 use std::collections::BTreeMap;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use lattice_host::lattice::Lattice;
@@ -13,24 +12,8 @@ use lattice_host::Host;
 use lattice_interfaces::protocol::app::AppStatus;
 use lattice_tests::hosts::{self, id};
 use lattice_tests::nats::NatsServer;
+use lattice_tests::process::{ctl_at as ctl, succeeded as ok};
 use lattice_tests::{eventually, eventually_within, fixtures};
-
-fn ctl(url: &str, args: &[&str]) -> Output {
-    lattice_tests::process::lattice_ctl()
-        .args(args)
-        .args(["--nats-url", url])
-        .output()
-        .unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A development host labelled `zone=ZONE` (and `extra`), joined to the
 /// lattice at `url`.

@@ -18,12 +18,7 @@ fn call(url: &str, args: &[&str]) -> Output {
 }
 
 fn answer(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    lattice_tests::process::succeeded(output).trim().to_string()
 }
 
 /// The one line `output` failed with.

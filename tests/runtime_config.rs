@@ -5,59 +5,28 @@
 //! them, and a change reaches the next request with no restart. An actor
 //! naming an entry that does not exist does not start, and says which.
 
-use std::process::Output;
-
-use lattice_interfaces::Manifest;
 use lattice_tests::hosts::{self, id};
+use lattice_tests::manifest::ManifestBuilder;
 use lattice_tests::nats::NatsServer;
+use lattice_tests::process::{ctl_at as ctl, succeeded as ok};
 use lattice_tests::{eventually, fixtures, http_client};
 
-fn ctl(url: &str, args: &[&str]) -> Output {
-    lattice_tests::process::lattice_ctl()
-        .args(args)
-        .args(["--nats-url", url])
-        .output()
-        .unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// The `configured` example reading `reads`, served over HTTP on a free
+/// port by provider `http`.
+fn configured(reads: &[&str]) -> ManifestBuilder {
+    ManifestBuilder::new()
+        .actor("configured", &fixtures::wasm("configured"))
+        .reads(reads)
+        .provider("http", "http-server")
+        .http_link("http", "configured", "127.0.0.1:0")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_writes_named_config_and_its_actor_reads_it() {
-    let manifest = Manifest::from_toml(&format!(
-        r#"
-[[actors]]
-id = "configured"
-path = "{}"
-config = ["base", "local"]
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "configured"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-
-[config.base]
-greeting = "Howdy"
-name = "Base"
-
-[config.local]
-name = "Local"
-"#,
-        fixtures::wasm("configured").display()
-    ))
-    .unwrap();
+    let manifest = configured(&["base", "local"])
+        .named_config("base", &[("greeting", "Howdy"), ("name", "Base")])
+        .named_config("local", &[("name", "Local")])
+        .build();
     let host = hosts::applied(&manifest).await;
     let url = hosts::first_url(&host);
     let reply = http_client::get(&url).await;
@@ -140,30 +109,10 @@ async fn an_app_owns_its_named_config_and_takes_it_when_deleted() {
     let app = dir.path().join("greeter.toml");
     std::fs::write(
         &app,
-        format!(
-            r#"[app]
-name = "greeter"
-
-[[actors]]
-id = "configured"
-reference = "{}"
-config = ["greeting"]
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "configured"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-
-[config.greeting]
-greeting = "Ahoy"
-"#,
-            fixtures::wasm("configured").display()
-        ),
+        configured(&["greeting"])
+            .app("greeter")
+            .named_config("greeting", &[("greeting", "Ahoy")])
+            .toml(),
     )
     .unwrap();
     ok(&ctl(&url, &["apply", app.to_str().unwrap()]));

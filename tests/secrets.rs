@@ -13,6 +13,7 @@ use futures::StreamExt as _;
 use lattice_host::{Host, HostConfig, RuntimeConfig};
 use lattice_interfaces::ActorSpec;
 use lattice_tests::hosts::{self, id};
+use lattice_tests::manifest::ManifestBuilder;
 use lattice_tests::nats::NatsServer;
 use lattice_tests::process::{printed_url, terminate_and_wait, CapturedStderr};
 use lattice_tests::{fixtures, http_client};
@@ -42,30 +43,17 @@ fn a_host_serves_secrets_from_its_secret_dir_and_prefixed_variables_and_logs_nei
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("greeting"), format!("{GREETING}\n")).unwrap();
     let manifest = dir.path().join("configured.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"
-[[actors]]
-id = "configured"
-path = "{}"
-secrets = {{ greeting = "file:{}", name = "env:LATTICE_SECRET_TEST_NAME" }}
-
-[[providers]]
-id = "http"
-kind = "http-server"
-
-[[links]]
-source = "http"
-target = "configured"
-interface = "wasi:http/incoming-handler"
-source_config = {{ address = "127.0.0.1:0" }}
-"#,
-            fixtures::wasm("configured").display(),
-            dir.path().join("greeting").display()
-        ),
-    )
-    .unwrap();
+    let greeting = format!("file:{}", dir.path().join("greeting").display());
+    let toml = ManifestBuilder::new()
+        .actor("configured", &fixtures::wasm("configured"))
+        .secrets(&[
+            ("greeting", &greeting),
+            ("name", "env:LATTICE_SECRET_TEST_NAME"),
+        ])
+        .provider("http", "http-server")
+        .http_link("http", "configured", "127.0.0.1:0")
+        .toml();
+    std::fs::write(&manifest, toml).unwrap();
     let mut host = Command::new(fixtures::binary("lattice-host"))
         .args([
             "--manifest",

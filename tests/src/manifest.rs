@@ -31,7 +31,11 @@ struct Table {
 /// A manifest written table by table, in the order the calls come.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestBuilder {
+    /// `[app] name`, when an app.
+    app: Option<String>,
     tables: Vec<Table>,
+    /// `[config.NAME]` tables, in the order added.
+    named_config: Vec<(String, String)>,
 }
 
 /// `text` as a TOML basic string.
@@ -78,6 +82,33 @@ impl ManifestBuilder {
     /// Adds `key = "value"` to the last table.
     pub fn set_str(self, key: &str, value: &str) -> Self {
         self.set(key, quoted(value))
+    }
+
+    /// Makes it app `name` (an `[app]` table first).
+    pub fn app(mut self, name: &str) -> Self {
+        self.app = Some(name.to_string());
+        self
+    }
+
+    /// Lists the named config entries the last actor reads, in order.
+    pub fn reads(self, names: &[&str]) -> Self {
+        let names: Vec<String> = names.iter().map(|name| quoted(name)).collect();
+        self.set("config", format!("[{}]", names.join(", ")))
+    }
+
+    /// Sets the last actor's secret references to `pairs`.
+    pub fn secrets(self, pairs: &[(&str, &str)]) -> Self {
+        self.set("secrets", inline_table(pairs))
+    }
+
+    /// Adds named config `name` holding `pairs` (a `[config.NAME]` table).
+    pub fn named_config(mut self, name: &str, pairs: &[(&str, &str)]) -> Self {
+        let body: String = pairs
+            .iter()
+            .map(|(key, value)| format!("{key} = {}\n", quoted(value)))
+            .collect();
+        self.named_config.push((name.to_string(), body));
+        self
     }
 
     /// Adds actor `id` run from the component at `wasm`.
@@ -134,6 +165,9 @@ impl ManifestBuilder {
     /// a blank line between two.
     pub fn toml(&self) -> String {
         let mut text = String::new();
+        if let Some(app) = &self.app {
+            let _ = writeln!(text, "[app]\nname = {}\n", quoted(app));
+        }
         for (n, table) in self.tables.iter().enumerate() {
             if n > 0 {
                 text.push('\n');
@@ -142,6 +176,9 @@ impl ManifestBuilder {
             for (key, value) in &table.entries {
                 let _ = writeln!(text, "{key} = {value}");
             }
+        }
+        for (name, body) in &self.named_config {
+            let _ = write!(text, "\n[config.{name}]\n{body}");
         }
         text
     }

@@ -35,6 +35,26 @@ pub fn lattice_ctl() -> Command {
     command
 }
 
+/// Runs `lattice-ctl ARGS --nats-url URL` to the end.
+pub fn ctl_at(url: &str, args: &[&str]) -> std::process::Output {
+    lattice_ctl()
+        .args(args)
+        .args(["--nats-url", url])
+        .output()
+        .expect("lattice-ctl runs")
+}
+
+/// What a `lattice-ctl` run printed, failing the test (with what it said on
+/// stderr) unless it succeeded.
+pub fn succeeded(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Reads `child`'s piped standard output until a line holds a URL, as
 /// `lattice-ctl up` prints one per endpoint; the URL and that line. The
 /// rest of the output is read (and dropped) in the background, so the

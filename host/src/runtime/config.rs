@@ -80,14 +80,22 @@ impl NamedConfig {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        (entries.0, Merged { values, variables })
+        (
+            entries.0,
+            Merged {
+                #[cfg(test)]
+                values,
+                variables,
+            },
+        )
     }
 }
 
 /// One merge of an actor's entries.
 pub(crate) struct Merged {
-    /// The keys and values.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The keys and values, for tests to read (the bindings' copy has no
+    /// reader of its own).
+    #[cfg(test)]
     pub(crate) values: BTreeMap<String, String>,
     /// The same, as the bindings serve them.
     variables: WasiConfigVariables,
@@ -103,6 +111,7 @@ impl Merged {
 impl Default for Merged {
     fn default() -> Self {
         Self {
+            #[cfg(test)]
             values: BTreeMap::new(),
             variables: WasiConfigVariables::new(),
         }
