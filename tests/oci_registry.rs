@@ -89,7 +89,7 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
     assert_eq!(registry.blob_downloads(&sha256(&wasm)), 1);
 
     // Scaling by the tag keeps the actor: the tag names what it runs.
-    host.scale_actor(&id("hello"), &reference, 3, None, &Default::default())
+    host.scale_actor(&id("hello"), &reference, 3, None, None)
         .await
         .unwrap();
 

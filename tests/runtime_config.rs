@@ -126,6 +126,25 @@ async fn an_app_owns_its_named_config_and_takes_it_when_deleted() {
     .await;
     assert!(ok(&ctl(&url, &["config", "get", "greeting"])).contains("Ahoy"));
 
+    // A new version reading one more entry: the running actor's next
+    // instances read it, with no restart (its call counters carry on).
+    let calls_before = host.actor(&id("configured")).unwrap().stats().calls;
+    std::fs::write(
+        &app,
+        configured(&["greeting", "loud"])
+            .app("greeter")
+            .named_config("greeting", &[("greeting", "Ahoy")])
+            .named_config("loud", &[("name", "LOUD")])
+            .toml(),
+    )
+    .unwrap();
+    ok(&ctl(&url, &["apply", app.to_str().unwrap()]));
+    eventually("the new version's config", async || {
+        (http_client::get(&endpoint).await.body == "Ahoy from LOUD!\n").then_some(())
+    })
+    .await;
+    assert!(host.actor(&id("configured")).unwrap().stats().calls > calls_before);
+
     ok(&ctl(&url, &["delete", "app", "greeter"]));
     eventually("the app's config to go with it", async || {
         (!ctl(&url, &["config", "get", "greeting"]).status.success()

@@ -343,8 +343,9 @@ async fn scale_on(
         actor_ref: reference.to_string(),
         max_instances: settings.max_instances,
         instance_reuse: settings.instance_reuse,
-        config: settings.config,
-        secrets: settings.secrets,
+        // Given only when named: a running actor keeps what it reads.
+        config: (!settings.config.is_empty()).then_some(settings.config),
+        secrets: (!settings.secrets.is_empty()).then_some(settings.secrets),
     };
     let response = client
         .request::<op::ScaleActor>(Some(host), &request)
@@ -435,8 +436,8 @@ pub async fn stop_actor(
         actor_ref: String::new(),
         max_instances: 0,
         instance_reuse: None,
-        config: Vec::new(),
-        secrets: Default::default(),
+        config: None,
+        secrets: None,
     };
     for host in hosts_running(conn, host, "actor", id).await? {
         send::<op::ScaleActor>(

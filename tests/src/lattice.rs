@@ -412,8 +412,8 @@ pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
         actor_ref: reference.to_string(),
         max_instances,
         instance_reuse: None,
-        config: Vec::new(),
-        secrets: Default::default(),
+        config: None,
+        secrets: None,
     }
 }
 

@@ -320,25 +320,8 @@ impl Host {
     #[tracing::instrument(skip_all, fields(actor = %spec.id))]
     pub async fn start_actor(&self, spec: &ActorSpec) -> Result<Arc<Actor>, HostError> {
         self.check_free(&spec.id, "actor")?;
-        if let Some(name) = self.inner.named_config.missing(&spec.config) {
-            return Err(HostError::ActorLoad(ActorLoadError::MissingConfig {
-                id: spec.id.to_string(),
-                name: name.to_string(),
-            }));
-        }
-        let secrets =
-            crate::secrets::resolve(&self.inner.secret_dirs, &spec.secrets).map_err(|reason| {
-                HostError::ActorLoad(ActorLoadError::Reference {
-                    id: spec.id.to_string(),
-                    reason,
-                })
-            })?;
+        let config = self.actor_config(&spec.id, crate::config::ConfigSources::of(spec))?;
         let fetched = self.fetch_component(&spec.id, &spec.reference).await?;
-        let config = Arc::new(crate::runtime::ActorConfig::new(
-            spec.config.clone(),
-            secrets,
-            Arc::clone(&self.inner.named_config),
-        ));
         self.start_loaded(
             spec.id.clone(),
             &fetched.origin,
@@ -347,6 +330,35 @@ impl Host {
             config,
         )
         .await
+    }
+
+    /// What actor `id` reads through `wasi:config/store` when it reads
+    /// `sources`: every named entry must exist here, every secret resolve
+    /// under this host's policy.
+    fn actor_config(
+        &self,
+        id: &ComponentId,
+        sources: crate::config::ConfigSources,
+    ) -> Result<Arc<crate::runtime::ActorConfig>, HostError> {
+        if let Some(name) = self.inner.named_config.missing(&sources.config) {
+            return Err(HostError::ActorLoad(ActorLoadError::MissingConfig {
+                id: id.to_string(),
+                name: name.to_string(),
+            }));
+        }
+        let secrets = crate::secrets::resolve(&self.inner.secret_dirs, &sources.secrets).map_err(
+            |reason| {
+                HostError::ActorLoad(ActorLoadError::Reference {
+                    id: id.to_string(),
+                    reason,
+                })
+            },
+        )?;
+        Ok(Arc::new(crate::runtime::ActorConfig::new(
+            sources,
+            secrets,
+            Arc::clone(&self.inner.named_config),
+        )))
     }
 
     /// The named config this host's actors read; the lattice keeps it in
@@ -497,15 +509,17 @@ impl Host {
 
     /// Runs actor `id` from `reference` with at most `max_instances`
     /// instances (and, when given, `instance_reuse` calls per instance):
-    /// starts it, changes its scale, or with 0 stops it. An id that runs
-    /// another component is refused: that is an update.
+    /// starts it, changes its scale, or with 0 stops it. `sources`, when
+    /// given, is what it reads through `wasi:config/store` (a running
+    /// actor's next instances read the new set; unset keeps it). An id that
+    /// runs another component is refused: that is an update.
     pub async fn scale_actor(
         &self,
         id: &ComponentId,
         reference: &str,
         max_instances: u32,
         instance_reuse: Option<u32>,
-        sources: &crate::config::ConfigSources,
+        sources: Option<&crate::config::ConfigSources>,
     ) -> Result<(), HostError> {
         let running = self.actor(id);
         if max_instances == 0 {
@@ -524,8 +538,8 @@ impl Host {
             memory_limit_mib: None,
             timeout_ms: None,
             instance_reuse,
-            config: sources.config.clone(),
-            secrets: sources.secrets.clone(),
+            config: sources.map(|s| s.config.clone()).unwrap_or_default(),
+            secrets: sources.map(|s| s.secrets.clone()).unwrap_or_default(),
             placement: None,
         };
         match running {
@@ -546,10 +560,20 @@ impl Host {
                     instance_reuse: instance_reuse.unwrap_or(actor.limits().instance_reuse),
                     ..actor.limits()
                 };
-                if limits == actor.limits() {
+                let config = match sources {
+                    Some(sources) if sources != actor.config().sources() => {
+                        Some(self.actor_config(id, sources.clone())?)
+                    }
+                    _ => None,
+                };
+                if limits == actor.limits() && config.is_none() {
                     return Ok(());
                 }
-                let rescaled = actor.rescaled(limits).map_err(HostError::from)?;
+                let mut rescaled = actor.rescaled(limits).map_err(HostError::from)?;
+                if let Some(config) = config {
+                    rescaled = rescaled.with_config(config);
+                    tracing::info!(actor = %id, "actor reads new config");
+                }
                 write(&self.inner.actors).insert(id.clone(), Arc::new(rescaled));
                 self.inner.changed();
                 tracing::info!(actor = %id, max_instances, "actor scaled");

@@ -236,6 +236,8 @@ impl Control {
                         failed: stats.failed,
                         issuer: actor.claims().map(|c| c.issuer.clone()),
                         subject: actor.claims().map(|c| c.subject.clone()),
+                        config: actor.config().sources().config.clone(),
+                        secrets: actor.config().sources().secrets.clone(),
                     }
                 })
                 .collect(),
@@ -480,7 +482,7 @@ impl Control {
         };
         // Named config as the bucket holds it now: one just written with
         // `config put` counts even before this host's watch brings it.
-        for name in &request.config {
+        for name in request.config.iter().flatten() {
             match self.state.config(name).await {
                 Ok(Some(values)) => self.host.named_config().put(name.clone(), values),
                 Ok(None) => {}
@@ -499,10 +501,12 @@ impl Control {
                 &reference,
                 request.max_instances,
                 request.instance_reuse,
-                &crate::config::ConfigSources {
-                    config: request.config.clone(),
-                    secrets: request.secrets.clone(),
-                },
+                (request.config.is_some() || request.secrets.is_some())
+                    .then(|| crate::config::ConfigSources {
+                        config: request.config.clone().unwrap_or_default(),
+                        secrets: request.secrets.clone().unwrap_or_default(),
+                    })
+                    .as_ref(),
             )
             .await;
         if let Err(e) = scaled {

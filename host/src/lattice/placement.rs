@@ -11,6 +11,7 @@ use lattice_interfaces::protocol::control::Inventory;
 use lattice_interfaces::{ActorSpec, ComponentId, Manifest, ProviderSpec};
 
 use crate::artifacts::runs;
+use crate::config::ConfigSources;
 
 /// What one host runs, as its inventory says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +20,9 @@ pub(crate) struct HostView {
     pub id: String,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
-    /// Actors: reference and instance limit.
-    pub actors: BTreeMap<ComponentId, (String, u32)>,
+    /// Actors: reference, instance limit, and what they read through
+    /// `wasi:config/store`.
+    pub actors: BTreeMap<ComponentId, (String, u32, ConfigSources)>,
     /// Providers: reference.
     pub providers: BTreeMap<ComponentId, String>,
     /// Artifacts it holds, by origin.
@@ -36,7 +38,13 @@ impl HostView {
             actors: inventory
                 .actors
                 .iter()
-                .map(|a| (a.id.clone(), (a.reference.clone(), a.max_instances)))
+                .map(|a| {
+                    let reads = ConfigSources {
+                        config: a.config.clone(),
+                        secrets: a.secrets.clone(),
+                    };
+                    (a.id.clone(), (a.reference.clone(), a.max_instances, reads))
+                })
                 .collect(),
             providers: inventory
                 .providers
@@ -117,7 +125,8 @@ struct Component<'a> {
 enum Fresh {
     /// As wanted.
     Yes,
-    /// Other limits: the start action changes them.
+    /// Other limits, or other config or secrets: the start action changes
+    /// them in place.
     Limits,
     /// Another component: swap it (an actor) or restart it (a provider).
     Outdated(Box<Action>),
@@ -127,20 +136,23 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
     let mut all = Vec::new();
     for actor in &manifest.actors {
         let max = actor.max_instances.unwrap_or(100);
+        let reads = ConfigSources::of(actor);
         all.push(Component {
             id: &actor.id,
             kind: "actor",
             reference: &actor.reference,
             placement: actor.placement.clone().unwrap_or_default(),
             current_on: Box::new(move |host: &HostView| match host.actors.get(&actor.id) {
-                Some((reference, _)) if !runs(reference, &actor.reference) => {
+                Some((reference, _, _)) if !runs(reference, &actor.reference) => {
                     Fresh::Outdated(Box::new(Action::UpdateActor {
                         host: host.id.clone(),
                         id: actor.id.clone(),
                         reference: actor.reference.clone(),
                     }))
                 }
-                Some((_, instances)) if *instances != max => Fresh::Limits,
+                Some((_, instances, running)) if *instances != max || *running != reads => {
+                    Fresh::Limits
+                }
                 _ => Fresh::Yes,
             }),
             start: Box::new(move |host: &str| Action::RunActor {
@@ -406,7 +418,10 @@ mod tests {
             labels: [("zone".to_string(), zone.to_string())].into(),
             actors: actors
                 .iter()
-                .map(|(a, r)| (ComponentId::new(*a).unwrap(), (r.to_string(), 100)))
+                .map(|(a, r)| {
+                    let reads = ConfigSources::default();
+                    (ComponentId::new(*a).unwrap(), (r.to_string(), 100, reads))
+                })
                 .collect(),
             providers: BTreeMap::new(),
             artifacts: Vec::new(),

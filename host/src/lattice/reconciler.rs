@@ -409,8 +409,8 @@ impl Reconciler {
                             actor_ref: spec.reference.clone(),
                             max_instances: spec.max_instances.unwrap_or(100),
                             instance_reuse: spec.instance_reuse,
-                            config: spec.config.clone(),
-                            secrets: spec.secrets.clone(),
+                            config: Some(spec.config.clone()),
+                            secrets: Some(spec.secrets.clone()),
                         },
                     )
                     .await
@@ -441,8 +441,8 @@ impl Reconciler {
                             actor_ref: String::new(),
                             max_instances: 0,
                             instance_reuse: None,
-                            config: Vec::new(),
-                            secrets: Default::default(),
+                            config: None,
+                            secrets: None,
                         },
                     )
                     .await

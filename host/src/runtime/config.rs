@@ -120,6 +120,8 @@ impl Default for Merged {
 
 /// What one actor's instances read through `wasi:config/store`.
 pub struct ActorConfig {
+    /// What it was asked to read (names, secret references).
+    sources: crate::config::ConfigSources,
     names: Vec<ComponentId>,
     /// Resolved secrets by key: merged last, so they win.
     secrets: BTreeMap<String, String>,
@@ -139,15 +141,17 @@ impl std::fmt::Debug for ActorConfig {
 }
 
 impl ActorConfig {
-    /// The entries `names` of `source`, in that order, then `secrets`
-    /// (resolved values by key).
+    /// The entries `sources` names, from `source`, in that order, then
+    /// `secrets` (its secret references, resolved: values by key).
     pub fn new(
-        names: Vec<ComponentId>,
+        sources: crate::config::ConfigSources,
         secrets: BTreeMap<String, String>,
         source: Arc<NamedConfig>,
     ) -> Self {
+        let names = sources.config.clone();
         let (generation, merged) = source.merged(&names, &secrets);
         Self {
+            sources,
             names,
             secrets,
             source,
@@ -157,7 +161,16 @@ impl ActorConfig {
 
     /// No config at all.
     pub fn none() -> Self {
-        Self::new(Vec::new(), BTreeMap::new(), Arc::default())
+        Self::new(
+            crate::config::ConfigSources::default(),
+            BTreeMap::new(),
+            Arc::default(),
+        )
+    }
+
+    /// What it was asked to read: named config and secret references.
+    pub fn sources(&self) -> &crate::config::ConfigSources {
+        &self.sources
     }
 
     /// The names it reads, in order.
@@ -212,7 +225,11 @@ mod tests {
         assert_eq!(named.missing(&[id("base"), id("west")]), Some(&id("west")));
         assert_eq!(named.missing(&[id("base"), id("east")]), None);
         let secrets = values(&[("token", "s3cret")]);
-        let config = ActorConfig::new(vec![id("base"), id("east")], secrets, named.clone());
+        let sources = crate::config::ConfigSources {
+            config: vec![id("base"), id("east")],
+            secrets: values(&[("token", "file:/run/secrets/token")]),
+        };
+        let config = ActorConfig::new(sources, secrets, named.clone());
         let first = config.current();
         assert_eq!(
             first.values,
@@ -229,7 +246,7 @@ mod tests {
         named.delete(&id("east"));
         assert_eq!(config.current().values["name"], "Lattice");
         // What others change does not reach an actor that reads nothing.
-        assert!(ActorConfig::new(Vec::new(), BTreeMap::new(), named)
+        assert!(ActorConfig::new(Default::default(), BTreeMap::new(), named)
             .current()
             .values
             .is_empty());

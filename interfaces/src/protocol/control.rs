@@ -285,6 +285,12 @@ pub struct ActorInventory {
     /// Its claims' subject (module key), when signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The named config it reads, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ComponentId>,
+    /// Its secrets, by key: references, never values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {
@@ -383,15 +389,16 @@ pub struct ScaleActor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
     /// Named config its instances read through `wasi:config/store`, merged
-    /// in order (a later entry's key wins); each must exist. Used when the
-    /// actor starts here.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub config: Vec<ComponentId>,
+    /// in order (a later entry's key wins); each must exist. Unset: none
+    /// for a new actor, unchanged for a running one; set: what the running
+    /// actor's next instances read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Vec<ComponentId>>,
     /// Secrets its instances read through `wasi:config/store`, by key:
     /// references (`file:/…`, `env:LATTICE_SECRET_…`) the host resolves,
-    /// never values. Used when the actor starts here.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub secrets: BTreeMap<String, String>,
+    /// never values. Unset or set as `config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<BTreeMap<String, String>>,
 }
 
 /// `actor.call.<host>`: call `function` of a running actor with `args`,
