@@ -53,9 +53,15 @@ pub struct LinkNames(Arc<std::sync::RwLock<std::collections::HashMap<String, Str
 impl LinkNames {
     /// The link name calls into `namespace:package` use.
     pub fn of(&self, namespace: &str, package: &str) -> String {
-        self.0
+        let names = self
+            .0
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Most instances never choose: no key is built for them.
+        if names.is_empty() {
+            return lattice_interfaces::link::DEFAULT_LINK_NAME.to_string();
+        }
+        names
             .get(&format!("{namespace}:{package}"))
             .cloned()
             .unwrap_or_else(|| lattice_interfaces::link::DEFAULT_LINK_NAME.to_string())
