@@ -91,6 +91,33 @@ source_config = {{ address = "127.0.0.1:0" }}
     );
 }
 
+/// The hosts of the first and last tests: one in east, two in west (the
+/// second a spare), joined with one cluster key through their clusters'
+/// servers, and the shop app applied through the hub.
+struct Shop {
+    east: (Host, Lattice),
+    west: (Host, Lattice),
+    spare: (Host, Lattice),
+    /// Where the app's file is.
+    dir: tempfile::TempDir,
+}
+
+async fn shop(hub: &NatsServer, east_url: &str, west_url: &str) -> Shop {
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let shop = Shop {
+        east: host_in(east_url, "east", &seed).await,
+        west: host_in(west_url, "west", &seed).await,
+        spare: host_in(west_url, "west", &seed).await,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    apply(
+        hub,
+        shop.dir.path(),
+        &fixtures::wasm("hello").display().to_string(),
+    );
+    shop
+}
+
 /// `lattice-ctl app status shop` through the hub, for failure messages.
 fn app_status(hub: &NatsServer) -> String {
     let out = lattice_tests::process::lattice_ctl()
@@ -211,17 +238,12 @@ async fn when_a_whole_cluster_dies_the_other_serves_every_request_and_takes_its_
     let (hub, leaf_port) = NatsServer::start_hub();
     let mut east_nats = NatsServer::start_leaf("east", leaf_port);
     let west_nats = NatsServer::start_leaf("west", leaf_port);
-    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
-    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
-    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-
-    let dir = tempfile::tempdir().unwrap();
-    apply(
-        &hub,
-        dir.path(),
-        &fixtures::wasm("hello").display().to_string(),
-    );
+    let Shop {
+        east: (east, east_lattice),
+        west: (west, west_lattice),
+        spare: (spare, spare_lattice),
+        dir: _app,
+    } = shop(&hub, &east_nats.url(), &west_nats.url()).await;
 
     // One hello in each cluster, an ingress on every host.
     eventually("hello in east and in west", async || {
@@ -342,16 +364,12 @@ async fn a_partitioned_cluster_serves_on_and_after_the_heal_nothing_runs_twice()
             .then_some(())
     })
     .await;
-    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
-    let (east, east_lattice) = host_in(&east_nats.url(), "east", &seed).await;
-    let (west, west_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-    let (spare, spare_lattice) = host_in(&west_nats.url(), "west", &seed).await;
-    let dir = tempfile::tempdir().unwrap();
-    apply(
-        &hub,
-        dir.path(),
-        &fixtures::wasm("hello").display().to_string(),
-    );
+    let Shop {
+        east: (east, east_lattice),
+        west: (west, west_lattice),
+        spare: (spare, spare_lattice),
+        dir: _app,
+    } = shop(&hub, &east_nats.url(), &west_nats.url()).await;
     let all = [&east, &west, &spare];
     let running = |actor: &str| all.iter().filter(|h| h.actor(&id(actor)).is_some()).count();
     eventually("hello in both clusters, stock in west", async || {

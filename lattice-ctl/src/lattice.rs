@@ -431,14 +431,7 @@ pub async fn stop_actor(
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {
-    let request = ScaleActor {
-        actor_id: id.clone(),
-        actor_ref: String::new(),
-        max_instances: 0,
-        instance_reuse: None,
-        config: None,
-        secrets: None,
-    };
+    let request = ScaleActor::stop(id.clone());
     for host in hosts_running(conn, host, "actor", id).await? {
         send::<op::ScaleActor>(
             conn,

@@ -160,11 +160,7 @@ impl NatsServer {
     /// with JetStream of its own in domain `domain` (the lattice's state
     /// stays in the hub's: hosts use `--js-domain hub`).
     pub fn start_leaf(domain: &str, hub_leaf_port: u16) -> Self {
-        let config = write_config(&format!(
-            "jetstream {{ domain: {domain} }}\nleafnodes {{ remotes: [ {{ url: \"nats-leaf://127.0.0.1:{hub_leaf_port}\" }} ] }}\n"
-        ));
-        let mut leaf = Self::start_with(free_port(), Some(config.0.clone()));
-        leaf.keep(config.1);
+        let leaf = Self::start_leaf_through(domain, hub_leaf_port);
         wait_for(
             "the leaf node to connect to its hub",
             Duration::from_secs(10),

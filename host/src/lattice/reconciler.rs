@@ -434,17 +434,7 @@ impl Reconciler {
                 id.to_string(),
                 "stop actor",
                 self.control
-                    .request::<op::ScaleActor>(
-                        host,
-                        &ScaleActor {
-                            actor_id: id.clone(),
-                            actor_ref: String::new(),
-                            max_instances: 0,
-                            instance_reuse: None,
-                            config: None,
-                            secrets: None,
-                        },
-                    )
+                    .request::<op::ScaleActor>(host, &ScaleActor::stop(id.clone()))
                     .await
                     .map(drop),
             ),

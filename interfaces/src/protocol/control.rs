@@ -401,6 +401,20 @@ pub struct ScaleActor {
     pub secrets: Option<BTreeMap<String, String>>,
 }
 
+impl ScaleActor {
+    /// The request that stops actor `actor_id` (`max_instances: 0`).
+    pub fn stop(actor_id: ComponentId) -> Self {
+        Self {
+            actor_id,
+            actor_ref: String::new(),
+            max_instances: 0,
+            instance_reuse: None,
+            config: None,
+            secrets: None,
+        }
+    }
+}
+
 /// `actor.call.<host>`: call `function` of a running actor with `args`,
 /// in a fresh instance under the actor's limits, as an operator would
 /// (no link needed: the control plane's permissions are the wall).
