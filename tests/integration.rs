@@ -43,6 +43,7 @@ mod nats_support;
 mod oci_registry;
 mod outgoing_http;
 mod protocol_doc;
+mod provider_grants;
 mod provider_http_client_process;
 mod provider_http_server_process;
 mod provider_keyvalue_process;

@@ -97,7 +97,8 @@ fn every_control_operation_is_documented_with_examples_the_code_agrees_with() {
             op::GetClaims,
             op::PutConfig,
             op::GetConfig,
-            op::DeleteConfig
+            op::DeleteConfig,
+            op::RevokeGrant
         );
     }
 }

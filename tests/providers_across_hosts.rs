@@ -10,11 +10,12 @@
 use std::time::Duration;
 
 use lattice_interfaces::keyvalue::wire::KvOp;
-use lattice_interfaces::protocol::rpc::ProviderGrant;
+use lattice_interfaces::protocol::control::op;
+use lattice_interfaces::protocol::rpc::{unix_ms, GrantRevocation, GrantTerms, ProviderGrant};
 use lattice_interfaces::ErrorKind;
 use lattice_tests::hosts::{self, id, kv_link, serve_fixture};
 use lattice_tests::http_client::HttpClient;
-use lattice_tests::lattice::{put_link_until_stored, refusal, SignedCall, TestCall};
+use lattice_tests::lattice::{put_link_until_stored, refusal, Control, SignedCall, TestCall};
 use lattice_tests::nats::NatsServer;
 
 /// A call of `function` on `target`'s `interface` from `source` over link
@@ -157,7 +158,14 @@ async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_l
     lattice.put_link(kv_link("counter", "kv")).await.unwrap();
     let raw = nats.client().await;
     let web = nkeys::KeyPair::new_cluster();
-    let grant = ProviderGrant::issue(&cluster, "web", &web.public_key()).unwrap();
+    let web_key = web.public_key();
+    let terms = GrantTerms {
+        provider_id: "web",
+        key: &web_key,
+        host_id: host.id(),
+        expires_ms: unix_ms() + 600_000,
+    };
+    let grant = ProviderGrant::issue(&cluster, terms).unwrap();
     // The refusal of a call from provider `source` as `key` with `grant`.
     let refused = async |grant: Option<ProviderGrant>, source: &str, link_name: &str, n: u32| {
         let call = provider_call(&web, grant, source, link_name, n).await;
@@ -184,15 +192,63 @@ async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_l
     assert!(message.contains("is not trusted"), "{message}");
     // A grant from an untrusted issuer, or a forged one: refused.
     let stranger = nkeys::KeyPair::new_cluster();
-    let foreign = ProviderGrant::issue(&stranger, "web", &web.public_key()).unwrap();
+    let foreign = ProviderGrant::issue(&stranger, terms).unwrap();
     let message = refused(Some(foreign), "web", "default", 5).await;
     assert!(message.contains("which is not trusted here"), "{message}");
     let forged = ProviderGrant {
         provider_id: "admin".into(),
-        ..grant
+        ..grant.clone()
     };
     let message = refused(Some(forged), "admin", "default", 6).await;
     assert!(message.contains("is forged"), "{message}");
+    // A grant that lasts longer than signed: forged.
+    let stretched = ProviderGrant {
+        expires_ms: grant.expires_ms + 3_600_000,
+        ..grant.clone()
+    };
+    let message = refused(Some(stretched), "web", "default", 7).await;
+    assert!(message.contains("is forged"), "{message}");
+    // An expired grant: refused.
+    let expired = ProviderGrant::issue(
+        &cluster,
+        GrantTerms {
+            expires_ms: unix_ms() - 2_000,
+            ..terms
+        },
+    )
+    .unwrap();
+    let message = refused(Some(expired), "web", "default", 8).await;
+    assert!(message.contains("expired"), "{message}");
+    // A grant for calls from one host, used from another: refused.
+    let mut elsewhere = provider_call(&web, Some(grant.clone()), "web", "default", 9).await;
+    elsewhere.origin_host = other_host.id().to_string();
+    let message = refusal(elsewhere.send(&raw).await, ErrorKind::Unauthorized);
+    assert!(message.contains("is for calls from host"), "{message}");
+
+    // Revoked by its issuer: every host refuses the key from then on, even
+    // under a grant that has not expired. A revocation by a stranger
+    // changes nothing.
+    let control = Control::from_client(raw.clone(), &nats.url(), "default");
+    let forged_revocation = GrantRevocation::issue(&stranger, &web_key, grant.expires_ms).unwrap();
+    let answers = control.gather::<op::RevokeGrant>(forged_revocation).await;
+    assert!(
+        answers.is_empty(),
+        "hosts took a stranger's revocation: {answers:?}"
+    );
+    let served = provider_call(&web, Some(grant.clone()), "web", "default", 10)
+        .await
+        .send(&raw)
+        .await;
+    assert!(served.error.is_none(), "{:?}", served.error);
+    let revocation = GrantRevocation::issue(&cluster, &web_key, grant.expires_ms).unwrap();
+    let answers = control.gather::<op::RevokeGrant>(revocation).await;
+    assert_eq!(
+        answers.len(),
+        2,
+        "both hosts take the revocation: {answers:?}"
+    );
+    let message = refused(Some(grant.clone()), "web", "default", 11).await;
+    assert!(message.contains("was revoked"), "{message}");
 
     hosts::leave(other_lattice, other_host).await;
     hosts::leave(lattice, host).await;

@@ -109,6 +109,7 @@ fn main() {
             cluster: ClusterKeys::new(nkeys::KeyPair::from_seed(&seed).unwrap(), &[]),
             call_timeout: Duration::from_secs(10),
             provider_health: Duration::from_millis(200),
+            provider_grant: Duration::from_secs(3600),
             provider_credentials: None,
             reconcile: lattice_host::lattice::ReconcilerTiming::every(Duration::from_secs(2)),
         };

@@ -102,6 +102,11 @@ pub struct HostArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub call_timeout_secs: u64,
 
+    /// Seconds each grant of a provider process's signing key lasts; the host renews it at half-life and revokes the key when the process stops (at most a day)
+    #[arg(long, env = "LATTICE_PROVIDER_GRANT_SECS", default_value_t = 3600, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    pub provider_grant_secs: u64,
+
     /// Serve /livez, /readyz and Prometheus /metrics on this address (IP:PORT) [default: off]
     #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "IP:PORT")]
     pub admin_address: Option<std::net::SocketAddr>,
@@ -181,6 +186,7 @@ impl std::fmt::Debug for HostArgs {
             .field("cluster_issuers", &self.cluster_issuers)
             .field("provider_credentials", &self.provider_credentials)
             .field("call_timeout_secs", &self.call_timeout_secs)
+            .field("provider_grant_secs", &self.provider_grant_secs)
             .field("admin_address", &self.admin_address)
             .field("nats", &self.nats)
             .field("registry", &self.registry)
@@ -252,6 +258,7 @@ impl HostArgs {
             cluster,
             call_timeout: Duration::from_secs(self.call_timeout_secs),
             provider_health: Duration::from_secs(10),
+            provider_grant: Duration::from_secs(self.provider_grant_secs),
             provider_credentials: self.provider_credentials.clone(),
             reconcile: crate::lattice::ReconcilerTiming::every(Duration::from_millis(
                 self.reconcile_ms,

@@ -37,7 +37,8 @@ pub struct Caller {
     subjects: Subjects,
     signer: Arc<nkeys::KeyPair>,
     origin_host: String,
-    grant: Option<ProviderGrant>,
+    /// Renewed by the host while a provider process runs.
+    grant: std::sync::RwLock<Option<ProviderGrant>>,
     timeout: Duration,
     id_prefix: String,
     sequence: AtomicU64,
@@ -74,10 +75,18 @@ impl Caller {
             subjects,
             signer,
             origin_host: origin_host.to_string(),
-            grant,
+            grant: std::sync::RwLock::new(grant),
             timeout,
             sequence: AtomicU64::new(0),
         }
+    }
+
+    /// Sends `grant` with calls from now on (the host renewed it).
+    pub fn renew_grant(&self, grant: ProviderGrant) {
+        *self
+            .grant
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(grant);
     }
 
     /// How long an answer may take; also each envelope's deadline.
@@ -125,7 +134,11 @@ impl Caller {
             cluster_key: self.signer.public_key(),
             payload,
             payload_ref,
-            grant: self.grant.clone(),
+            grant: self
+                .grant
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         };
         let bytes = invocation
             .sign(&self.signer)

@@ -6,12 +6,22 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, ProviderGrant, SignedInvocation};
+use lattice_interfaces::protocol::rpc::{
+    unix_ms, GrantRevocation, Invocation, ProviderGrant, SignedInvocation,
+};
 use lattice_interfaces::{ErrorKind, InvocationError};
 use nkeys::KeyPair;
 
 /// Checked provider grants remembered (a host starts few providers).
 const GRANT_MEMORY: usize = 1_024;
+
+/// Revoked provider keys remembered, at most; past it, the revocation that
+/// expires first is forgotten early.
+const REVOCATION_MEMORY: usize = 65_536;
+
+/// The longest a grant may run: one issued for longer is refused, so a key
+/// leaked with its grant is good for a day at most, revoked or not.
+pub const MAX_GRANT_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Invocation ids remembered against replays, at most, across all shards.
 pub const REPLAY_MEMORY: usize = 1_000_000;
@@ -116,6 +126,9 @@ pub struct Verifier {
     /// Provider grants already checked, by the whole grant: a provider
     /// sends the same one with every call, so it is verified once.
     grants: Mutex<HashMap<ProviderGrant, Arc<KeyPair>>>,
+    /// Provider keys revoked by their issuers, each until its last grant
+    /// would have expired.
+    revoked: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -142,7 +155,62 @@ impl Verifier {
                 .collect(),
             replays: ReplayMemory::default(),
             grants: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Takes `revocation` to heart when a trusted key issued it: calls under
+    /// any grant of its key are refused until `until_ms`.
+    ///
+    /// # Errors
+    ///
+    /// When its issuer is not trusted or its signature does not hold.
+    pub fn revoke(&self, revocation: &GrantRevocation) -> Result<(), String> {
+        let issuer = self.trusted.get(&revocation.issuer).ok_or_else(|| {
+            format!(
+                "a revocation of {} from {}, which is not trusted here",
+                lattice_interfaces::shown(&revocation.key),
+                lattice_interfaces::shown(&revocation.issuer)
+            )
+        })?;
+        issuer
+            .verify(
+                &GrantRevocation::signed_bytes(&revocation.key, revocation.until_ms),
+                &revocation.signature,
+            )
+            .map_err(|_| {
+                format!(
+                    "the revocation of {} is forged",
+                    lattice_interfaces::shown(&revocation.key)
+                )
+            })?;
+        let now = unix_ms();
+        let until = revocation.until_ms.min(now + MAX_GRANT_MS);
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        if revoked.len() >= REVOCATION_MEMORY {
+            revoked.retain(|_, until| *until > now);
+        }
+        if revoked.len() >= REVOCATION_MEMORY {
+            if let Some(first) = revoked
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(key, _)| key.clone())
+            {
+                revoked.remove(&first);
+            }
+        }
+        let entry = revoked.entry(revocation.key.clone()).or_insert(until);
+        *entry = (*entry).max(until);
+        Ok(())
+    }
+
+    /// Whether `key` was revoked (and the revocation still stands at `now`).
+    fn is_revoked(&self, key: &str, now: u64) -> bool {
+        self.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .is_some_and(|until| *until > now)
     }
 
     /// Whether `key` is trusted.
@@ -174,7 +242,7 @@ impl Verifier {
         })?;
         issuer
             .verify(
-                &ProviderGrant::signed_bytes(&grant.provider_id, &grant.key),
+                &ProviderGrant::signed_bytes(grant.terms()),
                 &grant.signature,
             )
             .map_err(|_| format!("the grant of provider {} is forged", grant.provider_id))?;
@@ -248,6 +316,36 @@ impl Verifier {
             })?,
             Some(grant) => {
                 granted = self.check_grant(grant).map_err(refuse)?;
+                let now = unix_ms();
+                if grant.expires_ms <= now {
+                    return Err(refuse(format!(
+                        "the grant of provider {} expired {} s ago",
+                        grant.provider_id,
+                        (now - grant.expires_ms) / 1000
+                    )));
+                }
+                if grant.expires_ms - now > MAX_GRANT_MS {
+                    return Err(refuse(format!(
+                        "the grant of provider {} runs {} h, beyond the {} h a grant may",
+                        grant.provider_id,
+                        (grant.expires_ms - now) / 3_600_000,
+                        MAX_GRANT_MS / 3_600_000
+                    )));
+                }
+                if invocation.origin_host != grant.host_id {
+                    return Err(refuse(format!(
+                        "the grant of provider {} is for calls from host {}, not from {}",
+                        grant.provider_id,
+                        grant.host_id,
+                        lattice_interfaces::shown(&invocation.origin_host)
+                    )));
+                }
+                if self.is_revoked(&grant.key, now) {
+                    return Err(refuse(format!(
+                        "the key of provider {} was revoked (the provider stopped)",
+                        grant.provider_id
+                    )));
+                }
                 if invocation.source != grant.provider_id {
                     return Err(refuse(format!(
                         "provider {} may only call as itself, not as {}",

@@ -173,6 +173,7 @@ pub fn lattice_config(
         cluster,
         call_timeout: Duration::from_secs(5),
         provider_health: Duration::from_millis(200),
+        provider_grant: Duration::from_secs(3600),
         provider_credentials: None,
         reconcile: lattice_host::lattice::ReconcilerTiming::every(Duration::from_millis(300)),
     }

@@ -303,7 +303,10 @@ impl TestCall<'_> {
             link_name: self.link_name.into(),
             deadline_ms: lattice_interfaces::protocol::rpc::unix_ms() + 10_000,
             traceparent: None,
-            origin_host: "NTEST".into(),
+            // A provider's calls come from the host its grant names.
+            origin_host: grant
+                .as_ref()
+                .map_or_else(|| "NTEST".into(), |grant| grant.host_id.clone()),
             cluster_key: key.public_key(),
             payload: self.payload,
             payload_ref: None,

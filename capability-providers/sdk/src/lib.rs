@@ -34,7 +34,7 @@ use futures::StreamExt as _;
 use lattice_interfaces::capability::{Capability, ProviderContext};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::LinkSigners;
-use lattice_interfaces::protocol::provider::HostData;
+use lattice_interfaces::protocol::provider::{HostData, HostMessage};
 use lattice_interfaces::protocol::rpc::Invocation;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Link};
@@ -101,21 +101,39 @@ pub fn read_host_data() -> Result<HostData, RunError> {
     serde_json::from_str(&line).map_err(|e| RunError::HostData(e.to_string()))
 }
 
-/// Resolves when stdin ends, if `watch` (the host holds it open while it
-/// wants the process); never otherwise.
-async fn stdin_closed(watch: bool) {
+/// Reads what the host writes after the host data, if `watch` (the host
+/// holds stdin open while it wants the process): each renewed grant goes to
+/// `caller`; resolves when stdin ends. Never resolves otherwise.
+async fn host_messages(watch: bool, caller: Option<Arc<Caller>>) {
     if !watch {
         return std::future::pending().await;
     }
     // A blocking read on a thread of its own (not tokio's blocking pool,
-    // which the runtime would wait for at exit): what follows the host
-    // data is nothing, then the end of the file.
+    // which the runtime would wait for at exit).
     let (ended, end) = tokio::sync::oneshot::channel::<()>();
     let reader = std::thread::Builder::new()
-        .name("stdin-watch".into())
+        .name("host-messages".into())
         .spawn(move || {
-            let mut sink = [0u8; 256];
-            while let Ok(1..) = std::io::Read::read(&mut std::io::stdin(), &mut sink) {}
+            let mut stdin = std::io::stdin().lock();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match std::io::BufRead::read_line(&mut stdin, &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                match serde_json::from_str::<HostMessage>(&line) {
+                    Ok(HostMessage::RenewGrant(grant)) => {
+                        tracing::debug!(expires_ms = grant.expires_ms, "grant renewed");
+                        if let Some(caller) = &caller {
+                            caller.renew_grant(grant);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "unreadable message from the host on stdin; ignored");
+                    }
+                }
+            }
             let _ = ended.send(());
         });
     if reader.is_err() {
@@ -232,19 +250,20 @@ pub async fn run<P: Capability>(
     .await
     .map_err(join_error)?;
     let events = EventPublisher::new(client.clone(), subjects.clone(), data.provider_id.clone());
+    let caller = signer.map(|signer| {
+        Arc::new(Caller::new(
+            client.clone(),
+            subjects.clone(),
+            Arc::new(signer),
+            &data.host_id,
+            data.invocation_grant.clone(),
+            DEFAULT_CALL_TIMEOUT,
+        ))
+    });
     let calls = calls::NatsProviderCalls {
         provider_id: data.provider_id.clone(),
         host_id: data.host_id.clone(),
-        caller: signer.map(|signer| {
-            Arc::new(Caller::new(
-                client.clone(),
-                subjects.clone(),
-                Arc::new(signer),
-                &data.host_id,
-                data.invocation_grant.clone(),
-                DEFAULT_CALL_TIMEOUT,
-            ))
-        }),
+        caller: caller.clone(),
         events: events.clone(),
     };
     let context = ProviderContext {
@@ -312,7 +331,7 @@ pub async fn run<P: Capability>(
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| join_error(e.to_string()))?;
-    let mut host_gone = std::pin::pin!(stdin_closed(data.exit_with_host));
+    let mut host_gone = std::pin::pin!(host_messages(data.exit_with_host, caller));
     // Why serving ended without being asked to, if it did.
     let mut lost: Option<String> = None;
     loop {

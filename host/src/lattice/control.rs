@@ -39,6 +39,8 @@ pub(crate) struct Control {
     pub(crate) provider_credentials: Option<std::path::PathBuf>,
     /// How often provider processes are health-checked.
     pub(crate) provider_health: std::time::Duration,
+    /// How long each grant of a provider process's key lasts.
+    pub(crate) provider_grant: std::time::Duration,
     /// JetStream domain of the state bucket, passed to provider processes.
     pub(crate) js_domain: Option<String>,
     /// Running provider processes' ids, by provider.
@@ -90,14 +92,6 @@ impl Control {
         path: &str,
         config: BTreeMap<String, String>,
     ) -> Result<(), crate::HostError> {
-        let (seed, grant) =
-            self.rpc
-                .keys
-                .grant_for(id.as_str())
-                .map_err(|reason| crate::HostError::Provider {
-                    id: id.clone(),
-                    reason: format!("cannot make its signing key: {reason}"),
-                })?;
         let nats = self.credentials_for(id)?;
         let stop = self.stop_tasks.child_token();
         let installed = self
@@ -121,8 +115,9 @@ impl Control {
             host_id: self.host.id().to_string(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
             links_from_any_signer: self.rpc.keys.is_development(),
-            invocation_seed: Some(seed),
-            invocation_grant: Some(grant),
+            // Filled in for each run of the process by its supervisor.
+            invocation_seed: None,
+            invocation_grant: None,
             config,
             js_domain: self.js_domain.clone(),
             exit_with_host: true,
@@ -144,6 +139,12 @@ impl Control {
                 sha256: installed.sha256,
             },
             data,
+            super::process::Grants {
+                keys: self.rpc.keys.clone(),
+                lifetime: self.provider_grant,
+                client: self.client.clone(),
+                revoke_subject: self.subjects.ctl(op::RevokeGrant::NAME),
+            },
             self.events.clone(),
             health,
             stop,
@@ -288,6 +289,10 @@ impl Control {
             return None; // not ours; cannot happen with our subscriptions
         }
         match name {
+            op::RevokeGrant::NAME => {
+                self.run::<op::RevokeGrant, _>(payload, |r| self.revoke_grant(r))
+                    .await
+            }
             op::Ping::NAME => {
                 self.run::<op::Ping, _>(payload, |_| async { Ok(self.info()) })
                     .await
@@ -390,6 +395,18 @@ impl Control {
             Err(Refusal::Silent) => None,
             Err(Refusal::Error(message)) => encode(&CtlReply::<()>::error(message)),
         }
+    }
+
+    async fn revoke_grant(
+        &self,
+        revocation: lattice_interfaces::protocol::rpc::GrantRevocation,
+    ) -> Handled<GrantRevoked> {
+        self.rpc.keys.revoke(&revocation)?;
+        tracing::info!(key = %revocation.key, until_ms = revocation.until_ms, "provider key revoked");
+        Ok(GrantRevoked {
+            host_id: self.host.id().to_string(),
+            key: revocation.key,
+        })
     }
 
     async fn stop_host(&self, request: StopHost) -> Handled<HostStopped> {

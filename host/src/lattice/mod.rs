@@ -59,6 +59,9 @@ pub struct LatticeConfig {
     pub call_timeout: Duration,
     /// How often provider processes this host runs are health-checked.
     pub provider_health: Duration,
+    /// How long each grant of a provider process's key lasts; the host
+    /// renews it at half-life while the process runs.
+    pub provider_grant: Duration,
     /// Where each provider process's own NATS credentials are
     /// (`DIR/<provider-id>.creds` or `.nk`); none: they get the host's.
     pub provider_credentials: Option<std::path::PathBuf>,
@@ -140,6 +143,7 @@ impl Lattice {
             nats_credentials: config.nats.credentials(),
             provider_credentials: config.provider_credentials.clone(),
             provider_health: config.provider_health,
+            provider_grant: config.provider_grant,
             js_domain: config.nats.js_domain.clone(),
             processes: Default::default(),
             stop: CancellationToken::new(),

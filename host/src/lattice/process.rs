@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::provider::{Health, HostData};
+use lattice_interfaces::protocol::provider::{Health, HostData, HostMessage};
 use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
 use lattice_rpc::EventPublisher;
+
+use super::rpc::ProviderKey;
 
 /// First wait before a restart; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -53,6 +55,73 @@ impl HealthCheck {
     }
 }
 
+/// Where a supervisor gets each run's signing key and its grants, and how
+/// it revokes the key when the run ends.
+pub(crate) struct Grants {
+    pub(crate) keys: super::rpc::ClusterKeys,
+    /// How long each grant lasts; renewed at half-life.
+    pub(crate) lifetime: Duration,
+    pub(crate) client: async_nats::Client,
+    /// `grant.revoke`, to every host.
+    pub(crate) revoke_subject: String,
+}
+
+impl Grants {
+    /// Revokes `key` here at once and tells every host (whose answers
+    /// nobody waits for: a host that misses it refuses the key anyway once
+    /// its last grant expires).
+    async fn revoke(&self, key: &ProviderKey, provider_id: &str) {
+        let revocation = match key.revocation() {
+            Ok(revocation) => revocation,
+            Err(error) => {
+                tracing::error!(provider = %provider_id, %error, "cannot revoke a provider key");
+                return;
+            }
+        };
+        if let Err(error) = self.keys.revoke(&revocation) {
+            tracing::error!(provider = %provider_id, %error, "cannot revoke a provider key");
+        }
+        let Ok(payload) = serde_json::to_vec(&revocation) else {
+            return;
+        };
+        let inbox = self.client.new_inbox();
+        if let Err(error) = self
+            .client
+            .publish_with_reply(self.revoke_subject.clone(), inbox, payload.into())
+            .await
+        {
+            tracing::warn!(provider = %provider_id, %error, "cannot tell the lattice a provider key is revoked");
+        }
+    }
+}
+
+/// Writes a renewed grant for `key` on the process's stdin every half
+/// lifetime, until dropped (which closes stdin: the process stops).
+async fn renew_grants(
+    mut stdin: tokio::process::ChildStdin,
+    key: Arc<ProviderKey>,
+    lifetime: Duration,
+) {
+    let every = (lifetime / 2).max(Duration::from_millis(500));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        ticks.tick().await;
+        let line = key
+            .grant()
+            .map(HostMessage::RenewGrant)
+            .and_then(|message| serde_json::to_string(&message).map_err(|e| e.to_string()));
+        match line {
+            Ok(line) => {
+                if stdin.write_all((line + "\n").as_bytes()).await.is_err() {
+                    // The process is gone; its supervisor sees it exit.
+                    return std::future::pending().await;
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot renew a provider grant"),
+        }
+    }
+}
+
 /// What a supervisor runs: the host's verified copy of a provider binary.
 pub(crate) struct Binary {
     /// What the operator named (events show it).
@@ -75,25 +144,20 @@ enum RunEnd {
 /// and keeps the running process's id in `pid` (0 between runs).
 pub(crate) async fn supervise(
     binary: Binary,
-    data: HostData,
+    mut data: HostData,
+    grants: Grants,
     events: EventPublisher,
     health: HealthCheck,
     stop: CancellationToken,
     pid: Arc<AtomicU32>,
 ) {
+    let base = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": binary.reference });
     let event = |extra: serde_json::Value| {
-        let mut fields = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": binary.reference });
+        let mut fields = base.clone();
         if let (Some(object), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
             object.extend(extra.clone());
         }
         fields
-    };
-    let line = match serde_json::to_string(&data) {
-        Ok(line) => line + "\n",
-        Err(error) => {
-            tracing::error!(%error, "cannot encode provider host data");
-            return;
-        }
     };
     let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
@@ -110,25 +174,50 @@ pub(crate) async fn supervise(
                 RunEnd::Exited(error)
             }
             Ok(mut child) => {
-                // Held open while the process should run: closing it (or
-                // this host dying) stops the process.
+                // Each run gets a key of its own, revoked when the run ends.
+                let key = Arc::new(ProviderKey::new(
+                    &grants.keys,
+                    &data.provider_id,
+                    &data.host_id,
+                    grants.lifetime,
+                ));
+                let line = key.seed().and_then(|seed| {
+                    data.invocation_seed = Some(seed);
+                    data.invocation_grant = Some(key.grant()?);
+                    serde_json::to_string(&data).map_err(|e| e.to_string())
+                });
+                data.invocation_seed = None;
+                // Held open while the process should run (by the renewal
+                // task): closing it (or this host dying) stops the process.
                 let mut stdin = child.stdin.take();
-                if let Some(stdin) = &mut stdin {
-                    let _ = stdin.write_all(line.as_bytes()).await;
+                match (&mut stdin, line) {
+                    (Some(stdin), Ok(line)) => {
+                        let _ = stdin.write_all((line + "\n").as_bytes()).await;
+                    }
+                    (_, Err(error)) => {
+                        tracing::error!(provider = %data.provider_id, %error, "cannot write a provider's host data");
+                    }
+                    (None, Ok(_)) => {}
                 }
+                let renewal = stdin
+                    .map(|stdin| tokio::spawn(renew_grants(stdin, key.clone(), grants.lifetime)));
                 starts += 1;
                 pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
                 let started = Instant::now();
                 events
                     .publish(
                         kinds::PROVIDER_STARTED,
-                        event(json!({ "pid": child.id(), "starts": starts })),
+                        event(json!({ "pid": child.id(), "starts": starts, "invocation_key": key.public_key() })),
                     )
                     .await;
                 let end = run(&mut child, &health, &events, &event, &stop).await;
                 // The end of its stdin asks the process to stop, as SIGTERM
                 // would; past the grace, it is killed.
-                drop(stdin);
+                if let Some(renewal) = renewal {
+                    renewal.abort();
+                    let _ = renewal.await;
+                }
+                grants.revoke(&key, &data.provider_id).await;
                 if matches!(end, RunEnd::Stopped)
                     && tokio::time::timeout(STOP_GRACE, child.wait())
                         .await

@@ -17,7 +17,9 @@ use lattice_interfaces::http::wire::{decode_response, encode_request, INCOMING_H
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::LinkSigners;
-use lattice_interfaces::protocol::rpc::Invocation;
+use lattice_interfaces::protocol::rpc::{
+    unix_ms, GrantRevocation, GrantTerms, Invocation, ProviderGrant,
+};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{shown, ComponentId, InvocationError, Link};
 use lattice_rpc::{Call, Callee, Caller, EventPublisher, InvocationHandler, ServeFuture, Verifier};
@@ -116,22 +118,84 @@ impl ClusterKeys {
         self.verifier.trusted().cloned().collect()
     }
 
-    /// A fresh signing key for provider process `provider_id` and this
-    /// host's grant for it: the seed and grant go on the process's stdin,
-    /// never this host's own key.
-    pub(crate) fn grant_for(
+    /// Takes `revocation` to heart, when a key trusted here issued it.
+    pub(crate) fn revoke(
         &self,
+        revocation: &lattice_interfaces::protocol::rpc::GrantRevocation,
+    ) -> Result<(), String> {
+        self.verifier.revoke(revocation)
+    }
+}
+
+/// A signing key for one run of a provider process, and the grants that
+/// vouch for it: issued by the host's cluster key, bound to the host, each
+/// good for `lifetime`. The seed and grants go on the process's stdin,
+/// never the host's own key.
+pub(crate) struct ProviderKey {
+    issuer: Arc<KeyPair>,
+    key: KeyPair,
+    provider_id: String,
+    host_id: String,
+    lifetime: Duration,
+    /// The latest expiry granted, for the revocation.
+    granted_until: std::sync::atomic::AtomicU64,
+}
+
+impl ProviderKey {
+    /// A fresh key for provider `provider_id` of host `host_id`.
+    pub(crate) fn new(
+        keys: &ClusterKeys,
         provider_id: &str,
-    ) -> Result<(String, lattice_interfaces::protocol::rpc::ProviderGrant), String> {
-        let key = KeyPair::new_cluster();
-        let seed = key.seed().map_err(|e| e.to_string())?;
-        let grant = lattice_interfaces::protocol::rpc::ProviderGrant::issue(
-            &self.signer,
-            provider_id,
-            &key.public_key(),
+        host_id: &str,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            issuer: keys.signer.clone(),
+            key: KeyPair::new_cluster(),
+            provider_id: provider_id.to_string(),
+            host_id: host_id.to_string(),
+            lifetime,
+            granted_until: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The public key.
+    pub(crate) fn public_key(&self) -> String {
+        self.key.public_key()
+    }
+
+    /// The seed, for the process alone.
+    pub(crate) fn seed(&self) -> Result<String, String> {
+        self.key.seed().map_err(|e| e.to_string())
+    }
+
+    /// A grant good from now for the key's lifetime.
+    pub(crate) fn grant(&self) -> Result<ProviderGrant, String> {
+        let lifetime = u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX);
+        let expires_ms = unix_ms().saturating_add(lifetime);
+        let grant = ProviderGrant::issue(
+            &self.issuer,
+            GrantTerms {
+                provider_id: &self.provider_id,
+                key: &self.key.public_key(),
+                host_id: &self.host_id,
+                expires_ms,
+            },
         )
         .map_err(|e| e.to_string())?;
-        Ok((seed, grant))
+        self.granted_until
+            .fetch_max(expires_ms, std::sync::atomic::Ordering::Relaxed);
+        Ok(grant)
+    }
+
+    /// The end of the key: refused by every host until its last grant
+    /// would have expired.
+    pub(crate) fn revocation(&self) -> Result<GrantRevocation, String> {
+        let until = self
+            .granted_until
+            .load(std::sync::atomic::Ordering::Relaxed);
+        GrantRevocation::issue(&self.issuer, &self.key.public_key(), until)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -146,7 +146,18 @@ pub mod op {
         GetConfig = CONFIG_GET, AnyHost, ConfigName => BTreeMap<String, String>;
         /// `config.del`: delete named config.
         DeleteConfig = CONFIG_DEL, AnyHost, ConfigName => ConfigNamed;
+        /// `grant.revoke`: every host refuses a provider key from now on.
+        RevokeGrant = GRANT_REVOKE, Every, crate::protocol::rpc::GrantRevocation => GrantRevoked;
     }
+}
+
+/// The answer to `grant.revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRevoked {
+    /// The host that took it.
+    pub host_id: String,
+    /// The key it refuses.
+    pub key: String,
 }
 
 /// The answer to `host.stop`.

@@ -14,6 +14,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// What a host writes on a provider process's stdin after its
+/// [`HostData`], one JSON line each, while the process runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HostMessage {
+    /// A fresh grant for the process's key (the old one is about to
+    /// expire).
+    RenewGrant(crate::protocol::rpc::ProviderGrant),
+}
+
 /// What a provider process is started with.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -48,8 +48,11 @@ pub mod ops {
     /// Any host deletes named config.
     pub const CONFIG_DEL: &str = "config.del";
 
+    /// Every host forgets a provider key its issuer revoked.
+    pub const GRANT_REVOKE: &str = "grant.revoke";
+
     /// Operations every host answers (scatter-gather).
-    pub const SCATTER: [&str; 3] = [HOST_PING, ACTOR_AUCTION, PROVIDER_AUCTION];
+    pub const SCATTER: [&str; 4] = [HOST_PING, ACTOR_AUCTION, PROVIDER_AUCTION, GRANT_REVOKE];
     /// Operations one host of the lattice answers (queue group `lattice.<L>.ctl`).
     pub const ANY_HOST: [&str; 7] = [
         LINK_PUT, LINK_DEL, LINK_GET, CLAIMS_GET, CONFIG_PUT, CONFIG_GET, CONFIG_DEL,

@@ -93,7 +93,9 @@ pub struct SignedInvocation {
 
 /// What a host gives a provider process it starts: its own signing key,
 /// vouched for by the host's cluster key, good only for calls made as that
-/// provider. A provider never holds the host's key.
+/// provider, from that host, until it expires. A provider never holds the
+/// host's key; its host renews the grant while the process runs and revokes
+/// the key when the process stops (a [`GrantRevocation`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderGrant {
@@ -101,6 +103,11 @@ pub struct ProviderGrant {
     pub provider_id: String,
     /// The provider's public key (`C…`).
     pub key: String,
+    /// The host that started the provider: calls under the grant must say
+    /// they come from it (`origin_host`).
+    pub host_id: String,
+    /// When the grant ends, Unix milliseconds.
+    pub expires_ms: u64,
     /// The host's cluster public key that issued the grant.
     pub issuer: String,
     /// Ed25519 signature by `issuer` over [`ProviderGrant::signed_bytes`].
@@ -108,28 +115,96 @@ pub struct ProviderGrant {
     pub signature: Vec<u8>,
 }
 
+/// What a grant says, before it is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantTerms<'a> {
+    /// The provider the key may act as.
+    pub provider_id: &'a str,
+    /// The provider's public key.
+    pub key: &'a str,
+    /// The host the calls come from.
+    pub host_id: &'a str,
+    /// When the grant ends, Unix milliseconds.
+    pub expires_ms: u64,
+}
+
 impl ProviderGrant {
-    /// The bytes an issuer signs: what the grant says, unambiguously.
-    pub fn signed_bytes(provider_id: &str, key: &str) -> Vec<u8> {
-        format!("lattice provider grant\n{provider_id}\n{key}").into_bytes()
+    /// The bytes an issuer signs: what the grant says, unambiguously (no
+    /// field may hold a newline: ids and keys cannot).
+    pub fn signed_bytes(terms: GrantTerms<'_>) -> Vec<u8> {
+        format!(
+            "lattice provider grant\n{}\n{}\n{}\n{}",
+            terms.provider_id, terms.key, terms.host_id, terms.expires_ms
+        )
+        .into_bytes()
     }
 
-    /// A grant by `issuer` letting `key` act as `provider_id`.
+    /// What this grant says.
+    pub fn terms(&self) -> GrantTerms<'_> {
+        GrantTerms {
+            provider_id: &self.provider_id,
+            key: &self.key,
+            host_id: &self.host_id,
+            expires_ms: self.expires_ms,
+        }
+    }
+
+    /// A grant by `issuer` on `terms`.
     ///
     /// # Errors
     ///
     /// When `issuer` cannot sign (a public key only).
-    pub fn issue(
-        issuer: &nkeys::KeyPair,
-        provider_id: &str,
-        key: &str,
-    ) -> Result<Self, EnvelopeError> {
+    pub fn issue(issuer: &nkeys::KeyPair, terms: GrantTerms<'_>) -> Result<Self, EnvelopeError> {
         let signature = issuer
-            .sign(&Self::signed_bytes(provider_id, key))
+            .sign(&Self::signed_bytes(terms))
             .map_err(|e| EnvelopeError(format!("cannot sign a provider grant: {e}")))?;
         Ok(Self {
-            provider_id: provider_id.to_string(),
+            provider_id: terms.provider_id.to_string(),
+            key: terms.key.to_string(),
+            host_id: terms.host_id.to_string(),
+            expires_ms: terms.expires_ms,
+            issuer: issuer.public_key(),
+            signature,
+        })
+    }
+}
+
+/// An issuer's word that a provider key it granted is no longer good, sent
+/// to every host when the provider stops. Hosts remember it until the last
+/// grant of the key would have expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRevocation {
+    /// The provider key revoked.
+    pub key: String,
+    /// When its last grant expires, Unix milliseconds: after that, the
+    /// revocation need not be remembered.
+    pub until_ms: u64,
+    /// The cluster public key that issued the grants and revokes them.
+    pub issuer: String,
+    /// Ed25519 signature by `issuer` over [`GrantRevocation::signed_bytes`].
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+impl GrantRevocation {
+    /// The bytes an issuer signs.
+    pub fn signed_bytes(key: &str, until_ms: u64) -> Vec<u8> {
+        format!("lattice provider grant revoked\n{key}\n{until_ms}").into_bytes()
+    }
+
+    /// `issuer`'s revocation of `key`, remembered until `until_ms`.
+    ///
+    /// # Errors
+    ///
+    /// When `issuer` cannot sign (a public key only).
+    pub fn issue(issuer: &nkeys::KeyPair, key: &str, until_ms: u64) -> Result<Self, EnvelopeError> {
+        let signature = issuer
+            .sign(&Self::signed_bytes(key, until_ms))
+            .map_err(|e| EnvelopeError(format!("cannot sign a grant revocation: {e}")))?;
+        Ok(Self {
             key: key.to_string(),
+            until_ms,
             issuer: issuer.public_key(),
             signature,
         })

@@ -11,7 +11,7 @@ pub mod envelope;
 pub mod value;
 
 pub use envelope::{
-    unix_ms, BodyRef, EnvelopeError, Invocation, InvocationResponse, ProviderGrant,
-    SignedInvocation, CHUNK_SIZE, INLINE_LIMIT, MAX_PAYLOAD_BYTES,
+    unix_ms, BodyRef, EnvelopeError, GrantRevocation, GrantTerms, Invocation, InvocationResponse,
+    ProviderGrant, SignedInvocation, CHUNK_SIZE, INLINE_LIMIT, MAX_PAYLOAD_BYTES,
 };
 pub use value::WireVal;

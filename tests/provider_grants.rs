@@ -1,0 +1,169 @@
+//! A provider process's signing key, as a thief would hold it.
+//!
+//! The "provider" is a script that keeps everything its host writes on its
+//! stdin, as a compromised provider binary would. The test signs calls with
+//! what it stole: the first grant serves while it lasts and then expires;
+//! the host renews the grant while the process runs; once the provider is
+//! stopped, the key is revoked lattice-wide and refused even under a grant
+//! that has not expired.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use lattice_interfaces::protocol::control::{op, StopProvider};
+use lattice_interfaces::protocol::provider::{HostData, HostMessage};
+use lattice_interfaces::protocol::rpc::{InvocationResponse, ProviderGrant};
+use lattice_interfaces::ErrorKind;
+use lattice_tests::hosts::{self, id};
+use lattice_tests::lattice::{Control, TestCall};
+use lattice_tests::nats::NatsServer;
+use lattice_tests::{eventually, eventually_within};
+
+/// What the thief has read so far: the host data, then each renewal.
+fn stolen(log: &std::path::Path) -> (HostData, Vec<ProviderGrant>) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let data: HostData = match lines.next().map(serde_json::from_str) {
+        Some(Ok(data)) => data,
+        _ => panic!("no host data on the provider's stdin yet"),
+    };
+    let renewals = lines
+        .map(|line| match serde_json::from_str(line) {
+            Ok(HostMessage::RenewGrant(grant)) => grant,
+            Err(error) => panic!("unreadable line on the provider's stdin: {error}: {line}"),
+        })
+        .collect();
+    (data, renewals)
+}
+
+/// A call of echo's HTTP handler as provider `thief`, signed with the
+/// stolen seed under `grant`.
+async fn call_as_thief(
+    nats: &async_nats::Client,
+    seed: &str,
+    grant: &ProviderGrant,
+    n: u32,
+) -> InvocationResponse {
+    let key = nkeys::KeyPair::from_seed(seed).unwrap();
+    let payload = lattice_interfaces::http::wire::encode_request(hosts::get("http://echo/"))
+        .await
+        .unwrap();
+    TestCall {
+        id: &format!("thief-{n}"),
+        source: "thief",
+        target: "echo",
+        interface: "wasi:http/incoming-handler",
+        function: "handle",
+        link_name: "default",
+        payload,
+    }
+    .signed(&key, Some(grant.clone()))
+    .send(nats)
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_provider_key_expires_with_its_grant_and_dies_with_its_provider() {
+    let nats = NatsServer::start();
+    let cluster = lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]);
+    let mut config = hosts::lattice_config(&nats.url(), cluster);
+    config.provider_grant = Duration::from_secs(4);
+    let (host, lattice) = hosts::joined_with_config(hosts::unsigned_allowed(), &config).await;
+    hosts::start_fixture(&host, "echo", "http_echo").await;
+    lattice
+        .put_link(hosts::link("thief", "echo", "wasi:http/incoming-handler"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stdin.log");
+    let script = dir.path().join("thief");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec cat > '{}'\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lattice
+        .start_provider_process(
+            &id("thief"),
+            &script.display().to_string(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let raw = nats.client().await;
+
+    // The host data: a seed of the provider's own (not the host's key) and
+    // a grant bound to this host, good for four seconds.
+    let data = eventually("the provider reads its host data", async || {
+        std::panic::catch_unwind(|| stolen(&log))
+            .ok()
+            .map(|(data, _)| data)
+    })
+    .await;
+    let seed = data
+        .invocation_seed
+        .clone()
+        .expect("a provider process gets a seed");
+    let first = data.invocation_grant.clone().expect("and a grant");
+    assert_eq!(first.host_id, host.id());
+    assert_ne!(
+        first.issuer,
+        nkeys::KeyPair::from_seed(&seed).unwrap().public_key()
+    );
+    let served = call_as_thief(&raw, &seed, &first, 1).await;
+    assert!(served.error.is_none(), "{:?}", served.error);
+
+    // The host renews it while the process runs; the first one expires.
+    eventually("the host renews the grant", async || {
+        (!stolen(&log).1.is_empty()).then_some(())
+    })
+    .await;
+    let mut n = 1;
+    let expired = eventually_within(
+        "the first grant expires",
+        Duration::from_secs(15),
+        async || {
+            n += 1;
+            let response = call_as_thief(&raw, &seed, &first, n).await;
+            response.error.filter(|e| e.kind == ErrorKind::Unauthorized)
+        },
+    )
+    .await;
+    assert!(expired.message.contains("expired"), "{}", expired.message);
+    let latest = stolen(&log).1.pop().expect("a renewed grant");
+    assert_eq!(latest.key, first.key);
+    assert!(latest.expires_ms > first.expires_ms);
+    n += 1;
+    let served = call_as_thief(&raw, &seed, &latest, n).await;
+    assert!(
+        served.error.is_none(),
+        "a renewed grant serves: {:?}",
+        served.error
+    );
+
+    // The provider stops: its key is refused under any grant.
+    let control = Control::from_client(raw.clone(), &nats.url(), "default");
+    control
+        .ok::<op::StopProvider>(
+            Some(host.id()),
+            StopProvider {
+                provider_id: id("thief"),
+            },
+        )
+        .await;
+    let latest = stolen(&log).1.pop().expect("a renewed grant");
+    let revoked = eventually("the stopped provider's key is refused", async || {
+        n += 1;
+        let response = call_as_thief(&raw, &seed, &latest, n).await;
+        response.error.filter(|e| e.kind == ErrorKind::Unauthorized)
+    })
+    .await;
+    assert!(
+        revoked.message.contains("was revoked"),
+        "{}",
+        revoked.message
+    );
+
+    hosts::leave(lattice, host).await;
+}
