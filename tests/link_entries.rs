@@ -96,3 +96,40 @@ async fn a_development_host_still_refuses_unsigned_and_changed_entries() {
     assert_eq!(host.links(), [link]);
     hosts::leave(lattice, host).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_config_written_straight_into_the_bucket_changes_nothing_and_raises_an_event() {
+    let nats = NatsServer::start();
+    let (_, (host, lattice), _b) = hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.config_refused").await;
+    let kv = bucket(&nats.url()).await;
+    let name = hosts::id("db");
+    let real = link_entry::NamedConfig::from([("url".to_string(), "redis://db".to_string())]);
+    lattice.put_config(&name, &real).await.unwrap();
+    lattice_tests::eventually("the real config to apply", async || {
+        (host.named_config().get(&name).as_ref() == Some(&real)).then_some(())
+    })
+    .await;
+
+    // Bare config, and config signed by a key no host trusts: refused, and
+    // the actors' config stays what a host wrote.
+    let evil = link_entry::NamedConfig::from([("url".to_string(), "redis://evil".to_string())]);
+    kv.put("config.db", Bytes::from(serde_json::to_vec(&evil).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(refused_key(&mut events).await, "config.db");
+    let forged =
+        link_entry::seal_config("config.db", &evil, &nkeys::KeyPair::new_cluster()).unwrap();
+    kv.put("config.db", Bytes::from(forged)).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, "config.db");
+    assert_eq!(host.named_config().get(&name), Some(real));
+    // `config get` through a host refuses to show the forgery as config.
+    let ctl = Control::connect(&nats.url(), "default").await;
+    let message = ctl
+        .refused::<op::GetConfig>(
+            None,
+            lattice_interfaces::protocol::control::ConfigName { name: name.clone() },
+        )
+        .await;
+    assert!(message.contains("not a trusted cluster key"), "{message}");
+}

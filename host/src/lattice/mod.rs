@@ -119,7 +119,7 @@ impl Lattice {
             });
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
         let mirror = state.mirror_links(host.clone(), events.clone()).await?;
-        let config_mirror = state.mirror_config(host.clone()).await?;
+        let config_mirror = state.mirror_config(host.clone(), events.clone()).await?;
         let stop_tasks = CancellationToken::new();
         let rpc = Arc::new(rpc::Rpc::new(
             client.clone(),

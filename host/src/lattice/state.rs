@@ -374,11 +374,10 @@ impl LatticeState {
         name: &ComponentId,
         values: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), StateError> {
-        let value = Bytes::from(serde_json::to_vec(values).map_err(nats)?);
-        self.kv
-            .put(keys::config_key(name), value)
-            .await
-            .map_err(nats)?;
+        let signing = self.signing.as_ref().ok_or(StateError::CannotSign)?;
+        let key = keys::config_key(name);
+        let value = link_entry::seal_config(&key, values, &signing.signer).map_err(nats)?;
+        self.kv.put(key, Bytes::from(value)).await.map_err(nats)?;
         Ok(())
     }
 
@@ -390,12 +389,14 @@ impl LatticeState {
         let key = keys::config_key(name);
         match self.kv.entry(key.clone()).await.map_err(nats)? {
             Some(entry) if entry.operation == Operation::Put => {
-                serde_json::from_slice(&entry.value)
-                    .map(Some)
-                    .map_err(|e| StateError::Corrupt {
-                        key,
-                        reason: e.to_string(),
-                    })
+                let values = match &self.signing {
+                    Some(signing) => link_entry::open_config(&key, &entry.value, &signing.signers),
+                    None => link_entry::read_config_unchecked(&key, &entry.value),
+                };
+                values.map(Some).map_err(|refused| StateError::Corrupt {
+                    key,
+                    reason: refused.to_string(),
+                })
             }
             _ => Ok(None),
         }
@@ -451,12 +452,26 @@ impl LatticeState {
     /// # Errors
     ///
     /// The bucket cannot be watched or read.
-    pub async fn mirror_config(&self, host: Host) -> Result<ConfigMirror, StateError> {
+    pub async fn mirror_config(
+        &self,
+        host: Host,
+        events: EventPublisher,
+    ) -> Result<ConfigMirror, StateError> {
+        let signers = self
+            .signing
+            .as_ref()
+            .map(|s| s.signers.clone())
+            .ok_or(StateError::CannotSign)?;
         let (watch, snapshot) = LinkWatch::open_prefix(self.kv.clone(), keys::CONFIG_PREFIX)
             .await
             .map_err(nats)?;
-        let mut mirror = ConfigMirror { watch, host };
-        mirror.resync(snapshot);
+        let mut mirror = ConfigMirror {
+            watch,
+            host,
+            events,
+            signers,
+        };
+        mirror.resync(snapshot).await;
         Ok(mirror)
     }
 }
@@ -465,6 +480,8 @@ impl LatticeState {
 pub struct ConfigMirror {
     watch: LinkWatch,
     host: Host,
+    events: EventPublisher,
+    signers: LinkSigners,
 }
 
 impl ConfigMirror {
@@ -477,13 +494,13 @@ impl ConfigMirror {
     pub async fn run(mut self) {
         loop {
             match self.watch.next().await {
-                LinkChange::Entry(entry) => self.apply(&entry),
-                LinkChange::Snapshot(snapshot) => self.resync(snapshot),
+                LinkChange::Entry(entry) => self.apply(&entry).await,
+                LinkChange::Snapshot(snapshot) => self.resync(snapshot).await,
             }
         }
     }
 
-    fn resync(&mut self, snapshot: Vec<kv::Entry>) {
+    async fn resync(&mut self, snapshot: Vec<kv::Entry>) {
         let named = self.host.named_config();
         let present: Vec<ComponentId> = snapshot
             .iter()
@@ -492,23 +509,33 @@ impl ConfigMirror {
             .collect();
         named.retain(&present);
         for entry in &snapshot {
-            self.apply(entry);
+            self.apply(entry).await;
         }
     }
 
-    fn apply(&self, entry: &kv::Entry) {
+    /// Applies one entry; one its signers did not sign changes nothing
+    /// (actors keep reading what they read) and raises `config_refused`.
+    async fn apply(&mut self, entry: &kv::Entry) {
         let Some(name) = config_name(&entry.key) else {
             tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable config key in lattice state; ignored");
             return;
         };
         let named = self.host.named_config();
         match entry.operation {
-            Operation::Put => match serde_json::from_slice(&entry.value) {
-                Ok(values) => named.put(name, values),
-                Err(e) => {
-                    tracing::warn!(config = %name, reason = %e, "unreadable named config in lattice state; ignored");
+            Operation::Put => {
+                match link_entry::open_config(&entry.key, &entry.value, &self.signers) {
+                    Ok(values) => named.put(name, values),
+                    Err(refused) => {
+                        tracing::warn!(%refused, "named config entry refused");
+                        self.events
+                        .publish(
+                            kinds::CONFIG_REFUSED,
+                            serde_json::json!({ "key": entry.key, "reason": refused.to_string() }),
+                        )
+                        .await;
+                    }
                 }
-            },
+            }
             Operation::Delete | Operation::Purge => named.delete(&name),
         }
     }

@@ -42,6 +42,8 @@ pub mod kinds {
     /// signed by an untrusted key, changed, or under the wrong key): not
     /// applied. Data: `key`, `reason`.
     pub const LINK_REFUSED: &str = "link_refused";
+    /// A named config entry in the bucket a host cannot verify: not applied.
+    pub const CONFIG_REFUSED: &str = "config_refused";
     /// Named config was stored.
     pub const CONFIG_SET: &str = "config_set";
     /// Named config was deleted.
