@@ -41,6 +41,7 @@ mod messaging_policy;
 mod nats_permissions;
 mod nats_support;
 mod oci_registry;
+mod other_toolchains;
 mod outgoing_http;
 mod protocol_doc;
 mod provider_grants;

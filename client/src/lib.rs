@@ -94,12 +94,30 @@ pub struct ControlClient {
     subjects: Subjects,
     url: String,
     timeout: Duration,
+    /// The wait of operations that load a component or binary.
+    load_timeout: Duration,
+}
+
+/// The least an operation that loads a component or binary waits by
+/// default: compiling an 18 MB component (a Python one) takes seconds on a
+/// small or busy host, and a short wait would call a busy host absent.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether operation `name` loads (and compiles) a component or binary
+/// before it answers.
+fn loads(name: &str) -> bool {
+    use lattice_interfaces::protocol::subjects::ops;
+    matches!(
+        name,
+        ops::ACTOR_SCALE | ops::ACTOR_UPDATE | ops::PROVIDER_START
+    )
 }
 
 impl ControlClient {
     /// A client of lattice `lattice` over `nats`; `url` names the server in
     /// messages (credentials hidden by the caller); each request waits at
-    /// most `timeout`.
+    /// most `timeout`, or [`LOAD_TIMEOUT`] if longer for operations that
+    /// load a component or binary (see [`Self::with_load_timeout`]).
     ///
     /// # Errors
     ///
@@ -115,7 +133,18 @@ impl ControlClient {
             subjects: Subjects::new(lattice)?,
             url: url.to_string(),
             timeout,
+            load_timeout: timeout.max(LOAD_TIMEOUT),
         })
+    }
+
+    /// Operations that load a component or binary (`actor.scale`,
+    /// `actor.update`, `provider.start`) wait at most `timeout`.
+    #[must_use]
+    pub fn with_load_timeout(self, timeout: Duration) -> Self {
+        Self {
+            load_timeout: timeout,
+            ..self
+        }
     }
 
     /// The lattice's subjects.
@@ -174,21 +203,26 @@ impl ControlClient {
             op: O::NAME,
             reason: e.to_string(),
         })?;
+        let timeout = if loads(O::NAME) {
+            self.load_timeout
+        } else {
+            self.timeout
+        };
         let sent = async_nats::Request::new()
             .payload(payload.into())
-            .timeout(Some(self.timeout));
+            .timeout(Some(timeout));
         let answer = tokio::time::timeout(
-            self.timeout,
+            timeout,
             self.nats.send_request(self.subject::<O>(host), sent),
         )
         .await;
         let message = match answer {
-            Err(_elapsed) => return Err(self.nobody(O::NAME, host, Some(self.timeout))),
+            Err(_elapsed) => return Err(self.nobody(O::NAME, host, Some(timeout))),
             Ok(Err(e)) => {
                 return Err(match e.kind() {
                     async_nats::RequestErrorKind::NoResponders => self.nobody(O::NAME, host, None),
                     async_nats::RequestErrorKind::TimedOut => {
-                        self.nobody(O::NAME, host, Some(self.timeout))
+                        self.nobody(O::NAME, host, Some(timeout))
                     }
                     _ => ControlError::Transport {
                         op: O::NAME,

@@ -14,7 +14,7 @@ use lattice_interfaces::protocol::subjects::Subjects;
 pub struct ConnArgs {
     #[command(flatten)]
     pub nats: NatsArgs,
-    /// Seconds to wait for an answer [default: 10]; for `watch events`, how
+    /// Seconds to wait for an answer [default: 10, and 120 for starting, scaling or updating a component or provider, which compiles it]; for `watch events`, how
     /// long to watch [default: until Ctrl-C]
     #[arg(long, env = "LATTICE_TIMEOUT", value_name = "SECS", global = true)]
     pub timeout: Option<u64>,
@@ -54,6 +54,10 @@ impl LatticeClient {
             &lattice_rpc::redacted(&args.nats.url_or_default()),
             args.answer_timeout(),
         )?;
+        let control = match args.timeout {
+            Some(_) => control.with_load_timeout(args.answer_timeout()),
+            None => control,
+        };
         Ok(Self {
             control,
             js_domain: args.nats.js_domain.clone(),
