@@ -54,3 +54,4 @@ mod routing_remote;
 mod runtime_config;
 mod secrets;
 mod untrusted_input;
+mod wagi;

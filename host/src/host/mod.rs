@@ -882,7 +882,7 @@ impl Host {
             Some(actor) => {
                 for name in &link.interfaces {
                     let interface = Interface::new(&link.namespace, &link.package, name);
-                    if !actor.exports(&interface.to_string()) {
+                    if !actor.serves(&interface.to_string()) {
                         return Err(refuse(format!(
                             "actor \"{}\" does not export {interface}, which this link needs",
                             link.target

@@ -48,6 +48,8 @@ pub struct Actor {
     runtime: Runtime,
     pre: InstancePre<ActorCtx>,
     http: Option<ProxyPre<ActorCtx>>,
+    /// A WASI command (no `wasi:http`) that serves HTTP through WAGI.
+    wagi: Option<wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>>,
     exports: Vec<String>,
     /// Exported interfaces (unversioned) whose functions involve resources.
     resource_interfaces: Vec<String>,
@@ -178,6 +180,19 @@ impl Actor {
         } else {
             None
         };
+        let wagi = if http.is_none() && exports_interface(&exports, super::wagi::CLI_RUN) {
+            Some(
+                wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(|e| {
+                    ActorLoadError::Imports {
+                        id: id.to_string(),
+                        origin: origin.to_string(),
+                        reason: format!("{e:#}").replace('\n', "; "),
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
         Ok(Self {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             id,
@@ -185,6 +200,7 @@ impl Actor {
             runtime,
             pre,
             http,
+            wagi,
             exports,
             resource_interfaces,
             limits,
@@ -239,6 +255,7 @@ impl Actor {
             runtime: self.runtime.clone(),
             pre: self.pre.clone(),
             http: self.http.clone(),
+            wagi: self.wagi.clone(),
             exports: self.exports.clone(),
             resource_interfaces: self.resource_interfaces.clone(),
             limits,
@@ -264,6 +281,13 @@ impl Actor {
     /// Whether it exports `namespace:package/interface` (any version).
     pub fn exports(&self, interface: &str) -> bool {
         exports_interface(&self.exports, interface)
+    }
+
+    /// Whether calls for `interface` can be served: it exports it, or it
+    /// is a WASI command and `interface` is `wasi:http/incoming-handler`
+    /// (served through WAGI).
+    pub fn serves(&self, interface: &str) -> bool {
+        self.exports(interface) || (interface == HTTP_INCOMING_HANDLER && self.wagi.is_some())
     }
 
     /// Whether exported `interface` (`ns:pkg/iface`) has resource types,
@@ -308,9 +332,14 @@ impl Actor {
         request: http::Request<HttpBody>,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
         let Some(pre) = &self.http else {
+            if let Some(command) = &self.wagi {
+                return self.handle_wagi(command.clone(), request).await;
+            }
             return Err(self.error(
                 ErrorKind::NotFound,
-                format_args!("does not export {HTTP_INCOMING_HANDLER}"),
+                format_args!(
+                    "does not export {HTTP_INCOMING_HANDLER} (nor wasi:cli/run, for WAGI)"
+                ),
             ));
         };
         let permit = self.instance_permit().await?;
@@ -411,15 +440,105 @@ impl Actor {
         }
     }
 
+    /// Serves one HTTP request by running the WASI command in a fresh
+    /// instance (WAGI, see [`super::wagi`]): the request as CGI variables
+    /// and stdin, the response from stdout. A program that exits non-zero,
+    /// traps or writes no valid CGI response gets a 502 naming the reason;
+    /// one still running at the deadline, a 504 (a `timeout` error).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the instance mid-run.
+    async fn handle_wagi(
+        &self,
+        command: wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>,
+        request: http::Request<HttpBody>,
+    ) -> Result<http::Response<HttpBody>, InvocationError> {
+        let (head, body) = request.into_parts();
+        let body = read_body(body, super::wagi::MAX_INPUT_BYTES)
+            .await
+            .map_err(|reason| InvocationError::new(ErrorKind::BadRequest, reason))?;
+        let env = super::wagi::environment(&head, body.len());
+        let _permit = self.instance_permit().await?;
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(super::wagi::MAX_OUTPUT_BYTES);
+        let mut store = self.store_with(self.new_ctx().cgi(&env, body, stdout.clone()));
+        let run = async {
+            let program = command.instantiate_async(&mut store).await?;
+            program.wasi_cli_run().call_run(&mut store).await
+        };
+        let outcome = tokio::time::timeout(self.limits.timeout, run).await;
+        match outcome {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(()))) => {
+                return Ok(self.wagi_failed("the program exited with an error".into()))
+            }
+            Ok(Err(error)) => match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(wasmtime_wasi::I32Exit(0)) => {}
+                Some(wasmtime_wasi::I32Exit(code)) => {
+                    return Ok(self.wagi_failed(format!("the program exited with status {code}")))
+                }
+                None => {
+                    let breached = store.data().limits.breached_at;
+                    return match self.describe(CallFailure::Trap(error, breached)) {
+                        timeout if timeout.kind == ErrorKind::Timeout => Err(timeout),
+                        other => Ok(self.wagi_failed(other.message)),
+                    };
+                }
+            },
+            Err(_elapsed) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(self.describe(CallFailure::Deadline));
+            }
+        }
+        drop(store);
+        let output = stdout.contents();
+        if output.len() >= super::wagi::MAX_OUTPUT_BYTES {
+            return Ok(self.wagi_failed(format!(
+                "the program wrote more than {} MiB",
+                super::wagi::MAX_OUTPUT_BYTES >> 20
+            )));
+        }
+        match super::wagi::response(output) {
+            Ok(response) => Ok(response.map(full_body)),
+            Err(bad) => Ok(self.wagi_failed(bad.to_string())),
+        }
+    }
+
+    /// The 502 of a WAGI program that gave no response, counted and logged.
+    fn wagi_failed(&self, reason: String) -> http::Response<HttpBody> {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(actor = %self.id, %reason, "WAGI program failed");
+        let mut response = http::Response::new(full_body(bytes::Bytes::from(format!(
+            "actor \"{}\": {reason}\n",
+            self.id
+        ))));
+        *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain"),
+        );
+        response
+    }
+
     /// A store for one call: the actor's memory limit and deadline.
     fn new_store(&self) -> Store<ActorCtx> {
-        let ctx = ActorCtx::new(
+        self.store_with(self.new_ctx())
+    }
+
+    /// The state of a store for one call.
+    fn new_ctx(&self) -> ActorCtx {
+        ActorCtx::new(
             self.id.clone(),
             self.limits.memory_limit,
             self.runtime.calls(),
             Arc::clone(&self.output),
             self.config.current(),
-        );
+        )
+    }
+
+    /// A store holding `ctx`, with the actor's memory limit and deadline.
+    fn store_with(&self, ctx: ActorCtx) -> Store<ActorCtx> {
         let mut store = Store::new(self.runtime.engine(), ctx);
         store.limiter(|ctx| &mut ctx.limits);
         store.epoch_deadline_trap();
@@ -591,6 +710,28 @@ impl Actor {
             },
         }
     }
+}
+
+/// The whole of `body`, refused past `limit` bytes.
+async fn read_body(mut body: HttpBody, limit: usize) -> Result<bytes::Bytes, String> {
+    let mut read = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("bad request body: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > limit {
+                return Err(format!("request body larger than {} MiB", limit >> 20));
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    Ok(read.freeze())
+}
+
+/// A body of bytes already in hand.
+fn full_body(bytes: bytes::Bytes) -> HttpBody {
+    http_body_util::Full::new(bytes)
+        .map_err(|never: std::convert::Infallible| -> BoxError { match never {} })
+        .boxed_unsync()
 }
 
 fn first_line(text: &str) -> &str {

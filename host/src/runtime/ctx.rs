@@ -68,6 +68,28 @@ impl ActorCtx {
 }
 
 impl ActorCtx {
+    /// The same state for a WAGI request: the program sees `env`, reads
+    /// `stdin`, and writes its response to `stdout`; stderr still goes to
+    /// the host's logs.
+    pub(crate) fn cgi(
+        mut self,
+        env: &[(String, String)],
+        stdin: bytes::Bytes,
+        stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    ) -> Self {
+        use super::guest_output::{GuestOutput, Stream};
+        let stderr = GuestOutput::new(self.actor.clone(), Stream::Stderr, self.output.clone());
+        self.wasi = WasiCtx::builder()
+            .envs(env)
+            .stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin))
+            .stdout(stdout)
+            .stderr(stderr)
+            .build();
+        self
+    }
+}
+
+impl ActorCtx {
     pub(crate) fn keyvalue(&mut self) -> super::keyvalue::KeyValueView<'_> {
         super::keyvalue::KeyValueView {
             table: &mut self.table,

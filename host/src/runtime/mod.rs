@@ -28,6 +28,8 @@
 //! - `engine`: [`Runtime`], the engine, its linker and epoch ticker;
 //! - `wave`: a function and its arguments read from WAVE text, results
 //!   written as WAVE (`lattice-ctl call`);
+//! - `wagi`: a request as CGI variables, a CGI response from stdout (WASI
+//!   command components serving HTTP);
 //! - `actor`: [`Actor`], pre-instantiated, instantiated per call.
 
 mod actor;
@@ -45,6 +47,7 @@ mod messaging;
 mod outgoing_http;
 mod routed_imports;
 mod values;
+mod wagi;
 mod wave;
 
 pub use actor::{Actor, ActorStats};
