@@ -25,6 +25,7 @@ struct Secured {
     host_seed: String,
     operator_seed: String,
     provider_seed: String,
+    caller_seed: String,
     credentials: tempfile::TempDir,
     _config: tempfile::TempDir,
 }
@@ -33,7 +34,8 @@ fn secured() -> Secured {
     let config = tempfile::tempdir().unwrap();
     let example = lattice_tests::fixtures::repo_root().join("examples/nats/lattice.conf");
     std::fs::copy(&example, config.path().join("lattice.conf")).unwrap();
-    let (host, operator, provider) = (
+    let (host, operator, provider, caller) = (
+        nkeys::KeyPair::new_user(),
         nkeys::KeyPair::new_user(),
         nkeys::KeyPair::new_user(),
         nkeys::KeyPair::new_user(),
@@ -41,10 +43,11 @@ fn secured() -> Secured {
     std::fs::write(
         config.path().join("keys.conf"),
         format!(
-            "HOST_NKEY: \"{}\"\nOPERATOR_NKEY: \"{}\"\nPROVIDER_KV_NKEY: \"{}\"\n",
+            "HOST_NKEY: \"{}\"\nOPERATOR_NKEY: \"{}\"\nPROVIDER_KV_NKEY: \"{}\"\nCALLER_NKEY: \"{}\"\n",
             host.public_key(),
             operator.public_key(),
-            provider.public_key()
+            provider.public_key(),
+            caller.public_key()
         ),
     )
     .unwrap();
@@ -56,6 +59,7 @@ fn secured() -> Secured {
         host_seed: host.seed().unwrap(),
         operator_seed: operator.seed().unwrap(),
         provider_seed,
+        caller_seed: caller.seed().unwrap(),
         credentials,
         _config: config,
     }
@@ -157,5 +161,60 @@ async fn a_provider_with_its_own_credentials_serves_and_nats_refuses_it_the_cont
     assert_eq!(ctl.ping_ids().await, [host.id()]);
     let reply = client.get(&counter).await.unwrap();
     assert_eq!(reply.body.trim(), "2");
+    hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_credential_runs_lattice_ctl_call_and_nothing_else() {
+    let secured = secured();
+    let url = secured.nats.url();
+    let mut config = hosts::lattice_config(&url, ClusterKeys::development());
+    config.nats.nkey = Some(secured.host_seed.clone());
+    let (host, lattice) = hosts::joined_with_config(hosts::unsigned_allowed(), &config).await;
+    hosts::start_fixture(&host, "uppercase", "uppercase").await;
+    let seed_file = secured.credentials.path().join("caller.nk");
+    std::fs::write(&seed_file, &secured.caller_seed).unwrap();
+    let seed_file = seed_file.display().to_string();
+    let as_caller = |args: &[&str]| {
+        let mut all = vec!["--nats-nkey", seed_file.as_str(), "--timeout", "3"];
+        all.extend_from_slice(args);
+        lattice_tests::process::ctl_at(&url, &all)
+    };
+
+    // No cluster key, no host key: the caller's own NATS key is enough.
+    let called = as_caller(&[
+        "call",
+        "uppercase",
+        "example:uppercase/convert.upper",
+        "\"hello\"",
+    ]);
+    assert_eq!(
+        lattice_tests::process::succeeded(&called).trim(),
+        "\"HELLO\""
+    );
+
+    // Anything else is refused by NATS itself.
+    let put = as_caller(&[
+        "link",
+        "put",
+        "http",
+        "uppercase",
+        "wasi:http/incoming-handler",
+        "--source-config",
+        "address=127.0.0.1:1",
+    ]);
+    assert!(!put.status.success(), "a caller put a link");
+    refused_by_nats(&secured.nats, "Publish", "lattice.default.ctl.v1.link.put");
+    let stop = as_caller(&["stop", "actor", "uppercase", "--host", host.id()]);
+    assert!(!stop.status.success(), "a caller stopped an actor");
+    refused_by_nats(
+        &secured.nats,
+        "Publish",
+        &format!("lattice.default.ctl.v1.actor.scale.{}", host.id()),
+    );
+    assert!(
+        host.actor(&id("uppercase")).is_some(),
+        "the actor still runs"
+    );
     hosts::leave(lattice, host).await;
 }
