@@ -101,7 +101,8 @@ pub fn redacted(url: &str) -> String {
         .map(|server| {
             let server = server.trim();
             let (scheme, rest) = server.split_once("://").unwrap_or(("", server));
-            let shown = match rest.split_once('@') {
+            // The last `@`: a password may hold one.
+            let shown = match rest.rsplit_once('@') {
                 Some((_, host)) => format!("***@{host}"),
                 None => rest.to_string(),
             };
@@ -126,5 +127,18 @@ mod tests {
         let cut = shown(&long);
         assert!(cut.chars().count() < 100, "{cut}");
         assert!(cut.ends_with("…(800000 bytes)"), "{cut}");
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redacted("nats://alice:s3cret@east:4222, tls://token@west:4222"),
+            "nats://***@east:4222,tls://***@west:4222"
+        );
+        assert_eq!(
+            redacted("nats://bob:p@ss@host:4222"),
+            "nats://***@host:4222"
+        );
+        assert_eq!(redacted("127.0.0.1:4222"), "127.0.0.1:4222");
     }
 }
