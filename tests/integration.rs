@@ -45,6 +45,7 @@ mod other_toolchains;
 mod outgoing_http;
 mod protocol_doc;
 mod provider_grants;
+mod provider_health;
 mod provider_http_client_process;
 mod provider_http_server_process;
 mod provider_keyvalue_process;

@@ -68,6 +68,9 @@ async fn a_stolen_provider_key_expires_with_its_grant_and_dies_with_its_provider
     let cluster = lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[]);
     let mut config = hosts::lattice_config(&nats.url(), cluster);
     config.provider_grant = Duration::from_secs(4);
+    // The script answers no health check: it must not be restarted (with a
+    // new key) while the test holds the old one.
+    config.provider_health = Duration::from_secs(3600);
     let (host, lattice) = hosts::joined_with_config(hosts::unsigned_allowed(), &config).await;
     hosts::start_fixture(&host, "echo", "http_echo").await;
     lattice

@@ -25,6 +25,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long a stopping process may take after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Failed health checks in a row after which a process is restarted...
+const UNHEALTHY_AFTER: u32 = 3;
+/// ... once they have been failing at least this long (a process that is
+/// reconnecting after a NATS restart gets the time to).
+const UNHEALTHY_FOR: Duration = Duration::from_secs(10);
 /// How long a health check waits for its answer.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -135,12 +140,19 @@ pub(crate) struct Binary {
 /// How one run of the process ended.
 enum RunEnd {
     Exited(String),
+    /// It failed [`UNHEALTHY_AFTER`] health checks in a row: stopped, to
+    /// be started again.
+    Unhealthy(String),
     Stopped,
 }
 
 /// Runs `binary` as provider `data.provider_id` until `stop`: checks its
-/// hash before every start, restarts it whenever it exits, checks its health every `health.every` (events
-/// `health_check_passed` / `health_check_failed` when the answer changes),
+/// hash before every start, restarts it whenever it exits or fails
+/// [`UNHEALTHY_AFTER`] health checks in a row over [`UNHEALTHY_FOR`] (not
+/// counting checks made while this host is cut off from NATS), checks its
+/// health every
+/// `health.every` (events `health_check_passed` / `health_check_failed`
+/// when the answer changes),
 /// and keeps the running process's id in `pid` (0 between runs).
 pub(crate) async fn supervise(
     binary: Binary,
@@ -218,7 +230,7 @@ pub(crate) async fn supervise(
                     let _ = renewal.await;
                 }
                 grants.revoke(&key, &data.provider_id).await;
-                if matches!(end, RunEnd::Stopped)
+                if matches!(end, RunEnd::Stopped | RunEnd::Unhealthy(_))
                     && tokio::time::timeout(STOP_GRACE, child.wait())
                         .await
                         .is_err()
@@ -242,7 +254,7 @@ pub(crate) async fn supervise(
                     .await;
                 break;
             }
-            RunEnd::Exited(status) => {
+            RunEnd::Exited(status) | RunEnd::Unhealthy(status) => {
                 let delay = backoff.delay();
                 tracing::warn!(provider = %data.provider_id, %status, ?delay, "provider process ended; restarting");
                 let restarting_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
@@ -358,6 +370,8 @@ async fn run(
     // The last answer: an event goes out when it changes (healthy, or the
     // reason it is not).
     let mut last: Option<Result<(), String>> = None;
+    let mut failed_in_a_row = 0u32;
+    let mut failing_since: Option<Instant> = None;
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -366,6 +380,22 @@ async fn run(
             () = stop.cancelled() => return RunEnd::Stopped,
             _ = checks.tick() => {
                 let answer = health.ask().await;
+                // While this host cannot reach NATS, a failed check says
+                // nothing about the process.
+                let connected = health.client.connection_state() == async_nats::connection::State::Connected;
+                if answer.is_ok() || !connected {
+                    (failed_in_a_row, failing_since) = (0, None);
+                } else {
+                    failed_in_a_row += 1;
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if failed_in_a_row >= UNHEALTHY_AFTER && since.elapsed() >= UNHEALTHY_FOR {
+                        let reason = answer.as_ref().err().cloned().unwrap_or_default();
+                        return RunEnd::Unhealthy(format!(
+                            "unhealthy: {failed_in_a_row} health checks failed in a row over {} s, the last: {reason}",
+                            since.elapsed().as_secs()
+                        ));
+                    }
+                }
                 if last.as_ref() != Some(&answer) {
                     last = Some(answer.clone());
                     match answer {
