@@ -133,3 +133,28 @@ async fn named_config_written_straight_into_the_bucket_changes_nothing_and_raise
         .await;
     assert!(message.contains("not a trusted cluster key"), "{message}");
 }
+
+/// The watch is checked after 10 s without a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_whose_link_watch_is_down_says_it_is_not_ready() {
+    let nats = NatsServer::start();
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    let ready = lattice.readiness_probe();
+    assert_eq!(ready(), Ok(()));
+    // The lattice's bucket goes (a JetStream store lost, an operator's
+    // mistake): the watch ends and cannot be opened again.
+    let js = async_nats::jetstream::new(nats.client().await);
+    js.delete_key_value("LATTICE_default").await.unwrap();
+    let reason =
+        lattice_tests::eventually("the host to say it is not ready", async || ready().err()).await;
+    assert!(
+        reason.contains("watch of the lattice's links is down"),
+        "{reason}"
+    );
+    // A host that joins makes the bucket again: the first one follows it
+    // again and is ready.
+    let (other, other_lattice) = hosts::dev_lattice(&nats.url()).await;
+    lattice_tests::eventually("the host to be ready again", async || ready().ok()).await;
+    hosts::leave(other_lattice, other).await;
+    hosts::leave(lattice, host).await;
+}

@@ -3,7 +3,8 @@
 //!
 //! - `GET /livez`: 200 while the process answers at all;
 //! - `GET /readyz`: 200 when the host can take work (started, connected to
-//!   its lattice, not draining), else 503 with the reason in one line;
+//!   its lattice, following its links, not draining), else 503 with the
+//!   reason in one line;
 //! - `GET /metrics`: Prometheus text, read from the host at scrape time
 //!   (actors and their calls, routing per target, providers).
 //!

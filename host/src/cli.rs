@@ -337,7 +337,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         None => None,
     };
     if let Some(lattice) = &lattice {
-        let _ = readiness.connected.set(lattice.connected_probe());
+        let _ = readiness.lattice.set(lattice.readiness_probe());
     }
     if let Some((path, manifest)) = &manifest {
         if let Err(error) = apply(&host, lattice.as_ref(), manifest).await {
@@ -411,7 +411,7 @@ enum Phase {
 #[derive(Default)]
 struct ReadinessState {
     phase: AtomicU8,
-    connected: OnceLock<Arc<dyn Fn() -> bool + Send + Sync>>,
+    lattice: OnceLock<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
 }
 
 impl ReadinessState {
@@ -427,11 +427,9 @@ impl ReadinessState {
         if phase == Phase::Draining as u8 {
             return Err("draining: stopping".into());
         }
-        match self.connected.get() {
-            Some(connected) if !connected() => {
-                Err("not connected to NATS: calls from the lattice cannot reach this host".into())
-            }
-            _ => Ok(()),
+        match self.lattice.get() {
+            Some(lattice) => lattice(),
+            None => Ok(()),
         }
     }
 }

@@ -14,6 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Backoff;
 
+/// How long a watch may stay quiet before the bucket is asked whether it is
+/// still there.
+const CHECK_AFTER_QUIET: Duration = Duration::from_secs(10);
+
 /// What changed in the bucket.
 pub enum LinkChange {
     /// One entry was put or deleted.
@@ -26,6 +30,9 @@ pub enum LinkChange {
 /// The bucket's links, watched; re-watched and re-read when the watch ends.
 pub struct LinkWatch {
     kv: Store,
+    /// Whether the watch is open (false from its end until it is open again
+    /// and every entry read).
+    following: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The keys it follows: `link.` or `config.`.
     prefix: &'static str,
     watch: Option<kv::Watch>,
@@ -57,12 +64,20 @@ impl LinkWatch {
         Ok((
             Self {
                 kv,
+                following: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
                 prefix,
                 watch: Some(watch),
                 backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
             },
             snapshot,
         ))
+    }
+
+    /// Whether the watch is open, asked each time: false from the moment it
+    /// ends until it is open again and every entry has been read (what a
+    /// reader serves meanwhile may be stale).
+    pub fn following(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.following.clone()
     }
 
     /// The next change: an entry, or, when the watch had to be opened
@@ -76,10 +91,22 @@ impl LinkWatch {
     pub async fn next(&mut self) -> LinkChange {
         loop {
             if let Some(watch) = &mut self.watch {
-                match watch.next().await {
+                // async-nats re-creates a watch's consumer by itself, for
+                // ever and silently: a bucket that is gone (a JetStream
+                // store lost) would leave it waiting with no end. So the
+                // bucket is asked after every quiet spell.
+                let next = tokio::select! {
+                    next = watch.next() => next,
+                    () = tokio::time::sleep(CHECK_AFTER_QUIET) => {
+                        self.check_bucket().await;
+                        continue;
+                    }
+                };
+                match next {
                     Some(Ok(entry)) => return LinkChange::Entry(entry),
                     Some(Err(error)) => {
                         tracing::warn!(%error, prefix = self.prefix, "bucket watch error");
+                        self.check_bucket().await;
                         continue;
                     }
                     None => {
@@ -88,6 +115,8 @@ impl LinkWatch {
                             "the bucket watch ended; watching and reading every entry again"
                         );
                         self.watch = None;
+                        self.following
+                            .store(false, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             }
@@ -95,6 +124,8 @@ impl LinkWatch {
                 Ok((watch, snapshot)) => {
                     self.watch = Some(watch);
                     self.backoff.reset();
+                    self.following
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     return LinkChange::Snapshot(snapshot);
                 }
                 Err(error) => {
@@ -102,6 +133,19 @@ impl LinkWatch {
                     self.backoff.wait(&CancellationToken::new()).await;
                 }
             }
+        }
+    }
+}
+
+impl LinkWatch {
+    /// Drops the watch when the bucket cannot be read, so the next change
+    /// is a fresh watch and snapshot (or a wait for the bucket).
+    async fn check_bucket(&mut self) {
+        if let Err(error) = self.kv.stream.get_info().await {
+            tracing::warn!(%error, prefix = self.prefix, "the lattice's bucket cannot be read; watching and reading every entry again");
+            self.watch = None;
+            self.following
+                .store(false, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct Lattice {
     control: Arc<Control>,
     tasks: TaskTracker,
     stop_tasks: CancellationToken,
+    /// Whether the watch of the bucket's links is open.
+    links_followed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Lattice {
@@ -119,6 +121,7 @@ impl Lattice {
             });
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
         let mirror = state.mirror_links(host.clone(), events.clone()).await?;
+        let links_followed = mirror.following();
         let config_mirror = state.mirror_config(host.clone(), events.clone()).await?;
         let stop_tasks = CancellationToken::new();
         let rpc = Arc::new(rpc::Rpc::new(
@@ -244,6 +247,7 @@ impl Lattice {
             control,
             tasks,
             stop_tasks,
+            links_followed,
         })
     }
 
@@ -335,12 +339,26 @@ impl Lattice {
         self.control.provider_pid(id)
     }
 
-    /// Whether this host's NATS connection is up, asked each time the
-    /// returned function is called (for `/readyz`).
-    pub fn connected_probe(&self) -> std::sync::Arc<dyn Fn() -> bool + Send + Sync> {
+    /// Whether this host can take work from the lattice, asked each time
+    /// the returned function is called (for `/readyz`): its NATS connection
+    /// is up and its watch of the lattice's links is open (while it is not,
+    /// the links it serves may be stale); else why not.
+    pub fn readiness_probe(&self) -> Arc<dyn Fn() -> Result<(), String> + Send + Sync> {
         let client = self.control.client.clone();
-        std::sync::Arc::new(move || {
-            client.connection_state() == async_nats::connection::State::Connected
+        let links_followed = self.links_followed.clone();
+        Arc::new(move || {
+            if client.connection_state() != async_nats::connection::State::Connected {
+                return Err(
+                    "not connected to NATS: calls from the lattice cannot reach this host".into(),
+                );
+            }
+            if !links_followed.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(
+                    "the watch of the lattice's links is down: the links served may be stale"
+                        .into(),
+                );
+            }
+            Ok(())
         })
     }
 

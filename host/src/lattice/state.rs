@@ -557,6 +557,12 @@ pub struct LinkMirror {
 }
 
 impl LinkMirror {
+    /// Whether its watch is open, asked each time (see
+    /// [`LinkWatch::following`]).
+    pub fn following(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.watch.following()
+    }
+
     /// Applies changes for as long as it runs. When the watch ends (a NATS
     /// restart can end it), [`LinkWatch`] watches again and reads every link
     /// again; links deleted meanwhile are dropped, so the host never serves
