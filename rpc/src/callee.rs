@@ -80,8 +80,10 @@ impl Callee {
     }
 
     /// Serves the invocations of `target` arriving on `subscription` with
-    /// `handler` until `stop` fires or the subscription ends, then
-    /// unsubscribes. Invocations already taken finish (see [`Self::tasks`]).
+    /// `handler` until the subscription ends; when `stop` fires, it drains
+    /// the subscription (NATS sends nothing more, what it sent is served).
+    /// Invocations already taken finish; [`Self::tasks`] counts this loop
+    /// too, so waiting on it waits for the drain.
     ///
     /// # Cancel safety
     ///
@@ -93,9 +95,22 @@ impl Callee {
         handler: Arc<dyn InvocationHandler>,
         stop: CancellationToken,
     ) {
+        // Waiting for the tasks waits for this loop too, so that what a
+        // drain still delivers is taken before the wait can end.
+        let _serving = self.tasks.token();
+        let mut draining = false;
         loop {
             let message = tokio::select! {
-                () = stop.cancelled() => break,
+                // Stopping drains: NATS stops sending, and what it sent
+                // before (already on its way, or waiting here) is served
+                // rather than dropped, so no caller waits out its deadline.
+                () = stop.cancelled(), if !draining => {
+                    draining = true;
+                    if subscription.drain().await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 message = subscription.next() => match message {
                     Some(message) => message,
                     None => break,
@@ -121,7 +136,9 @@ impl Callee {
                 }
             });
         }
-        let _ = subscription.unsubscribe().await;
+        if !draining {
+            let _ = subscription.unsubscribe().await;
+        }
     }
 
     /// The answer to the message `bytes` on the subject of `target`.

@@ -85,6 +85,11 @@ impl HostProcess {
         &self.id
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Asks the process to stop, as an orchestrator would (SIGTERM).
     pub fn terminate(&self) {
         let _ = Command::new("kill")
