@@ -410,3 +410,56 @@ async fn a_new_version_applied_under_load_fails_no_request() {
     );
     hosts::leave(lattice, host).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_host_hands_its_replica_over_then_stops() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (one, one_lattice) = host_in(&url, "east", &[]).await;
+    let (two, two_lattice) = host_in(&url, "east", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello").display().to_string();
+    let app = write_app(dir.path(), "shop", &hello_app(&hello, "{ replicas = 1 }"));
+    ok(&ctl(&url, &["apply", &app]));
+    let first = eventually("hello to be placed", async || {
+        running_hello(&[&one, &two]).first().cloned()
+    })
+    .await;
+    let (drained, other) = if first == one.id() {
+        (&one, &two)
+    } else {
+        (&two, &one)
+    };
+
+    // Labels can be set and removed by hand too.
+    ok(&ctl(&url, &["label", "put", other.id(), "rack=r1"]));
+    assert_eq!(other.labels().get("rack").map(String::as_str), Some("r1"));
+    ok(&ctl(&url, &["label", "del", other.id(), "rack"]));
+    assert!(!other.labels().contains_key("rack"));
+
+    let out = ok(&ctl(&url, &["host", "drain", drained.id(), "--wait", "60"]));
+    assert!(out.contains("drained"), "{out}");
+    // Its replica runs on the other host, and the drained host was asked to
+    // stop (its lattice says so).
+    assert!(other.actor(&id("hello")).is_some(), "hello did not move");
+    let stopped = if drained.id() == one.id() {
+        &one_lattice
+    } else {
+        &two_lattice
+    };
+    tokio::time::timeout(Duration::from_secs(10), stopped.stopped())
+        .await
+        .expect("the drained host was asked to stop");
+    let status = status(&url, "shop").await.unwrap();
+    assert!(status.converged, "{status:?}");
+
+    // A host that cannot hand over (no other host matches) is left running,
+    // saying why.
+    let refused = ctl(&url, &["host", "drain", other.id(), "--wait", "3"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("have not converged without it"), "{said}");
+    assert!(other.actor(&id("hello")).is_some());
+    hosts::leave(one_lattice, one).await;
+    hosts::leave(two_lattice, two).await;
+}

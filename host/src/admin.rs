@@ -140,6 +140,15 @@ impl Collector for HostMetrics {
             MetricType::Counter,
             routed,
         )?;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            family(
+                &mut encoder,
+                "lattice_runtime_alive_tasks",
+                "Tasks alive in the host's async runtime (flat under a steady load).",
+                MetricType::Gauge,
+                vec![(Vec::new(), runtime.metrics().num_alive_tasks() as u64)],
+            )?;
+        }
         family(
             &mut encoder,
             "lattice_provider_running",

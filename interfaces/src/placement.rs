@@ -9,6 +9,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The host label that marks a host as draining (`lattice-ctl host drain`):
+/// the reconciler places nothing on it and places what it runs elsewhere.
+pub const DRAINING_LABEL: &str = "lattice.draining";
+
 /// A component's placement in an application.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

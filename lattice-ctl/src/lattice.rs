@@ -648,6 +648,109 @@ pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::R
     .await
 }
 
+/// `label put HOST KEY=VALUE`.
+pub async fn put_label(
+    conn: &ConnArgs,
+    host: &str,
+    key: &str,
+    value: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let request = LabelPut {
+        key: key.to_string(),
+        value: value.to_string(),
+    };
+    send::<op::PutLabel>(
+        conn,
+        Some(host),
+        &request,
+        format,
+        &format!("host {host}: {key}={value}"),
+    )
+    .await
+}
+
+/// `label del HOST KEY`.
+pub async fn delete_label(
+    conn: &ConnArgs,
+    host: &str,
+    key: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let request = LabelDel {
+        key: key.to_string(),
+    };
+    send::<op::DeleteLabel>(
+        conn,
+        Some(host),
+        &request,
+        format,
+        &format!("host {host}: {key} removed"),
+    )
+    .await
+}
+
+/// `host drain HOST`: marks the host draining (the reconciler places
+/// nothing on it and places what it runs elsewhere), waits until every app
+/// has converged without it, then stops it gracefully.
+pub async fn drain_host(
+    conn: &ConnArgs,
+    host: &str,
+    wait: Duration,
+    format: Format,
+) -> anyhow::Result<()> {
+    use lattice_interfaces::placement::DRAINING_LABEL;
+    let client = LatticeClient::connect(conn).await?;
+    let request = LabelPut {
+        key: DRAINING_LABEL.to_string(),
+        value: "true".to_string(),
+    };
+    client.request::<op::PutLabel>(Some(host), &request).await?;
+    let state = client.state().await?;
+    let bar = crate::client::spinner(format!(
+        "host {host} draining: waiting for its apps to run elsewhere"
+    ));
+    let until = tokio::time::Instant::now() + wait;
+    let waiting_for = loop {
+        let (apps, _) = state.apps().await?;
+        let mut waiting_for = Vec::new();
+        for (name, app) in &apps.apps {
+            if app.current == 0 {
+                continue;
+            }
+            match state.app_status(name).await? {
+                Some(status)
+                    if status.converged
+                        && !status
+                            .components
+                            .iter()
+                            .any(|c| c.running.iter().any(|h| h == host)) => {}
+                _ => waiting_for.push(name.clone()),
+            }
+        }
+        if waiting_for.is_empty() || tokio::time::Instant::now() >= until {
+            break waiting_for;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    if !waiting_for.is_empty() {
+        bail!(
+            "host {host}: apps {} have not converged without it after {}s; it keeps running, marked {DRAINING_LABEL} (undo: lattice-ctl label del {host} {DRAINING_LABEL})",
+            waiting_for.join(", "),
+            wait.as_secs()
+        );
+    }
+    let stopped = client
+        .request::<op::StopHost>(Some(host), &StopHost::default())
+        .await?;
+    done(
+        format,
+        &stopped,
+        &format!("host {host} drained: its apps run elsewhere; it is stopping"),
+    )
+}
+
 /// `watch events`: prints every event until Ctrl-C.
 pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;

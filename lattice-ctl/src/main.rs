@@ -10,6 +10,7 @@ mod registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use lattice_host::cli::{init_tracing, run_in_foreground, HostArgs};
@@ -90,6 +91,9 @@ enum Command {
     /// Operate on hosts.
     #[command(subcommand)]
     Host(HostCommand),
+    /// Set or remove a host's labels.
+    #[command(subcommand)]
+    Label(LabelCommand),
     /// Follow the lattice's events.
     #[command(subcommand)]
     Watch(WatchCommand),
@@ -369,6 +373,37 @@ enum HostCommand {
         /// The host id
         host: String,
     },
+    /// Move a host's app components elsewhere, then stop it (before a node goes down).
+    ///
+    /// Labels the host `lattice.draining=true`: the reconciler places nothing
+    /// on it and places what it runs on other hosts. Once every app has
+    /// converged without it, the host is stopped gracefully.
+    Drain {
+        /// The host id
+        host: String,
+        /// Seconds to wait for the apps to run elsewhere
+        #[arg(long, default_value_t = 120, value_name = "SECS")]
+        wait: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabelCommand {
+    /// Set a label on a host: what app placements and auctions match on.
+    Put {
+        /// The host id
+        host: String,
+        /// KEY=VALUE
+        #[arg(value_parser = parse_pair)]
+        label: (String, String),
+    },
+    /// Remove a label from a host.
+    Del {
+        /// The host id
+        host: String,
+        /// The label's key
+        key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -549,6 +584,16 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             lattice::delete_config(&conn, &name, output).await
         }
         Command::Host(HostCommand::Stop { host }) => lattice::stop_host(&conn, &host, output).await,
+        Command::Host(HostCommand::Drain { host, wait }) => {
+            lattice::drain_host(&conn, &host, Duration::from_secs(wait), output).await
+        }
+        Command::Label(LabelCommand::Put {
+            host,
+            label: (key, value),
+        }) => lattice::put_label(&conn, &host, &key, &value, output).await,
+        Command::Label(LabelCommand::Del { host, key }) => {
+            lattice::delete_label(&conn, &host, &key, output).await
+        }
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
         Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
         Command::Push {
@@ -597,4 +642,11 @@ fn parse_secret(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("{text:?}: write KEY=file:/path or KEY=env:LATTICE_SECRET_NAME"))?;
     lattice_interfaces::secret::SecretRef::parse(reference)?;
     Ok((key.to_string(), reference.to_string()))
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .filter(|(key, _)| !key.is_empty())
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .ok_or_else(|| format!("{text:?}: write KEY=VALUE"))
 }

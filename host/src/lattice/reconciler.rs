@@ -169,7 +169,19 @@ impl Reconciler {
             }
             alive
         });
-        let hosts: Vec<HostView> = memory.seen.values().map(|(_, view)| view.clone()).collect();
+        // A draining host is left out: nothing is placed on it, and what it
+        // runs is placed elsewhere (it keeps serving until it stops).
+        let hosts: Vec<HostView> = memory
+            .seen
+            .values()
+            .map(|(_, view)| view)
+            .filter(|view| {
+                !view
+                    .labels
+                    .contains_key(lattice_interfaces::placement::DRAINING_LABEL)
+            })
+            .cloned()
+            .collect();
         let answered: Vec<String> = inventories.iter().map(|i| i.host.host_id.clone()).collect();
         let reachable = |host: &str| answered.iter().any(|h| h == host);
 
