@@ -11,6 +11,7 @@ use std::time::Duration;
 use lattice_tests::hosts::{self, start_fixture, start_provider};
 use lattice_tests::http_client;
 use lattice_tests::nats::{self, NatsServer};
+use lattice_tests::redis::RedisServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_backend_fails_the_call_and_raises_a_provider_error_event() {
@@ -44,5 +45,43 @@ async fn an_unreachable_backend_fails_the_call_and_raises_a_provider_error_event
             .contains(&format!("127.0.0.1:{port}")),
         "{event}"
     );
+    hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_moved_to_another_redis_counts_there_from_the_next_call() {
+    let (first, second) = (RedisServer::start(), RedisServer::start());
+    let nats = NatsServer::start();
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    start_fixture(&host, "counter", "kv_counter").await;
+    for (provider, kind) in [("http", "http-server"), ("kv", "keyvalue")] {
+        start_provider(&host, provider, kind);
+    }
+    lattice
+        .put_link(hosts::http_link("http", "counter", "127.0.0.1:0"))
+        .await
+        .unwrap();
+    let link_to = |redis: &RedisServer| {
+        let mut kv = hosts::kv_link("counter", "kv");
+        kv.target_config.insert("url".into(), redis.url());
+        kv
+    };
+    lattice.put_link(link_to(&first)).await.unwrap();
+    let url = format!("{}visits", hosts::first_url(&host));
+    assert_eq!(http_client::get(&url).await.body, "1\n");
+    assert_eq!(http_client::get(&url).await.body, "2\n");
+
+    // The same link, now naming the second Redis: the provider's cached
+    // connection to the first must not outlive the change.
+    lattice.replace_link(link_to(&second)).await.unwrap();
+    lattice_tests::eventually("the link change to apply", async || {
+        (host
+            .links()
+            .iter()
+            .any(|l| l.config("url") == Some(second.url().as_str())))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(http_client::get(&url).await.body, "1\n");
     hosts::leave(lattice, host).await;
 }

@@ -30,11 +30,23 @@ pub use redis_backend::RedisStore;
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "keyvalue";
 
+/// What a link's backend is made from: its `url`, `bucket` and `nats_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BackendConfig([Option<String>; 3]);
+
+impl BackendConfig {
+    fn of(link: &Link) -> Self {
+        Self(["url", "bucket", "nats_url"].map(|key| link.config(key).map(str::to_string)))
+    }
+}
+
 /// The key-value provider: a backend per link.
 pub struct KeyValueProvider {
     calls: Arc<dyn ProviderCalls>,
     memory: Arc<MemoryStore>,
-    backends: tokio::sync::Mutex<HashMap<LinkKey, Arc<dyn KeyValue>>>,
+    /// Each link's backend, with the config it was made from: a link whose
+    /// config changed gets a new one.
+    backends: tokio::sync::Mutex<HashMap<LinkKey, (BackendConfig, Arc<dyn KeyValue>)>>,
     links: Mutex<HashMap<LinkKey, Link>>,
 }
 
@@ -85,8 +97,11 @@ impl KeyValueProvider {
 
     async fn connect(&self, link: &Link) -> Result<Arc<dyn KeyValue>, KvError> {
         let key = link.key();
-        if let Some(backend) = self.backends.lock().await.get(&key) {
-            return Ok(backend.clone());
+        let config = BackendConfig::of(link);
+        if let Some((made_from, backend)) = self.backends.lock().await.get(&key) {
+            if *made_from == config {
+                return Ok(backend.clone());
+            }
         }
         // Connect without holding the table: one unreachable backend must
         // not stall the calls of every other link.
@@ -98,14 +113,16 @@ impl KeyValueProvider {
         } else {
             self.memory.clone()
         };
-        // Two first calls may both connect: the first to finish is kept.
-        Ok(self
-            .backends
-            .lock()
-            .await
-            .entry(key)
-            .or_insert(backend)
-            .clone())
+        // Two first calls may both connect: the first to finish is kept,
+        // unless it was made from another config (the link changed).
+        let mut backends = self.backends.lock().await;
+        match backends.get(&key) {
+            Some((made_from, kept)) if *made_from == config => Ok(kept.clone()),
+            _ => {
+                backends.insert(key, (config, backend.clone()));
+                Ok(backend)
+            }
+        }
     }
 
     /// Serves one operation that arrived over the lattice on `link`; a
