@@ -141,6 +141,69 @@ pub mod wire {
         ])]
     }
 
+    /// The message in `handle-message`'s arguments, as
+    /// [`handler_arguments`] writes them (the arguments arrive from another
+    /// host: anything else is refused with the reason).
+    ///
+    /// # Errors
+    ///
+    /// The arguments are not one broker-message record.
+    pub fn handler_message(arguments: Vec<WireVal>) -> Result<Message, String> {
+        let [WireVal::Record(fields)] = <[WireVal; 1]>::try_from(arguments)
+            .map_err(|a| format!("handle-message takes one argument, not {}", a.len()))?
+        else {
+            return Err("handle-message takes a broker-message record".into());
+        };
+        let mut message = Message {
+            subject: String::new(),
+            body: Vec::new(),
+            reply_to: None,
+        };
+        let (mut subject, mut body) = (false, false);
+        for (name, value) in fields {
+            match (name.as_str(), value) {
+                ("subject", WireVal::String(s)) => (message.subject, subject) = (s, true),
+                ("body", WireVal::Bytes(b)) => (message.body, body) = (b, true),
+                ("body", WireVal::List(items)) => {
+                    message.body = items
+                        .into_iter()
+                        .map(|item| match item {
+                            WireVal::U8(b) => Ok(b),
+                            _ => Err("broker-message body holds something else than bytes"),
+                        })
+                        .collect::<Result<_, _>>()?;
+                    body = true;
+                }
+                ("reply-to", WireVal::Option(reply)) => {
+                    message.reply_to = match reply.map(|r| *r) {
+                        None => None,
+                        Some(WireVal::String(r)) => Some(r),
+                        Some(_) => return Err("broker-message reply-to is not a string".into()),
+                    }
+                }
+                (other, _) => {
+                    return Err(format!(
+                        "broker-message has no field {:?} of that type",
+                        crate::shown(other)
+                    ))
+                }
+            }
+        }
+        if !(subject && body) {
+            return Err("broker-message needs a subject and a body".into());
+        }
+        Ok(message)
+    }
+
+    /// `handle-message`'s result as a call's results: `ok` or `err(reason)`.
+    pub fn handler_results(outcome: Result<(), String>) -> Vec<WireVal> {
+        vec![WireVal::Result(
+            outcome
+                .map(|()| None)
+                .map_err(|reason| Some(Box::new(WireVal::String(reason)))),
+        )]
+    }
+
     /// What `handle-message` returned: `Ok` or its error string.
     pub fn handler_outcome(results: &[WireVal]) -> Result<(), String> {
         match results.first() {
@@ -150,6 +213,67 @@ pub mod wire {
             },
             Some(WireVal::Result(Err(None))) => Err("the handler failed".into()),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // The unwraps below are assertions on values the tests build.
+    use super::wire::*;
+    use super::Message;
+    use crate::protocol::rpc::WireVal;
+
+    #[test]
+    fn a_message_and_its_outcome_cross_the_wire_whole() {
+        let message = Message {
+            subject: "orders.new".into(),
+            body: vec![0, 1, 2, 255],
+            reply_to: Some("_INBOX.x".into()),
+        };
+        assert_eq!(
+            handler_message(handler_arguments(message.clone())).unwrap(),
+            message
+        );
+        assert_eq!(handler_outcome(&handler_results(Ok(()))), Ok(()));
+        assert_eq!(
+            handler_outcome(&handler_results(Err("no".into()))),
+            Err("no".into())
+        );
+    }
+
+    #[test]
+    fn arguments_that_are_not_a_broker_message_are_refused() {
+        let record = |fields: Vec<(&str, WireVal)>| {
+            vec![WireVal::Record(
+                fields
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v))
+                    .collect(),
+            )]
+        };
+        for arguments in [
+            vec![],
+            vec![WireVal::String("x".into())],
+            record(vec![("subject", WireVal::String("s".into()))]),
+            record(vec![
+                ("subject", WireVal::U8(1)),
+                ("body", WireVal::Bytes(vec![])),
+            ]),
+            record(vec![
+                ("subject", WireVal::String("s".into())),
+                (
+                    "body",
+                    WireVal::List(vec![WireVal::String("not a byte".into())]),
+                ),
+            ]),
+            record(vec![
+                ("subject", WireVal::String("s".into())),
+                ("body", WireVal::Bytes(vec![])),
+                ("extra", WireVal::Bool(true)),
+            ]),
+        ] {
+            assert!(handler_message(arguments.clone()).is_err(), "{arguments:?}");
         }
     }
 }

@@ -40,13 +40,16 @@ impl BackendConfig {
     }
 }
 
+/// Each link's backend and the config it was made from.
+type Backends = HashMap<LinkKey, (BackendConfig, Arc<dyn KeyValue>)>;
+
 /// The key-value provider: a backend per link.
 pub struct KeyValueProvider {
     calls: Arc<dyn ProviderCalls>,
     memory: Arc<MemoryStore>,
     /// Each link's backend, with the config it was made from: a link whose
     /// config changed gets a new one.
-    backends: tokio::sync::Mutex<HashMap<LinkKey, (BackendConfig, Arc<dyn KeyValue>)>>,
+    backends: tokio::sync::Mutex<Backends>,
     links: Mutex<HashMap<LinkKey, Link>>,
 }
 

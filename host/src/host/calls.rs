@@ -12,12 +12,13 @@ use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::messaging::wire::{handler_arguments, handler_outcome, HANDLE_MESSAGE};
 use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
 use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::rpc::WireVal;
 use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link};
 use wasmtime::component::Val;
 
 use super::HostInner;
 use crate::router::{errors, Local, Target};
-use crate::runtime::{from_wire, to_wire, ActorCalls, CallFuture, OutgoingHttp};
+use crate::runtime::{ActorCalls, CallFuture, OutgoingHttp};
 
 /// Routes calls from actors over their links.
 pub(super) struct HostActorCalls {
@@ -206,34 +207,37 @@ impl ProviderCalls for HostProviderCalls {
         let link = link.clone();
         Box::pin(async move {
             let failed = |e: InvocationError| MessagingError::Failed(e.message);
-            let interface = standard::MESSAGING_HANDLER.to_string();
-            let params: Vec<Val> = handler_arguments(message)
-                .into_iter()
-                .map(from_wire)
-                .collect();
-            let results = match routed.map_err(failed)? {
+            // The body goes as bytes all the way: typed into a local actor,
+            // encoded once for a remote one (never a value per byte).
+            match routed.map_err(failed)? {
                 Target::Local(Local::Actor(actor)) => actor
-                    .call_function(&interface, HANDLE_MESSAGE, params)
+                    .handle_message(message)
                     .await
-                    .map_err(failed)?,
-                Target::Local(Local::Provider(_)) => {
-                    return Err(failed(errors::cannot_serve(
-                        &link.target,
-                        "a provider",
-                        standard::MESSAGING_HANDLER,
-                    )))
+                    .map_err(failed)?
+                    .map_err(MessagingError::Failed),
+                Target::Local(Local::Provider(_)) => Err(failed(errors::cannot_serve(
+                    &link.target,
+                    "a provider",
+                    standard::MESSAGING_HANDLER,
+                ))),
+                Target::Remote(remote) => {
+                    let payload = rmp_serde::to_vec_named(&handler_arguments(message))
+                        .map_err(|e| MessagingError::Failed(e.to_string()))?;
+                    let answer = remote
+                        .call_raw(
+                            link,
+                            standard::MESSAGING_HANDLER.to_string(),
+                            HANDLE_MESSAGE.to_string(),
+                            payload,
+                        )
+                        .await
+                        .map_err(failed)?;
+                    let results: Vec<WireVal> = rmp_serde::from_slice(&answer).map_err(|e| {
+                        MessagingError::Failed(format!("malformed handler answer: {e}"))
+                    })?;
+                    handler_outcome(&results).map_err(MessagingError::Failed)
                 }
-                Target::Remote(remote) => remote
-                    .call_function(link, interface, HANDLE_MESSAGE.to_string(), params)
-                    .await
-                    .map_err(failed)?,
-            };
-            let results = results
-                .iter()
-                .map(to_wire)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(failed)?;
-            handler_outcome(&results).map_err(MessagingError::Failed)
+            }
         })
     }
 

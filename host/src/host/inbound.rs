@@ -3,7 +3,8 @@
 //! this host's process exactly as a provider process would serve them.
 
 use lattice_interfaces::http::wire::{decode_request, encode_response};
-use lattice_interfaces::protocol::rpc::Invocation;
+use lattice_interfaces::messaging::wire::{handler_message, handler_results, HANDLE_MESSAGE};
+use lattice_interfaces::protocol::rpc::{Invocation, WireVal};
 use lattice_interfaces::{shown, standard, ComponentId, ErrorKind, Interface, InvocationError};
 
 use super::Host;
@@ -44,6 +45,22 @@ impl Host {
                 // already bound the source, the link table binds the target.
                 if invocation.grant.is_some() {
                     authorize()?;
+                }
+                if invocation.interface == standard::MESSAGING_HANDLER.to_string()
+                    && invocation.function == HANDLE_MESSAGE
+                {
+                    // Bytes stay bytes: no value per byte on this path.
+                    let arguments: Vec<WireVal> = rmp_serde::from_slice(&payload).map_err(|e| {
+                        InvocationError::new(
+                            ErrorKind::BadRequest,
+                            format!("malformed call arguments: {e}"),
+                        )
+                    })?;
+                    let message = handler_message(arguments)
+                        .map_err(|reason| InvocationError::new(ErrorKind::BadRequest, reason))?;
+                    let outcome = actor.handle_message(message).await?;
+                    return rmp_serde::to_vec_named(&handler_results(outcome))
+                        .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()));
                 }
                 if invocation.interface != standard::HTTP_INCOMING_HANDLER.to_string() {
                     let params = decode_values(&payload)?;

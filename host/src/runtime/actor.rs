@@ -579,6 +579,28 @@ impl Actor {
         function: &str,
         params: Vec<Val>,
     ) -> Result<Vec<Val>, InvocationError> {
+        self.run_export(interface, function, move |store, func| {
+            Box::pin(async move {
+                let mut results = vec![Val::Bool(false); func.ty(&*store).results().len()];
+                func.call_async(store, &params, &mut results).await?;
+                Ok(results)
+            })
+        })
+        .await
+    }
+
+    /// Runs `call` on `function` of exported `interface` (any version) in a
+    /// fresh instance, under the actor's limits: the one path of every call
+    /// that is not HTTP.
+    async fn run_export<T>(
+        &self,
+        interface: &str,
+        function: &str,
+        call: impl for<'s> FnOnce(
+            &'s mut Store<ActorCtx>,
+            wasmtime::component::Func,
+        ) -> futures::future::BoxFuture<'s, wasmtime::Result<T>>,
+    ) -> Result<T, InvocationError> {
         let Some(export) = self
             .exports
             .iter()
@@ -594,7 +616,7 @@ impl Actor {
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let mut store = self.new_store();
         let timeout = self.limits.timeout;
-        let call = async {
+        let run = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let Some(func) = instance
                 .get_export_index(&mut store, None, &export)
@@ -603,11 +625,9 @@ impl Actor {
             else {
                 return Ok(None);
             };
-            let mut results = vec![Val::Bool(false); func.ty(&store).results().len()];
-            func.call_async(&mut store, &params, &mut results).await?;
-            Ok::<_, wasmtime::Error>(Some(results))
+            call(&mut store, func).await.map(Some)
         };
-        let outcome = match tokio::time::timeout(timeout, call).await {
+        let outcome = match tokio::time::timeout(timeout, run).await {
             Ok(Ok(Some(results))) => return Ok(results),
             Ok(Ok(None)) => {
                 return Err(self.error(
@@ -623,6 +643,53 @@ impl Actor {
         };
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
         Err(self.describe(outcome))
+    }
+
+    /// Hands `message` to the actor's `wasmcloud:messaging/handler`
+    /// `handle-message` in a fresh instance, as typed values: the body is
+    /// copied into the guest once, never spread into a value per byte. The
+    /// handler's own answer is the inner result.
+    ///
+    /// # Errors
+    ///
+    /// The actor exports no handler, or the call failed (trap, deadline,
+    /// memory limit), as [`Self::call_function`] reports it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the instance mid-call.
+    #[tracing::instrument(level = "debug", skip_all, fields(actor = %self.id))]
+    pub async fn handle_message(
+        &self,
+        message: lattice_interfaces::messaging::Message,
+    ) -> Result<Result<(), String>, InvocationError> {
+        /// `wasmcloud:messaging/types.broker-message`.
+        #[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+        #[component(record)]
+        struct BrokerMessage {
+            subject: String,
+            body: Vec<u8>,
+            #[component(name = "reply-to")]
+            reply_to: Option<String>,
+        }
+        let interface = lattice_interfaces::standard::MESSAGING_HANDLER.to_string();
+        let argument = BrokerMessage {
+            subject: message.subject,
+            body: message.body,
+            reply_to: message.reply_to,
+        };
+        self.run_export(
+            &interface,
+            lattice_interfaces::messaging::wire::HANDLE_MESSAGE,
+            move |store, func| {
+                Box::pin(async move {
+                    let typed = func.typed::<(BrokerMessage,), (Result<(), String>,)>(&*store)?;
+                    let (outcome,) = typed.call_async(store, (argument,)).await?;
+                    Ok(outcome)
+                })
+            },
+        )
+        .await
     }
 
     /// Calls `function` (`ns:pkg/iface.function`) with `args` written in
