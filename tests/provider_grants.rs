@@ -7,7 +7,6 @@
 //! stopped, the key is revoked lattice-wide and refused even under a grant
 //! that has not expired.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use lattice_interfaces::protocol::control::{op, StopProvider};
@@ -79,21 +78,8 @@ async fn a_stolen_provider_key_expires_with_its_grant_and_dies_with_its_provider
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stdin.log");
-    let script = dir.path().join("thief");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nexec cat > '{}'\n", log.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    lattice
-        .start_provider_process(
-            &id("thief"),
-            &script.display().to_string(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let keep = format!("exec cat > '{}'", log.display());
+    hosts::start_script_provider(&lattice, dir.path(), "thief", &keep).await;
     let raw = nats.client().await;
 
     // The host data: a seed of the provider's own (not the host's key) and

@@ -2,10 +2,9 @@
 //! stopped and started again by its host, as one that exits would be,
 //! once its checks have failed three times in a row over ten seconds.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
-use lattice_tests::hosts::{self, id};
+use lattice_tests::hosts;
 use lattice_tests::nats::{self, NatsServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,17 +15,7 @@ async fn a_provider_that_fails_its_health_checks_is_restarted() {
     let mut started = nats::subscribe(&nats.url(), "lattice.default.evt.provider_started").await;
     // Reads its stdin and nothing else: alive, never healthy.
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("hung");
-    std::fs::write(&script, "#!/bin/sh\nexec cat > /dev/null\n").unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    lattice
-        .start_provider_process(
-            &id("hung"),
-            &script.display().to_string(),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    hosts::start_script_provider(&lattice, dir.path(), "hung", "exec cat > /dev/null").await;
 
     let first = nats::next_event(&mut started, Duration::from_secs(10)).await;
     assert_eq!(first["data"]["starts"], 1, "{first}");

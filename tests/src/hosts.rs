@@ -327,6 +327,22 @@ pub async fn start_provider_process(
         .unwrap_or_else(|e| panic!("{binary} does not start as {name}: {e}"));
 }
 
+/// Starts an executable `/bin/sh` script (`body` after the shebang) as
+/// provider process `name` through `lattice`: a provider that misbehaves as
+/// a test needs (hangs, keeps what its host tells it). The script lives in
+/// `dir`.
+pub async fn start_script_provider(lattice: &Lattice, dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = dir.join(name);
+    std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).expect("the script is written");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .expect("the script is made executable");
+    lattice
+        .start_provider_process(&id(name), &script.display().to_string(), Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("script provider {name} does not start: {e}"));
+}
+
 /// Leaves `lattice`, then shuts `host` down with a second's grace.
 pub async fn leave(lattice: Lattice, host: Host) {
     lattice.leave().await;

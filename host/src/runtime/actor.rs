@@ -161,38 +161,22 @@ impl Actor {
             .collect();
         let resource_interfaces =
             super::routed_imports::interfaces_with_resources(runtime.engine(), &component);
+        // What cannot be linked, in one line naming the actor and its origin.
+        let unlinkable = |e: wasmtime::Error| ActorLoadError::Imports {
+            id: id.to_string(),
+            origin: origin.to_string(),
+            reason: format!("{e:#}").replace('\n', "; "),
+        };
         let pre: InstancePre<ActorCtx> = runtime
             .linker_for(&component)
             .and_then(|linker| linker.instantiate_pre(&component))
-            .map_err(|e| ActorLoadError::Imports {
-                id: id.to_string(),
-                origin: origin.to_string(),
-                reason: format!("{e:#}").replace('\n', "; "),
-            })?;
-        let http = if exports_interface(&exports, HTTP_INCOMING_HANDLER) {
-            Some(
-                ProxyPre::new(pre.clone()).map_err(|e| ActorLoadError::Imports {
-                    id: id.to_string(),
-                    origin: origin.to_string(),
-                    reason: format!("{e:#}").replace('\n', "; "),
-                })?,
-            )
-        } else {
-            None
-        };
-        let wagi = if http.is_none() && exports_interface(&exports, super::wagi::CLI_RUN) {
-            Some(
-                wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(|e| {
-                    ActorLoadError::Imports {
-                        id: id.to_string(),
-                        origin: origin.to_string(),
-                        reason: format!("{e:#}").replace('\n', "; "),
-                    }
-                })?,
-            )
-        } else {
-            None
-        };
+            .map_err(unlinkable)?;
+        let http = exports_interface(&exports, HTTP_INCOMING_HANDLER)
+            .then(|| ProxyPre::new(pre.clone()).map_err(unlinkable))
+            .transpose()?;
+        let wagi = (http.is_none() && exports_interface(&exports, super::wagi::CLI_RUN))
+            .then(|| wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(unlinkable))
+            .transpose()?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             id,
