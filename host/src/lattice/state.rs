@@ -184,6 +184,14 @@ impl LatticeState {
         }
     }
 
+    /// Whose entries this state's mirrors apply.
+    fn signers(&self) -> Result<LinkSigners, StateError> {
+        self.signing
+            .as_ref()
+            .map(|s| s.signers.clone())
+            .ok_or(StateError::CannotSign)
+    }
+
     /// The link in the entry at `key`: checked when this state has a
     /// signing policy, else read as it is (tools that only delete).
     fn link_in(&self, key: &str, value: &[u8]) -> Result<Link, EntryRefused> {
@@ -424,11 +432,7 @@ impl LatticeState {
         host: Host,
         events: EventPublisher,
     ) -> Result<LinkMirror, StateError> {
-        let signers = self
-            .signing
-            .as_ref()
-            .map(|s| s.signers.clone())
-            .ok_or(StateError::CannotSign)?;
+        let signers = self.signers()?;
         let (watch, snapshot) = LinkWatch::open(self.kv.clone()).await.map_err(nats)?;
         let mut mirror = LinkMirror {
             watch,
@@ -457,11 +461,7 @@ impl LatticeState {
         host: Host,
         events: EventPublisher,
     ) -> Result<ConfigMirror, StateError> {
-        let signers = self
-            .signing
-            .as_ref()
-            .map(|s| s.signers.clone())
-            .ok_or(StateError::CannotSign)?;
+        let signers = self.signers()?;
         let (watch, snapshot) = LinkWatch::open_prefix(self.kv.clone(), keys::CONFIG_PREFIX)
             .await
             .map_err(nats)?;
