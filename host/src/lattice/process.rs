@@ -147,13 +147,13 @@ enum RunEnd {
 }
 
 /// Runs `binary` as provider `data.provider_id` until `stop`: checks its
-/// hash before every start, restarts it whenever it exits or fails
-/// [`UNHEALTHY_AFTER`] health checks in a row over [`UNHEALTHY_FOR`] (not
-/// counting checks made while this host is cut off from NATS), checks its
-/// health every
-/// `health.every` (events `health_check_passed` / `health_check_failed`
-/// when the answer changes),
-/// and keeps the running process's id in `pid` (0 between runs).
+/// hash before every start; gives each run a fresh key and grant
+/// (`grants`), renewed on its stdin and revoked when the run ends; checks
+/// its health every `health.every` (events `health_check_passed` /
+/// `health_check_failed` when the answer changes); restarts it whenever it
+/// exits or fails [`UNHEALTHY_AFTER`] health checks in a row over
+/// [`UNHEALTHY_FOR`] (not counting checks made while this host is cut off
+/// from NATS); and keeps the running process's id in `pid` (0 between runs).
 pub(crate) async fn supervise(
     binary: Binary,
     mut data: HostData,
