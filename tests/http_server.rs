@@ -280,6 +280,60 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stalls_mid_upload_is_answered_and_let_go() {
+    let host = hosts::dev_host();
+    start_fixture(&host, "echo", "http_echo").await;
+    host.start_provider(&ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: [("body_idle_timeout_ms".to_string(), "300".to_string())].into(),
+        placement: None,
+    })
+    .unwrap();
+    host.put_link(http_link("echo", "default", "127.0.0.1:0", None))
+        .unwrap();
+    let address = host.http_endpoints()[0].address;
+
+    // A body promised 100 bytes long, 5 sent, then silence: the echo actor
+    // reading it sees the body fail after 300 ms instead of waiting out its
+    // 30 s deadline with the connection held.
+    let stalled = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            address,
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhello",
+            Duration::from_secs(20),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!stalled.timed_out, "the server waited for the body");
+    assert!(
+        stalled.closed_after < Duration::from_secs(15),
+        "{:?}",
+        stalled.closed_after
+    );
+    // What the actor makes of a body cut short is its own affair (echo
+    // answers with what came); the connection is closed after it.
+    assert!(
+        stalled.answer.is_empty() || stalled.answer.starts_with("HTTP/1.1 "),
+        "{:?}",
+        stalled.answer
+    );
+    // A whole body is echoed as before.
+    let client = HttpClient::default();
+    let reply = client
+        .request(
+            http::Method::POST,
+            &format!("http://{address}/"),
+            bytes::Bytes::from_static(b"whole"),
+        )
+        .await
+        .unwrap();
+    reply.assert_answer(200, "whole");
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_an_actor_under_load_drops_no_call() {
     let (host, _) = serving_hello().await;
     let url = hosts::first_url(&host);

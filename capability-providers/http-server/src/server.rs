@@ -76,6 +76,8 @@ pub struct HttpServerProvider {
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
     /// How long a client may take to send a request's headers.
     header_timeout: Duration,
+    /// How long a client may pause while it sends a request's body.
+    body_idle: Duration,
     /// Open connections allowed across its addresses; one more is closed
     /// as soon as it is accepted.
     connections: Arc<tokio::sync::Semaphore>,
@@ -92,12 +94,17 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 /// provider's config says otherwise (`header_read_timeout_ms`).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client may pause while it sends a request's body, unless the
+/// provider's config says otherwise (`body_idle_timeout_ms`).
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl HttpServerProvider {
     /// A provider that hands requests to actors through `context`'s
     /// calls. Its config: `header_read_timeout_ms` bounds how long a client
-    /// may take to send a request's headers (default 30 s), so slow-header
-    /// clients cannot hold connections; `max_connections` bounds how many
-    /// are open at once (default 10,000).
+    /// may take to send a request's headers (default 30 s) and
+    /// `body_idle_timeout_ms` how long it may pause while it sends a body
+    /// (default 30 s), so slow clients cannot hold connections;
+    /// `max_connections` bounds how many are open at once (default 10,000).
     pub fn new(context: ProviderContext) -> Self {
         let header_timeout = context
             .config
@@ -105,6 +112,12 @@ impl HttpServerProvider {
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
             .map_or(HEADER_READ_TIMEOUT, Duration::from_millis);
+        let body_idle = context
+            .config
+            .get("body_idle_timeout_ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map_or(BODY_IDLE_TIMEOUT, Duration::from_millis);
         let max_connections = context
             .config
             .get("max_connections")
@@ -119,6 +132,7 @@ impl HttpServerProvider {
             tracker: TaskTracker::new(),
             graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
             header_timeout,
+            body_idle,
             connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
             refused: Arc::default(),
         }
@@ -190,6 +204,7 @@ impl HttpServerProvider {
             tracker: self.tracker.clone(),
             graceful: self.graceful.clone(),
             header_timeout: self.header_timeout,
+            body_idle: self.body_idle,
             connections: Arc::clone(&self.connections),
             refused: Arc::clone(&self.refused),
         };
@@ -379,6 +394,8 @@ struct AcceptLoop {
     tracker: TaskTracker,
     graceful: Arc<Mutex<Option<GracefulShutdown>>>,
     header_timeout: Duration,
+    /// How long a client may pause while it sends a request's body.
+    body_idle: Duration,
     /// Open connections allowed across the provider's addresses.
     connections: Arc<tokio::sync::Semaphore>,
     /// Connections closed for want of a slot.
@@ -396,6 +413,7 @@ impl AcceptLoop {
             tracker,
             graceful,
             header_timeout,
+            body_idle,
             connections,
             refused,
         } = self;
@@ -404,6 +422,12 @@ impl AcceptLoop {
             .http1()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(header_timeout);
+        // An HTTP/2 peer that stops answering pings is dropped.
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Some(HTTP2_PING_EVERY))
+            .keep_alive_timeout(HTTP2_PING_EVERY);
         loop {
             let (stream, peer) = tokio::select! {
                 () = stop.cancelled() => break,
@@ -430,7 +454,7 @@ impl AcceptLoop {
             let routes = routes.clone();
             let calls = calls.clone();
             let service = hyper::service::service_fn(move |request| {
-                serve(routes.clone(), calls.clone(), request)
+                serve(routes.clone(), calls.clone(), request, body_idle)
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -457,6 +481,7 @@ async fn serve(
     routes: Arc<RwLock<RouteTable>>,
     calls: Arc<dyn ProviderCalls>,
     request: Request<Incoming>,
+    body_idle: Duration,
 ) -> Result<Response<HttpBody>, Infallible> {
     let link = routes
         .read()
@@ -470,13 +495,71 @@ async fn serve(
             message,
         )));
     };
-    let request = request.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+    let request = request.map(|body| IdleBody::new(body, body_idle).boxed_unsync());
     match calls.handle_http(&link, request).await {
         Ok(response) => Ok(response),
         Err(error) => {
             tracing::warn!(link = %link, kind = %error.kind, %error, "http request failed");
             Ok(error_response(&error))
         }
+    }
+}
+
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const HTTP2_PING_EVERY: Duration = Duration::from_secs(20);
+
+/// A request body that fails when the client sends nothing for `idle`: a
+/// client that stalls mid-upload does not hold its connection, nor an
+/// actor's instance, until the call's deadline.
+struct IdleBody {
+    inner: Incoming,
+    idle: Duration,
+    quiet: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleBody {
+    fn new(inner: Incoming, idle: Duration) -> Self {
+        Self {
+            inner,
+            idle,
+            quiet: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl hyper::body::Body for IdleBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.idle;
+                self.quiet.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(|e| Box::new(e) as BoxError)))
+            }
+            Poll::Pending => match self.quiet.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                    "the client sent nothing of the request body for {:?}",
+                    self.idle
+                )
+                .into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
