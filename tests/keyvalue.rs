@@ -245,3 +245,35 @@ async fn redis_restarted_during_a_stream_of_increments_applies_none_twice() {
     );
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_actors_linked_to_the_in_memory_backend_do_not_see_each_others_keys() {
+    let manifest = ManifestBuilder::new()
+        .actor("alice", &fixtures::wasm("kv_counter"))
+        .actor("bob", &fixtures::wasm("kv_counter"))
+        .provider("http", "http-server")
+        .provider("kv", "keyvalue")
+        .http_link("http", "alice", "127.0.0.1:0")
+        .link("alice", "kv", "wasi:keyvalue/store,atomics")
+        .link("bob", "kv", "wasi:keyvalue/store,atomics")
+        .build();
+    let host = hosts::applied(&manifest).await;
+    let bob = hosts::http_link("http", "bob", "127.0.0.1:0");
+    let bob = lattice_interfaces::Link {
+        name: "bob".into(),
+        ..bob
+    };
+    host.put_link(bob).unwrap();
+    let urls: Vec<String> = host
+        .http_endpoints()
+        .iter()
+        .map(|e| format!("{}visits", e.url()))
+        .collect();
+    assert_eq!(urls.len(), 2, "{urls:?}");
+    let client = HttpClient::default();
+    assert_eq!(client.get(&urls[0]).await.unwrap().body, "1\n");
+    assert_eq!(client.get(&urls[0]).await.unwrap().body, "2\n");
+    // The other actor's counter of the same name starts from nothing.
+    assert_eq!(client.get(&urls[1]).await.unwrap().body, "1\n");
+    host.shutdown(Duration::from_secs(1)).await;
+}

@@ -3,7 +3,8 @@
 //! - `url=redis://HOST:PORT[/DB]`: Redis;
 //! - `bucket=NAME` (with the provider's NATS, or `nats_url=...`): NATS
 //!   JetStream KV, bucket `NAME`;
-//! - neither: in memory, the embedded default (lost when the host stops).
+//! - neither: in memory, the embedded default: a store per link, at most
+//!   64 MiB, lost when the link goes or the host stops.
 //!
 //! Keys, values and errors behave the same on all three; counters are
 //! decimal ASCII. A backend is connected on first use of a link and kept
@@ -46,7 +47,6 @@ type Backends = HashMap<LinkKey, (BackendConfig, Arc<dyn KeyValue>)>;
 /// The key-value provider: a backend per link.
 pub struct KeyValueProvider {
     calls: Arc<dyn ProviderCalls>,
-    memory: Arc<MemoryStore>,
     /// Each link's backend, with the config it was made from: a link whose
     /// config changed gets a new one.
     backends: tokio::sync::Mutex<Backends>,
@@ -59,7 +59,6 @@ impl KeyValueProvider {
     pub fn new(context: ProviderContext) -> Self {
         Self {
             calls: context.calls,
-            memory: Arc::default(),
             backends: tokio::sync::Mutex::default(),
             links: Mutex::default(),
         }
@@ -114,7 +113,9 @@ impl KeyValueProvider {
             let url = link.config("nats_url").unwrap_or("nats://127.0.0.1:4222");
             Arc::new(NatsKvStore::connect(url, bucket).await?)
         } else {
-            self.memory.clone()
+            // Each link its own: actors do not share keys unless they share
+            // a Redis or a NATS bucket.
+            Arc::new(MemoryStore::default())
         };
         // Two first calls may both connect: the first to finish is kept,
         // unless it was made from another config (the link changed).
