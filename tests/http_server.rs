@@ -38,6 +38,24 @@ async fn host_with_http_and(actors: &[(&str, &str)]) -> Host {
     host
 }
 
+/// A host serving `actor` (fixture `fixture`) over an HTTP server provider
+/// configured with `setting` (`(key, value)`); the host and its address.
+async fn served_with(actor: &str, fixture: &str, setting: (&str, &str)) -> (Host, SocketAddr) {
+    let host = hosts::dev_host();
+    start_fixture(&host, actor, fixture).await;
+    host.start_provider(&ProviderSpec {
+        id: id("http"),
+        kind: "http-server".into(),
+        config: [(setting.0.to_string(), setting.1.to_string())].into(),
+        placement: None,
+    })
+    .unwrap();
+    host.put_link(http_link(actor, "default", "127.0.0.1:0", None))
+        .unwrap();
+    let address = host.http_endpoints()[0].address;
+    (host, address)
+}
+
 /// A host serving `hello` over [`hello_link`]; the address it listens on.
 async fn serving_hello() -> (Host, SocketAddr) {
     let host = host_with_http_and(&[("hello", "hello")]).await;
@@ -189,17 +207,7 @@ async fn garbage_on_the_socket_gets_an_error_and_the_server_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_limit_are_closed_at_once_and_a_freed_slot_serves_again() {
     use std::io::Read as _;
-    let host = hosts::dev_host();
-    start_fixture(&host, "hello", "hello").await;
-    host.start_provider(&ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: [("max_connections".to_string(), "2".to_string())].into(),
-        placement: None,
-    })
-    .unwrap();
-    host.put_link(hello_link()).unwrap();
-    let address = host.http_endpoints()[0].address;
+    let (host, address) = served_with("hello", "hello", ("max_connections", "2")).await;
 
     // Two idle clients hold both slots.
     let first = TcpStream::connect(address).unwrap();
@@ -244,17 +252,7 @@ async fn connections_past_the_limit_are_closed_at_once_and_a_freed_slot_serves_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_finishes_its_headers_is_cut_off() {
-    let host = hosts::dev_host();
-    start_fixture(&host, "hello", "hello").await;
-    host.start_provider(&ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: [("header_read_timeout_ms".to_string(), "300".to_string())].into(),
-        placement: None,
-    })
-    .unwrap();
-    host.put_link(hello_link()).unwrap();
-    let address = host.http_endpoints()[0].address;
+    let (host, address) = served_with("hello", "hello", ("header_read_timeout_ms", "300")).await;
 
     // Half a request, then silence: the server ends the connection itself,
     // well before this client's own 20 s read limit.
@@ -281,18 +279,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stalls_mid_upload_is_answered_and_let_go() {
-    let host = hosts::dev_host();
-    start_fixture(&host, "echo", "http_echo").await;
-    host.start_provider(&ProviderSpec {
-        id: id("http"),
-        kind: "http-server".into(),
-        config: [("body_idle_timeout_ms".to_string(), "300".to_string())].into(),
-        placement: None,
-    })
-    .unwrap();
-    host.put_link(http_link("echo", "default", "127.0.0.1:0", None))
-        .unwrap();
-    let address = host.http_endpoints()[0].address;
+    let (host, address) = served_with("echo", "http_echo", ("body_idle_timeout_ms", "300")).await;
 
     // A body promised 100 bytes long, 5 sent, then silence: the echo actor
     // reading it sees the body fail after 300 ms instead of waiting out its

@@ -165,16 +165,25 @@ pub mod wire {
     }
 
     /// Reads `body` whole, at most [`MAX_PAYLOAD_BYTES`]; `what` names it in errors.
-    pub async fn collect(mut body: HttpBody, what: &str) -> Result<Vec<u8>, InvocationError> {
+    pub async fn collect(body: HttpBody, what: &str) -> Result<Vec<u8>, InvocationError> {
+        collect_at_most(body, what, MAX_PAYLOAD_BYTES).await
+    }
+
+    /// Reads `body` whole, at most `limit` bytes; `what` names it in errors.
+    pub async fn collect_at_most(
+        mut body: HttpBody,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, InvocationError> {
         let mut data = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame =
                 frame.map_err(|e| err(ErrorKind::BadRequest, format!("{what} body: {e}")))?;
             if let Ok(chunk) = frame.into_data() {
-                if data.len().saturating_add(chunk.len()) > MAX_PAYLOAD_BYTES {
+                if data.len().saturating_add(chunk.len()) > limit {
                     return Err(err(
                         ErrorKind::BadRequest,
-                        format!("{what} body exceeds {MAX_PAYLOAD_BYTES} bytes"),
+                        format!("{what} body exceeds {limit} bytes"),
                     ));
                 }
                 data.extend_from_slice(&chunk);
@@ -184,8 +193,8 @@ pub mod wire {
     }
 
     /// A body of `bytes`.
-    pub fn full(bytes: Vec<u8>) -> HttpBody {
-        Full::new(Bytes::from(bytes))
+    pub fn full(bytes: impl Into<Bytes>) -> HttpBody {
+        Full::new(bytes.into())
             .map_err(|never| match never {})
             .boxed_unsync()
     }

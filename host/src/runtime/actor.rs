@@ -439,14 +439,17 @@ impl Actor {
         request: http::Request<HttpBody>,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
         let (head, body) = request.into_parts();
-        let body = read_body(body, super::wagi::MAX_INPUT_BYTES)
-            .await
-            .map_err(|reason| InvocationError::new(ErrorKind::BadRequest, reason))?;
+        let body = lattice_interfaces::http::wire::collect_at_most(
+            body,
+            "request",
+            super::wagi::MAX_INPUT_BYTES,
+        )
+        .await?;
         let env = super::wagi::environment(&head, body.len());
         let _permit = self.instance_permit().await?;
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(super::wagi::MAX_OUTPUT_BYTES);
-        let mut store = self.store_with(self.new_ctx().cgi(&env, body, stdout.clone()));
+        let mut store = self.store_with(self.new_ctx().cgi(&env, body.into(), stdout.clone()));
         let run = async {
             let program = command.instantiate_async(&mut store).await?;
             program.wasi_cli_run().call_run(&mut store).await
@@ -484,7 +487,7 @@ impl Actor {
             )));
         }
         match super::wagi::response(output) {
-            Ok(response) => Ok(response.map(full_body)),
+            Ok(response) => Ok(response.map(lattice_interfaces::http::wire::full)),
             Err(bad) => Ok(self.wagi_failed(bad.to_string())),
         }
     }
@@ -493,10 +496,10 @@ impl Actor {
     fn wagi_failed(&self, reason: String) -> http::Response<HttpBody> {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(actor = %self.id, %reason, "WAGI program failed");
-        let mut response = http::Response::new(full_body(bytes::Bytes::from(format!(
+        let mut response = http::Response::new(lattice_interfaces::http::wire::full(format!(
             "actor \"{}\": {reason}\n",
             self.id
-        ))));
+        )));
         *response.status_mut() = http::StatusCode::BAD_GATEWAY;
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -761,28 +764,6 @@ impl Actor {
             },
         }
     }
-}
-
-/// The whole of `body`, refused past `limit` bytes.
-async fn read_body(mut body: HttpBody, limit: usize) -> Result<bytes::Bytes, String> {
-    let mut read = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("bad request body: {e}"))?;
-        if let Ok(data) = frame.into_data() {
-            if read.len() + data.len() > limit {
-                return Err(format!("request body larger than {} MiB", limit >> 20));
-            }
-            read.extend_from_slice(&data);
-        }
-    }
-    Ok(read.freeze())
-}
-
-/// A body of bytes already in hand.
-fn full_body(bytes: bytes::Bytes) -> HttpBody {
-    http_body_util::Full::new(bytes)
-        .map_err(|never: std::convert::Infallible| -> BoxError { match never {} })
-        .boxed_unsync()
 }
 
 fn first_line(text: &str) -> &str {
