@@ -4,12 +4,12 @@
 
 use lattice_interfaces::http::wire::{decode_request, encode_response};
 use lattice_interfaces::messaging::wire::{handler_message, handler_results, HANDLE_MESSAGE};
-use lattice_interfaces::protocol::rpc::{Invocation, WireVal};
+use lattice_interfaces::protocol::rpc::Invocation;
 use lattice_interfaces::{shown, standard, ComponentId, ErrorKind, Interface, InvocationError};
 
 use super::Host;
 use crate::router::{errors, Local, Route};
-use crate::runtime::{decode_values, encode_values};
+use crate::runtime::{decode_values, decode_wire, encode_values};
 
 impl Host {
     /// Serves `invocation` (verified: signed by a trusted key, in time,
@@ -50,13 +50,7 @@ impl Host {
                     && invocation.function == HANDLE_MESSAGE
                 {
                     // Bytes stay bytes: no value per byte on this path.
-                    let arguments: Vec<WireVal> = rmp_serde::from_slice(&payload).map_err(|e| {
-                        InvocationError::new(
-                            ErrorKind::BadRequest,
-                            format!("malformed call arguments: {e}"),
-                        )
-                    })?;
-                    let message = handler_message(arguments)
+                    let message = handler_message(decode_wire(&payload)?)
                         .map_err(|reason| InvocationError::new(ErrorKind::BadRequest, reason))?;
                     let outcome = actor.handle_message(message).await?;
                     return rmp_serde::to_vec_named(&handler_results(outcome))

@@ -121,13 +121,18 @@ pub fn encode_values(values: &[Val]) -> Result<Vec<u8>, InvocationError> {
         .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()))
 }
 
-/// Decodes values from an untrusted invocation payload.
-pub fn decode_values(bytes: &[u8]) -> Result<Vec<Val>, InvocationError> {
-    let wire: Vec<WireVal> = rmp_serde::from_slice(bytes).map_err(|e| {
+/// Decodes wire values from an untrusted invocation payload.
+pub fn decode_wire(bytes: &[u8]) -> Result<Vec<WireVal>, InvocationError> {
+    rmp_serde::from_slice(bytes).map_err(|e| {
         InvocationError::new(
             ErrorKind::BadRequest,
             format!("malformed call arguments: {e}"),
         )
-    })?;
+    })
+}
+
+/// Decodes values from an untrusted invocation payload.
+pub fn decode_values(bytes: &[u8]) -> Result<Vec<Val>, InvocationError> {
+    let wire = decode_wire(bytes)?;
     Ok(wire.into_iter().map(from_wire).collect())
 }
