@@ -55,5 +55,6 @@ mod providers_across_hosts;
 mod routing_remote;
 mod runtime_config;
 mod secrets;
+mod traces;
 mod untrusted_input;
 mod wagi;

@@ -6,7 +6,8 @@
 //!   its lattice, following its links, not draining), else 503 with the
 //!   reason in one line;
 //! - `GET /metrics`: Prometheus text, read from the host at scrape time
-//!   (actors and their calls, routing per target, providers).
+//!   (actors: their calls, failures and call latency histograms; routing
+//!   per target; providers).
 //!
 //! A Kubernetes DaemonSet points its liveness and readiness probes at the
 //! first two and its scrape config at the third.
@@ -22,6 +23,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+use prometheus_client::registry::Unit;
 use tokio_util::sync::CancellationToken;
 
 use crate::Host;
@@ -94,6 +96,18 @@ impl Collector for HostMetrics {
             MetricType::Counter,
             per_actor(&|a| a.stats().failed),
         )?;
+        let mut latency = encoder.encode_descriptor(
+            "lattice_actor_call_duration",
+            "How long an actor's calls took to answer (to the response's head for HTTP).",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for actor in &actors {
+            let id = actor.id().to_string();
+            actor
+                .latency()
+                .encode(latency.encode_family(&[("actor", id.as_str())])?)?;
+        }
         family(
             &mut encoder,
             "lattice_actor_busy",

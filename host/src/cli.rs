@@ -111,6 +111,19 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "IP:PORT")]
     pub admin_address: Option<std::net::SocketAddr>,
 
+    /// How log lines are written: text, or json (one object per line, with the trace id when traces are exported)
+    #[arg(
+        long,
+        env = "LATTICE_LOG_FORMAT",
+        default_value = "text",
+        value_name = "text|json"
+    )]
+    pub log_format: lattice_rpc::logging::LogFormat,
+
+    /// Export traces over OTLP/HTTP to this base URL (traces go to URL/v1/traces); provider processes export there too [default: off]
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
     /// NATS connection and lattice id; without a URL the host runs alone.
     /// Parsed by the binary next to these flags (`lattice-ctl` takes them
     /// before or after its subcommand).
@@ -507,6 +520,16 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by `RUST_LOG` (default: info).
 pub fn init_tracing() {
     lattice_rpc::init_tracing();
+}
+
+/// Logs as `args` say and exports traces when they name an OTLP endpoint;
+/// keep the guard until the host has stopped, so the last spans are sent.
+pub fn init_telemetry(args: &HostArgs) -> lattice_rpc::logging::Telemetry {
+    lattice_rpc::logging::init(&lattice_rpc::logging::Settings {
+        service: "lattice-host".to_string(),
+        format: args.log_format,
+        otlp_endpoint: args.otlp_endpoint.clone().filter(|url| !url.is_empty()),
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lattice_host::cli::{init_tracing, run_in_foreground, HostArgs};
+use lattice_host::cli::{init_telemetry, run_in_foreground, HostArgs};
 use lattice_host::lattice::NatsArgs;
 
 /// Runs a Lattice host: Wasm actors, capability providers and links.
@@ -27,7 +27,7 @@ struct Cli {
 async fn main() -> ExitCode {
     let mut cli = Cli::parse();
     cli.host.nats = cli.nats;
-    init_tracing();
+    let _telemetry = init_telemetry(&cli.host);
     match run_in_foreground(&cli.host, cli.manifest.as_deref()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use lattice_host::cli::{init_tracing, run_in_foreground, HostArgs};
+use lattice_host::cli::{init_telemetry, init_tracing, run_in_foreground, HostArgs};
 use lattice_interfaces::claims::KeyKind;
 use lattice_interfaces::{ComponentId, Contract, Link};
 use output::Format;
@@ -623,7 +623,13 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    let _telemetry = match &cli.command {
+        Command::Up { host, .. } => Some(init_telemetry(host)),
+        _ => {
+            init_tracing();
+            None
+        }
+    };
     match run(cli.common, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -27,6 +27,7 @@ use lattice_interfaces::{ErrorKind, InvocationError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 use crate::verify::{Refused, Verifier};
 
@@ -168,6 +169,32 @@ impl Callee {
             invocation = %invocation.id, source = %invocation.source,
             interface = %invocation.interface, function = %invocation.function, "invocation"
         );
+        let span = crate::trace_span!(
+            "rpc.serve",
+            otel.kind = "server",
+            target,
+            source = %invocation.source,
+            interface = %invocation.interface,
+            function = %invocation.function,
+            trace_id = tracing::field::Empty
+        );
+        crate::telemetry::continue_trace(&span, invocation.traceparent.as_deref());
+        let response = self
+            .respond(target, invocation, handler)
+            .instrument(span.clone())
+            .await;
+        if let Some(error) = &response.error {
+            crate::telemetry::record_error(&span, &error.message);
+        }
+        response
+    }
+
+    async fn respond(
+        &self,
+        target: &str,
+        invocation: Invocation,
+        handler: &dyn InvocationHandler,
+    ) -> InvocationResponse {
         let id = invocation.id.clone();
         let deadline_ms = invocation.deadline_ms;
         match self.run(target, invocation, handler).await {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse, ProviderGrant};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
+use tracing::Instrument as _;
 
 fn err(kind: ErrorKind, message: impl Into<String>) -> InvocationError {
     InvocationError::new(kind, message)
@@ -110,8 +111,28 @@ impl Caller {
     /// # Cancel safety
     ///
     /// Dropping the future abandons the call; the target finishes it.
-    #[tracing::instrument(level = "debug", skip_all, fields(target = %call.link.target, interface = call.interface, function = call.function))]
     pub async fn invoke(&self, call: Call<'_>) -> Result<Vec<u8>, InvocationError> {
+        let span = crate::trace_span!(
+            "rpc.call",
+            otel.kind = "client",
+            target = %call.link.target,
+            interface = call.interface,
+            function = call.function
+        );
+        let traceparent = crate::telemetry::traceparent(&span);
+        let answer = self.send(call, traceparent).instrument(span.clone()).await;
+        if let Err(error) = &answer {
+            crate::telemetry::record_error(&span, &error.message);
+        }
+        answer
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(target = %call.link.target, interface = call.interface, function = call.function))]
+    async fn send(
+        &self,
+        call: Call<'_>,
+        traceparent: Option<String>,
+    ) -> Result<Vec<u8>, InvocationError> {
         let link = call.link;
         let deadline_ms =
             unix_ms().saturating_add(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
@@ -129,7 +150,7 @@ impl Caller {
             function: call.function.to_string(),
             link_name: link.name.clone(),
             deadline_ms,
-            traceparent: None,
+            traceparent,
             origin_host: self.origin_host.clone(),
             cluster_key: self.signer.public_key(),
             payload,

@@ -29,7 +29,9 @@
 //! - [`events`]: publishing the lattice's CloudEvents;
 //! - [`link_watch`]: following the links in the state bucket, re-reading
 //!   them all when the watch ends;
-//! - [`logging`]: how every Lattice process logs.
+//! - [`logging`]: how every Lattice process logs, and where its traces go;
+//! - [`telemetry`]: spans that follow a call across processes, and the
+//!   `traceparent` that links them.
 //!
 //! The envelope itself (what crosses NATS, byte for byte) is
 //! `lattice_interfaces::protocol::rpc`.
@@ -43,6 +45,7 @@ pub mod link_watch;
 pub mod logging;
 pub mod payloads;
 pub mod round_trip;
+pub mod telemetry;
 pub mod verify;
 
 pub use backoff::Backoff;
@@ -52,5 +55,8 @@ pub use connect::{connect, redacted};
 pub use events::EventPublisher;
 pub use link_watch::{LinkChange, LinkWatch};
 pub use logging::init_tracing;
+
 pub use round_trip::server_caught_up;
+#[doc(hidden)]
+pub use tracing as __tracing;
 pub use verify::Verifier;

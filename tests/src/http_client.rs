@@ -157,6 +157,16 @@ impl HttpClient {
         self.request(http::Method::GET, url, Bytes::new()).await
     }
 
+    /// GETs `url` with `headers` and reads the whole body.
+    pub async fn get_with_headers(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.send(http::Method::GET, url, headers, Bytes::new())
+            .await
+    }
+
     /// Sends `method` to `url` with `body` and reads the whole response.
     pub async fn request(
         &self,
@@ -164,10 +174,21 @@ impl HttpClient {
         url: &str,
         body: Bytes,
     ) -> anyhow::Result<Reply> {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .body(Full::new(body))?;
+        self.send(method, url, &[], body).await
+    }
+
+    async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body))?;
         let response = self.client.request(request).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();

@@ -30,6 +30,17 @@ impl HostProcess {
     /// Like [`Self::start`], with a command of several words (e.g.
     /// `lattice-ctl up`).
     pub fn start_command(command: &[&str], nats_url: &str, lattice: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(command, nats_url, lattice, extra, &[])
+    }
+
+    /// Like [`Self::start_command`], with `env` set for the process.
+    pub fn start_with_env(
+        command: &[&str],
+        nats_url: &str,
+        lattice: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let (binary, leading) = command.split_first().expect("a command");
         let key = nkeys::KeyPair::new_server();
         let seed = key.seed().expect("a new key has a seed");
@@ -47,6 +58,7 @@ impl HostProcess {
             .args(extra)
             .env("LATTICE_HOST_SEED", seed)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -18,6 +18,7 @@ pub mod http_client;
 pub mod lattice;
 pub mod manifest;
 pub mod nats;
+pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod redis;

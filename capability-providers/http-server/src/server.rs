@@ -18,6 +18,7 @@ use lattice_interfaces::capability::{
 };
 use lattice_interfaces::http::{BoxError, Endpoint, HttpBody};
 use lattice_interfaces::{standard, ComponentId, ErrorKind, InvocationError, Link};
+use lattice_provider_sdk::telemetry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -495,14 +496,35 @@ async fn serve(
             message,
         )));
     };
+    let span = lattice_provider_sdk::trace_span!(
+        "http.request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty
+    );
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok());
+    telemetry::continue_trace(&span, traceparent);
     let request = request.map(|body| IdleBody::new(body, body_idle).boxed_unsync());
-    match calls.handle_http(&link, request).await {
-        Ok(response) => Ok(response),
+    // The call is made inside the span: the host routes it on the spot.
+    let response = match async { calls.handle_http(&link, request).await }
+        .instrument(span.clone())
+        .await
+    {
+        Ok(response) => response,
         Err(error) => {
+            let _entered = span.enter();
             tracing::warn!(link = %link, kind = %error.kind, %error, "http request failed");
-            Ok(error_response(&error))
+            telemetry::record_error(&span, &error.message);
+            error_response(&error)
         }
-    }
+    };
+    span.record("http.response.status_code", response.status().as_u16());
+    Ok(response)
 }
 
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.

@@ -25,7 +25,7 @@ mod calls;
 mod links;
 
 pub use calls::DEFAULT_CALL_TIMEOUT;
-pub use lattice_rpc::init_tracing;
+pub use lattice_rpc::{init_tracing, telemetry, trace_span};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +40,7 @@ use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Link};
 use lattice_rpc::{connect, redacted, Callee, Caller, EventPublisher, InvocationHandler, Verifier};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use lattice_rpc::{LinkChange, LinkWatch};
 use links::{LinkApplier, LinkTable};
@@ -69,12 +70,19 @@ pub enum RunError {
 }
 
 /// The whole `main` of a provider binary: logs to stderr (filtered by
-/// `RUST_LOG`, default `info`), reads the host data on stdin, runs the
+/// `RUST_LOG`, default `info`), exports traces when its host gave it
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, reads the host data on stdin, runs the
 /// provider `make` builds until SIGTERM, and says why it could not.
 pub async fn main_with<P: Capability>(
     make: impl FnOnce(ProviderContext) -> P,
 ) -> std::process::ExitCode {
-    init_tracing();
+    let _telemetry = lattice_rpc::logging::init(&lattice_rpc::logging::Settings {
+        service: service_name(),
+        format: lattice_rpc::logging::LogFormat::Text,
+        otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .ok()
+            .filter(|url| !url.is_empty()),
+    });
     let result = match read_host_data() {
         Ok(data) => run(data, make).await,
         Err(e) => Err(e),
@@ -86,6 +94,18 @@ pub async fn main_with<P: Capability>(
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The name traces carry: the binary's file name (`lattice-provider-keyvalue`).
+fn service_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|path| {
+            std::path::Path::new(&path)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "lattice-provider".to_string())
 }
 
 /// Reads the host data: one JSON line on stdin.
@@ -152,12 +172,21 @@ struct ProviderInvocations {
 
 impl InvocationHandler for ProviderInvocations {
     fn serve(&self, invocation: Invocation, payload: Vec<u8>) -> lattice_rpc::ServeFuture<'_> {
-        Box::pin(async move {
-            let link = self.link_for(&invocation)?;
-            self.provider
-                .invoke(link, invocation.function, payload)
-                .await
-        })
+        let span = trace_span!(
+            "provider.call",
+            provider = %self.id,
+            interface = %invocation.interface,
+            function = %invocation.function
+        );
+        Box::pin(
+            async move {
+                let link = self.link_for(&invocation)?;
+                self.provider
+                    .invoke(link, invocation.function, payload)
+                    .await
+            }
+            .instrument(span),
+        )
     }
 
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {

@@ -14,6 +14,7 @@ use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, Me
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::rpc::WireVal;
 use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link};
+use tracing::Instrument as _;
 use wasmtime::component::Val;
 
 use super::HostInner;
@@ -185,19 +186,29 @@ impl HostProviderCalls {
 
 impl ProviderCalls for HostProviderCalls {
     fn handle_http(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
-        let routed = self.route(link);
+        let span = lattice_rpc::trace_span!("route", %link, to = tracing::field::Empty);
+        let routed = span.in_scope(|| self.route(link));
         let link = link.clone();
-        Box::pin(async move {
-            match routed? {
-                Target::Local(Local::Actor(actor)) => actor.handle_http(request).await,
-                Target::Local(Local::Provider(_)) => Err(errors::cannot_serve(
-                    &link.target,
-                    "a provider",
-                    standard::HTTP_INCOMING_HANDLER,
-                )),
-                Target::Remote(remote) => remote.call_http(link, request).await,
+        Box::pin(
+            async move {
+                match routed? {
+                    Target::Local(Local::Actor(actor)) => {
+                        tracing::Span::current().record("to", "local");
+                        actor.handle_http(request).await
+                    }
+                    Target::Local(Local::Provider(_)) => Err(errors::cannot_serve(
+                        &link.target,
+                        "a provider",
+                        standard::HTTP_INCOMING_HANDLER,
+                    )),
+                    Target::Remote(remote) => {
+                        tracing::Span::current().record("to", "remote");
+                        remote.call_http(link, request).await
+                    }
+                }
             }
-        })
+            .instrument(span),
+        )
     }
 
     fn deliver_message(&self, link: &Link, message: Message) -> MessagingFuture<'static, ()> {

@@ -7,6 +7,8 @@ use lattice_interfaces::messaging::wire::{handler_message, handler_results, HAND
 use lattice_interfaces::protocol::rpc::Invocation;
 use lattice_interfaces::{shown, standard, ComponentId, ErrorKind, Interface, InvocationError};
 
+use tracing::Instrument as _;
+
 use super::Host;
 use crate::router::{errors, Local, Route};
 use crate::runtime::{decode_values, decode_wire, encode_values};
@@ -91,7 +93,16 @@ impl Host {
                     ));
                 }
                 router.stats().count(target, Route::Local);
-                capability.invoke(link, invocation.function, payload).await
+                let span = lattice_rpc::trace_span!(
+                    "provider.call",
+                    provider = %target,
+                    interface = %invocation.interface,
+                    function = %invocation.function
+                );
+                capability
+                    .invoke(link, invocation.function, payload)
+                    .instrument(span)
+                    .await
             }
             None => Err(InvocationError::new(
                 ErrorKind::NotFound,

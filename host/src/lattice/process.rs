@@ -279,12 +279,17 @@ async fn spawn(binary: &Binary, provider_id: &str) -> Result<tokio::process::Chi
         .map_err(|reason| format!("cannot start {}: {reason}", binary.reference))?;
     let mut attempts = 0;
     loop {
-        let spawned = tokio::process::Command::new(&binary.path)
+        let mut command = tokio::process::Command::new(&binary.path);
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
+            .kill_on_drop(true);
+        // The process's spans join the host's traces.
+        if let Some(endpoint) = lattice_rpc::telemetry::endpoint() {
+            command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+        }
+        let spawned = command.spawn();
         match spawned {
             Err(error) if error.raw_os_error() == Some(ETXTBSY) && attempts < 20 => {
                 attempts += 1;

@@ -2,12 +2,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use http_body_util::BodyExt;
 use lattice_interfaces::claims::{Claims, ComponentMetadata};
 use lattice_interfaces::http::{BoxError, HttpBody};
 use lattice_interfaces::{ComponentId, ErrorKind, InvocationError};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tracing::Instrument as _;
 use wasmtime::component::{Component, InstancePre, Val};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -34,11 +37,27 @@ pub struct ActorStats {
     pub busy: u64,
 }
 
-#[derive(Default)]
 struct Counters {
     calls: AtomicU64,
     failed: AtomicU64,
     busy: AtomicU64,
+    latency: Histogram,
+}
+
+/// Upper bounds of the buckets of an actor's call latencies, in seconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            calls: AtomicU64::default(),
+            failed: AtomicU64::default(),
+            busy: AtomicU64::default(),
+            latency: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
 }
 
 /// A loaded actor, ready to serve calls. Share it behind an `Arc`.
@@ -310,10 +329,46 @@ impl Actor {
     ///
     /// Dropping the future abandons the response; a guest already running
     /// runs on to its end or its deadline, then its instance is dropped.
-    #[tracing::instrument(level = "debug", skip_all, fields(actor = %self.id))]
     pub async fn handle_http(
         &self,
         request: http::Request<HttpBody>,
+    ) -> Result<http::Response<HttpBody>, InvocationError> {
+        let span = lattice_rpc::trace_span!(
+            "actor.call",
+            actor = %self.id,
+            interface = "wasi:http/incoming-handler",
+            function = "handle"
+        );
+        let started = Instant::now();
+        let answer = self
+            .serve_http(request, &span)
+            .instrument(span.clone())
+            .await;
+        self.answered(started, answer.as_ref().err(), &span);
+        answer
+    }
+
+    /// Counts a call's time to its answer and marks its span when it failed.
+    fn answered(&self, started: Instant, error: Option<&InvocationError>, span: &tracing::Span) {
+        self.counters
+            .latency
+            .observe(started.elapsed().as_secs_f64());
+        if let Some(error) = error {
+            lattice_rpc::telemetry::record_error(span, &error.message);
+        }
+    }
+
+    /// How long this actor's calls took to answer (time to the response's
+    /// head for HTTP), refusals included.
+    pub fn latency(&self) -> &Histogram {
+        &self.counters.latency
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(actor = %self.id))]
+    async fn serve_http(
+        &self,
+        request: http::Request<HttpBody>,
+        span: &tracing::Span,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
         let Some(pre) = &self.http else {
             if let Some(command) = &self.wagi {
@@ -367,39 +422,42 @@ impl Actor {
         let timeout = self.limits.timeout;
         let reuse = self.limits.instance_reuse;
         let keep = self.warm.clone();
-        let task = tokio::spawn(async move {
-            let _permit = permit;
-            let call = async {
-                let proxy = match warm {
-                    Some(proxy) => proxy,
-                    None => pre.instantiate_async(&mut store).await?,
+        let task = tokio::spawn(
+            async move {
+                let _permit = permit;
+                let call = async {
+                    let proxy = match warm {
+                        Some(proxy) => proxy,
+                        None => pre.instantiate_async(&mut store).await?,
+                    };
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, incoming, outparam)
+                        .await
+                        .map(|()| proxy)
                 };
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming, outparam)
-                    .await
-                    .map(|()| proxy)
-            };
-            match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(proxy)) => {
-                    // Only an instance whose call ended cleanly serves again.
-                    let served = served.saturating_add(1);
-                    if served < reuse {
-                        lock(&keep).push(Warm {
-                            store,
-                            proxy,
-                            served,
-                        });
+                match tokio::time::timeout(timeout, call).await {
+                    Ok(Ok(proxy)) => {
+                        // Only an instance whose call ended cleanly serves again.
+                        let served = served.saturating_add(1);
+                        if served < reuse {
+                            lock(&keep).push(Warm {
+                                store,
+                                proxy,
+                                served,
+                            });
+                        }
+                        Ok(())
                     }
-                    Ok(())
+                    Ok(Err(error)) => {
+                        let breached = store.data().limits.breached_at;
+                        Err(CallFailure::Trap(error, breached))
+                    }
+                    Err(_elapsed) => Err(CallFailure::Deadline),
                 }
-                Ok(Err(error)) => {
-                    let breached = store.data().limits.breached_at;
-                    Err(CallFailure::Trap(error, breached))
-                }
-                Err(_elapsed) => Err(CallFailure::Deadline),
             }
-        });
+            .instrument(span.clone()),
+        );
 
         match receiver.await {
             Ok(Ok(response)) => {
@@ -580,6 +638,30 @@ impl Actor {
     /// fresh instance, under the actor's limits: the one path of every call
     /// that is not HTTP.
     async fn run_export<T>(
+        &self,
+        interface: &str,
+        function: &str,
+        call: impl for<'s> FnOnce(
+            &'s mut Store<ActorCtx>,
+            wasmtime::component::Func,
+        ) -> futures::future::BoxFuture<'s, wasmtime::Result<T>>,
+    ) -> Result<T, InvocationError> {
+        let span = lattice_rpc::trace_span!(
+            "actor.call",
+            actor = %self.id,
+            interface,
+            function
+        );
+        let started = Instant::now();
+        let answer = self
+            .run_export_now(interface, function, call)
+            .instrument(span.clone())
+            .await;
+        self.answered(started, answer.as_ref().err(), &span);
+        answer
+    }
+
+    async fn run_export_now<T>(
         &self,
         interface: &str,
         function: &str,
