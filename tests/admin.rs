@@ -77,6 +77,22 @@ fn admin_endpoints_report_liveness_readiness_and_metrics() {
             "no {line:?} in\n{metrics}"
         );
     }
+    // Each call's time to its answer is in the actor's latency histogram.
+    for line in [
+        "lattice_actor_call_duration_seconds_count{actor=\"hello\"} 3",
+        "lattice_actor_call_duration_seconds_bucket{le=\"+Inf\",actor=\"hello\"} 3",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("# TYPE lattice_actor_call_duration_seconds histogram")),
+        "{metrics}"
+    );
     assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 
     // Its NATS server goes away: not ready, saying why; back: ready again.
@@ -123,4 +139,65 @@ fn admin_endpoints_report_liveness_readiness_and_metrics() {
     let mut host = host;
     let status = host.wait_exit(Duration::from_secs(30)).expect("no exit");
     assert!(status.success(), "{status:?}");
+}
+
+/// A host whose settings name a file or directory that is not there stops
+/// at once with one line naming the setting and the path; an OTLP endpoint
+/// that is not a URL is a warning, and the host serves on.
+#[test]
+fn a_host_with_a_missing_file_in_its_settings_says_which_and_exits() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let garbled = dir.path().join("config.json");
+    std::fs::write(&garbled, "{not json").unwrap();
+    let garbled = garbled.display().to_string();
+    for (args, expected) in [
+        (
+            vec!["--secret-dir", "/nonexistent/secrets"],
+            "--secret-dir /nonexistent/secrets: ",
+        ),
+        (
+            vec!["--registry-config", "/nonexistent/config.json"],
+            "registry credentials /nonexistent/config.json: ",
+        ),
+        (
+            vec!["--registry-config", garbled.as_str()],
+            "not a Docker config.json",
+        ),
+        (
+            vec!["--cluster-seed", "/nonexistent/seed"],
+            "cluster seed: not an nkeys seed (S…) and no file of that name",
+        ),
+        (
+            vec!["--provider-credentials", "/nonexistent/creds"],
+            "--provider-credentials /nonexistent/creds: ",
+        ),
+    ] {
+        let output = std::process::Command::new(host_binary())
+            .args(["--nats-url", &nats.url(), "--allow-unsigned"])
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+        assert!(errors[0].contains(expected), "{args:?}: {stderr}");
+    }
+
+    let mut host = HostProcess::start(
+        &host_binary(),
+        &nats.url(),
+        "default",
+        &["--otlp-endpoint", "collector:4318"],
+    );
+    assert!(host.logged(&[
+        "OTLP endpoint \"collector:4318\"",
+        "traces are not exported"
+    ]));
+    assert!(
+        host.wait_exit(Duration::from_millis(200)).is_none(),
+        "the host stopped"
+    );
 }

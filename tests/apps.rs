@@ -11,6 +11,7 @@ use lattice_host::lattice::Lattice;
 use lattice_host::Host;
 use lattice_interfaces::protocol::app::AppStatus;
 use lattice_tests::hosts::{self, id};
+use lattice_tests::lattice::HostProcess;
 use lattice_tests::nats::NatsServer;
 use lattice_tests::process::{ctl_at as ctl, succeeded as ok};
 use lattice_tests::{eventually, eventually_within, fixtures};
@@ -462,4 +463,38 @@ async fn a_drained_host_hands_its_replica_over_then_stops() {
     assert!(other.actor(&id("hello")).is_some());
     hosts::leave(one_lattice, one).await;
     hosts::leave(two_lattice, two).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_sent_sigterm_hands_its_replica_over_before_it_stops() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let binary = fixtures::binary("lattice-host");
+    let mut stopping = HostProcess::start(&binary, &url, "default", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let hello = fixtures::wasm("hello").display().to_string();
+    let app = write_app(dir.path(), "shop", &hello_app(&hello, "{ replicas = 1 }"));
+    ok(&ctl(&url, &["apply", &app]));
+    eventually("hello to run on the only host", async || {
+        status(&url, "shop")
+            .await
+            .filter(|s| s.converged && s.components.iter().any(|c| c.running == [stopping.id()]))
+    })
+    .await;
+    let (other, other_lattice) = host_in(&url, "east", &[]).await;
+
+    // What Kubernetes does to a pod it deletes.
+    stopping.terminate();
+    let exit = stopping
+        .wait_exit(Duration::from_secs(60))
+        .expect("the host exits after SIGTERM");
+    assert!(exit.success(), "{exit}");
+    assert!(stopping.logged(&["handing over app replicas", "shop"]));
+    assert!(!stopping.logged(&["stopping before these apps converged"]));
+    // It waited until the replica ran elsewhere: no gap for the app.
+    assert!(
+        other.actor(&id("hello")).is_some(),
+        "hello was not running on the other host when the first one exited"
+    );
+    hosts::leave(other_lattice, other).await;
 }

@@ -51,6 +51,15 @@ pub struct HostArgs {
     )]
     pub shutdown_grace: u64,
 
+    /// On SIGTERM, how long a host running app replicas waits for the reconciler to place them elsewhere before it stops, in seconds
+    #[arg(
+        long,
+        env = "LATTICE_HAND_OVER_SECS",
+        default_value_t = 20,
+        value_name = "SECS"
+    )]
+    pub hand_over_secs: u64,
+
     /// A label for this host, KEY=VALUE; repeat for more (hostname, os and arch are automatic)
     #[arg(long = "label", env = "LATTICE_LABELS", value_delimiter = ',', value_name = "KEY=VALUE",
           value_parser = parse_label)]
@@ -221,6 +230,11 @@ impl HostArgs {
             Some(seed) => HostIdentity::from_seed(seed)?,
             None => HostIdentity::generate(),
         };
+        // A directory that is not there is a mistake in the pod spec or
+        // unit file, said now rather than at the first actor that needs it.
+        for dir in &self.secret_dirs {
+            existing_dir("--secret-dir", dir)?;
+        }
         Ok(HostConfig {
             identity,
             labels: self.labels.iter().cloned().collect(),
@@ -264,6 +278,9 @@ impl HostArgs {
             None if self.cluster_issuers.is_empty() => ClusterKeys::development(),
             None => ClusterKeys::new(KeyKind::Cluster.generate(), &self.cluster_issuers),
         };
+        if let Some(dir) = &self.provider_credentials {
+            existing_dir("--provider-credentials", dir)?;
+        }
         Ok(Some(LatticeConfig {
             nats: self.nats.clone(),
             heartbeat: Duration::from_secs(self.heartbeat_secs),
@@ -277,6 +294,15 @@ impl HostArgs {
                 self.reconcile_ms,
             )),
         }))
+    }
+}
+
+/// Fails, naming `flag` and `dir`, unless `dir` is a directory this
+/// process can list.
+fn existing_dir(flag: &str, dir: &Path) -> anyhow::Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(_) => Ok(()),
+        Err(error) => anyhow::bail!("{flag} {}: {error}", dir.display()),
     }
 }
 
@@ -389,10 +415,25 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     println!("Press Ctrl-C to stop.");
     readiness.set(Phase::Running);
     match &lattice {
-        Some(lattice) => tokio::select! {
-            result = wait_for_signal() => result?,
-            () = lattice.stopped() => println!("Stop requested over the lattice"),
-        },
+        Some(lattice) => {
+            let signalled = tokio::select! {
+                result = wait_for_signal() => { result?; true }
+                () = lattice.stopped() => { println!("Stop requested over the lattice"); false }
+            };
+            readiness.set(Phase::Draining);
+            // `host drain` handed over before asking; a signal has not.
+            if signalled {
+                let wait = Duration::from_secs(args.hand_over_secs);
+                let left = lattice.hand_over(wait).await;
+                if !left.is_empty() {
+                    tracing::warn!(
+                        apps = %left.join(", "),
+                        "stopping before these apps converged without this host (--hand-over-secs {})",
+                        args.hand_over_secs
+                    );
+                }
+            }
+        }
         None => wait_for_signal().await?,
     }
     readiness.set(Phase::Draining);

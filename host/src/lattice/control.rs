@@ -417,7 +417,7 @@ impl Control {
         })
     }
 
-    async fn labels_changed(&self) -> BTreeMap<String, String> {
+    pub(super) async fn labels_changed(&self) -> BTreeMap<String, String> {
         let labels = self.host.labels();
         self.events
             .publish(

@@ -362,6 +362,63 @@ impl Lattice {
         })
     }
 
+    /// Before this host stops on its own (SIGTERM): when it runs replicas
+    /// of an app, it marks itself draining, so the reconciler places them
+    /// elsewhere, and waits up to `wait` until every such app has
+    /// converged without it. Returns the apps that had not; empty when
+    /// there were none or all moved.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the host stays marked draining.
+    pub async fn hand_over(&self, wait: Duration) -> Vec<String> {
+        let host_id = self.control.host.id().to_string();
+        let holding = self.apps_running_on(&host_id, false).await;
+        if holding.is_empty() {
+            return Vec::new();
+        }
+        tracing::info!(apps = %holding.join(", "), "handing over app replicas before stopping");
+        self.control
+            .host
+            .put_label(lattice_interfaces::placement::DRAINING_LABEL, "true");
+        self.control.labels_changed().await;
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let waiting = self.apps_running_on(&host_id, true).await;
+            if waiting.is_empty() || tokio::time::Instant::now() >= until {
+                return waiting;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The apps whose status lists `host_id` among a component's hosts (or,
+    /// with `or_unsettled`, that have not converged yet).
+    async fn apps_running_on(&self, host_id: &str, or_unsettled: bool) -> Vec<String> {
+        let state = &self.control.state;
+        let Ok((apps, _)) = state.apps().await else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for (name, app) in &apps.apps {
+            if app.current == 0 {
+                continue;
+            }
+            let status = state.app_status(name).await.ok().flatten();
+            let here = status.as_ref().is_some_and(|status| {
+                status
+                    .components
+                    .iter()
+                    .any(|c| c.running.iter().any(|h| h == host_id))
+            });
+            let unsettled = status.as_ref().is_none_or(|status| !status.converged);
+            if here || (or_unsettled && unsettled) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// Resolves when the lattice asked this host to stop (`host.stop`).
     ///
     /// # Cancel safety
