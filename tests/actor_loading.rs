@@ -244,3 +244,18 @@ async fn a_link_to_an_interface_with_resources_is_refused() {
     );
     assert!(host.links().is_empty());
 }
+
+#[tokio::test]
+async fn actors_of_one_component_share_its_compiled_code_on_a_host() {
+    let host = host(None);
+    let one = start_fixture(&host, "one", "hello").await;
+    let two = start_fixture(&host, "two", "hello").await;
+    assert_eq!(one.compile_outcome(), CompileOutcome::CompiledUncached);
+    // The second is neither read from disk nor linked again.
+    assert_eq!(two.compile_outcome(), CompileOutcome::Shared);
+    for actor in [&one, &two] {
+        assert_eq!(hosts::status_of_get(actor).await, 200);
+    }
+    // Shared code, separate actors: each counts its own calls.
+    assert_eq!((one.stats().calls, two.stats().calls), (1, 1));
+}

@@ -84,6 +84,9 @@ impl ReferencePolicy {
                     .into_iter()
                     .filter_map(|f| f.parent().map(Path::to_path_buf)),
             );
+            // A manifest of ten thousand actors in one folder allows it once.
+            dirs.sort();
+            dirs.dedup();
         }
         self
     }

@@ -316,6 +316,9 @@ impl Manifest {
         }
 
         let mut links: Vec<Link> = Vec::with_capacity(raw.links.len());
+        // Where each link key was first seen, to name a clash in O(1).
+        let mut seen: std::collections::HashMap<crate::LinkKey, usize> =
+            std::collections::HashMap::with_capacity(raw.links.len());
         for spec in raw.links {
             let contract = Contract::parse(&spec.interface)
                 .map_err(|e| invalid(format!("link {} -> {}: {e}", spec.source, spec.target)))?;
@@ -332,11 +335,12 @@ impl Manifest {
                     )));
                 }
             }
-            if let Some(existing) = links.iter().find(|l| l.key() == link.key()) {
+            if let Some(existing) = seen.get(&link.key()).and_then(|&i| links.get(i)) {
                 return Err(invalid(format!(
                     "link {link} clashes with link {existing}: one source has one link per package and name (give one a `name`)"
                 )));
             }
+            seen.insert(link.key(), links.len());
             links.push(link);
         }
 

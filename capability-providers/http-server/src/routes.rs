@@ -1,8 +1,9 @@
 //! The routing table of one listening address: path prefixes to links.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use lattice_interfaces::Link;
+use lattice_interfaces::{Link, LinkKey};
 
 /// One link served on an address.
 #[derive(Debug, Clone)]
@@ -73,16 +74,20 @@ pub(crate) fn prefix_of(link: &Link) -> Result<String, RouteError> {
     })
 }
 
-/// Routes of one address, longest prefix first.
+/// Routes of one address: by prefix, and the prefix of each link. A
+/// request's route is found in O(segments · log routes), and a link is
+/// added or removed in O(log routes), however many links share the address.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RouteTable {
-    routes: Vec<Route>,
+    routes: BTreeMap<String, Route>,
+    prefixes: HashMap<LinkKey, String>,
 }
 
 impl RouteTable {
     pub(crate) fn insert(&mut self, address: &str, route: Route) -> Result<(), RouteError> {
-        if let Some(existing) = self.routes.iter().find(|r| r.prefix == route.prefix) {
-            if existing.link.key() != route.link.key() {
+        let key = route.link.key();
+        if let Some(existing) = self.routes.get(&route.prefix) {
+            if existing.link.key() != key {
                 return Err(RouteError::Taken {
                     link: route.link.to_string(),
                     address: address.to_string(),
@@ -91,39 +96,50 @@ impl RouteTable {
                 });
             }
         }
-        self.routes.retain(|r| r.link.key() != route.link.key());
-        self.routes.push(route);
-        self.routes
-            .sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        if let Some(old) = self.prefixes.insert(key, route.prefix.clone()) {
+            self.routes.remove(&old);
+        }
+        self.routes.insert(route.prefix.clone(), route);
         Ok(())
     }
 
     /// Removes the route of the link with `link`'s key; true when one was removed.
     pub(crate) fn remove(&mut self, link: &Link) -> bool {
-        let before = self.routes.len();
-        self.routes.retain(|r| r.link.key() != link.key());
-        self.routes.len() != before
+        match self.prefixes.remove(&link.key()) {
+            Some(prefix) => self.routes.remove(&prefix).is_some(),
+            None => false,
+        }
     }
 
-    pub(crate) fn routes(&self) -> &[Route] {
-        &self.routes
+    /// The route of the link with `key`, if this table has one.
+    pub(crate) fn route_of(&self, key: &LinkKey) -> Option<&Route> {
+        self.prefixes
+            .get(key)
+            .and_then(|prefix| self.routes.get(prefix))
+    }
+
+    pub(crate) fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.values()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }
 
-    /// The link serving `path`, if any.
+    /// The link serving `path`, if any: the longest prefix that is `path`
+    /// itself or ends where one of its segments ends.
     pub(crate) fn find(&self, path: &str) -> Option<&Arc<Link>> {
-        self.routes
-            .iter()
-            .find(|r| {
-                r.prefix == "/"
-                    || path
-                        .strip_prefix(r.prefix.as_str())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .map(|r| &r.link)
+        let mut candidate = path;
+        loop {
+            if let Some(route) = self.routes.get(candidate) {
+                return Some(&route.link);
+            }
+            match candidate.rfind('/').and_then(|end| candidate.get(..end)) {
+                Some(parent) if !parent.is_empty() => candidate = parent,
+                _ => break,
+            }
+        }
+        self.routes.get("/").map(|route| &route.link)
     }
 }
 
@@ -162,6 +178,28 @@ mod tests {
         assert_eq!(target("/api/users").as_deref(), Some("api"));
         assert_eq!(target("/apix").as_deref(), Some("root"));
         assert_eq!(target("/").as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn deeper_prefixes_win_over_shallower_ones_and_a_link_moves_its_route() {
+        let mut table = RouteTable::default();
+        table.insert("a", route(link("api", "a", "/api"))).unwrap();
+        table
+            .insert("a", route(link("v2", "b", "/api/v2")))
+            .unwrap();
+        let target = |t: &RouteTable, p: &str| t.find(p).map(|l| l.target.to_string());
+        assert_eq!(target(&table, "/api/v2/x").as_deref(), Some("v2"));
+        assert_eq!(target(&table, "/api/v2").as_deref(), Some("v2"));
+        assert_eq!(target(&table, "/api/v2x").as_deref(), Some("api"));
+        assert_eq!(target(&table, "/api/").as_deref(), Some("api"));
+        assert_eq!(target(&table, "no-slash"), None);
+        // The same link at another path leaves its old prefix.
+        table.insert("a", route(link("v2", "b", "/v2"))).unwrap();
+        assert_eq!(target(&table, "/api/v2/x").as_deref(), Some("api"));
+        assert_eq!(target(&table, "/v2").as_deref(), Some("v2"));
+        assert!(table.remove(&link("v2", "b", "/anything")));
+        assert_eq!(target(&table, "/v2"), None);
+        assert!(!table.remove(&link("v2", "b", "/v2")));
     }
 
     #[test]

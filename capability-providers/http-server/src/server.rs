@@ -269,14 +269,21 @@ impl HttpServerProvider {
         let Ok(address) = parse_address(link) else {
             return;
         };
+        // One look per listening address, not a scan of every route.
+        let key = link.key();
         let old = self
-            .listening()
-            .into_iter()
-            .find(|endpoint| endpoint.link.key() == link.key());
-        if let Some(old) = old {
-            if address.port() == 0 || old.address != address {
-                tracing::info!(link = %link, from = %old.address, "http link moves to another address");
-                self.stop_serving(&old.link);
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find_map(|l| {
+                let routes = l.routes.read().unwrap_or_else(PoisonError::into_inner);
+                routes.route_of(&key).map(|r| (r.link.clone(), l.local))
+            });
+        if let Some((old_link, old_address)) = old {
+            if address.port() == 0 || old_address != address {
+                tracing::info!(link = %link, from = %old_address, "http link moves to another address");
+                self.stop_serving(&old_link);
             }
         }
     }
@@ -293,7 +300,6 @@ impl HttpServerProvider {
                 let routes = l.routes.read().unwrap_or_else(PoisonError::into_inner);
                 routes
                     .routes()
-                    .iter()
                     .map(|r| Endpoint {
                         link: r.link.clone(),
                         address: l.local,

@@ -441,7 +441,8 @@ impl Rpc {
         serving: &mut HashMap<ComponentId, CancellationToken>,
         stop: &CancellationToken,
     ) {
-        let mut running: Vec<ComponentId> =
+        // A set: with thousands of actors, `contains` below must not scan.
+        let mut running: std::collections::HashSet<ComponentId> =
             self.host.actors().iter().map(|a| a.id().clone()).collect();
         running.extend(self.host.in_process_providers());
         serving.retain(|id, token| {

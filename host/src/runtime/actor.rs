@@ -65,13 +65,7 @@ pub struct Actor {
     id: ComponentId,
     origin: String,
     runtime: Runtime,
-    pre: InstancePre<ActorCtx>,
-    http: Option<ProxyPre<ActorCtx>>,
-    /// A WASI command (no `wasi:http`) that serves HTTP through WAGI.
-    wagi: Option<wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>>,
-    exports: Vec<String>,
-    /// Exported interfaces (unversioned) whose functions involve resources.
-    resource_interfaces: Vec<String>,
+    prepared: Prepared,
     limits: ActorLimits,
     permits: Arc<Semaphore>,
     compile: CompileOutcome,
@@ -83,6 +77,63 @@ pub struct Actor {
     warm: Arc<std::sync::Mutex<Vec<Warm>>>,
     /// What its instances read through `wasi:config/store`.
     config: Arc<super::ActorConfig>,
+}
+
+/// What every actor of one component shares on a host: its compiled code
+/// linked to the host's imports, prepared once (the runtime keeps the
+/// prepared components it loaded last, by digest), so ten thousand actors
+/// of one component hold one copy.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pre: InstancePre<ActorCtx>,
+    http: Option<ProxyPre<ActorCtx>>,
+    /// A WASI command (no `wasi:http`) that serves HTTP through WAGI.
+    wagi: Option<wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>>,
+    exports: Arc<[String]>,
+    /// Exported interfaces (unversioned) whose functions involve resources.
+    resource_interfaces: Arc<[String]>,
+}
+
+impl Prepared {
+    /// Links `component` (loaded for actor `id` from `origin`, named in
+    /// errors) to the host's imports.
+    fn new(
+        runtime: &Runtime,
+        id: &ComponentId,
+        origin: &str,
+        component: &Component,
+    ) -> Result<Self, ActorLoadError> {
+        let exports: Arc<[String]> = component
+            .component_type()
+            .exports(runtime.engine())
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let resource_interfaces =
+            super::routed_imports::interfaces_with_resources(runtime.engine(), component).into();
+        // What cannot be linked, in one line naming the actor and its origin.
+        let unlinkable = |e: wasmtime::Error| ActorLoadError::Imports {
+            id: id.to_string(),
+            origin: origin.to_string(),
+            reason: format!("{e:#}").replace('\n', "; "),
+        };
+        let pre: InstancePre<ActorCtx> = runtime
+            .linker_for(component)
+            .and_then(|linker| linker.instantiate_pre(component))
+            .map_err(unlinkable)?;
+        let http = exports_interface(&exports, HTTP_INCOMING_HANDLER)
+            .then(|| ProxyPre::new(pre.clone()).map_err(unlinkable))
+            .transpose()?;
+        let wagi = (http.is_none() && exports_interface(&exports, super::wagi::CLI_RUN))
+            .then(|| wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(unlinkable))
+            .transpose()?;
+        Ok(Self {
+            pre,
+            http,
+            wagi,
+            exports,
+            resource_interfaces,
+        })
+    }
 }
 
 /// Refuses `limits` whose memory limit exceeds the host's cap.
@@ -148,64 +199,51 @@ impl Actor {
         limits: ActorLimits,
         claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Self, ActorLoadError> {
+        let digest = super::compile_cache::sha256_hex(wasm);
+        if let Some(prepared) = runtime.prepared(&digest) {
+            return Self::with_prepared(
+                runtime.clone(),
+                id,
+                origin,
+                prepared,
+                CompileOutcome::Shared,
+                limits,
+                claims,
+            );
+        }
         let (component, outcome) =
             runtime
                 .cache()
                 .load(runtime.engine(), id.as_str(), origin, wasm)?;
-        Self::new(
+        let prepared = Prepared::new(runtime, &id, origin, &component)?;
+        runtime.remember_prepared(digest, prepared.clone());
+        Self::with_prepared(
             runtime.clone(),
             id,
             origin,
-            component,
+            prepared,
             outcome,
             limits,
             claims,
         )
     }
 
-    pub(crate) fn new(
+    fn with_prepared(
         runtime: Runtime,
         id: ComponentId,
         origin: &str,
-        component: Component,
+        prepared: Prepared,
         compile: CompileOutcome,
         limits: ActorLimits,
         claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Self, ActorLoadError> {
         check_memory_limit(&runtime, &id, limits)?;
-        let exports: Vec<String> = component
-            .component_type()
-            .exports(runtime.engine())
-            .map(|(name, _)| name.to_string())
-            .collect();
-        let resource_interfaces =
-            super::routed_imports::interfaces_with_resources(runtime.engine(), &component);
-        // What cannot be linked, in one line naming the actor and its origin.
-        let unlinkable = |e: wasmtime::Error| ActorLoadError::Imports {
-            id: id.to_string(),
-            origin: origin.to_string(),
-            reason: format!("{e:#}").replace('\n', "; "),
-        };
-        let pre: InstancePre<ActorCtx> = runtime
-            .linker_for(&component)
-            .and_then(|linker| linker.instantiate_pre(&component))
-            .map_err(unlinkable)?;
-        let http = exports_interface(&exports, HTTP_INCOMING_HANDLER)
-            .then(|| ProxyPre::new(pre.clone()).map_err(unlinkable))
-            .transpose()?;
-        let wagi = (http.is_none() && exports_interface(&exports, super::wagi::CLI_RUN))
-            .then(|| wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(unlinkable))
-            .transpose()?;
         Ok(Self {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             id,
             origin: origin.to_string(),
             runtime,
-            pre,
-            http,
-            wagi,
-            exports,
-            resource_interfaces,
+            prepared,
             limits,
             compile,
             claims,
@@ -256,11 +294,7 @@ impl Actor {
             id: self.id.clone(),
             origin: self.origin.clone(),
             runtime: self.runtime.clone(),
-            pre: self.pre.clone(),
-            http: self.http.clone(),
-            wagi: self.wagi.clone(),
-            exports: self.exports.clone(),
-            resource_interfaces: self.resource_interfaces.clone(),
+            prepared: self.prepared.clone(),
             limits,
             compile: self.compile,
             claims: self.claims.clone(),
@@ -283,20 +317,24 @@ impl Actor {
 
     /// Whether it exports `namespace:package/interface` (any version).
     pub fn exports(&self, interface: &str) -> bool {
-        exports_interface(&self.exports, interface)
+        exports_interface(&self.prepared.exports, interface)
     }
 
     /// Whether calls for `interface` can be served: it exports it, or it
     /// is a WASI command and `interface` is `wasi:http/incoming-handler`
     /// (served through WAGI).
     pub fn serves(&self, interface: &str) -> bool {
-        self.exports(interface) || (interface == HTTP_INCOMING_HANDLER && self.wagi.is_some())
+        self.exports(interface)
+            || (interface == HTTP_INCOMING_HANDLER && self.prepared.wagi.is_some())
     }
 
     /// Whether exported `interface` (`ns:pkg/iface`) has resource types,
     /// which cannot cross hosts.
     pub fn exports_resources(&self, interface: &str) -> bool {
-        self.resource_interfaces.iter().any(|i| i == interface)
+        self.prepared
+            .resource_interfaces
+            .iter()
+            .any(|i| i == interface)
     }
 
     /// What it has done so far.
@@ -370,8 +408,8 @@ impl Actor {
         request: http::Request<HttpBody>,
         span: &tracing::Span,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
-        let Some(pre) = &self.http else {
-            if let Some(command) = &self.wagi {
+        let Some(pre) = &self.prepared.http else {
+            if let Some(command) = &self.prepared.wagi {
                 return self.handle_wagi(command.clone(), request).await;
             }
             return Err(self.error(
@@ -671,6 +709,7 @@ impl Actor {
         ) -> futures::future::BoxFuture<'s, wasmtime::Result<T>>,
     ) -> Result<T, InvocationError> {
         let Some(export) = self
+            .prepared
             .exports
             .iter()
             .find(|name| super::calls::unversioned(name) == interface)
@@ -686,7 +725,7 @@ impl Actor {
         let mut store = self.new_store();
         let timeout = self.limits.timeout;
         let run = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
+            let instance = self.prepared.pre.instantiate_async(&mut store).await?;
             let Some(func) = instance
                 .get_export_index(&mut store, None, &export)
                 .and_then(|parent| instance.get_export_index(&mut store, Some(&parent), function))
@@ -774,8 +813,13 @@ impl Actor {
         function: &str,
         args: &[String],
     ) -> Result<Vec<String>, InvocationError> {
-        let call = super::wave::parse(self.runtime.engine(), self.pre.component(), function, args)
-            .map_err(|reason| self.error(ErrorKind::BadRequest, reason))?;
+        let call = super::wave::parse(
+            self.runtime.engine(),
+            self.prepared.pre.component(),
+            function,
+            args,
+        )
+        .map_err(|reason| self.error(ErrorKind::BadRequest, reason))?;
         tracing::debug!(export = %call.export, function = %call.function, "call from the control plane");
         let results = self
             .call_function(&call.interface, &call.function, call.params)

@@ -32,6 +32,8 @@ pub enum CompileOutcome {
     Compiled,
     /// Compiled now; there is no cache, or writing to it failed.
     CompiledUncached,
+    /// Already loaded on this host for another actor: shared, nothing read.
+    Shared,
 }
 
 /// The on-disk cache of compiled components.

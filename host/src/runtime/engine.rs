@@ -44,6 +44,20 @@ struct RuntimeInner {
     calls: super::calls::SharedCalls,
     epoch_tick: std::time::Duration,
     ticker: EpochTicker,
+    /// The components prepared last, by digest.
+    prepared: std::sync::Mutex<PreparedMemo>,
+}
+
+/// How many prepared components the runtime keeps for actors still to come.
+const PREPARED_KEPT: usize = 64;
+
+/// The last [`PREPARED_KEPT`] prepared components, by digest: a component
+/// started as many actors is read, deserialized and linked once. Entries
+/// outlive their actors until pushed out.
+#[derive(Default)]
+struct PreparedMemo {
+    entries: std::collections::HashMap<String, super::actor::Prepared>,
+    order: std::collections::VecDeque<String>,
 }
 
 /// Why the runtime could not start.
@@ -92,6 +106,7 @@ impl Runtime {
                 calls: Default::default(),
                 epoch_tick: config.epoch_tick,
                 ticker,
+                prepared: Default::default(),
             }),
         })
     }
@@ -142,6 +157,33 @@ impl Runtime {
     /// The compile cache.
     pub fn cache(&self) -> &CompileCache {
         &self.inner.cache
+    }
+
+    /// The prepared component of `digest`, when one was loaded lately.
+    pub(crate) fn prepared(&self, digest: &str) -> Option<super::actor::Prepared> {
+        let memo = self
+            .inner
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memo.entries.get(digest).cloned()
+    }
+
+    /// Keeps `prepared` for the next actors of `digest`.
+    pub(crate) fn remember_prepared(&self, digest: String, prepared: super::actor::Prepared) {
+        let mut memo = self
+            .inner
+            .prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if memo.entries.insert(digest.clone(), prepared).is_none() {
+            memo.order.push_back(digest);
+        }
+        while memo.order.len() > PREPARED_KEPT {
+            if let Some(oldest) = memo.order.pop_front() {
+                memo.entries.remove(&oldest);
+            }
+        }
     }
 
     /// The linker for `component`: WASI and wasi:http from the host, and
