@@ -21,6 +21,7 @@ mod admin;
 mod apps;
 mod chaos;
 mod claims_wascap;
+mod dashboard;
 mod cli_call;
 mod cli_claims;
 mod cli_lattice;

@@ -164,10 +164,23 @@ impl HttpClient {
         url: &str,
         body: Bytes,
     ) -> anyhow::Result<Reply> {
-        let request = http::Request::builder()
-            .method(method)
-            .uri(url)
-            .body(Full::new(body))?;
+        self.request_with(method, url, &[], body).await
+    }
+
+    /// Like [`Self::request`], with `headers` too (a `Host` among them
+    /// replaces the URL's).
+    pub async fn request_with(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let mut request = http::Request::builder().method(method).uri(url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body))?;
         let response = self.client.request(request).await?;
         let status = response.status().as_u16();
         let body = response.into_body().collect().await?.to_bytes();

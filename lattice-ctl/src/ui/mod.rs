@@ -110,7 +110,7 @@ pub async fn run(conn: &ConnArgs, args: &UiArgs) -> anyhow::Result<()> {
     } else {
         "read-only"
     };
-    println!("Lattice dashboard of lattice {lattice} ({mode}): http://{bound}/");
+    println!("Lattice dashboard of lattice {lattice} ({mode})\n  http://{bound}/");
     println!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();
