@@ -15,8 +15,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// What to install when the browser is missing.
-const INSTALL: &str =
-    "apt-get install chromium chromium-driver (./scripts/test installs them)";
+const INSTALL: &str = "apt-get install chromium chromium-driver (./scripts/test installs them)";
 
 /// A headless chromium under chromedriver.
 pub struct Browser {
@@ -54,11 +53,9 @@ impl Browser {
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {driver_binary} ({e}): {INSTALL}"));
-        crate::wait_for(
-            "chromedriver to listen",
-            Duration::from_secs(20),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
-        );
+        crate::wait_for("chromedriver to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
         let args = vec![
             "--headless".to_string(),
             "--no-sandbox".into(),
@@ -73,7 +70,10 @@ impl Browser {
             "--disable-breakpad".into(),
             "--hide-scrollbars".into(),
             format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", profile.path().join("chromium").display()),
+            format!(
+                "--user-data-dir={}",
+                profile.path().join("chromium").display()
+            ),
         ];
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), "chrome".into());
@@ -85,7 +85,9 @@ impl Browser {
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .unwrap_or_else(|e| panic!("chromedriver did not start a chromium session ({e}): {INSTALL}"));
+            .unwrap_or_else(|e| {
+                panic!("chromedriver did not start a chromium session ({e}): {INSTALL}")
+            });
         Self {
             client,
             driver,
@@ -134,11 +136,7 @@ impl Browser {
 
     /// Runs asynchronous `script`, whose last argument is the callback it
     /// calls with its result.
-    pub async fn run_async(
-        &self,
-        script: &str,
-        args: Vec<serde_json::Value>,
-    ) -> serde_json::Value {
+    pub async fn run_async(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
         self.client
             .execute_async(script, args)
             .await

@@ -283,10 +283,9 @@ impl Actions {
                     )));
                 }
                 let state = self.client.state().await.map_err(failed)?;
-                let version =
-                    crate::apps::store_version(&state, &name, &manifest, &self.registry)
-                        .await
-                        .map_err(failed)?;
+                let version = crate::apps::store_version(&state, &name, &manifest, &self.registry)
+                    .await
+                    .map_err(failed)?;
                 Ok(format!("app {name} version {version} applied"))
             }
             "delete-app" => {
@@ -295,16 +294,15 @@ impl Actions {
                 crate::apps::mark_deleted(&state, &name)
                     .await
                     .map_err(failed)?;
-                Ok(format!("app {name} deleted: its components stop and its links go"))
+                Ok(format!(
+                    "app {name} deleted: its components stop and its links go"
+                ))
             }
             other => {
                 let shown: String = other.chars().take(64).collect();
                 Err(Refusal {
                     status: 404,
-                    message: format!(
-                        "no action {shown:?}: the actions are {}",
-                        NAMES.join(", ")
-                    ),
+                    message: format!("no action {shown:?}: the actions are {}", NAMES.join(", ")),
                 })
             }
         }

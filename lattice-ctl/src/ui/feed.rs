@@ -149,7 +149,12 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
         json!({ "data": { "unreadable": shown } })
     });
     let data = event.get("data").cloned().unwrap_or(Value::Null);
-    let text = |value: Option<&Value>| value.and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |value: Option<&Value>| {
+        value
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let json = json!({
         "seq": seq,
         "kind": kind,

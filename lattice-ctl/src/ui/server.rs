@@ -114,10 +114,7 @@ fn index(page: &Page) -> String {
         .replace("{{lattice}}", &escape_html(&page.lattice))
         .replace("{{nats}}", &escape_html(&page.nats))
         .replace("{{token}}", &escape_html(&page.token))
-        .replace(
-            "{{actions}}",
-            if page.allow_actions { "on" } else { "off" },
-        )
+        .replace("{{actions}}", if page.allow_actions { "on" } else { "off" })
 }
 
 /// Serves `dashboard` on `listen` until `stop`; the address bound.
@@ -211,7 +208,10 @@ fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Respon
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -224,13 +224,10 @@ fn json(status: StatusCode, text: String) -> Response<Body> {
 
 /// `{"error": message}` with `status`.
 fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(
-        status,
-        serde_json::json!({ "error": message }).to_string(),
-    )
+    json(status, serde_json::json!({ "error": message }).to_string())
 }
 
-fn header_text<'a>(request: &'a Request<Incoming>, name: header::HeaderName) -> Option<&'a str> {
+fn header_text(request: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -252,7 +249,9 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             let home = accepted.first().map(String::as_str).unwrap_or_default();
             return error(
                 StatusCode::FORBIDDEN,
-                &format!("request for host {shown:?} refused: open the dashboard at http://{home}/"),
+                &format!(
+                    "request for host {shown:?} refused: open the dashboard at http://{home}/"
+                ),
             );
         }
     }
@@ -272,19 +271,14 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         (&Method::GET | &Method::HEAD, "/style.css") => {
             respond(StatusCode::OK, "text/css; charset=utf-8", full(STYLE_CSS))
         }
-        (&Method::GET, "/api/snapshot") => {
-            json(StatusCode::OK, shared.dashboard.parts.snapshot())
-        }
+        (&Method::GET, "/api/snapshot") => json(StatusCode::OK, shared.dashboard.parts.snapshot()),
         (&Method::GET, "/api/events") => match shared.dashboard.feed.follow().await {
             Some((backlog, events)) => respond(
                 StatusCode::OK,
                 "text/event-stream",
                 event_stream(shared.dashboard.parts.clone(), backlog, events),
             ),
-            None => error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the dashboard is stopping",
-            ),
+            None => error(StatusCode::SERVICE_UNAVAILABLE, "the dashboard is stopping"),
         },
         (&Method::POST, _) if path.starts_with("/api/actions/") => {
             let action = path.trim_start_matches("/api/actions/").to_string();
@@ -324,7 +318,9 @@ async fn act(shared: &Shared, action: &str, request: Request<Incoming>) -> Respo
             let shown: String = origin.chars().take(64).collect();
             return error(
                 StatusCode::FORBIDDEN,
-                &format!("request from origin {shown:?} refused: only the dashboard's own page may act"),
+                &format!(
+                    "request from origin {shown:?} refused: only the dashboard's own page may act"
+                ),
             );
         }
     }

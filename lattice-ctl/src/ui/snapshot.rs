@@ -400,7 +400,11 @@ impl Refresher {
     }
 
     async fn refresh_all(&mut self) {
-        match self.control.gather::<op::Ping>(&Empty {}, PING_WINDOW).await {
+        match self
+            .control
+            .gather::<op::Ping>(&Empty {}, PING_WINDOW)
+            .await
+        {
             Ok(answered) => {
                 self.problems.remove("hosts");
                 let answered: BTreeMap<String, HostInfo> = answered
@@ -422,7 +426,8 @@ impl Refresher {
                 self.read_inventories(answered.into_keys().collect()).await;
             }
             Err(error) => {
-                self.problems.insert("hosts", format!("cannot ping: {error}"));
+                self.problems
+                    .insert("hosts", format!("cannot ping: {error}"));
             }
         }
         self.publish_hosts();
@@ -449,15 +454,14 @@ impl Refresher {
     /// Asks each of `ids` for its inventory, a few at a time.
     async fn read_inventories(&mut self, ids: Vec<String>) {
         let control = &self.control;
-        let answers: Vec<(String, Result<Inventory, ControlError>)> =
-            futures::stream::iter(ids)
-                .map(|id| async move {
-                    let answer = control.request::<op::Inventory>(Some(&id), &Empty {}).await;
-                    (id, answer)
-                })
-                .buffer_unordered(INVENTORIES_AT_ONCE)
-                .collect()
-                .await;
+        let answers: Vec<(String, Result<Inventory, ControlError>)> = futures::stream::iter(ids)
+            .map(|id| async move {
+                let answer = control.request::<op::Inventory>(Some(&id), &Empty {}).await;
+                (id, answer)
+            })
+            .buffer_unordered(INVENTORIES_AT_ONCE)
+            .collect()
+            .await;
         let at = Instant::now();
         let mut failed = Vec::new();
         for (id, answer) in answers {
@@ -477,10 +481,7 @@ impl Refresher {
             Some(first) => {
                 self.problems.insert(
                     "inventory",
-                    format!(
-                        "{} inventories unread; first: {first}",
-                        failed.len()
-                    ),
+                    format!("{} inventories unread; first: {first}", failed.len()),
                 );
             }
         }
@@ -555,9 +556,10 @@ impl Refresher {
         });
         // Only when the problems change: the time alone is no news.
         let problems_now = meta.get("problems").map(ToString::to_string);
-        let problems_before = serde_json::from_str::<serde_json::Value>(&self.senders.meta.borrow())
-            .ok()
-            .and_then(|v| v.get("problems").map(ToString::to_string));
+        let problems_before =
+            serde_json::from_str::<serde_json::Value>(&self.senders.meta.borrow())
+                .ok()
+                .and_then(|v| v.get("problems").map(ToString::to_string));
         if problems_now != problems_before {
             publish(&self.senders.meta, meta.to_string());
         }

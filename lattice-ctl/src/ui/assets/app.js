@@ -80,6 +80,9 @@
   const DRAW = {};
   const dirty = new Set();
   const drawnAt = {};
+  // How long each section took to draw: what a test reads when the page is slow.
+  const draws = {};
+  window.latticeDraws = draws;
   let scheduled = false;
 
   function mark(...sections) {
@@ -105,7 +108,11 @@
       if (gap > 0) { wait = Math.min(wait, gap); continue; }
       dirty.delete(section);
       drawnAt[section] = now;
+      const started = performance.now();
       DRAW[section]();
+      const took = performance.now() - started;
+      const seen = draws[section] || (draws[section] = { count: 0, worstMs: 0, totalMs: 0 });
+      seen.count += 1; seen.totalMs += took; seen.worstMs = Math.max(seen.worstMs, took);
     }
     restoreFocus(focus);
     if (dirty.size) schedule(Number.isFinite(wait) ? wait : 50);
@@ -399,6 +406,23 @@
     };
   }
 
+  // One section per source, keyed like the host cards: a link event
+  // redraws the sections it touched, not a thousand rows.
+  const linkGroups = new Map(); // source -> {element, signature}
+
+  function linkGroup(source, group, kinds) {
+    const rows = group.map((l) => {
+      const config = Object.entries(l.source_config || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      const key = linkKey(l);
+      return `<tr data-link="${esc(key)}" data-source="${esc(l.source)}" data-target="${esc(l.target)}">
+          <th scope="row">${esc(l.target)}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : ' <span class="badge absent" title="no host runs it">not running</span>'}</th>
+          <td><code>${esc(contract(l))}</code></td><td>${esc(l.name)}</td><td class="ref">${esc(config)}</td>
+          <td class="buttons">${actionButton('delete-link', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`;
+    }).join('');
+    return `<h3>${esc(source)} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
+        <div class="scroll"><table class="mini links"><thead><tr><th scope="col">target</th><th scope="col">contract</th><th scope="col">name</th><th scope="col">config</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  }
+
   DRAW.links = () => {
     const needle = linkFilter.value.trim().toLowerCase();
     const all = [...model.links.values()].sort((a, b) => linkKey(a).localeCompare(linkKey(b)));
@@ -408,30 +432,42 @@
     const kinds = runningKinds();
     const drawn = graph(links, kinds);
     const figure = $('#link-graph');
+    figure.hidden = !links.length;
     figure.querySelector('figcaption').textContent = drawn.hidden
-      || (links.length ? 'Providers, actors, and components no host runs (dashed); hover an arrow for its contract.' : '');
+      || 'Providers, actors, and components no host runs (dashed); hover an arrow for its contract.';
     figure.querySelector('.scroll').innerHTML = drawn.svg || '';
     const bySource = new Map();
     for (const l of links) {
       if (!bySource.has(l.source)) bySource.set(l.source, []);
       bySource.get(l.source).push(l);
     }
-    const html = [];
+    const container = $('#link-groups');
+    let previous = null;
     for (const [source, group] of bySource) {
-      html.push(`<section class="link-group" data-source="${esc(source)}"><h3>${esc(source)} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
-        <div class="scroll"><table class="mini"><thead><tr><th scope="col">target</th><th scope="col">contract</th><th scope="col">name</th><th scope="col">config</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead><tbody>`);
-      for (const l of group) {
-        const config = Object.entries(l.source_config || {}).map(([k, v]) => `${k}=${v}`).join(', ');
-        const key = linkKey(l);
-        html.push(`<tr data-link="${esc(key)}" data-source="${esc(l.source)}" data-target="${esc(l.target)}">
-          <th scope="row">${esc(l.target)}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : ' <span class="badge absent" title="no host runs it">not running</span>'}</th>
-          <td><code>${esc(contract(l))}</code></td><td>${esc(l.name)}</td><td class="ref">${esc(config)}</td>
-          <td class="buttons">${actionButton('delete-link', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`);
+      const running = group.map((l) => (kinds.actors.has(l.target) || kinds.providers.has(l.target) ? 1 : 0)).join('');
+      const signature = `${running}|${JSON.stringify(group)}`;
+      let entry = linkGroups.get(source);
+      if (!entry) {
+        const element = document.createElement('section');
+        element.className = 'link-group';
+        element.dataset.source = source;
+        entry = { element, signature: '' };
+        linkGroups.set(source, entry);
       }
-      html.push('</tbody></table></div></section>');
+      if (entry.signature !== signature) {
+        entry.element.innerHTML = linkGroup(source, group, kinds);
+        entry.signature = signature;
+      }
+      const next = previous ? previous.nextSibling : container.firstChild;
+      if (entry.element !== next) container.insertBefore(entry.element, next);
+      previous = entry.element;
     }
-    $('#link-groups').innerHTML = html.join('')
-      || `<p class="empty">${model.links.size ? 'No link matches the filter.' : 'No links.'}</p>`;
+    for (const [source, entry] of linkGroups) {
+      if (!bySource.has(source)) { entry.element.remove(); linkGroups.delete(source); }
+    }
+    const empty = $('#links-empty');
+    empty.hidden = links.length > 0;
+    empty.textContent = model.links.size ? 'No link matches the filter.' : 'No links.';
   };
 
   // ---- apps ---------------------------------------------------------
