@@ -35,6 +35,12 @@ use serde_json::{json, Value};
 /// The bound: an actor shows within a second of its start event.
 const SHOWS_WITHIN: Duration = Duration::from_secs(1);
 
+/// A main-thread stall this long is a frozen page. Here the page's longest
+/// task is 100 to 200 ms with 50 hosts and 1,000 links; redrawing every row
+/// on each event took 1 to 2.5 s. The bound leaves room for a machine busy
+/// with the rest of the suite.
+const FROZEN_MS: f64 = 750.0;
+
 /// A development host labelled `zone` and `hostname`, joined to the
 /// lattice at `url` with `cluster`.
 async fn host_in(url: &str, zone: &str, name: &str, cluster: ClusterKeys) -> (Host, Lattice) {
@@ -359,7 +365,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
             client
                 .request_with(http::Method::POST, &name, &headers, Bytes::from(body))
                 .await
-                .unwrap()
+                .unwrap_or_else(|e| panic!("POST {name} got no answer: {e:?}"))
         }
     };
     let stop_body = json!({ "host": host.id(), "actor": "hello" })
@@ -590,7 +596,7 @@ async fn fifty_hosts_and_a_thousand_links_stay_responsive() {
         "50 hosts and 1,000 links took {loaded:?} to show"
     );
     assert!(
-        worst < 500.0 && longest < 500.0,
+        worst < FROZEN_MS && longest < FROZEN_MS,
         "the page froze: a {worst:.0} ms gap between ticks, a {longest:.0} ms task; draws: {draws}"
     );
     // The graph is not drawn at this size; the table is, grouped by source.

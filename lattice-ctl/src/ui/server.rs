@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -324,14 +324,9 @@ async fn act(shared: &Shared, action: &str, request: Request<Incoming>) -> Respo
             );
         }
     }
-    let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(reason) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("cannot read the request body (at most {MAX_BODY} bytes): {reason}"),
-            )
-        }
+    let body = match read_body(request.into_body()).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     match actions.perform(action, &body).await {
         Ok(message) => json(
@@ -343,6 +338,40 @@ async fn act(shared: &Shared, action: &str, request: Request<Incoming>) -> Respo
             &refusal.message,
         ),
     }
+}
+
+/// How much of a body beyond [`MAX_BODY`] is read (and dropped) so its
+/// sender gets the 413 rather than a connection cut while it writes.
+const DRAINED: usize = 8 * MAX_BODY;
+
+/// The whole body, at most [`MAX_BODY`] bytes; else the answer to send.
+async fn read_body(mut body: Incoming) -> Result<Bytes, Response<Body>> {
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_BODY {
+            kept.extend_from_slice(&data);
+        } else if total > DRAINED {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {MAX_BODY} bytes"),
+        ));
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// What an event stream has yet to send.
