@@ -27,6 +27,7 @@ mod cli_lattice;
 mod cli_links;
 mod cli_up;
 mod cli_up_processes;
+mod dashboard;
 mod failover;
 mod http_server;
 mod instance_reuse;

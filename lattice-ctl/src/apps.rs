@@ -76,17 +76,7 @@ pub async fn apply(
                 );
             };
             let name = app.name;
-            check_artifacts(&name, &manifest, registry).await?;
-            let version = state
-                .update_apps(|apps| {
-                    let app = apps.apps.entry(name.clone()).or_insert_with(|| App {
-                        current: 0,
-                        versions: Vec::new(),
-                    });
-                    Ok(app.push(manifest.clone(), now_ms()))
-                })
-                .await?
-                .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))?;
+            let version = store_version(&state, &name, &manifest, registry).await?;
             done(
                 format,
                 &Applied { app: &name, version },
@@ -116,6 +106,40 @@ pub async fn apply(
     }
 }
 
+/// Stores `manifest` as the next version of app `name` once its registry
+/// references resolve; the version.
+pub async fn store_version(
+    state: &lattice_host::lattice::LatticeState,
+    name: &str,
+    manifest: &Manifest,
+    registry: &RegistryArgs,
+) -> anyhow::Result<u32> {
+    check_artifacts(name, manifest, registry).await?;
+    state
+        .update_apps(|apps| {
+            let app = apps.apps.entry(name.to_string()).or_insert_with(|| App {
+                current: 0,
+                versions: Vec::new(),
+            });
+            Ok(app.push(manifest.clone(), now_ms()))
+        })
+        .await?
+        .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))
+}
+
+/// Marks app `name` deleted: the reconciler stops what it runs, deletes
+/// its links, then its record.
+pub async fn mark_deleted(
+    state: &lattice_host::lattice::LatticeState,
+    name: &str,
+) -> anyhow::Result<()> {
+    change_app(state, name, |app| {
+        app.current = 0;
+        Ok(())
+    })
+    .await
+}
+
 /// Changes the existing app `name` with `change` (compare-and-set); a
 /// missing app or a refusal is an error naming the app.
 async fn change_app(
@@ -139,11 +163,7 @@ async fn change_app(
 pub async fn delete(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
     let state = client.state().await?;
-    change_app(&state, name, |app| {
-        app.current = 0;
-        Ok(())
-    })
-    .await?;
+    mark_deleted(&state, name).await?;
     done(
         format,
         &serde_json::json!({ "app": name, "deleted": true }),

@@ -27,7 +27,8 @@ impl ConnArgs {
     }
 }
 
-/// A connection to one lattice.
+/// A connection to one lattice. Cheap to clone.
+#[derive(Clone)]
 pub struct LatticeClient {
     control: ControlClient,
     js_domain: Option<String>,

@@ -7,6 +7,7 @@ mod keys;
 mod lattice;
 mod output;
 mod registry;
+mod ui;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -156,6 +157,11 @@ enum Command {
         #[command(flatten)]
         registry: lattice_host::registry_args::RegistryArgs,
     },
+    /// Serve a dashboard of the lattice in the browser: hosts, what they run,
+    /// links, apps and events, live.
+    ///
+    /// Read-only unless --allow-actions; on 127.0.0.1:8844 unless --listen.
+    Ui(ui::UiArgs),
     /// Delete every link, named config and claims record of the lattice,
     /// straight from its state bucket: works with no host running.
     Reset {
@@ -595,6 +601,7 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             lattice::delete_label(&conn, &host, &key, output).await
         }
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
+        Command::Ui(args) => ui::run(&conn, &args).await,
         Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
         Command::Push {
             reference,

@@ -163,7 +163,7 @@ impl HttpClient {
         url: &str,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Reply> {
-        self.send(http::Method::GET, url, headers, Bytes::new())
+        self.request_with(http::Method::GET, url, headers, Bytes::new())
             .await
     }
 
@@ -174,10 +174,12 @@ impl HttpClient {
         url: &str,
         body: Bytes,
     ) -> anyhow::Result<Reply> {
-        self.send(method, url, &[], body).await
+        self.request_with(method, url, &[], body).await
     }
 
-    async fn send(
+    /// Like [`Self::request`], with `headers` too (a `Host` among them
+    /// replaces the URL's).
+    pub async fn request_with(
         &self,
         method: http::Method,
         url: &str,

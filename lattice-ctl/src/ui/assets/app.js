@@ -1,0 +1,793 @@
+// The Lattice dashboard: one model of the lattice, fed by the server's
+// event stream (/api/events), drawn section by section.
+//
+// - The server sends the parts of its view (hosts, links, apps, meta) when
+//   they change, and every lattice event. Events are applied to the model
+//   at once (an actor that starts shows before its host is asked again);
+//   the parts replace the model when they come.
+// - Nothing is drawn per event: a change marks its sections dirty, and
+//   dirty sections are drawn on the next animation frame, each at most
+//   every MIN_GAP ms, so a burst of a thousand link events costs a few
+//   draws. Host cards are keyed: only cards whose host changed are redrawn.
+// - Actions exist only when the server allows them (--allow-actions); each
+//   asks for confirmation in a <dialog> and carries the page's token.
+'use strict';
+
+(() => {
+  const $ = (selector) => document.querySelector(selector);
+  const meta = (name) => {
+    const element = document.querySelector(`meta[name="${name}"]`);
+    return element ? element.content : '';
+  };
+  const TOKEN = meta('lattice-token');
+  const ACTIONS = meta('lattice-actions') === 'on';
+  const MAX_EVENTS = 500;
+  const GRAPH_MAX_NODES = 120;
+  const GRAPH_MAX_LINKS = 300;
+  const READ_ONLY = 'read-only: start lattice-ctl ui with --allow-actions to act';
+
+  const model = {
+    hosts: new Map(), // host id -> host view
+    links: new Map(), // link key -> link
+    apps: [],
+    problems: [],
+    events: [], // oldest first, at most MAX_EVENTS
+    lastSeq: 0,
+    missed: 0,
+  };
+
+  // ---- text ----------------------------------------------------------
+
+  const esc = (value) =>
+    String(value ?? '').replace(/[&<>"']/g, (c) => ({
+      '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+    })[c]);
+  const short = (id) => (id && id.length > 12 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id || '');
+  const hostName = (id) => {
+    const host = model.hosts.get(id);
+    return (host && host.labels && host.labels.hostname) || short(id);
+  };
+  const rate = (value) => {
+    const n = Number(value) || 0;
+    if (n === 0) return '0';
+    return n < 10 ? n.toFixed(2) : n.toFixed(1);
+  };
+  const duration = (seconds) => {
+    let s = Math.max(0, Math.floor(seconds));
+    const d = Math.floor(s / 86400); s -= d * 86400;
+    const h = Math.floor(s / 3600); s -= h * 3600;
+    const m = Math.floor(s / 60); s -= m * 60;
+    if (d) return `${d}d ${h}h`;
+    if (h) return `${h}h ${m}m`;
+    if (m) return `${m}m ${s}s`;
+    return `${s}s`;
+  };
+  const uptime = (host) => {
+    const started = Date.parse(host.started_at);
+    return Number.isFinite(started) ? duration((Date.now() - started) / 1000) : duration(host.uptime_seconds);
+  };
+  const linkKey = (l) => `${l.source}|${l.namespace}:${l.package}|${l.name}`;
+  const contract = (l) => `${l.namespace}:${l.package}/${(l.interfaces || []).join(',')}`;
+  const actionButton = (action, label, data, extra = '') => {
+    const attrs = Object.entries(data).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('');
+    const disabled = ACTIONS ? '' : ` disabled title="${esc(READ_ONLY)}"`;
+    return `<button type="button" class="action small ${extra}" data-action="${action}"${attrs}${disabled}>${esc(label)}</button>`;
+  };
+
+  // ---- drawing, coalesced -------------------------------------------
+
+  const MIN_GAP = { summary: 250, hosts: 200, actors: 500, links: 300, apps: 200, events: 100, problems: 250 };
+  const DRAW = {};
+  const dirty = new Set();
+  const drawnAt = {};
+  // How long each section took to draw: what a test reads when the page is slow.
+  const draws = {};
+  window.latticeDraws = draws;
+  let scheduled = false;
+
+  function mark(...sections) {
+    sections.forEach((s) => dirty.add(s));
+    schedule(0);
+  }
+
+  function schedule(delay) {
+    if (scheduled) return;
+    scheduled = true;
+    const run = () => { scheduled = false; draw(); };
+    if (delay > 0) setTimeout(() => requestAnimationFrame(run), delay);
+    else if (document.hidden) setTimeout(run, 250);
+    else requestAnimationFrame(run);
+  }
+
+  function draw() {
+    const now = performance.now();
+    let wait = Infinity;
+    const focus = focusKey();
+    for (const section of [...dirty]) {
+      const gap = MIN_GAP[section] - (now - (drawnAt[section] ?? -1e9));
+      if (gap > 0) { wait = Math.min(wait, gap); continue; }
+      dirty.delete(section);
+      drawnAt[section] = now;
+      const started = performance.now();
+      DRAW[section]();
+      const took = performance.now() - started;
+      const seen = draws[section] || (draws[section] = { count: 0, worstMs: 0, totalMs: 0 });
+      seen.count += 1; seen.totalMs += took; seen.worstMs = Math.max(seen.worstMs, took);
+    }
+    restoreFocus(focus);
+    if (dirty.size) schedule(Number.isFinite(wait) ? wait : 50);
+  }
+
+  // A redrawn card replaces its buttons: keep the keyboard's place.
+  function focusKey() {
+    const active = document.activeElement;
+    return active && active.dataset && active.dataset.key ? active.dataset.key : null;
+  }
+  function restoreFocus(key) {
+    if (!key || (document.activeElement && document.activeElement.dataset.key === key)) return;
+    const again = document.querySelector(`[data-key="${CSS.escape(key)}"]`);
+    if (again) again.focus();
+  }
+
+  // ---- summary and problems ---------------------------------------
+
+  DRAW.summary = () => {
+    const hosts = [...model.hosts.values()];
+    const ready = hosts.filter((h) => h.state === 'ready').length;
+    const actorIds = new Set();
+    const providerIds = new Set();
+    let calls = 0;
+    let errors = 0;
+    let instances = 0;
+    for (const host of hosts) {
+      for (const a of host.actors) {
+        actorIds.add(a.id);
+        calls += a.rate || 0;
+        errors += a.error_rate || 0;
+        instances += 1;
+      }
+      for (const p of host.providers) providerIds.add(p.id);
+    }
+    const converged = model.apps.filter((a) => a.state === 'converged').length;
+    const items = [
+      ['Hosts', `${hosts.length}`, `${ready} ready`],
+      ['Actors', `${actorIds.size}`, `${instances} placed`],
+      ['Providers', `${providerIds.size}`, ''],
+      ['Links', `${model.links.size}`, ''],
+      ['Apps', `${model.apps.length}`, `${converged} converged`],
+      ['Calls/s', rate(calls), `${rate(errors)} errors/s`],
+    ];
+    $('#summary').innerHTML = items
+      .map(([term, value, note]) => `<div><dt>${esc(term)}</dt><dd><strong>${esc(value)}</strong> <span>${esc(note)}</span></dd></div>`)
+      .join('');
+  };
+
+  DRAW.problems = () => {
+    $('#problems').innerHTML = model.problems.map((p) => `<li>${esc(p)}</li>`).join('');
+  };
+
+  // ---- hosts --------------------------------------------------------
+
+  const groupSelect = $('#group-by');
+  let groupBy = localStorage.getItem('lattice.groupBy');
+  const groups = new Map(); // group value -> {element, cards}
+  const cards = new Map(); // host id -> {element, signature}
+
+  function labelKeys() {
+    const keys = new Set();
+    for (const host of model.hosts.values()) Object.keys(host.labels || {}).forEach((k) => keys.add(k));
+    return [...keys].sort();
+  }
+
+  function drawGroupChoices() {
+    const keys = labelKeys();
+    // No choice made yet: zone when hosts have one (wait for hosts).
+    if (groupBy === null && keys.length) groupBy = keys.includes('zone') ? 'zone' : '';
+    const chosen = groupBy || '';
+    const options = ['', ...keys];
+    if (chosen && !options.includes(chosen)) options.push(chosen);
+    const wanted = options.join('\n');
+    if (groupSelect.dataset.options !== wanted) {
+      groupSelect.innerHTML = options
+        .map((k) => `<option value="${esc(k)}">${k ? esc(k) : '(no grouping)'}</option>`)
+        .join('');
+      groupSelect.dataset.options = wanted;
+    }
+    groupSelect.value = chosen;
+  }
+
+  groupSelect.addEventListener('change', () => {
+    groupBy = groupSelect.value;
+    localStorage.setItem('lattice.groupBy', groupBy);
+    mark('hosts');
+  });
+
+  function hostCard(host) {
+    const labels = Object.entries(host.labels || {})
+      .filter(([k]) => k !== 'hostname')
+      .map(([k, v]) => `<li>${esc(k)}=${esc(v)}</li>`)
+      .join('');
+    const actors = host.actors
+      .map((a) => {
+        const key = `${host.host_id}/${a.id}`;
+        const failing = a.error_rate > 0 ? ' class="failing"' : '';
+        return `<tr data-host="${esc(host.host_id)}" data-actor="${esc(a.id)}"${failing}>
+          <th scope="row" title="${esc(a.reference)}">${esc(a.id)}</th>
+          <td>${esc(a.instances_in_use)}/${esc(a.max_instances)}</td>
+          <td>${rate(a.rate)}</td><td>${rate(a.error_rate)}</td>
+          <td class="buttons">${actionButton('scale-actor', 'Scale', { host: host.host_id, actor: a.id, max: a.max_instances, key: `scale/${key}` })}${actionButton('stop-actor', 'Stop', { host: host.host_id, actor: a.id, key: `stop/${key}` }, 'danger')}</td>
+        </tr>`;
+      })
+      .join('');
+    const providers = host.providers
+      .map((p) => `<tr data-host="${esc(host.host_id)}" data-provider="${esc(p.id)}">
+          <th scope="row">${esc(p.id)}</th><td class="ref">${esc(p.reference)}</td>
+          <td class="buttons">${actionButton('stop-provider', 'Stop', { host: host.host_id, provider: p.id, key: `stopp/${host.host_id}/${p.id}` }, 'danger')}</td>
+        </tr>`)
+      .join('');
+    const routes = Object.entries(host.routing || {})
+      .map(([target, c]) => `<tr data-target="${esc(target)}"><th scope="row">${esc(target)}</th><td>${esc(c.local)}</td><td>${esc(c.remote)}</td></tr>`)
+      .join('');
+    const name = (host.labels && host.labels.hostname) || short(host.host_id);
+    return `<header>
+        <h4>${esc(name)}</h4>
+        <span class="badge ${esc(host.state)}">${esc(host.state)}</span>
+      </header>
+      <p class="meta"><code title="${esc(host.host_id)}">${esc(short(host.host_id))}</code> · v${esc(host.version)} · up ${esc(uptime(host))}</p>
+      <ul class="labels" aria-label="labels">${labels}</ul>
+      ${host.actors.length ? `<table class="mini"><caption>Actors (${host.actors.length})</caption>
+        <thead><tr><th scope="col">actor</th><th scope="col" title="instances in use / most">inst.</th><th scope="col">calls/s</th><th scope="col">err/s</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
+        <tbody>${actors}</tbody></table>` : '<p class="empty">no actors</p>'}
+      ${host.providers.length ? `<table class="mini"><caption>Providers (${host.providers.length})</caption>
+        <thead><tr><th scope="col">provider</th><th scope="col">runs</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
+        <tbody>${providers}</tbody></table>` : ''}
+      ${routes ? `<table class="mini routing"><caption>Calls routed, by target</caption>
+        <thead><tr><th scope="col">target</th><th scope="col">local</th><th scope="col">remote</th></tr></thead>
+        <tbody>${routes}</tbody></table>` : ''}`;
+  }
+
+  DRAW.hosts = () => {
+    drawGroupChoices();
+    const container = $('#host-groups');
+    const sorted = [...model.hosts.values()].sort((a, b) =>
+      (a.labels.hostname || a.host_id).localeCompare(b.labels.hostname || b.host_id) || a.host_id.localeCompare(b.host_id));
+    const byGroup = new Map();
+    for (const host of sorted) {
+      const value = groupBy ? (host.labels[groupBy] ?? '') : '';
+      if (!byGroup.has(value)) byGroup.set(value, []);
+      byGroup.get(value).push(host);
+    }
+    const values = [...byGroup.keys()].sort((a, b) => (a === '') - (b === '') || a.localeCompare(b));
+    let previous = null;
+    for (const value of values) {
+      const hosts = byGroup.get(value);
+      let group = groups.get(value);
+      if (!group) {
+        const element = document.createElement('section');
+        element.className = 'group';
+        element.innerHTML = '<h3></h3><div class="cards"></div>';
+        group = { element, cards: element.querySelector('.cards'), title: element.querySelector('h3') };
+        groups.set(value, group);
+      }
+      const ready = hosts.filter((h) => h.state === 'ready').length;
+      const title = groupBy ? (value === '' ? `no ${groupBy} label` : `${groupBy}=${value}`) : 'All hosts';
+      group.title.textContent = `${title} · ${hosts.length} host${hosts.length === 1 ? '' : 's'}, ${ready} ready`;
+      const after = previous ? previous.nextSibling : container.firstChild;
+      if (group.element !== after) container.insertBefore(group.element, after);
+      previous = group.element;
+      let previousCard = null;
+      for (const host of hosts) {
+        let card = cards.get(host.host_id);
+        if (!card) {
+          const element = document.createElement('article');
+          element.dataset.hostId = host.host_id;
+          card = { element, signature: '' };
+          cards.set(host.host_id, card);
+        }
+        const signature = JSON.stringify(host);
+        if (card.signature !== signature) {
+          card.element.className = `host ${host.state}`;
+          card.element.innerHTML = hostCard(host);
+          card.signature = signature;
+        }
+        const next = previousCard ? previousCard.nextSibling : group.cards.firstChild;
+        if (card.element !== next) group.cards.insertBefore(card.element, next);
+        previousCard = card.element;
+      }
+    }
+    for (const [value, group] of groups) {
+      if (!byGroup.has(value)) { group.element.remove(); groups.delete(value); }
+    }
+    for (const [id, card] of cards) {
+      if (!model.hosts.has(id)) { card.element.remove(); cards.delete(id); }
+    }
+    if (!model.hosts.size) container.innerHTML = '<p class="empty">No host answers yet.</p>';
+    else container.querySelectorAll(':scope > p.empty').forEach((p) => p.remove());
+  };
+
+  // ---- actors, summed over hosts -----------------------------------
+
+  DRAW.actors = () => {
+    const byId = new Map();
+    for (const host of model.hosts.values()) {
+      for (const a of host.actors) {
+        const sum = byId.get(a.id) || { id: a.id, hosts: 0, inUse: 0, max: 0, rate: 0, errors: 0, calls: 0, failed: 0 };
+        sum.hosts += 1; sum.inUse += a.instances_in_use || 0; sum.max += a.max_instances || 0;
+        sum.rate += a.rate || 0; sum.errors += a.error_rate || 0;
+        sum.calls += a.calls || 0; sum.failed += a.failed || 0;
+        byId.set(a.id, sum);
+      }
+    }
+    const rows = [...byId.values()].sort((a, b) => b.rate - a.rate || a.id.localeCompare(b.id));
+    const top = Math.max(1e-9, ...rows.map((r) => r.rate));
+    $('#actor-table tbody').innerHTML = rows.length
+      ? rows.map((r) => `<tr data-actor-summary="${esc(r.id)}"${r.errors > 0 ? ' class="failing"' : ''}>
+          <th scope="row">${esc(r.id)}</th><td>${r.hosts}</td><td>${r.inUse}/${r.max}</td>
+          <td><svg class="bar" width="60" height="8" aria-hidden="true"><rect width="${Math.round((60 * r.rate) / top)}" height="8"></rect></svg> ${rate(r.rate)}</td>
+          <td>${rate(r.errors)}${r.rate > 0 && r.errors > 0 ? ` (${Math.round((100 * r.errors) / r.rate)}%)` : ''}</td>
+          <td>${r.calls}</td><td>${r.failed}</td></tr>`).join('')
+      : '<tr><td colspan="7" class="empty">no actors run</td></tr>';
+  };
+
+  // ---- links --------------------------------------------------------
+
+  const linkFilter = $('#link-filter');
+  linkFilter.addEventListener('input', () => mark('links'));
+
+  function runningKinds() {
+    const actors = new Set();
+    const providers = new Set();
+    for (const host of model.hosts.values()) {
+      host.actors.forEach((a) => actors.add(a.id));
+      host.providers.forEach((p) => providers.add(p.id));
+    }
+    return { actors, providers };
+  }
+
+  function graph(links, kinds) {
+    const nodes = new Map();
+    const node = (id) => {
+      if (!nodes.has(id)) nodes.set(id, { id, layer: 0, row: 0, from: [] });
+      return nodes.get(id);
+    };
+    for (const l of links) { node(l.source); node(l.target).from.push(l.source); }
+    if (nodes.size > GRAPH_MAX_NODES || links.length > GRAPH_MAX_LINKS) {
+      return { hidden: `Graph not drawn: ${nodes.size} components and ${links.length} links. Filter to draw part of it; the table lists every link.` };
+    }
+    // Layers: longest path from a source, at most 8 deep (cycles stop).
+    for (let pass = 0; pass < 8; pass += 1) {
+      let moved = false;
+      for (const l of links) {
+        const s = nodes.get(l.source); const t = nodes.get(l.target);
+        if (s !== t && t.layer < s.layer + 1 && s.layer + 1 < 8) { t.layer = s.layer + 1; moved = true; }
+      }
+      if (!moved) break;
+    }
+    const layers = [];
+    for (const n of nodes.values()) (layers[n.layer] = layers[n.layer] || []).push(n);
+    layers.forEach((layer, index) => {
+      if (!layer) return;
+      if (index === 0) layer.sort((a, b) => a.id.localeCompare(b.id));
+      else {
+        const centre = (n) => {
+          const rows = n.from.map((f) => nodes.get(f).row);
+          return rows.length ? rows.reduce((x, y) => x + y, 0) / rows.length : 0;
+        };
+        layer.sort((a, b) => centre(a) - centre(b) || a.id.localeCompare(b.id));
+      }
+      layer.forEach((n, row) => { n.row = row; });
+    });
+    const W = 168; const H = 28; const GAP_X = 96; const GAP_Y = 14; const PAD = 8;
+    const x = (n) => PAD + n.layer * (W + GAP_X);
+    const y = (n) => PAD + n.row * (H + GAP_Y);
+    const width = PAD * 2 + layers.length * (W + GAP_X) - GAP_X;
+    const height = PAD * 2 + Math.max(1, ...layers.map((l) => (l ? l.length : 0))) * (H + GAP_Y) - GAP_Y;
+    const labelled = links.length <= 40;
+    const edges = links.map((l) => {
+      const s = nodes.get(l.source); const t = nodes.get(l.target);
+      const x1 = x(s) + W; const y1 = y(s) + H / 2; const x2 = x(t); const y2 = y(t) + H / 2;
+      const bend = Math.max(40, Math.abs(x2 - x1) / 2);
+      const label = labelled ? `<text class="edge-label" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 4}" text-anchor="middle">${esc(`${l.namespace}:${l.package}`)}${l.name !== 'default' ? ` (${esc(l.name)})` : ''}</text>` : '';
+      return `<g class="edge"><title>${esc(`${l.source} → ${l.target}: ${contract(l)} (${l.name})`)}</title>
+        <path d="M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}" marker-end="url(#arrow)"></path>${label}</g>`;
+    }).join('');
+    const boxes = [...nodes.values()].map((n) => {
+      const kind = kinds.providers.has(n.id) ? 'provider' : kinds.actors.has(n.id) ? 'actor' : 'absent';
+      const shown = n.id.length > 22 ? `${n.id.slice(0, 21)}…` : n.id;
+      const note = kind === 'absent' ? 'runs on no host' : kind;
+      return `<g class="node ${kind}" data-node="${esc(n.id)}"><title>${esc(`${n.id} (${note})`)}</title>
+        <rect x="${x(n)}" y="${y(n)}" width="${W}" height="${H}" rx="5"></rect>
+        <text x="${x(n) + 10}" y="${y(n) + H / 2 + 4}">${esc(shown)}</text></g>`;
+    }).join('');
+    return {
+      svg: `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Link graph: ${nodes.size} components, ${links.length} links (the table below lists them)">
+        <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker></defs>
+        ${edges}${boxes}</svg>`,
+    };
+  }
+
+  // One section per source, keyed like the host cards: a link event
+  // redraws the sections it touched, not a thousand rows.
+  const linkGroups = new Map(); // source -> {element, signature}
+
+  function linkGroup(source, group, kinds) {
+    const rows = group.map((l) => {
+      const config = Object.entries(l.source_config || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+      const key = linkKey(l);
+      return `<tr data-link="${esc(key)}" data-source="${esc(l.source)}" data-target="${esc(l.target)}">
+          <th scope="row">${esc(l.target)}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : ' <span class="badge absent" title="no host runs it">not running</span>'}</th>
+          <td><code>${esc(contract(l))}</code></td><td>${esc(l.name)}</td><td class="ref">${esc(config)}</td>
+          <td class="buttons">${actionButton('delete-link', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`;
+    }).join('');
+    return `<h3>${esc(source)} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
+        <div class="scroll"><table class="mini links"><thead><tr><th scope="col">target</th><th scope="col">contract</th><th scope="col">name</th><th scope="col">config</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  }
+
+  DRAW.links = () => {
+    const needle = linkFilter.value.trim().toLowerCase();
+    const all = [...model.links.values()].sort((a, b) => linkKey(a).localeCompare(linkKey(b)));
+    const links = needle
+      ? all.filter((l) => `${l.source} ${l.target} ${contract(l)} ${l.name}`.toLowerCase().includes(needle))
+      : all;
+    const kinds = runningKinds();
+    const drawn = graph(links, kinds);
+    const figure = $('#link-graph');
+    figure.hidden = !links.length;
+    figure.querySelector('figcaption').textContent = drawn.hidden
+      || 'Providers, actors, and components no host runs (dashed); hover an arrow for its contract.';
+    figure.querySelector('.scroll').innerHTML = drawn.svg || '';
+    const bySource = new Map();
+    for (const l of links) {
+      if (!bySource.has(l.source)) bySource.set(l.source, []);
+      bySource.get(l.source).push(l);
+    }
+    const container = $('#link-groups');
+    let previous = null;
+    for (const [source, group] of bySource) {
+      const running = group.map((l) => (kinds.actors.has(l.target) || kinds.providers.has(l.target) ? 1 : 0)).join('');
+      const signature = `${running}|${JSON.stringify(group)}`;
+      let entry = linkGroups.get(source);
+      if (!entry) {
+        const element = document.createElement('section');
+        element.className = 'link-group';
+        element.dataset.source = source;
+        entry = { element, signature: '' };
+        linkGroups.set(source, entry);
+      }
+      if (entry.signature !== signature) {
+        entry.element.innerHTML = linkGroup(source, group, kinds);
+        entry.signature = signature;
+      }
+      const next = previous ? previous.nextSibling : container.firstChild;
+      if (entry.element !== next) container.insertBefore(entry.element, next);
+      previous = entry.element;
+    }
+    for (const [source, entry] of linkGroups) {
+      if (!bySource.has(source)) { entry.element.remove(); linkGroups.delete(source); }
+    }
+    const empty = $('#links-empty');
+    empty.hidden = links.length > 0;
+    empty.textContent = model.links.size ? 'No link matches the filter.' : 'No links.';
+  };
+
+  // ---- apps ---------------------------------------------------------
+
+  DRAW.apps = () => {
+    const list = $('#app-list');
+    if (!model.apps.length) { list.innerHTML = '<p class="empty">No apps. <code>lattice-ctl apply FILE</code> declares one.</p>'; return; }
+    list.innerHTML = model.apps.map((app) => {
+      const status = app.status;
+      const rows = status ? status.components.map((c) => `<tr${c.reason ? ' class="failing"' : ''}>
+          <th scope="row">${esc(c.id)}</th><td>${esc(c.kind)}</td><td>${esc(c.desired)}</td>
+          <td>${c.running.length} <span class="hosts">${c.running.map((h) => `<code title="${esc(h)}">${esc(hostName(h))}</code>`).join(' ')}</span></td>
+          <td>${esc(c.reason || '')}</td></tr>`).join('') : '';
+      const versions = app.versions.join(', ');
+      return `<article class="app ${esc(app.state)}" data-app="${esc(app.name)}">
+        <header><h3>${esc(app.name)}</h3><span class="badge ${esc(app.state)}">${esc(app.state)}</span>
+          <span class="meta">version ${esc(app.current)} (kept: ${esc(versions)})${status && status.version !== app.current ? ` · last reconciled: ${esc(status.version)}` : ''}</span>
+          ${actionButton('delete-app', 'Delete', { app: app.name, key: `delapp/${app.name}` }, 'danger')}</header>
+        ${status ? `<div class="scroll"><table class="mini"><thead><tr><th scope="col">component</th><th scope="col">kind</th><th scope="col">desired</th><th scope="col">running</th><th scope="col">reason</th></tr></thead><tbody>${rows}</tbody></table></div>`
+          : '<p class="empty">not reconciled yet</p>'}
+      </article>`;
+    }).join('');
+  };
+
+  // ---- events -------------------------------------------------------
+
+  const eventKind = $('#event-kind');
+  const eventText = $('#event-text');
+  const eventPause = $('#event-pause');
+  let eventsDrawnTo = 0; // seq of the newest event shown
+  let eventsFull = true; // draw the whole list next time
+  const redrawEvents = () => { eventsFull = true; mark('events'); };
+  eventKind.addEventListener('change', redrawEvents);
+  eventText.addEventListener('input', redrawEvents);
+  eventPause.addEventListener('change', redrawEvents);
+
+  const FAILURE = /failed|refused|error/;
+  function category(kind) {
+    if (kind.startsWith('host_') || kind.startsWith('labels_')) return 'host';
+    if (kind.startsWith('actor_')) return 'actor';
+    if (kind.startsWith('provider_') || kind.startsWith('health_')) return 'provider';
+    if (kind.startsWith('link_') || kind.startsWith('config_')) return 'link';
+    if (kind.startsWith('app_') || kind.startsWith('replica_') || kind.startsWith('placement_')) return 'app';
+    return 'other';
+  }
+  function summary(event) {
+    const d = event.data || {};
+    switch (event.kind) {
+      case 'actor_scaled':
+        return d.max_instances === 0 ? `${d.actor_id} stopped on ${hostName(d.host_id)}` : `${d.actor_id} on ${hostName(d.host_id)}: at most ${d.max_instances} instances (${d.actor_ref})`;
+      case 'provider_started': case 'provider_stopped':
+        return `${d.provider_id} (${d.provider_ref}) on ${hostName(d.host_id)}${d.reason ? `: ${d.reason}` : ''}`;
+      case 'link_set': case 'link_deleted':
+        return `${d.source} → ${d.target} ${d.namespace}:${d.package}/${(d.interfaces || []).join(',')}${d.name && d.name !== 'default' ? ` (${d.name})` : ''}`;
+      case 'host_started': case 'host_stopped': case 'host_heartbeat':
+        return `${hostName(d.host_id)} (${short(d.host_id)}), ${d.actors} actors, ${d.providers} providers`;
+      default: {
+        const text = JSON.stringify(d);
+        return text.length > 240 ? `${text.slice(0, 239)}…` : text;
+      }
+    }
+  }
+  function shows(event) {
+    const wanted = eventKind.value;
+    if (wanted === 'failure' ? !FAILURE.test(event.kind) : wanted && category(event.kind) !== wanted) return false;
+    const needle = eventText.value.trim().toLowerCase();
+    return !needle || `${event.kind} ${JSON.stringify(event.data)}`.toLowerCase().includes(needle);
+  }
+  function eventItem(event) {
+    const time = event.time ? new Date(event.time) : null;
+    const clock = time && Number.isFinite(time.getTime()) ? time.toLocaleTimeString([], { hour12: false }) : '';
+    const bad = FAILURE.test(event.kind) ? ' bad' : '';
+    return `<li class="event ${category(event.kind)}${bad}" data-kind="${esc(event.kind)}" data-seq="${event.seq}">
+      <time datetime="${esc(event.time)}">${esc(clock)}</time> <span class="kind">${esc(event.kind)}</span> <span class="what">${esc(summary(event))}</span></li>`;
+  }
+
+  DRAW.events = () => {
+    const list = $('#event-list');
+    const newest = model.events.length ? model.events[model.events.length - 1].seq : 0;
+    if (eventPause.checked) {
+      const waiting = model.events.filter((e) => e.seq > eventsDrawnTo).length;
+      $('#event-count').textContent = `Paused: ${waiting} new event${waiting === 1 ? '' : 's'} waiting.`;
+      return;
+    }
+    if (eventsFull) {
+      list.innerHTML = model.events.filter(shows).reverse().map(eventItem).join('');
+      eventsFull = false;
+    } else {
+      const fresh = model.events.filter((e) => e.seq > eventsDrawnTo && shows(e));
+      if (fresh.length) list.insertAdjacentHTML('afterbegin', fresh.reverse().map(eventItem).join(''));
+      while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+    }
+    eventsDrawnTo = newest;
+    const missed = model.missed ? ` (${model.missed} missed while this page was behind)` : '';
+    $('#event-count').textContent = `The last ${model.events.length} events, newest first${missed}.`;
+  };
+
+  // ---- the model ----------------------------------------------------
+
+  function emptyHost(info) {
+    return {
+      host_id: info.host_id, labels: info.labels || {}, version: info.version || '',
+      started_at: info.started_at || '', uptime_seconds: info.uptime_seconds || 0,
+      state: 'ready', actors: [], providers: [], routing: {},
+    };
+  }
+
+  function applyEvent(event) {
+    const d = event.data || {};
+    const host = d.host_id ? model.hosts.get(d.host_id) : undefined;
+    switch (event.kind) {
+      case 'host_started': case 'host_heartbeat': {
+        const known = host || emptyHost(d);
+        Object.assign(known, { labels: d.labels || known.labels, version: d.version, started_at: d.started_at, uptime_seconds: d.uptime_seconds });
+        if (known.state === 'unreachable') known.state = 'ready';
+        model.hosts.set(d.host_id, known);
+        return ['hosts', 'summary'];
+      }
+      case 'host_stopped':
+        model.hosts.delete(d.host_id);
+        return ['hosts', 'summary', 'actors', 'links'];
+      case 'labels_changed':
+        if (host) host.labels = d.labels || {};
+        return ['hosts'];
+      case 'actor_scaled': {
+        if (!host) return [];
+        const index = host.actors.findIndex((a) => a.id === d.actor_id);
+        if (d.max_instances === 0) { if (index >= 0) host.actors.splice(index, 1); }
+        else if (index >= 0) Object.assign(host.actors[index], { max_instances: d.max_instances, reference: d.actor_ref });
+        else {
+          host.actors.push({ id: d.actor_id, reference: d.actor_ref, max_instances: d.max_instances, instances_in_use: 0, calls: 0, failed: 0, rate: 0, error_rate: 0 });
+          host.actors.sort((a, b) => a.id.localeCompare(b.id));
+        }
+        return ['hosts', 'actors', 'summary', 'links'];
+      }
+      case 'actor_updated': {
+        const actor = host && host.actors.find((a) => a.id === d.actor_id);
+        if (actor) actor.reference = d.actor_ref;
+        return ['hosts'];
+      }
+      case 'provider_started': {
+        if (!host) return [];
+        if (!host.providers.some((p) => p.id === d.provider_id)) {
+          host.providers.push({ id: d.provider_id, reference: d.provider_ref });
+          host.providers.sort((a, b) => a.id.localeCompare(b.id));
+        }
+        return ['hosts', 'summary', 'links'];
+      }
+      case 'provider_stopped':
+        // A process provider says so when its process exits, and may restart.
+        if (host && d.restarting_in_ms === undefined) host.providers = host.providers.filter((p) => p.id !== d.provider_id);
+        return ['hosts', 'summary', 'links'];
+      case 'link_set':
+        model.links.set(linkKey(d), d);
+        return ['links', 'summary'];
+      case 'link_deleted':
+        model.links.delete(linkKey(d));
+        return ['links', 'summary'];
+      default:
+        return [];
+    }
+  }
+
+  function onEvent(event) {
+    if (event.seq <= model.lastSeq) return;
+    model.lastSeq = event.seq;
+    model.events.push(event);
+    if (model.events.length > MAX_EVENTS) model.events.splice(0, model.events.length - MAX_EVENTS);
+    mark('events', ...applyEvent(event));
+  }
+
+  function connect() {
+    const source = new EventSource('/api/events');
+    const status = $('#connection');
+    const handlers = {
+      hosts: (hosts) => {
+        model.hosts = new Map(hosts.map((h) => [h.host_id, h]));
+        mark('hosts', 'actors', 'summary', 'links', 'apps');
+      },
+      links: (links) => { model.links = new Map(links.map((l) => [linkKey(l), l])); mark('links', 'summary'); },
+      apps: (apps) => { model.apps = apps; mark('apps', 'summary'); },
+      meta: (m) => { model.problems = m.problems || []; mark('problems'); },
+      lattice: onEvent,
+      lagged: (m) => { model.missed += m.missed || 0; mark('events'); },
+    };
+    for (const [name, handle] of Object.entries(handlers)) {
+      source.addEventListener(name, (message) => {
+        let data;
+        try { data = JSON.parse(message.data); } catch { return; }
+        handle(data);
+      });
+    }
+    source.addEventListener('open', () => {
+      // The server sends its backlog again: take it afresh.
+      model.events = []; model.lastSeq = 0; eventsDrawnTo = 0;
+      redrawEvents();
+      status.textContent = 'live';
+      status.className = 'pill live';
+      document.body.dataset.live = 'true';
+    });
+    source.addEventListener('error', () => {
+      status.textContent = 'reconnecting…';
+      status.className = 'pill down';
+      document.body.dataset.live = 'false';
+    });
+  }
+
+  // ---- actions ------------------------------------------------------
+
+  const dialog = $('#confirm');
+  const dialogBody = $('#confirm-body');
+  const dialogError = $('#confirm-error');
+  let pending = null; // {action, collect}
+
+  function ask(title, html, action, collect) {
+    $('#confirm-title').textContent = title;
+    dialogBody.innerHTML = html;
+    dialogError.textContent = '';
+    pending = { action, collect };
+    $('#confirm-ok').disabled = false;
+    dialog.showModal();
+    const first = dialogBody.querySelector('input, textarea, select');
+    (first || $('#confirm-cancel')).focus();
+  }
+
+  function toast(text, bad) {
+    const element = $('#toast');
+    element.textContent = text;
+    element.className = `toast shown${bad ? ' bad' : ''}`;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { element.className = 'toast'; }, 6000);
+  }
+
+  $('#confirm-cancel').addEventListener('click', () => dialog.close());
+  $('#confirm-form').addEventListener('submit', async (submitted) => {
+    submitted.preventDefault();
+    if (!pending) return;
+    let body;
+    try { body = pending.collect(); } catch (problem) { dialogError.textContent = problem.message; return; }
+    $('#confirm-ok').disabled = true;
+    try {
+      const answer = await fetch(`/api/actions/${pending.action}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-lattice-token': TOKEN },
+        body: JSON.stringify(body),
+      });
+      const said = await answer.json().catch(() => ({ error: `HTTP ${answer.status}` }));
+      if (!answer.ok) { dialogError.textContent = said.error || `HTTP ${answer.status}`; $('#confirm-ok').disabled = false; return; }
+      dialog.close();
+      toast(said.message || 'done');
+    } catch (problem) {
+      dialogError.textContent = `cannot reach the dashboard: ${problem.message}`;
+      $('#confirm-ok').disabled = false;
+    }
+  });
+
+  const field = (id, label, value = '', type = 'text', extra = '') =>
+    `<p><label for="${id}">${esc(label)}</label><input id="${id}" name="${id}" type="${type}" value="${esc(value)}" ${extra}></p>`;
+  const value = (id) => document.getElementById(id).value.trim();
+  const need = (id, what) => { const v = value(id); if (!v) throw new Error(`${what} is required`); return v; };
+
+  document.addEventListener('click', (clicked) => {
+    const button = clicked.target.closest('button[data-action]');
+    if (!button || button.disabled) return;
+    const d = button.dataset;
+    switch (d.action) {
+      case 'scale-actor':
+        ask(`Scale actor ${d.actor}`, `<p>On host <code>${esc(hostName(d.host))}</code> (<code>${esc(short(d.host))}</code>). 0 stops it.</p>${field('max-instances', 'Most instances at once', d.max, 'number', 'min="0" max="100000" required')}`,
+          'scale-actor', () => {
+            const max = Number(need('max-instances', 'the number of instances'));
+            if (!Number.isInteger(max) || max < 0) throw new Error('the number of instances is a whole number, 0 or more');
+            return { host: d.host, actor: d.actor, max_instances: max };
+          });
+        break;
+      case 'stop-actor':
+        ask(`Stop actor ${d.actor}?`, `<p>Stops <code>${esc(d.actor)}</code> on host <code>${esc(hostName(d.host))}</code>. Calls in flight finish; new ones go to other hosts that run it, or fail.</p>`,
+          'stop-actor', () => ({ host: d.host, actor: d.actor }));
+        break;
+      case 'stop-provider':
+        ask(`Stop provider ${d.provider}?`, `<p>Stops <code>${esc(d.provider)}</code> on host <code>${esc(hostName(d.host))}</code>.</p>`,
+          'stop-provider', () => ({ host: d.host, provider: d.provider }));
+        break;
+      case 'delete-link':
+        ask('Delete this link?', `<p><code>${esc(d.source)}</code> loses its link for <code>${esc(d.package)}</code> named <code>${esc(d.name)}</code>; its calls over it fail from now on.</p>`,
+          'delete-link', () => ({ source: d.source, package: d.package, name: d.name }));
+        break;
+      case 'delete-app':
+        ask(`Delete app ${d.app}?`, `<p>The reconciler stops every component of <code>${esc(d.app)}</code> and deletes its links.</p>`,
+          'delete-app', () => ({ name: d.app }));
+        break;
+      default:
+    }
+  });
+
+  $('#put-link').addEventListener('click', () => ask('Put a link',
+    field('link-source', 'Source (caller)') + field('link-target', 'Target (callee)')
+      + field('link-contract', 'Contract, ns:pkg/iface[,iface]', '', 'text', 'placeholder="wasi:keyvalue/store,atomics"')
+      + field('link-name', 'Link name', 'default'),
+    'put-link', () => ({
+      source: need('link-source', 'the source'), target: need('link-target', 'the target'),
+      contract: need('link-contract', 'the contract'), name: value('link-name') || 'default',
+    })));
+
+  $('#apply-app').addEventListener('click', () => ask('Apply an app',
+    '<p><label for="app-manifest">Manifest (TOML with an <code>[app]</code> table; files by absolute paths on the hosts, or registry references)</label></p><textarea id="app-manifest" rows="12" spellcheck="false" required></textarea>',
+    'apply-app', () => ({ manifest: need('app-manifest', 'the manifest') })));
+
+  // ---- start --------------------------------------------------------
+
+  const mode = $('#mode');
+  mode.textContent = ACTIONS ? 'actions allowed' : 'read-only';
+  mode.className = `pill ${ACTIONS ? 'actions' : 'read-only'}`;
+  mode.title = ACTIONS ? 'each action asks for confirmation' : READ_ONLY;
+  document.body.dataset.actions = ACTIONS ? 'on' : 'off';
+  for (const id of ['#put-link', '#apply-app']) {
+    const button = $(id);
+    if (!ACTIONS) { button.disabled = true; button.title = READ_ONLY; }
+  }
+  // Uptimes tick while nothing else changes.
+  setInterval(() => mark('hosts'), 30000);
+  mark('summary', 'hosts', 'actors', 'links', 'apps', 'events');
+  connect();
+})();
