@@ -23,7 +23,7 @@ use futures::StreamExt as _;
 use lattice_host::lattice::{ClusterKeys, Lattice};
 use lattice_host::Host;
 use lattice_interfaces::protocol::control::op;
-use lattice_tests::browser::{Browser, Dashboard};
+use lattice_tests::browser::{Browser, Dashboard, DIALOG_OPEN};
 use lattice_tests::hosts::{self, id};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::lattice::{scale, start_provider, Control};
@@ -259,46 +259,15 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
         r#"button[data-action="stop-actor"][data-host="{}"][data-actor="hello"]"#,
         host.id()
     );
-    let dialog_open = "return document.getElementById('confirm').open";
-    browser
-        .wait_for(&stop, Duration::from_secs(5))
-        .await
-        .0
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_until("the confirmation", dialog_open, Duration::from_secs(5))
-        .await;
-    browser
-        .find_now("#confirm-cancel")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(browser.run(dialog_open, vec![]).await, json!(false));
+    browser.open_dialog(&stop).await;
+    browser.click("#confirm-cancel").await;
+    assert_eq!(browser.run(DIALOG_OPEN, vec![]).await, json!(false));
     assert!(
         host.actor(&id("hello")).is_some(),
         "a cancelled stop stopped it"
     );
-    browser
-        .wait_for(&stop, Duration::from_secs(5))
-        .await
-        .0
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_until("the confirmation", dialog_open, Duration::from_secs(5))
-        .await;
-    browser
-        .find_now("#confirm-ok")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.open_dialog(&stop).await;
+    browser.click("#confirm-ok").await;
     eventually("hello to stop", async || {
         host.actor(&id("hello")).is_none().then_some(())
     })
@@ -315,16 +284,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
         .await;
 
     // Put a link through the page's form.
-    browser
-        .find_now("#put-link")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_until("the link form", dialog_open, Duration::from_secs(5))
-        .await;
+    browser.open_dialog("#put-link").await;
     for (field, value) in [
         ("#link-source", "greeter"),
         ("#link-target", "uppercase"),
@@ -333,13 +293,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
         let input = browser.find_now(field).await.unwrap();
         input.send_keys(value).await.unwrap();
     }
-    browser
-        .find_now("#confirm-ok")
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#confirm-ok").await;
     browser
         .wait_for(
             r#"tr[data-link="greeter|example:uppercase|default"]"#,

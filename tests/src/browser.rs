@@ -17,6 +17,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 /// What to install when the browser is missing.
 const INSTALL: &str = "apt-get install chromium chromium-driver (./scripts/test installs them)";
 
+/// A script that says whether the page's dialog is open.
+pub const DIALOG_OPEN: &str = "return document.getElementById('confirm').open";
+
 /// A headless chromium under chromedriver.
 pub struct Browser {
     /// The WebDriver session.
@@ -123,6 +126,28 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Clicks the element `css` selects, waiting up to 5 s for it.
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css, Duration::from_secs(5))
+            .await
+            .0
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    /// Clicks `css` and waits up to 5 s for the page's dialog (a
+    /// confirmation or a form) to open.
+    pub async fn open_dialog(&self, css: &str) {
+        self.click(css).await;
+        self.wait_until(
+            &format!("the dialog {css} opens"),
+            DIALOG_OPEN,
+            Duration::from_secs(5),
+        )
+        .await;
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the

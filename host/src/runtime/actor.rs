@@ -691,66 +691,57 @@ impl Actor {
             function
         );
         let started = Instant::now();
-        let answer = self
-            .run_export_now(interface, function, call)
-            .instrument(span.clone())
-            .await;
-        self.answered(started, answer.as_ref().err(), &span);
-        answer
-    }
-
-    async fn run_export_now<T>(
-        &self,
-        interface: &str,
-        function: &str,
-        call: impl for<'s> FnOnce(
-            &'s mut Store<ActorCtx>,
-            wasmtime::component::Func,
-        ) -> futures::future::BoxFuture<'s, wasmtime::Result<T>>,
-    ) -> Result<T, InvocationError> {
-        let Some(export) = self
-            .prepared
-            .exports
-            .iter()
-            .find(|name| super::calls::unversioned(name) == interface)
-            .cloned()
-        else {
-            return Err(self.error(
-                ErrorKind::NotFound,
-                format_args!("does not export {interface}"),
-            ));
-        };
-        let _permit = self.instance_permit().await?;
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let mut store = self.new_store();
-        let timeout = self.limits.timeout;
-        let run = async {
-            let instance = self.prepared.pre.instantiate_async(&mut store).await?;
-            let Some(func) = instance
-                .get_export_index(&mut store, None, &export)
-                .and_then(|parent| instance.get_export_index(&mut store, Some(&parent), function))
-                .and_then(|index| instance.get_func(&mut store, index))
+        let answer = async {
+            let Some(export) = self
+                .prepared
+                .exports
+                .iter()
+                .find(|name| super::calls::unversioned(name) == interface)
+                .cloned()
             else {
-                return Ok(None);
-            };
-            call(&mut store, func).await.map(Some)
-        };
-        let outcome = match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(Some(results))) => return Ok(results),
-            Ok(Ok(None)) => {
                 return Err(self.error(
                     ErrorKind::NotFound,
-                    format_args!("has no function {function} in {interface}"),
-                ))
-            }
-            Ok(Err(error)) => {
-                let breached = store.data().limits.breached_at;
-                CallFailure::Trap(error, breached)
-            }
-            Err(_elapsed) => CallFailure::Deadline,
-        };
-        self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        Err(self.describe(outcome))
+                    format_args!("does not export {interface}"),
+                ));
+            };
+            let _permit = self.instance_permit().await?;
+            self.counters.calls.fetch_add(1, Ordering::Relaxed);
+            let mut store = self.new_store();
+            let timeout = self.limits.timeout;
+            let run = async {
+                let instance = self.prepared.pre.instantiate_async(&mut store).await?;
+                let Some(func) = instance
+                    .get_export_index(&mut store, None, &export)
+                    .and_then(|parent| {
+                        instance.get_export_index(&mut store, Some(&parent), function)
+                    })
+                    .and_then(|index| instance.get_func(&mut store, index))
+                else {
+                    return Ok(None);
+                };
+                call(&mut store, func).await.map(Some)
+            };
+            let outcome = match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(Some(results))) => return Ok(results),
+                Ok(Ok(None)) => {
+                    return Err(self.error(
+                        ErrorKind::NotFound,
+                        format_args!("has no function {function} in {interface}"),
+                    ))
+                }
+                Ok(Err(error)) => {
+                    let breached = store.data().limits.breached_at;
+                    CallFailure::Trap(error, breached)
+                }
+                Err(_elapsed) => CallFailure::Deadline,
+            };
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            Err(self.describe(outcome))
+        }
+        .instrument(span.clone())
+        .await;
+        self.answered(started, answer.as_ref().err(), &span);
+        answer
     }
 
     /// Hands `message` to the actor's `wasmcloud:messaging/handler`
