@@ -101,6 +101,10 @@ pub fn init(settings: &Settings) -> Telemetry {
             .with_location(false)
             .with_threads(false)
             .with_tracked_inactivity(false)
+            // Spans are linked through tracing's own parents and the
+            // traceparent we write; OpenTelemetry's thread-local context
+            // need not follow every poll.
+            .with_context_activation(false)
             .with_filter(
                 tracing_subscriber::filter::Targets::new()
                     .with_target(crate::telemetry::TARGET, tracing::Level::TRACE),
