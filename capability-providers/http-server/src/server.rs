@@ -107,18 +107,17 @@ impl HttpServerProvider {
     /// (default 30 s), so slow clients cannot hold connections;
     /// `max_connections` bounds how many are open at once (default 10,000).
     pub fn new(context: ProviderContext) -> Self {
-        let header_timeout = context
-            .config
-            .get("header_read_timeout_ms")
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|ms| *ms > 0)
-            .map_or(HEADER_READ_TIMEOUT, Duration::from_millis);
-        let body_idle = context
-            .config
-            .get("body_idle_timeout_ms")
-            .and_then(|v| v.parse::<u64>().ok())
-            .filter(|ms| *ms > 0)
-            .map_or(BODY_IDLE_TIMEOUT, Duration::from_millis);
+        // A positive number of milliseconds, else the default.
+        let millis = |key: &str, default: Duration| {
+            context
+                .config
+                .get(key)
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .map_or(default, Duration::from_millis)
+        };
+        let header_timeout = millis("header_read_timeout_ms", HEADER_READ_TIMEOUT);
+        let body_idle = millis("body_idle_timeout_ms", BODY_IDLE_TIMEOUT);
         let max_connections = context
             .config
             .get("max_connections")
