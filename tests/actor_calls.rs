@@ -58,7 +58,7 @@ async fn scaling_an_actor_keeps_its_call_counters() {
         .assert_status(200);
     let uppercase = id("uppercase");
     let reference = host.actor(&uppercase).unwrap().origin().to_string();
-    host.scale_actor(&uppercase, &reference, 3, None, None)
+    host.scale_actor(&uppercase, &reference, 3, Default::default(), None)
         .await
         .unwrap();
     let scaled = host.actor(&uppercase).unwrap();

@@ -137,6 +137,7 @@ async fn a_missing_file_and_a_duplicate_id_are_refused() {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        min_instances: None,
         config: Vec::new(),
         secrets: Default::default(),
         placement: None,
@@ -258,4 +259,45 @@ async fn actors_of_one_component_share_its_compiled_code_on_a_host() {
     }
     // Shared code, separate actors: each counts its own calls.
     assert_eq!((one.stats().calls, two.stats().calls), (1, 1));
+}
+
+#[tokio::test]
+async fn an_actor_that_scales_from_zero_is_checked_at_start_and_linked_at_its_first_call() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = host(Some(cache.path()));
+    let from_zero = ActorLimits {
+        min_instances: 0,
+        ..ActorLimits::default()
+    };
+    let actor = start_fixture_with(&host, "lazy", "hello", from_zero)
+        .await
+        .unwrap();
+    // Compiled (and cached) at start, but nothing linked or held yet.
+    assert_eq!(actor.compile_outcome(), CompileOutcome::Compiled);
+    assert!(!actor.is_linked());
+    assert!(actor.serves("wasi:http/incoming-handler"));
+    // A second actor of the component starts linked: the first held no code
+    // for it to share, so it comes from the cache.
+    let eager = start_fixture(&host, "eager", "hello").await;
+    assert_eq!(eager.compile_outcome(), CompileOutcome::CacheHit);
+    assert!(eager.is_linked());
+
+    // Two first calls at once: both served, linked once.
+    let (one, two) = tokio::join!(hosts::status_of_get(&actor), hosts::status_of_get(&actor));
+    assert_eq!((one.as_u16(), two.as_u16()), (200, 200));
+    assert!(actor.is_linked());
+    assert_eq!(actor.stats().calls, 2);
+
+    // What cannot run is still refused at start, not at the first call.
+    let refused = host
+        .start_actor_from_bytes(
+            id("broken"),
+            "broken.wasm",
+            b"\0asm\x0d\0\x01\0garbage".to_vec(),
+            from_zero,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("broken"), "{refused}");
 }

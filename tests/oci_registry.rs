@@ -89,7 +89,7 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
     assert_eq!(registry.blob_downloads(&sha256(&wasm)), 1);
 
     // Scaling by the tag keeps the actor: the tag names what it runs.
-    host.scale_actor(&id("hello"), &reference, 3, None, None)
+    host.scale_actor(&id("hello"), &reference, 3, Default::default(), None)
         .await
         .unwrap();
 
@@ -131,6 +131,7 @@ fn spec(name: &str) -> lattice_interfaces::ActorSpec {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        min_instances: None,
         config: Vec::new(),
         secrets: Default::default(),
         placement: None,

@@ -21,6 +21,7 @@ use lattice_tests::hosts::{self, http_link, id};
 use lattice_tests::http_client::{self, HttpClient};
 use lattice_tests::lattice::{rpc, scale, start_provider, Control, HostProcess};
 use lattice_tests::nats::{self, NatsServer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A lattice on a NATS server of its own whose hosts share one signing
 /// key, and a control client for it.
@@ -41,12 +42,17 @@ impl Cluster {
     }
 
     fn host(&self) -> HostProcess {
-        let args = [
+        self.host_with(&[])
+    }
+
+    fn host_with(&self, extra: &[&str]) -> HostProcess {
+        let mut args = vec![
             "--cluster-seed",
             self.seed.as_str(),
             "--call-timeout-secs",
             "5",
         ];
+        args.extend_from_slice(extra);
         let binary = lattice_tests::fixtures::binary("lattice-host");
         HostProcess::start(&binary, &self.nats.url(), "default", &args)
     }
@@ -149,6 +155,143 @@ async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_cros
     let (local, remote) = cluster.routing(&edge, "echo").await;
     assert!(remote >= 1 && local == 0, "local {local}, remote {remote}");
     assert!(cluster.calls(&compute, "echo").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next_is_refused_not_buffered(
+) {
+    let cluster = Cluster::start().await;
+    let (edge, compute) = (
+        cluster.host_with(&["--payload-budget-mib", "1"]),
+        cluster.host(),
+    );
+    cluster.run_actor(&compute, "echo", "http_echo").await;
+    let url = cluster.serve_http(&edge, "echo").await;
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+
+    // A slow upload: 300 KiB of 400 sent, then a pause. The edge holds
+    // twice what it read (the body and its encoding): 600 KiB of 1 MiB.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        400 << 10
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&vec![b'a'; 300 << 10]).await.unwrap();
+
+    // The next upload, 250 KiB, does not fit beside it: refused at once with
+    // the reason, rather than read into memory.
+    let client = HttpClient::default();
+    let refused = lattice_tests::eventually("an upload to be refused for the budget", async || {
+        let reply = client
+            .request(
+                http::Method::POST,
+                &format!("{url}next"),
+                Bytes::from(vec![b'b'; 250 << 10]),
+            )
+            .await
+            .ok()?;
+        (reply.status == 503).then_some(reply.body)
+    })
+    .await;
+    assert!(
+        refused.contains("the request body for echo")
+            && refused.contains("payload budget of 1.0 MiB is held by other calls"),
+        "{refused}"
+    );
+    // Small calls still go through.
+    client.get_reply(&url).await.assert_answer(200, "");
+
+    // The slow upload ends and is served whole; then the room is back.
+    slow.write_all(&vec![b'a'; 100 << 10]).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 64 << 10];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || answer.len() < 400 << 10 {
+        let n = tokio::time::timeout(Duration::from_secs(20), slow.read(&mut buffer))
+            .await
+            .expect("the slow upload is answered")
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..40])
+    );
+    let reply = client
+        .request(
+            http::Method::POST,
+            &format!("{url}next"),
+            Bytes::from(vec![b'b'; 250 << 10]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.bytes.len()), (200, 250 << 10));
+
+    // More than the whole budget can never fit: a bad request, not a wait.
+    let reply = client
+        .request(
+            http::Method::POST,
+            &format!("{url}big"),
+            Bytes::from(vec![b'c'; 700 << 10]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .contains("more than this host's payload budget of 1.0 MiB"),
+        "{}",
+        reply.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_from_another_host_are_counted_at_their_size_as_component_values() {
+    let cluster = Cluster::start().await;
+    let compute = cluster.host_with(&["--payload-budget-mib", "1"]);
+    cluster.run_actor(&compute, "uppercase", "uppercase").await;
+    let key = nkeys::KeyPair::from_seed(&cluster.seed).unwrap();
+    let call = |id: &str, bytes: usize| {
+        lattice_tests::lattice::TestCall {
+            id,
+            source: "greeter",
+            target: "uppercase",
+            interface: "example:uppercase/convert",
+            function: "upper",
+            link_name: "default",
+            // A 100 KiB `list<u8>` is 100 KiB on the wire and about 4 MiB as
+            // component values (one `Val` per byte).
+            payload: lattice_interfaces::protocol::rpc::value::encode(&[
+                lattice_interfaces::protocol::rpc::WireVal::Bytes(vec![7; bytes]),
+            ])
+            .unwrap(),
+        }
+        .signed(&key, None)
+    };
+    let refusal = lattice_tests::lattice::refusal(
+        call("blob-1", 100 << 10).send(cluster.ctl.nats()).await,
+        lattice_interfaces::ErrorKind::BadRequest,
+    );
+    assert!(
+        refusal.starts_with("arguments of example:uppercase/convert.upper would hold")
+            && refusal.ends_with("more than this host's payload budget of 1.0 MiB"),
+        "{refusal}"
+    );
+    // A small argument is decoded and reaches the function, whose types
+    // wasmtime checks: `upper` takes a string.
+    let response = call("blob-2", 16).send(cluster.ctl.nats()).await;
+    let error = response.error.expect("a list<u8> is not a string");
+    assert!(!error.message.contains("payload budget"), "{error:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

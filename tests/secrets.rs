@@ -29,6 +29,7 @@ fn configured(secrets: &[(&str, &str)]) -> ActorSpec {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        min_instances: None,
         config: Vec::new(),
         secrets: secrets
             .iter()

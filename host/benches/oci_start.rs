@@ -35,6 +35,7 @@ fn spec(name: &str, reference: &str) -> ActorSpec {
         memory_limit_mib: None,
         timeout_ms: None,
         instance_reuse: None,
+        min_instances: None,
         config: Vec::new(),
         secrets: Default::default(),
         placement: None,

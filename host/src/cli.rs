@@ -180,6 +180,11 @@ pub struct HostArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_reference_mib: u64,
 
+    /// Memory that calls crossing the lattice may hold at once, in MiB: HTTP request bodies read whole for an actor on another host, and other hosts' arguments as component values; a call that would go over is refused as busy (503)
+    #[arg(long, env = "LATTICE_PAYLOAD_BUDGET_MIB", default_value_t = (crate::budget::DEFAULT_PAYLOAD_BUDGET >> 20) as u64, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub payload_budget_mib: u64,
+
     /// Account public key allowed to sign actors; repeat for more [default: any valid signature]
     #[arg(
         long = "allowed-issuer",
@@ -217,6 +222,7 @@ impl std::fmt::Debug for HostArgs {
             .field("allowed_dirs", &self.allowed_dirs)
             .field("secret_dirs", &self.secret_dirs)
             .field("max_reference_mib", &self.max_reference_mib)
+            .field("payload_budget_mib", &self.payload_budget_mib)
             .field("reconcile_ms", &self.reconcile_ms)
             .field("allowed_issuers", &self.allowed_issuers)
             .finish()
@@ -240,6 +246,11 @@ impl HostArgs {
             labels: self.labels.iter().cloned().collect(),
             registries: self.registry.options()?,
             secret_dirs: self.secret_dirs.clone(),
+            payload_budget: Some(
+                usize::try_from(self.payload_budget_mib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20),
+            ),
             runtime: RuntimeConfig {
                 pool_instances: self.pool_instances,
                 max_memory: (self.max_memory_mib as usize) << 20,

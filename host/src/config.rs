@@ -39,6 +39,9 @@ pub struct ActorLimits {
     /// HTTP calls one instance may serve before it is dropped (its memory
     /// lives on between them); 1 is a fresh instance per call.
     pub instance_reuse: u32,
+    /// 1: its component is linked (its code in memory) from the start; 0:
+    /// it scales from zero, linked at its first call.
+    pub min_instances: u32,
 }
 
 impl Default for ActorLimits {
@@ -49,6 +52,7 @@ impl Default for ActorLimits {
             timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(5),
             instance_reuse: 1,
+            min_instances: 1,
         }
     }
 }
@@ -68,6 +72,9 @@ impl ActorLimits {
         }
         if let Some(n) = spec.instance_reuse {
             limits.instance_reuse = n.max(1);
+        }
+        if let Some(n) = spec.min_instances {
+            limits.min_instances = n.min(1);
         }
         limits
     }
@@ -124,4 +131,8 @@ pub struct HostConfig {
     /// Directories actors' `file:` secrets may be read from (none: no
     /// secret files).
     pub secret_dirs: Vec<std::path::PathBuf>,
+    /// Bytes that calls crossing the lattice may hold at once (request
+    /// bodies read whole, arguments as component values); `None`:
+    /// [`crate::budget::DEFAULT_PAYLOAD_BUDGET`].
+    pub payload_budget: Option<usize>,
 }

@@ -171,9 +171,20 @@ pub mod wire {
 
     /// Reads `body` whole, at most `limit` bytes; `what` names it in errors.
     pub async fn collect_at_most(
+        body: HttpBody,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, InvocationError> {
+        collect_reserving(body, what, limit, |_| Ok(())).await
+    }
+
+    /// Reads `body` whole, at most `limit` bytes, telling `reserve` the
+    /// size of each chunk before it is kept: its error ends the read.
+    pub async fn collect_reserving(
         mut body: HttpBody,
         what: &str,
         limit: usize,
+        mut reserve: impl FnMut(usize) -> Result<(), InvocationError>,
     ) -> Result<Vec<u8>, InvocationError> {
         let mut data = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -186,6 +197,7 @@ pub mod wire {
                         format!("{what} body exceeds {limit} bytes"),
                     ));
                 }
+                reserve(chunk.len())?;
                 data.extend_from_slice(&chunk);
             }
         }
@@ -208,6 +220,15 @@ pub mod wire {
         request: http::Request<HttpBody>,
     ) -> Result<Vec<u8>, InvocationError> {
         let (parts, body) = request.into_parts();
+        encode_request_parts(&parts, collect(body, "request").await?)
+    }
+
+    /// A request's head `parts` and its whole `body` as an
+    /// `incoming-handler` `handle` payload.
+    pub fn encode_request_parts(
+        parts: &http::request::Parts,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, InvocationError> {
         let authority = parts
             .uri
             .authority()
@@ -229,10 +250,7 @@ pub mod wire {
             authority,
             headers: header_pairs(&parts.headers),
         };
-        pack(&HttpMessage {
-            head,
-            body: collect(body, "request").await?,
-        })
+        pack(&HttpMessage { head, body })
     }
 
     /// A request from an untrusted `handle` payload.

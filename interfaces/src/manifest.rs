@@ -10,6 +10,8 @@
 //! timeout_ms = 30000           # per call (optional)
 //! instance_reuse = 1000        # HTTP calls one instance may serve (optional;
 //!                              # default 1: a fresh instance per call)
+//! min_instances = 0            # scale from zero: code linked at the first
+//!                              # call (optional; default 1: at start)
 //!
 //! [[providers]]
 //! id = "http"
@@ -79,6 +81,11 @@ pub struct ActorSpec {
     /// memory survives between them. Unset or 1: a fresh instance per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
+    /// 0: it scales from zero: checked and compiled when it starts, but
+    /// its code is linked and held in memory only from its first call on.
+    /// Unset or 1: linked when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_instances: Option<u32>,
     /// Named config its instances read through `wasi:config/store`, merged
     /// in this order (a later entry's key wins). Each must exist when the
     /// actor starts; a change reaches the instances made after it.
@@ -94,6 +101,17 @@ pub struct ActorSpec {
     /// everything on its one host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<crate::placement::Placement>,
+}
+
+/// Why `min_instances` is refused, when it is: 0 (scale from zero) and 1
+/// (linked at start) are what a host does; instances themselves are made
+/// per call (`instance_reuse` keeps them warm).
+pub fn min_instances_refusal(min_instances: u32) -> Option<String> {
+    (min_instances > 1).then(|| {
+        format!(
+            "min_instances = {min_instances} is not supported: 0 scales from zero (linked at the first call), 1 links at start; instances are made per call (instance_reuse keeps them warm)"
+        )
+    })
 }
 
 /// A capability provider the manifest runs.
@@ -280,6 +298,12 @@ impl Manifest {
             }
         }
         for actor in &raw.actors {
+            if let Some(reason) = actor
+                .min_instances
+                .and_then(crate::manifest::min_instances_refusal)
+            {
+                return Err(invalid(format!("actor \"{}\": {reason}", actor.id)));
+            }
             if actor.max_instances == Some(0) {
                 return Err(invalid(format!(
                     "actor \"{}\": max_instances must be at least 1",
@@ -484,6 +508,26 @@ name = "Lattice"
     fn clashing_links_are_refused() {
         let doubled = format!("{HELLO}\n[[links]]\nsource = \"http\"\ntarget = \"hello\"\ninterface = \"wasi:http/incoming-handler\"\n");
         assert!(error_of(&doubled).contains("clashes with link"));
+    }
+
+    #[test]
+    fn min_instances_is_zero_or_one() {
+        let with = |n: u32| {
+            HELLO.replace(
+                "id = \"hello\"\n",
+                &format!("id = \"hello\"\nmin_instances = {n}\n"),
+            )
+        };
+        assert!(with(3) != HELLO, "the fixture has an actor hello");
+        let e = error_of(&with(3));
+        assert!(
+            e.contains("actor \"hello\": min_instances = 3 is not supported: 0 scales from zero"),
+            "{e}"
+        );
+        for n in [0, 1] {
+            let manifest = Manifest::from_toml(&with(n)).unwrap();
+            assert_eq!(manifest.actors[0].min_instances, Some(n));
+        }
     }
 
     #[test]

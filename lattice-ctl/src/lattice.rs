@@ -303,6 +303,8 @@ pub struct ActorSettings {
     pub max_instances: u32,
     /// HTTP calls per instance, when given.
     pub instance_reuse: Option<u32>,
+    /// 0: scale from zero; 1: linked at start; when given.
+    pub min_instances: Option<u32>,
     /// Named config it reads, in order.
     pub config: Vec<ComponentId>,
     /// Secret references by key.
@@ -343,6 +345,7 @@ async fn scale_on(
         actor_ref: reference.to_string(),
         max_instances: settings.max_instances,
         instance_reuse: settings.instance_reuse,
+        min_instances: settings.min_instances,
         // Given only when named: a running actor keeps what it reads.
         config: (!settings.config.is_empty()).then_some(settings.config),
         secrets: (!settings.secrets.is_empty()).then_some(settings.secrets),
@@ -718,14 +721,9 @@ pub async fn drain_host(
             if app.current == 0 {
                 continue;
             }
-            match state.app_status(name).await? {
-                Some(status)
-                    if status.converged
-                        && !status
-                            .components
-                            .iter()
-                            .any(|c| c.running.iter().any(|h| h == host)) => {}
-                _ => waiting_for.push(name.clone()),
+            let status = state.app_status(name).await?;
+            if !status.is_some_and(|status| status.settled_without(host)) {
+                waiting_for.push(name.clone());
             }
         }
         if waiting_for.is_empty() || tokio::time::Instant::now() >= until {

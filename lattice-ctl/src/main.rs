@@ -240,6 +240,11 @@ enum StartCommand {
         /// (its memory lives on between them) [default: 1, fresh per call]
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         instance_reuse: Option<u32>,
+        /// 0: scale from zero (checked and compiled now, its code linked
+        /// and held in memory from its first call on); 1: linked now
+        /// [default: 1]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1))]
+        min_instances: Option<u32>,
         /// Named config NAME its instances read through wasi:config/store;
         /// repeat for more, later ones win a key (write them with `config put`)
         #[arg(long = "config", value_name = "NAME")]
@@ -514,12 +519,14 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             placement,
             max_instances,
             instance_reuse,
+            min_instances,
             config,
             secrets,
         }) => {
             let settings = lattice::ActorSettings {
                 max_instances,
                 instance_reuse,
+                min_instances,
                 config,
                 secrets: secrets.into_iter().collect(),
             };

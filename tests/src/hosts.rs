@@ -32,6 +32,7 @@ pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
         registries: Default::default(),
         runtime,
         secret_dirs: Vec::new(),
+        payload_budget: None,
     })
     .expect("a test host starts")
 }

@@ -432,6 +432,7 @@ pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
         actor_ref: reference.to_string(),
         max_instances,
         instance_reuse: None,
+        min_instances: None,
         config: None,
         secrets: None,
     }

@@ -11,7 +11,7 @@ use tracing::Instrument as _;
 
 use super::Host;
 use crate::router::{errors, Local, Route};
-use crate::runtime::{decode_values, decode_wire, encode_values};
+use crate::runtime::{decode_values_within, decode_wire, encode_values};
 
 impl Host {
     /// Serves `invocation` (verified: signed by a trusted key, in time,
@@ -59,7 +59,16 @@ impl Host {
                         .map_err(|e| InvocationError::new(ErrorKind::Failed, e.to_string()));
                 }
                 if invocation.interface != standard::HTTP_INCOMING_HANDLER.to_string() {
-                    let params = decode_values(&payload)?;
+                    // Held until the call ends: its arguments live as long.
+                    let (params, _held) = decode_values_within(
+                        &payload,
+                        &self.inner.payload_budget,
+                        &format!(
+                            "arguments of {}.{}",
+                            invocation.interface, invocation.function
+                        ),
+                    )?;
+                    drop(payload);
                     let results = actor
                         .call_function(&invocation.interface, &invocation.function, params)
                         .await?;

@@ -131,6 +131,8 @@ struct HostInner {
     named_config: Arc<crate::runtime::NamedConfig>,
     /// Where actors' `file:` secrets may be read from.
     secret_dirs: Vec<std::path::PathBuf>,
+    /// What calls crossing the lattice may hold in memory at once.
+    payload_budget: crate::budget::PayloadBudget,
     /// Held while a link from the lattice is stored and delivered, so that
     /// whoever returns from applying a link (the KV watcher or the writer
     /// echoing its own put) finds it served, not merely stored.
@@ -166,6 +168,17 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How an actor scales, beside its instance limit: each unset keeps what
+/// a running actor has (a new one: a fresh instance per call, linked at
+/// its start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scaling {
+    /// HTTP calls one instance may serve (at least 1).
+    pub instance_reuse: Option<u32>,
+    /// 0: scale from zero (linked at the first call); 1: linked now.
+    pub min_instances: Option<u32>,
 }
 
 impl Host {
@@ -205,6 +218,11 @@ impl Host {
                 applying_link: Mutex::new(()),
                 named_config: Arc::default(),
                 secret_dirs: config.secret_dirs.clone(),
+                payload_budget: crate::budget::PayloadBudget::new(
+                    config
+                        .payload_budget
+                        .unwrap_or(crate::budget::DEFAULT_PAYLOAD_BUDGET),
+                ),
                 binaries: binaries::ProviderBinaries::default(),
             }),
         };
@@ -361,6 +379,11 @@ impl Host {
         )))
     }
 
+    /// What calls crossing the lattice may hold in memory at once.
+    pub fn payload_budget(&self) -> &crate::budget::PayloadBudget {
+        &self.inner.payload_budget
+    }
+
     /// The named config this host's actors read; the lattice keeps it in
     /// step with the lattice's bucket.
     pub fn named_config(&self) -> &Arc<crate::runtime::NamedConfig> {
@@ -508,8 +531,8 @@ impl Host {
     }
 
     /// Runs actor `id` from `reference` with at most `max_instances`
-    /// instances (and, when given, `instance_reuse` calls per instance):
-    /// starts it, changes its scale, or with 0 stops it. `sources`, when
+    /// instances (and, when given, `scaling`'s settings): starts it,
+    /// changes its scale, or with 0 stops it. `sources`, when
     /// given, is what it reads through `wasi:config/store` (a running
     /// actor's next instances read the new set; unset keeps it). An id that
     /// runs another component is refused: that is an update.
@@ -518,9 +541,13 @@ impl Host {
         id: &ComponentId,
         reference: &str,
         max_instances: u32,
-        instance_reuse: Option<u32>,
+        scaling: Scaling,
         sources: Option<&crate::config::ConfigSources>,
     ) -> Result<(), HostError> {
+        let Scaling {
+            instance_reuse,
+            min_instances,
+        } = scaling;
         let running = self.actor(id);
         if max_instances == 0 {
             return self.stop_actor(id);
@@ -531,6 +558,14 @@ impl Host {
                 reason: "instance_reuse must be at least 1 (1: a fresh instance per call)".into(),
             });
         }
+        if let Some(reason) =
+            min_instances.and_then(lattice_interfaces::manifest::min_instances_refusal)
+        {
+            return Err(HostError::Conflict {
+                id: id.clone(),
+                reason,
+            });
+        }
         let spec = ActorSpec {
             id: id.clone(),
             reference: reference.into(),
@@ -538,6 +573,7 @@ impl Host {
             memory_limit_mib: None,
             timeout_ms: None,
             instance_reuse,
+            min_instances,
             config: sources.map(|s| s.config.clone()).unwrap_or_default(),
             secrets: sources.map(|s| s.secrets.clone()).unwrap_or_default(),
             placement: None,
@@ -558,6 +594,7 @@ impl Host {
                 let limits = ActorLimits {
                     max_instances,
                     instance_reuse: instance_reuse.unwrap_or(actor.limits().instance_reuse),
+                    min_instances: min_instances.unwrap_or(actor.limits().min_instances),
                     ..actor.limits()
                 };
                 let config = match sources {
@@ -570,6 +607,13 @@ impl Host {
                     return Ok(());
                 }
                 let mut rescaled = actor.rescaled(limits).map_err(HostError::from)?;
+                if limits.min_instances > 0 && !rescaled.is_linked() {
+                    // No longer from zero: linked now, as at a start.
+                    rescaled.link().await.map_err(|e| HostError::Conflict {
+                        id: id.clone(),
+                        reason: e.message,
+                    })?;
+                }
                 if let Some(config) = config {
                     rescaled = rescaled.with_config(config);
                     tracing::info!(actor = %id, "actor reads new config");

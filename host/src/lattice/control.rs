@@ -233,6 +233,8 @@ impl Control {
                         max_instances: actor.limits().max_instances,
                         instances_in_use: actor.instances_in_use(),
                         instance_reuse: actor.limits().instance_reuse,
+                        min_instances: actor.limits().min_instances,
+                        linked: actor.is_linked(),
                         calls: stats.calls,
                         failed: stats.failed,
                         issuer: actor.claims().map(|c| c.issuer.clone()),
@@ -517,7 +519,10 @@ impl Control {
                 &request.actor_id,
                 &reference,
                 request.max_instances,
-                request.instance_reuse,
+                crate::host::Scaling {
+                    instance_reuse: request.instance_reuse,
+                    min_instances: request.min_instances,
+                },
                 (request.config.is_some() || request.secrets.is_some())
                     .then(|| crate::config::ConfigSources {
                         config: request.config.clone().unwrap_or_default(),

@@ -405,14 +405,12 @@ impl Lattice {
                 continue;
             }
             let status = state.app_status(name).await.ok().flatten();
-            let here = status.as_ref().is_some_and(|status| {
-                status
-                    .components
-                    .iter()
-                    .any(|c| c.running.iter().any(|h| h == host_id))
-            });
-            let unsettled = status.as_ref().is_none_or(|status| !status.converged);
-            if here || (or_unsettled && unsettled) {
+            let waiting = match &status {
+                Some(status) if or_unsettled => !status.settled_without(host_id),
+                Some(status) => status.runs_on(host_id),
+                None => or_unsettled,
+            };
+            if waiting {
                 names.push(name.clone());
             }
         }

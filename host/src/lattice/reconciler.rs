@@ -421,6 +421,7 @@ impl Reconciler {
                             actor_ref: spec.reference.clone(),
                             max_instances: spec.max_instances.unwrap_or(100),
                             instance_reuse: spec.instance_reuse,
+                            min_instances: spec.min_instances,
                             config: Some(spec.config.clone()),
                             secrets: Some(spec.secrets.clone()),
                         },

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_interfaces::http::wire::{decode_response, encode_request, INCOMING_HANDLER};
+use lattice_interfaces::http::wire::{
+    collect_reserving, decode_response, encode_request_parts, INCOMING_HANDLER,
+};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::LinkSigners;
@@ -27,7 +29,7 @@ use nkeys::KeyPair;
 use tokio_util::sync::CancellationToken;
 
 use crate::router::RemoteCalls;
-use crate::runtime::{decode_values, encode_values, CallFuture};
+use crate::runtime::{decode_values_within, encode_values, CallFuture};
 use crate::Host;
 use wasmtime::component::Val;
 /// Largest HTTP body carried between hosts, either way.
@@ -302,10 +304,21 @@ impl RemoteCalls for RemoteHostCalls {
     fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture {
         let rpc = self.0.clone();
         Box::pin(async move {
-            let payload = encode_request(request).await?;
+            // The body is read whole before it crosses: it and its encoding
+            // hold room in the host's budget until the answer is back, so
+            // slow or large uploads cannot take the host's memory.
+            let (parts, body) = request.into_parts();
+            let mut held = rpc.host.payload_budget().empty();
+            let what = format!("the request body for {}", shown(link.target.as_str()));
+            let body = collect_reserving(body, "request", MAX_BODY_BYTES, |bytes| {
+                held.grow(bytes.saturating_mul(2), &what)
+            })
+            .await?;
+            let payload = encode_request_parts(&parts, body)?;
             let answer = rpc
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;
+            drop(held);
             decode_response(&answer)
         })
     }
@@ -337,7 +350,13 @@ impl RemoteCalls for RemoteHostCalls {
         Box::pin(async move {
             let payload = encode_values(&params)?;
             let answer = rpc.invoke(&link, &interface, &function, payload).await?;
-            decode_values(&answer)
+            // Checked, not held: the results leave this host's hands here.
+            let (results, _checked) = decode_values_within(
+                &answer,
+                rpc.host.payload_budget(),
+                &format!("results of {interface}.{function} from {}", link.target),
+            )?;
+            Ok(results)
         })
     }
 }

@@ -1,4 +1,7 @@
-//! An actor: a component pre-instantiated once, instantiated per call.
+//! An actor: a component pre-instantiated once, instantiated per call. An
+//! actor that scales from zero (`min_instances = 0`) is checked and
+//! compiled at its start like any other, but its code is linked, and held
+//! in memory, only from its first call on.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,7 +68,7 @@ pub struct Actor {
     id: ComponentId,
     origin: String,
     runtime: Runtime,
-    prepared: Prepared,
+    code: Arc<Code>,
     limits: ActorLimits,
     permits: Arc<Semaphore>,
     compile: CompileOutcome,
@@ -89,9 +92,37 @@ pub(crate) struct Prepared {
     http: Option<ProxyPre<ActorCtx>>,
     /// A WASI command (no `wasi:http`) that serves HTTP through WAGI.
     wagi: Option<wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>>,
+    shape: Shape,
+}
+
+/// What a component exports: known from an actor's start, linked or not.
+#[derive(Clone)]
+struct Shape {
     exports: Arc<[String]>,
     /// Exported interfaces (unversioned) whose functions involve resources.
     resource_interfaces: Arc<[String]>,
+    /// It is a WASI command that serves HTTP through WAGI.
+    wagi: bool,
+}
+
+/// An actor's code: its shape, and its component linked to the host's
+/// imports — at the start, or for an actor that scales from zero at its
+/// first call, from the bytes it was checked with.
+struct Code {
+    shape: Shape,
+    prepared: tokio::sync::OnceCell<Prepared>,
+    /// The component's digest and bytes, kept to link it later.
+    unlinked: Option<(String, Arc<[u8]>)>,
+}
+
+impl Code {
+    fn linked(prepared: Prepared) -> Self {
+        Self {
+            shape: prepared.shape.clone(),
+            prepared: tokio::sync::OnceCell::new_with(Some(prepared)),
+            unlinked: None,
+        }
+    }
 }
 
 impl Prepared {
@@ -127,11 +158,14 @@ impl Prepared {
             .then(|| wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()).map_err(unlinkable))
             .transpose()?;
         Ok(Self {
+            shape: Shape {
+                exports,
+                resource_interfaces,
+                wagi: wagi.is_some(),
+            },
             pre,
             http,
             wagi,
-            exports,
-            resource_interfaces,
         })
     }
 }
@@ -186,6 +220,8 @@ impl Actor {
     /// Loads actor `id` from the component bytes `wasm` (read from
     /// `origin`, named in errors), compiling it or taking it from the
     /// runtime's compile cache. `claims` are those the caller verified.
+    /// With `limits.min_instances` 0 the component is checked the same way,
+    /// then only its bytes are kept until the first call links it.
     ///
     /// # Errors
     ///
@@ -201,11 +237,11 @@ impl Actor {
     ) -> Result<Self, ActorLoadError> {
         let digest = super::compile_cache::sha256_hex(wasm);
         if let Some(prepared) = runtime.prepared(&digest) {
-            return Self::with_prepared(
+            return Self::with_code(
                 runtime.clone(),
                 id,
                 origin,
-                prepared,
+                Code::linked(prepared),
                 CompileOutcome::Shared,
                 limits,
                 claims,
@@ -216,23 +252,25 @@ impl Actor {
                 .cache()
                 .load(runtime.engine(), id.as_str(), origin, wasm)?;
         let prepared = Prepared::new(runtime, &id, origin, &component)?;
-        runtime.remember_prepared(digest, prepared.clone());
-        Self::with_prepared(
-            runtime.clone(),
-            id,
-            origin,
-            prepared,
-            outcome,
-            limits,
-            claims,
-        )
+        let code = if limits.min_instances == 0 {
+            // Checked, compiled (and cached): dropped until the first call.
+            Code {
+                shape: prepared.shape.clone(),
+                prepared: tokio::sync::OnceCell::new(),
+                unlinked: Some((digest, wasm.into())),
+            }
+        } else {
+            runtime.remember_prepared(digest, prepared.clone());
+            Code::linked(prepared)
+        };
+        Self::with_code(runtime.clone(), id, origin, code, outcome, limits, claims)
     }
 
-    fn with_prepared(
+    fn with_code(
         runtime: Runtime,
         id: ComponentId,
         origin: &str,
-        prepared: Prepared,
+        code: Code,
         compile: CompileOutcome,
         limits: ActorLimits,
         claims: Option<Claims<ComponentMetadata>>,
@@ -243,7 +281,7 @@ impl Actor {
             id,
             origin: origin.to_string(),
             runtime,
-            prepared,
+            code: Arc::new(code),
             limits,
             compile,
             claims,
@@ -294,7 +332,7 @@ impl Actor {
             id: self.id.clone(),
             origin: self.origin.clone(),
             runtime: self.runtime.clone(),
-            prepared: self.prepared.clone(),
+            code: Arc::clone(&self.code),
             limits,
             compile: self.compile,
             claims: self.claims.clone(),
@@ -315,23 +353,87 @@ impl Actor {
         self.claims.as_ref()
     }
 
+    /// Whether its component is linked and in memory: from the start, or
+    /// for an actor that scales from zero, from its first call.
+    pub fn is_linked(&self) -> bool {
+        self.code.prepared.initialized()
+    }
+
+    /// Links its component now if it is not yet (an actor that scaled from
+    /// zero and got no call); what the first call would do.
+    ///
+    /// # Errors
+    ///
+    /// When the component can no longer be compiled or linked.
+    pub async fn link(&self) -> Result<(), InvocationError> {
+        self.prepared().await.map(drop)
+    }
+
+    /// Its linked component, linked now when it scaled from zero.
+    async fn prepared(&self) -> Result<&Prepared, InvocationError> {
+        self.code
+            .prepared
+            .get_or_try_init(|| self.link_from_zero())
+            .await
+    }
+
+    /// Links the component it was started with, for its first call.
+    async fn link_from_zero(&self) -> Result<Prepared, InvocationError> {
+        let Some((digest, wasm)) = self.code.unlinked.clone() else {
+            return Err(self.error(ErrorKind::Failed, "has no component to link"));
+        };
+        if let Some(prepared) = self.runtime.prepared(&digest) {
+            return Ok(prepared);
+        }
+        let started = Instant::now();
+        let (runtime, id, origin) = (self.runtime.clone(), self.id.clone(), self.origin.clone());
+        // Loading from the compile cache and linking are blocking work.
+        let linked = tokio::task::spawn_blocking(move || {
+            let (component, _) =
+                runtime
+                    .cache()
+                    .load(runtime.engine(), id.as_str(), &origin, &wasm)?;
+            let prepared = Prepared::new(&runtime, &id, &origin, &component)?;
+            runtime.remember_prepared(digest, prepared.clone());
+            Ok::<_, ActorLoadError>(prepared)
+        })
+        .await;
+        let prepared = match linked {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(error)) => {
+                return Err(self.error(
+                    ErrorKind::Failed,
+                    format_args!("cannot be linked for its first call: {error}"),
+                ))
+            }
+            Err(join) => {
+                return Err(self.error(
+                    ErrorKind::Failed,
+                    format_args!("cannot be linked for its first call: {join}"),
+                ))
+            }
+        };
+        tracing::info!(actor = %self.id, elapsed_ms = started.elapsed().as_millis() as u64, "actor scaled from zero: linked for its first call");
+        Ok(prepared)
+    }
+
     /// Whether it exports `namespace:package/interface` (any version).
     pub fn exports(&self, interface: &str) -> bool {
-        exports_interface(&self.prepared.exports, interface)
+        exports_interface(&self.code.shape.exports, interface)
     }
 
     /// Whether calls for `interface` can be served: it exports it, or it
     /// is a WASI command and `interface` is `wasi:http/incoming-handler`
     /// (served through WAGI).
     pub fn serves(&self, interface: &str) -> bool {
-        self.exports(interface)
-            || (interface == HTTP_INCOMING_HANDLER && self.prepared.wagi.is_some())
+        self.exports(interface) || (interface == HTTP_INCOMING_HANDLER && self.code.shape.wagi)
     }
 
     /// Whether exported `interface` (`ns:pkg/iface`) has resource types,
     /// which cannot cross hosts.
     pub fn exports_resources(&self, interface: &str) -> bool {
-        self.prepared
+        self.code
+            .shape
             .resource_interfaces
             .iter()
             .any(|i| i == interface)
@@ -408,8 +510,9 @@ impl Actor {
         request: http::Request<HttpBody>,
         span: &tracing::Span,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
-        let Some(pre) = &self.prepared.http else {
-            if let Some(command) = &self.prepared.wagi {
+        let prepared = self.prepared().await?;
+        let Some(pre) = &prepared.http else {
+            if let Some(command) = &prepared.wagi {
                 return self.handle_wagi(command.clone(), request).await;
             }
             return Err(self.error(
@@ -693,7 +796,8 @@ impl Actor {
         let started = Instant::now();
         let answer = async {
             let Some(export) = self
-                .prepared
+                .code
+                .shape
                 .exports
                 .iter()
                 .find(|name| super::calls::unversioned(name) == interface)
@@ -704,12 +808,13 @@ impl Actor {
                     format_args!("does not export {interface}"),
                 ));
             };
+            let prepared = self.prepared().await?;
             let _permit = self.instance_permit().await?;
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
             let mut store = self.new_store();
             let timeout = self.limits.timeout;
             let run = async {
-                let instance = self.prepared.pre.instantiate_async(&mut store).await?;
+                let instance = prepared.pre.instantiate_async(&mut store).await?;
                 let Some(func) = instance
                     .get_export_index(&mut store, None, &export)
                     .and_then(|parent| {
@@ -806,7 +911,7 @@ impl Actor {
     ) -> Result<Vec<String>, InvocationError> {
         let call = super::wave::parse(
             self.runtime.engine(),
-            self.prepared.pre.component(),
+            self.prepared().await?.pre.component(),
             function,
             args,
         )

@@ -136,3 +136,64 @@ pub fn decode_values(bytes: &[u8]) -> Result<Vec<Val>, InvocationError> {
     let wire = decode_wire(bytes)?;
     Ok(wire.into_iter().map(from_wire).collect())
 }
+
+/// Decodes values from an untrusted invocation payload, holding room in
+/// `budget` for what they take in memory (`what` names them in a refusal):
+/// every wire value while decoding, then every component value (one per
+/// byte of a `list<u8>`) for as long as the caller keeps the reservation.
+///
+/// # Errors
+///
+/// The payload is malformed, or the budget has no room for it.
+pub fn decode_values_within(
+    bytes: &[u8],
+    budget: &crate::budget::PayloadBudget,
+    what: &str,
+) -> Result<(Vec<Val>, crate::budget::Reserved), InvocationError> {
+    // At worst one wire value per byte of the payload.
+    let decoding = budget.reserve(
+        bytes.len().saturating_mul(std::mem::size_of::<WireVal>()),
+        what,
+    )?;
+    let wire = decode_wire(bytes)?;
+    let held = budget.reserve(
+        wire.iter().map(value_bytes).fold(0, usize::saturating_add),
+        what,
+    )?;
+    let values = wire.into_iter().map(from_wire).collect();
+    drop(decoding);
+    Ok((values, held))
+}
+
+/// What `value` takes in memory as a component value.
+fn value_bytes(value: &WireVal) -> usize {
+    const VAL: usize = std::mem::size_of::<Val>();
+    let sum = |values: &[WireVal]| {
+        values
+            .iter()
+            .map(value_bytes)
+            .fold(0, usize::saturating_add)
+    };
+    let boxed = |value: &Option<Box<WireVal>>| value.as_deref().map_or(0, value_bytes);
+    let inner = match value {
+        WireVal::String(text) | WireVal::Enum(text) => text.len(),
+        WireVal::List(values) | WireVal::FixedList(values) | WireVal::Tuple(values) => sum(values),
+        WireVal::Bytes(bytes) => bytes.len().saturating_mul(VAL),
+        WireVal::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| value_bytes(k).saturating_add(value_bytes(v)))
+            .fold(0, usize::saturating_add),
+        WireVal::Record(fields) => fields
+            .iter()
+            .map(|(name, v)| name.len().saturating_add(value_bytes(v)))
+            .fold(0, usize::saturating_add),
+        WireVal::Variant(case, v) => case.len().saturating_add(boxed(v)),
+        WireVal::Option(v) | WireVal::Result(Ok(v) | Err(v)) => boxed(v),
+        WireVal::Flags(flags) => flags
+            .iter()
+            .map(|flag| flag.len().saturating_add(std::mem::size_of::<String>()))
+            .fold(0, usize::saturating_add),
+        _ => 0,
+    };
+    VAL.saturating_add(inner)
+}

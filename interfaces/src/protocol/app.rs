@@ -77,6 +77,21 @@ pub struct AppStatus {
     pub converged: bool,
 }
 
+impl AppStatus {
+    /// Whether one of its components runs on `host_id`.
+    pub fn runs_on(&self, host_id: &str) -> bool {
+        self.components
+            .iter()
+            .any(|c| c.running.iter().any(|h| h == host_id))
+    }
+
+    /// Whether it converged with nothing on `host_id`: what a drained host
+    /// waits for before it stops.
+    pub fn settled_without(&self, host_id: &str) -> bool {
+        self.converged && !self.runs_on(host_id)
+    }
+}
+
 /// One component of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentStatus {

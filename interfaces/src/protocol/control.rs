@@ -286,6 +286,13 @@ pub struct ActorInventory {
     /// HTTP calls one instance may serve (1: fresh per call).
     #[serde(default = "one")]
     pub instance_reuse: u32,
+    /// 0: it scales from zero; 1: linked from its start.
+    #[serde(default = "one")]
+    pub min_instances: u32,
+    /// Whether its code is linked and in memory (false: it scaled from
+    /// zero and has had no call yet).
+    #[serde(default = "yes")]
+    pub linked: bool,
     /// Calls served.
     pub calls: u64,
     /// Calls that failed.
@@ -302,6 +309,10 @@ pub struct ActorInventory {
     /// Its secrets, by key: references, never values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> u32 {
@@ -399,6 +410,11 @@ pub struct ScaleActor {
     /// running actor has, and starts a new one fresh per call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_reuse: Option<u32>,
+    /// 0: it scales from zero (its code linked at its first call); 1:
+    /// linked from its start. Unset keeps what a running actor has, and
+    /// links a new one at its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_instances: Option<u32>,
     /// Named config its instances read through `wasi:config/store`, merged
     /// in order (a later entry's key wins); each must exist. Unset: none
     /// for a new actor, unchanged for a running one; set: what the running
@@ -420,6 +436,7 @@ impl ScaleActor {
             actor_ref: String::new(),
             max_instances: 0,
             instance_reuse: None,
+            min_instances: None,
             config: None,
             secrets: None,
         }
