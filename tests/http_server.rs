@@ -321,6 +321,30 @@ async fn a_client_that_stalls_mid_upload_is_answered_and_let_go() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_peer_that_goes_silent_is_dropped() {
+    let (host, address) = served_with("echo", "http_echo", ("header_read_timeout_ms", "300")).await;
+
+    // The HTTP/2 preface and an empty SETTINGS frame, then silence: no
+    // settings acknowledgement, no answer to the server's pings. The
+    // server pings after 300 ms and closes when no answer comes in 300 ms
+    // more, instead of holding the connection for as long as the peer
+    // keeps its socket open.
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    let silent =
+        tokio::task::spawn_blocking(move || raw_exchange(address, &hello, Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert!(
+        !silent.timed_out,
+        "the server held a silent HTTP/2 peer for 20 s"
+    );
+    // HTTP/1 clients are served as before.
+    assert_serves(address).await;
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_an_actor_under_load_drops_no_call() {
     let (host, _) = serving_hello().await;
     let url = hosts::first_url(&host);

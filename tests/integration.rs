@@ -54,7 +54,7 @@ mod provider_keyvalue_process;
 mod provider_messaging_process;
 mod providers_across_hosts;
 mod routing_remote;
-mod rpc_drain;
+mod rpc_layer;
 mod runtime_config;
 mod secrets;
 mod traces;

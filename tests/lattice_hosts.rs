@@ -395,3 +395,38 @@ async fn concurrent_link_puts_never_lose_one_and_a_clash_names_the_holder() {
         "{loser}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_of_a_host_with_thousands_of_actors_arrives_whole() {
+    // 6,000 actors of one component: an inventory of more than 1 MiB,
+    // nats-server's largest message.
+    const ACTORS: usize = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("many.toml");
+    let actors: String = (0..ACTORS)
+        .map(|i| format!("[[actors]]\nid = \"a{i}\"\npath = \"{}\"\n\n", hello()))
+        .collect();
+    std::fs::write(&manifest, actors).unwrap();
+    let nats = NatsServer::start();
+    let many = host(
+        &nats,
+        "default",
+        &["--manifest", manifest.to_str().unwrap()],
+    );
+    let ctl = Control::connect(&nats.url(), "default").await;
+    let inventory = eventually("the host to answer with every actor", async || {
+        let inventory = ctl
+            .client
+            .request::<op::Inventory>(Some(many.id()), &Empty {})
+            .await
+            .ok()?;
+        (inventory.actors.len() == ACTORS).then_some(inventory)
+    })
+    .await;
+    let size = serde_json::to_vec(&inventory).unwrap().len();
+    assert!(
+        size > 1 << 20,
+        "the inventory is only {size} bytes: the test needs more actors"
+    );
+    assert!(inventory.actors.iter().any(|a| a.id.as_str() == "a5999"));
+}

@@ -81,3 +81,33 @@ async fn a_handler_link_whose_server_is_down_is_reported_and_recovers_by_itself(
     nats::assert_echo_late(&app, "back").await;
     host.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_a_named_handler_link_reaches_that_links_actor() {
+    let nats = NatsServer::start();
+    // Two handlers on one provider: `echo` on the default link (`echo.>`),
+    // `audit` on the link named `audit` (`audit.>`).
+    let manifest = ManifestBuilder::new()
+        .actor("echo", &fixtures::wasm("echo_messaging"))
+        .actor("audit", &fixtures::wasm("echo_messaging"))
+        .provider("nats", "messaging-nats")
+        .config(&[("url", &nats.url())])
+        .link("nats", "echo", "wasmcloud:messaging/handler")
+        .source_config(&[("subscriptions", "echo.>")])
+        .link("nats", "audit", "wasmcloud:messaging/handler")
+        .name("audit")
+        .source_config(&[("subscriptions", "audit.>")])
+        .link("echo", "nats", "wasmcloud:messaging/consumer")
+        .link("audit", "nats", "wasmcloud:messaging/consumer")
+        .build();
+    let host = hosts::applied(&manifest).await;
+    let client = nats.client().await;
+    let answer =
+        nats::ask_until_answered(&client, "audit.entry", "signed", Duration::from_secs(20)).await;
+    assert_eq!(answer, "echo: signed");
+    // The named link's actor handled it; the default link's did not.
+    let calls = |actor: &str| host.actor(&id(actor)).unwrap().stats().calls;
+    assert!(calls("audit") >= 1, "audit handled nothing");
+    assert_eq!(calls("echo"), 0, "the default link's actor got the message");
+    host.shutdown(Duration::from_secs(1)).await;
+}

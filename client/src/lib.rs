@@ -232,11 +232,7 @@ impl ControlClient {
             }
             Ok(Ok(message)) => message,
         };
-        let reply: CtlReply<O::Response> =
-            serde_json::from_slice(&message.payload).map_err(|e| ControlError::Malformed {
-                op: O::NAME,
-                reason: e.to_string(),
-            })?;
+        let reply = self.reply::<O>(&message.payload, timeout).await?;
         if !reply.success {
             return Err(ControlError::Refused(reply.message));
         }
@@ -244,6 +240,33 @@ impl ControlClient {
             op: O::NAME,
             reason: "a successful reply carried no response".into(),
         })
+    }
+
+    /// The reply in `payload`, pulled in chunks within `timeout` when the
+    /// host offered it that way (too large for one message).
+    async fn reply<O: Operation>(
+        &self,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> Result<CtlReply<O::Response>, ControlError> {
+        let malformed = |reason: String| ControlError::Malformed {
+            op: O::NAME,
+            reason,
+        };
+        let reply: CtlReply<O::Response> =
+            serde_json::from_slice(payload).map_err(|e| malformed(e.to_string()))?;
+        let Some(body) = &reply.reply_ref else {
+            return Ok(reply);
+        };
+        let deadline = lattice_interfaces::protocol::rpc::unix_ms()
+            .saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        let whole = lattice_rpc::payloads::pull(&self.nats, body, deadline)
+            .await
+            .map_err(|e| ControlError::Transport {
+                op: O::NAME,
+                reason: format!("cannot pull the reply: {}", e.message),
+            })?;
+        serde_json::from_slice(&whole).map_err(|e| malformed(e.to_string()))
     }
 
     /// Sends `request` to `O` and gathers every successful reply that
@@ -287,7 +310,7 @@ impl ControlClient {
                 message = replies.next() => match message {
                     Some(message) => {
                         if let Ok(CtlReply { success: true, response: Some(response), .. }) =
-                            serde_json::from_slice::<CtlReply<O::Response>>(&message.payload)
+                            self.reply::<O>(&message.payload, window).await
                         {
                             gathered.push(response);
                         }

@@ -428,12 +428,14 @@ impl AcceptLoop {
             .http1()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(header_timeout);
-        // An HTTP/2 peer that stops answering pings is dropped.
+        // An HTTP/2 peer is pinged as often as an HTTP/1 client may take
+        // to send its headers, and dropped when a ping goes unanswered as
+        // long: a peer that went silent holds no connection.
         builder
             .http2()
             .timer(hyper_util::rt::TokioTimer::new())
-            .keep_alive_interval(Some(HTTP2_PING_EVERY))
-            .keep_alive_timeout(HTTP2_PING_EVERY);
+            .keep_alive_interval(Some(header_timeout))
+            .keep_alive_timeout(header_timeout);
         loop {
             let (stream, peer) = tokio::select! {
                 () = stop.cancelled() => break,
@@ -531,9 +533,6 @@ async fn serve(
     span.record("http.response.status_code", response.status().as_u16());
     Ok(response)
 }
-
-/// How often an HTTP/2 connection is pinged, and how long the answer may take.
-const HTTP2_PING_EVERY: Duration = Duration::from_secs(20);
 
 /// A request body that fails when the client sends nothing for `idle`: a
 /// client that stalls mid-upload does not hold its connection, nor an

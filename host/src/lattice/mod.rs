@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use lattice_interfaces::protocol::control::CtlReply;
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::subjects::{ops, Subjects};
 use tokio::sync::Semaphore;
@@ -473,6 +474,9 @@ async fn serve_control(
         tasks.spawn(async move {
             let _permit = permit;
             if let Some(answer) = control.handle(&message.subject, &message.payload).await {
+                let Some(answer) = fitted(&control.client, answer).await else {
+                    return;
+                };
                 if let Err(error) = control.client.publish(reply_to, answer.into()).await {
                     tracing::warn!(%error, "cannot send control reply");
                 }
@@ -480,6 +484,31 @@ async fn serve_control(
         });
     }
     tracing::debug!("control subscriptions closed");
+}
+
+/// How long a control reply offered in chunks stays to be pulled.
+const OFFERED_REPLY_LIFETIME: Duration = Duration::from_secs(30);
+
+/// `answer` as it can travel: itself, or when larger than one message
+/// should be (an inventory of thousands of actors), a reply that says
+/// where to pull it from in chunks.
+async fn fitted(client: &async_nats::Client, answer: Vec<u8>) -> Option<Vec<u8>> {
+    if answer.len() <= lattice_interfaces::protocol::rpc::INLINE_LIMIT {
+        return Some(answer);
+    }
+    let until = lattice_interfaces::protocol::rpc::unix_ms()
+        .saturating_add(OFFERED_REPLY_LIFETIME.as_millis() as u64);
+    match lattice_rpc::payloads::offer(client, answer, until).await {
+        Ok(body) => serde_json::to_vec(&CtlReply::<()>::offered(body)).ok(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot offer a large control reply");
+            serde_json::to_vec(&CtlReply::<()>::error(format!(
+                "the reply is too large to send at once and cannot be offered in chunks: {}",
+                error.message
+            )))
+            .ok()
+        }
+    }
 }
 
 async fn heartbeat(control: Arc<Control>, every: Duration, stop: CancellationToken) {

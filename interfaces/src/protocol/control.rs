@@ -229,6 +229,11 @@ pub struct CtlReply<T> {
     /// The operation's result, if it has one.
     #[serde(default = "Option::default")]
     pub response: Option<T>,
+    /// A reply too large for one NATS message (an inventory of thousands
+    /// of actors): offered in chunks on a reply inbox, as large RPC
+    /// payloads are; the bytes pulled are the whole reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_ref: Option<super::rpc::BodyRef>,
 }
 
 impl<T> CtlReply<T> {
@@ -238,6 +243,7 @@ impl<T> CtlReply<T> {
             success: true,
             message: String::new(),
             response: Some(response),
+            reply_ref: None,
         }
     }
 
@@ -247,6 +253,17 @@ impl<T> CtlReply<T> {
             success: false,
             message: message.into(),
             response: None,
+            reply_ref: None,
+        }
+    }
+
+    /// A reply to be pulled from `body`.
+    pub fn offered(body: super::rpc::BodyRef) -> Self {
+        Self {
+            success: true,
+            message: String::new(),
+            response: None,
+            reply_ref: Some(body),
         }
     }
 }

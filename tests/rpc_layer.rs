@@ -1,11 +1,16 @@
+//! The RPC layer on its own: a `Caller` and a `Callee` of `lattice-rpc`
+//! over a real `nats-server`, with handlers that hold their answers.
+//!
 //! A callee that stops while invocations wait for it serves them rather
 //! than dropping them: NATS already delivered them to its connection, so
 //! no other host can take them, and their callers would wait out their
-//! deadlines for an answer that never comes.
+//! deadlines for an answer that never comes. The callee here serves one
+//! invocation at a time with a handler that holds each until the test lets
+//! go, so that the others are, for certain, in the subscription's buffer
+//! when the stop comes.
 //!
-//! The callee here serves one invocation at a time with a handler that
-//! holds each until the test lets go, so that the others are, for certain,
-//! in the subscription's buffer when the stop comes.
+//! A call lasts as long as its deadline says, not as long as the NATS
+//! client's default request timeout (10 s).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -140,4 +145,70 @@ async fn a_stopping_callee_serves_the_invocations_already_delivered_to_it() {
     })
     .await
     .expect("every invocation's task ends");
+}
+
+/// Answers each payload with itself after `delay`.
+struct SlowEcho {
+    delay: Duration,
+}
+
+impl InvocationHandler for SlowEcho {
+    fn serve(&self, _invocation: Invocation, payload: Vec<u8>) -> ServeFuture<'_> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delay).await;
+            Ok(payload)
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_call_answered_after_12_s_within_its_30_s_deadline_succeeds() {
+    let nats = NatsServer::start();
+    let subjects = Subjects::new("slow").unwrap();
+    let key = Arc::new(nkeys::KeyPair::new_cluster());
+    let callee_client = nats.client().await;
+    let callee = Callee::new(
+        callee_client.clone(),
+        Arc::new(Verifier::new([&key.public_key()])),
+        8,
+    );
+    let subscription = callee_client
+        .queue_subscribe(subjects.rpc("slow"), "slow".to_string())
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let (callee, stop) = (callee.clone(), stop.clone());
+        let handler = Arc::new(SlowEcho {
+            delay: Duration::from_secs(12),
+        });
+        async move {
+            callee
+                .serve("slow".into(), subscription, handler, stop)
+                .await
+        }
+    });
+    let caller = Caller::new(
+        nats.client().await,
+        subjects,
+        key,
+        "NCALLER",
+        None,
+        Duration::from_secs(30),
+    );
+    let link = Link::new(
+        ComponentId::new("caller").unwrap(),
+        ComponentId::new("slow").unwrap(),
+        Contract::parse("example:slow/slow").unwrap(),
+    );
+    let answer = caller
+        .invoke(Call {
+            link: &link,
+            interface: "example:slow/slow",
+            function: "wait",
+            payload: b"late".to_vec(),
+        })
+        .await;
+    assert_eq!(answer.map_err(|e| e.to_string()), Ok(b"late".to_vec()));
+    stop.cancel();
 }
