@@ -185,15 +185,17 @@ async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next
     // The next upload, 250 KiB, does not fit beside it: refused at once with
     // the reason, rather than read into memory.
     let client = HttpClient::default();
-    let refused = lattice_tests::eventually("an upload to be refused for the budget", async || {
-        let reply = client
+    let upload = async |path: &str, kib: usize| {
+        client
             .request(
                 http::Method::POST,
-                &format!("{url}next"),
-                Bytes::from(vec![b'b'; 250 << 10]),
+                &format!("{url}{path}"),
+                Bytes::from(vec![b'b'; kib << 10]),
             )
             .await
-            .ok()?;
+    };
+    let refused = lattice_tests::eventually("an upload to be refused for the budget", async || {
+        let reply = upload("next", 250).await.ok()?;
         (reply.status == 503).then_some(reply.body)
     })
     .await;
@@ -226,25 +228,11 @@ async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next
         "{}",
         String::from_utf8_lossy(&answer[..40])
     );
-    let reply = client
-        .request(
-            http::Method::POST,
-            &format!("{url}next"),
-            Bytes::from(vec![b'b'; 250 << 10]),
-        )
-        .await
-        .unwrap();
+    let reply = upload("next", 250).await.unwrap();
     assert_eq!((reply.status, reply.bytes.len()), (200, 250 << 10));
 
     // More than the whole budget can never fit: a bad request, not a wait.
-    let reply = client
-        .request(
-            http::Method::POST,
-            &format!("{url}big"),
-            Bytes::from(vec![b'c'; 700 << 10]),
-        )
-        .await
-        .unwrap();
+    let reply = upload("big", 700).await.unwrap();
     assert_eq!(reply.status, 400, "{}", reply.body);
     assert!(
         reply

@@ -25,6 +25,86 @@ use lattice_tests::nats::NatsServer;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+/// A callee serving `example:test/test` of target `callee` on a connection
+/// of its own, and a caller on another connection, both of one cluster key.
+struct Pair {
+    callee: Callee,
+    callee_client: async_nats::Client,
+    caller: Arc<Caller>,
+    caller_client: async_nats::Client,
+    link: Link,
+    stop: CancellationToken,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl Pair {
+    /// `handler` serves at most `concurrent` invocations at once; calls
+    /// wait up to `timeout` for their answers.
+    async fn start(
+        nats: &NatsServer,
+        handler: Arc<dyn InvocationHandler>,
+        concurrent: usize,
+        timeout: Duration,
+    ) -> Self {
+        let subjects = Subjects::new("test").unwrap();
+        let key = Arc::new(nkeys::KeyPair::new_cluster());
+        let verifier = Arc::new(Verifier::new([&key.public_key()]));
+        let callee_client = nats.client().await;
+        let callee = Callee::new(callee_client.clone(), verifier, concurrent);
+        let subscription = callee_client
+            .queue_subscribe(subjects.rpc("callee"), "callee".to_string())
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn({
+            let (callee, stop) = (callee.clone(), stop.clone());
+            async move {
+                callee
+                    .serve("callee".into(), subscription, handler, stop)
+                    .await
+            }
+        });
+        let caller_client = nats.client().await;
+        let caller = Arc::new(Caller::new(
+            caller_client.clone(),
+            subjects,
+            key,
+            "NCALLER",
+            None,
+            timeout,
+        ));
+        let link = Link::new(
+            ComponentId::new("caller").unwrap(),
+            ComponentId::new("callee").unwrap(),
+            Contract::parse("example:test/test").unwrap(),
+        );
+        Self {
+            callee,
+            callee_client,
+            caller,
+            caller_client,
+            link,
+            stop,
+            serving,
+        }
+    }
+
+    /// A call with `payload`, answered in its own task.
+    fn call(&self, payload: Vec<u8>) -> tokio::task::JoinHandle<Result<Vec<u8>, InvocationError>> {
+        let (caller, link) = (self.caller.clone(), self.link.clone());
+        tokio::spawn(async move {
+            caller
+                .invoke(Call {
+                    link: &link,
+                    interface: "example:test/test",
+                    function: "echo",
+                    payload,
+                })
+                .await
+        })
+    }
+}
+
 /// Answers each payload with itself, once the test releases it.
 struct HeldEcho {
     /// Invocations that reached the handler.
@@ -48,60 +128,14 @@ impl InvocationHandler for HeldEcho {
 async fn a_stopping_callee_serves_the_invocations_already_delivered_to_it() {
     const CALLS: usize = 5;
     let nats = NatsServer::start();
-    let subjects = Subjects::new("drain").unwrap();
-    let key = Arc::new(nkeys::KeyPair::new_cluster());
-    let verifier = Arc::new(Verifier::new([&key.public_key()]));
-
-    // The callee: its own connection, one invocation at a time.
-    let callee_client = nats.client().await;
-    let callee = Callee::new(callee_client.clone(), verifier, 1);
-    let subscription = callee_client
-        .queue_subscribe(subjects.rpc("echo"), "echo".to_string())
-        .await
-        .unwrap();
     let handler = Arc::new(HeldEcho {
         started: AtomicUsize::new(0),
         release: Semaphore::new(0),
     });
-    let stop = CancellationToken::new();
-    let serving = tokio::spawn({
-        let (callee, handler, stop) = (callee.clone(), handler.clone(), stop.clone());
-        async move {
-            callee
-                .serve("echo".into(), subscription, handler, stop)
-                .await
-        }
-    });
-
-    // Five calls at once from another connection.
-    let caller_client = nats.client().await;
-    let caller = Arc::new(Caller::new(
-        caller_client.clone(),
-        subjects.clone(),
-        key,
-        "NCALLER",
-        None,
-        Duration::from_secs(20),
-    ));
-    let link = Link::new(
-        ComponentId::new("caller").unwrap(),
-        ComponentId::new("echo").unwrap(),
-        Contract::parse("example:echo/echo").unwrap(),
-    );
+    // One invocation at a time.
+    let pair = Pair::start(&nats, handler.clone(), 1, Duration::from_secs(20)).await;
     let calls: Vec<_> = (0..CALLS)
-        .map(|n| {
-            let (caller, link) = (caller.clone(), link.clone());
-            tokio::spawn(async move {
-                caller
-                    .invoke(Call {
-                        link: &link,
-                        interface: "example:echo/echo",
-                        function: "echo",
-                        payload: vec![u8::try_from(n).unwrap()],
-                    })
-                    .await
-            })
-        })
+        .map(|n| pair.call(vec![u8::try_from(n).unwrap()]))
         .collect();
 
     // One is being served; the server has handed the rest to the callee's
@@ -113,19 +147,19 @@ async fn a_stopping_callee_serves_the_invocations_already_delivered_to_it() {
     })
     .await;
     eventually("every call to be published", async || {
-        (caller_client
+        let published = pair
+            .caller_client
             .statistics()
             .out_messages
-            .load(Ordering::SeqCst)
-            >= CALLS as u64)
-            .then_some(())
+            .load(Ordering::SeqCst);
+        (published >= CALLS as u64).then_some(())
     })
     .await;
-    caller_client.flush().await.unwrap();
-    callee_client.flush().await.unwrap();
+    pair.caller_client.flush().await.unwrap();
+    pair.callee_client.flush().await.unwrap();
 
     // Stop, then let the handler go: every call is answered.
-    stop.cancel();
+    pair.stop.cancel();
     handler.release.add_permits(CALLS);
     for (n, call) in calls.into_iter().enumerate() {
         let answer = call.await.unwrap();
@@ -135,13 +169,13 @@ async fn a_stopping_callee_serves_the_invocations_already_delivered_to_it() {
             "call {n} was dropped by the stopping callee"
         );
     }
-    tokio::time::timeout(Duration::from_secs(10), serving)
+    tokio::time::timeout(Duration::from_secs(10), pair.serving)
         .await
         .expect("the serve loop ends once it has drained")
         .unwrap();
     tokio::time::timeout(Duration::from_secs(10), async {
-        callee.tasks().close();
-        callee.tasks().wait().await;
+        pair.callee.tasks().close();
+        pair.callee.tasks().wait().await;
     })
     .await
     .expect("every invocation's task ends");
@@ -164,51 +198,11 @@ impl InvocationHandler for SlowEcho {
 #[tokio::test]
 async fn a_call_answered_after_12_s_within_its_30_s_deadline_succeeds() {
     let nats = NatsServer::start();
-    let subjects = Subjects::new("slow").unwrap();
-    let key = Arc::new(nkeys::KeyPair::new_cluster());
-    let callee_client = nats.client().await;
-    let callee = Callee::new(
-        callee_client.clone(),
-        Arc::new(Verifier::new([&key.public_key()])),
-        8,
-    );
-    let subscription = callee_client
-        .queue_subscribe(subjects.rpc("slow"), "slow".to_string())
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    tokio::spawn({
-        let (callee, stop) = (callee.clone(), stop.clone());
-        let handler = Arc::new(SlowEcho {
-            delay: Duration::from_secs(12),
-        });
-        async move {
-            callee
-                .serve("slow".into(), subscription, handler, stop)
-                .await
-        }
+    let slow = Arc::new(SlowEcho {
+        delay: Duration::from_secs(12),
     });
-    let caller = Caller::new(
-        nats.client().await,
-        subjects,
-        key,
-        "NCALLER",
-        None,
-        Duration::from_secs(30),
-    );
-    let link = Link::new(
-        ComponentId::new("caller").unwrap(),
-        ComponentId::new("slow").unwrap(),
-        Contract::parse("example:slow/slow").unwrap(),
-    );
-    let answer = caller
-        .invoke(Call {
-            link: &link,
-            interface: "example:slow/slow",
-            function: "wait",
-            payload: b"late".to_vec(),
-        })
-        .await;
+    let pair = Pair::start(&nats, slow, 8, Duration::from_secs(30)).await;
+    let answer = pair.call(b"late".to_vec()).await.unwrap();
     assert_eq!(answer.map_err(|e| e.to_string()), Ok(b"late".to_vec()));
-    stop.cancel();
+    pair.stop.cancel();
 }
