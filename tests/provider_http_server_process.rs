@@ -81,3 +81,60 @@ async fn an_http_server_process_serves_actors_over_the_lattice() {
     });
     hosts::leave(lattice, host).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_process_holds_bodies_within_its_hosts_payload_budget() {
+    let nats = NatsServer::start();
+    // A host with a 1 MiB budget: its provider processes get the same.
+    let host = lattice_host::Host::new(lattice_host::HostConfig {
+        trust: hosts::unsigned_allowed(),
+        payload_budget: Some(1 << 20),
+        ..Default::default()
+    })
+    .unwrap();
+    let keys = lattice_host::lattice::ClusterKeys::development();
+    let lattice = lattice_host::lattice::Lattice::join(
+        host.clone(),
+        &hosts::lattice_config(&nats.url(), keys),
+    )
+    .await
+    .unwrap();
+    start_fixture(&host, "echo", "http_echo").await;
+    hosts::start_provider_process(&lattice, "web", "lattice-provider-http-server", &[]).await;
+    let address = format!("127.0.0.1:{}", lattice_tests::free_port());
+    lattice
+        .put_link(serve("echo", &address, "/"))
+        .await
+        .unwrap();
+    let client = HttpClient::default();
+    client
+        .get_until_ok(&format!("http://{address}/"), Duration::from_secs(30))
+        .await;
+
+    // 300 KiB fits (600 KiB held while it crosses); 700 KiB never can.
+    let post = async |kib: usize| {
+        client
+            .request(
+                http::Method::POST,
+                &format!("http://{address}/"),
+                vec![b'x'; kib << 10].into(),
+            )
+            .await
+            .unwrap()
+    };
+    let fits = post(300).await;
+    assert_eq!((fits.status, fits.bytes.len()), (200, 300 << 10));
+    let refused = post(700).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("the request body for echo would hold")
+            && refused
+                .body
+                .contains("more than this host's payload budget of 1.0 MiB"),
+        "{}",
+        refused.body
+    );
+    lattice.leave().await;
+}

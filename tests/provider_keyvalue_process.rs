@@ -66,6 +66,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             config: Default::default(),
             js_domain: None,
             exit_with_host: false,
+            payload_budget: None,
         },
     );
     let client = nats.client().await;

@@ -21,7 +21,8 @@
 //! - [`trust`]: what the host runs: claims, issuers, capabilities;
 //! - [`runtime`]: the wasmtime engine, the compile cache and the actors
 //!   themselves (pre-instantiated once, instantiated per call);
-//! - [`budget`]: the memory calls crossing the lattice may hold at once;
+//! - [`budget`] (from `lattice-rpc`): the memory calls crossing the
+//!   lattice may hold at once;
 //! - [`host`]: the host that ties actors, providers and links together;
 //! - `links`: the link table, one link per key;
 //! - `router`: where each call goes, in-process or over the lattice;
@@ -34,7 +35,7 @@
 
 mod admin;
 pub mod artifacts;
-pub mod budget;
+pub use lattice_rpc::budget;
 pub mod cli;
 pub mod config;
 pub mod host;

@@ -25,6 +25,7 @@
 //! - [`payloads`]: payloads over the inline limit, offered and pulled in
 //!   chunks;
 //! - [`backoff`]: waits that double up to a cap, for retries;
+//! - [`budget`]: the memory calls crossing the lattice may hold at once;
 //! - [`connect`](mod@connect): connecting to NATS with a host's credentials;
 //! - [`events`]: publishing the lattice's CloudEvents;
 //! - [`link_watch`]: following the links in the state bucket, re-reading
@@ -37,6 +38,7 @@
 //! `lattice_interfaces::protocol::rpc`.
 
 pub mod backoff;
+pub mod budget;
 pub mod callee;
 pub mod caller;
 pub mod connect;

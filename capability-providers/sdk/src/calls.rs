@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_interfaces::capability::ProviderCalls;
-use lattice_interfaces::http::wire::{decode_response, encode_request, INCOMING_HANDLER};
+use lattice_interfaces::http::wire::{
+    collect_reserving, decode_response, encode_request_parts, INCOMING_HANDLER,
+};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::messaging::wire::{
     handler_arguments, handler_outcome, HANDLER_INTERFACE, HANDLE_MESSAGE,
 };
 use lattice_interfaces::messaging::{Message, MessagingError, MessagingFuture};
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::rpc::value;
+use lattice_interfaces::protocol::rpc::{value, MAX_PAYLOAD_BYTES};
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use lattice_rpc::{Call, Caller, EventPublisher};
 
@@ -33,6 +35,8 @@ pub(crate) struct NatsProviderCalls {
     /// then makes no calls.
     pub(crate) caller: Option<Arc<Caller>>,
     pub(crate) events: EventPublisher,
+    /// What calls crossing the lattice may hold in memory at once.
+    pub(crate) budget: lattice_rpc::budget::PayloadBudget,
 }
 
 impl NatsProviderCalls {
@@ -76,18 +80,25 @@ impl ProviderCalls for NatsProviderCalls {
         let (calls, link) = (self.clone(), link.clone());
         Box::pin(async move {
             // The body is read whole before it crosses: a client gets
-            // READ_BODY to send it, not forever.
-            let payload = tokio::time::timeout(READ_BODY, encode_request(request))
-                .await
-                .map_err(|_| {
-                    InvocationError::new(
-                        ErrorKind::Timeout,
-                        format!("the request body did not arrive within {READ_BODY:?}"),
-                    )
-                })??;
+            // READ_BODY to send it, not forever, and it and its encoding
+            // hold room in the budget until the answer is back.
+            let (parts, body) = request.into_parts();
+            let mut held = calls.budget.empty();
+            let what = format!("the request body for {}", link.target);
+            let read = collect_reserving(body, "request", MAX_PAYLOAD_BYTES, |bytes| {
+                held.grow(bytes.saturating_mul(2), &what)
+            });
+            let body = tokio::time::timeout(READ_BODY, read).await.map_err(|_| {
+                InvocationError::new(
+                    ErrorKind::Timeout,
+                    format!("the request body did not arrive within {READ_BODY:?}"),
+                )
+            })??;
+            let payload = encode_request_parts(&parts, body)?;
             let answer = calls
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;
+            drop(held);
             decode_response(&answer)
         })
     }

@@ -294,6 +294,11 @@ pub async fn run<P: Capability>(
         host_id: data.host_id.clone(),
         caller: caller.clone(),
         events: events.clone(),
+        budget: lattice_rpc::budget::PayloadBudget::new(
+            data.payload_budget
+                .and_then(|bytes| usize::try_from(bytes).ok())
+                .unwrap_or(lattice_rpc::budget::DEFAULT_PAYLOAD_BUDGET),
+        ),
     };
     let context = ProviderContext {
         id: id.clone(),

@@ -121,6 +121,7 @@ impl Control {
             config,
             js_domain: self.js_domain.clone(),
             exit_with_host: true,
+            payload_budget: Some(self.host.payload_budget().total() as u64),
         };
         let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         self.processes

@@ -67,6 +67,11 @@ pub struct HostData {
     /// started by hand.
     #[serde(default)]
     pub exit_with_host: bool,
+    /// Bytes the provider's calls crossing the lattice may hold at once
+    /// (request bodies read whole): its host's `--payload-budget-mib`.
+    /// Unset: 256 MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_budget: Option<u64>,
 }
 
 /// NATS authentication and TLS, as a host was given them. File paths are
@@ -118,6 +123,7 @@ impl std::fmt::Debug for HostData {
             .field("config", &self.config)
             .field("js_domain", &self.js_domain)
             .field("exit_with_host", &self.exit_with_host)
+            .field("payload_budget", &self.payload_budget)
             .finish()
     }
 }
@@ -171,6 +177,7 @@ mod tests {
             config: BTreeMap::new(),
             js_domain: None,
             exit_with_host: true,
+            payload_budget: None,
         };
         let shown = format!("{data:?}");
         for secret in ["SUSECRETNKEY", "hunter2", "SCSECRETCLUSTER", "urlsecret"] {

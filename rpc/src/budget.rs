@@ -1,10 +1,11 @@
-//! The memory a host lets calls that cross the lattice hold at once: HTTP
-//! request bodies read whole before they go to an actor on another host,
-//! and arguments from other hosts as they become component values (a
-//! `list<u8>` takes one [`Val`](wasmtime::component::Val) per byte, about
-//! 40 times its size). Each call reserves what it holds until it ends; a
-//! call that would go over is refused at once as `busy` (HTTP 503) with
-//! the reason, and everything else keeps being served.
+//! The memory a process lets calls that cross the lattice hold at once:
+//! HTTP request bodies read whole before they go to an actor on another
+//! host (hosts and HTTP server provider processes), and arguments from
+//! other hosts as they become component values (a `list<u8>` takes one
+//! wasmtime `Val` per byte, about 40 times its size). Each call reserves
+//! what it holds until it ends; a call that would go over is refused at
+//! once as `busy` (HTTP 503) with the reason, and everything else keeps
+//! being served.
 
 use std::sync::Arc;
 
