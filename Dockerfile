@@ -3,11 +3,14 @@
 # four provider binaries. Build it with ./scripts/image (docker buildx, podman
 # or buildah); deploy/kubernetes runs it.
 #
+# Base images by their full names: podman and buildah resolve no short
+# names unless registries.conf says where (Debian's does not).
+#
 # Multi-arch without emulation: the builder always runs on the build
 # machine's platform and cross-compiles for TARGETARCH; the runtime stage has
 # no RUN step, so an arm64 image builds on an amd64 machine without QEMU.
 
-FROM --platform=$BUILDPLATFORM rust:1.95-bookworm AS builder
+FROM --platform=$BUILDPLATFORM docker.io/library/rust:1.95-bookworm AS builder
 ARG TARGETARCH
 # Smaller binaries: no line tables (symbols stay, so backtraces name
 # functions). For file:line in backtraces pass
@@ -62,7 +65,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
         cp "target/$triple/release/$bin" /out/bin/; \
     done
 
-FROM debian:bookworm-slim
+FROM docker.io/library/debian:bookworm-slim
 # The CA bundle of Debian's ca-certificates (registries and NATS over TLS
 # check against it), taken from the builder so this stage runs nothing.
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
