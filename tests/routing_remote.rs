@@ -161,8 +161,9 @@ async fn a_call_to_an_actor_on_another_host_goes_over_nats_and_a_5_mib_body_cros
 async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next_is_refused_not_buffered(
 ) {
     let cluster = Cluster::start().await;
+    let admin = format!("127.0.0.1:{}", lattice_tests::free_port());
     let (edge, compute) = (
-        cluster.host_with(&["--payload-budget-mib", "1"]),
+        cluster.host_with(&["--payload-budget-mib", "1", "--admin-address", &admin]),
         cluster.host(),
     );
     cluster.run_actor(&compute, "echo", "http_echo").await;
@@ -182,9 +183,26 @@ async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next
     slow.write_all(head.as_bytes()).await.unwrap();
     slow.write_all(&vec![b'a'; 300 << 10]).await.unwrap();
 
+    let client = HttpClient::default();
+    // The edge has read it all: its metrics show the room held.
+    lattice_tests::eventually(
+        "the slow upload to hold 600 KiB of the budget",
+        async || {
+            let metrics = client
+                .get(&format!("http://{admin}/metrics"))
+                .await
+                .ok()?
+                .body;
+            let held = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix("lattice_payload_budget_held_bytes{} "))?;
+            (held.trim().parse::<u64>().ok()? >= 600 << 10).then_some(())
+        },
+    )
+    .await;
+
     // The next upload, 250 KiB, does not fit beside it: refused at once with
     // the reason, rather than read into memory.
-    let client = HttpClient::default();
     let upload = async |path: &str, kib: usize| {
         client
             .request(
@@ -194,11 +212,14 @@ async fn uploads_to_another_host_hold_the_edge_hosts_payload_budget_and_the_next
             )
             .await
     };
-    let refused = lattice_tests::eventually("an upload to be refused for the budget", async || {
-        let reply = upload("next", 250).await.ok()?;
-        (reply.status == 503).then_some(reply.body)
+    // (Retried only when the connection fails: the server may answer
+    // before the client has sent the whole body.)
+    let refused = lattice_tests::eventually("an answer to the second upload", async || {
+        upload("next", 250).await.ok()
     })
     .await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    let refused = refused.body;
     assert!(
         refused.contains("the request body for echo")
             && refused.contains("payload budget of 1.0 MiB is held by other calls"),

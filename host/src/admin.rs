@@ -163,6 +163,21 @@ impl Collector for HostMetrics {
                 vec![(Vec::new(), runtime.metrics().num_alive_tasks() as u64)],
             )?;
         }
+        let budget = host.payload_budget();
+        family(
+            &mut encoder,
+            "lattice_payload_budget_bytes",
+            "Memory calls crossing the lattice may hold at once (--payload-budget-mib).",
+            MetricType::Gauge,
+            vec![(Vec::new(), budget.total() as u64)],
+        )?;
+        family(
+            &mut encoder,
+            "lattice_payload_budget_held_bytes",
+            "Of it, what calls hold now (bodies read for another host, arguments as values).",
+            MetricType::Gauge,
+            vec![(Vec::new(), (budget.total() - budget.available()) as u64)],
+        )?;
         family(
             &mut encoder,
             "lattice_provider_running",
