@@ -176,7 +176,7 @@ impl Collector for HostMetrics {
             "lattice_payload_budget_held_bytes",
             "Of it, what calls hold now (bodies read for another host, arguments as values).",
             MetricType::Gauge,
-            vec![(Vec::new(), (budget.total() - budget.available()) as u64)],
+            vec![(Vec::new(), budget.held() as u64)],
         )?;
         family(
             &mut encoder,

@@ -54,6 +54,38 @@ impl PayloadBudget {
         self.units.available_permits() * UNIT
     }
 
+    /// Bytes calls hold now.
+    pub fn held(&self) -> usize {
+        self.total - self.available()
+    }
+
+    /// `request` as an `incoming-handler` payload for another host, its
+    /// body read whole while room is held for it and its encoding (twice
+    /// its size) from its first byte on. Keep the reservation until the
+    /// answer is back; `what` names the body in a refusal.
+    ///
+    /// # Errors
+    ///
+    /// The body fails or exceeds the largest payload, or the budget has no
+    /// room for it.
+    pub async fn encode_request(
+        &self,
+        request: http::Request<lattice_interfaces::http::HttpBody>,
+        what: &str,
+    ) -> Result<(Vec<u8>, Reserved), InvocationError> {
+        use lattice_interfaces::http::wire::{collect_reserving, encode_request_parts};
+        let (parts, body) = request.into_parts();
+        let mut held = self.empty();
+        let body = collect_reserving(
+            body,
+            "request",
+            lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES,
+            |bytes| held.grow(bytes.saturating_mul(2), what),
+        )
+        .await?;
+        Ok((encode_request_parts(&parts, body)?, held))
+    }
+
     /// Nothing reserved yet; [`Reserved::grow`] takes room as it is needed.
     pub fn empty(&self) -> Reserved {
         Reserved {

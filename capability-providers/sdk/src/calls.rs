@@ -6,16 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_interfaces::capability::ProviderCalls;
-use lattice_interfaces::http::wire::{
-    collect_reserving, decode_response, encode_request_parts, INCOMING_HANDLER,
-};
+use lattice_interfaces::http::wire::{decode_response, INCOMING_HANDLER};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::messaging::wire::{
     handler_arguments, handler_outcome, HANDLER_INTERFACE, HANDLE_MESSAGE,
 };
 use lattice_interfaces::messaging::{Message, MessagingError, MessagingFuture};
 use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::rpc::{value, MAX_PAYLOAD_BYTES};
+use lattice_interfaces::protocol::rpc::value;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use lattice_rpc::{Call, Caller, EventPublisher};
 
@@ -82,19 +80,14 @@ impl ProviderCalls for NatsProviderCalls {
             // The body is read whole before it crosses: a client gets
             // READ_BODY to send it, not forever, and it and its encoding
             // hold room in the budget until the answer is back.
-            let (parts, body) = request.into_parts();
-            let mut held = calls.budget.empty();
             let what = format!("the request body for {}", link.target);
-            let read = collect_reserving(body, "request", MAX_PAYLOAD_BYTES, |bytes| {
-                held.grow(bytes.saturating_mul(2), &what)
-            });
-            let body = tokio::time::timeout(READ_BODY, read).await.map_err(|_| {
+            let read = calls.budget.encode_request(request, &what);
+            let (payload, held) = tokio::time::timeout(READ_BODY, read).await.map_err(|_| {
                 InvocationError::new(
                     ErrorKind::Timeout,
                     format!("the request body did not arrive within {READ_BODY:?}"),
                 )
             })??;
-            let payload = encode_request_parts(&parts, body)?;
             let answer = calls
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;

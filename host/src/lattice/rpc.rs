@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_interfaces::http::wire::{
-    collect_reserving, decode_response, encode_request_parts, INCOMING_HANDLER,
-};
+use lattice_interfaces::http::wire::{decode_response, INCOMING_HANDLER};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::LinkSigners;
@@ -304,17 +302,15 @@ impl RemoteCalls for RemoteHostCalls {
     fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture {
         let rpc = self.0.clone();
         Box::pin(async move {
-            // The body is read whole before it crosses: it and its encoding
-            // hold room in the host's budget until the answer is back, so
-            // slow or large uploads cannot take the host's memory.
-            let (parts, body) = request.into_parts();
-            let mut held = rpc.host.payload_budget().empty();
+            // The body is read whole before it crosses, holding room in the
+            // host's budget until the answer is back: slow or large uploads
+            // cannot take the host's memory.
             let what = format!("the request body for {}", shown(link.target.as_str()));
-            let body = collect_reserving(body, "request", MAX_BODY_BYTES, |bytes| {
-                held.grow(bytes.saturating_mul(2), &what)
-            })
-            .await?;
-            let payload = encode_request_parts(&parts, body)?;
+            let (payload, held) = rpc
+                .host
+                .payload_budget()
+                .encode_request(request, &what)
+                .await?;
             let answer = rpc
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;

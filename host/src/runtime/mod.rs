@@ -61,6 +61,4 @@ pub use config::{ActorConfig, NamedConfig};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use load_error::ActorLoadError;
-pub use values::{
-    decode_values, decode_values_within, decode_wire, encode_values, from_wire, to_wire,
-};
+pub use values::{decode_values_within, decode_wire, encode_values, from_wire, to_wire};

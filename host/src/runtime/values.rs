@@ -131,12 +131,6 @@ pub fn decode_wire(bytes: &[u8]) -> Result<Vec<WireVal>, InvocationError> {
     })
 }
 
-/// Decodes values from an untrusted invocation payload.
-pub fn decode_values(bytes: &[u8]) -> Result<Vec<Val>, InvocationError> {
-    let wire = decode_wire(bytes)?;
-    Ok(wire.into_iter().map(from_wire).collect())
-}
-
 /// Decodes values from an untrusted invocation payload, holding room in
 /// `budget` for what they take in memory (`what` names them in a refusal):
 /// every wire value while decoding, then every component value (one per
