@@ -493,13 +493,12 @@ const OFFERED_REPLY_LIFETIME: Duration = Duration::from_secs(30);
 /// should be (an inventory of thousands of actors), a reply that says
 /// where to pull it from in chunks.
 async fn fitted(client: &async_nats::Client, answer: Vec<u8>) -> Option<Vec<u8>> {
-    if answer.len() <= lattice_interfaces::protocol::rpc::INLINE_LIMIT {
-        return Some(answer);
-    }
     let until = lattice_interfaces::protocol::rpc::unix_ms()
         .saturating_add(OFFERED_REPLY_LIFETIME.as_millis() as u64);
-    match lattice_rpc::payloads::offer(client, answer, until).await {
-        Ok(body) => serde_json::to_vec(&CtlReply::<()>::offered(body)).ok(),
+    // Inline or offered, by the same rule as RPC payloads.
+    match lattice_rpc::payloads::place(client, answer, until).await {
+        Ok((answer, None)) => Some(answer),
+        Ok((_, Some(body))) => serde_json::to_vec(&CtlReply::<()>::offered(body)).ok(),
         Err(error) => {
             tracing::warn!(%error, "cannot offer a large control reply");
             serde_json::to_vec(&CtlReply::<()>::error(format!(

@@ -398,21 +398,15 @@ impl Actor {
             Ok::<_, ActorLoadError>(prepared)
         })
         .await;
-        let prepared = match linked {
-            Ok(Ok(prepared)) => prepared,
-            Ok(Err(error)) => {
-                return Err(self.error(
+        let prepared = linked
+            .map_err(|join| join.to_string())
+            .and_then(|loaded| loaded.map_err(|e| e.to_string()))
+            .map_err(|reason| {
+                self.error(
                     ErrorKind::Failed,
-                    format_args!("cannot be linked for its first call: {error}"),
-                ))
-            }
-            Err(join) => {
-                return Err(self.error(
-                    ErrorKind::Failed,
-                    format_args!("cannot be linked for its first call: {join}"),
-                ))
-            }
-        };
+                    format_args!("cannot be linked for its first call: {reason}"),
+                )
+            })?;
         tracing::info!(actor = %self.id, elapsed_ms = started.elapsed().as_millis() as u64, "actor scaled from zero: linked for its first call");
         Ok(prepared)
     }
