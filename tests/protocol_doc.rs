@@ -186,6 +186,59 @@ fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
     let signed = SignedInvocation {
         signature: key.sign(&bytes).unwrap(),
         invocation: bytes,
+        mac: Vec::new(),
     };
     assert_eq!(signed.invocation().unwrap(), invocation);
+}
+
+#[test]
+fn a_sealed_invocation_carries_the_mac_under_the_key_the_document_derives() {
+    use ring::{hkdf, hmac};
+    let key = nkeys::KeyPair::new_cluster();
+    let invocation = Invocation {
+        id: "NHOST-run-2".into(),
+        source: "caller".into(),
+        target: "uppercase".into(),
+        interface: "example:uppercase/convert".into(),
+        function: "upper".into(),
+        link_name: "default".into(),
+        deadline_ms: 1_764_288_000_000,
+        traceparent: None,
+        origin_host: "NHOST".into(),
+        cluster_key: key.public_key(),
+        payload: vec![1, 2, 3],
+        payload_ref: None,
+        grant: None,
+    };
+    let message = invocation
+        .seal(&lattice_interfaces::protocol::rpc::MacKey::of(&key).unwrap())
+        .unwrap();
+    // A two-field map, `invocation` and `mac`, both binary.
+    let outer: rmpv::Value = rmpv::decode::read_value(&mut message.as_slice()).unwrap();
+    let fields = outer.as_map().unwrap();
+    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str().unwrap()).collect();
+    assert_eq!(names, ["invocation", "mac"]);
+    let (bytes, mac) = (
+        fields[0].1.as_slice().unwrap(),
+        fields[1].1.as_slice().unwrap(),
+    );
+    assert_eq!(mac.len(), 32);
+    // The MAC key as the document derives it: HKDF-SHA256, salt `lattice`,
+    // input the seed's `SC…` text, info `invocation mac v1`, 32 bytes.
+    let mut mac_key = [0u8; 32];
+    hkdf::Salt::new(hkdf::HKDF_SHA256, b"lattice")
+        .extract(key.seed().unwrap().as_bytes())
+        .expand(&[b"invocation mac v1"], hkdf::HKDF_SHA256)
+        .unwrap()
+        .fill(&mut mac_key)
+        .unwrap();
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &mac_key), bytes, mac)
+        .expect("the MAC is HMAC-SHA256 of the invocation bytes under that key");
+    assert_eq!(
+        SignedInvocation::decode(&message)
+            .unwrap()
+            .invocation()
+            .unwrap(),
+        invocation
+    );
 }

@@ -572,6 +572,7 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
         invocation: rmp_serde::to_vec_named(&invocation("hello", &trusted, "t-3", in_a_minute()))
             .unwrap(),
         signature: vec![],
+        mac: vec![],
     };
     let e = send(ctl, rmp_serde::to_vec_named(&unsigned).unwrap())
         .await

@@ -11,12 +11,16 @@
 //!
 //! A call lasts as long as its deadline says, not as long as the NATS
 //! client's default request timeout (10 s).
+//!
+//! Between processes holding the same cluster seed, invocations travel
+//! sealed with the seed's MAC instead of signed; a process that only trusts
+//! the key asks for a signature, and gets one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_interfaces::protocol::rpc::Invocation;
+use lattice_interfaces::protocol::rpc::{Invocation, MacKey, SignedInvocation};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ComponentId, Contract, InvocationError, Link};
 use lattice_rpc::{Call, Callee, Caller, InvocationHandler, ServeFuture, Verifier};
@@ -37,6 +41,17 @@ struct Pair {
     serving: tokio::task::JoinHandle<()>,
 }
 
+/// What the two sides of a [`Pair`] do with the cluster key's seed.
+#[derive(Clone, Copy, PartialEq)]
+enum Seed {
+    /// The caller signs; the callee trusts the public key.
+    Signatures,
+    /// The caller seals with the seed's MAC; the callee holds the seed too.
+    HeldByBoth,
+    /// The caller seals with the seed's MAC; the callee only trusts the key.
+    HeldByCallerOnly,
+}
+
 impl Pair {
     /// `handler` serves at most `concurrent` invocations at once; calls
     /// wait up to `timeout` for their answers.
@@ -46,9 +61,24 @@ impl Pair {
         concurrent: usize,
         timeout: Duration,
     ) -> Self {
+        Self::start_with(nats, handler, concurrent, timeout, Seed::Signatures).await
+    }
+
+    async fn start_with(
+        nats: &NatsServer,
+        handler: Arc<dyn InvocationHandler>,
+        concurrent: usize,
+        timeout: Duration,
+        seed: Seed,
+    ) -> Self {
         let subjects = Subjects::new("test").unwrap();
         let key = Arc::new(nkeys::KeyPair::new_cluster());
-        let verifier = Arc::new(Verifier::new([&key.public_key()]));
+        let mac = MacKey::of(&key).unwrap();
+        let verifier = Verifier::new([&key.public_key()]);
+        let verifier = Arc::new(match seed {
+            Seed::HeldByBoth => verifier.holding(mac.clone()),
+            Seed::Signatures | Seed::HeldByCallerOnly => verifier,
+        });
         let callee_client = nats.client().await;
         let callee = Callee::new(callee_client.clone(), verifier, concurrent);
         let subscription = callee_client
@@ -65,14 +95,18 @@ impl Pair {
             }
         });
         let caller_client = nats.client().await;
-        let caller = Arc::new(Caller::new(
+        let caller = Caller::new(
             caller_client.clone(),
             subjects,
             key,
             "NCALLER",
             None,
             timeout,
-        ));
+        );
+        let caller = Arc::new(match seed {
+            Seed::Signatures => caller,
+            Seed::HeldByBoth | Seed::HeldByCallerOnly => caller.sealing(mac),
+        });
         let link = Link::new(
             ComponentId::new("caller").unwrap(),
             ComponentId::new("callee").unwrap(),
@@ -204,5 +238,95 @@ async fn a_call_answered_after_12_s_within_its_30_s_deadline_succeeds() {
     let pair = Pair::start(&nats, slow, 8, Duration::from_secs(30)).await;
     let answer = pair.call(b"late".to_vec()).await.unwrap();
     assert_eq!(answer.map_err(|e| e.to_string()), Ok(b"late".to_vec()));
+    pair.stop.cancel();
+}
+
+/// Answers each payload with itself and counts what it served.
+#[derive(Default)]
+struct CountingEcho {
+    served: AtomicUsize,
+}
+
+impl InvocationHandler for CountingEcho {
+    fn serve(&self, _invocation: Invocation, payload: Vec<u8>) -> ServeFuture<'_> {
+        self.served.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move { Ok(payload) })
+    }
+}
+
+/// How each envelope on the callee's subject was sealed, in order, as a
+/// listener beside the callee saw them: `"mac"` or `"signature"`.
+async fn seals_seen(spy: &mut async_nats::Subscriber, count: usize) -> Vec<&'static str> {
+    use futures::StreamExt as _;
+    let mut seen = Vec::new();
+    while seen.len() < count {
+        let message = tokio::time::timeout(Duration::from_secs(10), spy.next())
+            .await
+            .expect("an envelope within 10 s")
+            .unwrap();
+        let envelope = SignedInvocation::decode(&message.payload).unwrap();
+        seen.push(
+            match (envelope.mac.is_empty(), envelope.signature.is_empty()) {
+                (false, true) => "mac",
+                (true, false) => "signature",
+                _ => "both or neither",
+            },
+        );
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_callee_holding_the_seed_checks_the_mac_and_one_that_only_trusts_the_key_gets_signatures()
+{
+    let nats = NatsServer::start();
+    let subject = Subjects::new("test").unwrap().rpc("callee");
+
+    // Both hold the seed: every call goes sealed with the MAC, and is served.
+    let handler = Arc::new(CountingEcho::default());
+    let pair = Pair::start_with(
+        &nats,
+        handler.clone(),
+        8,
+        Duration::from_secs(10),
+        Seed::HeldByBoth,
+    )
+    .await;
+    let mut spy = pair.caller_client.subscribe(subject.clone()).await.unwrap();
+    pair.caller_client.flush().await.unwrap();
+    for n in 0..3u8 {
+        let answer = pair.call(vec![n]).await.unwrap();
+        assert_eq!(answer.map_err(|e| e.to_string()), Ok(vec![n]));
+    }
+    assert_eq!(seals_seen(&mut spy, 3).await, ["mac", "mac", "mac"]);
+    assert_eq!(handler.served.load(Ordering::SeqCst), 3);
+    assert!(!pair.caller.signs_for("callee"));
+    pair.stop.cancel();
+
+    // The callee only trusts the key: the first call is asked for a
+    // signature and sent again signed, served once; the next are signed.
+    // (A server of its own, so no callee of the first part can take them.)
+    let nats = NatsServer::start();
+    let handler = Arc::new(CountingEcho::default());
+    let pair = Pair::start_with(
+        &nats,
+        handler.clone(),
+        8,
+        Duration::from_secs(10),
+        Seed::HeldByCallerOnly,
+    )
+    .await;
+    let mut spy = pair.caller_client.subscribe(subject).await.unwrap();
+    pair.caller_client.flush().await.unwrap();
+    for n in 0..3u8 {
+        let answer = pair.call(vec![n]).await.unwrap();
+        assert_eq!(answer.map_err(|e| e.to_string()), Ok(vec![n]));
+    }
+    assert_eq!(
+        seals_seen(&mut spy, 4).await,
+        ["mac", "signature", "signature", "signature"]
+    );
+    assert_eq!(handler.served.load(Ordering::SeqCst), 3);
+    assert!(pair.caller.signs_for("callee"));
     pair.stop.cancel();
 }

@@ -12,7 +12,7 @@
 use lattice_interfaces::claims::{read_component, Claims, ComponentMetadata, KeyKind};
 use lattice_interfaces::protocol::control::{decode_request, op};
 use lattice_interfaces::protocol::link_entry::{self, LinkSigners};
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, SignedInvocation};
+use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, MacKey, SignedInvocation};
 use lattice_interfaces::Manifest;
 use lattice_rpc::Verifier;
 use proptest::prelude::*;
@@ -74,6 +74,32 @@ proptest! {
             if let Ok(verified) = verifier.verify("hello", &envelope) {
                 prop_assert_eq!(verified, original);
             }
+        }
+    }
+
+    /// The same for an invocation sealed with the MAC of a seed the
+    /// receiver holds; and arbitrary envelopes it receives are refused.
+    #[test]
+    fn a_sealed_invocation_changed_in_any_byte_passes_only_as_sealed(
+        payload in proptest::collection::vec(any::<u8>(), 0..256),
+        position in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+        garbage in bytes(),
+    ) {
+        let key = nkeys::KeyPair::new_cluster();
+        let mac = MacKey::of(&key).unwrap();
+        let verifier = Verifier::new(&[key.public_key()]).holding(mac.clone());
+        let original = invocation(&key, payload);
+        let mut message = original.seal(&mac).unwrap();
+        let at = position.index(message.len());
+        message[at] ^= flip;
+        if let Ok(envelope) = SignedInvocation::decode(&message) {
+            if let Ok(verified) = verifier.verify("hello", &envelope) {
+                prop_assert_eq!(verified, original);
+            }
+        }
+        if let Ok(envelope) = SignedInvocation::decode(&garbage) {
+            prop_assert!(verifier.verify("hello", &envelope).is_err());
         }
     }
 

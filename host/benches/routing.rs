@@ -3,10 +3,13 @@
 //! In one run, with calls made one at a time (latency) on loopback:
 //! 1. raw NATS request/reply with async-nats (the floor of any remote call);
 //! 2. a remote actor call: host A calls `uppercase#upper` over its link,
-//!    `uppercase` runs only on host B (sign, NATS, verify, instantiate, call);
+//!    `uppercase` runs only on host B, which holds the same cluster seed
+//!    (seal with the seed's MAC, NATS, check, instantiate, call); then the
+//!    same to host C, which only trusts A's key (so A signs, C verifies);
 //! 3. a local actor call through the router (link lookup, in-process);
 //! 4. a direct call to the actor with no router (the actor's own time);
-//! 5. signing and verifying one envelope, on their own.
+//! 5. signing and verifying one envelope, and sealing and checking one,
+//!    on their own.
 //!
 //! Run with `./scripts/bench` or `cargo bench -p lattice-host --bench routing`
 //! (needs nats-server). Knob: `BENCH_CALLS` (default 2000 per line).
@@ -19,15 +22,25 @@
     clippy::indexing_slicing
 )]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use lattice_host::lattice::{ClusterKeys, Lattice, LatticeConfig, NatsArgs};
 use lattice_host::{ActorLimits, Host, HostConfig, RuntimeConfig, TrustPolicy};
-use lattice_interfaces::protocol::rpc::{Invocation, SignedInvocation};
+use lattice_interfaces::protocol::rpc::{Invocation, MacKey, SignedInvocation};
 use lattice_interfaces::{ComponentId, Contract, Link};
 use lattice_tests::nats::NatsServer;
 use wasmtime::component::Val;
+
+/// Answers every invocation with its own payload.
+struct Echo;
+
+impl lattice_rpc::InvocationHandler for Echo {
+    fn serve(&self, _invocation: Invocation, payload: Vec<u8>) -> lattice_rpc::ServeFuture<'_> {
+        Box::pin(async move { Ok(payload) })
+    }
+}
 
 struct Line {
     name: &'static str,
@@ -113,9 +126,21 @@ fn main() {
             provider_credentials: None,
             reconcile: lattice_host::lattice::ReconcilerTiming::every(Duration::from_secs(2)),
         };
-        let (a, b) = (host(), host());
+        let (a, b, c) = (host(), host(), host());
         let lattice_a = Lattice::join(a.clone(), &config()).await.unwrap();
         let lattice_b = Lattice::join(b.clone(), &config()).await.unwrap();
+        // Host C has a cluster key of its own and trusts A's: it cannot
+        // check A's MAC, so A signs what it sends C.
+        let a_public = nkeys::KeyPair::from_seed(&seed).unwrap().public_key();
+        let lattice_c = Lattice::join(
+            c.clone(),
+            &LatticeConfig {
+                cluster: ClusterKeys::new(nkeys::KeyPair::new_cluster(), &[a_public]),
+                ..config()
+            },
+        )
+        .await
+        .unwrap();
         let upper = ComponentId::new("uppercase").unwrap();
         let actor_b = b
             .start_actor_from_bytes(
@@ -126,6 +151,16 @@ fn main() {
             )
             .await
             .unwrap();
+        let upper_on_c = ComponentId::new("uppercase-signed").unwrap();
+        c.start_actor_from_bytes(
+            upper_on_c.clone(),
+            "uppercase.wasm",
+            wasm.clone(),
+            ActorLimits::default(),
+        )
+        .await
+        .unwrap();
+        let signed_caller = ComponentId::new("signed-caller").unwrap();
         let local = ComponentId::new("local-caller").unwrap();
         let remote = ComponentId::new("remote-caller").unwrap();
         let upper_on_a = ComponentId::new("uppercase-here").unwrap();
@@ -143,7 +178,15 @@ fn main() {
             .await
             .unwrap();
         lattice_a
-            .put_link(Link::new(local.clone(), upper_on_a.clone(), contract))
+            .put_link(Link::new(
+                local.clone(),
+                upper_on_a.clone(),
+                contract.clone(),
+            ))
+            .await
+            .unwrap();
+        lattice_a
+            .put_link(Link::new(signed_caller.clone(), upper_on_c, contract))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await; // let host B subscribe and mirror
@@ -170,6 +213,75 @@ fn main() {
             })
             .await,
         ];
+        // 2. The RPC layer alone: a sealed invocation to a callee that
+        // checks it and answers with the payload (no host, no actor).
+        let echo_target = ComponentId::new("rpc-echo").unwrap();
+        let rpc_client = async_nats::connect(nats.url()).await.unwrap();
+        let cluster_key = Arc::new(nkeys::KeyPair::from_seed(&seed).unwrap());
+        let mac = MacKey::of(&cluster_key).unwrap();
+        let callee = lattice_rpc::Callee::new(
+            rpc_client.clone(),
+            Arc::new(lattice_rpc::Verifier::new([&cluster_key.public_key()]).holding(mac.clone())),
+            64,
+        );
+        let subjects = lattice_interfaces::protocol::subjects::Subjects::new("bench-rpc").unwrap();
+        let subscription = rpc_client
+            .queue_subscribe(subjects.rpc(echo_target.as_str()), echo_target.to_string())
+            .await
+            .unwrap();
+        tokio::spawn({
+            let callee = callee.clone();
+            async move {
+                callee
+                    .serve(
+                        echo_target.to_string(),
+                        subscription,
+                        Arc::new(Echo),
+                        tokio_util::sync::CancellationToken::new(),
+                    )
+                    .await
+            }
+        });
+        rpc_client.flush().await.unwrap();
+        let caller = Arc::new(
+            lattice_rpc::Caller::new(
+                client.clone(),
+                subjects,
+                cluster_key,
+                "NBENCH",
+                None,
+                Duration::from_secs(10),
+            )
+            .sealing(mac),
+        );
+        let echo_link = Link::new(
+            remote.clone(),
+            ComponentId::new("rpc-echo").unwrap(),
+            Contract::parse("example:uppercase/convert").unwrap(),
+        );
+        let args =
+            lattice_host::runtime::encode_values(&[Val::String("hello, lattice".into())]).unwrap();
+        lines.push(
+            time(
+                "RPC layer alone: sealed call to an echo callee",
+                calls,
+                || {
+                    let (caller, link, payload) = (caller.clone(), echo_link.clone(), args.clone());
+                    async move {
+                        caller
+                            .invoke(lattice_rpc::Call {
+                                link: &link,
+                                interface: "example:uppercase/convert",
+                                function: "upper",
+                                payload,
+                            })
+                            .await
+                            .unwrap();
+                    }
+                },
+            )
+            .await,
+        );
         let text = || vec![Val::String("hello, lattice".into())];
         lines.push(
             time(
@@ -184,6 +296,17 @@ fn main() {
                     }
                 },
             )
+            .await,
+        );
+        lines.push(
+            time("remote actor call, signed (A -> NATS -> C)", calls, || {
+                let (a, caller) = (a.clone(), signed_caller.clone());
+                async move {
+                    a.call(&caller, "example:uppercase/convert", "upper", text())
+                        .await
+                        .unwrap();
+                }
+            })
             .await,
         );
         lines.push(
@@ -252,6 +375,27 @@ fn main() {
             name: "verify one envelope (decode + Ed25519)",
             samples: verify,
         });
+        let mac = MacKey::of(&key).unwrap();
+        let mut seal = Vec::with_capacity(calls);
+        let mut check = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            let message = envelope.seal(&mac).unwrap();
+            seal.push(started.elapsed());
+            let started = Instant::now();
+            let sealed = SignedInvocation::decode(&message).unwrap();
+            assert!(mac.checks(&sealed.invocation, &sealed.mac));
+            sealed.invocation().unwrap();
+            check.push(started.elapsed());
+        }
+        lines.push(Line {
+            name: "seal one envelope (encode + HMAC-SHA256)",
+            samples: seal,
+        });
+        lines.push(Line {
+            name: "check one sealed envelope (decode + HMAC-SHA256)",
+            samples: check,
+        });
 
         println!("{calls} calls per line, one at a time");
         println!(
@@ -263,10 +407,16 @@ fn main() {
             line.print();
             p50.push(line.samples[line.samples.len() / 2]);
         }
-        let (floor, remote, local, direct) = (p50[0], p50[1], p50[2], p50[3]);
+        let (floor, layer, remote, signed, local, direct) =
+            (p50[0], p50[1], p50[2], p50[3], p50[4], p50[5]);
         println!(
-            "remote call / (NATS floor + actor's own time): {:.2}",
-            remote.as_secs_f64() / (floor + direct).as_secs_f64()
+            "RPC layer alone / NATS floor: {:.2}",
+            layer.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "remote call / (NATS floor + actor's own time): {:.2} (signed: {:.2})",
+            remote.as_secs_f64() / (floor + direct).as_secs_f64(),
+            signed.as_secs_f64() / (floor + direct).as_secs_f64()
         );
         println!(
             "router overhead on a local call (p50): {:.1} us",
@@ -278,5 +428,6 @@ fn main() {
         );
         lattice_a.leave().await;
         lattice_b.leave().await;
+        lattice_c.leave().await;
     });
 }

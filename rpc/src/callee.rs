@@ -4,9 +4,11 @@
 //! security-critical work once, for hosts and provider processes alike:
 //!
 //! 1. decode the [`SignedInvocation`] (garbage gets `bad_request`);
-//! 2. verify it ([`Verifier`]): addressed here, signed by a trusted key over
-//!    the bytes received, before its deadline, not seen before; a refusal
-//!    is answered and handed to [`InvocationHandler::refused`];
+//! 2. verify it ([`Verifier`]): addressed here, signed by a trusted key (or
+//!    sealed with the MAC of one whose seed is held here) over the bytes
+//!    received, before its deadline, not seen before; a refusal is answered
+//!    and handed to [`InvocationHandler::refused`], except a MAC this
+//!    process cannot check, which is answered `wants_signature`;
 //! 3. pull a large payload from the caller's offer;
 //! 4. run [`InvocationHandler::serve`] until the invocation's deadline;
 //! 5. answer, offering a large result for the caller to pull.
@@ -154,11 +156,28 @@ impl Callee {
             .map_err(|e| Refused {
                 invocation: None,
                 error: InvocationError::new(ErrorKind::BadRequest, e.to_string()),
+                wants_signature: false,
             })
             .and_then(|message| self.verifier.verify(target, &message));
         let invocation = match verified {
             Ok(invocation) => invocation,
-            Err(Refused { invocation, error }) => {
+            Err(Refused {
+                invocation,
+                error,
+                wants_signature: true,
+            }) => {
+                // Not an attack: a caller that holds its key's seed tried the
+                // MAC first, and sends the invocation signed when told to.
+                tracing::debug!(reason = %error.message, "invocation asked to be signed");
+                let id = invocation.map(|i| i.id).unwrap_or_default();
+                return InvocationResponse {
+                    wants_signature: true,
+                    ..InvocationResponse::failed(id, error)
+                };
+            }
+            Err(Refused {
+                invocation, error, ..
+            }) => {
                 tracing::warn!(reason = %error.message, "invocation refused");
                 handler.refused(invocation.as_deref(), &error);
                 let id = invocation.map(|i| i.id).unwrap_or_default();

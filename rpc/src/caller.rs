@@ -1,14 +1,18 @@
 //! Sending invocations over `lattice.<L>.rpc.<target>`: the caller's side
 //! every lattice process shares (hosts calling other hosts, provider
 //! processes calling actors). Large payloads go by reference, the envelope
-//! is signed, the answer is awaited until the deadline, and every failure
+//! is signed (or, between hosts holding the same cluster seed, sealed with
+//! its MAC), the answer is awaited until the deadline, and every failure
 //! names the target and the link.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lattice_interfaces::protocol::rpc::{unix_ms, Invocation, InvocationResponse, ProviderGrant};
+use lattice_interfaces::protocol::rpc::{
+    unix_ms, Invocation, InvocationResponse, MacKey, ProviderGrant,
+};
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use tracing::Instrument as _;
@@ -43,7 +47,15 @@ pub struct Caller {
     timeout: Duration,
     id_prefix: String,
     sequence: AtomicU64,
+    /// Seals envelopes with the MAC of `signer`'s seed instead of signing
+    /// them, for targets whose hosts hold the seed too.
+    mac: Option<MacKey>,
+    /// Targets a process serving them asked to sign for.
+    signed_targets: std::sync::RwLock<HashSet<String>>,
 }
+
+/// Targets remembered as wanting signatures, at most.
+const SIGNED_TARGETS_MEMORY: usize = 4_096;
 
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,7 +91,23 @@ impl Caller {
             grant: std::sync::RwLock::new(grant),
             timeout,
             sequence: AtomicU64::new(0),
+            mac: None,
+            signed_targets: std::sync::RwLock::default(),
         }
+    }
+
+    /// Seals envelopes with `key`, the MAC key of the signer's seed,
+    /// instead of signing them (a host's caller: hosts holding the same
+    /// seed check the MAC for a fraction of a signature's cost). A process
+    /// serving a target that cannot check it asks for a signature, and
+    /// calls to that target are signed from then on. Calls under a
+    /// provider grant are always signed.
+    #[must_use]
+    pub fn sealing(mut self, key: MacKey) -> Self {
+        if key.cluster_key() == self.signer.public_key() {
+            self.mac = Some(key);
+        }
+        self
     }
 
     /// Sends `grant` with calls from now on (the host renewed it).
@@ -161,9 +189,68 @@ impl Caller {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
         };
-        let bytes = invocation
-            .sign(&self.signer)
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        let target = link.target.as_str();
+        let seal = self
+            .mac
+            .as_ref()
+            .filter(|_| invocation.grant.is_none() && !self.signs_for(target));
+        let bytes = match seal {
+            Some(key) => invocation.seal(key),
+            None => invocation.sign(&self.signer),
+        }
+        .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+        let mut response = self.request(link, bytes).await?;
+        if response.wants_signature && seal.is_some() {
+            // The host that took it does not hold this cluster's seed (it
+            // trusts the key alone, or is a provider process): it did not
+            // serve the invocation, so the same one goes again, signed.
+            self.sign_for(target);
+            let bytes = invocation
+                .sign(&self.signer)
+                .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+            response = self.request(link, bytes).await?;
+        }
+        if let Some(error) = response.error {
+            return Err(error);
+        }
+        match response.payload_ref {
+            Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await,
+            None => Ok(response.payload),
+        }
+    }
+
+    /// Whether calls to `target` are signed rather than sealed.
+    pub fn signs_for(&self, target: &str) -> bool {
+        self.signed_targets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(target)
+    }
+
+    /// Signs calls to `target` from now on: a host serving it asked.
+    fn sign_for(&self, target: &str) {
+        let mut signed = self
+            .signed_targets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if signed.len() >= SIGNED_TARGETS_MEMORY {
+            // Past the bound, every target is tried sealed again once.
+            signed.clear();
+        }
+        if signed.insert(target.to_string()) {
+            tracing::info!(
+                target,
+                "a process serving {target} cannot check this cluster's MAC: calls to it are signed from now on"
+            );
+        }
+    }
+
+    /// Sends the envelope `bytes` over `link` and returns the answer.
+    async fn request(
+        &self,
+        link: &Link,
+        bytes: Vec<u8>,
+    ) -> Result<InvocationResponse, InvocationError> {
         let target = &link.target;
         // The request's own timeout is the call's: NATS's default (10 s)
         // must not cut a longer deadline short.
@@ -190,15 +277,8 @@ impl Caller {
             }
             _ => err(ErrorKind::Failed, format!("call to {target} failed: {e}")),
         })?;
-        let response = InvocationResponse::decode(&message.payload)
-            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        if let Some(error) = response.error {
-            return Err(error);
-        }
-        match response.payload_ref {
-            Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await,
-            None => Ok(response.payload),
-        }
+        InvocationResponse::decode(&message.payload)
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))
     }
 }
 

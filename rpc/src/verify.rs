@@ -1,13 +1,15 @@
 //! Checking an invocation before it is served: addressed to this target,
 //! signed by a trusted cluster key (or a provider key its host vouched for)
 //! over exactly the bytes received, before its deadline, and each id once.
-//! Hosts and provider processes run the same checks.
+//! Hosts and provider processes run the same checks. A host that holds a
+//! trusted key's seed also accepts that key's MAC in place of its signature
+//! (`lattice_interfaces::protocol::rpc::seal`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lattice_interfaces::protocol::rpc::{
-    unix_ms, GrantRevocation, Invocation, ProviderGrant, SignedInvocation,
+    unix_ms, GrantRevocation, Invocation, MacKey, ProviderGrant, SignedInvocation,
 };
 use lattice_interfaces::{ErrorKind, InvocationError};
 use nkeys::KeyPair;
@@ -117,11 +119,16 @@ pub struct Refused {
     pub invocation: Option<Box<Invocation>>,
     /// Why it was refused.
     pub error: InvocationError,
+    /// It came sealed with a MAC this process cannot check: the caller may
+    /// send it signed.
+    pub wants_signature: bool,
 }
 
 /// The checks one host or provider process applies to every invocation.
 pub struct Verifier {
     trusted: HashMap<String, KeyPair>,
+    /// The MAC keys of the trusted keys whose seeds this process holds.
+    macs: HashMap<String, MacKey>,
     replays: ReplayMemory,
     /// Provider grants already checked, by the whole grant: a provider
     /// sends the same one with every call, so it is verified once.
@@ -153,10 +160,22 @@ impl Verifier {
                         .map(|pair| (key.clone(), pair))
                 })
                 .collect(),
+            macs: HashMap::new(),
             replays: ReplayMemory::default(),
             grants: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also accepts invocations sealed with `key`, the MAC key of a seed
+    /// this process holds, in place of their signature. A key that is not
+    /// trusted here is ignored: its MACs are refused like its signatures.
+    #[must_use]
+    pub fn holding(mut self, key: MacKey) -> Self {
+        if self.trusted.contains_key(key.cluster_key()) {
+            self.macs.insert(key.cluster_key().to_string(), key);
+        }
+        self
     }
 
     /// Takes `revocation` to heart when a trusted key issued it: calls under
@@ -275,14 +294,42 @@ impl Verifier {
         let invocation = message.invocation().map_err(|e| Refused {
             invocation: None,
             error: InvocationError::new(ErrorKind::BadRequest, e.to_string()),
+            wants_signature: false,
         })?;
+        if self.cannot_check_mac_of(message, &invocation) {
+            let error = InvocationError::new(
+                ErrorKind::Unauthorized,
+                format!(
+                    "invocation {} refused: it is sealed with a MAC of cluster key {}, \
+                     whose seed this process does not hold: it must be signed",
+                    lattice_interfaces::shown(&invocation.id),
+                    lattice_interfaces::shown(&invocation.cluster_key)
+                ),
+            );
+            return Err(Refused {
+                invocation: Some(Box::new(invocation)),
+                error,
+                wants_signature: true,
+            });
+        }
         match self.check(target, message, &invocation) {
             Ok(()) => Ok(invocation),
             Err(error) => Err(Refused {
                 invocation: Some(Box::new(invocation)),
                 error,
+                wants_signature: false,
             }),
         }
+    }
+
+    /// Whether `message` is sealed with the MAC of a trusted key whose seed
+    /// is not held here (and so could be checked if it were signed).
+    fn cannot_check_mac_of(&self, message: &SignedInvocation, invocation: &Invocation) -> bool {
+        message.signature.is_empty()
+            && !message.mac.is_empty()
+            && invocation.grant.is_none()
+            && self.trusted.contains_key(&invocation.cluster_key)
+            && !self.macs.contains_key(&invocation.cluster_key)
     }
 
     fn check(
@@ -359,11 +406,28 @@ impl Verifier {
                 &*granted
             }
         };
-        if key.verify(&message.invocation, &message.signature).is_err() {
-            return Err(refuse(
-                "bad signature: the envelope was not signed by its cluster key or was changed"
-                    .into(),
-            ));
+        // A MAC stands for the signature only where this process holds the
+        // key's seed, and never under a grant (no host holds a provider's).
+        let mac = self.macs.get(&invocation.cluster_key).filter(|_| {
+            !message.mac.is_empty() && message.signature.is_empty() && invocation.grant.is_none()
+        });
+        match mac {
+            Some(mac) => {
+                if !mac.checks(&message.invocation, &message.mac) {
+                    return Err(refuse(
+                        "bad MAC: the envelope was not sealed with its cluster key's seed or was changed"
+                            .into(),
+                    ));
+                }
+            }
+            None => {
+                if key.verify(&message.invocation, &message.signature).is_err() {
+                    return Err(refuse(
+                        "bad signature: the envelope was not signed by its cluster key or was changed"
+                            .into(),
+                    ));
+                }
+            }
         }
         let now = unix_ms();
         if invocation.deadline_ms <= now {
@@ -433,6 +497,149 @@ mod tests {
         // Another id is not held up by it.
         let other = invocation("i-2", &key, unix_ms() + 30_000);
         assert_eq!(kind(verifier.verify("hello", &other)), None);
+    }
+
+    fn sealed(id: &str, key: &KeyPair, mac: &MacKey) -> SignedInvocation {
+        let mut message = invocation(id, key, unix_ms() + 30_000);
+        message.signature.clear();
+        message.mac = mac.mac(&message.invocation);
+        message
+    }
+
+    #[test]
+    fn a_mac_under_a_held_seed_stands_for_the_signature_and_nothing_else_does() {
+        let key = KeyPair::new_cluster();
+        let mac = MacKey::of(&key).unwrap();
+        let verifier = Verifier::new(&[key.public_key()]).holding(mac.clone());
+        assert_eq!(
+            kind(verifier.verify("hello", &sealed("m-1", &key, &mac))),
+            None
+        );
+
+        // Changed on the way: the MAC covers the bytes sent.
+        let mut changed = sealed("m-2", &key, &mac);
+        let other_function = Invocation {
+            function: "something-else".into(),
+            ..changed.invocation().unwrap()
+        };
+        changed.invocation = rmp_serde::to_vec_named(&other_function).unwrap();
+        let refused = verifier.verify("hello", &changed).unwrap_err();
+        assert!(
+            refused.error.message.contains("bad MAC"),
+            "{}",
+            refused.error.message
+        );
+        assert!(!refused.wants_signature);
+
+        // A MAC under another seed, claiming this cluster key: forged.
+        let stranger = MacKey::of(&KeyPair::new_cluster()).unwrap();
+        let mut forged = sealed("m-3", &key, &mac);
+        forged.mac = stranger.mac(&forged.invocation);
+        let refused = verifier.verify("hello", &forged).unwrap_err();
+        assert!(
+            refused.error.message.contains("bad MAC"),
+            "{}",
+            refused.error.message
+        );
+        // Garbage in place of a MAC.
+        for garbage in [vec![0u8], vec![0u8; 32], vec![0xff; 4096]] {
+            let mut bad = sealed("m-4", &key, &mac);
+            bad.mac = garbage;
+            assert_eq!(
+                kind(verifier.verify("hello", &bad)),
+                Some(ErrorKind::Unauthorized)
+            );
+        }
+        // Replays are refused as for signed envelopes.
+        assert_eq!(
+            kind(verifier.verify("hello", &sealed("m-1", &key, &mac))),
+            Some(ErrorKind::Unauthorized)
+        );
+    }
+
+    #[test]
+    fn a_mac_this_process_cannot_check_asks_for_a_signature() {
+        let key = KeyPair::new_cluster();
+        let mac = MacKey::of(&key).unwrap();
+        // It trusts the key but does not hold its seed.
+        let verifier = Verifier::new(&[key.public_key()]);
+        let refused = verifier
+            .verify("hello", &sealed("s-1", &key, &mac))
+            .unwrap_err();
+        assert!(refused.wants_signature);
+        assert!(
+            refused.error.message.contains("must be signed"),
+            "{}",
+            refused.error.message
+        );
+        // Not remembered as served: the same invocation, signed, is served.
+        let signed = invocation("s-1", &key, unix_ms() + 30_000);
+        assert_eq!(kind(verifier.verify("hello", &signed)), None);
+
+        // A MAC of a key not trusted here is simply refused.
+        let stranger = KeyPair::new_cluster();
+        let stranger_mac = MacKey::of(&stranger).unwrap();
+        let refused = verifier
+            .verify("hello", &sealed("s-2", &stranger, &stranger_mac))
+            .unwrap_err();
+        assert!(!refused.wants_signature);
+        assert!(
+            refused.error.message.contains("not trusted"),
+            "{}",
+            refused.error.message
+        );
+        // Holding the MAC key of a key it does not trust changes nothing.
+        let verifier = Verifier::new(&[key.public_key()]).holding(stranger_mac.clone());
+        let refused = verifier
+            .verify("hello", &sealed("s-3", &stranger, &stranger_mac))
+            .unwrap_err();
+        assert!(
+            refused.error.message.contains("not trusted"),
+            "{}",
+            refused.error.message
+        );
+    }
+
+    #[test]
+    fn a_call_under_a_provider_grant_must_be_signed_whatever_macs_are_held() {
+        let host_key = KeyPair::new_cluster();
+        let provider = KeyPair::new_cluster();
+        let grant = ProviderGrant::issue(
+            &host_key,
+            lattice_interfaces::protocol::rpc::GrantTerms {
+                provider_id: "http",
+                key: &provider.public_key(),
+                host_id: "NHOST",
+                expires_ms: unix_ms() + 60_000,
+            },
+        )
+        .unwrap();
+        let provider_mac = MacKey::of(&provider).unwrap();
+        // Even a process that held the provider's MAC key would not take it.
+        let verifier = Verifier::new(&[host_key.public_key()])
+            .holding(MacKey::of(&host_key).unwrap())
+            .holding(provider_mac.clone());
+        let call = Invocation {
+            grant: Some(grant),
+            ..invocation("g-1", &provider, unix_ms() + 30_000)
+                .invocation()
+                .unwrap()
+        };
+        let bytes = rmp_serde::to_vec_named(&call).unwrap();
+        let sealed = SignedInvocation {
+            mac: provider_mac.mac(&bytes),
+            invocation: bytes,
+            signature: Vec::new(),
+        };
+        let refused = verifier.verify("hello", &sealed).unwrap_err();
+        assert!(!refused.wants_signature);
+        assert!(
+            refused.error.message.contains("bad signature"),
+            "{}",
+            refused.error.message
+        );
+        let signed = SignedInvocation::decode(&call.sign(&provider).unwrap()).unwrap();
+        assert_eq!(kind(verifier.verify("hello", &signed)), None);
     }
 
     #[test]

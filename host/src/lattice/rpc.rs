@@ -18,7 +18,7 @@ use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::protocol::events::kinds;
 use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::rpc::{
-    unix_ms, GrantRevocation, GrantTerms, Invocation, ProviderGrant,
+    unix_ms, GrantRevocation, GrantTerms, Invocation, MacKey, ProviderGrant,
 };
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{shown, ComponentId, InvocationError, Link};
@@ -39,6 +39,9 @@ const MAX_CONCURRENT_INVOCATIONS: usize = 1024;
 #[derive(Clone)]
 pub struct ClusterKeys {
     signer: Arc<KeyPair>,
+    /// The MAC key of the signer's seed: invocations between hosts holding
+    /// it are sealed with it instead of signed.
+    mac: Option<MacKey>,
     verifier: Arc<Verifier>,
     /// Given no keys (development): link entries signed by any cluster key
     /// are accepted, so hosts with keys of their own share links.
@@ -65,8 +68,16 @@ impl ClusterKeys {
                 .filter(|k| **k != signer.public_key())
                 .cloned(),
         );
+        // A signer always has its seed: `None` only for a public key.
+        let mac = MacKey::of(&signer).ok();
+        let verifier = Verifier::new(&trusted);
+        let verifier = match &mac {
+            Some(key) => verifier.holding(key.clone()),
+            None => verifier,
+        };
         Self {
-            verifier: Arc::new(Verifier::new(&trusted)),
+            verifier: Arc::new(verifier),
+            mac,
             signer: Arc::new(signer),
             development: false,
         }
@@ -227,6 +238,10 @@ impl Rpc {
             None,
             call_timeout,
         );
+        let caller = match &keys.mac {
+            Some(key) => caller.sealing(key.clone()),
+            None => caller,
+        };
         let callee = Callee::new(
             client.clone(),
             keys.verifier.clone(),

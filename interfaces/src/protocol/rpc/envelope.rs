@@ -2,12 +2,15 @@
 //! crosses NATS.
 //!
 //! A message on an `rpc` subject is a [`SignedInvocation`]: a MessagePack
-//! map `{"invocation": bin, "signature": bin}`. `invocation` holds the
-//! [`Invocation`] encoded as a MessagePack map with named fields, and
-//! `signature` is the Ed25519 signature, by the key named in the
-//! invocation's `cluster_key`, over exactly those bytes. A receiver verifies
-//! the bytes it received, as they are: nothing is re-encoded, so a client in
-//! any language signs and verifies without matching this crate's encoder.
+//! map `{"invocation": bin, "signature": bin}` or `{"invocation": bin,
+//! "mac": bin}`. `invocation` holds the [`Invocation`] encoded as a
+//! MessagePack map with named fields. `signature` is the Ed25519 signature,
+//! by the key named in the invocation's `cluster_key`, over exactly those
+//! bytes; `mac` is the HMAC-SHA256 of those bytes under the [`MacKey`] of
+//! that key's seed, which hosts holding the seed send each other instead
+//! (see [`super::seal`]). A receiver checks the bytes it received, as they
+//! are: nothing is re-encoded, so a client in any language signs and
+//! verifies without matching this crate's encoder.
 //!
 //! The answer is an [`InvocationResponse`], unsigned: it comes back on the
 //! caller's own inbox, which only the caller's connection can read.
@@ -19,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::seal::MacKey;
 use crate::InvocationError;
 
 /// Payloads up to this size travel inside the envelope.
@@ -79,16 +83,21 @@ pub struct Invocation {
 }
 
 /// What travels on an `rpc` subject: an encoded [`Invocation`] and the
-/// signature over exactly those bytes.
+/// signature, or the MAC, over exactly those bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedInvocation {
     /// The [`Invocation`], MessagePack with named fields.
     #[serde(with = "serde_bytes")]
     pub invocation: Vec<u8>,
-    /// Ed25519 signature over `invocation` by its `cluster_key`.
-    #[serde(with = "serde_bytes")]
+    /// Ed25519 signature over `invocation` by its `cluster_key`; empty
+    /// (and not sent) in an envelope sealed with `mac`.
+    #[serde(with = "serde_bytes", default, skip_serializing_if = "Vec::is_empty")]
     pub signature: Vec<u8>,
+    /// HMAC-SHA256 over `invocation` under the [`MacKey`] of its
+    /// `cluster_key`; empty (and not sent) in a signed envelope.
+    #[serde(with = "serde_bytes", default, skip_serializing_if = "Vec::is_empty")]
+    pub mac: Vec<u8>,
 }
 
 /// What a host gives a provider process it starts: its own signing key,
@@ -225,6 +234,10 @@ pub struct InvocationResponse {
     /// A large result to pull instead of `payload`.
     #[serde(default)]
     pub payload_ref: Option<BodyRef>,
+    /// Set when the invocation came sealed with a MAC this callee cannot
+    /// check (it does not hold that cluster key's seed): send it signed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wants_signature: bool,
 }
 
 /// Why an envelope could not be decoded, encoded or signed.
@@ -255,6 +268,31 @@ impl Invocation {
         encode(&SignedInvocation {
             invocation,
             signature,
+            mac: Vec::new(),
+        })
+    }
+
+    /// Encodes the invocation and seals it with `key`, the MAC key of its
+    /// `cluster_key`, for hosts that hold that key's seed; returns the
+    /// message for the `rpc` subject.
+    ///
+    /// # Errors
+    ///
+    /// When `key` is not the MAC key of the invocation's `cluster_key`, or
+    /// the invocation cannot be encoded.
+    pub fn seal(&self, key: &MacKey) -> Result<Vec<u8>, EnvelopeError> {
+        if key.cluster_key() != self.cluster_key {
+            return Err(EnvelopeError(format!(
+                "cannot seal an invocation of cluster key {} with the MAC key of {}",
+                self.cluster_key,
+                key.cluster_key()
+            )));
+        }
+        let invocation = encode(self)?;
+        encode(&SignedInvocation {
+            mac: key.mac(&invocation),
+            invocation,
+            signature: Vec::new(),
         })
     }
 }
@@ -288,6 +326,7 @@ impl InvocationResponse {
             error: None,
             payload,
             payload_ref,
+            wants_signature: false,
         }
     }
 
@@ -298,6 +337,7 @@ impl InvocationResponse {
             error: Some(error),
             payload: Vec::new(),
             payload_ref: None,
+            wants_signature: false,
         }
     }
 
@@ -366,6 +406,21 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_envelope_carries_the_mac_of_exactly_the_invocation_bytes() {
+        let key = nkeys::KeyPair::new_cluster();
+        let mac_key = MacKey::of(&key).unwrap();
+        let inv = invocation(&key.public_key());
+        let message = SignedInvocation::decode(&inv.seal(&mac_key).unwrap()).unwrap();
+        assert_eq!(message.invocation().unwrap(), inv);
+        assert!(message.signature.is_empty());
+        assert!(mac_key.checks(&message.invocation, &message.mac));
+        // Only the MAC key of the invocation's own cluster key seals it.
+        let other = MacKey::of(&nkeys::KeyPair::new_cluster()).unwrap();
+        let e = inv.seal(&other).unwrap_err();
+        assert!(e.to_string().contains("cannot seal"), "{e}");
+    }
+
+    #[test]
     fn garbage_is_an_error_never_a_panic() {
         for bytes in [&b""[..], b"\xff", b"\x80", b"\x91\x01", &[0xde, 0xff, 0xff]] {
             assert!(SignedInvocation::decode(bytes).is_err());
@@ -374,6 +429,7 @@ mod tests {
         let wrapped = SignedInvocation {
             invocation: b"\x91\x01".to_vec(),
             signature: Vec::new(),
+            mac: Vec::new(),
         };
         assert!(wrapped.invocation().is_err());
     }
