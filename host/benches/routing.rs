@@ -33,6 +33,10 @@ use lattice_interfaces::{ComponentId, Contract, Link};
 use lattice_tests::nats::NatsServer;
 use wasmtime::component::Val;
 
+/// The allocator the binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Answers every invocation with its own payload.
 struct Echo;
 

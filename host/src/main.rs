@@ -7,6 +7,12 @@ use clap::Parser;
 use lattice_host::cli::{init_telemetry, run_in_foreground, HostArgs};
 use lattice_host::lattice::NatsArgs;
 
+/// mimalloc rather than glibc's malloc: every tokio task is an aligned
+/// allocation of a kilobyte or more, which sends glibc into
+/// `malloc_consolidate` (BENCHMARKS.md, "Side by side with `wasmtime serve`").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs a Lattice host: Wasm actors, capability providers and links.
 #[derive(Debug, Parser)]
 #[command(name = "lattice-host", version)]

@@ -634,6 +634,10 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The allocator the host uses: `lattice-ctl up` runs one.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -29,6 +29,13 @@ use crate::config::ActorLimits;
 /// The export an actor needs to serve HTTP.
 const HTTP_INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
 
+/// An HTTP call's guest run: over within its first poll, or going on in a
+/// task of its own.
+enum CallTask {
+    Ended(Result<(), CallFailure>),
+    Running(tokio::task::JoinHandle<Result<(), CallFailure>>),
+}
+
 /// What an actor has done since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ActorStats {
@@ -557,7 +564,7 @@ impl Actor {
         let timeout = self.limits.timeout;
         let reuse = self.limits.instance_reuse;
         let keep = self.warm.clone();
-        let task = tokio::spawn(
+        let mut call = Box::pin(
             async move {
                 let _permit = permit;
                 let call = async {
@@ -593,6 +600,21 @@ impl Actor {
             }
             .instrument(span.clone()),
         );
+        // Most guests answer and finish in one go: then the call ends here,
+        // on this task, with no task of its own. One that is still going
+        // (a body longer than the pipe holds, a host call that waits) goes
+        // on in its own task, which polls it again with its own waker, so
+        // the response can be streamed while the guest writes it.
+        // A panic is the call's failure, as it would be in a task.
+        let first_poll = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(&mut call));
+        let call = match futures::FutureExt::now_or_never(first_poll) {
+            Some(Ok(ended)) => CallTask::Ended(ended),
+            Some(Err(_panic)) => CallTask::Ended(Err(CallFailure::Trap(
+                wasmtime::Error::msg("the call panicked"),
+                None,
+            ))),
+            None => CallTask::Running(tokio::spawn(call)),
+        };
 
         match receiver.await {
             Ok(Ok(response)) => {
@@ -607,7 +629,11 @@ impl Actor {
             }
             Err(_no_response) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let failure = match task.await {
+                let ended = match call {
+                    CallTask::Ended(ended) => Ok(ended),
+                    CallTask::Running(task) => task.await,
+                };
+                let failure = match ended {
                     Ok(Ok(())) => CallFailure::GuestGaveNoResponse,
                     Ok(Err(failure)) => failure,
                     Err(join) => CallFailure::Trap(wasmtime::Error::msg(join.to_string()), None),
