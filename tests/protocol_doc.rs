@@ -121,10 +121,9 @@ fn requests_are_json_objects_and_errors_repeat_input_in_part_only() {
     assert!(e.to_string().len() < 1_000, "{} bytes", e.to_string().len());
 }
 
-#[test]
-fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
-    let key = nkeys::KeyPair::new_cluster();
-    let invocation = Invocation {
+/// An invocation of cluster key `key`, as a host sends one.
+fn invocation_of(key: &nkeys::KeyPair) -> Invocation {
+    Invocation {
         id: "NHOST-run-1".into(),
         source: "http".into(),
         target: "hello".into(),
@@ -138,30 +137,46 @@ fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
         payload: vec![1, 2, 3],
         payload_ref: None,
         grant: None,
-    };
-    let message = invocation.sign(&key).unwrap();
-    // As the document says: a two-field map, `invocation` and `signature`,
-    // both binary; the signature is Ed25519 over the invocation's bytes.
-    let outer: rmpv::Value = rmpv::decode::read_value(&mut message.as_slice()).unwrap();
+    }
+}
+
+/// An envelope's field names, in order, and its two binary fields' bytes.
+fn two_binary_fields(message: &[u8]) -> (Vec<String>, Vec<u8>, Vec<u8>) {
+    let outer: rmpv::Value = rmpv::decode::read_value(&mut &message[..]).unwrap();
     let fields = outer.as_map().unwrap();
-    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str().unwrap()).collect();
-    assert_eq!(names, ["invocation", "signature"]);
-    let (bytes, signature) = (
-        fields[0].1.as_slice().unwrap(),
-        fields[1].1.as_slice().unwrap(),
-    );
-    assert_eq!(signature.len(), 64);
-    key.verify(bytes, signature).unwrap();
-    // The invocation is a map with the documented field names.
-    let inner: rmpv::Value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
-    let names: Vec<&str> = inner
+    assert_eq!(fields.len(), 2, "{outer}");
+    (
+        field_names(&outer).into_iter().map(String::from).collect(),
+        fields[0].1.as_slice().unwrap().to_vec(),
+        fields[1].1.as_slice().unwrap().to_vec(),
+    )
+}
+
+/// The field names of MessagePack map `value`, in order.
+fn field_names(value: &rmpv::Value) -> Vec<&str> {
+    value
         .as_map()
         .unwrap()
         .iter()
         .map(|(k, _)| k.as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
+    let key = nkeys::KeyPair::new_cluster();
+    let invocation = invocation_of(&key);
+    let message = invocation.sign(&key).unwrap();
+    // As the document says: a two-field map, `invocation` and `signature`,
+    // both binary; the signature is Ed25519 over the invocation's bytes.
+    let (names, bytes, signature) = two_binary_fields(&message);
+    assert_eq!(names, ["invocation", "signature"]);
+    assert_eq!(signature.len(), 64);
+    key.verify(&bytes, &signature).unwrap();
+    // The invocation is a map with the documented field names.
+    let inner: rmpv::Value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
     assert_eq!(
-        names,
+        field_names(&inner),
         [
             "id",
             "source",
@@ -195,33 +210,13 @@ fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
 fn a_sealed_invocation_carries_the_mac_under_the_key_the_document_derives() {
     use ring::{hkdf, hmac};
     let key = nkeys::KeyPair::new_cluster();
-    let invocation = Invocation {
-        id: "NHOST-run-2".into(),
-        source: "caller".into(),
-        target: "uppercase".into(),
-        interface: "example:uppercase/convert".into(),
-        function: "upper".into(),
-        link_name: "default".into(),
-        deadline_ms: 1_764_288_000_000,
-        traceparent: None,
-        origin_host: "NHOST".into(),
-        cluster_key: key.public_key(),
-        payload: vec![1, 2, 3],
-        payload_ref: None,
-        grant: None,
-    };
+    let invocation = invocation_of(&key);
     let message = invocation
         .seal(&lattice_interfaces::protocol::rpc::MacKey::of(&key).unwrap())
         .unwrap();
     // A two-field map, `invocation` and `mac`, both binary.
-    let outer: rmpv::Value = rmpv::decode::read_value(&mut message.as_slice()).unwrap();
-    let fields = outer.as_map().unwrap();
-    let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str().unwrap()).collect();
+    let (names, bytes, mac) = two_binary_fields(&message);
     assert_eq!(names, ["invocation", "mac"]);
-    let (bytes, mac) = (
-        fields[0].1.as_slice().unwrap(),
-        fields[1].1.as_slice().unwrap(),
-    );
     assert_eq!(mac.len(), 32);
     // The MAC key as the document derives it: HKDF-SHA256, salt `lattice`,
     // input the seed's `SC…` text, info `invocation mac v1`, 32 bytes.
@@ -232,7 +227,7 @@ fn a_sealed_invocation_carries_the_mac_under_the_key_the_document_derives() {
         .unwrap()
         .fill(&mut mac_key)
         .unwrap();
-    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &mac_key), bytes, mac)
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, &mac_key), &bytes, &mac)
         .expect("the MAC is HMAC-SHA256 of the invocation bytes under that key");
     assert_eq!(
         SignedInvocation::decode(&message)

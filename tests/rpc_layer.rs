@@ -276,57 +276,41 @@ async fn seals_seen(spy: &mut async_nats::Subscriber, count: usize) -> Vec<&'sta
     seen
 }
 
-#[tokio::test]
-async fn a_callee_holding_the_seed_checks_the_mac_and_one_that_only_trusts_the_key_gets_signatures()
-{
+/// What three calls from a [`Pair`] set up as `seed` came to, each pair on
+/// a server of its own: how the first `envelopes` envelopes on the wire
+/// were sealed, how many calls the handler served, and whether the caller
+/// now signs for the callee.
+async fn three_calls(seed: Seed, envelopes: usize) -> (Vec<&'static str>, usize, bool) {
     let nats = NatsServer::start();
+    let handler = Arc::new(CountingEcho::default());
+    let pair = Pair::start_with(&nats, handler.clone(), 8, Duration::from_secs(10), seed).await;
     let subject = Subjects::new("test").unwrap().rpc("callee");
-
-    // Both hold the seed: every call goes sealed with the MAC, and is served.
-    let handler = Arc::new(CountingEcho::default());
-    let pair = Pair::start_with(
-        &nats,
-        handler.clone(),
-        8,
-        Duration::from_secs(10),
-        Seed::HeldByBoth,
-    )
-    .await;
-    let mut spy = pair.caller_client.subscribe(subject.clone()).await.unwrap();
-    pair.caller_client.flush().await.unwrap();
-    for n in 0..3u8 {
-        let answer = pair.call(vec![n]).await.unwrap();
-        assert_eq!(answer.map_err(|e| e.to_string()), Ok(vec![n]));
-    }
-    assert_eq!(seals_seen(&mut spy, 3).await, ["mac", "mac", "mac"]);
-    assert_eq!(handler.served.load(Ordering::SeqCst), 3);
-    assert!(!pair.caller.signs_for("callee"));
-    pair.stop.cancel();
-
-    // The callee only trusts the key: the first call is asked for a
-    // signature and sent again signed, served once; the next are signed.
-    // (A server of its own, so no callee of the first part can take them.)
-    let nats = NatsServer::start();
-    let handler = Arc::new(CountingEcho::default());
-    let pair = Pair::start_with(
-        &nats,
-        handler.clone(),
-        8,
-        Duration::from_secs(10),
-        Seed::HeldByCallerOnly,
-    )
-    .await;
     let mut spy = pair.caller_client.subscribe(subject).await.unwrap();
     pair.caller_client.flush().await.unwrap();
     for n in 0..3u8 {
         let answer = pair.call(vec![n]).await.unwrap();
         assert_eq!(answer.map_err(|e| e.to_string()), Ok(vec![n]));
     }
-    assert_eq!(
-        seals_seen(&mut spy, 4).await,
-        ["mac", "signature", "signature", "signature"]
-    );
-    assert_eq!(handler.served.load(Ordering::SeqCst), 3);
-    assert!(pair.caller.signs_for("callee"));
+    let seals = seals_seen(&mut spy, envelopes).await;
     pair.stop.cancel();
+    (
+        seals,
+        handler.served.load(Ordering::SeqCst),
+        pair.caller.signs_for("callee"),
+    )
+}
+
+#[tokio::test]
+async fn a_callee_holding_the_seed_checks_the_mac_and_one_that_only_trusts_the_key_gets_signatures()
+{
+    // Both hold the seed: every call goes sealed with the MAC, and is served.
+    let (seals, served, signs) = three_calls(Seed::HeldByBoth, 3).await;
+    assert_eq!(seals, ["mac", "mac", "mac"]);
+    assert_eq!((served, signs), (3, false));
+
+    // The callee only trusts the key: the first call is asked for a
+    // signature and sent again signed, served once; the next are signed.
+    let (seals, served, signs) = three_calls(Seed::HeldByCallerOnly, 4).await;
+    assert_eq!(seals, ["mac", "signature", "signature", "signature"]);
+    assert_eq!((served, signs), (3, true));
 }
