@@ -287,43 +287,25 @@ fn main() {
             .await,
         );
         let text = || vec![Val::String("hello, lattice".into())];
-        lines.push(
-            time(
-                "remote actor call via router (A -> NATS -> B)",
-                calls,
-                || {
-                    let (a, remote) = (a.clone(), remote.clone());
-                    async move {
-                        a.call(&remote, "example:uppercase/convert", "upper", text())
-                            .await
-                            .unwrap();
-                    }
-                },
-            )
-            .await,
-        );
-        lines.push(
-            time("remote actor call, signed (A -> NATS -> C)", calls, || {
-                let (a, caller) = (a.clone(), signed_caller.clone());
+        // Calls `upper` on host A as `source`, wherever its link leads.
+        let from = |source: &ComponentId| {
+            let (a, source) = (a.clone(), source.clone());
+            move || {
+                let (a, source) = (a.clone(), source.clone());
                 async move {
-                    a.call(&caller, "example:uppercase/convert", "upper", text())
+                    a.call(&source, "example:uppercase/convert", "upper", text())
                         .await
                         .unwrap();
                 }
-            })
-            .await,
-        );
-        lines.push(
-            time("local actor call via router (in-process)", calls, || {
-                let (a, local) = (a.clone(), local.clone());
-                async move {
-                    a.call(&local, "example:uppercase/convert", "upper", text())
-                        .await
-                        .unwrap();
-                }
-            })
-            .await,
-        );
+            }
+        };
+        for (name, source) in [
+            ("remote actor call via router (A -> NATS -> B)", &remote),
+            ("remote actor call, signed (A -> NATS -> C)", &signed_caller),
+            ("local actor call via router (in-process)", &local),
+        ] {
+            lines.push(time(name, calls, from(source)).await);
+        }
         lines.push(
             time("direct call to the actor, no router", calls, || {
                 let actor = actor_b.clone();

@@ -480,6 +480,17 @@ mod tests {
         SignedInvocation::decode(&invocation.sign(key).unwrap()).unwrap()
     }
 
+    /// The refusal of `result`, which must name `why`.
+    fn refusal(result: Result<Invocation, Refused>, why: &str) -> Refused {
+        let refused = result.unwrap_err();
+        assert!(
+            refused.error.message.contains(why),
+            "{}",
+            refused.error.message
+        );
+        refused
+    }
+
     fn kind(result: Result<Invocation, Refused>) -> Option<ErrorKind> {
         result.err().map(|refused| refused.error.kind)
     }
@@ -523,24 +534,14 @@ mod tests {
             ..changed.invocation().unwrap()
         };
         changed.invocation = rmp_serde::to_vec_named(&other_function).unwrap();
-        let refused = verifier.verify("hello", &changed).unwrap_err();
-        assert!(
-            refused.error.message.contains("bad MAC"),
-            "{}",
-            refused.error.message
-        );
+        let refused = refusal(verifier.verify("hello", &changed), "bad MAC");
         assert!(!refused.wants_signature);
 
         // A MAC under another seed, claiming this cluster key: forged.
         let stranger = MacKey::of(&KeyPair::new_cluster()).unwrap();
         let mut forged = sealed("m-3", &key, &mac);
         forged.mac = stranger.mac(&forged.invocation);
-        let refused = verifier.verify("hello", &forged).unwrap_err();
-        assert!(
-            refused.error.message.contains("bad MAC"),
-            "{}",
-            refused.error.message
-        );
+        refusal(verifier.verify("hello", &forged), "bad MAC");
         // Garbage in place of a MAC.
         for garbage in [vec![0u8], vec![0u8; 32], vec![0xff; 4096]] {
             let mut bad = sealed("m-4", &key, &mac);
@@ -563,15 +564,11 @@ mod tests {
         let mac = MacKey::of(&key).unwrap();
         // It trusts the key but does not hold its seed.
         let verifier = Verifier::new(&[key.public_key()]);
-        let refused = verifier
-            .verify("hello", &sealed("s-1", &key, &mac))
-            .unwrap_err();
-        assert!(refused.wants_signature);
-        assert!(
-            refused.error.message.contains("must be signed"),
-            "{}",
-            refused.error.message
+        let refused = refusal(
+            verifier.verify("hello", &sealed("s-1", &key, &mac)),
+            "must be signed",
         );
+        assert!(refused.wants_signature);
         // Not remembered as served: the same invocation, signed, is served.
         let signed = invocation("s-1", &key, unix_ms() + 30_000);
         assert_eq!(kind(verifier.verify("hello", &signed)), None);
@@ -579,24 +576,16 @@ mod tests {
         // A MAC of a key not trusted here is simply refused.
         let stranger = KeyPair::new_cluster();
         let stranger_mac = MacKey::of(&stranger).unwrap();
-        let refused = verifier
-            .verify("hello", &sealed("s-2", &stranger, &stranger_mac))
-            .unwrap_err();
-        assert!(!refused.wants_signature);
-        assert!(
-            refused.error.message.contains("not trusted"),
-            "{}",
-            refused.error.message
+        let refused = refusal(
+            verifier.verify("hello", &sealed("s-2", &stranger, &stranger_mac)),
+            "not trusted",
         );
+        assert!(!refused.wants_signature);
         // Holding the MAC key of a key it does not trust changes nothing.
         let verifier = Verifier::new(&[key.public_key()]).holding(stranger_mac.clone());
-        let refused = verifier
-            .verify("hello", &sealed("s-3", &stranger, &stranger_mac))
-            .unwrap_err();
-        assert!(
-            refused.error.message.contains("not trusted"),
-            "{}",
-            refused.error.message
+        refusal(
+            verifier.verify("hello", &sealed("s-3", &stranger, &stranger_mac)),
+            "not trusted",
         );
     }
 
@@ -631,13 +620,8 @@ mod tests {
             invocation: bytes,
             signature: Vec::new(),
         };
-        let refused = verifier.verify("hello", &sealed).unwrap_err();
+        let refused = refusal(verifier.verify("hello", &sealed), "bad signature");
         assert!(!refused.wants_signature);
-        assert!(
-            refused.error.message.contains("bad signature"),
-            "{}",
-            refused.error.message
-        );
         let signed = SignedInvocation::decode(&call.sign(&provider).unwrap()).unwrap();
         assert_eq!(kind(verifier.verify("hello", &signed)), None);
     }
@@ -647,13 +631,8 @@ mod tests {
         let key = KeyPair::new_cluster();
         let verifier = Verifier::new(&[key.public_key()]);
         let far = invocation("i-far", &key, unix_ms() + MAX_DEADLINE_MS + 60_000);
-        let refused = verifier.verify("hello", &far).unwrap_err();
+        let refused = refusal(verifier.verify("hello", &far), "beyond the 3600 s");
         assert_eq!(refused.error.kind, ErrorKind::Unauthorized);
-        assert!(
-            refused.error.message.contains("beyond the 3600 s"),
-            "{}",
-            refused.error.message
-        );
     }
 
     #[test]
