@@ -33,6 +33,55 @@ use lattice_interfaces::{ComponentId, Contract, Link};
 use lattice_tests::nats::NatsServer;
 use wasmtime::component::Val;
 
+/// `uppercase` started on `host` as `id`.
+async fn start_uppercase(
+    host: &Host,
+    id: &ComponentId,
+    wasm: &[u8],
+) -> Arc<lattice_host::runtime::Actor> {
+    host.start_actor_from_bytes(
+        id.clone(),
+        "uppercase.wasm",
+        wasm.to_vec(),
+        ActorLimits::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Times making an envelope (`make`) and checking it as a receiver does:
+/// the received bytes as they are, the outer map decoded, `holds` on it,
+/// the invocation decoded. Two lines, named by `names`.
+fn make_and_check(
+    calls: usize,
+    names: [&'static str; 2],
+    mut make: impl FnMut() -> Vec<u8>,
+    mut holds: impl FnMut(&SignedInvocation) -> bool,
+) -> [Line; 2] {
+    let (mut made, mut checked) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+    for _ in 0..calls {
+        let started = Instant::now();
+        let message = make();
+        made.push(started.elapsed());
+        let started = Instant::now();
+        let envelope = SignedInvocation::decode(&message).unwrap();
+        assert!(holds(&envelope));
+        envelope.invocation().unwrap();
+        checked.push(started.elapsed());
+    }
+    let [make_name, check_name] = names;
+    [
+        Line {
+            name: make_name,
+            samples: made,
+        },
+        Line {
+            name: check_name,
+            samples: checked,
+        },
+    ]
+}
+
 /// The allocator the binaries use.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -146,36 +195,14 @@ fn main() {
         .await
         .unwrap();
         let upper = ComponentId::new("uppercase").unwrap();
-        let actor_b = b
-            .start_actor_from_bytes(
-                upper.clone(),
-                "uppercase.wasm",
-                wasm.clone(),
-                ActorLimits::default(),
-            )
-            .await
-            .unwrap();
+        let actor_b = start_uppercase(&b, &upper, &wasm).await;
         let upper_on_c = ComponentId::new("uppercase-signed").unwrap();
-        c.start_actor_from_bytes(
-            upper_on_c.clone(),
-            "uppercase.wasm",
-            wasm.clone(),
-            ActorLimits::default(),
-        )
-        .await
-        .unwrap();
+        start_uppercase(&c, &upper_on_c, &wasm).await;
         let signed_caller = ComponentId::new("signed-caller").unwrap();
         let local = ComponentId::new("local-caller").unwrap();
         let remote = ComponentId::new("remote-caller").unwrap();
         let upper_on_a = ComponentId::new("uppercase-here").unwrap();
-        a.start_actor_from_bytes(
-            upper_on_a.clone(),
-            "uppercase.wasm",
-            wasm,
-            ActorLimits::default(),
-        )
-        .await
-        .unwrap();
+        start_uppercase(&a, &upper_on_a, &wasm).await;
         let contract = Contract::parse("example:uppercase/convert").unwrap();
         lattice_a
             .put_link(Link::new(remote.clone(), upper.clone(), contract.clone()))
@@ -337,51 +364,29 @@ fn main() {
         };
         // Hosts decode trusted keys once, at start.
         let verifier = nkeys::KeyPair::from_public_key(&key.public_key()).unwrap();
-        let mut sign = Vec::with_capacity(calls);
-        let mut verify = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let started = Instant::now();
-            let message = envelope.sign(&key).unwrap();
-            sign.push(started.elapsed());
-            // Verification covers the received bytes as they are: decode
-            // the outer map, check the signature, decode the invocation.
-            let started = Instant::now();
-            let signed = SignedInvocation::decode(&message).unwrap();
-            verifier
-                .verify(&signed.invocation, &signed.signature)
-                .unwrap();
-            signed.invocation().unwrap();
-            verify.push(started.elapsed());
-        }
-        lines.push(Line {
-            name: "sign one envelope (encode + Ed25519)",
-            samples: sign,
-        });
-        lines.push(Line {
-            name: "verify one envelope (decode + Ed25519)",
-            samples: verify,
-        });
+        lines.extend(make_and_check(
+            calls,
+            [
+                "sign one envelope (encode + Ed25519)",
+                "verify one envelope (decode + Ed25519)",
+            ],
+            || envelope.sign(&key).unwrap(),
+            |signed| {
+                verifier
+                    .verify(&signed.invocation, &signed.signature)
+                    .is_ok()
+            },
+        ));
         let mac = MacKey::of(&key).unwrap();
-        let mut seal = Vec::with_capacity(calls);
-        let mut check = Vec::with_capacity(calls);
-        for _ in 0..calls {
-            let started = Instant::now();
-            let message = envelope.seal(&mac).unwrap();
-            seal.push(started.elapsed());
-            let started = Instant::now();
-            let sealed = SignedInvocation::decode(&message).unwrap();
-            assert!(mac.checks(&sealed.invocation, &sealed.mac));
-            sealed.invocation().unwrap();
-            check.push(started.elapsed());
-        }
-        lines.push(Line {
-            name: "seal one envelope (encode + HMAC-SHA256)",
-            samples: seal,
-        });
-        lines.push(Line {
-            name: "check one sealed envelope (decode + HMAC-SHA256)",
-            samples: check,
-        });
+        lines.extend(make_and_check(
+            calls,
+            [
+                "seal one envelope (encode + HMAC-SHA256)",
+                "check one sealed envelope (decode + HMAC-SHA256)",
+            ],
+            || envelope.seal(&mac).unwrap(),
+            |sealed| mac.checks(&sealed.invocation, &sealed.mac),
+        ));
 
         println!("{calls} calls per line, one at a time");
         println!(

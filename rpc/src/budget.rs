@@ -59,10 +59,10 @@ impl PayloadBudget {
         self.total - self.available()
     }
 
-    /// `request` as an `incoming-handler` payload for another host, its
-    /// body read whole while room is held for it and its encoding (twice
-    /// its size) from its first byte on. Keep the reservation until the
-    /// answer is back; `what` names the body in a refusal.
+    /// `request` for `target` as an `incoming-handler` payload for another
+    /// host, its body read whole while room is held for it and its encoding
+    /// (twice its size) from its first byte on. Keep the reservation until
+    /// the answer is back; a refusal names the body by its target.
     ///
     /// # Errors
     ///
@@ -71,16 +71,17 @@ impl PayloadBudget {
     pub async fn encode_request(
         &self,
         request: http::Request<lattice_interfaces::http::HttpBody>,
-        what: &str,
+        target: &str,
     ) -> Result<(Vec<u8>, Reserved), InvocationError> {
         use lattice_interfaces::http::wire::{collect_reserving, encode_request_parts};
+        let what = format!("the request body for {}", lattice_interfaces::shown(target));
         let (parts, body) = request.into_parts();
         let mut held = self.empty();
         let body = collect_reserving(
             body,
             "request",
             lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES,
-            |bytes| held.grow(bytes.saturating_mul(2), what),
+            |bytes| held.grow(bytes.saturating_mul(2), &what),
         )
         .await?;
         Ok((encode_request_parts(&parts, body)?, held))

@@ -164,24 +164,21 @@ impl Callee {
             Err(Refused {
                 invocation,
                 error,
-                wants_signature: true,
+                wants_signature,
             }) => {
-                // Not an attack: a caller that holds its key's seed tried the
-                // MAC first, and sends the invocation signed when told to.
-                tracing::debug!(reason = %error.message, "invocation asked to be signed");
+                if wants_signature {
+                    // Not an attack: a caller that holds its key's seed tried
+                    // the MAC first, and sends the invocation signed when told.
+                    tracing::debug!(reason = %error.message, "invocation asked to be signed");
+                } else {
+                    tracing::warn!(reason = %error.message, "invocation refused");
+                    handler.refused(invocation.as_deref(), &error);
+                }
                 let id = invocation.map(|i| i.id).unwrap_or_default();
                 return InvocationResponse {
-                    wants_signature: true,
+                    wants_signature,
                     ..InvocationResponse::failed(id, error)
                 };
-            }
-            Err(Refused {
-                invocation, error, ..
-            }) => {
-                tracing::warn!(reason = %error.message, "invocation refused");
-                handler.refused(invocation.as_deref(), &error);
-                let id = invocation.map(|i| i.id).unwrap_or_default();
-                return InvocationResponse::failed(id, error);
             }
         };
         tracing::debug!(

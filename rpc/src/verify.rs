@@ -296,28 +296,23 @@ impl Verifier {
             error: InvocationError::new(ErrorKind::BadRequest, e.to_string()),
             wants_signature: false,
         })?;
-        if self.cannot_check_mac_of(message, &invocation) {
-            let error = InvocationError::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "invocation {} refused: it is sealed with a MAC of cluster key {}, \
-                     whose seed this process does not hold: it must be signed",
-                    lattice_interfaces::shown(&invocation.id),
-                    lattice_interfaces::shown(&invocation.cluster_key)
-                ),
+        let checked = if self.cannot_check_mac_of(message, &invocation) {
+            let why = format!(
+                "it is sealed with a MAC of cluster key {}, whose seed this process \
+                 does not hold: it must be signed",
+                lattice_interfaces::shown(&invocation.cluster_key)
             );
-            return Err(Refused {
-                invocation: Some(Box::new(invocation)),
-                error,
-                wants_signature: true,
-            });
-        }
-        match self.check(target, message, &invocation) {
+            Err((refusal_of(&invocation, &why), true))
+        } else {
+            self.check(target, message, &invocation)
+                .map_err(|error| (error, false))
+        };
+        match checked {
             Ok(()) => Ok(invocation),
-            Err(error) => Err(Refused {
+            Err((error, wants_signature)) => Err(Refused {
                 invocation: Some(Box::new(invocation)),
                 error,
-                wants_signature: false,
+                wants_signature,
             }),
         }
     }
@@ -325,9 +320,7 @@ impl Verifier {
     /// Whether `message` is sealed with the MAC of a trusted key whose seed
     /// is not held here (and so could be checked if it were signed).
     fn cannot_check_mac_of(&self, message: &SignedInvocation, invocation: &Invocation) -> bool {
-        message.signature.is_empty()
-            && !message.mac.is_empty()
-            && invocation.grant.is_none()
+        sealed_with_mac(message, invocation)
             && self.trusted.contains_key(&invocation.cluster_key)
             && !self.macs.contains_key(&invocation.cluster_key)
     }
@@ -338,15 +331,7 @@ impl Verifier {
         message: &SignedInvocation,
         invocation: &Invocation,
     ) -> Result<(), InvocationError> {
-        let refuse = |why: String| {
-            InvocationError::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "invocation {} refused: {why}",
-                    lattice_interfaces::shown(&invocation.id)
-                ),
-            )
-        };
+        let refuse = |why: String| refusal_of(invocation, &why);
         if invocation.target != target {
             return Err(refuse(format!(
                 "addressed to {} on the subject of {target}",
@@ -408,9 +393,10 @@ impl Verifier {
         };
         // A MAC stands for the signature only where this process holds the
         // key's seed, and never under a grant (no host holds a provider's).
-        let mac = self.macs.get(&invocation.cluster_key).filter(|_| {
-            !message.mac.is_empty() && message.signature.is_empty() && invocation.grant.is_none()
-        });
+        let mac = self
+            .macs
+            .get(&invocation.cluster_key)
+            .filter(|_| sealed_with_mac(message, invocation));
         match mac {
             Some(mac) => {
                 if !mac.checks(&message.invocation, &message.mac) {
@@ -453,6 +439,23 @@ impl Verifier {
                 _ => refuse("it was already served (replayed)".into()),
             })
     }
+}
+
+/// Whether `message` carries a MAC in place of a signature, outside any
+/// grant: what only a holder of its cluster key's seed can check.
+fn sealed_with_mac(message: &SignedInvocation, invocation: &Invocation) -> bool {
+    message.signature.is_empty() && !message.mac.is_empty() && invocation.grant.is_none()
+}
+
+/// The `unauthorized` refusal of `invocation`, saying `why`.
+fn refusal_of(invocation: &Invocation, why: &str) -> InvocationError {
+    InvocationError::new(
+        ErrorKind::Unauthorized,
+        format!(
+            "invocation {} refused: {why}",
+            lattice_interfaces::shown(&invocation.id)
+        ),
+    )
 }
 
 #[cfg(test)]

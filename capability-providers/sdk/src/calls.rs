@@ -80,8 +80,7 @@ impl ProviderCalls for NatsProviderCalls {
             // The body is read whole before it crosses: a client gets
             // READ_BODY to send it, not forever, and it and its encoding
             // hold room in the budget until the answer is back.
-            let what = format!("the request body for {}", link.target);
-            let read = calls.budget.encode_request(request, &what);
+            let read = calls.budget.encode_request(request, link.target.as_str());
             let (payload, held) = tokio::time::timeout(READ_BODY, read).await.map_err(|_| {
                 InvocationError::new(
                     ErrorKind::Timeout,

@@ -320,11 +320,10 @@ impl RemoteCalls for RemoteHostCalls {
             // The body is read whole before it crosses, holding room in the
             // host's budget until the answer is back: slow or large uploads
             // cannot take the host's memory.
-            let what = format!("the request body for {}", shown(link.target.as_str()));
             let (payload, held) = rpc
                 .host
                 .payload_budget()
-                .encode_request(request, &what)
+                .encode_request(request, link.target.as_str())
                 .await?;
             let answer = rpc
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
