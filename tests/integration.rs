@@ -27,7 +27,9 @@ mod cli_lattice;
 mod cli_links;
 mod cli_up;
 mod cli_up_processes;
+#[cfg(feature = "browser")]
 mod dashboard;
+mod docs;
 mod failover;
 mod http_server;
 mod instance_reuse;

@@ -69,36 +69,44 @@ fn every_control_operation_is_documented_with_examples_the_code_agrees_with() {
             );
         }
     }
-    for (name, kind, json) in &examples {
-        macro_rules! dispatch {
-            ($($op:ty),*) => {
-                match name.as_str() {
-                    $(n if n == <$op>::NAME => check::<$op>(kind, json),)*
-                    other => panic!("docs/protocol.md documents an unknown operation {other}"),
-                }
-            };
+    // Every example is of an operation of the table, checked against its
+    // types.
+    struct CheckExamples<'a> {
+        examples: &'a [(String, String, String)],
+        checked: usize,
+    }
+    impl op::Visitor for CheckExamples<'_> {
+        fn visit<O: Operation>(&mut self) {
+            for (_, kind, json) in self.examples.iter().filter(|(name, _, _)| name == O::NAME) {
+                check::<O>(kind, json);
+                self.checked += 1;
+            }
         }
-        dispatch!(
-            op::Ping,
-            op::Inventory,
-            op::StopHost,
-            op::PutLabel,
-            op::DeleteLabel,
-            op::AuctionActor,
-            op::AuctionProvider,
-            op::ScaleActor,
-            op::UpdateActor,
-            op::CallActor,
-            op::StartProvider,
-            op::StopProvider,
-            op::PutLink,
-            op::DeleteLink,
-            op::GetLinks,
-            op::GetClaims,
-            op::PutConfig,
-            op::GetConfig,
-            op::DeleteConfig,
-            op::RevokeGrant
+    }
+    let mut checker = CheckExamples {
+        examples: &examples,
+        checked: 0,
+    };
+    op::visit_all(&mut checker);
+    for (name, _, _) in &examples {
+        assert!(
+            op::NAMES.contains(&name.as_str()),
+            "docs/protocol.md documents an unknown operation {name}"
+        );
+    }
+    assert_eq!(checker.checked, examples.len());
+}
+
+#[test]
+fn every_event_kind_is_documented() {
+    let doc =
+        std::fs::read_to_string(lattice_tests::fixtures::repo_root().join("docs/protocol.md"))
+            .unwrap();
+    let events = doc.split("## Events").nth(1).unwrap();
+    for kind in lattice_interfaces::protocol::events::kinds::ALL {
+        assert!(
+            events.contains(&format!("`{kind}`")),
+            "docs/protocol.md's event table does not document {kind}"
         );
     }
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::{Audience, CtlReply, Operation};
 use lattice_interfaces::protocol::subjects::{LatticeIdError, Subjects};
+use lattice_interfaces::ErrorKind;
 
 /// Why a control request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +46,15 @@ pub enum ControlError {
         /// than NATS saying nobody listens).
         waited: Option<Duration>,
     },
-    /// A host answered with a failure; its one-line message.
-    #[error("{0}")]
-    Refused(String),
+    /// A host answered with a failure: its stable kind (`failed` from
+    /// hosts that predate kinds) and its one-line message.
+    #[error("{message}")]
+    Refused {
+        /// What kind of failure: `bad_request`, `not_found`, `conflict`, …
+        kind: ErrorKind,
+        /// One line for people.
+        message: String,
+    },
     /// The request could not be sent.
     #[error("{op} failed: {reason}")]
     Transport {
@@ -102,16 +109,6 @@ pub struct ControlClient {
 /// default: compiling an 18 MB component (a Python one) takes seconds on a
 /// small or busy host, and a short wait would call a busy host absent.
 pub const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Whether operation `name` loads (and compiles) a component or binary
-/// before it answers.
-fn loads(name: &str) -> bool {
-    use lattice_interfaces::protocol::subjects::ops;
-    matches!(
-        name,
-        ops::ACTOR_SCALE | ops::ACTOR_UPDATE | ops::PROVIDER_START
-    )
-}
 
 impl ControlClient {
     /// A client of lattice `lattice` over `nats`; `url` names the server in
@@ -203,7 +200,7 @@ impl ControlClient {
             op: O::NAME,
             reason: e.to_string(),
         })?;
-        let timeout = if loads(O::NAME) {
+        let timeout = if O::LOADS {
             self.load_timeout
         } else {
             self.timeout
@@ -234,7 +231,10 @@ impl ControlClient {
         };
         let reply = self.reply::<O>(&message.payload, timeout).await?;
         if !reply.success {
-            return Err(ControlError::Refused(reply.message));
+            return Err(ControlError::Refused {
+                kind: reply.kind.unwrap_or(ErrorKind::Failed),
+                message: reply.message,
+            });
         }
         reply.response.ok_or_else(|| ControlError::Malformed {
             op: O::NAME,

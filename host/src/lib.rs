@@ -26,8 +26,10 @@
 //! - [`host`]: the host that ties actors, providers and links together;
 //! - `links`: the link table, one link per key;
 //! - `router`: where each call goes, in-process or over the lattice;
-//! - `remote`: providers elsewhere in the lattice, seen through their
-//!   contracts;
+//! - `contracts`: the contracts the host serves to actors, one
+//!   registration table (key-value, messaging, outgoing HTTP, logging,
+//!   config, bus);
+//! - `remote`: outgoing HTTP through a provider elsewhere in the lattice;
 //! - [`lattice`]: joining a lattice over NATS: control, events, state,
 //!   RPC, provider processes;
 //! - `admin`: `/livez`, `/readyz` and `/metrics` for operators;
@@ -35,6 +37,7 @@
 
 mod admin;
 pub mod artifacts;
+mod contracts;
 pub use lattice_rpc::budget;
 pub mod cli;
 pub mod config;

@@ -215,29 +215,11 @@ pub(crate) mod errors {
         )
     }
 
-    /// `target` runs here but cannot serve `interface`.
-    pub(crate) fn cannot_serve(
-        target: &ComponentId,
-        what: &str,
-        interface: Interface<'_>,
-    ) -> InvocationError {
-        InvocationError::new(
-            ErrorKind::NotFound,
-            format!("\"{target}\" is {what}, which does not serve {interface}"),
-        )
-    }
-
-    /// A provider in this process failed the call.
-    pub(crate) fn provider_failed(link: &Link, error: impl std::fmt::Display) -> InvocationError {
-        InvocationError::new(
-            ErrorKind::Failed,
-            format!("provider \"{}\": {error}", link.target),
-        )
-    }
+    pub(crate) use lattice_contract::errors::cannot_serve;
 }
 
 /// Sends calls to targets on other hosts.
-pub trait RemoteCalls: Send + Sync + 'static {
+pub trait RemoteCalls: lattice_contract::RemoteInvoke {
     /// Calls `link`'s target, on whichever host runs it, with `request`.
     ///
     /// # Cancel safety
@@ -258,33 +240,10 @@ pub trait RemoteCalls: Send + Sync + 'static {
         params: Vec<Val>,
     ) -> CallFuture;
 
-    /// Sends `payload` as a call of `function` of `interface` to `link`'s
-    /// target (a provider process, here or on another host) and returns the
-    /// encoded result.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future abandons the call.
-    fn call_raw(
-        &self,
-        link: Link,
-        interface: String,
-        function: String,
-        payload: Vec<u8>,
-    ) -> RawFuture;
-
     /// Announces event `kind` with `data` on the lattice, in the background
     /// and best effort.
-    fn publish_event(&self, kind: &'static str, data: serde_json::Value);
+    fn publish_event(&self, event: lattice_interfaces::protocol::events::LatticeEvent);
 }
-
-/// The future of [`RemoteCalls::call_raw`].
-pub type RawFuture = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = Result<Vec<u8>, lattice_interfaces::InvocationError>>
-            + Send,
-    >,
->;
 
 /// Which way a call went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,11 +5,12 @@
 //!
 //! 1. **In a host's process**: the host builds it from its registration
 //!    table (`KIND` → constructor) with a [`ProviderContext`] whose
-//!    [`ProviderCalls`] route to actors in-process or over the lattice. The
-//!    host calls the typed fast paths ([`Capability::keyvalue`],
-//!    [`Capability::messaging`], [`Capability::outgoing_http`]) for actors
-//!    on the same host: no serialization. Calls from other hosts arrive as
-//!    wire bytes at [`Capability::invoke`].
+//!    [`ProviderCalls`] route to actors in-process or over the lattice. For
+//!    actors on the same host the host asks it for a contract's in-process
+//!    client ([`Capability::client`]: the key-value store, the messaging
+//!    client, the outgoing-HTTP timeouts behind a link), and calls that:
+//!    no serialization. Calls from other hosts arrive as wire bytes at
+//!    [`Capability::invoke`].
 //! 2. **As its own process**: the provider SDK's `main_with(Provider::new)`
 //!    builds it with a context whose calls go over NATS, and feeds
 //!    [`Capability::invoke`] every verified invocation.
@@ -18,6 +19,7 @@
 //! ([`Capability::put_link`], [`Capability::delete_link`]) and asks it for
 //! its [`Capability::health`]; [`Capability::shutdown`] drains it.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,9 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::{Endpoint, HandleFuture, HttpBody};
-use crate::http_client::Timeouts;
-use crate::keyvalue::{KeyValue, KvError};
-use crate::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
+use crate::messaging::{Message, MessagingFuture};
 use crate::protocol::provider::Health;
 use crate::{ComponentId, ErrorKind, Interface, InvocationError, Link};
 
@@ -78,12 +78,40 @@ impl std::fmt::Debug for ProviderContext {
     }
 }
 
-/// The future of [`Capability::keyvalue`].
-pub type KeyValueFuture<'a> = CapabilityFuture<'a, Result<Arc<dyn KeyValue>, KvError>>;
+/// A contract's in-process client, as a provider in the host's process
+/// hands it out for one link: what the contract says its client is (for
+/// `wasi:keyvalue/store` an `Arc<dyn KeyValue>`, for
+/// `wasmcloud:messaging/consumer` an `Arc<dyn MessagingClient>`, for
+/// `wasi:http/outgoing-handler` the link's `Timeouts`). The contract that
+/// asked takes it back out with [`ContractClient::take`].
+pub struct ContractClient(Box<dyn Any + Send>);
 
-/// The future of [`Capability::messaging`].
-pub type MessagingClientFuture<'a> =
-    CapabilityFuture<'a, Result<Arc<dyn MessagingClient>, MessagingError>>;
+impl ContractClient {
+    /// Wraps `client`.
+    pub fn new<T: Any + Send>(client: T) -> Self {
+        Self(Box::new(client))
+    }
+
+    /// The client as a `T`, or `None` when it is something else (a
+    /// provider that hands out another type than its contract says).
+    pub fn take<T: Any>(self) -> Option<T> {
+        self.0.downcast::<T>().ok().map(|client| *client)
+    }
+}
+
+impl std::fmt::Debug for ContractClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContractClient").finish_non_exhaustive()
+    }
+}
+
+/// Why a provider could not hand out a client (its backend unreachable, a
+/// setting of the link it cannot use): one line, shown with the
+/// provider's name.
+pub type ClientError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future of [`Capability::client`].
+pub type ContractClientFuture<'a> = CapabilityFuture<'a, Result<ContractClient, ClientError>>;
 
 /// A capability provider: HTTP server, key-value, messaging, HTTP client.
 pub trait Capability: Send + Sync + 'static {
@@ -150,22 +178,16 @@ pub trait Capability: Send + Sync + 'static {
         Box::pin(async {})
     }
 
-    /// In-process fast path of `wasi:keyvalue`: the store behind `link`.
-    fn keyvalue(&self, link: &Link) -> Option<KeyValueFuture<'_>> {
-        let _ = link;
-        None
-    }
-
-    /// In-process fast path of `wasmcloud:messaging/consumer`.
-    fn messaging(&self, link: &Link) -> Option<MessagingClientFuture<'_>> {
-        let _ = link;
-        None
-    }
-
-    /// In-process fast path of `wasi:http/outgoing-handler`: the timeouts
-    /// the actor's requests leave with (the host sends them itself).
-    fn outgoing_http(&self, link: &Link) -> Option<Timeouts> {
-        let _ = link;
+    /// In-process fast path: the client of the contract `interface`
+    /// (the interface its links carry, e.g. `wasi:keyvalue/store`) behind
+    /// `link`, for actors on the same host. `None` when it serves no such
+    /// contract in-process; the host then refuses the call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future abandons making the client.
+    fn client(&self, interface: Interface<'_>, link: &Link) -> Option<ContractClientFuture<'_>> {
+        let _ = (interface, link);
         None
     }
 

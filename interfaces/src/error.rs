@@ -24,6 +24,9 @@ pub enum ErrorKind {
     Busy,
     /// The target failed: a trap, a panic, a limit breach.
     Failed,
+    /// A control request clashes with what the lattice holds (a link
+    /// whose address another link serves). Control replies only.
+    Conflict,
 }
 
 impl ErrorKind {
@@ -37,6 +40,7 @@ impl ErrorKind {
             Self::NoResponders => "no_responders",
             Self::Busy => "busy",
             Self::Failed => "failed",
+            Self::Conflict => "conflict",
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use lattice_interfaces::protocol::events::event;
+use lattice_interfaces::protocol::events::{event, LatticeEvent};
 use lattice_interfaces::protocol::subjects::Subjects;
 
 /// Publishes events from one host or provider. Cheap to clone.
@@ -28,13 +28,15 @@ impl EventPublisher {
         }
     }
 
-    /// Publishes event `kind` with `data`. Events are best effort: a failure
-    /// is logged, never returned, so reporting a change never undoes it.
+    /// Publishes `event`. Events are best effort: a failure is logged,
+    /// never returned, so reporting a change never undoes it.
     ///
     /// # Cancel safety
     ///
     /// Dropping the future may drop the event.
-    pub async fn publish(&self, kind: &str, data: serde_json::Value) {
+    pub async fn publish(&self, lattice_event: LatticeEvent) {
+        let kind = lattice_event.kind();
+        let data = lattice_event.data();
         let n = self.sequence.fetch_add(1, Ordering::Relaxed);
         let id = format!("{}-{n}", self.host_id);
         let payload = match event(kind, &self.host_id, &id, data)

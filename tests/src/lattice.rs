@@ -398,7 +398,7 @@ impl Control {
     /// refusal, failing the test if it succeeded.
     pub async fn refused<O: Operation>(&self, host: Option<&str>, request: O::Request) -> String {
         match self.client.request::<O>(host, &request).await {
-            Err(lattice_client::ControlError::Refused(message)) => message,
+            Err(lattice_client::ControlError::Refused { message, .. }) => message,
             Err(other) => panic!("{} failed without a refusal: {other}", O::NAME),
             Ok(_) => panic!("{} succeeded; a refusal was expected", O::NAME),
         }

@@ -12,6 +12,7 @@
 //! Everything started here is stopped when its handle drops, even when a test
 //! fails; readiness is polled with a deadline, never assumed after a sleep.
 
+#[cfg(feature = "browser")]
 pub mod browser;
 pub mod fixtures;
 pub mod hosts;

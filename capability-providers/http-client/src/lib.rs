@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
-use lattice_interfaces::capability::{Capability, CapabilityFuture, ProviderContext};
+use lattice_interfaces::capability::{
+    Capability, CapabilityFuture, ContractClient, ContractClientFuture, ProviderContext,
+};
 use lattice_interfaces::http::wire::{HttpMessage, HttpResponseHead};
 use lattice_interfaces::http_client::{FailureKind, OutgoingReply, OutgoingRequest, Timeouts};
 use lattice_interfaces::{standard, Interface, InvocationError, Link};
@@ -58,8 +60,12 @@ impl Capability for HttpClientProvider {
         })
     }
 
-    fn outgoing_http(&self, link: &Link) -> Option<Timeouts> {
-        Some(Timeouts::of(link))
+    fn client(&self, interface: Interface<'_>, link: &Link) -> Option<ContractClientFuture<'_>> {
+        if interface != standard::HTTP_OUTGOING_HANDLER {
+            return None;
+        }
+        let timeouts = Timeouts::of(link);
+        Some(Box::pin(async move { Ok(ContractClient::new(timeouts)) }))
     }
 }
 

@@ -600,6 +600,7 @@ pub(crate) fn error_response(error: &InvocationError) -> Response<HttpBody> {
         ErrorKind::NoResponders => StatusCode::BAD_GATEWAY,
         ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
     };
     let body = Full::new(Bytes::from(format!("{}\n", error.message)))
         .map_err(|never| match never {})

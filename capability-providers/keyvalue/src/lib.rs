@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use lattice_interfaces::capability::{
-    Capability, CapabilityFuture, KeyValueFuture, ProviderCalls, ProviderContext,
+    Capability, CapabilityFuture, ContractClient, ContractClientFuture, ProviderCalls,
+    ProviderContext,
 };
 use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::keyvalue::{KeyValue, KvError};
@@ -207,8 +208,14 @@ impl Capability for KeyValueProvider {
         })
     }
 
-    fn keyvalue(&self, link: &Link) -> Option<KeyValueFuture<'_>> {
+    fn client(&self, interface: Interface<'_>, link: &Link) -> Option<ContractClientFuture<'_>> {
+        if interface != standard::KEYVALUE_STORE {
+            return None;
+        }
         let link = link.clone();
-        Some(Box::pin(async move { self.backend(&link).await }))
+        Some(Box::pin(async move {
+            let store = self.backend(&link).await?;
+            Ok(ContractClient::new(store))
+        }))
     }
 }

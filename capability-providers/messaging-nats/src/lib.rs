@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_interfaces::capability::{
-    Capability, CapabilityFuture, MessagingClientFuture, ProviderCalls, ProviderContext,
+    Capability, CapabilityFuture, ContractClient, ContractClientFuture, ProviderCalls,
+    ProviderContext,
 };
 use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply};
 use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
@@ -226,9 +227,15 @@ impl Capability for MessagingProvider {
         Box::pin(async {})
     }
 
-    fn messaging(&self, link: &Link) -> Option<MessagingClientFuture<'_>> {
+    fn client(&self, interface: Interface<'_>, link: &Link) -> Option<ContractClientFuture<'_>> {
+        if interface != standard::MESSAGING_CONSUMER {
+            return None;
+        }
         let link = link.clone();
-        Some(Box::pin(async move { self.consumer(&link).await }))
+        Some(Box::pin(async move {
+            let consumer = self.consumer(&link).await?;
+            Ok(ContractClient::new(consumer))
+        }))
     }
 }
 

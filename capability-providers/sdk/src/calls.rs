@@ -12,7 +12,7 @@ use lattice_interfaces::messaging::wire::{
     handler_arguments, handler_outcome, HANDLER_INTERFACE, HANDLE_MESSAGE,
 };
 use lattice_interfaces::messaging::{Message, MessagingError, MessagingFuture};
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{LatticeEvent, ProviderLinkError};
 use lattice_interfaces::protocol::rpc::value;
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 use lattice_rpc::{Call, Caller, EventPublisher};
@@ -113,10 +113,14 @@ impl ProviderCalls for NatsProviderCalls {
 
     fn report_error(&self, link: &Link, error: &str) {
         let events = self.events.clone();
-        let data = serde_json::json!({
-            "provider_id": self.provider_id, "host_id": self.host_id, "source": link.source,
-            "target": link.target, "link_name": link.name, "error": error,
+        let event = LatticeEvent::ProviderError(ProviderLinkError {
+            provider_id: self.provider_id.clone(),
+            host_id: Some(self.host_id.clone()),
+            source: link.source.clone(),
+            target: link.target.clone(),
+            link_name: link.name.clone(),
+            error: error.to_string(),
         });
-        tokio::spawn(async move { events.publish(kinds::PROVIDER_ERROR, data).await });
+        tokio::spawn(async move { events.publish(event).await });
     }
 }

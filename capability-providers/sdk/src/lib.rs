@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_interfaces::capability::{Capability, ProviderContext};
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{InvocationRefusal, LatticeEvent};
 use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::provider::{HostData, HostMessage};
 use lattice_interfaces::protocol::rpc::Invocation;
@@ -191,14 +191,15 @@ impl InvocationHandler for ProviderInvocations {
 
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
         let events = self.events.clone();
-        let data = serde_json::json!({
-            "provider_id": self.id,
-            "target": self.id,
-            "invocation_id": invocation.map(|i| lattice_interfaces::shown(&i.id).into_owned()),
-            "origin_host": invocation.map(|i| lattice_interfaces::shown(&i.origin_host).into_owned()),
-            "reason": refusal.message,
+        let event = LatticeEvent::InvocationRefused(InvocationRefusal {
+            host_id: None,
+            provider_id: Some(self.id.to_string()),
+            target: self.id.to_string(),
+            invocation_id: invocation.map(|i| lattice_interfaces::shown(&i.id).into_owned()),
+            origin_host: invocation.map(|i| lattice_interfaces::shown(&i.origin_host).into_owned()),
+            reason: refusal.message.clone(),
         });
-        tokio::spawn(async move { events.publish(kinds::INVOCATION_REFUSED, data).await });
+        tokio::spawn(async move { events.publish(event).await });
     }
 }
 

@@ -10,16 +10,16 @@ use std::sync::{Arc, Weak};
 use lattice_interfaces::capability::{Capability, ProviderCalls};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
 use lattice_interfaces::messaging::wire::{handler_arguments, handler_outcome, HANDLE_MESSAGE};
-use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::messaging::{Message, MessagingError, MessagingFuture};
+use lattice_interfaces::protocol::events::{LatticeEvent, ProviderLinkError};
 use lattice_interfaces::protocol::rpc::WireVal;
-use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link};
+use lattice_interfaces::{standard, ComponentId, ErrorKind, Interface, InvocationError, Link};
 use tracing::Instrument as _;
 use wasmtime::component::Val;
 
 use super::HostInner;
 use crate::router::{errors, Local, Target};
-use crate::runtime::{ActorCalls, CallFuture, OutgoingHttp};
+use crate::runtime::{ActorCalls, CallFuture};
 
 /// Routes calls from actors over their links.
 pub(super) struct HostActorCalls {
@@ -68,67 +68,29 @@ enum ProviderTarget {
 }
 
 impl ActorCalls for HostActorCalls {
-    fn outgoing_http(
+    fn client(
         &self,
         source: &ComponentId,
         link_name: &str,
-    ) -> Result<OutgoingHttp, InvocationError> {
-        let interface = standard::HTTP_OUTGOING_HANDLER;
-        Ok(match self.provider(source, interface, link_name)? {
-            (link, ProviderTarget::Local(capability)) => {
-                let timeouts = capability
-                    .outgoing_http(&link)
-                    .ok_or_else(|| errors::cannot_serve(&link.target, "a provider", interface))?;
-                OutgoingHttp::Direct(lattice_provider_http_client::request_options(timeouts))
+        interface: Interface<'static>,
+    ) -> lattice_contract::ClientFuture {
+        let Some(contract) = crate::contracts::linked_by(interface) else {
+            let refused = InvocationError::new(
+                ErrorKind::NotFound,
+                format!("this host serves no contract linked by {interface}"),
+            );
+            return Box::pin(async move { Err(refused) });
+        };
+        match self.provider(source, interface, link_name) {
+            Ok((link, ProviderTarget::Local(capability))) => contract.local(capability, link),
+            Ok((link, ProviderTarget::Remote(remote))) => {
+                let client = contract.remote(remote, link.clone()).ok_or_else(|| {
+                    errors::cannot_serve(&link.target, "a provider on another host", interface)
+                });
+                Box::pin(async move { client })
             }
-            (link, ProviderTarget::Remote(remote)) => {
-                OutgoingHttp::Through(crate::remote::sender(remote, link))
-            }
-        })
-    }
-
-    fn messaging(
-        &self,
-        source: &ComponentId,
-        link_name: &str,
-    ) -> crate::runtime::MessagingClientFuture {
-        let interface = standard::MESSAGING_CONSUMER;
-        let found = self.provider(source, interface, link_name);
-        Box::pin(async move {
-            match found? {
-                (link, ProviderTarget::Local(capability)) => {
-                    let consumer = capability.messaging(&link).ok_or_else(|| {
-                        errors::cannot_serve(&link.target, "a provider", interface)
-                    })?;
-                    consumer
-                        .await
-                        .map_err(|e| errors::provider_failed(&link, e))
-                }
-                (link, ProviderTarget::Remote(remote)) => {
-                    Ok(Arc::new(crate::remote::RemoteMessaging { remote, link })
-                        as Arc<dyn MessagingClient>)
-                }
-            }
-        })
-    }
-
-    fn keyvalue(&self, source: &ComponentId, link_name: &str) -> crate::runtime::KeyValueFuture {
-        let interface = standard::KEYVALUE_STORE;
-        let found = self.provider(source, interface, link_name);
-        Box::pin(async move {
-            match found? {
-                (link, ProviderTarget::Local(capability)) => {
-                    let store = capability.keyvalue(&link).ok_or_else(|| {
-                        errors::cannot_serve(&link.target, "a provider", interface)
-                    })?;
-                    store.await.map_err(|e| errors::provider_failed(&link, e))
-                }
-                (link, ProviderTarget::Remote(remote)) => {
-                    Ok(Arc::new(crate::remote::RemoteKeyValue { remote, link })
-                        as Arc<dyn lattice_interfaces::keyvalue::KeyValue>)
-                }
-            }
-        })
+            Err(refused) => Box::pin(async move { Err(refused) }),
+        }
     }
 
     fn call(
@@ -257,14 +219,14 @@ impl ProviderCalls for HostProviderCalls {
             return;
         };
         if let Some(remote) = host.router.remote() {
-            remote.publish_event(
-                kinds::PROVIDER_ERROR,
-                serde_json::json!({
-                    "provider_id": self.provider, "host_id": host.identity.host_id(),
-                    "source": link.source, "target": link.target,
-                    "link_name": link.name, "error": error,
-                }),
-            );
+            remote.publish_event(LatticeEvent::ProviderError(ProviderLinkError {
+                provider_id: self.provider.to_string(),
+                host_id: Some(host.identity.host_id().to_string()),
+                source: link.source.clone(),
+                target: link.target.clone(),
+                link_name: link.name.clone(),
+                error: error.to_string(),
+            }));
         }
     }
 }

@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{
+    ActorScaling, ActorUpdating, HostLabels, LatticeEvent, ProviderChange,
+};
 use lattice_interfaces::protocol::subjects::Subjects;
-use lattice_interfaces::{ComponentId, Contract, Link, LinkKey, ProviderSpec};
-use serde::Serialize;
-use serde_json::json;
+use lattice_interfaces::{ComponentId, Contract, ErrorKind, Link, LinkKey, ProviderSpec};
 use tokio_util::sync::CancellationToken;
 
 use super::state::LatticeState;
@@ -56,33 +56,38 @@ pub(crate) struct Control {
     pub(crate) version: &'static str,
 }
 
-/// Why a handler gives no response.
-pub(crate) enum Refusal {
-    /// Say nothing: an auction this host does not qualify for.
-    Silent,
-    /// Answer with an error reply saying this.
-    Error(String),
+impl From<crate::HostError> for Refusal {
+    fn from(error: crate::HostError) -> Self {
+        use crate::HostError;
+        let kind = match &error {
+            HostError::NoSuchActor { .. } => ErrorKind::NotFound,
+            HostError::AlreadyRunning { .. } | HostError::Conflict { .. } => ErrorKind::Conflict,
+            HostError::LinkRefused { .. } => ErrorKind::BadRequest,
+            HostError::ActorLoad(_)
+            | HostError::Artifacts(_)
+            | HostError::Runtime(_)
+            | HostError::Provider { .. } => ErrorKind::Failed,
+        };
+        Refusal::new(kind, error.to_string())
+    }
 }
 
-impl<E: std::fmt::Display> From<E> for Refusal {
-    fn from(error: E) -> Self {
-        Self::Error(error.to_string())
+impl From<super::state::StateError> for Refusal {
+    fn from(error: super::state::StateError) -> Self {
+        use super::state::StateError;
+        let kind = match &error {
+            StateError::Key(_) => ErrorKind::BadRequest,
+            StateError::Clash { .. } | StateError::Contended(_) => ErrorKind::Conflict,
+            StateError::Nats(_) | StateError::CannotSign | StateError::Corrupt { .. } => {
+                ErrorKind::Failed
+            }
+        };
+        Refusal::new(kind, error.to_string())
     }
 }
 
 /// What a handler returns.
 type Handled<T> = Result<T, Refusal>;
-
-fn encode<T: Serialize>(reply: &CtlReply<T>) -> Option<Vec<u8>> {
-    serde_json::to_vec(reply).ok()
-}
-
-/// Adds `"error": "..."` to an event's data.
-fn with_error(data: &mut serde_json::Value, error: &dyn std::fmt::Display) {
-    if let Some(object) = data.as_object_mut() {
-        object.insert("error".to_string(), json!(error.to_string()));
-    }
-}
 
 impl Control {
     /// Starts a supervised provider process; see [`super::process`].
@@ -219,7 +224,7 @@ impl Control {
         }
     }
 
-    fn inventory(&self) -> Inventory {
+    fn inventory_now(&self) -> Inventory {
         Inventory {
             host: self.info(),
             actors: self
@@ -283,170 +288,30 @@ impl Control {
     /// started, its event not yet sent); callers run it to completion.
     pub(crate) async fn handle(&self, subject: &str, payload: &[u8]) -> Option<Vec<u8>> {
         let Some((name, target)) = self.subjects.parse_ctl(subject) else {
-            return encode(&CtlReply::<()>::error(format!(
-                "not a control subject: {}",
-                lattice_interfaces::shown(subject)
-            )));
+            return serde_json::to_vec(&CtlReply::<()>::refused(
+                ErrorKind::BadRequest,
+                format!(
+                    "not a control subject: {}",
+                    lattice_interfaces::shown(subject)
+                ),
+            ))
+            .ok();
         };
         if target.is_some_and(|t| t != self.host.id()) {
             return None; // not ours; cannot happen with our subscriptions
         }
-        match name {
-            op::RevokeGrant::NAME => {
-                self.run::<op::RevokeGrant, _>(payload, |r| self.revoke_grant(r))
-                    .await
-            }
-            op::Ping::NAME => {
-                self.run::<op::Ping, _>(payload, |_| async { Ok(self.info()) })
-                    .await
-            }
-            op::Inventory::NAME => {
-                self.run::<op::Inventory, _>(payload, |_| async { Ok(self.inventory()) })
-                    .await
-            }
-            op::StopHost::NAME => {
-                self.run::<op::StopHost, _>(payload, |r| self.stop_host(r))
-                    .await
-            }
-            op::PutLabel::NAME => {
-                self.run::<op::PutLabel, _>(payload, |r| self.put_label(r))
-                    .await
-            }
-            op::DeleteLabel::NAME => {
-                self.run::<op::DeleteLabel, _>(payload, |r| self.delete_label(r))
-                    .await
-            }
-            op::AuctionActor::NAME => {
-                self.run::<op::AuctionActor, _>(payload, |r| self.actor_auction(r))
-                    .await
-            }
-            op::AuctionProvider::NAME => {
-                self.run::<op::AuctionProvider, _>(payload, |r| self.provider_auction(r))
-                    .await
-            }
-            op::ScaleActor::NAME => {
-                self.run::<op::ScaleActor, _>(payload, |r| self.scale_actor(r))
-                    .await
-            }
-            op::UpdateActor::NAME => {
-                self.run::<op::UpdateActor, _>(payload, |r| self.update_actor(r))
-                    .await
-            }
-            op::CallActor::NAME => {
-                self.run::<op::CallActor, _>(payload, |r| self.call_actor(r))
-                    .await
-            }
-            op::StartProvider::NAME => {
-                self.run::<op::StartProvider, _>(payload, |r| self.start_provider(r))
-                    .await
-            }
-            op::StopProvider::NAME => {
-                self.run::<op::StopProvider, _>(payload, |r| self.stop_provider(r))
-                    .await
-            }
-            op::PutLink::NAME => {
-                self.run::<op::PutLink, _>(payload, |r| self.put_link(r))
-                    .await
-            }
-            op::DeleteLink::NAME => {
-                self.run::<op::DeleteLink, _>(payload, |r| self.delete_link(r))
-                    .await
-            }
-            op::GetLinks::NAME => {
-                self.run::<op::GetLinks, _>(payload, |_| async { Ok(self.state.links().await?) })
-                    .await
-            }
-            op::GetClaims::NAME => {
-                self.run::<op::GetClaims, _>(payload, |_| async { Ok(self.state.claims().await?) })
-                    .await
-            }
-            op::PutConfig::NAME => {
-                self.run::<op::PutConfig, _>(payload, |r| self.put_config(r))
-                    .await
-            }
-            op::GetConfig::NAME => {
-                self.run::<op::GetConfig, _>(payload, |r| self.get_config(r))
-                    .await
-            }
-            op::DeleteConfig::NAME => {
-                self.run::<op::DeleteConfig, _>(payload, |r| self.delete_config(r))
-                    .await
-            }
-            other => encode(&CtlReply::<()>::error(format!(
-                "unknown operation {:?}",
-                lattice_interfaces::shown(other)
-            ))),
-        }
-    }
-
-    /// Decodes a request to `O`, runs `handler` on it, and encodes its
-    /// answer: the one place requests are parsed and replies written.
-    async fn run<'a, O: Operation, F>(
-        &'a self,
-        payload: &[u8],
-        handler: impl FnOnce(O::Request) -> F,
-    ) -> Option<Vec<u8>>
-    where
-        F: std::future::Future<Output = Handled<O::Response>> + 'a,
-    {
-        let request = match decode_request::<O>(payload) {
-            Ok(request) => request,
-            Err(e) => return encode(&CtlReply::<()>::error(e.to_string())),
-        };
-        match handler(request).await {
-            Ok(response) => encode(&CtlReply::ok(response)),
-            Err(Refusal::Silent) => None,
-            Err(Refusal::Error(message)) => encode(&CtlReply::<()>::error(message)),
-        }
-    }
-
-    async fn revoke_grant(
-        &self,
-        revocation: lattice_interfaces::protocol::rpc::GrantRevocation,
-    ) -> Handled<GrantRevoked> {
-        self.rpc.keys.revoke(&revocation)?;
-        tracing::info!(key = %revocation.key, until_ms = revocation.until_ms, "provider key revoked");
-        Ok(GrantRevoked {
-            host_id: self.host.id().to_string(),
-            key: revocation.key,
-        })
-    }
-
-    async fn stop_host(&self, request: StopHost) -> Handled<HostStopped> {
-        tracing::info!(timeout_ms = ?request.timeout_ms, "stop requested over the lattice");
-        self.stop.cancel();
-        Ok(HostStopped {
-            host_id: self.host.id().to_string(),
-        })
+        op::dispatch(self, name, payload).await
     }
 
     pub(super) async fn labels_changed(&self) -> BTreeMap<String, String> {
         let labels = self.host.labels();
         self.events
-            .publish(
-                kinds::LABELS_CHANGED,
-                json!({ "host_id": self.host.id(), "labels": labels }),
-            )
+            .publish(LatticeEvent::LabelsChanged(HostLabels {
+                host_id: self.host.id().to_string(),
+                labels: labels.clone(),
+            }))
             .await;
         labels
-    }
-
-    async fn put_label(&self, request: LabelPut) -> Handled<BTreeMap<String, String>> {
-        if request.key.is_empty() {
-            return Err(Refusal::Error("label key is empty".into()));
-        }
-        self.host.put_label(&request.key, &request.value);
-        Ok(self.labels_changed().await)
-    }
-
-    async fn delete_label(&self, request: LabelDel) -> Handled<BTreeMap<String, String>> {
-        if !self.host.delete_label(&request.key) {
-            return Err(Refusal::Error(format!(
-                "host has no label {:?}",
-                lattice_interfaces::shown(&request.key)
-            )));
-        }
-        Ok(self.labels_changed().await)
     }
 
     fn ack(
@@ -462,6 +327,104 @@ impl Control {
             labels: self.host.labels(),
             already_running,
         })
+    }
+
+    /// Records the claims of actor `id` (when it runs signed) in the
+    /// lattice's bucket, for `claims.get`.
+    async fn store_claims(&self, id: &ComponentId) {
+        let Some(claims) = self.host.actor(id).and_then(|a| a.claims().cloned()) else {
+            return;
+        };
+        let claims = lattice_interfaces::claims::LatticeClaims::Actor(claims);
+        if let Err(e) = self.state.put_claims(&claims).await {
+            tracing::warn!(error = %e, "cannot store claims");
+        }
+    }
+
+    /// Announces how a change went, the event `event` makes of `reply`
+    /// and the error, if any, and answers with `reply` or the error.
+    async fn announce<T>(
+        &self,
+        result: Result<(), crate::HostError>,
+        reply: T,
+        event: impl FnOnce(&T, Option<String>) -> LatticeEvent,
+    ) -> Handled<T> {
+        match result {
+            Ok(()) => {
+                self.events.publish(event(&reply, None)).await;
+                Ok(reply)
+            }
+            Err(e) => {
+                self.events
+                    .publish(event(&reply, Some(e.to_string())))
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The handlers of every control operation (the table is
+/// `lattice_interfaces::protocol::control::op`).
+impl op::Handlers for Control {
+    async fn ping(&self, _: Empty) -> Handled<HostInfo> {
+        Ok(self.info())
+    }
+
+    async fn inventory(&self, _: Empty) -> Handled<Inventory> {
+        Ok(self.inventory_now())
+    }
+
+    async fn get_links(&self, _: Empty) -> Handled<Vec<Link>> {
+        Ok(self.state.links().await?)
+    }
+
+    async fn get_claims(
+        &self,
+        _: Empty,
+    ) -> Handled<Vec<lattice_interfaces::claims::LatticeClaims>> {
+        Ok(self.state.claims().await?)
+    }
+
+    async fn revoke_grant(
+        &self,
+        revocation: lattice_interfaces::protocol::rpc::GrantRevocation,
+    ) -> Handled<GrantRevoked> {
+        self.rpc
+            .keys
+            .revoke(&revocation)
+            .map_err(Refusal::bad_request)?;
+        tracing::info!(key = %revocation.key, until_ms = revocation.until_ms, "provider key revoked");
+        Ok(GrantRevoked {
+            host_id: self.host.id().to_string(),
+            key: revocation.key,
+        })
+    }
+
+    async fn stop_host(&self, request: StopHost) -> Handled<HostStopped> {
+        tracing::info!(timeout_ms = ?request.timeout_ms, "stop requested over the lattice");
+        self.stop.cancel();
+        Ok(HostStopped {
+            host_id: self.host.id().to_string(),
+        })
+    }
+
+    async fn put_label(&self, request: LabelPut) -> Handled<BTreeMap<String, String>> {
+        if request.key.is_empty() {
+            return Err(Refusal::bad_request("label key is empty"));
+        }
+        self.host.put_label(&request.key, &request.value);
+        Ok(self.labels_changed().await)
+    }
+
+    async fn delete_label(&self, request: LabelDel) -> Handled<BTreeMap<String, String>> {
+        if !self.host.delete_label(&request.key) {
+            return Err(Refusal::not_found(format!(
+                "host has no label {:?}",
+                lattice_interfaces::shown(&request.key)
+            )));
+        }
+        Ok(self.labels_changed().await)
     }
 
     async fn actor_auction(&self, request: ActorAuction) -> Handled<AuctionAck> {
@@ -485,20 +448,19 @@ impl Control {
         let reference = match (&running, request.actor_ref.as_str()) {
             (Some(actor), "") => actor.origin().to_string(),
             (None, "") if request.max_instances > 0 => {
-                return Err(Refusal::Error(format!(
+                return Err(Refusal::bad_request(format!(
                     "actor {} does not run on this host: actor_ref is required to start it",
                     request.actor_id
                 )))
             }
             (_, given) => given.to_string(),
         };
-        let data = |actor_ref: &str| {
-            json!({
-                "host_id": self.host.id(),
-                "actor_id": request.actor_id,
-                "actor_ref": actor_ref,
-                "max_instances": request.max_instances,
-            })
+        let scaling = |actor_ref: &str| ActorScaling {
+            host_id: self.host.id().to_string(),
+            actor_id: request.actor_id.clone(),
+            actor_ref: actor_ref.to_string(),
+            max_instances: request.max_instances,
+            error: None,
         };
         // Named config as the bucket holds it now: one just written with
         // `config put` counts even before this host's watch brings it.
@@ -507,7 +469,7 @@ impl Control {
                 Ok(Some(values)) => self.host.named_config().put(name.clone(), values),
                 Ok(None) => {}
                 Err(e) => {
-                    return Err(Refusal::Error(format!(
+                    return Err(Refusal::failed(format!(
                         "actor {}: cannot read named config \"{name}\": {e}",
                         request.actor_id
                     )))
@@ -533,38 +495,29 @@ impl Control {
             )
             .await;
         if let Err(e) = scaled {
-            let mut data = data(&lattice_interfaces::shown(&reference));
-            with_error(&mut data, &e);
-            self.events.publish(kinds::ACTOR_SCALE_FAILED, data).await;
+            self.events
+                .publish(LatticeEvent::ActorScaleFailed(ActorScaling {
+                    error: Some(e.to_string()),
+                    ..scaling(&lattice_interfaces::shown(&reference))
+                }))
+                .await;
             return Err(e.into());
         }
         self.store_claims(&request.actor_id).await;
         // What runs (a registry tag pinned to its digest); of a stopped
         // actor, what it ran.
-        let data = match self.host.actor(&request.actor_id) {
-            Some(actor) => data(actor.origin()),
-            None => data(&lattice_interfaces::shown(&reference)),
+        let scaled = match self.host.actor(&request.actor_id) {
+            Some(actor) => scaling(actor.origin()),
+            None => scaling(&lattice_interfaces::shown(&reference)),
         };
         // Callable lattice-wide before the reply says so.
         self.subscriptions.sync().await;
-        self.events.publish(kinds::ACTOR_SCALED, data).await;
+        self.events.publish(LatticeEvent::ActorScaled(scaled)).await;
         Ok(ActorScaled {
             host_id: self.host.id().to_string(),
             actor_id: request.actor_id,
             max_instances: request.max_instances,
         })
-    }
-
-    /// Records the claims of actor `id` (when it runs signed) in the
-    /// lattice's bucket, for `claims.get`.
-    async fn store_claims(&self, id: &ComponentId) {
-        let Some(claims) = self.host.actor(id).and_then(|a| a.claims().cloned()) else {
-            return;
-        };
-        let claims = lattice_interfaces::claims::LatticeClaims::Actor(claims);
-        if let Err(e) = self.state.put_claims(&claims).await {
-            tracing::warn!(error = %e, "cannot store claims");
-        }
     }
 
     async fn update_actor(&self, request: UpdateActor) -> Handled<ActorUpdated> {
@@ -585,11 +538,19 @@ impl Control {
                 reply.actor_ref = actor.origin().to_string();
             }
         }
-        self.announce(
-            updated,
-            reply,
-            (kinds::ACTOR_UPDATED, kinds::ACTOR_UPDATE_FAILED),
-        )
+        self.announce(updated, reply, |reply, error| {
+            let updating = ActorUpdating {
+                host_id: reply.host_id.clone(),
+                actor_id: reply.actor_id.clone(),
+                actor_ref: reply.actor_ref.clone(),
+                error,
+            };
+            if updating.error.is_some() {
+                LatticeEvent::ActorUpdateFailed(updating)
+            } else {
+                LatticeEvent::ActorUpdated(updating)
+            }
+        })
         .await
     }
 
@@ -606,34 +567,12 @@ impl Control {
         let results = actor
             .call_wave(&request.function, &request.args)
             .await
-            .map_err(|e| Refusal::Error(e.message))?;
+            .map_err(Refusal::from)?;
         Ok(ActorCalled {
             host_id: self.host.id().to_string(),
             actor_id: request.actor_id,
             results,
         })
-    }
-
-    /// Announces how a change went, event `done` or `failed` (with the
-    /// error) carrying `reply`, and answers with `reply` or the error.
-    async fn announce<T: Serialize>(
-        &self,
-        result: Result<(), crate::HostError>,
-        reply: T,
-        (done, failed): (&'static str, &'static str),
-    ) -> Handled<T> {
-        let mut data = serde_json::to_value(&reply).unwrap_or_default();
-        match result {
-            Ok(()) => {
-                self.events.publish(done, data).await;
-                Ok(reply)
-            }
-            Err(e) => {
-                with_error(&mut data, &e);
-                self.events.publish(failed, data).await;
-                Err(e.into())
-            }
-        }
     }
 
     async fn start_provider(&self, request: StartProvider) -> Handled<ProviderChanged> {
@@ -662,11 +601,17 @@ impl Control {
             // Callable lattice-wide before the reply says so.
             self.subscriptions.sync().await;
         }
-        self.announce(
-            started,
-            reply,
-            (kinds::PROVIDER_STARTED, kinds::PROVIDER_START_FAILED),
-        )
+        self.announce(started, reply, |reply, error| {
+            let change = ProviderChange {
+                error,
+                ..provider_change(reply)
+            };
+            if change.error.is_some() {
+                LatticeEvent::ProviderStartFailed(change)
+            } else {
+                LatticeEvent::ProviderStarted(change)
+            }
+        })
         .await
     }
 
@@ -681,17 +626,15 @@ impl Control {
             provider_ref: reference,
         };
         self.events
-            .publish(
-                kinds::PROVIDER_STOPPED,
-                serde_json::to_value(&reply).unwrap_or_default(),
-            )
+            .publish(LatticeEvent::ProviderStopped(provider_change(&reply)))
             .await;
         Ok(reply)
     }
 
     async fn put_link(&self, link: Link) -> Handled<Link> {
-        Contract::parse(&link.contract().to_string())
-            .map_err(|e| format!("link {} -> {}: {e}", link.source, link.target))?;
+        Contract::parse(&link.contract().to_string()).map_err(|e| {
+            Refusal::bad_request(format!("link {} -> {}: {e}", link.source, link.target))
+        })?;
         self.host.check_link_contract(&link)?;
         // Refused now, not only on the host whose server would bind it.
         if link.carries(lattice_interfaces::standard::HTTP_INCOMING_HANDLER) {
@@ -702,18 +645,25 @@ impl Control {
                     && lattice_provider_http_server::same_route(other, &link)
             });
             if let Some(other) = clash {
-                return Err(Refusal::Error(format!(
+                return Err(Refusal::conflict(format!(
                     "link {link}: address {} path {} is already served by link {other}",
                     link.config("address").unwrap_or_default(),
                     link.config("path").unwrap_or("/")
                 )));
             }
         }
-        self.state
-            .put_link(&link)
-            .await
-            .map_err(|e| format!("link {link}: {e}"))?;
-        self.events.publish(kinds::LINK_SET, json!(link)).await;
+        self.state.put_link(&link).await.map_err(|e| {
+            let refusal = Refusal::from(e);
+            match refusal {
+                Refusal::Error { kind, message } => {
+                    Refusal::new(kind, format!("link {link}: {message}"))
+                }
+                Refusal::Silent => Refusal::Silent,
+            }
+        })?;
+        self.events
+            .publish(LatticeEvent::LinkSet(link.clone()))
+            .await;
         Ok(link)
     }
 
@@ -725,20 +675,22 @@ impl Control {
             name: request.name,
         };
         let deleted = self.state.delete_link(&key).await?.ok_or_else(|| {
-            format!(
+            Refusal::not_found(format!(
                 "no link from {} for {}:{} named {}",
                 key.source,
                 lattice_interfaces::shown(&key.namespace),
                 lattice_interfaces::shown(&key.package),
                 lattice_interfaces::shown(&key.name)
-            )
+            ))
         })?;
         match deleted {
             super::state::DeletedLink::Link(link) => {
-                self.events.publish(kinds::LINK_DELETED, json!(link)).await;
+                self.events
+                    .publish(LatticeEvent::LinkDeleted(link.clone()))
+                    .await;
                 Ok(link)
             }
-            unreadable => Err(Refusal::Error(format!(
+            unreadable => Err(Refusal::failed(format!(
                 "{unreadable} held no link a host could read; it is deleted"
             ))),
         }
@@ -749,7 +701,9 @@ impl Control {
             .put_config(&request.name, &request.values)
             .await?;
         self.events
-            .publish(kinds::CONFIG_SET, json!({ "name": request.name }))
+            .publish(LatticeEvent::ConfigSet(ConfigNamed {
+                name: request.name.clone(),
+            }))
             .await;
         Ok(ConfigNamed { name: request.name })
     }
@@ -766,7 +720,9 @@ impl Control {
             return Err(no_config(&request.name));
         }
         self.events
-            .publish(kinds::CONFIG_DELETED, json!({ "name": request.name }))
+            .publish(LatticeEvent::ConfigDeleted(ConfigNamed {
+                name: request.name.clone(),
+            }))
             .await;
         Ok(ConfigNamed { name: request.name })
     }
@@ -781,13 +737,22 @@ fn absolute(what: &str, reference: &str) -> Handled<()> {
     {
         return Ok(());
     }
-    Err(Refusal::Error(format!(
+    Err(Refusal::bad_request(format!(
         "{what} {} is a relative path: over the lattice give the absolute path of the file on the host (e.g. $PWD/{})",
         lattice_interfaces::shown(reference),
         lattice_interfaces::shown(reference)
     )))
 }
 
+/// The event data of a provider change answered with `reply`.
+fn provider_change(reply: &ProviderChanged) -> ProviderChange {
+    ProviderChange::of(
+        reply.host_id.clone(),
+        reply.provider_id.to_string(),
+        reply.provider_ref.clone(),
+    )
+}
+
 fn no_config(name: &ComponentId) -> Refusal {
-    Refusal::Error(format!("no config named {:?}", name.as_str()))
+    Refusal::not_found(format!("no config named {:?}", name.as_str()))
 }

@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use lattice_interfaces::protocol::control::CtlReply;
-use lattice_interfaces::protocol::events::kinds;
-use lattice_interfaces::protocol::subjects::{ops, Subjects};
+use lattice_interfaces::protocol::control::{op, Audience, CtlReply};
+use lattice_interfaces::protocol::events::LatticeEvent;
+use lattice_interfaces::protocol::subjects::Subjects;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -160,10 +160,11 @@ impl Lattice {
             reason: e.to_string(),
         };
         let mut subscriptions = Vec::new();
-        for op in ops::SCATTER {
+        let answered_by = |audience| op::ALL.iter().filter(move |o| o.audience == audience);
+        for op in answered_by(Audience::Every) {
             subscriptions.push(
                 client
-                    .subscribe(subjects.ctl(op))
+                    .subscribe(subjects.ctl(op.name))
                     .await
                     .map_err(subscribe_error)?,
             );
@@ -174,10 +175,10 @@ impl Lattice {
                 .await
                 .map_err(subscribe_error)?,
         );
-        for op in ops::ANY_HOST {
+        for op in answered_by(Audience::AnyHost) {
             subscriptions.push(
                 client
-                    .queue_subscribe(subjects.ctl(op), subjects.ctl_queue_group())
+                    .queue_subscribe(subjects.ctl(op.name), subjects.ctl_queue_group())
                     .await
                     .map_err(subscribe_error)?,
             );
@@ -238,10 +239,7 @@ impl Lattice {
 
         control
             .events
-            .publish(
-                kinds::HOST_STARTED,
-                serde_json::to_value(control.info()).unwrap_or_default(),
-            )
+            .publish(LatticeEvent::HostStarted(control.info()))
             .await;
         tracing::info!(lattice = %subjects.lattice(), host_id = %host.id(), url = %config.nats.url_or_default(), "joined the lattice");
         Ok(Self {
@@ -298,9 +296,11 @@ impl Lattice {
 
     /// Applies a link just stored and announces it.
     async fn link_set(&self, link: lattice_interfaces::Link) {
-        let data = serde_json::to_value(&link).unwrap_or_default();
-        self.control.host.apply_lattice_link(link);
-        self.control.events.publish(kinds::LINK_SET, data).await;
+        self.control.host.apply_lattice_link(link.clone());
+        self.control
+            .events
+            .publish(LatticeEvent::LinkSet(link))
+            .await;
     }
 
     /// Deletes `link` from the lattice if it is still what the bucket holds;
@@ -313,10 +313,7 @@ impl Lattice {
         if deleted {
             self.control
                 .events
-                .publish(
-                    kinds::LINK_DELETED,
-                    serde_json::to_value(link).unwrap_or_default(),
-                )
+                .publish(LatticeEvent::LinkDeleted(link.clone()))
                 .await;
         }
         Ok(deleted)
@@ -441,8 +438,11 @@ impl Lattice {
         serving.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), serving.wait()).await;
         self.control.host.set_remote(None);
-        let info = serde_json::to_value(self.control.info()).unwrap_or_default();
-        self.control.events.publish(kinds::HOST_STOPPED, info).await;
+        let info = self.control.info();
+        self.control
+            .events
+            .publish(LatticeEvent::HostStopped(info))
+            .await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.control.client.flush()).await;
     }
 }
@@ -501,10 +501,13 @@ async fn fitted(client: &async_nats::Client, answer: Vec<u8>) -> Option<Vec<u8>>
         Ok((_, Some(body))) => serde_json::to_vec(&CtlReply::<()>::offered(body)).ok(),
         Err(error) => {
             tracing::warn!(%error, "cannot offer a large control reply");
-            serde_json::to_vec(&CtlReply::<()>::error(format!(
-                "the reply is too large to send at once and cannot be offered in chunks: {}",
-                error.message
-            )))
+            serde_json::to_vec(&CtlReply::<()>::refused(
+                lattice_interfaces::ErrorKind::Failed,
+                format!(
+                    "the reply is too large to send at once and cannot be offered in chunks: {}",
+                    error.message
+                ),
+            ))
             .ok()
         }
     }
@@ -518,8 +521,7 @@ async fn heartbeat(control: Arc<Control>, every: Duration, stop: CancellationTok
         tokio::select! {
             () = stop.cancelled() => break,
             _ = ticks.tick() => {
-                let info = serde_json::to_value(control.info()).unwrap_or_default();
-                control.events.publish(kinds::HOST_HEARTBEAT, info).await;
+                control.events.publish(LatticeEvent::HostHeartbeat(control.info())).await;
             }
         }
     }

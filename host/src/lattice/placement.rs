@@ -106,6 +106,10 @@ impl Action {
 pub(crate) struct Plan {
     pub actions: Vec<Action>,
     pub components: Vec<ComponentStatus>,
+    /// The components (ids) with replicas no reachable host can take: no
+    /// other host matches their constraints or spread. The reconciler
+    /// announces these as `placement_failed`.
+    pub short_of_hosts: std::collections::BTreeSet<String>,
 }
 
 /// A component as the planner sees it.
@@ -232,6 +236,7 @@ pub(crate) fn plan(
         let running: Vec<&HostView> = hosts.iter().filter(|h| h.runs(component.id)).collect();
         let mut keep: Vec<&HostView> = Vec::new();
         let mut reasons: Vec<String> = Vec::new();
+        let mut short_of_hosts = false;
         let desired;
         if placement.daemon {
             let admitted: Vec<&HostView> = hosts
@@ -300,6 +305,7 @@ pub(crate) fn plan(
                     starting.extend(candidates.iter().take(missing).copied());
                     if candidates.len() < missing {
                         short += missing - candidates.len();
+                        short_of_hosts = true;
                         reasons.push(format!(
                             "{} more host(s) with {} needed: no other host matches{}",
                             missing - candidates.len(),
@@ -337,6 +343,7 @@ pub(crate) fn plan(
                 starting.extend(others.into_iter().take(placed));
                 short -= placed;
                 if short > 0 {
+                    short_of_hosts = true;
                     reasons.push(format!(
                         "{short} replica(s) cannot run anywhere: no other host matches {}",
                         describe(placement, None)
@@ -378,6 +385,9 @@ pub(crate) fn plan(
                 "{} of {desired} placed; placing",
                 running_ids.len()
             ));
+        }
+        if short_of_hosts {
+            plan.short_of_hosts.insert(component.id.to_string());
         }
         plan.components.push(ComponentStatus {
             id: component.id.to_string(),
@@ -545,8 +555,14 @@ mod tests {
             reason.contains("gpu=yes") && reason.contains("no other host matches"),
             "{reason}"
         );
+        assert_eq!(
+            stuck.short_of_hosts.iter().collect::<Vec<_>>(),
+            [&stuck.components[0].id],
+            "the component no host can take is marked for placement_failed"
+        );
         let daemon = plan(&app("{ daemon = true }"), &hosts, ALL);
         assert_eq!(starts(&daemon), ["a", "b"]);
+        assert!(daemon.short_of_hosts.is_empty());
         let unreachable = plan(&app("{ daemon = true }"), &hosts, &|h| h == "a");
         assert_eq!(starts(&unreachable), ["a"]);
     }

@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{LatticeEvent, ProviderChange};
 use lattice_interfaces::protocol::provider::{Health, HostData, HostMessage};
-use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -163,13 +162,14 @@ pub(crate) async fn supervise(
     stop: CancellationToken,
     pid: Arc<AtomicU32>,
 ) {
-    let base = json!({ "host_id": data.host_id, "provider_id": data.provider_id, "provider_ref": binary.reference });
-    let event = |extra: serde_json::Value| {
-        let mut fields = base.clone();
-        if let (Some(object), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
-            object.extend(extra.clone());
-        }
-        fields
+    // What every event of this provider says: its host, id and binary.
+    let event = {
+        let base = ProviderChange::of(
+            data.host_id.clone(),
+            data.provider_id.clone(),
+            binary.reference.clone(),
+        );
+        move || base.clone()
     };
     let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
@@ -177,11 +177,12 @@ pub(crate) async fn supervise(
         let spawned = spawn(&binary, &data.provider_id).await;
         let end = match spawned {
             Err(error) => {
+                let change = event();
                 events
-                    .publish(
-                        kinds::PROVIDER_START_FAILED,
-                        event(json!({ "error": error })),
-                    )
+                    .publish(LatticeEvent::ProviderStartFailed(ProviderChange {
+                        error: Some(error.clone()),
+                        ..change
+                    }))
                     .await;
                 RunEnd::Exited(error)
             }
@@ -216,11 +217,14 @@ pub(crate) async fn supervise(
                 starts += 1;
                 pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
                 let started = Instant::now();
+                let change = event();
                 events
-                    .publish(
-                        kinds::PROVIDER_STARTED,
-                        event(json!({ "pid": child.id(), "starts": starts, "invocation_key": key.public_key() })),
-                    )
+                    .publish(LatticeEvent::ProviderStarted(ProviderChange {
+                        pid: child.id(),
+                        starts: Some(starts),
+                        invocation_key: Some(key.public_key()),
+                        ..change
+                    }))
                     .await;
                 let end = run(&mut child, &health, &events, &event, &stop).await;
                 // The end of its stdin asks the process to stop, as SIGTERM
@@ -246,11 +250,12 @@ pub(crate) async fn supervise(
         };
         match end {
             RunEnd::Stopped => {
+                let change = event();
                 events
-                    .publish(
-                        kinds::PROVIDER_STOPPED,
-                        event(json!({ "reason": "stopped" })),
-                    )
+                    .publish(LatticeEvent::ProviderStopped(ProviderChange {
+                        reason: Some("stopped".into()),
+                        ..change
+                    }))
                     .await;
                 break;
             }
@@ -258,11 +263,13 @@ pub(crate) async fn supervise(
                 let delay = backoff.delay();
                 tracing::warn!(provider = %data.provider_id, %status, ?delay, "provider process ended; restarting");
                 let restarting_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                let change = event();
                 events
-                    .publish(
-                        kinds::PROVIDER_STOPPED,
-                        event(json!({ "reason": status, "restarting_in_ms": restarting_in_ms })),
-                    )
+                    .publish(LatticeEvent::ProviderStopped(ProviderChange {
+                        reason: Some(status.clone()),
+                        restarting_in_ms: Some(restarting_in_ms),
+                        ..change
+                    }))
                     .await;
                 if !backoff.wait(&stop).await {
                     break;
@@ -364,7 +371,7 @@ async fn run(
     child: &mut tokio::process::Child,
     health: &HealthCheck,
     events: &EventPublisher,
-    event: &impl Fn(serde_json::Value) -> serde_json::Value,
+    event: &impl Fn() -> ProviderChange,
     stop: &CancellationToken,
 ) -> RunEnd {
     // The first check comes one period after the start: a process that is
@@ -404,9 +411,18 @@ async fn run(
                 if last.as_ref() != Some(&answer) {
                     last = Some(answer.clone());
                     match answer {
-                        Ok(()) => events.publish(kinds::HEALTH_CHECK_PASSED, event(serde_json::json!({}))).await,
+                        Ok(()) => {
+                            let change = event();
+                                events.publish(LatticeEvent::HealthCheckPassed(change)).await;
+                        }
                         Err(reason) => {
-                            events.publish(kinds::HEALTH_CHECK_FAILED, event(serde_json::json!({ "reason": reason }))).await;
+                            let change = event();
+                                events
+                                    .publish(LatticeEvent::HealthCheckFailed(ProviderChange {
+                                        reason: Some(reason),
+                                        ..change
+                                    }))
+                                    .await;
                         }
                     }
                 }

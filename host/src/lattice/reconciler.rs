@@ -25,10 +25,11 @@ use lattice_interfaces::protocol::app::{App, AppStatus, Lease};
 use lattice_interfaces::protocol::control::{
     op, Empty, LinkDel, ScaleActor, StartProvider, StopProvider, UpdateActor,
 };
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{
+    AppNamed, AppVersioned, LatticeEvent, NotPlaced, Placed,
+};
 use lattice_interfaces::Manifest;
 use lattice_rpc::EventPublisher;
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::placement::{self, Action, HostView};
@@ -191,10 +192,10 @@ impl Reconciler {
                     if memory.deployed.get(name) != Some(&version.version) {
                         memory.deployed.insert(name.clone(), version.version);
                         self.events
-                            .publish(
-                                kinds::APP_DEPLOYED,
-                                json!({"app": name, "version": version.version}),
-                            )
+                            .publish(LatticeEvent::AppDeployed(AppVersioned {
+                                app: name.clone(),
+                                version: version.version,
+                            }))
                             .await;
                     }
                     self.reconcile(
@@ -262,6 +263,7 @@ impl Reconciler {
                 Err(_) => failed.push(format!("link {link}: no answer in {LINK_PUT_DEADLINE:?}")),
             }
         }
+        let plan_short_of_hosts = plan.short_of_hosts;
         let mut status = AppStatus {
             version,
             converged: plan.actions.is_empty()
@@ -277,13 +279,15 @@ impl Reconciler {
                         .find(|c| c.id == component.id)
                         .and_then(|c| c.reason.as_ref())
                         != Some(reason)
-                }) && reason.contains("no other host matches")
+                }) && plan_short_of_hosts.contains(&component.id)
                 {
                     self.events
-                        .publish(
-                            kinds::PLACEMENT_FAILED,
-                            json!({"app": name, "component": component.id, "reason": reason}),
-                        )
+                        .publish(LatticeEvent::PlacementFailed(NotPlaced {
+                            component: component.id.clone(),
+                            reason: reason.clone(),
+                            app: Some(name.to_string()),
+                            host_id: None,
+                        }))
                         .await;
                 }
             }
@@ -303,10 +307,10 @@ impl Reconciler {
         if memory.statuses.get(name) != Some(&status) {
             if status.converged {
                 self.events
-                    .publish(
-                        kinds::APP_RECONCILED,
-                        json!({"app": name, "version": version}),
-                    )
+                    .publish(LatticeEvent::AppReconciled(AppVersioned {
+                        app: name.to_string(),
+                        version,
+                    }))
                     .await;
             }
             if let Err(error) = self.state.put_app_status(name, &status).await {
@@ -375,7 +379,9 @@ impl Reconciler {
         memory.statuses.remove(name);
         memory.deployed.remove(name);
         self.events
-            .publish(kinds::APP_DELETED, json!({"app": name}))
+            .publish(LatticeEvent::AppDeleted(AppNamed {
+                app: name.to_string(),
+            }))
             .await;
         Ok(())
     }
@@ -484,20 +490,23 @@ impl Reconciler {
         match result {
             Ok(()) => {
                 self.events
-                    .publish(
-                        kinds::REPLICA_PLACED,
-                        json!({"component": component, "host_id": host, "action": what}),
-                    )
+                    .publish(LatticeEvent::ReplicaPlaced(Placed {
+                        component: component.to_string(),
+                        host_id: host.to_string(),
+                        action: what.to_string(),
+                    }))
                     .await;
                 Ok(())
             }
             Err(error) => {
                 let reason = format!("{what} {component} on {host}: {error}");
                 self.events
-                    .publish(
-                        kinds::PLACEMENT_FAILED,
-                        json!({"component": component, "host_id": host, "reason": reason}),
-                    )
+                    .publish(LatticeEvent::PlacementFailed(NotPlaced {
+                        component: component.to_string(),
+                        reason: reason.clone(),
+                        app: None,
+                        host_id: Some(host.to_string()),
+                    }))
                     .await;
                 Err(reason)
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use lattice_interfaces::http::wire::{decode_response, INCOMING_HANDLER};
 use lattice_interfaces::http::{HandleFuture, HttpBody};
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{InvocationRefusal, LatticeEvent};
 use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::rpc::{
     unix_ms, GrantRevocation, GrantTerms, Invocation, MacKey, ProviderGrant,
@@ -299,19 +299,33 @@ impl InvocationHandler for HostInvocations {
 
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
         let events = self.events.clone();
-        let data = serde_json::json!({
-            "host_id": self.host.id(),
-            "target": self.target,
-            "invocation_id": invocation.map(|i| shown(&i.id).into_owned()),
-            "origin_host": invocation.map(|i| shown(&i.origin_host).into_owned()),
-            "reason": refusal.message,
+        let event = LatticeEvent::InvocationRefused(InvocationRefusal {
+            host_id: Some(self.host.id().to_string()),
+            provider_id: None,
+            target: self.target.to_string(),
+            invocation_id: invocation.map(|i| shown(&i.id).into_owned()),
+            origin_host: invocation.map(|i| shown(&i.origin_host).into_owned()),
+            reason: refusal.message.clone(),
         });
-        tokio::spawn(async move { events.publish(kinds::INVOCATION_REFUSED, data).await });
+        tokio::spawn(async move { events.publish(event).await });
     }
 }
 
 /// The host's handle for HTTP calls to other hosts.
 pub(crate) struct RemoteHostCalls(pub(crate) Arc<Rpc>);
+
+impl lattice_contract::RemoteInvoke for RemoteHostCalls {
+    fn call_raw(
+        &self,
+        link: Link,
+        interface: String,
+        function: String,
+        payload: Vec<u8>,
+    ) -> lattice_contract::RawFuture {
+        let rpc = self.0.clone();
+        Box::pin(async move { rpc.invoke(&link, &interface, &function, payload).await })
+    }
+}
 
 impl RemoteCalls for RemoteHostCalls {
     fn call_http(&self, link: Link, request: http::Request<HttpBody>) -> HandleFuture {
@@ -333,20 +347,9 @@ impl RemoteCalls for RemoteHostCalls {
         })
     }
 
-    fn publish_event(&self, kind: &'static str, data: serde_json::Value) {
+    fn publish_event(&self, event: LatticeEvent) {
         let events = self.0.events.clone();
-        tokio::spawn(async move { events.publish(kind, data).await });
-    }
-
-    fn call_raw(
-        &self,
-        link: Link,
-        interface: String,
-        function: String,
-        payload: Vec<u8>,
-    ) -> crate::router::RawFuture {
-        let rpc = self.0.clone();
-        Box::pin(async move { rpc.invoke(&link, &interface, &function, payload).await })
+        tokio::spawn(async move { events.publish(event).await });
     }
 
     fn call_function(

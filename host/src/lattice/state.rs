@@ -11,7 +11,7 @@ use async_nats::jetstream::kv::{self, Operation, Store};
 use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures::StreamExt as _;
-use lattice_interfaces::protocol::events::kinds;
+use lattice_interfaces::protocol::events::{self, LatticeEvent};
 use lattice_interfaces::protocol::link_entry::{self, EntryRefused, LinkSigners};
 use lattice_interfaces::protocol::state::{self as keys, CLAIMS_PREFIX, LINK_PREFIX};
 use lattice_interfaces::{ComponentId, Link, LinkKey};
@@ -528,11 +528,11 @@ impl ConfigMirror {
                     Err(refused) => {
                         tracing::warn!(%refused, "named config entry refused");
                         self.events
-                        .publish(
-                            kinds::CONFIG_REFUSED,
-                            serde_json::json!({ "key": entry.key, "reason": refused.to_string() }),
-                        )
-                        .await;
+                            .publish(LatticeEvent::ConfigRefused(events::EntryRefused {
+                                key: entry.key.clone(),
+                                reason: refused.to_string(),
+                            }))
+                            .await;
                     }
                 }
             }
@@ -622,10 +622,10 @@ impl LinkMirror {
                     // stays as it was.
                     tracing::warn!(%refused, "link entry refused");
                     self.events
-                        .publish(
-                            kinds::LINK_REFUSED,
-                            serde_json::json!({ "key": entry.key, "reason": refused.to_string() }),
-                        )
+                        .publish(LatticeEvent::LinkRefused(events::EntryRefused {
+                            key: entry.key.clone(),
+                            reason: refused.to_string(),
+                        }))
                         .await;
                 }
             },

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use lattice_interfaces::http_client::{OutgoingReply, FUNCTION, INTERFACE};
 use lattice_interfaces::{ErrorKind, InvocationError, Link};
 
-use crate::router::RemoteCalls;
 use crate::runtime::OutgoingSender;
+use lattice_contract::RemoteInvoke;
 
 /// Sends one request over `link` through the lattice.
-pub(crate) fn sender(remote: Arc<dyn RemoteCalls>, link: Link) -> OutgoingSender {
+pub(crate) fn sender(remote: Arc<dyn RemoteInvoke>, link: Link) -> OutgoingSender {
     Box::new(move |request| {
         Box::pin(async move {
             let payload = rmp_serde::to_vec_named(&request)

@@ -1,12 +1,8 @@
-//! Providers that are not in this host's process — provider processes,
-//! built-in providers of other hosts — seen through their contracts: each
-//! call becomes one signed invocation over the lattice, its arguments and
-//! answer in the contract's wire types.
+//! Outgoing HTTP through an `http-client` provider that is not in this
+//! host's process: each request becomes one sealed or signed invocation
+//! over the lattice. The other contracts' remote clients live in their
+//! crates (`lattice-contract-keyvalue`, `lattice-contract-messaging`).
 
 mod http_client;
-mod keyvalue;
-mod messaging;
 
 pub(crate) use http_client::sender;
-pub(crate) use keyvalue::RemoteKeyValue;
-pub(crate) use messaging::RemoteMessaging;

@@ -89,9 +89,9 @@ impl ActorCtx {
     }
 }
 
-impl ActorCtx {
-    pub(crate) fn keyvalue(&mut self) -> super::keyvalue::KeyValueView<'_> {
-        super::keyvalue::KeyValueView {
+impl lattice_contract::ContractHost for ActorCtx {
+    fn contract_view(&mut self) -> lattice_contract::ContractView<'_> {
+        lattice_contract::ContractView {
             table: &mut self.table,
             actor: &self.actor,
             calls: self.calls.as_ref(),
@@ -115,14 +115,6 @@ impl ActorCtx {
     pub(crate) fn bus(&mut self) -> super::bus::BusView<'_> {
         super::bus::BusView {
             table: &mut self.table,
-            link_names: &self.link_names,
-        }
-    }
-
-    pub(crate) fn messaging(&mut self) -> super::messaging::MessagingView<'_> {
-        super::messaging::MessagingView {
-            actor: &self.actor,
-            calls: self.calls.as_ref(),
             link_names: &self.link_names,
         }
     }

@@ -87,14 +87,17 @@ impl Runtime {
             None => (Self::on_demand_engine(config)?, AllocatorKind::OnDemand),
         };
         let mut linker = Linker::new(&engine);
+        // WASI itself, then every contract the host serves.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .and_then(|()| super::keyvalue::add_to_linker(&mut linker, ActorCtx::keyvalue))
-            .and_then(|()| super::messaging::add_to_linker(&mut linker, ActorCtx::messaging))
-            .and_then(|()| super::logging::add_to_linker(&mut linker, ActorCtx::logging))
-            .and_then(|()| super::config::add_to_linker(&mut linker, ActorCtx::config))
-            .and_then(|()| super::bus::add_to_linker(&mut linker, ActorCtx::bus))
             .map_err(|e| RuntimeError(format!("{e:#}")))?;
+        for contract in crate::contracts::CONTRACTS {
+            contract.add_to_linker(&mut linker).map_err(|e| {
+                RuntimeError(format!(
+                    "cannot link contract {}: {e:#}",
+                    contract.package()
+                ))
+            })?;
+        }
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {
             inner: Arc::new(RuntimeInner {

@@ -14,18 +14,22 @@
 //!
 //! The modules, each depending only on those listed before it:
 //! - `load_error`: why an actor could not be loaded;
-//! - `calls`: the [`ActorCalls`] trait the host's router implements;
+//! - `calls`: the [`ActorCalls`] trait the host's router implements
+//!   (from `lattice-contract`) and how outgoing HTTP leaves;
 //! - `values`: component values to and from the wire;
 //! - `compile_cache`: compiled components on disk, by digest;
-//! - `keyvalue`, `messaging`, `outgoing_http`: the WASI bindings that call
-//!   through [`ActorCalls`];
+//! - `outgoing_http`: `wasi:http/outgoing-handler` through the actor's
+//!   link (wasmtime-wasi-http's hooks);
 //! - `logging`: `wasi:logging` into the host's logs, per actor;
 //! - `config`: named config, and `wasi:config/store` per actor;
 //! - `bus`: `wasmcloud:bus/lattice`, the link names an instance picks;
-//! - `ctx`: [`ActorCtx`], the state of one store;
+//! - `ctx`: [`ActorCtx`], the state of one store, and the
+//!   [`ContractView`](lattice_contract::ContractView) every contract's
+//!   bindings work on;
 //! - `routed_imports`: imports of other actors, routed through
 //!   [`ActorCalls`];
-//! - `engine`: [`Runtime`], the engine, its linker and epoch ticker;
+//! - `engine`: [`Runtime`], the engine, its linker (WASI, then every
+//!   contract of the host's registry, `crate::contracts`) and epoch ticker;
 //! - `wave`: a function and its arguments read from WAVE text, results
 //!   written as WAVE (`lattice-ctl call`);
 //! - `wagi`: a request as CGI variables, a CGI response from stdout (WASI
@@ -40,10 +44,8 @@ mod config;
 mod ctx;
 mod engine;
 pub mod guest_output;
-mod keyvalue;
 mod load_error;
 mod logging;
-mod messaging;
 mod outgoing_http;
 mod routed_imports;
 mod values;
@@ -51,10 +53,7 @@ mod wagi;
 mod wave;
 
 pub use actor::{Actor, ActorStats};
-pub use calls::{
-    unversioned, ActorCalls, CallFuture, KeyValueFuture, MessagingClientFuture, OutgoingHttp,
-    OutgoingSender,
-};
+pub use calls::{unversioned, ActorCalls, CallFuture, LinkNames, OutgoingHttp, OutgoingSender};
 pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::{CompileCache, CompileOutcome};
 pub use config::{ActorConfig, NamedConfig};
@@ -62,3 +61,24 @@ pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use load_error::ActorLoadError;
 pub use values::{decode_values_within, decode_wire, encode_values, from_wire, to_wire};
+
+/// Links `wasi:logging` into `linker` (the host's logging contract).
+pub(crate) fn add_logging_to_linker(
+    linker: &mut wasmtime::component::Linker<ActorCtx>,
+) -> wasmtime::Result<()> {
+    logging::add_to_linker(linker, ActorCtx::logging)
+}
+
+/// Links `wasi:config/store` into `linker` (the host's config contract).
+pub(crate) fn add_config_to_linker(
+    linker: &mut wasmtime::component::Linker<ActorCtx>,
+) -> wasmtime::Result<()> {
+    config::add_to_linker(linker, ActorCtx::config)
+}
+
+/// Links `wasmcloud:bus/lattice` into `linker` (the host's bus contract).
+pub(crate) fn add_bus_to_linker(
+    linker: &mut wasmtime::component::Linker<ActorCtx>,
+) -> wasmtime::Result<()> {
+    bus::add_to_linker(linker, ActorCtx::bus)
+}

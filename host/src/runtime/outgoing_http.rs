@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead};
 use lattice_interfaces::http_client::{OutgoingReply, OutgoingRequest};
-use lattice_interfaces::ComponentId;
+use lattice_interfaces::{standard, ComponentId, ErrorKind, InvocationError};
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
 use super::calls::{ActorCalls, OutgoingHttp};
@@ -51,50 +51,66 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Sent> + Send> {
-        let route = match self
-            .calls
-            .as_ref()
-            .map(|calls| calls.outgoing_http(&self.actor, &self.link_names.of("wasi", "http")))
-        {
-            Some(Ok(route)) => route,
-            Some(Err(error)) => {
-                tracing::warn!(actor = %self.actor, %error, "outgoing HTTP refused");
-                return Box::new(async { Err(Error::HttpRequestDenied) });
-            }
-            None => return Box::new(async { Err(Error::HttpRequestDenied) }),
-        };
-        match route {
-            OutgoingHttp::Direct(options) => Box::new(async move {
-                let (response, io) =
-                    wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-                Ok((
-                    response.map(BodyExt::boxed_unsync),
-                    Box::new(io) as IoFuture,
-                ))
-            }),
-            OutgoingHttp::Through(send) => {
-                let actor = self.actor.clone();
-                Box::new(async move {
-                    let outgoing = whole(request).await?;
-                    match send(outgoing).await {
-                        Ok(OutgoingReply::Response(message)) => {
-                            Ok((response(message)?, Box::new(async { Ok(()) }) as IoFuture))
-                        }
-                        Ok(OutgoingReply::Failed { kind, message }) => {
-                            Err(lattice_provider_http_client::wasi_error(kind, message))
-                        }
-                        Err(error) => {
-                            tracing::warn!(%actor, %error, "outgoing HTTP through the lattice failed");
-                            Err(match error.kind {
-                                lattice_interfaces::ErrorKind::Timeout => {
-                                    Error::ConnectionReadTimeout
-                                }
-                                _ => Error::InternalError(Some(error.message)),
-                            })
-                        }
-                    }
+        let route = self.calls.as_ref().map(|calls| {
+            calls.client(
+                &self.actor,
+                &self.link_names.of("wasi", "http"),
+                standard::HTTP_OUTGOING_HANDLER,
+            )
+        });
+        let actor = self.actor.clone();
+        Box::new(async move {
+            let Some(route) = route else {
+                return Err(Error::HttpRequestDenied);
+            };
+            let route = route.await.and_then(|client| {
+                client.take::<OutgoingHttp>().ok_or_else(|| {
+                    InvocationError::new(
+                        ErrorKind::Failed,
+                        "the provider of wasi:http/outgoing-handler handed out a client of another contract",
+                    )
                 })
+            });
+            match route {
+                Ok(OutgoingHttp::Direct(options)) => {
+                    let (response, io) =
+                        wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+                    Ok((
+                        response.map(BodyExt::boxed_unsync),
+                        Box::new(io) as IoFuture,
+                    ))
+                }
+                Ok(OutgoingHttp::Through(send)) => through(&actor, send, request).await,
+                Err(error) => {
+                    tracing::warn!(%actor, %error, "outgoing HTTP refused");
+                    Err(Error::HttpRequestDenied)
+                }
             }
+        })
+    }
+}
+
+/// Sends `request` whole through a provider elsewhere and makes its answer
+/// the actor's response.
+async fn through(
+    actor: &ComponentId,
+    send: super::calls::OutgoingSender,
+    request: http::Request<WasiBody>,
+) -> Sent {
+    let outgoing = whole(request).await?;
+    match send(outgoing).await {
+        Ok(OutgoingReply::Response(message)) => {
+            Ok((response(message)?, Box::new(async { Ok(()) }) as IoFuture))
+        }
+        Ok(OutgoingReply::Failed { kind, message }) => {
+            Err(lattice_provider_http_client::wasi_error(kind, message))
+        }
+        Err(error) => {
+            tracing::warn!(%actor, %error, "outgoing HTTP through the lattice failed");
+            Err(match error.kind {
+                ErrorKind::Timeout => Error::ConnectionReadTimeout,
+                _ => Error::InternalError(Some(error.message)),
+            })
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Imports an actor makes of other actors (any instance import outside
-//! `wasi:` and the messaging contract) are defined per actor as dynamic
+//! `wasi:` and the packages of the host's contracts) are defined per actor as dynamic
 //! functions. When the guest calls one, the store's
 //! [`ActorCalls`](super::calls::ActorCalls) resolves the link from this
 //! actor for that interface and calls the target, in-process or on another
@@ -12,9 +12,11 @@ use wasmtime::Engine;
 use super::calls::unversioned;
 use super::ctx::ActorCtx;
 
-/// Imports the host implements itself (through providers, or as
-/// `wasmcloud:bus`), by prefix.
-const HOST_PROVIDED: [&str; 3] = ["wasi:", "wasmcloud:messaging/", "wasmcloud:bus/"];
+/// Whether the host implements `import` itself: WASI, or a package of a
+/// registered contract (`crate::contracts`).
+fn host_provided(import: &str) -> bool {
+    import.starts_with("wasi:") || crate::contracts::serves_package_of(import)
+}
 
 /// Defines, in `linker`, every instance import of `component` outside
 /// `wasi:` as functions that route through the store's [`ActorCalls`].
@@ -24,7 +26,7 @@ pub(crate) fn define_routed_imports(
     component: &Component,
 ) -> wasmtime::Result<()> {
     for (name, item) in component.component_type().imports(engine) {
-        if HOST_PROVIDED.iter().any(|prefix| name.starts_with(prefix)) {
+        if host_provided(name) {
             continue;
         }
         let ComponentItem::ComponentInstance(instance) = item.ty else {

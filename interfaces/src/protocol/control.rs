@@ -1,18 +1,23 @@
 //! Control requests and replies: JSON over NATS request/reply.
 //!
-//! Every operation is an [`Operation`] in [`op`]: its name, who answers it,
-//! and the types of its request and response, so the host's handlers and
-//! every client agree by construction. Every reply is a [`CtlReply`]:
-//! `{"success": bool, "message": str, "response": ...}`. Requests are JSON
-//! objects that refuse unknown fields, so a misspelt field is an error, not
-//! a silent default.
+//! Every operation is declared once, in the table of [`op`]: its name, who
+//! answers it, whether it loads a component, the types of its request and
+//! response, and the method of [`op::Handlers`] that serves it. From that
+//! one table come the [`Operation`] types clients send, the list hosts
+//! subscribe by ([`op::ALL`]), and the host's dispatch ([`op::dispatch`]),
+//! so the host's handlers and every client agree by construction.
+//!
+//! Every reply is a [`CtlReply`]: `{"success": bool, "message": str,
+//! "response": ...}`, and on failure a stable `kind` ([`ErrorKind`]) beside
+//! the message. Requests are JSON objects that refuse unknown fields, so a
+//! misspelt field is an error, not a silent default.
 
 use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{ComponentId, Link};
+use crate::{ComponentId, ErrorKind, Link};
 
 /// Who answers an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +36,74 @@ pub trait Operation {
     const NAME: &'static str;
     /// Who answers it.
     const AUDIENCE: Audience;
+    /// Whether the host loads (and compiles) a component or binary before
+    /// it answers: clients wait longer for these.
+    const LOADS: bool;
     /// The request body.
     type Request: Serialize + DeserializeOwned + Send + Sync;
     /// The `response` of a successful reply.
     type Response: Serialize + DeserializeOwned + Send;
+}
+
+/// One row of the table of operations, for code that needs them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OperationInfo {
+    /// `noun.verb`.
+    pub name: &'static str,
+    /// Who answers it.
+    pub audience: Audience,
+    /// Whether it loads a component or binary before it answers.
+    pub loads: bool,
+}
+
+/// Why a host's handler gives no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Say nothing: an auction this host does not qualify for.
+    Silent,
+    /// Answer with an error reply of this kind, saying this.
+    Error {
+        /// The stable kind.
+        kind: ErrorKind,
+        /// One line for people.
+        message: String,
+    },
+}
+
+impl Refusal {
+    /// A refusal of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The request is wrong: fix it and send it again.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    /// What the request names does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// The request clashes with what the lattice holds.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+
+    /// The host tried and failed.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, message)
+    }
+}
+
+impl From<crate::InvocationError> for Refusal {
+    fn from(error: crate::InvocationError) -> Self {
+        Self::new(error.kind, error.message)
+    }
 }
 
 /// Why a request body was refused, before any operation ran.
@@ -85,69 +154,153 @@ pub mod op {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::protocol::subjects::ops;
 
     macro_rules! operations {
-        ($($(#[$doc:meta])* $name:ident = $op:ident, $audience:ident, $request:ty => $response:ty;)*) => {
+        (@loads loads) => { true };
+        (@loads answers) => { false };
+        ($($(#[$doc:meta])* $name:ident = $op:literal, $audience:ident, $loads:ident,
+            $method:ident($request:ty) -> $response:ty;)*) => {
             $(
                 $(#[$doc])*
                 #[derive(Debug, Clone, Copy)]
                 pub struct $name;
 
                 impl Operation for $name {
-                    const NAME: &'static str = ops::$op;
+                    const NAME: &'static str = $op;
                     const AUDIENCE: Audience = Audience::$audience;
+                    const LOADS: bool = operations!(@loads $loads);
                     type Request = $request;
                     type Response = $response;
                 }
             )*
 
+            /// Every operation, in the order of the table.
+            pub const ALL: &[OperationInfo] = &[$(OperationInfo {
+                name: $op,
+                audience: Audience::$audience,
+                loads: operations!(@loads $loads),
+            }),*];
+
             /// The name of every operation.
-            pub const NAMES: &[&str] = &[$(ops::$op),*];
+            pub const NAMES: &[&str] = &[$($op),*];
+
+            /// Visits every operation's type, in the order of the table.
+            pub fn visit_all(visitor: &mut impl Visitor) {
+                $(visitor.visit::<$name>();)*
+            }
+
+            /// What serves control requests: one method per operation,
+            /// each taking its request and answering its response or a
+            /// [`Refusal`]. The host implements it; [`dispatch`] calls it.
+            pub trait Handlers: Sync {
+                $(
+                    $(#[$doc])*
+                    fn $method(&self, request: $request)
+                        -> impl std::future::Future<Output = Result<$response, Refusal>> + Send;
+                )*
+            }
+
+            /// Decodes `payload` as a request to operation `name`, serves
+            /// it with `handlers` and encodes the reply: `None` when the
+            /// handler stays silent (or the reply cannot be encoded). An
+            /// unknown operation or a malformed request gets a
+            /// `bad_request` reply; no handler runs.
+            ///
+            /// # Cancel safety
+            ///
+            /// Dropping the future abandons the handler midway.
+            pub async fn dispatch<H: Handlers>(handlers: &H, name: &str, payload: &[u8]) -> Option<Vec<u8>> {
+                match name {
+                    $($op => serve::<$name, _>(payload, |request| handlers.$method(request)).await,)*
+                    other => encode(&CtlReply::<()>::refused(
+                        ErrorKind::BadRequest,
+                        format!("unknown operation {:?}", crate::shown(other)),
+                    )),
+                }
+            }
         };
+    }
+
+    /// Something done with the types of every operation
+    /// ([`visit_all`]): checking the protocol's documentation, say.
+    pub trait Visitor {
+        /// Called once for each operation `O`.
+        fn visit<O: Operation>(&mut self);
+    }
+
+    /// `reply` as JSON; `None` when it cannot be encoded.
+    fn encode<T: Serialize>(reply: &CtlReply<T>) -> Option<Vec<u8>> {
+        serde_json::to_vec(reply).ok()
+    }
+
+    /// Decodes a request to `O`, runs `handler` on it, and encodes its
+    /// answer: the one place requests are parsed and replies written.
+    async fn serve<O: Operation, F>(
+        payload: &[u8],
+        handler: impl FnOnce(O::Request) -> F,
+    ) -> Option<Vec<u8>>
+    where
+        F: std::future::Future<Output = Result<O::Response, Refusal>>,
+    {
+        let request = match decode_request::<O>(payload) {
+            Ok(request) => request,
+            Err(e) => {
+                return encode(&CtlReply::<()>::refused(
+                    ErrorKind::BadRequest,
+                    e.to_string(),
+                ))
+            }
+        };
+        match handler(request).await {
+            Ok(response) => encode(&CtlReply::ok(response)),
+            Err(Refusal::Silent) => None,
+            Err(Refusal::Error { kind, message }) => {
+                encode(&CtlReply::<()>::refused(kind, message))
+            }
+        }
     }
 
     operations! {
         /// `host.ping`: every host says who it is.
-        Ping = HOST_PING, Every, Empty => HostInfo;
+        Ping = "host.ping", Every, answers, ping(Empty) -> HostInfo;
         /// `host.inventory.<host>`: what one host runs.
-        Inventory = HOST_INVENTORY, Host, Empty => super::Inventory;
+        Inventory = "host.inventory", Host, answers, inventory(Empty) -> super::Inventory;
         /// `host.stop.<host>`: stop gracefully.
-        StopHost = HOST_STOP, Host, super::StopHost => HostStopped;
+        StopHost = "host.stop", Host, answers, stop_host(super::StopHost) -> HostStopped;
         /// `labels.put.<host>`: set a label; answers the labels.
-        PutLabel = LABELS_PUT, Host, LabelPut => BTreeMap<String, String>;
+        PutLabel = "labels.put", Host, answers, put_label(LabelPut) -> BTreeMap<String, String>;
         /// `labels.del.<host>`: remove a label; answers the labels.
-        DeleteLabel = LABELS_DEL, Host, LabelDel => BTreeMap<String, String>;
+        DeleteLabel = "labels.del", Host, answers, delete_label(LabelDel) -> BTreeMap<String, String>;
         /// `actor.auction`: hosts that could run an actor answer.
-        AuctionActor = ACTOR_AUCTION, Every, ActorAuction => AuctionAck;
+        AuctionActor = "actor.auction", Every, answers, actor_auction(ActorAuction) -> AuctionAck;
         /// `provider.auction`: hosts that could run a provider answer.
-        AuctionProvider = PROVIDER_AUCTION, Every, ProviderAuction => AuctionAck;
+        AuctionProvider = "provider.auction", Every, answers, provider_auction(ProviderAuction) -> AuctionAck;
         /// `actor.scale.<host>`: run, rescale or (0) stop an actor.
-        ScaleActor = ACTOR_SCALE, Host, super::ScaleActor => ActorScaled;
+        ScaleActor = "actor.scale", Host, loads, scale_actor(super::ScaleActor) -> ActorScaled;
         /// `actor.update.<host>`: swap an actor's component.
-        UpdateActor = ACTOR_UPDATE, Host, super::UpdateActor => ActorUpdated;
+        UpdateActor = "actor.update", Host, loads, update_actor(super::UpdateActor) -> ActorUpdated;
         /// `actor.call.<host>`: call an actor's exported function.
-        CallActor = ACTOR_CALL, Host, super::CallActor => ActorCalled;
+        CallActor = "actor.call", Host, answers, call_actor(super::CallActor) -> ActorCalled;
         /// `provider.start.<host>`: run a provider.
-        StartProvider = PROVIDER_START, Host, super::StartProvider => ProviderChanged;
+        StartProvider = "provider.start", Host, loads, start_provider(super::StartProvider) -> ProviderChanged;
         /// `provider.stop.<host>`: stop a provider.
-        StopProvider = PROVIDER_STOP, Host, super::StopProvider => ProviderChanged;
+        StopProvider = "provider.stop", Host, answers, stop_provider(super::StopProvider) -> ProviderChanged;
         /// `link.put`: store a link; answers it.
-        PutLink = LINK_PUT, AnyHost, Link => Link;
+        PutLink = "link.put", AnyHost, answers, put_link(Link) -> Link;
         /// `link.del`: delete a link; answers it.
-        DeleteLink = LINK_DEL, AnyHost, LinkDel => Link;
+        DeleteLink = "link.del", AnyHost, answers, delete_link(LinkDel) -> Link;
         /// `link.get`: every link.
-        GetLinks = LINK_GET, AnyHost, Empty => Vec<Link>;
+        GetLinks = "link.get", AnyHost, answers, get_links(Empty) -> Vec<Link>;
         /// `claims.get`: claims of every signed actor and provider binary the lattice ran.
-        GetClaims = CLAIMS_GET, AnyHost, Empty => Vec<crate::claims::LatticeClaims>;
+        GetClaims = "claims.get", AnyHost, answers, get_claims(Empty) -> Vec<crate::claims::LatticeClaims>;
         /// `config.put`: store named config.
-        PutConfig = CONFIG_PUT, AnyHost, ConfigPut => ConfigNamed;
+        PutConfig = "config.put", AnyHost, answers, put_config(ConfigPut) -> ConfigNamed;
         /// `config.get`: read named config.
-        GetConfig = CONFIG_GET, AnyHost, ConfigName => BTreeMap<String, String>;
+        GetConfig = "config.get", AnyHost, answers, get_config(ConfigName) -> BTreeMap<String, String>;
         /// `config.del`: delete named config.
-        DeleteConfig = CONFIG_DEL, AnyHost, ConfigName => ConfigNamed;
+        DeleteConfig = "config.del", AnyHost, answers, delete_config(ConfigName) -> ConfigNamed;
         /// `grant.revoke`: every host refuses a provider key from now on.
-        RevokeGrant = GRANT_REVOKE, Every, crate::protocol::rpc::GrantRevocation => GrantRevoked;
+        RevokeGrant = "grant.revoke", Every, answers, revoke_grant(crate::protocol::rpc::GrantRevocation) -> GrantRevoked;
     }
 }
 
@@ -226,6 +379,11 @@ pub struct CtlReply<T> {
     /// Empty on success; on failure, one line saying what is wrong.
     #[serde(default)]
     pub message: String,
+    /// On failure, its stable kind (`bad_request`, `not_found`,
+    /// `conflict`, `unauthorized`, `failed`, …); absent on success and from
+    /// hosts older than the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     /// The operation's result, if it has one.
     #[serde(default = "Option::default")]
     pub response: Option<T>,
@@ -242,16 +400,18 @@ impl<T> CtlReply<T> {
         Self {
             success: true,
             message: String::new(),
+            kind: None,
             response: Some(response),
             reply_ref: None,
         }
     }
 
-    /// A failure saying `message`.
-    pub fn error(message: impl Into<String>) -> Self {
+    /// A failure of `kind` saying `message`.
+    pub fn refused(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             success: false,
             message: message.into(),
+            kind: Some(kind),
             response: None,
             reply_ref: None,
         }
@@ -262,6 +422,7 @@ impl<T> CtlReply<T> {
         Self {
             success: true,
             message: String::new(),
+            kind: None,
             response: None,
             reply_ref: Some(body),
         }

@@ -4,67 +4,332 @@
 //!
 //! `type` is `dev.lattice.<type>`, `source` the host id, `data` a JSON
 //! object whose fields each event type documents in `docs/protocol.md`.
+//! Every event is a variant of [`LatticeEvent`], declared once with its
+//! kind and the type of its data.
+
+use std::collections::BTreeMap;
 
 use cloudevents::{EventBuilder, EventBuilderV10};
+use serde::{Deserialize, Serialize};
 
-/// Event types (the last token of the subject).
-pub mod kinds {
+use super::control::{ConfigNamed, HostInfo};
+use crate::{ComponentId, Link};
+
+/// Declares every lattice event once: its variant of [`LatticeEvent`], its
+/// kind (the subject's last token) as a constant of [`kinds`] and as text,
+/// and the type of its data.
+macro_rules! events {
+    ($($(#[$doc:meta])* $variant:ident, $constant:ident = $kind:literal ($data:ty);)*) => {
+        /// Event kinds (the last token of the subject).
+        pub mod kinds {
+            $($(#[$doc])* pub const $constant: &str = $kind;)*
+
+            /// Every kind, in the order of the table.
+            pub const ALL: &[&str] = &[$($kind),*];
+        }
+
+        /// One lattice event: its kind and its data. Hosts and provider
+        /// processes publish these; `lattice-ctl watch`, the dashboard and
+        /// the tests read them back with [`LatticeEvent::parse`].
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", content = "data")]
+        pub enum LatticeEvent {
+            $($(#[$doc])* #[serde(rename = $kind)] $variant($data),)*
+        }
+
+        impl LatticeEvent {
+            /// Its kind: `actor_scaled`, `link_set`, …
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $kind,)*
+                }
+            }
+
+            /// Its data, as the CloudEvent's `data` carries it.
+            pub fn data(&self) -> serde_json::Value {
+                match self {
+                    $(Self::$variant(data) => serde_json::to_value(data).unwrap_or_default(),)*
+                }
+            }
+        }
+    };
+}
+
+events! {
     /// A host joined the lattice.
-    pub const HOST_STARTED: &str = "host_started";
+    HostStarted, HOST_STARTED = "host_started" (HostInfo);
     /// A host is alive: a summary, not the inventory.
-    pub const HOST_HEARTBEAT: &str = "host_heartbeat";
+    HostHeartbeat, HOST_HEARTBEAT = "host_heartbeat" (HostInfo);
     /// A host left the lattice gracefully.
-    pub const HOST_STOPPED: &str = "host_stopped";
+    HostStopped, HOST_STOPPED = "host_stopped" (HostInfo);
     /// A host's labels changed.
-    pub const LABELS_CHANGED: &str = "labels_changed";
+    LabelsChanged, LABELS_CHANGED = "labels_changed" (HostLabels);
     /// An actor started, changed scale or stopped (scale 0).
-    pub const ACTOR_SCALED: &str = "actor_scaled";
+    ActorScaled, ACTOR_SCALED = "actor_scaled" (ActorScaling);
     /// An actor could not be scaled.
-    pub const ACTOR_SCALE_FAILED: &str = "actor_scale_failed";
+    ActorScaleFailed, ACTOR_SCALE_FAILED = "actor_scale_failed" (ActorScaling);
     /// An actor's component was replaced.
-    pub const ACTOR_UPDATED: &str = "actor_updated";
+    ActorUpdated, ACTOR_UPDATED = "actor_updated" (ActorUpdating);
     /// An actor's component could not be replaced.
-    pub const ACTOR_UPDATE_FAILED: &str = "actor_update_failed";
+    ActorUpdateFailed, ACTOR_UPDATE_FAILED = "actor_update_failed" (ActorUpdating);
     /// A provider started.
-    pub const PROVIDER_STARTED: &str = "provider_started";
+    ProviderStarted, PROVIDER_STARTED = "provider_started" (ProviderChange);
     /// A provider could not start.
-    pub const PROVIDER_START_FAILED: &str = "provider_start_failed";
+    ProviderStartFailed, PROVIDER_START_FAILED = "provider_start_failed" (ProviderChange);
     /// A provider could not serve a link: its backend is unreachable or
     /// misconfigured.
-    pub const PROVIDER_ERROR: &str = "provider_error";
+    ProviderError, PROVIDER_ERROR = "provider_error" (ProviderLinkError);
     /// A provider stopped.
-    pub const PROVIDER_STOPPED: &str = "provider_stopped";
+    ProviderStopped, PROVIDER_STOPPED = "provider_stopped" (ProviderChange);
     /// A link was stored.
-    pub const LINK_SET: &str = "link_set";
+    LinkSet, LINK_SET = "link_set" (Link);
     /// A link was deleted.
-    pub const LINK_DELETED: &str = "link_deleted";
+    LinkDeleted, LINK_DELETED = "link_deleted" (Link);
     /// A link entry in the bucket that a host cannot verify (unsigned,
     /// signed by an untrusted key, changed, or under the wrong key): not
-    /// applied. Data: `key`, `reason`.
-    pub const LINK_REFUSED: &str = "link_refused";
+    /// applied.
+    LinkRefused, LINK_REFUSED = "link_refused" (EntryRefused);
     /// A named config entry in the bucket a host cannot verify: not applied.
-    pub const CONFIG_REFUSED: &str = "config_refused";
+    ConfigRefused, CONFIG_REFUSED = "config_refused" (EntryRefused);
     /// Named config was stored.
-    pub const CONFIG_SET: &str = "config_set";
+    ConfigSet, CONFIG_SET = "config_set" (ConfigNamed);
     /// Named config was deleted.
-    pub const CONFIG_DELETED: &str = "config_deleted";
+    ConfigDeleted, CONFIG_DELETED = "config_deleted" (ConfigNamed);
     /// A host refused an invocation from another host (forged, untrusted,
     /// late or replayed).
-    pub const INVOCATION_REFUSED: &str = "invocation_refused";
+    InvocationRefused, INVOCATION_REFUSED = "invocation_refused" (InvocationRefusal);
     /// A provider passed its health check.
-    pub const HEALTH_CHECK_PASSED: &str = "health_check_passed";
+    HealthCheckPassed, HEALTH_CHECK_PASSED = "health_check_passed" (ProviderChange);
     /// A provider failed its health check.
-    pub const HEALTH_CHECK_FAILED: &str = "health_check_failed";
+    HealthCheckFailed, HEALTH_CHECK_FAILED = "health_check_failed" (ProviderChange);
     /// The reconciler saw a new version of an app (or a rollback).
-    pub const APP_DEPLOYED: &str = "app_deployed";
+    AppDeployed, APP_DEPLOYED = "app_deployed" (AppVersioned);
     /// An app runs everywhere it should.
-    pub const APP_RECONCILED: &str = "app_reconciled";
+    AppReconciled, APP_RECONCILED = "app_reconciled" (AppVersioned);
     /// A deleted app's components are stopped and its links gone.
-    pub const APP_DELETED: &str = "app_deleted";
+    AppDeleted, APP_DELETED = "app_deleted" (AppNamed);
     /// The reconciler started, stopped or updated a component on a host.
-    pub const REPLICA_PLACED: &str = "replica_placed";
+    ReplicaPlaced, REPLICA_PLACED = "replica_placed" (Placed);
     /// A component could not be placed, or a host refused it.
-    pub const PLACEMENT_FAILED: &str = "placement_failed";
+    PlacementFailed, PLACEMENT_FAILED = "placement_failed" (NotPlaced);
+}
+
+impl LatticeEvent {
+    /// The event of `kind` carrying `data`, as a CloudEvent brought them.
+    ///
+    /// # Errors
+    ///
+    /// An unknown kind, or data that is not of the kind's type.
+    pub fn parse(kind: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "kind": kind, "data": data }))
+    }
+
+    /// The host it concerns, when its data names one.
+    pub fn host_id(&self) -> Option<&str> {
+        match self {
+            Self::HostStarted(info) | Self::HostHeartbeat(info) | Self::HostStopped(info) => {
+                Some(&info.host_id)
+            }
+            Self::LabelsChanged(e) => Some(&e.host_id),
+            Self::ActorScaled(e) | Self::ActorScaleFailed(e) => Some(&e.host_id),
+            Self::ActorUpdated(e) | Self::ActorUpdateFailed(e) => Some(&e.host_id),
+            Self::ProviderStarted(e)
+            | Self::ProviderStartFailed(e)
+            | Self::ProviderStopped(e)
+            | Self::HealthCheckPassed(e)
+            | Self::HealthCheckFailed(e) => Some(&e.host_id),
+            Self::ProviderError(e) => e.host_id.as_deref(),
+            Self::InvocationRefused(e) => e.host_id.as_deref(),
+            Self::ReplicaPlaced(e) => Some(&e.host_id),
+            Self::PlacementFailed(e) => e.host_id.as_deref(),
+            Self::LinkSet(_)
+            | Self::LinkDeleted(_)
+            | Self::LinkRefused(_)
+            | Self::ConfigRefused(_)
+            | Self::ConfigSet(_)
+            | Self::ConfigDeleted(_)
+            | Self::AppDeployed(_)
+            | Self::AppReconciled(_)
+            | Self::AppDeleted(_) => None,
+        }
+    }
+}
+
+/// `labels_changed`: a host's labels now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLabels {
+    /// The host.
+    pub host_id: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `actor_scaled`, `actor_scale_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorScaling {
+    /// The host.
+    pub host_id: String,
+    /// The actor.
+    pub actor_id: ComponentId,
+    /// What it runs (of a stopped actor: what it ran).
+    pub actor_ref: String,
+    /// Its instance limit; 0: stopped.
+    pub max_instances: u32,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `actor_updated`, `actor_update_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorUpdating {
+    /// The host.
+    pub host_id: String,
+    /// The actor.
+    pub actor_id: ComponentId,
+    /// Its component now (or the one that failed).
+    pub actor_ref: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `provider_started`, `provider_start_failed`, `provider_stopped`,
+/// `health_check_passed`, `health_check_failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderChange {
+    /// The host.
+    pub host_id: String,
+    /// The provider.
+    pub provider_id: String,
+    /// What it runs: a built-in kind or a binary.
+    pub provider_ref: String,
+    /// Why it could not start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A provider process: its process id once started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// A provider process: how many times it has been started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts: Option<u32>,
+    /// A provider process: the public key its run signs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation_key: Option<String>,
+    /// Why it stopped, or why its health check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A provider process that exited: when it is started again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarting_in_ms: Option<u64>,
+}
+
+impl ProviderChange {
+    /// Of provider `provider_id` running `provider_ref` on `host_id`, with
+    /// nothing more said.
+    pub fn of(host_id: String, provider_id: String, provider_ref: String) -> Self {
+        Self {
+            host_id,
+            provider_id,
+            provider_ref,
+            error: None,
+            pid: None,
+            starts: None,
+            invocation_key: None,
+            reason: None,
+            restarting_in_ms: None,
+        }
+    }
+}
+
+/// `provider_error`: a provider cannot serve a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderLinkError {
+    /// The provider.
+    pub provider_id: String,
+    /// Its host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// The link's source.
+    pub source: ComponentId,
+    /// The link's target.
+    pub target: ComponentId,
+    /// The link's name.
+    pub link_name: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+/// `link_refused`, `config_refused`: an entry of the bucket not applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRefused {
+    /// Its key.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// `invocation_refused`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvocationRefusal {
+    /// The host that refused it (from a host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
+    /// The provider process that refused it (from a provider process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// Whom it was for.
+    pub target: String,
+    /// Its id; `null` when the message did not decode.
+    pub invocation_id: Option<String>,
+    /// The host it says it came from; `null` when it did not decode.
+    pub origin_host: Option<String>,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// `app_deployed`, `app_reconciled`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppVersioned {
+    /// The app.
+    pub app: String,
+    /// The version.
+    pub version: u32,
+}
+
+/// `app_deleted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppNamed {
+    /// The app.
+    pub app: String,
+}
+
+/// `replica_placed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    /// The component.
+    pub component: String,
+    /// The host.
+    pub host_id: String,
+    /// What was done: `run actor`, `update actor`, `stop actor`, `start
+    /// provider`, `stop provider`.
+    pub action: String,
+}
+
+/// `placement_failed`: nothing matches (`app`), or a host refused
+/// (`host_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotPlaced {
+    /// The component.
+    pub component: String,
+    /// Why.
+    pub reason: String,
+    /// The app, when no host matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The host that refused it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
 }
 
 /// The CloudEvents `type` of event `kind`.
@@ -111,5 +376,32 @@ mod tests {
         assert_eq!(json["source"], "lattice:NHOST");
         assert_eq!(json["data"]["actor_id"], "hello");
         assert!(json["time"].as_str().is_some());
+    }
+
+    #[test]
+    fn a_typed_event_reads_back_from_its_kind_and_data() {
+        let scaled = LatticeEvent::ActorScaled(ActorScaling {
+            host_id: "NHOST".into(),
+            actor_id: ComponentId::new("hello").unwrap(),
+            actor_ref: "/h.wasm".into(),
+            max_instances: 2,
+            error: None,
+        });
+        assert_eq!(scaled.kind(), kinds::ACTOR_SCALED);
+        assert_eq!(
+            scaled.data(),
+            serde_json::json!({"host_id": "NHOST", "actor_id": "hello", "actor_ref": "/h.wasm", "max_instances": 2})
+        );
+        assert_eq!(
+            LatticeEvent::parse(scaled.kind(), scaled.data()).unwrap(),
+            scaled
+        );
+        assert_eq!(scaled.host_id(), Some("NHOST"));
+        assert!(LatticeEvent::parse("no_such_kind", serde_json::json!({})).is_err());
+        assert!(
+            LatticeEvent::parse(kinds::ACTOR_SCALED, serde_json::json!({"actor_id": 1})).is_err()
+        );
+        let distinct: std::collections::BTreeSet<_> = kinds::ALL.iter().collect();
+        assert_eq!(distinct.len(), kinds::ALL.len(), "two events share a kind");
     }
 }

@@ -6,59 +6,6 @@ use std::fmt;
 /// The lattice joined when none is named.
 pub const DEFAULT_LATTICE: &str = "default";
 
-/// Control operations, each `<noun>.<verb>`. Sent to
-/// `lattice.<L>.ctl.v1.<op>` or, aimed at one host, `lattice.<L>.ctl.v1.<op>.<host-id>`.
-pub mod ops {
-    /// Every host answers with its [`HostInfo`](crate::protocol::control::HostInfo).
-    pub const HOST_PING: &str = "host.ping";
-    /// One host answers with its [`Inventory`](crate::protocol::control::Inventory).
-    pub const HOST_INVENTORY: &str = "host.inventory";
-    /// One host stops gracefully.
-    pub const HOST_STOP: &str = "host.stop";
-    /// One host sets a label.
-    pub const LABELS_PUT: &str = "labels.put";
-    /// One host removes a label.
-    pub const LABELS_DEL: &str = "labels.del";
-    /// Hosts whose labels satisfy the constraints answer.
-    pub const ACTOR_AUCTION: &str = "actor.auction";
-    /// One host starts, rescales or (0) stops an actor.
-    pub const ACTOR_SCALE: &str = "actor.scale";
-    /// One host swaps an actor's component for a new one.
-    pub const ACTOR_UPDATE: &str = "actor.update";
-    /// One host calls an exported function of an actor it runs.
-    pub const ACTOR_CALL: &str = "actor.call";
-    /// Hosts whose labels satisfy the constraints answer.
-    pub const PROVIDER_AUCTION: &str = "provider.auction";
-    /// One host starts a provider.
-    pub const PROVIDER_START: &str = "provider.start";
-    /// One host stops a provider.
-    pub const PROVIDER_STOP: &str = "provider.stop";
-    /// Any host stores a link.
-    pub const LINK_PUT: &str = "link.put";
-    /// Any host deletes a link.
-    pub const LINK_DEL: &str = "link.del";
-    /// Any host lists the links.
-    pub const LINK_GET: &str = "link.get";
-    /// Any host lists the claims of the actors the lattice has run.
-    pub const CLAIMS_GET: &str = "claims.get";
-    /// Any host stores named config.
-    pub const CONFIG_PUT: &str = "config.put";
-    /// Any host reads named config.
-    pub const CONFIG_GET: &str = "config.get";
-    /// Any host deletes named config.
-    pub const CONFIG_DEL: &str = "config.del";
-
-    /// Every host forgets a provider key its issuer revoked.
-    pub const GRANT_REVOKE: &str = "grant.revoke";
-
-    /// Operations every host answers (scatter-gather).
-    pub const SCATTER: [&str; 4] = [HOST_PING, ACTOR_AUCTION, PROVIDER_AUCTION, GRANT_REVOKE];
-    /// Operations one host of the lattice answers (queue group `lattice.<L>.ctl`).
-    pub const ANY_HOST: [&str; 7] = [
-        LINK_PUT, LINK_DEL, LINK_GET, CLAIMS_GET, CONFIG_PUT, CONFIG_GET, CONFIG_DEL,
-    ];
-}
-
 /// Why a lattice id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("lattice id {0:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'")]
@@ -166,9 +113,9 @@ mod tests {
     #[test]
     fn builds_and_parses_subjects() {
         let s = Subjects::new("prod").unwrap();
-        assert_eq!(s.ctl(ops::HOST_PING), "lattice.prod.ctl.v1.host.ping");
+        assert_eq!(s.ctl("host.ping"), "lattice.prod.ctl.v1.host.ping");
         assert_eq!(
-            s.ctl_host(ops::ACTOR_SCALE, "NABC"),
+            s.ctl_host("actor.scale", "NABC"),
             "lattice.prod.ctl.v1.actor.scale.NABC"
         );
         assert_eq!(

@@ -48,7 +48,7 @@ impl Refusal {
 impl From<ControlError> for Refusal {
     fn from(error: ControlError) -> Self {
         let status = match error {
-            ControlError::Refused(_) => 409,
+            ControlError::Refused { .. } => 409,
             ControlError::NoAnswer { .. } => 504,
             _ => 502,
         };

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
+use lattice_interfaces::protocol::events::LatticeEvent;
 use lattice_interfaces::protocol::subjects::Subjects;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -155,6 +156,9 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
             .unwrap_or_default()
             .to_string()
     };
+    let hint = LatticeEvent::parse(kind, data.clone())
+        .ok()
+        .and_then(|event| hint(&event));
     let json = json!({
         "seq": seq,
         "kind": kind,
@@ -162,8 +166,6 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
         "source": text(event.get("source")),
         "data": data,
     });
-    let host = text(data.get("host_id"));
-    let hint = hint(kind, host);
     (
         FeedEvent {
             seq,
@@ -173,17 +175,41 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
     )
 }
 
-/// What event `kind` (from host `host`, when it names one) changed.
-fn hint(kind: &str, host: String) -> Option<Hint> {
-    match kind {
-        "host_stopped" => Some(Hint::HostGone(host)),
-        "link_set" | "link_deleted" => Some(Hint::Links),
-        "app_deployed" | "app_reconciled" | "app_deleted" | "replica_placed"
-        | "placement_failed" => Some(Hint::Apps),
-        _ if host.is_empty() => None,
-        "host_started" | "host_heartbeat" | "labels_changed" => Some(Hint::Host(host)),
-        _ if kind.starts_with("actor_") || kind.starts_with("provider_") => Some(Hint::Host(host)),
-        _ => None,
+/// What `event` changed.
+fn hint(event: &LatticeEvent) -> Option<Hint> {
+    use LatticeEvent as E;
+    let host = || {
+        event
+            .host_id()
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+    };
+    match event {
+        E::HostStopped(info) => Some(Hint::HostGone(info.host_id.clone())),
+        E::LinkSet(_) | E::LinkDeleted(_) => Some(Hint::Links),
+        E::AppDeployed(_)
+        | E::AppReconciled(_)
+        | E::AppDeleted(_)
+        | E::ReplicaPlaced(_)
+        | E::PlacementFailed(_) => Some(Hint::Apps),
+        E::HostStarted(_)
+        | E::HostHeartbeat(_)
+        | E::LabelsChanged(_)
+        | E::ActorScaled(_)
+        | E::ActorScaleFailed(_)
+        | E::ActorUpdated(_)
+        | E::ActorUpdateFailed(_)
+        | E::ProviderStarted(_)
+        | E::ProviderStartFailed(_)
+        | E::ProviderStopped(_)
+        | E::ProviderError(_) => host().map(Hint::Host),
+        E::LinkRefused(_)
+        | E::ConfigRefused(_)
+        | E::ConfigSet(_)
+        | E::ConfigDeleted(_)
+        | E::InvocationRefused(_)
+        | E::HealthCheckPassed(_)
+        | E::HealthCheckFailed(_) => None,
     }
 }
 
@@ -212,7 +238,10 @@ mod tests {
             UNREADABLE_SHOWN
         );
         assert_eq!(hint, None);
-        let (_, hint) = describe(2, "lattice.default.evt.link_set", b"{}");
+        let (_, hint) = describe(2, "lattice.default.evt.link_set", br#"{"data": {}}"#);
+        assert_eq!(hint, None, "a link_set without a link hints nothing");
+        let link = br#"{"data": {"source": "http", "target": "hello", "namespace": "wasi", "package": "http", "interfaces": ["incoming-handler"]}}"#;
+        let (_, hint) = describe(3, "lattice.default.evt.link_set", link);
         assert_eq!(hint, Some(Hint::Links));
     }
 }

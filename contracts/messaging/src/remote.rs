@@ -7,11 +7,11 @@ use lattice_interfaces::messaging::wire::{MessagingOp, MessagingReply, CONSUMER_
 use lattice_interfaces::messaging::{Message, MessagingClient, MessagingError, MessagingFuture};
 use lattice_interfaces::Link;
 
-use crate::router::RemoteCalls;
+use lattice_contract::RemoteInvoke;
 
 /// Consumer calls over `link`, sent through the lattice.
 pub(crate) struct RemoteMessaging {
-    pub(crate) remote: Arc<dyn RemoteCalls>,
+    pub(crate) remote: Arc<dyn RemoteInvoke>,
     pub(crate) link: Link,
 }
 

@@ -1,23 +1,23 @@
-//! `wasi:keyvalue/{store,atomics,batch}` for actors, served by the
-//! key-value provider their link names.
+//! The bindings of `wasi:keyvalue/{store,atomics,batch}`, on a
+//! [`ContractView`].
 //!
-//! `open` resolves the actor's link for `wasi:keyvalue` (link name
-//! `default`) through the host and keeps the provider's backend in the
-//! bucket resource; every later operation goes straight to it. No link, no
-//! bucket: `open` answers `access-denied` with the reason logged.
+//! `open` resolves the actor's link for `wasi:keyvalue` (the link name the
+//! instance chose for the package, `default` unless it chose) through the
+//! host and keeps the provider's backend in the bucket resource; every
+//! later operation goes straight to it. No link, no bucket: `open` answers
+//! an error with the reason, which is logged too.
 
 use std::sync::Arc;
 
+use lattice_contract::ContractView;
 use lattice_interfaces::keyvalue::{KeyValue, KvError};
-use lattice_interfaces::ComponentId;
-use wasmtime::component::{HasData, Resource, ResourceTable};
-
-use super::calls::ActorCalls;
+use lattice_interfaces::standard;
+use wasmtime::component::{HasData, Resource};
 
 mod generated {
     #![allow(missing_docs)]
     wasmtime::component::bindgen!({
-        path: "../interfaces/wit/keyvalue",
+        path: "../../interfaces/wit/keyvalue",
         world: "wasi:keyvalue/imports",
         imports: { default: async | trappable },
         with: {
@@ -35,20 +35,11 @@ pub struct Bucket {
     backend: Arc<dyn KeyValue>,
 }
 
-/// The borrowed view the bindings work on.
-pub struct KeyValueView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    pub(crate) actor: &'a ComponentId,
-    pub(crate) calls: Option<&'a Arc<dyn ActorCalls>>,
-    /// The link names the instance chose.
-    pub(crate) link_names: &'a super::calls::LinkNames,
-}
-
 /// [`HasData`] for the key-value bindings.
 pub struct WasiKeyValue;
 
 impl HasData for WasiKeyValue {
-    type Data<'a> = KeyValueView<'a>;
+    type Data<'a> = ContractView<'a>;
 }
 
 fn wit_error(e: KvError) -> store::Error {
@@ -61,22 +52,21 @@ fn wit_error(e: KvError) -> store::Error {
 
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
 
-impl KeyValueView<'_> {
-    fn bucket(&self, bucket: &Resource<Bucket>) -> wasmtime::Result<(String, Arc<dyn KeyValue>)> {
-        let bucket = self.table.get(bucket)?;
-        Ok((bucket.name.clone(), bucket.backend.clone()))
-    }
+/// The bucket behind `bucket`.
+fn bucket_of(
+    view: &ContractView<'_>,
+    bucket: &Resource<Bucket>,
+) -> wasmtime::Result<(String, Arc<dyn KeyValue>)> {
+    let bucket = view.table.get(bucket)?;
+    Ok((bucket.name.clone(), bucket.backend.clone()))
 }
 
-impl store::Host for KeyValueView<'_> {
+impl store::Host for ContractView<'_> {
     async fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
-        let Some(calls) = self.calls else {
-            return Ok(Err(store::Error::Other(
-                "this host serves no key-value provider".into(),
-            )));
-        };
-        let link_name = self.link_names.of("wasi", "keyvalue");
-        match calls.keyvalue(self.actor, &link_name).await {
+        match self
+            .client::<Arc<dyn KeyValue>>(standard::KEYVALUE_STORE)
+            .await
+        {
             Ok(backend) => Ok(Ok(self.table.push(Bucket {
                 name: identifier,
                 backend,
@@ -89,24 +79,24 @@ impl store::Host for KeyValueView<'_> {
     }
 }
 
-impl store::HostBucket for KeyValueView<'_> {
+impl store::HostBucket for ContractView<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend.get(&name, &key).await.map_err(wit_error))
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend.set(&name, &key, value).await.map_err(wit_error))
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<()> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend.delete(&name, &key).await.map_err(wit_error))
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<bool> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend.exists(&name, &key).await.map_err(wit_error))
     }
 
@@ -115,7 +105,7 @@ impl store::HostBucket for KeyValueView<'_> {
         bucket: Resource<Bucket>,
         cursor: Option<u64>,
     ) -> KvResult<store::KeyResponse> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend
             .list_keys(&name, cursor)
             .await
@@ -129,14 +119,14 @@ impl store::HostBucket for KeyValueView<'_> {
     }
 }
 
-impl atomics::Host for KeyValueView<'_> {
+impl atomics::Host for ContractView<'_> {
     async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: u64,
     ) -> KvResult<u64> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         Ok(backend
             .increment(&name, &key, delta)
             .await
@@ -144,13 +134,13 @@ impl atomics::Host for KeyValueView<'_> {
     }
 }
 
-impl batch::Host for KeyValueView<'_> {
+impl batch::Host for ContractView<'_> {
     async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> KvResult<Vec<Option<(String, Vec<u8>)>>> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
             match backend.get(&name, &key).await {
@@ -166,7 +156,7 @@ impl batch::Host for KeyValueView<'_> {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         for (key, value) in key_values {
             if let Err(e) = backend.set(&name, &key, value).await {
                 return Ok(Err(wit_error(e)));
@@ -176,7 +166,7 @@ impl batch::Host for KeyValueView<'_> {
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
-        let (name, backend) = self.bucket(&bucket)?;
+        let (name, backend) = bucket_of(self, &bucket)?;
         for key in keys {
             if let Err(e) = backend.delete(&name, &key).await {
                 return Ok(Err(wit_error(e)));
@@ -186,13 +176,13 @@ impl batch::Host for KeyValueView<'_> {
     }
 }
 
-/// Adds `wasi:keyvalue` to `linker`, served through `view`.
-pub(crate) fn add_to_linker<T: Send + 'static>(
+/// Adds `wasi:keyvalue` to `linker`, served through each store's
+/// [`ContractView`].
+pub(crate) fn add_to_linker<T: lattice_contract::ContractHost>(
     linker: &mut wasmtime::component::Linker<T>,
-    view: fn(&mut T) -> KeyValueView<'_>,
 ) -> wasmtime::Result<()> {
-    store::add_to_linker::<T, WasiKeyValue>(linker, view)?;
-    atomics::add_to_linker::<T, WasiKeyValue>(linker, view)?;
-    batch::add_to_linker::<T, WasiKeyValue>(linker, view)?;
+    store::add_to_linker::<T, WasiKeyValue>(linker, T::contract_view)?;
+    atomics::add_to_linker::<T, WasiKeyValue>(linker, T::contract_view)?;
+    batch::add_to_linker::<T, WasiKeyValue>(linker, T::contract_view)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! A key-value store behind a provider that is not in this process (a
-//! provider process, or another host), reached with signed invocations.
+//! provider process, or another host), reached with one sealed or signed
+//! invocation per operation.
 
 use std::sync::Arc;
 
@@ -7,14 +8,14 @@ use lattice_interfaces::keyvalue::wire::{KvOp, KvReply};
 use lattice_interfaces::keyvalue::{KeyValue, KvError, KvFuture};
 use lattice_interfaces::Link;
 
-use crate::router::RemoteCalls;
+use lattice_contract::RemoteInvoke;
 
 /// The interface key-value calls travel as.
 const INTERFACE: &str = "wasi:keyvalue/store";
 
 /// A key-value provider process, as a [`KeyValue`].
 pub(crate) struct RemoteKeyValue {
-    pub(crate) remote: Arc<dyn RemoteCalls>,
+    pub(crate) remote: Arc<dyn RemoteInvoke>,
     pub(crate) link: Link,
 }
 
