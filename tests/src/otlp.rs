@@ -122,9 +122,9 @@ async fn receive(
                     service: service.clone(),
                     pid,
                     name: span.name,
-                    trace_id: hex::encode(&span.trace_id),
-                    span_id: hex::encode(&span.span_id),
-                    parent_span_id: hex::encode(&span.parent_span_id),
+                    trace_id: data_encoding::HEXLOWER.encode(&span.trace_id),
+                    span_id: data_encoding::HEXLOWER.encode(&span.span_id),
+                    parent_span_id: data_encoding::HEXLOWER.encode(&span.parent_span_id),
                     attributes: attributes(&span.attributes),
                     failed: span
                         .status
