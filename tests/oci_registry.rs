@@ -18,7 +18,10 @@ use lattice_tests::{fixtures, http_client};
 
 fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    format!("sha256:{}", data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes)))
+    format!(
+        "sha256:{}",
+        data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes))
+    )
 }
 
 async fn push_hello(registry: &RegistryServer, name: &str) -> (String, Vec<u8>) {

@@ -142,7 +142,10 @@ impl BlobWriter {
     ///
     /// When the bytes are not the digest, or the file cannot be moved.
     pub fn finish(self) -> Result<(), OciFailure> {
-        let actual = format!("sha256:{}", data_encoding::HEXLOWER.encode(&self.hasher.finalize()));
+        let actual = format!(
+            "sha256:{}",
+            data_encoding::HEXLOWER.encode(&self.hasher.finalize())
+        );
         if actual != self.digest {
             return Err(OciFailure::DigestMismatch(format!(
                 "expected {}, got {actual}",

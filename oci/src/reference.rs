@@ -103,7 +103,10 @@ pub fn is_sha256_digest(digest: &str) -> bool {
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    format!("sha256:{}", data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes)))
+    format!(
+        "sha256:{}",
+        data_encoding::HEXLOWER.encode(&sha2::Sha256::digest(bytes))
+    )
 }
 
 #[cfg(test)]

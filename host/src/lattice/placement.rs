@@ -232,172 +232,258 @@ pub(crate) fn plan(
 ) -> Plan {
     let mut plan = Plan::default();
     for component in components(manifest) {
-        let placement = &component.placement;
-        let running: Vec<&HostView> = hosts.iter().filter(|h| h.runs(component.id)).collect();
-        let mut keep: Vec<&HostView> = Vec::new();
-        let mut reasons: Vec<String> = Vec::new();
-        let mut short_of_hosts = false;
-        let desired;
-        if placement.daemon {
-            let admitted: Vec<&HostView> = hosts
-                .iter()
-                .filter(|h| placement.admits(&h.labels))
-                .collect();
-            desired = admitted.len();
-            for host in admitted {
-                if host.runs(component.id) {
-                    keep.push(host);
-                } else if reachable(&host.id) {
-                    plan.actions.push((component.start)(&host.id));
-                }
-            }
-            if desired == 0 {
-                reasons.push(format!("no host matches {}", describe(placement, None)));
-            }
+        let placing = Placing {
+            running: hosts.iter().filter(|h| h.runs(component.id)).collect(),
+            component: &component,
+            hosts,
+            reachable,
+        };
+        let mut choice = if component.placement.daemon {
+            placing.on_every_match()
         } else {
-            let buckets: Vec<(Option<(&str, &str)>, usize)> = match &placement.spread {
-                Some(spread) => placement
-                    .spread_counts()
-                    .into_iter()
-                    .filter(|(_, count)| *count > 0)
-                    .map(|(value, count)| {
-                        let value = spread
-                            .weights
-                            .get_key_value(&value)
-                            .map_or("", |(v, _)| v.as_str());
-                        (Some((spread.label.as_str(), value)), count as usize)
-                    })
-                    .collect(),
-                None => vec![(None, placement.replicas() as usize)],
-            };
-            desired = buckets.iter().map(|(_, n)| n).sum();
-            let by_load =
-                |a: &&HostView, b: &&HostView| a.load().cmp(&b.load()).then(a.id.cmp(&b.id));
-            // A new replica goes where the artifact already is (no pull,
-            // no compile), then to the least loaded host.
-            let reference = component.reference;
-            let by_artifact_then_load = |a: &&HostView, b: &&HostView| {
-                b.holds(reference)
-                    .cmp(&a.holds(reference))
-                    .then_with(|| by_load(a, b))
-            };
-            let mut starting: Vec<&HostView> = Vec::new();
-            let mut short = 0;
-            for (bucket, want) in buckets {
-                let in_bucket = |h: &HostView| {
-                    placement.admits(&h.labels)
-                        && bucket.is_none_or(|(label, value)| {
-                            h.labels.get(label).map(String::as_str) == Some(value)
-                        })
-                };
-                let mut here: Vec<&HostView> =
-                    running.iter().copied().filter(|h| in_bucket(h)).collect();
-                // Keep the least loaded; stop the rest.
-                here.sort_by(by_load);
-                keep.extend(here.iter().take(want).copied());
-                let missing = want.saturating_sub(here.len());
-                if missing > 0 {
-                    let mut candidates: Vec<&HostView> = hosts
-                        .iter()
-                        .filter(|h| in_bucket(h) && !h.runs(component.id) && reachable(&h.id))
-                        .collect();
-                    candidates.sort_by(by_artifact_then_load);
-                    starting.extend(candidates.iter().take(missing).copied());
-                    if candidates.len() < missing {
-                        short += missing - candidates.len();
-                        short_of_hosts = true;
-                        reasons.push(format!(
-                            "{} more host(s) with {} needed: no other host matches{}",
-                            missing - candidates.len(),
-                            describe(placement, bucket),
-                            if bucket.is_some() {
-                                " (placed on other hosts meanwhile)"
-                            } else {
-                                ""
-                            }
-                        ));
-                    }
-                }
-            }
-            // A spread value with no host: its replicas run on any other
-            // admitted host, those already running first.
-            if short > 0 && placement.spread.is_some() {
-                let taken: Vec<&str> = keep
-                    .iter()
-                    .chain(&starting)
-                    .map(|h| h.id.as_str())
-                    .collect();
-                let free =
-                    |h: &&HostView| placement.admits(&h.labels) && !taken.contains(&h.id.as_str());
-                let mut spare: Vec<&HostView> = running.iter().copied().filter(free).collect();
-                spare.sort_by(by_load);
-                let mut others: Vec<&HostView> = hosts
-                    .iter()
-                    .filter(|h| free(h) && !h.runs(component.id) && reachable(&h.id))
-                    .collect();
-                others.sort_by(by_artifact_then_load);
-                let kept = spare.len().min(short);
-                keep.extend(spare.into_iter().take(kept));
-                short -= kept;
-                let placed = others.len().min(short);
-                starting.extend(others.into_iter().take(placed));
-                short -= placed;
-                if short > 0 {
-                    short_of_hosts = true;
-                    reasons.push(format!(
-                        "{short} replica(s) cannot run anywhere: no other host matches {}",
-                        describe(placement, None)
-                    ));
-                }
-            }
-            for host in starting {
-                plan.actions.push((component.start)(&host.id));
-            }
-        }
-        for host in &running {
-            if !keep.iter().any(|k| k.id == host.id) && reachable(&host.id) {
+            placing.replicas()
+        };
+        plan.actions
+            .extend(choice.starting.iter().map(|h| (component.start)(&h.id)));
+        for host in &placing.running {
+            if !choice.keep.iter().any(|k| k.id == host.id) && reachable(&host.id) {
                 plan.actions.push((component.stop)(&host.id));
             }
         }
-        // Roll out a new version one host per pass; limits change everywhere.
-        let mut rolling = false;
-        for host in &keep {
-            if !reachable(&host.id) {
-                continue;
-            }
-            match (component.current_on)(host) {
-                Fresh::Yes => {}
-                Fresh::Limits => plan.actions.push((component.start)(&host.id)),
-                Fresh::Outdated(action) if !rolling => {
-                    rolling = true;
-                    plan.actions.push(*action);
-                }
-                Fresh::Outdated(_) => {}
-            }
+        if placing.roll_out(&choice.keep, &mut plan.actions) {
+            choice
+                .reasons
+                .push("rolling out a new version, one host at a time".into());
         }
-        if rolling {
-            reasons.push("rolling out a new version, one host at a time".into());
-        }
-        let mut running_ids: Vec<String> = running.iter().map(|h| h.id.clone()).collect();
+        let mut running_ids: Vec<String> = placing.running.iter().map(|h| h.id.clone()).collect();
         running_ids.sort();
-        if running_ids.len() != desired && reasons.is_empty() {
-            reasons.push(format!(
-                "{} of {desired} placed; placing",
-                running_ids.len()
+        if running_ids.len() != choice.desired && choice.reasons.is_empty() {
+            choice.reasons.push(format!(
+                "{} of {} placed; placing",
+                running_ids.len(),
+                choice.desired
             ));
         }
-        if short_of_hosts {
+        if choice.short_of_hosts {
             plan.short_of_hosts.insert(component.id.to_string());
         }
         plan.components.push(ComponentStatus {
             id: component.id.to_string(),
             kind: component.kind.to_string(),
-            desired: u32::try_from(desired).unwrap_or(u32::MAX),
+            desired: u32::try_from(choice.desired).unwrap_or(u32::MAX),
             running: running_ids,
-            reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            reason: (!choice.reasons.is_empty()).then(|| choice.reasons.join("; ")),
         });
     }
     plan
+}
+
+/// One component being placed: the hosts, those that run it, and which
+/// may be sent actions.
+struct Placing<'a> {
+    component: &'a Component<'a>,
+    hosts: &'a [HostView],
+    running: Vec<&'a HostView>,
+    reachable: &'a (dyn Fn(&str) -> bool + Sync),
+}
+
+/// Where a component should run: the hosts that keep it, those that start
+/// it, and why it falls short when it does.
+#[derive(Default)]
+struct Choice<'a> {
+    /// Replicas wanted.
+    desired: usize,
+    /// Hosts that run it and go on running it.
+    keep: Vec<&'a HostView>,
+    /// Hosts to start it on.
+    starting: Vec<&'a HostView>,
+    /// Why it is not (yet) where it should be.
+    reasons: Vec<String>,
+    /// Whether replicas lack any host to run on.
+    short_of_hosts: bool,
+}
+
+/// Least loaded first, then by id.
+fn by_load(a: &&HostView, b: &&HostView) -> std::cmp::Ordering {
+    a.load().cmp(&b.load()).then(a.id.cmp(&b.id))
+}
+
+impl<'a> Placing<'a> {
+    fn placement(&self) -> &'a Placement {
+        &self.component.placement
+    }
+
+    /// Hosts that hold the artifact first (no pull, no compile), then the
+    /// least loaded.
+    fn by_artifact_then_load(&self, a: &&HostView, b: &&HostView) -> std::cmp::Ordering {
+        let reference = self.component.reference;
+        b.holds(reference)
+            .cmp(&a.holds(reference))
+            .then_with(|| by_load(a, b))
+    }
+
+    /// Reachable hosts that do not run it yet and pass `fits`, best first.
+    fn candidates(&self, fits: impl Fn(&HostView) -> bool) -> Vec<&'a HostView> {
+        let mut candidates: Vec<&HostView> = self
+            .hosts
+            .iter()
+            .filter(|h| fits(h) && !h.runs(self.component.id) && (self.reachable)(&h.id))
+            .collect();
+        candidates.sort_by(|a, b| self.by_artifact_then_load(a, b));
+        candidates
+    }
+
+    /// A daemon: one replica on every host its constraints admit.
+    fn on_every_match(&self) -> Choice<'a> {
+        let placement = self.placement();
+        let admitted: Vec<&HostView> = self
+            .hosts
+            .iter()
+            .filter(|h| placement.admits(&h.labels))
+            .collect();
+        let mut choice = Choice {
+            desired: admitted.len(),
+            ..Choice::default()
+        };
+        for host in admitted {
+            if host.runs(self.component.id) {
+                choice.keep.push(host);
+            } else if (self.reachable)(&host.id) {
+                choice.starting.push(host);
+            }
+        }
+        if choice.desired == 0 {
+            choice
+                .reasons
+                .push(format!("no host matches {}", describe(placement, None)));
+        }
+        choice
+    }
+
+    /// Its replicas per spread value (or all of them on any admitted
+    /// host), what a value cannot take spilled over to other hosts.
+    fn replicas(&self) -> Choice<'a> {
+        let placement = self.placement();
+        let buckets: Vec<(Option<(&str, &str)>, usize)> = match &placement.spread {
+            Some(spread) => placement
+                .spread_counts()
+                .into_iter()
+                .filter(|(_, count)| *count > 0)
+                .map(|(value, count)| {
+                    let value = spread
+                        .weights
+                        .get_key_value(&value)
+                        .map_or("", |(v, _)| v.as_str());
+                    (Some((spread.label.as_str(), value)), count as usize)
+                })
+                .collect(),
+            None => vec![(None, placement.replicas() as usize)],
+        };
+        let mut choice = Choice {
+            desired: buckets.iter().map(|(_, n)| n).sum(),
+            ..Choice::default()
+        };
+        let mut short = 0;
+        for (bucket, want) in buckets {
+            short += self.fill(bucket, want, &mut choice);
+        }
+        if short > 0 && placement.spread.is_some() {
+            self.spill_over(short, &mut choice);
+        }
+        choice
+    }
+
+    /// Keeps or starts `want` replicas on hosts of `bucket` (a spread
+    /// label and value; `None`: any admitted host); returns how many it
+    /// could not place.
+    fn fill(&self, bucket: Option<(&str, &str)>, want: usize, choice: &mut Choice<'a>) -> usize {
+        let placement = self.placement();
+        let in_bucket = |h: &HostView| {
+            placement.admits(&h.labels)
+                && bucket.is_none_or(|(label, value)| {
+                    h.labels.get(label).map(String::as_str) == Some(value)
+                })
+        };
+        let mut here: Vec<&HostView> = self
+            .running
+            .iter()
+            .copied()
+            .filter(|h| in_bucket(h))
+            .collect();
+        // Keep the least loaded; stop the rest.
+        here.sort_by(by_load);
+        choice.keep.extend(here.iter().take(want).copied());
+        let missing = want.saturating_sub(here.len());
+        if missing == 0 {
+            return 0;
+        }
+        let candidates = self.candidates(in_bucket);
+        choice
+            .starting
+            .extend(candidates.iter().take(missing).copied());
+        let short = missing.saturating_sub(candidates.len());
+        if short > 0 {
+            choice.short_of_hosts = true;
+            choice.reasons.push(format!(
+                "{short} more host(s) with {} needed: no other host matches{}",
+                describe(placement, bucket),
+                if bucket.is_some() {
+                    " (placed on other hosts meanwhile)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        short
+    }
+
+    /// A spread value with no host: its `short` replicas run on any other
+    /// admitted host, those already running first.
+    fn spill_over(&self, mut short: usize, choice: &mut Choice<'a>) {
+        let placement = self.placement();
+        let taken: Vec<&str> = choice
+            .keep
+            .iter()
+            .chain(&choice.starting)
+            .map(|h| h.id.as_str())
+            .collect();
+        let free = |h: &HostView| placement.admits(&h.labels) && !taken.contains(&h.id.as_str());
+        let mut spare: Vec<&HostView> = self.running.iter().copied().filter(|h| free(h)).collect();
+        spare.sort_by(by_load);
+        let others = self.candidates(free);
+        let kept = spare.len().min(short);
+        choice.keep.extend(spare.into_iter().take(kept));
+        short -= kept;
+        let placed = others.len().min(short);
+        choice.starting.extend(others.into_iter().take(placed));
+        short -= placed;
+        if short > 0 {
+            choice.short_of_hosts = true;
+            choice.reasons.push(format!(
+                "{short} replica(s) cannot run anywhere: no other host matches {}",
+                describe(placement, None)
+            ));
+        }
+    }
+
+    /// Brings the hosts in `keep` to this version: limits change everywhere
+    /// at once, a new component one host per pass. Returns whether a new
+    /// version is rolling out.
+    fn roll_out(&self, keep: &[&HostView], actions: &mut Vec<Action>) -> bool {
+        let mut rolling = false;
+        for host in keep.iter().filter(|h| (self.reachable)(&h.id)) {
+            match (self.component.current_on)(host) {
+                Fresh::Yes => {}
+                Fresh::Limits => actions.push((self.component.start)(&host.id)),
+                Fresh::Outdated(action) if !rolling => {
+                    rolling = true;
+                    actions.push(*action);
+                }
+                Fresh::Outdated(_) => {}
+            }
+        }
+        rolling
+    }
 }
 
 /// The actions that stop everything `manifest` declares, on every host.
