@@ -68,7 +68,11 @@ fn split_default(help: &str) -> (&str, Option<&str>) {
     }
 }
 
-/// `text` safe inside a Markdown table cell.
+/// `text` safe inside a Markdown table cell: no column breaks, no line
+/// breaks, no HTML tags.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    text.replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
