@@ -48,6 +48,7 @@ mod oci_registry;
 mod other_toolchains;
 mod outgoing_http;
 mod protocol_doc;
+mod provider_environment;
 mod provider_grants;
 mod provider_health;
 mod provider_http_client_process;

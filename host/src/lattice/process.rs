@@ -292,6 +292,16 @@ async fn spawn(binary: &Binary, provider_id: &str) -> Result<tokio::process::Chi
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // An empty environment plus what a provider needs: the host's own
+        // (its seeds, NATS password, registry credentials, secrets for
+        // actors) is not the provider's. What it needs of the lattice comes
+        // on its stdin.
+        command.env_clear();
+        for name in PROVIDER_ENVIRONMENT {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
         // The process's spans join the host's traces.
         if let Some(endpoint) = lattice_rpc::telemetry::endpoint() {
             command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
@@ -312,6 +322,19 @@ async fn spawn(binary: &Binary, provider_id: &str) -> Result<tokio::process::Chi
         }
     }
 }
+
+/// The host's environment variables a provider process is started with,
+/// when the host has them; nothing else of the host's environment reaches
+/// it. Its log filter, where to find programs, the CA bundle for TLS
+/// (rustls reads the system's roots, or these), and the time zone.
+pub(crate) const PROVIDER_ENVIRONMENT: [&str; 6] = [
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "TZ",
+];
 
 /// Longest line of a provider's standard error kept whole; the rest of a
 /// longer one follows as another line.
