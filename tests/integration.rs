@@ -56,6 +56,7 @@ mod provider_http_server_process;
 mod provider_keyvalue_process;
 mod provider_messaging_process;
 mod providers_across_hosts;
+mod reply_inboxes;
 mod routing_remote;
 mod rpc_layer;
 mod runtime_config;

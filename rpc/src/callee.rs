@@ -25,6 +25,7 @@ use futures::StreamExt as _;
 use lattice_interfaces::protocol::rpc::{
     unix_ms, Invocation, InvocationResponse, SignedInvocation,
 };
+use lattice_interfaces::protocol::subjects::is_reply_inbox;
 use lattice_interfaces::{ErrorKind, InvocationError};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -119,7 +120,9 @@ impl Callee {
                     None => break,
                 },
             };
-            let Some(reply) = message.reply.clone() else {
+            // Answers go to the caller's inbox only (see `is_reply_inbox`).
+            let Some(reply) = message.reply.clone().filter(|r| is_reply_inbox(r)) else {
+                tracing::debug!(subject = %message.subject, "invocation without a reply inbox; ignored");
                 continue;
             };
             let Ok(permit) = self.limit.clone().acquire_owned().await else {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::rpc::{unix_ms, BodyRef, CHUNK_SIZE, INLINE_LIMIT};
+use lattice_interfaces::protocol::subjects::is_reply_inbox;
 use lattice_interfaces::{ErrorKind, InvocationError};
 
 pub use lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES;
@@ -49,8 +50,10 @@ pub async fn offer(
             let Ok(Some(request)) = tokio::time::timeout_at(until, requests.next()).await else {
                 break;
             };
+            // Chunks go to the puller's inbox only, never where a request
+            // says (a key of the state bucket, a control subject).
             let (Some(reply), Some(index)) = (
-                request.reply,
+                request.reply.filter(|reply| is_reply_inbox(reply)),
                 std::str::from_utf8(&request.payload)
                     .ok()
                     .and_then(|t| t.parse::<usize>().ok()),
@@ -71,11 +74,7 @@ pub async fn offer(
 /// unsigned response could otherwise name a control subject, and the puller
 /// would send requests there with its own credentials.
 fn offered_subject(subject: &str) -> Result<(), InvocationError> {
-    let plain = subject
-        .split('.')
-        .all(|token| !token.is_empty() && token != "*" && token != ">")
-        && !subject.chars().any(char::is_whitespace);
-    if subject.starts_with("_INBOX.") && plain && subject.len() <= 256 {
+    if is_reply_inbox(subject) {
         Ok(())
     } else {
         Err(err(

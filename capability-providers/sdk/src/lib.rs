@@ -36,7 +36,7 @@ use lattice_interfaces::protocol::events::{InvocationRefusal, LatticeEvent};
 use lattice_interfaces::protocol::link_entry::LinkSigners;
 use lattice_interfaces::protocol::provider::{HostData, HostMessage};
 use lattice_interfaces::protocol::rpc::Invocation;
-use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::protocol::subjects::{is_reply_inbox, Subjects};
 use lattice_interfaces::{ComponentId, ErrorKind, Interface, InvocationError, Link};
 use lattice_rpc::{connect, redacted, Callee, Caller, EventPublisher, InvocationHandler, Verifier};
 use tokio_util::sync::CancellationToken;
@@ -385,7 +385,7 @@ pub async fn run<P: Capability>(
                     lost = Some("the health subscription ended".into());
                     break;
                 };
-                if let Some(reply) = check.reply {
+                if let Some(reply) = check.reply.filter(|r| is_reply_inbox(r)) {
                     let answer = serde_json::to_vec(&provider.health()).unwrap_or_default();
                     let _ = client.publish(reply, answer.into()).await;
                 }

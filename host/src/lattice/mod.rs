@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::{op, Audience, CtlReply};
 use lattice_interfaces::protocol::events::LatticeEvent;
-use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::protocol::subjects::{is_reply_inbox, Subjects};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -463,8 +463,9 @@ async fn serve_control(
                 None => break,
             },
         };
-        let Some(reply_to) = message.reply.clone() else {
-            tracing::debug!(subject = %message.subject, "control message without a reply subject; ignored");
+        // Replies go to the requester's inbox only (see `is_reply_inbox`).
+        let Some(reply_to) = message.reply.clone().filter(|r| is_reply_inbox(r)) else {
+            tracing::debug!(subject = %message.subject, "control message without a reply inbox; ignored");
             continue;
         };
         let Ok(permit) = limit.clone().acquire_owned().await else {

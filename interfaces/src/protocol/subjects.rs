@@ -6,6 +6,24 @@ use std::fmt;
 /// The lattice joined when none is named.
 pub const DEFAULT_LATTICE: &str = "default";
 
+/// Whether `subject` is a reply inbox that hosts and provider processes
+/// answer on: a plain subject (no wildcard, no empty token, no white
+/// space, at most 256 bytes) under `_INBOX.`, where every NATS client's
+/// replies go (provider processes' under `_INBOX.provider.<id>.`).
+///
+/// A request names its own reply subject, and NATS checks the requester's
+/// right to publish on the request's subject only: answering anywhere else
+/// would let a requester that may only ask make a host write where it may
+/// not (a key of the state bucket, a control subject).
+pub fn is_reply_inbox(subject: &str) -> bool {
+    subject.len() <= 256
+        && subject.starts_with("_INBOX.")
+        && subject
+            .split('.')
+            .all(|token| !token.is_empty() && token != "*" && token != ">")
+        && !subject.chars().any(char::is_whitespace)
+}
+
 /// Why a lattice id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("lattice id {0:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'")]
