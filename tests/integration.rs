@@ -31,6 +31,7 @@ mod cli_up_processes;
 mod dashboard;
 mod docs;
 mod failover;
+mod guest_held_memory;
 mod http_server;
 mod instance_reuse;
 mod keyvalue;

@@ -1,6 +1,7 @@
 //! The in-memory backend: the embedded default. Each link has a store of
 //! its own (actors do not see each other's keys) holding at most
-//! [`MEMORY_QUOTA`] bytes of keys and values.
+//! [`MEMORY_QUOTA`] bytes of bucket names, keys and values (each bucket
+//! counted with [`BUCKET_OVERHEAD`] bytes beside its name).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -9,6 +10,10 @@ use lattice_interfaces::keyvalue::{page, parse_counter, KeyValue, KvError, KvFut
 
 /// Most bytes of keys and values one in-memory store holds.
 pub const MEMORY_QUOTA: usize = 64 << 20;
+
+/// What one bucket costs beside its name and contents, as the quota counts
+/// it (its map and its entry in the store's).
+pub const BUCKET_OVERHEAD: usize = 128;
 
 /// Buckets in memory, and the bytes they hold.
 #[derive(Default)]
@@ -19,17 +24,24 @@ struct Buckets {
 
 impl Buckets {
     /// Puts `value` at `key` of `bucket` if the store stays within its quota.
+    /// Checked before anything is created: a refused put leaves no empty
+    /// bucket behind.
     fn put(&mut self, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), KvError> {
-        let values = self.buckets.entry(bucket.to_string()).or_default();
-        let freed = values.get(key).map_or(0, |old| key.len() + old.len());
-        let used = self.used - freed + key.len() + value.len();
+        let (freed, new_bucket) = match self.buckets.get(bucket) {
+            Some(values) => (values.get(key).map_or(0, |old| key.len() + old.len()), 0),
+            None => (0, bucket.len() + BUCKET_OVERHEAD),
+        };
+        let used = self.used - freed + new_bucket + key.len() + value.len();
         if used > MEMORY_QUOTA {
             return Err(KvError::Other(format!(
                 "the in-memory store is full ({} MiB); use Redis or NATS KV for more",
                 MEMORY_QUOTA >> 20
             )));
         }
-        values.insert(key.to_string(), value);
+        self.buckets
+            .entry(bucket.to_string())
+            .or_default()
+            .insert(key.to_string(), value);
         self.used = used;
         Ok(())
     }
@@ -60,12 +72,16 @@ impl KeyValue for MemoryStore {
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, ()> {
         self.with(|b| {
-            if let Some(old) = b
-                .buckets
-                .get_mut(bucket)
-                .and_then(|values| values.remove(key))
-            {
-                b.used -= key.len() + old.len();
+            let Some(values) = b.buckets.get_mut(bucket) else {
+                return;
+            };
+            if let Some(old) = values.remove(key) {
+                b.used = b.used.saturating_sub(key.len() + old.len());
+            }
+            // An emptied bucket goes, and its name with it.
+            if values.is_empty() {
+                b.buckets.remove(bucket);
+                b.used = b.used.saturating_sub(bucket.len() + BUCKET_OVERHEAD);
             }
         });
         Box::pin(async { Ok(()) })
@@ -130,5 +146,35 @@ mod tests {
         store.set("b", "two", half).await.unwrap();
         assert_eq!(store.increment("b", "n", 2).await.unwrap(), 2);
         assert_eq!(store.increment("b", "n", 1).await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn bucket_names_count_and_a_refused_put_creates_no_bucket() {
+        let store = MemoryStore::default();
+        // Names alone fill the store: empty keys and values in buckets of
+        // 1 MiB names.
+        let mut made = 0;
+        loop {
+            let name = format!("{made:08}{}", "n".repeat((1 << 20) - 8));
+            if store.set(&name, "", Vec::new()).await.is_err() {
+                assert!(!store.exists(&name, "").await.unwrap());
+                break;
+            }
+            made += 1;
+            assert!(made <= MEMORY_QUOTA >> 20, "names are not counted");
+        }
+        assert_eq!(
+            made,
+            (MEMORY_QUOTA >> 20) - 1,
+            "the overheads fill the last MiB"
+        );
+        let held = store.with(|b| b.buckets.len());
+        assert_eq!(held, made, "the refused put left a bucket behind");
+        // Emptying a bucket gives its name's room back.
+        store
+            .delete(&format!("{:08}{}", 0, "n".repeat((1 << 20) - 8)), "")
+            .await
+            .unwrap();
+        store.set("again", "", Vec::new()).await.unwrap();
     }
 }

@@ -28,7 +28,7 @@
 //! (`wasi:logging`, `wasi:config`, `wasmcloud:bus`), implements only the
 //! first step.
 //!
-//! ```ignore
+//! ```text
 //! pub struct KeyValue;
 //!
 //! impl<T: ContractHost> Contract<T> for KeyValue {
@@ -192,6 +192,9 @@ pub trait ContractHost: Send + 'static {
 pub struct ContractView<'a> {
     /// The instance's resources (buckets, streams, …).
     pub table: &'a mut ResourceTable,
+    /// Its memory allowance: every byte a binding keeps on the host for
+    /// the guest (a name, an open handle) is held against it.
+    pub allowance: &'a mut Allowance,
     /// The actor the instance runs.
     pub actor: &'a ComponentId,
     /// Where its calls go; `None` in a runtime with no router (tests).
@@ -238,6 +241,101 @@ impl ContractView<'_> {
     }
 }
 
+/// One instance's memory allowance: its limit, what its linear memories
+/// hold, and what it has made the host hold for it (names it gave, handles
+/// it keeps open). Both count against the one limit, so a guest cannot
+/// grow its host past its limit through host resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    limit: usize,
+    memory: usize,
+    held: usize,
+}
+
+/// Why the host refused to hold more for a guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverAllowance {
+    /// What it asked the host to hold, in bytes.
+    pub asked: usize,
+    /// What its memories and the host held for it already.
+    pub in_use: usize,
+    /// Its limit.
+    pub limit: usize,
+}
+
+impl std::fmt::Display for OverAllowance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the host cannot hold {} more bytes for this actor: with the {} bytes it holds in memory and on the host, that is over its memory limit of {} bytes",
+            self.asked, self.in_use, self.limit
+        )
+    }
+}
+
+impl std::error::Error for OverAllowance {}
+
+impl Allowance {
+    /// An allowance of `limit` bytes, nothing used.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            memory: 0,
+            held: 0,
+        }
+    }
+
+    /// Its limit, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// What the host holds for the guest, in bytes.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// One linear memory grows from `current` to `desired` bytes. Allowed
+    /// when everything stays within the limit; otherwise the total it
+    /// would have reached.
+    ///
+    /// # Errors
+    ///
+    /// The total the memories and the host's holdings would reach.
+    pub fn grow_memory(&mut self, current: usize, desired: usize) -> Result<(), usize> {
+        let memory = self.memory.saturating_sub(current).saturating_add(desired);
+        let total = memory.saturating_add(self.held);
+        if total > self.limit {
+            return Err(total);
+        }
+        self.memory = memory;
+        Ok(())
+    }
+
+    /// Holds `bytes` on the host for the guest.
+    ///
+    /// # Errors
+    ///
+    /// When that would take the instance past its limit; nothing is held.
+    pub fn hold(&mut self, bytes: usize) -> Result<(), OverAllowance> {
+        let in_use = self.memory.saturating_add(self.held);
+        if in_use.saturating_add(bytes) > self.limit {
+            return Err(OverAllowance {
+                asked: bytes,
+                in_use,
+                limit: self.limit,
+            });
+        }
+        self.held += bytes;
+        Ok(())
+    }
+
+    /// Lets go of `bytes` held by [`Self::hold`].
+    pub fn release(&mut self, bytes: usize) {
+        self.held = self.held.saturating_sub(bytes);
+    }
+}
+
 /// The link names an instance chose per package (`ns:pkg`) with
 /// `wasmcloud:bus/lattice.set-link-name`; `default` for the rest. Shared
 /// by the store's bindings, so a choice holds for every call that follows.
@@ -280,4 +378,31 @@ impl LinkNames {
 /// `ns:pkg/iface@1.0` without its version.
 pub fn unversioned(name: &str) -> &str {
     name.split_once('@').map_or(name, |(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_and_holdings_share_one_limit() {
+        let mut allowance = Allowance::new(100);
+        assert_eq!(allowance.grow_memory(0, 60), Ok(()));
+        assert!(allowance.hold(30).is_ok());
+        // Memory may not grow into what the host holds...
+        assert_eq!(allowance.grow_memory(60, 80), Err(110));
+        // ...nor the host hold what memory uses.
+        let refused = allowance.hold(11).unwrap_err();
+        assert_eq!(
+            (refused.asked, refused.in_use, refused.limit),
+            (11, 90, 100)
+        );
+        assert!(refused.to_string().contains("memory limit of 100 bytes"));
+        allowance.release(30);
+        assert_eq!(allowance.held(), 0);
+        assert_eq!(allowance.grow_memory(60, 100), Ok(()));
+        // Releasing more than held never wraps.
+        allowance.release(5);
+        assert_eq!(allowance.held(), 0);
+    }
 }

@@ -35,6 +35,16 @@ pub struct Bucket {
     backend: Arc<dyn KeyValue>,
 }
 
+/// Longest bucket name an actor may open, in bytes.
+pub const MAX_BUCKET_NAME: usize = 512;
+
+impl Bucket {
+    /// What the host holds for a bucket named `name`, in bytes.
+    fn held(name: &str) -> usize {
+        std::mem::size_of::<Self>() + name.len()
+    }
+}
+
 /// [`HasData`] for the key-value bindings.
 pub struct WasiKeyValue;
 
@@ -63,6 +73,17 @@ fn bucket_of(
 
 impl store::Host for ContractView<'_> {
     async fn open(&mut self, identifier: String) -> KvResult<Resource<Bucket>> {
+        if identifier.len() > MAX_BUCKET_NAME {
+            return Ok(Err(store::Error::Other(format!(
+                "a bucket name of {} bytes is longer than {MAX_BUCKET_NAME}",
+                identifier.len()
+            ))));
+        }
+        // Held against the actor's memory limit while the bucket is open.
+        let held = Bucket::held(&identifier);
+        if let Err(refused) = self.allowance.hold(held) {
+            return Ok(Err(store::Error::Other(refused.to_string())));
+        }
         match self
             .client::<Arc<dyn KeyValue>>(standard::KEYVALUE_STORE)
             .await
@@ -72,6 +93,7 @@ impl store::Host for ContractView<'_> {
                 backend,
             })?)),
             Err(error) => {
+                self.allowance.release(held);
                 tracing::warn!(actor = %self.actor, %error, "key-value open refused");
                 Ok(Err(store::Error::Other(error.message)))
             }
@@ -114,7 +136,8 @@ impl store::HostBucket for ContractView<'_> {
     }
 
     async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.table.delete(bucket)?;
+        let bucket = self.table.delete(bucket)?;
+        self.allowance.release(Bucket::held(&bucket.name));
         Ok(())
     }
 }

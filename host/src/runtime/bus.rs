@@ -32,7 +32,21 @@ pub struct CallTargetInterface {
 /// The borrowed view the bindings work on.
 pub struct BusView<'a> {
     pub(crate) table: &'a mut ResourceTable,
+    /// The instance's memory allowance, which the names it gives are held
+    /// against.
+    pub(crate) allowance: &'a mut lattice_contract::Allowance,
     pub(crate) link_names: &'a LinkNames,
+}
+
+/// Longest namespace, package or interface name an actor may give, in
+/// bytes (WIT names are short words).
+pub const MAX_NAME: usize = 256;
+
+impl CallTargetInterface {
+    /// What the host holds for it, in bytes.
+    fn held(&self) -> usize {
+        std::mem::size_of::<Self>() + self.namespace.len() + self.package.len()
+    }
 }
 
 /// [`HasData`] for the bus bindings.
@@ -47,15 +61,30 @@ impl lattice::HostCallTargetInterface for BusView<'_> {
         &mut self,
         namespace: String,
         package: String,
-        _interface: String,
+        interface: String,
     ) -> wasmtime::Result<Resource<CallTargetInterface>> {
-        Ok(self
-            .table
-            .push(CallTargetInterface { namespace, package })?)
+        for (what, name) in [
+            ("namespace", &namespace),
+            ("package", &package),
+            ("interface", &interface),
+        ] {
+            if name.len() > MAX_NAME {
+                wasmtime::bail!(
+                    "wasmcloud:bus: a {what} name of {} bytes is longer than {MAX_NAME}",
+                    name.len()
+                );
+            }
+        }
+        let target = CallTargetInterface { namespace, package };
+        self.allowance
+            .hold(target.held())
+            .map_err(|refused| wasmtime::Error::msg(format!("wasmcloud:bus: {refused}")))?;
+        Ok(self.table.push(target)?)
     }
 
     fn drop(&mut self, target: Resource<CallTargetInterface>) -> wasmtime::Result<()> {
-        self.table.delete(target)?;
+        let target = self.table.delete(target)?;
+        self.allowance.release(target.held());
         Ok(())
     }
 }
@@ -66,6 +95,17 @@ impl lattice::Host for BusView<'_> {
         name: String,
         interfaces: Vec<Resource<CallTargetInterface>>,
     ) -> wasmtime::Result<()> {
+        if name.len() > MAX_NAME {
+            wasmtime::bail!(
+                "wasmcloud:bus: a link name of {} bytes is longer than {MAX_NAME}",
+                name.len()
+            );
+        }
+        // What the targets held moves into the instance's link names and
+        // stays held, with the name for each.
+        self.allowance
+            .hold(name.len().saturating_mul(interfaces.len()))
+            .map_err(|refused| wasmtime::Error::msg(format!("wasmcloud:bus: {refused}")))?;
         for target in interfaces {
             let target = self.table.delete(target)?;
             tracing::debug!(namespace = %target.namespace, package = %target.package, link_name = %name, "link name chosen");

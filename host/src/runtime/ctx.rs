@@ -56,8 +56,7 @@ impl ActorCtx {
             table: ResourceTable::new(),
             hooks,
             limits: MemoryLimiter {
-                limit: memory_limit,
-                in_use: 0,
+                allowance: lattice_contract::Allowance::new(memory_limit),
                 breached_at: None,
             },
             output,
@@ -93,6 +92,7 @@ impl lattice_contract::ContractHost for ActorCtx {
     fn contract_view(&mut self) -> lattice_contract::ContractView<'_> {
         lattice_contract::ContractView {
             table: &mut self.table,
+            allowance: &mut self.limits.allowance,
             actor: &self.actor,
             calls: self.calls.as_ref(),
             link_names: &self.link_names,
@@ -115,6 +115,7 @@ impl ActorCtx {
     pub(crate) fn bus(&mut self) -> super::bus::BusView<'_> {
         super::bus::BusView {
             table: &mut self.table,
+            allowance: &mut self.limits.allowance,
             link_names: &self.link_names,
         }
     }
@@ -139,15 +140,15 @@ impl WasiHttpView for ActorCtx {
     }
 }
 
-/// Caps one instance's linear memory and remembers a breach, so a call that
+/// Caps one instance's linear memory, together with what it made the host
+/// hold for it (its allowance), and remembers a breach, so a call that
 /// fails on it is reported as a limit breach rather than a bare trap.
 pub(crate) struct MemoryLimiter {
-    /// Bytes of linear memory the whole instance may hold, every memory of
-    /// every core module in it together.
-    limit: usize,
-    /// Bytes its memories hold now.
-    in_use: usize,
-    /// The size (all memories) a guest tried to grow past the limit to.
+    /// Bytes the whole instance may hold: every memory of every core module
+    /// in it, and what the host holds for it.
+    pub(crate) allowance: lattice_contract::Allowance,
+    /// The size (all memories and holdings) a guest tried to grow past the
+    /// limit to.
     pub(crate) breached_at: Option<usize>,
 }
 
@@ -162,16 +163,15 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         // The limit is the instance's: a guest with many memories (one per
-        // core module) gets no more than one with a single memory.
-        let total = self.in_use.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
+        // core module) gets no more than one with a single memory, and what
+        // the host holds for it counts too.
+        if let Err(total) = self.allowance.grow_memory(current, desired) {
             self.breached_at = Some(total);
             wasmtime::bail!(
-                "memory limit of {} bytes reached: its memories would hold {total} bytes",
-                self.limit
+                "memory limit of {} bytes reached: its memories and what the host holds for it would take {total} bytes",
+                self.allowance.limit()
             );
         }
-        self.in_use = total;
         Ok(true)
     }
 
