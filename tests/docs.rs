@@ -31,19 +31,23 @@ fn documents() -> Vec<PathBuf> {
     found
 }
 
+/// The lines of `markdown` outside code blocks.
+fn prose_lines(markdown: &str) -> impl Iterator<Item = &str> {
+    let mut in_code_block = false;
+    markdown.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            in_code_block = !in_code_block;
+            return false;
+        }
+        !in_code_block
+    })
+}
+
 /// The targets of the inline links `[text](target)` in `markdown`, code
 /// blocks and code spans left out.
 fn link_targets(markdown: &str) -> Vec<String> {
     let mut targets = Vec::new();
-    let mut in_code_block = false;
-    for line in markdown.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code_block = !in_code_block;
-            continue;
-        }
-        if in_code_block {
-            continue;
-        }
+    for line in prose_lines(markdown) {
         // Code spans hold example text, not links.
         let prose: String = line
             .split('`')
@@ -65,25 +69,18 @@ fn link_targets(markdown: &str) -> Vec<String> {
 
 /// GitHub's (and mdBook's) anchor of each heading in `markdown`.
 fn anchors(markdown: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut in_code_block = false;
-    for line in markdown.lines() {
-        if line.trim_start().starts_with("```") {
-            in_code_block = !in_code_block;
-            continue;
-        }
-        if in_code_block || !line.starts_with('#') {
-            continue;
-        }
-        let title = line.trim_start_matches('#').trim().to_lowercase();
-        let slug: String = title
-            .chars()
-            .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
-            .map(|c| if c == ' ' { '-' } else { c })
-            .collect();
-        found.insert(slug);
-    }
-    found
+    prose_lines(markdown)
+        .filter(|line| line.starts_with('#'))
+        .map(|line| {
+            line.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect()
 }
 
 #[test]

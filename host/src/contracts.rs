@@ -28,9 +28,9 @@ pub(crate) static CONTRACTS: &[&dyn Contract<ActorCtx>] = &[
     &lattice_contract_keyvalue::KeyValueContract,
     &lattice_contract_messaging::MessagingContract,
     &OutgoingHttpContract,
-    &LoggingContract,
-    &ConfigContract,
-    &BusContract,
+    &LOGGING,
+    &CONFIG,
+    &BUS,
 ];
 
 /// The contract whose links carry `interface`.
@@ -96,57 +96,49 @@ impl Contract<ActorCtx> for OutgoingHttpContract {
     }
 }
 
+/// A contract the host serves from its own state, with no provider and
+/// no link: its package, the interfaces it serves and how they are linked.
+struct HostServed {
+    package: &'static str,
+    serves: &'static [&'static str],
+    add_to_linker: fn(&mut Linker<ActorCtx>) -> wasmtime::Result<()>,
+}
+
+impl Contract<ActorCtx> for HostServed {
+    fn package(&self) -> &'static str {
+        self.package
+    }
+
+    fn serves(&self) -> &'static [&'static str] {
+        self.serves
+    }
+
+    fn add_to_linker(&self, linker: &mut Linker<ActorCtx>) -> wasmtime::Result<()> {
+        (self.add_to_linker)(linker)
+    }
+}
+
 /// `wasi:logging`: the actor's log lines become the host's, within its
 /// output budget.
-struct LoggingContract;
-
-impl Contract<ActorCtx> for LoggingContract {
-    fn package(&self) -> &'static str {
-        "wasi:logging"
-    }
-
-    fn serves(&self) -> &'static [&'static str] {
-        &["wasi:logging/logging@0.1.0-draft"]
-    }
-
-    fn add_to_linker(&self, linker: &mut Linker<ActorCtx>) -> wasmtime::Result<()> {
-        crate::runtime::add_logging_to_linker(linker)
-    }
-}
+static LOGGING: HostServed = HostServed {
+    package: "wasi:logging",
+    serves: &["wasi:logging/logging@0.1.0-draft"],
+    add_to_linker: crate::runtime::add_logging_to_linker,
+};
 
 /// `wasi:config/store`: the actor's merged named config.
-struct ConfigContract;
-
-impl Contract<ActorCtx> for ConfigContract {
-    fn package(&self) -> &'static str {
-        "wasi:config"
-    }
-
-    fn serves(&self) -> &'static [&'static str] {
-        &["wasi:config/store@0.2.0-rc.1"]
-    }
-
-    fn add_to_linker(&self, linker: &mut Linker<ActorCtx>) -> wasmtime::Result<()> {
-        crate::runtime::add_config_to_linker(linker)
-    }
-}
+static CONFIG: HostServed = HostServed {
+    package: "wasi:config",
+    serves: &["wasi:config/store@0.2.0-rc.1"],
+    add_to_linker: crate::runtime::add_config_to_linker,
+};
 
 /// `wasmcloud:bus/lattice`: which named link an instance's calls use.
-struct BusContract;
-
-impl Contract<ActorCtx> for BusContract {
-    fn package(&self) -> &'static str {
-        "wasmcloud:bus"
-    }
-
-    fn serves(&self) -> &'static [&'static str] {
-        &["wasmcloud:bus/lattice@1.0.0"]
-    }
-
-    fn add_to_linker(&self, linker: &mut Linker<ActorCtx>) -> wasmtime::Result<()> {
-        crate::runtime::add_bus_to_linker(linker)
-    }
-}
+static BUS: HostServed = HostServed {
+    package: "wasmcloud:bus",
+    serves: &["wasmcloud:bus/lattice@1.0.0"],
+    add_to_linker: crate::runtime::add_bus_to_linker,
+};
 
 #[cfg(test)]
 mod tests {

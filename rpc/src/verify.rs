@@ -28,6 +28,16 @@ pub const MAX_GRANT_MS: u64 = 24 * 60 * 60 * 1000;
 /// Invocation ids remembered against replays, at most, across all shards.
 pub const REPLAY_MEMORY: usize = 1_000_000;
 
+/// The share of the replay memory one provider key (a granted signer) may
+/// hold: a provider cannot fill the memory and put its host into `busy`
+/// for everyone else (an eighth is 125,000 live ids: 4,000 calls a second
+/// with 30 s deadlines).
+pub const REPLAY_SHARE_PER_GRANT: usize = REPLAY_MEMORY / 8;
+
+/// Longest invocation id accepted, in bytes (a host's are `<host id>-<nuid>-<n>`,
+/// about 100): no caller pins memory with long ids.
+pub const MAX_INVOCATION_ID: usize = 160;
+
 /// The furthest ahead a deadline may lie: an invocation whose deadline is
 /// later is refused, so no id has to be remembered for longer.
 pub const MAX_DEADLINE_MS: u64 = 60 * 60 * 1000;
@@ -46,10 +56,13 @@ struct ReplayMemory {
 
 #[derive(Default)]
 struct ReplayShard {
-    /// Id → its deadline's second.
+    /// Signer and id (`<key> <id>`) → its deadline's second.
     seen: HashMap<String, u64>,
-    /// Deadline second → ids expiring then.
-    expiring: std::collections::BTreeMap<u64, Vec<String>>,
+    /// Deadline second → what expires then, and the provider key it counts
+    /// against, if any.
+    expiring: std::collections::BTreeMap<u64, Vec<(String, Option<String>)>>,
+    /// Live ids per provider key (granted signers only).
+    per_grant: HashMap<String, usize>,
 }
 
 impl Default for ReplayMemory {
@@ -67,38 +80,82 @@ impl ReplayShard {
             if *entry.key() >= now_s {
                 break;
             }
-            for id in entry.remove() {
+            for (id, granted) in entry.remove() {
                 self.seen.remove(&id);
+                if let Some(key) = granted {
+                    if let Some(count) = self.per_grant.get_mut(&key) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            self.per_grant.remove(&key);
+                        }
+                    }
+                }
             }
         }
     }
 }
 
 impl ReplayMemory {
-    /// Remembers `id` until `deadline_ms`; `Err` when it was seen before
-    /// (`unauthorized`) or the memory is full of live ids (`busy`).
-    fn remember(&self, id: &str, deadline_ms: u64, now: u64) -> Result<(), ErrorKind> {
+    /// Remembers `id`, signed by `signer`, until `deadline_ms`; `Err` when
+    /// that signer's `id` was seen before (`unauthorized`), or the memory
+    /// (or, for a provider key, its share) is full of live ids (`busy`).
+    /// Ids are the signer's own: nobody can claim another's.
+    fn remember(
+        &self,
+        signer: &Signer<'_>,
+        id: &str,
+        deadline_ms: u64,
+        now: u64,
+    ) -> Result<(), ErrorKind> {
+        let key = format!("{} {id}", signer.key());
         // `shard_of` is below the shard count: never `None`.
-        let Some(shard) = self.shards.get(shard_of(id)) else {
+        let Some(shard) = self.shards.get(shard_of(&key)) else {
             return Err(ErrorKind::Busy);
         };
         let mut shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
         shard.forget_expired(now / 1000);
-        if shard.seen.contains_key(id) {
+        if shard.seen.contains_key(&key) {
             return Err(ErrorKind::Unauthorized);
         }
         if shard.seen.len() >= REPLAY_MEMORY / REPLAY_SHARDS {
             return Err(ErrorKind::Busy);
         }
+        let granted = match signer {
+            Signer::Trusted(_) => None,
+            Signer::Granted(provider_key) => {
+                let live = shard.per_grant.get(*provider_key).copied().unwrap_or(0);
+                if live >= REPLAY_SHARE_PER_GRANT / REPLAY_SHARDS {
+                    return Err(ErrorKind::Busy);
+                }
+                shard.per_grant.insert(provider_key.to_string(), live + 1);
+                Some(provider_key.to_string())
+            }
+        };
         // Kept to the end of the deadline's second: never forgotten early.
         let second = deadline_ms.div_ceil(1000);
-        shard.seen.insert(id.to_string(), second);
+        shard.seen.insert(key.clone(), second);
         shard
             .expiring
             .entry(second)
             .or_default()
-            .push(id.to_string());
+            .push((key, granted));
         Ok(())
+    }
+}
+
+/// Who signed an invocation, for the replay memory.
+enum Signer<'a> {
+    /// A trusted cluster key (a host).
+    Trusted(&'a str),
+    /// A provider's key, under its host's grant.
+    Granted(&'a str),
+}
+
+impl Signer<'_> {
+    fn key(&self) -> &str {
+        match self {
+            Self::Trusted(key) | Self::Granted(key) => key,
+        }
     }
 }
 
@@ -429,8 +486,18 @@ impl Verifier {
                 MAX_DEADLINE_MS / 1000
             )));
         }
+        if invocation.id.len() > MAX_INVOCATION_ID {
+            return Err(refuse(format!(
+                "its id is {} bytes, longer than {MAX_INVOCATION_ID}",
+                invocation.id.len()
+            )));
+        }
+        let signer = match invocation.grant {
+            Some(_) => Signer::Granted(&invocation.cluster_key),
+            None => Signer::Trusted(&invocation.cluster_key),
+        };
         self.replays
-            .remember(&invocation.id, invocation.deadline_ms, now)
+            .remember(&signer, &invocation.id, invocation.deadline_ms, now)
             .map_err(|kind| match kind {
                 ErrorKind::Busy => InvocationError::new(
                     ErrorKind::Busy,
@@ -596,27 +663,12 @@ mod tests {
     fn a_call_under_a_provider_grant_must_be_signed_whatever_macs_are_held() {
         let host_key = KeyPair::new_cluster();
         let provider = KeyPair::new_cluster();
-        let grant = ProviderGrant::issue(
-            &host_key,
-            lattice_interfaces::protocol::rpc::GrantTerms {
-                provider_id: "http",
-                key: &provider.public_key(),
-                host_id: "NHOST",
-                expires_ms: unix_ms() + 60_000,
-            },
-        )
-        .unwrap();
         let provider_mac = MacKey::of(&provider).unwrap();
         // Even a process that held the provider's MAC key would not take it.
         let verifier = Verifier::new(&[host_key.public_key()])
             .holding(MacKey::of(&host_key).unwrap())
             .holding(provider_mac.clone());
-        let call = Invocation {
-            grant: Some(grant),
-            ..invocation("g-1", &provider, unix_ms() + 30_000)
-                .invocation()
-                .unwrap()
-        };
+        let call = granted_call("g-1", &host_key, &provider);
         let bytes = rmp_serde::to_vec_named(&call).unwrap();
         let sealed = SignedInvocation {
             mac: provider_mac.mac(&bytes),
@@ -644,16 +696,23 @@ mod tests {
         let now = 1_000_000_000;
         for n in 0..1_000 {
             memory
-                .remember(&format!("old-{n}"), now + 1_000, now)
+                .remember(&Signer::Trusted("K"), &format!("old-{n}"), now + 1_000, now)
                 .unwrap();
         }
-        memory.remember("live", now + 60_000, now).unwrap();
+        memory
+            .remember(&Signer::Trusted("K"), "live", now + 60_000, now)
+            .unwrap();
         // Two seconds later, as new ids arrive on every shard, each shard
         // forgets its expired ones; the live one stays.
         let later = now + 2_500;
         for n in 0..1_000 {
             memory
-                .remember(&format!("new-{n}"), later + 1_000, later)
+                .remember(
+                    &Signer::Trusted("K"),
+                    &format!("new-{n}"),
+                    later + 1_000,
+                    later,
+                )
                 .unwrap();
         }
         let remembered: usize = memory
@@ -663,8 +722,90 @@ mod tests {
             .sum();
         assert_eq!(remembered, 1 + 1_000);
         assert_eq!(
-            memory.remember("live", now + 60_000, later),
+            memory.remember(&Signer::Trusted("K"), "live", now + 60_000, later),
             Err(ErrorKind::Unauthorized)
         );
+    }
+
+    /// A call of provider `provider` under `host_key`'s grant, id `id`.
+    fn granted_call(id: &str, host_key: &KeyPair, provider: &KeyPair) -> Invocation {
+        let grant = ProviderGrant::issue(
+            host_key,
+            lattice_interfaces::protocol::rpc::GrantTerms {
+                provider_id: "http",
+                key: &provider.public_key(),
+                host_id: "NHOST",
+                expires_ms: unix_ms() + 60_000,
+            },
+        )
+        .unwrap();
+        Invocation {
+            grant: Some(grant),
+            ..invocation(id, provider, unix_ms() + 30_000)
+                .invocation()
+                .unwrap()
+        }
+    }
+
+    /// That call, signed.
+    fn granted(id: &str, host_key: &KeyPair, provider: &KeyPair) -> SignedInvocation {
+        let call = granted_call(id, host_key, provider);
+        SignedInvocation::decode(&call.sign(provider).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_provider_cannot_claim_another_callers_ids_nor_pin_memory_with_long_ones() {
+        let host_key = KeyPair::new_cluster();
+        let provider = KeyPair::new_cluster();
+        let verifier = Verifier::new(&[host_key.public_key()]);
+        // Having seen a host's id, the provider sends it first...
+        let id = "NHOST-abcdefghijklmnopqrstuv-7";
+        assert_eq!(
+            kind(verifier.verify("hello", &granted(id, &host_key, &provider))),
+            None
+        );
+        // ...and the host's own call with that id is still served once.
+        let from_host = invocation(id, &host_key, unix_ms() + 30_000);
+        assert_eq!(kind(verifier.verify("hello", &from_host)), None);
+        assert_eq!(
+            kind(verifier.verify("hello", &from_host)),
+            Some(ErrorKind::Unauthorized)
+        );
+        // Long ids are refused before anything is remembered.
+        let long = "x".repeat(MAX_INVOCATION_ID + 1);
+        let refused = refusal(
+            verifier.verify("hello", &granted(&long, &host_key, &provider)),
+            "longer than",
+        );
+        assert_eq!(refused.error.kind, ErrorKind::Unauthorized);
+    }
+
+    #[test]
+    fn one_provider_fills_only_its_share_of_the_replay_memory() {
+        let memory = ReplayMemory::default();
+        let now = 1_000_000_000;
+        let provider = Signer::Granted("PROVIDER");
+        let mut served = 0;
+        let busy = loop {
+            match memory.remember(&provider, &format!("p-{served}"), now + 60_000, now) {
+                Ok(()) => served += 1,
+                Err(kind) => break kind,
+            }
+            assert!(served <= REPLAY_MEMORY, "a provider fills the whole memory");
+        };
+        assert_eq!(busy, ErrorKind::Busy);
+        assert!(served <= REPLAY_SHARE_PER_GRANT, "{served}");
+        // Hosts and other providers are still served.
+        memory
+            .remember(&Signer::Trusted("HOST"), "h-1", now + 60_000, now)
+            .unwrap();
+        memory
+            .remember(&Signer::Granted("OTHER"), "o-1", now + 60_000, now)
+            .unwrap();
+        // Its ids expire and its share comes back.
+        let later = now + 61_000;
+        memory
+            .remember(&provider, "p-again", later + 60_000, later)
+            .unwrap();
     }
 }
