@@ -27,6 +27,7 @@ mod cli_lattice;
 mod cli_links;
 mod cli_up;
 mod cli_up_processes;
+mod credentials_in_urls;
 #[cfg(feature = "browser")]
 mod dashboard;
 mod docs;

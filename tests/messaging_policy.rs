@@ -104,3 +104,29 @@ async fn an_actor_cannot_publish_or_request_into_the_lattice_or_jetstream() {
         .all(|link| link.source.as_str() != "evil"));
     lattice_tests::hosts::leave(lattice, host).await;
 }
+
+/// A handler link may not subscribe its actor to the control plane or to
+/// other clients' replies: `subscriptions = ">"` would show it every
+/// invocation and control request with its reply inbox (issue 29, finding
+/// 9). The link is refused when it is applied, saying which subscription
+/// and why, and the host runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_cannot_subscribe_to_the_lattice_or_to_others_replies() {
+    let nats = NatsServer::start();
+    for subscriptions in [">", "*.default.rpc.>", "lattice.>", "_INBOX.>"] {
+        let host = lattice_tests::hosts::dev_host();
+        let manifest = ManifestBuilder::new()
+            .actor("hostile", &fixtures::wasm("messaging_publish_anywhere"))
+            .provider("nats", "messaging-nats")
+            .config(&[("url", &nats.url())])
+            .link("nats", "hostile", "wasmcloud:messaging/handler")
+            .source_config(&[("subscriptions", subscriptions)])
+            .build();
+        let error = host.apply(&manifest).await.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("subscription \"{subscriptions}\" refused")),
+            "{subscriptions}: {error}"
+        );
+        host.shutdown(Duration::from_secs(1)).await;
+    }
+}

@@ -246,8 +246,18 @@ fn answer(
     }
 }
 
+/// Most admin connections open at once; past it a new one is closed at
+/// once (probes and scrapes open one each and need no more).
+pub const MAX_ADMIN_CONNECTIONS: usize = 256;
+
+/// How long a client may take to send a request's head: a half-sent
+/// request holds its connection no longer.
+pub const ADMIN_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves the admin endpoints of `host` on `address` until `stop`; returns
-/// the address bound (the port is chosen when `address` asks for 0).
+/// the address bound (the port is chosen when `address` asks for 0). Each
+/// connection serves one request, its head within
+/// [`ADMIN_HEADER_TIMEOUT`], at most [`MAX_ADMIN_CONNECTIONS`] at once.
 ///
 /// # Errors
 ///
@@ -266,6 +276,7 @@ pub async fn serve(
     let mut registry = Registry::default();
     registry.register_collector(Box::new(HostMetrics(HostView(host))));
     let registry = Arc::new(registry);
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
     tokio::spawn(async move {
         loop {
             let (stream, _) = tokio::select! {
@@ -280,14 +291,24 @@ pub async fn serve(
                     }
                 },
             };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                tracing::debug!(
+                    "admin endpoint: {MAX_ADMIN_CONNECTIONS} connections open; one more closed"
+                );
+                continue;
+            };
             let (registry, ready) = (registry.clone(), ready.clone());
             let service = hyper::service::service_fn(move |request| {
                 let response = answer(&request, &registry, &ready);
                 async move { Ok::<_, std::convert::Infallible>(response) }
             });
             tokio::spawn(async move {
+                let _permit = permit;
                 let io = hyper_util::rt::TokioIo::new(stream);
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(ADMIN_HEADER_TIMEOUT)
+                    .keep_alive(false)
                     .serve_connection(io, service)
                     .await
                 {

@@ -120,9 +120,40 @@ pub fn redacted(url: &str) -> String {
         .join(",")
 }
 
+/// `text` (an error message of a client that connected to `url`) with the
+/// credentials of `url`'s servers taken out wherever it repeats them.
+pub fn redacted_in(text: &str, url: &str) -> String {
+    let mut shown = text.to_string();
+    for server in url.split(',') {
+        let rest = server
+            .trim()
+            .split_once("://")
+            .map_or(server, |(_, rest)| rest);
+        if let Some((credentials, _)) = rest.rsplit_once('@') {
+            if !credentials.is_empty() {
+                shown = shown.replace(credentials, "***");
+            }
+        }
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_leave_the_messages_that_repeat_them() {
+        let url = "redis://alice:s3cr@t@10.0.0.1:6379/0";
+        assert_eq!(
+            redacted_in(&format!("cannot connect to {url}: refused"), url),
+            "cannot connect to redis://***@10.0.0.1:6379/0: refused"
+        );
+        assert_eq!(
+            redacted_in("no url here", "nats://host:4222"),
+            "no url here"
+        );
+    }
 
     #[test]
     fn long_input_is_cut_and_measured() {

@@ -61,7 +61,7 @@ pub mod wire;
 
 pub use artifact::ArtifactRef;
 pub use contract::{standard, Contract, ContractError, Interface};
-pub use error::{hidden, redacted, shown, ErrorKind, InvocationError};
+pub use error::{hidden, redacted, redacted_in, shown, ErrorKind, InvocationError};
 pub use id::{ComponentId, IdError};
 pub use link::{Link, LinkKey};
 pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};

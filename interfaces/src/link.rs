@@ -107,6 +107,29 @@ impl Link {
             .or_else(|| self.target_config.get(key))
             .map(String::as_str)
     }
+
+    /// The link as events and logs show it: config values that are URLs
+    /// (`redis://user:password@host`) lose their credentials.
+    pub fn redacted(&self) -> Self {
+        let shown = |config: &BTreeMap<String, String>| {
+            config
+                .iter()
+                .map(|(key, value)| {
+                    let value = if value.contains("://") {
+                        crate::redacted(value)
+                    } else {
+                        value.clone()
+                    };
+                    (key.clone(), value)
+                })
+                .collect()
+        };
+        Self {
+            source_config: shown(&self.source_config),
+            target_config: shown(&self.target_config),
+            ..self.clone()
+        }
+    }
 }
 
 impl fmt::Display for Link {

@@ -60,7 +60,15 @@ impl NatsKvStore {
             .connection_timeout(Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|e| KvError::Other(format!("cannot reach nats at {url}: {e}")))?;
+            .map_err(|e| {
+                KvError::Other(lattice_interfaces::redacted_in(
+                    &format!(
+                        "cannot reach nats at {}: {e}",
+                        lattice_interfaces::redacted(url)
+                    ),
+                    url,
+                ))
+            })?;
         let mut js = async_nats::jetstream::new(client);
         // JetStream's 5 s default fails an increment that waits behind a
         // thousand others for its compare-and-set; the actor's own call

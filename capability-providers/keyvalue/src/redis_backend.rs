@@ -48,8 +48,13 @@ impl RedisStore {
     ///
     /// A URL that is not a Redis URL, or a server that cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, KvError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| KvError::Other(format!("bad redis url {url:?}: {e}")))?;
+        // Messages name the server, never its credentials.
+        let client = redis::Client::open(url).map_err(|e| {
+            KvError::Other(lattice_interfaces::redacted_in(
+                &format!("bad redis url {}: {e}", lattice_interfaces::redacted(url)),
+                url,
+            ))
+        })?;
         let store = Self {
             url: url.to_string(),
             client,
@@ -60,7 +65,13 @@ impl RedisStore {
     }
 
     fn unreachable(&self, reason: impl std::fmt::Display) -> KvError {
-        KvError::Other(format!("cannot reach redis at {}: {reason}", self.url))
+        KvError::Other(lattice_interfaces::redacted_in(
+            &format!(
+                "cannot reach redis at {}: {reason}",
+                lattice_interfaces::redacted(&self.url)
+            ),
+            &self.url,
+        ))
     }
 
     /// The connection, made now if there is none.

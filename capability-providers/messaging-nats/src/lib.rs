@@ -254,8 +254,8 @@ impl Shared {
                 .connect(url)
                 .await
                 .map_err(|e| MessagingError::Unreachable {
-                    url: url.to_string(),
-                    reason: e.to_string(),
+                    url: lattice_interfaces::redacted(url),
+                    reason: lattice_interfaces::redacted_in(&e.to_string(), url),
                 })
         })
         .await
@@ -289,6 +289,13 @@ impl Shared {
             // A link put again without subscriptions serves none.
             self.delete_handler_link(&link.key());
             return Err(format!("link {link}: no `subscriptions` in its source_config (e.g. subscriptions = \"orders.>\")"));
+        }
+        if let Some(refused) = subjects
+            .iter()
+            .find_map(|pattern| subjects::check_subscription(pattern).err())
+        {
+            self.delete_handler_link(&link.key());
+            return Err(format!("link {link}: {refused}"));
         }
         let stop = CancellationToken::new();
         if let Some(previous) = self

@@ -61,6 +61,51 @@ impl SubjectPolicy {
     }
 }
 
+/// `Ok` when a handler link may subscribe to `pattern`; else why not, in
+/// one line. A subscription may reach neither the reserved subjects nor
+/// other clients' replies (`_INBOX.>`): its first token is a plain word
+/// that is none of theirs, so `>` or `*.ctl.>` cannot show an actor the
+/// lattice's invocations and control requests with their reply inboxes.
+///
+/// # Errors
+///
+/// A wildcard first token, a reserved or inbox namespace, or a pattern
+/// that is not one.
+pub fn check_subscription(pattern: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "subscription {:?} refused: {why}",
+            lattice_interfaces::shown(pattern)
+        ))
+    };
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    if pattern.is_empty()
+        || tokens
+            .iter()
+            .any(|t| t.is_empty() || t.contains(char::is_whitespace))
+        || tokens
+            .iter()
+            .enumerate()
+            .any(|(i, t)| *t == ">" && i + 1 != tokens.len())
+    {
+        return refuse("not a subject pattern");
+    }
+    let first = tokens.first().copied().unwrap_or_default();
+    if first == "*" || first == ">" {
+        return refuse("its first token must be a word, not a wildcard");
+    }
+    let reserved = RESERVED
+        .iter()
+        .chain(&["_INBOX."])
+        .find(|prefix| prefix.trim_end_matches('.') == first);
+    if let Some(prefix) = reserved {
+        return refuse(&format!(
+            "{prefix}> belongs to the lattice, NATS or other clients' replies, not to actors"
+        ));
+    }
+    Ok(())
+}
+
 /// The comma-separated subjects under `key` in `link`'s config (blank
 /// entries dropped): a handler link's `subscriptions`, a consumer link's
 /// `subjects`.
@@ -116,6 +161,29 @@ mod tests {
         }
         assert!(SubjectPolicy::default().check("orders.new").is_ok());
         assert!(SubjectPolicy::default().check("_INBOX.abc.1").is_ok());
+    }
+
+    #[test]
+    fn a_handler_subscribes_to_neither_the_control_plane_nor_others_replies() {
+        for refused in [
+            ">",
+            "*.>",
+            "*.default.rpc.*",
+            "lattice.>",
+            "lattice.default.ctl.v1.>",
+            "_INBOX.>",
+            "$KV.>",
+            "$SYS.>",
+            "",
+            "a..b",
+            "a.>.b",
+            "has space",
+        ] {
+            assert!(check_subscription(refused).is_err(), "{refused:?}");
+        }
+        for allowed in ["orders.>", "orders.*.new", "metrics", "lattice-demo.>"] {
+            assert!(check_subscription(allowed).is_ok(), "{allowed:?}");
+        }
     }
 
     #[test]

@@ -662,7 +662,7 @@ impl op::Handlers for Control {
             }
         })?;
         self.events
-            .publish(LatticeEvent::LinkSet(link.clone()))
+            .publish(LatticeEvent::LinkSet(link.redacted()))
             .await;
         Ok(link)
     }
@@ -686,7 +686,7 @@ impl op::Handlers for Control {
         match deleted {
             super::state::DeletedLink::Link(link) => {
                 self.events
-                    .publish(LatticeEvent::LinkDeleted(link.clone()))
+                    .publish(LatticeEvent::LinkDeleted(link.redacted()))
                     .await;
                 Ok(link)
             }

@@ -296,10 +296,11 @@ impl Lattice {
 
     /// Applies a link just stored and announces it.
     async fn link_set(&self, link: lattice_interfaces::Link) {
-        self.control.host.apply_lattice_link(link.clone());
+        let shown = link.redacted();
+        self.control.host.apply_lattice_link(link);
         self.control
             .events
-            .publish(LatticeEvent::LinkSet(link))
+            .publish(LatticeEvent::LinkSet(shown))
             .await;
     }
 
@@ -313,7 +314,7 @@ impl Lattice {
         if deleted {
             self.control
                 .events
-                .publish(LatticeEvent::LinkDeleted(link.clone()))
+                .publish(LatticeEvent::LinkDeleted(link.redacted()))
                 .await;
         }
         Ok(deleted)
