@@ -120,7 +120,17 @@ impl ReferencePolicy {
                     .join(", "),
             });
         }
-        let file = std::fs::File::open(&resolved).map_err(unreadable)?;
+        // Opened without blocking: a FIFO with no writer would otherwise
+        // hold this thread until one came. What was opened is checked, not
+        // the path, so nothing swapped in between slips through.
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&resolved)
+                .map_err(unreadable)?
+        };
         let metadata = file.metadata().map_err(unreadable)?;
         if !metadata.is_file() {
             return Err(ReferenceError::NotAFile { path: shown });
@@ -165,6 +175,29 @@ mod tests {
         ));
         let missing = policy.read(&dir.path().join("nope.wasm")).unwrap_err();
         assert!(missing.to_string().contains("nope.wasm"), "{missing}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once_not_waited_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("actor.wasm");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (sender, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(ReferencePolicy::default().read(&fifo));
+        });
+        // Nobody ever writes to it: a blocking open would never return.
+        let refused = answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO returns instead of waiting for a writer");
+        assert!(
+            matches!(refused, Err(ReferenceError::NotAFile { .. })),
+            "{refused:?}"
+        );
     }
 
     #[test]
