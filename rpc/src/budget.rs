@@ -15,6 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// What a host reserves by default: 256 MiB.
 pub const DEFAULT_PAYLOAD_BUDGET: usize = 256 << 20;
 
+/// How long a client may take to send a request body that is read whole
+/// before it crosses the lattice: a trickled upload holds its room in the
+/// budget no longer.
+pub const READ_BODY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The budget is counted in KiB: a semaphore takes at most `u32::MAX`
 /// permits at a time.
 const UNIT: usize = 1024;
@@ -61,13 +66,14 @@ impl PayloadBudget {
 
     /// `request` for `target` as an `incoming-handler` payload for another
     /// host, its body read whole while room is held for it and its encoding
-    /// (twice its size) from its first byte on. Keep the reservation until
-    /// the answer is back; a refusal names the body by its target.
+    /// (twice its size) from its first byte on, within [`READ_BODY`]: a
+    /// trickled upload holds the budget no longer. Keep the reservation
+    /// until the answer is back; a refusal names the body by its target.
     ///
     /// # Errors
     ///
-    /// The body fails or exceeds the largest payload, or the budget has no
-    /// room for it.
+    /// The body fails, exceeds the largest payload or is not whole within
+    /// [`READ_BODY`] (`timeout`), or the budget has no room for it.
     pub async fn encode_request(
         &self,
         request: http::Request<lattice_interfaces::http::HttpBody>,
@@ -77,13 +83,20 @@ impl PayloadBudget {
         let what = format!("the request body for {}", lattice_interfaces::shown(target));
         let (parts, body) = request.into_parts();
         let mut held = self.empty();
-        let body = collect_reserving(
+        let collected = collect_reserving(
             body,
             "request",
             lattice_interfaces::protocol::rpc::MAX_PAYLOAD_BYTES,
             |bytes| held.grow(bytes.saturating_mul(2), &what),
-        )
-        .await?;
+        );
+        let body = tokio::time::timeout(READ_BODY, collected)
+            .await
+            .map_err(|_| {
+                InvocationError::new(
+                    ErrorKind::Timeout,
+                    format!("{what} did not arrive within {READ_BODY:?}"),
+                )
+            })??;
         Ok((encode_request_parts(&parts, body)?, held))
     }
 
@@ -208,5 +221,35 @@ mod tests {
             reserved.grow(100, "chunks").unwrap();
         }
         assert_eq!(budget.available(), 7 * UNIT);
+    }
+
+    /// A body that sends its first bytes and then nothing, for ever: a
+    /// trickled upload holds its room only until `READ_BODY` has passed
+    /// (issue 29, finding 6).
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_never_finishes_gives_its_room_back_after_read_body() {
+        use futures::StreamExt as _;
+        use http_body_util::BodyExt as _;
+        let budget = PayloadBudget::new(8 * UNIT);
+        let first = futures::stream::once(async {
+            Ok::<_, lattice_interfaces::http::BoxError>(http_body::Frame::data(
+                bytes::Bytes::from_static(b"the start"),
+            ))
+        });
+        let body =
+            http_body_util::StreamBody::new(first.chain(futures::stream::pending())).boxed_unsync();
+        let request = http::Request::builder().uri("/").body(body).unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = tokio::time::timeout(2 * READ_BODY, budget.encode_request(request, "hello"))
+            .await
+            .expect("the read gives up by itself")
+            .unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Timeout, "{refused}");
+        assert!(
+            refused.message.contains("the request body for hello"),
+            "{refused}"
+        );
+        assert_eq!(started.elapsed(), READ_BODY);
+        assert_eq!(budget.available(), 8 * UNIT, "its room is given back");
     }
 }

@@ -20,9 +20,6 @@ use lattice_rpc::{Call, Caller, EventPublisher};
 /// How long a call may take when the provider does not say.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How long a client may take to send a request body before it crosses.
-const READ_BODY: Duration = Duration::from_secs(30);
-
 /// The lattice as a provider process reaches it: over NATS, signed with
 /// the provider's own key and its host's grant. Cheap to clone.
 #[derive(Clone)]
@@ -77,16 +74,13 @@ impl ProviderCalls for NatsProviderCalls {
     fn handle_http(&self, link: &Link, request: http::Request<HttpBody>) -> HandleFuture {
         let (calls, link) = (self.clone(), link.clone());
         Box::pin(async move {
-            // The body is read whole before it crosses: a client gets
-            // READ_BODY to send it, not forever, and it and its encoding
-            // hold room in the budget until the answer is back.
-            let read = calls.budget.encode_request(request, link.target.as_str());
-            let (payload, held) = tokio::time::timeout(READ_BODY, read).await.map_err(|_| {
-                InvocationError::new(
-                    ErrorKind::Timeout,
-                    format!("the request body did not arrive within {READ_BODY:?}"),
-                )
-            })??;
+            // The body is read whole before it crosses (within the
+            // budget's READ_BODY), and it and its encoding hold room in the
+            // budget until the answer is back.
+            let (payload, held) = calls
+                .budget
+                .encode_request(request, link.target.as_str())
+                .await?;
             let answer = calls
                 .invoke(&link, INCOMING_HANDLER, "handle", payload)
                 .await?;
