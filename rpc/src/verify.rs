@@ -58,9 +58,9 @@ struct ReplayMemory {
 struct ReplayShard {
     /// Signer and id (`<key> <id>`) → its deadline's second.
     seen: HashMap<String, u64>,
-    /// Deadline second → what expires then, and the provider key it counts
-    /// against, if any.
-    expiring: std::collections::BTreeMap<u64, Vec<(String, Option<String>)>>,
+    /// Deadline second → what expires then, and whether it counts against
+    /// its signer's share (a provider key's).
+    expiring: std::collections::BTreeMap<u64, Vec<(String, bool)>>,
     /// Live ids per provider key (granted signers only).
     per_grant: HashMap<String, usize>,
 }
@@ -82,11 +82,13 @@ impl ReplayShard {
             }
             for (id, granted) in entry.remove() {
                 self.seen.remove(&id);
-                if let Some(key) = granted {
-                    if let Some(count) = self.per_grant.get_mut(&key) {
+                // The signer is the key's first word.
+                let signer = id.split_once(' ').map_or(id.as_str(), |(signer, _)| signer);
+                if granted {
+                    if let Some(count) = self.per_grant.get_mut(signer) {
                         *count = count.saturating_sub(1);
                         if *count == 0 {
-                            self.per_grant.remove(&key);
+                            self.per_grant.remove(signer);
                         }
                     }
                 }
@@ -121,14 +123,14 @@ impl ReplayMemory {
             return Err(ErrorKind::Busy);
         }
         let granted = match signer {
-            Signer::Trusted(_) => None,
+            Signer::Trusted(_) => false,
             Signer::Granted(provider_key) => {
                 let live = shard.per_grant.get(*provider_key).copied().unwrap_or(0);
                 if live >= REPLAY_SHARE_PER_GRANT / REPLAY_SHARDS {
                     return Err(ErrorKind::Busy);
                 }
                 shard.per_grant.insert(provider_key.to_string(), live + 1);
-                Some(provider_key.to_string())
+                true
             }
         };
         // Kept to the end of the deadline's second: never forgotten early.

@@ -62,10 +62,7 @@ impl NatsKvStore {
             .await
             .map_err(|e| {
                 KvError::Other(lattice_interfaces::redacted_in(
-                    &format!(
-                        "cannot reach nats at {}: {e}",
-                        lattice_interfaces::redacted(url)
-                    ),
+                    &format!("cannot reach nats at {url}: {e}"),
                     url,
                 ))
             })?;

@@ -51,7 +51,7 @@ impl RedisStore {
         // Messages name the server, never its credentials.
         let client = redis::Client::open(url).map_err(|e| {
             KvError::Other(lattice_interfaces::redacted_in(
-                &format!("bad redis url {}: {e}", lattice_interfaces::redacted(url)),
+                &format!("bad redis url {url}: {e}"),
                 url,
             ))
         })?;
@@ -66,10 +66,7 @@ impl RedisStore {
 
     fn unreachable(&self, reason: impl std::fmt::Display) -> KvError {
         KvError::Other(lattice_interfaces::redacted_in(
-            &format!(
-                "cannot reach redis at {}: {reason}",
-                lattice_interfaces::redacted(&self.url)
-            ),
+            &format!("cannot reach redis at {}: {reason}", self.url),
             &self.url,
         ))
     }

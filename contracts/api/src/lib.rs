@@ -220,24 +220,40 @@ impl ContractView<'_> {
         &self,
         interface: Interface<'static>,
     ) -> impl Future<Output = Result<C, InvocationError>> + Send + 'static {
-        let link_name = self.link_names.of(interface.namespace, interface.package);
-        let made = self
-            .calls
-            .map(|calls| calls.client(self.actor, &link_name, interface));
-        async move {
-            let Some(made) = made else {
-                return Err(InvocationError::new(
-                    ErrorKind::NotFound,
-                    format!("this host serves no provider of {interface}"),
-                ));
-            };
-            made.await?.take::<C>().ok_or_else(|| {
-                InvocationError::new(
-                    ErrorKind::Failed,
-                    format!("the provider of {interface} handed out a client of another contract"),
-                )
-            })
-        }
+        client_of(self.calls, self.actor, self.link_names, interface)
+    }
+}
+
+/// The client, of type `C`, of the contract whose links carry `interface`,
+/// behind `actor`'s link for its package (named in `link_names`), through
+/// `calls`: what [`ContractView::client`] does, for bindings that hold
+/// these parts without a view (wasmtime-wasi-http's hooks). The future
+/// borrows none of them.
+///
+/// # Errors
+///
+/// As [`ContractView::client`].
+pub fn client_of<C: Any>(
+    calls: Option<&Arc<dyn ActorCalls>>,
+    actor: &ComponentId,
+    link_names: &LinkNames,
+    interface: Interface<'static>,
+) -> impl Future<Output = Result<C, InvocationError>> + Send + 'static {
+    let link_name = link_names.of(interface.namespace, interface.package);
+    let made = calls.map(|calls| calls.client(actor, &link_name, interface));
+    async move {
+        let Some(made) = made else {
+            return Err(InvocationError::new(
+                ErrorKind::NotFound,
+                format!("this host serves no provider of {interface}"),
+            ));
+        };
+        made.await?.take::<C>().ok_or_else(|| {
+            InvocationError::new(
+                ErrorKind::Failed,
+                format!("the provider of {interface} handed out a client of another contract"),
+            )
+        })
     }
 }
 

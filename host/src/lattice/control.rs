@@ -74,20 +74,27 @@ impl From<crate::HostError> for Refusal {
 
 impl From<super::state::StateError> for Refusal {
     fn from(error: super::state::StateError) -> Self {
-        use super::state::StateError;
-        let kind = match &error {
-            StateError::Key(_) => ErrorKind::BadRequest,
-            StateError::Clash { .. } | StateError::Contended(_) => ErrorKind::Conflict,
-            StateError::Nats(_) | StateError::CannotSign | StateError::Corrupt { .. } => {
-                ErrorKind::Failed
-            }
-        };
-        Refusal::new(kind, error.to_string())
+        Refusal::new(state_error_kind(&error), error.to_string())
+    }
+}
+
+/// The stable kind a state error is refused as.
+fn state_error_kind(error: &super::state::StateError) -> ErrorKind {
+    use super::state::StateError;
+    match error {
+        StateError::Key(_) => ErrorKind::BadRequest,
+        StateError::Clash { .. } | StateError::Contended(_) => ErrorKind::Conflict,
+        StateError::Nats(_) | StateError::CannotSign | StateError::Corrupt { .. } => {
+            ErrorKind::Failed
+        }
     }
 }
 
 /// What a handler returns.
 type Handled<T> = Result<T, Refusal>;
+
+/// A lattice event made of data `D` (a variant of [`LatticeEvent`]).
+type EventOf<D> = fn(D) -> LatticeEvent;
 
 impl Control {
     /// Starts a supervised provider process; see [`super::process`].
@@ -288,14 +295,14 @@ impl Control {
     /// started, its event not yet sent); callers run it to completion.
     pub(crate) async fn handle(&self, subject: &str, payload: &[u8]) -> Option<Vec<u8>> {
         let Some((name, target)) = self.subjects.parse_ctl(subject) else {
-            return serde_json::to_vec(&CtlReply::<()>::refused(
+            return CtlReply::<()>::refused(
                 ErrorKind::BadRequest,
                 format!(
                     "not a control subject: {}",
                     lattice_interfaces::shown(subject)
                 ),
-            ))
-            .ok();
+            )
+            .encoded();
         };
         if target.is_some_and(|t| t != self.host.id()) {
             return None; // not ours; cannot happen with our subscriptions
@@ -341,23 +348,24 @@ impl Control {
         }
     }
 
-    /// Announces how a change went, the event `event` makes of `reply`
-    /// and the error, if any, and answers with `reply` or the error.
-    async fn announce<T>(
+    /// Announces how a change went, as event `done` or `failed` of the
+    /// data `data` makes of `reply` and the error, if any, and answers
+    /// with `reply` or the error.
+    async fn announce<T, D>(
         &self,
         result: Result<(), crate::HostError>,
         reply: T,
-        event: impl FnOnce(&T, Option<String>) -> LatticeEvent,
+        data: impl FnOnce(&T, Option<String>) -> D,
+        (done, failed): (EventOf<D>, EventOf<D>),
     ) -> Handled<T> {
         match result {
             Ok(()) => {
-                self.events.publish(event(&reply, None)).await;
+                self.events.publish(done(data(&reply, None))).await;
                 Ok(reply)
             }
             Err(e) => {
-                self.events
-                    .publish(event(&reply, Some(e.to_string())))
-                    .await;
+                let event = failed(data(&reply, Some(e.to_string())));
+                self.events.publish(event).await;
                 Err(e.into())
             }
         }
@@ -538,19 +546,17 @@ impl op::Handlers for Control {
                 reply.actor_ref = actor.origin().to_string();
             }
         }
-        self.announce(updated, reply, |reply, error| {
-            let updating = ActorUpdating {
+        self.announce(
+            updated,
+            reply,
+            |reply, error| ActorUpdating {
                 host_id: reply.host_id.clone(),
                 actor_id: reply.actor_id.clone(),
                 actor_ref: reply.actor_ref.clone(),
                 error,
-            };
-            if updating.error.is_some() {
-                LatticeEvent::ActorUpdateFailed(updating)
-            } else {
-                LatticeEvent::ActorUpdated(updating)
-            }
-        })
+            },
+            (LatticeEvent::ActorUpdated, LatticeEvent::ActorUpdateFailed),
+        )
         .await
     }
 
@@ -601,17 +607,18 @@ impl op::Handlers for Control {
             // Callable lattice-wide before the reply says so.
             self.subscriptions.sync().await;
         }
-        self.announce(started, reply, |reply, error| {
-            let change = ProviderChange {
+        self.announce(
+            started,
+            reply,
+            |reply, error| ProviderChange {
                 error,
                 ..provider_change(reply)
-            };
-            if change.error.is_some() {
-                LatticeEvent::ProviderStartFailed(change)
-            } else {
-                LatticeEvent::ProviderStarted(change)
-            }
-        })
+            },
+            (
+                LatticeEvent::ProviderStarted,
+                LatticeEvent::ProviderStartFailed,
+            ),
+        )
         .await
     }
 
@@ -652,15 +659,10 @@ impl op::Handlers for Control {
                 )));
             }
         }
-        self.state.put_link(&link).await.map_err(|e| {
-            let refusal = Refusal::from(e);
-            match refusal {
-                Refusal::Error { kind, message } => {
-                    Refusal::new(kind, format!("link {link}: {message}"))
-                }
-                Refusal::Silent => Refusal::Silent,
-            }
-        })?;
+        self.state
+            .put_link(&link)
+            .await
+            .map_err(|e| Refusal::new(state_error_kind(&e), format!("link {link}: {e}")))?;
         self.events
             .publish(LatticeEvent::LinkSet(link.redacted()))
             .await;

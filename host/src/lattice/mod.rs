@@ -500,17 +500,17 @@ async fn fitted(client: &async_nats::Client, answer: Vec<u8>) -> Option<Vec<u8>>
     // Inline or offered, by the same rule as RPC payloads.
     match lattice_rpc::payloads::place(client, answer, until).await {
         Ok((answer, None)) => Some(answer),
-        Ok((_, Some(body))) => serde_json::to_vec(&CtlReply::<()>::offered(body)).ok(),
+        Ok((_, Some(body))) => CtlReply::<()>::offered(body).encoded(),
         Err(error) => {
             tracing::warn!(%error, "cannot offer a large control reply");
-            serde_json::to_vec(&CtlReply::<()>::refused(
+            CtlReply::<()>::refused(
                 lattice_interfaces::ErrorKind::Failed,
                 format!(
                     "the reply is too large to send at once and cannot be offered in chunks: {}",
                     error.message
                 ),
-            ))
-            .ok()
+            )
+            .encoded()
         }
     }
 }

@@ -163,25 +163,21 @@ pub(crate) async fn supervise(
     pid: Arc<AtomicU32>,
 ) {
     // What every event of this provider says: its host, id and binary.
-    let event = {
-        let base = ProviderChange::of(
-            data.host_id.clone(),
-            data.provider_id.clone(),
-            binary.reference.clone(),
-        );
-        move || base.clone()
-    };
+    let base = ProviderChange::of(
+        data.host_id.clone(),
+        data.provider_id.clone(),
+        binary.reference.clone(),
+    );
     let mut backoff = lattice_rpc::Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     let mut starts = 0u32;
     while !stop.is_cancelled() {
         let spawned = spawn(&binary, &data.provider_id).await;
         let end = match spawned {
             Err(error) => {
-                let change = event();
                 events
                     .publish(LatticeEvent::ProviderStartFailed(ProviderChange {
                         error: Some(error.clone()),
-                        ..change
+                        ..base.clone()
                     }))
                     .await;
                 RunEnd::Exited(error)
@@ -217,16 +213,15 @@ pub(crate) async fn supervise(
                 starts += 1;
                 pid.store(child.id().unwrap_or(0), Ordering::Relaxed);
                 let started = Instant::now();
-                let change = event();
                 events
                     .publish(LatticeEvent::ProviderStarted(ProviderChange {
                         pid: child.id(),
                         starts: Some(starts),
                         invocation_key: Some(key.public_key()),
-                        ..change
+                        ..base.clone()
                     }))
                     .await;
-                let end = run(&mut child, &health, &events, &event, &stop).await;
+                let end = run(&mut child, &health, &events, &base, &stop).await;
                 // The end of its stdin asks the process to stop, as SIGTERM
                 // would; past the grace, it is killed.
                 if let Some(renewal) = renewal {
@@ -250,11 +245,10 @@ pub(crate) async fn supervise(
         };
         match end {
             RunEnd::Stopped => {
-                let change = event();
                 events
                     .publish(LatticeEvent::ProviderStopped(ProviderChange {
                         reason: Some("stopped".into()),
-                        ..change
+                        ..base.clone()
                     }))
                     .await;
                 break;
@@ -263,12 +257,11 @@ pub(crate) async fn supervise(
                 let delay = backoff.delay();
                 tracing::warn!(provider = %data.provider_id, %status, ?delay, "provider process ended; restarting");
                 let restarting_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                let change = event();
                 events
                     .publish(LatticeEvent::ProviderStopped(ProviderChange {
                         reason: Some(status.clone()),
                         restarting_in_ms: Some(restarting_in_ms),
-                        ..change
+                        ..base.clone()
                     }))
                     .await;
                 if !backoff.wait(&stop).await {
@@ -394,7 +387,7 @@ async fn run(
     child: &mut tokio::process::Child,
     health: &HealthCheck,
     events: &EventPublisher,
-    event: &impl Fn() -> ProviderChange,
+    base: &ProviderChange,
     stop: &CancellationToken,
 ) -> RunEnd {
     // The first check comes one period after the start: a process that is
@@ -435,15 +428,13 @@ async fn run(
                     last = Some(answer.clone());
                     match answer {
                         Ok(()) => {
-                            let change = event();
-                                events.publish(LatticeEvent::HealthCheckPassed(change)).await;
+                                events.publish(LatticeEvent::HealthCheckPassed(base.clone())).await;
                         }
                         Err(reason) => {
-                            let change = event();
                                 events
                                     .publish(LatticeEvent::HealthCheckFailed(ProviderChange {
                                         reason: Some(reason),
-                                        ..change
+                                        ..base.clone()
                                     }))
                                     .await;
                         }

@@ -4,9 +4,8 @@
 //! database). The choice lasts for the instance; each name is checked
 //! against the actor's links at call time, as wasmCloud does.
 
-use wasmtime::component::{HasData, Resource, ResourceTable};
-
-use super::calls::LinkNames;
+use lattice_contract::{ContractHost, ContractView};
+use wasmtime::component::{HasData, Resource};
 
 mod generated {
     #![allow(missing_docs)]
@@ -29,15 +28,6 @@ pub struct CallTargetInterface {
     package: String,
 }
 
-/// The borrowed view the bindings work on.
-pub struct BusView<'a> {
-    pub(crate) table: &'a mut ResourceTable,
-    /// The instance's memory allowance, which the names it gives are held
-    /// against.
-    pub(crate) allowance: &'a mut lattice_contract::Allowance,
-    pub(crate) link_names: &'a LinkNames,
-}
-
 /// Longest namespace, package or interface name an actor may give, in
 /// bytes (WIT names are short words).
 pub const MAX_NAME: usize = 256;
@@ -53,10 +43,10 @@ impl CallTargetInterface {
 pub struct WasmcloudBus;
 
 impl HasData for WasmcloudBus {
-    type Data<'a> = BusView<'a>;
+    type Data<'a> = ContractView<'a>;
 }
 
-impl lattice::HostCallTargetInterface for BusView<'_> {
+impl lattice::HostCallTargetInterface for ContractView<'_> {
     fn new(
         &mut self,
         namespace: String,
@@ -89,7 +79,7 @@ impl lattice::HostCallTargetInterface for BusView<'_> {
     }
 }
 
-impl lattice::Host for BusView<'_> {
+impl lattice::Host for ContractView<'_> {
     fn set_link_name(
         &mut self,
         name: String,
@@ -116,11 +106,10 @@ impl lattice::Host for BusView<'_> {
     }
 }
 
-/// Links `wasmcloud:bus/lattice` into `linker`, each store's view given by
-/// `view`.
-pub(crate) fn add_to_linker<T: Send + 'static>(
+/// Links `wasmcloud:bus/lattice` into `linker`, served on each store's
+/// [`ContractView`] (its table, link names and memory allowance).
+pub(crate) fn add_to_linker<T: ContractHost>(
     linker: &mut wasmtime::component::Linker<T>,
-    view: fn(&mut T) -> BusView<'_>,
 ) -> wasmtime::Result<()> {
-    lattice::add_to_linker::<T, WasmcloudBus>(linker, view)
+    lattice::add_to_linker::<T, WasmcloudBus>(linker, T::contract_view)
 }

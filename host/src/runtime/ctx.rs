@@ -111,14 +111,6 @@ impl ActorCtx {
     pub(crate) fn config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
         self.config.view()
     }
-
-    pub(crate) fn bus(&mut self) -> super::bus::BusView<'_> {
-        super::bus::BusView {
-            table: &mut self.table,
-            allowance: &mut self.limits.allowance,
-            link_names: &self.link_names,
-        }
-    }
 }
 
 impl WasiView for ActorCtx {

@@ -80,5 +80,5 @@ pub(crate) fn add_config_to_linker(
 pub(crate) fn add_bus_to_linker(
     linker: &mut wasmtime::component::Linker<ActorCtx>,
 ) -> wasmtime::Result<()> {
-    bus::add_to_linker(linker, ActorCtx::bus)
+    bus::add_to_linker(linker)
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use lattice_interfaces::http::wire::{HttpMessage, HttpRequestHead};
 use lattice_interfaces::http_client::{OutgoingReply, OutgoingRequest};
-use lattice_interfaces::{standard, ComponentId, ErrorKind, InvocationError};
+use lattice_interfaces::{standard, ComponentId, ErrorKind};
 use wasmtime_wasi_http::{Error, WasiBody, WasiHttpHooks};
 
 use super::calls::{ActorCalls, OutgoingHttp};
@@ -51,27 +51,15 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
         _options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Sent> + Send> {
-        let route = self.calls.as_ref().map(|calls| {
-            calls.client(
-                &self.actor,
-                &self.link_names.of("wasi", "http"),
-                standard::HTTP_OUTGOING_HANDLER,
-            )
-        });
+        let route = lattice_contract::client_of::<OutgoingHttp>(
+            self.calls.as_ref(),
+            &self.actor,
+            &self.link_names,
+            standard::HTTP_OUTGOING_HANDLER,
+        );
         let actor = self.actor.clone();
         Box::new(async move {
-            let Some(route) = route else {
-                return Err(Error::HttpRequestDenied);
-            };
-            let route = route.await.and_then(|client| {
-                client.take::<OutgoingHttp>().ok_or_else(|| {
-                    InvocationError::new(
-                        ErrorKind::Failed,
-                        "the provider of wasi:http/outgoing-handler handed out a client of another contract",
-                    )
-                })
-            });
-            match route {
+            match route.await {
                 Ok(OutgoingHttp::Direct(options)) => {
                     let (response, io) =
                         wasmtime_wasi_http::default_send_request(request, Some(options)).await?;

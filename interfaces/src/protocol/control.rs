@@ -212,10 +212,11 @@ pub mod op {
             pub async fn dispatch<H: Handlers>(handlers: &H, name: &str, payload: &[u8]) -> Option<Vec<u8>> {
                 match name {
                     $($op => serve::<$name, _>(payload, |request| handlers.$method(request)).await,)*
-                    other => encode(&CtlReply::<()>::refused(
+                    other => CtlReply::<()>::refused(
                         ErrorKind::BadRequest,
                         format!("unknown operation {:?}", crate::shown(other)),
-                    )),
+                    )
+                    .encoded(),
                 }
             }
         };
@@ -226,11 +227,6 @@ pub mod op {
     pub trait Visitor {
         /// Called once for each operation `O`.
         fn visit<O: Operation>(&mut self);
-    }
-
-    /// `reply` as JSON; `None` when it cannot be encoded.
-    fn encode<T: Serialize>(reply: &CtlReply<T>) -> Option<Vec<u8>> {
-        serde_json::to_vec(reply).ok()
     }
 
     /// Decodes a request to `O`, runs `handler` on it, and encodes its
@@ -245,17 +241,14 @@ pub mod op {
         let request = match decode_request::<O>(payload) {
             Ok(request) => request,
             Err(e) => {
-                return encode(&CtlReply::<()>::refused(
-                    ErrorKind::BadRequest,
-                    e.to_string(),
-                ))
+                return CtlReply::<()>::refused(ErrorKind::BadRequest, e.to_string()).encoded()
             }
         };
         match handler(request).await {
-            Ok(response) => encode(&CtlReply::ok(response)),
+            Ok(response) => CtlReply::ok(response).encoded(),
             Err(Refusal::Silent) => None,
             Err(Refusal::Error { kind, message }) => {
-                encode(&CtlReply::<()>::refused(kind, message))
+                CtlReply::<()>::refused(kind, message).encoded()
             }
         }
     }
@@ -415,6 +408,15 @@ impl<T> CtlReply<T> {
             response: None,
             reply_ref: None,
         }
+    }
+
+    /// The reply as JSON, as it is sent; `None` when it cannot be
+    /// encoded.
+    pub fn encoded(&self) -> Option<Vec<u8>>
+    where
+        T: Serialize,
+    {
+        serde_json::to_vec(self).ok()
     }
 
     /// A reply to be pulled from `body`.
