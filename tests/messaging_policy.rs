@@ -5,8 +5,10 @@
 //! put links), `$KV.LATTICE_<L>.>` (write the state bucket), `$JS.>`. A
 //! hostile actor holding only echo-messaging's two links (handler and
 //! consumer) now gets `refused` for each of those, on the lattice's own
-//! NATS, while ordinary subjects work; a raw subscriber on the forbidden
-//! subjects sees nothing arrive, and the host serves on.
+//! NATS, while ordinary subjects work; so does an answer to another
+//! client's inbox unless it is the reply to the message being handled. A
+//! raw subscriber on the forbidden subjects sees nothing arrive, and the
+//! host serves on.
 
 use std::time::Duration;
 
@@ -36,6 +38,8 @@ async fn an_actor_cannot_publish_or_request_into_the_lattice_or_jetstream() {
         client.subscribe("lattice.>").await.unwrap(),
         client.subscribe("$KV.>").await.unwrap(),
         client.subscribe("$JS.API.>").await.unwrap(),
+        // Another client's replies (issue 29, finding 9).
+        client.subscribe("_INBOX.victim.>").await.unwrap(),
     ]);
     let mut allowed = client.subscribe("data.>").await.unwrap();
     lattice_rpc::server_caught_up(&client, Duration::from_secs(10))
@@ -67,18 +71,42 @@ async fn an_actor_cannot_publish_or_request_into_the_lattice_or_jetstream() {
         .unwrap();
     assert_eq!(&seen.payload[..], b"owned");
 
-    for target in [
-        format!("lattice.default.ctl.v1.host.stop.{}", host.id()),
-        "lattice.default.ctl.v1.link.put".to_string(),
-        "$KV.LATTICE_default.link.evil.wasi.http.default".to_string(),
-        "$JS.API.STREAM.DELETE.KV_LATTICE_default".to_string(),
-        "$SYS.REQ.SERVER.PING".to_string(),
-        "request lattice.default.ctl.v1.host.ping".to_string(),
-        "request $JS.API.INFO".to_string(),
+    let control_plane = "belongs to the lattice";
+    let replies = "holds other clients' replies";
+    for (target, why) in [
+        (
+            format!("lattice.default.ctl.v1.host.stop.{}", host.id()),
+            control_plane,
+        ),
+        ("lattice.default.ctl.v1.link.put".into(), control_plane),
+        (
+            "$KV.LATTICE_default.link.evil.wasi.http.default".into(),
+            control_plane,
+        ),
+        (
+            "$JS.API.STREAM.DELETE.KV_LATTICE_default".into(),
+            control_plane,
+        ),
+        ("$SYS.REQ.SERVER.PING".into(), control_plane),
+        (
+            "request lattice.default.ctl.v1.host.ping".into(),
+            control_plane,
+        ),
+        ("request $JS.API.INFO".into(), control_plane),
+        // Answering a request never made to it, or pointing an answer at
+        // another client's inbox or at the lattice (issue 29, finding 9);
+        // its own answers (`ask`) still arrive.
+        ("_INBOX.victim.1".into(), replies),
+        ("request _INBOX.victim.2".into(), replies),
+        ("reply-to _INBOX.victim.3".into(), replies),
+        (
+            "reply-to lattice.default.ctl.v1.host.ping".into(),
+            control_plane,
+        ),
     ] {
         let answer = ask(target.clone()).await;
         assert!(
-            answer.starts_with("refused: subject ") && answer.contains("belongs to the lattice"),
+            answer.starts_with("refused: ") && answer.contains(why),
             "{target}: {answer}"
         );
     }

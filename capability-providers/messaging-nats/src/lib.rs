@@ -74,6 +74,9 @@ impl MessagingClient for NatsClient {
     fn publish(&self, message: Message) -> MessagingFuture<'_, ()> {
         Box::pin(async move {
             self.1.check(&message.subject)?;
+            if let Some(reply_to) = &message.reply_to {
+                self.1.check_reply_to(reply_to)?;
+            }
             let result = match message.reply_to {
                 Some(reply) => {
                     self.0

@@ -59,6 +59,24 @@ impl SubjectPolicy {
         }
         Ok(())
     }
+
+    /// `Ok` when an actor may ask for answers on `reply_to`: a subject it
+    /// may send on ([`Self::check`]) that is not another client's reply
+    /// inbox: whoever answers would write there with their own rights.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::check`], and any `_INBOX.` subject.
+    pub fn check_reply_to(&self, reply_to: &str) -> Result<(), MessagingError> {
+        if reply_to.starts_with("_INBOX.") {
+            return Err(MessagingError::Failed(format!(
+                "reply-to {} refused: _INBOX.> holds other clients' replies",
+                lattice_interfaces::shown(reply_to)
+            )));
+        }
+        self.check(reply_to)
+            .map_err(|e| MessagingError::Failed(format!("reply-to: {e}")))
+    }
 }
 
 /// `Ok` when a handler link may subscribe to `pattern`; else why not, in
@@ -161,6 +179,15 @@ mod tests {
         }
         assert!(SubjectPolicy::default().check("orders.new").is_ok());
         assert!(SubjectPolicy::default().check("_INBOX.abc.1").is_ok());
+        for reply_to in ["_INBOX.abc.1", "lattice.default.ctl.v1.link.put", "$KV.x.y"] {
+            assert!(
+                SubjectPolicy::default().check_reply_to(reply_to).is_err(),
+                "{reply_to}"
+            );
+        }
+        assert!(SubjectPolicy::default()
+            .check_reply_to("replies.here")
+            .is_ok());
     }
 
     #[test]

@@ -201,6 +201,9 @@ pub struct ContractView<'a> {
     pub calls: Option<&'a Arc<dyn ActorCalls>>,
     /// The link names the instance chose.
     pub link_names: &'a LinkNames,
+    /// The reply subject of the message the instance was handed to handle,
+    /// if any: the only other client's reply (`_INBOX.…`) it may answer.
+    pub handed_reply: Option<&'a str>,
 }
 
 impl ContractView<'_> {

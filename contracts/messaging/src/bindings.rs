@@ -38,6 +38,25 @@ fn client(
     async move { made.await.map_err(|e| e.message) }
 }
 
+/// Where other NATS clients wait for their replies.
+const INBOXES: &str = "_INBOX.";
+
+/// `Ok` when an actor handed `handed_reply` may send `what` to `subject`.
+/// `_INBOX.…` subjects are other clients' replies: an actor answers on the
+/// reply subject of the message it is handling and nowhere else, so it
+/// cannot answer requests that were never made to it, nor point someone
+/// else's answer at them (issue 29, finding 9). Every other subject is
+/// the provider's to judge (its subject policy).
+fn check_inbox(subject: &str, handed_reply: Option<&str>, what: &str) -> Result<(), String> {
+    if !subject.starts_with(INBOXES) || (what == "publish" && handed_reply == Some(subject)) {
+        return Ok(());
+    }
+    Err(format!(
+        "subject {} refused for {what}: {INBOXES}> holds other clients' replies; an actor answers only the message it is handling",
+        lattice_interfaces::shown(subject)
+    ))
+}
+
 impl consumer::Host for ContractView<'_> {
     async fn request(
         &mut self,
@@ -45,6 +64,9 @@ impl consumer::Host for ContractView<'_> {
         body: Vec<u8>,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<types::BrokerMessage, String>> {
+        if let Err(refused) = check_inbox(&subject, self.handed_reply, "a request") {
+            return Ok(Err(refused));
+        }
         let client = match client(self).await {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
@@ -61,6 +83,14 @@ impl consumer::Host for ContractView<'_> {
     }
 
     async fn publish(&mut self, msg: types::BrokerMessage) -> wasmtime::Result<Result<(), String>> {
+        let refused = check_inbox(&msg.subject, self.handed_reply, "publish").and_then(|()| {
+            msg.reply_to
+                .as_deref()
+                .map_or(Ok(()), |reply_to| check_inbox(reply_to, None, "a reply-to"))
+        });
+        if let Err(refused) = refused {
+            return Ok(Err(refused));
+        }
         let client = match client(self).await {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
@@ -84,4 +114,25 @@ pub(crate) fn add_to_linker<T: lattice_contract::ContractHost>(
     types::add_to_linker::<T, WasmcloudMessaging>(linker, T::contract_view)?;
     consumer::add_to_linker::<T, WasmcloudMessaging>(linker, T::contract_view)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_inbox;
+
+    #[test]
+    fn an_actor_answers_only_the_reply_it_was_handed() {
+        let handed = Some("_INBOX.abc.1");
+        assert!(check_inbox("_INBOX.abc.1", handed, "publish").is_ok());
+        assert!(check_inbox("orders.new", None, "publish").is_ok());
+        for (subject, handed, what) in [
+            ("_INBOX.abc.2", handed, "publish"),
+            ("_INBOX.abc.1", None, "publish"),
+            ("_INBOX.abc.1", handed, "a request"),
+            ("_INBOX.abc.1", handed, "a reply-to"),
+        ] {
+            let error = check_inbox(subject, handed, what).expect_err(subject);
+            assert!(error.contains("other clients' replies"), "{error}");
+        }
+    }
 }

@@ -897,6 +897,7 @@ impl Actor {
             reply_to: Option<String>,
         }
         let interface = lattice_interfaces::standard::MESSAGING_HANDLER.to_string();
+        let handed_reply = message.reply_to.clone();
         let argument = BrokerMessage {
             subject: message.subject,
             body: message.body,
@@ -907,6 +908,7 @@ impl Actor {
             lattice_interfaces::messaging::wire::HANDLE_MESSAGE,
             move |store, func| {
                 Box::pin(async move {
+                    store.data_mut().handed_reply = handed_reply;
                     let typed = func.typed::<(BrokerMessage,), (Result<(), String>,)>(&*store)?;
                     let (outcome,) = typed.call_async(store, (argument,)).await?;
                     Ok(outcome)

@@ -22,6 +22,9 @@ pub struct ActorCtx {
     config: std::sync::Arc<super::config::Merged>,
     /// The link names it chose (`wasmcloud:bus/lattice`).
     pub(crate) link_names: super::calls::LinkNames,
+    /// The reply subject of the message this instance was handed
+    /// (`wasmcloud:messaging/handler`), the one client reply it may answer.
+    pub(crate) handed_reply: Option<String>,
 }
 
 impl ActorCtx {
@@ -62,6 +65,7 @@ impl ActorCtx {
             output,
             config,
             link_names,
+            handed_reply: None,
         }
     }
 }
@@ -96,6 +100,7 @@ impl lattice_contract::ContractHost for ActorCtx {
             actor: &self.actor,
             calls: self.calls.as_ref(),
             link_names: &self.link_names,
+            handed_reply: self.handed_reply.as_deref(),
         }
     }
 }
