@@ -287,7 +287,8 @@ async fn a_tls_registry_with_logins_needs_its_ca_and_the_right_password() {
         },
         ..RegistryOptions::default()
     };
-    let right = || Credentials::anonymous().with_login(USER.into(), PASSWORD.into());
+    let right =
+        || Credentials::anonymous().with_login(&registry.address(), USER.into(), PASSWORD.into());
     let reference = registry.reference("hello:1");
     let pusher = Registry::new(with(right(), true)).unwrap();
     lattice_oci::push::component(&pusher, &reference, fixtures::wasm_bytes("hello"))
@@ -317,7 +318,7 @@ async fn a_tls_registry_with_logins_needs_its_ca_and_the_right_password() {
     let no_ca = start(with(right(), false)).await.unwrap_err();
     assert!(no_ca.contains("certificate"), "{no_ca}");
     let wrong = start(with(
-        Credentials::anonymous().with_login(USER.into(), "wrong".into()),
+        Credentials::anonymous().with_login(&registry.address(), USER.into(), "wrong".into()),
         true,
     ))
     .await
@@ -617,4 +618,77 @@ async fn components_cross_between_wash_and_lattice_through_a_registry() {
         std::fs::read(&pulled).unwrap() == wasm,
         "wash pulled other bytes"
     );
+}
+
+/// A registry that answers every manifest with a body that never ends,
+/// counting what it managed to send. Any other path gets `{}`.
+async fn endless_manifest_registry() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                if !String::from_utf8_lossy(&request).contains("/manifests/") {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                        )
+                        .await;
+                    return;
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, " ".repeat(64 << 10));
+                while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                    counted.fetch_add(64 << 10, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (address, sent)
+}
+
+/// A manifest is read at most 4 MiB: a registry that sends one without end
+/// is refused once it passes the cap, in one line, instead of the whole
+/// body being read into memory first (issue 29, finding 7; before the fix
+/// the pull never ended and the host's memory grew with the stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_manifest_is_refused_at_the_cap() {
+    let (address, sent) = endless_manifest_registry().await;
+    let registry = Registry::new(RegistryOptions {
+        insecure: vec![address.clone()],
+        ..RegistryOptions::default()
+    })
+    .unwrap();
+    let reference = lattice_oci::OciReference::parse(&format!("{address}/endless:1")).unwrap();
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        registry.manifest(&reference),
+    )
+    .await
+    .expect("the endless manifest is refused, not read for ever")
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("the manifest is") && refused.contains("more than this host pulls"),
+        "{refused}"
+    );
+    // What was sent before the refusal: the cap plus what the sockets'
+    // buffers held, far below what an unbounded read would have taken.
+    let served = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(served < 64 << 20, "{served} bytes were read");
 }

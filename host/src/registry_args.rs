@@ -14,12 +14,16 @@ pub struct RegistryArgs {
     #[arg(long, env = "LATTICE_REGISTRY_CONFIG", value_name = "FILE")]
     pub registry_config: Option<PathBuf>,
 
-    /// User for every registry (the password comes from LATTICE_REGISTRY_PASSWORD)
+    /// The registry (HOST[:PORT]) the --registry-user or --registry-token login is for; no other registry is sent it
+    #[arg(long, env = "LATTICE_REGISTRY_HOST", value_name = "HOST")]
+    pub registry_host: Option<String>,
+
+    /// User for --registry-host (the password comes from LATTICE_REGISTRY_PASSWORD)
     #[arg(
         long,
         env = "LATTICE_REGISTRY_USER",
         value_name = "USER",
-        requires = "registry_password"
+        requires_all = ["registry_password", "registry_host"]
     )]
     pub registry_user: Option<String>,
 
@@ -32,13 +36,14 @@ pub struct RegistryArgs {
     )]
     pub registry_password: Option<String>,
 
-    /// Bearer token for every registry
+    /// Bearer token for --registry-host
     #[arg(
         long,
         env = "LATTICE_REGISTRY_TOKEN",
         value_name = "TOKEN",
         hide_env_values = true,
-        conflicts_with = "registry_user"
+        conflicts_with = "registry_user",
+        requires = "registry_host"
     )]
     pub registry_token: Option<String>,
 
@@ -66,6 +71,7 @@ impl std::fmt::Debug for RegistryArgs {
         use lattice_interfaces::hidden;
         f.debug_struct("RegistryArgs")
             .field("registry_config", &self.registry_config)
+            .field("registry_host", &self.registry_host)
             .field("registry_user", &self.registry_user)
             .field(
                 "registry_password",
@@ -90,11 +96,13 @@ impl RegistryArgs {
             None => Credentials::from_default_docker_config()
                 .context("pass --registry-config FILE to use another file")?,
         };
-        if let (Some(user), Some(password)) = (&self.registry_user, &self.registry_password) {
-            credentials = credentials.with_login(user.clone(), password.clone());
-        }
-        if let Some(token) = &self.registry_token {
-            credentials = credentials.with_token(token.clone());
+        if let Some(registry) = &self.registry_host {
+            if let (Some(user), Some(password)) = (&self.registry_user, &self.registry_password) {
+                credentials = credentials.with_login(registry, user.clone(), password.clone());
+            }
+            if let Some(token) = &self.registry_token {
+                credentials = credentials.with_token(registry, token.clone());
+            }
         }
         Ok(RegistryOptions {
             credentials,

@@ -1,7 +1,9 @@
 //! Who a host or `lattice-ctl` is to each registry.
 //!
 //! In order: a user and password or a token given by flag or environment
-//! (for every registry); else the registry's entry in Docker's
+//! for the one registry they name (`--registry-host`: a login is never
+//! sent to a registry it was not given for, whatever a reference names);
+//! else the registry's entry in Docker's
 //! `config.json` (`$DOCKER_CONFIG/config.json`, `~/.docker/config.json`,
 //! or a file named by flag: the format of a Kubernetes `imagePullSecret`
 //! mounted as a file); else anonymous. Credential helpers (`credsStore`)
@@ -42,8 +44,9 @@ impl Login {
 /// Credentials by registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
-    every_registry: Option<Login>,
     by_registry: BTreeMap<String, Login>,
+    /// The registry whose login was given by flag, if any.
+    flagged: Option<String>,
     /// The config file read, for error messages.
     source: Option<PathBuf>,
 }
@@ -134,7 +137,7 @@ impl Credentials {
             by_registry.insert(registry_key(&key), login);
         }
         Ok(Self {
-            every_registry: None,
+            flagged: None,
             by_registry,
             source: Some(path.to_path_buf()),
         })
@@ -157,30 +160,35 @@ impl Credentials {
         }
     }
 
-    /// Uses `user` and `password` for every registry.
-    pub fn with_login(mut self, user: String, password: String) -> Self {
-        self.every_registry = Some(Login::Basic { user, password });
+    /// Uses `user` and `password` for `registry` (`host[:port]`) only, over
+    /// any login a config file gave it.
+    pub fn with_login(self, registry: &str, user: String, password: String) -> Self {
+        self.flag(registry, Login::Basic { user, password })
+    }
+
+    /// Uses a bearer `token` for `registry` (`host[:port]`) only.
+    pub fn with_token(self, registry: &str, token: String) -> Self {
+        self.flag(registry, Login::Bearer(token))
+    }
+
+    fn flag(mut self, registry: &str, login: Login) -> Self {
+        let registry = registry_key(registry);
+        self.by_registry.insert(registry.clone(), login);
+        self.flagged = Some(registry);
         self
     }
 
-    /// Uses a bearer `token` for every registry.
-    pub fn with_token(mut self, token: String) -> Self {
-        self.every_registry = Some(Login::Bearer(token));
-        self
-    }
-
-    /// What to present to `registry`.
+    /// What to present to `registry`: its own login, or nothing.
     pub fn for_registry(&self, registry: &str) -> RegistryAuth {
-        self.every_registry
-            .as_ref()
-            .or_else(|| self.by_registry.get(registry))
+        self.by_registry
+            .get(registry)
             .map_or(RegistryAuth::Anonymous, Login::auth)
     }
 
     /// Where the credentials for `registry` came from, for an error that
     /// says they were refused.
     pub fn describe(&self, registry: &str) -> String {
-        if self.every_registry.is_some() {
+        if self.flagged.as_deref() == Some(registry) {
             " (given by --registry-user/--registry-token)".into()
         } else if self.by_registry.contains_key(registry) {
             let file = self
@@ -189,7 +197,7 @@ impl Credentials {
                 .map_or_else(String::new, |p| format!(" {}", p.display()));
             format!(" (from{file})")
         } else {
-            " (none given: pass --registry-user and LATTICE_REGISTRY_PASSWORD, or a Docker config.json)".into()
+            format!(" (none given for {registry}: pass --registry-host {registry} with --registry-user and LATTICE_REGISTRY_PASSWORD, or a Docker config.json)")
         }
     }
 }
@@ -226,11 +234,37 @@ mod tests {
             RegistryAuth::Anonymous
         );
         assert!(!format!("{credentials:?}").contains("s3cret"));
-        let flagged = credentials.with_login("bob".into(), "pw".into());
+        let flagged = credentials.with_login("ghcr.io", "bob".into(), "pw".into());
         assert_eq!(
             flagged.for_registry("ghcr.io"),
             RegistryAuth::Basic("bob".into(), "pw".into())
         );
+    }
+
+    /// A login given by flag goes to its registry and to no other: a
+    /// reference naming another registry used to get it too (issue 29,
+    /// finding 7), so whoever could name a reference could collect it.
+    #[test]
+    fn a_flag_login_is_sent_only_to_its_registry() {
+        let credentials =
+            Credentials::anonymous().with_login("registry.example:5000", "bob".into(), "pw".into());
+        assert_eq!(
+            credentials.for_registry("registry.example:5000"),
+            RegistryAuth::Basic("bob".into(), "pw".into())
+        );
+        for elsewhere in ["evil.example", "registry.example", "registry.example:5001"] {
+            assert_eq!(
+                credentials.for_registry(elsewhere),
+                RegistryAuth::Anonymous,
+                "{elsewhere}"
+            );
+        }
+        let token = Credentials::anonymous().with_token("https://ghcr.io/v2/", "t".into());
+        assert_eq!(
+            token.for_registry("ghcr.io"),
+            RegistryAuth::Bearer("t".into())
+        );
+        assert_eq!(token.for_registry("docker.io"), RegistryAuth::Anonymous);
     }
 
     #[test]

@@ -158,12 +158,9 @@ pub(crate) fn classify(registry: &str, error: OciDistributionError) -> OciFailur
                 OciFailure::Refused(one_line(&envelope.to_string()))
             }
         }
-        OciDistributionError::ServerError { code, message, .. } => match code {
-            401 | 403 => unauthorized(),
-            404 => OciFailure::NotFound,
-            500.. => OciFailure::ServerError(one_line(&format!("{code} {message}"))),
-            _ => OciFailure::Refused(one_line(&format!("{code} {message}"))),
-        },
+        OciDistributionError::ServerError { code, message, .. } => {
+            from_status(registry, code, &message)
+        }
         OciDistributionError::DigestError(e) => {
             OciFailure::DigestMismatch(one_line(&e.to_string()))
         }
@@ -191,9 +188,24 @@ pub(crate) fn classify(registry: &str, error: OciDistributionError) -> OciFailur
     }
 }
 
+/// What an answer with HTTP `status` and `body` (a registry's error
+/// envelope, or anything) means.
+pub(crate) fn from_status(registry: &str, status: u16, body: &str) -> OciFailure {
+    let detail = || one_line(&format!("{status} {body}"));
+    match status {
+        401 | 403 => OciFailure::Unauthorized {
+            registry: registry.to_string(),
+            hint: String::new(),
+        },
+        404 => OciFailure::NotFound,
+        500.. => OciFailure::ServerError(detail()),
+        _ => OciFailure::Refused(detail()),
+    }
+}
+
 /// `error` and its causes, joined: reqwest's own message alone says only
 /// "error sending request".
-fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn source_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

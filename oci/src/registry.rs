@@ -52,9 +52,16 @@ impl Default for RegistryOptions {
     }
 }
 
+/// Who we say we are to registries.
+const USER_AGENT: &str = concat!("lattice/", env!("CARGO_PKG_VERSION"));
+
 /// A client for every registry, with its options.
 pub struct Registry {
     client: oci_client::Client,
+    /// Reads manifests a chunk at a time, so one over the cap is refused
+    /// when the cap is passed: `oci_client` reads a whole body first, and
+    /// an endless one would take the host's memory (issue 29, finding 7).
+    manifests: reqwest::Client,
     options: RegistryOptions,
 }
 
@@ -103,17 +110,40 @@ impl Registry {
                 data,
             });
         }
+        let mut manifests = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .user_agent(USER_AGENT);
+        for (certificate, path) in extra_root_certificates.iter().zip(&options.ca_files) {
+            let bundle = reqwest::Certificate::from_pem_bundle(&certificate.data).map_err(|e| {
+                CaFileError {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            for one in bundle {
+                manifests = manifests.add_root_certificate(one);
+            }
+        }
+        let manifests = manifests.build().map_err(|e| CaFileError {
+            path: options
+                .ca_files
+                .first()
+                .map_or_else(|| "(none)".into(), |p| p.display().to_string()),
+            reason: e.to_string(),
+        })?;
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(options.insecure.clone()),
             extra_root_certificates,
             platform_resolver: None,
             connect_timeout: Some(options.connect_timeout),
             read_timeout: Some(options.read_timeout),
-            user_agent: concat!("lattice/", env!("CARGO_PKG_VERSION")),
+            user_agent: USER_AGENT,
             ..ClientConfig::default()
         };
         Ok(Self {
             client: oci_client::Client::new(config),
+            manifests,
             options,
         })
     }
@@ -199,29 +229,98 @@ impl Registry {
         self.authenticate(reference).await;
         let registry = reference.registry().to_string();
         self.retrying(reference, || async {
-            let auth = self.options.credentials.for_registry(&registry);
-            let (bytes, digest) = self
-                .client
-                .pull_manifest_raw(target, &auth, media::MANIFESTS)
-                .await
-                .map_err(|e| classify(&registry, e))?;
-            if bytes.len() > MAX_MANIFEST_BYTES {
-                return Err(OciFailure::TooLarge {
-                    what: "the manifest",
-                    size: bytes.len() as u64,
-                    limit_mib: (MAX_MANIFEST_BYTES >> 20) as u64,
-                });
-            }
+            let (bytes, digest) = self.read_manifest(target, &registry).await?;
             let actual = sha256_digest(&bytes);
-            let wanted = target.digest().unwrap_or(&digest);
+            let wanted = target.digest().or(digest.as_deref()).unwrap_or(&actual);
             if actual != wanted {
                 return Err(OciFailure::DigestMismatch(format!(
                     "expected {wanted}, got {actual}"
                 )));
             }
-            Ok((bytes.to_vec(), actual))
+            Ok((bytes, actual))
         })
         .await
+    }
+
+    /// GETs the manifest `target` names, reading at most
+    /// [`MAX_MANIFEST_BYTES`] of it, with the digest the registry gives
+    /// for it if any.
+    async fn read_manifest(
+        &self,
+        target: &oci_client::Reference,
+        registry: &str,
+    ) -> Result<(Vec<u8>, Option<String>), OciFailure> {
+        let auth = self.options.credentials.for_registry(registry);
+        // The token (or the Basic login a registry asks for) as oci_client
+        // negotiates it for every other request.
+        let token = self
+            .client
+            .auth(target, &auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| classify(registry, e))?;
+        let host = target.resolve_registry();
+        let scheme = if self.options.insecure.iter().any(|r| r == host) {
+            "http"
+        } else {
+            "https"
+        };
+        let url = format!(
+            "{scheme}://{host}/v2/{}/manifests/{}{}",
+            target.repository(),
+            target.digest().or(target.tag()).unwrap_or("latest"),
+            target
+                .namespace()
+                .map(|ns| format!("?ns={ns}"))
+                .unwrap_or_default(),
+        );
+        let mut request = self
+            .manifests
+            .get(&url)
+            .header(http::header::ACCEPT, media::MANIFESTS.join(", "));
+        request = match (token, &auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, oci_client::secrets::RegistryAuth::Basic(user, password)) => {
+                request.basic_auth(user, Some(password))
+            }
+            (None, _) => request,
+        };
+        let unreachable = |e: reqwest::Error| OciFailure::Unreachable {
+            registry: registry.to_string(),
+            detail: crate::error::one_line(&crate::error::source_chain(&e)),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(crate::error::from_status(registry, status.as_u16(), &body));
+        }
+        let too_large = |size: u64| OciFailure::TooLarge {
+            what: "the manifest",
+            size,
+            limit_mib: (MAX_MANIFEST_BYTES >> 20) as u64,
+        };
+        if let Some(size) = response
+            .content_length()
+            .filter(|&n| n > MAX_MANIFEST_BYTES as u64)
+        {
+            return Err(too_large(size));
+        }
+        let digest = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut bytes = Vec::new();
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| OciFailure::Truncated(crate::error::one_line(&e.to_string())))?;
+            if bytes.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                return Err(too_large((bytes.len() + chunk.len()) as u64));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, digest))
     }
 
     /// Downloads blob `layer` of `reference` into `cache`, checking its

@@ -414,6 +414,8 @@ mod tests {
     fn debug_output_never_shows_registry_secrets() {
         let cli = Cli::try_parse_from([
             "lattice-host",
+            "--registry-host",
+            "registry.example",
             "--registry-user",
             "ci",
             "--registry-password",
@@ -423,5 +425,23 @@ mod tests {
         let shown = format!("{:?}", cli.host);
         assert!(!shown.contains("hunter2-password"), "{shown}");
         assert!(shown.contains("ci"), "{shown}");
+    }
+
+    /// A login given by flag names the registry it is for (issue 29,
+    /// finding 7): without `--registry-host` it is refused, not sent to
+    /// every registry a reference names.
+    #[test]
+    fn a_registry_login_needs_the_registry_it_is_for() {
+        for login in [
+            &["--registry-user", "ci", "--registry-password", "pw"][..],
+            &["--registry-token", "tok"][..],
+        ] {
+            let error =
+                Cli::try_parse_from(std::iter::once("lattice-host").chain(login.iter().copied()))
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+            assert!(error.contains("--registry-host"), "{login:?}: {error}");
+        }
     }
 }
