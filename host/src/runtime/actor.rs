@@ -657,18 +657,47 @@ impl Actor {
         command: wasmtime_wasi::p2::bindings::CommandPre<ActorCtx>,
         request: http::Request<HttpBody>,
     ) -> Result<http::Response<HttpBody>, InvocationError> {
+        // The permit first: at most max_instances bodies are held at once.
+        // The body then counts against the instance's memory limit and
+        // must arrive within its deadline: a trickled upload cannot hold
+        // the permit and the bytes for longer (issue 29, finding 6).
+        let _permit = self.instance_permit().await?;
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
         let (head, body) = request.into_parts();
-        let body = lattice_interfaces::http::wire::collect_at_most(
+        let mut ctx = self.new_ctx();
+        let mut input_room = super::wagi::MAX_INPUT_BYTES.min(ctx.limits.allowance.limit());
+        let read = lattice_interfaces::http::wire::collect_reserving(
             body,
             "request",
             super::wagi::MAX_INPUT_BYTES,
-        )
-        .await?;
+            |chunk| {
+                input_room = input_room
+                    .checked_sub(chunk)
+                    .ok_or_else(|| self.wagi_body_too_large())?;
+                Ok(())
+            },
+        );
+        let body = tokio::time::timeout(self.limits.timeout, read)
+            .await
+            .map_err(|_| {
+                self.error(
+                    ErrorKind::Timeout,
+                    format_args!(
+                        "the request body did not arrive within the deadline ({:?})",
+                        self.limits.timeout
+                    ),
+                )
+            })??;
+        ctx.limits
+            .allowance
+            .hold(body.len())
+            .map_err(|_| self.wagi_body_too_large())?;
         let env = super::wagi::environment(&head, body.len());
-        let _permit = self.instance_permit().await?;
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
-        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(super::wagi::MAX_OUTPUT_BYTES);
-        let mut store = self.store_with(self.new_ctx().cgi(&env, body.into(), stdout.clone()));
+        // What the program writes is held too: at most what is left.
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(
+            super::wagi::MAX_OUTPUT_BYTES.min(input_room),
+        );
+        let mut store = self.store_with(ctx.cgi(&env, body.into(), stdout.clone()));
         let run = async {
             let program = command.instantiate_async(&mut store).await?;
             program.wasi_cli_run().call_run(&mut store).await
@@ -699,9 +728,10 @@ impl Actor {
         }
         drop(store);
         let output = stdout.contents();
-        if output.len() >= super::wagi::MAX_OUTPUT_BYTES {
+        if output.len() >= super::wagi::MAX_OUTPUT_BYTES.min(input_room) {
             return Ok(self.wagi_failed(format!(
-                "the program wrote more than {} MiB",
+                "the program wrote more than {} bytes (at most {} MiB, and within its memory limit with the request)",
+                output.len(),
                 super::wagi::MAX_OUTPUT_BYTES >> 20
             )));
         }
@@ -709,6 +739,17 @@ impl Actor {
             Ok(response) => Ok(response.map(lattice_interfaces::http::wire::full)),
             Err(bad) => Ok(self.wagi_failed(bad.to_string())),
         }
+    }
+
+    /// A WAGI request body larger than the instance's memory limit.
+    fn wagi_body_too_large(&self) -> InvocationError {
+        self.error(
+            ErrorKind::BadRequest,
+            format_args!(
+                "the request body does not fit in its memory limit ({} MiB)",
+                self.limits.memory_limit >> 20
+            ),
+        )
     }
 
     /// The 502 of a WAGI program that gave no response, counted and logged.
