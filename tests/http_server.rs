@@ -41,12 +41,24 @@ async fn host_with_http_and(actors: &[(&str, &str)]) -> Host {
 /// A host serving `actor` (fixture `fixture`) over an HTTP server provider
 /// configured with `setting` (`(key, value)`); the host and its address.
 async fn served_with(actor: &str, fixture: &str, setting: (&str, &str)) -> (Host, SocketAddr) {
+    served_with_all(actor, fixture, &[setting]).await
+}
+
+/// As [`served_with`], with several settings.
+async fn served_with_all(
+    actor: &str,
+    fixture: &str,
+    settings: &[(&str, &str)],
+) -> (Host, SocketAddr) {
     let host = hosts::dev_host();
     start_fixture(&host, actor, fixture).await;
     host.start_provider(&ProviderSpec {
         id: id("http"),
         kind: "http-server".into(),
-        config: [(setting.0.to_string(), setting.1.to_string())].into(),
+        config: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         placement: None,
     })
     .unwrap();
@@ -341,6 +353,92 @@ async fn an_http2_peer_that_goes_silent_is_dropped() {
     );
     // HTTP/1 clients are served as before.
     assert_serves(address).await;
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+/// One client cannot take every connection slot (issue 29, finding 5): a
+/// peer address holds at most `max_connections_per_peer` of them, so while
+/// 127.0.0.1 holds all it may, 127.0.0.2 is still served. Before, the
+/// greedy peer took all four slots and the other was closed unserved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_hold_every_connection_slot() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (host, address) = served_with_all(
+        "hello",
+        "hello",
+        &[("max_connections", "4"), ("max_connections_per_peer", "2")],
+    )
+    .await;
+    // The greedy peer opens as many connections as there are slots; it
+    // keeps the ones the server does not close.
+    let greedy: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    let client = HttpClient::default();
+    let url = format!("http://{address}/");
+    lattice_tests::eventually(
+        "the greedy peer's extra connections to be closed",
+        async || {
+            // A request from the greedy address gets no slot while it holds two.
+            client.get(&url).await.err().map(drop)
+        },
+    )
+    .await;
+    // Another peer address is served all the same.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other.connect(address).await.unwrap();
+    other
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(20), other.read_to_string(&mut answer))
+        .await
+        .expect("the other peer is answered")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.contains("Hello from Lattice!"), "{answer:?}");
+    drop(greedy);
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+/// An HTTP/2 connection with nothing in flight is closed after
+/// `idle_timeout_ms`, although its peer answers every ping (issue 29,
+/// finding 5): before, such a peer kept its connection, and its slot, for
+/// as long as it liked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_though_it_answers_pings() {
+    let (host, address) = served_with_all(
+        "hello",
+        "hello",
+        &[
+            ("idle_timeout_ms", "500"),
+            ("header_read_timeout_ms", "200"),
+        ],
+    )
+    .await;
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{address}/"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response);
+    // The client's connection task answers the server's pings (every
+    // 200 ms) while it waits; the server ends the connection anyway.
+    tokio::time::timeout(Duration::from_secs(20), connection)
+        .await
+        .expect("the idle HTTP/2 connection is closed by the server")
+        .unwrap()
+        .unwrap();
     host.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -20,9 +20,11 @@
 //!    is named (or [`HttpServerProvider::serve_link`], which says where);
 //! 3. `shutdown` stops accepting and drains in-flight requests.
 
+mod connections;
 mod routes;
 mod server;
 
+pub use connections::{IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use lattice_interfaces::http::Endpoint;
 pub use routes::{same_route, Route, RouteError};
 pub use server::{HttpServerError, HttpServerProvider};

@@ -12,7 +12,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use lattice_interfaces::capability::{
     Capability, CapabilityFuture, ProviderCalls, ProviderContext,
 };
@@ -24,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::connections::{
+    Activity, NoSlot, Slots, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER,
+};
 use crate::routes::{prefix_of, Route, RouteError, RouteTable};
 
 /// Why the provider could not serve a link.
@@ -74,22 +76,21 @@ pub struct HttpServerProvider {
     listeners: Mutex<HashMap<SocketAddr, Listener>>,
     /// Every accept loop and connection, for draining at shutdown.
     tracker: TaskTracker,
-    graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+    /// Cancelled when the provider drains: every connection finishes what
+    /// it is serving and closes.
+    draining: CancellationToken,
     /// How long a client may take to send a request's headers.
     header_timeout: Duration,
     /// How long a client may pause while it sends a request's body.
     body_idle: Duration,
-    /// Open connections allowed across its addresses; one more is closed
-    /// as soon as it is accepted.
-    connections: Arc<tokio::sync::Semaphore>,
+    /// How long a connection may stay open with no request in flight.
+    idle: Duration,
+    /// Open connections allowed across its addresses and per peer; one
+    /// more is closed as soon as it is accepted.
+    slots: Arc<Slots>,
     /// How many it has closed for want of a slot.
     refused: Arc<std::sync::atomic::AtomicU64>,
 }
-
-/// Open connections one provider holds at most, unless its config says
-/// otherwise (`max_connections`): an edge host's sockets and memory stay
-/// bounded whatever clients do.
-pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// How long a client may take to send a request's headers, unless the
 /// provider's config says otherwise (`header_read_timeout_ms`).
@@ -105,7 +106,10 @@ impl HttpServerProvider {
     /// may take to send a request's headers (default 30 s) and
     /// `body_idle_timeout_ms` how long it may pause while it sends a body
     /// (default 30 s), so slow clients cannot hold connections;
-    /// `max_connections` bounds how many are open at once (default 10,000).
+    /// `max_connections` bounds how many are open at once (default 10,000),
+    /// `max_connections_per_peer` how many of them one peer address may
+    /// hold (default 1,000), and `idle_timeout_ms` how long one may stay
+    /// open with no request in flight (default 60 s).
     pub fn new(context: ProviderContext) -> Self {
         // A positive number of milliseconds, else the default.
         let millis = |key: &str, default: Duration| {
@@ -118,22 +122,30 @@ impl HttpServerProvider {
         };
         let header_timeout = millis("header_read_timeout_ms", HEADER_READ_TIMEOUT);
         let body_idle = millis("body_idle_timeout_ms", BODY_IDLE_TIMEOUT);
-        let max_connections = context
-            .config
-            .get("max_connections")
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(MAX_CONNECTIONS)
-            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let idle = millis("idle_timeout_ms", IDLE_TIMEOUT);
+        // A positive count, else the default.
+        let count = |key: &str, default: usize| {
+            context
+                .config
+                .get(key)
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        let slots = Slots::new(
+            count("max_connections", MAX_CONNECTIONS),
+            count("max_connections_per_peer", MAX_CONNECTIONS_PER_PEER),
+        );
         Self {
             id: context.id,
             calls: context.calls,
             listeners: Mutex::new(HashMap::new()),
             tracker: TaskTracker::new(),
-            graceful: Arc::new(Mutex::new(Some(GracefulShutdown::new()))),
+            draining: CancellationToken::new(),
             header_timeout,
             body_idle,
-            connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+            idle,
+            slots: Arc::new(slots),
             refused: Arc::default(),
         }
     }
@@ -202,10 +214,11 @@ impl HttpServerProvider {
             calls: self.calls.clone(),
             stop: stop.clone(),
             tracker: self.tracker.clone(),
-            graceful: self.graceful.clone(),
+            draining: self.draining.clone(),
             header_timeout: self.header_timeout,
             body_idle: self.body_idle,
-            connections: Arc::clone(&self.connections),
+            idle: self.idle,
+            slots: Arc::clone(&self.slots),
             refused: Arc::clone(&self.refused),
         };
         self.tracker.spawn(
@@ -329,21 +342,15 @@ impl HttpServerProvider {
             }
         }
         self.tracker.close();
-        let graceful = self
-            .graceful
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(graceful) = graceful {
-            if tokio::time::timeout(grace, graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    ?grace,
-                    "http server: connections still open after the grace period; closing them"
-                );
-            }
+        self.draining.cancel();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "http server: connections still open after the grace period; closing them"
+            );
         }
         self.listeners
             .lock()
@@ -398,12 +405,14 @@ struct AcceptLoop {
     calls: Arc<dyn ProviderCalls>,
     stop: CancellationToken,
     tracker: TaskTracker,
-    graceful: Arc<Mutex<Option<GracefulShutdown>>>,
+    draining: CancellationToken,
     header_timeout: Duration,
     /// How long a client may pause while it sends a request's body.
     body_idle: Duration,
+    /// How long a connection may stay open with no request in flight.
+    idle: Duration,
     /// Open connections allowed across the provider's addresses.
-    connections: Arc<tokio::sync::Semaphore>,
+    slots: Arc<Slots>,
     /// Connections closed for want of a slot.
     refused: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -417,10 +426,11 @@ impl AcceptLoop {
             calls,
             stop,
             tracker,
-            graceful,
+            draining,
             header_timeout,
             body_idle,
-            connections,
+            idle,
+            slots,
             refused,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -449,33 +459,69 @@ impl AcceptLoop {
                     }
                 },
             };
-            let Ok(slot) = Arc::clone(&connections).try_acquire_owned() else {
-                // Full: closed at once rather than queued, so a flood costs
-                // one accept each and nothing held.
-                if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 0 {
-                    tracing::warn!(%peer, "http server: connection limit reached; closing new connections");
+            if draining.is_cancelled() {
+                break;
+            }
+            let slot = match slots.take(peer.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    // Full: closed at once rather than queued, so a flood
+                    // costs one accept each and nothing held.
+                    if refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000 == 0 {
+                        let whose = match full {
+                            NoSlot::Provider => "the provider's",
+                            NoSlot::Peer => "this peer's",
+                        };
+                        tracing::warn!(%peer, "http server: {whose} connection limit reached; closing new connections");
+                    }
+                    drop(stream);
+                    continue;
                 }
-                drop(stream);
-                continue;
             };
             let _ = stream.set_nodelay(true);
             let routes = routes.clone();
             let calls = calls.clone();
+            let activity = Activity::new();
+            let serving = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |request| {
-                serve(routes.clone(), calls.clone(), request, body_idle)
+                let busy = serving.begin();
+                let answer = serve(routes.clone(), calls.clone(), request, body_idle);
+                async move {
+                    let answer = answer.await;
+                    drop(busy);
+                    answer
+                }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
-            let watched = {
-                let graceful = graceful.lock().unwrap_or_else(PoisonError::into_inner);
-                match graceful.as_ref() {
-                    Some(graceful) => graceful.watch(connection),
-                    None => break, // shutting down
-                }
-            };
+            let draining = draining.clone();
             tracker.spawn(async move {
-                if let Err(error) = watched.await {
+                let mut connection = std::pin::pin!(connection);
+                // Served until it ends by itself, the provider drains, or
+                // it sits idle too long; then it finishes what is in flight
+                // and closes.
+                let closing = loop {
+                    let idle_at = activity.idle_at(idle);
+                    tokio::select! {
+                        ended = connection.as_mut() => break Some(ended),
+                        () = draining.cancelled() => break None,
+                        () = tokio::time::sleep_until(idle_at.unwrap_or_else(|| tokio::time::Instant::now() + idle)) => {
+                            if activity.idle_at(idle).is_some_and(|at| at <= tokio::time::Instant::now()) {
+                                tracing::debug!(%peer, ?idle, "http connection idle; closing it");
+                                break None;
+                            }
+                        }
+                    }
+                };
+                let ended = match closing {
+                    Some(ended) => ended,
+                    None => {
+                        connection.as_mut().graceful_shutdown();
+                        connection.await
+                    }
+                };
+                if let Err(error) = ended {
                     tracing::debug!(%peer, %error, "http connection ended with an error");
                 }
                 drop(slot);
