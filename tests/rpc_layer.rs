@@ -71,6 +71,19 @@ impl Pair {
         timeout: Duration,
         seed: Seed,
     ) -> Self {
+        Self::start_within(nats, handler, concurrent, timeout, seed, None).await
+    }
+
+    /// As [`Self::start_with`], the callee pulling large arguments within
+    /// `budget` if given.
+    async fn start_within(
+        nats: &NatsServer,
+        handler: Arc<dyn InvocationHandler>,
+        concurrent: usize,
+        timeout: Duration,
+        seed: Seed,
+        budget: Option<lattice_rpc::budget::PayloadBudget>,
+    ) -> Self {
         let subjects = Subjects::new("test").unwrap();
         let key = Arc::new(nkeys::KeyPair::new_cluster());
         let mac = MacKey::of(&key).unwrap();
@@ -81,6 +94,10 @@ impl Pair {
         });
         let callee_client = nats.client().await;
         let callee = Callee::new(callee_client.clone(), verifier, concurrent);
+        let callee = match budget {
+            Some(budget) => callee.within(budget),
+            None => callee,
+        };
         let subscription = callee_client
             .queue_subscribe(subjects.rpc("callee"), "callee".to_string())
             .await
@@ -313,4 +330,61 @@ async fn a_callee_holding_the_seed_checks_the_mac_and_one_that_only_trusts_the_k
     let (seals, served, signs) = three_calls(Seed::HeldByCallerOnly, 4).await;
     assert_eq!(seals, ["mac", "signature", "signature", "signature"]);
     assert_eq!((served, signs), (3, true));
+}
+
+/// A large argument is pulled only once the callee's payload budget has
+/// room for it (issue 29, finding 4): a verified caller can no longer make
+/// a callee hold 64 MiB per invocation in flight. With a 2 MiB budget, a
+/// 1.5 MiB argument is served, two at once are not both pulled (one is
+/// refused `busy` while the other is held), one of 3 MiB is refused
+/// outright, and none of the refused reached the handler.
+#[tokio::test]
+async fn a_large_argument_is_pulled_only_within_the_callees_budget() {
+    let nats = NatsServer::start();
+    let handler = Arc::new(HeldEcho {
+        started: AtomicUsize::new(0),
+        release: Semaphore::new(0),
+    });
+    let pair = Pair::start_within(
+        &nats,
+        handler.clone(),
+        8,
+        Duration::from_secs(20),
+        Seed::Signatures,
+        Some(lattice_rpc::budget::PayloadBudget::new(2 << 20)),
+    )
+    .await;
+    let argument = vec![7u8; 3 << 19];
+    let held = pair.call(argument.clone());
+    eventually("the first argument to reach the handler", async || {
+        (handler.started.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let refused = pair.call(argument.clone()).await.unwrap().unwrap_err();
+    assert_eq!(
+        refused.kind,
+        lattice_interfaces::ErrorKind::Busy,
+        "{refused}"
+    );
+    assert!(refused.message.contains("payload budget"), "{refused}");
+    let too_large = pair.call(vec![7u8; 3 << 20]).await.unwrap().unwrap_err();
+    assert!(
+        too_large
+            .message
+            .contains("more than this host's payload budget"),
+        "{too_large}"
+    );
+    assert_eq!(
+        handler.started.load(Ordering::SeqCst),
+        1,
+        "a refused argument was served"
+    );
+    handler.release.add_permits(8);
+    assert_eq!(held.await.unwrap().unwrap(), argument);
+    // The room came back with the answer: the same argument is served again.
+    assert_eq!(
+        pair.call(argument.clone()).await.unwrap().unwrap(),
+        argument
+    );
+    pair.stop.cancel();
 }

@@ -64,6 +64,8 @@ pub struct Callee {
     verifier: Arc<Verifier>,
     limit: Arc<Semaphore>,
     tasks: TaskTracker,
+    /// Room for large arguments, reserved before they are pulled.
+    budget: Option<crate::budget::PayloadBudget>,
 }
 
 impl Callee {
@@ -75,7 +77,18 @@ impl Callee {
             verifier,
             limit: Arc::new(Semaphore::new(max_concurrent)),
             tasks: TaskTracker::new(),
+            budget: None,
         }
+    }
+
+    /// Pulls a large argument only once `budget` has room for it, held
+    /// until the invocation is served: without one, verified callers could
+    /// make this process hold up to 64 MiB for each invocation it serves at
+    /// once (issue 29, finding 4).
+    #[must_use]
+    pub fn within(mut self, budget: crate::budget::PayloadBudget) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// The invocations being served, for draining.
@@ -237,9 +250,21 @@ impl Callee {
         let left = Duration::from_millis(deadline_ms.saturating_sub(unix_ms()));
         let served = async {
             let mut invocation = invocation;
-            let payload = match invocation.payload_ref.take() {
-                Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await?,
-                None => std::mem::take(&mut invocation.payload),
+            let (payload, _held) = match invocation.payload_ref.take() {
+                Some(body) => {
+                    let held = match &self.budget {
+                        Some(budget) => Some(budget.reserve(
+                            usize::try_from(body.len).unwrap_or(usize::MAX),
+                            &format!("a {function} argument from {}", invocation.source),
+                        )?),
+                        None => None,
+                    };
+                    (
+                        crate::payloads::pull(&self.client, &body, deadline_ms).await?,
+                        held,
+                    )
+                }
+                None => (std::mem::take(&mut invocation.payload), None),
             };
             handler.serve(invocation, payload).await
         };

@@ -290,16 +290,17 @@ pub async fn run<P: Capability>(
             DEFAULT_CALL_TIMEOUT,
         ))
     });
+    let budget = lattice_rpc::budget::PayloadBudget::new(
+        data.payload_budget
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .unwrap_or(lattice_rpc::budget::DEFAULT_PAYLOAD_BUDGET),
+    );
     let calls = calls::NatsProviderCalls {
         provider_id: data.provider_id.clone(),
         host_id: data.host_id.clone(),
         caller: caller.clone(),
         events: events.clone(),
-        budget: lattice_rpc::budget::PayloadBudget::new(
-            data.payload_budget
-                .and_then(|bytes| usize::try_from(bytes).ok())
-                .unwrap_or(lattice_rpc::budget::DEFAULT_PAYLOAD_BUDGET),
-        ),
+        budget: budget.clone(),
     };
     let context = ProviderContext {
         id: id.clone(),
@@ -336,7 +337,7 @@ pub async fn run<P: Capability>(
     applier.apply(LinkChange::Snapshot(snapshot));
 
     let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
-    let callee = Callee::new(client.clone(), verifier, MAX_CONCURRENT_CALLS);
+    let callee = Callee::new(client.clone(), verifier, MAX_CONCURRENT_CALLS).within(budget);
     let invocations = Arc::new(ProviderInvocations {
         id: data.provider_id.clone(),
         provider: provider.clone(),

@@ -246,7 +246,8 @@ impl Rpc {
             client.clone(),
             keys.verifier.clone(),
             MAX_CONCURRENT_INVOCATIONS,
-        );
+        )
+        .within(host.payload_budget().clone());
         Self {
             client,
             subjects,
