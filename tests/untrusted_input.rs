@@ -3,9 +3,10 @@
 //! The decoders and checks a host or provider process runs on bytes from
 //! the network or from operators (invocation envelopes and their
 //! verification, control requests, link entries from the state bucket,
-//! claims, components, manifests, HTTP payloads, wire values) are fed
-//! arbitrary input with proptest, and signed invocations are changed one
-//! byte at a time: nothing but what was signed ever passes. 256 cases per property here; the long run is
+//! claims, components, manifests, HTTP payloads, wire values, the subjects
+//! an actor names to the messaging provider, requests to the admin
+//! endpoint) are fed arbitrary input with proptest, and signed invocations
+//! are changed one byte at a time: nothing but what was signed ever passes. 256 cases per property here; the long run is
 //! `PROPTEST_CASES=50000 cargo test -p lattice-tests --test integration
 //! untrusted_input` (its result is in BENCHMARKS.md).
 
@@ -173,6 +174,119 @@ proptest! {
             }
         }
     }
+}
+
+/// Subjects and patterns, mostly made of the tokens that matter: the
+/// reserved prefixes, wildcards, inboxes and empty tokens.
+fn subject() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("lattice".to_string()),
+        Just("$KV".to_string()),
+        Just("$JS".to_string()),
+        Just("$SYS".to_string()),
+        Just("$O".to_string()),
+        Just("_INBOX".to_string()),
+        Just("*".to_string()),
+        Just(">".to_string()),
+        Just(String::new()),
+        text(r"[a-zA-Z0-9_$\-* >]{1,8}"),
+    ];
+    proptest::collection::vec(token, 1..6).prop_map(|tokens| tokens.join("."))
+}
+
+proptest! {
+    /// Whatever subject an actor names, the messaging provider's policy
+    /// answers without a panic, and nothing it lets through for sending is
+    /// a reserved subject, a wildcard or (as a reply-to) another client's
+    /// inbox; nothing a handler may subscribe to starts with a wildcard or
+    /// a reserved word.
+    #[test]
+    fn arbitrary_subjects_never_reach_the_control_plane(subject in subject()) {
+        use lattice_provider_messaging_nats::{check_subscription, SubjectPolicy, RESERVED};
+        let policy = SubjectPolicy::default();
+        let reserved = RESERVED.iter().any(|prefix| subject.starts_with(prefix));
+        if policy.check(&subject).is_ok() {
+            prop_assert!(!reserved, "{subject}");
+            prop_assert!(!subject.contains('*') && !subject.contains('>'), "{subject}");
+            prop_assert!(subject.split('.').all(|t| !t.is_empty()), "{subject}");
+        }
+        if policy.check_reply_to(&subject).is_ok() {
+            prop_assert!(!reserved && !subject.starts_with("_INBOX."), "{subject}");
+        }
+        if check_subscription(&subject).is_ok() {
+            let first = subject.split('.').next().unwrap_or_default();
+            prop_assert!(first != "*" && first != ">", "{subject}");
+            prop_assert!(
+                !RESERVED.iter().chain(&["_INBOX."]).any(|p| p.trim_end_matches('.') == first),
+                "{subject}"
+            );
+        } else {
+            prop_assert!(check_subscription(&subject).unwrap_err().contains("refused"));
+        }
+    }
+}
+
+/// The admin endpoint answers arbitrary requests (a request line and
+/// headers in roughly HTTP's alphabet, then any bytes) with an HTTP error
+/// or by closing, never a panic, and `/livez` still answers after them.
+#[test]
+fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let address = runtime.block_on(async {
+        let host = lattice_tests::hosts::dev_host();
+        lattice_host::admin::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            host,
+            std::sync::Arc::new(|| Ok(())),
+            stop.clone(),
+        )
+        .await
+        .unwrap()
+    });
+    let exchange = |request: Vec<u8>| {
+        runtime.block_on(async {
+            let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+            let _ = socket.write_all(&request).await;
+            // Said all it will: the server need not wait for more.
+            let _ = socket.shutdown().await;
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(20),
+                socket.read_to_end(&mut answer),
+            )
+            .await;
+            (read.is_ok(), answer)
+        })
+    };
+    proptest!(ProptestConfig::with_cases(128), |(
+        head in text(r"(GET|POST|HEAD|PRI|[A-Z]{0,8}) [ -~]{0,40} HTTP/(1\.[01]|2\.0|[0-9.]{0,4})\r\n([ -~]{0,40}\r\n){0,4}(\r\n)?"),
+        tail in bytes(),
+    )| {
+        let mut request = head.into_bytes();
+        request.extend_from_slice(&tail);
+        let (answered, answer) = exchange(request);
+        prop_assert!(answered, "the admin endpoint held a closed request");
+        prop_assert!(
+            answer.is_empty() || answer.starts_with(b"HTTP/1."),
+            "{:?}",
+            String::from_utf8_lossy(&answer)
+        );
+    });
+    let (_, answer) = exchange(
+        b"GET /livez HTTP/1.1
+Host: x
+
+"
+        .to_vec(),
+    );
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    stop.cancel();
 }
 
 /// The uppercase example, loaded once for the WAVE property.

@@ -35,7 +35,7 @@
 //! - `admin`: `/livez`, `/readyz` and `/metrics` for operators;
 //! - [`cli`]: the flags of `lattice-host` and `lattice-ctl up`.
 
-mod admin;
+pub mod admin;
 pub mod artifacts;
 mod contracts;
 pub use lattice_rpc::budget;

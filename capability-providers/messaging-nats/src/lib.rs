@@ -30,7 +30,7 @@ use lattice_interfaces::protocol::provider::Health;
 use lattice_interfaces::{standard, ComponentId, Interface, InvocationError, Link, LinkKey};
 use tokio_util::sync::CancellationToken;
 
-pub use subjects::SubjectPolicy;
+pub use subjects::{check_subscription, SubjectPolicy, RESERVED};
 
 mod subjects;
 
