@@ -47,7 +47,7 @@ async fn a_link_written_straight_into_the_bucket_changes_nothing_and_raises_an_e
     assert_eq!(refused_key(&mut events).await, KEY);
 
     // Properly signed, but by a cluster key no host trusts.
-    let (_, forged) = link_entry::seal(&link, &nkeys::KeyPair::new_cluster()).unwrap();
+    let (_, forged) = link_entry::seal(&link, 1, &nkeys::KeyPair::new_cluster()).unwrap();
     kv.put(KEY, Bytes::from(forged)).await.unwrap();
     assert_eq!(refused_key(&mut events).await, KEY);
 
@@ -65,6 +65,7 @@ async fn a_link_written_straight_into_the_bucket_changes_nothing_and_raises_an_e
     .await;
     let (_, forged) = link_entry::seal(
         &http_link("http", "evil", "127.0.0.1:2"),
+        u64::MAX,
         &nkeys::KeyPair::new_cluster(),
     )
     .unwrap();
@@ -119,7 +120,8 @@ async fn named_config_written_straight_into_the_bucket_changes_nothing_and_raise
         .unwrap();
     assert_eq!(refused_key(&mut events).await, "config.db");
     let forged =
-        link_entry::seal_config("config.db", &evil, &nkeys::KeyPair::new_cluster()).unwrap();
+        link_entry::seal_config("config.db", &evil, u64::MAX, &nkeys::KeyPair::new_cluster())
+            .unwrap();
     kv.put("config.db", Bytes::from(forged)).await.unwrap();
     assert_eq!(refused_key(&mut events).await, "config.db");
     assert_eq!(host.named_config().get(&name), Some(real));
@@ -132,6 +134,47 @@ async fn named_config_written_straight_into_the_bucket_changes_nothing_and_raise
         )
         .await;
     assert!(message.contains("not a trusted cluster key"), "{message}");
+}
+
+/// Deletes and rollbacks need the cluster key too (issue 29, finding 8):
+/// an entry a host signed earlier, put back over a newer one, is refused as
+/// older than what was applied, and a bare delete of the key (any client
+/// that may write the bucket) deletes nothing; a delete through a host
+/// carries a signed tombstone and is applied. Before, both the rollback
+/// and the bare delete took effect on every host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_entry_put_back_or_a_bare_delete_changes_nothing() {
+    let nats = NatsServer::start();
+    let (_, (host, lattice), _b) = hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    let mut events = nats::subscribe(&nats.url(), "lattice.default.evt.link_refused").await;
+    let kv = bucket(&nats.url()).await;
+    let first = http_link("http", "hello", "127.0.0.1:1");
+    let second = http_link("http", "hello", "127.0.0.1:2");
+    lattice.put_link(first.clone()).await.unwrap();
+    let old = kv.get(KEY).await.unwrap().unwrap();
+    lattice.replace_link(second.clone()).await.unwrap();
+    lattice_tests::eventually("the newer link to apply", async || {
+        (host.links() == [second.clone()]).then_some(())
+    })
+    .await;
+
+    // The first entry, signed by the same host, put back.
+    kv.put(KEY, old).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+    assert_eq!(host.links(), std::slice::from_ref(&second));
+
+    // A delete with no tombstone.
+    kv.delete(KEY).await.unwrap();
+    assert_eq!(refused_key(&mut events).await, KEY);
+    assert_eq!(host.links(), std::slice::from_ref(&second));
+
+    // A delete through a host is signed and taken by every host.
+    lattice.replace_link(second.clone()).await.unwrap();
+    assert!(lattice.delete_link_if_unchanged(&second).await.unwrap());
+    lattice_tests::eventually("the signed delete to apply", async || {
+        host.links().is_empty().then_some(())
+    })
+    .await;
 }
 
 /// The watch is checked after 10 s without a change.

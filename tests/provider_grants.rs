@@ -156,3 +156,86 @@ async fn a_stolen_provider_key_expires_with_its_grant_and_dies_with_its_provider
 
     hosts::leave(lattice, host).await;
 }
+
+/// A revocation outlives the moment it was sent (issue 29, finding 10): it
+/// is kept in the lattice's bucket, so a host that joins after the provider
+/// stopped refuses the stolen key too, under a grant that has not expired.
+/// Before, only the hosts listening at that moment heard of it, and the key
+/// served on a later host until its grant expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_joins_after_a_revocation_refuses_the_key() {
+    let nats = NatsServer::start();
+    let seed = nkeys::KeyPair::new_cluster().seed().unwrap();
+    let cluster =
+        || lattice_host::lattice::ClusterKeys::new(nkeys::KeyPair::from_seed(&seed).unwrap(), &[]);
+    let mut config = hosts::lattice_config(&nats.url(), cluster());
+    config.provider_grant = Duration::from_secs(600);
+    config.provider_health = Duration::from_secs(3600);
+    let (first, lattice) = hosts::joined_with_config(hosts::unsigned_allowed(), &config).await;
+    lattice
+        .put_link(hosts::link("thief", "echo", "wasi:http/incoming-handler"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stdin.log");
+    let keep = format!("exec cat > '{}'", log.display());
+    hosts::start_script_provider(&lattice, dir.path(), "thief", &keep).await;
+    let data = eventually("the provider reads its host data", async || {
+        std::panic::catch_unwind(|| stolen(&log))
+            .ok()
+            .map(|(data, _)| data)
+    })
+    .await;
+    let key_seed = data
+        .invocation_seed
+        .clone()
+        .expect("a provider process gets a seed");
+    let grant = data.invocation_grant.clone().expect("and a grant");
+
+    // The provider stops: its key is revoked, and the revocation kept.
+    let raw = nats.client().await;
+    let control = Control::from_client(raw.clone(), &nats.url(), "default");
+    control
+        .ok::<op::StopProvider>(
+            Some(first.id()),
+            StopProvider {
+                provider_id: id("thief"),
+            },
+        )
+        .await;
+    let bucket = async_nats::jetstream::new(raw.clone())
+        .get_key_value("LATTICE_default")
+        .await
+        .unwrap();
+    eventually("the revocation is in the bucket", async || {
+        bucket
+            .get(format!("revoked.{}", grant.key))
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+
+    // A host that was not there then runs the target now.
+    let mut later = hosts::lattice_config(&nats.url(), cluster());
+    later.provider_health = Duration::from_secs(3600);
+    let (second, second_lattice) =
+        hosts::joined_with_config(hosts::unsigned_allowed(), &later).await;
+    hosts::start_fixture(&second, "echo", "http_echo").await;
+    eventually("the later host to serve echo", async || {
+        raw.request("lattice.default.rpc.echo", "not an invocation".into())
+            .await
+            .ok()
+    })
+    .await;
+    let answer = call_as_thief(&raw, &key_seed, &grant, 1).await;
+    let refused = answer.error.expect("the revoked key is refused");
+    assert_eq!(refused.kind, ErrorKind::Unauthorized, "{}", refused.message);
+    assert!(
+        refused.message.contains("was revoked"),
+        "{}",
+        refused.message
+    );
+    hosts::leave(second_lattice, second).await;
+    hosts::leave(lattice, first).await;
+}

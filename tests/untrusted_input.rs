@@ -132,6 +132,40 @@ proptest! {
         }
     }
 
+    /// A signed link entry or tombstone changed in any byte opens, if at
+    /// all, as exactly what was signed at exactly its version: a version
+    /// cannot be raised (to outrank a newer entry) nor an entry turned into
+    /// a delete.
+    #[test]
+    fn a_versioned_entry_changed_in_any_byte_opens_only_as_signed(
+        version in 1u64..u64::MAX,
+        tombstone in any::<bool>(),
+        position in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let key = nkeys::KeyPair::new_cluster();
+        let signers = LinkSigners::Trusted(vec![key.public_key()]);
+        let link = lattice_interfaces::Link::new(
+            lattice_interfaces::ComponentId::new("http").unwrap(),
+            lattice_interfaces::ComponentId::new("hello").unwrap(),
+            lattice_interfaces::Contract::parse("wasi:http/incoming-handler").unwrap(),
+        );
+        let (at, mut value) = link_entry::seal(&link, version, &key).unwrap();
+        if tombstone {
+            value = link_entry::seal_delete(&at, version, &key).unwrap();
+        }
+        let index = position.index(value.len());
+        value[index] ^= flip;
+        if let Ok(opened) = link_entry::open(&at, &value, &signers) {
+            prop_assert_eq!(opened.version, version);
+            prop_assert_eq!(opened.value, (!tombstone).then(|| link.clone()));
+        }
+        if let Ok(deleted) = link_entry::open_delete(&at, &value, &signers) {
+            prop_assert!(tombstone);
+            prop_assert_eq!(deleted, version);
+        }
+    }
+
     #[test]
     fn arbitrary_claims_and_components_are_refused(jwt in text(r"[A-Za-z0-9_\-.]{0,400}"), wasm in bytes()) {
         prop_assert!(Claims::<ComponentMetadata>::decode_verified(&jwt, KeyKind::Module).is_err());

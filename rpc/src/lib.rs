@@ -46,6 +46,7 @@ pub mod events;
 pub mod link_watch;
 pub mod logging;
 pub mod payloads;
+pub mod revocations;
 pub mod round_trip;
 pub mod telemetry;
 pub mod verify;

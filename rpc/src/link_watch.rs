@@ -22,7 +22,9 @@ const CHECK_AFTER_QUIET: Duration = Duration::from_secs(10);
 pub enum LinkChange {
     /// One entry was put or deleted.
     Entry(kv::Entry),
-    /// Every link entry there is now: the watch was opened again and what
+    /// Every link entry there is now, and the delete marker of every key
+    /// reported before that holds one now (so a reader can tell a signed
+    /// delete from a bare one): the watch was opened again and what
     /// happened meanwhile is only known from this.
     Snapshot(Vec<kv::Entry>),
 }
@@ -37,6 +39,9 @@ pub struct LinkWatch {
     prefix: &'static str,
     watch: Option<kv::Watch>,
     backoff: Backoff,
+    /// Every key reported so far: a snapshot includes the delete markers
+    /// of those no longer live.
+    reported: std::collections::HashSet<String>,
 }
 
 impl LinkWatch {
@@ -60,17 +65,18 @@ impl LinkWatch {
         kv: Store,
         prefix: &'static str,
     ) -> Result<(Self, Vec<kv::Entry>), String> {
-        let (watch, snapshot) = watch_and_read(&kv, prefix).await?;
-        Ok((
-            Self {
-                kv,
-                following: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
-                prefix,
-                watch: Some(watch),
-                backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
-            },
-            snapshot,
-        ))
+        let reported = std::collections::HashSet::new();
+        let (watch, snapshot) = watch_and_read(&kv, prefix, &reported).await?;
+        let mut this = Self {
+            kv,
+            following: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            prefix,
+            watch: Some(watch),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
+            reported,
+        };
+        this.note(&snapshot);
+        Ok((this, snapshot))
     }
 
     /// Whether the watch is open, asked each time: false from the moment it
@@ -103,7 +109,10 @@ impl LinkWatch {
                     }
                 };
                 match next {
-                    Some(Ok(entry)) => return LinkChange::Entry(entry),
+                    Some(Ok(entry)) => {
+                        self.note(std::slice::from_ref(&entry));
+                        return LinkChange::Entry(entry);
+                    }
                     Some(Err(error)) => {
                         tracing::warn!(%error, prefix = self.prefix, "bucket watch error");
                         self.check_bucket().await;
@@ -120,8 +129,11 @@ impl LinkWatch {
                     }
                 }
             }
-            match watch_and_read(&self.kv, self.prefix).await {
+            match watch_and_read(&self.kv, self.prefix, &self.reported).await {
                 Ok((watch, snapshot)) => {
+                    // Keys with no record left at all are forgotten.
+                    self.reported.clear();
+                    self.note(&snapshot);
                     self.watch = Some(watch);
                     self.backoff.reset();
                     self.following
@@ -138,6 +150,12 @@ impl LinkWatch {
 }
 
 impl LinkWatch {
+    /// Remembers the keys of `entries` as reported.
+    fn note(&mut self, entries: &[kv::Entry]) {
+        self.reported
+            .extend(entries.iter().map(|entry| entry.key.clone()));
+    }
+
     /// Drops the watch when the bucket cannot be read, so the next change
     /// is a fresh watch and snapshot (or a wait for the bucket).
     async fn check_bucket(&mut self) {
@@ -151,8 +169,13 @@ impl LinkWatch {
 }
 
 /// A watch of every key under `prefix`, then every such entry there is now
-/// (what else shares the bucket is left out).
-async fn watch_and_read(kv: &Store, prefix: &str) -> Result<(kv::Watch, Vec<kv::Entry>), String> {
+/// (what else shares the bucket is left out), then the last record of each
+/// key in `reported` that is no longer live (its delete marker).
+async fn watch_and_read(
+    kv: &Store,
+    prefix: &str,
+    reported: &std::collections::HashSet<String>,
+) -> Result<(kv::Watch, Vec<kv::Entry>), String> {
     let watch = kv
         .watch(format!("{prefix}>"))
         .await
@@ -167,9 +190,12 @@ async fn watch_and_read(kv: &Store, prefix: &str) -> Result<(kv::Watch, Vec<kv::
             }
         }
     }
-    let mut entries = Vec::with_capacity(names.len());
-    for key in names {
-        if let Some(entry) = kv.entry(key).await.map_err(|e| e.to_string())? {
+    let live: std::collections::HashSet<&String> = names.iter().collect();
+    let mut gone: Vec<&String> = reported.iter().filter(|key| !live.contains(key)).collect();
+    gone.sort();
+    let mut entries = Vec::with_capacity(names.len() + gone.len());
+    for key in names.iter().chain(gone) {
+        if let Some(entry) = kv.entry(key.as_str()).await.map_err(|e| e.to_string())? {
             entries.push(entry);
         }
     }

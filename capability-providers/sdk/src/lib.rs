@@ -327,16 +327,23 @@ pub async fn run<P: Capability>(
     } else {
         LinkSigners::Trusted(data.trusted_cluster_keys.clone())
     };
+    let versions = std::sync::Mutex::default();
     let applier = LinkApplier {
         context: &context,
         provider: &*provider,
         links: &links,
         signers: &signers,
+        versions: &versions,
     };
-    let (mut watch, snapshot) = LinkWatch::open(kv).await.map_err(join_error)?;
+    let (mut watch, snapshot) = LinkWatch::open(kv.clone()).await.map_err(join_error)?;
     applier.apply(LinkChange::Snapshot(snapshot));
 
     let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
+    // Keys revoked anywhere in the lattice, before any call is served.
+    let revocations = lattice_rpc::revocations::follow(kv, verifier.clone())
+        .await
+        .map_err(join_error)?;
+    let mut revocations = std::pin::pin!(revocations);
     let callee = Callee::new(client.clone(), verifier, MAX_CONCURRENT_CALLS).within(budget);
     let invocations = Arc::new(ProviderInvocations {
         id: data.provider_id.clone(),
@@ -381,6 +388,7 @@ pub async fn run<P: Capability>(
                 break;
             }
             change = watch.next() => applier.apply(change),
+            () = &mut revocations => {}
             check = health.next() => {
                 let Some(check) = check else {
                     lost = Some("the health subscription ended".into());

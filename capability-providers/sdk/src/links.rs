@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use async_nats::jetstream::kv::{self, Operation};
 use lattice_interfaces::capability::{Capability, ProviderContext};
-use lattice_interfaces::protocol::link_entry::{self, LinkSigners};
+use lattice_interfaces::protocol::link_entry::{self, AppliedVersions, LinkSigners};
 use lattice_interfaces::Link;
 use lattice_rpc::LinkChange;
 
@@ -21,6 +21,8 @@ pub(crate) struct LinkApplier<'a> {
     pub(crate) provider: &'a dyn Capability,
     pub(crate) links: &'a LinkTable,
     pub(crate) signers: &'a LinkSigners,
+    /// The entry version applied per key: older entries are refused.
+    pub(crate) versions: &'a std::sync::Mutex<AppliedVersions>,
 }
 
 impl LinkApplier<'_> {
@@ -29,11 +31,9 @@ impl LinkApplier<'_> {
         match change {
             LinkChange::Entry(entry) => self.entry(entry),
             LinkChange::Snapshot(entries) => {
-                let present: HashSet<String> = entries
-                    .iter()
-                    .filter(|e| e.operation == Operation::Put)
-                    .map(|e| e.key.clone())
-                    .collect();
+                // Links with no record left at all are dropped; deletes
+                // come as entries (and only signed ones delete).
+                let present: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
                 let gone: Vec<String> = self
                     .links
                     .read()
@@ -52,10 +52,33 @@ impl LinkApplier<'_> {
         }
     }
 
+    /// Applies one entry or signed delete, when a trusted host signed it
+    /// and it is not older than what was applied at its key: anything else
+    /// (written straight into the bucket, an old entry put back, a bare
+    /// delete) changes nothing here.
     fn entry(&self, entry: kv::Entry) {
-        match entry.operation {
-            Operation::Put => self.put(entry.key, &entry.value),
-            Operation::Delete | Operation::Purge => self.remove(&entry.key),
+        let opened = match entry.operation {
+            Operation::Put => link_entry::open(&entry.key, &entry.value, self.signers),
+            Operation::Delete | Operation::Purge => {
+                link_entry::open_delete(&entry.key, &entry.value, self.signers).map(|version| {
+                    link_entry::Signed {
+                        version,
+                        value: None,
+                    }
+                })
+            }
+        };
+        let admitted = opened.and_then(|signed| {
+            self.versions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .admit(&entry.key, signed.version)?;
+            Ok(signed.value)
+        });
+        match admitted {
+            Ok(Some(link)) => self.put(entry.key, link),
+            Ok(None) => self.remove(&entry.key),
+            Err(refused) => tracing::warn!(%refused, "link entry refused"),
         }
     }
 
@@ -70,18 +93,9 @@ impl LinkApplier<'_> {
         }
     }
 
-    /// Applies the link stored at `key` (`value`, untrusted bytes) when it
-    /// names the provider; a link that moved to another provider is taken
-    /// away. Only entries a trusted host signed: one written straight into
-    /// the bucket by anyone else changes nothing here.
-    fn put(&self, key: String, value: &[u8]) {
-        let link = match link_entry::open(&key, value, self.signers) {
-            Ok(link) => link,
-            Err(refused) => {
-                tracing::warn!(%refused, "link entry refused");
-                return;
-            }
-        };
+    /// Applies `link`, stored at `key`, when it names the provider; a link
+    /// that moved to another provider is taken away.
+    fn put(&self, key: String, link: Link) {
         let mut known = self
             .links
             .write()

@@ -157,6 +157,7 @@ impl Control {
                 lifetime: self.provider_grant,
                 client: self.client.clone(),
                 revoke_subject: self.subjects.ctl(op::RevokeGrant::NAME),
+                state: self.state.clone(),
             },
             self.events.clone(),
             health,

@@ -124,6 +124,11 @@ impl Lattice {
         let mirror = state.mirror_links(host.clone(), events.clone()).await?;
         let links_followed = mirror.following();
         let config_mirror = state.mirror_config(host.clone(), events.clone()).await?;
+        // Provider keys revoked anywhere in the lattice, before any call.
+        let revocations =
+            lattice_rpc::revocations::follow(state.kv.clone(), config.cluster.verifier())
+                .await
+                .map_err(StateError::Nats)?;
         let stop_tasks = CancellationToken::new();
         let rpc = Arc::new(rpc::Rpc::new(
             client.clone(),
@@ -231,6 +236,7 @@ impl Lattice {
                 tokio::select! {
                     () = mirror.run() => {}
                     () = config_mirror.run() => {}
+                    () = revocations => {}
                     () = stop.cancelled() => {}
                 }
             }

@@ -68,12 +68,14 @@ pub(crate) struct Grants {
     pub(crate) client: async_nats::Client,
     /// `grant.revoke`, to every host.
     pub(crate) revoke_subject: String,
+    /// Where revocations are kept for whoever was not listening.
+    pub(crate) state: super::state::LatticeState,
 }
 
 impl Grants {
-    /// Revokes `key` here at once and tells every host (whose answers
-    /// nobody waits for: a host that misses it refuses the key anyway once
-    /// its last grant expires).
+    /// Revokes `key` here at once, keeps the revocation in the lattice's
+    /// bucket (for hosts that join later and provider processes) and tells
+    /// every host now (whose answers nobody waits for).
     async fn revoke(&self, key: &ProviderKey, provider_id: &str) {
         let revocation = match key.revocation() {
             Ok(revocation) => revocation,
@@ -84,6 +86,9 @@ impl Grants {
         };
         if let Err(error) = self.keys.revoke(&revocation) {
             tracing::error!(provider = %provider_id, %error, "cannot revoke a provider key");
+        }
+        if let Err(error) = self.state.put_revocation(&revocation).await {
+            tracing::warn!(provider = %provider_id, %error, "cannot keep a provider key's revocation in the lattice's bucket");
         }
         let Ok(payload) = serde_json::to_vec(&revocation) else {
             return;

@@ -129,6 +129,11 @@ impl ClusterKeys {
         self.verifier.trusted().cloned().collect()
     }
 
+    /// What checks invocations against these keys.
+    pub(crate) fn verifier(&self) -> Arc<Verifier> {
+        self.verifier.clone()
+    }
+
     /// Takes `revocation` to heart, when a key trusted here issued it.
     pub(crate) fn revoke(
         &self,

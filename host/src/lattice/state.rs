@@ -12,7 +12,7 @@ use async_nats::jetstream::stream;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::events::{self, LatticeEvent};
-use lattice_interfaces::protocol::link_entry::{self, EntryRefused, LinkSigners};
+use lattice_interfaces::protocol::link_entry::{self, AppliedVersions, EntryRefused, LinkSigners};
 use lattice_interfaces::protocol::state::{self as keys, CLAIMS_PREFIX, LINK_PREFIX};
 use lattice_interfaces::{ComponentId, Link, LinkKey};
 use lattice_rpc::{EventPublisher, LinkChange, LinkWatch};
@@ -98,6 +98,8 @@ pub struct LinkSigning {
 #[derive(Clone)]
 pub struct LatticeState {
     pub(super) kv: Store,
+    /// Writes what `Store` cannot: delete markers carrying a tombstone.
+    js: async_nats::jetstream::Context,
     signing: Option<LinkSigning>,
 }
 
@@ -114,7 +116,11 @@ impl LatticeState {
     ) -> Result<Self, StateError> {
         js.get_key_value(bucket)
             .await
-            .map(|kv| Self { kv, signing: None })
+            .map(|kv| Self {
+                kv,
+                js: js.clone(),
+                signing: None,
+            })
             .map_err(|e| {
                 StateError::Nats(format!(
                     "no lattice state bucket {bucket}: {e} (has a host of this lattice ever run?)"
@@ -144,7 +150,11 @@ impl LatticeState {
         replicas: usize,
     ) -> Result<Self, StateError> {
         if let Ok(kv) = js.get_key_value(bucket).await {
-            return Ok(Self { kv, signing: None });
+            return Ok(Self {
+                kv,
+                js: js.clone(),
+                signing: None,
+            });
         }
         // The stream a KV bucket is, created directly: async-nats's
         // create_key_value first reads account info in a shape that
@@ -168,7 +178,11 @@ impl LatticeState {
         if let Err(error) = created {
             tracing::debug!(%error, bucket, "creating the state bucket failed; another host may have made it");
         }
-        js.get_key_value(bucket).await.map(|kv| Self { kv, signing: None }).map_err(|e| {
+        js.get_key_value(bucket).await.map(|kv| Self {
+                kv,
+                js: js.clone(),
+                signing: None,
+            }).map_err(|e| {
             StateError::Nats(format!(
                 "cannot open or create KV bucket {bucket}: {e} (is JetStream enabled? run nats-server -js)"
             ))
@@ -194,10 +208,10 @@ impl LatticeState {
 
     /// The link in the entry at `key`: checked when this state has a
     /// signing policy, else read as it is (tools that only delete).
-    fn link_in(&self, key: &str, value: &[u8]) -> Result<Link, EntryRefused> {
+    fn link_in(&self, key: &str, value: &[u8]) -> Result<Option<Link>, EntryRefused> {
         match &self.signing {
-            Some(signing) => link_entry::open(key, value, &signing.signers),
-            None => link_entry::read_unchecked(key, value),
+            Some(signing) => link_entry::open(key, value, &signing.signers).map(|s| s.value),
+            None => link_entry::read_unchecked(key, value).map(Some),
         }
     }
 
@@ -216,14 +230,22 @@ impl LatticeState {
 
     async fn write_link(&self, link: &Link, replace: bool) -> Result<(), StateError> {
         let signing = self.signing.as_ref().ok_or(StateError::CannotSign)?;
-        let (key, value) = link_entry::seal(link, &signing.signer).map_err(nats)?;
-        let value = Bytes::from(value);
+        let key = keys::link_key(&link.key())?;
         for _attempt in 0..5 {
-            match self.kv.entry(key.clone()).await.map_err(nats)? {
+            let current = self.kv.entry(key.clone()).await.map_err(nats)?;
+            // Above whatever version the key held, tombstones included.
+            let version = link_entry::next_version(
+                current
+                    .as_ref()
+                    .map_or(0, |entry| link_entry::version_unchecked(&entry.value)),
+            );
+            let (_, value) = link_entry::seal(link, version, &signing.signer).map_err(nats)?;
+            let value = Bytes::from(value);
+            match current {
                 Some(entry) if entry.operation == Operation::Put => {
                     // An entry no host can verify holds nothing: it is
                     // overwritten, never a reason to refuse a real link.
-                    if let Ok(existing) = self.link_in(&key, &entry.value) {
+                    if let Ok(Some(existing)) = self.link_in(&key, &entry.value) {
                         if existing.target != link.target && !replace {
                             return Err(StateError::Clash {
                                 existing: existing.to_string(),
@@ -243,7 +265,18 @@ impl LatticeState {
                         return Ok(());
                     }
                 }
-                _ => {
+                Some(entry) => {
+                    // A delete marker: written over at its revision.
+                    if self
+                        .kv
+                        .update(&key, value.clone(), entry.revision)
+                        .await
+                        .is_ok()
+                    {
+                        return Ok(());
+                    }
+                }
+                None => {
                     if self.kv.create(&key, value.clone()).await.is_ok() {
                         return Ok(());
                     }
@@ -252,6 +285,58 @@ impl LatticeState {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Err(StateError::Contended(key))
+    }
+
+    /// Deletes the entry at `key` (of revision `revision`, version
+    /// `version`): with a signed tombstone when this state signs, so hosts
+    /// and provider processes apply the delete; a bare delete otherwise
+    /// (tools without a cluster key), which running readers refuse and
+    /// hosts that start later see as nothing there. `Ok(false)`: another
+    /// writer came first.
+    async fn delete_entry(
+        &self,
+        key: &str,
+        revision: u64,
+        version: u64,
+    ) -> Result<bool, StateError> {
+        let Some(signing) = &self.signing else {
+            return Ok(self
+                .kv
+                .delete_expect_revision(key, Some(revision))
+                .await
+                .is_ok());
+        };
+        let tombstone =
+            link_entry::seal_delete(key, link_entry::next_version(version), &signing.signer)
+                .map_err(nats)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("KV-Operation", "DEL");
+        headers.insert(
+            async_nats::header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            revision.to_string().as_str(),
+        );
+        let subject = format!(
+            "{}{key}",
+            self.kv.put_prefix.as_ref().unwrap_or(&self.kv.prefix)
+        );
+        let acked = match self
+            .js
+            .publish_with_headers(subject, headers, tombstone.into())
+            .await
+        {
+            Ok(ack) => ack.await,
+            Err(error) => Err(error),
+        };
+        match acked {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error.kind()
+                    == async_nats::jetstream::context::PublishErrorKind::WrongLastSequence =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(nats(error)),
+        }
     }
 
     /// Deletes whatever entry holds `key`, readable or not (an operator
@@ -288,12 +373,8 @@ impl LatticeState {
             if !wanted(held.as_ref()) {
                 return Ok(None);
             }
-            if self
-                .kv
-                .delete_expect_revision(&kv_key, Some(entry.revision))
-                .await
-                .is_ok()
-            {
+            let version = link_entry::version_unchecked(&entry.value);
+            if self.delete_entry(&kv_key, entry.revision, version).await? {
                 return Ok(Some(match held {
                     Some(link) => DeletedLink::Link(link),
                     None => DeletedLink::Unreadable { key: kv_key },
@@ -352,7 +433,7 @@ impl LatticeState {
             .await?
             .into_iter()
             .filter_map(|(key, value)| match self.link_in(&key, &value) {
-                Ok(link) => Some(link),
+                Ok(link) => link,
                 Err(refused) => {
                     tracing::warn!(%refused, "link entry left out");
                     None
@@ -376,6 +457,26 @@ impl LatticeState {
         self.decoded(CLAIMS_PREFIX).await
     }
 
+    /// Keeps `revocation` in the bucket (`revoked.<key>`), where hosts and
+    /// provider processes follow it.
+    ///
+    /// # Errors
+    ///
+    /// The bucket cannot be written.
+    pub async fn put_revocation(
+        &self,
+        revocation: &lattice_interfaces::protocol::rpc::GrantRevocation,
+    ) -> Result<(), StateError> {
+        let key = format!(
+            "{}{}",
+            lattice_interfaces::protocol::state::REVOKED_PREFIX,
+            revocation.key
+        );
+        let value = serde_json::to_vec(revocation).map_err(nats)?;
+        self.kv.put(key, value.into()).await.map_err(nats)?;
+        Ok(())
+    }
+
     /// Stores named config.
     pub async fn put_config(
         &self,
@@ -384,7 +485,19 @@ impl LatticeState {
     ) -> Result<(), StateError> {
         let signing = self.signing.as_ref().ok_or(StateError::CannotSign)?;
         let key = keys::config_key(name);
-        let value = link_entry::seal_config(&key, values, &signing.signer).map_err(nats)?;
+        let previous = self
+            .kv
+            .entry(key.clone())
+            .await
+            .map_err(nats)?
+            .map_or(0, |entry| link_entry::version_unchecked(&entry.value));
+        let value = link_entry::seal_config(
+            &key,
+            values,
+            link_entry::next_version(previous),
+            &signing.signer,
+        )
+        .map_err(nats)?;
         self.kv.put(key, Bytes::from(value)).await.map_err(nats)?;
         Ok(())
     }
@@ -398,10 +511,11 @@ impl LatticeState {
         match self.kv.entry(key.clone()).await.map_err(nats)? {
             Some(entry) if entry.operation == Operation::Put => {
                 let values = match &self.signing {
-                    Some(signing) => link_entry::open_config(&key, &entry.value, &signing.signers),
-                    None => link_entry::read_config_unchecked(&key, &entry.value),
+                    Some(signing) => link_entry::open_config(&key, &entry.value, &signing.signers)
+                        .map(|signed| signed.value),
+                    None => link_entry::read_config_unchecked(&key, &entry.value).map(Some),
                 };
-                values.map(Some).map_err(|refused| StateError::Corrupt {
+                values.map_err(|refused| StateError::Corrupt {
                     key,
                     reason: refused.to_string(),
                 })
@@ -412,11 +526,21 @@ impl LatticeState {
 
     /// Deletes named config; returns whether it existed.
     pub async fn delete_config(&self, name: &ComponentId) -> Result<bool, StateError> {
-        let existed = self.config(name).await?.is_some();
-        if existed {
-            self.kv.delete(keys::config_key(name)).await.map_err(nats)?;
+        let key = keys::config_key(name);
+        for _attempt in 0..5 {
+            let Some(entry) = self.kv.entry(key.clone()).await.map_err(nats)? else {
+                return Ok(false);
+            };
+            if entry.operation != Operation::Put {
+                return Ok(false);
+            }
+            let version = link_entry::version_unchecked(&entry.value);
+            if self.delete_entry(&key, entry.revision, version).await? {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(existed)
+        Err(StateError::Contended(key))
     }
 
     /// Mirrors every link of the bucket into `host`: first what is there
@@ -437,6 +561,7 @@ impl LatticeState {
         let mut mirror = LinkMirror {
             watch,
             applied: HashMap::new(),
+            versions: AppliedVersions::default(),
             host,
             events,
             signers,
@@ -470,6 +595,7 @@ impl LatticeState {
             host,
             events,
             signers,
+            versions: AppliedVersions::default(),
         };
         mirror.resync(snapshot).await;
         Ok(mirror)
@@ -482,6 +608,8 @@ pub struct ConfigMirror {
     host: Host,
     events: EventPublisher,
     signers: LinkSigners,
+    /// The version applied per key: older entries are refused.
+    versions: AppliedVersions,
 }
 
 impl ConfigMirror {
@@ -500,11 +628,12 @@ impl ConfigMirror {
         }
     }
 
+    /// Applies a fresh read: config with no record left at all is dropped;
+    /// the rest, deletes included, as entries.
     async fn resync(&mut self, snapshot: Vec<kv::Entry>) {
         let named = self.host.named_config();
         let present: Vec<ComponentId> = snapshot
             .iter()
-            .filter(|e| e.operation == Operation::Put)
             .filter_map(|e| config_name(&e.key))
             .collect();
         named.retain(&present);
@@ -513,30 +642,42 @@ impl ConfigMirror {
         }
     }
 
-    /// Applies one entry; one its signers did not sign changes nothing
-    /// (actors keep reading what they read) and raises `config_refused`.
+    /// Applies one entry or signed delete; one its signers did not sign,
+    /// an older one than applied, or a bare delete changes nothing (actors
+    /// keep reading what they read) and raises `config_refused`.
     async fn apply(&mut self, entry: &kv::Entry) {
         let Some(name) = config_name(&entry.key) else {
             tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable config key in lattice state; ignored");
             return;
         };
         let named = self.host.named_config();
-        match entry.operation {
-            Operation::Put => {
-                match link_entry::open_config(&entry.key, &entry.value, &self.signers) {
-                    Ok(values) => named.put(name, values),
-                    Err(refused) => {
-                        tracing::warn!(%refused, "named config entry refused");
-                        self.events
-                            .publish(LatticeEvent::ConfigRefused(events::EntryRefused {
-                                key: entry.key.clone(),
-                                reason: refused.to_string(),
-                            }))
-                            .await;
+        let opened = match entry.operation {
+            Operation::Put => link_entry::open_config(&entry.key, &entry.value, &self.signers),
+            Operation::Delete | Operation::Purge => {
+                link_entry::open_delete(&entry.key, &entry.value, &self.signers).map(|version| {
+                    link_entry::Signed {
+                        version,
+                        value: None,
                     }
-                }
+                })
             }
-            Operation::Delete | Operation::Purge => named.delete(&name),
+        };
+        let admitted = opened.and_then(|signed| {
+            self.versions.admit(&entry.key, signed.version)?;
+            Ok(signed.value)
+        });
+        match admitted {
+            Ok(Some(values)) => named.put(name, values),
+            Ok(None) => named.delete(&name),
+            Err(refused) => {
+                tracing::warn!(%refused, "named config entry refused");
+                self.events
+                    .publish(LatticeEvent::ConfigRefused(events::EntryRefused {
+                        key: entry.key.clone(),
+                        reason: refused.to_string(),
+                    }))
+                    .await;
+            }
         }
     }
 }
@@ -551,6 +692,8 @@ pub struct LinkMirror {
     watch: LinkWatch,
     /// The revision applied per key.
     applied: HashMap<String, u64>,
+    /// The entry version applied per key: older entries are refused.
+    versions: AppliedVersions,
     host: Host,
     events: EventPublisher,
     signers: LinkSigners,
@@ -580,7 +723,8 @@ impl LinkMirror {
         }
     }
 
-    /// Applies a fresh read of every link: links deleted since are dropped.
+    /// Applies a fresh read of every link: links with no record left at
+    /// all are dropped; deletes are applied as entries (signed ones only).
     async fn resync(&mut self, snapshot: Vec<kv::Entry>) {
         let present: std::collections::HashSet<&str> =
             snapshot.iter().map(|e| e.key.as_str()).collect();
@@ -614,23 +758,36 @@ impl LinkMirror {
             tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable link key in lattice state; ignored");
             return;
         };
-        match entry.operation {
-            Operation::Put => match link_entry::open(&entry.key, &entry.value, &self.signers) {
-                Ok(link) => self.host.apply_lattice_link(link),
-                Err(refused) => {
-                    // Not applied: a link this host serves under the key
-                    // stays as it was.
-                    tracing::warn!(%refused, "link entry refused");
-                    self.events
-                        .publish(LatticeEvent::LinkRefused(events::EntryRefused {
-                            key: entry.key.clone(),
-                            reason: refused.to_string(),
-                        }))
-                        .await;
-                }
-            },
+        let opened = match entry.operation {
+            Operation::Put => link_entry::open(&entry.key, &entry.value, &self.signers),
             Operation::Delete | Operation::Purge => {
+                link_entry::open_delete(&entry.key, &entry.value, &self.signers).map(|version| {
+                    link_entry::Signed {
+                        version,
+                        value: None,
+                    }
+                })
+            }
+        };
+        let admitted = opened.and_then(|signed| {
+            self.versions.admit(&entry.key, signed.version)?;
+            Ok(signed.value)
+        });
+        match admitted {
+            Ok(Some(link)) => self.host.apply_lattice_link(link),
+            Ok(None) => {
                 self.host.delete_link(&key);
+            }
+            Err(refused) => {
+                // Not applied: a link this host serves under the key stays
+                // as it was.
+                tracing::warn!(%refused, "link entry refused");
+                self.events
+                    .publish(LatticeEvent::LinkRefused(events::EntryRefused {
+                        key: entry.key.clone(),
+                        reason: refused.to_string(),
+                    }))
+                    .await;
             }
         }
     }

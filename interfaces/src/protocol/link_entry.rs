@@ -11,6 +11,16 @@
 //! copied to another key is refused, and the link's own key must be the
 //! entry's. A named config entry is the same with `"config": {KEY: VALUE}`
 //! and `lattice-config\n<kv key>\n<config JSON>`.
+//!
+//! Entries carry a version (`"version": V`, the writer's clock in
+//! milliseconds, always above the version it replaces), signed with them
+//! (`lattice-link@V\n…`): a reader refuses an entry older than one it
+//! applied at the same key, so an old entry put back is not a rollback
+//! (issue 29, finding 8). A delete is signed too: the KV delete marker
+//! carries the same entry with `null` in place of the link or config (a
+//! tombstone); a delete marker without one deletes nothing for a reader
+//! that holds the entry. Entries written before versions (no `version`)
+//! read as version 0.
 
 use data_encoding::BASE64URL_NOPAD;
 use nkeys::KeyPair;
@@ -57,8 +67,78 @@ impl Kind {
         }
     }
 
-    fn signed_bytes(self, key: &str, json: &str) -> Vec<u8> {
-        format!("lattice-{}\n{key}\n{json}", self.field()).into_bytes()
+    fn signed_bytes(self, key: &str, version: u64, json: &str) -> Vec<u8> {
+        match version {
+            // Entries written before versions.
+            0 => format!("lattice-{}\n{key}\n{json}", self.field()).into_bytes(),
+            _ => format!("lattice-{}@{version}\n{key}\n{json}", self.field()).into_bytes(),
+        }
+    }
+
+    /// The kind of entry stored at `key`.
+    fn of_key(key: &str) -> Option<Self> {
+        if key.starts_with(crate::protocol::state::LINK_PREFIX) {
+            Some(Self::Link)
+        } else if key.starts_with(crate::protocol::state::CONFIG_PREFIX) {
+            Some(Self::Config)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a signed entry holds at its version: a value, or `None` for a
+/// signed delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed<T> {
+    /// The entry's version (0: written before versions).
+    pub version: u64,
+    /// What it holds; `None`: the key's value was deleted.
+    pub value: Option<T>,
+}
+
+/// The version a writer gives an entry that replaces one of version
+/// `previous` (0 when there is none): its clock in milliseconds, and
+/// always above `previous`.
+pub fn next_version(previous: u64) -> u64 {
+    crate::protocol::rpc::unix_ms().max(previous.saturating_add(1))
+}
+
+/// The version of stored entry `value`, unchecked (0 when it has none or
+/// is not an entry): what a writer replaces.
+pub fn version_unchecked(value: &[u8]) -> u64 {
+    #[derive(Deserialize)]
+    struct Versioned {
+        #[serde(default)]
+        version: u64,
+    }
+    serde_json::from_slice::<Versioned>(value).map_or(0, |v| v.version)
+}
+
+/// The versions a reader applied, by key: an entry older than the one
+/// applied is refused (an old entry put back).
+#[derive(Debug, Default)]
+pub struct AppliedVersions(std::collections::HashMap<String, u64>);
+
+impl AppliedVersions {
+    /// Records `version` at `key`, unless it is older than what was applied
+    /// there; the same version again is accepted (an entry read twice).
+    ///
+    /// # Errors
+    ///
+    /// [`EntryRefused::RolledBack`] naming both versions.
+    pub fn admit(&mut self, key: &str, version: u64) -> Result<(), EntryRefused> {
+        match self.0.get(key) {
+            Some(&applied) if version < applied => Err(EntryRefused::RolledBack {
+                key: key.to_string(),
+                version,
+                applied,
+            }),
+            _ => {
+                self.0.insert(key.to_string(), version);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -95,6 +175,23 @@ pub enum EntryRefused {
         /// What it holds instead.
         reason: String,
     },
+    /// Older than the entry already applied at the key: an old entry put
+    /// back.
+    #[error("entry {key} is version {version}, older than version {applied} already applied (an old entry put back)")]
+    RolledBack {
+        /// The KV key.
+        key: String,
+        /// Its version.
+        version: u64,
+        /// The version applied.
+        applied: u64,
+    },
+    /// A delete without a signed tombstone: it deletes nothing.
+    #[error("entry {key} was deleted without a signed tombstone; what was applied stays")]
+    UnsignedDelete {
+        /// The KV key.
+        key: String,
+    },
 }
 
 /// An entry as stored: the signed JSON under its kind's field (`link` or
@@ -104,25 +201,76 @@ pub enum EntryRefused {
 struct Entry<'a> {
     #[serde(borrow, alias = "config")]
     link: &'a RawValue,
+    #[serde(default)]
+    version: u64,
     signed_by: String,
     signature: String,
 }
 
-/// The bucket value holding `json` at `key`, signed by `signer`.
-fn seal_json(kind: Kind, key: &str, json: &str, signer: &KeyPair) -> Result<Vec<u8>, String> {
+impl Entry<'_> {
+    /// Whether it is a tombstone (`null` where the value was).
+    fn deletes(&self) -> bool {
+        self.link.get() == "null"
+    }
+}
+
+/// The bucket value holding `json` at `key` at `version`, signed by
+/// `signer`.
+fn seal_json(
+    kind: Kind,
+    key: &str,
+    version: u64,
+    json: &str,
+    signer: &KeyPair,
+) -> Result<Vec<u8>, String> {
     let signature = signer
-        .sign(&kind.signed_bytes(key, json))
+        .sign(&kind.signed_bytes(key, version, json))
         .map_err(|e| format!("cannot sign entry {key}: {e}"))?;
     // Written out by hand: the signed JSON must be stored byte for byte
     // (a JSON value in between would reorder its fields).
     let quoted = |text: &str| serde_json::to_string(text).map_err(|e| e.to_string());
     Ok(format!(
-        "{{\"{}\":{json},\"signed_by\":{},\"signature\":{}}}",
+        "{{\"{}\":{json},\"version\":{version},\"signed_by\":{},\"signature\":{}}}",
         kind.field(),
         quoted(&signer.public_key())?,
         quoted(&BASE64URL_NOPAD.encode(&signature))?
     )
     .into_bytes())
+}
+
+/// The tombstone a delete of `key` (a link's or named config's) carries at
+/// `version`, signed by `signer`.
+///
+/// # Errors
+///
+/// `key` is neither a link's nor a config's, or the signer cannot sign.
+pub fn seal_delete(key: &str, version: u64, signer: &KeyPair) -> Result<Vec<u8>, String> {
+    let kind =
+        Kind::of_key(key).ok_or_else(|| format!("{key} is neither a link nor named config"))?;
+    seal_json(kind, key, version, "null", signer)
+}
+
+/// What the KV delete marker at `key` (its payload `value`) deletes: a
+/// signed tombstone's version, when its signer is one of `signers`.
+///
+/// # Errors
+///
+/// [`EntryRefused::UnsignedDelete`] for a bare delete; otherwise as for
+/// entries.
+pub fn open_delete(key: &str, value: &[u8], signers: &LinkSigners) -> Result<u64, EntryRefused> {
+    let unsigned = || EntryRefused::UnsignedDelete {
+        key: key.to_string(),
+    };
+    let kind = Kind::of_key(key).ok_or_else(unsigned)?;
+    if value.is_empty() {
+        return Err(unsigned());
+    }
+    let entry = open_json(kind, key, value, signers)?;
+    if entry.deletes() {
+        Ok(entry.version)
+    } else {
+        Err(unsigned())
+    }
 }
 
 /// The signed JSON of entry `value` at `key`, when its signature is good and
@@ -149,7 +297,12 @@ fn open_json<'a>(
         .decode(entry.signature.as_bytes())
         .map_err(|_| bad_signature())?;
     KeyPair::from_public_key(&entry.signed_by)
-        .and_then(|signer| signer.verify(&kind.signed_bytes(key, entry.link.get()), &signature))
+        .and_then(|signer| {
+            signer.verify(
+                &kind.signed_bytes(key, entry.version, entry.link.get()),
+                &signature,
+            )
+        })
         .map_err(|_| bad_signature())?;
     Ok(entry)
 }
@@ -157,19 +310,25 @@ fn open_json<'a>(
 /// Named config as a signed entry holds it.
 pub type NamedConfig = std::collections::BTreeMap<String, String>;
 
-/// The bucket value for named config `values` at `key` (`config.<name>`),
-/// signed by `signer` (a cluster key).
+/// The bucket value for named config `values` at `key` (`config.<name>`)
+/// at `version`, signed by `signer` (a cluster key).
 ///
 /// # Errors
 ///
 /// The signer cannot sign.
-pub fn seal_config(key: &str, values: &NamedConfig, signer: &KeyPair) -> Result<Vec<u8>, String> {
+pub fn seal_config(
+    key: &str,
+    values: &NamedConfig,
+    version: u64,
+    signer: &KeyPair,
+) -> Result<Vec<u8>, String> {
     let json = serde_json::to_string(values).map_err(|e| e.to_string())?;
-    seal_json(Kind::Config, key, &json, signer)
+    seal_json(Kind::Config, key, version, &json, signer)
 }
 
 /// The named config in entry `value` at `key`, when its signature is good
-/// and its signer one of `signers`.
+/// and its signer one of `signers`, with its version (`None`: a signed
+/// delete).
 ///
 /// # Errors
 ///
@@ -178,9 +337,16 @@ pub fn open_config(
     key: &str,
     value: &[u8],
     signers: &LinkSigners,
-) -> Result<NamedConfig, EntryRefused> {
+) -> Result<Signed<NamedConfig>, EntryRefused> {
     let entry = open_json(Kind::Config, key, value, signers)?;
-    config_in(key, &entry)
+    Ok(Signed {
+        version: entry.version,
+        value: if entry.deletes() {
+            None
+        } else {
+            Some(config_in(key, &entry)?)
+        },
+    })
 }
 
 /// The named config in entry `value` at `key`, without checking who signed
@@ -201,15 +367,16 @@ fn config_in(key: &str, entry: &Entry<'_>) -> Result<NamedConfig, EntryRefused> 
     })
 }
 
-/// The bucket value for `link`, signed by `signer` (a cluster key).
+/// The bucket value for `link` at `version`, signed by `signer` (a
+/// cluster key).
 ///
 /// # Errors
 ///
 /// The link's names cannot form a key, or the signer cannot sign.
-pub fn seal(link: &Link, signer: &KeyPair) -> Result<(String, Vec<u8>), String> {
+pub fn seal(link: &Link, version: u64, signer: &KeyPair) -> Result<(String, Vec<u8>), String> {
     let key = link_key(&link.key()).map_err(|e| e.to_string())?;
     let json = serde_json::to_string(link).map_err(|e| e.to_string())?;
-    let value = seal_json(Kind::Link, &key, &json, signer)?;
+    let value = seal_json(Kind::Link, &key, version, &json, signer)?;
     Ok((key, value))
 }
 
@@ -225,14 +392,22 @@ pub fn read_unchecked(key: &str, value: &[u8]) -> Result<Link, EntryRefused> {
 }
 
 /// The link in entry `value` stored at `key`, when its signature is good,
-/// its signer one of `signers`, and the link belongs under `key`.
+/// its signer one of `signers`, and the link belongs under `key`, with its
+/// version (`None`: a signed delete).
 ///
 /// # Errors
 ///
 /// See [`EntryRefused`].
-pub fn open(key: &str, value: &[u8], signers: &LinkSigners) -> Result<Link, EntryRefused> {
+pub fn open(key: &str, value: &[u8], signers: &LinkSigners) -> Result<Signed<Link>, EntryRefused> {
     let entry = open_json(Kind::Link, key, value, signers)?;
-    link_in(key, &entry)
+    Ok(Signed {
+        version: entry.version,
+        value: if entry.deletes() {
+            None
+        } else {
+            Some(link_in(key, &entry)?)
+        },
+    })
 }
 
 fn parse<'a>(key: &str, value: &'a [u8]) -> Result<Entry<'a>, EntryRefused> {
@@ -276,13 +451,14 @@ mod tests {
     #[test]
     fn a_sealed_link_opens_for_its_signer_and_any() {
         let host = KeyPair::new_cluster();
-        let (key, value) = seal(&link("hello"), &host).unwrap();
+        let (key, value) = seal(&link("hello"), 7, &host).unwrap();
         assert_eq!(key, "link.http.wasi.http.default");
         let trusted = LinkSigners::Trusted(vec![host.public_key()]);
-        assert_eq!(open(&key, &value, &trusted).unwrap(), link("hello"));
+        let opened = open(&key, &value, &trusted).unwrap();
+        assert_eq!((opened.version, opened.value), (7, Some(link("hello"))));
         assert_eq!(
-            open(&key, &value, &LinkSigners::Any).unwrap(),
-            link("hello")
+            open(&key, &value, &LinkSigners::Any).unwrap().value,
+            Some(link("hello"))
         );
         assert_eq!(read_unchecked(&key, &value).unwrap(), link("hello"));
     }
@@ -291,7 +467,7 @@ mod tests {
     fn forged_changed_moved_and_bare_entries_are_refused() {
         let host = KeyPair::new_cluster();
         let trusted = LinkSigners::Trusted(vec![host.public_key()]);
-        let (key, value) = seal(&link("hello"), &host).unwrap();
+        let (key, value) = seal(&link("hello"), 7, &host).unwrap();
 
         // A bare link, as a plain NATS client would write it.
         let bare = serde_json::to_vec(&link("evil")).unwrap();
@@ -303,7 +479,7 @@ mod tests {
         }
 
         // Signed by a stranger's cluster key.
-        let (_, forged) = seal(&link("evil"), &KeyPair::new_cluster()).unwrap();
+        let (_, forged) = seal(&link("evil"), 7, &KeyPair::new_cluster()).unwrap();
         assert!(matches!(
             open(&key, &forged, &trusted),
             Err(EntryRefused::UntrustedSigner { .. })
@@ -329,7 +505,7 @@ mod tests {
             assert!(open(&key, garbage, &LinkSigners::Any).is_err());
         }
         let account = KeyPair::new_account();
-        let (_, by_account) = seal(&link("hello"), &account).unwrap();
+        let (_, by_account) = seal(&link("hello"), 7, &account).unwrap();
         assert!(matches!(
             open(&key, &by_account, &LinkSigners::Any),
             Err(EntryRefused::UntrustedSigner { .. })
@@ -341,8 +517,11 @@ mod tests {
         let host = KeyPair::new_cluster();
         let trusted = LinkSigners::Trusted(vec![host.public_key()]);
         let values = NamedConfig::from([("greeting".to_string(), "Hi".to_string())]);
-        let value = seal_config("config.db", &values, &host).unwrap();
-        assert_eq!(open_config("config.db", &value, &trusted).unwrap(), values);
+        let value = seal_config("config.db", &values, 7, &host).unwrap();
+        assert_eq!(
+            open_config("config.db", &value, &trusted).unwrap().value,
+            Some(values.clone())
+        );
         assert_eq!(read_config_unchecked("config.db", &value).unwrap(), values);
         // Bare config, as a plain NATS client would write it.
         let bare = serde_json::to_vec(&values).unwrap();
@@ -362,13 +541,13 @@ mod tests {
             open_config("config.db", changed.as_bytes(), &LinkSigners::Any),
             Err(EntryRefused::BadSignature { .. })
         ));
-        let forged = seal_config("config.db", &values, &KeyPair::new_cluster()).unwrap();
+        let forged = seal_config("config.db", &values, 7, &KeyPair::new_cluster()).unwrap();
         assert!(matches!(
             open_config("config.db", &forged, &trusted),
             Err(EntryRefused::UntrustedSigner { .. })
         ));
         // A link entry's signature does not make config, nor the reverse.
-        let (link_key, link_value) = seal(&link("hello"), &host).unwrap();
+        let (link_key, link_value) = seal(&link("hello"), 7, &host).unwrap();
         assert!(open_config(&link_key, &link_value, &LinkSigners::Any).is_err());
         assert!(open("config.db", &value, &LinkSigners::Any).is_err());
     }
@@ -379,7 +558,7 @@ mod tests {
         let host = KeyPair::new_cluster();
         let json = serde_json::to_string(&link("hello")).unwrap();
         let key = "link.other.wasi.http.default";
-        let signature = host.sign(&Kind::Link.signed_bytes(key, &json)).unwrap();
+        let signature = host.sign(&Kind::Link.signed_bytes(key, 0, &json)).unwrap();
         let stored = format!(
             "{{\"link\":{json},\"signed_by\":\"{}\",\"signature\":\"{}\"}}",
             host.public_key(),
@@ -389,5 +568,62 @@ mod tests {
             open(key, stored.as_bytes(), &LinkSigners::Any),
             Err(EntryRefused::Mismatch { .. })
         ));
+    }
+
+    /// Finding 8 of issue 29: deletes are signed, and an entry older than
+    /// one applied is refused.
+    #[test]
+    fn deletes_are_signed_and_old_entries_put_back_are_refused() {
+        let host = KeyPair::new_cluster();
+        let trusted = LinkSigners::Trusted(vec![host.public_key()]);
+        let (key, old) = seal(&link("hello"), 5, &host).unwrap();
+        let (_, new) = seal(&link("other"), 9, &host).unwrap();
+        let mut applied = AppliedVersions::default();
+        let opened = open(&key, &new, &trusted).unwrap();
+        applied.admit(&key, opened.version).unwrap();
+        let put_back = open(&key, &old, &trusted).unwrap();
+        assert!(matches!(
+            applied.admit(&key, put_back.version),
+            Err(EntryRefused::RolledBack {
+                version: 5,
+                applied: 9,
+                ..
+            })
+        ));
+        applied.admit(&key, 9).unwrap();
+
+        // A signed delete opens to its version; a bare one, a stranger's,
+        // one moved from another key or changed deletes nothing.
+        let tombstone = seal_delete(&key, 10, &host).unwrap();
+        assert_eq!(open_delete(&key, &tombstone, &trusted).unwrap(), 10);
+        assert_eq!(open(&key, &tombstone, &trusted).unwrap().value, None);
+        assert!(matches!(
+            open_delete(&key, b"", &trusted),
+            Err(EntryRefused::UnsignedDelete { .. })
+        ));
+        let stranger = seal_delete(&key, 10, &KeyPair::new_cluster()).unwrap();
+        assert!(open_delete(&key, &stranger, &trusted).is_err());
+        assert!(open_delete("link.other.wasi.http.default", &tombstone, &trusted).is_err());
+        let changed = String::from_utf8(tombstone.clone())
+            .unwrap()
+            .replace("\"version\":10", "\"version\":99");
+        assert!(open_delete(&key, changed.as_bytes(), &trusted).is_err());
+        // An entry is no tombstone, nor is a tombstone's signature a
+        // version for another entry.
+        assert!(matches!(
+            open_delete(&key, &new, &trusted),
+            Err(EntryRefused::UnsignedDelete { .. })
+        ));
+        // Versions are part of what is signed.
+        let bumped = String::from_utf8(old)
+            .unwrap()
+            .replace("\"version\":5", "\"version\":50");
+        assert!(matches!(
+            open(&key, bumped.as_bytes(), &trusted),
+            Err(EntryRefused::BadSignature { .. })
+        ));
+        assert!(next_version(u64::MAX - 1) == u64::MAX && next_version(0) > 1_700_000_000_000);
+        assert_eq!(version_unchecked(&new), 9);
+        assert_eq!(version_unchecked(b"garbage"), 0);
     }
 }

@@ -84,6 +84,10 @@ pub fn config_key(name: &ComponentId) -> String {
 /// Prefix of every config key.
 pub const CONFIG_PREFIX: &str = "config.";
 
+/// Prefix of every revoked provider key: `revoked.<public key>`, the
+/// signed revocation as JSON.
+pub const REVOKED_PREFIX: &str = "revoked.";
+
 /// The key of every app's record.
 pub const APPS_KEY: &str = "apps";
 

@@ -145,8 +145,10 @@ pub async fn delete_link(
 }
 
 /// `reset --yes`: deletes every link, named config and claims record from
-/// the lattice's state bucket, directly (no host needed). Hosts that run
-/// drop the deleted links at once.
+/// the lattice's state bucket, directly (no host needed). These deletes are
+/// not signed (no cluster key here): hosts that run keep what they serve
+/// until they restart; delete through a host (`link del`) to drop a link
+/// at once.
 pub async fn reset(conn: &ConnArgs, yes: bool, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
     let lattice = client.subjects().lattice().to_string();
