@@ -142,6 +142,7 @@ fn invocation_of(key: &nkeys::KeyPair) -> Invocation {
         traceparent: None,
         origin_host: "NHOST".into(),
         cluster_key: key.public_key(),
+        lattice: "default".into(),
         payload: vec![1, 2, 3],
         payload_ref: None,
         grant: None,
@@ -196,6 +197,7 @@ fn a_signed_invocation_is_a_map_of_the_invocation_bytes_and_their_signature() {
             "traceparent",
             "origin_host",
             "cluster_key",
+            "lattice",
             "payload",
             "payload_ref",
             "grant"

@@ -163,6 +163,7 @@ async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_l
         provider_id: "web",
         key: &web_key,
         host_id: host.id(),
+        lattice: "default",
         expires_ms: unix_ms() + 600_000,
     };
     let grant = ProviderGrant::issue(&cluster, terms).unwrap();
@@ -224,23 +225,58 @@ async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_l
     elsewhere.origin_host = other_host.id().to_string();
     let message = refusal(elsewhere.send(&raw).await, ErrorKind::Unauthorized);
     assert!(message.contains("is for calls from host"), "{message}");
+    // Another lattice's grant and call, signed by the very key this
+    // lattice trusts (lattices may share one): refused (issue 29, finding
+    // 13; before, both passed).
+    let other_lattice_grant = ProviderGrant::issue(
+        &cluster,
+        GrantTerms {
+            lattice: "staging",
+            ..terms
+        },
+    )
+    .unwrap();
+    let message = refused(Some(other_lattice_grant), "web", "default", 12).await;
+    assert!(
+        message.contains("belongs to lattice \"staging\""),
+        "{message}"
+    );
+    let mut other_lattice_call =
+        provider_call(&web, Some(grant.clone()), "web", "default", 13).await;
+    other_lattice_call.lattice = "staging".into();
+    let message = refusal(other_lattice_call.send(&raw).await, ErrorKind::Unauthorized);
+    assert!(
+        message.contains("belongs to lattice \"staging\""),
+        "{message}"
+    );
 
     // Revoked by its issuer: every host refuses the key from then on, even
     // under a grant that has not expired. A revocation by a stranger
     // changes nothing.
     let control = Control::from_client(raw.clone(), &nats.url(), "default");
-    let forged_revocation = GrantRevocation::issue(&stranger, &web_key, grant.expires_ms).unwrap();
+    let forged_revocation =
+        GrantRevocation::issue(&stranger, "default", &web_key, grant.expires_ms).unwrap();
     let answers = control.gather::<op::RevokeGrant>(forged_revocation).await;
     assert!(
         answers.is_empty(),
         "hosts took a stranger's revocation: {answers:?}"
+    );
+    let other_lattice_revocation =
+        GrantRevocation::issue(&cluster, "staging", &web_key, grant.expires_ms).unwrap();
+    let answers = control
+        .gather::<op::RevokeGrant>(other_lattice_revocation)
+        .await;
+    assert!(
+        answers.is_empty(),
+        "hosts took another lattice's revocation: {answers:?}"
     );
     let served = provider_call(&web, Some(grant.clone()), "web", "default", 10)
         .await
         .send(&raw)
         .await;
     assert!(served.error.is_none(), "{:?}", served.error);
-    let revocation = GrantRevocation::issue(&cluster, &web_key, grant.expires_ms).unwrap();
+    let revocation =
+        GrantRevocation::issue(&cluster, "default", &web_key, grant.expires_ms).unwrap();
     let answers = control.gather::<op::RevokeGrant>(revocation).await;
     assert_eq!(
         answers.len(),

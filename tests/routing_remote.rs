@@ -505,6 +505,7 @@ fn invocation(target: &str, key: &nkeys::KeyPair, id: &str, deadline_ms: u64) ->
         traceparent: None,
         origin_host: "NTEST".into(),
         cluster_key: key.public_key(),
+        lattice: "default".into(),
         payload: rmp_serde::to_vec_named(&HttpMessage { head, body: vec![] }).unwrap(),
         payload_ref: None,
         grant: None,

@@ -59,6 +59,7 @@ fn invocation(key: &nkeys::KeyPair, payload: Vec<u8>) -> Invocation {
         traceparent: None,
         origin_host: "NHOST".into(),
         cluster_key: key.public_key(),
+        lattice: "default".into(),
         payload,
         payload_ref: None,
         grant: None,

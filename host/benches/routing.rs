@@ -358,6 +358,7 @@ fn main() {
             traceparent: None,
             origin_host: "N".into(),
             cluster_key: key.public_key(),
+            lattice: "default".into(),
             payload: vec![0; 32],
             payload_ref: None,
             grant: None,

@@ -181,6 +181,7 @@ impl Caller {
             traceparent,
             origin_host: self.origin_host.clone(),
             cluster_key: self.signer.public_key(),
+            lattice: self.subjects.lattice().to_string(),
             payload,
             payload_ref,
             grant: self

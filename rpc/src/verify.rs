@@ -195,6 +195,9 @@ pub struct Verifier {
     /// Provider keys revoked by their issuers, each until its last grant
     /// would have expired.
     revoked: Mutex<HashMap<String, u64>>,
+    /// The lattice served: invocations, grants and revocations of any other
+    /// are refused, whoever signed them (lattices may share a cluster key).
+    lattice: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -223,6 +226,24 @@ impl Verifier {
             replays: ReplayMemory::default(),
             grants: Mutex::new(HashMap::new()),
             revoked: Mutex::new(HashMap::new()),
+            lattice: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Serves lattice `lattice` only, from now on: what belongs to another
+    /// is refused. Set once; a later call changes nothing.
+    pub fn serve_lattice(&self, lattice: &str) {
+        let _ = self.lattice.set(lattice.to_string());
+    }
+
+    /// `Err` naming `what` when `claimed` is not the lattice served.
+    fn in_lattice(&self, what: &str, claimed: &str) -> Result<(), String> {
+        match self.lattice.get() {
+            Some(served) if served != claimed => Err(format!(
+                "{what} belongs to lattice {:?}, not {served}",
+                lattice_interfaces::shown(claimed)
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -244,6 +265,13 @@ impl Verifier {
     ///
     /// When its issuer is not trusted or its signature does not hold.
     pub fn revoke(&self, revocation: &GrantRevocation) -> Result<(), String> {
+        self.in_lattice(
+            &format!(
+                "the revocation of {}",
+                lattice_interfaces::shown(&revocation.key)
+            ),
+            &revocation.lattice,
+        )?;
         let issuer = self.trusted.get(&revocation.issuer).ok_or_else(|| {
             format!(
                 "a revocation of {} from {}, which is not trusted here",
@@ -253,7 +281,11 @@ impl Verifier {
         })?;
         issuer
             .verify(
-                &GrantRevocation::signed_bytes(&revocation.key, revocation.until_ms),
+                &GrantRevocation::signed_bytes(
+                    &revocation.lattice,
+                    &revocation.key,
+                    revocation.until_ms,
+                ),
                 &revocation.signature,
             )
             .map_err(|_| {
@@ -391,6 +423,7 @@ impl Verifier {
         invocation: &Invocation,
     ) -> Result<(), InvocationError> {
         let refuse = |why: String| refusal_of(invocation, &why);
+        self.in_lattice("it", &invocation.lattice).map_err(refuse)?;
         if invocation.target != target {
             return Err(refuse(format!(
                 "addressed to {} on the subject of {target}",
@@ -406,6 +439,11 @@ impl Verifier {
                 ))
             })?,
             Some(grant) => {
+                self.in_lattice(
+                    &format!("the grant of provider {}", grant.provider_id),
+                    &grant.lattice,
+                )
+                .map_err(refuse)?;
                 granted = self.check_grant(grant).map_err(refuse)?;
                 let now = unix_ms();
                 if grant.expires_ms <= now {
@@ -545,6 +583,7 @@ mod tests {
             traceparent: None,
             origin_host: "NHOST".into(),
             cluster_key: key.public_key(),
+            lattice: "default".into(),
             payload: Vec::new(),
             payload_ref: None,
             grant: None,
@@ -737,6 +776,7 @@ mod tests {
                 provider_id: "http",
                 key: &provider.public_key(),
                 host_id: "NHOST",
+                lattice: "default",
                 expires_ms: unix_ms() + 60_000,
             },
         )

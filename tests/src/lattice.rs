@@ -325,6 +325,7 @@ impl TestCall<'_> {
                 .as_ref()
                 .map_or_else(|| "NTEST".into(), |grant| grant.host_id.clone()),
             cluster_key: key.public_key(),
+            lattice: "default".into(),
             payload: self.payload,
             payload_ref: None,
             grant,

@@ -339,6 +339,7 @@ pub async fn run<P: Capability>(
     applier.apply(LinkChange::Snapshot(snapshot));
 
     let verifier = Arc::new(Verifier::new(&data.trusted_cluster_keys));
+    verifier.serve_lattice(&data.lattice);
     // Keys revoked anywhere in the lattice, before any call is served.
     let revocations = lattice_rpc::revocations::follow(kv, verifier.clone())
         .await

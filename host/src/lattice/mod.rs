@@ -124,6 +124,8 @@ impl Lattice {
         let mirror = state.mirror_links(host.clone(), events.clone()).await?;
         let links_followed = mirror.following();
         let config_mirror = state.mirror_config(host.clone(), events.clone()).await?;
+        // What belongs to another lattice is refused here, whoever signed it.
+        config.cluster.verifier().serve_lattice(subjects.lattice());
         // Provider keys revoked anywhere in the lattice, before any call.
         let revocations =
             lattice_rpc::revocations::follow(state.kv.clone(), config.cluster.verifier())

@@ -191,6 +191,7 @@ pub(crate) async fn supervise(
                 // Each run gets a key of its own, revoked when the run ends.
                 let key = Arc::new(ProviderKey::new(
                     &grants.keys,
+                    &data.lattice,
                     &data.provider_id,
                     &data.host_id,
                     grants.lifetime,

@@ -150,6 +150,7 @@ impl ClusterKeys {
 pub(crate) struct ProviderKey {
     issuer: Arc<KeyPair>,
     key: KeyPair,
+    lattice: String,
     provider_id: String,
     host_id: String,
     lifetime: Duration,
@@ -158,9 +159,11 @@ pub(crate) struct ProviderKey {
 }
 
 impl ProviderKey {
-    /// A fresh key for provider `provider_id` of host `host_id`.
+    /// A fresh key for provider `provider_id` of host `host_id` in
+    /// `lattice`.
     pub(crate) fn new(
         keys: &ClusterKeys,
+        lattice: &str,
         provider_id: &str,
         host_id: &str,
         lifetime: Duration,
@@ -168,6 +171,7 @@ impl ProviderKey {
         Self {
             issuer: keys.signer.clone(),
             key: KeyPair::new_cluster(),
+            lattice: lattice.to_string(),
             provider_id: provider_id.to_string(),
             host_id: host_id.to_string(),
             lifetime,
@@ -195,6 +199,7 @@ impl ProviderKey {
                 provider_id: &self.provider_id,
                 key: &self.key.public_key(),
                 host_id: &self.host_id,
+                lattice: &self.lattice,
                 expires_ms,
             },
         )
@@ -210,7 +215,7 @@ impl ProviderKey {
         let until = self
             .granted_until
             .load(std::sync::atomic::Ordering::Relaxed);
-        GrantRevocation::issue(&self.issuer, &self.key.public_key(), until)
+        GrantRevocation::issue(&self.issuer, &self.lattice, &self.key.public_key(), until)
             .map_err(|e| e.to_string())
     }
 }

@@ -69,6 +69,11 @@ pub struct Invocation {
     pub origin_host: String,
     /// Public cluster key (`C…`) that signed the envelope.
     pub cluster_key: String,
+    /// The lattice the call belongs to: a callee in another lattice refuses
+    /// it even when it trusts the key that signed it (lattices may share a
+    /// cluster key).
+    #[serde(default)]
+    pub lattice: String,
     /// The encoded arguments.
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
@@ -115,6 +120,9 @@ pub struct ProviderGrant {
     /// The host that started the provider: calls under the grant must say
     /// they come from it (`origin_host`).
     pub host_id: String,
+    /// The lattice the grant is good in.
+    #[serde(default)]
+    pub lattice: String,
     /// When the grant ends, Unix milliseconds.
     pub expires_ms: u64,
     /// The host's cluster public key that issued the grant.
@@ -133,6 +141,8 @@ pub struct GrantTerms<'a> {
     pub key: &'a str,
     /// The host the calls come from.
     pub host_id: &'a str,
+    /// The lattice the calls belong to.
+    pub lattice: &'a str,
     /// When the grant ends, Unix milliseconds.
     pub expires_ms: u64,
 }
@@ -142,8 +152,8 @@ impl ProviderGrant {
     /// field may hold a newline: ids and keys cannot).
     pub fn signed_bytes(terms: GrantTerms<'_>) -> Vec<u8> {
         format!(
-            "lattice provider grant\n{}\n{}\n{}\n{}",
-            terms.provider_id, terms.key, terms.host_id, terms.expires_ms
+            "lattice provider grant\n{}\n{}\n{}\n{}\n{}",
+            terms.lattice, terms.provider_id, terms.key, terms.host_id, terms.expires_ms
         )
         .into_bytes()
     }
@@ -154,6 +164,7 @@ impl ProviderGrant {
             provider_id: &self.provider_id,
             key: &self.key,
             host_id: &self.host_id,
+            lattice: &self.lattice,
             expires_ms: self.expires_ms,
         }
     }
@@ -171,6 +182,7 @@ impl ProviderGrant {
             provider_id: terms.provider_id.to_string(),
             key: terms.key.to_string(),
             host_id: terms.host_id.to_string(),
+            lattice: terms.lattice.to_string(),
             expires_ms: terms.expires_ms,
             issuer: issuer.public_key(),
             signature,
@@ -186,6 +198,9 @@ impl ProviderGrant {
 pub struct GrantRevocation {
     /// The provider key revoked.
     pub key: String,
+    /// The lattice it is revoked in.
+    #[serde(default)]
+    pub lattice: String,
     /// When its last grant expires, Unix milliseconds: after that, the
     /// revocation need not be remembered.
     pub until_ms: u64,
@@ -198,21 +213,28 @@ pub struct GrantRevocation {
 
 impl GrantRevocation {
     /// The bytes an issuer signs.
-    pub fn signed_bytes(key: &str, until_ms: u64) -> Vec<u8> {
-        format!("lattice provider grant revoked\n{key}\n{until_ms}").into_bytes()
+    pub fn signed_bytes(lattice: &str, key: &str, until_ms: u64) -> Vec<u8> {
+        format!("lattice provider grant revoked\n{lattice}\n{key}\n{until_ms}").into_bytes()
     }
 
-    /// `issuer`'s revocation of `key`, remembered until `until_ms`.
+    /// `issuer`'s revocation of `key` in `lattice`, remembered until
+    /// `until_ms`.
     ///
     /// # Errors
     ///
     /// When `issuer` cannot sign (a public key only).
-    pub fn issue(issuer: &nkeys::KeyPair, key: &str, until_ms: u64) -> Result<Self, EnvelopeError> {
+    pub fn issue(
+        issuer: &nkeys::KeyPair,
+        lattice: &str,
+        key: &str,
+        until_ms: u64,
+    ) -> Result<Self, EnvelopeError> {
         let signature = issuer
-            .sign(&Self::signed_bytes(key, until_ms))
+            .sign(&Self::signed_bytes(lattice, key, until_ms))
             .map_err(|e| EnvelopeError(format!("cannot sign a grant revocation: {e}")))?;
         Ok(Self {
             key: key.to_string(),
+            lattice: lattice.to_string(),
             until_ms,
             issuer: issuer.public_key(),
             signature,
@@ -385,6 +407,7 @@ mod tests {
             traceparent: None,
             origin_host: "N1".into(),
             cluster_key: key.into(),
+            lattice: "default".into(),
             payload: vec![1, 2, 3],
             payload_ref: None,
             grant: None,
