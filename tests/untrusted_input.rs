@@ -280,12 +280,16 @@ fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
         .await
         .unwrap()
     });
-    let exchange = |request: Vec<u8>| {
+    let exchange = |request: Vec<u8>, half_close: bool| {
         runtime.block_on(async {
             let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
             let _ = socket.write_all(&request).await;
-            // Said all it will: the server need not wait for more.
-            let _ = socket.shutdown().await;
+            // Said all it will: the server need not wait for more (a
+            // server that sees the end first may close without answering,
+            // so the well-formed request below keeps its side open).
+            if half_close {
+                let _ = socket.shutdown().await;
+            }
             let mut answer = Vec::new();
             let read = tokio::time::timeout(
                 std::time::Duration::from_secs(20),
@@ -301,7 +305,7 @@ fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
     )| {
         let mut request = head.into_bytes();
         request.extend_from_slice(&tail);
-        let (answered, answer) = exchange(request);
+        let (answered, answer) = exchange(request, true);
         prop_assert!(answered, "the admin endpoint held a closed request");
         prop_assert!(
             answer.is_empty() || answer.starts_with(b"HTTP/1."),
@@ -309,13 +313,7 @@ fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
             String::from_utf8_lossy(&answer)
         );
     });
-    let (_, answer) = exchange(
-        b"GET /livez HTTP/1.1
-Host: x
-
-"
-        .to_vec(),
-    );
+    let (_, answer) = exchange(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), false);
     assert!(
         answer.starts_with(b"HTTP/1.1 200"),
         "{:?}",
