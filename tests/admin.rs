@@ -70,7 +70,7 @@ fn admin_endpoints_report_liveness_readiness_and_metrics() {
         "lattice_actor_call_failures_total{actor=\"hello\"} 0",
         "lattice_routed_calls_total{target=\"hello\",route=\"local\"} 3",
         "lattice_routed_calls_total{target=\"hello\",route=\"remote\"} 0",
-        "lattice_provider_running{provider=\"http\",kind=\"http-server\"} 1",
+        "lattice_provider_running{provider=\"http\",reference=\"http-server\"} 1",
         // The default budget, nothing held between calls.
         "lattice_payload_budget_bytes{} 268435456",
         "lattice_payload_budget_held_bytes{} 0",

@@ -24,11 +24,29 @@ fn lattice_ctl() -> Command {
 fn up_fails(dir: &Path, text: &str) -> (Option<i32>, String) {
     let manifest = dir.join("app.toml");
     std::fs::write(&manifest, text).unwrap();
-    let output = lattice_ctl().arg(&manifest).output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).trim().to_string(),
-    )
+    let mut child = lattice_ctl()
+        .arg(&manifest)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A manifest that should fail but does not would run for ever: it
+    // fails the test after 60 s instead.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("lattice-ctl up kept running on a manifest it should refuse:\n{text}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr.trim().to_string())
 }
 
 fn hello_manifest(wasm: &Path) -> String {
@@ -46,10 +64,12 @@ fn bad_manifests_exit_non_zero_with_one_line_naming_file_item_and_reason() {
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
 
     let cases: Vec<(String, String)> = vec![
-        (hello.replace("kind = \"http-server\"", "kind = \"http-server\"\ncolour = \"red\""), format!("error: {file}:8:1: unknown field `colour`")),
+        (hello.replace("reference = \"http-server\"", "reference = \"http-server\"\ncolour = \"red\""), format!("error: {file}:8:1: unknown field `colour`")),
         (hello.replace("id = \"http\"", "id = \"hello\""), format!("error: {file}: provider \"hello\" is declared twice")),
         (hello.replace("target = \"hello\"", "target = \"nobody\""), format!("error: {file}: link http -> nobody wasi:http/incoming-handler: target \"nobody\" is neither an actor nor a provider")),
-        (hello.replace("kind = \"http-server\"", "kind = \"ftp\""), format!("error: cannot apply {file}: provider \"http\": unknown kind \"ftp\"")),
+        (hello.replace("reference = \"http-server\"", "reference = \"ftp\""), format!("error: cannot apply {file}: provider \"http\": unknown provider \"ftp\"")),
+        // The old spelling of `reference` reads the same.
+        (hello.replace("reference = \"http-server\"", "kind = \"ftp\""), format!("error: cannot apply {file}: provider \"http\": unknown provider \"ftp\"")),
         (hello.replace(&fixtures::wasm("hello").display().to_string(), "/nonexistent/x.wasm"), format!("error: {file}: actor \"hello\": cannot read /nonexistent/x.wasm: No such file or directory")),
         (hello.replace(&fixtures::wasm("hello").display().to_string(), &not_wasm.display().to_string()), format!("error: cannot apply {file}: actor \"hello\": {} is not a WebAssembly file", not_wasm.display())),
         (hello.replace(&fixtures::wasm("hello").display().to_string(), &core.display().to_string()), format!("error: cannot apply {file}: actor \"hello\": {} is a core WebAssembly module, not a component", core.display())),

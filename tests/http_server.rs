@@ -54,7 +54,7 @@ async fn served_with_all(
     start_fixture(&host, actor, fixture).await;
     host.start_provider(&ProviderSpec {
         id: id("http"),
-        kind: "http-server".into(),
+        reference: "http-server".into(),
         config: settings
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -87,7 +87,7 @@ async fn three_hosts_answer_ping_and_an_auction_picks_only_matching_labels() {
     let gpu = ctl
         .gather::<op::AuctionProvider>(ProviderAuction {
             provider_id: id("http"),
-            provider_ref: "http-server".into(),
+            reference: "http-server".into(),
             constraints: [("gpu".to_string(), "yes".to_string())].into(),
         })
         .await;

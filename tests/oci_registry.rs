@@ -392,10 +392,10 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
         &ProviderSigning::default(),
     )
     .unwrap();
-    let provider_ref = registry.reference("providers/keyvalue:1");
+    let reference = registry.reference("providers/keyvalue:1");
     lattice_oci::push::provider(
         &client,
-        &provider_ref,
+        &reference,
         &Platform::current(),
         binary.clone(),
         Some(jwt),
@@ -436,11 +436,7 @@ async fn two_hosts_that_share_no_files_run_the_same_pushed_actor_and_provider_pr
         .await
         .unwrap();
         lattice
-            .start_provider_process(
-                &id(&format!("kv-{name}")),
-                &provider_ref,
-                Default::default(),
-            )
+            .start_provider_process(&id(&format!("kv-{name}")), &reference, Default::default())
             .await
             .unwrap();
         joined.push((name, host, lattice));

@@ -181,11 +181,13 @@ impl Collector for HostMetrics {
         family(
             &mut encoder,
             "lattice_provider_running",
-            "Providers on this host, by id and kind (a path for a provider process).",
+            "Providers on this host, by id and what each runs (a built-in name, or a provider process's binary).",
             MetricType::Gauge,
             host.providers()
                 .into_iter()
-                .map(|(id, kind)| (vec![("provider", id.to_string()), ("kind", kind)], 1))
+                .map(|(id, reference)| {
+                    (vec![("provider", id.to_string()), ("reference", reference)], 1)
+                })
                 .collect(),
         )?;
         Ok(())

@@ -120,8 +120,11 @@ pub fn min_instances_refusal(min_instances: u32) -> Option<String> {
 pub struct ProviderSpec {
     /// The provider's id in the lattice.
     pub id: ComponentId,
-    /// Which built-in provider, e.g. `http-server`.
-    pub kind: String,
+    /// What it runs: a built-in provider's name (`http-server`), a
+    /// binary's path or a registry reference. Manifests may still call it
+    /// `kind`, its name before.
+    #[serde(alias = "kind")]
+    pub reference: String,
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -246,9 +249,10 @@ impl Manifest {
         for provider in manifest
             .providers
             .iter_mut()
-            .filter(|p| p.kind.contains('/'))
+            .filter(|p| p.reference.contains('/'))
         {
-            provider.kind = resolve(format!("provider \"{}\"", provider.id), &provider.kind)?;
+            provider.reference =
+                resolve(format!("provider \"{}\"", provider.id), &provider.reference)?;
         }
         Ok(manifest)
     }
@@ -260,7 +264,7 @@ impl Manifest {
         let providers = self
             .providers
             .iter()
-            .map(|p| &p.kind)
+            .map(|p| &p.reference)
             .filter(|kind| kind.contains('/'));
         actors
             .chain(providers)
@@ -425,7 +429,7 @@ path = "hello.wasm"
 
 [[providers]]
 id = "http"
-kind = "http-server"
+reference = "http-server"
 
 [[links]]
 source = "http"
@@ -468,13 +472,23 @@ name = "Lattice"
     fn parses_the_hello_manifest() {
         let m = Manifest::from_toml(HELLO).unwrap();
         assert_eq!(m.actors[0].id.as_str(), "hello");
-        assert_eq!(m.providers[0].kind, "http-server");
+        assert_eq!(m.providers[0].reference, "http-server");
         assert_eq!(
             m.links[0].to_string(),
             "http -> hello wasi:http/incoming-handler"
         );
         assert_eq!(m.links[0].config("address"), Some("127.0.0.1:8080"));
         assert_eq!(m.links[0].name, "default");
+    }
+
+    /// What a provider runs is its `reference`; manifests written with
+    /// `kind`, its name before, read the same.
+    #[test]
+    fn a_provider_reference_may_still_be_spelled_kind() {
+        let new = Manifest::from_toml(HELLO).unwrap();
+        assert!(HELLO.contains("reference = \"http-server\""));
+        let old = Manifest::from_toml(&HELLO.replace("reference = ", "kind = ")).unwrap();
+        assert_eq!(old, new);
     }
 
     #[test]
@@ -562,7 +576,7 @@ name = "Lattice"
             m.actors[0].reference,
             dir.join("hello.wasm").display().to_string()
         );
-        let kinds: Vec<&str> = m.providers.iter().map(|p| p.kind.as_str()).collect();
+        let kinds: Vec<&str> = m.providers.iter().map(|p| p.reference.as_str()).collect();
         let binary = dir.join("bin/kv-provider").display().to_string();
         assert_eq!(kinds, ["http-server", binary.as_str(), absolute.as_str()]);
 

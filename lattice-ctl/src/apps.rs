@@ -32,7 +32,7 @@ async fn check_artifacts(
         .actors
         .iter()
         .map(|a| &a.reference)
-        .chain(manifest.providers.iter().map(|p| &p.kind))
+        .chain(manifest.providers.iter().map(|p| &p.reference))
         .filter(|r| ArtifactRef::is_oci(r))
         .collect();
     if references.is_empty() {

@@ -255,12 +255,12 @@ enum StartCommand {
         #[arg(long = "secret", value_name = "KEY=REF", value_parser = parse_secret)]
         secrets: Vec<(String, String)>,
     },
-    /// Start provider ID from REF: a built-in kind (http-server, http-client,
+    /// Start provider ID running REFERENCE: a built-in provider (http-server, http-client,
     /// keyvalue, messaging-nats), a registry reference to a provider, or the path of a provider binary.
     Provider {
         /// Provider id
         id: ComponentId,
-        /// What to run: a built-in kind, or a provider binary (a registry
+        /// What to run: a built-in provider, or a provider binary (a registry
         /// reference or a path on the host) run as its own process,
         /// supervised by the host
         reference: String,

@@ -262,7 +262,7 @@ pub fn kv_link(source: &str, kv: &str) -> Link {
 pub fn provider(name: &str, kind: &str) -> ProviderSpec {
     ProviderSpec {
         id: id(name),
-        kind: kind.into(),
+        reference: kind.into(),
         config: Default::default(),
         placement: None,
     }

@@ -443,7 +443,7 @@ pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
 pub fn start_provider(id: &str, kind: &str) -> StartProvider {
     StartProvider {
         provider_id: crate::hosts::id(id),
-        provider_ref: kind.to_string(),
+        reference: kind.to_string(),
         config: Default::default(),
     }
 }

@@ -117,9 +117,10 @@ impl ManifestBuilder {
         self.table("actors", &[("id", id), ("path", &path)])
     }
 
-    /// Adds provider `id` of built-in `kind`.
-    pub fn provider(self, id: &str, kind: &str) -> Self {
-        self.table("providers", &[("id", id), ("kind", kind)])
+    /// Adds provider `id` running `reference` (a built-in name or a
+    /// binary).
+    pub fn provider(self, id: &str, reference: &str) -> Self {
+        self.table("providers", &[("id", id), ("reference", reference)])
     }
 
     /// Adds a link from `source` to `target` for `interface`.

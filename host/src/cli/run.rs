@@ -187,10 +187,10 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
         host.start_actor(actor).await?;
     }
     for provider in &manifest.providers {
-        if provider.kind.contains('/') {
+        if provider.reference.contains('/') {
             // A provider binary: a supervised process on the lattice.
             lattice
-                .start_provider_process(&provider.id, &provider.kind, provider.config.clone())
+                .start_provider_process(&provider.id, &provider.reference, provider.config.clone())
                 .await?;
         } else {
             host.start_provider(provider)?;

@@ -89,14 +89,14 @@ impl super::Host {
     ///
     /// # Errors
     ///
-    /// The id is taken or the kind is unknown.
+    /// The id is taken or no built-in provider has that name.
     pub fn start_provider(&self, spec: &ProviderSpec) -> Result<(), HostError> {
         self.check_free(&spec.id, "provider")?;
-        let built_in = built_in(&spec.kind).ok_or_else(|| HostError::Provider {
+        let built_in = built_in(&spec.reference).ok_or_else(|| HostError::Provider {
             id: spec.id.clone(),
             reason: format!(
-                "unknown kind \"{}\" (built-in kinds: {})",
-                lattice_interfaces::shown(&spec.kind),
+                "unknown provider \"{}\" (built in: {}; or a provider binary's path or registry reference)",
+                lattice_interfaces::shown(&spec.reference),
                 kinds()
             ),
         })?;
@@ -126,7 +126,7 @@ impl super::Host {
             },
         );
         self.inner.changed();
-        tracing::info!(provider = %spec.id, kind = %spec.kind, "provider started");
+        tracing::info!(provider = %spec.id, reference = %spec.reference, "provider started");
         Ok(())
     }
 

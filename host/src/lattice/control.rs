@@ -586,20 +586,20 @@ impl op::Handlers for Control {
         let reply = ProviderChanged {
             host_id: self.host.id().to_string(),
             provider_id: request.provider_id.clone(),
-            provider_ref: lattice_interfaces::shown(&request.provider_ref).into_owned(),
+            reference: lattice_interfaces::shown(&request.reference).into_owned(),
         };
-        if request.provider_ref.contains('/') {
-            absolute("provider_ref", &request.provider_ref)?;
+        if request.reference.contains('/') {
+            absolute("reference", &request.reference)?;
         }
-        let started = if request.provider_ref.contains('/') {
+        let started = if request.reference.contains('/') {
             // A path: a provider binary, run as a supervised process (its
             // own provider_started event follows when it runs).
-            self.start_provider_process(&request.provider_id, &request.provider_ref, request.config)
+            self.start_provider_process(&request.provider_id, &request.reference, request.config)
                 .await
         } else {
             self.host.start_provider(&ProviderSpec {
                 id: request.provider_id,
-                kind: request.provider_ref,
+                reference: request.reference,
                 config: request.config,
                 placement: None,
             })
@@ -631,7 +631,7 @@ impl op::Handlers for Control {
         let reply = ProviderChanged {
             host_id: self.host.id().to_string(),
             provider_id: request.provider_id,
-            provider_ref: reference,
+            reference,
         };
         self.events
             .publish(LatticeEvent::ProviderStopped(provider_change(&reply)))
@@ -752,7 +752,7 @@ fn provider_change(reply: &ProviderChanged) -> ProviderChange {
     ProviderChange::of(
         reply.host_id.clone(),
         reply.provider_id.to_string(),
-        reply.provider_ref.clone(),
+        reply.reference.clone(),
     )
 }
 

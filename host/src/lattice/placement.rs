@@ -177,11 +177,11 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
         all.push(Component {
             id: &provider.id,
             kind: "provider",
-            reference: &provider.kind,
+            reference: &provider.reference,
             placement: provider.placement.clone().unwrap_or_default(),
             current_on: Box::new(
                 move |host: &HostView| match host.providers.get(&provider.id) {
-                    Some(reference) if !runs(reference, &provider.kind) => {
+                    Some(reference) if !runs(reference, &provider.reference) => {
                         Fresh::Outdated(Box::new(Action::StopProvider {
                             host: host.id.clone(),
                             id: provider.id.clone(),

@@ -465,7 +465,7 @@ impl Reconciler {
                         host,
                         &StartProvider {
                             provider_id: spec.id.clone(),
-                            provider_ref: spec.kind.clone(),
+                            reference: spec.reference.clone(),
                             config: spec.config.clone(),
                         },
                     )

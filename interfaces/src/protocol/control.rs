@@ -353,8 +353,9 @@ pub struct ProviderChanged {
     pub host_id: String,
     /// The provider.
     pub provider_id: ComponentId,
-    /// What it runs: a built-in kind or a binary.
-    pub provider_ref: String,
+    /// What it runs: a built-in provider's name, a binary's path or a registry reference (`provider_ref` before, still accepted).
+    #[serde(alias = "provider_ref")]
+    pub reference: String,
 }
 
 /// The answer to `config.put` and `config.del`.
@@ -555,8 +556,9 @@ pub struct ActorAuction {
 pub struct ProviderAuction {
     /// The id it would run as.
     pub provider_id: ComponentId,
-    /// What to run: a built-in kind.
-    pub provider_ref: String,
+    /// What to run: a built-in provider's name (`provider_ref` before, still accepted).
+    #[serde(alias = "provider_ref")]
+    pub reference: String,
     /// Labels a host must have, all of them.
     #[serde(default)]
     pub constraints: BTreeMap<String, String>,
@@ -656,8 +658,9 @@ pub struct UpdateActor {
 pub struct StartProvider {
     /// The provider's id.
     pub provider_id: ComponentId,
-    /// What to run: a built-in kind such as `http-server`.
-    pub provider_ref: String,
+    /// What to run: a built-in provider's name such as `http-server`, a binary's path or a registry reference (`provider_ref` before, still accepted).
+    #[serde(alias = "provider_ref")]
+    pub reference: String,
     /// Provider-wide configuration.
     #[serde(default)]
     pub config: BTreeMap<String, String>,

@@ -202,8 +202,9 @@ pub struct ProviderChange {
     pub host_id: String,
     /// The provider.
     pub provider_id: String,
-    /// What it runs: a built-in kind or a binary.
-    pub provider_ref: String,
+    /// What it runs: a built-in provider's name, a binary's path or a registry reference (`provider_ref` before, still accepted).
+    #[serde(alias = "provider_ref")]
+    pub reference: String,
     /// Why it could not start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -225,13 +226,13 @@ pub struct ProviderChange {
 }
 
 impl ProviderChange {
-    /// Of provider `provider_id` running `provider_ref` on `host_id`, with
+    /// Of provider `provider_id` running `reference` on `host_id`, with
     /// nothing more said.
-    pub fn of(host_id: String, provider_id: String, provider_ref: String) -> Self {
+    pub fn of(host_id: String, provider_id: String, reference: String) -> Self {
         Self {
             host_id,
             provider_id,
-            provider_ref,
+            reference,
             error: None,
             pid: None,
             starts: None,

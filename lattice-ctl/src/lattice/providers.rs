@@ -24,13 +24,13 @@ pub async fn start_provider(
     let constraints: BTreeMap<String, String> = placement.constraints.iter().cloned().collect();
     let auction = ProviderAuction {
         provider_id: id.clone(),
-        provider_ref: reference.to_string(),
+        reference: reference.to_string(),
         constraints,
     };
     let host = place::<op::AuctionProvider>(&client, placement, &auction).await?;
     let request = StartProvider {
         provider_id: id.clone(),
-        provider_ref: reference.to_string(),
+        reference: reference.to_string(),
         config: config.iter().cloned().collect(),
     };
     let response = client

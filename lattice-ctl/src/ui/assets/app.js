@@ -519,7 +519,7 @@
       case 'actor_scaled':
         return d.max_instances === 0 ? `${d.actor_id} stopped on ${hostName(d.host_id)}` : `${d.actor_id} on ${hostName(d.host_id)}: at most ${d.max_instances} instances (${d.actor_ref})`;
       case 'provider_started': case 'provider_stopped':
-        return `${d.provider_id} (${d.provider_ref}) on ${hostName(d.host_id)}${d.reason ? `: ${d.reason}` : ''}`;
+        return `${d.provider_id} (${d.reference}) on ${hostName(d.host_id)}${d.reason ? `: ${d.reason}` : ''}`;
       case 'link_set': case 'link_deleted':
         return `${d.source} → ${d.target} ${d.namespace}:${d.package}/${(d.interfaces || []).join(',')}${d.name && d.name !== 'default' ? ` (${d.name})` : ''}`;
       case 'host_started': case 'host_stopped': case 'host_heartbeat':
@@ -611,7 +611,7 @@
       case 'provider_started': {
         if (!host) return [];
         if (!host.providers.some((p) => p.id === d.provider_id)) {
-          host.providers.push({ id: d.provider_id, reference: d.provider_ref });
+          host.providers.push({ id: d.provider_id, reference: d.reference });
           host.providers.sort((a, b) => a.id.localeCompare(b.id));
         }
         return ['hosts', 'summary', 'links'];
