@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use oci_client::secrets::RegistryAuth;
 
 /// A login for one registry.
@@ -119,8 +118,8 @@ impl Credentials {
             } else if let (Some(user), Some(password)) = (entry.username, entry.password) {
                 Login::Basic { user, password }
             } else if let Some(auth) = entry.auth {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(auth.trim())
+                let decoded = data_encoding::BASE64
+                    .decode(auth.trim().as_bytes())
                     .map_err(|_| error(format!("the auth of {key} is not base64")))?;
                 let decoded = String::from_utf8(decoded)
                     .map_err(|_| error(format!("the auth of {key} is not user:password")))?;
@@ -210,7 +209,7 @@ mod tests {
     fn a_docker_config_gives_each_registry_its_login() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("config.json");
-        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let auth = data_encoding::BASE64.encode(b"alice:s3cret");
         std::fs::write(
             &path,
             format!(
