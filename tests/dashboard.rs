@@ -207,7 +207,7 @@ async fn the_page_shows_hosts_an_actor_within_a_second_and_a_link_and_refuses_ac
     assert_eq!(all_disabled, json!(true));
     let (status, said) = post_from_page(
         &browser,
-        "stop-actor",
+        "actor.stop",
         json!({ "host": east.id(), "actor": "hello" }),
     )
     .await;
@@ -256,7 +256,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
 
     // Stop: cancelled, nothing happens; confirmed, the actor stops.
     let stop = format!(
-        r#"button[data-action="stop-actor"][data-host="{}"][data-actor="hello"]"#,
+        r#"button[data-action="actor.stop"][data-host="{}"][data-actor="hello"]"#,
         host.id()
     );
     browser.open_dialog(&stop).await;
@@ -326,11 +326,11 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
         .to_string()
         .into_bytes();
     let with_token = || vec![("x-lattice-token", token.clone())];
-    post(action("stop-actor"), vec![], stop_body.clone())
+    post(action("actor.stop"), vec![], stop_body.clone())
         .await
         .assert_error(403, "X-Lattice-Token");
     post(
-        action("stop-actor"),
+        action("actor.stop"),
         vec![("x-lattice-token", "0".repeat(64))],
         stop_body.clone(),
     )
@@ -338,21 +338,21 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
     .assert_error(403, "X-Lattice-Token");
     let mut from_elsewhere = with_token();
     from_elsewhere.push(("origin", "http://evil.example".into()));
-    post(action("stop-actor"), from_elsewhere, stop_body.clone())
+    post(action("actor.stop"), from_elsewhere, stop_body.clone())
         .await
         .assert_error(403, "origin");
     let mut rebound = with_token();
     rebound.push(("host", "evil.example".into()));
-    post(action("stop-actor"), rebound, stop_body.clone())
+    post(action("actor.stop"), rebound, stop_body.clone())
         .await
         .assert_error(403, "evil.example");
     for (name, body, part) in [
-        ("stop-actor", b"{".to_vec(), "unreadable request"),
-        ("stop-actor", b"[]".to_vec(), "unreadable request"),
-        ("stop-actor", br#"{"host":"N.>","actor":"hello"}"#.to_vec(), "not a host id"),
-        ("put-link", br#"{"source":"a","target":"b","contract":"nope"}"#.to_vec(), "nope"),
-        ("scale-actor", stop_body.clone(), "max_instances"),
-        ("apply-app", br#"{"manifest":"[app]\nname = \"x\"\n[[actors]]\nid = \"a\"\nreference = \"a.wasm\"\n"}"#.to_vec(), "relative path"),
+        ("actor.stop", b"{".to_vec(), "unreadable request"),
+        ("actor.stop", b"[]".to_vec(), "unreadable request"),
+        ("actor.stop", br#"{"host":"N.>","actor":"hello"}"#.to_vec(), "not a host id"),
+        ("link.put", br#"{"source":"a","target":"b","contract":"nope"}"#.to_vec(), "nope"),
+        ("actor.scale", stop_body.clone(), "max_instances"),
+        ("app.apply", br#"{"manifest":"[app]\nname = \"x\"\n[[actors]]\nid = \"a\"\nreference = \"a.wasm\"\n"}"#.to_vec(), "relative path"),
     ] {
         let reply = post(action(name), with_token(), body).await;
         reply.assert_error(400, part);
@@ -362,7 +362,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
         .await
         .assert_error(404, "no action");
     post(
-        action("stop-actor"),
+        action("actor.stop"),
         with_token(),
         vec![b' '; 2 * 1024 * 1024],
     )
@@ -371,7 +371,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
     // A host that is not there: the lattice's silence, not a panic.
     let ghost = nkeys::KeyPair::new_server().public_key();
     post(
-        action("stop-actor"),
+        action("actor.stop"),
         with_token(),
         json!({ "host": ghost, "actor": "hello" })
             .to_string()

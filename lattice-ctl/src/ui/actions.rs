@@ -5,13 +5,13 @@
 //!
 //! | action | body | like |
 //! |---|---|---|
-//! | `scale-actor` | `{"host", "actor", "max_instances"}` | `lattice-ctl scale actor` |
-//! | `stop-actor` | `{"host", "actor"}` | `lattice-ctl stop actor --host` |
-//! | `stop-provider` | `{"host", "provider"}` | `lattice-ctl stop provider --host` |
-//! | `put-link` | `{"source", "target", "contract", "name"?}` | `lattice-ctl link put` |
-//! | `delete-link` | `{"source", "package", "name"?}` | `lattice-ctl link del` |
-//! | `apply-app` | `{"manifest": "<TOML>"}` | `lattice-ctl apply` |
-//! | `delete-app` | `{"name"}` | `lattice-ctl delete app` |
+//! | `actor.scale` | `{"host", "actor", "max_instances"}` | `lattice-ctl scale actor` |
+//! | `actor.stop` | `{"host", "actor"}` | `lattice-ctl stop actor --host` |
+//! | `provider.stop` | `{"host", "provider"}` | `lattice-ctl stop provider --host` |
+//! | `link.put` | `{"source", "target", "contract", "name"?}` | `lattice-ctl link put` |
+//! | `link.del` | `{"source", "package", "name"?}` | `lattice-ctl link del` |
+//! | `app.apply` | `{"manifest": "<TOML>"}` | `lattice-ctl apply` |
+//! | `app.del` | `{"name"}` | `lattice-ctl delete app` |
 //!
 //! Unknown fields are refused, like the control protocol refuses them; a
 //! host id must be a host's public key, a component id a valid id, before
@@ -153,13 +153,13 @@ pub struct Actions {
 
 /// Every action's name, as the page posts them.
 pub const NAMES: &[&str] = &[
-    "scale-actor",
-    "stop-actor",
-    "stop-provider",
-    "put-link",
-    "delete-link",
-    "apply-app",
-    "delete-app",
+    "actor.scale",
+    "actor.stop",
+    "provider.stop",
+    "link.put",
+    "link.del",
+    "app.apply",
+    "app.del",
 ];
 
 fn body<T: DeserializeOwned>(action: &str, bytes: &[u8]) -> Result<T, Refusal> {
@@ -189,7 +189,7 @@ impl Actions {
     pub async fn perform(&self, action: &str, request: &[u8]) -> Result<String, Refusal> {
         let control = self.client.control();
         match action {
-            "scale-actor" => {
+            "actor.scale" => {
                 let ScaleActorBody {
                     host,
                     actor,
@@ -207,14 +207,14 @@ impl Actions {
                     host.0
                 ))
             }
-            "stop-actor" => {
+            "actor.stop" => {
                 let StopActorBody { host, actor } = body(action, request)?;
                 control
                     .request::<op::ScaleActor>(Some(&host.0), &ScaleActor::stop(actor.clone()))
                     .await?;
                 Ok(format!("actor {actor} stopped on host {}", host.0))
             }
-            "stop-provider" => {
+            "provider.stop" => {
                 let StopProviderBody { host, provider } = body(action, request)?;
                 let stop = StopProvider {
                     provider_id: provider.clone(),
@@ -224,7 +224,7 @@ impl Actions {
                     .await?;
                 Ok(format!("provider {provider} stopped on host {}", host.0))
             }
-            "put-link" => {
+            "link.put" => {
                 let PutLinkBody {
                     source,
                     target,
@@ -238,7 +238,7 @@ impl Actions {
                 let stored = control.request::<op::PutLink>(None, &link).await?;
                 Ok(format!("link {stored} put"))
             }
-            "delete-link" => {
+            "link.del" => {
                 let DeleteLinkBody {
                     source,
                     package,
@@ -260,7 +260,7 @@ impl Actions {
                 let deleted = control.request::<op::DeleteLink>(None, &delete).await?;
                 Ok(format!("link {deleted} deleted"))
             }
-            "apply-app" => {
+            "app.apply" => {
                 let ApplyAppBody { manifest } = body(action, request)?;
                 let manifest = Manifest::from_toml(&manifest)
                     .map_err(|e| Refusal::bad_request(format!("{action}: {e}")))?;
@@ -288,7 +288,7 @@ impl Actions {
                     .map_err(failed)?;
                 Ok(format!("app {name} version {version} applied"))
             }
-            "delete-app" => {
+            "app.del" => {
                 let DeleteAppBody { name } = body(action, request)?;
                 let state = self.client.state().await.map_err(failed)?;
                 crate::apps::mark_deleted(&state, &name)
@@ -317,18 +317,18 @@ mod tests {
     fn a_host_id_must_be_a_host_key() {
         let key = nkeys::KeyPair::new_server().public_key();
         let good = format!(r#"{{"host":"{key}","actor":"hello"}}"#);
-        assert!(body::<StopActorBody>("stop-actor", good.as_bytes()).is_ok());
+        assert!(body::<StopActorBody>("actor.stop", good.as_bytes()).is_ok());
         for bad in [
             r#"{"host":"N.>","actor":"hello"}"#,
             r#"{"host":"","actor":"hello"}"#,
             r#"{"host":7,"actor":"hello"}"#,
         ] {
-            let refused = body::<StopActorBody>("stop-actor", bad.as_bytes()).unwrap_err();
+            let refused = body::<StopActorBody>("actor.stop", bad.as_bytes()).unwrap_err();
             assert_eq!(refused.status, 400, "{bad}");
         }
         let user = nkeys::KeyPair::new_user().public_key();
         let not_a_host = format!(r#"{{"host":"{user}","actor":"hello"}}"#);
-        assert!(body::<StopActorBody>("stop-actor", not_a_host.as_bytes()).is_err());
+        assert!(body::<StopActorBody>("actor.stop", not_a_host.as_bytes()).is_err());
     }
 
     #[test]
@@ -340,7 +340,7 @@ mod tests {
             "[]".to_string(),
             "{".to_string(),
         ] {
-            let refused = body::<StopActorBody>("stop-actor", bad.as_bytes()).unwrap_err();
+            let refused = body::<StopActorBody>("actor.stop", bad.as_bytes()).unwrap_err();
             assert_eq!(refused.status, 400, "{bad}");
             assert!(!refused.message.contains('\n'), "{}", refused.message);
         }

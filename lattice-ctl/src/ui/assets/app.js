@@ -215,14 +215,14 @@
           <th scope="row" title="${esc(a.reference)}">${esc(a.id)}</th>
           <td>${esc(a.instances_in_use)}/${esc(a.max_instances)}</td>
           <td>${rate(a.rate)}</td><td>${rate(a.error_rate)}</td>
-          <td class="buttons">${actionButton('scale-actor', 'Scale', { host: host.host_id, actor: a.id, max: a.max_instances, key: `scale/${key}` })}${actionButton('stop-actor', 'Stop', { host: host.host_id, actor: a.id, key: `stop/${key}` }, 'danger')}</td>
+          <td class="buttons">${actionButton('actor.scale', 'Scale', { host: host.host_id, actor: a.id, max: a.max_instances, key: `scale/${key}` })}${actionButton('actor.stop', 'Stop', { host: host.host_id, actor: a.id, key: `stop/${key}` }, 'danger')}</td>
         </tr>`;
       })
       .join('');
     const providers = host.providers
       .map((p) => `<tr data-host="${esc(host.host_id)}" data-provider="${esc(p.id)}">
           <th scope="row">${esc(p.id)}</th><td class="ref">${esc(p.reference)}</td>
-          <td class="buttons">${actionButton('stop-provider', 'Stop', { host: host.host_id, provider: p.id, key: `stopp/${host.host_id}/${p.id}` }, 'danger')}</td>
+          <td class="buttons">${actionButton('provider.stop', 'Stop', { host: host.host_id, provider: p.id, key: `stopp/${host.host_id}/${p.id}` }, 'danger')}</td>
         </tr>`)
       .join('');
     const routes = Object.entries(host.routing || {})
@@ -417,7 +417,7 @@
       return `<tr data-link="${esc(key)}" data-source="${esc(l.source)}" data-target="${esc(l.target)}">
           <th scope="row">${esc(l.target)}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : ' <span class="badge absent" title="no host runs it">not running</span>'}</th>
           <td><code>${esc(contract(l))}</code></td><td>${esc(l.name)}</td><td class="ref">${esc(config)}</td>
-          <td class="buttons">${actionButton('delete-link', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`;
+          <td class="buttons">${actionButton('link.del', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`;
     }).join('');
     return `<h3>${esc(source)} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
         <div class="scroll"><table class="mini links"><thead><tr><th scope="col">target</th><th scope="col">contract</th><th scope="col">name</th><th scope="col">config</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>`;
@@ -485,7 +485,7 @@
       return `<article class="app ${esc(app.state)}" data-app="${esc(app.name)}">
         <header><h3>${esc(app.name)}</h3><span class="badge ${esc(app.state)}">${esc(app.state)}</span>
           <span class="meta">version ${esc(app.current)} (kept: ${esc(versions)})${status && status.version !== app.current ? ` · last reconciled: ${esc(status.version)}` : ''}</span>
-          ${actionButton('delete-app', 'Delete', { app: app.name, key: `delapp/${app.name}` }, 'danger')}</header>
+          ${actionButton('app.del', 'Delete', { app: app.name, key: `delapp/${app.name}` }, 'danger')}</header>
         ${status ? `<div class="scroll"><table class="mini"><thead><tr><th scope="col">component</th><th scope="col">kind</th><th scope="col">desired</th><th scope="col">running</th><th scope="col">reason</th></tr></thead><tbody>${rows}</tbody></table></div>`
           : '<p class="empty">not reconciled yet</p>'}
       </article>`;
@@ -734,29 +734,29 @@
     if (!button || button.disabled) return;
     const d = button.dataset;
     switch (d.action) {
-      case 'scale-actor':
+      case 'actor.scale':
         ask(`Scale actor ${d.actor}`, `<p>On host <code>${esc(hostName(d.host))}</code> (<code>${esc(short(d.host))}</code>). 0 stops it.</p>${field('max-instances', 'Most instances at once', d.max, 'number', 'min="0" max="100000" required')}`,
-          'scale-actor', () => {
+          'actor.scale', () => {
             const max = Number(need('max-instances', 'the number of instances'));
             if (!Number.isInteger(max) || max < 0) throw new Error('the number of instances is a whole number, 0 or more');
             return { host: d.host, actor: d.actor, max_instances: max };
           });
         break;
-      case 'stop-actor':
+      case 'actor.stop':
         ask(`Stop actor ${d.actor}?`, `<p>Stops <code>${esc(d.actor)}</code> on host <code>${esc(hostName(d.host))}</code>. Calls in flight finish; new ones go to other hosts that run it, or fail.</p>`,
-          'stop-actor', () => ({ host: d.host, actor: d.actor }));
+          'actor.stop', () => ({ host: d.host, actor: d.actor }));
         break;
-      case 'stop-provider':
+      case 'provider.stop':
         ask(`Stop provider ${d.provider}?`, `<p>Stops <code>${esc(d.provider)}</code> on host <code>${esc(hostName(d.host))}</code>.</p>`,
-          'stop-provider', () => ({ host: d.host, provider: d.provider }));
+          'provider.stop', () => ({ host: d.host, provider: d.provider }));
         break;
-      case 'delete-link':
+      case 'link.del':
         ask('Delete this link?', `<p><code>${esc(d.source)}</code> loses its link for <code>${esc(d.package)}</code> named <code>${esc(d.name)}</code>; its calls over it fail from now on.</p>`,
-          'delete-link', () => ({ source: d.source, package: d.package, name: d.name }));
+          'link.del', () => ({ source: d.source, package: d.package, name: d.name }));
         break;
-      case 'delete-app':
+      case 'app.del':
         ask(`Delete app ${d.app}?`, `<p>The reconciler stops every component of <code>${esc(d.app)}</code> and deletes its links.</p>`,
-          'delete-app', () => ({ name: d.app }));
+          'app.del', () => ({ name: d.app }));
         break;
       default:
     }
@@ -766,14 +766,14 @@
     field('link-source', 'Source (caller)') + field('link-target', 'Target (callee)')
       + field('link-contract', 'Contract, ns:pkg/iface[,iface]', '', 'text', 'placeholder="wasi:keyvalue/store,atomics"')
       + field('link-name', 'Link name', 'default'),
-    'put-link', () => ({
+    'link.put', () => ({
       source: need('link-source', 'the source'), target: need('link-target', 'the target'),
       contract: need('link-contract', 'the contract'), name: value('link-name') || 'default',
     })));
 
   $('#apply-app').addEventListener('click', () => ask('Apply an app',
     '<p><label for="app-manifest">Manifest (TOML with an <code>[app]</code> table; files by absolute paths on the hosts, or registry references)</label></p><textarea id="app-manifest" rows="12" spellcheck="false" required></textarea>',
-    'apply-app', () => ({ manifest: need('app-manifest', 'the manifest') })));
+    'app.apply', () => ({ manifest: need('app-manifest', 'the manifest') })));
 
   // ---- start --------------------------------------------------------
 
