@@ -35,6 +35,30 @@ fn stolen(log: &std::path::Path) -> (HostData, Vec<ProviderGrant>) {
     (data, renewals)
 }
 
+/// Starts provider `thief`, a script that keeps what its host writes on
+/// its stdin in `dir`; the log's path, and the seed and first grant the
+/// thief now holds.
+async fn start_thief(
+    lattice: &lattice_host::lattice::Lattice,
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, String, ProviderGrant) {
+    let log = dir.join("stdin.log");
+    let keep = format!("exec cat > '{}'", log.display());
+    hosts::start_script_provider(lattice, dir, "thief", &keep).await;
+    let data = eventually("the provider reads its host data", async || {
+        std::panic::catch_unwind(|| stolen(&log))
+            .ok()
+            .map(|(data, _)| data)
+    })
+    .await;
+    let seed = data
+        .invocation_seed
+        .clone()
+        .expect("a provider process gets a seed");
+    let grant = data.invocation_grant.expect("and a grant");
+    (log, seed, grant)
+}
+
 /// A call of echo's HTTP handler as provider `thief`, signed with the
 /// stolen seed under `grant`.
 async fn call_as_thief(
@@ -77,24 +101,10 @@ async fn a_stolen_provider_key_expires_with_its_grant_and_dies_with_its_provider
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stdin.log");
-    let keep = format!("exec cat > '{}'", log.display());
-    hosts::start_script_provider(&lattice, dir.path(), "thief", &keep).await;
-    let raw = nats.client().await;
-
     // The host data: a seed of the provider's own (not the host's key) and
     // a grant bound to this host, good for four seconds.
-    let data = eventually("the provider reads its host data", async || {
-        std::panic::catch_unwind(|| stolen(&log))
-            .ok()
-            .map(|(data, _)| data)
-    })
-    .await;
-    let seed = data
-        .invocation_seed
-        .clone()
-        .expect("a provider process gets a seed");
-    let first = data.invocation_grant.clone().expect("and a grant");
+    let (log, seed, first) = start_thief(&lattice, dir.path()).await;
+    let raw = nats.client().await;
     assert_eq!(first.host_id, host.id());
     assert_ne!(
         first.issuer,
@@ -177,20 +187,7 @@ async fn a_host_that_joins_after_a_revocation_refuses_the_key() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("stdin.log");
-    let keep = format!("exec cat > '{}'", log.display());
-    hosts::start_script_provider(&lattice, dir.path(), "thief", &keep).await;
-    let data = eventually("the provider reads its host data", async || {
-        std::panic::catch_unwind(|| stolen(&log))
-            .ok()
-            .map(|(data, _)| data)
-    })
-    .await;
-    let key_seed = data
-        .invocation_seed
-        .clone()
-        .expect("a provider process gets a seed");
-    let grant = data.invocation_grant.clone().expect("and a grant");
+    let (_, key_seed, grant) = start_thief(&lattice, dir.path()).await;
 
     // The provider stops: its key is revoked, and the revocation kept.
     let raw = nats.client().await;

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use async_nats::jetstream::kv::{self, Operation};
 use lattice_interfaces::capability::{Capability, ProviderContext};
-use lattice_interfaces::protocol::link_entry::{self, AppliedVersions, LinkSigners};
+use lattice_interfaces::protocol::link_entry::{AppliedVersions, LinkSigners};
 use lattice_interfaces::Link;
 use lattice_rpc::LinkChange;
 
@@ -57,24 +57,16 @@ impl LinkApplier<'_> {
     /// (written straight into the bucket, an old entry put back, a bare
     /// delete) changes nothing here.
     fn entry(&self, entry: kv::Entry) {
-        let opened = match entry.operation {
-            Operation::Put => link_entry::open(&entry.key, &entry.value, self.signers),
-            Operation::Delete | Operation::Purge => {
-                link_entry::open_delete(&entry.key, &entry.value, self.signers).map(|version| {
-                    link_entry::Signed {
-                        version,
-                        value: None,
-                    }
-                })
-            }
-        };
-        let admitted = opened.and_then(|signed| {
-            self.versions
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .admit(&entry.key, signed.version)?;
-            Ok(signed.value)
-        });
+        let admitted = self
+            .versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .admit_link(
+                &entry.key,
+                entry.operation != Operation::Put,
+                &entry.value,
+                self.signers,
+            );
         match admitted {
             Ok(Some(link)) => self.put(entry.key, link),
             Ok(None) => self.remove(&entry.key),

@@ -651,22 +651,11 @@ impl ConfigMirror {
             return;
         };
         let named = self.host.named_config();
-        let opened = match entry.operation {
-            Operation::Put => link_entry::open_config(&entry.key, &entry.value, &self.signers),
-            Operation::Delete | Operation::Purge => {
-                link_entry::open_delete(&entry.key, &entry.value, &self.signers).map(|version| {
-                    link_entry::Signed {
-                        version,
-                        value: None,
-                    }
-                })
-            }
-        };
-        let admitted = opened.and_then(|signed| {
-            self.versions.admit(&entry.key, signed.version)?;
-            Ok(signed.value)
-        });
-        match admitted {
+        let deleted = entry.operation != Operation::Put;
+        match self
+            .versions
+            .admit_config(&entry.key, deleted, &entry.value, &self.signers)
+        {
             Ok(Some(values)) => named.put(name, values),
             Ok(None) => named.delete(&name),
             Err(refused) => {
@@ -758,22 +747,11 @@ impl LinkMirror {
             tracing::warn!(key = %lattice_interfaces::shown(&entry.key), "unreadable link key in lattice state; ignored");
             return;
         };
-        let opened = match entry.operation {
-            Operation::Put => link_entry::open(&entry.key, &entry.value, &self.signers),
-            Operation::Delete | Operation::Purge => {
-                link_entry::open_delete(&entry.key, &entry.value, &self.signers).map(|version| {
-                    link_entry::Signed {
-                        version,
-                        value: None,
-                    }
-                })
-            }
-        };
-        let admitted = opened.and_then(|signed| {
-            self.versions.admit(&entry.key, signed.version)?;
-            Ok(signed.value)
-        });
-        match admitted {
+        let deleted = entry.operation != Operation::Put;
+        match self
+            .versions
+            .admit_link(&entry.key, deleted, &entry.value, &self.signers)
+        {
             Ok(Some(link)) => self.host.apply_lattice_link(link),
             Ok(None) => {
                 self.host.delete_link(&key);

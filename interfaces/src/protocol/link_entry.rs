@@ -115,12 +115,68 @@ pub fn version_unchecked(value: &[u8]) -> u64 {
     serde_json::from_slice::<Versioned>(value).map_or(0, |v| v.version)
 }
 
+/// Opens a stored entry of one kind: [`open`] or [`open_config`].
+type OpenEntry<T> = fn(&str, &[u8], &LinkSigners) -> Result<Signed<T>, EntryRefused>;
+
 /// The versions a reader applied, by key: an entry older than the one
 /// applied is refused (an old entry put back).
 #[derive(Debug, Default)]
 pub struct AppliedVersions(std::collections::HashMap<String, u64>);
 
 impl AppliedVersions {
+    /// The link the bucket record at `key` holds (`value`: an entry, or
+    /// with `deleted` the payload of a delete marker), `None` for a signed
+    /// delete, when one of `signers` signed it and it is not older than
+    /// what was applied at `key`; its version is recorded as applied.
+    ///
+    /// # Errors
+    ///
+    /// See [`EntryRefused`]; a bare delete is [`EntryRefused::UnsignedDelete`].
+    pub fn admit_link(
+        &mut self,
+        key: &str,
+        deleted: bool,
+        value: &[u8],
+        signers: &LinkSigners,
+    ) -> Result<Option<Link>, EntryRefused> {
+        self.admit_record(key, deleted, value, signers, open)
+    }
+
+    /// As [`Self::admit_link`], for named config.
+    ///
+    /// # Errors
+    ///
+    /// See [`EntryRefused`].
+    pub fn admit_config(
+        &mut self,
+        key: &str,
+        deleted: bool,
+        value: &[u8],
+        signers: &LinkSigners,
+    ) -> Result<Option<NamedConfig>, EntryRefused> {
+        self.admit_record(key, deleted, value, signers, open_config)
+    }
+
+    fn admit_record<T>(
+        &mut self,
+        key: &str,
+        deleted: bool,
+        value: &[u8],
+        signers: &LinkSigners,
+        open_entry: OpenEntry<T>,
+    ) -> Result<Option<T>, EntryRefused> {
+        let signed = if deleted {
+            Signed {
+                version: open_delete(key, value, signers)?,
+                value: None,
+            }
+        } else {
+            open_entry(key, value, signers)?
+        };
+        self.admit(key, signed.version)?;
+        Ok(signed.value)
+    }
+
     /// Records `version` at `key`, unless it is older than what was applied
     /// there; the same version again is accepted (an entry read twice).
     ///
