@@ -18,8 +18,69 @@ use crate::{ComponentId, Link};
 /// Declares every lattice event once: its variant of [`LatticeEvent`], its
 /// kind (the subject's last token) as a constant of [`kinds`] and as text,
 /// and the type of its data.
+/// What part of the lattice an event tells of: what a view of the lattice
+/// (the dashboard) refreshes when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concerns {
+    /// The inventory of the host its data names.
+    Host,
+    /// A host that left.
+    HostLeft,
+    /// The lattice's links.
+    Links,
+    /// Apps and where their components run.
+    Apps,
+    /// Nothing a view keeps: refusals, config, health.
+    Nothing,
+}
+
+/// The data of an event.
+pub trait EventData {
+    /// The host it names, if any.
+    fn host_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Data naming its host.
+macro_rules! names_its_host {
+    ($($data:ty),*) => {
+        $(impl EventData for $data {
+            fn host_id(&self) -> Option<&str> {
+                Some(&self.host_id)
+            }
+        })*
+    };
+}
+
+/// Data that may name its host.
+macro_rules! may_name_its_host {
+    ($($data:ty),*) => {
+        $(impl EventData for $data {
+            fn host_id(&self) -> Option<&str> {
+                self.host_id.as_deref()
+            }
+        })*
+    };
+}
+
+names_its_host!(
+    HostInfo,
+    HostLabels,
+    ActorScaling,
+    ActorUpdating,
+    ProviderChange,
+    Placed
+);
+may_name_its_host!(ProviderLinkError, InvocationRefusal, NotPlaced);
+impl EventData for Link {}
+impl EventData for EntryRefused {}
+impl EventData for ConfigNamed {}
+impl EventData for AppVersioned {}
+impl EventData for AppNamed {}
+
 macro_rules! events {
-    ($($(#[$doc:meta])* $variant:ident, $constant:ident = $kind:literal ($data:ty);)*) => {
+    ($($(#[$doc:meta])* $variant:ident, $constant:ident = $kind:literal ($data:ty) => $concerns:ident;)*) => {
         /// Event kinds (the last token of the subject).
         pub mod kinds {
             $($(#[$doc])* pub const $constant: &str = $kind;)*
@@ -51,67 +112,81 @@ macro_rules! events {
                     $(Self::$variant(data) => serde_json::to_value(data).unwrap_or_default(),)*
                 }
             }
+
+            /// The host it concerns, when its data names one.
+            pub fn host_id(&self) -> Option<&str> {
+                match self {
+                    $(Self::$variant(data) => EventData::host_id(data),)*
+                }
+            }
+
+            /// What part of the lattice it tells of.
+            pub fn concerns(&self) -> Concerns {
+                match self {
+                    $(Self::$variant(_) => Concerns::$concerns,)*
+                }
+            }
         }
     };
 }
 
 events! {
     /// A host joined the lattice.
-    HostStarted, HOST_STARTED = "host_started" (HostInfo);
+    HostStarted, HOST_STARTED = "host_started" (HostInfo) => Host;
     /// A host is alive: a summary, not the inventory.
-    HostHeartbeat, HOST_HEARTBEAT = "host_heartbeat" (HostInfo);
+    HostHeartbeat, HOST_HEARTBEAT = "host_heartbeat" (HostInfo) => Host;
     /// A host left the lattice gracefully.
-    HostStopped, HOST_STOPPED = "host_stopped" (HostInfo);
+    HostStopped, HOST_STOPPED = "host_stopped" (HostInfo) => HostLeft;
     /// A host's labels changed.
-    LabelsChanged, LABELS_CHANGED = "labels_changed" (HostLabels);
+    LabelsChanged, LABELS_CHANGED = "labels_changed" (HostLabels) => Host;
     /// An actor started, changed scale or stopped (scale 0).
-    ActorScaled, ACTOR_SCALED = "actor_scaled" (ActorScaling);
+    ActorScaled, ACTOR_SCALED = "actor_scaled" (ActorScaling) => Host;
     /// An actor could not be scaled.
-    ActorScaleFailed, ACTOR_SCALE_FAILED = "actor_scale_failed" (ActorScaling);
+    ActorScaleFailed, ACTOR_SCALE_FAILED = "actor_scale_failed" (ActorScaling) => Host;
     /// An actor's component was replaced.
-    ActorUpdated, ACTOR_UPDATED = "actor_updated" (ActorUpdating);
+    ActorUpdated, ACTOR_UPDATED = "actor_updated" (ActorUpdating) => Host;
     /// An actor's component could not be replaced.
-    ActorUpdateFailed, ACTOR_UPDATE_FAILED = "actor_update_failed" (ActorUpdating);
+    ActorUpdateFailed, ACTOR_UPDATE_FAILED = "actor_update_failed" (ActorUpdating) => Host;
     /// A provider started.
-    ProviderStarted, PROVIDER_STARTED = "provider_started" (ProviderChange);
+    ProviderStarted, PROVIDER_STARTED = "provider_started" (ProviderChange) => Host;
     /// A provider could not start.
-    ProviderStartFailed, PROVIDER_START_FAILED = "provider_start_failed" (ProviderChange);
+    ProviderStartFailed, PROVIDER_START_FAILED = "provider_start_failed" (ProviderChange) => Host;
     /// A provider could not serve a link: its backend is unreachable or
     /// misconfigured.
-    ProviderError, PROVIDER_ERROR = "provider_error" (ProviderLinkError);
+    ProviderError, PROVIDER_ERROR = "provider_error" (ProviderLinkError) => Host;
     /// A provider stopped.
-    ProviderStopped, PROVIDER_STOPPED = "provider_stopped" (ProviderChange);
+    ProviderStopped, PROVIDER_STOPPED = "provider_stopped" (ProviderChange) => Host;
     /// A link was stored.
-    LinkSet, LINK_SET = "link_set" (Link);
+    LinkSet, LINK_SET = "link_set" (Link) => Links;
     /// A link was deleted.
-    LinkDeleted, LINK_DELETED = "link_deleted" (Link);
+    LinkDeleted, LINK_DELETED = "link_deleted" (Link) => Links;
     /// A link entry in the bucket that a host cannot verify (unsigned,
     /// signed by an untrusted key, changed, or under the wrong key): not
     /// applied.
-    LinkRefused, LINK_REFUSED = "link_refused" (EntryRefused);
+    LinkRefused, LINK_REFUSED = "link_refused" (EntryRefused) => Nothing;
     /// A named config entry in the bucket a host cannot verify: not applied.
-    ConfigRefused, CONFIG_REFUSED = "config_refused" (EntryRefused);
+    ConfigRefused, CONFIG_REFUSED = "config_refused" (EntryRefused) => Nothing;
     /// Named config was stored.
-    ConfigSet, CONFIG_SET = "config_set" (ConfigNamed);
+    ConfigSet, CONFIG_SET = "config_set" (ConfigNamed) => Nothing;
     /// Named config was deleted.
-    ConfigDeleted, CONFIG_DELETED = "config_deleted" (ConfigNamed);
+    ConfigDeleted, CONFIG_DELETED = "config_deleted" (ConfigNamed) => Nothing;
     /// A host refused an invocation from another host (forged, untrusted,
     /// late or replayed).
-    InvocationRefused, INVOCATION_REFUSED = "invocation_refused" (InvocationRefusal);
+    InvocationRefused, INVOCATION_REFUSED = "invocation_refused" (InvocationRefusal) => Nothing;
     /// A provider passed its health check.
-    HealthCheckPassed, HEALTH_CHECK_PASSED = "health_check_passed" (ProviderChange);
+    HealthCheckPassed, HEALTH_CHECK_PASSED = "health_check_passed" (ProviderChange) => Nothing;
     /// A provider failed its health check.
-    HealthCheckFailed, HEALTH_CHECK_FAILED = "health_check_failed" (ProviderChange);
+    HealthCheckFailed, HEALTH_CHECK_FAILED = "health_check_failed" (ProviderChange) => Nothing;
     /// The reconciler saw a new version of an app (or a rollback).
-    AppDeployed, APP_DEPLOYED = "app_deployed" (AppVersioned);
+    AppDeployed, APP_DEPLOYED = "app_deployed" (AppVersioned) => Apps;
     /// An app runs everywhere it should.
-    AppReconciled, APP_RECONCILED = "app_reconciled" (AppVersioned);
+    AppReconciled, APP_RECONCILED = "app_reconciled" (AppVersioned) => Apps;
     /// A deleted app's components are stopped and its links gone.
-    AppDeleted, APP_DELETED = "app_deleted" (AppNamed);
+    AppDeleted, APP_DELETED = "app_deleted" (AppNamed) => Apps;
     /// The reconciler started, stopped or updated a component on a host.
-    ReplicaPlaced, REPLICA_PLACED = "replica_placed" (Placed);
+    ReplicaPlaced, REPLICA_PLACED = "replica_placed" (Placed) => Apps;
     /// A component could not be placed, or a host refused it.
-    PlacementFailed, PLACEMENT_FAILED = "placement_failed" (NotPlaced);
+    PlacementFailed, PLACEMENT_FAILED = "placement_failed" (NotPlaced) => Apps;
 }
 
 impl LatticeEvent {
@@ -122,36 +197,6 @@ impl LatticeEvent {
     /// An unknown kind, or data that is not of the kind's type.
     pub fn parse(kind: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
         serde_json::from_value(serde_json::json!({ "kind": kind, "data": data }))
-    }
-
-    /// The host it concerns, when its data names one.
-    pub fn host_id(&self) -> Option<&str> {
-        match self {
-            Self::HostStarted(info) | Self::HostHeartbeat(info) | Self::HostStopped(info) => {
-                Some(&info.host_id)
-            }
-            Self::LabelsChanged(e) => Some(&e.host_id),
-            Self::ActorScaled(e) | Self::ActorScaleFailed(e) => Some(&e.host_id),
-            Self::ActorUpdated(e) | Self::ActorUpdateFailed(e) => Some(&e.host_id),
-            Self::ProviderStarted(e)
-            | Self::ProviderStartFailed(e)
-            | Self::ProviderStopped(e)
-            | Self::HealthCheckPassed(e)
-            | Self::HealthCheckFailed(e) => Some(&e.host_id),
-            Self::ProviderError(e) => e.host_id.as_deref(),
-            Self::InvocationRefused(e) => e.host_id.as_deref(),
-            Self::ReplicaPlaced(e) => Some(&e.host_id),
-            Self::PlacementFailed(e) => e.host_id.as_deref(),
-            Self::LinkSet(_)
-            | Self::LinkDeleted(_)
-            | Self::LinkRefused(_)
-            | Self::ConfigRefused(_)
-            | Self::ConfigSet(_)
-            | Self::ConfigDeleted(_)
-            | Self::AppDeployed(_)
-            | Self::AppReconciled(_)
-            | Self::AppDeleted(_) => None,
-        }
     }
 }
 

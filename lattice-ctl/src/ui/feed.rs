@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures::StreamExt as _;
-use lattice_interfaces::protocol::events::LatticeEvent;
+use lattice_interfaces::protocol::events::{Concerns, LatticeEvent};
 use lattice_interfaces::protocol::subjects::Subjects;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -175,41 +175,20 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
     )
 }
 
-/// What `event` changed.
+/// What `event` changed, as its row of the events table says.
 fn hint(event: &LatticeEvent) -> Option<Hint> {
-    use LatticeEvent as E;
     let host = || {
         event
             .host_id()
             .filter(|h| !h.is_empty())
             .map(str::to_string)
     };
-    match event {
-        E::HostStopped(info) => Some(Hint::HostGone(info.host_id.clone())),
-        E::LinkSet(_) | E::LinkDeleted(_) => Some(Hint::Links),
-        E::AppDeployed(_)
-        | E::AppReconciled(_)
-        | E::AppDeleted(_)
-        | E::ReplicaPlaced(_)
-        | E::PlacementFailed(_) => Some(Hint::Apps),
-        E::HostStarted(_)
-        | E::HostHeartbeat(_)
-        | E::LabelsChanged(_)
-        | E::ActorScaled(_)
-        | E::ActorScaleFailed(_)
-        | E::ActorUpdated(_)
-        | E::ActorUpdateFailed(_)
-        | E::ProviderStarted(_)
-        | E::ProviderStartFailed(_)
-        | E::ProviderStopped(_)
-        | E::ProviderError(_) => host().map(Hint::Host),
-        E::LinkRefused(_)
-        | E::ConfigRefused(_)
-        | E::ConfigSet(_)
-        | E::ConfigDeleted(_)
-        | E::InvocationRefused(_)
-        | E::HealthCheckPassed(_)
-        | E::HealthCheckFailed(_) => None,
+    match event.concerns() {
+        Concerns::Host => host().map(Hint::Host),
+        Concerns::HostLeft => host().map(Hint::HostGone),
+        Concerns::Links => Some(Hint::Links),
+        Concerns::Apps => Some(Hint::Apps),
+        Concerns::Nothing => None,
     }
 }
 
@@ -243,5 +222,43 @@ mod tests {
         let link = br#"{"data": {"source": "http", "target": "hello", "namespace": "wasi", "package": "http", "interfaces": ["incoming-handler"]}}"#;
         let (_, hint) = describe(3, "lattice.default.evt.link_set", link);
         assert_eq!(hint, Some(Hint::Links));
+    }
+
+    /// Each part of the lattice an event tells of refreshes its part of
+    /// the view; events that tell of nothing it keeps refresh nothing.
+    #[test]
+    fn hints_follow_what_each_event_concerns() {
+        let hint_of = |kind: &str, data: &str| {
+            describe(
+                1,
+                &format!("lattice.default.evt.{kind}"),
+                format!(r#"{{"data": {data}}}"#).as_bytes(),
+            )
+            .1
+        };
+        let host = r#"{"host_id": "NHOST", "lattice": "default", "labels": {}, "version": "0", "started_at": "", "uptime_seconds": 1, "actors": 0, "providers": 0}"#;
+        assert_eq!(
+            hint_of("host_stopped", host),
+            Some(Hint::HostGone("NHOST".into()))
+        );
+        assert_eq!(
+            hint_of("host_heartbeat", host),
+            Some(Hint::Host("NHOST".into()))
+        );
+        let error = |host: &str| {
+            format!(
+                r#"{{"provider_id": "kv", {host} "source": "a", "target": "kv", "link_name": "default", "error": "down"}}"#
+            )
+        };
+        assert_eq!(
+            hint_of("provider_error", &error(r#""host_id": "NHOST","#)),
+            Some(Hint::Host("NHOST".into()))
+        );
+        assert_eq!(hint_of("provider_error", &error("")), None, "no host named");
+        assert_eq!(
+            hint_of("app_deleted", r#"{"app": "shop"}"#),
+            Some(Hint::Apps)
+        );
+        assert_eq!(hint_of("config_set", r#"{"name": "db"}"#), None);
     }
 }
