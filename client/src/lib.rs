@@ -17,6 +17,12 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! [`state`] reads and writes the lattice's state bucket directly (links,
+//! named config, claims, apps), as hosts do and as `lattice-ctl` does when
+//! no host answers.
+
+pub mod state;
 
 use std::time::Duration;
 

@@ -109,7 +109,7 @@ pub async fn apply(
 /// Stores `manifest` as the next version of app `name` once its registry
 /// references resolve; the version.
 pub async fn store_version(
-    state: &lattice_host::lattice::LatticeState,
+    state: &lattice_client::state::LatticeState,
     name: &str,
     manifest: &Manifest,
     registry: &RegistryArgs,
@@ -130,7 +130,7 @@ pub async fn store_version(
 /// Marks app `name` deleted: the reconciler stops what it runs, deletes
 /// its links, then its record.
 pub async fn mark_deleted(
-    state: &lattice_host::lattice::LatticeState,
+    state: &lattice_client::state::LatticeState,
     name: &str,
 ) -> anyhow::Result<()> {
     change_app(state, name, |app| {
@@ -143,7 +143,7 @@ pub async fn mark_deleted(
 /// Changes the existing app `name` with `change` (compare-and-set); a
 /// missing app or a refusal is an error naming the app.
 async fn change_app(
-    state: &lattice_host::lattice::LatticeState,
+    state: &lattice_client::state::LatticeState,
     name: &str,
     mut change: impl FnMut(&mut App) -> Result<(), String>,
 ) -> anyhow::Result<()> {

@@ -72,12 +72,12 @@ impl LatticeClient {
 
     /// The lattice's state bucket, opened directly: what `link del` and
     /// `reset` use when no host runs.
-    pub async fn state(&self) -> anyhow::Result<lattice_host::lattice::LatticeState> {
+    pub async fn state(&self) -> anyhow::Result<lattice_client::state::LatticeState> {
         let js = match &self.js_domain {
             Some(domain) => async_nats::jetstream::with_domain(self.nats().clone(), domain),
             None => async_nats::jetstream::new(self.nats().clone()),
         };
-        Ok(lattice_host::lattice::LatticeState::existing(&js, &self.subjects().bucket()).await?)
+        Ok(lattice_client::state::LatticeState::existing(&js, &self.subjects().bucket()).await?)
     }
 
     /// The lattice's subjects.

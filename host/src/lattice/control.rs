@@ -72,24 +72,6 @@ impl From<crate::HostError> for Refusal {
     }
 }
 
-impl From<super::state::StateError> for Refusal {
-    fn from(error: super::state::StateError) -> Self {
-        Refusal::new(state_error_kind(&error), error.to_string())
-    }
-}
-
-/// The stable kind a state error is refused as.
-fn state_error_kind(error: &super::state::StateError) -> ErrorKind {
-    use super::state::StateError;
-    match error {
-        StateError::Key(_) => ErrorKind::BadRequest,
-        StateError::Clash { .. } | StateError::Contended(_) => ErrorKind::Conflict,
-        StateError::Nats(_) | StateError::CannotSign | StateError::Corrupt { .. } => {
-            ErrorKind::Failed
-        }
-    }
-}
-
 /// What a handler returns.
 type Handled<T> = Result<T, Refusal>;
 
@@ -663,7 +645,7 @@ impl op::Handlers for Control {
         self.state
             .put_link(&link)
             .await
-            .map_err(|e| Refusal::new(state_error_kind(&e), format!("link {link}: {e}")))?;
+            .map_err(|e| Refusal::new(e.kind(), format!("link {link}: {e}")))?;
         self.events
             .publish(LatticeEvent::LinkSet(link.redacted()))
             .await;

@@ -11,7 +11,6 @@
 //! 3. [`Lattice::leave`] stops answering, announces `host_stopped` and
 //!    flushes; the caller then drains the host itself.
 
-mod app_state;
 mod connect;
 mod control;
 mod placement;
@@ -121,14 +120,14 @@ impl Lattice {
                 signers: config.cluster.link_signers(),
             });
         let events = EventPublisher::new(client.clone(), subjects.clone(), host.id().to_string());
-        let mirror = state.mirror_links(host.clone(), events.clone()).await?;
+        let mirror = state::mirror_links(&state, host.clone(), events.clone()).await?;
         let links_followed = mirror.following();
-        let config_mirror = state.mirror_config(host.clone(), events.clone()).await?;
+        let config_mirror = state::mirror_config(&state, host.clone(), events.clone()).await?;
         // What belongs to another lattice is refused here, whoever signed it.
         config.cluster.verifier().serve_lattice(subjects.lattice());
         // Provider keys revoked anywhere in the lattice, before any call.
         let revocations =
-            lattice_rpc::revocations::follow(state.kv.clone(), config.cluster.verifier())
+            lattice_rpc::revocations::follow(state.kv().clone(), config.cluster.verifier())
                 .await
                 .map_err(StateError::Nats)?;
         let stop_tasks = CancellationToken::new();

@@ -134,8 +134,8 @@ pub async fn delete_link(
             })?;
             let said = format!("{deleted} deleted from the lattice's state (no host answered)");
             match deleted {
-                lattice_host::lattice::DeletedLink::Link(link) => done(format, &link, &said),
-                lattice_host::lattice::DeletedLink::Unreadable { key } => {
+                lattice_client::state::DeletedLink::Link(link) => done(format, &link, &said),
+                lattice_client::state::DeletedLink::Unreadable { key } => {
                     done(format, &serde_json::json!({ "deleted": key }), &said)
                 }
             }

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt as _;
+use lattice_client::state::LatticeState;
 use lattice_client::{ControlClient, ControlError};
-use lattice_host::lattice::LatticeState;
 use lattice_interfaces::placement::DRAINING_LABEL;
 use lattice_interfaces::protocol::app::AppStatus;
 use lattice_interfaces::protocol::control::{

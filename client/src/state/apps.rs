@@ -8,7 +8,7 @@ use lattice_interfaces::protocol::state::{self as keys, APPS_KEY, LEASE_KEY};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::state::{nats, LatticeState, StateError};
+use super::{nats, LatticeState, StateError};
 
 /// Tries of a compare-and-set before giving up as contended.
 const TRIES: usize = 10;
