@@ -20,8 +20,9 @@
 //!
 //! [`state`] reads and writes the lattice's state bucket directly (links,
 //! named config, claims, apps), as hosts do and as `lattice-ctl` does when
-//! no host answers.
+//! no host answers; [`connect::NatsArgs`] are the NATS flags both take.
 
+pub mod connect;
 pub mod state;
 
 use std::time::Duration;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use lattice_client::connect::NatsArgs;
 use lattice_client::ControlClient;
-use lattice_host::lattice::NatsArgs;
 use lattice_interfaces::protocol::control::Operation;
 use lattice_interfaces::protocol::subjects::Subjects;
 

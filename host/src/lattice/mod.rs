@@ -11,7 +11,6 @@
 //! 3. [`Lattice::leave`] stops answering, announces `host_stopped` and
 //!    flushes; the caller then drains the host itself.
 
-mod connect;
 mod control;
 mod placement;
 mod process;
@@ -31,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
-pub use connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
+pub use lattice_client::connect::{ConnectError, NatsArgs, DEFAULT_NATS_URL};
 pub use lattice_interfaces::protocol::control::MAX_REQUEST_BYTES;
 pub use lattice_rpc::EventPublisher;
 pub use reconciler::ReconcilerTiming;
