@@ -46,7 +46,8 @@ pub mod identity;
 pub mod lattice;
 mod links;
 pub mod references;
-pub mod registry_args;
+/// The registry flags, from `lattice-oci` (kept at this path for callers).
+pub use lattice_oci::args as registry_args;
 mod remote;
 mod router;
 pub mod runtime;

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
-use lattice_host::registry_args::RegistryArgs;
 use lattice_interfaces::protocol::app::App;
 use lattice_interfaces::{ArtifactRef, Manifest};
+use lattice_oci::args::RegistryArgs;
 use serde::Serialize;
 
 use crate::client::{ConnArgs, LatticeClient};

@@ -116,7 +116,7 @@ enum Command {
         #[arg(long, requires = "app")]
         version: Option<u32>,
         #[command(flatten)]
-        registry: lattice_host::registry_args::RegistryArgs,
+        registry: lattice_oci::args::RegistryArgs,
     },
     /// Show an app.
     #[command(subcommand)]
@@ -138,7 +138,7 @@ enum Command {
         #[arg(long)]
         platform: Option<String>,
         #[command(flatten)]
-        registry: lattice_host::registry_args::RegistryArgs,
+        registry: lattice_oci::args::RegistryArgs,
     },
     /// Pull a component, or this platform's provider binary and its claims, from an OCI registry.
     Pull {
@@ -148,14 +148,14 @@ enum Command {
         #[arg(short = 'd', long = "destination", value_name = "FILE")]
         destination: Option<PathBuf>,
         #[command(flatten)]
-        registry: lattice_host::registry_args::RegistryArgs,
+        registry: lattice_oci::args::RegistryArgs,
     },
     /// Show what a registry reference holds: digest, kind, size, platforms and claims. Nothing runs.
     Inspect {
         /// REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:…
         reference: String,
         #[command(flatten)]
-        registry: lattice_host::registry_args::RegistryArgs,
+        registry: lattice_oci::args::RegistryArgs,
     },
     /// Serve a dashboard of the lattice in the browser: hosts, what they run,
     /// links, apps and events, live.

@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use lattice_host::registry_args::RegistryArgs;
 use lattice_interfaces::claims::{
     binary_hash, claimed_target, read_component, Claims, ComponentMetadata, KeyKind, ProviderClaims,
 };
+use lattice_oci::args::RegistryArgs;
 use lattice_oci::pull::{ArtifactDescription, Platform};
 use lattice_oci::{ArtifactCache, Puller, Registry};
 use serde::Serialize;

@@ -19,6 +19,7 @@
 //! - [`push`]: the same artifacts, the other way;
 //! - [`error`]: one error type whose message names the reference.
 
+pub mod args;
 pub mod cache;
 pub mod credentials;
 pub mod error;

@@ -18,9 +18,9 @@
 //! anything is sent.
 
 use lattice_client::ControlError;
-use lattice_host::registry_args::RegistryArgs;
 use lattice_interfaces::protocol::control::{op, LinkDel, ScaleActor, StopProvider};
 use lattice_interfaces::{ComponentId, Contract, Link, Manifest};
+use lattice_oci::args::RegistryArgs;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 

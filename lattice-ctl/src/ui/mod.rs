@@ -61,7 +61,7 @@ pub struct UiArgs {
     pub allow_remote: bool,
     /// How apps applied from the page reach registries (to check their references)
     #[command(flatten)]
-    pub registry: lattice_host::registry_args::RegistryArgs,
+    pub registry: lattice_oci::args::RegistryArgs,
 }
 
 /// Serves the dashboard of the lattice `conn` names until Ctrl-C.

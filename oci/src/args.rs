@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
-use lattice_oci::{Credentials, RegistryOptions};
+use crate::credentials::CredentialsError;
+use crate::{Credentials, RegistryOptions};
 
 /// How to reach OCI registries.
 #[derive(Clone, Default, clap::Args)]
@@ -90,11 +90,16 @@ impl RegistryArgs {
     /// # Errors
     ///
     /// When the Docker config cannot be used.
-    pub fn options(&self) -> anyhow::Result<RegistryOptions> {
+    pub fn options(&self) -> Result<RegistryOptions, CredentialsError> {
         let mut credentials = match &self.registry_config {
             Some(path) => Credentials::from_docker_config(path)?,
-            None => Credentials::from_default_docker_config()
-                .context("pass --registry-config FILE to use another file")?,
+            None => Credentials::from_default_docker_config().map_err(|e| CredentialsError {
+                reason: format!(
+                    "{} (pass --registry-config FILE to use another file)",
+                    e.reason
+                ),
+                ..e
+            })?,
         };
         if let Some(registry) = &self.registry_host {
             if let (Some(user), Some(password)) = (&self.registry_user, &self.registry_password) {
