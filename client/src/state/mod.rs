@@ -257,6 +257,9 @@ impl LatticeState {
         let key = keys::link_key(&link.key())?;
         for _attempt in 0..5 {
             let current = self.kv.entry(key.clone()).await.map_err(nats)?;
+            if let Some(entry) = current.as_ref().filter(|e| e.operation == Operation::Put) {
+                self.refuse_clash(&key, &entry.value, link, replace)?;
+            }
             // Above whatever version the key held, tombstones included.
             let version = link_entry::next_version(
                 current
@@ -265,50 +268,41 @@ impl LatticeState {
             );
             let (_, value) = link_entry::seal(link, version, &signing.signer).map_err(nats)?;
             let value = Bytes::from(value);
-            match current {
-                Some(entry) if entry.operation == Operation::Put => {
-                    // An entry no host can verify holds nothing: it is
-                    // overwritten, never a reason to refuse a real link.
-                    if let Ok(Some(existing)) = self.link_in(&key, &entry.value) {
-                        if existing.target != link.target && !replace {
-                            return Err(StateError::Clash {
-                                existing: existing.to_string(),
-                                source_id: link.source.to_string(),
-                                namespace: link.namespace.clone(),
-                                package: link.package.clone(),
-                                name: link.name.clone(),
-                            });
-                        }
-                    }
-                    if self
-                        .kv
-                        .update(&key, value.clone(), entry.revision)
-                        .await
-                        .is_ok()
-                    {
-                        return Ok(());
-                    }
-                }
-                Some(entry) => {
-                    // A delete marker: written over at its revision.
-                    if self
-                        .kv
-                        .update(&key, value.clone(), entry.revision)
-                        .await
-                        .is_ok()
-                    {
-                        return Ok(());
-                    }
-                }
-                None => {
-                    if self.kv.create(&key, value.clone()).await.is_ok() {
-                        return Ok(());
-                    }
-                }
+            // A delete marker is written over at its revision too.
+            let written = match current {
+                Some(entry) => self.kv.update(&key, value, entry.revision).await.is_ok(),
+                None => self.kv.create(&key, value).await.is_ok(),
+            };
+            if written {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Err(StateError::Contended(key))
+    }
+
+    /// `Err` when the entry `value` at `key` holds a link to another target
+    /// than `link`'s and `replace` is off. An entry no host can verify holds
+    /// nothing: it is overwritten, never a reason to refuse a real link.
+    fn refuse_clash(
+        &self,
+        key: &str,
+        value: &[u8],
+        link: &Link,
+        replace: bool,
+    ) -> Result<(), StateError> {
+        match self.link_in(key, value) {
+            Ok(Some(existing)) if existing.target != link.target && !replace => {
+                Err(StateError::Clash {
+                    existing: existing.to_string(),
+                    source_id: link.source.to_string(),
+                    namespace: link.namespace.clone(),
+                    package: link.package.clone(),
+                    name: link.name.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Deletes the entry at `key` (of revision `revision`, version
