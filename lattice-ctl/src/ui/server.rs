@@ -1,4 +1,4 @@
-//! The dashboard's HTTP server (hyper, HTTP/1.1).
+//! The dashboard's HTTP server: an [`axum`] router on HTTP/1.1.
 //!
 //! | request | answer |
 //! |---|---|
@@ -14,7 +14,13 @@
 //! `X-Lattice-Token` (another site cannot read it, and cannot send a custom
 //! header across origins without asking first) and, when the browser sends
 //! one, the dashboard's own `Origin`. Bodies above [`MAX_BODY`] are refused.
-//! API errors are `{"error": "one line"}`.
+//! API errors, the router's own included (no such path, method not
+//! allowed), are `{"error": "one line"}`. Every answer carries the page's
+//! content security policy.
+//!
+//! The router is served by our own accept loop rather than `axum::serve`,
+//! for what that lacks: at most [`MAX_CONNECTIONS`] connections at once and
+//! a deadline on reading a request's head.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,11 +28,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
+use futures::StreamExt as _;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::BodyExt as _;
+use subtle::ConstantTimeEq as _;
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -38,8 +52,12 @@ use super::snapshot::Parts;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Connections served at once; more wait to be accepted.
 const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may take to send a request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often an idle event stream says it is alive.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// How soon a page reconnects its event stream once it drops.
+const RECONNECT: Duration = Duration::from_secs(2);
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");
@@ -79,8 +97,6 @@ struct Shared {
     hosts: Option<Vec<String>>,
 }
 
-type Body = BoxBody<Bytes, Infallible>;
-
 /// A fresh random token, 32 bytes in hex.
 ///
 /// # Errors
@@ -90,7 +106,7 @@ pub fn new_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot make the dashboard's token: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(data_encoding::HEXLOWER.encode(&bytes))
 }
 
 /// `text` safe inside HTML text and attribute values.
@@ -140,11 +156,11 @@ pub async fn serve(
             bound.to_string(),
         ]
     });
-    let shared = Arc::new(Shared {
+    let router = router(Arc::new(Shared {
         index: index(&dashboard.page),
         dashboard,
         hosts,
-    });
+    }));
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
         loop {
@@ -163,17 +179,13 @@ pub async fn serve(
                     }
                 },
             };
-            let shared = shared.clone();
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
             let stop = stop.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(answer(&shared, request).await) }
-                });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(io, service);
                 tokio::pin!(connection);
                 tokio::select! {
@@ -191,168 +203,179 @@ pub async fn serve(
     Ok(bound)
 }
 
-fn full(text: impl Into<Bytes>) -> Body {
-    Full::new(text.into()).boxed()
+/// The routes, behind the `Host` check and the security headers.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route("/api/snapshot", get(snapshot))
+        .route("/api/events", get(events))
+        .route("/api/actions/{action}", post(act))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            only_own_address,
+        ))
+        .layer(middleware::map_response(security_headers))
+        .with_state(shared)
 }
 
-fn respond(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
+/// An API error: `{"error": message}` with its status.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// At most 64 characters of what a client sent, for an error message.
+fn shown(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Refuses a request that names another address than the dashboard's
+/// (a DNS-rebinding page), when it listens on loopback.
+async fn only_own_address(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(accepted) = &shared.hosts {
+        let host = header_text(request.headers(), header::HOST).unwrap_or_default();
+        if !accepted.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+            let home = accepted.first().map(String::as_str).unwrap_or_default();
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "request for host {:?} refused: open the dashboard at http://{home}/",
+                    shown(host)
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 
-const JSON: &str = "application/json";
-
-fn json(status: StatusCode, text: String) -> Response<Body> {
-    respond(status, JSON, full(text))
+fn asset(content_type: &'static str, text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], text).into_response()
 }
 
-/// `{"error": message}` with `status`.
-fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(status, serde_json::json!({ "error": message }).to_string())
+async fn page(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        shared.index.clone(),
+    )
+        .into_response()
 }
 
-fn header_text(request: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
-    request.headers().get(name).and_then(|v| v.to_str().ok())
+async fn snapshot(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        shared.dashboard.parts.snapshot(),
+    )
+        .into_response()
 }
 
-/// Compares without stopping at the first difference.
-fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("no {} here: the dashboard is at /", shown(uri.path())),
+    )
 }
 
-async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
-    let host = header_text(&request, header::HOST).unwrap_or_default();
-    if let Some(accepted) = &shared.hosts {
-        if !accepted.iter().any(|a| a.eq_ignore_ascii_case(host)) {
-            let shown: String = host.chars().take(64).collect();
-            let home = accepted.first().map(String::as_str).unwrap_or_default();
-            return error(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "request for host {shown:?} refused: open the dashboard at http://{home}/"
-                ),
-            );
-        }
-    }
-    let path = request.uri().path().to_string();
-    let method = request.method().clone();
-    match (&method, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/") => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            full(shared.index.clone()),
-        ),
-        (&Method::GET | &Method::HEAD, "/app.js") => respond(
-            StatusCode::OK,
-            "text/javascript; charset=utf-8",
-            full(APP_JS),
-        ),
-        (&Method::GET | &Method::HEAD, "/style.css") => {
-            respond(StatusCode::OK, "text/css; charset=utf-8", full(STYLE_CSS))
-        }
-        (&Method::GET, "/api/snapshot") => json(StatusCode::OK, shared.dashboard.parts.snapshot()),
-        (&Method::GET, "/api/events") => match shared.dashboard.feed.follow().await {
-            Some((backlog, events)) => respond(
-                StatusCode::OK,
-                "text/event-stream",
-                event_stream(shared.dashboard.parts.clone(), backlog, events),
-            ),
-            None => error(StatusCode::SERVICE_UNAVAILABLE, "the dashboard is stopping"),
-        },
-        (&Method::POST, _) if path.starts_with("/api/actions/") => {
-            let action = path.trim_start_matches("/api/actions/").to_string();
-            act(shared, &action, request).await
-        }
-        (_, "/" | "/app.js" | "/style.css" | "/api/snapshot" | "/api/events") => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!("{method} is not allowed on {path}"),
-        ),
-        _ => {
-            let shown: String = path.chars().take(64).collect();
-            error(
-                StatusCode::NOT_FOUND,
-                &format!("no {shown} here: the dashboard is at /"),
-            )
-        }
-    }
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", shown(uri.path())),
+    )
 }
 
-async fn act(shared: &Shared, action: &str, request: Request<Incoming>) -> Response<Body> {
+async fn act(
+    State(shared): State<Arc<Shared>>,
+    action: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(actions) = &shared.dashboard.actions else {
-        return error(
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
-            "actions are disabled: this dashboard is read-only (start it with lattice-ctl ui --allow-actions)",
-        );
+            "actions are disabled: this dashboard is read-only (start it with lattice-ctl ui --allow-actions)".into(),
+        ));
     };
-    let token = header_text(&request, header::HeaderName::from_static("x-lattice-token"));
-    if !token.is_some_and(|t| same_secret(t, &shared.dashboard.page.token)) {
-        return error(
+    let token = header_text(&headers, header::HeaderName::from_static("x-lattice-token"));
+    let expected = shared.dashboard.page.token.as_bytes();
+    if !token.is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected))) {
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
-            "missing or wrong X-Lattice-Token: reload the dashboard's page and try again",
-        );
+            "missing or wrong X-Lattice-Token: reload the dashboard's page and try again".into(),
+        ));
     }
-    if let Some(origin) = header_text(&request, header::ORIGIN) {
-        let host = header_text(&request, header::HOST).unwrap_or_default();
+    if let Some(origin) = header_text(&headers, header::ORIGIN) {
+        let host = header_text(&headers, header::HOST).unwrap_or_default();
         if origin != format!("http://{host}") {
-            let shown: String = origin.chars().take(64).collect();
-            return error(
+            return Err(ApiError(
                 StatusCode::FORBIDDEN,
-                &format!(
-                    "request from origin {shown:?} refused: only the dashboard's own page may act"
+                format!(
+                    "request from origin {:?} refused: only the dashboard's own page may act",
+                    shown(origin)
                 ),
-            );
+            ));
         }
     }
-    let body = match read_body(request.into_body()).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    match actions.perform(action, &body).await {
-        Ok(message) => json(
-            StatusCode::OK,
-            serde_json::json!({ "message": message }).to_string(),
-        ),
-        Err(refusal) => error(
+    let Path(action) = action.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let body = read_body(body).await?;
+    match actions.perform(&action, &body).await {
+        Ok(message) => Ok(Json(serde_json::json!({ "message": message }))),
+        Err(refusal) => Err(ApiError(
             StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::BAD_GATEWAY),
-            &refusal.message,
-        ),
+            refusal.message,
+        )),
     }
 }
 
 /// How much of a body beyond [`MAX_BODY`] is read (and dropped) so its
-/// sender gets the 413 rather than a connection cut while it writes.
+/// sender gets the 413 rather than a connection reset while it writes: a
+/// server that closes with unread bytes makes the kernel reset the
+/// connection, and the client may lose the answer (why this is not axum's
+/// `DefaultBodyLimit`, which stops reading at the limit).
 const DRAINED: usize = 8 * MAX_BODY;
 
-/// The whole body, at most [`MAX_BODY`] bytes; else the answer to send.
-async fn read_body(mut body: Incoming) -> Result<Bytes, Response<Body>> {
+/// The whole body, at most [`MAX_BODY`] bytes.
+async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     let mut kept = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            error(
+            ApiError(
                 StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {e}"),
+                format!("cannot read the request body: {e}"),
             )
         })?;
         let Ok(data) = frame.into_data() else {
@@ -366,44 +389,60 @@ async fn read_body(mut body: Incoming) -> Result<Bytes, Response<Body>> {
         }
     }
     if total > MAX_BODY {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the request body is larger than {MAX_BODY} bytes"),
+            format!("the request body is larger than {MAX_BODY} bytes"),
         ));
     }
     Ok(Bytes::from(kept))
 }
 
+async fn events(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.dashboard.feed.follow().await {
+        Some((backlog, events)) => Sse::new(event_stream(
+            shared.dashboard.parts.clone(),
+            backlog,
+            events,
+        ))
+        .keep_alive(KeepAlive::new().interval(KEEPALIVE))
+        .into_response(),
+        None => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the dashboard is stopping".into(),
+        )
+        .into_response(),
+    }
+}
+
 /// What an event stream has yet to send.
 struct Stream {
     parts: Parts,
-    /// Whether the parts have been sent once (the first chunk sends all).
+    /// Whether the parts have been sent once (the first batch sends all).
     started: bool,
     backlog: Vec<Arc<FeedEvent>>,
     events: broadcast::Receiver<Arc<FeedEvent>>,
     /// The last event sent: the backlog and the receiver may overlap.
     last_seq: u64,
-    keepalive: tokio::time::Interval,
 }
 
-fn sse(kind: &str, data: &str) -> String {
-    format!("event: {kind}\ndata: {data}\n\n")
+fn sse(kind: &str, data: &str) -> Event {
+    Event::default().event(kind).data(data)
 }
 
 impl Stream {
-    fn event(&mut self, event: &FeedEvent, into: &mut String) {
+    fn event(&mut self, event: &FeedEvent, into: &mut Vec<Event>) {
         if event.seq > self.last_seq {
             self.last_seq = event.seq;
-            into.push_str(&sse("lattice", &event.json));
+            into.push(sse("lattice", &event.json));
         }
     }
 
-    /// The next chunk to send; `None` once the dashboard stops.
-    async fn next_chunk(&mut self) -> Option<String> {
-        let mut chunk = String::new();
+    /// The next events to send; `None` once the dashboard stops.
+    async fn next_batch(&mut self) -> Option<Vec<Event>> {
+        let mut batch = Vec::new();
         if !self.started {
             self.started = true;
-            chunk.push_str("retry: 2000\n\n");
+            batch.push(Event::default().retry(RECONNECT));
             let parts = [
                 ("hosts", &mut self.parts.hosts),
                 ("links", &mut self.parts.links),
@@ -412,52 +451,51 @@ impl Stream {
             ];
             for (kind, part) in parts {
                 let text = part.borrow_and_update().clone();
-                chunk.push_str(&sse(kind, &text));
+                batch.push(sse(kind, &text));
             }
             for event in std::mem::take(&mut self.backlog) {
-                self.event(&event, &mut chunk);
+                self.event(&event, &mut batch);
             }
-            return Some(chunk);
+            return Some(batch);
         }
         loop {
             tokio::select! {
                 received = self.events.recv() => match received {
                     Ok(event) => {
-                        self.event(&event, &mut chunk);
-                        // What else is there already goes in the same chunk.
+                        self.event(&event, &mut batch);
+                        // What else is there already goes in the same batch.
                         while let Ok(event) = self.events.try_recv() {
-                            self.event(&event, &mut chunk);
+                            self.event(&event, &mut batch);
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        chunk.push_str(&sse("lagged", &format!(r#"{{"missed":{missed}}}"#)));
+                        batch.push(sse("lagged", &format!(r#"{{"missed":{missed}}}"#)));
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 changed = self.parts.hosts.changed() => {
                     changed.ok()?;
                     let text = self.parts.hosts.borrow_and_update().clone();
-                    chunk.push_str(&sse("hosts", &text));
+                    batch.push(sse("hosts", &text));
                 }
                 changed = self.parts.links.changed() => {
                     changed.ok()?;
                     let text = self.parts.links.borrow_and_update().clone();
-                    chunk.push_str(&sse("links", &text));
+                    batch.push(sse("links", &text));
                 }
                 changed = self.parts.apps.changed() => {
                     changed.ok()?;
                     let text = self.parts.apps.borrow_and_update().clone();
-                    chunk.push_str(&sse("apps", &text));
+                    batch.push(sse("apps", &text));
                 }
                 changed = self.parts.meta.changed() => {
                     changed.ok()?;
                     let text = self.parts.meta.borrow_and_update().clone();
-                    chunk.push_str(&sse("meta", &text));
+                    batch.push(sse("meta", &text));
                 }
-                _ = self.keepalive.tick() => chunk.push_str(": keepalive\n\n"),
             }
-            if !chunk.is_empty() {
-                return Some(chunk);
+            if !batch.is_empty() {
+                return Some(batch);
             }
         }
     }
@@ -467,22 +505,19 @@ fn event_stream(
     parts: Parts,
     backlog: Vec<Arc<FeedEvent>>,
     events: broadcast::Receiver<Arc<FeedEvent>>,
-) -> Body {
-    let mut keepalive = tokio::time::interval(KEEPALIVE);
-    keepalive.reset();
+) -> impl futures::Stream<Item = Result<Event, Infallible>> {
     let stream = Stream {
         parts,
         started: false,
         backlog,
         events,
         last_seq: 0,
-        keepalive,
     };
-    let chunks = futures::stream::unfold(stream, |mut stream| async move {
-        let chunk = stream.next_chunk().await?;
-        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(chunk))), stream))
-    });
-    BodyExt::boxed(StreamBody::new(chunks))
+    futures::stream::unfold(stream, |mut stream| async move {
+        let batch = stream.next_batch().await?;
+        Some((batch, stream))
+    })
+    .flat_map(|batch| futures::stream::iter(batch.into_iter().map(Ok)))
 }
 
 #[cfg(test)]
@@ -504,12 +539,30 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_fresh_and_compared_whole() {
+    fn the_script_writes_html_only_through_its_escaping_helpers() {
+        // `render` and `prepend` take only what the `html` tag built, which
+        // escapes every value; no other line may write HTML.
+        for sink in [
+            "innerHTML",
+            "insertAdjacentHTML",
+            "outerHTML",
+            "document.write",
+        ] {
+            let uses = APP_JS.matches(sink).count();
+            let allowed = usize::from(sink == "innerHTML" || sink == "insertAdjacentHTML");
+            assert_eq!(
+                uses, allowed,
+                "app.js writes HTML through {sink} {uses} times"
+            );
+        }
+        assert!(!APP_JS.contains("esc("), "app.js escapes by hand again");
+    }
+
+    #[test]
+    fn tokens_are_fresh_and_hex() {
         let (a, b) = (new_token().unwrap(), new_token().unwrap());
         assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
-        assert!(same_secret(&a, &a.clone()));
-        assert!(!same_secret(&a, &b));
-        assert!(!same_secret(&a, a.get(..63).unwrap()));
     }
 }

@@ -11,6 +11,8 @@
 //   draws. Host cards are keyed: only cards whose host changed are redrawn.
 // - Actions exist only when the server allows them (--allow-actions); each
 //   asks for confirmation in a <dialog> and carries the page's token.
+// - HTML is only ever built with the `html` tag and written with `render`
+//   or `prepend`, which escape every value by construction.
 'use strict';
 
 (() => {
@@ -38,10 +40,32 @@
 
   // ---- text ----------------------------------------------------------
 
-  const esc = (value) =>
-    String(value ?? '').replace(/[&<>"']/g, (c) => ({
-      '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
-    })[c]);
+  // html`...` is markup: each value is escaped unless it is markup itself
+  // (or an array of values, each taken the same way); null, undefined and
+  // false add nothing. render and prepend write nothing else.
+  class Markup {
+    constructor(text) { this.text = text; Object.freeze(this); }
+    toString() { return this.text; }
+  }
+  const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+  const piece = (value) => {
+    if (value instanceof Markup) return value.text;
+    if (Array.isArray(value)) return value.map(piece).join('');
+    if (value === null || value === undefined || value === false) return '';
+    return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  };
+  const html = (strings, ...values) => {
+    if (!Array.isArray(strings) || !Array.isArray(strings.raw)) throw new TypeError('html is a template tag: html`...`');
+    let text = strings[0];
+    values.forEach((value, index) => { text += piece(value) + strings[index + 1]; });
+    return new Markup(text);
+  };
+  const markupOnly = (markup) => {
+    if (!(markup instanceof Markup)) throw new TypeError('only markup built with html`...` is written as HTML');
+    return markup.text;
+  };
+  const render = (element, markup) => { element.innerHTML = markupOnly(markup); };
+  const prepend = (element, markup) => { element.insertAdjacentHTML('afterbegin', markupOnly(markup)); };
   const short = (id) => (id && id.length > 12 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id || '');
   const hostName = (id) => {
     const host = model.hosts.get(id);
@@ -69,9 +93,9 @@
   const linkKey = (l) => `${l.source}|${l.namespace}:${l.package}|${l.name}`;
   const contract = (l) => `${l.namespace}:${l.package}/${(l.interfaces || []).join(',')}`;
   const actionButton = (action, label, data, extra = '') => {
-    const attrs = Object.entries(data).map(([k, v]) => ` data-${k}="${esc(v)}"`).join('');
-    const disabled = ACTIONS ? '' : ` disabled title="${esc(READ_ONLY)}"`;
-    return `<button type="button" class="action small ${extra}" data-action="${action}"${attrs}${disabled}>${esc(label)}</button>`;
+    const attrs = Object.entries(data).map(([k, v]) => html` data-${k}="${v}"`);
+    const disabled = ACTIONS ? '' : html` disabled title="${READ_ONLY}"`;
+    return html`<button type="button" class="action small ${extra}" data-action="${action}"${attrs}${disabled}>${label}</button>`;
   };
 
   // ---- drawing, coalesced -------------------------------------------
@@ -157,13 +181,12 @@
       ['Apps', `${model.apps.length}`, `${converged} converged`],
       ['Calls/s', rate(calls), `${rate(errors)} errors/s`],
     ];
-    $('#summary').innerHTML = items
-      .map(([term, value, note]) => `<div><dt>${esc(term)}</dt><dd><strong>${esc(value)}</strong> <span>${esc(note)}</span></dd></div>`)
-      .join('');
+    render($('#summary'), html`${items
+      .map(([term, value, note]) => html`<div><dt>${term}</dt><dd><strong>${value}</strong> <span>${note}</span></dd></div>`)}`);
   };
 
   DRAW.problems = () => {
-    $('#problems').innerHTML = model.problems.map((p) => `<li>${esc(p)}</li>`).join('');
+    render($('#problems'), html`${model.problems.map((p) => html`<li>${p}</li>`)}`);
   };
 
   // ---- hosts --------------------------------------------------------
@@ -188,9 +211,8 @@
     if (chosen && !options.includes(chosen)) options.push(chosen);
     const wanted = options.join('\n');
     if (groupSelect.dataset.options !== wanted) {
-      groupSelect.innerHTML = options
-        .map((k) => `<option value="${esc(k)}">${k ? esc(k) : '(no grouping)'}</option>`)
-        .join('');
+      render(groupSelect, html`${options
+        .map((k) => html`<option value="${k}">${k ? k : '(no grouping)'}</option>`)}`);
       groupSelect.dataset.options = wanted;
     }
     groupSelect.value = chosen;
@@ -205,43 +227,39 @@
   function hostCard(host) {
     const labels = Object.entries(host.labels || {})
       .filter(([k]) => k !== 'hostname')
-      .map(([k, v]) => `<li>${esc(k)}=${esc(v)}</li>`)
-      .join('');
+      .map(([k, v]) => html`<li>${k}=${v}</li>`);
     const actors = host.actors
       .map((a) => {
         const key = `${host.host_id}/${a.id}`;
-        const failing = a.error_rate > 0 ? ' class="failing"' : '';
-        return `<tr data-host="${esc(host.host_id)}" data-actor="${esc(a.id)}"${failing}>
-          <th scope="row" title="${esc(a.reference)}">${esc(a.id)}</th>
-          <td>${esc(a.instances_in_use)}/${esc(a.max_instances)}</td>
+        const failing = a.error_rate > 0 ? html` class="failing"` : '';
+        return html`<tr data-host="${host.host_id}" data-actor="${a.id}"${failing}>
+          <th scope="row" title="${a.reference}">${a.id}</th>
+          <td>${a.instances_in_use}/${a.max_instances}</td>
           <td>${rate(a.rate)}</td><td>${rate(a.error_rate)}</td>
           <td class="buttons">${actionButton('actor.scale', 'Scale', { host: host.host_id, actor: a.id, max: a.max_instances, key: `scale/${key}` })}${actionButton('actor.stop', 'Stop', { host: host.host_id, actor: a.id, key: `stop/${key}` }, 'danger')}</td>
         </tr>`;
-      })
-      .join('');
+      });
     const providers = host.providers
-      .map((p) => `<tr data-host="${esc(host.host_id)}" data-provider="${esc(p.id)}">
-          <th scope="row">${esc(p.id)}</th><td class="ref">${esc(p.reference)}</td>
+      .map((p) => html`<tr data-host="${host.host_id}" data-provider="${p.id}">
+          <th scope="row">${p.id}</th><td class="ref">${p.reference}</td>
           <td class="buttons">${actionButton('provider.stop', 'Stop', { host: host.host_id, provider: p.id, key: `stopp/${host.host_id}/${p.id}` }, 'danger')}</td>
-        </tr>`)
-      .join('');
+        </tr>`);
     const routes = Object.entries(host.routing || {})
-      .map(([target, c]) => `<tr data-target="${esc(target)}"><th scope="row">${esc(target)}</th><td>${esc(c.local)}</td><td>${esc(c.remote)}</td></tr>`)
-      .join('');
+      .map(([target, c]) => html`<tr data-target="${target}"><th scope="row">${target}</th><td>${c.local}</td><td>${c.remote}</td></tr>`);
     const name = (host.labels && host.labels.hostname) || short(host.host_id);
-    return `<header>
-        <h4>${esc(name)}</h4>
-        <span class="badge ${esc(host.state)}">${esc(host.state)}</span>
+    return html`<header>
+        <h4>${name}</h4>
+        <span class="badge ${host.state}">${host.state}</span>
       </header>
-      <p class="meta"><code title="${esc(host.host_id)}">${esc(short(host.host_id))}</code> · v${esc(host.version)} · up ${esc(uptime(host))}</p>
+      <p class="meta"><code title="${host.host_id}">${short(host.host_id)}</code> · v${host.version} · up ${uptime(host)}</p>
       <ul class="labels" aria-label="labels">${labels}</ul>
-      ${host.actors.length ? `<table class="mini"><caption>Actors (${host.actors.length})</caption>
+      ${host.actors.length ? html`<table class="mini"><caption>Actors (${host.actors.length})</caption>
         <thead><tr><th scope="col">actor</th><th scope="col" title="instances in use / most">inst.</th><th scope="col">calls/s</th><th scope="col">err/s</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
-        <tbody>${actors}</tbody></table>` : '<p class="empty">no actors</p>'}
-      ${host.providers.length ? `<table class="mini"><caption>Providers (${host.providers.length})</caption>
+        <tbody>${actors}</tbody></table>` : html`<p class="empty">no actors</p>`}
+      ${host.providers.length ? html`<table class="mini"><caption>Providers (${host.providers.length})</caption>
         <thead><tr><th scope="col">provider</th><th scope="col">runs</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead>
         <tbody>${providers}</tbody></table>` : ''}
-      ${routes ? `<table class="mini routing"><caption>Calls routed, by target</caption>
+      ${routes.length ? html`<table class="mini routing"><caption>Calls routed, by target</caption>
         <thead><tr><th scope="col">target</th><th scope="col">local</th><th scope="col">remote</th></tr></thead>
         <tbody>${routes}</tbody></table>` : ''}`;
   }
@@ -265,7 +283,7 @@
       if (!group) {
         const element = document.createElement('section');
         element.className = 'group';
-        element.innerHTML = '<h3></h3><div class="cards"></div>';
+        render(element, html`<h3></h3><div class="cards"></div>`);
         group = { element, cards: element.querySelector('.cards'), title: element.querySelector('h3') };
         groups.set(value, group);
       }
@@ -287,7 +305,7 @@
         const signature = JSON.stringify(host);
         if (card.signature !== signature) {
           card.element.className = `host ${host.state}`;
-          card.element.innerHTML = hostCard(host);
+          render(card.element, hostCard(host));
           card.signature = signature;
         }
         const next = previousCard ? previousCard.nextSibling : group.cards.firstChild;
@@ -301,7 +319,7 @@
     for (const [id, card] of cards) {
       if (!model.hosts.has(id)) { card.element.remove(); cards.delete(id); }
     }
-    if (!model.hosts.size) container.innerHTML = '<p class="empty">No host answers yet.</p>';
+    if (!model.hosts.size) render(container, html`<p class="empty">No host answers yet.</p>`);
     else container.querySelectorAll(':scope > p.empty').forEach((p) => p.remove());
   };
 
@@ -320,13 +338,13 @@
     }
     const rows = [...byId.values()].sort((a, b) => b.rate - a.rate || a.id.localeCompare(b.id));
     const top = Math.max(1e-9, ...rows.map((r) => r.rate));
-    $('#actor-table tbody').innerHTML = rows.length
-      ? rows.map((r) => `<tr data-actor-summary="${esc(r.id)}"${r.errors > 0 ? ' class="failing"' : ''}>
-          <th scope="row">${esc(r.id)}</th><td>${r.hosts}</td><td>${r.inUse}/${r.max}</td>
+    render($('#actor-table tbody'), rows.length
+      ? html`${rows.map((r) => html`<tr data-actor-summary="${r.id}"${r.errors > 0 ? html` class="failing"` : ''}>
+          <th scope="row">${r.id}</th><td>${r.hosts}</td><td>${r.inUse}/${r.max}</td>
           <td><svg class="bar" width="60" height="8" aria-hidden="true"><rect width="${Math.round((60 * r.rate) / top)}" height="8"></rect></svg> ${rate(r.rate)}</td>
           <td>${rate(r.errors)}${r.rate > 0 && r.errors > 0 ? ` (${Math.round((100 * r.errors) / r.rate)}%)` : ''}</td>
-          <td>${r.calls}</td><td>${r.failed}</td></tr>`).join('')
-      : '<tr><td colspan="7" class="empty">no actors run</td></tr>';
+          <td>${r.calls}</td><td>${r.failed}</td></tr>`)}`
+      : html`<tr><td colspan="7" class="empty">no actors run</td></tr>`);
   };
 
   // ---- links --------------------------------------------------------
@@ -387,20 +405,20 @@
       const s = nodes.get(l.source); const t = nodes.get(l.target);
       const x1 = x(s) + W; const y1 = y(s) + H / 2; const x2 = x(t); const y2 = y(t) + H / 2;
       const bend = Math.max(40, Math.abs(x2 - x1) / 2);
-      const label = labelled ? `<text class="edge-label" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 4}" text-anchor="middle">${esc(`${l.namespace}:${l.package}`)}${l.name !== 'default' ? ` (${esc(l.name)})` : ''}</text>` : '';
-      return `<g class="edge"><title>${esc(`${l.source} → ${l.target}: ${contract(l)} (${l.name})`)}</title>
+      const label = labelled ? html`<text class="edge-label" x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 4}" text-anchor="middle">${l.namespace}:${l.package}${l.name !== 'default' ? html` (${l.name})` : ''}</text>` : '';
+      return html`<g class="edge"><title>${l.source} → ${l.target}: ${contract(l)} (${l.name})</title>
         <path d="M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}" marker-end="url(#arrow)"></path>${label}</g>`;
-    }).join('');
+    });
     const boxes = [...nodes.values()].map((n) => {
       const kind = kinds.providers.has(n.id) ? 'provider' : kinds.actors.has(n.id) ? 'actor' : 'absent';
       const shown = n.id.length > 22 ? `${n.id.slice(0, 21)}…` : n.id;
       const note = kind === 'absent' ? 'runs on no host' : kind;
-      return `<g class="node ${kind}" data-node="${esc(n.id)}"><title>${esc(`${n.id} (${note})`)}</title>
+      return html`<g class="node ${kind}" data-node="${n.id}"><title>${n.id} (${note})</title>
         <rect x="${x(n)}" y="${y(n)}" width="${W}" height="${H}" rx="5"></rect>
-        <text x="${x(n) + 10}" y="${y(n) + H / 2 + 4}">${esc(shown)}</text></g>`;
-    }).join('');
+        <text x="${x(n) + 10}" y="${y(n) + H / 2 + 4}">${shown}</text></g>`;
+    });
     return {
-      svg: `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Link graph: ${nodes.size} components, ${links.length} links (the table below lists them)">
+      svg: html`<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="Link graph: ${nodes.size} components, ${links.length} links (the table below lists them)">
         <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"></path></marker></defs>
         ${edges}${boxes}</svg>`,
     };
@@ -414,12 +432,12 @@
     const rows = group.map((l) => {
       const config = Object.entries(l.source_config || {}).map(([k, v]) => `${k}=${v}`).join(', ');
       const key = linkKey(l);
-      return `<tr data-link="${esc(key)}" data-source="${esc(l.source)}" data-target="${esc(l.target)}">
-          <th scope="row">${esc(l.target)}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : ' <span class="badge absent" title="no host runs it">not running</span>'}</th>
-          <td><code>${esc(contract(l))}</code></td><td>${esc(l.name)}</td><td class="ref">${esc(config)}</td>
+      return html`<tr data-link="${key}" data-source="${l.source}" data-target="${l.target}">
+          <th scope="row">${l.target}${kinds.actors.has(l.target) || kinds.providers.has(l.target) ? '' : html` <span class="badge absent" title="no host runs it">not running</span>`}</th>
+          <td><code>${contract(l)}</code></td><td>${l.name}</td><td class="ref">${config}</td>
           <td class="buttons">${actionButton('link.del', 'Delete', { source: l.source, package: `${l.namespace}:${l.package}`, name: l.name, key: `del/${key}` }, 'danger')}</td></tr>`;
-    }).join('');
-    return `<h3>${esc(source)} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
+    });
+    return html`<h3>${source} <small>→ ${group.length} link${group.length === 1 ? '' : 's'}</small></h3>
         <div class="scroll"><table class="mini links"><thead><tr><th scope="col">target</th><th scope="col">contract</th><th scope="col">name</th><th scope="col">config</th><th scope="col"><span class="visually-hidden">actions</span></th></tr></thead><tbody>${rows}</tbody></table></div>`;
   }
 
@@ -435,7 +453,7 @@
     figure.hidden = !links.length;
     figure.querySelector('figcaption').textContent = drawn.hidden
       || 'Providers, actors, and components no host runs (dashed); hover an arrow for its contract.';
-    figure.querySelector('.scroll').innerHTML = drawn.svg || '';
+    render(figure.querySelector('.scroll'), drawn.svg || html``);
     const bySource = new Map();
     for (const l of links) {
       if (!bySource.has(l.source)) bySource.set(l.source, []);
@@ -455,7 +473,7 @@
         linkGroups.set(source, entry);
       }
       if (entry.signature !== signature) {
-        entry.element.innerHTML = linkGroup(source, group, kinds);
+        render(entry.element, linkGroup(source, group, kinds));
         entry.signature = signature;
       }
       const next = previous ? previous.nextSibling : container.firstChild;
@@ -474,22 +492,22 @@
 
   DRAW.apps = () => {
     const list = $('#app-list');
-    if (!model.apps.length) { list.innerHTML = '<p class="empty">No apps. <code>lattice-ctl apply FILE</code> declares one.</p>'; return; }
-    list.innerHTML = model.apps.map((app) => {
+    if (!model.apps.length) { render(list, html`<p class="empty">No apps. <code>lattice-ctl apply FILE</code> declares one.</p>`); return; }
+    render(list, html`${model.apps.map((app) => {
       const status = app.status;
-      const rows = status ? status.components.map((c) => `<tr${c.reason ? ' class="failing"' : ''}>
-          <th scope="row">${esc(c.id)}</th><td>${esc(c.kind)}</td><td>${esc(c.desired)}</td>
-          <td>${c.running.length} <span class="hosts">${c.running.map((h) => `<code title="${esc(h)}">${esc(hostName(h))}</code>`).join(' ')}</span></td>
-          <td>${esc(c.reason || '')}</td></tr>`).join('') : '';
+      const rows = status ? status.components.map((c) => html`<tr${c.reason ? html` class="failing"` : ''}>
+          <th scope="row">${c.id}</th><td>${c.kind}</td><td>${c.desired}</td>
+          <td>${c.running.length} <span class="hosts">${c.running.map((h, i) => html`${i ? ' ' : ''}<code title="${h}">${hostName(h)}</code>`)}</span></td>
+          <td>${c.reason || ''}</td></tr>`) : '';
       const versions = app.versions.join(', ');
-      return `<article class="app ${esc(app.state)}" data-app="${esc(app.name)}">
-        <header><h3>${esc(app.name)}</h3><span class="badge ${esc(app.state)}">${esc(app.state)}</span>
-          <span class="meta">version ${esc(app.current)} (kept: ${esc(versions)})${status && status.version !== app.current ? ` · last reconciled: ${esc(status.version)}` : ''}</span>
+      return html`<article class="app ${app.state}" data-app="${app.name}">
+        <header><h3>${app.name}</h3><span class="badge ${app.state}">${app.state}</span>
+          <span class="meta">version ${app.current} (kept: ${versions})${status && status.version !== app.current ? ` · last reconciled: ${status.version}` : ''}</span>
           ${actionButton('app.del', 'Delete', { app: app.name, key: `delapp/${app.name}` }, 'danger')}</header>
-        ${status ? `<div class="scroll"><table class="mini"><thead><tr><th scope="col">component</th><th scope="col">kind</th><th scope="col">desired</th><th scope="col">running</th><th scope="col">reason</th></tr></thead><tbody>${rows}</tbody></table></div>`
-          : '<p class="empty">not reconciled yet</p>'}
+        ${status ? html`<div class="scroll"><table class="mini"><thead><tr><th scope="col">component</th><th scope="col">kind</th><th scope="col">desired</th><th scope="col">running</th><th scope="col">reason</th></tr></thead><tbody>${rows}</tbody></table></div>`
+          : html`<p class="empty">not reconciled yet</p>`}
       </article>`;
-    }).join('');
+    })}`);
   };
 
   // ---- events -------------------------------------------------------
@@ -540,8 +558,8 @@
     const time = event.time ? new Date(event.time) : null;
     const clock = time && Number.isFinite(time.getTime()) ? time.toLocaleTimeString([], { hour12: false }) : '';
     const bad = FAILURE.test(event.kind) ? ' bad' : '';
-    return `<li class="event ${category(event.kind)}${bad}" data-kind="${esc(event.kind)}" data-seq="${event.seq}">
-      <time datetime="${esc(event.time)}">${esc(clock)}</time> <span class="kind">${esc(event.kind)}</span> <span class="what">${esc(summary(event))}</span></li>`;
+    return html`<li class="event ${category(event.kind)}${bad}" data-kind="${event.kind}" data-seq="${event.seq}">
+      <time datetime="${event.time}">${clock}</time> <span class="kind">${event.kind}</span> <span class="what">${summary(event)}</span></li>`;
   }
 
   DRAW.events = () => {
@@ -553,11 +571,11 @@
       return;
     }
     if (eventsFull) {
-      list.innerHTML = model.events.filter(shows).reverse().map(eventItem).join('');
+      render(list, html`${model.events.filter(shows).reverse().map(eventItem)}`);
       eventsFull = false;
     } else {
       const fresh = model.events.filter((e) => e.seq > eventsDrawnTo && shows(e));
-      if (fresh.length) list.insertAdjacentHTML('afterbegin', fresh.reverse().map(eventItem).join(''));
+      if (fresh.length) prepend(list, html`${fresh.reverse().map(eventItem)}`);
       while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
     }
     eventsDrawnTo = newest;
@@ -682,9 +700,9 @@
   const dialogError = $('#confirm-error');
   let pending = null; // {action, collect}
 
-  function ask(title, html, action, collect) {
+  function ask(title, body, action, collect) {
     $('#confirm-title').textContent = title;
-    dialogBody.innerHTML = html;
+    render(dialogBody, body);
     dialogError.textContent = '';
     pending = { action, collect };
     $('#confirm-ok').disabled = false;
@@ -724,8 +742,9 @@
     }
   });
 
+  // extra: more attributes, as markup (html`min="0"`).
   const field = (id, label, value = '', type = 'text', extra = '') =>
-    `<p><label for="${id}">${esc(label)}</label><input id="${id}" name="${id}" type="${type}" value="${esc(value)}" ${extra}></p>`;
+    html`<p><label for="${id}">${label}</label><input id="${id}" name="${id}" type="${type}" value="${value}" ${extra}></p>`;
   const value = (id) => document.getElementById(id).value.trim();
   const need = (id, what) => { const v = value(id); if (!v) throw new Error(`${what} is required`); return v; };
 
@@ -735,7 +754,7 @@
     const d = button.dataset;
     switch (d.action) {
       case 'actor.scale':
-        ask(`Scale actor ${d.actor}`, `<p>On host <code>${esc(hostName(d.host))}</code> (<code>${esc(short(d.host))}</code>). 0 stops it.</p>${field('max-instances', 'Most instances at once', d.max, 'number', 'min="0" max="100000" required')}`,
+        ask(`Scale actor ${d.actor}`, html`<p>On host <code>${hostName(d.host)}</code> (<code>${short(d.host)}</code>). 0 stops it.</p>${field('max-instances', 'Most instances at once', d.max, 'number', html`min="0" max="100000" required`)}`,
           'actor.scale', () => {
             const max = Number(need('max-instances', 'the number of instances'));
             if (!Number.isInteger(max) || max < 0) throw new Error('the number of instances is a whole number, 0 or more');
@@ -743,19 +762,19 @@
           });
         break;
       case 'actor.stop':
-        ask(`Stop actor ${d.actor}?`, `<p>Stops <code>${esc(d.actor)}</code> on host <code>${esc(hostName(d.host))}</code>. Calls in flight finish; new ones go to other hosts that run it, or fail.</p>`,
+        ask(`Stop actor ${d.actor}?`, html`<p>Stops <code>${d.actor}</code> on host <code>${hostName(d.host)}</code>. Calls in flight finish; new ones go to other hosts that run it, or fail.</p>`,
           'actor.stop', () => ({ host: d.host, actor: d.actor }));
         break;
       case 'provider.stop':
-        ask(`Stop provider ${d.provider}?`, `<p>Stops <code>${esc(d.provider)}</code> on host <code>${esc(hostName(d.host))}</code>.</p>`,
+        ask(`Stop provider ${d.provider}?`, html`<p>Stops <code>${d.provider}</code> on host <code>${hostName(d.host)}</code>.</p>`,
           'provider.stop', () => ({ host: d.host, provider: d.provider }));
         break;
       case 'link.del':
-        ask('Delete this link?', `<p><code>${esc(d.source)}</code> loses its link for <code>${esc(d.package)}</code> named <code>${esc(d.name)}</code>; its calls over it fail from now on.</p>`,
+        ask('Delete this link?', html`<p><code>${d.source}</code> loses its link for <code>${d.package}</code> named <code>${d.name}</code>; its calls over it fail from now on.</p>`,
           'link.del', () => ({ source: d.source, package: d.package, name: d.name }));
         break;
       case 'app.del':
-        ask(`Delete app ${d.app}?`, `<p>The reconciler stops every component of <code>${esc(d.app)}</code> and deletes its links.</p>`,
+        ask(`Delete app ${d.app}?`, html`<p>The reconciler stops every component of <code>${d.app}</code> and deletes its links.</p>`,
           'app.del', () => ({ name: d.app }));
         break;
       default:
@@ -763,16 +782,16 @@
   });
 
   $('#put-link').addEventListener('click', () => ask('Put a link',
-    field('link-source', 'Source (caller)') + field('link-target', 'Target (callee)')
-      + field('link-contract', 'Contract, ns:pkg/iface[,iface]', '', 'text', 'placeholder="wasi:keyvalue/store,atomics"')
-      + field('link-name', 'Link name', 'default'),
+    html`${field('link-source', 'Source (caller)')}${field('link-target', 'Target (callee)')}${
+      field('link-contract', 'Contract, ns:pkg/iface[,iface]', '', 'text', html`placeholder="wasi:keyvalue/store,atomics"`)}${
+      field('link-name', 'Link name', 'default')}`,
     'link.put', () => ({
       source: need('link-source', 'the source'), target: need('link-target', 'the target'),
       contract: need('link-contract', 'the contract'), name: value('link-name') || 'default',
     })));
 
   $('#apply-app').addEventListener('click', () => ask('Apply an app',
-    '<p><label for="app-manifest">Manifest (TOML with an <code>[app]</code> table; files by absolute paths on the hosts, or registry references)</label></p><textarea id="app-manifest" rows="12" spellcheck="false" required></textarea>',
+    html`<p><label for="app-manifest">Manifest (TOML with an <code>[app]</code> table; files by absolute paths on the hosts, or registry references)</label></p><textarea id="app-manifest" rows="12" spellcheck="false" required></textarea>`,
     'app.apply', () => ({ manifest: need('app-manifest', 'the manifest') })));
 
   // ---- start --------------------------------------------------------
