@@ -208,7 +208,7 @@ async fn on_demand_allocation_serves_when_pooling_is_off() {
     });
     assert_eq!(
         host.runtime().allocator(),
-        lattice_host::runtime::AllocatorKind::OnDemand
+        lattice_host::AllocatorKind::OnDemand
     );
     let actor = start_fixture(&host, "hello", "hello").await;
     let response = actor

@@ -31,7 +31,7 @@ async fn host_with_key(
 ) -> (Host, Lattice) {
     let mut labels: BTreeMap<String, String> = [("zone".to_string(), zone.to_string())].into();
     labels.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let identity = seed.map(|seed| lattice_host::identity::HostIdentity::from_seed(seed).unwrap());
+    let identity = seed.map(|seed| lattice_host::HostIdentity::from_seed(seed).unwrap());
     let host = hosts::labelled_host(labels, identity);
     let config = hosts::lattice_config(url, lattice_host::lattice::ClusterKeys::development());
     let lattice = Lattice::join(host.clone(), &config).await.unwrap();
@@ -433,12 +433,18 @@ async fn a_drained_host_hands_its_replica_over_then_stops() {
     };
 
     // Labels can be set and removed by hand too.
-    ok(&ctl(&url, &["label", "put", other.id(), "rack=r1"]));
+    ok(&ctl(
+        &url,
+        &["label", "put", other.id().as_str(), "rack=r1"],
+    ));
     assert_eq!(other.labels().get("rack").map(String::as_str), Some("r1"));
-    ok(&ctl(&url, &["label", "del", other.id(), "rack"]));
+    ok(&ctl(&url, &["label", "del", other.id().as_str(), "rack"]));
     assert!(!other.labels().contains_key("rack"));
 
-    let out = ok(&ctl(&url, &["host", "drain", drained.id(), "--wait", "60"]));
+    let out = ok(&ctl(
+        &url,
+        &["host", "drain", drained.id().as_str(), "--wait", "60"],
+    ));
     assert!(out.contains("drained"), "{out}");
     // Its replica runs on the other host, and the drained host was asked to
     // stop (its lattice says so).
@@ -456,7 +462,7 @@ async fn a_drained_host_hands_its_replica_over_then_stops() {
 
     // A host that cannot hand over (no other host matches) is left running,
     // saying why.
-    let refused = ctl(&url, &["host", "drain", other.id(), "--wait", "3"]);
+    let refused = ctl(&url, &["host", "drain", other.id().as_str(), "--wait", "3"]);
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("have not converged without it"), "{said}");

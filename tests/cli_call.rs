@@ -67,7 +67,7 @@ async fn call_runs_an_exported_function_with_wave_arguments_and_refuses_garbage(
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["results"], serde_json::json!([r#""X""#]));
-    assert_eq!(json["host_id"], host.id());
+    assert_eq!(json["host_id"], host.id().as_str());
 
     let error = refusal(&call(&url, &["uppercase", upper, "42"]));
     assert!(

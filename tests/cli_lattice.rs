@@ -62,7 +62,14 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
     let hello = fixtures::wasm("hello").display().to_string();
     let started = ctl(
         &url,
-        &["start", "actor", "hello", &hello, "--host", first.id()],
+        &[
+            "start",
+            "actor",
+            "hello",
+            &hello,
+            "--host",
+            first.id().as_str(),
+        ],
     );
     assert!(
         started.status.success(),
@@ -82,7 +89,7 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
         ],
     );
     assert!(
-        String::from_utf8_lossy(&provider.stdout).contains(first.id()),
+        String::from_utf8_lossy(&provider.stdout).contains(first.id().as_str()),
         "{}",
         String::from_utf8_lossy(&provider.stderr)
     );
@@ -116,7 +123,10 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
 
     let links = ok_json(ctl(&url, &["get", "links", "-o", "json"]));
     assert_eq!(links[0]["source_config"]["address"], address.as_str());
-    let inventory = ok_json(ctl(&url, &["get", "inventory", first.id(), "-o", "json"]));
+    let inventory = ok_json(ctl(
+        &url,
+        &["get", "inventory", first.id().as_str(), "-o", "json"],
+    ));
     assert_eq!(inventory[0]["actors"][0]["id"], "hello");
 
     // Config round trip.
@@ -155,7 +165,9 @@ fn two_hosts_an_actor_a_provider_a_link_and_curl() {
     );
 
     // host stop: the second host leaves and the lattice says so.
-    assert!(ctl(&url, &["host", "stop", second.id()]).status.success());
+    assert!(ctl(&url, &["host", "stop", second.id().as_str()])
+        .status
+        .success());
     assert!(second
         .wait_exit(Duration::from_secs(20))
         .is_some_and(|s| s.success()));

@@ -157,7 +157,10 @@ async fn the_page_shows_hosts_an_actor_within_a_second_and_a_link_and_refuses_ac
         .await;
     let event_seen = seen.await.unwrap();
     let (row, _) = browser
-        .wait_for(&actor_row(east.id(), "hello"), Duration::from_secs(20))
+        .wait_for(
+            &actor_row(east.id().as_str(), "hello"),
+            Duration::from_secs(20),
+        )
         .await;
     let shown_after = event_seen.elapsed();
     eprintln!("the actor showed {shown_after:?} after the test saw its start event");
@@ -249,7 +252,10 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
     let browser = Browser::start(1280, 1000).await;
     browser.open(&dashboard.url).await;
     browser
-        .wait_for(&actor_row(host.id(), "hello"), Duration::from_secs(20))
+        .wait_for(
+            &actor_row(host.id().as_str(), "hello"),
+            Duration::from_secs(20),
+        )
         .await;
     let mode = browser.wait_for("#mode", Duration::from_secs(1)).await.0;
     assert_eq!(mode.text().await.unwrap(), "actions allowed");
@@ -277,7 +283,7 @@ async fn with_allow_actions_an_action_needs_its_confirmation_and_the_pages_token
             "the stopped actor to leave the page",
             &format!(
                 "return !document.querySelector('{}')",
-                actor_row(host.id(), "hello")
+                actor_row(host.id().as_str(), "hello")
             ),
             Duration::from_secs(5),
         )
@@ -533,7 +539,7 @@ async fn fifty_hosts_and_a_thousand_links_stay_responsive() {
             &format!(
                 "return document.querySelectorAll('tr[data-link]').length === 1200
                     && !!document.querySelector('{}')",
-                actor_row(host.id(), "hello")
+                actor_row(host.id().as_str(), "hello")
             ),
             Duration::from_secs(30),
         )

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::Link;
+use lattice_interfaces::{HostId, Link};
 use lattice_tests::hosts::{self, id};
 use lattice_tests::http_client::{self, HttpClient};
 use lattice_tests::lattice::{scale, start_provider, Control, HostProcess, RawControl};
@@ -74,14 +74,14 @@ async fn three_hosts_answer_ping_and_an_auction_picks_only_matching_labels() {
         actor_ref: hello(),
         constraints: [("zone".to_string(), "east".to_string())].into(),
     };
-    let mut bidders: Vec<String> = ctl
+    let mut bidders: Vec<HostId> = ctl
         .gather::<op::AuctionActor>(auction)
         .await
         .into_iter()
         .map(|ack| ack.host_id)
         .collect();
     bidders.sort();
-    let mut east = vec![a.id().to_string(), c.id().to_string()];
+    let mut east = vec![a.id().clone(), c.id().clone()];
     east.sort();
     assert_eq!(bidders, east);
     let gpu = ctl
@@ -271,13 +271,18 @@ async fn a_killed_host_drops_out_of_ping_and_its_heartbeats_stop() {
         let value: Value = serde_json::from_slice(&message.payload).unwrap();
         beats.push(value["data"]["host_id"].as_str().unwrap().to_string());
     }
-    let after_kill: Vec<&String> = beats.iter().skip_while(|id| *id == doomed.id()).collect();
+    let after_kill: Vec<&String> = beats
+        .iter()
+        .skip_while(|id| id.as_str() == doomed.id().as_str())
+        .collect();
     assert!(
         after_kill.len() >= 2,
         "the survivor kept beating: {beats:?}"
     );
     assert!(
-        after_kill.iter().all(|id| *id == survivor.id()),
+        after_kill
+            .iter()
+            .all(|id| id.as_str() == survivor.id().as_str()),
         "{beats:?}"
     );
 }
@@ -316,7 +321,9 @@ async fn garbage_on_every_control_subject_gets_an_error_reply_and_changes_nothin
     ];
     for op in targeted {
         for payload in garbage {
-            let reply = raw.request_raw(op, Some(h.id()), payload.to_vec()).await;
+            let reply = raw
+                .request_raw(op, Some(h.id().as_str()), payload.to_vec())
+                .await;
             // link.get and claims.get take no body and accept only {} or nothing.
             assert_eq!(
                 reply["success"],
@@ -332,11 +339,11 @@ async fn garbage_on_every_control_subject_gets_an_error_reply_and_changes_nothin
         }
     }
     let reply = raw
-        .request("nonsense.op", Some(h.id()), serde_json::json!({}))
+        .request("nonsense.op", Some(h.id().as_str()), serde_json::json!({}))
         .await;
     assert_eq!(reply["message"], "unknown operation \"nonsense.op\"");
     let reply = raw
-        .request_raw("config.put", Some(h.id()), vec![b' '; 600 << 10])
+        .request_raw("config.put", Some(h.id().as_str()), vec![b' '; 600 << 10])
         .await;
     assert!(
         reply["message"].as_str().unwrap().contains("the limit is"),
@@ -347,7 +354,7 @@ async fn garbage_on_every_control_subject_gets_an_error_reply_and_changes_nothin
     let reply = raw
         .request(
             "config.get",
-            Some(h.id()),
+            Some(h.id().as_str()),
             serde_json::json!({ "name": huge }),
         )
         .await;

@@ -205,7 +205,7 @@ async fn a_caller_credential_runs_lattice_ctl_call_and_nothing_else() {
     ]);
     assert!(!put.status.success(), "a caller put a link");
     refused_by_nats(&secured.nats, "Publish", "lattice.default.ctl.v1.link.put");
-    let stop = as_caller(&["stop", "actor", "uppercase", "--host", host.id()]);
+    let stop = as_caller(&["stop", "actor", "uppercase", "--host", host.id().as_str()]);
     assert!(!stop.status.success(), "a caller stopped an actor");
     refused_by_nats(
         &secured.nats,

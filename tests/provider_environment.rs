@@ -57,7 +57,7 @@ fn a_provider_process_sees_none_of_its_hosts_secrets() {
             "envdump",
             script.to_str().unwrap(),
             "--host",
-            host.id(),
+            host.id().as_str(),
         ],
     ));
     let environment = wait_for(

@@ -56,7 +56,7 @@ async fn a_provider_process_serves_signed_calls_over_its_links_and_stops_on_sigt
             nats_url: nats.url(),
             nats: Default::default(),
             provider_id: "kvp".into(),
-            host_id: host.id().to_string(),
+            host_id: host.id().clone(),
             trusted_cluster_keys: vec![cluster.public_key()],
             // The host is a development host: its links are signed by a
             // key of its own.

@@ -162,7 +162,7 @@ async fn a_provider_key_granted_by_a_host_calls_only_as_that_provider_over_its_l
     let terms = GrantTerms {
         provider_id: "web",
         key: &web_key,
-        host_id: host.id(),
+        host_id: host.id().as_str(),
         lattice: "default",
         expires_ms: unix_ms() + 600_000,
     };

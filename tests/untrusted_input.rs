@@ -174,7 +174,7 @@ proptest! {
         component.extend_from_slice(&wasm);
         for candidate in [&wasm[..], &component[..]] {
             let _ = read_component(candidate);
-            let _ = lattice_host::trust::component_imports(candidate);
+            let _ = lattice_host::component_imports(candidate);
         }
     }
 
@@ -323,8 +323,8 @@ fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
 }
 
 /// The uppercase example, loaded once for the WAVE property.
-fn uppercase() -> std::sync::Arc<lattice_host::runtime::Actor> {
-    static ACTOR: std::sync::OnceLock<std::sync::Arc<lattice_host::runtime::Actor>> =
+fn uppercase() -> std::sync::Arc<lattice_host::Actor> {
+    static ACTOR: std::sync::OnceLock<std::sync::Arc<lattice_host::Actor>> =
         std::sync::OnceLock::new();
     ACTOR
         .get_or_init(|| {

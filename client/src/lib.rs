@@ -30,7 +30,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::{Audience, CtlReply, Operation};
 use lattice_interfaces::protocol::subjects::{LatticeIdError, Subjects};
-use lattice_interfaces::ErrorKind;
+use lattice_interfaces::{ErrorKind, HostId};
 
 /// Why a control request got no usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +163,7 @@ impl ControlClient {
 
     /// Host-targeted operations go to `host`; any-host operations go to
     /// `host` when one is named, else to whichever host takes them.
-    fn subject<O: Operation>(&self, host: Option<&str>) -> String {
+    fn subject<O: Operation>(&self, host: Option<&HostId>) -> String {
         match (O::AUDIENCE, host) {
             (Audience::Every, _) | (_, None) => self.subjects.ctl(O::NAME),
             (Audience::Host | Audience::AnyHost, Some(host)) => {
@@ -175,14 +175,14 @@ impl ControlClient {
     fn nobody(
         &self,
         op: &'static str,
-        host: Option<&str>,
+        host: Option<&HostId>,
         waited: Option<Duration>,
     ) -> ControlError {
         ControlError::NoAnswer {
             op,
             lattice: self.subjects.lattice().to_string(),
             url: self.url.clone(),
-            host: host.map(str::to_string),
+            host: host.map(HostId::to_string),
             waited,
         }
     }
@@ -200,7 +200,7 @@ impl ControlClient {
     /// Dropping the future abandons the wait; the host may still act.
     pub async fn request<O: Operation>(
         &self,
-        host: Option<&str>,
+        host: Option<&HostId>,
         request: &O::Request,
     ) -> Result<O::Response, ControlError> {
         let payload = serde_json::to_vec(request).map_err(|e| ControlError::Transport {

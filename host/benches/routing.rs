@@ -34,11 +34,7 @@ use lattice_tests::nats::NatsServer;
 use wasmtime::component::Val;
 
 /// `uppercase` started on `host` as `id`.
-async fn start_uppercase(
-    host: &Host,
-    id: &ComponentId,
-    wasm: &[u8],
-) -> Arc<lattice_host::runtime::Actor> {
+async fn start_uppercase(host: &Host, id: &ComponentId, wasm: &[u8]) -> Arc<lattice_host::Actor> {
     host.start_actor_from_bytes(
         id.clone(),
         "uppercase.wasm",
@@ -290,8 +286,7 @@ fn main() {
             ComponentId::new("rpc-echo").unwrap(),
             Contract::parse("example:uppercase/convert").unwrap(),
         );
-        let args =
-            lattice_host::runtime::encode_values(&[Val::String("hello, lattice".into())]).unwrap();
+        let args = lattice_host::encode_values(&[Val::String("hello, lattice".into())]).unwrap();
         lines.push(
             time(
                 "RPC layer alone: sealed call to an echo callee",

@@ -5,36 +5,43 @@ use std::fmt;
 use std::sync::Arc;
 
 use lattice_interfaces::claims::{parse_key_pair, KeyError, KeyKind};
+use lattice_interfaces::HostId;
 use nkeys::KeyPair;
 
 /// The host's server key. Debug and Display show the public key only.
 #[derive(Clone)]
 pub struct HostIdentity {
     key: Arc<KeyPair>,
-    host_id: String,
+    host_id: HostId,
 }
 
 impl HostIdentity {
     /// A fresh identity: a new server key.
     pub fn generate() -> Self {
-        Self::from_pair(KeyKind::Server.generate())
-    }
-
-    /// The identity of a server seed (`SN…`) or a file holding one.
-    pub fn from_seed(seed_or_file: &str) -> Result<Self, KeyError> {
-        parse_key_pair(seed_or_file, KeyKind::Server, "host seed").map(Self::from_pair)
-    }
-
-    fn from_pair(key: KeyPair) -> Self {
-        let host_id = key.public_key();
+        let (key, host_id) = HostId::generate();
         Self {
             key: Arc::new(key),
             host_id,
         }
     }
 
+    /// The identity of a server seed (`SN…`) or a file holding one.
+    pub fn from_seed(seed_or_file: &str) -> Result<Self, KeyError> {
+        let what = "host seed";
+        let key = parse_key_pair(seed_or_file, KeyKind::Server, what)?;
+        let host_id = HostId::of_key(&key).ok_or_else(|| KeyError::WrongKind {
+            what: what.into(),
+            expected: KeyKind::Server,
+            found: "another".into(),
+        })?;
+        Ok(Self {
+            key: Arc::new(key),
+            host_id,
+        })
+    }
+
     /// The host id: the server public key.
-    pub fn host_id(&self) -> &str {
+    pub fn host_id(&self) -> &HostId {
         &self.host_id
     }
 

@@ -1,9 +1,12 @@
-//! Component ids: the names operators give actors and providers in a lattice.
+//! The ids of a lattice's parts: [`ComponentId`], the names operators give
+//! actors and providers, and [`HostId`], a host's public key.
 //!
-//! An id is 1 to 64 characters of `a-z`, `0-9`, `-` and `_`. The rule is
-//! narrow on purpose: ids appear in NATS subjects (`lattice.L.rpc.<id>`), in
-//! KV keys and in URLs, and none of those may be confused by a `.`, `*`, `>`
-//! or whitespace.
+//! A component id is 1 to 64 characters of `a-z`, `0-9`, `-` and `_`. The
+//! rule is narrow on purpose: ids appear in NATS subjects
+//! (`lattice.L.rpc.<id>`), in KV keys and in URLs, and none of those may be
+//! confused by a `.`, `*`, `>` or whitespace. A host id is an nkeys server
+//! public key (`N` and 55 more characters of base32, checksum included), so
+//! it too is safe in a subject.
 
 use std::fmt;
 
@@ -96,6 +99,126 @@ impl AsRef<str> for ComponentId {
     }
 }
 
+/// The id of a host: its public key, an nkeys server key (`N…`, 56
+/// characters). Checked when made or read, so a host id from a message or a
+/// command line cannot change the subject it is put into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostId(String);
+
+/// Why a string is not a host id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{shown:?} is not a host id (a host's public key: N…, 56 characters)")]
+pub struct HostIdError {
+    /// The start of what was given.
+    pub shown: String,
+}
+
+impl HostId {
+    /// Checks `id` and wraps it.
+    pub fn new(id: impl Into<String>) -> Result<Self, HostIdError> {
+        let id = id.into();
+        if id.starts_with('N') && nkeys::KeyPair::from_public_key(&id).is_ok() {
+            Ok(Self(id))
+        } else {
+            Err(HostIdError {
+                shown: id.chars().take(64).collect(),
+            })
+        }
+    }
+
+    /// A new host key and its id.
+    pub fn generate() -> (nkeys::KeyPair, Self) {
+        let key = nkeys::KeyPair::new_server();
+        let id = Self(key.public_key());
+        (key, id)
+    }
+
+    /// The id of `key`; `None` when it is not a server key.
+    pub fn of_key(key: &nkeys::KeyPair) -> Option<Self> {
+        Self::new(key.public_key()).ok()
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HostId {
+    type Error = HostIdError;
+    fn try_from(id: String) -> Result<Self, HostIdError> {
+        Self::new(id)
+    }
+}
+
+impl From<HostId> for String {
+    fn from(id: HostId) -> String {
+        id.0
+    }
+}
+
+impl std::str::FromStr for HostId {
+    type Err = HostIdError;
+    fn from_str(s: &str) -> Result<Self, HostIdError> {
+        Self::new(s)
+    }
+}
+
+impl fmt::Display for HostId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for HostId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for HostId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for HostId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for HostId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<&HostId> for HostId {
+    fn eq(&self, other: &&HostId) -> bool {
+        self == *other
+    }
+}
+
+impl PartialEq<HostId> for String {
+    fn eq(&self, other: &HostId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<&HostId> for String {
+    fn eq(&self, other: &&HostId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<String> for HostId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +252,21 @@ mod tests {
             ComponentId::new("a".repeat(65)),
             Err(IdError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn a_host_id_is_a_server_public_key() {
+        let key = nkeys::KeyPair::new_server().public_key();
+        assert_eq!(HostId::new(key.clone()).map(String::from), Ok(key.clone()));
+        let user = nkeys::KeyPair::new_user().public_key();
+        let mut flipped = key.clone().into_bytes();
+        flipped[20] = if flipped[20] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        for bad in ["", "NHOST", "N.>", user.as_str(), flipped.as_str()] {
+            let error = HostId::new(bad).unwrap_err();
+            assert!(error.to_string().contains("is not a host id"), "{error}");
+        }
+        let read: Result<HostId, _> = serde_json::from_str(r#""lattice.>""#);
+        assert!(read.unwrap_err().to_string().contains("is not a host id"));
     }
 }

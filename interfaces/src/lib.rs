@@ -62,6 +62,6 @@ pub mod wire;
 pub use artifact::ArtifactRef;
 pub use contract::{standard, Contract, ContractError, Interface};
 pub use error::{hidden, redacted, redacted_in, shown, ErrorKind, InvocationError};
-pub use id::{ComponentId, IdError};
+pub use id::{ComponentId, HostId, HostIdError, IdError};
 pub use link::{Link, LinkKey};
 pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};

@@ -250,7 +250,7 @@ pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Resu
                     c.running.len(),
                     c.running
                         .iter()
-                        .map(|h| short(h))
+                        .map(|h| short(h.as_str()))
                         .collect::<Vec<_>>()
                         .join(",")
                 )

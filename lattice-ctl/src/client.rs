@@ -8,6 +8,7 @@ use lattice_client::connect::NatsArgs;
 use lattice_client::ControlClient;
 use lattice_interfaces::protocol::control::Operation;
 use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::HostId;
 
 /// How every lattice command connects and waits.
 #[derive(Debug, Clone, clap::Args)]
@@ -95,7 +96,7 @@ impl LatticeClient {
     /// message.
     pub async fn request<O: Operation>(
         &self,
-        host: Option<&str>,
+        host: Option<&HostId>,
         body: &O::Request,
     ) -> anyhow::Result<O::Response> {
         let bar = spinner(format!("{}…", O::NAME));

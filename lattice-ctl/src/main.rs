@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use lattice_host::cli::{init_telemetry, init_tracing, run_in_foreground, HostArgs};
 use lattice_interfaces::claims::KeyKind;
-use lattice_interfaces::{ComponentId, Contract, Link};
+use lattice_interfaces::{ComponentId, Contract, HostId, Link};
 use output::Format;
 
 /// Drive a Lattice: run hosts, actors, providers and links.
@@ -81,7 +81,7 @@ enum Command {
         args: Vec<String>,
         /// The host to call it on [default: one that runs it]
         #[arg(long)]
-        host: Option<String>,
+        host: Option<HostId>,
     },
     /// Put or delete links in the lattice.
     #[command(subcommand)]
@@ -215,7 +215,7 @@ enum GetCommand {
     /// What a host (or every host) runs.
     Inventory {
         /// A host id; every host when left out
-        host: Option<String>,
+        host: Option<HostId>,
     },
     /// Every link in the lattice.
     Links,
@@ -282,7 +282,7 @@ enum ScaleCommand {
         reference: Option<String>,
         /// The host
         #[arg(long)]
-        host: String,
+        host: HostId,
         /// Most instances at once
         #[arg(long)]
         max_instances: u32,
@@ -299,7 +299,7 @@ enum UpdateCommand {
         new_reference: String,
         /// The host
         #[arg(long)]
-        host: String,
+        host: HostId,
     },
 }
 
@@ -311,7 +311,7 @@ enum StopCommand {
         id: ComponentId,
         /// The host [default: every host that runs it]
         #[arg(long)]
-        host: Option<String>,
+        host: Option<HostId>,
     },
     /// Stop provider ID on a host, or on every host that runs it.
     Provider {
@@ -319,7 +319,7 @@ enum StopCommand {
         id: ComponentId,
         /// The host [default: every host that runs it]
         #[arg(long)]
-        host: Option<String>,
+        host: Option<HostId>,
     },
 }
 
@@ -382,7 +382,7 @@ enum HostCommand {
     /// Stop a host gracefully.
     Stop {
         /// The host id
-        host: String,
+        host: HostId,
     },
     /// Move a host's app components elsewhere, then stop it (before a node goes down).
     ///
@@ -391,7 +391,7 @@ enum HostCommand {
     /// converged without it, the host is stopped gracefully.
     Drain {
         /// The host id
-        host: String,
+        host: HostId,
         /// Seconds to wait for the apps to run elsewhere
         #[arg(long, default_value_t = 120, value_name = "SECS")]
         wait: u64,
@@ -403,7 +403,7 @@ enum LabelCommand {
     /// Set a label on a host: what app placements and auctions match on.
     Put {
         /// The host id
-        host: String,
+        host: HostId,
         /// KEY=VALUE
         #[arg(value_parser = parse_pair)]
         label: (String, String),
@@ -411,7 +411,7 @@ enum LabelCommand {
     /// Remove a label from a host.
     Del {
         /// The host id
-        host: String,
+        host: HostId,
         /// The label's key
         key: String,
     },
@@ -497,7 +497,7 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Claims(ClaimsCommand::Inspect { wasm }) => claims::inspect(&wasm, output),
         Command::Get(GetCommand::Hosts) => lattice::get_hosts(&conn, output).await,
         Command::Get(GetCommand::Inventory { host }) => {
-            lattice::get_inventory(&conn, host.as_deref(), output).await
+            lattice::get_inventory(&conn, host.as_ref(), output).await
         }
         Command::Get(GetCommand::Links) => lattice::get_links(&conn, output).await,
         Command::Get(GetCommand::Claims) => lattice::get_claims(&conn, output).await,
@@ -560,12 +560,12 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             function,
             args,
             host,
-        } => lattice::call_actor(&conn, host.as_deref(), &actor, &function, args, output).await,
+        } => lattice::call_actor(&conn, host.as_ref(), &actor, &function, args, output).await,
         Command::Stop(StopCommand::Actor { id, host }) => {
-            lattice::stop_actor(&conn, host.as_deref(), &id, output).await
+            lattice::stop_actor(&conn, host.as_ref(), &id, output).await
         }
         Command::Stop(StopCommand::Provider { id, host }) => {
-            lattice::stop_provider(&conn, host.as_deref(), &id, output).await
+            lattice::stop_provider(&conn, host.as_ref(), &id, output).await
         }
         Command::Link(LinkCommand::Put {
             source,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lattice_host::lattice::Lattice;
-use lattice_host::runtime::Actor;
+use lattice_host::Actor;
 use lattice_host::{ActorLimits, Host, HostConfig, HostError, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::http::HttpBody;
 use lattice_interfaces::{Contract, Link, Manifest, ProviderSpec};
@@ -62,11 +62,11 @@ pub fn host_with_registry(
 /// pool of 50 instances and no compile cache, not joined to any lattice.
 pub fn labelled_host(
     labels: std::collections::BTreeMap<String, String>,
-    identity: Option<lattice_host::identity::HostIdentity>,
+    identity: Option<lattice_host::HostIdentity>,
 ) -> Host {
     Host::new(HostConfig {
         trust: unsigned_allowed(),
-        identity: identity.unwrap_or_else(lattice_host::identity::HostIdentity::generate),
+        identity: identity.unwrap_or_else(lattice_host::HostIdentity::generate),
         labels,
         runtime: RuntimeConfig {
             cache_dir: None,

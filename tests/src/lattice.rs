@@ -3,7 +3,7 @@
 
 use lattice_interfaces::protocol::control::{op, Empty, Operation, ScaleActor, StartProvider};
 use lattice_interfaces::protocol::rpc::InvocationResponse;
-use lattice_interfaces::ErrorKind;
+use lattice_interfaces::{ErrorKind, HostId};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use serde_json::Value;
 /// A `lattice-host` process, killed (SIGKILL) when dropped.
 pub struct HostProcess {
     child: Child,
-    id: String,
+    id: HostId,
     /// Its log, shown when the test fails.
     stderr: crate::process::CapturedStderr,
 }
@@ -82,7 +82,7 @@ impl HostProcess {
             .expect("lattice-host did not join the lattice within 20 s");
         Self {
             child,
-            id: key.public_key(),
+            id: HostId::of_key(&key).expect("a server key"),
             stderr,
         }
     }
@@ -93,7 +93,7 @@ impl HostProcess {
     }
 
     /// The host id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &HostId {
         &self.id
     }
 
@@ -218,12 +218,12 @@ impl RawControl {
     }
 
     /// Host ids that answer a ping within one second, sorted.
-    pub async fn ping_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
+    pub async fn ping_ids(&self) -> Vec<HostId> {
+        let mut ids: Vec<HostId> = self
             .gather("host.ping", serde_json::json!({}), Duration::from_secs(1))
             .await
             .iter()
-            .filter_map(|h| h["host_id"].as_str().map(String::from))
+            .filter_map(|h| h["host_id"].as_str().and_then(|id| id.parse().ok()))
             .collect();
         ids.sort();
         ids
@@ -388,7 +388,11 @@ impl Control {
 
     /// Sends `request` to `O` (at `host`) and returns its response, failing
     /// the test with the reply's message otherwise.
-    pub async fn ok<O: Operation>(&self, host: Option<&str>, request: O::Request) -> O::Response {
+    pub async fn ok<O: Operation>(
+        &self,
+        host: Option<&HostId>,
+        request: O::Request,
+    ) -> O::Response {
         self.client
             .request::<O>(host, &request)
             .await
@@ -397,7 +401,11 @@ impl Control {
 
     /// Sends `request` to `O` (at `host`) and returns the message of its
     /// refusal, failing the test if it succeeded.
-    pub async fn refused<O: Operation>(&self, host: Option<&str>, request: O::Request) -> String {
+    pub async fn refused<O: Operation>(
+        &self,
+        host: Option<&HostId>,
+        request: O::Request,
+    ) -> String {
         match self.client.request::<O>(host, &request).await {
             Err(lattice_client::ControlError::Refused { message, .. }) => message,
             Err(other) => panic!("{} failed without a refusal: {other}", O::NAME),
@@ -414,8 +422,8 @@ impl Control {
     }
 
     /// Host ids that answer a ping within one second, sorted.
-    pub async fn ping_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
+    pub async fn ping_ids(&self) -> Vec<HostId> {
+        let mut ids: Vec<HostId> = self
             .gather::<op::Ping>(Empty {})
             .await
             .into_iter()

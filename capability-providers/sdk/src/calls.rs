@@ -25,7 +25,7 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub(crate) struct NatsProviderCalls {
     pub(crate) provider_id: String,
-    pub(crate) host_id: String,
+    pub(crate) host_id: lattice_interfaces::HostId,
     /// `None` when the host data carries no invocation key: the provider
     /// then makes no calls.
     pub(crate) caller: Option<Arc<Caller>>,

@@ -285,7 +285,7 @@ pub async fn run<P: Capability>(
             client.clone(),
             subjects.clone(),
             Arc::new(signer),
-            &data.host_id,
+            data.host_id.as_str(),
             data.invocation_grant.clone(),
             DEFAULT_CALL_TIMEOUT,
         ))

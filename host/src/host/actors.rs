@@ -147,7 +147,7 @@ impl Host {
     }
 
     /// The artifacts this host fetched lately, by origin (see
-    /// [`Artifacts::held`]).
+    /// [`crate::artifacts::Artifacts::held`]).
     pub fn artifacts_held(&self) -> Vec<String> {
         self.inner.artifacts.held()
     }

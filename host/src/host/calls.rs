@@ -221,7 +221,7 @@ impl ProviderCalls for HostProviderCalls {
         if let Some(remote) = host.router.remote() {
             remote.publish_event(LatticeEvent::ProviderError(ProviderLinkError {
                 provider_id: self.provider.to_string(),
-                host_id: Some(host.identity.host_id().to_string()),
+                host_id: Some(host.identity.host_id().clone()),
                 source: link.source.clone(),
                 target: link.target.clone(),
                 link_name: link.name.clone(),

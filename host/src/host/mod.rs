@@ -230,7 +230,7 @@ impl Host {
     }
 
     /// The host's id: its server public key (`N…`).
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &lattice_interfaces::HostId {
         self.inner.identity.host_id()
     }
 

@@ -106,7 +106,7 @@ impl Control {
             nats_url: self.nats_url.clone(),
             nats,
             provider_id: id.to_string(),
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             trusted_cluster_keys: self.rpc.keys.trusted(),
             links_from_any_signer: self.rpc.keys.is_development(),
             // Filled in for each run of the process by its supervisor.
@@ -201,7 +201,7 @@ impl Control {
     pub(crate) fn info(&self) -> HostInfo {
         let started = self.host.started_at();
         HostInfo {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             lattice: self.subjects.lattice().to_string(),
             labels: self.host.labels(),
             version: self.version.to_string(),
@@ -287,7 +287,7 @@ impl Control {
             )
             .encoded();
         };
-        if target.is_some_and(|t| t != self.host.id()) {
+        if target.is_some_and(|t| t != self.host.id().as_str()) {
             return None; // not ours; cannot happen with our subscriptions
         }
         op::dispatch(self, name, payload).await
@@ -297,7 +297,7 @@ impl Control {
         let labels = self.host.labels();
         self.events
             .publish(LatticeEvent::LabelsChanged(HostLabels {
-                host_id: self.host.id().to_string(),
+                host_id: self.host.id().clone(),
                 labels: labels.clone(),
             }))
             .await;
@@ -313,7 +313,7 @@ impl Control {
             return Err(Refusal::Silent);
         }
         Ok(AuctionAck {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             labels: self.host.labels(),
             already_running,
         })
@@ -387,7 +387,7 @@ impl op::Handlers for Control {
             .map_err(Refusal::bad_request)?;
         tracing::info!(key = %revocation.key, until_ms = revocation.until_ms, "provider key revoked");
         Ok(GrantRevoked {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             key: revocation.key,
         })
     }
@@ -396,7 +396,7 @@ impl op::Handlers for Control {
         tracing::info!(timeout_ms = ?request.timeout_ms, "stop requested over the lattice");
         self.stop.cancel();
         Ok(HostStopped {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
         })
     }
 
@@ -447,7 +447,7 @@ impl op::Handlers for Control {
             (_, given) => given.to_string(),
         };
         let scaling = |actor_ref: &str| ActorScaling {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             actor_id: request.actor_id.clone(),
             actor_ref: actor_ref.to_string(),
             max_instances: request.max_instances,
@@ -505,7 +505,7 @@ impl op::Handlers for Control {
         self.subscriptions.sync().await;
         self.events.publish(LatticeEvent::ActorScaled(scaled)).await;
         Ok(ActorScaled {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             actor_id: request.actor_id,
             max_instances: request.max_instances,
         })
@@ -514,7 +514,7 @@ impl op::Handlers for Control {
     async fn update_actor(&self, request: UpdateActor) -> Handled<ActorUpdated> {
         absolute("new_actor_ref", &request.new_actor_ref)?;
         let mut reply = ActorUpdated {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             actor_id: request.actor_id.clone(),
             actor_ref: lattice_interfaces::shown(&request.new_actor_ref).into_owned(),
         };
@@ -558,7 +558,7 @@ impl op::Handlers for Control {
             .await
             .map_err(Refusal::from)?;
         Ok(ActorCalled {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             actor_id: request.actor_id,
             results,
         })
@@ -566,7 +566,7 @@ impl op::Handlers for Control {
 
     async fn start_provider(&self, request: StartProvider) -> Handled<ProviderChanged> {
         let reply = ProviderChanged {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             provider_id: request.provider_id.clone(),
             reference: lattice_interfaces::shown(&request.reference).into_owned(),
         };
@@ -611,7 +611,7 @@ impl op::Handlers for Control {
             .stop_provider(&request.provider_id, Duration::from_secs(5))
             .await?;
         let reply = ProviderChanged {
-            host_id: self.host.id().to_string(),
+            host_id: self.host.id().clone(),
             provider_id: request.provider_id,
             reference,
         };

@@ -25,6 +25,7 @@ use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::{op, Audience, CtlReply};
 use lattice_interfaces::protocol::events::LatticeEvent;
 use lattice_interfaces::protocol::subjects::{is_reply_inbox, Subjects};
+use lattice_interfaces::HostId;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -216,7 +217,7 @@ impl Lattice {
                 .instrument(span.clone()),
         );
         let reconciler = reconciler::Reconciler {
-            host_id: host.id().to_string(),
+            host_id: host.id().clone(),
             host: host.clone(),
             state: control.state.clone(),
             control: lattice_client::ControlClient::new(
@@ -377,7 +378,7 @@ impl Lattice {
     ///
     /// Cancel safe: the host stays marked draining.
     pub async fn hand_over(&self, wait: Duration) -> Vec<String> {
-        let host_id = self.control.host.id().to_string();
+        let host_id = self.control.host.id().clone();
         let holding = self.apps_running_on(&host_id, false).await;
         if holding.is_empty() {
             return Vec::new();
@@ -399,7 +400,7 @@ impl Lattice {
 
     /// The apps whose status lists `host_id` among a component's hosts (or,
     /// with `or_unsettled`, that have not converged yet).
-    async fn apps_running_on(&self, host_id: &str, or_unsettled: bool) -> Vec<String> {
+    async fn apps_running_on(&self, host_id: &HostId, or_unsettled: bool) -> Vec<String> {
         let state = &self.control.state;
         let Ok((apps, _)) = state.apps().await else {
             return Vec::new();

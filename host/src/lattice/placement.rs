@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use lattice_interfaces::placement::Placement;
 use lattice_interfaces::protocol::app::ComponentStatus;
 use lattice_interfaces::protocol::control::Inventory;
-use lattice_interfaces::{ActorSpec, ComponentId, Manifest, ProviderSpec};
+use lattice_interfaces::{ActorSpec, ComponentId, HostId, Manifest, ProviderSpec};
 
 use crate::artifacts::runs;
 use crate::config::ConfigSources;
@@ -17,7 +17,7 @@ use crate::config::ConfigSources;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HostView {
     /// The host id.
-    pub id: String,
+    pub id: HostId,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Actors: reference, instance limit, and what they read through
@@ -73,24 +73,24 @@ impl HostView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
     /// Start the actor, or change its instance limit (`actor.scale`).
-    RunActor { host: String, spec: ActorSpec },
+    RunActor { host: HostId, spec: ActorSpec },
     /// Swap its component (`actor.update`).
     UpdateActor {
-        host: String,
+        host: HostId,
         id: ComponentId,
         reference: String,
     },
     /// Stop it (`actor.scale` to 0).
-    StopActor { host: String, id: ComponentId },
+    StopActor { host: HostId, id: ComponentId },
     /// Start the provider (`provider.start`).
-    StartProvider { host: String, spec: ProviderSpec },
+    StartProvider { host: HostId, spec: ProviderSpec },
     /// Stop it (`provider.stop`).
-    StopProvider { host: String, id: ComponentId },
+    StopProvider { host: HostId, id: ComponentId },
 }
 
 impl Action {
     /// The host it is for.
-    pub fn host(&self) -> &str {
+    pub fn host(&self) -> &HostId {
         match self {
             Self::RunActor { host, .. }
             | Self::UpdateActor { host, .. }
@@ -121,8 +121,8 @@ struct Component<'a> {
     placement: Placement,
     /// Whether a host runs it as this version wants (reference; limits).
     current_on: Box<dyn Fn(&HostView) -> Fresh + 'a>,
-    start: Box<dyn Fn(&str) -> Action + 'a>,
-    stop: Box<dyn Fn(&str) -> Action + 'a>,
+    start: Box<dyn Fn(&HostId) -> Action + 'a>,
+    stop: Box<dyn Fn(&HostId) -> Action + 'a>,
 }
 
 /// How a host runs a component, against what the app wants.
@@ -159,16 +159,16 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
                 }
                 _ => Fresh::Yes,
             }),
-            start: Box::new(move |host: &str| Action::RunActor {
-                host: host.to_string(),
+            start: Box::new(move |host: &HostId| Action::RunActor {
+                host: host.clone(),
                 spec: ActorSpec {
                     max_instances: Some(max),
                     placement: None,
                     ..actor.clone()
                 },
             }),
-            stop: Box::new(move |host: &str| Action::StopActor {
-                host: host.to_string(),
+            stop: Box::new(move |host: &HostId| Action::StopActor {
+                host: host.clone(),
                 id: actor.id.clone(),
             }),
         });
@@ -190,15 +190,15 @@ fn components(manifest: &Manifest) -> Vec<Component<'_>> {
                     _ => Fresh::Yes,
                 },
             ),
-            start: Box::new(move |host: &str| Action::StartProvider {
-                host: host.to_string(),
+            start: Box::new(move |host: &HostId| Action::StartProvider {
+                host: host.clone(),
                 spec: ProviderSpec {
                     placement: None,
                     ..provider.clone()
                 },
             }),
-            stop: Box::new(move |host: &str| Action::StopProvider {
-                host: host.to_string(),
+            stop: Box::new(move |host: &HostId| Action::StopProvider {
+                host: host.clone(),
                 id: provider.id.clone(),
             }),
         });
@@ -228,7 +228,7 @@ fn describe(placement: &Placement, bucket: Option<(&str, &str)>) -> String {
 pub(crate) fn plan(
     manifest: &Manifest,
     hosts: &[HostView],
-    reachable: &(dyn Fn(&str) -> bool + Sync),
+    reachable: &(dyn Fn(&HostId) -> bool + Sync),
 ) -> Plan {
     let mut plan = Plan::default();
     for component in components(manifest) {
@@ -255,7 +255,7 @@ pub(crate) fn plan(
                 .reasons
                 .push("rolling out a new version, one host at a time".into());
         }
-        let mut running_ids: Vec<String> = placing.running.iter().map(|h| h.id.clone()).collect();
+        let mut running_ids: Vec<HostId> = placing.running.iter().map(|h| h.id.clone()).collect();
         running_ids.sort();
         if running_ids.len() != choice.desired && choice.reasons.is_empty() {
             choice.reasons.push(format!(
@@ -284,7 +284,7 @@ struct Placing<'a> {
     component: &'a Component<'a>,
     hosts: &'a [HostView],
     running: Vec<&'a HostView>,
-    reachable: &'a (dyn Fn(&str) -> bool + Sync),
+    reachable: &'a (dyn Fn(&HostId) -> bool + Sync),
 }
 
 /// Where a component should run: the hosts that keep it, those that start
@@ -490,7 +490,7 @@ impl<'a> Placing<'a> {
 pub(crate) fn removal(
     manifest: &Manifest,
     hosts: &[HostView],
-    reachable: &(dyn Fn(&str) -> bool + Sync),
+    reachable: &(dyn Fn(&HostId) -> bool + Sync),
 ) -> Vec<Action> {
     components(manifest)
         .iter()
@@ -508,9 +508,29 @@ pub(crate) fn removal(
 mod tests {
     use super::*;
 
-    fn host(id: &str, zone: &str, actors: &[(&str, &str)]) -> HostView {
+    /// The names the tests give hosts, sorted.
+    const NAMES: [&str; 7] = ["a", "b", "c", "d", "e1", "w1", "w2"];
+
+    /// A host id for each of [`NAMES`], in the same order, so a tie the
+    /// planner breaks by host id falls as it would by name.
+    static IDS: std::sync::LazyLock<Vec<HostId>> = std::sync::LazyLock::new(|| {
+        let mut ids: Vec<HostId> = NAMES.iter().map(|_| HostId::generate().1).collect();
+        ids.sort();
+        ids
+    });
+
+    fn id(name: &str) -> HostId {
+        let at = NAMES.iter().position(|n| *n == name).unwrap();
+        IDS[at].clone()
+    }
+
+    fn name(id: &HostId) -> &'static str {
+        NAMES[IDS.iter().position(|i| i == id).unwrap()]
+    }
+
+    fn host(name: &str, zone: &str, actors: &[(&str, &str)]) -> HostView {
         HostView {
-            id: id.into(),
+            id: id(name),
             labels: [("zone".to_string(), zone.to_string())].into(),
             actors: actors
                 .iter()
@@ -536,13 +556,13 @@ mod tests {
             .actions
             .iter()
             .filter(|a| matches!(a, Action::RunActor { .. }))
-            .map(Action::host)
+            .map(|a| name(a.host()))
             .collect();
         hosts.sort_unstable();
         hosts
     }
 
-    const ALL: &(dyn Fn(&str) -> bool + Sync) = &|_| true;
+    const ALL: &(dyn Fn(&HostId) -> bool + Sync) = &|_| true;
 
     #[test]
     fn replicas_spread_over_zones_go_to_the_least_loaded_hosts() {
@@ -622,7 +642,7 @@ mod tests {
             .actions
             .iter()
             .filter(|a| matches!(a, Action::StopActor { .. }))
-            .map(Action::host)
+            .map(|a| name(a.host()))
             .collect();
         assert_eq!(stops.len(), 1, "{:?}", rebalanced.actions);
     }
@@ -649,7 +669,7 @@ mod tests {
         let daemon = plan(&app("{ daemon = true }"), &hosts, ALL);
         assert_eq!(starts(&daemon), ["a", "b"]);
         assert!(daemon.short_of_hosts.is_empty());
-        let unreachable = plan(&app("{ daemon = true }"), &hosts, &|h| h == "a");
+        let unreachable = plan(&app("{ daemon = true }"), &hosts, &|h| name(h) == "a");
         assert_eq!(starts(&unreachable), ["a"]);
     }
 

@@ -193,7 +193,7 @@ pub(crate) async fn supervise(
                     &grants.keys,
                     &data.lattice,
                     &data.provider_id,
-                    &data.host_id,
+                    data.host_id.as_str(),
                     grants.lifetime,
                 ));
                 let line = key.seed().and_then(|seed| {

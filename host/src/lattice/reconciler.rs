@@ -28,7 +28,7 @@ use lattice_interfaces::protocol::control::{
 use lattice_interfaces::protocol::events::{
     AppNamed, AppVersioned, LatticeEvent, NotPlaced, Placed,
 };
-use lattice_interfaces::Manifest;
+use lattice_interfaces::{HostId, Manifest};
 use lattice_rpc::EventPublisher;
 use tokio_util::sync::CancellationToken;
 
@@ -66,7 +66,7 @@ impl ReconcilerTiming {
 }
 
 pub(crate) struct Reconciler {
-    pub host_id: String,
+    pub host_id: HostId,
     /// This host: its mirror of the lattice's links.
     pub host: crate::Host,
     pub state: LatticeState,
@@ -87,7 +87,7 @@ struct Memory {
     /// The lease revision this host wrote last, while it leads.
     lease_revision: Option<u64>,
     /// Each host's last inventory and when it answered.
-    seen: HashMap<String, (Instant, HostView)>,
+    seen: HashMap<HostId, (Instant, HostView)>,
     /// The version of each app last announced as deployed.
     deployed: HashMap<String, u32>,
     /// The status last written, per app.
@@ -166,7 +166,7 @@ impl Reconciler {
         memory.seen.retain(|host, (at, _)| {
             let alive = at.elapsed() < lost_after;
             if !alive {
-                tracing::warn!(host, "host silent too long: placing its replicas elsewhere");
+                tracing::warn!(%host, "host silent too long: placing its replicas elsewhere");
             }
             alive
         });
@@ -183,8 +183,8 @@ impl Reconciler {
             })
             .cloned()
             .collect();
-        let answered: Vec<String> = inventories.iter().map(|i| i.host.host_id.clone()).collect();
-        let reachable = |host: &str| answered.iter().any(|h| h == host);
+        let answered: Vec<&HostId> = inventories.iter().map(|i| &i.host.host_id).collect();
+        let reachable = |host: &HostId| answered.contains(&host);
 
         for (name, app) in &apps.apps {
             match app.desired() {
@@ -220,7 +220,7 @@ impl Reconciler {
         version: u32,
         manifest: &Manifest,
         hosts: &[HostView],
-        reachable: &(dyn Fn(&str) -> bool + Sync),
+        reachable: &(dyn Fn(&HostId) -> bool + Sync),
         memory: &mut Memory,
     ) {
         let plan = placement::plan(manifest, hosts, reachable);
@@ -327,7 +327,7 @@ impl Reconciler {
         name: &str,
         app: &App,
         hosts: &[HostView],
-        reachable: &(dyn Fn(&str) -> bool + Sync),
+        reachable: &(dyn Fn(&HostId) -> bool + Sync),
         memory: &mut Memory,
     ) -> Result<(), super::StateError> {
         let Some(last) = app.latest() else {
@@ -492,7 +492,7 @@ impl Reconciler {
                 self.events
                     .publish(LatticeEvent::ReplicaPlaced(Placed {
                         component: component.to_string(),
-                        host_id: host.to_string(),
+                        host_id: host.clone(),
                         action: what.to_string(),
                     }))
                     .await;
@@ -505,7 +505,7 @@ impl Reconciler {
                         component: component.to_string(),
                         reason: reason.clone(),
                         app: None,
-                        host_id: Some(host.to_string()),
+                        host_id: Some(host.clone()),
                     }))
                     .await;
                 Err(reason)

@@ -244,7 +244,7 @@ impl Rpc {
             client.clone(),
             subjects.clone(),
             keys.signer.clone(),
-            host.id(),
+            host.id().as_str(),
             None,
             call_timeout,
         );
@@ -311,7 +311,7 @@ impl InvocationHandler for HostInvocations {
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
         let events = self.events.clone();
         let event = LatticeEvent::InvocationRefused(InvocationRefusal {
-            host_id: Some(self.host.id().to_string()),
+            host_id: Some(self.host.id().clone()),
             provider_id: None,
             target: self.target.to_string(),
             invocation_id: invocation.map(|i| shown(&i.id).into_owned()),

@@ -52,15 +52,15 @@ mod values;
 mod wagi;
 mod wave;
 
-pub use actor::{Actor, ActorStats};
-pub use calls::{unversioned, ActorCalls, CallFuture, LinkNames, OutgoingHttp, OutgoingSender};
+pub use actor::Actor;
+pub use calls::{ActorCalls, CallFuture, OutgoingHttp, OutgoingSender};
 pub(crate) use compile_cache::check_is_component;
-pub use compile_cache::{CompileCache, CompileOutcome};
+pub use compile_cache::CompileOutcome;
 pub use config::{ActorConfig, NamedConfig};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
 pub use load_error::ActorLoadError;
-pub use values::{decode_values_within, decode_wire, encode_values, from_wire, to_wire};
+pub use values::{decode_values_within, decode_wire, encode_values};
 
 /// Links `wasi:logging` into `linker` (the host's logging contract).
 pub(crate) fn add_logging_to_linker(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Manifest;
+use crate::{HostId, Manifest};
 
 /// Every app of a lattice (KV key `apps`), written with compare-and-set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub struct AppStatus {
 
 impl AppStatus {
     /// Whether one of its components runs on `host_id`.
-    pub fn runs_on(&self, host_id: &str) -> bool {
+    pub fn runs_on(&self, host_id: &HostId) -> bool {
         self.components
             .iter()
             .any(|c| c.running.iter().any(|h| h == host_id))
@@ -87,7 +87,7 @@ impl AppStatus {
 
     /// Whether it converged with nothing on `host_id`: what a drained host
     /// waits for before it stops.
-    pub fn settled_without(&self, host_id: &str) -> bool {
+    pub fn settled_without(&self, host_id: &HostId) -> bool {
         self.converged && !self.runs_on(host_id)
     }
 }
@@ -102,7 +102,7 @@ pub struct ComponentStatus {
     /// Hosts wanted (for a daemon: the hosts that match).
     pub desired: u32,
     /// Hosts running it now.
-    pub running: Vec<String>,
+    pub running: Vec<HostId>,
     /// Why it is not where it should be, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -114,7 +114,7 @@ pub struct ComponentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// The host id.
-    pub holder: String,
+    pub holder: HostId,
     /// Unix milliseconds.
     pub expires_at_ms: u64,
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::{ComponentId, ErrorKind, Link};
+use crate::{ComponentId, ErrorKind, HostId, Link};
 
 /// Who answers an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +301,7 @@ pub mod op {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRevoked {
     /// The host that took it.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The key it refuses.
     pub key: String,
 }
@@ -310,14 +310,14 @@ pub struct GrantRevoked {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostStopped {
     /// The host that is stopping.
-    pub host_id: String,
+    pub host_id: HostId,
 }
 
 /// The answer to `actor.scale`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorScaled {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The actor.
     pub actor_id: ComponentId,
     /// Its instance limit now; 0: stopped.
@@ -328,7 +328,7 @@ pub struct ActorScaled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorUpdated {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The actor.
     pub actor_id: ComponentId,
     /// Its component now.
@@ -339,7 +339,7 @@ pub struct ActorUpdated {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorCalled {
     /// The host that ran the call.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The actor.
     pub actor_id: ComponentId,
     /// Each result, in the WebAssembly Value Encoding.
@@ -350,7 +350,7 @@ pub struct ActorCalled {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderChanged {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The provider.
     pub provider_id: ComponentId,
     /// What it runs: a built-in provider's name, a binary's path or a registry reference (`provider_ref` before, still accepted).
@@ -436,7 +436,7 @@ impl<T> CtlReply<T> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostInfo {
     /// The host's server public key (`N…`).
-    pub host_id: String,
+    pub host_id: HostId,
     /// The lattice it belongs to.
     pub lattice: String,
     /// Its labels, `hostname`, `os` and `arch` included.
@@ -568,7 +568,7 @@ pub struct ProviderAuction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuctionAck {
     /// The answering host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Whether it already runs something with that id.

@@ -13,7 +13,7 @@ use cloudevents::{EventBuilder, EventBuilderV10};
 use serde::{Deserialize, Serialize};
 
 use super::control::{ConfigNamed, HostInfo};
-use crate::{ComponentId, Link};
+use crate::{ComponentId, HostId, Link};
 
 /// Declares every lattice event once: its variant of [`LatticeEvent`], its
 /// kind (the subject's last token) as a constant of [`kinds`] and as text,
@@ -37,7 +37,7 @@ pub enum Concerns {
 /// The data of an event.
 pub trait EventData {
     /// The host it names, if any.
-    fn host_id(&self) -> Option<&str> {
+    fn host_id(&self) -> Option<&HostId> {
         None
     }
 }
@@ -46,7 +46,7 @@ pub trait EventData {
 macro_rules! names_its_host {
     ($($data:ty),*) => {
         $(impl EventData for $data {
-            fn host_id(&self) -> Option<&str> {
+            fn host_id(&self) -> Option<&HostId> {
                 Some(&self.host_id)
             }
         })*
@@ -57,8 +57,8 @@ macro_rules! names_its_host {
 macro_rules! may_name_its_host {
     ($($data:ty),*) => {
         $(impl EventData for $data {
-            fn host_id(&self) -> Option<&str> {
-                self.host_id.as_deref()
+            fn host_id(&self) -> Option<&HostId> {
+                self.host_id.as_ref()
             }
         })*
     };
@@ -114,7 +114,7 @@ macro_rules! events {
             }
 
             /// The host it concerns, when its data names one.
-            pub fn host_id(&self) -> Option<&str> {
+            pub fn host_id(&self) -> Option<&HostId> {
                 match self {
                     $(Self::$variant(data) => EventData::host_id(data),)*
                 }
@@ -204,7 +204,7 @@ impl LatticeEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostLabels {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
 }
@@ -213,7 +213,7 @@ pub struct HostLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorScaling {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The actor.
     pub actor_id: ComponentId,
     /// What it runs (of a stopped actor: what it ran).
@@ -229,7 +229,7 @@ pub struct ActorScaling {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorUpdating {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The actor.
     pub actor_id: ComponentId,
     /// Its component now (or the one that failed).
@@ -244,7 +244,7 @@ pub struct ActorUpdating {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderChange {
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// The provider.
     pub provider_id: String,
     /// What it runs: a built-in provider's name, a binary's path or a registry reference (`provider_ref` before, still accepted).
@@ -273,7 +273,7 @@ pub struct ProviderChange {
 impl ProviderChange {
     /// Of provider `provider_id` running `reference` on `host_id`, with
     /// nothing more said.
-    pub fn of(host_id: String, provider_id: String, reference: String) -> Self {
+    pub fn of(host_id: HostId, provider_id: String, reference: String) -> Self {
         Self {
             host_id,
             provider_id,
@@ -295,7 +295,7 @@ pub struct ProviderLinkError {
     pub provider_id: String,
     /// Its host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_id: Option<String>,
+    pub host_id: Option<HostId>,
     /// The link's source.
     pub source: ComponentId,
     /// The link's target.
@@ -320,7 +320,7 @@ pub struct EntryRefused {
 pub struct InvocationRefusal {
     /// The host that refused it (from a host).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_id: Option<String>,
+    pub host_id: Option<HostId>,
     /// The provider process that refused it (from a provider process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
@@ -356,7 +356,7 @@ pub struct Placed {
     /// The component.
     pub component: String,
     /// The host.
-    pub host_id: String,
+    pub host_id: HostId,
     /// What was done: `run actor`, `update actor`, `stop actor`, `start
     /// provider`, `stop provider`.
     pub action: String,
@@ -375,7 +375,7 @@ pub struct NotPlaced {
     pub app: Option<String>,
     /// The host that refused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_id: Option<String>,
+    pub host_id: Option<HostId>,
 }
 
 /// The CloudEvents `type` of event `kind`.
@@ -426,8 +426,9 @@ mod tests {
 
     #[test]
     fn a_typed_event_reads_back_from_its_kind_and_data() {
+        let host = HostId::new(nkeys::KeyPair::new_server().public_key()).unwrap();
         let scaled = LatticeEvent::ActorScaled(ActorScaling {
-            host_id: "NHOST".into(),
+            host_id: host.clone(),
             actor_id: ComponentId::new("hello").unwrap(),
             actor_ref: "/h.wasm".into(),
             max_instances: 2,
@@ -436,13 +437,19 @@ mod tests {
         assert_eq!(scaled.kind(), kinds::ACTOR_SCALED);
         assert_eq!(
             scaled.data(),
-            serde_json::json!({"host_id": "NHOST", "actor_id": "hello", "actor_ref": "/h.wasm", "max_instances": 2})
+            serde_json::json!({"host_id": host.as_str(), "actor_id": "hello", "actor_ref": "/h.wasm", "max_instances": 2})
         );
         assert_eq!(
             LatticeEvent::parse(scaled.kind(), scaled.data()).unwrap(),
             scaled
         );
-        assert_eq!(scaled.host_id(), Some("NHOST"));
+        assert_eq!(scaled.host_id(), Some(&host));
+        let from_a_stranger = serde_json::json!({"host_id": "lattice.>", "actor_id": "hello", "actor_ref": "/h.wasm", "max_instances": 2});
+        let refused = LatticeEvent::parse(kinds::ACTOR_SCALED, from_a_stranger).unwrap_err();
+        assert!(
+            refused.to_string().contains("is not a host id"),
+            "{refused}"
+        );
         assert!(LatticeEvent::parse("no_such_kind", serde_json::json!({})).is_err());
         assert!(
             LatticeEvent::parse(kinds::ACTOR_SCALED, serde_json::json!({"actor_id": 1})).is_err()

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::HostId;
 use serde::{Deserialize, Serialize};
 
 /// What a host writes on a provider process's stdin after its
@@ -38,7 +39,7 @@ pub struct HostData {
     /// The provider's id in the lattice.
     pub provider_id: String,
     /// The host that started it.
-    pub host_id: String,
+    pub host_id: HostId,
     /// Cluster public keys whose invocations (and link entries) it accepts.
     pub trusted_cluster_keys: Vec<String>,
     /// Whether link entries signed by any cluster key are accepted (its
@@ -169,7 +170,7 @@ mod tests {
                 ..NatsCredentials::default()
             },
             provider_id: "kv".into(),
-            host_id: "NHOST".into(),
+            host_id: HostId::new(nkeys::KeyPair::new_server().public_key()).unwrap(),
             trusted_cluster_keys: vec!["CKEY".into()],
             links_from_any_signer: false,
             invocation_seed: Some("SCSECRETCLUSTER".into()),
@@ -191,8 +192,11 @@ mod tests {
 
     #[test]
     fn host_data_from_an_older_host_still_reads() {
-        let line = r#"{"lattice":"default","nats_url":"nats://x","provider_id":"kv","host_id":"N","trusted_cluster_keys":[]}"#;
-        let data: HostData = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        let host = nkeys::KeyPair::new_server().public_key();
+        let line = format!(
+            r#"{{"lattice":"default","nats_url":"nats://x","provider_id":"kv","host_id":"{host}","trusted_cluster_keys":[]}}"#
+        );
+        let data: HostData = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(data.nats, NatsCredentials::default());
         assert_eq!(data.invocation_seed, None);
         assert_eq!(data.invocation_grant, None);

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::HostId;
+
 /// The lattice joined when none is named.
 pub const DEFAULT_LATTICE: &str = "default";
 
@@ -64,12 +66,12 @@ impl Subjects {
     }
 
     /// `lattice.<L>.ctl.v1.<op>.<host-id>`.
-    pub fn ctl_host(&self, op: &str, host_id: &str) -> String {
+    pub fn ctl_host(&self, op: &str, host_id: &HostId) -> String {
         format!("lattice.{}.ctl.v1.{op}.{host_id}", self.lattice)
     }
 
     /// Everything aimed at one host: `lattice.<L>.ctl.v1.*.*.<host-id>`.
-    pub fn ctl_for_host(&self, host_id: &str) -> String {
+    pub fn ctl_for_host(&self, host_id: &HostId) -> String {
         format!("lattice.{}.ctl.v1.*.*.{host_id}", self.lattice)
     }
 
@@ -132,9 +134,10 @@ mod tests {
     fn builds_and_parses_subjects() {
         let s = Subjects::new("prod").unwrap();
         assert_eq!(s.ctl("host.ping"), "lattice.prod.ctl.v1.host.ping");
+        let (_, host) = HostId::generate();
         assert_eq!(
-            s.ctl_host("actor.scale", "NABC"),
-            "lattice.prod.ctl.v1.actor.scale.NABC"
+            s.ctl_host("actor.scale", &host),
+            format!("lattice.prod.ctl.v1.actor.scale.{host}")
         );
         assert_eq!(
             s.parse_ctl("lattice.prod.ctl.v1.actor.scale.NABC"),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::ComponentId;
+use lattice_interfaces::{ComponentId, HostId};
 
 use super::args::parse_pair;
 use super::hosts::hosts_running;
@@ -17,7 +17,7 @@ use crate::output::Format;
 pub struct Placement {
     /// The host to use
     #[arg(long, conflicts_with = "constraints")]
-    pub host: Option<String>,
+    pub host: Option<HostId>,
     /// A label the host must have, KEY=VALUE; repeat for more
     #[arg(long = "constraint", value_parser = parse_pair)]
     pub constraints: Vec<(String, String)>,
@@ -27,7 +27,7 @@ pub(super) async fn place<O: Operation<Response = AuctionAck>>(
     client: &LatticeClient,
     placement: &Placement,
     auction: &O::Request,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<HostId> {
     if let Some(host) = &placement.host {
         return Ok(host.clone());
     }
@@ -83,7 +83,7 @@ pub async fn start_actor(
 /// Sends `actor.scale` to `host` with `settings`.
 pub(super) async fn scale_on(
     client: &LatticeClient,
-    host: &str,
+    host: &HostId,
     id: &ComponentId,
     reference: &str,
     settings: ActorSettings,
@@ -112,7 +112,7 @@ pub(super) async fn scale_on(
 /// `scale actor ID REF --host H --max-instances N`.
 pub async fn scale_actor(
     conn: &ConnArgs,
-    host: &str,
+    host: &HostId,
     id: &ComponentId,
     reference: &str,
     max_instances: u32,
@@ -129,7 +129,7 @@ pub async fn scale_actor(
 /// `update actor ID NEW_REF --host H`.
 pub async fn update_actor(
     conn: &ConnArgs,
-    host: &str,
+    host: &HostId,
     id: &ComponentId,
     reference: &str,
     format: Format,
@@ -145,7 +145,7 @@ pub async fn update_actor(
 /// `call ACTOR FUNCTION [ARGS]`: the results, one per line (WAVE).
 pub async fn call_actor(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     id: &ComponentId,
     function: &str,
     args: Vec<String>,
@@ -179,7 +179,7 @@ pub async fn call_actor(
 /// `stop actor ID --host H`.
 pub async fn stop_actor(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::ComponentId;
+use lattice_interfaces::{ComponentId, HostId};
 
 use super::{done, send, GATHER};
 use crate::client::{ConnArgs, LatticeClient};
@@ -40,7 +40,7 @@ pub async fn get_hosts(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
         .iter()
         .map(|h| {
             vec![
-                h.host_id.clone(),
+                h.host_id.to_string(),
                 h.uptime_seconds.to_string(),
                 h.actors.to_string(),
                 h.providers.to_string(),
@@ -63,10 +63,10 @@ pub async fn get_hosts(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
 /// The inventory of `host`, or of every host that answers a ping.
 pub(super) async fn inventories(
     client: &LatticeClient,
-    host: Option<&str>,
+    host: Option<&HostId>,
 ) -> anyhow::Result<Vec<Inventory>> {
-    let ids: Vec<String> = match host {
-        Some(h) => vec![h.to_string()],
+    let ids: Vec<HostId> = match host {
+        Some(h) => vec![h.clone()],
         None => ping(client).await?.into_iter().map(|h| h.host_id).collect(),
     };
     let mut inventories = Vec::new();
@@ -81,15 +81,15 @@ pub(super) async fn inventories(
 /// else every host whose inventory lists it.
 pub(super) async fn hosts_running(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     what: &str,
     id: &ComponentId,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<HostId>> {
     if let Some(host) = host {
-        return Ok(vec![host.to_string()]);
+        return Ok(vec![host.clone()]);
     }
     let client = LatticeClient::connect(conn).await?;
-    let hosts: Vec<String> = inventories(&client, None)
+    let hosts: Vec<HostId> = inventories(&client, None)
         .await?
         .into_iter()
         .filter(|inv| {
@@ -108,7 +108,7 @@ pub(super) async fn hosts_running(
 
 pub async fn get_inventory(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     format: Format,
 ) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
@@ -117,7 +117,7 @@ pub async fn get_inventory(
     for inv in &inventories {
         for a in &inv.actors {
             rows.push(vec![
-                inv.host.host_id.clone(),
+                inv.host.host_id.to_string(),
                 "actor".into(),
                 a.id.to_string(),
                 a.reference.clone(),
@@ -127,7 +127,7 @@ pub async fn get_inventory(
         }
         for p in &inv.providers {
             rows.push(vec![
-                inv.host.host_id.clone(),
+                inv.host.host_id.to_string(),
                 "provider".into(),
                 p.id.to_string(),
                 p.reference.clone(),
@@ -148,7 +148,7 @@ pub async fn get_inventory(
 }
 
 /// `host stop HOST`.
-pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::Result<()> {
+pub async fn stop_host(conn: &ConnArgs, host: &HostId, format: Format) -> anyhow::Result<()> {
     send::<op::StopHost>(
         conn,
         Some(host),
@@ -162,7 +162,7 @@ pub async fn stop_host(conn: &ConnArgs, host: &str, format: Format) -> anyhow::R
 /// `label put HOST KEY=VALUE`.
 pub async fn put_label(
     conn: &ConnArgs,
-    host: &str,
+    host: &HostId,
     key: &str,
     value: &str,
     format: Format,
@@ -184,7 +184,7 @@ pub async fn put_label(
 /// `label del HOST KEY`.
 pub async fn delete_label(
     conn: &ConnArgs,
-    host: &str,
+    host: &HostId,
     key: &str,
     format: Format,
 ) -> anyhow::Result<()> {
@@ -206,7 +206,7 @@ pub async fn delete_label(
 /// has converged without it, then stops it gracefully.
 pub async fn drain_host(
     conn: &ConnArgs,
-    host: &str,
+    host: &HostId,
     wait: Duration,
     format: Format,
 ) -> anyhow::Result<()> {

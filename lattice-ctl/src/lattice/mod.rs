@@ -15,6 +15,7 @@ mod providers;
 use std::time::Duration;
 
 use lattice_interfaces::protocol::control::Operation;
+use lattice_interfaces::HostId;
 
 use crate::client::{ConnArgs, LatticeClient};
 use crate::output::Format;
@@ -36,7 +37,7 @@ pub(super) const GATHER: Duration = Duration::from_millis(1000);
 /// Sends one request and prints its response (JSON) or `message` (table).
 pub(super) async fn send<O: Operation>(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     body: &O::Request,
     format: Format,
     message: &str,

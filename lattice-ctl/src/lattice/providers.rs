@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use lattice_interfaces::protocol::control::*;
-use lattice_interfaces::ComponentId;
+use lattice_interfaces::{ComponentId, HostId};
 
 use super::actors::{place, Placement};
 use super::hosts::hosts_running;
@@ -46,7 +46,7 @@ pub async fn start_provider(
 /// `stop provider ID --host H`.
 pub async fn stop_provider(
     conn: &ConnArgs,
-    host: Option<&str>,
+    host: Option<&HostId>,
     id: &ComponentId,
     format: Format,
 ) -> anyhow::Result<()> {

@@ -19,7 +19,7 @@
 
 use lattice_client::ControlError;
 use lattice_interfaces::protocol::control::{op, LinkDel, ScaleActor, StopProvider};
-use lattice_interfaces::{ComponentId, Contract, Link, Manifest};
+use lattice_interfaces::{ComponentId, Contract, HostId, Link, Manifest};
 use lattice_oci::args::RegistryArgs;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -63,25 +63,6 @@ fn failed(error: anyhow::Error) -> Refusal {
     Refusal {
         status: 409,
         message: format!("{error:#}"),
-    }
-}
-
-/// A host id from a request: a host's public key (`N…`, 56 characters),
-/// so it cannot change the subject it is put into.
-#[derive(Debug, Clone)]
-struct HostId(String);
-
-impl<'de> Deserialize<'de> for HostId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let valid = text.starts_with('N') && nkeys::KeyPair::from_public_key(&text).is_ok();
-        if !valid {
-            let shown: String = text.chars().take(64).collect();
-            return Err(serde::de::Error::custom(format!(
-                "{shown:?} is not a host id (N…, 56 characters)"
-            )));
-        }
-        Ok(Self(text))
     }
 }
 
@@ -200,19 +181,18 @@ impl Actions {
                     ..ScaleActor::stop(actor.clone())
                 };
                 control
-                    .request::<op::ScaleActor>(Some(&host.0), &scale)
+                    .request::<op::ScaleActor>(Some(&host), &scale)
                     .await?;
                 Ok(format!(
-                    "actor {actor} on host {} scaled to {max_instances}",
-                    host.0
+                    "actor {actor} on host {host} scaled to {max_instances}"
                 ))
             }
             "actor.stop" => {
                 let StopActorBody { host, actor } = body(action, request)?;
                 control
-                    .request::<op::ScaleActor>(Some(&host.0), &ScaleActor::stop(actor.clone()))
+                    .request::<op::ScaleActor>(Some(&host), &ScaleActor::stop(actor.clone()))
                     .await?;
-                Ok(format!("actor {actor} stopped on host {}", host.0))
+                Ok(format!("actor {actor} stopped on host {host}"))
             }
             "provider.stop" => {
                 let StopProviderBody { host, provider } = body(action, request)?;
@@ -220,9 +200,9 @@ impl Actions {
                     provider_id: provider.clone(),
                 };
                 control
-                    .request::<op::StopProvider>(Some(&host.0), &stop)
+                    .request::<op::StopProvider>(Some(&host), &stop)
                     .await?;
-                Ok(format!("provider {provider} stopped on host {}", host.0))
+                Ok(format!("provider {provider} stopped on host {host}"))
             }
             "link.put" => {
                 let PutLinkBody {

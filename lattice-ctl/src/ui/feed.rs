@@ -177,12 +177,7 @@ fn describe(seq: u64, subject: &str, payload: &[u8]) -> (FeedEvent, Option<Hint>
 
 /// What `event` changed, as its row of the events table says.
 fn hint(event: &LatticeEvent) -> Option<Hint> {
-    let host = || {
-        event
-            .host_id()
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
-    };
+    let host = || event.host_id().cloned();
     match event.concerns() {
         Concerns::Host => host().map(Hint::Host),
         Concerns::HostLeft => host().map(Hint::HostGone),
@@ -195,16 +190,20 @@ fn hint(event: &LatticeEvent) -> Option<Hint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lattice_interfaces::HostId;
 
     #[test]
     fn an_event_becomes_one_json_object_and_a_hint() {
-        let payload = br#"{"specversion":"1.0","id":"N-1","type":"dev.lattice.actor_scaled","source":"lattice:N","time":"2026-11-28T01:02:03Z","data":{"host_id":"NHOST","actor_id":"hello","actor_ref":"/h.wasm","max_instances":1}}"#;
-        let (event, hint) = describe(7, "lattice.default.evt.actor_scaled", payload);
+        let (_, host) = HostId::generate();
+        let payload = format!(
+            r#"{{"specversion":"1.0","id":"N-1","type":"dev.lattice.actor_scaled","source":"lattice:N","time":"2026-11-28T01:02:03Z","data":{{"host_id":"{host}","actor_id":"hello","actor_ref":"/h.wasm","max_instances":1}}}}"#
+        );
+        let (event, hint) = describe(7, "lattice.default.evt.actor_scaled", payload.as_bytes());
         let value: Value = serde_json::from_str(&event.json).unwrap();
         assert_eq!(value["seq"], 7);
         assert_eq!(value["kind"], "actor_scaled");
         assert_eq!(value["data"]["actor_id"], "hello");
-        assert_eq!(hint, Some(Hint::Host("NHOST".into())));
+        assert_eq!(hint, Some(Hint::Host(host)));
     }
 
     #[test]
@@ -236,14 +235,17 @@ mod tests {
             )
             .1
         };
-        let host = r#"{"host_id": "NHOST", "lattice": "default", "labels": {}, "version": "0", "started_at": "", "uptime_seconds": 1, "actors": 0, "providers": 0}"#;
-        assert_eq!(
-            hint_of("host_stopped", host),
-            Some(Hint::HostGone("NHOST".into()))
+        let (_, id) = HostId::generate();
+        let host = format!(
+            r#"{{"host_id": "{id}", "lattice": "default", "labels": {{}}, "version": "0", "started_at": "", "uptime_seconds": 1, "actors": 0, "providers": 0}}"#
         );
         assert_eq!(
-            hint_of("host_heartbeat", host),
-            Some(Hint::Host("NHOST".into()))
+            hint_of("host_stopped", &host),
+            Some(Hint::HostGone(id.clone()))
+        );
+        assert_eq!(
+            hint_of("host_heartbeat", &host),
+            Some(Hint::Host(id.clone()))
         );
         let error = |host: &str| {
             format!(
@@ -251,8 +253,13 @@ mod tests {
             )
         };
         assert_eq!(
-            hint_of("provider_error", &error(r#""host_id": "NHOST","#)),
-            Some(Hint::Host("NHOST".into()))
+            hint_of("provider_error", &error(&format!(r#""host_id": "{id}","#))),
+            Some(Hint::Host(id.clone()))
+        );
+        assert_eq!(
+            hint_of("host_heartbeat", &host.replace(id.as_str(), "lattice.>")),
+            None,
+            "an event naming no host id hints nothing"
         );
         assert_eq!(hint_of("provider_error", &error("")), None, "no host named");
         assert_eq!(

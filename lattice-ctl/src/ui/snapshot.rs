@@ -32,7 +32,7 @@ use lattice_interfaces::protocol::app::AppStatus;
 use lattice_interfaces::protocol::control::{
     op, ActorInventory, Empty, HostInfo, Inventory, ProviderInventory, RouteCount,
 };
-use lattice_interfaces::{ComponentId, Link};
+use lattice_interfaces::{ComponentId, HostId, Link};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -59,9 +59,9 @@ const INVENTORIES_AT_ONCE: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hint {
     /// What this host runs, or its labels.
-    Host(String),
+    Host(HostId),
     /// This host stopped.
-    HostGone(String),
+    HostGone(HostId),
     /// The links.
     Links,
     /// The apps or their statuses.
@@ -98,7 +98,7 @@ impl Parts {
 #[derive(Debug, Clone, Serialize)]
 pub struct HostView {
     /// The host's id.
-    pub host_id: String,
+    pub host_id: HostId,
     /// Its labels.
     pub labels: BTreeMap<String, String>,
     /// Its version.
@@ -265,7 +265,7 @@ impl Known {
 /// Parts that hints asked for, read together.
 #[derive(Debug, Default)]
 struct Pending {
-    hosts: BTreeSet<String>,
+    hosts: BTreeSet<HostId>,
     links: bool,
     apps: bool,
 }
@@ -275,7 +275,7 @@ pub struct Refresher {
     client: LatticeClient,
     control: ControlClient,
     state: Option<LatticeState>,
-    hosts: BTreeMap<String, Known>,
+    hosts: BTreeMap<HostId, Known>,
     problems: BTreeMap<&'static str, String>,
     senders: Senders,
 }
@@ -407,7 +407,7 @@ impl Refresher {
         {
             Ok(answered) => {
                 self.problems.remove("hosts");
-                let answered: BTreeMap<String, HostInfo> = answered
+                let answered: BTreeMap<HostId, HostInfo> = answered
                     .into_iter()
                     .map(|info| (info.host_id.clone(), info))
                     .collect();
@@ -452,9 +452,9 @@ impl Refresher {
     }
 
     /// Asks each of `ids` for its inventory, a few at a time.
-    async fn read_inventories(&mut self, ids: Vec<String>) {
+    async fn read_inventories(&mut self, ids: Vec<HostId>) {
         let control = &self.control;
-        let answers: Vec<(String, Result<Inventory, ControlError>)> = futures::stream::iter(ids)
+        let answers: Vec<(HostId, Result<Inventory, ControlError>)> = futures::stream::iter(ids)
             .map(|id| async move {
                 let answer = control.request::<op::Inventory>(Some(&id), &Empty {}).await;
                 (id, answer)
