@@ -59,9 +59,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     cargo build --release --locked --target "$triple" --bins \
         -p lattice-host -p lattice-ctl \
         -p lattice-provider-keyvalue -p lattice-provider-messaging-nats \
-        -p lattice-provider-http-client -p lattice-provider-http-server; \
+        -p lattice-provider-http-client -p lattice-provider-http-server -p lattice-provider-blobstore; \
     for bin in lattice-host lattice-ctl lattice-provider-keyvalue lattice-provider-messaging-nats \
-        lattice-provider-http-client lattice-provider-http-server; do \
+        lattice-provider-http-client lattice-provider-http-server lattice-provider-blobstore; do \
         cp "target/$triple/release/$bin" /out/bin/; \
     done
 

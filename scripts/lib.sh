@@ -106,7 +106,7 @@ build_providers() {
     mkdir -p "$repo_root/examples/build/providers"
     local name
     for name in lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client \
-        lattice-provider-http-server; do
+        lattice-provider-http-server lattice-provider-blobstore; do
         cp "$CARGO_TARGET_DIR/debug/$name" "$repo_root/examples/build/providers/.$name.$$"
         mv -f "$repo_root/examples/build/providers/.$name.$$" "$repo_root/examples/build/providers/$name"
     done

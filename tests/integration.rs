@@ -19,6 +19,7 @@ mod actor_runtime;
 mod actor_signing;
 mod admin;
 mod apps;
+mod blobstore;
 mod chaos;
 mod claims_wascap;
 mod cli_call;

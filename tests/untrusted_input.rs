@@ -196,6 +196,35 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_blobstore_calls_get_an_error_reply_or_an_answer(
+        input in bytes(),
+        name in text(r"[a-z./\\\x00 -]{0,40}"),
+    ) {
+        use lattice_contract_blobstore::wire::{self, BlobOp, BlobReply};
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let store = lattice_provider_blobstore::MemoryStore::default();
+        let sessions = lattice_contract_blobstore::serve::Sessions::new();
+        let serve = |payload: &[u8]| {
+            let answer = runtime.block_on(lattice_contract_blobstore::serve::serve(
+                &store, &sessions, "a/default", payload,
+            ));
+            wire::decode::<BlobReply>(&answer)
+        };
+        // Bytes: an answer (of course an error, for garbage) that decodes.
+        prop_assert!(serve(&input).is_ok());
+        // A name: accepted only if it stays inside its container.
+        let op = BlobOp::WriteOpen { container: "c".into(), name: name.clone() };
+        runtime.block_on(lattice_contract_blobstore::BlobStore::create_container(&store, "c")).ok();
+        let reply = serve(&wire::encode(&op).unwrap()).unwrap();
+        let escapes = name.is_empty()
+            || name.starts_with('/')
+            || name.contains('\\')
+            || name.contains('\0')
+            || name.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+        prop_assert_eq!(matches!(reply, BlobReply::Error(_)), escapes, "{:?}: {:?}", name, reply);
+    }
+
+    #[test]
     fn arbitrary_wave_arguments_are_refused_in_one_line_or_called(
         function in text(r"[a-z:/.@0-9]{0,40}"),
         arg in text(r#"[a-z"{}\[\]():, 0-9\-.]{0,80}"#),

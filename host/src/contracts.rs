@@ -26,6 +26,7 @@ use crate::runtime::{ActorCtx, OutgoingHttp};
 /// Every contract this host serves, in the order the engine links them.
 pub(crate) static CONTRACTS: &[&dyn Contract<ActorCtx>] = &[
     &lattice_contract_keyvalue::KeyValueContract,
+    &lattice_contract_blobstore::BlobstoreContract,
     &lattice_contract_messaging::MessagingContract,
     &OutgoingHttpContract,
     &LOGGING,

@@ -37,6 +37,52 @@ pub enum IdError {
     },
 }
 
+/// The conversions of an id that is text checked when made: `as_str`,
+/// `TryFrom<String>` and `FromStr` (through `new`), `Display`, `AsRef<str>`
+/// and back to `String`.
+macro_rules! checked_text_id {
+    ($id:ident, $error:ty) => {
+        impl $id {
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $id {
+            type Error = $error;
+            fn try_from(id: String) -> Result<Self, $error> {
+                Self::new(id)
+            }
+        }
+
+        impl From<$id> for String {
+            fn from(id: $id) -> String {
+                id.0
+            }
+        }
+
+        impl std::str::FromStr for $id {
+            type Err = $error;
+            fn from_str(s: &str) -> Result<Self, $error> {
+                Self::new(s)
+            }
+        }
+
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $id {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
 /// The id of an actor or provider in a lattice, e.g. `hello` or `http`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -60,44 +106,9 @@ impl ComponentId {
         }
         Ok(Self(id))
     }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ComponentId {
-    type Error = IdError;
-    fn try_from(id: String) -> Result<Self, IdError> {
-        Self::new(id)
-    }
-}
-
-impl From<ComponentId> for String {
-    fn from(id: ComponentId) -> String {
-        id.0
-    }
-}
-
-impl std::str::FromStr for ComponentId {
-    type Err = IdError;
-    fn from_str(s: &str) -> Result<Self, IdError> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for ComponentId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
+checked_text_id!(ComponentId, IdError);
 
 /// The id of a host: its public key, an nkeys server key (`N…`, 56
 /// characters). Checked when made or read, so a host id from a message or a
@@ -138,44 +149,9 @@ impl HostId {
     pub fn of_key(key: &nkeys::KeyPair) -> Option<Self> {
         Self::new(key.public_key()).ok()
     }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for HostId {
-    type Error = HostIdError;
-    fn try_from(id: String) -> Result<Self, HostIdError> {
-        Self::new(id)
-    }
-}
-
-impl From<HostId> for String {
-    fn from(id: HostId) -> String {
-        id.0
-    }
-}
-
-impl std::str::FromStr for HostId {
-    type Err = HostIdError;
-    fn from_str(s: &str) -> Result<Self, HostIdError> {
-        Self::new(s)
-    }
-}
-
-impl fmt::Display for HostId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for HostId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
+checked_text_id!(HostId, HostIdError);
 
 impl std::borrow::Borrow<str> for HostId {
     fn borrow(&self) -> &str {

@@ -368,3 +368,34 @@ pub async fn serve_http(host: &Host, lattice: &Lattice, actor: &str) -> String {
         .expect("the HTTP link is stored");
     first_url(host)
 }
+
+/// Provider calls that reach no actor: for a provider built alone in a
+/// test, which calls nothing.
+pub struct NoCalls;
+
+impl lattice_interfaces::capability::ProviderCalls for NoCalls {
+    fn handle_http(
+        &self,
+        link: &Link,
+        _request: http::Request<HttpBody>,
+    ) -> lattice_interfaces::http::HandleFuture {
+        let error = lattice_interfaces::InvocationError::new(
+            lattice_interfaces::ErrorKind::NotFound,
+            format!("no actor here for {link}"),
+        );
+        Box::pin(async move { Err(error) })
+    }
+
+    fn deliver_message(
+        &self,
+        link: &Link,
+        _message: lattice_interfaces::messaging::Message,
+    ) -> lattice_interfaces::messaging::MessagingFuture<'static, ()> {
+        let error = lattice_interfaces::messaging::MessagingError::Failed(format!(
+            "no actor here for {link}"
+        ));
+        Box::pin(async move { Err(error) })
+    }
+
+    fn report_error(&self, _link: &Link, _error: &str) {}
+}

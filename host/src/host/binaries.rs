@@ -5,6 +5,10 @@
 //! directory only this host writes (mode 700, removed when the host
 //! drops), named by its hash, and its hash is checked again before every
 //! start ([`check`]).
+//!
+//! A host that is killed cannot remove its directory, so the directory
+//! names its process (`lattice-providers-<pid>-…`) and the next host on the
+//! machine removes those whose process is gone ([`sweep_stale`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -27,10 +31,12 @@ impl ProviderBinaries {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if dir.is_none() {
+            let temp = std::env::temp_dir();
+            sweep_stale(&temp);
             *dir = Some(
                 tempfile::Builder::new()
-                    .prefix("lattice-providers-")
-                    .tempdir()?,
+                    .prefix(&format!("{PREFIX}{}-", std::process::id()))
+                    .tempdir_in(&temp)?,
             );
         }
         let Some(dir) = dir.as_ref() else {
@@ -59,6 +65,42 @@ impl ProviderBinaries {
     }
 }
 
+/// How the directories of provider binaries are named, before the pid.
+const PREFIX: &str = "lattice-providers-";
+
+/// Removes the directories of provider binaries under `temp` whose host
+/// process is gone (it was killed). Only where `/proc` tells which
+/// processes run; a directory it cannot remove is left.
+fn sweep_stale(temp: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => {
+                    tracing::debug!(dir = %entry.path().display(), "removed the provider binaries of a host that is gone")
+                }
+                Err(error) => {
+                    tracing::debug!(dir = %entry.path().display(), %error, "cannot remove stale provider binaries")
+                }
+            }
+        }
+    }
+}
+
 /// Checks that the file at `path` still has hash `sha256`.
 pub(crate) fn check(path: &Path, sha256: &str) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -70,5 +112,29 @@ pub(crate) fn check(path: &Path, sha256: &str) -> Result<(), String> {
             "{} changed since it was verified (sha256 {sha256}, now {actual})",
             path.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_binaries_of_a_killed_host_are_swept_and_a_live_hosts_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        // No process has this pid (pid_max is at most 2^22).
+        let dead = temp.path().join(format!("{PREFIX}4294967294-abc"));
+        let live = temp
+            .path()
+            .join(format!("{PREFIX}{}-abc", std::process::id()));
+        let other = temp.path().join("lattice-providers-notapid");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("bin"), b"x").unwrap();
+        }
+        sweep_stale(temp.path());
+        assert!(!dead.exists());
+        assert!(live.join("bin").exists());
+        assert!(other.exists());
     }
 }

@@ -36,6 +36,10 @@ pub(crate) const BUILT_IN: &[BuiltIn] = &[
         build: |c| Arc::new(lattice_provider_keyvalue::KeyValueProvider::new(c)),
     },
     BuiltIn {
+        kind: lattice_provider_blobstore::KIND,
+        build: |c| Arc::new(lattice_provider_blobstore::BlobstoreProvider::new(c)),
+    },
+    BuiltIn {
         kind: lattice_provider_messaging_nats::KIND,
         build: |c| Arc::new(lattice_provider_messaging_nats::MessagingProvider::new(c)),
     },
