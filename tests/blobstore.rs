@@ -2,8 +2,9 @@
 //! end to end.
 //!
 //! Actors store uploads through `wasi:blobstore`; the link's config picks
-//! the backend, so containers, objects, ranges, listings and errors must
-//! not change with it. One conformance suite runs against each backend.
+//! the backend (memory, a directory, a NATS JetStream object store), so
+//! containers, objects, ranges, listings and errors must not change with
+//! it. One conformance suite runs against each backend.
 //! Then the backends' guards: names cannot leave the filesystem root (not
 //! through `..`, not through a planted symbolic link), a link's limits
 //! refuse the write that would pass them and publish nothing. Then the
@@ -15,11 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use lattice_contract_blobstore::serve::{serve, Sessions};
 use lattice_contract_blobstore::wire::{self, BlobOp, BlobReply};
 use lattice_contract_blobstore::{BlobError, BlobStore, ObjectId, CHUNK};
-use lattice_provider_blobstore::{FsStore, MemoryStore};
+use lattice_provider_blobstore::{FsStore, MemoryStore, NatsStore};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::manifest::ManifestBuilder;
 use lattice_tests::nats::NatsServer;
@@ -212,6 +213,45 @@ async fn memory_and_filesystem_backends_behave_alike() {
         .unwrap()
         .collect();
     assert!(temporary.is_empty(), "{temporary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_object_store_behaves_alike_and_keeps_no_abandoned_chunks() {
+    let nats = NatsServer::start();
+    let store = NatsStore::open(&nats.url(), "blobs", None, 1)
+        .await
+        .unwrap()
+        .keeping_replaced_for(Duration::from_secs(2));
+    conformance(Arc::new(store.clone())).await;
+
+    // Nothing of the suite's abandoned write, nor of the chunks its
+    // overwrites and deletes replaced, is left in the stream.
+    let client = nats.client().await;
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("OBJ_blobs").await.unwrap();
+    // The abandoned write's chunks, and (2 s after) those its overwrites
+    // replaced, are purged in the background.
+    lattice_tests::eventually("no chunk left in the object store", async || {
+        let chunks: Vec<(String, usize)> = stream
+            .info_with_subjects("$O.blobs.C.>")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        chunks.is_empty().then_some(())
+    })
+    .await;
+
+    // Objects are the object store's own: a plain NATS client reads them.
+    put(&store, "photos", "shared.bin", &pattern(300_000), 70_000).await;
+    let bucket = js.get_object_store("blobs").await.unwrap();
+    let mut object = bucket.get("photos/shared.bin").await.unwrap();
+    let mut read = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut object, &mut read)
+        .await
+        .unwrap();
+    assert_eq!(read, pattern(300_000));
 }
 
 /// One call through the provider's side of the wire, as another process
@@ -622,4 +662,121 @@ async fn blobby_streams_through_a_blobstore_provider_process() {
     file_service_round_trip(&url, 5 * CHUNK + 3).await;
     assert!(root.path().join("files/data/big.bin").is_file());
     hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobby_keeps_files_in_a_nats_object_store() {
+    let nats = NatsServer::start();
+    let host = blobby_host(&[("bucket", "files"), ("nats_url", &nats.url())]).await;
+    file_service_round_trip(&hosts::first_url(&host), 4 * CHUNK + 9).await;
+    host.shutdown(Duration::from_secs(1)).await;
+    // A second host on the same bucket sees the same files.
+    let again = blobby_host(&[("bucket", "files"), ("nats_url", &nats.url())]).await;
+    let listing = HttpClient::default()
+        .get(&hosts::first_url(&again))
+        .await
+        .unwrap();
+    assert_eq!(listing.body, "data/big.bin\n");
+    again.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_mid_stream_holds_nothing_once_gone() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let root = tempfile::tempdir().unwrap();
+    let host = blobby_host(&[("root", &root.path().display().to_string())]).await;
+    let url = hosts::first_url(&host);
+    let size = 24 << 20;
+    let put = HttpClient::default()
+        .request(
+            http::Method::PUT,
+            &format!("{url}large"),
+            Bytes::from(pattern(size)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(put.status, 201, "{}", put.body);
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    // Readers that take the head and 64 KiB of the body, then go.
+    for _ in 0..20 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        socket
+            .write_all(b"GET /large HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut taken = vec![0u8; 64 * 1024];
+        socket.read_exact(&mut taken).await.unwrap();
+        assert!(taken.starts_with(b"HTTP/1.1 200"));
+        drop(socket);
+    }
+    // Each stalled reader's instance ends (its writes fail), and with it
+    // its stream of the object: none is left in use.
+    let actor = host.actor(&hosts::id("blobby")).unwrap();
+    lattice_tests::eventually("every stalled reader's instance to end", async || {
+        (actor.instances_in_use() == 0).then_some(())
+    })
+    .await;
+    // And the object is whole for a reader that reads it all.
+    let got = HttpClient::default()
+        .get(&format!("{url}large"))
+        .await
+        .unwrap();
+    assert!(got.bytes == pattern(size), "the object read back differs");
+    host.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_left_idle_is_dropped_and_its_write_publishes_nothing() {
+    let store = MemoryStore::default();
+    store.create_container("c").await.unwrap();
+    let sessions = Sessions::with_idle(Duration::from_millis(200));
+    let open = BlobOp::WriteOpen {
+        container: "c".into(),
+        name: "left".into(),
+    };
+    let BlobReply::Session { session, .. } = call(&store, &sessions, "a/default", &open).await
+    else {
+        panic!("no write session");
+    };
+    let chunk = BlobOp::WriteChunk {
+        session,
+        seq: 0,
+        bytes: vec![1; 1000],
+    };
+    assert_eq!(
+        call(&store, &sessions, "a/default", &chunk).await,
+        BlobReply::Done
+    );
+    // The caller goes away; the provider sweeps.
+    lattice_tests::eventually("the idle stream to be dropped", async || {
+        sessions.sweep();
+        sessions.is_empty().then_some(())
+    })
+    .await;
+    refused(
+        call(
+            &store,
+            &sessions,
+            "a/default",
+            &BlobOp::WriteFinish { session },
+        )
+        .await,
+        "was idle",
+    );
+    assert!(matches!(
+        store.object_info("c", "left").await,
+        Err(BlobError::NotFound(_))
+    ));
+    // The bytes it held are the store's again: the whole quota is free.
+    put(
+        &store,
+        "c",
+        "full",
+        &vec![0u8; lattice_provider_blobstore::DEFAULT_QUOTA as usize],
+        1 << 20,
+    )
+    .await;
 }

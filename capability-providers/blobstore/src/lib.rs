@@ -2,6 +2,9 @@
 //! the backend each link's config chooses:
 //! - `root=DIR`: the filesystem, a directory per container under `DIR`
 //!   (made if missing);
+//! - `bucket=NAME` (with `nats_url`, default `nats://127.0.0.1:4222`, and
+//!   optionally `js_domain` and `replicas`): a NATS JetStream object
+//!   store, made if missing;
 //! - neither: in memory, the embedded default: a store per link, at most
 //!   `memory_quota` bytes (64 MiB unless set), lost when the link goes or
 //!   the host stops.
@@ -13,6 +16,7 @@
 
 mod fs;
 mod memory;
+mod nats;
 pub mod usage;
 
 use std::collections::HashMap;
@@ -29,19 +33,24 @@ use lattice_interfaces::{Interface, InvocationError, Link, LinkKey};
 
 pub use fs::FsStore;
 pub use memory::{MemoryStore, DEFAULT_QUOTA};
+pub use nats::NatsStore;
 
 /// The provider reference manifests name to run this provider.
 pub const KIND: &str = "blobstore";
 
 /// What a link's backend is made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BackendConfig([Option<String>; 5]);
+struct BackendConfig([Option<String>; 9]);
 
 impl BackendConfig {
     fn of(link: &Link) -> Self {
         Self(
             [
                 "root",
+                "bucket",
+                "nats_url",
+                "js_domain",
+                "replicas",
                 "memory_quota",
                 "max_object_bytes",
                 "max_container_bytes",
@@ -96,6 +105,17 @@ impl BlobstoreProvider {
         let limits = usage::Limits::of(link).map_err(BlobError::Invalid)?;
         let backend: Arc<dyn usage::Backend> = if let Some(root) = link.config("root") {
             Arc::new(FsStore::open(Path::new(root)).await?)
+        } else if let Some(bucket) = link.config("bucket") {
+            let url = link.config("nats_url").unwrap_or("nats://127.0.0.1:4222");
+            let replicas = match link.config("replicas") {
+                Some(text) => text.trim().parse::<usize>().map_err(|_| {
+                    BlobError::Invalid(format!(
+                        "link config replicas={text:?} is not a whole number"
+                    ))
+                })?,
+                None => 1,
+            };
+            Arc::new(NatsStore::open(url, bucket, link.config("js_domain"), replicas).await?)
         } else {
             let quota = match link.config("memory_quota") {
                 Some(text) => text.trim().parse::<u64>().map_err(|_| {

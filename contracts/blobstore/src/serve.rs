@@ -43,6 +43,7 @@ struct Session {
 pub struct Sessions {
     open: Mutex<HashMap<u64, Session>>,
     next: AtomicU64,
+    idle: Duration,
 }
 
 impl Default for Sessions {
@@ -60,11 +61,17 @@ impl std::fmt::Debug for Sessions {
 }
 
 impl Sessions {
-    /// No session open.
+    /// No session open; one is dropped after [`IDLE`] without a call.
     pub fn new() -> Self {
+        Self::with_idle(IDLE)
+    }
+
+    /// No session open; one is dropped after `idle` without a call.
+    pub fn with_idle(idle: Duration) -> Self {
         Self {
             open: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            idle,
         }
     }
 
@@ -82,14 +89,14 @@ impl Sessions {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Drops every session idle for [`IDLE`] or more. Dropping a write
+    /// Drops every session idle for its idle time or more. Dropping a write
     /// session abandons its object.
     pub fn sweep(&self) {
         let idle: Vec<Session> = {
             let mut open = self.lock();
             let stale: Vec<u64> = open
                 .iter()
-                .filter(|(_, s)| s.used.elapsed() >= IDLE)
+                .filter(|(_, s)| s.used.elapsed() >= self.idle)
                 .map(|(id, _)| *id)
                 .collect();
             stale.iter().filter_map(|id| open.remove(id)).collect()
@@ -125,8 +132,8 @@ impl Sessions {
             Some(session) if session.owner == owner => {}
             _ => {
                 return Err(BlobError::NotFound(format!(
-                    "stream {id} (it ended, was idle for {}s, or is another link's)",
-                    IDLE.as_secs()
+                    "stream {id} (it ended, was idle for {} ms, or is another link's)",
+                    self.idle.as_millis()
                 )))
             }
         }

@@ -126,7 +126,7 @@ pub enum BlobReply {
 ///
 /// Never for these types; a [`BlobError::Backend`] if the encoder fails.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, BlobError> {
-    rmp_serde::to_vec(value)
+    rmp_serde::to_vec_named(value)
         .map_err(|e| BlobError::Backend(format!("cannot encode a blob store call: {e}")))
 }
 
