@@ -177,79 +177,89 @@ fn push_container(
     Ok(view.table.push(Container { name, store })?)
 }
 
+/// `name` checked as a container name, then the store behind the link.
+/// The future borrows nothing of the store.
+fn checked_store(
+    view: &ContractView<'_>,
+    name: &str,
+) -> impl std::future::Future<Output = Result<Arc<dyn BlobStore>, String>> + Send + 'static {
+    let checked = names::container(name).map_err(text);
+    let store = store_of(view);
+    async move {
+        checked?;
+        store.await
+    }
+}
+
+/// Both ids checked, then the store behind the link.
+fn checked_pair(
+    view: &ContractView<'_>,
+    src: &types::ObjectId,
+    dest: &types::ObjectId,
+) -> impl std::future::Future<Output = Result<(Arc<dyn BlobStore>, ObjectId, ObjectId), String>>
+       + Send
+       + 'static {
+    let ids = object_id(src).and_then(|src| Ok((src, object_id(dest)?)));
+    let store = store_of(view);
+    async move {
+        let (src, dest) = ids?;
+        Ok((store.await?, src, dest))
+    }
+}
+
 impl blobstore::Host for ContractView<'_> {
     async fn create_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
-        if let Err(error) = names::container(&name) {
-            return Ok(Err(text(error)));
-        }
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
+        let store = checked_store(self, &name);
+        let made = async {
+            let store = store.await?;
+            store.create_container(&name).await.map_err(text)?;
+            Ok(store)
         };
-        match store.create_container(&name).await {
-            Ok(_) => Ok(Ok(push_container(self, name, store)?)),
-            Err(error) => Ok(Err(text(error))),
+        match made.await {
+            Ok(store) => Ok(Ok(push_container(self, name, store)?)),
+            Err(error) => Ok(Err(error)),
         }
     }
 
     async fn get_container(&mut self, name: String) -> BlobResult<Resource<Container>> {
-        if let Err(error) = names::container(&name) {
-            return Ok(Err(text(error)));
-        }
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
+        let store = checked_store(self, &name);
+        let found = async {
+            let store = store.await?;
+            store.container_info(&name).await.map_err(text)?;
+            Ok(store)
         };
-        match store.container_info(&name).await {
-            Ok(_) => Ok(Ok(push_container(self, name, store)?)),
-            Err(error) => Ok(Err(text(error))),
+        match found.await {
+            Ok(store) => Ok(Ok(push_container(self, name, store)?)),
+            Err(error) => Ok(Err(error)),
         }
     }
 
     async fn delete_container(&mut self, name: String) -> BlobResult<()> {
-        if let Err(error) = names::container(&name) {
-            return Ok(Err(text(error)));
-        }
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
-        };
-        Ok(store.delete_container(&name).await.map_err(text))
+        let store = checked_store(self, &name);
+        Ok(async { store.await?.delete_container(&name).await.map_err(text) }.await)
     }
 
     async fn container_exists(&mut self, name: String) -> BlobResult<bool> {
-        if let Err(error) = names::container(&name) {
-            return Ok(Err(text(error)));
-        }
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
-        };
-        Ok(store.container_exists(&name).await.map_err(text))
+        let store = checked_store(self, &name);
+        Ok(async { store.await?.container_exists(&name).await.map_err(text) }.await)
     }
 
     async fn copy_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
-        let (src, dest) = match (object_id(&src), object_id(&dest)) {
-            (Ok(src), Ok(dest)) => (src, dest),
-            (Err(error), _) | (_, Err(error)) => return Ok(Err(error)),
-        };
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
-        };
-        Ok(store.copy_object(&src, &dest).await.map_err(text))
+        let pair = checked_pair(self, &src, &dest);
+        Ok(async {
+            let (store, src, dest) = pair.await?;
+            store.copy_object(&src, &dest).await.map_err(text)
+        }
+        .await)
     }
 
     async fn move_object(&mut self, src: types::ObjectId, dest: types::ObjectId) -> BlobResult<()> {
-        let (src, dest) = match (object_id(&src), object_id(&dest)) {
-            (Ok(src), Ok(dest)) => (src, dest),
-            (Err(error), _) | (_, Err(error)) => return Ok(Err(error)),
-        };
-        let store = match store_of(self).await {
-            Ok(store) => store,
-            Err(error) => return Ok(Err(error)),
-        };
-        Ok(store.move_object(&src, &dest).await.map_err(text))
+        let pair = checked_pair(self, &src, &dest);
+        Ok(async {
+            let (store, src, dest) = pair.await?;
+            store.move_object(&src, &dest).await.map_err(text)
+        }
+        .await)
     }
 }
 
