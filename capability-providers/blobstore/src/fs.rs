@@ -247,14 +247,7 @@ impl BlobStore for FsStore {
     ) -> BlobFuture<'a, ObjectPage> {
         Box::pin(async move {
             let names = self.names(container).await?;
-            let mut rest = names
-                .into_iter()
-                .filter(|name| after.is_none_or(|after| name.as_str() > after));
-            let page: Vec<String> = rest.by_ref().take(limit as usize).collect();
-            Ok(ObjectPage {
-                names: page,
-                more: rest.next().is_some(),
-            })
+            Ok(ObjectPage::after(names, after, limit))
         })
     }
 

@@ -130,14 +130,7 @@ impl BlobStore for MemoryStore {
                 .get(container)
                 .ok_or_else(|| missing(container))?
                 .objects;
-            let mut names = objects
-                .keys()
-                .filter(|name| after.is_none_or(|after| name.as_str() > after));
-            let page: Vec<String> = names.by_ref().take(limit as usize).cloned().collect();
-            Ok(ObjectPage {
-                names: page,
-                more: names.next().is_some(),
-            })
+            Ok(ObjectPage::after(objects.keys(), after, limit))
         })
     }
 

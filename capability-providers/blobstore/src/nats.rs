@@ -226,15 +226,11 @@ impl BlobStore for NatsStore {
     ) -> BlobFuture<'a, ObjectPage> {
         Box::pin(async move {
             let objects = self.objects(container).await?;
-            let mut rest = objects
-                .into_iter()
-                .map(|(name, _)| name)
-                .filter(|name| after.is_none_or(|after| name.as_str() > after));
-            let names: Vec<String> = rest.by_ref().take(limit as usize).collect();
-            Ok(ObjectPage {
-                names,
-                more: rest.next().is_some(),
-            })
+            Ok(ObjectPage::after(
+                objects.into_iter().map(|(name, _)| name),
+                after,
+                limit,
+            ))
         })
     }
 

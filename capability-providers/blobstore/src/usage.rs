@@ -206,20 +206,10 @@ impl Limited {
         })
     }
 
-    /// A copy through [`Self::open_write`], so the destination's limits
-    /// hold.
+    /// A copy through this store's own writer ([`Self::open_write`]), so
+    /// the destination's limits hold.
     fn copy<'a>(&'a self, src: &'a ObjectId, dest: &'a ObjectId) -> BlobFuture<'a, ()> {
-        Box::pin(async move {
-            let mut read = self
-                .backend
-                .read(&src.container, &src.object, 0, u64::MAX)
-                .await?;
-            let mut writer = self.open_write(&dest.container, &dest.object).await?;
-            while let Some(chunk) = futures::StreamExt::next(&mut read.chunks).await {
-                writer.write(chunk?).await?;
-            }
-            writer.finish().await.map(drop)
-        })
+        lattice_contract_blobstore::streamed_copy(self, src, dest)
     }
 }
 

@@ -118,6 +118,28 @@ pub struct ObjectRead {
     pub chunks: BoxStream<'static, Result<Bytes, BlobError>>,
 }
 
+impl ObjectPage {
+    /// The page of `limit` names after `after` from `sorted` names.
+    pub fn after<S: AsRef<str>>(
+        sorted: impl IntoIterator<Item = S>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Self {
+        let mut rest = sorted
+            .into_iter()
+            .filter(|name| after.is_none_or(|after| name.as_ref() > after));
+        let names = rest
+            .by_ref()
+            .take(limit as usize)
+            .map(|name| name.as_ref().to_string())
+            .collect();
+        Self {
+            names,
+            more: rest.next().is_some(),
+        }
+    }
+}
+
 impl std::fmt::Debug for ObjectRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectRead")
@@ -193,14 +215,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Copies an object, replacing the destination. By default a stream from
     /// one to the other; a backend may do better.
     fn copy_object<'a>(&'a self, src: &'a ObjectId, dest: &'a ObjectId) -> BlobFuture<'a, ()> {
-        Box::pin(async move {
-            let mut read = self.read(&src.container, &src.object, 0, u64::MAX).await?;
-            let mut writer = self.write(&dest.container, &dest.object).await?;
-            while let Some(chunk) = futures::StreamExt::next(&mut read.chunks).await {
-                writer.write(chunk?).await?;
-            }
-            writer.finish().await.map(drop)
-        })
+        streamed_copy(self, src, dest)
     }
 
     /// Moves an object, replacing the destination: a copy, then the source
@@ -218,6 +233,24 @@ pub trait BlobStore: Send + Sync + 'static {
                 .await
         })
     }
+}
+
+/// Copies an object by reading it from `store` and writing it back through
+/// `store`'s own writer (so whatever `store` keeps to, its limits say, holds
+/// for the copy): the default of [`BlobStore::copy_object`].
+pub fn streamed_copy<'a, S: BlobStore + ?Sized>(
+    store: &'a S,
+    src: &'a ObjectId,
+    dest: &'a ObjectId,
+) -> BlobFuture<'a, ()> {
+    Box::pin(async move {
+        let mut read = store.read(&src.container, &src.object, 0, u64::MAX).await?;
+        let mut writer = store.write(&dest.container, &dest.object).await?;
+        while let Some(chunk) = futures::StreamExt::next(&mut read.chunks).await {
+            writer.write(chunk?).await?;
+        }
+        writer.finish().await.map(drop)
+    })
 }
 
 /// Seconds since the Unix epoch, now.
