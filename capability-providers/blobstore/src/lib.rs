@@ -21,7 +21,7 @@ pub mod usage;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use lattice_contract_blobstore::serve::{serve, Sessions};
 use lattice_contract_blobstore::{BlobError, BlobStore, BLOBSTORE};
@@ -67,7 +67,6 @@ type Backends = HashMap<LinkKey, (BackendConfig, Arc<dyn BlobStore>)>;
 pub struct BlobstoreProvider {
     calls: Arc<dyn ProviderCalls>,
     backends: tokio::sync::Mutex<Backends>,
-    links: Mutex<HashMap<LinkKey, Link>>,
     sessions: Sessions,
 }
 
@@ -77,7 +76,6 @@ impl BlobstoreProvider {
         Self {
             calls: context.calls,
             backends: tokio::sync::Mutex::default(),
-            links: Mutex::default(),
             sessions: Sessions::new(),
         }
     }
@@ -151,24 +149,17 @@ fn is_blobstore(link: &Link) -> bool {
 
 impl Capability for BlobstoreProvider {
     fn put_link(&self, link: &Link) -> Result<(), String> {
+        // A link's limits are checked when it comes; its store is made on
+        // first use.
         if is_blobstore(link) {
             usage::Limits::of(link)?;
-            self.links
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(link.key(), link.clone());
         }
         Ok(())
     }
 
     fn delete_link(&self, link: &Link) {
-        let key = link.key();
-        self.links
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
         if let Ok(mut backends) = self.backends.try_lock() {
-            backends.remove(&key);
+            backends.remove(&link.key());
         }
     }
 
