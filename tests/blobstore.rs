@@ -680,6 +680,69 @@ async fn blobby_keeps_files_in_a_nats_object_store() {
     again.shutdown(Duration::from_secs(1)).await;
 }
 
+/// The multi-cluster example's layout: a hub with JetStream in domain
+/// `hub` and two leaf clusters, each with a host running blobby on its own
+/// server, both storing in one object store bucket in the hub's domain.
+/// What is written through east is read through west once east is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_through_east_are_read_through_west_after_east_dies() {
+    let (hub, leaf_port) = NatsServer::start_hub();
+    let mut east_nats = NatsServer::start_leaf("east", leaf_port);
+    let west_nats = NatsServer::start_leaf("west", leaf_port);
+    let in_hub = |url: &str| {
+        let url = url.to_string();
+        async move {
+            blobby_host(&[
+                ("bucket", "files"),
+                ("nats_url", &url),
+                ("js_domain", "hub"),
+            ])
+            .await
+        }
+    };
+    let east = in_hub(&east_nats.url()).await;
+    let west = in_hub(&west_nats.url()).await;
+
+    let size = 3 * CHUNK + 5;
+    let client = HttpClient::default();
+    let put = client
+        .request(
+            http::Method::PUT,
+            &format!("{}photos/cat.jpg", hosts::first_url(&east)),
+            Bytes::from(pattern(size)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(put.status, 201, "{}", put.body);
+
+    east_nats.kill();
+    east.shutdown(Duration::ZERO).await;
+
+    let west_url = hosts::first_url(&west);
+    let got = client
+        .get(&format!("{west_url}photos/cat.jpg"))
+        .await
+        .unwrap();
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert!(
+        got.bytes == pattern(size),
+        "the object read through west differs"
+    );
+    assert_eq!(
+        client.get(&west_url).await.unwrap().body,
+        "photos/cat.jpg\n"
+    );
+    // And the hub's store is where it lives: not in either leaf's domain.
+    let js = async_nats::jetstream::new(hub.client().await);
+    let bucket = js.get_object_store("files").await.unwrap();
+    assert_eq!(
+        bucket.info("files/photos/cat.jpg").await.unwrap().size,
+        size,
+        "the hub's object store holds the object"
+    );
+    west.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_stops_mid_stream_holds_nothing_once_gone() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

@@ -54,9 +54,9 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// The most the process's resident memory grew above its start while `f`
-/// ran.
-async fn with_rss<T>(f: impl std::future::Future<Output = T>) -> (T, u64) {
+/// How long `f` took, and the most the process's resident memory grew
+/// above its start while it ran (the sampler's own stop is not timed).
+async fn with_rss<T>(f: impl std::future::Future<Output = T>) -> (T, Duration, u64) {
     let start = rss_bytes();
     let peak = Arc::new(AtomicU64::new(start));
     let done = Arc::new(AtomicBool::new(false));
@@ -69,10 +69,17 @@ async fn with_rss<T>(f: impl std::future::Future<Output = T>) -> (T, u64) {
             }
         })
     };
+    let started = Instant::now();
     let value = f.await;
+    let took = started.elapsed();
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
-    (value, peak.load(Ordering::Relaxed).saturating_sub(start))
+    peak.fetch_max(rss_bytes(), Ordering::Relaxed);
+    (
+        value,
+        took,
+        peak.load(Ordering::Relaxed).saturating_sub(start),
+    )
 }
 
 fn body_of(
@@ -127,9 +134,8 @@ where
 {
     let mut best = (0.0f64, 0u64);
     for _ in 0..rounds {
-        let started = Instant::now();
-        let ((), grew) = with_rss(f()).await;
-        let rate = size as f64 / (1 << 20) as f64 / started.elapsed().as_secs_f64();
+        let ((), took, grew) = with_rss(f()).await;
+        let rate = size as f64 / (1 << 20) as f64 / took.as_secs_f64();
         if rate > best.0 {
             best = (rate, grew.max(best.1));
         } else {
