@@ -66,4 +66,5 @@ mod runtime_config;
 mod secrets;
 mod traces;
 mod untrusted_input;
+mod wadm_manifests;
 mod wagi;

@@ -131,7 +131,12 @@ async fn the_memory_backend_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redis_backend_conforms() {
     let redis = RedisServer::start();
-    conformance(Arc::new(RedisStore::connect(&redis.url()).await.unwrap())).await;
+    conformance(Arc::new(
+        RedisStore::connect(&redis.url(), lattice_provider_keyvalue::KeyLayout::Prefixed)
+            .await
+            .unwrap(),
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,7 @@ pub(crate) static CONTRACTS: &[&dyn Contract<ActorCtx>] = &[
     &LOGGING,
     &CONFIG,
     &BUS,
+    &SECRETS,
 ];
 
 /// The contract whose links carry `interface`.
@@ -127,18 +128,33 @@ static LOGGING: HostServed = HostServed {
     add_to_linker: crate::runtime::add_logging_to_linker,
 };
 
-/// `wasi:config/store`: the actor's merged named config.
+/// `wasi:config/store` and wasmCloud 1.x's `runtime`: the actor's merged
+/// named config.
 static CONFIG: HostServed = HostServed {
     package: "wasi:config",
-    serves: &["wasi:config/store@0.2.0-rc.1"],
+    serves: &[
+        "wasi:config/store@0.2.0-rc.1",
+        "wasi:config/store@0.2.0-draft",
+        "wasi:config/runtime@0.2.0-draft",
+    ],
     add_to_linker: crate::runtime::add_config_to_linker,
 };
 
 /// `wasmcloud:bus/lattice`: which named link an instance's calls use.
 static BUS: HostServed = HostServed {
     package: "wasmcloud:bus",
-    serves: &["wasmcloud:bus/lattice@1.0.0"],
+    serves: &["wasmcloud:bus/lattice@1.0.0", "wasmcloud:bus/lattice@2.0.0"],
     add_to_linker: crate::runtime::add_bus_to_linker,
+};
+
+/// `wasmcloud:secrets`: the actor's resolved secrets, as handles.
+static SECRETS: HostServed = HostServed {
+    package: "wasmcloud:secrets",
+    serves: &[
+        "wasmcloud:secrets/store@0.1.0-draft",
+        "wasmcloud:secrets/reveal@0.1.0-draft",
+    ],
+    add_to_linker: crate::runtime::add_secrets_to_linker,
 };
 
 #[cfg(test)]

@@ -64,4 +64,4 @@ pub use contract::{standard, Contract, ContractError, Interface};
 pub use error::{hidden, redacted, redacted_in, shown, ErrorKind, InvocationError};
 pub use id::{ComponentId, HostId, HostIdError, IdError};
 pub use link::{Link, LinkKey};
-pub use manifest::{ActorSpec, Manifest, ManifestError, ProviderSpec};
+pub use manifest::{ActorSpec, LinkSpec, Manifest, ManifestError, ManifestSpec, ProviderSpec};

@@ -108,6 +108,13 @@ impl Link {
             .map(String::as_str)
     }
 
+    /// The value of the first of `keys` the link sets (on either side, as
+    /// [`Self::config`]): a setting under Lattice's name, then under the
+    /// names wasmCloud's providers read it by.
+    pub fn config_of(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|key| self.config(key))
+    }
+
     /// The link as events and logs show it: config values that are URLs
     /// (`redis://user:password@host`) lose their credentials.
     pub fn redacted(&self) -> Self {

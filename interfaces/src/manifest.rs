@@ -142,33 +142,46 @@ pub struct AppInfo {
 }
 
 /// A link as written in a manifest: the contract is one string.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LinkSpec {
-    source: ComponentId,
-    target: ComponentId,
-    interface: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    source_config: BTreeMap<String, String>,
-    #[serde(default)]
-    target_config: BTreeMap<String, String>,
+pub struct LinkSpec {
+    /// The caller's id.
+    pub source: ComponentId,
+    /// The callee's id.
+    pub target: ComponentId,
+    /// `namespace:package/interface[,interface...]`.
+    pub interface: String,
+    /// The link's name (`default` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// What the source's side reads.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_config: BTreeMap<String, String>,
+    /// What the target's side reads.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_config: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A manifest as written, before its checks: what a Lattice TOML file
+/// holds, and what other formats (wadm's) are turned into.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawManifest {
+pub struct ManifestSpec {
+    /// The `[app]` table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppInfo>,
+    /// `[[actors]]`.
     #[serde(default)]
-    app: Option<AppInfo>,
+    pub actors: Vec<ActorSpec>,
+    /// `[[providers]]`.
     #[serde(default)]
-    actors: Vec<ActorSpec>,
+    pub providers: Vec<ProviderSpec>,
+    /// `[[links]]`.
     #[serde(default)]
-    providers: Vec<ProviderSpec>,
+    pub links: Vec<LinkSpec>,
+    /// `[config.NAME]` tables.
     #[serde(default)]
-    links: Vec<LinkSpec>,
-    #[serde(default)]
-    config: BTreeMap<ComponentId, BTreeMap<String, String>>,
+    pub config: BTreeMap<ComponentId, BTreeMap<String, String>>,
 }
 
 /// A parsed and checked manifest.
@@ -186,6 +199,35 @@ pub struct Manifest {
     /// Named config it writes (`[config.NAME]` tables), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<ComponentId, BTreeMap<String, String>>,
+}
+
+impl From<&Manifest> for ManifestSpec {
+    /// The manifest as it would be written.
+    fn from(manifest: &Manifest) -> Self {
+        Self {
+            app: manifest.app.clone(),
+            actors: manifest.actors.clone(),
+            providers: manifest.providers.clone(),
+            links: manifest
+                .links
+                .iter()
+                .map(|link| LinkSpec {
+                    source: link.source.clone(),
+                    target: link.target.clone(),
+                    interface: format!(
+                        "{}:{}/{}",
+                        link.namespace,
+                        link.package,
+                        link.interfaces.join(",")
+                    ),
+                    name: (link.name != crate::link::DEFAULT_LINK_NAME).then(|| link.name.clone()),
+                    source_config: link.source_config.clone(),
+                    target_config: link.target_config.clone(),
+                })
+                .collect(),
+            config: manifest.config.clone(),
+        }
+    }
 }
 
 /// Whether `path` is a regular file this process can open.
@@ -207,7 +249,16 @@ impl Manifest {
             position: None,
             reason: format!("cannot read the manifest: {e}"),
         })?;
-        let mut manifest = Self::parse(&text, &file)?;
+        let mut manifest = Self::parse_toml(&text, &file)?;
+        manifest.resolve_files(path)?;
+        Ok(manifest)
+    }
+
+    /// Makes the files it names (actor components, provider binaries
+    /// given as paths) absolute against the folder of `path`, the
+    /// manifest's own file, and checks each can be read.
+    pub fn resolve_files(&mut self, path: &Path) -> Result<(), ManifestError> {
+        let file = path.display().to_string();
         // Absolute, so what a manifest names means the same to a host in
         // another folder (`lattice-ctl apply` stores it for the lattice).
         let parent = path
@@ -243,10 +294,10 @@ impl Manifest {
             regular_file(&resolved).map_err(|e| missing(item, &written, &resolved, e))?;
             Ok(resolved.display().to_string())
         };
-        for actor in &mut manifest.actors {
+        for actor in &mut self.actors {
             actor.reference = resolve(format!("actor \"{}\"", actor.id), &actor.reference)?;
         }
-        for provider in manifest
+        for provider in self
             .providers
             .iter_mut()
             .filter(|p| p.reference.contains('/'))
@@ -254,7 +305,7 @@ impl Manifest {
             provider.reference =
                 resolve(format!("provider \"{}\"", provider.id), &provider.reference)?;
         }
-        Ok(manifest)
+        Ok(())
     }
 
     /// The files it names: actor components and provider binaries given as
@@ -275,15 +326,21 @@ impl Manifest {
 
     /// Parses and checks a manifest held in a string.
     pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
-        Self::parse(text, "manifest")
+        Self::parse_toml(text, "manifest")
     }
 
-    fn parse(text: &str, file: &str) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError {
+    /// Parses and checks TOML `text`; `file` names it in errors.
+    pub fn parse_toml(text: &str, file: &str) -> Result<Self, ManifestError> {
+        let spec: ManifestSpec = toml::from_str(text).map_err(|e| ManifestError {
             file: file.to_string(),
             position: e.span().map(|span| line_and_column(text, span.start)),
             reason: one_line(e.message()),
         })?;
+        Self::from_spec(spec, file)
+    }
+
+    /// Checks a manifest as written; `file` names it in errors.
+    pub fn from_spec(raw: ManifestSpec, file: &str) -> Result<Self, ManifestError> {
         let invalid = |reason: String| ManifestError {
             file: file.to_string(),
             position: None,

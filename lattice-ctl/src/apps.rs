@@ -59,6 +59,8 @@ pub async fn apply(
     registry: &RegistryArgs,
     format: Format,
 ) -> anyhow::Result<()> {
+    // A file is read and checked before the lattice is asked anything.
+    let manifest = file.map(load).transpose()?;
     let client = LatticeClient::connect(conn).await?;
     let state = client.state().await?;
     #[derive(Serialize)]
@@ -66,9 +68,8 @@ pub async fn apply(
         app: &'a str,
         version: u32,
     }
-    match (file, rollback) {
-        (Some(file), None) => {
-            let manifest = Manifest::load(file)?;
+    match (file, manifest, rollback) {
+        (Some(file), Some(manifest), None) => {
             let Some(app) = manifest.app.clone() else {
                 bail!(
                     "{}: not an app: add an [app] table with its name (name = \"shop\")",
@@ -83,7 +84,7 @@ pub async fn apply(
                 &format!("app {name} version {version} applied; `lattice-ctl app status {name}` shows where it runs"),
             )
         }
-        (None, Some((name, version))) => {
+        (None, _, Some((name, version))) => {
             change_app(&state, name, |app| {
                 if !app.versions.iter().any(|v| v.version == version) {
                     let kept: Vec<String> =
@@ -104,6 +105,60 @@ pub async fn apply(
             bail!("apply takes a FILE, or --app NAME with --version N to go back to a kept version")
         }
     }
+}
+
+/// The app at `file` (`-`: standard input): Lattice's TOML, or a wadm
+/// manifest (its notices go to standard error).
+fn load(file: &Path) -> anyhow::Result<Manifest> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+            .context("reading the manifest from standard input")?
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("{}: cannot read the manifest", file.display()))?
+    };
+    // Files named on standard input resolve against the working folder.
+    let at = if file == Path::new("-") {
+        Path::new("./-")
+    } else {
+        file
+    };
+    if crate::wadm::looks_like_wadm(&text) {
+        let (manifest, notices) = crate::wadm::read(&text, at)?;
+        for notice in notices {
+            eprintln!("notice: {notice}");
+        }
+        return Ok(manifest);
+    }
+    let mut manifest = Manifest::parse_toml(&text, &at.display().to_string())?;
+    manifest.resolve_files(at)?;
+    Ok(manifest)
+}
+
+/// `get app NAME`: the current version's manifest, as Lattice's TOML
+/// (table output), JSON or a wadm manifest.
+pub async fn show(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    let (apps, _) = state.apps().await?;
+    let app = apps
+        .apps
+        .get(name)
+        .with_context(|| format!("no app {name} in lattice {}", client.subjects().lattice()))?;
+    let Some(current) = app.versions.iter().find(|v| v.version == app.current) else {
+        bail!("app {name} is being deleted");
+    };
+    let manifest = &current.manifest;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(manifest)?),
+        Format::Wadm => print!("{}", crate::wadm::write(name, manifest)?),
+        Format::Table => print!(
+            "{}",
+            toml::to_string(&lattice_interfaces::ManifestSpec::from(manifest))
+                .context("writing the manifest as TOML")?
+        ),
+    }
+    Ok(())
 }
 
 /// Stores `manifest` as the next version of app `name` once its registry

@@ -8,6 +8,7 @@ mod lattice;
 mod output;
 mod registry;
 mod ui;
+mod wadm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,10 +108,14 @@ enum Command {
     /// `apply FILE` stores the next version; `apply --app NAME --version N`
     /// makes a kept version current again.
     Apply {
-        /// The app's manifest (TOML)
+        /// The app's manifest: Lattice's TOML or a wadm manifest (YAML); `-` reads standard input
+        #[arg(conflicts_with = "file_flag")]
         file: Option<PathBuf>,
+        /// The manifest, as wash and kubectl take it (`-f -` reads standard input)
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file_flag: Option<PathBuf>,
         /// The app to roll back (with --version)
-        #[arg(long, requires = "version", conflicts_with = "file")]
+        #[arg(long, requires = "version", conflicts_with_all = ["file", "file_flag"])]
         app: Option<String>,
         /// The kept version to make current (with --app)
         #[arg(long, requires = "app")]
@@ -212,6 +217,11 @@ enum GetCommand {
     Hosts,
     /// The lattice's apps: version, versions kept, whether converged.
     Apps,
+    /// An app's current manifest: Lattice's TOML, or `-o json`, or `-o wadm`.
+    App {
+        /// The app
+        name: String,
+    },
     /// What a host (or every host) runs.
     Inventory {
         /// A host id; every host when left out
@@ -481,6 +491,9 @@ enum ClaimsCommand {
 
 async fn run(common: Common, command: Command) -> anyhow::Result<()> {
     let Common { conn, output } = common;
+    if output == Format::Wadm && !matches!(command, Command::Get(GetCommand::App { .. })) {
+        anyhow::bail!("-o wadm is for `get app NAME`; other commands print table or json");
+    }
     match command {
         Command::Up { manifest, mut host } => {
             host.nats = conn.nats;
@@ -502,13 +515,16 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Get(GetCommand::Links) => lattice::get_links(&conn, output).await,
         Command::Get(GetCommand::Claims) => lattice::get_claims(&conn, output).await,
         Command::Get(GetCommand::Apps) => apps::list(&conn, output).await,
+        Command::Get(GetCommand::App { name }) => apps::show(&conn, &name, output).await,
         Command::Apply {
             file,
+            file_flag,
             app,
             version,
             registry,
         } => {
             let rollback = app.as_deref().zip(version);
+            let file = file.or(file_flag);
             apps::apply(&conn, file.as_deref(), rollback, &registry, output).await
         }
         Command::App(AppCommand::Status { name }) => apps::status(&conn, &name, output).await,

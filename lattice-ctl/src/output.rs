@@ -12,6 +12,8 @@ pub enum Format {
     Table,
     /// One JSON document.
     Json,
+    /// A wadm manifest (`get app NAME` only).
+    Wadm,
 }
 
 /// Prints `value` as JSON, or `rows` (field, value) as a two-column table.
@@ -22,7 +24,7 @@ pub fn print<T: Serialize>(
 ) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Format::Table => {
+        Format::Table | Format::Wadm => {
             let mut table = Table::new();
             table.load_preset(NOTHING);
             for (field, value) in rows {
@@ -44,8 +46,8 @@ pub fn print_list<T: Serialize>(
 ) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Format::Table if rows.is_empty() => println!("no {noun}"),
-        Format::Table => {
+        Format::Table | Format::Wadm if rows.is_empty() => println!("no {noun}"),
+        Format::Table | Format::Wadm => {
             let mut table = Table::new();
             table.load_preset(NOTHING);
             table.set_header(headers.to_vec());

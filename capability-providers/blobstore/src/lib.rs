@@ -1,8 +1,9 @@
 //! The blob storage capability provider: `wasi:blobstore` for actors, on
 //! the backend each link's config chooses:
-//! - `root=DIR`: the filesystem, a directory per container under `DIR`
+//! - `root=DIR` (or wasmCloud's `ROOT`): the filesystem, a directory per container under `DIR`
 //!   (made if missing);
-//! - `bucket=NAME` (with `nats_url`, default `nats://127.0.0.1:4222`, and
+//! - `bucket=NAME` (with `nats_url` or wasmCloud's `cluster_uri`, default
+//!   `nats://127.0.0.1:4222`, and
 //!   optionally `js_domain` and `replicas`): a NATS JetStream object
 //!   store, made if missing;
 //! - neither: in memory, the embedded default: a store per link, at most
@@ -40,15 +41,17 @@ pub const KIND: &str = "blobstore";
 
 /// What a link's backend is made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BackendConfig([Option<String>; 9]);
+struct BackendConfig([Option<String>; 11]);
 
 impl BackendConfig {
     fn of(link: &Link) -> Self {
         Self(
             [
                 "root",
+                "ROOT",
                 "bucket",
                 "nats_url",
+                "cluster_uri",
                 "js_domain",
                 "replicas",
                 "memory_quota",
@@ -101,10 +104,13 @@ impl BlobstoreProvider {
             }
         }
         let limits = usage::Limits::of(link).map_err(BlobError::Invalid)?;
-        let backend: Arc<dyn usage::Backend> = if let Some(root) = link.config("root") {
+        let backend: Arc<dyn usage::Backend> = if let Some(root) = link.config_of(&["root", "ROOT"])
+        {
             Arc::new(FsStore::open(Path::new(root)).await?)
         } else if let Some(bucket) = link.config("bucket") {
-            let url = link.config("nats_url").unwrap_or("nats://127.0.0.1:4222");
+            let url = link
+                .config_of(&["nats_url", "cluster_uri"])
+                .unwrap_or("nats://127.0.0.1:4222");
             let replicas = match link.config("replicas") {
                 Some(text) => text.trim().parse::<usize>().map_err(|_| {
                     BlobError::Invalid(format!(

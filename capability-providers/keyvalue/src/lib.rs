@@ -1,8 +1,10 @@
 //! The key-value capability provider: `wasi:keyvalue/{store,atomics,batch}`
 //! for actors, on one of three backends chosen by the link's config:
-//! - `url=redis://HOST:PORT[/DB]`: Redis;
-//! - `bucket=NAME` (with the provider's NATS, or `nats_url=...`): NATS
-//!   JetStream KV, bucket `NAME`;
+//! - `url=redis://HOST:PORT[/DB]` (or wasmCloud's `URL`): Redis, keys
+//!   stored `BUCKET:KEY`, or as written with `key_prefix=none` (as
+//!   wasmCloud's keyvalue-redis provider stores them);
+//! - `bucket=NAME` (with `nats_url=...`, or wasmCloud's `cluster_uri`;
+//!   default `nats://127.0.0.1:4222`): NATS JetStream KV, bucket `NAME`;
 //! - neither: in memory, the embedded default: a store per link, at most
 //!   64 MiB, lost when the link goes or the host stops.
 //!
@@ -27,18 +29,29 @@ use lattice_interfaces::{standard, Interface, InvocationError, Link, LinkKey};
 
 pub use memory::MemoryStore;
 pub use nats::NatsKvStore;
-pub use redis_backend::RedisStore;
+pub use redis_backend::{KeyLayout, RedisStore};
 
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "keyvalue";
 
-/// What a link's backend is made from: its `url`, `bucket` and `nats_url`.
+/// The link settings a backend is made from, each under Lattice's name
+/// and then wasmCloud's providers' names.
+const URL: &[&str] = &["url", "URL"];
+const BUCKET: &[&str] = &["bucket"];
+const NATS_URL: &[&str] = &["nats_url", "cluster_uri"];
+const KEY_PREFIX: &[&str] = &["key_prefix"];
+
+/// What a link's backend is made from: its `url`, `bucket`, `nats_url` and
+/// `key_prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct BackendConfig([Option<String>; 3]);
+struct BackendConfig([Option<String>; 4]);
 
 impl BackendConfig {
     fn of(link: &Link) -> Self {
-        Self(["url", "bucket", "nats_url"].map(|key| link.config(key).map(str::to_string)))
+        Self(
+            [URL, BUCKET, NATS_URL, KEY_PREFIX]
+                .map(|keys| link.config_of(keys).map(str::to_string)),
+        )
     }
 }
 
@@ -108,10 +121,11 @@ impl KeyValueProvider {
         }
         // Connect without holding the table: one unreachable backend must
         // not stall the calls of every other link.
-        let backend: Arc<dyn KeyValue> = if let Some(url) = link.config("url") {
-            Arc::new(RedisStore::connect(url).await?)
-        } else if let Some(bucket) = link.config("bucket") {
-            let url = link.config("nats_url").unwrap_or("nats://127.0.0.1:4222");
+        let backend: Arc<dyn KeyValue> = if let Some(url) = link.config_of(URL) {
+            let layout = KeyLayout::from_setting(link.config_of(KEY_PREFIX))?;
+            Arc::new(RedisStore::connect(url, layout).await?)
+        } else if let Some(bucket) = link.config_of(BUCKET) {
+            let url = link.config_of(NATS_URL).unwrap_or("nats://127.0.0.1:4222");
             Arc::new(NatsKvStore::connect(url, bucket).await?)
         } else {
             // Each link its own: actors do not share keys unless they share

@@ -26,10 +26,53 @@ pub struct RedisStore {
     /// The connection, when one is up. Held while connecting so that calls
     /// arriving meanwhile share the one attempt.
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    /// Where a bucket's keys live.
+    layout: KeyLayout,
 }
 
-fn full_key(bucket: &str, key: &str) -> String {
-    format!("{bucket}:{key}")
+/// How a bucket's keys are stored in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyLayout {
+    /// `BUCKET:KEY`: buckets are kept apart (the default).
+    #[default]
+    Prefixed,
+    /// `KEY` as the actor wrote it, whatever the bucket: as wasmCloud's
+    /// keyvalue-redis provider stores them (link setting `key_prefix=none`).
+    Plain,
+}
+
+impl KeyLayout {
+    /// The layout a link's `key_prefix` setting names: `bucket` (or unset)
+    /// or `none`.
+    ///
+    /// # Errors
+    ///
+    /// Any other value, named.
+    pub fn from_setting(setting: Option<&str>) -> Result<Self, KvError> {
+        match setting.map(str::trim) {
+            None | Some("bucket") => Ok(Self::Prefixed),
+            Some("none") => Ok(Self::Plain),
+            Some(other) => Err(KvError::Other(format!(
+                "link config key_prefix={other:?} is not \"bucket\" or \"none\""
+            ))),
+        }
+    }
+
+    /// Where `key` of `bucket` is stored.
+    fn key(self, bucket: &str, key: &str) -> String {
+        match self {
+            Self::Prefixed => format!("{bucket}:{key}"),
+            Self::Plain => key.to_string(),
+        }
+    }
+
+    /// What every stored key of `bucket` starts with.
+    fn prefix(self, bucket: &str) -> String {
+        match self {
+            Self::Prefixed => format!("{bucket}:"),
+            Self::Plain => String::new(),
+        }
+    }
 }
 
 /// Whether `error` means the connection itself is gone.
@@ -47,7 +90,7 @@ impl RedisStore {
     /// # Errors
     ///
     /// A URL that is not a Redis URL, or a server that cannot be reached.
-    pub async fn connect(url: &str) -> Result<Self, KvError> {
+    pub async fn connect(url: &str, layout: KeyLayout) -> Result<Self, KvError> {
         // Messages name the server, never its credentials.
         let client = redis::Client::open(url).map_err(|e| {
             KvError::Other(lattice_interfaces::redacted_in(
@@ -59,6 +102,7 @@ impl RedisStore {
             url: url.to_string(),
             client,
             connection: tokio::sync::Mutex::new(None),
+            layout,
         };
         store.connection().await?;
         Ok(store)
@@ -115,19 +159,25 @@ impl RedisStore {
 
 impl KeyValue for RedisStore {
     fn get<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, Option<Vec<u8>>> {
-        Box::pin(self.run(move |mut c| async move { c.get(full_key(bucket, key)).await }))
+        Box::pin(self.run(move |mut c| async move { c.get(self.layout.key(bucket, key)).await }))
     }
 
     fn set<'a>(&'a self, bucket: &'a str, key: &'a str, value: Vec<u8>) -> KvFuture<'a, ()> {
-        Box::pin(self.run(move |mut c| async move { c.set(full_key(bucket, key), value).await }))
+        Box::pin(
+            self.run(move |mut c| async move { c.set(self.layout.key(bucket, key), value).await }),
+        )
     }
 
     fn delete<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, ()> {
-        Box::pin(self.run(move |mut c| async move { c.del::<_, ()>(full_key(bucket, key)).await }))
+        Box::pin(
+            self.run(
+                move |mut c| async move { c.del::<_, ()>(self.layout.key(bucket, key)).await },
+            ),
+        )
     }
 
     fn exists<'a>(&'a self, bucket: &'a str, key: &'a str) -> KvFuture<'a, bool> {
-        Box::pin(self.run(move |mut c| async move { c.exists(full_key(bucket, key)).await }))
+        Box::pin(self.run(move |mut c| async move { c.exists(self.layout.key(bucket, key)).await }))
     }
 
     fn list_keys<'a>(
@@ -136,7 +186,7 @@ impl KeyValue for RedisStore {
         cursor: Option<u64>,
     ) -> KvFuture<'a, (Vec<String>, Option<u64>)> {
         Box::pin(async move {
-            let prefix = format!("{bucket}:");
+            let prefix = self.layout.prefix(bucket);
             let keys = self
                 .run(|mut c| {
                     let prefix = prefix.clone();
@@ -161,7 +211,7 @@ impl KeyValue for RedisStore {
             let delta =
                 i64::try_from(delta).map_err(|_| KvError::Other("delta too large".into()))?;
             let value: i64 = self
-                .run(move |mut c| async move { c.incr(full_key(bucket, key), delta).await })
+                .run(move |mut c| async move { c.incr(self.layout.key(bucket, key), delta).await })
                 .await?;
             u64::try_from(value).map_err(|_| KvError::Other("counter is negative".into()))
         })

@@ -3,8 +3,9 @@
 //! Two kinds of link:
 //! - **consumer**: actor → provider over `wasmcloud:messaging/consumer`; the
 //!   actor may publish and make requests (with a timeout). The link's
-//!   `target_config` (or the provider's config) may name `url`, the NATS
-//!   server (default `nats://127.0.0.1:4222`), and `subjects` the patterns
+//!   `target_config` (or the provider's config) may name `url` (or
+//!   wasmCloud's `cluster_uris`), the NATS server (default
+//!   `nats://127.0.0.1:4222`), and `subjects` the patterns
 //!   it may send on; the lattice's and NATS's own subjects (`lattice.>`,
 //!   `$JS.>`, `$KV.>`, `$O.>`, `$SYS.>`) are refused whatever it says (see
 //!   [`SubjectPolicy`]).
@@ -33,6 +34,10 @@ use tokio_util::sync::CancellationToken;
 pub use subjects::{check_subscription, SubjectPolicy, RESERVED};
 
 mod subjects;
+
+/// The link settings naming the NATS server: Lattice's `url`, then
+/// wasmCloud's `cluster_uris` (comma-separated).
+const SERVER: &[&str] = &["url", "cluster_uris"];
 
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "messaging-nats";
@@ -266,7 +271,10 @@ impl Shared {
     }
 
     async fn consumer(&self, link: &Link) -> Result<Arc<dyn MessagingClient>, MessagingError> {
-        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        let url = link
+            .config_of(SERVER)
+            .unwrap_or(&self.default_url)
+            .to_string();
         match self.client(&url).await {
             Ok(client) => Ok(Arc::new(NatsClient(client, SubjectPolicy::of(link)))),
             Err(error) => {
@@ -343,7 +351,10 @@ impl Shared {
         link: &Link,
         subjects: &[String],
     ) -> Result<Vec<async_nats::Subscriber>, String> {
-        let url = link.config("url").unwrap_or(&self.default_url).to_string();
+        let url = link
+            .config_of(SERVER)
+            .unwrap_or(&self.default_url)
+            .to_string();
         let client = self.client(&url).await.map_err(|e| e.to_string())?;
         let queue = link.config("queue_group").map(str::to_string);
         let mut streams = Vec::new();

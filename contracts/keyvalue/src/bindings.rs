@@ -1,11 +1,14 @@
 //! The bindings of `wasi:keyvalue/{store,atomics,batch}`, on a
 //! [`ContractView`].
 //!
-//! `open` resolves the actor's link for `wasi:keyvalue` (the link name the
-//! instance chose for the package, `default` unless it chose) through the
-//! host and keeps the provider's backend in the bucket resource; every
-//! later operation goes straight to it. No link, no bucket: `open` answers
-//! an error with the reason, which is logged too.
+//! `open` records the identifier, as wasmCloud's host does: the link is
+//! chosen at each operation (the link name the instance chose for the
+//! package with `wasmcloud:bus`, `default` unless it chose), so a
+//! component may open its bucket before it picks a named link. The
+//! provider's backend for that link is kept in the bucket resource and
+//! resolved again only when the instance's choice changes; the identifier
+//! is handed to the provider as the bucket. No link, no storage: the
+//! operation answers an error with the reason, which is logged too.
 
 use std::sync::Arc;
 
@@ -29,10 +32,11 @@ mod generated {
 
 use generated::wasi::keyvalue::{atomics, batch, store};
 
-/// An open bucket: its name and the backend behind the actor's link.
+/// An open bucket: its name and, once an operation resolved it, the link
+/// name it was resolved for and the backend behind that link.
 pub struct Bucket {
     name: String,
-    backend: Arc<dyn KeyValue>,
+    resolved: Option<(String, Arc<dyn KeyValue>)>,
 }
 
 /// Longest bucket name an actor may open, in bytes.
@@ -62,13 +66,41 @@ fn wit_error(e: KvError) -> store::Error {
 
 type KvResult<T> = wasmtime::Result<Result<T, store::Error>>;
 
-/// The bucket behind `bucket`.
-fn bucket_of(
-    view: &ContractView<'_>,
+/// The name of `bucket` and the backend of the link the instance uses for
+/// `wasi:keyvalue` now; an error when it has no such link.
+async fn bucket_of(
+    view: &mut ContractView<'_>,
     bucket: &Resource<Bucket>,
-) -> wasmtime::Result<(String, Arc<dyn KeyValue>)> {
-    let bucket = view.table.get(bucket)?;
-    Ok((bucket.name.clone(), bucket.backend.clone()))
+) -> wasmtime::Result<Result<(String, Arc<dyn KeyValue>), store::Error>> {
+    let interface = standard::KEYVALUE_STORE;
+    let link_name = view.link_names.of(interface.namespace, interface.package);
+    let open = view.table.get(bucket)?;
+    let name = open.name.clone();
+    if let Some((resolved_for, backend)) = &open.resolved {
+        if *resolved_for == link_name {
+            return Ok(Ok((name, backend.clone())));
+        }
+    }
+    match view.client::<Arc<dyn KeyValue>>(interface).await {
+        Ok(backend) => {
+            view.table.get_mut(bucket)?.resolved = Some((link_name, backend.clone()));
+            Ok(Ok((name, backend)))
+        }
+        Err(error) => {
+            tracing::warn!(actor = %view.actor, bucket = %name, %error, "key-value call refused");
+            Ok(Err(store::Error::Other(error.message)))
+        }
+    }
+}
+
+/// The bucket and backend of `$bucket`, or the error answered.
+macro_rules! resolve {
+    ($view:expr, $bucket:expr) => {
+        match bucket_of($view, &$bucket).await? {
+            Ok(resolved) => resolved,
+            Err(error) => return Ok(Err(error)),
+        }
+    };
 }
 
 impl store::Host for ContractView<'_> {
@@ -84,18 +116,14 @@ impl store::Host for ContractView<'_> {
         if let Err(refused) = self.allowance.hold(held) {
             return Ok(Err(store::Error::Other(refused.to_string())));
         }
-        match self
-            .client::<Arc<dyn KeyValue>>(standard::KEYVALUE_STORE)
-            .await
-        {
-            Ok(backend) => Ok(Ok(self.table.push(Bucket {
-                name: identifier,
-                backend,
-            })?)),
+        match self.table.push(Bucket {
+            name: identifier,
+            resolved: None,
+        }) {
+            Ok(bucket) => Ok(Ok(bucket)),
             Err(error) => {
                 self.allowance.release(held);
-                tracing::warn!(actor = %self.actor, %error, "key-value open refused");
-                Ok(Err(store::Error::Other(error.message)))
+                Err(error.into())
             }
         }
     }
@@ -103,22 +131,22 @@ impl store::Host for ContractView<'_> {
 
 impl store::HostBucket for ContractView<'_> {
     async fn get(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<Option<Vec<u8>>> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend.get(&name, &key).await.map_err(wit_error))
     }
 
     async fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> KvResult<()> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend.set(&name, &key, value).await.map_err(wit_error))
     }
 
     async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<()> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend.delete(&name, &key).await.map_err(wit_error))
     }
 
     async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> KvResult<bool> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend.exists(&name, &key).await.map_err(wit_error))
     }
 
@@ -127,7 +155,7 @@ impl store::HostBucket for ContractView<'_> {
         bucket: Resource<Bucket>,
         cursor: Option<u64>,
     ) -> KvResult<store::KeyResponse> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend
             .list_keys(&name, cursor)
             .await
@@ -149,7 +177,7 @@ impl atomics::Host for ContractView<'_> {
         key: String,
         delta: u64,
     ) -> KvResult<u64> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         Ok(backend
             .increment(&name, &key, delta)
             .await
@@ -163,7 +191,7 @@ impl batch::Host for ContractView<'_> {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> KvResult<Vec<Option<(String, Vec<u8>)>>> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
             match backend.get(&name, &key).await {
@@ -179,7 +207,7 @@ impl batch::Host for ContractView<'_> {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> KvResult<()> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         for (key, value) in key_values {
             if let Err(e) = backend.set(&name, &key, value).await {
                 return Ok(Err(wit_error(e)));
@@ -189,7 +217,7 @@ impl batch::Host for ContractView<'_> {
     }
 
     async fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> KvResult<()> {
-        let (name, backend) = bucket_of(self, &bucket)?;
+        let (name, backend) = resolve!(self, bucket);
         for key in keys {
             if let Err(e) = backend.delete(&name, &key).await {
                 return Ok(Err(wit_error(e)));

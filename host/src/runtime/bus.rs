@@ -1,4 +1,6 @@
-//! `wasmcloud:bus/lattice@1.0.0` for every actor: `set-link-name` picks the
+//! `wasmcloud:bus/lattice` 1.0.0 and 2.0.0 for every actor (2.0.0, which
+//! components built with the `wasmcloud-component` 0.2 crate import,
+//! answers an error where 1.0.0 traps): `set-link-name` picks the
 //! named link an instance's next calls over an interface's package use
 //! (`wasi:keyvalue` to a cache, say, where the default link goes to a
 //! database). The choice lasts for the instance; each name is checked
@@ -19,7 +21,20 @@ mod generated {
     });
 }
 
+mod generated_2 {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../interfaces/wit/bus-2",
+        world: "wasmcloud:bus/imports",
+        imports: { default: trappable },
+        with: {
+            "wasmcloud:bus/lattice.call-target-interface": super::CallTargetInterface,
+        },
+    });
+}
+
 use generated::wasmcloud::bus::lattice;
+use generated_2::wasmcloud::bus::lattice as lattice_2;
 
 /// An interface an actor names to `set-link-name`.
 #[derive(Debug)]
@@ -79,30 +94,69 @@ impl lattice::HostCallTargetInterface for ContractView<'_> {
     }
 }
 
+/// `set-link-name` of either version: `Ok(Err(reason))` when the name is
+/// refused, `Err` when the guest's handles are wrong.
+fn set_link_name(
+    view: &mut ContractView<'_>,
+    name: &str,
+    interfaces: Vec<Resource<CallTargetInterface>>,
+) -> wasmtime::Result<Result<(), String>> {
+    if name.len() > MAX_NAME {
+        return Ok(Err(format!(
+            "wasmcloud:bus: a link name of {} bytes is longer than {MAX_NAME}",
+            name.len()
+        )));
+    }
+    // What the targets held moves into the instance's link names and
+    // stays held, with the name for each.
+    if let Err(refused) = view
+        .allowance
+        .hold(name.len().saturating_mul(interfaces.len()))
+    {
+        return Ok(Err(format!("wasmcloud:bus: {refused}")));
+    }
+    for target in interfaces {
+        let target = view.table.delete(target)?;
+        tracing::debug!(namespace = %target.namespace, package = %target.package, link_name = %name, "link name chosen");
+        view.link_names
+            .set(&target.namespace, &target.package, name);
+    }
+    Ok(Ok(()))
+}
+
 impl lattice::Host for ContractView<'_> {
     fn set_link_name(
         &mut self,
         name: String,
         interfaces: Vec<Resource<CallTargetInterface>>,
     ) -> wasmtime::Result<()> {
-        if name.len() > MAX_NAME {
-            wasmtime::bail!(
-                "wasmcloud:bus: a link name of {} bytes is longer than {MAX_NAME}",
-                name.len()
-            );
-        }
-        // What the targets held moves into the instance's link names and
-        // stays held, with the name for each.
-        self.allowance
-            .hold(name.len().saturating_mul(interfaces.len()))
-            .map_err(|refused| wasmtime::Error::msg(format!("wasmcloud:bus: {refused}")))?;
-        for target in interfaces {
-            let target = self.table.delete(target)?;
-            tracing::debug!(namespace = %target.namespace, package = %target.package, link_name = %name, "link name chosen");
-            self.link_names
-                .set(&target.namespace, &target.package, &name);
-        }
-        Ok(())
+        // 1.0.0 has no error to answer: a refusal traps.
+        set_link_name(self, &name, interfaces)?.map_err(wasmtime::Error::msg)
+    }
+}
+
+impl lattice_2::HostCallTargetInterface for ContractView<'_> {
+    fn new(
+        &mut self,
+        namespace: String,
+        package: String,
+        interface: String,
+    ) -> wasmtime::Result<Resource<CallTargetInterface>> {
+        lattice::HostCallTargetInterface::new(self, namespace, package, interface)
+    }
+
+    fn drop(&mut self, target: Resource<CallTargetInterface>) -> wasmtime::Result<()> {
+        lattice::HostCallTargetInterface::drop(self, target)
+    }
+}
+
+impl lattice_2::Host for ContractView<'_> {
+    fn set_link_name(
+        &mut self,
+        name: String,
+        interfaces: Vec<Resource<CallTargetInterface>>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        set_link_name(self, &name, interfaces)
     }
 }
 
@@ -111,5 +165,6 @@ impl lattice::Host for ContractView<'_> {
 pub(crate) fn add_to_linker<T: ContractHost>(
     linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
-    lattice::add_to_linker::<T, WasmcloudBus>(linker, T::contract_view)
+    lattice::add_to_linker::<T, WasmcloudBus>(linker, T::contract_view)?;
+    lattice_2::add_to_linker::<T, WasmcloudBus>(linker, T::contract_view)
 }

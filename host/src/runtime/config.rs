@@ -83,9 +83,9 @@ impl NamedConfig {
         (
             entries.0,
             Merged {
-                #[cfg(test)]
                 values,
                 variables,
+                secrets: secrets.clone(),
             },
         )
     }
@@ -93,12 +93,13 @@ impl NamedConfig {
 
 /// One merge of an actor's entries.
 pub(crate) struct Merged {
-    /// The keys and values, for tests to read (the bindings' copy has no
-    /// reader of its own).
-    #[cfg(test)]
+    /// The keys and values, as `wasi:config@0.2.0-draft` serves them.
     pub(crate) values: BTreeMap<String, String>,
-    /// The same, as the bindings serve them.
+    /// The same, as wasmtime-wasi-config serves `wasi:config/store@0.2.0-rc.1`.
     variables: WasiConfigVariables,
+    /// The actor's resolved secrets alone, as `wasmcloud:secrets` serves
+    /// them (they are in `values` too).
+    pub(crate) secrets: BTreeMap<String, String>,
 }
 
 impl Merged {
@@ -111,9 +112,9 @@ impl Merged {
 impl Default for Merged {
     fn default() -> Self {
         Self {
-            #[cfg(test)]
             values: BTreeMap::new(),
             variables: WasiConfigVariables::new(),
+            secrets: BTreeMap::new(),
         }
     }
 }

@@ -116,6 +116,23 @@ impl ActorCtx {
     pub(crate) fn config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
         self.config.view()
     }
+
+    /// Its merged config and secrets.
+    pub(crate) fn config_values(&self) -> &super::config::Merged {
+        &self.config
+    }
+
+    /// What `wasmcloud:secrets` works on: the table, the allowance and the
+    /// merged secrets, borrowed apart.
+    pub(crate) fn secrets_parts(
+        &mut self,
+    ) -> (
+        &mut wasmtime::component::ResourceTable,
+        &mut lattice_contract::Allowance,
+        &super::config::Merged,
+    ) {
+        (&mut self.table, &mut self.limits.allowance, &self.config)
+    }
 }
 
 impl WasiView for ActorCtx {

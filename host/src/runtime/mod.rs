@@ -41,6 +41,7 @@ mod bus;
 mod calls;
 mod compile_cache;
 mod config;
+mod config_draft;
 mod ctx;
 mod engine;
 pub mod guest_output;
@@ -48,6 +49,7 @@ mod load_error;
 mod logging;
 mod outgoing_http;
 mod routed_imports;
+mod secrets;
 mod values;
 mod wagi;
 mod wave;
@@ -73,7 +75,15 @@ pub(crate) fn add_logging_to_linker(
 pub(crate) fn add_config_to_linker(
     linker: &mut wasmtime::component::Linker<ActorCtx>,
 ) -> wasmtime::Result<()> {
-    config::add_to_linker(linker, ActorCtx::config)
+    config::add_to_linker(linker, ActorCtx::config)?;
+    config_draft::add_to_linker(linker)
+}
+
+/// Links `wasmcloud:secrets` into `linker` (the host's secrets contract).
+pub(crate) fn add_secrets_to_linker(
+    linker: &mut wasmtime::component::Linker<ActorCtx>,
+) -> wasmtime::Result<()> {
+    secrets::add_to_linker(linker)
 }
 
 /// Links `wasmcloud:bus/lattice` into `linker` (the host's bus contract).

@@ -167,7 +167,7 @@ pub async fn call_actor(
         .await?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&called)?),
-        Format::Table => {
+        Format::Table | Format::Wadm => {
             for result in &called.results {
                 println!("{result}");
             }

@@ -35,7 +35,7 @@ pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()>
                 let Some(event) = event else { return Ok(()) };
                 match format {
                     Format::Json => println!("{}", String::from_utf8_lossy(&event.payload)),
-                    Format::Table => {
+                    Format::Table | Format::Wadm => {
                         let value: Value = serde_json::from_slice(&event.payload).unwrap_or(Value::Null);
                         let kind = event.subject.rsplit('.').next().unwrap_or_default().to_string();
                         println!("{} {kind:<22} {}", value.pointer("/time").and_then(Value::as_str).unwrap_or("-"), value.pointer("/data").unwrap_or(&Value::Null));

@@ -54,7 +54,7 @@ pub fn done<T: serde::Serialize>(
 ) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(response)?),
-        Format::Table => println!("{message}"),
+        Format::Table | Format::Wadm => println!("{message}"),
     }
     Ok(())
 }

@@ -42,7 +42,7 @@ pub async fn request(
             "{}",
             serde_json::json!({ "subject": reply.subject.as_str(), "body": text })
         ),
-        Format::Table => println!("{text}"),
+        Format::Table | Format::Wadm => println!("{text}"),
     }
     Ok(())
 }
