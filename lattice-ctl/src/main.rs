@@ -51,7 +51,7 @@ enum Command {
     /// Sign actors and providers, and read their claims.
     #[command(subcommand)]
     Claims(ClaimsCommand),
-    /// List hosts, inventories, links or claims of a lattice.
+    /// List hosts, apps, inventories, links or claims of a lattice, or show an app.
     #[command(subcommand)]
     Get(GetCommand),
     /// Start an actor or a provider on a host of the lattice.

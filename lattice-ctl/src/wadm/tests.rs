@@ -334,3 +334,11 @@ fn an_app_written_back_as_wadm_reads_as_the_same_app() {
     assert_eq!(again, first, "as wadm:\n{text}");
     assert!(text.contains("wasmcloud+builtin://keyvalue"), "{text}");
 }
+
+#[test]
+fn the_example_wadm_manifest_maps() {
+    let text = include_str!("../../../examples/wadm/counter.wadm.yaml");
+    let m = manifest(text);
+    assert_eq!(m.actors.len(), 2);
+    assert_eq!(m.links.len(), 3);
+}
