@@ -81,10 +81,14 @@ impl lattice::HostCallTargetInterface for ContractView<'_> {
             }
         }
         let target = CallTargetInterface { namespace, package };
+        let held = target.held();
         self.allowance
-            .hold(target.held())
+            .hold(held)
             .map_err(|refused| wasmtime::Error::msg(format!("wasmcloud:bus: {refused}")))?;
-        Ok(self.table.push(target)?)
+        self.table.push(target).map_err(|e| {
+            self.allowance.release(held);
+            e.into()
+        })
     }
 
     fn drop(&mut self, target: Resource<CallTargetInterface>) -> wasmtime::Result<()> {
@@ -107,16 +111,27 @@ fn set_link_name(
             name.len()
         )));
     }
-    // What the targets held moves into the instance's link names and
-    // stays held, with the name for each.
-    if let Err(refused) = view
-        .allowance
-        .hold(name.len().saturating_mul(interfaces.len()))
-    {
-        return Ok(Err(format!("wasmcloud:bus: {refused}")));
-    }
     for target in interfaces {
         let target = view.table.delete(target)?;
+        view.allowance.release(target.held());
+        // What the instance's choice for the package holds: its key and
+        // name, nothing once it goes back to the default link.
+        let entry = |chosen: &str| {
+            if chosen == lattice_interfaces::link::DEFAULT_LINK_NAME {
+                0
+            } else {
+                target.namespace.len() + target.package.len() + 1 + chosen.len()
+            }
+        };
+        let before = entry(&view.link_names.of(&target.namespace, &target.package));
+        let after = entry(name);
+        if after > before {
+            if let Err(refused) = view.allowance.hold(after - before) {
+                return Ok(Err(format!("wasmcloud:bus: {refused}")));
+            }
+        } else {
+            view.allowance.release(before - after);
+        }
         tracing::debug!(namespace = %target.namespace, package = %target.package, link_name = %name, "link name chosen");
         view.link_names
             .set(&target.namespace, &target.package, name);

@@ -60,10 +60,17 @@ impl store::Host for SecretsView<'_> {
             return Ok(Err(store::SecretsError::NotFound));
         }
         let secret = Secret { key };
-        if let Err(refused) = self.allowance.hold(secret.held()) {
+        let held = secret.held();
+        if let Err(refused) = self.allowance.hold(held) {
             return Ok(Err(store::SecretsError::Io(refused.to_string())));
         }
-        Ok(Ok(self.table.push(secret)?))
+        match self.table.push(secret) {
+            Ok(secret) => Ok(Ok(secret)),
+            Err(error) => {
+                self.allowance.release(held);
+                Err(error.into())
+            }
+        }
     }
 }
 

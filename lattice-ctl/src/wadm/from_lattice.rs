@@ -16,6 +16,10 @@ use super::document::{
 };
 use super::providers::BUILTIN_SCHEME;
 
+/// An actor's most instances on a host when its manifest sets none (the
+/// hosts' default).
+const DEFAULT_MAX_INSTANCES: u32 = 100;
+
 /// `manifest` (app `name`) as a wadm manifest; an error names what wadm
 /// cannot say.
 pub fn from_lattice(name: &str, manifest: &Manifest) -> Result<Application, String> {
@@ -63,7 +67,7 @@ pub fn from_lattice(name: &str, manifest: &Manifest) -> Result<Application, Stri
         if let Some(placement) = &actor.placement {
             traits.push(scaler(
                 placement,
-                actor.max_instances.unwrap_or(1),
+                actor.max_instances.unwrap_or(DEFAULT_MAX_INSTANCES),
                 true,
                 &what,
             )?);
@@ -173,7 +177,10 @@ fn scaler(placement: &Placement, instances: u32, actor: bool, what: &str) -> Res
     };
     // An actor's wadm form places one host per spread.
     if actor && !placement.daemon {
-        let hosts = placement.spread.as_ref().map_or(1, |s| s.weights.len());
+        let hosts = placement
+            .spread
+            .as_ref()
+            .map_or(1, |s| s.weights.values().filter(|w| **w > 0).count());
         if usize::try_from(placement.replicas()).ok() != Some(hosts) {
             return Err(format!(
                 "{what}: {} replicas over {hosts} spread value(s) has no wadm form (wadm places a component once per spread)",

@@ -84,27 +84,39 @@ pub fn well_known(image: &str) -> Option<WellKnown> {
     WELL_KNOWN.iter().find(|known| known.name == name).copied()
 }
 
-/// Whether `config` sets `key`, in any case (wasmCloud's providers read
-/// `URL` and `url` alike).
-fn has(config: &BTreeMap<String, String>, keys: &[&str]) -> bool {
-    config
-        .keys()
-        .any(|k| keys.iter().any(|key| k.eq_ignore_ascii_case(key)))
+/// Whether either end of a link sets one of `keys` (the names the
+/// built-in provider reads the setting by).
+fn has(config: &BTreeMap<String, String>, other: &BTreeMap<String, String>, keys: &[&str]) -> bool {
+    keys.iter()
+        .any(|key| config.contains_key(*key) || other.contains_key(*key))
 }
 
-/// Fills in what wasmCloud's provider `known` assumes when a link's side
-/// of it (`config`) leaves it out; `other` is the link's other end. Each
-/// default filled is a notice.
+/// Settings wasmCloud's keyvalue-nats reads that Lattice's key-value
+/// provider does not.
+const KEYVALUE_NATS_UNREAD: &[&str] = &[
+    "js_domain",
+    "tls_ca_file",
+    "tls_ca",
+    "client_jwt",
+    "client_seed",
+    "enable_bucket_auto_create",
+];
+
+/// Fills in what wasmCloud's provider `known` assumes when a link leaves
+/// it out: `config` is the provider's end of the link, `other` the other
+/// end's settings, `other_id` the other end. Each default filled is a
+/// notice; a setting Lattice's provider cannot honour is refused.
 pub fn fill_defaults(
     known: &WellKnown,
     config: &mut BTreeMap<String, String>,
-    other: &ComponentId,
+    other: &BTreeMap<String, String>,
+    other_id: &ComponentId,
     notices: &mut Vec<String>,
     field: &str,
-) {
+) -> Result<(), String> {
     let mut defaults: Vec<(&str, String, &str)> = Vec::new();
     match known.name {
-        "http-server" if !has(config, &["address"]) => {
+        "http-server" if !has(config, other, &["address"]) => {
             defaults.push((
                 "address",
                 "0.0.0.0:8000".into(),
@@ -112,14 +124,14 @@ pub fn fill_defaults(
             ));
         }
         "keyvalue-redis" => {
-            if !has(config, &["url"]) {
+            if !has(config, other, &["url", "URL"]) {
                 defaults.push((
                     "url",
                     "redis://127.0.0.1:6379".into(),
                     "wasmCloud's keyvalue-redis default",
                 ));
             }
-            if !config.contains_key("key_prefix") {
+            if !has(config, other, &["key_prefix"]) {
                 defaults.push((
                     "key_prefix",
                     "none".into(),
@@ -127,15 +139,30 @@ pub fn fill_defaults(
                 ));
             }
         }
-        "blobstore-fs" if !has(config, &["root"]) => {
-            let root = std::env::temp_dir().join(other.as_str());
+        "keyvalue-nats" => {
+            if !has(config, other, &["bucket"]) {
+                return Err(format!(
+                    "{field}: keyvalue-nats needs a bucket (target.config bucket: NAME)"
+                ));
+            }
+            if let Some(key) = KEYVALUE_NATS_UNREAD
+                .iter()
+                .find(|key| has(config, other, &[**key]))
+            {
+                return Err(format!(
+                    "{field}: {key} is not read by Lattice's key-value provider (its NATS settings are bucket and cluster_uri)"
+                ));
+            }
+        }
+        "blobstore-fs" if !has(config, other, &["root", "ROOT"]) => {
+            let root = std::env::temp_dir().join(other_id.as_str());
             defaults.push((
                 "root",
                 root.display().to_string(),
                 "wasmCloud's blobstore-fs default",
             ));
         }
-        "blobstore-nats" if !config.contains_key("bucket") => {
+        "blobstore-nats" if !has(config, other, &["bucket"]) => {
             defaults.push((
                 "bucket",
                 "blobstore".into(),
@@ -148,6 +175,7 @@ pub fn fill_defaults(
         notices.push(format!("{field}: {key} = {value:?} ({why})"));
         config.insert(key.to_string(), value);
     }
+    Ok(())
 }
 
 #[cfg(test)]

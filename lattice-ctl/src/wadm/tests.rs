@@ -296,6 +296,9 @@ fn what_lattice_cannot_honour_is_refused_in_one_line_naming_the_field() {
         (counter_with("  name: kv-counter", "  name: kv.counter"), "app name \"kv.counter\""),
         (counter_with("type: component", "type: service"), "unknown variant `service`"),
         (counter_with("            namespace: wasi\n            package: keyvalue", "            package: keyvalue"), "missing field `namespace`"),
+        (counter_with("keyvalue-redis:0.30.0", "keyvalue-nats:0.4.1"), "keyvalue-nats needs a bucket"),
+        (counter_with("url: redis://127.0.0.1:6379", "bucket: counts\n                    js_domain: hub").replace("keyvalue-redis:0.30.0", "keyvalue-nats:0.4.1"), "js_domain is not read"),
+        (counter_with("      traits:\n        - type: spreadscaler", "        config:\n          - { name: greeting, properties: { text: hi } }\n      traits:\n        - type: spreadscaler").replacen("    - name: kvredis\n", "    - name: other\n      type: component\n      properties:\n        image: ghcr.io/example/other:1\n        config:\n          - { name: greeting, properties: { text: hello } }\n    - name: kvredis\n", 1), "config \"greeting\" is given other properties"),
     ];
     for (text, expected) in cases {
         let error = refusal(text);
@@ -341,4 +344,45 @@ fn the_example_wadm_manifest_maps() {
     let m = manifest(text);
     assert_eq!(m.actors.len(), 2);
     assert_eq!(m.links.len(), 3);
+}
+
+#[test]
+fn a_providers_own_config_is_each_links_default_and_no_default_overrides_it() {
+    let text = counter_with(
+        "        image: ghcr.io/wasmcloud/keyvalue-redis:0.30.0\n",
+        "        image: ghcr.io/wasmcloud/keyvalue-redis:0.30.0\n        config:\n          - { name: redis-default, properties: { URL: \"redis://10.0.0.5:6379\" } }\n",
+    )
+    .replace(
+        "                - name: redis-url\n                  properties:\n                    url: redis://127.0.0.1:6379\n",
+        "                - name: unrelated\n                  properties:\n                    note: x\n",
+    );
+    let m = manifest(&text);
+    let kv = &m.links[0];
+    assert_eq!(
+        kv.target_config.get("URL").map(String::as_str),
+        Some("redis://10.0.0.5:6379")
+    );
+    assert!(
+        !kv.target_config.contains_key("url"),
+        "{:?}",
+        kv.target_config
+    );
+
+    // An address given on the other end is not overridden by the default.
+    let text = COUNTER.replace(
+        "            source:\n              config:\n                - name: default-http\n                  properties:\n                    address: 0.0.0.0:8000\n",
+        "            target:\n              name: counter\n              config:\n                - { name: on-target, properties: { address: 127.0.0.1:9000 } }\n",
+    ).replacen("            target:\n              name: counter\n            namespace: wasi\n            package: http", "            namespace: wasi\n            package: http", 1);
+    let m = manifest(&text);
+    let http = &m.links[1];
+    assert_eq!(http.config("address"), Some("127.0.0.1:9000"));
+}
+
+#[test]
+fn a_file_image_is_read_as_a_path_whatever_its_name() {
+    let text = COUNTER.replace(
+        "image: ghcr.io/example/counter:0.1.0",
+        "image: file://my.dir/counter.wasm",
+    );
+    assert_eq!(manifest(&text).actors[0].reference, "./my.dir/counter.wasm");
 }

@@ -85,6 +85,18 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
         }
     }
 
+    // Each capability's own config, inline, by component name.
+    let mut provider_config = BTreeMap::new();
+    for component in &app.spec.components {
+        if component.component_type == ComponentType::Capability {
+            let field = format!("component {:?}: properties.config", component.name);
+            provider_config.insert(
+                component.name.clone(),
+                inline(&component.properties.config, &field)?,
+            );
+        }
+    }
+
     let mut spec = ManifestSpec {
         app: Some(AppInfo {
             name: app.metadata.name.clone(),
@@ -117,8 +129,14 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
                 TraitBody::Spread(body) => scaler = Some((false, body, field)),
                 TraitBody::Daemon(body) => scaler = Some((true, body, field)),
                 TraitBody::Link(link) => {
-                    spec.links
-                        .push(link_of(&link, &component.name, &ids, &field, &mut notices)?);
+                    spec.links.push(link_of(
+                        &link,
+                        &component.name,
+                        &ids,
+                        &provider_config,
+                        &field,
+                        &mut notices,
+                    )?);
                 }
             }
         }
@@ -141,6 +159,12 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
                     let name = ComponentId::new(config.name.as_str())
                         .map_err(|e| format!("{what}: properties.config[{i}]: {e}"))?;
                     if let Some(values) = &config.properties {
+                        if spec.config.get(&name).is_some_and(|kept| kept != values) {
+                            return Err(format!(
+                                "{what}: properties.config[{i}]: config {:?} is given other properties by another component: one name, one config",
+                                config.name
+                            ));
+                        }
                         spec.config.insert(name.clone(), values.clone());
                     }
                     actor.config.push(name);
@@ -173,7 +197,10 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
                     }
                     None => reference_of(image),
                 };
-                let config = inline(&properties.config, &format!("{what}: properties.config"))?;
+                let config = provider_config
+                    .get(&component.name)
+                    .cloned()
+                    .unwrap_or_default();
                 let placement = scaler
                     .map(|(daemon, body, field)| provider_placement(daemon, &body, &field))
                     .transpose()?;
@@ -192,9 +219,16 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
 /// What a component's `image` names, as a Lattice reference: a path for
 /// `file://PATH`, the image otherwise.
 fn reference_of(image: &str) -> String {
-    image
-        .strip_prefix("file://")
-        .map_or_else(|| image.to_string(), str::to_string)
+    match image.strip_prefix("file://") {
+        // Written so Lattice reads it as a path, whatever its name.
+        Some(path)
+            if path.starts_with('/') || path.starts_with("./") || path.starts_with("../") =>
+        {
+            path.to_string()
+        }
+        Some(path) => format!("./{path}"),
+        None => image.to_string(),
+    }
 }
 
 /// The secret policies: name → backend (`env` or `file`).
@@ -282,6 +316,7 @@ fn link_of(
     link: &LinkProperty,
     source: &str,
     ids: &BTreeMap<&str, (ComponentId, ComponentType, Option<WellKnown>)>,
+    provider_config: &BTreeMap<String, BTreeMap<String, String>>,
     field: &str,
     notices: &mut Vec<String>,
 ) -> Result<LinkSpec, String> {
@@ -302,18 +337,18 @@ fn link_of(
     }
     let source_end = link.source.clone().unwrap_or_default();
     no_secrets(&source_end.secrets, &format!("{field}: source.secrets"))?;
-    let source_configs = if source_end.config.is_empty() {
-        &link.source_config
-    } else {
-        &source_end.config
-    };
-    let target_configs = match &link.target {
-        LinkTarget::Name(_) => &link.target_config,
-        LinkTarget::Full(end) => {
-            no_secrets(&end.secrets, &format!("{field}: target.secrets"))?;
-            &end.config
-        }
-    };
+    // The old form's lists first, then the current form's.
+    let source_configs: Vec<ConfigProperty> = link
+        .source_config
+        .iter()
+        .chain(&source_end.config)
+        .cloned()
+        .collect();
+    let mut target_configs = link.target_config.clone();
+    if let LinkTarget::Full(end) = &link.target {
+        no_secrets(&end.secrets, &format!("{field}: target.secrets"))?;
+        target_configs.extend(end.config.iter().cloned());
+    }
     let mut spec = LinkSpec {
         source: source_id.clone(),
         target: target_id.clone(),
@@ -324,16 +359,55 @@ fn link_of(
             link.interfaces.join(",")
         ),
         name: link.name.clone().filter(|name| name != "default"),
-        source_config: inline(source_configs, &format!("{field}: source.config"))?,
-        target_config: inline(target_configs, &format!("{field}: target.config"))?,
+        source_config: inline(&source_configs, &format!("{field}: source.config"))?,
+        target_config: inline(&target_configs, &format!("{field}: target.config"))?,
     };
+    // A built-in provider reads its settings from the link: what the
+    // manifest gave wasmCloud's provider as its own config is each link's
+    // default, then what wasmCloud's provider assumes.
     if let Some(known) = source_known {
-        providers::fill_defaults(known, &mut spec.source_config, target_id, notices, field);
+        let defaults = provider_config.get(source).cloned().unwrap_or_default();
+        fold(&mut spec.source_config, defaults, &spec.target_config);
+        let other = spec.target_config.clone();
+        providers::fill_defaults(
+            known,
+            &mut spec.source_config,
+            &other,
+            target_id,
+            notices,
+            field,
+        )?;
     }
     if let Some(known) = target_known {
-        providers::fill_defaults(known, &mut spec.target_config, source_id, notices, field);
+        let defaults = provider_config
+            .get(target_name)
+            .cloned()
+            .unwrap_or_default();
+        fold(&mut spec.target_config, defaults, &spec.source_config);
+        let other = spec.source_config.clone();
+        providers::fill_defaults(
+            known,
+            &mut spec.target_config,
+            &other,
+            source_id,
+            notices,
+            field,
+        )?;
     }
     Ok(spec)
+}
+
+/// Adds `defaults` to `side` where neither end of the link sets the key.
+fn fold(
+    side: &mut BTreeMap<String, String>,
+    defaults: BTreeMap<String, String>,
+    other: &BTreeMap<String, String>,
+) {
+    for (key, value) in defaults {
+        if !side.contains_key(&key) && !other.contains_key(&key) {
+            side.insert(key, value);
+        }
+    }
 }
 
 /// Hosts a set of spreads selects: what every spread requires alike
@@ -417,7 +491,7 @@ fn actor_placement(
     }
     let replicas = spread
         .as_ref()
-        .map(|s| u32::try_from(s.weights.len()).unwrap_or(u32::MAX));
+        .map(|s| u32::try_from(s.weights.values().filter(|w| **w > 0).count()).unwrap_or(u32::MAX));
     Ok((
         Placement {
             replicas: if daemon { None } else { replicas },
