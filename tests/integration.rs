@@ -32,6 +32,7 @@ mod credentials_in_urls;
 #[cfg(feature = "browser")]
 mod dashboard;
 mod docs;
+mod egress_rules;
 mod failover;
 mod guest_held_memory;
 mod http_server;

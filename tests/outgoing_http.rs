@@ -1,10 +1,13 @@
 //! Outgoing HTTP is a capability: only over a link to an `http-client`
 //! provider, with its timeouts.
 //!
-//! The `http_fetch` fixture fetches the URL it is given. With the link it
-//! reaches a real upstream server on loopback; without it the request is
-//! denied; an upstream slower than the link's first-byte timeout fails the
-//! fetch instead of hanging it. The test reads the fixture's HTTP answers.
+//! The `http_fetch` fixture fetches the URL it is given. With the link,
+//! whose `allowed_hosts` names the upstream, it reaches a real upstream
+//! server on loopback; without the link, or outside `allowed_hosts`, or at
+//! a loopback or metadata address a wildcard does not name, the request is
+//! denied before anything is sent; an upstream slower than the link's
+//! first-byte timeout fails the fetch instead of hanging it. The test reads
+//! the fixture's HTTP answers.
 
 use lattice_interfaces::Manifest;
 use lattice_tests::hosts;
@@ -12,21 +15,22 @@ use lattice_tests::http_client::{self, HttpClient};
 use lattice_tests::manifest::ManifestBuilder;
 use lattice_tests::{fixtures, upstream};
 
-fn manifest(with_link: bool) -> Manifest {
-    manifest_of("http_fetch", with_link)
-}
-
-fn manifest_of(fixture: &str, with_link: bool) -> Manifest {
+/// `fixture` behind HTTP, linked to an HTTP client with `allowed_hosts`
+/// (no link: `None`; a link without `allowed_hosts`: `Some("")`).
+fn manifest_of(fixture: &str, allowed_hosts: Option<&str>) -> Manifest {
     let manifest = ManifestBuilder::new()
         .actor("fetch", &fixtures::wasm(fixture))
         .provider("http", "http-server")
         .provider("client", "http-client")
         .http_link("http", "fetch", "127.0.0.1:0");
-    match with_link {
-        true => manifest
+    match allowed_hosts {
+        Some("") => manifest
             .link("fetch", "client", "wasi:http/outgoing-handler")
             .target_config(&[("first_byte_timeout_ms", "500")]),
-        false => manifest,
+        Some(allowed) => manifest
+            .link("fetch", "client", "wasi:http/outgoing-handler")
+            .target_config(&[("first_byte_timeout_ms", "500"), ("allowed_hosts", allowed)]),
+        None => manifest,
     }
     .build()
 }
@@ -39,7 +43,7 @@ fn manifest_of(fixture: &str, with_link: bool) -> Manifest {
 async fn every_wasi_http_0_2_version_serves_and_fetches() {
     let upstream = upstream::start();
     for fixture in ["http_wasi_0_2_0", "http_fetch", "http_fetch_wasi_0_2_12"] {
-        let host = hosts::applied(&manifest_of(fixture, true)).await;
+        let host = hosts::applied(&manifest_of(fixture, Some(&upstream))).await;
         let fetch = upstream::Fetch::new(&hosts::first_url(&host), &upstream);
         HttpClient::default()
             .get_reply(&fetch.url("ok"))
@@ -52,7 +56,7 @@ async fn every_wasi_http_0_2_version_serves_and_fetches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_actor_reaches_upstream_and_a_slow_one_times_out() {
     let upstream = upstream::start();
-    let host = hosts::applied(&manifest(true)).await;
+    let host = hosts::applied(&manifest_of("http_fetch", Some(&upstream))).await;
     let fetch = upstream::Fetch::new(&hosts::first_url(&host), &upstream);
     let client = HttpClient::default();
     client
@@ -66,10 +70,60 @@ async fn a_linked_actor_reaches_upstream_and_a_slow_one_times_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_link_outgoing_requests_are_denied() {
     let upstream = upstream::start();
-    let host = hosts::applied(&manifest(false)).await;
+    let host = hosts::applied(&manifest_of("http_fetch", None)).await;
     let fetch = upstream::Fetch::new(&hosts::first_url(&host), &upstream);
     http_client::get(&fetch.url("ok"))
         .await
         .assert_error(502, "HttpRequestDenied");
+    host.shutdown(std::time::Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn egress_goes_only_where_allowed_hosts_names() {
+    let upstream = upstream::start();
+    let port = upstream.rsplit(':').next().unwrap();
+    let denied = |fixture: &str, url: &str| format!("{fixture}?url={url}");
+    for (allowed, url) in [
+        // A link without allowed_hosts: the provider's default, deny.
+        ("", format!("http://{upstream}/ok")),
+        // Outside the list.
+        ("example.com", format!("http://{upstream}/ok")),
+        // A wildcard does not reach loopback or the metadata address...
+        ("*", format!("http://{upstream}/ok")),
+        ("*", "http://169.254.169.254/latest/meta-data/".to_string()),
+        // ...nor does a name that resolves to loopback.
+        ("*.localhost, *", format!("http://localhost:{port}/ok")),
+        // The scheme is part of a rule.
+        (
+            &format!("https://{upstream}"),
+            format!("http://{upstream}/ok"),
+        ),
+    ] {
+        let host = hosts::applied(&manifest_of("http_fetch", Some(allowed))).await;
+        http_client::get(&denied(&hosts::first_url(&host), &url))
+            .await
+            .assert_error(502, "HttpRequestDenied");
+        host.shutdown(std::time::Duration::from_secs(1)).await;
+    }
+    // Named, the same upstream answers: by address, or by a name
+    // resolving to it.
+    for allowed in [format!("127.0.0.1:{port}"), "localhost".to_string()] {
+        let host = hosts::applied(&manifest_of("http_fetch", Some(&allowed))).await;
+        let target = if allowed == "localhost" {
+            format!("localhost:{port}")
+        } else {
+            upstream.clone()
+        };
+        let url = denied(&hosts::first_url(&host), &format!("http://{target}/ok"));
+        http_client::get(&url)
+            .await
+            .assert_answer(200, "upstream ok");
+        host.shutdown(std::time::Duration::from_secs(1)).await;
+    }
+    // A bad rule is refused when the link is put, naming it.
+    let manifest = manifest_of("http_fetch", Some("ftp://files.example.com"));
+    let host = hosts::dev_host();
+    let error = host.apply(&manifest).await.unwrap_err().to_string();
+    assert!(error.contains("ftp://files.example.com"), "{error}");
     host.shutdown(std::time::Duration::from_secs(1)).await;
 }

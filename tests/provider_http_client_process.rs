@@ -31,6 +31,10 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     outgoing
         .target_config
         .insert("first_byte_timeout_ms".into(), "500".into());
+    // Any port of loopback, where the upstream and the closed port are.
+    outgoing
+        .target_config
+        .insert("allowed_hosts".into(), "127.0.0.1".into());
     lattice.put_link(outgoing).await.unwrap();
 
     // The process starts in the background: fetch until it answers.
@@ -58,6 +62,29 @@ async fn an_actor_fetches_through_an_http_client_process_with_its_links_timeouts
     let refused = Fetch::new(&fetch.fixture, &format!("127.0.0.1:{closed}"));
     let reply = client.get_reply(&refused.url("")).await;
     reply.assert_error(502, "ConnectionRefused");
+
+    // Outside allowed_hosts the process refuses before it connects, and
+    // the lattice hears of it: actor, host asked for and link.
+    let mut events =
+        lattice_tests::nats::subscribe(&nats.url(), "lattice.default.evt.provider_error").await;
+    let metadata = Fetch::new(&fetch.fixture, "169.254.169.254");
+    client
+        .get_reply(&metadata.url("latest/meta-data/"))
+        .await
+        .assert_error(502, "HttpRequestDenied");
+    let event = lattice_tests::nats::next_event(&mut events, Duration::from_secs(10)).await;
+    let data = &event["data"];
+    assert_eq!(
+        (data["source"].as_str(), data["target"].as_str()),
+        (Some("fetch"), Some("client")),
+        "{event}"
+    );
+    assert!(
+        data["error"].as_str().is_some_and(
+            |e| e.starts_with("egress denied for actor fetch: http://169.254.169.254:80 ")
+        ),
+        "{event}"
+    );
 
     let routed = host.routing().of(&id("client"));
     assert!(routed.remote >= 4 && routed.local == 0, "{routed:?}");

@@ -135,4 +135,9 @@ pub struct HostConfig {
     /// bodies read whole, arguments as component values); `None`:
     /// [`crate::budget::DEFAULT_PAYLOAD_BUDGET`].
     pub payload_budget: Option<usize>,
+    /// Whether actors' HTTP client links that set no `allowed_hosts` may
+    /// reach anywhere (`--egress allow`) or nowhere (the default): the
+    /// `egress` setting of the built-in `http-client` providers this host
+    /// runs, unless a provider sets its own.
+    pub egress_allow: bool,
 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use lattice_contract::{provider_client, Capability, ClientFuture, Contract, RemoteInvoke};
 use lattice_interfaces::capability::ContractClient;
-use lattice_interfaces::http_client::Timeouts;
 use lattice_interfaces::{standard, ErrorKind, Interface, InvocationError, Link};
 use wasmtime::component::Linker;
 
@@ -77,16 +76,20 @@ impl Contract<ActorCtx> for OutgoingHttpContract {
     }
 
     fn local(&self, provider: Arc<dyn Capability>, link: Link) -> ClientFuture {
-        let timeouts = provider_client(self.linked_by(), provider, link);
+        let policy = provider_client(self.linked_by(), provider, link);
         Box::pin(async move {
-            let timeouts = timeouts.await?.take::<Timeouts>().ok_or_else(|| {
-                InvocationError::new(
-                    ErrorKind::Failed,
-                    "the provider of wasi:http/outgoing-handler handed out no timeouts",
-                )
-            })?;
+            let policy = policy
+                .await?
+                .take::<lattice_provider_http_client::OutgoingPolicy>()
+                .ok_or_else(|| {
+                    InvocationError::new(
+                        ErrorKind::Failed,
+                        "the provider of wasi:http/outgoing-handler handed out no policy",
+                    )
+                })?;
             Ok(ContractClient::new(OutgoingHttp::Direct(
-                lattice_provider_http_client::request_options(timeouts),
+                lattice_provider_http_client::request_options(policy.timeouts),
+                policy,
             )))
         })
     }

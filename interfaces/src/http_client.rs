@@ -34,6 +34,8 @@ pub enum FailureKind {
     ReadTimeout,
     /// The request itself was malformed.
     InvalidRequest,
+    /// The link may not reach where it asked (`allowed_hosts`).
+    Denied,
     /// Anything else.
     Other,
 }

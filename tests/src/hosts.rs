@@ -33,6 +33,7 @@ pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
         runtime,
         secret_dirs: Vec::new(),
         payload_budget: None,
+        egress_allow: false,
     })
     .expect("a test host starts")
 }

@@ -1,7 +1,11 @@
 //! The outgoing HTTP capability provider: `wasi:http/outgoing-handler` for
 //! actors, reached only through a link, whose config sets the timeouts
 //! (`connect_timeout_ms`, `first_byte_timeout_ms`,
-//! `between_bytes_timeout_ms`).
+//! `between_bytes_timeout_ms`) and where requests may go
+//! (`allowed_hosts`, see [`egress`]; without it the provider's `egress`
+//! setting decides, `deny` unless it says `allow`). A request refused is
+//! `HTTP-request-denied` to the actor and a `provider_error` event naming
+//! the actor, the host it asked for and the link.
 //!
 //! In a host's process the actor's request streams straight out through
 //! wasmtime-wasi-http's sender with the link's [`request_options`]. When
@@ -9,12 +13,16 @@
 //! crosses the lattice whole as an [`OutgoingRequest`] and [`send`] makes it
 //! with the same sender, so both ways connect, time out and fail alike.
 
+pub mod egress;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use lattice_interfaces::capability::{
-    Capability, CapabilityFuture, ContractClient, ContractClientFuture, ProviderContext,
+    Capability, CapabilityFuture, ContractClient, ContractClientFuture, ProviderCalls,
+    ProviderContext,
 };
 use lattice_interfaces::http::wire::{HttpMessage, HttpResponseHead};
 use lattice_interfaces::http_client::{FailureKind, OutgoingReply, OutgoingRequest, Timeouts};
@@ -24,21 +32,90 @@ use wasmtime_wasi_http::{Error, RequestOptions};
 /// The provider kind manifests name to run this provider.
 pub const KIND: &str = "http-client";
 
-/// The outgoing HTTP provider: stateless; each link's config holds its
-/// timeouts.
-#[derive(Debug, Default)]
-pub struct HttpClientProvider;
+pub use egress::{Denied, Egress};
+
+/// The outgoing HTTP provider: each link's config holds its timeouts and
+/// its `allowed_hosts`; the provider's own `egress` setting is what a link
+/// without them may reach.
+pub struct HttpClientProvider {
+    calls: Arc<dyn ProviderCalls>,
+    default_allow: bool,
+}
+
+/// What the provider hands an actor's host for one link: its timeouts,
+/// where its requests may go, and how to tell the lattice of a refusal.
+#[derive(Clone)]
+pub struct OutgoingPolicy {
+    /// The link's timeouts.
+    pub timeouts: Timeouts,
+    /// Where its requests may go.
+    pub egress: Arc<Egress>,
+    /// Tells the lattice a request was refused (a `provider_error` event
+    /// on the link).
+    pub report: Arc<dyn Fn(&Denied) + Send + Sync>,
+}
 
 impl HttpClientProvider {
-    /// The provider; it needs nothing from its context.
-    pub fn new(_context: ProviderContext) -> Self {
-        Self
+    /// The provider; `egress = "allow"` in `context`'s config lets links
+    /// without `allowed_hosts` reach anywhere (not loopback, link-local or
+    /// metadata addresses), anything else denies them.
+    pub fn new(context: ProviderContext) -> Self {
+        Self {
+            calls: context.calls,
+            default_allow: context
+                .config
+                .get("egress")
+                .is_some_and(|v| v.trim() == "allow"),
+        }
+    }
+
+    fn policy(&self, link: &Link) -> Result<OutgoingPolicy, String> {
+        let egress =
+            Egress::of(link, self.default_allow).map_err(|e| format!("link {link}: {e}"))?;
+        let (calls, reported) = (self.calls.clone(), link.clone());
+        Ok(OutgoingPolicy {
+            timeouts: Timeouts::of(link),
+            egress: Arc::new(egress),
+            report: Arc::new(move |denied: &Denied| {
+                tracing::warn!(actor = %reported.source, link = %reported, %denied, "outgoing HTTP denied");
+                calls.report_error(
+                    &reported,
+                    &format!("egress denied for actor {}: {denied}", reported.source),
+                );
+            }),
+        })
     }
 }
 
+/// Whether `uri` may be asked for under `egress`: its scheme, host and port
+/// against the rules, then what the host resolves to. A name that does not
+/// resolve is left to the request, which fails with a DNS error.
+///
+/// # Errors
+///
+/// Why it may not.
+pub async fn permit(egress: &Egress, uri: &http::Uri) -> Result<(), Denied> {
+    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
+    let Some(host) = uri.host() else {
+        return Err(Denied(format!("{uri} names no host")));
+    };
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    egress.check(&scheme, host, port)?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_err() {
+        if let Ok(found) = tokio::net::lookup_host((bare, port)).await {
+            let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
+            egress.check_addresses(bare, port, &addresses)?;
+        }
+    }
+    Ok(())
+}
+
 impl Capability for HttpClientProvider {
-    fn put_link(&self, _link: &Link) -> Result<(), String> {
-        Ok(())
+    fn put_link(&self, link: &Link) -> Result<(), String> {
+        self.policy(link).map(drop)
     }
 
     fn delete_link(&self, _link: &Link) {}
@@ -56,7 +133,21 @@ impl Capability for HttpClientProvider {
         Box::pin(async move {
             let request: OutgoingRequest =
                 lattice_interfaces::wire::decode(&payload, "outgoing HTTP")?;
-            lattice_interfaces::wire::encode(&send(request, Timeouts::of(&link)).await)
+            let policy = self
+                .policy(&link)
+                .map_err(|e| InvocationError::new(lattice_interfaces::ErrorKind::Failed, e))?;
+            let uri = format!("{}://{}/", request.scheme, request.message.head.authority);
+            let reply = match uri.parse::<http::Uri>() {
+                Ok(uri) => match permit(&policy.egress, &uri).await {
+                    Ok(()) => send(request, policy.timeouts).await,
+                    Err(denied) => {
+                        (policy.report)(&denied);
+                        failed(FailureKind::Denied, denied.0)
+                    }
+                },
+                Err(e) => failed(FailureKind::InvalidRequest, format!("{uri}: {e}")),
+            };
+            lattice_interfaces::wire::encode(&reply)
         })
     }
 
@@ -64,8 +155,10 @@ impl Capability for HttpClientProvider {
         if interface != standard::HTTP_OUTGOING_HANDLER {
             return None;
         }
-        let timeouts = Timeouts::of(link);
-        Some(Box::pin(async move { Ok(ContractClient::new(timeouts)) }))
+        let policy = self.policy(link);
+        Some(Box::pin(async move {
+            policy.map(ContractClient::new).map_err(Into::into)
+        }))
     }
 }
 
@@ -112,6 +205,7 @@ pub fn wasi_error(kind: FailureKind, message: String) -> Error {
         FailureKind::ConnectTimeout => Error::ConnectionTimeout,
         FailureKind::ReadTimeout => Error::ConnectionReadTimeout,
         FailureKind::InvalidRequest => Error::HttpRequestUriInvalid,
+        FailureKind::Denied => Error::HttpRequestDenied,
         FailureKind::Other => Error::InternalError(Some(message)),
     }
 }

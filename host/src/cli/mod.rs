@@ -172,6 +172,10 @@ pub struct HostArgs {
     )]
     pub secret_dirs: Vec<PathBuf>,
 
+    /// Where actors' outgoing HTTP may go when their link to an http-client provider sets no allowed_hosts: deny (nowhere) or allow (anywhere but loopback, link-local and metadata addresses); the built-in http-client providers' default
+    #[arg(long, env = "LATTICE_EGRESS", value_enum, default_value_t = Egress::Deny)]
+    pub egress: Egress,
+
     /// How often the lattice's apps are reconciled, in milliseconds (one host at a time does it; a silent host's replicas move after 3 periods)
     #[arg(long, env = "LATTICE_RECONCILE_MS", default_value_t = 2000, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(50..=600_000))]
@@ -196,6 +200,15 @@ pub struct HostArgs {
         value_parser = parse_account_key
     )]
     pub allowed_issuers: Vec<String>,
+}
+
+/// `--egress`: what an HTTP client link without `allowed_hosts` may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Egress {
+    /// Nowhere: each link lists where it may go.
+    Deny,
+    /// Anywhere but loopback, link-local and metadata addresses.
+    Allow,
 }
 
 impl std::fmt::Debug for HostArgs {
@@ -223,6 +236,7 @@ impl std::fmt::Debug for HostArgs {
             .field("allow_unsigned_providers", &self.allow_unsigned_providers)
             .field("allowed_dirs", &self.allowed_dirs)
             .field("secret_dirs", &self.secret_dirs)
+            .field("egress", &self.egress)
             .field("max_reference_mib", &self.max_reference_mib)
             .field("payload_budget_mib", &self.payload_budget_mib)
             .field("reconcile_ms", &self.reconcile_ms)
@@ -248,6 +262,7 @@ impl HostArgs {
             labels: self.labels.iter().cloned().collect(),
             registries: self.registry.options()?,
             secret_dirs: self.secret_dirs.clone(),
+            egress_allow: self.egress == Egress::Allow,
             payload_budget: Some(
                 usize::try_from(self.payload_budget_mib)
                     .unwrap_or(usize::MAX)

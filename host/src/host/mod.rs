@@ -128,6 +128,8 @@ struct HostInner {
     named_config: Arc<crate::runtime::NamedConfig>,
     /// Where actors' `file:` secrets may be read from.
     secret_dirs: Vec<std::path::PathBuf>,
+    /// The built-in http-client providers' egress default (`--egress`).
+    egress_allow: bool,
     /// What calls crossing the lattice may hold in memory at once.
     payload_budget: crate::budget::PayloadBudget,
     /// Held while a link from the lattice is stored and delivered, so that
@@ -215,6 +217,7 @@ impl Host {
                 applying_link: Mutex::new(()),
                 named_config: Arc::default(),
                 secret_dirs: config.secret_dirs.clone(),
+                egress_allow: config.egress_allow,
                 payload_budget: crate::budget::PayloadBudget::new(
                     config
                         .payload_budget

@@ -104,9 +104,15 @@ impl super::Host {
                 kinds()
             ),
         })?;
+        let mut config = spec.config.clone();
+        if built_in.kind == lattice_provider_http_client::KIND && self.inner.egress_allow {
+            config
+                .entry("egress".to_string())
+                .or_insert_with(|| "allow".to_string());
+        }
         let capability = (built_in.build)(ProviderContext {
             id: spec.id.clone(),
-            config: spec.config.clone(),
+            config,
             calls: Arc::new(calls::HostProviderCalls::new(&self.inner, spec.id.clone())),
         });
         // Links stored before the provider started are delivered now.

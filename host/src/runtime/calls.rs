@@ -23,8 +23,12 @@ pub type OutgoingSender = Box<
 
 /// How an actor's outgoing request leaves.
 pub enum OutgoingHttp {
-    /// From this process, streaming, with the link's timeouts.
-    Direct(wasmtime_wasi_http::RequestOptions),
+    /// From this process, streaming, with the link's timeouts, where its
+    /// policy allows.
+    Direct(
+        wasmtime_wasi_http::RequestOptions,
+        lattice_provider_http_client::OutgoingPolicy,
+    ),
     /// Whole, through the provider the link names, elsewhere.
     Through(OutgoingSender),
 }

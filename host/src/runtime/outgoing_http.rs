@@ -1,8 +1,10 @@
 //! Outgoing HTTP from actors (`wasi:http/outgoing-handler`): a capability
 //! like any other. An actor reaches it only through a link to an
-//! `http-client` provider; without one every request is denied. With the
-//! provider in this process the request streams straight out with the
-//! link's timeouts; with the provider elsewhere (a provider process, another
+//! `http-client` provider; without one every request is denied, and with
+//! one only to where the link's `allowed_hosts` let it (checked here before
+//! anything leaves when the provider is in this process, by the provider
+//! when it is elsewhere). With the provider in this process the request
+//! streams straight out with the link's timeouts; with the provider elsewhere (a provider process, another
 //! host) it crosses the lattice whole and the answer comes back whole.
 
 use std::future::Future;
@@ -60,7 +62,13 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
         let actor = self.actor.clone();
         Box::new(async move {
             match route.await {
-                Ok(OutgoingHttp::Direct(options)) => {
+                Ok(OutgoingHttp::Direct(options, policy)) => {
+                    if let Err(denied) =
+                        lattice_provider_http_client::permit(&policy.egress, request.uri()).await
+                    {
+                        (policy.report)(&denied);
+                        return Err(Error::HttpRequestDenied);
+                    }
                     let (response, io) =
                         wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
                     Ok((

@@ -139,6 +139,11 @@ pub fn fill_defaults(
                 ));
             }
         }
+        "http-client" if !has(config, other, &["allowed_hosts"]) => {
+            notices.push(format!(
+                "{field}: no allowed_hosts: this actor's outgoing HTTP is denied until the link lists where it may go (wasmCloud's http-client let it go anywhere)"
+            ));
+        }
         "keyvalue-nats" => {
             if !has(config, other, &["bucket"]) {
                 return Err(format!(
