@@ -18,21 +18,66 @@ use lattice_tests::{fixtures, upstream};
 /// `fixture` behind HTTP, linked to an HTTP client with `allowed_hosts`
 /// (no link: `None`; a link without `allowed_hosts`: `Some("")`).
 fn manifest_of(fixture: &str, allowed_hosts: Option<&str>) -> Manifest {
-    let manifest = ManifestBuilder::new()
+    match allowed_hosts {
+        None => ManifestBuilder::new()
+            .actor("fetch", &fixtures::wasm(fixture))
+            .provider("http", "http-server")
+            .http_link("http", "fetch", "127.0.0.1:0")
+            .build(),
+        Some("") => manifest_with(fixture, &[]),
+        Some(allowed) => manifest_with(fixture, &[("allowed_hosts", allowed)]),
+    }
+}
+
+/// `fixture` behind HTTP, linked to an HTTP client with a 500 ms
+/// first-byte timeout and `config`.
+fn manifest_with(fixture: &str, config: &[(&str, &str)]) -> Manifest {
+    let mut link_config = vec![("first_byte_timeout_ms", "500")];
+    link_config.extend_from_slice(config);
+    ManifestBuilder::new()
         .actor("fetch", &fixtures::wasm(fixture))
         .provider("http", "http-server")
         .provider("client", "http-client")
-        .http_link("http", "fetch", "127.0.0.1:0");
-    match allowed_hosts {
-        Some("") => manifest
-            .link("fetch", "client", "wasi:http/outgoing-handler")
-            .target_config(&[("first_byte_timeout_ms", "500")]),
-        Some(allowed) => manifest
-            .link("fetch", "client", "wasi:http/outgoing-handler")
-            .target_config(&[("first_byte_timeout_ms", "500"), ("allowed_hosts", allowed)]),
-        None => manifest,
-    }
-    .build()
+        .http_link("http", "fetch", "127.0.0.1:0")
+        .link("fetch", "client", "wasi:http/outgoing-handler")
+        .target_config(&link_config)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_a_private_ca_speaks_http2_with_its_ca_and_fails_cleanly_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, ca) = lattice_tests::tls::start_upstream(dir.path()).await;
+    let ca = ca.display().to_string();
+    let target = format!("https://localhost:{port}/ok");
+    let trusting = hosts::applied(&manifest_with(
+        "http_fetch",
+        &[("allowed_hosts", "localhost"), ("ca_file", &ca)],
+    ))
+    .await;
+    http_client::get(&format!("{}?url={target}", hosts::first_url(&trusting)))
+        .await
+        .assert_answer(200, "upstream ok over HTTP/2.0");
+    trusting.shutdown(std::time::Duration::from_secs(1)).await;
+
+    // The system's roots do not know the private CA: a certificate error,
+    // at once rather than a hang.
+    let host = hosts::applied(&manifest_with(
+        "http_fetch",
+        &[("allowed_hosts", "localhost")],
+    ))
+    .await;
+    http_client::get(&format!("{}?url={target}", hosts::first_url(&host)))
+        .await
+        .assert_error(502, "TlsCertificateError");
+    host.shutdown(std::time::Duration::from_secs(1)).await;
+
+    // A CA file that is not one is refused when the link is put.
+    let manifest = manifest_with("http_fetch", &[("ca_file", "/etc/hostname")]);
+    let host = hosts::dev_host();
+    let error = host.apply(&manifest).await.unwrap_err().to_string();
+    assert!(error.contains("ca_file /etc/hostname"), "{error}");
+    host.shutdown(std::time::Duration::from_secs(1)).await;
 }
 
 /// Components built at the oldest wasi:http a toolchain emits (0.2.0,

@@ -36,6 +36,8 @@ pub enum FailureKind {
     InvalidRequest,
     /// The link may not reach where it asked (`allowed_hosts`).
     Denied,
+    /// The server's certificate was not trusted.
+    TlsCertificate,
     /// Anything else.
     Other,
 }

@@ -25,6 +25,7 @@ pub mod process;
 pub mod proxy;
 pub mod redis;
 pub mod registry;
+pub mod tls;
 pub mod upstream;
 
 use std::net::TcpListener;

@@ -43,7 +43,7 @@ impl RegistryServer {
             dir.path().join("data").display()
         );
         let ca = tls.then(|| {
-            let (ca, cert, key) = make_certificates(dir.path());
+            let (ca, cert, key) = crate::tls::make_certificates(dir.path());
             config.push_str(&format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.display(),
@@ -135,33 +135,4 @@ fn binary() -> &'static str {
     } else {
         "registry"
     }
-}
-
-/// A CA, and a certificate for 127.0.0.1 and localhost it signs, as PEM
-/// files in `dir`: (ca, cert, key).
-fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
-    let ca_key = KeyPair::generate().expect("a CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "lattice test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("a CA certificate");
-    let key = KeyPair::generate().expect("a key");
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let cert = params.signed_by(&key, &issuer).expect("a certificate");
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca_cert.pem()).expect("written");
-    std::fs::write(&paths.1, cert.pem()).expect("written");
-    std::fs::write(&paths.2, key.serialize_pem()).expect("written");
-    paths
 }

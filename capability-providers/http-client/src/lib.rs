@@ -14,6 +14,7 @@
 //! with the same sender, so both ways connect, time out and fail alike.
 
 pub mod egress;
+pub mod sender;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,7 @@ use wasmtime_wasi_http::{Error, RequestOptions};
 pub const KIND: &str = "http-client";
 
 pub use egress::{Denied, Egress};
+pub use sender::{send as send_streaming, SendError, Tls};
 
 /// The outgoing HTTP provider: each link's config holds its timeouts and
 /// its `allowed_hosts`; the provider's own `egress` setting is what a link
@@ -50,6 +52,8 @@ pub struct OutgoingPolicy {
     pub timeouts: Timeouts,
     /// Where its requests may go.
     pub egress: Arc<Egress>,
+    /// How its `https` requests speak TLS.
+    pub tls: Tls,
     /// Tells the lattice a request was refused (a `provider_error` event
     /// on the link).
     pub report: Arc<dyn Fn(&Denied) + Send + Sync>,
@@ -72,10 +76,12 @@ impl HttpClientProvider {
     fn policy(&self, link: &Link) -> Result<OutgoingPolicy, String> {
         let egress =
             Egress::of(link, self.default_allow).map_err(|e| format!("link {link}: {e}"))?;
+        let tls = Tls::of(link).map_err(|e| format!("link {link}: {e}"))?;
         let (calls, reported) = (self.calls.clone(), link.clone());
         Ok(OutgoingPolicy {
             timeouts: Timeouts::of(link),
             egress: Arc::new(egress),
+            tls,
             report: Arc::new(move |denied: &Denied| {
                 tracing::warn!(actor = %reported.source, link = %reported, %denied, "outgoing HTTP denied");
                 calls.report_error(
@@ -85,32 +91,6 @@ impl HttpClientProvider {
             }),
         })
     }
-}
-
-/// Whether `uri` may be asked for under `egress`: its scheme, host and port
-/// against the rules, then what the host resolves to. A name that does not
-/// resolve is left to the request, which fails with a DNS error.
-///
-/// # Errors
-///
-/// Why it may not.
-pub async fn permit(egress: &Egress, uri: &http::Uri) -> Result<(), Denied> {
-    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
-    let Some(host) = uri.host() else {
-        return Err(Denied(format!("{uri} names no host")));
-    };
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
-    egress.check(&scheme, host, port)?;
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if bare.parse::<std::net::IpAddr>().is_err() {
-        if let Ok(found) = tokio::net::lookup_host((bare, port)).await {
-            let addresses: Vec<std::net::IpAddr> = found.map(|a| a.ip()).collect();
-            egress.check_addresses(bare, port, &addresses)?;
-        }
-    }
-    Ok(())
 }
 
 impl Capability for HttpClientProvider {
@@ -136,18 +116,7 @@ impl Capability for HttpClientProvider {
             let policy = self
                 .policy(&link)
                 .map_err(|e| InvocationError::new(lattice_interfaces::ErrorKind::Failed, e))?;
-            let uri = format!("{}://{}/", request.scheme, request.message.head.authority);
-            let reply = match uri.parse::<http::Uri>() {
-                Ok(uri) => match permit(&policy.egress, &uri).await {
-                    Ok(()) => send(request, policy.timeouts).await,
-                    Err(denied) => {
-                        (policy.report)(&denied);
-                        failed(FailureKind::Denied, denied.0)
-                    }
-                },
-                Err(e) => failed(FailureKind::InvalidRequest, format!("{uri}: {e}")),
-            };
-            lattice_interfaces::wire::encode(&reply)
+            lattice_interfaces::wire::encode(&send(request, &policy).await)
         })
     }
 
@@ -189,6 +158,8 @@ pub fn failure_kind(error: &Error) -> FailureKind {
         Error::HttpRequestUriInvalid
         | Error::HttpRequestMethodInvalid
         | Error::InvalidDnsNameError(_) => FailureKind::InvalidRequest,
+        Error::HttpRequestDenied => FailureKind::Denied,
+        Error::TlsCertificateError => FailureKind::TlsCertificate,
         _ => FailureKind::Other,
     }
 }
@@ -206,6 +177,7 @@ pub fn wasi_error(kind: FailureKind, message: String) -> Error {
         FailureKind::ReadTimeout => Error::ConnectionReadTimeout,
         FailureKind::InvalidRequest => Error::HttpRequestUriInvalid,
         FailureKind::Denied => Error::HttpRequestDenied,
+        FailureKind::TlsCertificate => Error::TlsCertificateError,
         FailureKind::Other => Error::InternalError(Some(message)),
     }
 }
@@ -217,13 +189,13 @@ fn failed(kind: FailureKind, message: impl Into<String>) -> OutgoingReply {
     }
 }
 
-/// Makes `request` with `timeouts` and returns the whole response (at most
+/// Makes `request` under `policy` and returns the whole response (at most
 /// [`MAX_RESPONSE_BYTES`] of body).
 ///
 /// # Cancel safety
 ///
 /// Dropping the future drops the connection.
-pub async fn send(request: OutgoingRequest, timeouts: Timeouts) -> OutgoingReply {
+pub async fn send(request: OutgoingRequest, policy: &OutgoingPolicy) -> OutgoingReply {
     let head = request.message.head;
     if request.scheme != "http" && request.scheme != "https" {
         return failed(
@@ -242,19 +214,21 @@ pub async fn send(request: OutgoingRequest, timeouts: Timeouts) -> OutgoingReply
         builder = builder.header(name.as_str(), value.as_slice());
     }
     let body = Full::new(Bytes::from(request.message.body))
-        .map_err(|never| match never {})
-        .boxed_unsync();
+        .map_err(|never: std::convert::Infallible| -> Error { match never {} });
     let outgoing = match builder.body(body) {
         Ok(outgoing) => outgoing,
         Err(e) => return failed(FailureKind::InvalidRequest, format!("{uri}: {e}")),
     };
-    let (response, io) =
-        match wasmtime_wasi_http::default_send_request(outgoing, Some(request_options(timeouts)))
-            .await
-        {
-            Ok(sent) => sent,
-            Err(e) => return failed(failure_kind(&e), format!("{uri}: {e}")),
-        };
+    let options = request_options(policy.timeouts);
+    let (response, io) = match sender::send(outgoing, options, &policy.tls, &policy.egress).await {
+        Ok(sent) => sent,
+        Err(SendError::Denied(denied)) => {
+            (policy.report)(&denied);
+            return failed(FailureKind::Denied, denied.0);
+        }
+        Err(SendError::Failed(e)) => return failed(failure_kind(&e), format!("{uri}: {e}")),
+    };
+    let io = Box::into_pin(io);
     tokio::spawn(async move {
         if let Err(error) = io.await {
             tracing::debug!(%error, "outgoing connection ended with an error");

@@ -17,6 +17,7 @@ use crate::Host;
 /// manifest at `manifest` (if any), prints where it serves, and runs until
 /// SIGINT, SIGTERM or a `host.stop` request, then drains and stops.
 pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyhow::Result<()> {
+    let mut signals = Signals::install()?;
     let manifest = manifest
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
@@ -95,7 +96,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     match &lattice {
         Some(lattice) => {
             let signalled = tokio::select! {
-                result = wait_for_signal() => { result?; true }
+                result = signals.wait() => { result?; true }
                 () = lattice.stopped() => { println!("Stop requested over the lattice"); false }
             };
             readiness.set(Phase::Draining);
@@ -112,7 +113,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
                 }
             }
         }
-        None => wait_for_signal().await?,
+        None => signals.wait().await?,
     }
     readiness.set(Phase::Draining);
     println!(
@@ -219,19 +220,41 @@ async fn remove_links(lattice: &Lattice, manifest: &Manifest) {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// SIGINT and SIGTERM, listened for from the start: one that comes while
+/// the host is still starting (or right after it printed where it serves)
+/// is taken as a stop, not left to the default action, which kills.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("cannot listen for Ctrl-C")?,
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?,
+                terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot listen for Ctrl-C")?;
-    Ok(())
+
+    /// Until one comes.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot listen for Ctrl-C")?;
+        Ok(())
+    }
 }

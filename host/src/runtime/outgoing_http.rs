@@ -63,18 +63,21 @@ impl WasiHttpHooks for LinkedOutgoingHttp {
         Box::new(async move {
             match route.await {
                 Ok(OutgoingHttp::Direct(options, policy)) => {
-                    if let Err(denied) =
-                        lattice_provider_http_client::permit(&policy.egress, request.uri()).await
+                    match lattice_provider_http_client::send_streaming(
+                        request,
+                        options,
+                        &policy.tls,
+                        &policy.egress,
+                    )
+                    .await
                     {
-                        (policy.report)(&denied);
-                        return Err(Error::HttpRequestDenied);
+                        Ok((response, io)) => Ok((response, io)),
+                        Err(lattice_provider_http_client::SendError::Denied(denied)) => {
+                            (policy.report)(&denied);
+                            Err(Error::HttpRequestDenied)
+                        }
+                        Err(lattice_provider_http_client::SendError::Failed(error)) => Err(error),
                     }
-                    let (response, io) =
-                        wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-                    Ok((
-                        response.map(BodyExt::boxed_unsync),
-                        Box::new(io) as IoFuture,
-                    ))
                 }
                 Ok(OutgoingHttp::Through(send)) => through(&actor, send, request).await,
                 Err(error) => {
