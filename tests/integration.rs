@@ -36,6 +36,7 @@ mod egress_rules;
 mod failover;
 mod guest_held_memory;
 mod http_server;
+mod https_server;
 mod instance_reuse;
 mod keyvalue;
 mod keyvalue_backends;

@@ -6,7 +6,13 @@
 //! target config):
 //! - `address`: where to listen, e.g. `127.0.0.1:8080` (required; port `0`
 //!   picks a free port, see [`HttpServerProvider::listening`]);
-//! - `path`: a path prefix, default `/`.
+//! - `path`: a path prefix, default `/`;
+//! - `tls_cert_file` and `tls_key_file` (or wasmCloud's
+//!   `tls_priv_key_file`): serve HTTPS on the address (HTTP/2 and HTTP/1.1
+//!   by ALPN), certificates picked by SNI, read again when their files
+//!   change; with `tls_client_ca_file`, clients must show a certificate
+//!   that CA signed, and its subject reaches the actor in the
+//!   `x-lattice-client-subject` header (see [`tls`]).
 //!
 //! Several links may share one address: each request goes to the link with the
 //! longest `path` prefix that matches whole segments (`/api` matches `/api`
@@ -23,6 +29,7 @@
 mod connections;
 mod routes;
 mod server;
+pub mod tls;
 
 pub use connections::{IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER};
 pub use lattice_interfaces::http::Endpoint;

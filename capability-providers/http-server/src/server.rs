@@ -27,6 +27,7 @@ use crate::connections::{
     Activity, NoSlot, Slots, IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_PEER,
 };
 use crate::routes::{prefix_of, Route, RouteError, RouteTable};
+use crate::tls::{Certificates, TlsFiles, CLIENT_SUBJECT};
 
 /// Why the provider could not serve a link.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +61,22 @@ pub enum HttpServerError {
     /// The link's route clashes or is malformed.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// The link's TLS files are wrong, or do not fit its address.
+    #[error("link {link}: {reason}")]
+    Tls {
+        /// The link, displayed.
+        link: String,
+        /// What is wrong, naming the file.
+        reason: String,
+    },
 }
 
 struct Listener {
     local: SocketAddr,
     routes: Arc<RwLock<RouteTable>>,
     stop: CancellationToken,
+    /// Its certificates and client CA, when it speaks TLS.
+    tls: Option<(Arc<Certificates>, Option<std::path::PathBuf>)>,
 }
 
 /// The HTTP server provider. Cheap to share behind an `Arc`.
@@ -161,6 +172,12 @@ impl HttpServerProvider {
     pub fn serve_link(&self, link: Link) -> Result<Endpoint, HttpServerError> {
         let address = parse_address(&link)?;
         let prefix = prefix_of(&link)?;
+        let shown = link.to_string();
+        let tls_error = |reason: String| HttpServerError::Tls {
+            link: shown.clone(),
+            reason,
+        };
+        let tls_files = TlsFiles::of(&link).map_err(tls_error)?;
         let link = Arc::new(link);
         let mut listeners = self
             .listeners
@@ -168,6 +185,27 @@ impl HttpServerProvider {
             .unwrap_or_else(PoisonError::into_inner);
         if address.port() != 0 {
             if let Some(listener) = listeners.get(&address) {
+                match (&listener.tls, &tls_files) {
+                    (None, None) => {}
+                    (Some((certificates, client_ca)), Some(files)) => {
+                        if *client_ca != files.client_ca() {
+                            return Err(tls_error(format!(
+                                "{address} asks for client certificates from another CA than the links it serves already"
+                            )));
+                        }
+                        certificates.add(files).map_err(tls_error)?;
+                    }
+                    (None, Some(_)) => {
+                        return Err(tls_error(format!(
+                            "{address} serves plain HTTP already: TLS needs an address of its own"
+                        )))
+                    }
+                    (Some(_), None) => {
+                        return Err(tls_error(format!(
+                            "{address} serves TLS already: give this link tls_cert_file and tls_key_file too"
+                        )))
+                    }
+                }
                 listener
                     .routes
                     .write()
@@ -186,6 +224,23 @@ impl HttpServerProvider {
                 });
             }
         }
+        // TLS is checked before the address is bound: a wrong file binds
+        // nothing.
+        let tls = match &tls_files {
+            Some(files) => {
+                let certificates = Arc::new(Certificates::default());
+                certificates.add(files).map_err(tls_error)?;
+                let config =
+                    crate::tls::server_config(certificates.clone(), files.client_ca().as_deref())
+                        .map_err(tls_error)?;
+                Some((
+                    certificates,
+                    files.client_ca(),
+                    tokio_rustls::TlsAcceptor::from(config),
+                ))
+            }
+            None => None,
+        };
         let std_listener = std::net::TcpListener::bind(address)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| HttpServerError::Bind {
@@ -220,12 +275,25 @@ impl HttpServerProvider {
             idle: self.idle,
             slots: Arc::clone(&self.slots),
             refused: Arc::clone(&self.refused),
+            tls: tls.as_ref().map(|(_, _, acceptor)| acceptor.clone()),
         };
         self.tracker.spawn(
             accepting
                 .run(tcp)
                 .instrument(tracing::info_span!("http_listener", address = %local)),
         );
+        if let Some((certificates, _, _)) = &tls {
+            // Certificate files are read again when they change.
+            let (certificates, stop) = (certificates.clone(), stop.clone());
+            self.tracker.spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(crate::tls::RELOAD_EVERY) => certificates.reload_changed(),
+                    }
+                }
+            });
+        }
         tracing::info!(address = %local, link = %link, "http server listening");
         // A port-0 listener is keyed by its real address so later links can share it.
         listeners.insert(
@@ -234,6 +302,7 @@ impl HttpServerProvider {
                 local,
                 routes,
                 stop,
+                tls: tls.map(|(certificates, client_ca, _)| (certificates, client_ca)),
             },
         );
         Ok(Endpoint {
@@ -415,7 +484,14 @@ struct AcceptLoop {
     slots: Arc<Slots>,
     /// Connections closed for want of a slot.
     refused: Arc<std::sync::atomic::AtomicU64>,
+    /// The TLS handshake, when the address speaks TLS.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
+
+/// A connection's byte stream: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 impl AcceptLoop {
     /// Accepts on `tcp` until stopped; a connection past the provider's
@@ -432,6 +508,7 @@ impl AcceptLoop {
             idle,
             slots,
             refused,
+            tls,
         } = self;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -481,22 +558,55 @@ impl AcceptLoop {
             let _ = stream.set_nodelay(true);
             let routes = routes.clone();
             let calls = calls.clone();
-            let activity = Activity::new();
-            let serving = Arc::clone(&activity);
-            let service = hyper::service::service_fn(move |request| {
-                let busy = serving.begin();
-                let answer = serve(routes.clone(), calls.clone(), request, body_idle);
-                async move {
-                    let answer = answer.await;
-                    drop(busy);
-                    answer
-                }
-            });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
+            let builder = builder.clone();
+            let tls = tls.clone();
             let draining = draining.clone();
             tracker.spawn(async move {
+                // The handshake runs here, not in the accept loop, within
+                // the time a client has for its headers.
+                let (io, subject): (Box<dyn Io>, Option<String>) = match &tls {
+                    None => (Box::new(stream), None),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                let subject = stream
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|chain| chain.first())
+                                    .and_then(crate::tls::subject_of);
+                                (Box::new(stream), subject)
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                drop(slot);
+                                return;
+                            }
+                            Err(_) => {
+                                drop(slot);
+                                return;
+                            }
+                        }
+                    }
+                };
+                let subject = subject.and_then(|s| http::HeaderValue::from_str(&s).ok());
+                let activity = Activity::new();
+                let serving = Arc::clone(&activity);
+                let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                    // Only the server says who the client is.
+                    request.headers_mut().remove(CLIENT_SUBJECT);
+                    if let Some(subject) = &subject {
+                        request.headers_mut().insert(CLIENT_SUBJECT, subject.clone());
+                    }
+                    let busy = serving.begin();
+                    let answer = serve(routes.clone(), calls.clone(), request, body_idle);
+                    async move {
+                        let answer = answer.await;
+                        drop(busy);
+                        answer
+                    }
+                });
+                let connection = builder.serve_connection(TokioIo::new(io), service);
                 let mut connection = std::pin::pin!(connection);
                 // Served until it ends by itself, the provider drains, or
                 // it sits idle too long; then it finishes what is in flight
