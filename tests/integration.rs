@@ -49,6 +49,7 @@ mod messaging;
 mod messaging_policy;
 mod nats_permissions;
 mod nats_support;
+mod nats_tls;
 mod oci_registry;
 mod other_toolchains;
 mod outgoing_http;

@@ -1,8 +1,11 @@
 //! HTTP serving benchmark: `examples/hello` through a Lattice host, against a
 //! bare wasmtime-wasi-http server built here (the ceiling for our stack: a
 //! fresh pooled instance per request, no routing, no links), loaded in turn
-//! by `wrk` from a second process on loopback. Then start-to-first-200 of a
-//! `lattice-host` process with an empty and with a filled compile cache.
+//! by `wrk` from a second process on loopback. Then the same host serving
+//! hello over HTTPS against plain HTTP, with keep-alive and with a new
+//! connection per request (a TLS handshake each). Then start-to-first-200
+//! of a `lattice-host` process with an empty and with a filled compile
+//! cache.
 //!
 //! Run with `./scripts/bench` (builds the examples first). Knobs:
 //! `BENCH_SECS` (per wrk run, default 10), `BENCH_ROUNDS` (default 3; the
@@ -69,14 +72,20 @@ fn parse_latency(value: &str) -> Option<f64> {
 
 /// Loads `url` with wrk and reads requests/s, p50 and p99 from its report.
 fn wrk(url: &str, secs: u64, connections: u64) -> anyhow::Result<Load> {
+    wrk_with(url, secs, connections, &[])
+}
+
+/// [`wrk`] with more of its arguments (`-H "connection: close"`).
+fn wrk_with(url: &str, secs: u64, connections: u64, more: &[&str]) -> anyhow::Result<Load> {
     let output = Command::new("wrk")
         .args([
             "-t2",
             &format!("-c{connections}"),
             &format!("-d{secs}s"),
             "--latency",
-            url,
         ])
+        .args(more)
+        .arg(url)
         .output()
         .context("cannot run wrk: install it with `apt-get install wrk` (./scripts/bench does)")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -340,6 +349,79 @@ fn main() -> anyhow::Result<()> {
         "ratio lattice/baseline req/s: {:.3}; reuse/fresh: {:.3}",
         ours.requests_per_sec / bare.requests_per_sec,
         reuse.requests_per_sec / ours.requests_per_sec
+    );
+
+    // HTTPS against plain HTTP, on one host; wrk does not check the
+    // certificate, the server does the full handshake either way.
+    let certificates = tempfile::tempdir()?;
+    let ca = lattice_tests::tls::TestCa::new("bench CA");
+    let (cert, key) = ca.leaf("localhost");
+    let (cert_path, key_path) = (
+        certificates.path().join("cert.pem"),
+        certificates.path().join("key.pem"),
+    );
+    std::fs::write(&cert_path, cert)?;
+    std::fs::write(&key_path, key)?;
+    let tls_manifest = hello_manifest(&wasm_path, "127.0.0.1:0")
+        .replace("id = \"hello\"", "id = \"hello-tls\"")
+        .replace("id = \"http\"", "id = \"https\"")
+        .replace("source = \"http\"", "source = \"https\"")
+        .replace("target = \"hello\"", "target = \"hello-tls\"")
+        .replace(
+            "address = \"127.0.0.1:0\" }",
+            &format!(
+                "address = \"127.0.0.1:0\", tls_cert_file = \"{}\", tls_key_file = \"{}\" }}",
+                cert_path.display(),
+                key_path.display()
+            ),
+        );
+    runtime.block_on(host.apply(&Manifest::from_toml(&tls_manifest)?))?;
+    let secure = host
+        .http_endpoints()
+        .into_iter()
+        .find(|e| e.link.target.as_str() == "hello-tls")
+        .map(|e| e.address)
+        .context("no HTTPS endpoint")?;
+    let close = ["-H", "connection: close"];
+    let (mut plain, mut tls, mut plain_new, mut tls_new) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        plain.push(wrk(&format!("http://{lattice}/"), secs, connections)?);
+        tls.push(wrk(&format!("https://{secure}/"), secs, connections)?);
+        plain_new.push(wrk_with(
+            &format!("http://{lattice}/"),
+            secs,
+            connections,
+            &close,
+        )?);
+        tls_new.push(wrk_with(
+            &format!("https://{secure}/"),
+            secs,
+            connections,
+            &close,
+        )?);
+    }
+    let (plain, tls, plain_new, tls_new) = (
+        median(plain),
+        median(tls),
+        median(plain_new),
+        median(tls_new),
+    );
+    for (name, load) in [
+        ("HTTP, keep-alive", plain),
+        ("HTTPS, keep-alive", tls),
+        ("HTTP, a connection per request", plain_new),
+        ("HTTPS, a connection per request (handshakes)", tls_new),
+    ] {
+        println!(
+            "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
+            load.requests_per_sec, load.p50_ms, load.p99_ms
+        );
+    }
+    println!(
+        "ratio HTTPS/HTTP req/s: keep-alive {:.3}; a connection per request {:.3}",
+        tls.requests_per_sec / plain.requests_per_sec,
+        tls_new.requests_per_sec / plain_new.requests_per_sec
     );
     runtime.block_on(host.shutdown(Duration::from_secs(1)));
     drop(runtime);
