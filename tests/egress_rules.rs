@@ -58,17 +58,40 @@ fn loopback_link_local_and_metadata_need_a_rule_naming_them() {
         "0.0.0.0",
         "::ffff:127.0.0.1",
         "fe80::1",
+        // Private, shared and unique-local: the cluster's own services,
+        // Alibaba's and AWS's IPv6 metadata addresses.
+        "10.96.0.1",
+        "172.16.0.1",
+        "192.168.1.1",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        // IPv4 carried in IPv6: compatible, NAT64, 6to4.
+        "::127.0.0.1",
+        "64:ff9b::a9fe:a9fe",
+        "2002:7f00:1::",
     ] {
         assert!(any.check("http", host, 80).is_err(), "{host}");
     }
+    assert!(any.check("https", "93.184.216.34", 443).is_ok());
+    assert!(any.check("https", "2606:2800:220:1::1", 443).is_ok());
     let named = egress(Some("127.0.0.1:8080, localhost"), false);
     assert!(named.check("http", "127.0.0.1", 8080).is_ok());
     assert!(named.check("http", "127.0.0.1", 9090).is_err());
     let loopback = ["127.0.0.1".parse().unwrap()];
-    assert!(named.check_addresses("localhost", 80, &loopback).is_ok());
+    assert!(named
+        .check_addresses("http", "localhost", 80, &loopback)
+        .is_ok());
     assert!(any
-        .check_addresses("rebind.example", 80, &loopback)
+        .check_addresses("http", "rebind.example", 80, &loopback)
         .is_err());
+    // A rule's scheme limits what it names.
+    let https_only = egress(Some("https://localhost, *"), false);
+    assert!(https_only
+        .check_addresses("http", "localhost", 80, &loopback)
+        .is_err());
+    assert!(https_only
+        .check_addresses("https", "localhost", 443, &loopback)
+        .is_ok());
 }
 
 #[test]

@@ -4,11 +4,11 @@
 //!
 //! `allowed_hosts` is a comma-separated list of rules: `HOST`,
 //! `HOST:PORT`, `*.DOMAIN` (any name under it), `SCHEME://` before any of
-//! them (`https://api.example.com`), or `*` (anywhere). Loopback,
-//! link-local (the cloud metadata address 169.254.169.254 among them) and
-//! unspecified addresses are refused unless a rule names that host or
-//! address itself, whether the request names the address or a name that
-//! resolves to one. Lattice never follows a redirect for an actor, so each
+//! them (`https://api.example.com`), or `*` (any public address).
+//! Loopback, link-local (the cloud metadata address 169.254.169.254 among
+//! them), private and unique-local addresses, and IPv4 carried in IPv6,
+//! are refused unless a rule names that host or address itself, whether
+//! the request names the address or a name that resolves to one. Lattice never follows a redirect for an actor, so each
 //! hop is a request of its own, checked the same way.
 
 use std::net::IpAddr;
@@ -106,17 +106,53 @@ fn parse_rule(text: &str) -> Result<Rule, String> {
     Ok(Rule { scheme, host, port })
 }
 
-/// Whether requests may reach `address` without a rule naming it.
-fn public(address: IpAddr) -> bool {
-    let address = match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
+/// The IPv4 address inside `v6`, where one is carried: IPv4-mapped,
+/// IPv4-compatible, NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let from = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
     };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(from(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(from(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(from(hi, lo)),
+        _ => None,
+    }
+}
+
+/// Whether requests may reach `address` without a rule naming it: public
+/// addresses only. Loopback, link-local (169.254.169.254, the cloud
+/// metadata address, among them), unspecified, private (10/8, 172.16/12,
+/// 192.168/16), shared (100.64/10, where Alibaba's metadata lives) and
+/// unique-local IPv6 (fc00::/7, AWS's fd00:ec2::254) are not, nor IPv4
+/// carried inside IPv6.
+fn public(address: IpAddr) -> bool {
     match address {
-        IpAddr::V4(v4) => !(v4.is_loopback() || v4.is_link_local() || v4.is_unspecified()),
-        IpAddr::V6(v6) => {
-            !(v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xffc0) == 0xfe80)
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_private()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b)))
         }
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Some(v4) => public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xffc0) == 0xfe80
+                    || (first & 0xfe00) == 0xfc00)
+            }
+        },
     }
 }
 
@@ -153,10 +189,13 @@ impl Egress {
         }
     }
 
-    /// Whether a rule names `host` itself (not through `*`).
-    fn names(&self, host: &str, port: u16) -> bool {
+    /// Whether a rule names `host` itself (not through `*`), for this
+    /// scheme and port.
+    fn names(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.rules.iter().flatten().any(|rule| {
-            rule.host == HostPattern::Exact(host.to_string()) && rule.port.is_none_or(|p| p == port)
+            rule.host == HostPattern::Exact(host.to_string())
+                && rule.port.is_none_or(|p| p == port)
+                && rule.scheme.as_deref().is_none_or(|s| s == scheme)
         })
     }
 
@@ -189,29 +228,30 @@ impl Egress {
             }));
         }
         if let Ok(address) = host.parse::<IpAddr>() {
-            self.check_addresses(&host, port, &[address])?;
+            self.check_addresses(scheme, &host, port, &[address])?;
         }
         Ok(())
     }
 
-    /// Checks what `host` resolved to: no loopback, link-local or
-    /// unspecified address unless a rule names the host.
+    /// Checks what `host` resolved to: only public addresses unless a
+    /// rule names the host itself.
     ///
     /// # Errors
     ///
-    /// The first such address, named.
+    /// The first other address, named.
     pub fn check_addresses(
         &self,
+        scheme: &str,
         host: &str,
         port: u16,
         addresses: &[IpAddr],
     ) -> Result<(), Denied> {
-        if self.names(&host.to_ascii_lowercase(), port) {
+        if self.names(scheme, &host.to_ascii_lowercase(), port) {
             return Ok(());
         }
         match addresses.iter().find(|a| !public(**a)) {
             Some(address) => Err(Denied(format!(
-                "{host} is {address}, a loopback, link-local or metadata address: allowed only when allowed_hosts names {host} itself"
+                "{host} is {address}, a loopback, link-local, private or metadata address: allowed only when allowed_hosts names {host} itself"
             ))),
             None => Ok(()),
         }

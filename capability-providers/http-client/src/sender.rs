@@ -204,14 +204,23 @@ where
         Some("http") | None => false,
         Some(_) => return Err(Error::HttpProtocolError.into()),
     };
-    let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
-    let bare = host
+    let authority = uri.authority().ok_or(Error::HttpRequestUriInvalid)?.clone();
+    // User info would make what is sent name another host than the one
+    // checked; a port that is not one would be checked as the default.
+    if authority.as_str().contains('@')
+        || (authority.port().is_some() && authority.port_u16().is_none())
+    {
+        return Err(Error::HttpRequestUriInvalid.into());
+    }
+    let bare = authority
+        .host()
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let scheme = if https { "https" } else { "http" };
     egress
-        .check(if https { "https" } else { "http" }, &bare, port)
+        .check(scheme, &bare, port)
         .map_err(SendError::Denied)?;
     let connect_timeout = options.connect_timeout.unwrap_or(Duration::from_secs(600));
     let addresses: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
@@ -233,7 +242,7 @@ where
     }
     let ips: Vec<std::net::IpAddr> = addresses.iter().map(SocketAddr::ip).collect();
     egress
-        .check_addresses(&bare, port, &ips)
+        .check_addresses(scheme, &bare, port, &ips)
         .map_err(SendError::Denied)?;
     let stream = connect(&addresses, connect_timeout).await?;
 
@@ -252,19 +261,15 @@ where
         (Box::new(stream), false)
     };
 
-    // The request line carries the path alone; the authority goes in Host
-    // (HTTP/1.1) or :authority (HTTP/2), which hyper sets from the URI only
-    // for HTTP/2.
+    // The request line carries the path alone; the checked authority goes
+    // in Host (HTTP/1.1), whatever Host the request carried, or in
+    // :authority (HTTP/2), which hyper sets from the URI.
     if !h2 {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         *request.uri_mut() = http::Uri::try_from(path).map_err(|_| Error::HttpRequestUriInvalid)?;
-        if !request.headers().contains_key(http::header::HOST) {
-            if let Some(authority) = uri.authority() {
-                let value = http::HeaderValue::from_str(authority.as_str())
-                    .map_err(|_| Error::HttpRequestUriInvalid)?;
-                request.headers_mut().insert(http::header::HOST, value);
-            }
-        }
+        let value = http::HeaderValue::from_str(authority.as_str())
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+        request.headers_mut().insert(http::header::HOST, value);
     } else {
         request.headers_mut().remove(http::header::HOST);
         *request.version_mut() = http::Version::HTTP_2;
@@ -344,7 +349,12 @@ where
                 if let Err(error) = result {
                     return Poll::Ready(Err(error));
                 }
-                return response.as_mut().poll(cx).map_err(Error::from);
+                // The connection ended cleanly: the response is there now,
+                // or it never will be.
+                return match response.as_mut().poll(cx) {
+                    Poll::Ready(result) => Poll::Ready(result.map_err(Error::from)),
+                    Poll::Pending => Poll::Ready(Err(Error::ConnectionTerminated)),
+                };
             }
         }
         Poll::Pending

@@ -183,8 +183,10 @@ impl HttpServerProvider {
             .listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let owner = owner_of(&link);
         if address.port() != 0 {
             if let Some(listener) = listeners.get(&address) {
+                let mut pending_certificate = None;
                 match (&listener.tls, &tls_files) {
                     (None, None) => {}
                     (Some((certificates, client_ca)), Some(files)) => {
@@ -193,7 +195,9 @@ impl HttpServerProvider {
                                 "{address} asks for client certificates from another CA than the links it serves already"
                             )));
                         }
-                        certificates.add(files).map_err(tls_error)?;
+                        // Loaded now, served once the route is in.
+                        let loaded = crate::tls::load(files).map_err(tls_error)?;
+                        pending_certificate = Some((certificates.clone(), loaded));
                     }
                     (None, Some(_)) => {
                         return Err(tls_error(format!(
@@ -217,6 +221,9 @@ impl HttpServerProvider {
                             link: link.clone(),
                         },
                     )?;
+                if let Some((certificates, loaded)) = pending_certificate {
+                    certificates.insert(owner, loaded);
+                }
                 return Ok(Endpoint {
                     link,
                     address: listener.local,
@@ -229,7 +236,7 @@ impl HttpServerProvider {
         let tls = match &tls_files {
             Some(files) => {
                 let certificates = Arc::new(Certificates::default());
-                certificates.add(files).map_err(tls_error)?;
+                certificates.insert(owner.clone(), crate::tls::load(files).map_err(tls_error)?);
                 let config =
                     crate::tls::server_config(certificates.clone(), files.client_ca().as_deref())
                         .map_err(tls_error)?;
@@ -328,6 +335,10 @@ impl HttpServerProvider {
                 .unwrap_or_else(PoisonError::into_inner);
             if routes.remove(link) {
                 removed = true;
+                // Its certificate goes with it.
+                if let Some((certificates, _)) = &listener.tls {
+                    certificates.remove(&owner_of(link));
+                }
                 if routes.is_empty() {
                     listener.stop.cancel();
                     emptied = Some(*address);
@@ -466,6 +477,14 @@ fn parse_address(link: &Link) -> Result<SocketAddr, HttpServerError> {
             address: address.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// Whose certificate one is: the link's key, as text.
+fn owner_of(link: &Link) -> String {
+    format!(
+        "{}/{}:{}/{}",
+        link.source, link.namespace, link.package, link.name
+    )
 }
 
 /// What one listener's accept loop works with.

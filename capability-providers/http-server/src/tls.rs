@@ -64,7 +64,9 @@ fn modified(path: &Path) -> Option<SystemTime> {
 }
 
 /// One certificate, its names, and when its files were read.
-struct Loaded {
+pub struct Loaded {
+    /// The link it is served for.
+    owner: String,
     files: TlsFiles,
     key: Arc<CertifiedKey>,
     names: Vec<String>,
@@ -73,7 +75,14 @@ struct Loaded {
 
 /// Reads and checks `files`: the chain, the key, that they match, that
 /// the certificate is valid now.
-fn load(files: &TlsFiles) -> Result<Loaded, String> {
+///
+/// # Errors
+///
+/// What is wrong, naming the file.
+pub fn load(files: &TlsFiles) -> Result<Loaded, String> {
+    // Read before the files: a change while they are read shows on the
+    // next check.
+    let stamps = (modified(&files.cert), modified(&files.key));
     let cert_path = files.cert.display();
     let key_path = files.key.display();
     let chain = CertificateDer::pem_file_iter(&files.cert)
@@ -112,10 +121,11 @@ fn load(files: &TlsFiles) -> Result<Loaded, String> {
         format!("tls_key_file {key_path}: the key does not match the certificate in {cert_path}")
     })?;
     Ok(Loaded {
+        owner: String::new(),
         files: files.clone(),
         key: Arc::new(certified),
         names,
-        stamps: (modified(&files.cert), modified(&files.key)),
+        stamps,
     })
 }
 
@@ -140,36 +150,39 @@ impl std::fmt::Debug for Certificates {
 }
 
 impl Certificates {
-    /// Adds the certificate of `files` (again: replaced).
-    ///
-    /// # Errors
-    ///
-    /// The files cannot be read or do not make a certificate, named.
-    pub fn add(&self, files: &TlsFiles) -> Result<(), String> {
-        let loaded = load(files)?;
+    /// Serves `loaded` for the link `owner` (again: in place of the one
+    /// it had).
+    pub fn insert(&self, owner: String, mut loaded: Loaded) {
+        loaded.owner = owner;
         let mut all = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
-        all.retain(|l| l.files.cert != files.cert);
+        all.retain(|l| l.owner != loaded.owner);
         all.push(loaded);
-        Ok(())
+    }
+
+    /// Stops serving the certificate of the link `owner`.
+    pub fn remove(&self, owner: &str) {
+        let mut all = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+        all.retain(|l| l.owner != owner);
     }
 
     /// Reads again every certificate whose files changed; a file that
     /// became unreadable keeps the certificate that was read before, and
     /// says so.
     pub fn reload_changed(&self) {
-        let stale: Vec<TlsFiles> = {
+        let stale: Vec<(String, TlsFiles)> = {
             let all = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
             all.iter()
                 .filter(|l| l.stamps != (modified(&l.files.cert), modified(&l.files.key)))
-                .map(|l| l.files.clone())
+                .map(|l| (l.owner.clone(), l.files.clone()))
                 .collect()
         };
-        for files in stale {
+        for (owner, files) in stale {
             match load(&files) {
-                Ok(loaded) => {
+                Ok(mut loaded) => {
                     tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
+                    loaded.owner = owner.clone();
                     let mut all = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
-                    if let Some(slot) = all.iter_mut().find(|l| l.files.cert == files.cert) {
+                    if let Some(slot) = all.iter_mut().find(|l| l.owner == owner) {
                         *slot = loaded;
                     }
                 }

@@ -17,7 +17,6 @@ use crate::Host;
 /// manifest at `manifest` (if any), prints where it serves, and runs until
 /// SIGINT, SIGTERM or a `host.stop` request, then drains and stops.
 pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyhow::Result<()> {
-    let mut signals = Signals::install()?;
     let manifest = manifest
         .map(|path| Manifest::load(path).map(|m| (path, m)))
         .transpose()?;
@@ -66,6 +65,9 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
             return Err(error).with_context(|| format!("cannot apply {}", path.display()));
         }
     }
+    // Before anything says the host serves; a signal while it starts
+    // still stops it at once.
+    let mut signals = Signals::install()?;
     if lattice.is_some() {
         println!(
             "Lattice host {} joined lattice {} at {}",
@@ -220,9 +222,9 @@ async fn remove_links(lattice: &Lattice, manifest: &Manifest) {
     }
 }
 
-/// SIGINT and SIGTERM, listened for from the start: one that comes while
-/// the host is still starting (or right after it printed where it serves)
-/// is taken as a stop, not left to the default action, which kills.
+/// SIGINT and SIGTERM, listened for from before the host says where it
+/// serves: one that comes right after is taken as a stop (draining), not
+/// left to the default action, which kills.
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
