@@ -260,3 +260,44 @@ fn half_sent_requests_and_connection_floods_do_not_hold_the_admin_endpoint() {
         Some(200)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoints_serve_https_with_a_certificate_and_refuse_a_wrong_one() {
+    use lattice_provider_http_server::tls::TlsFiles;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = lattice_tests::tls::TestCa::new("admin CA");
+    let (cert, key) = ca.leaf("admin");
+    let (_, other_key) = ca.leaf("other");
+    let paths = ["cert.pem", "key.pem", "other.key"].map(|name| dir.path().join(name));
+    for (path, text) in paths.iter().zip([&cert, &key, &other_key]) {
+        std::fs::write(path, text).unwrap();
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let bound = lattice_host::admin::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        lattice_tests::hosts::dev_host(),
+        std::sync::Arc::new(|| Ok(())),
+        stop.clone(),
+        Some(&TlsFiles::new(paths[0].clone(), paths[1].clone())),
+    )
+    .await
+    .unwrap();
+    let reply = lattice_tests::tls::https_get(bound.port(), "/livez", &ca.pem, None, &[])
+        .await
+        .unwrap();
+    assert_eq!((reply.status, reply.version), (200, http::Version::HTTP_11));
+    assert_eq!(reply.server_cn, "admin");
+
+    let error = lattice_host::admin::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        lattice_tests::hosts::dev_host(),
+        std::sync::Arc::new(|| Ok(())),
+        stop.clone(),
+        Some(&TlsFiles::new(paths[0].clone(), paths[2].clone())),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("does not match the certificate"), "{error}");
+    stop.cancel();
+}

@@ -305,6 +305,7 @@ fn arbitrary_admin_requests_are_answered_or_closed_and_it_serves_on() {
             host,
             std::sync::Arc::new(|| Ok(())),
             stop.clone(),
+            None,
         )
         .await
         .unwrap()

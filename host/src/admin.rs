@@ -256,21 +256,33 @@ pub const MAX_ADMIN_CONNECTIONS: usize = 256;
 /// request holds its connection no longer.
 pub const ADMIN_HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A connection's byte stream: TCP, or TLS over it.
+trait AdminIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> AdminIo for T {}
+
 /// Serves the admin endpoints of `host` on `address` until `stop`; returns
 /// the address bound (the port is chosen when `address` asks for 0). Each
 /// connection serves one request, its head within
-/// [`ADMIN_HEADER_TIMEOUT`], at most [`MAX_ADMIN_CONNECTIONS`] at once.
+/// [`ADMIN_HEADER_TIMEOUT`], at most [`MAX_ADMIN_CONNECTIONS`] at once;
+/// over TLS when `tls` names a certificate and key.
 ///
 /// # Errors
 ///
-/// When the address cannot be bound.
+/// When the address cannot be bound, or the TLS files are wrong.
 pub async fn serve(
     address: SocketAddr,
     host: Host,
     ready: Readiness,
     stop: CancellationToken,
+    tls: Option<&lattice_provider_http_server::tls::TlsFiles>,
 ) -> Result<SocketAddr, AdminError> {
     let fail = |reason: String| AdminError { address, reason };
+    // HTTPS when given a certificate, read again when its files change.
+    let tls = tls
+        .map(|files| lattice_provider_http_server::tls::single(files, stop.clone()))
+        .transpose()
+        .map_err(fail)?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -304,8 +316,20 @@ pub async fn serve(
                 let response = answer(&request, &registry, &ready);
                 async move { Ok::<_, std::convert::Infallible>(response) }
             });
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                let stream: Box<dyn AdminIo> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(ADMIN_HEADER_TIMEOUT, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(stream)) => Box::new(stream),
+                            _ => return,
+                        }
+                    }
+                };
                 let io = hyper_util::rt::TokioIo::new(stream);
                 if let Err(error) = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())

@@ -237,9 +237,12 @@ impl HttpServerProvider {
             Some(files) => {
                 let certificates = Arc::new(Certificates::default());
                 certificates.insert(owner.clone(), crate::tls::load(files).map_err(tls_error)?);
-                let config =
-                    crate::tls::server_config(certificates.clone(), files.client_ca().as_deref())
-                        .map_err(tls_error)?;
+                let config = crate::tls::server_config(
+                    certificates.clone(),
+                    files.client_ca().as_deref(),
+                    &[b"h2", b"http/1.1"],
+                )
+                .map_err(tls_error)?;
                 Some((
                     certificates,
                     files.client_ca(),

@@ -33,6 +33,15 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// A certificate and its key, without client certificates.
+    pub fn new(cert: PathBuf, key: PathBuf) -> Self {
+        Self {
+            cert,
+            key,
+            client_ca: None,
+        }
+    }
+
     /// The CA client certificates must come from, if any.
     pub fn client_ca(&self) -> Option<PathBuf> {
         self.client_ca.clone()
@@ -207,8 +216,8 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
-/// The server settings of an address: its certificates, and the client CA
-/// its links name (one per address).
+/// The server settings of an address: its certificates, the client CA its
+/// links name (one per address), and the protocols ALPN offers.
 ///
 /// # Errors
 ///
@@ -216,6 +225,7 @@ impl ResolvesServerCert for Certificates {
 pub fn server_config(
     certificates: Arc<Certificates>,
     client_ca: Option<&Path>,
+    alpn: &[&[u8]],
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -244,7 +254,7 @@ pub fn server_config(
         }
     };
     let mut config = builder.with_cert_resolver(certificates);
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
@@ -253,4 +263,29 @@ pub fn subject_of(certificate: &CertificateDer<'_>) -> Option<String> {
     x509_parser::parse_x509_certificate(certificate)
         .ok()
         .map(|(_, parsed)| parsed.subject().to_string())
+}
+
+/// Serves `files`' certificate alone, read again when the files change
+/// until `stop`: what another server of the host (the admin endpoint)
+/// speaks TLS with, HTTP/1.1 only.
+///
+/// # Errors
+///
+/// The files are wrong, named.
+pub fn single(
+    files: &TlsFiles,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let certificates = Arc::new(Certificates::default());
+    certificates.insert(String::new(), load(files)?);
+    let config = server_config(certificates.clone(), None, &[b"http/1.1"])?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(RELOAD_EVERY) => certificates.reload_changed(),
+            }
+        }
+    });
+    Ok(tokio_rustls::TlsAcceptor::from(config))
 }

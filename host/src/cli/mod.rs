@@ -122,6 +122,24 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_ADMIN_ADDRESS", value_name = "IP:PORT")]
     pub admin_address: Option<std::net::SocketAddr>,
 
+    /// Serve the admin endpoints over HTTPS with this certificate (PEM, with --admin-tls-key; read again when it changes)
+    #[arg(
+        long,
+        env = "LATTICE_ADMIN_TLS_CERT",
+        value_name = "FILE",
+        requires = "admin_tls_key"
+    )]
+    pub admin_tls_cert: Option<PathBuf>,
+
+    /// The admin certificate's key (PEM)
+    #[arg(
+        long,
+        env = "LATTICE_ADMIN_TLS_KEY",
+        value_name = "FILE",
+        requires = "admin_tls_cert"
+    )]
+    pub admin_tls_key: Option<PathBuf>,
+
     /// How log lines are written: text, or json (one object per line, with the trace id when traces are exported)
     #[arg(
         long,
@@ -230,6 +248,8 @@ impl std::fmt::Debug for HostArgs {
             .field("call_timeout_secs", &self.call_timeout_secs)
             .field("provider_grant_secs", &self.provider_grant_secs)
             .field("admin_address", &self.admin_address)
+            .field("admin_tls_cert", &self.admin_tls_cert)
+            .field("admin_tls_key", &self.admin_tls_key)
             .field("nats", &self.nats)
             .field("registry", &self.registry)
             .field("allow_unsigned", &self.allow_unsigned)

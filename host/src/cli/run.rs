@@ -35,8 +35,16 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     if let Some(address) = args.admin_address {
         let state = readiness.clone();
         let ready: crate::admin::Readiness = Arc::new(move || state.check());
-        match crate::admin::serve(address, host.clone(), ready, stop_admin).await {
-            Ok(bound) => println!("Admin endpoints on http://{bound} (/livez /readyz /metrics)"),
+        let tls = args
+            .admin_tls_cert
+            .clone()
+            .zip(args.admin_tls_key.clone())
+            .map(|(cert, key)| lattice_provider_http_server::tls::TlsFiles::new(cert, key));
+        match crate::admin::serve(address, host.clone(), ready, stop_admin, tls.as_ref()).await {
+            Ok(bound) => println!(
+                "Admin endpoints on {}://{bound} (/livez /readyz /metrics)",
+                if tls.is_some() { "https" } else { "http" }
+            ),
             Err(error) => {
                 host.shutdown(Duration::ZERO).await;
                 return Err(error.into());
