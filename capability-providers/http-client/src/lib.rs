@@ -27,7 +27,7 @@ use lattice_interfaces::capability::{
 };
 use lattice_interfaces::http::wire::{HttpMessage, HttpResponseHead};
 use lattice_interfaces::http_client::{FailureKind, OutgoingReply, OutgoingRequest, Timeouts};
-use lattice_interfaces::{standard, Interface, InvocationError, Link};
+use lattice_interfaces::{standard, Interface, InvocationError, Link, LinkKey};
 use wasmtime_wasi_http::{Error, RequestOptions};
 
 /// The provider kind manifests name to run this provider.
@@ -42,6 +42,9 @@ pub use sender::{send as send_streaming, SendError, Tls};
 pub struct HttpClientProvider {
     calls: Arc<dyn ProviderCalls>,
     default_allow: bool,
+    /// Each link's policy, made when the link is put (its `ca_file` read
+    /// then) and kept while its config stays the same.
+    policies: std::sync::Mutex<std::collections::HashMap<LinkKey, (Link, OutgoingPolicy)>>,
 }
 
 /// What the provider hands an actor's host for one link: its timeouts,
@@ -61,11 +64,12 @@ pub struct OutgoingPolicy {
 
 impl HttpClientProvider {
     /// The provider; `egress = "allow"` in `context`'s config lets links
-    /// without `allowed_hosts` reach anywhere (not loopback, link-local or
-    /// metadata addresses), anything else denies them.
+    /// without `allowed_hosts` reach any public address, anything else
+    /// denies them.
     pub fn new(context: ProviderContext) -> Self {
         Self {
             calls: context.calls,
+            policies: std::sync::Mutex::default(),
             default_allow: context
                 .config
                 .get("egress")
@@ -73,7 +77,29 @@ impl HttpClientProvider {
         }
     }
 
+    /// The policy of `link`: the one kept for it, or made now and kept.
     fn policy(&self, link: &Link) -> Result<OutgoingPolicy, String> {
+        let key = link.key();
+        {
+            let policies = self
+                .policies
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((made_for, policy)) = policies.get(&key) {
+                if made_for == link {
+                    return Ok(policy.clone());
+                }
+            }
+        }
+        let policy = self.make_policy(link)?;
+        self.policies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (link.clone(), policy.clone()));
+        Ok(policy)
+    }
+
+    fn make_policy(&self, link: &Link) -> Result<OutgoingPolicy, String> {
         let egress =
             Egress::of(link, self.default_allow).map_err(|e| format!("link {link}: {e}"))?;
         let tls = Tls::of(link).map_err(|e| format!("link {link}: {e}"))?;
@@ -98,7 +124,12 @@ impl Capability for HttpClientProvider {
         self.policy(link).map(drop)
     }
 
-    fn delete_link(&self, _link: &Link) {}
+    fn delete_link(&self, link: &Link) {
+        self.policies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&link.key());
+    }
 
     fn serves(&self, interface: Interface<'_>) -> bool {
         interface == standard::HTTP_OUTGOING_HANDLER
