@@ -76,7 +76,8 @@ fn converted(text: &str) -> Result<Converted, String> {
 }
 
 fn manifest(text: &str) -> Manifest {
-    Manifest::from_spec(converted(text).unwrap().spec, "test").unwrap()
+    let converted = converted(text).expect("the wadm manifest maps");
+    Manifest::from_spec(converted.spec, "test").expect("the mapped app passes the manifest checks")
 }
 
 fn refusal(text: &str) -> String {
@@ -92,19 +93,19 @@ fn refusal(text: &str) -> String {
 }
 
 fn id(text: &str) -> ComponentId {
-    ComponentId::new(text).unwrap()
+    ComponentId::new(text).expect("a valid component id")
 }
 
 #[test]
 fn wasmclouds_counter_becomes_actors_built_in_providers_and_links() {
-    let c = converted(COUNTER).unwrap();
-    let m = Manifest::from_spec(c.spec, "test").unwrap();
-    assert_eq!(m.app.as_ref().unwrap().name, "kv-counter");
+    let c = converted(COUNTER).expect("the counter maps");
+    let m = Manifest::from_spec(c.spec, "test").expect("the counter passes the checks");
+    assert_eq!(m.app.as_ref().map(|a| a.name.as_str()), Some("kv-counter"));
     let counter = &m.actors[0];
     assert_eq!(counter.id, id("counter"));
     assert_eq!(counter.reference, "ghcr.io/example/counter:0.1.0");
     assert_eq!(counter.max_instances, Some(4));
-    assert_eq!(counter.placement.as_ref().unwrap().replicas(), 1);
+    assert_eq!(counter.placement.as_ref().map(|p| p.replicas()), Some(1));
     let kinds: Vec<(&str, &str)> = m
         .providers
         .iter()
@@ -191,7 +192,10 @@ spec:
     // A number where a string is meant is read as its text.
     assert_eq!(files.target_config["max_objects"], "100");
     let http = &m.providers[1];
-    let placement = http.placement.as_ref().unwrap();
+    let placement = http
+        .placement
+        .as_ref()
+        .expect("the daemonscaler gives a placement");
     assert!(placement.daemon);
     assert_eq!(placement.constraints["role"], "edge");
     // wasmCloud's http-server listens on 0.0.0.0:8000 unless told.
@@ -227,16 +231,25 @@ spec:
             spread: [{ name: a, requirements: { zone: east } }, { name: b, requirements: { zone: west } }]
 "#,
     );
-    let hello = m.actors[0].placement.as_ref().unwrap();
+    let hello = m.actors[0]
+        .placement
+        .as_ref()
+        .expect("the spreadscaler gives a placement");
     assert_eq!(hello.replicas, Some(2));
     assert_eq!(hello.constraints["tier"], "web");
-    let spread = hello.spread.as_ref().unwrap();
+    let spread = hello
+        .spread
+        .as_ref()
+        .expect("two spreads over zone make a spread");
     assert_eq!(spread.label, "zone");
     assert_eq!((spread.weights["east"], spread.weights["west"]), (40, 60));
     assert_eq!(m.actors[0].max_instances, Some(10));
-    let http = m.providers[0].placement.as_ref().unwrap();
+    let http = m.providers[0]
+        .placement
+        .as_ref()
+        .expect("the provider's spreadscaler gives a placement");
     assert_eq!(http.replicas, Some(3));
-    assert_eq!(http.spread.as_ref().unwrap().weights["west"], 100);
+    assert_eq!(http.spread.as_ref().map(|s| s.weights["west"]), Some(100));
 }
 
 #[test]
@@ -331,8 +344,8 @@ fn garbage_and_cut_off_documents_are_refused_without_a_panic() {
 #[test]
 fn an_app_written_back_as_wadm_reads_as_the_same_app() {
     let first = manifest(COUNTER);
-    let written = from_lattice("kv-counter", &first).unwrap();
-    let text = serde_yaml_ng::to_string(&written).unwrap();
+    let written = from_lattice("kv-counter", &first).expect("the app has a wadm form");
+    let text = serde_yaml_ng::to_string(&written).expect("the wadm form serializes");
     let again = manifest(&text);
     assert_eq!(again, first, "as wadm:\n{text}");
     assert!(text.contains("wasmcloud+builtin://keyvalue"), "{text}");
