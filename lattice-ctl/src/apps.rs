@@ -135,16 +135,26 @@ fn load(file: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
+/// The lattice's state, and its app `name`; an error naming the app and
+/// the lattice when there is none.
+async fn app_named(
+    conn: &ConnArgs,
+    name: &str,
+) -> anyhow::Result<(lattice_client::state::LatticeState, App)> {
+    let client = LatticeClient::connect(conn).await?;
+    let state = client.state().await?;
+    let (mut apps, _) = state.apps().await?;
+    let app = apps
+        .apps
+        .remove(name)
+        .with_context(|| format!("no app {name} in lattice {}", client.subjects().lattice()))?;
+    Ok((state, app))
+}
+
 /// `get app NAME`: the current version's manifest, as Lattice's TOML
 /// (table output), JSON or a wadm manifest.
 pub async fn show(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let state = client.state().await?;
-    let (apps, _) = state.apps().await?;
-    let app = apps
-        .apps
-        .get(name)
-        .with_context(|| format!("no app {name} in lattice {}", client.subjects().lattice()))?;
+    let (_, app) = app_named(conn, name).await?;
     let Some(current) = app.versions.iter().find(|v| v.version == app.current) else {
         bail!("app {name} is being deleted");
     };
@@ -278,13 +288,7 @@ pub async fn list(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
 
 /// `app status NAME`: desired against running, per component, with reasons.
 pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
-    let client = LatticeClient::connect(conn).await?;
-    let state = client.state().await?;
-    let (apps, _) = state.apps().await?;
-    let app = apps
-        .apps
-        .get(name)
-        .with_context(|| format!("no app {name} in lattice {}", client.subjects().lattice()))?;
+    let (state, app) = app_named(conn, name).await?;
     let Some(status) = state.app_status(name).await? else {
         bail!("app {name}: no host has reconciled it yet (is a host of this lattice running?)");
     };
