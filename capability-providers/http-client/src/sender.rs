@@ -283,34 +283,15 @@ where
         .unwrap_or(Duration::from_secs(600))
         .max(Duration::from_nanos(1));
     let io = TokioIo::new(io);
-    let (response, connection): (_, Connection) = if h2 {
-        let (mut sender, connection) = tokio::time::timeout(
-            connect_timeout,
-            hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(io),
-        )
-        .await
-        .map_err(|_| Error::ConnectionTimeout)??;
-        let connection: Connection = Box::new(async move { connection.await.map_err(Error::from) });
-        drive(
-            Box::into_pin(connection),
-            first_byte,
-            sender.send_request(request),
-        )
-        .await?
+    let (response, connection) = if h2 {
+        let handshake =
+            hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(io);
+        let (mut sender, connection) = within(connect_timeout, handshake).await?;
+        drive(connection, first_byte, sender.send_request(request)).await?
     } else {
-        let (mut sender, connection) = tokio::time::timeout(
-            connect_timeout,
-            hyper::client::conn::http1::Builder::new().handshake(io),
-        )
-        .await
-        .map_err(|_| Error::ConnectionTimeout)??;
-        let connection: Connection = Box::new(async move { connection.await.map_err(Error::from) });
-        drive(
-            Box::into_pin(connection),
-            first_byte,
-            sender.send_request(request),
-        )
-        .await?
+        let handshake = hyper::client::conn::http1::Builder::new().handshake(io);
+        let (mut sender, connection) = within(connect_timeout, handshake).await?;
+        drive(connection, first_byte, sender.send_request(request)).await?
     };
     let mut between_bytes = tokio::time::interval(between);
     between_bytes.reset();
@@ -326,16 +307,29 @@ where
     ))
 }
 
+/// A handshake that must finish within `limit`.
+async fn within<T>(
+    limit: Duration,
+    handshake: impl Future<Output = Result<T, hyper::Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(limit, handshake)
+        .await
+        .map_err(|_| Error::ConnectionTimeout)?
+        .map_err(Error::from)
+}
+
 /// Waits for `response` within `first_byte` while driving `connection`;
 /// the response and what is left of the connection to drive.
 async fn drive<F>(
-    mut connection: Pin<Connection>,
+    connection: impl Future<Output = Result<(), hyper::Error>> + Send + 'static,
     first_byte: Duration,
     response: F,
 ) -> Result<(http::Response<hyper::body::Incoming>, Connection), Error>
 where
     F: Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>>,
 {
+    let connection: Connection = Box::new(async move { connection.await.map_err(Error::from) });
+    let mut connection = Box::into_pin(connection);
     let mut response = std::pin::pin!(response);
     let mut done = false;
     let waited = std::future::poll_fn(|cx| {
