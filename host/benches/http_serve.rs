@@ -115,6 +115,16 @@ fn wrk_with(url: &str, secs: u64, connections: u64, more: &[&str]) -> anyhow::Re
     }
 }
 
+/// One row per load: its name, req/s, p50 and p99.
+fn print_rows(rows: &[(&str, Load)]) {
+    for (name, load) in rows {
+        println!(
+            "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
+            load.requests_per_sec, load.p50_ms, load.p99_ms
+        );
+    }
+}
+
 fn median(mut runs: Vec<Load>) -> Load {
     runs.sort_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
     runs[runs.len() / 2]
@@ -335,16 +345,11 @@ fn main() -> anyhow::Result<()> {
         "{:<44} {:>10} {:>9} {:>9}",
         "server", "req/s", "p50 ms", "p99 ms"
     );
-    for (name, load) in [
+    print_rows(&[
         ("baseline: bare wasmtime-wasi-http, pooled", bare),
         ("lattice-host: http-server provider -> hello", ours),
         ("lattice-host: hello, instance_reuse = 1000", reuse),
-    ] {
-        println!(
-            "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
-            load.requests_per_sec, load.p50_ms, load.p99_ms
-        );
-    }
+    ]);
     println!(
         "ratio lattice/baseline req/s: {:.3}; reuse/fresh: {:.3}",
         ours.requests_per_sec / bare.requests_per_sec,
@@ -407,17 +412,12 @@ fn main() -> anyhow::Result<()> {
         median(plain_new),
         median(tls_new),
     );
-    for (name, load) in [
+    print_rows(&[
         ("HTTP, keep-alive", plain),
         ("HTTPS, keep-alive", tls),
         ("HTTP, a connection per request", plain_new),
         ("HTTPS, a connection per request (handshakes)", tls_new),
-    ] {
-        println!(
-            "{name:<44} {:>10.0} {:>9.2} {:>9.2}",
-            load.requests_per_sec, load.p50_ms, load.p99_ms
-        );
-    }
+    ]);
     println!(
         "ratio HTTPS/HTTP req/s: keep-alive {:.3}; a connection per request {:.3}",
         tls.requests_per_sec / plain.requests_per_sec,
