@@ -226,6 +226,83 @@ async fn the_page_shows_hosts_an_actor_within_a_second_and_a_link_and_refuses_ac
     hosts::leave(west_lattice, west).await;
 }
 
+/// With `--tls-cert` and `--tls-key` the dashboard serves HTTPS with that
+/// certificate, and still answers only requests naming its own address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_the_dashboard_serves_https() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = lattice_tests::tls::TestCa::new("dashboard CA");
+    let (cert, key) = ca.leaf("dashboard");
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let (cert_arg, key_arg) = (
+        cert_path.display().to_string(),
+        key_path.display().to_string(),
+    );
+    let dashboard = Dashboard::start(
+        &nats.url(),
+        &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
+    );
+    assert!(
+        dashboard.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        dashboard.url
+    );
+    let port: u16 = dashboard
+        .address()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let own = format!("localhost:{port}");
+    let page = lattice_tests::tls::https_get(port, "/", &ca.pem, None, &[("host", &own)])
+        .await
+        .unwrap();
+    assert_eq!((page.status, page.server_cn.as_str()), (200, "dashboard"));
+    assert!(
+        page.body.contains("name=\"lattice-token\""),
+        "{}",
+        page.body
+    );
+    let snapshot =
+        lattice_tests::tls::https_get(port, "/api/snapshot", &ca.pem, None, &[("host", &own)])
+            .await
+            .unwrap();
+    assert_eq!(snapshot.status, 200, "{}", snapshot.body);
+    let parts: Value = serde_json::from_str(&snapshot.body).unwrap();
+    assert!(parts.get("hosts").is_some(), "{parts}");
+    // Another name in Host is refused, pointing at the HTTPS address.
+    let other = lattice_tests::tls::https_get(port, "/", &ca.pem, None, &[("host", "localhost")])
+        .await
+        .unwrap();
+    assert_eq!(other.status, 403);
+    assert!(other.body.contains("https://127.0.0.1:"), "{}", other.body);
+    // A key that is not the certificate's is refused before the lattice
+    // is contacted, naming the file.
+    let (_, other_key) = ca.leaf("other");
+    std::fs::write(&key_path, other_key).unwrap();
+    let refused = lattice_tests::process::lattice_ctl()
+        .args([
+            "ui",
+            "--listen",
+            "127.0.0.1:0",
+            "--nats-url",
+            "nats://127.0.0.1:1",
+        ])
+        .args(["--tls-cert", &cert_arg, "--tls-key", &key_arg])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&key_arg) && stderr.contains("does not match the certificate"),
+        "{stderr}"
+    );
+}
+
 /// The token the page carries.
 async fn page_token(client: &HttpClient, dashboard: &Dashboard) -> String {
     let page = client.get_reply(&dashboard.url).await;

@@ -72,12 +72,47 @@ async fn https_to_a_private_ca_speaks_http2_with_its_ca_and_fails_cleanly_withou
         .assert_error(502, "TlsCertificateError");
     host.shutdown(std::time::Duration::from_secs(1)).await;
 
-    // A CA file that is not one is refused when the link is put.
+    // The host's CA bundle (`--http-ca-file`) is trusted on every link,
+    // one without a ca_file of its own included.
+    let host = lattice_host::Host::new(lattice_host::HostConfig {
+        http_ca_file: Some(ca.clone().into()),
+        ..hosts::config_with(hosts::unsigned_allowed(), Default::default())
+    })
+    .unwrap();
+    host.apply(&manifest_with(
+        "http_fetch",
+        &[("allowed_hosts", "localhost")],
+    ))
+    .await
+    .unwrap();
+    http_client::get(&format!("{}?url={target}", hosts::first_url(&host)))
+        .await
+        .assert_answer(200, "upstream ok over HTTP/2.0");
+    host.shutdown(std::time::Duration::from_secs(1)).await;
+
+    // A CA file that is not one is refused when the link is put...
     let manifest = manifest_with("http_fetch", &[("ca_file", "/etc/hostname")]);
     let host = hosts::dev_host();
     let error = host.apply(&manifest).await.unwrap_err().to_string();
     assert!(error.contains("ca_file /etc/hostname"), "{error}");
     host.shutdown(std::time::Duration::from_secs(1)).await;
+    // ...and the host's when the host starts, in one line.
+    let hello = dir.path().join("hello.toml");
+    let text = hosts::hello_manifest(&fixtures::wasm("hello"), "127.0.0.1:0");
+    std::fs::write(&hello, text).unwrap();
+    let refused = lattice_tests::process::lattice_ctl()
+        .args(["up", "--no-cache", "--allow-unsigned"])
+        .args(["--http-ca-file", "/etc/hostname"])
+        .arg(&hello)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: --http-ca-file /etc/hostname: holds no certificate",
+        "{stderr}"
+    );
 }
 
 /// Components built at the oldest wasi:http a toolchain emits (0.2.0,
@@ -165,6 +200,27 @@ async fn egress_goes_only_where_allowed_hosts_names() {
             .assert_answer(200, "upstream ok");
         host.shutdown(std::time::Duration::from_secs(1)).await;
     }
+    // Redirects are not followed for the actor: each hop it follows is a
+    // request of its own, checked like the first. Within the list a hop
+    // goes through; out of it, to the metadata address or to a name not
+    // listed, it is refused.
+    let host = hosts::applied(&manifest_of("http_fetch", Some(&upstream))).await;
+    let via = |to: &str| {
+        let fixture = hosts::first_url(&host);
+        format!("{fixture}?url=http://{upstream}/redirect?to={to}")
+    };
+    http_client::get(&via(&format!("http://{upstream}/ok")))
+        .await
+        .assert_answer(200, "upstream ok");
+    for out in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://example.com/",
+    ] {
+        http_client::get(&via(out))
+            .await
+            .assert_error(502, "HttpRequestDenied");
+    }
+    host.shutdown(std::time::Duration::from_secs(1)).await;
     // A bad rule is refused when the link is put, naming it.
     let manifest = manifest_of("http_fetch", Some("ftp://files.example.com"));
     let host = hosts::dev_host();

@@ -140,4 +140,8 @@ pub struct HostConfig {
     /// `egress` setting of the built-in `http-client` providers this host
     /// runs, unless a provider sets its own.
     pub egress_allow: bool,
+    /// A PEM bundle of CA roots the built-in `http-client` providers
+    /// this host runs trust for every link, besides the system's
+    /// (`--http-ca-file`), unless a provider sets its own `ca_file`.
+    pub http_ca_file: Option<std::path::PathBuf>,
 }

@@ -220,7 +220,8 @@ impl Drop for Browser {
 /// `lattice-ctl ui` serving the dashboard of lattice `default`.
 pub struct Dashboard {
     child: Child,
-    /// Where it serves, `http://127.0.0.1:PORT/`.
+    /// Where it serves, `http://127.0.0.1:PORT/` (`https` with a
+    /// certificate).
     pub url: String,
     stderr: crate::process::CapturedStderr,
 }
@@ -248,7 +249,11 @@ impl Dashboard {
 
     /// `127.0.0.1:PORT`.
     pub fn address(&self) -> &str {
-        self.origin().trim_start_matches("http://")
+        let origin = self.origin();
+        origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .unwrap_or(origin)
     }
 }
 

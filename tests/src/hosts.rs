@@ -25,7 +25,12 @@ pub fn host(trust: TrustPolicy, cache: Option<&Path>) -> Host {
 
 /// A host with `trust` and `runtime`, no identity or labels of its own.
 pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
-    Host::new(HostConfig {
+    Host::new(config_with(trust, runtime)).expect("a test host starts")
+}
+
+/// The configuration [`host_with`] starts a host with.
+pub fn config_with(trust: TrustPolicy, runtime: RuntimeConfig) -> HostConfig {
+    HostConfig {
         trust,
         identity: Default::default(),
         labels: Default::default(),
@@ -34,8 +39,8 @@ pub fn host_with(trust: TrustPolicy, runtime: RuntimeConfig) -> Host {
         secret_dirs: Vec::new(),
         payload_budget: None,
         egress_allow: false,
-    })
-    .expect("a test host starts")
+        http_ca_file: None,
+    }
 }
 
 /// A host with `trust` that pulls from registries as `registries` says,

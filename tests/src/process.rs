@@ -67,10 +67,15 @@ pub fn printed_url(child: &mut Child) -> (String, String) {
             .next()
             .expect("the process ended before printing a URL")
             .expect("its output is text");
-        if let Some(rest) = line.trim().strip_prefix("http://") {
-            let url = format!("http://{}", rest.split_whitespace().next().expect("a URL"));
+        let line = line.trim();
+        let scheme = ["http://", "https://"]
+            .into_iter()
+            .find(|scheme| line.starts_with(scheme));
+        if let Some(scheme) = scheme {
+            let rest = &line[scheme.len()..];
+            let url = format!("{scheme}{}", rest.split_whitespace().next().expect("a URL"));
             std::thread::spawn(move || lines.for_each(drop));
-            return (url, line);
+            return (url, line.to_string());
         }
     }
 }

@@ -240,10 +240,10 @@ pub async fn https_get(
             .map_err(|e| format!("http/1.1: {e}"))?;
         tokio::spawn(connection);
         let (mut parts, body) = request.into_parts();
-        parts.headers.insert(
-            http::header::HOST,
-            http::HeaderValue::from_static("localhost"),
-        );
+        parts
+            .headers
+            .entry(http::header::HOST)
+            .or_insert(http::HeaderValue::from_static("localhost"));
         parts.uri = path
             .parse()
             .map_err(|e: http::uri::InvalidUri| e.to_string())?;

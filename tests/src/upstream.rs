@@ -1,6 +1,6 @@
 //! A tiny upstream HTTP server on loopback for outgoing-HTTP tests:
 //! `/ok` answers `upstream ok` at once, `/slow` after 3 s, `/big` with
-//! 2 MiB of `x`.
+//! 2 MiB of `x`, `/redirect?to=URL` with a 302 to `URL`.
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
@@ -25,6 +25,15 @@ pub fn start() -> String {
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
+                let mut stream = stream;
+                if let Some((_, to)) = request_line.split_once("/redirect?to=") {
+                    let to = to.split_whitespace().next().unwrap_or_default();
+                    let head = format!(
+                        "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    return;
+                }
                 let body = if request_line.contains("/slow") {
                     std::thread::sleep(Duration::from_secs(3));
                     b"upstream ok".to_vec()
@@ -33,7 +42,6 @@ pub fn start() -> String {
                 } else {
                     b"upstream ok".to_vec()
                 };
-                let mut stream = stream;
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()

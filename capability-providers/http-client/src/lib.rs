@@ -34,7 +34,7 @@ use wasmtime_wasi_http::{Error, RequestOptions};
 pub const KIND: &str = "http-client";
 
 pub use egress::{Denied, Egress};
-pub use sender::{send as send_streaming, SendError, Tls};
+pub use sender::{ca_bundle, send as send_streaming, SendError, Tls};
 
 /// The outgoing HTTP provider: each link's config holds its timeouts and
 /// its `allowed_hosts`; the provider's own `egress` setting is what a link
@@ -42,6 +42,9 @@ pub use sender::{send as send_streaming, SendError, Tls};
 pub struct HttpClientProvider {
     calls: Arc<dyn ProviderCalls>,
     default_allow: bool,
+    /// CA roots every link trusts besides the system's: the provider's
+    /// `ca_file` (a host's `--http-ca-file`).
+    ca_file: Option<String>,
     /// Each link's policy, made when the link is put (its `ca_file` read
     /// then) and kept while its config stays the same.
     policies: std::sync::Mutex<std::collections::HashMap<LinkKey, (Link, OutgoingPolicy)>>,
@@ -65,11 +68,12 @@ pub struct OutgoingPolicy {
 impl HttpClientProvider {
     /// The provider; `egress = "allow"` in `context`'s config lets links
     /// without `allowed_hosts` reach any public address, anything else
-    /// denies them.
+    /// denies them; its `ca_file` names CA roots every link trusts.
     pub fn new(context: ProviderContext) -> Self {
         Self {
             calls: context.calls,
             policies: std::sync::Mutex::default(),
+            ca_file: context.config.get("ca_file").cloned(),
             default_allow: context
                 .config
                 .get("egress")
@@ -102,7 +106,8 @@ impl HttpClientProvider {
     fn make_policy(&self, link: &Link) -> Result<OutgoingPolicy, String> {
         let egress =
             Egress::of(link, self.default_allow).map_err(|e| format!("link {link}: {e}"))?;
-        let tls = Tls::of(link).map_err(|e| format!("link {link}: {e}"))?;
+        let tls =
+            Tls::of(link, self.ca_file.as_deref()).map_err(|e| format!("link {link}: {e}"))?;
         let (calls, reported) = (self.calls.clone(), link.clone());
         Ok(OutgoingPolicy {
             timeouts: Timeouts::of(link),

@@ -66,7 +66,28 @@ fn base_roots() -> &'static rustls::RootCertStore {
     })
 }
 
-/// How a link's requests speak TLS: the base roots plus its `ca_file`.
+/// The CA roots in the PEM bundle at `path`.
+///
+/// # Errors
+///
+/// The file cannot be read, or holds something other than certificates,
+/// or none: one line naming `setting` (`ca_file`, say) and the file.
+pub fn ca_bundle(
+    setting: &str,
+    path: &str,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{setting} {path}: cannot be read: {e}"))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{setting} {path}: not a PEM certificate bundle: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{setting} {path}: holds no certificate"));
+    }
+    Ok(certs)
+}
+
+/// How a link's requests speak TLS: the base roots plus the provider's
+/// `ca_file` and the link's.
 #[derive(Clone)]
 pub struct Tls(Arc<rustls::ClientConfig>);
 
@@ -77,27 +98,25 @@ impl std::fmt::Debug for Tls {
 }
 
 impl Tls {
-    /// The TLS settings of `link`: `ca_file`, a PEM bundle of more roots.
+    /// The TLS settings of `link`: the system's roots, plus those in
+    /// `provider_ca_file` (the provider's, for every link) and in the
+    /// link's `ca_file`, PEM bundles.
     ///
     /// # Errors
     ///
-    /// The file cannot be read, or holds no certificate, named.
-    pub fn of(link: &Link) -> Result<Self, String> {
+    /// A file cannot be read, or holds no certificate, named.
+    pub fn of(link: &Link, provider_ca_file: Option<&str>) -> Result<Self, String> {
         let mut roots = base_roots().clone();
-        if let Some(path) = link.config("ca_file") {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("ca_file {path}: cannot be read: {e}"))?;
-            let mut added = 0;
-            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-                let cert =
-                    cert.map_err(|e| format!("ca_file {path}: not a PEM certificate bundle: {e}"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("ca_file {path}: a certificate is not a CA root: {e}"))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(format!("ca_file {path}: holds no certificate"));
+        let bundles = [
+            ("the provider's ca_file", provider_ca_file),
+            ("ca_file", link.config("ca_file")),
+        ];
+        for (setting, path) in bundles {
+            let Some(path) = path else { continue };
+            for cert in ca_bundle(setting, path)? {
+                roots.add(cert).map_err(|e| {
+                    format!("{setting} {path}: a certificate is not a CA root: {e}")
+                })?;
             }
         }
         let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -194,6 +194,10 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_EGRESS", value_enum, default_value_t = Egress::Deny)]
     pub egress: Egress,
 
+    /// PEM bundle of CA roots that actors' outgoing HTTPS trusts on every link, besides the system's (a link adds more with ca_file); the built-in http-client providers' default
+    #[arg(long, env = "LATTICE_HTTP_CA_FILE", value_name = "FILE")]
+    pub http_ca_file: Option<PathBuf>,
+
     /// How often the lattice's apps are reconciled, in milliseconds (one host at a time does it; a silent host's replicas move after 3 periods)
     #[arg(long, env = "LATTICE_RECONCILE_MS", default_value_t = 2000, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(50..=600_000))]
@@ -257,6 +261,7 @@ impl std::fmt::Debug for HostArgs {
             .field("allowed_dirs", &self.allowed_dirs)
             .field("secret_dirs", &self.secret_dirs)
             .field("egress", &self.egress)
+            .field("http_ca_file", &self.http_ca_file)
             .field("max_reference_mib", &self.max_reference_mib)
             .field("payload_budget_mib", &self.payload_budget_mib)
             .field("reconcile_ms", &self.reconcile_ms)
@@ -277,12 +282,17 @@ impl HostArgs {
         for dir in &self.secret_dirs {
             existing_dir("--secret-dir", dir)?;
         }
+        if let Some(path) = &self.http_ca_file {
+            lattice_provider_http_client::ca_bundle("--http-ca-file", &path.display().to_string())
+                .map_err(anyhow::Error::msg)?;
+        }
         Ok(HostConfig {
             identity,
             labels: self.labels.iter().cloned().collect(),
             registries: self.registry.options()?,
             secret_dirs: self.secret_dirs.clone(),
             egress_allow: self.egress == Egress::Allow,
+            http_ca_file: self.http_ca_file.clone(),
             payload_budget: Some(
                 usize::try_from(self.payload_budget_mib)
                     .unwrap_or(usize::MAX)

@@ -130,6 +130,8 @@ struct HostInner {
     secret_dirs: Vec<std::path::PathBuf>,
     /// The built-in http-client providers' egress default (`--egress`).
     egress_allow: bool,
+    /// The built-in http-client providers' CA bundle (`--http-ca-file`).
+    http_ca_file: Option<std::path::PathBuf>,
     /// What calls crossing the lattice may hold in memory at once.
     payload_budget: crate::budget::PayloadBudget,
     /// Held while a link from the lattice is stored and delivered, so that
@@ -218,6 +220,7 @@ impl Host {
                 named_config: Arc::default(),
                 secret_dirs: config.secret_dirs.clone(),
                 egress_allow: config.egress_allow,
+                http_ca_file: config.http_ca_file.clone(),
                 payload_budget: crate::budget::PayloadBudget::new(
                     config
                         .payload_budget

@@ -105,10 +105,17 @@ impl super::Host {
             ),
         })?;
         let mut config = spec.config.clone();
-        if built_in.kind == lattice_provider_http_client::KIND && self.inner.egress_allow {
-            config
-                .entry("egress".to_string())
-                .or_insert_with(|| "allow".to_string());
+        if built_in.kind == lattice_provider_http_client::KIND {
+            if self.inner.egress_allow {
+                config
+                    .entry("egress".to_string())
+                    .or_insert_with(|| "allow".to_string());
+            }
+            if let Some(path) = &self.inner.http_ca_file {
+                config
+                    .entry("ca_file".to_string())
+                    .or_insert_with(|| path.display().to_string());
+            }
         }
         let capability = (built_in.build)(ProviderContext {
             id: spec.id.clone(),

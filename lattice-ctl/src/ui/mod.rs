@@ -59,6 +59,12 @@ pub struct UiArgs {
     /// login: put your own access control in front of it
     #[arg(long)]
     pub allow_remote: bool,
+    /// Serve the dashboard over HTTPS with this certificate (PEM, with --tls-key; read again when it changes)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// How apps applied from the page reach registries (to check their references)
     #[command(flatten)]
     pub registry: lattice_oci::args::RegistryArgs,
@@ -72,9 +78,21 @@ pub async fn run(conn: &ConnArgs, args: &UiArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
+    let stop = CancellationToken::new();
+    // The certificate is checked before the lattice is contacted.
+    let tls = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| {
+            let files = lattice_provider_http_server::tls::TlsFiles::new(cert, key);
+            lattice_provider_http_server::tls::single(&files, stop.clone())
+        })
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let client = LatticeClient::connect(conn).await?;
     let lattice = client.subjects().lattice().to_string();
-    let stop = CancellationToken::new();
     let (feed, hints) = feed::Feed::start(client.nats(), client.subjects(), stop.clone())
         .await
         .with_context(|| format!("cannot follow the events of lattice {lattice}"))?;
@@ -98,6 +116,7 @@ pub async fn run(conn: &ConnArgs, args: &UiArgs) -> anyhow::Result<()> {
             actions,
         },
         stop.clone(),
+        tls,
     )
     .await?;
     if !bound.ip().is_loopback() {
@@ -110,7 +129,7 @@ pub async fn run(conn: &ConnArgs, args: &UiArgs) -> anyhow::Result<()> {
     } else {
         "read-only"
     };
-    println!("Lattice dashboard of lattice {lattice} ({mode})\n  http://{bound}/");
+    println!("Lattice dashboard of lattice {lattice} ({mode})\n  {scheme}://{bound}/");
     println!("Press Ctrl-C to stop.");
     let _ = tokio::signal::ctrl_c().await;
     stop.cancel();

@@ -19,8 +19,9 @@
 //! content security policy.
 //!
 //! The router is served by our own accept loop rather than `axum::serve`,
-//! for what that lacks: at most [`MAX_CONNECTIONS`] connections at once and
-//! a deadline on reading a request's head.
+//! for what that lacks: at most [`MAX_CONNECTIONS`] connections at once, a
+//! deadline on reading a request's head (and on the TLS handshake), and
+//! HTTPS when given a certificate (read again when its files change).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -93,6 +94,8 @@ pub struct Dashboard {
 struct Shared {
     dashboard: Dashboard,
     index: String,
+    /// `http` or `https`: what the page's own origin starts with.
+    scheme: &'static str,
     /// `Host` values accepted; `None`: any (listening beyond loopback).
     hosts: Option<Vec<String>>,
 }
@@ -133,7 +136,8 @@ fn index(page: &Page) -> String {
         .replace("{{actions}}", if page.allow_actions { "on" } else { "off" })
 }
 
-/// Serves `dashboard` on `listen` until `stop`; the address bound.
+/// Serves `dashboard` on `listen` until `stop`, over HTTPS when given
+/// `tls`; the address bound.
 ///
 /// # Errors
 ///
@@ -142,6 +146,7 @@ pub async fn serve(
     listen: SocketAddr,
     dashboard: Dashboard,
     stop: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -160,6 +165,7 @@ pub async fn serve(
         index: index(&dashboard.page),
         dashboard,
         hosts,
+        scheme: if tls.is_some() { "https" } else { "http" },
     }));
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
@@ -180,8 +186,18 @@ pub async fn serve(
                 },
             };
             let service = hyper_util::service::TowerToHyperService::new(router.clone());
-            let stop = stop.clone();
+            let (stop, tls) = (stop.clone(), tls.clone());
             tokio::spawn(async move {
+                let stream: Box<dyn Connection> = match tls {
+                    None => Box::new(stream),
+                    Some(acceptor) => {
+                        let handshake = acceptor.accept(stream);
+                        match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+                            Ok(Ok(stream)) => Box::new(stream),
+                            _ => return,
+                        }
+                    }
+                };
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -202,6 +218,11 @@ pub async fn serve(
     });
     Ok(bound)
 }
+
+/// A client's connection, plain or TLS.
+trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
 /// The routes, behind the `Host` check and the security headers.
 fn router(shared: Arc<Shared>) -> Router {
@@ -260,8 +281,9 @@ async fn only_own_address(
             return ApiError(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "request for host {:?} refused: open the dashboard at http://{home}/",
-                    shown(host)
+                    "request for host {:?} refused: open the dashboard at {}://{home}/",
+                    shown(host),
+                    shared.scheme
                 ),
             )
             .into_response();
@@ -339,7 +361,7 @@ async fn act(
     }
     if let Some(origin) = header_text(&headers, header::ORIGIN) {
         let host = header_text(&headers, header::HOST).unwrap_or_default();
-        if origin != format!("http://{host}") {
+        if origin != format!("{}://{host}", shared.scheme) {
             return Err(ApiError(
                 StatusCode::FORBIDDEN,
                 format!(
