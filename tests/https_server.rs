@@ -188,6 +188,21 @@ async fn client_certificates_are_required_where_a_link_names_their_ca() {
     .unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["x-echo-client-subject"], "CN=alice");
+    // As RFC 4514 writes it, the last RDN first and the characters that
+    // would end a value escaped: a common name cannot pass for more
+    // attributes.
+    let (forger, forger_key) = clients.leaf_with("eve,O=admins", |params| {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Acme");
+    });
+    let reply = https_get(port, "/", &servers.pem, Some((&forger, &forger_key)), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.headers["x-echo-client-subject"],
+        "O=Acme,CN=eve\\,O=admins"
+    );
     host.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -7,6 +7,7 @@
 //! (checked every [`RELOAD_EVERY`]): connections open keep their session,
 //! new ones get the new certificate.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -16,6 +17,7 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use x509_parser::asn1_rs::ToDer as _;
 
 /// The request header carrying a verified client certificate's subject;
 /// whatever a client sends under this name is removed first.
@@ -258,11 +260,69 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The subject of a verified client certificate, as text.
+/// The subject of a verified client certificate as RFC 4514 text, as
+/// nginx's `$ssl_client_s_dn` gives it: the last RDN first, attributes by
+/// their short names (`CN=alice,O=Acme,C=NL`), and in values the
+/// characters that would end one escaped, so a common name holding
+/// `,O=admins` cannot pass for another attribute.
 pub fn subject_of(certificate: &CertificateDer<'_>) -> Option<String> {
-    x509_parser::parse_x509_certificate(certificate)
-        .ok()
-        .map(|(_, parsed)| parsed.subject().to_string())
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).ok()?;
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = parsed
+        .subject()
+        .iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attribute| {
+                    let oid = attribute.attr_type();
+                    let name = x509_parser::objects::oid2abbrev(oid, registry)
+                        .map_or_else(|_| oid.to_id_string(), str::to_string);
+                    let value = match attribute.as_str() {
+                        Ok(text) => rfc4514_escaped(text),
+                        // Not text: the value's DER, in hex.
+                        Err(_) => format!(
+                            "#{}",
+                            attribute
+                                .attr_value()
+                                .to_der_vec()
+                                .map(|der| der
+                                    .iter()
+                                    .map(|b| format!("{b:02x}"))
+                                    .collect::<String>())
+                                .unwrap_or_default()
+                        ),
+                    };
+                    format!("{name}={value}")
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    Some(rdns.into_iter().rev().collect::<Vec<_>>().join(","))
+}
+
+/// `value` escaped as an RFC 4514 attribute value.
+fn rfc4514_escaped(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut escaped = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            '#' if i == 0 => escaped.push_str("\\#"),
+            ' ' if i == 0 || i == last => escaped.push_str("\\ "),
+            c if c.is_control() => {
+                let mut bytes = [0u8; 4];
+                for b in c.encode_utf8(&mut bytes).bytes() {
+                    let _ = write!(escaped, "\\{b:02x}");
+                }
+            }
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// Serves `files`' certificate alone, read again when the files change
