@@ -58,11 +58,12 @@ fn two_versions(dir: &std::path::Path) -> (String, String) {
     (v1, v2.display().to_string())
 }
 
+/// The app's status once a host reconciled it (`None` before: pending).
 async fn status(url: &str, app: &str) -> Option<AppStatus> {
     let out = ctl(url, &["app", "status", app, "-o", "json"]);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    (out.status.success() && json["state"] != "pending")
+        .then(|| serde_json::from_value(json).unwrap())
 }
 
 fn running_hello(hosts: &[&Host]) -> Vec<String> {
@@ -231,7 +232,30 @@ async fn a_new_version_rolls_out_and_an_old_one_comes_back() {
         !refused.status.success() && stderr.contains("app shop: no version 9 (kept: 1, 2)"),
         "{stderr}"
     );
+    // The file of the current version applied again changes nothing.
+    let again = ok(&ctl(
+        &url,
+        &[
+            "apply",
+            &write_app(dir.path(), "v1", &hello_app(&v1, "{ replicas = 1 }")),
+        ],
+    ));
+    assert!(again.contains("app shop unchanged: version 1"), "{again}");
+    let listed = ok(&ctl(&url, &["get", "apps"]));
+    assert!(listed.contains("1,2"), "no third version kept: {listed}");
     hosts::leave(lattice, host).await;
+    // With no host left to reconcile it, a new app is pending: said, and
+    // not an error.
+    let idle = hello_app(&v1, "{ replicas = 1 }").replace("name = \"shop\"", "name = \"idle\"");
+    ok(&ctl(
+        &url,
+        &["apply", &write_app(dir.path(), "idle", &idle)],
+    ));
+    let pending = ok(&ctl(&url, &["app", "status", "idle"]));
+    assert!(
+        pending.contains("app idle version 1: pending: no host has reconciled it yet"),
+        "{pending}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -87,8 +87,49 @@ fn keys_gen_and_inspect_agree_and_inspect_never_prints_the_seed() {
         String::from_utf8_lossy(&key.stdout).trim(),
         made["public_key"].as_str().unwrap()
     );
-    let again = ctl(&["keys", "gen", "cluster", "--seed-file", file_arg]);
-    assert!(!again.status.success(), "a seed file was overwritten");
+    // Asked again, it keeps the file and its key, and says so; a file of
+    // another kind of key, or of no key, is refused.
+    let seed = std::fs::read_to_string(&file).unwrap();
+    let again = ctl(&[
+        "keys",
+        "gen",
+        "cluster",
+        "--seed-file",
+        file_arg,
+        "-o",
+        "json",
+    ]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(json(&again)["public_key"], made["public_key"]);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        seed,
+        "a seed file was overwritten"
+    );
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("holds a key of kind cluster already: kept"),
+        "{again:?}"
+    );
+    let other_kind = ctl(&["keys", "gen", "account", "--seed-file", file_arg]);
+    assert_eq!(
+        String::from_utf8_lossy(&other_kind.stderr).trim(),
+        format!("error: {file_arg}: holds a key of kind cluster, not account; name another file")
+    );
+    let not_a_seed = dir.path().join("notes.txt");
+    std::fs::write(&not_a_seed, "shopping list").unwrap();
+    let refused = ctl(&[
+        "keys",
+        "gen",
+        "cluster",
+        "--seed-file",
+        not_a_seed.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&not_a_seed).unwrap(),
+        "shopping list"
+    );
 
     let bad = ctl(&["keys", "gen", "wizard"]);
     assert!(!bad.status.success());

@@ -568,6 +568,8 @@ async fn forged_unsigned_tampered_late_and_replayed_invocations_are_refused() {
     );
     let e = send(ctl, forged).await.error.unwrap();
     assert!(e.message.contains("is not trusted here"), "{}", e.message);
+    // The refusal says how to fix it.
+    assert!(e.message.contains("--cluster-seed"), "{}", e.message);
 
     let unsigned = SignedInvocation {
         invocation: rmp_serde::to_vec_named(&invocation("hello", &trusted, "t-3", in_a_minute()))

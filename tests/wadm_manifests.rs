@@ -293,7 +293,8 @@ async fn wasmcloud_components_run_unchanged_from_a_wadm_manifest() {
     .await;
     assert_eq!(echoed, "echo: ping");
 
-    // Written back as wadm, it is the same app: applied again, version 2.
+    // Written back as wadm, it is the same app: applied again, it changes
+    // nothing.
     let written = succeeded(&ctl_at(
         &nats.url(),
         &["get", "app", "from-wasmcloud", "-o", "wadm"],
@@ -305,7 +306,10 @@ async fn wasmcloud_components_run_unchanged_from_a_wadm_manifest() {
     let again = dir.path().join("again.wadm.yaml");
     std::fs::write(&again, &written).unwrap();
     let reapplied = succeeded(&ctl_at(&nats.url(), &["apply", again.to_str().unwrap()]));
-    assert!(reapplied.contains("version 2 applied"), "{reapplied}");
+    assert!(
+        reapplied.contains("app from-wasmcloud unchanged: version 1"),
+        "{reapplied}"
+    );
     let toml = succeeded(&ctl_at(&nats.url(), &["get", "app", "from-wasmcloud"]));
     assert!(toml.contains("reference = \"keyvalue\""), "{toml}");
 

@@ -67,6 +67,8 @@ pub async fn apply(
     struct Applied<'a> {
         app: &'a str,
         version: u32,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        unchanged: bool,
     }
     match (file, manifest, rollback) {
         (Some(file), Some(manifest), None) => {
@@ -77,11 +79,21 @@ pub async fn apply(
                 );
             };
             let name = app.name;
-            let version = store_version(&state, &name, &manifest, registry).await?;
+            let Stored { version, unchanged } =
+                store_version(&state, &name, &manifest, registry).await?;
+            let said = if unchanged {
+                format!("app {name} unchanged: version {version}, the current one, holds this manifest already")
+            } else {
+                format!("app {name} version {version} applied; `lattice-ctl app status {name}` shows where it runs")
+            };
             done(
                 format,
-                &Applied { app: &name, version },
-                &format!("app {name} version {version} applied; `lattice-ctl app status {name}` shows where it runs"),
+                &Applied {
+                    app: &name,
+                    version,
+                    unchanged,
+                },
+                &said,
             )
         }
         (None, _, Some((name, version))) => {
@@ -97,7 +109,11 @@ pub async fn apply(
             .await?;
             done(
                 format,
-                &Applied { app: name, version },
+                &Applied {
+                    app: name,
+                    version,
+                    unchanged: false,
+                },
                 &format!("app {name} back at version {version}"),
             )
         }
@@ -171,14 +187,24 @@ pub async fn show(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result
     Ok(())
 }
 
+/// What storing an app's manifest did.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stored {
+    /// The app's version holding the manifest.
+    pub version: u32,
+    /// Whether that was already the current version (nothing stored).
+    pub unchanged: bool,
+}
+
 /// Stores `manifest` as the next version of app `name` once its registry
-/// references resolve; the version.
+/// references resolve, unless the current version holds the same
+/// manifest already.
 pub async fn store_version(
     state: &lattice_client::state::LatticeState,
     name: &str,
     manifest: &Manifest,
     registry: &RegistryArgs,
-) -> anyhow::Result<u32> {
+) -> anyhow::Result<Stored> {
     check_artifacts(name, manifest, registry).await?;
     state
         .update_apps(|apps| {
@@ -186,7 +212,17 @@ pub async fn store_version(
                 current: 0,
                 versions: Vec::new(),
             });
-            Ok(app.push(manifest.clone(), now_ms()))
+            let current = app.versions.iter().find(|v| v.version == app.current);
+            if current.is_some_and(|v| v.manifest == *manifest) {
+                return Ok(Stored {
+                    version: app.current,
+                    unchanged: true,
+                });
+            }
+            Ok(Stored {
+                version: app.push(manifest.clone(), now_ms()),
+                unchanged: false,
+            })
         })
         .await?
         .map_err(|reason| anyhow::anyhow!("app {name}: {reason}"))
@@ -290,7 +326,28 @@ pub async fn list(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
 pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Result<()> {
     let (state, app) = app_named(conn, name).await?;
     let Some(status) = state.app_status(name).await? else {
-        bail!("app {name}: no host has reconciled it yet (is a host of this lattice running?)");
+        // Just applied: the hosts reconcile it at their next pass.
+        // The shape of a status, with nothing placed yet.
+        #[derive(Serialize)]
+        struct Pending<'a> {
+            app: &'a str,
+            version: u32,
+            state: &'static str,
+            components: [(); 0],
+            converged: bool,
+        }
+        let pending = Pending {
+            app: name,
+            version: app.current,
+            state: "pending",
+            components: [],
+            converged: false,
+        };
+        return done(
+            format,
+            &pending,
+            &format!("app {name} version {}: pending: no host has reconciled it yet (a running host does within its --reconcile-ms, 2 s by default)", app.current),
+        );
     };
     let short = |host: &str| {
         host.get(..8)

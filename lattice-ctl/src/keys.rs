@@ -1,5 +1,6 @@
 //! `lattice-ctl keys`: make and inspect nkeys.
 
+use anyhow::Context as _;
 use lattice_interfaces::claims::KeyKind;
 use serde::Serialize;
 
@@ -13,13 +14,20 @@ struct Generated {
 
 /// `keys gen KIND [--seed-file FILE]`: prints a new key's public key and
 /// seed, or writes the seed to a new file only its owner can read and
-/// prints the public key.
+/// prints the public key. A seed file that exists already holding a key
+/// of that kind is kept: its public key is printed (so walk-throughs and
+/// scripts can run again); holding anything else, it is refused.
 pub fn generate(
     kind: KeyKind,
     seed_file: Option<&std::path::Path>,
     format: Format,
 ) -> anyhow::Result<()> {
-    let pair = kind.generate();
+    let existing = seed_file
+        .filter(|path| path.exists())
+        .map(|path| existing_seed(kind, path))
+        .transpose()?;
+    let kept = existing.is_some();
+    let pair = existing.unwrap_or_else(|| kind.generate());
     let generated = Generated {
         public_key: pair.public_key(),
         seed: pair
@@ -27,7 +35,14 @@ pub fn generate(
             .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?,
     };
     if let Some(path) = seed_file {
-        write_secret(path, &generated.seed)?;
+        if !kept {
+            write_secret(path, &generated.seed)?;
+        } else {
+            eprintln!(
+                "note: {} holds a key of kind {kind} already: kept, its public key below (delete the file for a new key)",
+                path.display()
+            );
+        }
         #[derive(Serialize)]
         struct Written<'a> {
             public_key: &'a str,
@@ -56,6 +71,25 @@ pub fn generate(
             ("Seed", generated.seed.clone()),
         ],
     )
+}
+
+/// The key of kind `kind` in the seed file at `path`.
+fn existing_seed(kind: KeyKind, path: &std::path::Path) -> anyhow::Result<nkeys::KeyPair> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{shown}: exists and cannot be read"))?;
+    let pair = nkeys::KeyPair::from_seed(text.trim()).map_err(|_| {
+        anyhow::anyhow!(
+            "{shown}: exists and holds no nkeys seed; name another file, or move it away"
+        )
+    })?;
+    if KeyKind::of(&pair) != Some(kind) {
+        anyhow::bail!(
+            "{shown}: holds a key of kind {}, not {kind}; name another file",
+            KeyKind::of(&pair).map_or_else(|| "different".to_string(), |k| k.to_string())
+        );
+    }
+    Ok(pair)
 }
 
 #[derive(Serialize)]

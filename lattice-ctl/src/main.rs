@@ -167,8 +167,9 @@ enum Command {
     ///
     /// Read-only unless --allow-actions; on 127.0.0.1:8844 unless --listen.
     Ui(ui::UiArgs),
-    /// Delete every link, named config and claims record of the lattice,
-    /// straight from its state bucket: works with no host running.
+    /// Delete every link, named config, claims record and app of the
+    /// lattice, straight from its state bucket: works with no host running.
+    /// What runs keeps running (stop it, or stop its hosts)
     Reset {
         /// Yes, delete them
         #[arg(long)]

@@ -434,7 +434,7 @@ impl Verifier {
         let key = match &invocation.grant {
             None => self.trusted.get(&invocation.cluster_key).ok_or_else(|| {
                 refuse(format!(
-                    "cluster key {:?} is not trusted here",
+                    "cluster key {:?} is not trusted here: start the hosts of a lattice with the same --cluster-seed, or add this key to the callee's --cluster-issuer",
                     lattice_interfaces::shown(&invocation.cluster_key)
                 ))
             })?,

@@ -85,9 +85,14 @@ pub async fn get_claims(conn: &ConnArgs, format: Format) -> anyhow::Result<()> {
     )
 }
 
-/// `link put`.
+/// `link put`. Its ends need not run anywhere yet (an app's links are put
+/// before its actors start): the message says when the link applies.
 pub async fn put_link(conn: &ConnArgs, link: Link, format: Format) -> anyhow::Result<()> {
-    send::<op::PutLink>(conn, None, &link, format, &format!("link {link} put")).await
+    let said = format!(
+        "link {link} put: it applies wherever {} runs, now or when it starts (`lattice-ctl get inventory` shows where)",
+        link.source
+    );
+    send::<op::PutLink>(conn, None, &link, format, &said).await
 }
 
 /// `link del SOURCE NS:PKG[/IFACE]`.

@@ -263,10 +263,14 @@ impl Actions {
                     )));
                 }
                 let state = self.client.state().await.map_err(failed)?;
-                let version = crate::apps::store_version(&state, &name, &manifest, &self.registry)
+                let stored = crate::apps::store_version(&state, &name, &manifest, &self.registry)
                     .await
                     .map_err(failed)?;
-                Ok(format!("app {name} version {version} applied"))
+                Ok(if stored.unchanged {
+                    format!("app {name} unchanged at version {}", stored.version)
+                } else {
+                    format!("app {name} version {} applied", stored.version)
+                })
             }
             "app.del" => {
                 let DeleteAppBody { name } = body(action, request)?;

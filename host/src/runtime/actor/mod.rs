@@ -523,9 +523,9 @@ impl Actor {
             CallFailure::Trap(_, Some(size)) => self.error(
                 ErrorKind::Failed,
                 format_args!(
-                    "exceeded its memory limit of {} MiB (tried to grow to {} MiB)",
-                    self.limits.memory_limit >> 20,
-                    size >> 20
+                    "exceeded its memory limit of {} (tried to grow to {})",
+                    mib(self.limits.memory_limit),
+                    mib(size)
                 ),
             ),
             CallFailure::Trap(error, None) => match error.downcast_ref::<wasmtime::Trap>() {
@@ -558,4 +558,25 @@ fn exports_interface(exports: &[String], interface: &str) -> bool {
                 .strip_prefix(interface)
                 .is_some_and(|rest| rest.starts_with('@'))
     })
+}
+
+/// `bytes` in MiB, with two decimals unless whole: a growth one page past
+/// a 64 MiB limit reads 64.06 MiB, not 64.
+fn mib(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        #[allow(clippy::cast_precision_loss)] // shown with two decimals
+        let mib = bytes as f64 / f64::from(1u32 << 20);
+        format!("{mib:.2} MiB")
+    }
+}
+
+#[cfg(test)]
+mod mib_tests {
+    #[test]
+    fn a_size_past_a_whole_mib_shows_its_fraction() {
+        assert_eq!(super::mib(64 << 20), "64 MiB");
+        assert_eq!(super::mib((64 << 20) + (64 << 10)), "64.06 MiB");
+    }
 }

@@ -398,7 +398,8 @@
     const W = 168; const H = 28; const GAP_X = 96; const GAP_Y = 14; const PAD = 8;
     const x = (n) => PAD + n.layer * (W + GAP_X);
     const y = (n) => PAD + n.row * (H + GAP_Y);
-    const width = PAD * 2 + layers.length * (W + GAP_X) - GAP_X;
+    // No links, no layers: an empty graph, never a negative width.
+    const width = PAD * 2 + Math.max(0, layers.length * (W + GAP_X) - GAP_X);
     const height = PAD * 2 + Math.max(1, ...layers.map((l) => (l ? l.length : 0))) * (H + GAP_Y) - GAP_Y;
     const labelled = links.length <= 40;
     const edges = links.map((l) => {
