@@ -71,3 +71,4 @@ mod traces;
 mod untrusted_input;
 mod wadm_manifests;
 mod wagi;
+mod walkthroughs;

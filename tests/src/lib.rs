@@ -27,6 +27,7 @@ pub mod redis;
 pub mod registry;
 pub mod tls;
 pub mod upstream;
+pub mod walkthrough;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -1,0 +1,496 @@
+//! The docs' walk-throughs, run as a user would run them.
+//!
+//! A walk-through is the part of a Markdown page between
+//! `<!-- walkthrough NAME: ports P1 P2 ...; copy DIR ... -->` and
+//! `<!-- /walkthrough -->`. Its code blocks run in order, in a fresh
+//! directory where `examples/` holds the repository's example folders
+//! (linked, or copied where `copy` names them), with this workspace's
+//! binaries first on `PATH`:
+//!
+//! - a ` ```sh ` block is commands, one per line. Those that serve until
+//!   stopped (`nats-server`, `lattice-host`, `lattice-ctl up`,
+//!   `lattice-ctl ui`) start in the background and are waited for (NATS
+//!   until its port answers, the others until they print `Press Ctrl-C`);
+//!   the rest must exit 0.
+//! - a ` ``` ` or ` ```console ` block is `$ COMMAND` lines, each followed
+//!   by the output it must print (standard output, then standard error).
+//!
+//! The ports the header lists are replaced by free ones everywhere: in the
+//! commands, the expected output and the copied folders' text files, so a
+//! walk-through neither needs those ports nor collides with a test.
+//! Expected output may hold `[..]` (any text within the line) and `...` on
+//! a line of its own (any lines); host ids (`N` and 55 more characters)
+//! match any host id, and lines naming host ids match in any order, as
+//! hosts are listed by id. A `curl` is tried again for up to 20 s until it
+//! prints what is expected, as a reader would when a link has not reached
+//! every host yet. Everything started is stopped at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// One walk-through of a page.
+#[derive(Debug, Clone)]
+pub struct Walkthrough {
+    /// Its name, from the header.
+    pub name: String,
+    /// The ports it names, replaced by free ones when it runs.
+    ports: Vec<u16>,
+    /// Folders of `examples/` it changes (copied, with ports replaced).
+    copies: Vec<String>,
+    /// Its blocks in order.
+    blocks: Vec<Block>,
+}
+
+#[derive(Debug, Clone)]
+enum Block {
+    /// Commands, one per line.
+    Commands(Vec<String>),
+    /// Commands each with the output it prints.
+    Console(Vec<(String, Vec<String>)>),
+}
+
+/// The walk-throughs in `markdown`.
+///
+/// # Panics
+///
+/// On a header without a name, or a walk-through that does not end: the
+/// page is wrong.
+pub fn parse(markdown: &str) -> Vec<Walkthrough> {
+    let mut walkthroughs = Vec::new();
+    let mut current: Option<Walkthrough> = None;
+    let mut lines = markdown.lines();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim();
+        if let Some(header) = trimmed
+            .strip_prefix("<!-- walkthrough ")
+            .and_then(|h| h.strip_suffix("-->"))
+        {
+            current = Some(header_of(header));
+            continue;
+        }
+        if trimmed == "<!-- /walkthrough -->" {
+            walkthroughs.push(current.take().expect("a /walkthrough closes a walkthrough"));
+            continue;
+        }
+        let Some(walkthrough) = current.as_mut() else {
+            continue;
+        };
+        let Some(fence) = trimmed.strip_prefix("```") else {
+            continue;
+        };
+        let body: Vec<String> = lines
+            .by_ref()
+            .take_while(|l| l.trim() != "```")
+            .map(str::to_string)
+            .collect();
+        match fence {
+            "sh" => walkthrough.blocks.push(Block::Commands(
+                body.into_iter().filter(|l| !l.trim().is_empty()).collect(),
+            )),
+            "" | "console" => walkthrough.blocks.push(Block::Console(console(&body))),
+            _ => {}
+        }
+    }
+    assert!(current.is_none(), "a walkthrough does not end");
+    walkthroughs
+}
+
+fn header_of(header: &str) -> Walkthrough {
+    let (name, rest) = header.split_once(':').unwrap_or((header, ""));
+    let mut walkthrough = Walkthrough {
+        name: name.trim().to_string(),
+        ports: Vec::new(),
+        copies: Vec::new(),
+        blocks: Vec::new(),
+    };
+    assert!(!walkthrough.name.is_empty(), "a walkthrough without a name");
+    for clause in rest.split(';') {
+        let mut words = clause.split_whitespace();
+        match words.next() {
+            Some("ports") => walkthrough
+                .ports
+                .extend(words.map(|p| p.parse::<u16>().expect("a port number"))),
+            Some("copy") => walkthrough.copies.extend(words.map(str::to_string)),
+            _ => {}
+        }
+    }
+    walkthrough
+}
+
+fn console(body: &[String]) -> Vec<(String, Vec<String>)> {
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in body {
+        if let Some(command) = line.strip_prefix("$ ") {
+            steps.push((command.to_string(), Vec::new()));
+        } else if let Some((_, expected)) = steps.last_mut() {
+            expected.push(line.clone());
+        }
+    }
+    for (_, expected) in &mut steps {
+        while expected.last().is_some_and(|l| l.trim().is_empty()) {
+            expected.pop();
+        }
+    }
+    steps
+}
+
+/// Whether `command` serves until stopped.
+fn serves(command: &str) -> bool {
+    let command = command.trim_start();
+    [
+        "nats-server",
+        "lattice-host",
+        "lattice-ctl up",
+        "lattice-ctl ui",
+    ]
+    .iter()
+    .any(|p| command.starts_with(p))
+}
+
+/// A walk-through being run: its directory, ports and what it started.
+struct Run {
+    dir: tempfile::TempDir,
+    ports: Vec<(u16, u16)>,
+    path: String,
+    background: Vec<(String, Child, crate::process::CapturedStderr)>,
+}
+
+impl Walkthrough {
+    /// Runs it from its first block to its last; panics naming the command
+    /// that failed or printed something else.
+    pub fn run(&self, repo: &Path, binaries: &Path) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ports: Vec<(u16, u16)> = self
+            .ports
+            .iter()
+            .map(|&p| (p, crate::free_port()))
+            .collect();
+        // curl prints no progress meter to a terminal; it would to a pipe.
+        std::fs::write(dir.path().join(".curlrc"), "--silent\n--show-error\n").expect(".curlrc");
+        let examples = dir.path().join("examples");
+        std::fs::create_dir(&examples).expect("examples/");
+        for entry in std::fs::read_dir(repo.join("examples")).expect("the repository's examples") {
+            let entry = entry.expect("an entry of examples/");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let target = examples.join(&name);
+            if self.copies.iter().any(|c| c == &format!("examples/{name}")) {
+                copy_replacing(&entry.path(), &target, &ports);
+            } else {
+                std::os::unix::fs::symlink(entry.path(), &target).expect("a link to examples/");
+            }
+        }
+        let path = format!(
+            "{}:{}",
+            binaries.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut run = Run {
+            dir,
+            ports,
+            path,
+            background: Vec::new(),
+        };
+        for block in &self.blocks {
+            match block {
+                Block::Commands(commands) => {
+                    for command in commands {
+                        run.command(&self.name, command, None);
+                    }
+                }
+                Block::Console(steps) => {
+                    for (command, expected) in steps {
+                        run.command(&self.name, command, Some(expected));
+                    }
+                }
+            }
+        }
+        run.stop();
+    }
+}
+
+impl Run {
+    fn replaced(&self, text: &str) -> String {
+        replace_ports(text, &self.ports)
+    }
+
+    fn shell(&self, command: &str) -> Command {
+        let mut shell = Command::new("bash");
+        shell
+            .args(["-c", command])
+            .current_dir(self.dir.path())
+            .env("PATH", &self.path)
+            .env("RUST_LOG", "warn")
+            .env("CURL_HOME", self.dir.path())
+            .stdin(Stdio::null());
+        if let Some((_, nats)) = self.ports.iter().find(|(doc, _)| *doc == 4222) {
+            shell.env("LATTICE_NATS_URL", format!("nats://127.0.0.1:{nats}"));
+        }
+        shell
+    }
+
+    fn command(&mut self, walkthrough: &str, command: &str, expected: Option<&Vec<String>>) {
+        let command = self.replaced(command);
+        if serves(&command) {
+            self.start(walkthrough, &command);
+            return;
+        }
+        let run_once = || {
+            let output = self.shell(&command).output().unwrap_or_else(|e| {
+                panic!("walkthrough {walkthrough}: `{command}` cannot run: {e}")
+            });
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output, printed)
+        };
+        let (mut output, mut printed) = run_once();
+        // A request to what was just linked may come before every host
+        // applied the link: a reader tries again, and so does this, for a
+        // while.
+        if let Some(expected) = expected.filter(|_| command.starts_with("curl ")) {
+            let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
+            let until = std::time::Instant::now() + Duration::from_secs(20);
+            while matches(&expected, &printed).is_err() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(200));
+                (output, printed) = run_once();
+            }
+        }
+        if expected.is_none() {
+            assert!(
+                output.status.success(),
+                "walkthrough {walkthrough}: `{command}` failed ({}):\n{printed}",
+                output.status
+            );
+        }
+        if let Some(expected) = expected {
+            let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
+            if let Err(why) = matches(&expected, &printed) {
+                self.stop();
+                panic!(
+                    "walkthrough {walkthrough}: `{command}` printed something else ({why}).\nExpected:\n{}\nPrinted:\n{printed}",
+                    expected.join("\n")
+                );
+            }
+        }
+    }
+
+    /// Starts `command` in the background and waits until it serves.
+    fn start(&mut self, walkthrough: &str, command: &str) {
+        let mut child = self
+            .shell(&format!("exec {command}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("walkthrough {walkthrough}: `{command}` cannot start: {e}"));
+        let stderr = crate::process::CapturedStderr::of(&mut child);
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("Press Ctrl-C") {
+                    let _ = ready_tx.send(());
+                }
+            }
+        });
+        let deadline = Duration::from_secs(60);
+        let ready = if command.trim_start().starts_with("nats-server") {
+            let port = port_after(command, "-p").unwrap_or(4222);
+            crate::wait_for_opt(deadline, || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+            })
+            .is_some()
+        } else {
+            ready_rx.recv_timeout(deadline).is_ok()
+        };
+        let exited = child.try_wait().ok().flatten();
+        self.background.push((command.to_string(), child, stderr));
+        if !ready || exited.is_some() {
+            self.stop();
+            panic!("walkthrough {walkthrough}: `{command}` did not come up ({exited:?}); its stderr is above");
+        }
+    }
+
+    /// Stops what it started, last first.
+    fn stop(&mut self) {
+        while let Some((command, mut child, stderr)) = self.background.pop() {
+            // It may have ended already: then there is nothing to stop.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let stopped =
+                crate::wait_for_opt(Duration::from_secs(20), || child.try_wait().ok().flatten())
+                    .is_some();
+            if !stopped {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            stderr.show_if_failing(&command);
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The number after `flag` in `command`.
+fn port_after(command: &str, flag: &str) -> Option<u16> {
+    let mut words = command.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next()?.parse().ok()
+}
+
+/// `text` with each documented port replaced by its free one (as a whole
+/// number, not inside a longer one).
+pub fn replace_ports(text: &str, ports: &[(u16, u16)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_digit()) {
+            let end = (i..bytes.len())
+                .find(|&j| !bytes[j].is_ascii_digit())
+                .unwrap_or(bytes.len());
+            let number = &text[i..end];
+            match ports.iter().find(|(doc, _)| doc.to_string() == number) {
+                Some((_, free)) => out.push_str(&free.to_string()),
+                None => out.push_str(number),
+            }
+            i = end;
+        } else {
+            let c = text[i..].chars().next().expect("a character");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Copies folder `from` to `to`, replacing ports in its text files.
+fn copy_replacing(from: &Path, to: &Path, ports: &[(u16, u16)]) {
+    std::fs::create_dir_all(to).expect("a copied folder");
+    for entry in std::fs::read_dir(from).expect("a folder to copy") {
+        let entry = entry.expect("an entry");
+        let target: PathBuf = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_replacing(&entry.path(), &target, ports);
+        } else {
+            let bytes = std::fs::read(entry.path()).expect("a file to copy");
+            let bytes = match String::from_utf8(bytes) {
+                Ok(text) => replace_ports(&text, ports).into_bytes(),
+                Err(binary) => binary.into_bytes(),
+            };
+            std::fs::write(&target, bytes).expect("a copied file");
+        }
+    }
+}
+
+/// Host ids (`N` and 55 base-32 characters) as `[HOST]`, runs of spaces
+/// as one, no trailing space.
+fn normalised(line: &str) -> String {
+    let words: Vec<String> = line
+        .split_whitespace()
+        .map(|word| {
+            let mut word = word.to_string();
+            while let Some(start) = host_id_in(&word) {
+                word.replace_range(start..start + 56, "[HOST]");
+            }
+            word
+        })
+        .collect();
+    words.join(" ")
+}
+
+fn host_id_in(word: &str) -> Option<usize> {
+    let bytes = word.as_bytes();
+    (0..bytes.len().saturating_sub(55)).find(|&i| {
+        bytes[i] == b'N'
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            && bytes[i + 1..i + 56]
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(b))
+            && bytes.get(i + 56).is_none_or(|b| !b.is_ascii_alphanumeric())
+    })
+}
+
+/// Whether `line` matches `pattern`, where `[..]` is any text.
+fn line_matches(pattern: &str, line: &str) -> bool {
+    let parts: Vec<&str> = pattern.split("[..]").collect();
+    if parts.len() == 1 {
+        return pattern == line;
+    }
+    let Some(rest) = line.strip_prefix(parts[0]) else {
+        return false;
+    };
+    let mut rest = rest;
+    for (index, part) in parts.iter().enumerate().skip(1) {
+        if index == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether `printed` is what `expected` says; else why not.
+///
+/// # Errors
+///
+/// The first line that does not match, said.
+pub fn matches(expected: &[String], printed: &str) -> Result<(), String> {
+    let expected: Vec<String> = expected.iter().map(|l| normalised(l)).collect();
+    let printed: Vec<String> = printed
+        .lines()
+        .map(normalised)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let expected: Vec<String> = expected.into_iter().filter(|l| !l.is_empty()).collect();
+    match_from(&expected, &printed)
+}
+
+fn match_from(expected: &[String], printed: &[String]) -> Result<(), String> {
+    let Some(first) = expected.first() else {
+        return if printed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("more lines than expected, from {:?}", printed[0]))
+        };
+    };
+    if first == "..." {
+        return (0..=printed.len())
+            .find(|&skip| match_from(&expected[1..], &printed[skip..]).is_ok())
+            .map(drop)
+            .ok_or_else(|| format!("no lines match what follows `...`: {:?}", expected.get(1)));
+    }
+    // Lines naming hosts come in the order of their ids: a run of them
+    // matches in any order.
+    let run = expected
+        .iter()
+        .take_while(|l| l.contains("[HOST]") && *l != "...")
+        .count()
+        .max(1);
+    if printed.len() < run {
+        return Err(format!("missing {first:?}"));
+    }
+    let mut unused: Vec<&String> = printed[..run].iter().collect();
+    for pattern in &expected[..run] {
+        let Some(at) = unused.iter().position(|l| line_matches(pattern, l)) else {
+            return Err(format!("no line matches {pattern:?}"));
+        };
+        unused.remove(at);
+    }
+    match_from(&expected[run..], &printed[run..])
+}
