@@ -103,11 +103,20 @@ build_providers() {
     # (wasmtime above all) is compiled a second time with other features.
     (cd "$repo_root" && cargo build --quiet --workspace --bins) \
         || die "building the provider binaries failed (see above)"
+    copy_providers debug
+}
+
+# The provider binaries, by name.
+provider_binaries=(lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client
+    lattice-provider-http-server lattice-provider-blobstore)
+
+# Copies the provider binaries of build profile $1 (debug, release) into
+# examples/build/providers/, where the examples' manifests run them.
+copy_providers() {
     mkdir -p "$repo_root/examples/build/providers"
     local name
-    for name in lattice-provider-keyvalue lattice-provider-messaging-nats lattice-provider-http-client \
-        lattice-provider-http-server lattice-provider-blobstore; do
-        cp "$CARGO_TARGET_DIR/debug/$name" "$repo_root/examples/build/providers/.$name.$$"
+    for name in "${provider_binaries[@]}"; do
+        cp "$CARGO_TARGET_DIR/$1/$name" "$repo_root/examples/build/providers/.$name.$$"
         mv -f "$repo_root/examples/build/providers/.$name.$$" "$repo_root/examples/build/providers/$name"
     done
 }

@@ -8,12 +8,16 @@
 //! binaries first on `PATH`:
 //!
 //! - a ` ```sh ` block is commands, one per line. Those that serve until
-//!   stopped (`nats-server`, `lattice-host`, `lattice-ctl up`,
-//!   `lattice-ctl ui`) start in the background and are waited for (NATS
-//!   until its port answers, the others until they print `Press Ctrl-C`);
+//!   stopped (`nats-server`, `redis-server`, `lattice-host`, `lattice-ctl
+//!   up`, `lattice-ctl ui`) start in the background and are waited for (the
+//!   servers until their port answers, the others until they print `Press
+//!   Ctrl-C`);
 //!   the rest must exit 0.
 //! - a ` ``` ` or ` ```console ` block is `$ COMMAND` lines, each followed
-//!   by the output it must print (standard output, then standard error).
+//!   by the output it must print (standard output and standard error, as
+//!   a terminal shows them).
+//! - a block after `<!-- file NAME -->` is a file the reader writes.
+//! - `<!-- stop -->` stops what was started last (the reader's Ctrl-C).
 //!
 //! The ports the header lists are replaced by free ones everywhere: in the
 //! commands, the expected output and the copied folders' text files, so a
@@ -21,9 +25,10 @@
 //! Expected output may hold `[..]` (any text within the line) and `...` on
 //! a line of its own (any lines); host ids (`N` and 55 more characters)
 //! match any host id, and lines naming host ids match in any order, as
-//! hosts are listed by id. A `curl` is tried again for up to 20 s until it
-//! prints what is expected, as a reader would when a link has not reached
-//! every host yet. Everything started is stopped at the end.
+//! hosts are listed by id. A `curl` or `lattice-ctl msg request` that fails
+//! (no answer, an HTTP error status) is tried again for up to 20 s, as a
+//! reader would when a link has not reached every host (or a provider's
+//! subscription) yet; one that answers something else fails at once. Everything started is stopped at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,10 +49,14 @@ pub struct Walkthrough {
 
 #[derive(Debug, Clone)]
 enum Block {
-    /// Commands, one per line.
+    /// A file the reader writes: its name and text.
+    File(String, String),
+    /// Commands, one per line (a line ending in `\\` goes on).
     Commands(Vec<String>),
     /// Commands each with the output it prints.
     Console(Vec<(String, Vec<String>)>),
+    /// Ctrl-C to what was started last.
+    Stop,
 }
 
 /// The walk-throughs in `markdown`.
@@ -59,6 +68,7 @@ enum Block {
 pub fn parse(markdown: &str) -> Vec<Walkthrough> {
     let mut walkthroughs = Vec::new();
     let mut current: Option<Walkthrough> = None;
+    let mut file: Option<String> = None;
     let mut lines = markdown.lines();
     while let Some(line) = lines.next() {
         let trimmed = line.trim();
@@ -69,6 +79,12 @@ pub fn parse(markdown: &str) -> Vec<Walkthrough> {
             current = Some(header_of(header));
             continue;
         }
+        if trimmed == "<!-- stop -->" {
+            if let Some(walkthrough) = current.as_mut() {
+                walkthrough.blocks.push(Block::Stop);
+            }
+            continue;
+        }
         if trimmed == "<!-- /walkthrough -->" {
             walkthroughs.push(current.take().expect("a /walkthrough closes a walkthrough"));
             continue;
@@ -76,6 +92,13 @@ pub fn parse(markdown: &str) -> Vec<Walkthrough> {
         let Some(walkthrough) = current.as_mut() else {
             continue;
         };
+        if let Some(name) = trimmed
+            .strip_prefix("<!-- file ")
+            .and_then(|h| h.strip_suffix("-->"))
+        {
+            file = Some(name.trim().to_string());
+            continue;
+        }
         let Some(fence) = trimmed.strip_prefix("```") else {
             continue;
         };
@@ -84,10 +107,14 @@ pub fn parse(markdown: &str) -> Vec<Walkthrough> {
             .take_while(|l| l.trim() != "```")
             .map(str::to_string)
             .collect();
+        if let Some(name) = file.take() {
+            let mut text = body.join("\n");
+            text.push('\n');
+            walkthrough.blocks.push(Block::File(name, text));
+            continue;
+        }
         match fence {
-            "sh" => walkthrough.blocks.push(Block::Commands(
-                body.into_iter().filter(|l| !l.trim().is_empty()).collect(),
-            )),
+            "sh" => walkthrough.blocks.push(Block::Commands(commands(&body))),
             "" | "console" => walkthrough.blocks.push(Block::Console(console(&body))),
             _ => {}
         }
@@ -118,6 +145,30 @@ fn header_of(header: &str) -> Walkthrough {
     walkthrough
 }
 
+/// The commands of a shell block: a line ending in `\\` continues on the
+/// next; blank lines and comment lines are skipped.
+fn commands(body: &[String]) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut pending = String::new();
+    for line in body {
+        let trimmed = line.trim();
+        if pending.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        match line.trim_end().strip_suffix('\\') {
+            Some(start) => {
+                pending.push_str(start);
+                pending.push(' ');
+            }
+            None => {
+                pending.push_str(line);
+                commands.push(std::mem::take(&mut pending));
+            }
+        }
+    }
+    commands
+}
+
 fn console(body: &[String]) -> Vec<(String, Vec<String>)> {
     let mut steps: Vec<(String, Vec<String>)> = Vec::new();
     for line in body {
@@ -135,17 +186,45 @@ fn console(body: &[String]) -> Vec<(String, Vec<String>)> {
     steps
 }
 
+/// The words of `command` after the `NAME=VALUE` settings of its
+/// environment that lead it.
+fn program_of(command: &str) -> Vec<&str> {
+    command
+        .split_whitespace()
+        .skip_while(|word| word.contains('=') && !word.starts_with('-'))
+        .collect()
+}
+
+/// `command` without the `&` (and the comment after it) that sends it to
+/// the background in a terminal: here it is started and kept track of.
+fn in_foreground(command: &str) -> String {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    match words.iter().position(|w| *w == "&") {
+        Some(at) if words.get(at + 1).is_none_or(|w| w.starts_with('#')) => words[..at].join(" "),
+        _ => command.to_string(),
+    }
+}
+
+/// Whether `command` is a request to what was just linked, which a
+/// reader tries again when it comes before every host (or the provider's
+/// subscription) has the link: `curl` and `lattice-ctl msg request`.
+fn tried_again(command: &str) -> bool {
+    command.starts_with("curl ") || command.starts_with("lattice-ctl msg request ")
+}
+
 /// Whether `command` serves until stopped.
 fn serves(command: &str) -> bool {
-    let command = command.trim_start();
+    let program = program_of(command).join(" ");
     [
         "nats-server",
+        "redis-server",
+        "docker-registry",
         "lattice-host",
         "lattice-ctl up",
         "lattice-ctl ui",
     ]
     .iter()
-    .any(|p| command.starts_with(p))
+    .any(|p| program.starts_with(p))
 }
 
 /// A walk-through being run: its directory, ports and what it started.
@@ -167,18 +246,21 @@ impl Walkthrough {
             .map(|&p| (p, crate::free_port()))
             .collect();
         // curl prints no progress meter to a terminal; it would to a pipe.
-        std::fs::write(dir.path().join(".curlrc"), "--silent\n--show-error\n").expect(".curlrc");
+        // An HTTP error status makes it fail (body still printed), so that
+        // only failures are tried again.
+        std::fs::write(
+            dir.path().join(".curlrc"),
+            "--silent\n--show-error\n--fail-with-body\n",
+        )
+        .expect(".curlrc");
         let examples = dir.path().join("examples");
         std::fs::create_dir(&examples).expect("examples/");
         for entry in std::fs::read_dir(repo.join("examples")).expect("the repository's examples") {
             let entry = entry.expect("an entry of examples/");
             let name = entry.file_name().to_string_lossy().into_owned();
             let target = examples.join(&name);
-            if self.copies.iter().any(|c| c == &format!("examples/{name}")) {
-                copy_replacing(&entry.path(), &target, &ports);
-            } else {
-                std::os::unix::fs::symlink(entry.path(), &target).expect("a link to examples/");
-            }
+            let changed = self.copies.iter().any(|c| c == &format!("examples/{name}"));
+            copy_tree(&entry.path(), &target, changed.then_some(&ports[..]));
         }
         let path = format!(
             "{}:{}",
@@ -193,6 +275,13 @@ impl Walkthrough {
         };
         for block in &self.blocks {
             match block {
+                Block::File(name, text) => {
+                    let path = run.dir.path().join(name);
+                    std::fs::write(&path, run.replaced(text)).unwrap_or_else(|e| {
+                        panic!("walkthrough {}: cannot write {name}: {e}", self.name)
+                    });
+                }
+                Block::Stop => run.stop_last(),
                 Block::Commands(commands) => {
                     for command in commands {
                         run.command(&self.name, command, None);
@@ -214,17 +303,28 @@ impl Run {
         replace_ports(text, &self.ports)
     }
 
-    fn shell(&self, command: &str) -> Command {
+    /// A shell running `script`, the walk-through's `command` wrapped. A
+    /// `lattice-ctl` that takes no `--nats-url` talks to the documented
+    /// server (127.0.0.1:4222), wherever it runs here; hosts, and `up`,
+    /// join only when told to, as in a reader's terminal.
+    fn shell(&self, script: &str, command: &str) -> Command {
         let mut shell = Command::new("bash");
         shell
-            .args(["-c", command])
+            .args(["-c", script])
             .current_dir(self.dir.path())
             .env("PATH", &self.path)
             .env("RUST_LOG", "warn")
             .env("CURL_HOME", self.dir.path())
             .stdin(Stdio::null());
-        if let Some((_, nats)) = self.ports.iter().find(|(doc, _)| *doc == 4222) {
-            shell.env("LATTICE_NATS_URL", format!("nats://127.0.0.1:{nats}"));
+        let program = program_of(command);
+        let ctl = program.first() == Some(&"lattice-ctl") && program.get(1) != Some(&"up");
+        match self.ports.iter().find(|(doc, _)| *doc == 4222) {
+            Some((_, nats)) if ctl => {
+                shell.env("LATTICE_NATS_URL", format!("nats://127.0.0.1:{nats}"));
+            }
+            _ => {
+                shell.env_remove("LATTICE_NATS_URL");
+            }
         }
         shell
     }
@@ -232,28 +332,34 @@ impl Run {
     fn command(&mut self, walkthrough: &str, command: &str, expected: Option<&Vec<String>>) {
         let command = self.replaced(command);
         if serves(&command) {
-            self.start(walkthrough, &command);
+            self.start(walkthrough, &in_foreground(&command));
             return;
         }
         let run_once = || {
-            let output = self.shell(&command).output().unwrap_or_else(|e| {
-                panic!("walkthrough {walkthrough}: `{command}` cannot run: {e}")
-            });
-            let printed = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
+            // Both streams into one pipe, in the order a terminal shows.
+            let output = self
+                .shell(&format!("{{\n{command}\n}} 2>&1"), &command)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("walkthrough {walkthrough}: `{command}` cannot run: {e}")
+                });
+            let printed = String::from_utf8_lossy(&output.stdout).into_owned();
             (output, printed)
         };
         let (mut output, mut printed) = run_once();
         // A request to what was just linked may come before every host
         // applied the link: a reader tries again, and so does this, for a
         // while.
-        if let Some(expected) = expected.filter(|_| command.starts_with("curl ")) {
+        if let Some(expected) = expected.filter(|_| tried_again(&command)) {
             let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
             let until = std::time::Instant::now() + Duration::from_secs(20);
-            while matches(&expected, &printed).is_err() && std::time::Instant::now() < until {
+            // Only a failure is tried again (no answer, or an HTTP error
+            // status): a wrong answer is wrong, and trying again could
+            // change what the next step reads (a counter, say).
+            while !output.status.success()
+                && matches(&expected, &printed).is_err()
+                && std::time::Instant::now() < until
+            {
                 std::thread::sleep(Duration::from_millis(200));
                 (output, printed) = run_once();
             }
@@ -280,7 +386,14 @@ impl Run {
     /// Starts `command` in the background and waits until it serves.
     fn start(&mut self, walkthrough: &str, command: &str) {
         let mut child = self
-            .shell(&format!("exec {command}"))
+            .shell(
+                &if program_of(command).len() == command.split_whitespace().count() {
+                    format!("exec {command}")
+                } else {
+                    format!("exec env {command}")
+                },
+                command,
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -300,8 +413,22 @@ impl Run {
             }
         });
         let deadline = Duration::from_secs(60);
-        let ready = if command.trim_start().starts_with("nats-server") {
-            let port = port_after(command, "-p").unwrap_or(4222);
+        let program = program_of(command).first().copied();
+        let server_port = match program {
+            Some("nats-server") => Some(port_after(command, "-p").unwrap_or(4222)),
+            Some("redis-server") => Some(port_after(command, "--port").unwrap_or(6379)),
+            // `docker-registry serve CONFIG`: the port of its `addr:`.
+            Some("docker-registry") => program_of(command)
+                .last()
+                .and_then(|config| std::fs::read_to_string(self.dir.path().join(config)).ok())
+                .and_then(|text| {
+                    text.lines()
+                        .find_map(|l| l.trim().strip_prefix("addr:"))
+                        .and_then(|a| a.trim().rsplit(':').next()?.parse().ok())
+                }),
+            _ => None,
+        };
+        let ready = if let Some(port) = server_port {
             crate::wait_for_opt(deadline, || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).ok()
             })
@@ -319,7 +446,14 @@ impl Run {
 
     /// Stops what it started, last first.
     fn stop(&mut self) {
-        while let Some((command, mut child, stderr)) = self.background.pop() {
+        while !self.background.is_empty() {
+            self.stop_last();
+        }
+    }
+
+    /// Stops what it started last, as Ctrl-C would.
+    fn stop_last(&mut self) {
+        if let Some((command, mut child, stderr)) = self.background.pop() {
             // It may have ended already: then there is nothing to stop.
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -376,22 +510,32 @@ pub fn replace_ports(text: &str, ports: &[(u16, u16)]) -> String {
     out
 }
 
-/// Copies folder `from` to `to`, replacing ports in its text files.
-fn copy_replacing(from: &Path, to: &Path, ports: &[(u16, u16)]) {
-    std::fs::create_dir_all(to).expect("a copied folder");
-    for entry in std::fs::read_dir(from).expect("a folder to copy") {
-        let entry = entry.expect("an entry");
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_replacing(&entry.path(), &target, ports);
-        } else {
-            let bytes = std::fs::read(entry.path()).expect("a file to copy");
-            let bytes = match String::from_utf8(bytes) {
-                Ok(text) => replace_ports(&text, ports).into_bytes(),
-                Err(binary) => binary.into_bytes(),
-            };
-            std::fs::write(&target, bytes).expect("a copied file");
+/// Copies `from` to `to`: a file as a hard link to the same bytes (a
+/// copy where the two cannot share them), so what a walk-through writes
+/// beside it (a signed copy, a `.jwt`) stays in its own directory; with
+/// `ports`, text files are copied with those ports replaced.
+fn copy_tree(from: &Path, to: &Path, ports: Option<&[(u16, u16)]>) {
+    if from.is_dir() {
+        if from.file_name().is_some_and(|n| n == "target") {
+            return;
         }
+        std::fs::create_dir_all(to).expect("a copied folder");
+        for entry in std::fs::read_dir(from).expect("a folder to copy") {
+            let entry = entry.expect("an entry");
+            copy_tree(&entry.path(), &to.join(entry.file_name()), ports);
+        }
+        return;
+    }
+    if let Some(ports) = ports {
+        let bytes = std::fs::read(from).expect("a file to copy");
+        if let Ok(text) = String::from_utf8(bytes) {
+            let target: PathBuf = to.to_path_buf();
+            std::fs::write(target, replace_ports(&text, ports)).expect("a copied file");
+            return;
+        }
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).expect("a copied file");
     }
 }
 
