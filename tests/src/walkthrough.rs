@@ -332,7 +332,18 @@ impl Run {
     fn command(&mut self, walkthrough: &str, command: &str, expected: Option<&Vec<String>>) {
         let command = self.replaced(command);
         if serves(&command) {
-            self.start(walkthrough, &in_foreground(&command));
+            let printed = self.start(walkthrough, &in_foreground(&command));
+            // What it printed until it served, when the page shows it.
+            if let Some(expected) = expected {
+                let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
+                if let Err(why) = matches(&expected, &printed) {
+                    self.stop();
+                    panic!(
+                        "walkthrough {walkthrough}: `{command}` printed something else ({why}).\nExpected:\n{}\nPrinted:\n{printed}",
+                        expected.join("\n")
+                    );
+                }
+            }
             return;
         }
         let run_once = || {
@@ -384,7 +395,9 @@ impl Run {
     }
 
     /// Starts `command` in the background and waits until it serves.
-    fn start(&mut self, walkthrough: &str, command: &str) {
+    /// Starts `command` in the background and waits until it serves; what
+    /// it printed on standard output until then.
+    fn start(&mut self, walkthrough: &str, command: &str) -> String {
         let mut child = self
             .shell(
                 &if program_of(command).len() == command.split_whitespace().count() {
@@ -403,12 +416,15 @@ impl Run {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead as _;
+            let mut printed = String::new();
             for line in std::io::BufReader::new(stdout)
                 .lines()
                 .map_while(Result::ok)
             {
+                printed.push_str(&line);
+                printed.push('\n');
                 if line.contains("Press Ctrl-C") {
-                    let _ = ready_tx.send(());
+                    let _ = ready_tx.send(std::mem::take(&mut printed));
                 }
             }
         });
@@ -428,20 +444,23 @@ impl Run {
                 }),
             _ => None,
         };
-        let ready = if let Some(port) = server_port {
-            crate::wait_for_opt(deadline, || {
+        // A server is up when its port answers (it prints nothing to
+        // compare); a host or `lattice-ctl` when it says `Press Ctrl-C`.
+        let printed: Option<String> = match server_port {
+            Some(port) => crate::wait_for_opt(deadline, || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).ok()
             })
-            .is_some()
-        } else {
-            ready_rx.recv_timeout(deadline).is_ok()
+            .map(|_| String::new()),
+            None => ready_rx.recv_timeout(deadline).ok(),
         };
+        let ready = printed.is_some();
         let exited = child.try_wait().ok().flatten();
         self.background.push((command.to_string(), child, stderr));
         if !ready || exited.is_some() {
             self.stop();
             panic!("walkthrough {walkthrough}: `{command}` did not come up ({exited:?}); its stderr is above");
         }
+        printed.unwrap_or_default()
     }
 
     /// Stops what it started, last first.
