@@ -17,7 +17,8 @@
 //!   by the output it must print (standard output and standard error, as
 //!   a terminal shows them).
 //! - a block after `<!-- file NAME -->` is a file the reader writes.
-//! - `<!-- stop -->` stops what was started last (the reader's Ctrl-C).
+//! - `<!-- stop -->` stops what was started last (the reader's Ctrl-C);
+//!   `<!-- stop TEXT -->` each running command that holds `TEXT`.
 //!
 //! The ports the header lists are replaced by free ones everywhere: in the
 //! commands, the expected output and the copied folders' text files, so a
@@ -55,8 +56,9 @@ enum Block {
     Commands(Vec<String>),
     /// Commands each with the output it prints.
     Console(Vec<(String, Vec<String>)>),
-    /// Ctrl-C to what was started last.
-    Stop,
+    /// Ctrl-C to what was started last (`None`), or to each running
+    /// command holding this text.
+    Stop(Option<String>),
 }
 
 /// The walk-throughs in `markdown`.
@@ -79,9 +81,15 @@ pub fn parse(markdown: &str) -> Vec<Walkthrough> {
             current = Some(header_of(header));
             continue;
         }
-        if trimmed == "<!-- stop -->" {
+        if let Some(stop) = trimmed
+            .strip_prefix("<!-- stop")
+            .and_then(|s| s.strip_suffix("-->"))
+        {
             if let Some(walkthrough) = current.as_mut() {
-                walkthrough.blocks.push(Block::Stop);
+                let what = stop.trim();
+                walkthrough
+                    .blocks
+                    .push(Block::Stop((!what.is_empty()).then(|| what.to_string())));
             }
             continue;
         }
@@ -281,7 +289,8 @@ impl Walkthrough {
                         panic!("walkthrough {}: cannot write {name}: {e}", self.name)
                     });
                 }
-                Block::Stop => run.stop_last(),
+                Block::Stop(None) => run.stop_last(),
+                Block::Stop(Some(what)) => run.stop_matching(&self.name, what),
                 Block::Commands(commands) => {
                     for command in commands {
                         run.command(&self.name, command, None);
@@ -431,17 +440,21 @@ impl Run {
         let deadline = Duration::from_secs(60);
         let program = program_of(command).first().copied();
         let server_port = match program {
-            Some("nats-server") => Some(port_after(command, "-p").unwrap_or(4222)),
+            // `-p PORT`, or the `port:` of its `-c CONFIG`.
+            Some("nats-server") => port_after(command, "-p")
+                .or_else(|| {
+                    let config = program_of(command)
+                        .windows(2)
+                        .find(|w| w[0] == "-c")
+                        .map(|w| w[1].to_string())?;
+                    config_port(&self.dir.path().join(config), "port:")
+                })
+                .or(Some(4222)),
             Some("redis-server") => Some(port_after(command, "--port").unwrap_or(6379)),
             // `docker-registry serve CONFIG`: the port of its `addr:`.
             Some("docker-registry") => program_of(command)
                 .last()
-                .and_then(|config| std::fs::read_to_string(self.dir.path().join(config)).ok())
-                .and_then(|text| {
-                    text.lines()
-                        .find_map(|l| l.trim().strip_prefix("addr:"))
-                        .and_then(|a| a.trim().rsplit(':').next()?.parse().ok())
-                }),
+                .and_then(|config| config_port(&self.dir.path().join(config), "addr:")),
             _ => None,
         };
         // A server is up when its port answers (it prints nothing to
@@ -470,6 +483,21 @@ impl Run {
         }
     }
 
+    /// Stops each running command that holds `what`; at least one.
+    fn stop_matching(&mut self, walkthrough: &str, what: &str) {
+        let before = self.background.len();
+        let (matching, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.background)
+            .into_iter()
+            .partition(|(command, _, _)| command.contains(what));
+        self.background = matching;
+        self.stop();
+        self.background = others;
+        assert!(
+            self.background.len() < before,
+            "walkthrough {walkthrough}: <!-- stop {what} --> matches nothing it started"
+        );
+    }
+
     /// Stops what it started last, as Ctrl-C would.
     fn stop_last(&mut self) {
         if let Some((command, mut child, stderr)) = self.background.pop() {
@@ -494,6 +522,14 @@ impl Drop for Run {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The port in the line of the file at `path` that starts with `key`
+/// (`port: 4222`, `addr: 127.0.0.1:5000`).
+fn config_port(path: &Path, key: &str) -> Option<u16> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value = text.lines().find_map(|l| l.trim().strip_prefix(key))?;
+    value.trim().rsplit(':').next()?.trim().parse().ok()
 }
 
 /// The number after `flag` in `command`.
