@@ -137,7 +137,14 @@ async fn up_owns_its_links_and_state_is_repaired_without_a_host() {
         .unwrap()
         .is_none());
 
-    // reset refuses without --yes, naming the lattice, and clears with it.
+    // reset says what it deletes (apps too), refuses without --yes,
+    // naming the lattice, and clears with it.
+    let help = stdout_of(&ctl(&url, &["reset", "--help"]));
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        help.contains("link, named config, claims record and app"),
+        "{help}"
+    );
     let refused = ctl(&url, &["reset"]);
     assert!(!refused.status.success());
     let message = String::from_utf8_lossy(&refused.stderr);

@@ -171,6 +171,20 @@ async fn the_page_shows_hosts_an_actor_within_a_second_and_a_link_and_refuses_ac
     let text = row.text().await.unwrap();
     assert!(text.contains("hello") && text.contains("/4"), "{text}");
 
+    // No link yet: the graph is drawn empty, never with a negative width
+    // (which the browser logs as an error).
+    let widths = browser
+        .run(
+            "return [...document.querySelectorAll('#link-graph svg')].map(s => Number(s.getAttribute('width')))",
+            vec![],
+        )
+        .await;
+    let widths = widths.as_array().unwrap();
+    assert!(
+        !widths.is_empty() && widths.iter().all(|w| w.as_f64().unwrap() >= 0.0),
+        "{widths:?}"
+    );
+
     // A link shows once `link put` stored it, in the table and the graph.
     succeeded(&ctl_at(
         &url,
