@@ -285,6 +285,9 @@ impl Walkthrough {
             match block {
                 Block::File(name, text) => {
                     let path = run.dir.path().join(name);
+                    // A new file, never written through a hard link into
+                    // the repository's copy.
+                    let _ = std::fs::remove_file(&path);
                     std::fs::write(&path, run.replaced(text)).unwrap_or_else(|e| {
                         panic!("walkthrough {}: cannot write {name}: {e}", self.name)
                     });
