@@ -79,6 +79,22 @@ ensure_wash() {
     printf '%s\n' "$wash"
 }
 
+# ensure_componentize_py: prints the path of componentize-py (PyPI, in a
+# virtual environment under the build cache), installing it when missing.
+# The tests build the python-http template of `lattice-ctl new` with it.
+ensure_componentize_py() {
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/componentize-py"
+    local version="0.25.1"
+    if [[ ! -x "$dir/$version/bin/componentize-py" ]]; then
+        say "installing componentize-py $version (PyPI)"
+        python3 -m venv "$dir/$version" >&2 \
+            || die "cannot make a Python virtual environment: apt-get install python3-venv, and run this again"
+        "$dir/$version/bin/pip" install --quiet --disable-pip-version-check "componentize-py==$version" >&2 \
+            || die "could not install componentize-py $version: run '$dir/$version/bin/pip install componentize-py==$version' and run this again"
+    fi
+    printf '%s\n' "$dir/$version/bin/componentize-py"
+}
+
 # build_examples: compile every example actor and fixture to a component and
 # copy them to examples/build/NAME.wasm, where the manifests and tests find them.
 build_examples() {

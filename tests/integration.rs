@@ -31,6 +31,7 @@ mod cli_up_processes;
 mod credentials_in_urls;
 #[cfg(feature = "browser")]
 mod dashboard;
+mod dev_projects;
 mod docs;
 mod egress_rules;
 mod failover;

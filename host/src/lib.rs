@@ -67,4 +67,4 @@ pub use host::{Host, HostError};
 pub use identity::HostIdentity;
 pub use router::{RouteCounts, RoutingStats};
 pub use runtime::{encode_values, Actor, ActorLoadError, AllocatorKind, CompileOutcome};
-pub use trust::{component_imports, TrustError, TrustPolicy};
+pub use trust::{claimable_imports, component_imports, TrustError, TrustPolicy};

@@ -155,6 +155,23 @@ pub fn component_imports(wasm: &[u8]) -> Result<Vec<String>, TrustError> {
     Ok(imports)
 }
 
+/// The imports of a component that its claims must grant: every one
+/// beyond [`BASIC_INTERFACES`], in order, each once. What `lattice-ctl
+/// build` signs a component with.
+///
+/// # Errors
+///
+/// The bytes are not a component that parses.
+pub fn claimable_imports(wasm: &[u8]) -> Result<Vec<String>, TrustError> {
+    let mut claimable: Vec<String> = Vec::new();
+    for import in component_imports(wasm)? {
+        if !covered(&import, BASIC_INTERFACES) && !claimable.contains(&import) {
+            claimable.push(import);
+        }
+    }
+    Ok(claimable)
+}
+
 fn covered(import: &str, patterns: impl IntoIterator<Item = impl AsRef<str>>) -> bool {
     let Some((package, _interface)) = import.split_once('/') else {
         return false;

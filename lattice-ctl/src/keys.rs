@@ -74,7 +74,10 @@ pub fn generate(
 }
 
 /// The key of kind `kind` in the seed file at `path`.
-fn existing_seed(kind: KeyKind, path: &std::path::Path) -> anyhow::Result<nkeys::KeyPair> {
+pub(crate) fn existing_seed(
+    kind: KeyKind,
+    path: &std::path::Path,
+) -> anyhow::Result<nkeys::KeyPair> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{shown}: exists and cannot be read"))?;
@@ -132,7 +135,7 @@ pub fn inspect(seed_or_file: &str, public_key_only: bool, format: Format) -> any
 
 /// Writes `secret` to a new file `path` that only its owner can read;
 /// refuses to overwrite one.
-fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+pub(crate) fn write_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

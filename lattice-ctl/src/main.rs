@@ -6,6 +6,7 @@ mod client;
 mod keys;
 mod lattice;
 mod output;
+mod project;
 mod registry;
 mod ui;
 mod wadm;
@@ -167,6 +168,30 @@ enum Command {
     ///
     /// Read-only unless --allow-actions; on 127.0.0.1:8844 unless --listen.
     Ui(ui::UiArgs),
+    /// Make a project from a template built into this binary: a buildable
+    /// component with its WIT, a manifest and a README.
+    New {
+        /// The template (see --list)
+        #[arg(required_unless_present = "list")]
+        kind: Option<String>,
+        /// The project's name: its actor id and folder
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        /// Where to make it [default: ./NAME]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// List the templates
+        #[arg(long, exclusive = true)]
+        list: bool,
+    },
+    /// Build the project in a folder (cargo, componentize-py, or its own
+    /// command in lattice.toml) and sign the component with your developer
+    /// key and the claims its imports need, into build/NAME.wasm.
+    Build {
+        /// The project's folder
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Delete every link, named config, claims record and app of the
     /// lattice, straight from its state bucket: works with no host running.
     /// What runs keeps running (stop it, or stop its hosts)
@@ -627,6 +652,13 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Watch(WatchCommand::Events) => lattice::watch_events(&conn, output).await,
         Command::Ui(args) => ui::run(&conn, &args).await,
         Command::Reset { yes } => lattice::reset(&conn, yes, output).await,
+        Command::New {
+            kind, name, dir, ..
+        } => match (kind, name) {
+            (Some(kind), Some(name)) => project::new(&kind, &name, dir.as_deref(), output),
+            _ => project::list(output),
+        },
+        Command::Build { dir } => project::build::build(&dir, output),
         Command::Push {
             reference,
             file,

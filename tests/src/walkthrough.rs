@@ -315,6 +315,26 @@ impl Run {
         replace_ports(text, &self.ports)
     }
 
+    /// Replaces the documented ports in the files `command` names that an
+    /// earlier step wrote here (a manifest `lattice-ctl new` made, say), as
+    /// in the copied folders; each rewritten as a new file.
+    fn replace_ports_in_files_of(&self, command: &str) {
+        for word in command.split_whitespace() {
+            let path = self.dir.path().join(word.trim_matches('"'));
+            if word.contains("..") || !path.starts_with(self.dir.path()) || !path.is_file() {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let replaced = replace_ports(&text, &self.ports);
+            if replaced != text {
+                let _ = std::fs::remove_file(&path);
+                std::fs::write(&path, replaced).expect("a file with its ports replaced");
+            }
+        }
+    }
+
     /// A shell running `script`, the walk-through's `command` wrapped. A
     /// `lattice-ctl` that takes no `--nats-url` talks to the documented
     /// server (127.0.0.1:4222), wherever it runs here; hosts, and `up`,
@@ -327,7 +347,15 @@ impl Run {
             .env("PATH", &self.path)
             .env("RUST_LOG", "warn")
             .env("CURL_HOME", self.dir.path())
+            // The developer key `lattice-ctl build` makes stays here.
+            .env("XDG_CONFIG_HOME", self.dir.path().join(".config"))
             .stdin(Stdio::null());
+        // Projects build apart from the workspace's target folder (whose
+        // lock the running suite may hold).
+        match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => shell.env("CARGO_TARGET_DIR", PathBuf::from(dir).join("templates")),
+            None => shell.env_remove("CARGO_TARGET_DIR"),
+        };
         let program = program_of(command);
         let ctl = program.first() == Some(&"lattice-ctl") && program.get(1) != Some(&"up");
         match self.ports.iter().find(|(doc, _)| *doc == 4222) {
@@ -344,6 +372,7 @@ impl Run {
     fn command(&mut self, walkthrough: &str, command: &str, expected: Option<&Vec<String>>) {
         let command = self.replaced(command);
         if serves(&command) {
+            self.replace_ports_in_files_of(&command);
             let printed = self.start(walkthrough, &in_foreground(&command));
             // What it printed until it served, when the page shows it.
             if let Some(expected) = expected {

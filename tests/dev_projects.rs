@@ -1,0 +1,287 @@
+//! The developer's first minutes: `lattice-ctl new KIND NAME` for each
+//! template, then `lattice-ctl build` in the project, as a new user runs
+//! them. Each build must give a component signed with the developer's key
+//! (made on first use, mode 600) and the claims its imports need, which a
+//! host that enforces signing (`up --allowed-issuer KEY`, no
+//! `--allow-unsigned`) runs and serves. Bad names, unknown templates and a
+//! folder that is not a project are refused in one line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use lattice_tests::nats::NatsServer;
+use lattice_tests::process::{self, printed_url, terminate_and_wait};
+use lattice_tests::{free_port, http_client};
+
+/// A new user: a home of their own (the developer key lives under its
+/// config folder), and the tools the templates build with.
+struct Developer {
+    home: tempfile::TempDir,
+}
+
+impl Developer {
+    fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `lattice-ctl ARGS` in `dir`, as this user.
+    fn ctl(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut command = process::lattice_ctl();
+        command
+            .args(args)
+            .current_dir(dir)
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("PATH", tool_path());
+        // Template crates build apart from the workspace, their
+        // dependencies compiled once for every run of the suite.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| self.home.path().join("target"), PathBuf::from)
+            .join("templates");
+        command.env("CARGO_TARGET_DIR", target);
+        command.output().unwrap()
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.home.path().join("config/lattice/developer.nk")
+    }
+
+    /// The developer key's public key, as `keys inspect` prints it.
+    fn public_key(&self) -> String {
+        let key = self.key_file();
+        let out = self.ctl(
+            self.home.path(),
+            &["keys", "inspect", "--public-key", key.to_str().unwrap()],
+        );
+        String::from_utf8_lossy(&succeeded(&out)).trim().to_string()
+    }
+
+    /// `new KIND NAME` in the home folder, then `build` in the project:
+    /// the project's folder.
+    fn new_and_build(&self, kind: &str, name: &str) -> PathBuf {
+        succeeded(&self.ctl(self.home.path(), &["new", kind, name]));
+        let project = self.home.path().join(name);
+        let built = self.ctl(&project, &["build", "-o", "json"]);
+        let stdout = succeeded(&built);
+        let built: serde_json::Value = serde_json::from_slice(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&stdout)));
+        assert_eq!(built["path"], format!("build/{name}.wasm"));
+        assert!(
+            built["digest"].as_str().unwrap().starts_with("sha256:"),
+            "{built}"
+        );
+        assert_eq!(built["issuer"], self.public_key());
+        project
+    }
+
+    /// `lattice-ctl up --allowed-issuer KEY app.toml` in `project`, its
+    /// address moved to a free port; the child and the URL it serves.
+    fn up(&self, project: &Path) -> (Child, String) {
+        let manifest = project.join("app.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let port = free_port();
+        std::fs::write(
+            &manifest,
+            text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
+        )
+        .unwrap();
+        let mut child = process::lattice_ctl()
+            .args(["up", "--no-cache", "--allowed-issuer", &self.public_key()])
+            .arg(project.join("app.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (url, _) = printed_url(&mut child);
+        (child, url)
+    }
+}
+
+/// The folders the tools come from: PATH, and componentize-py's where
+/// `./scripts/test` installed it.
+fn tool_path() -> String {
+    let mut path = std::env::var("PATH").unwrap_or_default();
+    if let Some(componentize) = std::env::var_os("LATTICE_TEST_COMPONENTIZE_PY") {
+        let dir = Path::new(&componentize)
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
+        path = format!("{dir}:{path}");
+    }
+    path
+}
+
+fn succeeded(output: &Output) -> Vec<u8> {
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout.clone()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_http_template_builds_signed_and_serves_on_a_host_that_enforces_signing() {
+    let developer = Developer::new();
+    for (kind, name, path, answer) in [
+        (
+            "rust-http",
+            "greeter",
+            "hello",
+            "Hello from greeter! You asked for /hello\n",
+        ),
+        ("rust-kv-counter", "counter", "visits", "1\n"),
+        (
+            "python-http",
+            "pygreeter",
+            "hi",
+            "Hello from pygreeter! You asked for /hi\n",
+        ),
+    ] {
+        let project = developer.new_and_build(kind, name);
+        let (mut host, url) = developer.up(&project);
+        http_client::get(&format!("{url}{path}"))
+            .await
+            .assert_answer(200, answer);
+        terminate_and_wait(&mut host, "lattice-ctl up", Duration::from_secs(20));
+    }
+    // The developer key was made once, readable by its owner alone.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(developer.key_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_messaging_template_answers_requests_and_claims_what_it_imports() {
+    let nats = NatsServer::start();
+    let developer = Developer::new();
+    let project = developer.new_and_build("rust-messaging", "echoer");
+    // Claims inferred from the imports: the consumer, nothing else.
+    let inspected = developer.ctl(
+        &project,
+        &["claims", "inspect", "build/echoer.wasm", "-o", "json"],
+    );
+    let claims: serde_json::Value = serde_json::from_slice(&succeeded(&inspected)).unwrap();
+    assert!(
+        claims.to_string().contains("wasmcloud:messaging/consumer"),
+        "{claims}"
+    );
+    let manifest = project.join("app.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("nats://127.0.0.1:4222", &nats.url()),
+    )
+    .unwrap();
+    let mut host = process::lattice_ctl()
+        .args([
+            "up",
+            "--no-cache",
+            "--allowed-issuer",
+            &developer.public_key(),
+        ])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_serving(&mut host);
+    // The provider subscribes in the background: ask until it answers.
+    let answer = lattice_tests::wait_for("echoer to answer", Duration::from_secs(20), || {
+        let out = process::ctl_at(&nats.url(), &["msg", "request", "echoer.hi", "hello"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    assert_eq!(answer, "echoer: hello");
+    terminate_and_wait(&mut host, "lattice-ctl up", Duration::from_secs(20));
+}
+
+/// Reads `child`'s output until it says it serves.
+fn wait_until_serving(child: &mut Child) {
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().contains("Press Ctrl-C") {
+            std::thread::spawn(move || lines.for_each(drop));
+            return;
+        }
+    }
+    panic!("lattice-ctl up ended before it served");
+}
+
+#[test]
+fn bad_names_unknown_templates_and_non_projects_are_refused_in_one_line() {
+    let developer = Developer::new();
+    let home = developer.home.path();
+    let bad = developer.ctl(home, &["new", "rust-http", "Bad_Name"]);
+    assert!(!bad.status.success());
+    assert_eq!(
+        stderr_of(&bad),
+        "error: \"Bad_Name\" is not a project name: lowercase letters, digits and `-`, starting with a letter, at most 64"
+    );
+    let unknown = developer.ctl(home, &["new", "cobol-http", "x"]);
+    assert_eq!(
+        stderr_of(&unknown),
+        "error: no template \"cobol-http\": the templates are rust-http, rust-kv-counter, rust-messaging, python-http (lattice-ctl new --list)"
+    );
+    // A folder in the way is not written into.
+    std::fs::create_dir(home.join("taken")).unwrap();
+    std::fs::write(home.join("taken/notes.txt"), "mine").unwrap();
+    let taken = developer.ctl(home, &["new", "rust-http", "taken"]);
+    assert!(
+        stderr_of(&taken).contains("taken exists and is not empty"),
+        "{taken:?}"
+    );
+    assert_eq!(std::fs::read_dir(home.join("taken")).unwrap().count(), 1);
+    // `build` outside a project, and in one whose lattice.toml is wrong.
+    let nowhere = developer.ctl(home, &["build"]);
+    assert!(
+        stderr_of(&nowhere).contains("lattice.toml: cannot be read: is this a project"),
+        "{nowhere:?}"
+    );
+    std::fs::create_dir(home.join("odd")).unwrap();
+    std::fs::write(
+        home.join("odd/lattice.toml"),
+        "[project]\nname = \"odd\"\nlanguage = \"cobol\"\n",
+    )
+    .unwrap();
+    let odd = developer.ctl(&home.join("odd"), &["build"]);
+    assert!(
+        stderr_of(&odd).contains("language \"cobol\" is not one `build` knows"),
+        "{odd:?}"
+    );
+    // `new --list` names every template.
+    let listed = String::from_utf8(succeeded(&developer.ctl(home, &["new", "--list"]))).unwrap();
+    for kind in [
+        "rust-http",
+        "rust-kv-counter",
+        "rust-messaging",
+        "python-http",
+    ] {
+        assert!(listed.contains(kind), "{listed}");
+    }
+    // A build that fails says so, and leaves no component.
+    succeeded(&developer.ctl(home, &["new", "rust-http", "broken"]));
+    std::fs::write(home.join("broken/src/lib.rs"), "this is not rust").unwrap();
+    let failed = developer.ctl(&home.join("broken"), &["build"]);
+    assert!(!failed.status.success());
+    assert!(
+        stderr_of(&failed)
+            .ends_with("error: cargo build failed (exit status: 101): its messages are above"),
+        "{failed:?}"
+    );
+    assert!(!home.join("broken/build/broken.wasm").exists());
+}
