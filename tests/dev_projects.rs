@@ -7,7 +7,7 @@
 //! folder that is not a project are refused in one line.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use lattice_tests::nats::NatsServer;
@@ -27,8 +27,13 @@ impl Developer {
         }
     }
 
-    /// `lattice-ctl ARGS` in `dir`, as this user.
+    /// `lattice-ctl ARGS` in `dir`, as this user, to the end.
     fn ctl(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command(dir, args).output().unwrap()
+    }
+
+    /// `lattice-ctl ARGS` in `dir`, as this user.
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut command = process::lattice_ctl();
         command
             .args(args)
@@ -41,7 +46,7 @@ impl Developer {
             .map_or_else(|| self.home.path().join("target"), PathBuf::from)
             .join("templates");
         command.env("CARGO_TARGET_DIR", target);
-        command.output().unwrap()
+        command
     }
 
     fn key_file(&self) -> PathBuf {
@@ -284,4 +289,145 @@ fn bad_names_unknown_templates_and_non_projects_are_refused_in_one_line() {
         "{failed:?}"
     );
     assert!(!home.join("broken/build/broken.wasm").exists());
+}
+
+/// `lattice-ctl dev` on a new rust-http project under a steady load: an
+/// edit is built and swapped in with no request failing, and the new body
+/// is served; a broken edit shows the compiler's error and the last good
+/// build serves on. Each request is printed as it happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_swaps_an_edit_under_load_with_no_failed_request_and_survives_a_broken_one() {
+    let developer = Developer::new();
+    let home = developer.home.path();
+    succeeded(&developer.ctl(home, &["new", "rust-http", "live"]));
+    let project = home.join("live");
+    let manifest = project.join("app.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let port = free_port();
+    std::fs::write(
+        &manifest,
+        text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let mut dev = developer.command(&project, &["dev"]);
+    let mut child = dev
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("RUST_LOG")
+        .spawn()
+        .unwrap();
+    let stderr = process::CapturedStderr::of(&mut child);
+    let stdout = child.stdout.take().unwrap();
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (lines, serving) = (printed.clone(), std::sync::mpsc::channel());
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("Press Ctrl-C") {
+                let _ = serving.0.send(());
+            }
+            lines.lock().unwrap().push(line);
+        }
+    });
+    serving
+        .1
+        .recv_timeout(Duration::from_secs(180))
+        .expect("lattice-ctl dev serves");
+    let url = format!("http://127.0.0.1:{port}/load");
+
+    // A steady load: one request after another, each answer kept.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (stop, url) = (stop.clone(), url.clone());
+        async move {
+            let client = http_client::HttpClient::default();
+            let mut answers: Vec<(u16, String)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = match client.get(&url).await {
+                    Ok(reply) => (reply.status, reply.body),
+                    Err(error) => (0, error.to_string()),
+                };
+                answers.push(answer);
+            }
+            answers
+        }
+    });
+    let source = project.join("src/lib.rs");
+    let original = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, original.replace("Hello from", "Howdy from")).unwrap();
+    let edited = std::time::Instant::now();
+    let client = http_client::HttpClient::default();
+    lattice_tests::eventually_within(
+        "the edit to be served",
+        Duration::from_secs(120),
+        async || {
+            let reply = client.get(&url).await.ok()?;
+            reply.body.starts_with("Howdy from live!").then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "the edit was served {:?} after the file was written",
+        edited.elapsed()
+    );
+    // A broken edit: the error is shown, the last good build serves on.
+    std::fs::write(&source, format!("{original}\nthis is not rust\n")).unwrap();
+    lattice_tests::wait_for(
+        "the broken build to be reported",
+        Duration::from_secs(120),
+        || {
+            stderr
+                .has_line(&["build failed: cargo build failed"])
+                .then_some(())
+        },
+    );
+    assert!(
+        stderr.has_line(&["error", "expected"]),
+        "the compiler's message is shown"
+    );
+    client
+        .get_reply(&url)
+        .await
+        .assert_answer(200, "Howdy from live! You asked for /load\n");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = load.await.unwrap();
+    let failed: Vec<&(u16, String)> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    let bodies: std::collections::BTreeSet<&str> =
+        answers.iter().map(|(_, body)| body.as_str()).collect();
+    // The load spanned the swap: both bodies were served.
+    for body in ["Hello", "Howdy"] {
+        let body = format!("{body} from live! You asked for /load\n");
+        assert!(bodies.contains(body.as_str()), "{bodies:?}");
+    }
+    eprintln!("{} requests under load, none failed", answers.len());
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b.ends_with("from live! You asked for /load\n")),
+        "{bodies:?}"
+    );
+    // What dev printed: the swap with its time, and each request.
+    assert!(
+        printed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("swapped live (sha256:")),
+        "{:?}",
+        printed.lock().unwrap()
+    );
+    assert!(stderr.has_line(&["GET /load -> 200 in"]));
+    terminate_and_wait(&mut child, "lattice-ctl dev", Duration::from_secs(20));
 }

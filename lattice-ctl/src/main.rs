@@ -192,6 +192,16 @@ enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+    /// Build the project, serve its app.toml on a host in this process
+    /// (running only what your developer key signed), and on each change to
+    /// its sources build again and swap the actor in place; a failed build
+    /// leaves the last good one serving. Prints each request and the
+    /// actor's log lines.
+    Dev {
+        /// The project's folder
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Delete every link, named config, claims record and app of the
     /// lattice, straight from its state bucket: works with no host running.
     /// What runs keeps running (stop it, or stop its hosts)
@@ -659,6 +669,7 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             _ => project::list(output),
         },
         Command::Build { dir } => project::build::build(&dir, output),
+        Command::Dev { dir } => project::dev::dev(&dir).await,
         Command::Push {
             reference,
             file,
@@ -692,6 +703,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let _telemetry = match &cli.command {
         Command::Up { host, .. } => Some(init_telemetry(host)),
+        Command::Dev { .. } => Some(lattice_rpc::logging::init(
+            &lattice_rpc::logging::Settings {
+                service: "lattice-ctl dev".to_string(),
+                default_filter: Some(project::dev::LOG_FILTER.to_string()),
+                ..Default::default()
+            },
+        )),
         _ => {
             init_tracing();
             None

@@ -47,6 +47,9 @@ pub struct Settings {
     /// The OTLP/HTTP base URL (`http://collector:4318`), as in
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: traces go to `<URL>/v1/traces`.
     pub otlp_endpoint: Option<String>,
+    /// What is logged when `RUST_LOG` is not set; `None`: `info`, NATS
+    /// client chatter at `warn`.
+    pub default_filter: Option<String>,
 }
 
 /// Keeps the trace exporter of [`init`]; dropping it sends the spans still
@@ -69,8 +72,14 @@ impl Drop for Telemetry {
 /// an endpoint. An endpoint that is not an http(s) URL is logged as a
 /// warning and nothing is exported. A second call does nothing.
 pub fn init(settings: &Settings) -> Telemetry {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            settings
+                .default_filter
+                .as_deref()
+                .unwrap_or("info,async_nats=warn"),
+        )
+    });
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);

@@ -681,6 +681,14 @@ async fn serve(
             message,
         )));
     };
+    // What the request line of `lattice-ctl dev` needs, only when asked.
+    let logged = tracing::enabled!(target: "lattice::request", tracing::Level::DEBUG).then(|| {
+        (
+            request.method().clone(),
+            request.uri().path().to_string(),
+            std::time::Instant::now(),
+        )
+    });
     let span = lattice_provider_sdk::trace_span!(
         "http.request",
         otel.kind = "server",
@@ -709,6 +717,16 @@ async fn serve(
         }
     };
     span.record("http.response.status_code", response.status().as_u16());
+    // One line per request for `lattice-ctl dev` (off unless its target is
+    // asked for: `RUST_LOG=lattice::request=debug`).
+    if let Some((method, path, started)) = logged {
+        tracing::debug!(
+            target: "lattice::request",
+            "{method} {path} -> {} in {:.1} ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
     Ok(response)
 }
 

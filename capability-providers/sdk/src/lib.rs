@@ -77,6 +77,7 @@ pub async fn main_with<P: Capability>(
     make: impl FnOnce(ProviderContext) -> P,
 ) -> std::process::ExitCode {
     let _telemetry = lattice_rpc::logging::init(&lattice_rpc::logging::Settings {
+        default_filter: None,
         service: service_name(),
         format: lattice_rpc::logging::LogFormat::Text,
         otlp_endpoint: std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")

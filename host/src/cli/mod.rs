@@ -402,6 +402,7 @@ pub fn init_tracing() {
 /// keep the guard until the host has stopped, so the last spans are sent.
 pub fn init_telemetry(args: &HostArgs) -> lattice_rpc::logging::Telemetry {
     lattice_rpc::logging::init(&lattice_rpc::logging::Settings {
+        default_filter: None,
         service: "lattice-host".to_string(),
         format: args.log_format,
         otlp_endpoint: args.otlp_endpoint.clone().filter(|url| !url.is_empty()),

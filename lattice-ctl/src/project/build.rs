@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _};
-use lattice_interfaces::claims::{sign_component, ComponentSigning, KeyKind};
+use lattice_interfaces::claims::{sign_component, ComponentSigning};
 use serde::{Deserialize, Serialize};
 
 use super::templates::Language;
@@ -213,24 +213,53 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
 
 /// What `build` made.
 #[derive(Debug, Serialize)]
-struct Built {
-    path: String,
-    bytes: usize,
-    digest: String,
-    issuer: String,
-    capabilities: Vec<String>,
+pub struct Built {
+    /// `build/NAME.wasm`, in the project's folder.
+    pub path: String,
+    /// Its size.
+    pub bytes: usize,
+    /// Its digest, `sha256:…`.
+    pub digest: String,
+    /// The developer key that signed it.
+    pub issuer: String,
+    /// What its claims grant.
+    pub capabilities: Vec<String>,
 }
 
 /// `lattice-ctl build [DIR]`.
 pub fn build(dir: &Path, format: Format) -> anyhow::Result<()> {
     let project = Project::load(dir)?;
+    let built = build_signed(&project)?;
+    let claimed = if built.capabilities.is_empty() {
+        "no capabilities".to_string()
+    } else {
+        built.capabilities.join(", ")
+    };
+    crate::lattice::done(
+        format,
+        &built,
+        &format!(
+            "built {}: {} bytes, {}, signed by {} for {claimed}",
+            built.path, built.bytes, built.digest, built.issuer
+        ),
+    )
+}
+
+/// Builds `project` and signs what the toolchain wrote into
+/// `build/NAME.wasm`; nothing is written there when the build fails.
+///
+/// # Errors
+///
+/// The toolchain fails (its messages shown), or the component cannot be
+/// read or signed.
+pub fn build_signed(project: &Project) -> anyhow::Result<Built> {
     let component = project.compile()?;
     let wasm = std::fs::read(&component)
         .with_context(|| format!("cannot read what the build wrote, {}", component.display()))?;
     let capabilities = lattice_host::claimable_imports(&wasm)
         .map_err(|e| anyhow::anyhow!("{}: {e}", component.display()))?;
     let issuer = super::keys::developer_key()?;
-    let subject = super::keys::module_key(&project)?;
+    let subject = super::keys::module_key(project)?;
     let signed = sign_component(
         &wasm,
         &issuer,
@@ -254,25 +283,11 @@ pub fn build(dir: &Path, format: Format) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}/build", project.dir.display()))?;
     std::fs::write(&destination, &signed.wasm)
         .with_context(|| format!("cannot write {}", destination.display()))?;
-    let built = Built {
+    Ok(Built {
         path: format!("build/{}.wasm", project.name),
         bytes: signed.wasm.len(),
         digest: lattice_oci::reference::sha256_digest(&signed.wasm),
         issuer: issuer.public_key(),
         capabilities,
-    };
-    debug_assert_eq!(KeyKind::of(&issuer), Some(KeyKind::Account));
-    let claimed = if built.capabilities.is_empty() {
-        "no capabilities".to_string()
-    } else {
-        built.capabilities.join(", ")
-    };
-    crate::lattice::done(
-        format,
-        &built,
-        &format!(
-            "built {}: {} bytes, {}, signed by {} for {claimed}",
-            built.path, built.bytes, built.digest, built.issuer
-        ),
-    )
+    })
 }

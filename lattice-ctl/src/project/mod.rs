@@ -1,9 +1,11 @@
 //! A developer's projects: `lattice-ctl new KIND NAME` writes one from a
 //! template built into the binary ([`templates`]), `lattice-ctl build`
 //! builds it with its toolchain and signs the component with the
-//! developer's key and the claims its imports need ([`build`], [`keys`]).
+//! developer's key and the claims its imports need ([`build`], [`keys`]),
+//! `lattice-ctl dev` serves it and swaps it on each change ([`dev`]).
 
 pub mod build;
+pub mod dev;
 pub mod keys;
 pub mod templates;
 

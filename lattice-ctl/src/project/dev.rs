@@ -1,0 +1,157 @@
+//! `lattice-ctl dev`: the edit-run loop. Builds the project, runs its
+//! `app.toml` on a host in this process that runs only what the
+//! developer's key signed, and watches the project's sources: on each
+//! change it builds again and swaps the running actor in place (calls in
+//! flight finish on the old component, new ones reach the new). A build
+//! that fails leaves the last good one serving. Each request's status and
+//! duration and the actor's own log lines are printed as they happen.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_interfaces::{ComponentId, Manifest};
+
+use super::build::{build_signed, Project};
+
+/// How often the sources are looked at.
+const POLL: Duration = Duration::from_millis(200);
+
+/// What `dev` logs when `RUST_LOG` does not say: the host at `info` (the
+/// actor's own lines among it) and one line per HTTP request.
+pub const LOG_FILTER: &str = "info,async_nats=warn,lattice::request=debug";
+
+/// `lattice-ctl dev [DIR]`.
+pub async fn dev(dir: &Path) -> anyhow::Result<()> {
+    let project = Project::load(dir)?;
+    let started = Instant::now();
+    build_signed(&project)?;
+    let manifest_path = project.dir.join("app.toml");
+    let manifest = Manifest::load(&manifest_path)?;
+    let actor = ComponentId::new(project.name.as_str())
+        .map_err(|e| anyhow::anyhow!("project name {}: {e}", project.name))?;
+    if !manifest.actors.iter().any(|a| a.id == actor) {
+        anyhow::bail!(
+            "{}: declares no actor {actor}, the project's own: add it, with path = \"build/{actor}.wasm\"",
+            manifest_path.display()
+        );
+    }
+    let issuer = super::keys::developer_key()?.public_key();
+    let host = Host::new(HostConfig {
+        // Signed by this developer only; files read wherever the
+        // manifest puts them (this is the developer's own machine).
+        trust: TrustPolicy {
+            allowed_issuers: vec![issuer],
+            ..TrustPolicy::default()
+        },
+        identity: Default::default(),
+        labels: Default::default(),
+        registries: Default::default(),
+        runtime: RuntimeConfig::default(),
+        secret_dirs: Vec::new(),
+        payload_budget: None,
+        egress_allow: false,
+        http_ca_file: None,
+    })?;
+    if let Err(error) = host.apply(&manifest).await {
+        host.shutdown(Duration::ZERO).await;
+        return Err(error).with_context(|| format!("cannot apply {}", manifest_path.display()));
+    }
+    println!(
+        "Lattice dev: {} built and serving in {:.1} s",
+        project.name,
+        started.elapsed().as_secs_f64()
+    );
+    for endpoint in host.http_endpoints() {
+        println!("  {} -> {}", endpoint.url(), endpoint.link.target);
+    }
+    println!("Watching {} for changes.", project.dir.display());
+    println!("Press Ctrl-C to stop.");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    let reference = project
+        .dir
+        .join("build")
+        .join(format!("{}.wasm", project.name))
+        .display()
+        .to_string();
+    let mut seen = Sources::of(&project.dir);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            () = tokio::time::sleep(POLL) => {}
+        }
+        let now = Sources::of(&project.dir);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let changed = Instant::now();
+        // The toolchain blocks: it runs off the runtime's workers.
+        let building = Project::load(&project.dir)?;
+        let built = tokio::task::spawn_blocking(move || build_signed(&building)).await?;
+        match built {
+            Err(error) => {
+                eprintln!("build failed: {error:#}; still serving the last good build");
+            }
+            Ok(built) => {
+                let swapping = Instant::now();
+                match host.update_actor(&actor, &reference).await {
+                    Ok(()) => println!(
+                        "swapped {actor} ({}, {} bytes) in {:.2} s from the change (build {:.2} s, swap {:.3} s)",
+                        built.digest,
+                        built.bytes,
+                        changed.elapsed().as_secs_f64(),
+                        swapping.duration_since(changed).as_secs_f64(),
+                        swapping.elapsed().as_secs_f64()
+                    ),
+                    Err(error) => eprintln!(
+                        "cannot swap {actor}: {error}; still serving the last good build"
+                    ),
+                }
+            }
+        }
+    }
+    host.shutdown(Duration::from_secs(5)).await;
+    Ok(())
+}
+
+/// The project's source files and when each last changed: everything but
+/// what builds write (`target/`, `build/`, `.lattice/`, `__pycache__/`)
+/// and hidden files.
+#[derive(Debug, PartialEq, Eq)]
+struct Sources(Vec<(PathBuf, Option<SystemTime>, u64)>);
+
+impl Sources {
+    fn of(dir: &Path) -> Self {
+        let mut files = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.')
+                    || ["target", "build", "__pycache__"].contains(&name.as_ref())
+                {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    dirs.push(path);
+                } else {
+                    files.push((path, meta.modified().ok(), meta.len()));
+                }
+            }
+        }
+        files.sort();
+        Self(files)
+    }
+}
