@@ -15,6 +15,7 @@
 
 mod actor_calls;
 mod actor_loading;
+mod actor_logs;
 mod actor_runtime;
 mod actor_signing;
 mod admin;

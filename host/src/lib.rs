@@ -66,5 +66,6 @@ pub use config::{ActorLimits, HostConfig, RuntimeConfig};
 pub use host::{Host, HostError};
 pub use identity::HostIdentity;
 pub use router::{RouteCounts, RoutingStats};
+pub use runtime::log_tap::LogLine;
 pub use runtime::{encode_values, Actor, ActorLoadError, AllocatorKind, CompileOutcome};
 pub use trust::{claimable_imports, component_imports, TrustError, TrustPolicy};

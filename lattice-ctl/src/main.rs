@@ -168,6 +168,22 @@ enum Command {
     ///
     /// Read-only unless --allow-actions; on 127.0.0.1:8844 unless --listen.
     Ui(ui::UiArgs),
+    /// Follow an actor's log lines (stdout, stderr, wasi:logging) from every
+    /// host that runs it, as they happen; nothing is kept, so it shows what
+    /// is logged from now on.
+    Logs {
+        /// The actor
+        actor: ComponentId,
+        /// Follow (the only mode: lines are not kept)
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the hosts whose id starts with this
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Only lines at this level or above: trace, debug, info, warn, error
+        #[arg(long, default_value = "trace", value_parser = lattice::parse_level)]
+        level: String,
+    },
     /// Make a project from a template built into this binary: a buildable
     /// component with its WIT, a manifest and a README.
     New {
@@ -670,6 +686,9 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         },
         Command::Build { dir } => project::build::build(&dir, output),
         Command::Dev { dir } => project::dev::dev(&dir).await,
+        Command::Logs {
+            actor, host, level, ..
+        } => lattice::follow_logs(&conn, &actor, host.as_deref(), &level, output).await,
         Command::Push {
             reference,
             file,

@@ -216,6 +216,18 @@ impl Lattice {
             heartbeat(control.clone(), config.heartbeat, stop_tasks.clone())
                 .instrument(span.clone()),
         );
+        if let Some(lines) = host.runtime().log_tap().connect() {
+            tasks.spawn(
+                publish_logs(
+                    client.clone(),
+                    subjects.clone(),
+                    host.clone(),
+                    lines,
+                    stop_tasks.clone(),
+                )
+                .instrument(span.clone()),
+            );
+        }
         let reconciler = reconciler::Reconciler {
             host_id: host.id().clone(),
             host: host.clone(),
@@ -532,6 +544,46 @@ async fn heartbeat(control: Arc<Control>, every: Duration, stop: CancellationTok
             _ = ticks.tick() => {
                 control.events.publish(LatticeEvent::HostHeartbeat(control.info())).await;
             }
+        }
+    }
+}
+
+/// Publishes the host's actors' log lines on `lattice.<L>.log.<actor>`
+/// until `stop`, each tagged with the host; once a second, how many lines
+/// the tap dropped because this fell behind, as a line of its own.
+async fn publish_logs(
+    client: async_nats::Client,
+    subjects: Subjects,
+    host: Host,
+    mut lines: tokio::sync::mpsc::Receiver<crate::runtime::log_tap::LogLine>,
+    stop: CancellationToken,
+) {
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let mut line = tokio::select! {
+            () = stop.cancelled() => return,
+            line = lines.recv() => match line {
+                Some(line) => line,
+                None => return,
+            },
+            _ = second.tick() => {
+                let dropped = host.runtime().log_tap().take_dropped();
+                if dropped == 0 {
+                    continue;
+                }
+                tracing::warn!(dropped, "actor log lines not published: the lattice fell behind");
+                continue;
+            }
+        };
+        line.host = host.id().to_string();
+        let Ok(payload) = serde_json::to_vec(&line) else {
+            continue;
+        };
+        if let Err(error) = client
+            .publish(subjects.log(line.actor.as_str()), payload.into())
+            .await
+        {
+            tracing::debug!(%error, "cannot publish an actor's log line");
         }
     }
 }

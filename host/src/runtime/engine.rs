@@ -46,6 +46,8 @@ struct RuntimeInner {
     ticker: EpochTicker,
     /// The components prepared last, by digest.
     prepared: std::sync::Mutex<PreparedMemo>,
+    /// Where the actors' log lines go besides the host's log.
+    log_tap: Arc<super::log_tap::LogTap>,
 }
 
 /// How many prepared components the runtime keeps for actors still to come.
@@ -110,6 +112,7 @@ impl Runtime {
                 epoch_tick: config.epoch_tick,
                 ticker,
                 prepared: Default::default(),
+                log_tap: Arc::default(),
             }),
         })
     }
@@ -145,6 +148,12 @@ impl Runtime {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Where the actors' log lines go besides the host's log (the lattice,
+    /// once joined).
+    pub fn log_tap(&self) -> &Arc<super::log_tap::LogTap> {
+        &self.inner.log_tap
     }
 
     /// Which allocator the engine uses.

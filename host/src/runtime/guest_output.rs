@@ -23,10 +23,12 @@ pub const MAX_LINE: usize = 4096;
 /// Lines one actor may log per second.
 pub const LINES_PER_SECOND: u32 = 200;
 
-/// One actor's log budget, shared by its instances.
+/// One actor's log budget, shared by its instances, and where its lines
+/// go besides the host's log.
 #[derive(Debug)]
 pub struct OutputBudget {
     window: Mutex<Window>,
+    tap: Arc<super::log_tap::LogTap>,
 }
 
 #[derive(Debug)]
@@ -36,19 +38,24 @@ struct Window {
     dropped: u64,
 }
 
-impl Default for OutputBudget {
-    fn default() -> Self {
+impl OutputBudget {
+    /// A fresh budget whose lines also go to `tap`.
+    pub fn new(tap: Arc<super::log_tap::LogTap>) -> Self {
         Self {
             window: Mutex::new(Window {
                 started: Instant::now(),
                 lines: 0,
                 dropped: 0,
             }),
+            tap,
         }
     }
-}
 
-impl OutputBudget {
+    /// Where the lines go besides the host's log.
+    pub fn tap(&self) -> &super::log_tap::LogTap {
+        &self.tap
+    }
+
     /// Whether one more line may be logged now; when a new second starts,
     /// how many lines the last ones dropped.
     fn take(&self, now: Instant) -> (bool, u64) {
@@ -133,14 +140,19 @@ impl GuestOutput {
         if self.budget.allow(&self.actor) {
             let text = String::from_utf8_lossy(line);
             let text = text.trim_end_matches(['\n', '\r']);
-            match self.stream {
+            let level = match self.stream {
                 Stream::Stdout => {
-                    tracing::info!(actor = %self.actor, stream = self.stream.name(), "{text}")
+                    tracing::info!(actor = %self.actor, stream = self.stream.name(), "{text}");
+                    "info"
                 }
                 Stream::Stderr => {
-                    tracing::warn!(actor = %self.actor, stream = self.stream.name(), "{text}")
+                    tracing::warn!(actor = %self.actor, stream = self.stream.name(), "{text}");
+                    "warn"
                 }
-            }
+            };
+            self.budget
+                .tap()
+                .send(&self.actor, level, self.stream.name(), text);
         }
     }
 }
@@ -229,7 +241,7 @@ mod tests {
             output: GuestOutput::new(
                 ComponentId::new("a").expect("a valid id"),
                 Stream::Stderr,
-                Arc::default(),
+                Arc::new(OutputBudget::new(Arc::default())),
             ),
             pending: Vec::new(),
         }
@@ -250,7 +262,7 @@ mod tests {
 
     #[test]
     fn an_actor_logs_at_most_its_budget_a_second() {
-        let budget = OutputBudget::default();
+        let budget = OutputBudget::new(Arc::default());
         let start = Instant::now();
         let allowed = (0..LINES_PER_SECOND + 50)
             .filter(|_| budget.take(start).0)

@@ -45,14 +45,33 @@ impl logging::Host for LoggingView<'_> {
             cut(&context, MAX_CONTEXT),
             cut(&message, MAX_LINE),
         );
-        match level {
-            Level::Trace => tracing::trace!(%actor, context, "{message}"),
-            Level::Debug => tracing::debug!(%actor, context, "{message}"),
-            Level::Info => tracing::info!(%actor, context, "{message}"),
-            Level::Warn => tracing::warn!(%actor, context, "{message}"),
-            Level::Error => tracing::error!(%actor, context, "{message}"),
-            Level::Critical => tracing::error!(%actor, context, critical = true, "{message}"),
-        }
+        let shown = match level {
+            Level::Trace => {
+                tracing::trace!(%actor, context, "{message}");
+                "trace"
+            }
+            Level::Debug => {
+                tracing::debug!(%actor, context, "{message}");
+                "debug"
+            }
+            Level::Info => {
+                tracing::info!(%actor, context, "{message}");
+                "info"
+            }
+            Level::Warn => {
+                tracing::warn!(%actor, context, "{message}");
+                "warn"
+            }
+            Level::Error => {
+                tracing::error!(%actor, context, "{message}");
+                "error"
+            }
+            Level::Critical => {
+                tracing::error!(%actor, context, critical = true, "{message}");
+                "error"
+            }
+        };
+        self.budget.tap().send(actor, shown, context, message);
         Ok(())
     }
 }

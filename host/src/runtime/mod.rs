@@ -46,6 +46,7 @@ mod ctx;
 mod engine;
 pub mod guest_output;
 mod load_error;
+pub mod log_tap;
 mod logging;
 mod outgoing_http;
 mod routed_imports;

@@ -107,6 +107,12 @@ impl Subjects {
         format!("lattice.{}.rpc.{target}", self.lattice)
     }
 
+    /// `lattice.<L>.log.<actor>`: an actor's log lines, from every host
+    /// that runs it (JSON, one line a message; `lattice-ctl logs`).
+    pub fn log(&self, actor: &str) -> String {
+        format!("lattice.{}.log.{actor}", self.lattice)
+    }
+
     /// `lattice.<L>.provider.<id>.health`: a provider process's health checks.
     pub fn provider_health(&self, provider_id: &str) -> String {
         format!("lattice.{}.provider.{provider_id}.health", self.lattice)

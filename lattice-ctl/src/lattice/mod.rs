@@ -1,6 +1,6 @@
 //! The lattice commands, one module per area: `get`, `start`, `scale`,
 //! `update`, `call`, `stop`, `link`, `config`, `host`, `label`, `watch
-//! events`, `reset` and `msg`. Each command connects, sends typed control
+//! events`, `reset`, `msg` and `logs`. Each command connects, sends typed control
 //! requests through `lattice-client` and prints a table or `-o json`.
 
 mod actors;
@@ -9,6 +9,7 @@ mod config;
 mod events;
 mod hosts;
 mod links;
+mod logs;
 mod msg;
 mod providers;
 
@@ -28,6 +29,7 @@ pub use config::{delete_config, get_config, put_config};
 pub use events::watch_events;
 pub use hosts::{delete_label, drain_host, get_hosts, get_inventory, put_label, stop_host};
 pub use links::{delete_link, get_claims, get_links, put_link, reset};
+pub use logs::{follow as follow_logs, parse_level};
 pub use msg::{publish, request};
 pub use providers::{start_provider, stop_provider};
 

@@ -274,6 +274,9 @@ impl Actor {
         claims: Option<Claims<ComponentMetadata>>,
     ) -> Result<Self, ActorLoadError> {
         check_memory_limit(&runtime, &id, limits)?;
+        let output = Arc::new(super::guest_output::OutputBudget::new(Arc::clone(
+            runtime.log_tap(),
+        )));
         Ok(Self {
             permits: Arc::new(Semaphore::new(limits.max_instances as usize)),
             id,
@@ -284,7 +287,7 @@ impl Actor {
             compile,
             claims,
             counters: Arc::default(),
-            output: Arc::default(),
+            output,
             warm: Arc::new(std::sync::Mutex::new(Vec::new())),
             config: Arc::new(super::ActorConfig::none()),
         })

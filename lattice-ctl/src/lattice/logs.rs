@@ -1,0 +1,89 @@
+//! `logs ACTOR`: an actor's log lines (stdout, stderr, `wasi:logging`)
+//! from every host that runs it, as they happen. Lines are not kept: it
+//! follows from the moment it subscribed.
+
+use futures::StreamExt as _;
+use lattice_host::LogLine;
+use lattice_interfaces::ComponentId;
+
+use crate::client::{ConnArgs, LatticeClient};
+use crate::output::Format;
+
+/// The levels, least severe first.
+const LEVELS: [&str; 5] = ["trace", "debug", "info", "warn", "error"];
+
+fn rank(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0)
+}
+
+/// Checks a `--level` value.
+///
+/// # Errors
+///
+/// Not a level, named.
+pub fn parse_level(text: &str) -> Result<String, String> {
+    let level = text.trim().to_ascii_lowercase();
+    if LEVELS.contains(&level.as_str()) {
+        Ok(level)
+    } else {
+        Err(format!("{text:?} is not a level: {}", LEVELS.join(", ")))
+    }
+}
+
+/// `logs ACTOR [--host H] [--level L]`: prints the lines of `actor` until
+/// Ctrl-C (or `--timeout`), from the hosts whose id starts with `host`
+/// when given, at `level` or above.
+pub async fn follow(
+    conn: &ConnArgs,
+    actor: &ComponentId,
+    host: Option<&str>,
+    level: &str,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = LatticeClient::connect(conn).await?;
+    let mut lines = client
+        .nats()
+        .subscribe(client.subjects().log(actor.as_str()))
+        .await?;
+    client.nats().flush().await?;
+    eprintln!(
+        "Following the log lines of actor {actor} in lattice {} (Ctrl-C to stop)",
+        client.subjects().lattice()
+    );
+    let least = rank(level);
+    let until = conn
+        .timeout
+        .map(|secs| tokio::time::Instant::now() + std::time::Duration::from_secs(secs));
+    loop {
+        let message = tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = async {
+                match until {
+                    Some(until) => tokio::time::sleep_until(until).await,
+                    None => std::future::pending().await,
+                }
+            } => return Ok(()),
+            message = lines.next() => match message {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+        };
+        // Whatever else was published there is skipped.
+        let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload) else {
+            continue;
+        };
+        if host.is_some_and(|h| !line.host.starts_with(h)) || rank(&line.level) < least {
+            continue;
+        }
+        match format {
+            Format::Json => println!("{}", serde_json::to_string(&line)?),
+            Format::Table | Format::Wadm => println!(
+                "{} {:<5} {}: {}",
+                line.host.get(..8).unwrap_or(&line.host),
+                line.level,
+                line.source,
+                line.text
+            ),
+        }
+    }
+}

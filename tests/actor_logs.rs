@@ -1,0 +1,109 @@
+//! `lattice-ctl logs ACTOR -f`: an actor's log lines from every host that
+//! runs it, over the lattice. Two hosts run the `http_logs` fixture (one
+//! `wasi:logging` line at warn per request, naming its path); requests to
+//! each must show up in one `logs` stream, tagged with the host, and a
+//! `--host` filter keeps one host's lines only.
+
+use std::io::BufRead as _;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lattice_tests::hosts::{self, start_fixture};
+use lattice_tests::nats::NatsServer;
+use lattice_tests::process::{self, terminate_and_wait, CapturedStderr};
+
+/// `lattice-ctl logs logs -f ARGS` against `url`: the child, the lines it
+/// printed so far, and its stderr.
+fn follow(
+    url: &str,
+    args: &[&str],
+) -> (std::process::Child, Arc<Mutex<Vec<String>>>, CapturedStderr) {
+    let mut child = process::lattice_ctl()
+        .args(["logs", "logs", "-f", "--nats-url", url])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = CapturedStderr::of(&mut child);
+    let printed = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().unwrap();
+    let lines = printed.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    lattice_tests::wait_for("logs to subscribe", Duration::from_secs(20), || {
+        stderr
+            .has_line(&["Following the log lines of actor logs"])
+            .then_some(())
+    });
+    (child, printed, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follows_an_actor_on_two_hosts_and_filters_by_host() {
+    let nats = NatsServer::start();
+    let (_, (east, east_lattice), (west, west_lattice)) =
+        hosts::two_hosts_sharing_a_cluster_key(&nats.url()).await;
+    let on_east = start_fixture(&east, "logs", "http_logs").await;
+    let on_west = start_fixture(&west, "logs", "http_logs").await;
+    let (mut all, printed, _all_stderr) = follow(&nats.url(), &[]);
+    let east_prefix = east.id().as_str()[..8].to_string();
+    let (mut east_only, east_printed, _east_stderr) =
+        follow(&nats.url(), &["--host", &east_prefix, "--level", "warn"]);
+
+    // Each host's actor logs a line per request; both reach the stream.
+    let west_prefix = west.id().as_str()[..8].to_string();
+    let seen = |lines: &Arc<Mutex<Vec<String>>>, prefix: &str| {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.contains("warn  http_logs: a request for /"))
+    };
+    lattice_tests::eventually("lines from both hosts", async || {
+        hosts::status_of_get(&on_east).await;
+        hosts::status_of_get(&on_west).await;
+        (seen(&printed, &east_prefix) && seen(&printed, &west_prefix)).then_some(())
+    })
+    .await;
+    // The filtered stream has east's lines and no other host's.
+    lattice_tests::eventually("east's lines in the filtered stream", async || {
+        hosts::status_of_get(&on_east).await;
+        seen(&east_printed, &east_prefix).then_some(())
+    })
+    .await;
+    assert!(
+        east_printed
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|l| l.starts_with(&east_prefix)),
+        "{:?}",
+        east_printed.lock().unwrap()
+    );
+    terminate_and_wait(&mut all, "lattice-ctl logs", Duration::from_secs(10));
+    terminate_and_wait(&mut east_only, "lattice-ctl logs", Duration::from_secs(10));
+    hosts::leave(east_lattice, east).await;
+    hosts::leave(west_lattice, west).await;
+}
+
+#[test]
+fn a_level_that_is_not_one_is_refused_in_one_line() {
+    let out = process::lattice_ctl()
+        .args(["logs", "logs", "--level", "loud"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"loud\" is not a level: trace, debug, info, warn, error"),
+        "{stderr}"
+    );
+}
