@@ -107,3 +107,47 @@ fn a_level_that_is_not_one_is_refused_in_one_line() {
         "{stderr}"
     );
 }
+
+/// An actor that logs 1,000 lines in one request is answered, and the
+/// lattice carries no more of its lines than its budget of 200 a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_actor_is_served_and_its_lines_stay_within_its_budget() {
+    let nats = NatsServer::start();
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    let actor = start_fixture(&host, "logs", "http_logs").await;
+    let (mut follower, printed, _stderr) = follow(&nats.url(), &[]);
+    let flood = actor
+        .handle_http(hosts::get("http://localhost/flood"))
+        .await
+        .expect("the flood request is answered");
+    assert_eq!(flood.status(), 200);
+    // The first line, naming the request, comes through; wait for it.
+    lattice_tests::eventually("the flood's first line", async || {
+        let lines = printed.lock().unwrap();
+        lines
+            .iter()
+            .any(|l| l.contains("a request for /flood"))
+            .then_some(())
+    })
+    .await;
+    // The budget is per second: of a 1,000-line request at most 200 lines
+    // are carried. A later request's line, once the next second lets it
+    // through, marks the end of what the flood could send.
+    let carried = lattice_tests::eventually("a line after the flood", async || {
+        let _ = actor
+            .handle_http(hosts::get("http://localhost/after"))
+            .await;
+        let lines = printed.lock().unwrap();
+        lines
+            .iter()
+            .any(|l| l.contains("a request for /after"))
+            .then(|| lines.iter().filter(|l| l.contains("flood line")).count())
+    })
+    .await;
+    assert!(
+        carried > 0 && carried < 200,
+        "{carried} of the flood's 1,000 lines crossed the lattice"
+    );
+    terminate_and_wait(&mut follower, "lattice-ctl logs", Duration::from_secs(10));
+    hosts::leave(lattice, host).await;
+}
