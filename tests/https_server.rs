@@ -203,6 +203,13 @@ async fn client_certificates_are_required_where_a_link_names_their_ca() {
         reply.headers["x-echo-client-subject"],
         "O=Acme,CN=eve\\,O=admins"
     );
+    // Beyond ASCII, each byte escaped: the subject still reaches the
+    // actor (a header value is ASCII).
+    let (jose, jose_key) = clients.leaf("José");
+    let reply = https_get(port, "/", &servers.pem, Some((&jose, &jose_key)), &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.headers["x-echo-client-subject"], "CN=Jos\\C3\\A9");
     host.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -151,7 +151,7 @@ pub fn sign(args: &SignArgs, format: Format) -> anyhow::Result<()> {
         },
     )
     .with_context(|| format!("cannot sign {}", args.input.display()))?;
-    std::fs::write(&destination, &signed.wasm)
+    crate::output::write_replacing(&destination, &signed.wasm)
         .with_context(|| format!("cannot write {}", destination.display()))?;
     if generated && format == Format::Table {
         println!(
@@ -182,7 +182,7 @@ pub fn sign_provider_binary(args: &SignProviderArgs) -> anyhow::Result<()> {
     )?;
     let mut out = args.binary.clone().into_os_string();
     out.push(".jwt");
-    std::fs::write(&out, &jwt)
+    crate::output::write_replacing(Path::new(&out), jwt.as_bytes())
         .with_context(|| format!("cannot write {}", Path::new(&out).display()))?;
     println!(
         "{} signed for {target} as {}: claims in {}",

@@ -67,3 +67,21 @@ fn trimmed(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Writes `bytes` to `path` through a new file renamed into place: a
+/// reader never sees it half-written, and a file that shares its bytes
+/// with another (a hard link) is replaced, not written through.
+///
+/// # Errors
+///
+/// The folder cannot take the new file, or the rename fails.
+pub fn write_replacing(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let staged = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
+    std::fs::write(&staged, bytes)?;
+    std::fs::rename(&staged, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&staged);
+    })
+}

@@ -258,7 +258,7 @@ impl Walkthrough {
         // only failures are tried again.
         std::fs::write(
             dir.path().join(".curlrc"),
-            "--silent\n--show-error\n--fail-with-body\n",
+            "--silent\n--show-error\n--fail-with-body\n--max-time 10\n",
         )
         .expect(".curlrc");
         let examples = dir.path().join("examples");
@@ -533,11 +533,13 @@ impl Run {
     /// Stops what it started last, as Ctrl-C would.
     fn stop_last(&mut self) {
         if let Some((command, mut child, stderr)) = self.background.pop() {
-            // It may have ended already: then there is nothing to stop.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
+            // Ended already (and reaped): its pid may be another's now.
+            if child.try_wait().ok().flatten().is_none() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
             let stopped =
                 crate::wait_for_opt(Duration::from_secs(20), || child.try_wait().ok().flatten())
                     .is_some();

@@ -66,6 +66,10 @@ fn base_roots() -> &'static rustls::RootCertStore {
     })
 }
 
+/// The largest CA bundle read, in bytes (the system's whole bundle is
+/// about 200 KiB).
+pub const MAX_CA_BUNDLE: u64 = 4 << 20;
+
 /// The CA roots in the PEM bundle at `path`.
 ///
 /// # Errors
@@ -76,6 +80,18 @@ pub fn ca_bundle(
     setting: &str,
     path: &str,
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    // A regular file of a sane size: not a FIFO, not /dev/zero.
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("{setting} {path}: cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{setting} {path}: not a regular file"));
+    }
+    if meta.len() > MAX_CA_BUNDLE {
+        return Err(format!(
+            "{setting} {path}: {} bytes, more than a CA bundle takes ({MAX_CA_BUNDLE})",
+            meta.len()
+        ));
+    }
     let pem = std::fs::read(path).map_err(|e| format!("{setting} {path}: cannot be read: {e}"))?;
     let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()

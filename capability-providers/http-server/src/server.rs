@@ -611,7 +611,14 @@ impl AcceptLoop {
                         }
                     }
                 };
-                let subject = subject.and_then(|s| http::HeaderValue::from_str(&s).ok());
+                // Escaped to ASCII, a subject is always a header value.
+                let subject = subject.and_then(|s| match http::HeaderValue::from_str(&s) {
+                    Ok(value) => Some(value),
+                    Err(_) => {
+                        tracing::warn!(%peer, "a client certificate's subject is not a header value; its requests go without it");
+                        None
+                    }
+                });
                 let activity = Activity::new();
                 let serving = Arc::clone(&activity);
                 let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {

@@ -313,10 +313,12 @@ fn rfc4514_escaped(value: &str) -> String {
             }
             '#' if i == 0 => escaped.push_str("\\#"),
             ' ' if i == 0 || i == last => escaped.push_str("\\ "),
-            c if c.is_control() => {
+            // Control characters and anything beyond ASCII as `\XX` per
+            // UTF-8 byte (RFC 4514 allows it): a header value is ASCII.
+            c if c.is_control() || !c.is_ascii() => {
                 let mut bytes = [0u8; 4];
                 for b in c.encode_utf8(&mut bytes).bytes() {
-                    let _ = write!(escaped, "\\{b:02x}");
+                    let _ = write!(escaped, "\\{b:02X}");
                 }
             }
             c => escaped.push(c),

@@ -216,18 +216,16 @@ impl Lattice {
             heartbeat(control.clone(), config.heartbeat, stop_tasks.clone())
                 .instrument(span.clone()),
         );
-        if let Some(lines) = host.runtime().log_tap().connect() {
-            tasks.spawn(
-                publish_logs(
-                    client.clone(),
-                    subjects.clone(),
-                    host.clone(),
-                    lines,
-                    stop_tasks.clone(),
-                )
-                .instrument(span.clone()),
-            );
-        }
+        tasks.spawn(
+            publish_logs(
+                client.clone(),
+                subjects.clone(),
+                host.clone(),
+                host.runtime().log_tap().connect(),
+                stop_tasks.clone(),
+            )
+            .instrument(span.clone()),
+        );
         let reconciler = reconciler::Reconciler {
             host_id: host.id().clone(),
             host: host.clone(),
@@ -549,8 +547,8 @@ async fn heartbeat(control: Arc<Control>, every: Duration, stop: CancellationTok
 }
 
 /// Publishes the host's actors' log lines on `lattice.<L>.log.<actor>`
-/// until `stop`, each tagged with the host; once a second, how many lines
-/// the tap dropped because this fell behind, as a line of its own.
+/// until `stop`, each tagged with the host; once a second, logs how many
+/// lines the tap dropped because this fell behind.
 async fn publish_logs(
     client: async_nats::Client,
     subjects: Subjects,
@@ -561,7 +559,11 @@ async fn publish_logs(
     let mut second = tokio::time::interval(Duration::from_secs(1));
     loop {
         let mut line = tokio::select! {
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => {
+                // Left the lattice: the lines stay in the host's log.
+                host.runtime().log_tap().disconnect();
+                return;
+            }
             line = lines.recv() => match line {
                 Some(line) => line,
                 None => return,

@@ -5,7 +5,7 @@
 //! publisher falls behind, lines are counted as dropped instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use lattice_interfaces::ComponentId;
 use serde::{Deserialize, Serialize};
@@ -32,25 +32,33 @@ pub struct LogLine {
     pub at_ms: u64,
 }
 
-/// Where a host's actors' lines go: nowhere until a lattice connects it.
+/// Where a host's actors' lines go: nowhere until a lattice connects it,
+/// and nowhere again once it left.
 #[derive(Debug, Default)]
 pub struct LogTap {
-    sender: OnceLock<mpsc::Sender<LogLine>>,
+    sender: Mutex<Option<mpsc::Sender<LogLine>>>,
     dropped: AtomicU64,
 }
 
 impl LogTap {
-    /// Connects the tap: lines go to the receiver returned from now on.
-    /// A second call returns `None` (a host joins one lattice).
-    pub fn connect(&self) -> Option<mpsc::Receiver<LogLine>> {
+    /// Connects the tap: lines go to the receiver returned from now on
+    /// (and no longer to one connected before).
+    pub fn connect(&self) -> mpsc::Receiver<LogLine> {
         let (sender, receiver) = mpsc::channel(QUEUED_LINES);
-        self.sender.set(sender).ok().map(|()| receiver)
+        *self.sender.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
+        receiver
+    }
+
+    /// Disconnects the tap: lines go nowhere but the host's log.
+    pub fn disconnect(&self) {
+        *self.sender.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
     /// Hands a line over, made only when the tap is connected; never
     /// waits.
     pub fn send(&self, actor: &ComponentId, level: &str, source: &str, text: &str) {
-        let Some(sender) = self.sender.get() else {
+        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = sender.as_ref() else {
             return;
         };
         let line = LogLine {

@@ -16,6 +16,21 @@ fn rank(level: &str) -> usize {
     LEVELS.iter().position(|l| *l == level).unwrap_or(0)
 }
 
+/// `text` with its control characters escaped: an actor's line cannot
+/// move the operator's cursor, clear the screen or set the clipboard.
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// Checks a `--level` value.
 ///
 /// # Errors
@@ -79,10 +94,10 @@ pub async fn follow(
             Format::Json => println!("{}", serde_json::to_string(&line)?),
             Format::Table | Format::Wadm => println!(
                 "{} {:<5} {}: {}",
-                line.host.get(..8).unwrap_or(&line.host),
-                line.level,
-                line.source,
-                line.text
+                printable(line.host.get(..8).unwrap_or(&line.host)),
+                printable(&line.level),
+                printable(&line.source),
+                printable(&line.text)
             ),
         }
     }

@@ -281,7 +281,7 @@ pub fn build_signed(project: &Project) -> anyhow::Result<Built> {
         .join(format!("{}.wasm", project.name));
     std::fs::create_dir_all(project.dir.join("build"))
         .with_context(|| format!("cannot create {}/build", project.dir.display()))?;
-    std::fs::write(&destination, &signed.wasm)
+    crate::output::write_replacing(&destination, &signed.wasm)
         .with_context(|| format!("cannot write {}", destination.display()))?;
     Ok(Built {
         path: format!("build/{}.wasm", project.name),

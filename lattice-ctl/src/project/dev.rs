@@ -58,6 +58,9 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
         host.shutdown(Duration::ZERO).await;
         return Err(error).with_context(|| format!("cannot apply {}", manifest_path.display()));
     }
+    // The sources as built, taken before saying it serves: an edit made
+    // the moment after is a change.
+    let mut seen = Sources::of(&project.dir);
     println!(
         "Lattice dev: {} built and serving in {:.1} s",
         project.name,
@@ -68,18 +71,21 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
     }
     println!("Watching {} for changes.", project.dir.display());
     println!("Press Ctrl-C to stop.");
+    // Listened for once, for the whole run: a Ctrl-C during a build is
+    // not lost (cargo gets it too, and its failure is not the stop).
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
     let reference = project
         .dir
         .join("build")
         .join(format!("{}.wasm", project.name))
         .display()
         .to_string();
-    let mut seen = Sources::of(&project.dir);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
             () = tokio::time::sleep(POLL) => {}
         }
@@ -89,9 +95,14 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
         }
         seen = now;
         let changed = Instant::now();
-        // The toolchain blocks: it runs off the runtime's workers.
-        let building = Project::load(&project.dir)?;
-        let built = tokio::task::spawn_blocking(move || build_signed(&building)).await?;
+        // The toolchain blocks: it runs off the runtime's workers. A
+        // lattice.toml edited into something wrong is a failed build too.
+        let built = match Project::load(&project.dir) {
+            Ok(building) => tokio::task::spawn_blocking(move || build_signed(&building))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("the build stopped: {e}"))),
+            Err(error) => Err(error),
+        };
         match built {
             Err(error) => {
                 eprintln!("build failed: {error:#}; still serving the last good build");
@@ -118,11 +129,16 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The project's source files and when each last changed: everything but
-/// what builds write (`target/`, `build/`, `.lattice/`, `__pycache__/`)
-/// and hidden files.
+/// The project's source files, each with when it last changed, its size
+/// and (up to [`HASHED`] bytes) a hash of its bytes: an edit that keeps
+/// the size within the file system's timestamp granularity is still one.
+/// Everything but what builds write (`target/`, `build/`,
+/// `__pycache__/`) and hidden files.
 #[derive(Debug, PartialEq, Eq)]
-struct Sources(Vec<(PathBuf, Option<SystemTime>, u64)>);
+struct Sources(Vec<(PathBuf, Option<SystemTime>, u64, u64)>);
+
+/// Files up to this size are hashed as well.
+const HASHED: u64 = 1 << 20;
 
 impl Sources {
     fn of(dir: &Path) -> Self {
@@ -147,7 +163,17 @@ impl Sources {
                 if meta.is_dir() {
                     dirs.push(path);
                 } else {
-                    files.push((path, meta.modified().ok(), meta.len()));
+                    let hash = if meta.len() <= HASHED {
+                        std::fs::read(&path).map_or(0, |bytes| {
+                            use std::hash::{Hash as _, Hasher as _};
+                            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                            bytes.hash(&mut hasher);
+                            hasher.finish()
+                        })
+                    } else {
+                        0
+                    };
+                    files.push((path, meta.modified().ok(), meta.len(), hash));
                 }
             }
         }

@@ -12,9 +12,10 @@ use super::build::Project;
 
 /// `$XDG_CONFIG_HOME/lattice`, else `~/.config/lattice`.
 fn config_dir() -> anyhow::Result<PathBuf> {
+    // A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
     let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+        .filter(|v| v.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
         .context("neither XDG_CONFIG_HOME nor HOME is set: no folder for the developer key")?;
     Ok(base.join("lattice"))
