@@ -4,21 +4,16 @@
 //! each must show up in one `logs` stream, tagged with the host, and a
 //! `--host` filter keeps one host's lines only.
 
-use std::io::BufRead as _;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lattice_tests::hosts::{self, start_fixture};
 use lattice_tests::nats::NatsServer;
-use lattice_tests::process::{self, terminate_and_wait, CapturedStderr};
+use lattice_tests::process::{self, terminate_and_wait, CapturedStderr, PrintedLines};
 
 /// `lattice-ctl logs logs -f ARGS` against `url`: the child, the lines it
 /// printed so far, and its stderr.
-fn follow(
-    url: &str,
-    args: &[&str],
-) -> (std::process::Child, Arc<Mutex<Vec<String>>>, CapturedStderr) {
+fn follow(url: &str, args: &[&str]) -> (std::process::Child, PrintedLines, CapturedStderr) {
     let mut child = process::lattice_ctl()
         .args(["logs", "logs", "-f", "--nats-url", url])
         .args(args)
@@ -27,17 +22,7 @@ fn follow(
         .spawn()
         .unwrap();
     let stderr = CapturedStderr::of(&mut child);
-    let printed = Arc::new(Mutex::new(Vec::new()));
-    let stdout = child.stdout.take().unwrap();
-    let lines = printed.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            lines.lock().unwrap().push(line);
-        }
-    });
+    let printed = PrintedLines::of(&mut child);
     lattice_tests::wait_for("logs to subscribe", Duration::from_secs(20), || {
         stderr
             .has_line(&["Following the log lines of actor logs"])
@@ -60,10 +45,9 @@ async fn logs_follows_an_actor_on_two_hosts_and_filters_by_host() {
 
     // Each host's actor logs a line per request; both reach the stream.
     let west_prefix = west.id().as_str()[..8].to_string();
-    let seen = |lines: &Arc<Mutex<Vec<String>>>, prefix: &str| {
+    let seen = |lines: &PrintedLines, prefix: &str| {
         lines
-            .lock()
-            .unwrap()
+            .lines()
             .iter()
             .any(|l| l.starts_with(prefix) && l.contains("warn  http_logs: a request for /"))
     };
@@ -79,14 +63,10 @@ async fn logs_follows_an_actor_on_two_hosts_and_filters_by_host() {
         seen(&east_printed, &east_prefix).then_some(())
     })
     .await;
+    let east_lines = east_printed.lines();
     assert!(
-        east_printed
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|l| l.starts_with(&east_prefix)),
-        "{:?}",
-        east_printed.lock().unwrap()
+        east_lines.iter().all(|l| l.starts_with(&east_prefix)),
+        "{east_lines:?}"
     );
     terminate_and_wait(&mut all, "lattice-ctl logs", Duration::from_secs(10));
     terminate_and_wait(&mut east_only, "lattice-ctl logs", Duration::from_secs(10));
@@ -123,7 +103,7 @@ async fn a_flooding_actor_is_served_and_its_lines_stay_within_its_budget() {
     assert_eq!(flood.status(), 200);
     // The first line, naming the request, comes through; wait for it.
     lattice_tests::eventually("the flood's first line", async || {
-        let lines = printed.lock().unwrap();
+        let lines = printed.lines();
         lines
             .iter()
             .any(|l| l.contains("a request for /flood"))
@@ -137,7 +117,7 @@ async fn a_flooding_actor_is_served_and_its_lines_stay_within_its_budget() {
         let _ = actor
             .handle_http(hosts::get("http://localhost/after"))
             .await;
-        let lines = printed.lock().unwrap();
+        let lines = printed.lines();
         lines
             .iter()
             .any(|l| l.contains("a request for /after"))

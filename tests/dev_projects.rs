@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use lattice_tests::nats::NatsServer;
-use lattice_tests::process::{self, printed_url, terminate_and_wait};
+use lattice_tests::process::{self, printed_url, terminate_and_wait, PrintedLines};
 use lattice_tests::{free_port, http_client};
 
 /// A new user: a home of their own (the developer key lives under its
@@ -84,14 +84,7 @@ impl Developer {
     /// `lattice-ctl up --allowed-issuer KEY app.toml` in `project`, its
     /// address moved to a free port; the child and the URL it serves.
     fn up(&self, project: &Path) -> (Child, String) {
-        let manifest = project.join("app.toml");
-        let text = std::fs::read_to_string(&manifest).unwrap();
-        let port = free_port();
-        std::fs::write(
-            &manifest,
-            text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
-        )
-        .unwrap();
+        serve_on_a_free_port(project);
         let mut child = process::lattice_ctl()
             .args(["up", "--no-cache", "--allowed-issuer", &self.public_key()])
             .arg(project.join("app.toml"))
@@ -102,6 +95,20 @@ impl Developer {
         let (url, _) = printed_url(&mut child);
         (child, url)
     }
+}
+
+/// Moves the address `project`'s `app.toml` serves on (127.0.0.1:8080) to
+/// a free port; the port.
+fn serve_on_a_free_port(project: &Path) -> u16 {
+    let manifest = project.join("app.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let port = free_port();
+    std::fs::write(
+        &manifest,
+        text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
+    )
+    .unwrap();
+    port
 }
 
 /// The folders the tools come from: PATH, and componentize-py's where
@@ -201,7 +208,9 @@ async fn the_messaging_template_answers_requests_and_claims_what_it_imports() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_until_serving(&mut host);
+    PrintedLines::of(&mut host)
+        .wait_for("Press Ctrl-C", Duration::from_secs(60))
+        .expect("lattice-ctl up serves");
     // The provider subscribes in the background: ask until it answers.
     let answer = lattice_tests::wait_for("echoer to answer", Duration::from_secs(20), || {
         let out = process::ctl_at(&nats.url(), &["msg", "request", "echoer.hi", "hello"]);
@@ -211,20 +220,6 @@ async fn the_messaging_template_answers_requests_and_claims_what_it_imports() {
     });
     assert_eq!(answer, "echoer: hello");
     terminate_and_wait(&mut host, "lattice-ctl up", Duration::from_secs(20));
-}
-
-/// Reads `child`'s output until it says it serves.
-fn wait_until_serving(child: &mut Child) {
-    use std::io::BufRead as _;
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().contains("Press Ctrl-C") {
-            std::thread::spawn(move || lines.for_each(drop));
-            return;
-        }
-    }
-    panic!("lattice-ctl up ended before it served");
 }
 
 #[test]
@@ -301,14 +296,7 @@ async fn dev_swaps_an_edit_under_load_with_no_failed_request_and_survives_a_brok
     let home = developer.home.path();
     succeeded(&developer.ctl(home, &["new", "rust-http", "live"]));
     let project = home.join("live");
-    let manifest = project.join("app.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap();
-    let port = free_port();
-    std::fs::write(
-        &manifest,
-        text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}")),
-    )
-    .unwrap();
+    let port = serve_on_a_free_port(&project);
     let mut dev = developer.command(&project, &["dev"]);
     let mut child = dev
         .stdout(Stdio::piped())
@@ -317,24 +305,9 @@ async fn dev_swaps_an_edit_under_load_with_no_failed_request_and_survives_a_brok
         .spawn()
         .unwrap();
     let stderr = process::CapturedStderr::of(&mut child);
-    let stdout = child.stdout.take().unwrap();
-    let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let (lines, serving) = (printed.clone(), std::sync::mpsc::channel());
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("Press Ctrl-C") {
-                let _ = serving.0.send(());
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    serving
-        .1
-        .recv_timeout(Duration::from_secs(180))
+    let printed = PrintedLines::of(&mut child);
+    printed
+        .wait_for("Press Ctrl-C", Duration::from_secs(180))
         .expect("lattice-ctl dev serves");
     let url = format!("http://127.0.0.1:{port}/load");
 
@@ -419,14 +392,10 @@ async fn dev_swaps_an_edit_under_load_with_no_failed_request_and_survives_a_brok
         "{bodies:?}"
     );
     // What dev printed: the swap with its time, and each request.
+    let lines = printed.lines();
     assert!(
-        printed
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.starts_with("swapped live (sha256:")),
-        "{:?}",
-        printed.lock().unwrap()
+        lines.iter().any(|l| l.starts_with("swapped live (sha256:")),
+        "{lines:?}"
     );
     assert!(stderr.has_line(&["GET /load -> 200 in"]));
     terminate_and_wait(&mut child, "lattice-ctl dev", Duration::from_secs(20));

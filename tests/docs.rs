@@ -10,26 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use lattice_tests::fixtures::repo_root;
-
-/// The Markdown files people read: the README, the book, the deployment.
-fn documents() -> Vec<PathBuf> {
-    let root = repo_root();
-    let mut found = vec![root.join("README.md"), root.join("BENCHMARKS.md")];
-    let mut folders = vec![root.join("docs"), root.join("deploy")];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
+use lattice_tests::fixtures::{documents, repo_root};
 
 /// The lines of `markdown` outside code blocks.
 fn prose_lines(markdown: &str) -> impl Iterator<Item = &str> {

@@ -12,25 +12,6 @@ use std::path::{Path, PathBuf};
 use lattice_tests::fixtures;
 use lattice_tests::walkthrough::{self, matches, replace_ports};
 
-/// The pages that hold walk-throughs.
-fn pages() -> Vec<PathBuf> {
-    let root = fixtures::repo_root();
-    let mut pages = vec![root.join("README.md")];
-    let mut dirs = vec![root.join("docs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                pages.push(path);
-            }
-        }
-    }
-    pages.sort();
-    pages
-}
-
 /// A folder of the programs walk-throughs call by name: this workspace's
 /// binaries and the NATS server the tests run.
 fn programs(dir: &Path) -> PathBuf {
@@ -60,7 +41,7 @@ fn every_walkthrough_runs_as_written() {
     let dir = tempfile::tempdir().unwrap();
     let bin = programs(dir.path());
     let mut ran = Vec::new();
-    for page in pages() {
+    for page in fixtures::documents() {
         let text = std::fs::read_to_string(&page).unwrap();
         for walkthrough in walkthrough::parse(&text) {
             walkthrough.run(&root, &bin);

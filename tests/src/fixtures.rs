@@ -92,3 +92,23 @@ pub fn provider_binary(name: &str) -> PathBuf {
     assert!(path.is_file(), "{} was not built", path.display());
     path
 }
+
+/// The Markdown files people read: the README, the benchmarks, the book
+/// and the deployment's pages, in order.
+pub fn documents() -> Vec<PathBuf> {
+    let root = repo_root();
+    let mut found = vec![root.join("README.md"), root.join("BENCHMARKS.md")];
+    let mut folders = vec![root.join("docs"), root.join("deploy")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("a folder of the repository") {
+            let path = entry.expect("an entry of the folder").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}

@@ -216,3 +216,48 @@ impl Drop for ProviderProcess {
         self.stderr.show_if_failing("provider process");
     }
 }
+
+/// What a child prints on standard output, read a line at a time in the
+/// background and kept, so a test can wait for a line and read the rest.
+#[derive(Clone, Default)]
+pub struct PrintedLines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl PrintedLines {
+    /// Takes `child`'s piped standard output and starts reading it.
+    pub fn of(child: &mut Child) -> Self {
+        let printed = Self::default();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = printed.lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(line);
+            }
+        });
+        printed
+    }
+
+    /// The lines printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits up to `deadline` for a line holding `marker`; everything
+    /// printed until then (that line included), or `None`.
+    pub fn wait_for(&self, marker: &str, deadline: Duration) -> Option<String> {
+        crate::wait_for_opt(deadline, || {
+            let lines = self.lines();
+            let at = lines.iter().position(|line| line.contains(marker))?;
+            let mut printed = lines[..=at].join("\n");
+            printed.push('\n');
+            Some(printed)
+        })
+    }
+}

@@ -371,19 +371,14 @@ impl Run {
 
     fn command(&mut self, walkthrough: &str, command: &str, expected: Option<&Vec<String>>) {
         let command = self.replaced(command);
+        let expected: Option<Vec<String>> =
+            expected.map(|lines| lines.iter().map(|l| self.replaced(l)).collect());
         if serves(&command) {
             self.replace_ports_in_files_of(&command);
             let printed = self.start(walkthrough, &in_foreground(&command));
             // What it printed until it served, when the page shows it.
-            if let Some(expected) = expected {
-                let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
-                if let Err(why) = matches(&expected, &printed) {
-                    self.stop();
-                    panic!(
-                        "walkthrough {walkthrough}: `{command}` printed something else ({why}).\nExpected:\n{}\nPrinted:\n{printed}",
-                        expected.join("\n")
-                    );
-                }
+            if let Some(expected) = &expected {
+                self.check_printed(walkthrough, &command, expected, &printed);
             }
             return;
         }
@@ -402,40 +397,47 @@ impl Run {
         // A request to what was just linked may come before every host
         // applied the link: a reader tries again, and so does this, for a
         // while.
-        if let Some(expected) = expected.filter(|_| tried_again(&command)) {
-            let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
+        if let Some(expected) = expected.as_ref().filter(|_| tried_again(&command)) {
             let until = std::time::Instant::now() + Duration::from_secs(20);
             // Only a failure is tried again (no answer, or an HTTP error
             // status): a wrong answer is wrong, and trying again could
             // change what the next step reads (a counter, say).
             while !output.status.success()
-                && matches(&expected, &printed).is_err()
+                && matches(expected, &printed).is_err()
                 && std::time::Instant::now() < until
             {
                 std::thread::sleep(Duration::from_millis(200));
                 (output, printed) = run_once();
             }
         }
-        if expected.is_none() {
-            assert!(
+        match &expected {
+            None => assert!(
                 output.status.success(),
                 "walkthrough {walkthrough}: `{command}` failed ({}):\n{printed}",
                 output.status
-            );
-        }
-        if let Some(expected) = expected {
-            let expected: Vec<String> = expected.iter().map(|l| self.replaced(l)).collect();
-            if let Err(why) = matches(&expected, &printed) {
-                self.stop();
-                panic!(
-                    "walkthrough {walkthrough}: `{command}` printed something else ({why}).\nExpected:\n{}\nPrinted:\n{printed}",
-                    expected.join("\n")
-                );
-            }
+            ),
+            Some(expected) => self.check_printed(walkthrough, &command, expected, &printed),
         }
     }
 
-    /// Starts `command` in the background and waits until it serves.
+    /// Fails the walk-through, after stopping what it started, when
+    /// `printed` is not what the page shows.
+    fn check_printed(
+        &mut self,
+        walkthrough: &str,
+        command: &str,
+        expected: &[String],
+        printed: &str,
+    ) {
+        if let Err(why) = matches(expected, printed) {
+            self.stop();
+            panic!(
+                "walkthrough {walkthrough}: `{command}` printed something else ({why}).\nExpected:\n{}\nPrinted:\n{printed}",
+                expected.join("\n")
+            );
+        }
+    }
+
     /// Starts `command` in the background and waits until it serves; what
     /// it printed on standard output until then.
     fn start(&mut self, walkthrough: &str, command: &str) -> String {
@@ -453,22 +455,7 @@ impl Run {
             .spawn()
             .unwrap_or_else(|e| panic!("walkthrough {walkthrough}: `{command}` cannot start: {e}"));
         let stderr = crate::process::CapturedStderr::of(&mut child);
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            let mut printed = String::new();
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                printed.push_str(&line);
-                printed.push('\n');
-                if line.contains("Press Ctrl-C") {
-                    let _ = ready_tx.send(std::mem::take(&mut printed));
-                }
-            }
-        });
+        let stdout = crate::process::PrintedLines::of(&mut child);
         let deadline = Duration::from_secs(60);
         let program = program_of(command).first().copied();
         let server_port = match program {
@@ -496,7 +483,7 @@ impl Run {
                 std::net::TcpStream::connect(("127.0.0.1", port)).ok()
             })
             .map(|_| String::new()),
-            None => ready_rx.recv_timeout(deadline).ok(),
+            None => stdout.wait_for("Press Ctrl-C", deadline),
         };
         let ready = printed.is_some();
         let exited = child.try_wait().ok().flatten();
