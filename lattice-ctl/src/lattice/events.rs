@@ -1,7 +1,5 @@
 //! `watch events`: the lattice's CloudEvents as they come.
 
-use std::time::Duration;
-
 use futures::StreamExt as _;
 use serde_json::Value;
 
@@ -19,18 +17,11 @@ pub async fn watch_events(conn: &ConnArgs, format: Format) -> anyhow::Result<()>
         "Watching events of lattice {} (Ctrl-C to stop)",
         client.subjects().lattice()
     );
-    let until = conn
-        .timeout
-        .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
+    let stopped = super::stopped(conn);
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            () = async {
-                match until {
-                    Some(until) => tokio::time::sleep_until(until).await,
-                    None => std::future::pending().await,
-                }
-            } => return Ok(()),
+            () = &mut stopped => return Ok(()),
             event = events.next() => {
                 let Some(event) = event else { return Ok(()) };
                 match format {

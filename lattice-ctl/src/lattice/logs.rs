@@ -66,18 +66,11 @@ pub async fn follow(
         client.subjects().lattice()
     );
     let least = rank(level);
-    let until = conn
-        .timeout
-        .map(|secs| tokio::time::Instant::now() + std::time::Duration::from_secs(secs));
+    let stopped = super::stopped(conn);
+    tokio::pin!(stopped);
     loop {
         let message = tokio::select! {
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            () = async {
-                match until {
-                    Some(until) => tokio::time::sleep_until(until).await,
-                    None => std::future::pending().await,
-                }
-            } => return Ok(()),
+            () = &mut stopped => return Ok(()),
             message = lines.next() => match message {
                 Some(message) => message,
                 None => return Ok(()),

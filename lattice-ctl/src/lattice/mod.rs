@@ -33,6 +33,21 @@ pub use logs::{follow as follow_logs, parse_level};
 pub use msg::{publish, request};
 pub use providers::{start_provider, stop_provider};
 
+/// Returns on Ctrl-C, or once `--timeout` has passed when given: when a
+/// command that follows the lattice (`watch events`, `logs`) stops.
+pub(super) async fn stopped(conn: &ConnArgs) {
+    let timeout = async {
+        match conn.timeout {
+            Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = timeout => {}
+    }
+}
+
 /// How long scatter-gather requests collect answers.
 pub(super) const GATHER: Duration = Duration::from_millis(1000);
 
