@@ -30,7 +30,9 @@ pub struct Template {
     /// How it is built.
     pub language: Language,
     /// Its own files, by path; `{{name}}` stands for the project's name and
-    /// `{{crate}}` for it with `_` for `-`.
+    /// `{{crate}}` for it with `_` for `-`. A file taken from the examples
+    /// names its WIT under `../../interfaces/wit/`: in a project it is
+    /// under `wit/`.
     files: &'static [(&'static str, &'static str)],
     /// The Rust crates it needs (`Cargo.toml`'s `[dependencies]` lines).
     dependencies: &'static str,
@@ -80,9 +82,10 @@ pub const TEMPLATES: &[Template] = &[
         about: "A counter in Rust: HTTP in, wasi:keyvalue atomics behind",
         language: Language::Rust,
         files: &[
+            // The kv-counter example itself, its WIT path the project's.
             (
                 "src/lib.rs",
-                include_str!("../../templates/rust-kv-counter/src/lib.rs"),
+                include_str!("../../../examples/kv-counter/src/lib.rs"),
             ),
             (
                 "app.toml",
@@ -171,6 +174,7 @@ impl Template {
         let fill = |text: &str| {
             text.replace("{{name}}", name)
                 .replace("{{crate}}", &crate_name)
+                .replace("\"../../interfaces/wit/", "\"wit/")
         };
         let mut files: Vec<(String, String)> = self
             .files
