@@ -1,5 +1,5 @@
-//! `lattice-ctl logs ACTOR -f`: an actor's log lines from every host that
-//! runs it, over the lattice. Two hosts run the `http_logs` fixture (one
+//! `lattice-ctl logs ACTOR [-f]`: an actor's log lines from every host
+//! that runs it, over the lattice: those the hosts kept, then new ones. Two hosts run the `http_logs` fixture (one
 //! `wasi:logging` line at warn per request, naming its path); requests to
 //! each must show up in one `logs` stream, tagged with the host, and a
 //! `--host` filter keeps one host's lines only.
@@ -72,6 +72,110 @@ async fn logs_follows_an_actor_on_two_hosts_and_filters_by_host() {
     terminate_and_wait(&mut east_only, "lattice-ctl logs", Duration::from_secs(10));
     hosts::leave(east_lattice, east).await;
     hosts::leave(west_lattice, west).await;
+}
+
+/// Lines logged before `logs` ran are kept by the host: `logs` prints
+/// them, tagged with the host and the instance that logged them, and
+/// exits; `--since` keeps the recent ones only; `-f` prints them once,
+/// then follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_prints_the_lines_a_host_kept_and_since_limits_them() {
+    let nats = NatsServer::start();
+    let (host, lattice) = hosts::dev_lattice(&nats.url()).await;
+    let actor = start_fixture(&host, "logs", "http_logs").await;
+    let prefix = host.id().as_str()[..8].to_string();
+    for path in ["/first", "/second"] {
+        let answer = actor
+            .handle_http(hosts::get(&format!("http://localhost{path}")))
+            .await
+            .expect("the request is answered");
+        assert_eq!(answer.status(), 200);
+    }
+    let url = nats.url();
+    let kept = tokio::task::spawn_blocking(move || {
+        let all = process::ctl_at(&url, &["logs", "logs"]);
+        let recent = process::ctl_at(&url, &["logs", "logs", "--since", "1ms"]);
+        let hour = process::ctl_at(&url, &["logs", "logs", "--since", "1h", "-o", "json"]);
+        let nobody = process::ctl_at(&url, &["logs", "nobody"]);
+        (all, recent, hour, nobody)
+    })
+    .await
+    .unwrap();
+    let (all, recent, hour, nobody) = kept;
+    let printed = String::from_utf8_lossy(&all.stdout).to_string();
+    assert!(
+        all.status.success(),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    let lines: Vec<&str> = printed.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.contains("a request for /first"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let second = lines
+        .iter()
+        .position(|l| l.contains("a request for /second"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(first < second, "oldest first: {printed}");
+    // Each request ran in an instance of its own.
+    let first_line = lines.get(first).copied().unwrap_or_default();
+    let second_line = lines.get(second).copied().unwrap_or_default();
+    assert!(
+        first_line.starts_with(&format!("{prefix} #")),
+        "{first_line}"
+    );
+    assert_ne!(
+        first_line.split(' ').nth(1),
+        second_line.split(' ').nth(1),
+        "{printed}"
+    );
+    // Both lines were logged before `--since 1ms` began, none after.
+    assert!(recent.status.success());
+    assert!(
+        !String::from_utf8_lossy(&recent.stdout).contains("a request for"),
+        "{}",
+        String::from_utf8_lossy(&recent.stdout)
+    );
+    let hour: Vec<lattice_interfaces::protocol::logs::LogLine> =
+        String::from_utf8_lossy(&hour.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert!(hour
+        .iter()
+        .any(|l| l.text.contains("/second") && l.host == host.id().as_str()));
+    assert!(!nobody.status.success());
+    assert!(
+        String::from_utf8_lossy(&nobody.stderr).contains("no host in lattice"),
+        "{}",
+        String::from_utf8_lossy(&nobody.stderr)
+    );
+
+    // Following: the kept lines once, then what comes.
+    let (mut follower, followed, _stderr) = follow(&nats.url(), &[]);
+    let third = actor
+        .handle_http(hosts::get("http://localhost/third"))
+        .await
+        .expect("the request is answered");
+    assert_eq!(third.status(), 200);
+    lattice_tests::eventually("the new line", async || {
+        followed
+            .lines()
+            .iter()
+            .any(|l| l.contains("a request for /third"))
+            .then_some(())
+    })
+    .await;
+    let seen = followed.lines();
+    let count = |path: &str| seen.iter().filter(|l| l.contains(path)).count();
+    assert_eq!(
+        (count("/first"), count("/second"), count("/third")),
+        (1, 1, 1),
+        "{seen:?}"
+    );
+    terminate_and_wait(&mut follower, "lattice-ctl logs", Duration::from_secs(10));
+    hosts::leave(lattice, host).await;
 }
 
 #[test]

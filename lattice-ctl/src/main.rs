@@ -168,15 +168,18 @@ enum Command {
     ///
     /// Read-only unless --allow-actions; on 127.0.0.1:8844 unless --listen.
     Ui(ui::UiArgs),
-    /// Follow an actor's log lines (stdout, stderr, wasi:logging) from every
-    /// host that runs it, as they happen; nothing is kept, so it shows what
-    /// is logged from now on.
+    /// Show an actor's log lines (stdout, stderr, wasi:logging) from every
+    /// host that runs it: the last ones each host keeps (100 per actor),
+    /// then with -f each new one as it is logged.
     Logs {
         /// The actor
         actor: ComponentId,
-        /// Follow (the only mode: lines are not kept)
+        /// Go on printing lines as they are logged, until Ctrl-C
         #[arg(short, long)]
         follow: bool,
+        /// Only kept lines at most this old (30s, 5m, 1h)
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
         /// Only the hosts whose id starts with this
         #[arg(long, value_name = "HOST")]
         host: Option<String>,
@@ -687,8 +690,21 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
         Command::Build { dir } => project::build::build(&dir, output),
         Command::Dev { dir } => project::dev::dev(&dir).await,
         Command::Logs {
-            actor, host, level, ..
-        } => lattice::follow_logs(&conn, &actor, host.as_deref(), &level, output).await,
+            actor,
+            follow,
+            since,
+            host,
+            level,
+        } => {
+            let query = lattice::LogsQuery {
+                actor: &actor,
+                host: host.as_deref(),
+                level: &level,
+                since,
+                follow,
+            };
+            lattice::show_logs(&conn, &query, output).await
+        }
         Command::Push {
             reference,
             file,

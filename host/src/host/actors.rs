@@ -324,9 +324,12 @@ impl Host {
         let mut actor = self
             .load_actor(id.clone(), &fetched.origin, fetched.bytes, limits)
             .await?;
-        // The new component reads the config the old one read.
+        // The new component reads the config the old one read, and its
+        // lines follow the old one's.
         if let Some(running) = self.actor(id) {
-            actor = actor.with_config(Arc::clone(running.config()));
+            actor = actor
+                .with_config(Arc::clone(running.config()))
+                .with_output(Arc::clone(running.output()));
         }
         let actor = Arc::new(actor);
         write(&self.inner.actors).insert(id.clone(), actor);

@@ -366,6 +366,23 @@ impl op::Handlers for Control {
         Ok(self.inventory_now())
     }
 
+    async fn actor_logs(
+        &self,
+        request: lattice_interfaces::protocol::logs::RecentLogsRequest,
+    ) -> Handled<lattice_interfaces::protocol::logs::RecentLogs> {
+        // Hosts that do not run the actor stay silent.
+        let actor = self.host.actor(&request.actor).ok_or(Refusal::Silent)?;
+        let host = self.host.id().to_string();
+        let mut lines = actor.output().recent(request.since_ms.unwrap_or(0));
+        for line in &mut lines {
+            line.host.clone_from(&host);
+        }
+        Ok(lattice_interfaces::protocol::logs::RecentLogs {
+            host_id: self.host.id().clone(),
+            lines,
+        })
+    }
+
     async fn get_links(&self, _: Empty) -> Handled<Vec<Link>> {
         Ok(self.state.links().await?)
     }

@@ -18,6 +18,8 @@ pub struct ActorCtx {
     pub(crate) limits: MemoryLimiter,
     /// Its log budget, shared with its other instances.
     output: std::sync::Arc<super::guest_output::OutputBudget>,
+    /// Its number among the actor's instances on this host.
+    instance: u64,
     /// Its runtime config, as it was when the store was made.
     config: std::sync::Arc<super::config::Merged>,
     /// The link names it chose (`wasmcloud:bus/lattice`).
@@ -48,8 +50,9 @@ impl ActorCtx {
         // Guests see no environment, arguments, files or stdin of the host;
         // what they print (panic messages too) goes to the host's logs, a
         // line at a time, tagged with the actor.
-        let stdout = GuestOutput::new(actor.clone(), Stream::Stdout, output.clone());
-        let stderr = GuestOutput::new(actor.clone(), Stream::Stderr, output.clone());
+        let instance = output.next_instance();
+        let stdout = GuestOutput::new(actor.clone(), instance, Stream::Stdout, output.clone());
+        let stderr = GuestOutput::new(actor.clone(), instance, Stream::Stderr, output.clone());
         let wasi = WasiCtx::builder().stdout(stdout).stderr(stderr).build();
         Self {
             actor,
@@ -63,6 +66,7 @@ impl ActorCtx {
                 breached_at: None,
             },
             output,
+            instance,
             config,
             link_names,
             handed_reply: None,
@@ -81,7 +85,12 @@ impl ActorCtx {
         stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
     ) -> Self {
         use super::guest_output::{GuestOutput, Stream};
-        let stderr = GuestOutput::new(self.actor.clone(), Stream::Stderr, self.output.clone());
+        let stderr = GuestOutput::new(
+            self.actor.clone(),
+            self.instance,
+            Stream::Stderr,
+            self.output.clone(),
+        );
         self.wasi = WasiCtx::builder()
             .envs(env)
             .stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(stdin))
@@ -109,6 +118,7 @@ impl ActorCtx {
     pub(crate) fn logging(&mut self) -> super::logging::LoggingView<'_> {
         super::logging::LoggingView {
             actor: &self.actor,
+            instance: self.instance,
             budget: &self.output,
         }
     }

@@ -6,12 +6,19 @@
 //! Bounded: a line is cut at [`MAX_LINE`] bytes, and an actor may log at
 //! most [`LINES_PER_SECOND`] lines a second across all its instances; the
 //! lines beyond are counted and reported once the second is over.
+//!
+//! The last [`RECENT_LINES`] lines of each actor (at most
+//! [`RECENT_BYTES`]) are kept for `lattice-ctl logs`, across updates of
+//! its component; they go when the actor stops.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use lattice_interfaces::protocol::logs::LogLine;
 use lattice_interfaces::ComponentId;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -23,12 +30,28 @@ pub const MAX_LINE: usize = 4096;
 /// Lines one actor may log per second.
 pub const LINES_PER_SECOND: u32 = 200;
 
+/// Lines of one actor kept for `lattice-ctl logs`.
+pub const RECENT_LINES: usize = 100;
+
+/// What the kept lines of one actor may weigh, in bytes.
+pub const RECENT_BYTES: usize = 32 * 1024;
+
 /// One actor's log budget, shared by its instances, and where its lines
 /// go besides the host's log.
 #[derive(Debug)]
 pub struct OutputBudget {
     window: Mutex<Window>,
     tap: Arc<super::log_tap::LogTap>,
+    recent: Mutex<Recent>,
+    /// The last instance's number.
+    instances: AtomicU64,
+}
+
+/// The last lines of an actor, oldest first, and what they weigh.
+#[derive(Debug, Default)]
+struct Recent {
+    lines: VecDeque<LogLine>,
+    bytes: usize,
 }
 
 #[derive(Debug)]
@@ -48,12 +71,59 @@ impl OutputBudget {
                 dropped: 0,
             }),
             tap,
+            recent: Mutex::default(),
+            instances: AtomicU64::new(0),
         }
     }
 
-    /// Where the lines go besides the host's log.
-    pub fn tap(&self) -> &super::log_tap::LogTap {
-        &self.tap
+    /// A number for a new instance (store) of the actor, counting from 1.
+    pub fn next_instance(&self) -> u64 {
+        self.instances.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Keeps a line `instance` of `actor` logged, and hands it to the
+    /// lattice.
+    pub fn record(
+        &self,
+        actor: &ComponentId,
+        instance: u64,
+        level: &str,
+        source: &str,
+        text: &str,
+    ) {
+        let mut line = LogLine {
+            actor: actor.clone(),
+            host: String::new(),
+            instance,
+            seq: 0,
+            level: level.to_string(),
+            source: source.to_string(),
+            text: text.to_string(),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        };
+        self.tap.send(&mut line);
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.bytes += line.weight();
+        recent.lines.push_back(line);
+        while recent.lines.len() > RECENT_LINES || recent.bytes > RECENT_BYTES {
+            let Some(oldest) = recent.lines.pop_front() else {
+                break;
+            };
+            recent.bytes -= oldest.weight();
+        }
+    }
+
+    /// The kept lines logged at or after `since_ms`, oldest first.
+    pub fn recent(&self, since_ms: u64) -> Vec<LogLine> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent
+            .lines
+            .iter()
+            .filter(|line| line.at_ms >= since_ms)
+            .cloned()
+            .collect()
     }
 
     /// Whether one more line may be logged now; when a new second starts,
@@ -122,15 +192,22 @@ impl Stream {
 #[derive(Clone)]
 pub struct GuestOutput {
     actor: ComponentId,
+    instance: u64,
     stream: Stream,
     budget: Arc<OutputBudget>,
 }
 
 impl GuestOutput {
-    /// `stream` of `actor`, logging within `budget`.
-    pub fn new(actor: ComponentId, stream: Stream, budget: Arc<OutputBudget>) -> Self {
+    /// `stream` of instance `instance` of `actor`, logging within `budget`.
+    pub fn new(
+        actor: ComponentId,
+        instance: u64,
+        stream: Stream,
+        budget: Arc<OutputBudget>,
+    ) -> Self {
         Self {
             actor,
+            instance,
             stream,
             budget,
         }
@@ -151,8 +228,7 @@ impl GuestOutput {
                 }
             };
             self.budget
-                .tap()
-                .send(&self.actor, level, self.stream.name(), text);
+                .record(&self.actor, self.instance, level, self.stream.name(), text);
         }
     }
 }
@@ -240,6 +316,7 @@ mod tests {
         LineWriter {
             output: GuestOutput::new(
                 ComponentId::new("a").expect("a valid id"),
+                1,
                 Stream::Stderr,
                 Arc::new(OutputBudget::new(Arc::default())),
             ),

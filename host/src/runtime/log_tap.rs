@@ -7,30 +7,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use lattice_interfaces::ComponentId;
-use serde::{Deserialize, Serialize};
+pub use lattice_interfaces::protocol::logs::LogLine;
 use tokio::sync::mpsc;
 
 /// Lines waiting for the publisher, per host.
 pub const QUEUED_LINES: usize = 1024;
-
-/// One line an actor logged, as the lattice carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogLine {
-    /// The actor.
-    pub actor: ComponentId,
-    /// The host that ran it (set by the publisher).
-    #[serde(default)]
-    pub host: String,
-    /// `trace`, `debug`, `info`, `warn` or `error`.
-    pub level: String,
-    /// `stdout`, `stderr`, or the `wasi:logging` context.
-    pub source: String,
-    /// The line, at most 4 KiB.
-    pub text: String,
-    /// When it was logged, Unix milliseconds.
-    pub at_ms: u64,
-}
 
 /// Where a host's actors' lines go: nowhere until a lattice connects it,
 /// and nowhere again once it left.
@@ -38,6 +19,8 @@ pub struct LogLine {
 pub struct LogTap {
     sender: Mutex<Option<mpsc::Sender<LogLine>>>,
     dropped: AtomicU64,
+    /// The last line's number.
+    seq: AtomicU64,
 }
 
 impl LogTap {
@@ -54,24 +37,15 @@ impl LogTap {
         *self.sender.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// Hands a line over, made only when the tap is connected; never
-    /// waits.
-    pub fn send(&self, actor: &ComponentId, level: &str, source: &str, text: &str) {
+    /// Numbers `line` (the host's next) and hands it over, when the tap
+    /// is connected; never waits.
+    pub fn send(&self, line: &mut LogLine) {
+        line.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(sender) = sender.as_ref() else {
             return;
         };
-        let line = LogLine {
-            actor: actor.clone(),
-            host: String::new(),
-            level: level.to_string(),
-            source: source.to_string(),
-            text: text.to_string(),
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-        };
-        if sender.try_send(line).is_err() {
+        if sender.try_send(line.clone()).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

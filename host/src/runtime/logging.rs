@@ -25,6 +25,7 @@ const MAX_CONTEXT: usize = 256;
 /// The borrowed view the bindings work on.
 pub struct LoggingView<'a> {
     pub(crate) actor: &'a ComponentId,
+    pub(crate) instance: u64,
     pub(crate) budget: &'a OutputBudget,
 }
 
@@ -71,7 +72,8 @@ impl logging::Host for LoggingView<'_> {
                 "error"
             }
         };
-        self.budget.tap().send(actor, shown, context, message);
+        self.budget
+            .record(actor, self.instance, shown, context, message);
         Ok(())
     }
 }

@@ -272,6 +272,8 @@ pub mod op {
         ScaleActor = "actor.scale", Host, loads, scale_actor(super::ScaleActor) -> ActorScaled;
         /// `actor.update.<host>`: swap an actor's component.
         UpdateActor = "actor.update", Host, loads, update_actor(super::UpdateActor) -> ActorUpdated;
+        /// `actor.logs`: hosts that run an actor answer the lines of it they keep.
+        RecentActorLogs = "actor.logs", Every, answers, actor_logs(crate::protocol::logs::RecentLogsRequest) -> crate::protocol::logs::RecentLogs;
         /// `actor.call.<host>`: call an actor's exported function.
         CallActor = "actor.call", Host, answers, call_actor(super::CallActor) -> ActorCalled;
         /// `provider.start.<host>`: run a provider.

@@ -7,12 +7,14 @@
 //! - [`control`]: control requests and their `{success, message, response}`
 //!   replies;
 //! - [`events`]: CloudEvents 1.0 that report every change of state;
+//! - [`logs`]: actors' log lines, live and recent;
 //! - [`state`]: the keys and values of the lattice's JetStream KV bucket.
 
 pub mod app;
 pub mod control;
 pub mod events;
 pub mod link_entry;
+pub mod logs;
 pub mod provider;
 pub mod rpc;
 pub mod state;

@@ -293,6 +293,18 @@ impl Actor {
         })
     }
 
+    /// The same actor, its log lines kept in `output` (an earlier
+    /// version's).
+    #[must_use]
+    pub fn with_output(self, output: Arc<super::guest_output::OutputBudget>) -> Self {
+        Self { output, ..self }
+    }
+
+    /// Its log budget and last lines.
+    pub fn output(&self) -> &Arc<super::guest_output::OutputBudget> {
+        &self.output
+    }
+
     /// The same actor, its instances reading `config`.
     #[must_use]
     pub fn with_config(self, config: Arc<super::ActorConfig>) -> Self {
