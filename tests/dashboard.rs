@@ -240,6 +240,65 @@ async fn the_page_shows_hosts_an_actor_within_a_second_and_a_link_and_refuses_ac
     hosts::leave(west_lattice, west).await;
 }
 
+/// An actor's log lines in the page: its Logs button opens the lines its
+/// hosts kept, then each new one as it is logged, each with its host and
+/// instance; a malformed actor id gets 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actors_log_lines_stream_into_the_page() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let (host, lattice) = host_in(&url, "east", "east-1", shared_cluster()()).await;
+    let actor = hosts::start_fixture(&host, "logs", "http_logs").await;
+    let kept = actor
+        .handle_http(hosts::get("http://localhost/before"))
+        .await
+        .expect("answered");
+    assert_eq!(kept.status(), 200);
+    let dashboard = Dashboard::start(&url, &[]);
+    let browser = Browser::start(1280, 1000).await;
+    browser.open(&dashboard.url).await;
+    browser
+        .wait_for(r#"button[data-logs="logs"]"#, Duration::from_secs(20))
+        .await;
+    browser.click(r#"button[data-logs="logs"]"#).await;
+    let shown = r#"return [...document.querySelectorAll('#log-lines li')].map(li => li.textContent).join('\n')"#;
+    let has = |path: &'static str| {
+        format!(
+            r#"return [...document.querySelectorAll('#log-lines li')].some(li => li.textContent.includes('a request for {path}'))"#
+        )
+    };
+    browser
+        .wait_until("the kept line", &has("/before"), Duration::from_secs(20))
+        .await;
+    // A new line arrives while the page follows.
+    let path = "/after";
+    let answer = actor
+        .handle_http(hosts::get(&format!("http://localhost{path}")))
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
+    browser
+        .wait_until("the new line", &has(path), Duration::from_secs(20))
+        .await;
+    let text = browser.run(shown, vec![]).await;
+    let text = text.as_str().unwrap_or_default();
+    let prefix = &host.id().as_str()[..8];
+    assert!(
+        text.lines().any(|l| l.contains(&format!("{prefix} #"))
+            && l.contains("warn http_logs: a request for /before")),
+        "{text}"
+    );
+
+    let client = HttpClient::default();
+    let refused = client
+        .get_reply(&format!("{}api/logs/not%20an%20id", dashboard.url))
+        .await;
+    refused.assert_status(400);
+    assert!(refused.body.contains("actor"), "{}", refused.body);
+    browser.close().await;
+    hosts::leave(lattice, host).await;
+}
+
 /// With `--tls-cert` and `--tls-key` the dashboard serves HTTPS with that
 /// certificate, and still answers only requests naming its own address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -89,81 +89,151 @@ fn print(line: &LogLine, format: Format) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An actor's lines: those its hosts keep, oldest first, then, when
+/// following, each new one; each line once.
+pub struct ActorLines {
+    kept: std::vec::IntoIter<LogLine>,
+    live: Option<async_nats::Subscriber>,
+    /// The last line printed of each host: live lines up to it were kept.
+    printed: HashMap<String, u64>,
+    /// Whether any host answered.
+    pub answered: bool,
+}
+
+impl ActorLines {
+    /// Asks the hosts of `client`'s lattice for the lines of `actor` they
+    /// keep (logged at or after `since_ms`), having subscribed to its live
+    /// lines first when `follow`.
+    ///
+    /// # Errors
+    ///
+    /// NATS fails.
+    pub async fn open(
+        client: &LatticeClient,
+        actor: &ComponentId,
+        since_ms: Option<u64>,
+        follow: bool,
+    ) -> anyhow::Result<Self> {
+        let live = if follow {
+            let subscription = client
+                .nats()
+                .subscribe(client.subjects().log(actor.as_str()))
+                .await?;
+            client.nats().flush().await?;
+            Some(subscription)
+        } else {
+            None
+        };
+        let request = RecentLogsRequest {
+            actor: actor.clone(),
+            since_ms,
+        };
+        let answers = client
+            .control()
+            .gather::<op::RecentActorLogs>(&request, super::GATHER)
+            .await?;
+        let answered = !answers.is_empty();
+        let mut kept: Vec<LogLine> = answers.into_iter().flat_map(|a| a.lines).collect();
+        kept.sort_by(|a, b| (a.at_ms, &a.host, a.seq).cmp(&(b.at_ms, &b.host, b.seq)));
+        let mut printed: HashMap<String, u64> = HashMap::new();
+        for line in &kept {
+            let last = printed.entry(line.host.clone()).or_default();
+            *last = (*last).max(line.seq);
+        }
+        Ok(Self {
+            kept: kept.into_iter(),
+            live,
+            printed,
+            answered,
+        })
+    }
+
+    /// Whether it goes on after the kept lines.
+    pub fn follows(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The next line; `None` after the kept ones when not following, or
+    /// when the subscription ends.
+    pub async fn next(&mut self) -> Option<LogLine> {
+        if let Some(line) = self.kept.next() {
+            return Some(line);
+        }
+        let live = self.live.as_mut()?;
+        loop {
+            let message = live.next().await?;
+            // Whatever else was published there is skipped.
+            let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload) else {
+                continue;
+            };
+            if self
+                .printed
+                .get(&line.host)
+                .is_some_and(|last| line.seq <= *last)
+            {
+                continue;
+            }
+            return Some(line);
+        }
+    }
+}
+
+/// `since` ago, in Unix milliseconds.
+fn since_ms(since: Duration) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(now.saturating_sub(since).as_millis()).unwrap_or(u64::MAX)
+}
+
 /// `logs ACTOR [-f] [--since D] [--host H] [--level L]`: prints the lines
 /// of the actor its hosts keep, oldest first, then with `-f` every new
 /// one until Ctrl-C (or `--timeout`).
 pub async fn show(conn: &ConnArgs, query: &LogsQuery<'_>, format: Format) -> anyhow::Result<()> {
     let client = LatticeClient::connect(conn).await?;
-    let mut live = if query.follow {
-        let subscription = client
-            .nats()
-            .subscribe(client.subjects().log(query.actor.as_str()))
-            .await?;
-        client.nats().flush().await?;
-        Some(subscription)
-    } else {
-        None
-    };
-    let since_ms = query.since.map(|since| {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        u64::try_from(now.saturating_sub(since).as_millis()).unwrap_or(u64::MAX)
-    });
-    let request = RecentLogsRequest {
-        actor: query.actor.clone(),
-        since_ms,
-    };
-    let answers = client
-        .gather::<op::RecentActorLogs>(&request, super::GATHER)
-        .await?;
-    if answers.is_empty() && !query.follow {
+    let mut lines = ActorLines::open(
+        &client,
+        query.actor,
+        query.since.map(since_ms),
+        query.follow,
+    )
+    .await?;
+    if !lines.answered && !query.follow {
         anyhow::bail!(
             "no host in lattice {} runs actor {}",
             client.subjects().lattice(),
             query.actor
         );
     }
-    let mut kept: Vec<LogLine> = answers.into_iter().flat_map(|a| a.lines).collect();
-    kept.sort_by(|a, b| (a.at_ms, &a.host, a.seq).cmp(&(b.at_ms, &b.host, b.seq)));
-    // The last line printed of each host: live lines up to it were kept.
-    let mut printed: HashMap<String, u64> = HashMap::new();
-    for line in kept.iter().filter(|line| query.wants(line)) {
-        print(line, format)?;
-    }
-    for line in kept {
-        let last = printed.entry(line.host).or_default();
-        *last = (*last).max(line.seq);
-    }
-    let Some(mut live) = live.take() else {
-        return Ok(());
-    };
-    eprintln!(
-        "Following the log lines of actor {} in lattice {} (Ctrl-C to stop)",
-        query.actor,
-        client.subjects().lattice()
-    );
     let stopped = super::stopped(conn);
     tokio::pin!(stopped);
+    let mut kept = lines.kept.len();
+    if kept == 0 && lines.follows() {
+        following(&client, query.actor);
+    }
     loop {
-        let message = tokio::select! {
+        let line = tokio::select! {
             () = &mut stopped => return Ok(()),
-            message = live.next() => match message {
-                Some(message) => message,
+            line = lines.next() => match line {
+                Some(line) => line,
                 None => return Ok(()),
             },
         };
-        // Whatever else was published there is skipped.
-        let Ok(line) = serde_json::from_slice::<LogLine>(&message.payload) else {
-            continue;
-        };
-        if printed
-            .get(&line.host)
-            .is_some_and(|last| line.seq <= *last)
-            || !query.wants(&line)
-        {
-            continue;
+        if query.wants(&line) {
+            print(&line, format)?;
         }
-        print(&line, format)?;
+        if kept > 0 {
+            kept -= 1;
+            if kept == 0 && lines.follows() {
+                following(&client, query.actor);
+            }
+        }
     }
+}
+
+fn following(client: &LatticeClient, actor: &ComponentId) {
+    eprintln!(
+        "Following the log lines of actor {actor} in lattice {} (Ctrl-C to stop)",
+        client.subjects().lattice()
+    );
 }

@@ -29,7 +29,7 @@ pub use config::{delete_config, get_config, put_config};
 pub use events::watch_events;
 pub use hosts::{delete_label, drain_host, get_hosts, get_inventory, put_label, stop_host};
 pub use links::{delete_link, get_claims, get_links, put_link, reset};
-pub use logs::{parse_level, show as show_logs, LogsQuery};
+pub use logs::{parse_level, show as show_logs, ActorLines, LogsQuery};
 pub use msg::{publish, request};
 pub use providers::{start_provider, stop_provider};
 

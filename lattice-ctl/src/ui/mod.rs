@@ -114,6 +114,7 @@ pub async fn run(conn: &ConnArgs, args: &UiArgs) -> anyhow::Result<()> {
             parts,
             feed,
             actions,
+            client: client.clone(),
         },
         stop.clone(),
         tls,

@@ -6,6 +6,7 @@
 //! | `GET /app.js`, `GET /style.css` | its script and style, embedded in the binary |
 //! | `GET /api/snapshot` | `{"hosts", "links", "apps", "meta"}` as [`Parts`] holds them |
 //! | `GET /api/events` | server-sent events: `hosts`, `links`, `apps`, `meta` (each part when it changes, all of them first), `lattice` (each event, the backlog first), `lagged` (events this page missed) |
+//! | `GET /api/logs/<actor>` | server-sent events: `log`, each line of the actor its hosts keep (oldest first), then each new one ([`crate::lattice::ActorLines`]); a malformed id gets 400 |
 //! | `POST /api/actions/<action>` | with `--allow-actions` only: the action ([`super::actions`]); else 403 |
 //!
 //! Every request must name the dashboard's own address in `Host` when it
@@ -89,6 +90,8 @@ pub struct Dashboard {
     pub feed: Feed,
     /// The actions, when allowed.
     pub actions: Option<Actions>,
+    /// The lattice, for the actors' log lines.
+    pub client: crate::client::LatticeClient,
 }
 
 struct Shared {
@@ -238,6 +241,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/snapshot", get(snapshot))
         .route("/api/events", get(events))
+        .route("/api/logs/{actor}", get(logs))
         .route("/api/actions/{action}", post(act))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -434,6 +438,48 @@ async fn events(State(shared): State<Arc<Shared>>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// The log lines of an actor: those its hosts keep, then each new one.
+async fn logs(
+    State(shared): State<Arc<Shared>>,
+    actor: Result<Path<String>, PathRejection>,
+) -> Response {
+    let Ok(Path(actor)) = actor else {
+        return ApiError(StatusCode::BAD_REQUEST, "no actor id".into()).into_response();
+    };
+    let actor = match lattice_interfaces::ComponentId::new(&actor) {
+        Ok(actor) => actor,
+        Err(e) => {
+            return ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("actor {}: {e}", shown(&actor)),
+            )
+            .into_response()
+        }
+    };
+    let lines = match crate::lattice::ActorLines::open(&shared.dashboard.client, &actor, None, true)
+        .await
+    {
+        Ok(lines) => lines,
+        Err(e) => {
+            return ApiError(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot follow the lines of actor {actor}: {e}"),
+            )
+            .into_response()
+        }
+    };
+    let stream = futures::stream::unfold(lines, |mut lines| async move {
+        let line = lines.next().await?;
+        let event = serde_json::to_string(&line)
+            .map(|json| sse("log", &json))
+            .unwrap_or_else(|_| Event::default().comment("a line that is not JSON"));
+        Some((Ok::<_, Infallible>(event), lines))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(KEEPALIVE))
+        .into_response()
 }
 
 /// What an event stream has yet to send.

@@ -343,9 +343,50 @@
           <th scope="row">${r.id}</th><td>${r.hosts}</td><td>${r.inUse}/${r.max}</td>
           <td><svg class="bar" width="60" height="8" aria-hidden="true"><rect width="${Math.round((60 * r.rate) / top)}" height="8"></rect></svg> ${rate(r.rate)}</td>
           <td>${rate(r.errors)}${r.rate > 0 && r.errors > 0 ? ` (${Math.round((100 * r.errors) / r.rate)}%)` : ''}</td>
-          <td>${r.calls}</td><td>${r.failed}</td></tr>`)}`
-      : html`<tr><td colspan="7" class="empty">no actors run</td></tr>`);
+          <td>${r.calls}</td><td>${r.failed}</td>
+          <td class="buttons"><button type="button" class="small" data-logs="${r.id}"${logs.actor === r.id ? html` aria-pressed="true"` : ''}>Logs</button></td></tr>`)}`
+      : html`<tr><td colspan="8" class="empty">no actors run</td></tr>`);
   };
+
+  // ---- one actor's log lines -----------------------------------------
+
+  // One stream at a time (/api/logs/<actor>): the lines its hosts keep,
+  // then each new one; at most MAX_LOG_LINES shown. Lines are written as
+  // text, never as markup.
+  const MAX_LOG_LINES = 500;
+  const logs = { actor: null, source: null };
+  const closeLogs = () => {
+    if (logs.source) logs.source.close();
+    Object.assign(logs, { actor: null, source: null });
+    $('#actor-logs').hidden = true;
+    mark('actors');
+  };
+  const openLogs = (actor) => {
+    closeLogs();
+    const list = $('#log-lines');
+    list.replaceChildren();
+    $('#actor-logs-title').textContent = `Log lines of ${actor}`;
+    $('#actor-logs').hidden = false;
+    const source = new EventSource(`/api/logs/${encodeURIComponent(actor)}`);
+    Object.assign(logs, { actor, source });
+    source.addEventListener('log', (message) => {
+      let line;
+      try { line = JSON.parse(message.data); } catch { return; }
+      const item = document.createElement('li');
+      item.className = `log ${['warn', 'error'].includes(line.level) ? line.level : ''}`;
+      const at = new Date(line.at_ms).toLocaleTimeString();
+      item.textContent = `${at} ${String(line.host).slice(0, 8)} #${line.instance} ${line.level} ${line.source}: ${line.text}`;
+      list.append(item);
+      while (list.childElementCount > MAX_LOG_LINES) list.firstElementChild.remove();
+      item.scrollIntoView({ block: 'nearest' });
+    });
+    mark('actors');
+  };
+  $('#close-logs').addEventListener('click', closeLogs);
+  document.addEventListener('click', (clicked) => {
+    const button = clicked.target.closest('button[data-logs]');
+    if (button) openLogs(button.dataset.logs);
+  });
 
   // ---- links --------------------------------------------------------
 
