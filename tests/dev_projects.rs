@@ -400,3 +400,66 @@ async fn dev_swaps_an_edit_under_load_with_no_failed_request_and_survives_a_brok
     assert!(stderr.has_line(&["GET /load -> 200 in"]));
     terminate_and_wait(&mut child, "lattice-ctl dev", Duration::from_secs(20));
 }
+
+/// `dev --nats-url`: the project's host joins the lattice, labelled so no
+/// app is placed on it; its link is in the lattice's state while it runs
+/// (and gone when it stops), it serves, and `logs` reaches its actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_with_a_nats_url_joins_the_lattice_and_takes_its_links_away_on_exit() {
+    let nats = NatsServer::start();
+    let developer = Developer::new();
+    let home = developer.home.path();
+    succeeded(&developer.ctl(home, &["new", "rust-http", "joined"]));
+    let project = home.join("joined");
+    let port = serve_on_a_free_port(&project);
+    let mut child = developer
+        .command(&project, &["dev", "--nats-url", &nats.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stderr = process::CapturedStderr::of(&mut child);
+    let printed = PrintedLines::of(&mut child);
+    printed
+        .wait_for("Press Ctrl-C", Duration::from_secs(180))
+        .expect("lattice-ctl dev serves");
+    assert!(
+        printed
+            .lines()
+            .iter()
+            .any(|l| l.contains("joined lattice default at nats://")),
+        "{:?}",
+        printed.lines()
+    );
+    http_client::HttpClient::default()
+        .get_reply(&format!("http://127.0.0.1:{port}/there"))
+        .await
+        .assert_answer(200, "Hello from joined! You asked for /there\n");
+
+    let links = process::succeeded(&process::ctl_at(
+        &nats.url(),
+        &["get", "links", "-o", "json"],
+    ));
+    assert!(
+        links.contains(r#""target":"joined""#) || links.contains(r#""target": "joined""#),
+        "{links}"
+    );
+    let hosts = process::succeeded(&process::ctl_at(
+        &nats.url(),
+        &["get", "hosts", "-o", "json"],
+    ));
+    assert!(hosts.contains("lattice.draining"), "{hosts}");
+    let logs = process::ctl_at(&nats.url(), &["logs", "joined"]);
+    assert!(
+        logs.status.success(),
+        "a host runs the actor: {}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+
+    terminate_and_wait(&mut child, "lattice-ctl dev", Duration::from_secs(20));
+    let links = process::succeeded(&process::ctl_at(
+        &nats.url(),
+        &["get", "links", "-o", "json"],
+    ));
+    assert!(!links.contains("joined"), "{links}");
+}

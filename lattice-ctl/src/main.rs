@@ -215,7 +215,8 @@ enum Command {
     /// (running only what your developer key signed), and on each change to
     /// its sources build again and swap the actor in place; a failed build
     /// leaves the last good one serving. Prints each request and the
-    /// actor's log lines.
+    /// actor's log lines. With --nats-url the host joins that lattice (its
+    /// links go to the lattice, and no app is placed on it)
     Dev {
         /// The project's folder
         #[arg(default_value = ".")]
@@ -688,7 +689,7 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             _ => project::list(output),
         },
         Command::Build { dir } => project::build::build(&dir, output),
-        Command::Dev { dir } => project::dev::dev(&dir).await,
+        Command::Dev { dir } => project::dev::dev(&dir, &conn.nats).await,
         Command::Logs {
             actor,
             follow,

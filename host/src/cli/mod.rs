@@ -6,7 +6,7 @@
 mod run;
 mod settings_doc;
 
-pub use run::run_in_foreground;
+pub use run::{apply_manifest, remove_manifest_links, run_in_foreground};
 pub use settings_doc::settings_markdown;
 
 use std::path::{Path, PathBuf};

@@ -65,7 +65,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
         let _ = readiness.lattice.set(lattice.readiness_probe());
     }
     if let Some((path, manifest)) = &manifest {
-        if let Err(error) = apply(&host, lattice.as_ref(), manifest).await {
+        if let Err(error) = apply_manifest(&host, lattice.as_ref(), manifest).await {
             if let Some(lattice) = lattice {
                 lattice.leave().await;
             }
@@ -132,7 +132,7 @@ pub async fn run_in_foreground(args: &HostArgs, manifest: Option<&Path>) -> anyh
     );
     if let Some(lattice) = lattice {
         if let Some((_, manifest)) = &manifest {
-            remove_links(&lattice, manifest).await;
+            remove_manifest_links(&lattice, manifest).await;
         }
         lattice.leave().await;
     }
@@ -181,8 +181,18 @@ fn count(n: usize, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
-/// Applies a manifest; in a lattice its links go to the lattice's state.
-async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> anyhow::Result<()> {
+/// Applies a manifest on `host`; in a lattice its named config and links
+/// go to the lattice's state (replacing a stale link at the same key) and
+/// its provider binaries run as supervised processes of the lattice.
+///
+/// # Errors
+///
+/// What cannot start or be stored, named.
+pub async fn apply_manifest(
+    host: &Host,
+    lattice: Option<&Lattice>,
+    manifest: &Manifest,
+) -> anyhow::Result<()> {
     let Some(lattice) = lattice else {
         return Ok(host.apply(manifest).await?);
     };
@@ -220,7 +230,7 @@ async fn apply(host: &Host, lattice: Option<&Lattice>, manifest: &Manifest) -> a
 }
 
 /// Deletes the links `manifest` put, where nobody changed them since.
-async fn remove_links(lattice: &Lattice, manifest: &Manifest) {
+pub async fn remove_manifest_links(lattice: &Lattice, manifest: &Manifest) {
     for link in &manifest.links {
         match lattice.delete_link_if_unchanged(link).await {
             Ok(true) => println!("  link {link} deleted"),

@@ -5,11 +5,21 @@
 //! flight finish on the old component, new ones reach the new). A build
 //! that fails leaves the last good one serving. Each request's status and
 //! duration and the actor's own log lines are printed as they happen.
+//!
+//! With `--nats-url` the host joins that lattice instead of running
+//! alone: the project's links and named config go to the lattice's state
+//! (and are deleted when `dev` stops), its actor is called from other
+//! hosts like any other, and its lines reach `lattice-ctl logs`. The host
+//! joins labelled `lattice.draining`, so the reconciler places no app of
+//! the lattice on a developer's machine; it takes the host settings'
+//! `LATTICE_*` variables (a cluster seed, say) as `lattice-host` does.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use lattice_host::cli::{apply_manifest, remove_manifest_links, HostArgs};
+use lattice_host::lattice::{Lattice, NatsArgs};
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::{ComponentId, Manifest};
 
@@ -22,8 +32,30 @@ const POLL: Duration = Duration::from_millis(200);
 /// actor's own lines among it) and one line per HTTP request.
 pub const LOG_FILTER: &str = "info,async_nats=warn,lattice::request=debug";
 
-/// `lattice-ctl dev [DIR]`.
-pub async fn dev(dir: &Path) -> anyhow::Result<()> {
+/// The host settings `lattice-host` would take from the environment alone.
+#[derive(clap::Parser)]
+struct FromEnvironment {
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// Joins the lattice `nats` names, as `lattice-host` with no flags but
+/// `LATTICE_*` variables would.
+async fn join(host: &Host, nats: &NatsArgs) -> anyhow::Result<Lattice> {
+    use clap::Parser as _;
+    let mut args = FromEnvironment::try_parse_from(["lattice-ctl dev"])
+        .map_err(|e| anyhow::anyhow!("the LATTICE_* host settings: {e}"))?
+        .host;
+    args.nats = nats.clone();
+    let config = args
+        .lattice()?
+        .context("joining a lattice needs --nats-url")?;
+    Ok(Lattice::join(host.clone(), &config).await?)
+}
+
+/// `lattice-ctl dev [DIR] [--nats-url URL]`: alone when `nats` names no
+/// server, else in that lattice.
+pub async fn dev(dir: &Path, nats: &NatsArgs) -> anyhow::Result<()> {
     let project = Project::load(dir)?;
     let started = Instant::now();
     build_signed(&project)?;
@@ -38,6 +70,16 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
         );
     }
     let issuer = super::keys::developer_key()?.public_key();
+    let in_lattice = nats.url.is_some();
+    let labels = if in_lattice {
+        [(
+            lattice_interfaces::placement::DRAINING_LABEL.to_string(),
+            "true".to_string(),
+        )]
+        .into()
+    } else {
+        Default::default()
+    };
     let host = Host::new(HostConfig {
         // Signed by this developer only; files read wherever the
         // manifest puts them (this is the developer's own machine).
@@ -46,7 +88,7 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
             ..TrustPolicy::default()
         },
         identity: Default::default(),
-        labels: Default::default(),
+        labels,
         registries: Default::default(),
         runtime: RuntimeConfig::default(),
         secret_dirs: Vec::new(),
@@ -54,7 +96,21 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
         egress_allow: false,
         http_ca_file: None,
     })?;
-    if let Err(error) = host.apply(&manifest).await {
+    let lattice = if in_lattice {
+        match join(&host, nats).await {
+            Ok(lattice) => Some(lattice),
+            Err(error) => {
+                host.shutdown(Duration::ZERO).await;
+                return Err(error);
+            }
+        }
+    } else {
+        None
+    };
+    if let Err(error) = apply_manifest(&host, lattice.as_ref(), &manifest).await {
+        if let Some(lattice) = lattice {
+            lattice.leave().await;
+        }
         host.shutdown(Duration::ZERO).await;
         return Err(error).with_context(|| format!("cannot apply {}", manifest_path.display()));
     }
@@ -66,6 +122,14 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
         project.name,
         started.elapsed().as_secs_f64()
     );
+    if lattice.is_some() {
+        println!(
+            "  joined lattice {} at {} as host {} (no app is placed on it)",
+            nats.lattice,
+            lattice_rpc::redacted(&nats.url_or_default()),
+            host.id()
+        );
+    }
     for endpoint in host.http_endpoints() {
         println!("  {} -> {}", endpoint.url(), endpoint.link.target);
     }
@@ -124,6 +188,10 @@ pub async fn dev(dir: &Path) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    if let Some(lattice) = lattice {
+        remove_manifest_links(&lattice, &manifest).await;
+        lattice.leave().await;
     }
     host.shutdown(Duration::from_secs(5)).await;
     Ok(())
