@@ -136,3 +136,51 @@ copy_providers() {
         mv -f "$repo_root/examples/build/providers/.$name.$$" "$repo_root/examples/build/providers/$name"
     done
 }
+
+# ensure_arm64_cross: Debian's aarch64 cross compiler and libc, and the
+# rustup target, installed when missing; exports what cargo needs to link
+# for aarch64-unknown-linux-gnu.
+ensure_arm64_cross() {
+    ensure_debian_packages aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu
+    if [[ ! -f /usr/aarch64-linux-gnu/include/stdio.h ]]; then
+        say "installing libc6-dev-arm64-cross"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev-arm64-cross >/dev/null \
+            || die "could not install libc6-dev-arm64-cross: run 'apt-get install libc6-dev-arm64-cross' as root and run this again"
+    fi
+    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+        || rustup target add aarch64-unknown-linux-gnu \
+        || die "cannot add the rustup target aarch64-unknown-linux-gnu: run 'rustup target add aarch64-unknown-linux-gnu' and run this again"
+    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+        CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
+        AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+}
+
+# stamp_build: LATTICE_BUILD_COMMIT and LATTICE_BUILD_DATE from the
+# checkout (the commit, marked -dirty when files differ from it, and its
+# date), which the binaries' --version and the hosts' heartbeats show.
+stamp_build() {
+    if git -C "$repo_root" rev-parse --git-dir >/dev/null 2>&1; then
+        LATTICE_BUILD_COMMIT=$(git -C "$repo_root" rev-parse --short=12 HEAD)
+        git -C "$repo_root" diff --quiet HEAD -- 2>/dev/null || LATTICE_BUILD_COMMIT+="-dirty"
+        LATTICE_BUILD_DATE=$(git -C "$repo_root" log -1 --format=%cs HEAD)
+        export LATTICE_BUILD_COMMIT LATTICE_BUILD_DATE
+    fi
+}
+
+# ensure_cargo_tool CRATE VERSION BINARY: a cargo plugin from crates.io,
+# installed (--locked) into cargo's bin folder when missing or another
+# version.
+ensure_cargo_tool() {
+    local crate=$1 version=$2 binary=$3
+    if "$binary" --version 2>/dev/null | grep -q " $version\$"; then
+        return
+    fi
+    say "installing $crate $version from crates.io (compiles it once)"
+    cargo install --quiet --locked --version "=$version" "$crate" \
+        || die "could not install $crate $version: run 'cargo install --locked --version =$version $crate' and run this again"
+}
+
+# workspace_version: the version of the workspace's crates.
+workspace_version() {
+    sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$repo_root/Cargo.toml" | head -1
+}

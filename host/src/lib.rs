@@ -45,6 +45,7 @@
 
 pub mod admin;
 mod artifacts;
+pub mod build_info;
 mod contracts;
 pub use lattice_rpc::budget;
 pub mod cli;

@@ -15,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Runs a Lattice host: Wasm actors, capability providers and links.
 #[derive(Debug, Parser)]
-#[command(name = "lattice-host", version)]
+#[command(name = "lattice-host", version = lattice_host::build_info::LONG_VERSION)]
 struct Cli {
     /// A manifest to apply at start
     #[arg(long, env = "LATTICE_MANIFEST", value_name = "FILE")]

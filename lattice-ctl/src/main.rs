@@ -25,7 +25,7 @@ use output::Format;
 ///
 /// Connection and output flags go before or after the subcommand.
 #[derive(Debug, Parser)]
-#[command(name = "lattice-ctl", version)]
+#[command(name = "lattice-ctl", version = lattice_host::build_info::LONG_VERSION)]
 struct Cli {
     #[command(flatten)]
     common: Common,

@@ -205,6 +205,8 @@ impl Control {
             lattice: self.subjects.lattice().to_string(),
             labels: self.host.labels(),
             version: self.version.to_string(),
+            commit: crate::build_info::COMMIT.to_string(),
+            built: crate::build_info::DATE.to_string(),
             started_at: humantime::format_rfc3339_seconds(started).to_string(),
             uptime_seconds: SystemTime::now()
                 .duration_since(started)

@@ -445,6 +445,14 @@ pub struct HostInfo {
     pub labels: BTreeMap<String, String>,
     /// Lattice version.
     pub version: String,
+    /// The commit its binary was built from; empty for a development
+    /// build.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub commit: String,
+    /// The day its binary was built (`YYYY-MM-DD`); empty for a
+    /// development build.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub built: String,
     /// When it started, RFC 3339.
     pub started_at: String,
     /// Seconds since it started.
