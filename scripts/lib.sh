@@ -184,3 +184,100 @@ ensure_cargo_tool() {
 workspace_version() {
     sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$repo_root/Cargo.toml" | head -1
 }
+
+# The binaries in the image.
+image_binaries=(lattice-host lattice-ctl lattice-provider-keyvalue lattice-provider-messaging-nats
+    lattice-provider-http-client lattice-provider-http-server)
+image_packages=()
+for bin in "${image_binaries[@]}"; do image_packages+=(-p "$bin"); done
+
+# stage_image_platform ARCH BIN_DIR ROOTFS [BUILT]: the image's binaries
+# for Debian architecture ARCH into BIN_DIR, and the root filesystem they
+# need into ROOTFS. Builds them (release, --locked) unless BUILT names a
+# folder that holds them already (the pod check uses the suite's).
+stage_image_platform() {
+    local arch=$1 bin_dir=$2 rootfs=$3 built=${4:-}
+    local native triple gnu libdir out strip_tool
+    native=$(dpkg --print-architecture)
+    case $arch in
+        amd64) triple=x86_64-unknown-linux-gnu gnu=x86_64-linux-gnu ;;
+        arm64) triple=aarch64-unknown-linux-gnu gnu=aarch64-linux-gnu ;;
+    esac
+    if [[ -n $built ]]; then
+        [[ $arch == "$native" ]] || die "stage_image_platform: prebuilt binaries are for $native, not $arch"
+        out=$built
+        libdir=/lib/$gnu
+        strip_tool=strip
+    elif [[ $arch == "$native" ]]; then
+        say "building ${image_binaries[*]} (release) for $arch"
+        cargo build --release --locked --quiet --bins "${image_packages[@]}" \
+            || die "cargo build failed (see above)"
+        out="$CARGO_TARGET_DIR/release"
+        libdir=/lib/$gnu
+        strip_tool=strip
+    else
+        ensure_debian_packages "$gnu-gcc=gcc-$gnu"
+        [[ -f /usr/$gnu/lib/libc.so.6 ]] || ensure_debian_packages "/usr/$gnu/include/stdio.h=libc6-dev-$arch-cross"
+        rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" \
+            || die "cannot add the rustup target $triple: run 'rustup target add $triple' and run this again"
+        local upper=${triple^^}
+        upper=${upper//-/_}
+        say "building ${image_binaries[*]} (release) for $arch ($triple, cross-compiled)"
+        env "CARGO_TARGET_${upper}_LINKER=$gnu-gcc" "CC_${triple//-/_}=$gnu-gcc" "AR_${triple//-/_}=$gnu-ar" \
+            cargo build --release --locked --quiet --target "$triple" --bins "${image_packages[@]}" \
+            || die "cargo build for $triple failed (see above)"
+        out="$CARGO_TARGET_DIR/$triple/release"
+        libdir=/usr/$gnu/lib
+        strip_tool=$gnu-strip
+    fi
+    mkdir -p "$bin_dir" "$rootfs/lib/$gnu" "$rootfs/etc/ssl/certs" "$rootfs/tmp"
+    chmod 1777 "$rootfs/tmp"
+    for bin in "${image_binaries[@]}"; do
+        cp "$out/$bin" "$bin_dir/$bin"
+        # Symbols stay (backtraces name functions); line tables go.
+        "$strip_tool" --strip-debug "$bin_dir/$bin"
+    done
+    # The libraries they link to, the dynamic loader, and glibc's resolver
+    # modules (looked up at run time, so not in the binaries' NEEDED).
+    local libs interpreter
+    libs=$(for bin in "$bin_dir"/*; do readelf -d "$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'; done | sort -u)
+    interpreter=$(readelf -l "$bin_dir/lattice-host" | sed -n 's/.*Requesting program interpreter: \(.*\)\]/\1/p')
+    [[ -n $interpreter ]] || die "$bin_dir/lattice-host names no program interpreter"
+    for lib in $libs "$(basename "$interpreter")" libnss_dns.so.2 libnss_files.so.2 libresolv.so.2; do
+        if [[ -e $libdir/$lib ]]; then
+            cp -L "$libdir/$lib" "$rootfs/lib/$gnu/$lib"
+        elif [[ $lib != libnss_* && $lib != libresolv.so.2 ]]; then
+            die "$lib (needed by the $arch binaries) is not in $libdir"
+        fi
+    done
+    if [[ ! -e $rootfs$interpreter ]]; then
+        mkdir -p "$rootfs$(dirname "$interpreter")"
+        ln -s "/lib/$gnu/$(basename "$interpreter")" "$rootfs$interpreter"
+    fi
+    [[ -f /etc/ssl/certs/ca-certificates.crt ]] || ensure_debian_packages update-ca-certificates=ca-certificates
+    cp -L /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
+    printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"
+    printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
+    # What a container runtime mounts over: the kubelet's /etc/hosts and
+    # /etc/resolv.conf, /proc and /dev.
+    mkdir -p "$rootfs/proc" "$rootfs/dev"
+    : >"$rootfs/etc/hosts"
+    : >"$rootfs/etc/resolv.conf"
+}
+
+
+# ensure_kubernetes_validate: kubernetes-validate (PyPI; PyYAML with it),
+# installed under the build cache when missing; prints its folder, for
+# PYTHONPATH.
+ensure_kubernetes_validate() {
+    local version=1.37.0
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/kubernetes-validate/$version"
+    if [[ ! -f "$dir/.installed" ]]; then
+        # A half-done earlier install would be skipped over by pip: start clean.
+        rm -rf "$dir"
+        pip_install_into "$dir" kubernetes-validate "$version" >&2
+        touch "$dir/.installed"
+    fi
+    printf '%s\n' "$dir"
+}
