@@ -172,7 +172,7 @@ stamp_build() {
 # version.
 ensure_cargo_tool() {
     local crate=$1 version=$2 binary=$3
-    if "$binary" --version 2>/dev/null | grep -q " $version\$"; then
+    if cargo "${binary#cargo-}" --version 2>/dev/null | grep -q " $version\$"; then
         return
     fi
     say "installing $crate $version from crates.io (compiles it once)"
