@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -382,8 +383,8 @@ def check(args, children):
         lines += [f": > {rootfs}/dev/{device}", f"mount --bind /dev/{device} {rootfs}/dev/{device}"]
     if "ALL" not in dropped:
         raise CheckFailed(f"capabilities drop {dropped}: ALL is expected")
-    env_args = " ".join(f"{k}={json.dumps(v)}" for k, v in env.items())
-    argv_text = " ".join(json.dumps(a) for a in [program] + argv[1:])
+    env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+    argv_text = " ".join(shlex.quote(a) for a in [program] + argv[1:])
     lines.append(
         f"exec {shutil.which('env')} -i {env_args} {shutil.which('setpriv')} --no-new-privs "
         f"--bounding-set=-all,+sys_chroot,+setuid,+setgid "
