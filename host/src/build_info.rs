@@ -23,7 +23,10 @@ mod tests {
     fn the_long_version_names_the_commit_or_says_development() {
         assert!(LONG_VERSION.starts_with(VERSION), "{LONG_VERSION}");
         if COMMIT.is_empty() {
-            assert!(LONG_VERSION.ends_with("(development build)"), "{LONG_VERSION}");
+            assert!(
+                LONG_VERSION.ends_with("(development build)"),
+                "{LONG_VERSION}"
+            );
         } else {
             assert!(LONG_VERSION.contains(COMMIT), "{LONG_VERSION}");
         }
