@@ -259,8 +259,17 @@ def main():
     except CheckFailed as failure:
         log = args.work / "pod.log"
         if log.exists():
-            print("the pod's last lines:", file=sys.stderr)
-            print("\n".join(log.read_text(errors="replace").splitlines()[-10:]), file=sys.stderr)
+            # Its warnings and errors, each once, then its last lines.
+            lines = log.read_text(errors="replace").splitlines()
+            seen, notable = set(), []
+            for line in lines:
+                if '"WARN"' in line or '"ERROR"' in line or line.startswith(("error", "warning")):
+                    key = re.sub(r'"timestamp":"[^"]*",', "", line)
+                    if key not in seen:
+                        seen.add(key)
+                        notable.append(line)
+            print("the pod's warnings and errors, then its last lines:", file=sys.stderr)
+            print("\n".join(notable[-8:] + lines[-3:]), file=sys.stderr)
         print(f"pod check failed: {failure}", file=sys.stderr)
         return 1
     finally:
@@ -444,7 +453,9 @@ def check(args, children):
             break
         time.sleep(0.2)
     else:
-        raise CheckFailed(f"GET http://127.0.0.1:{http_port}/ (the pod's http port) never served hello: {body}")
+        app_status = subprocess.run(ctl + ["get", "apps", "-o", "json"], capture_output=True, text=True, check=False)
+        why = " ".join((app_status.stdout + app_status.stderr).split())[-400:]
+        raise CheckFailed(f"GET http://127.0.0.1:{http_port}/ (the pod's http port) never served hello: {body.strip()}; get apps: {why}")
     say(f"app-hello applied: GET :{http_port}/ answers {body.strip()!r}")
 
     # Termination: the preStop hook, then SIGTERM; the host drains and

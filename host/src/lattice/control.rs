@@ -349,6 +349,9 @@ impl Control {
                 Ok(reply)
             }
             Err(e) => {
+                // The operator reading this host's log sees why, not only
+                // the one who asked.
+                tracing::warn!(error = %e, "a requested change failed");
                 let event = failed(data(&reply, Some(e.to_string())));
                 self.events.publish(event).await;
                 Err(e.into())
@@ -505,6 +508,7 @@ impl op::Handlers for Control {
             )
             .await;
         if let Err(e) = scaled {
+            tracing::warn!(actor = %request.actor_id, error = %e, "cannot scale the actor");
             self.events
                 .publish(LatticeEvent::ActorScaleFailed(ActorScaling {
                     error: Some(e.to_string()),
