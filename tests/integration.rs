@@ -49,6 +49,7 @@ mod link_entries;
 mod link_names;
 mod messaging;
 mod messaging_policy;
+mod nats_cluster;
 mod nats_permissions;
 mod nats_support;
 mod nats_tls;

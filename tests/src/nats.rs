@@ -180,6 +180,22 @@ impl NatsServer {
         leaf
     }
 
+    /// A server of a cluster: named `name`, routing to its peers on
+    /// `route_port`, JetStream clustered with them.
+    fn start_routed(name: &str, port: u16, route_port: u16, peers: &[u16]) -> Self {
+        let routes: Vec<String> = peers
+            .iter()
+            .map(|p| format!("\"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let config = write_config(&format!(
+            "server_name: {name}\ncluster {{ name: lattice-test, listen: \"127.0.0.1:{route_port}\", routes: [ {} ] }}\n",
+            routes.join(", ")
+        ));
+        let mut server = Self::start_with(port, Some(config.0.clone()));
+        server.keep(config.1);
+        server
+    }
+
     fn keep(&mut self, dir: tempfile::TempDir) {
         self.keep.push(dir);
     }
@@ -323,4 +339,103 @@ pub async fn assert_echo_late(server: &NatsServer, body: &str) {
     let client = server.client().await;
     let answer = ask_until_answered(&client, "echo.late", body, Duration::from_secs(30)).await;
     assert_eq!(answer, format!("echo: {body}"));
+}
+
+/// Three (or more) `nats-server`s routed into one cluster, JetStream
+/// clustered over them: what the README advises for production.
+pub struct NatsCluster {
+    /// The servers, in the order of [`NatsCluster::url`].
+    pub servers: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers on free ports, each routing to the others,
+    /// and waits until JetStream has a leader (buckets can be made).
+    pub async fn start(size: usize) -> Self {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let servers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, route))| {
+                let peers: Vec<u16> = ports
+                    .iter()
+                    .filter(|(_, other)| other != route)
+                    .map(|(_, other)| *other)
+                    .collect();
+                NatsServer::start_routed(&format!("n{i}"), *port, *route, &peers)
+            })
+            .collect();
+        let cluster = Self { servers };
+        cluster.wait_for_jetstream().await;
+        cluster
+    }
+
+    /// Every server's URL, comma-separated: what hosts and clients are
+    /// given.
+    pub fn url(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A client of the cluster, knowing every server.
+    pub async fn client(&self) -> async_nats::Client {
+        let servers: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .map(|s| s.url().parse().expect("a server address"))
+            .collect();
+        async_nats::connect(servers)
+            .await
+            .expect("a client of the NATS cluster")
+    }
+
+    /// Waits until the cluster's JetStream makes replicated streams (its
+    /// meta leader is elected and every server takes part).
+    pub async fn wait_for_jetstream(&self) {
+        let client = self.client().await;
+        let js = async_nats::jetstream::new(client);
+        crate::eventually_within(
+            "the cluster's JetStream to elect a leader",
+            Duration::from_secs(30),
+            async || {
+                // A stream with a replica on every server can be made (the
+                // account info request of 2.9 does not parse here).
+                let config = async_nats::jetstream::stream::Config {
+                    name: "cluster-probe".into(),
+                    subjects: vec!["cluster-probe".into()],
+                    num_replicas: self.servers.len(),
+                    ..Default::default()
+                };
+                js.create_stream(config).await.ok()?;
+                js.delete_stream("cluster-probe").await.ok().map(drop)
+            },
+        )
+        .await;
+    }
+
+    /// Waits until stream `stream` has all its replicas current: a server
+    /// that came back has caught up.
+    pub async fn wait_for_replicas(&self, stream: &str) {
+        let client = self.client().await;
+        let js = async_nats::jetstream::new(client);
+        crate::eventually_within(
+            "every replica of the stream to be current",
+            Duration::from_secs(60),
+            async || {
+                let mut stream = js.get_stream(stream).await.ok()?;
+                let info = stream.info().await.ok()?;
+                let cluster = info.cluster.as_ref()?;
+                let current = cluster
+                    .replicas
+                    .iter()
+                    .filter(|r| r.current && !r.offline)
+                    .count();
+                (cluster.leader.is_some() && current + 1 == self.servers.len()).then_some(())
+            },
+        )
+        .await;
+    }
 }
