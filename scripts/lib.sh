@@ -137,22 +137,27 @@ copy_providers() {
     done
 }
 
-# ensure_arm64_cross: Debian's aarch64 cross compiler and libc, and the
-# rustup target, installed when missing; exports what cargo needs to link
-# for aarch64-unknown-linux-gnu.
-ensure_arm64_cross() {
-    ensure_debian_packages aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu
-    if [[ ! -f /usr/aarch64-linux-gnu/include/stdio.h ]]; then
-        say "installing libc6-dev-arm64-cross"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libc6-dev-arm64-cross >/dev/null \
-            || die "could not install libc6-dev-arm64-cross: run 'apt-get install libc6-dev-arm64-cross' as root and run this again"
+# ensure_cross_toolchain ARCH (amd64 or arm64): Debian's cross compiler
+# and libc for ARCH and its rustup target, installed when missing; exports
+# what cargo needs to link for it.
+ensure_cross_toolchain() {
+    local arch=$1 gnu triple
+    case $arch in
+        amd64) gnu=x86_64-linux-gnu triple=x86_64-unknown-linux-gnu ;;
+        arm64) gnu=aarch64-linux-gnu triple=aarch64-unknown-linux-gnu ;;
+        *) die "no cross toolchain for $arch: amd64 or arm64" ;;
+    esac
+    ensure_debian_packages "$gnu-gcc=gcc-${gnu//_/-}"
+    if [[ ! -f /usr/$gnu/include/stdio.h ]]; then
+        say "installing libc6-dev-$arch-cross"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "libc6-dev-$arch-cross" >/dev/null \
+            || die "could not install libc6-dev-$arch-cross: run 'apt-get install libc6-dev-$arch-cross' as root and run this again"
     fi
-    rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
-        || rustup target add aarch64-unknown-linux-gnu \
-        || die "cannot add the rustup target aarch64-unknown-linux-gnu: run 'rustup target add aarch64-unknown-linux-gnu' and run this again"
-    export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-        CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
-        AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+    rustup target list --installed | grep -qx "$triple" \
+        || rustup target add "$triple" \
+        || die "cannot add the rustup target $triple: run 'rustup target add $triple' and run this again"
+    local upper=${triple^^}
+    export "CARGO_TARGET_${upper//-/_}_LINKER=$gnu-gcc" "CC_${triple//-/_}=$gnu-gcc" "AR_${triple//-/_}=$gnu-ar"
 }
 
 # stamp_build: LATTICE_BUILD_COMMIT and LATTICE_BUILD_DATE from the
@@ -216,15 +221,9 @@ stage_image_platform() {
         libdir=/lib/$gnu
         strip_tool=strip
     else
-        ensure_debian_packages "$gnu-gcc=gcc-$gnu"
-        [[ -f /usr/$gnu/lib/libc.so.6 ]] || ensure_debian_packages "/usr/$gnu/include/stdio.h=libc6-dev-$arch-cross"
-        rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" \
-            || die "cannot add the rustup target $triple: run 'rustup target add $triple' and run this again"
-        local upper=${triple^^}
-        upper=${upper//-/_}
+        ensure_cross_toolchain "$arch"
         say "building ${image_binaries[*]} (release) for $arch ($triple, cross-compiled)"
-        env "CARGO_TARGET_${upper}_LINKER=$gnu-gcc" "CC_${triple//-/_}=$gnu-gcc" "AR_${triple//-/_}=$gnu-ar" \
-            cargo build --release --locked --quiet --target "$triple" --bins "${image_packages[@]}" \
+        cargo build --release --locked --quiet --target "$triple" --bins "${image_packages[@]}" \
             || die "cargo build for $triple failed (see above)"
         out="$CARGO_TARGET_DIR/$triple/release"
         libdir=/usr/$gnu/lib

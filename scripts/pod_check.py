@@ -161,6 +161,16 @@ def make_volume(volume, into, secrets, fs_group):
             write_secret_file(into / item["path"], data[item["key"]], mode, fs_group)
 
 
+def in_image(rootfs, path, program):
+    """Where `program` is in the image, as its PATH finds it; None if not."""
+    if "/" in program:
+        return program if (rootfs / program.lstrip("/")).is_file() else None
+    for folder in path.split(":"):
+        if (rootfs / folder.lstrip("/") / program).is_file():
+            return f"{folder}/{program}"
+    return None
+
+
 def port_number(container, port):
     if isinstance(port, int):
         return port
@@ -364,12 +374,9 @@ def check(args, children):
     command = container.get("command") or entrypoint
     argv = command + [expand(a, env) for a in container.get("args", [])]
     path = env.get("PATH", "/usr/local/bin:/usr/bin:/bin")
-    program = argv[0]
-    if "/" not in program:
-        found = [d for d in path.split(":") if (args.rootfs / d.lstrip("/") / program).is_file()]
-        if not found:
-            raise CheckFailed(f"command {program}: not on the image's PATH {path}")
-        program = f"{found[0]}/{program}"
+    program = in_image(args.rootfs, path, argv[0])
+    if program is None:
+        raise CheckFailed(f"command {argv[0]}: not on the image's PATH {path}")
 
     rootfs = args.rootfs
     lines = ["set -e", "mount --make-rprivate /"]
@@ -467,14 +474,13 @@ def check(args, children):
         time.sleep(pre_stop["sleep"]["seconds"])
     elif "exec" in pre_stop:
         hook = pre_stop["exec"]["command"][0]
-        if "/" not in hook and not any((rootfs / d.lstrip("/") / hook).is_file() for d in path.split(":")):
+        if in_image(rootfs, path, hook) is None:
             raise CheckFailed(f"preStop exec {hook}: not in the image (on PATH {path})")
         raise CheckFailed("preStop exec: this check runs only the sleep action")
     os.kill(host_pid, signal.SIGTERM)
-    ready_url = f"http://127.0.0.1:{port_number(container, container['readinessProbe']['httpGet']['port'])}{container['readinessProbe']['httpGet']['path']}"
     saw_unready = False
     while pod_process.poll() is None:
-        status_code, _ = http_get(ready_url, timeout=1)
+        status_code, _ = http_get(ready, timeout=1)
         if status_code == 503:
             saw_unready = True
         if time.monotonic() - stopping > grace:

@@ -2,8 +2,8 @@
 //! lattice's declared applications, kept in its state bucket and brought
 //! about by the hosts' reconciler.
 
+use lattice_interfaces::protocol::rpc::unix_ms;
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use lattice_interfaces::protocol::app::App;
@@ -14,12 +14,6 @@ use serde::Serialize;
 use crate::client::{ConnArgs, LatticeClient};
 use crate::lattice::done;
 use crate::output::{print_list, Format};
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 /// Checks that every registry reference of `manifest` resolves, so an app
 /// naming a missing artifact is refused now rather than failing on hosts.
@@ -220,7 +214,7 @@ pub async fn store_version(
                 });
             }
             Ok(Stored {
-                version: app.push(manifest.clone(), now_ms()),
+                version: app.push(manifest.clone(), unix_ms()),
                 unchanged: false,
             })
         })

@@ -22,34 +22,21 @@ pub fn generate(
     seed_file: Option<&std::path::Path>,
     format: Format,
 ) -> anyhow::Result<()> {
-    let existing = seed_file
-        .filter(|path| path.exists())
-        .map(|path| existing_seed(kind, path))
-        .transpose()?;
-    let kept = existing.is_some();
-    let pair = existing.unwrap_or_else(|| kind.generate());
-    let generated = Generated {
-        public_key: pair.public_key(),
-        seed: pair
-            .seed()
-            .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?,
-    };
     if let Some(path) = seed_file {
-        if !kept {
-            write_secret(path, &generated.seed)?;
-        } else {
+        let (pair, made) = kept_or_made(path, kind)?;
+        if !made {
             eprintln!(
                 "note: {} holds a key of kind {kind} already: kept, its public key below (delete the file for a new key)",
                 path.display()
             );
         }
         #[derive(Serialize)]
-        struct Written<'a> {
-            public_key: &'a str,
+        struct Written {
+            public_key: String,
             seed_file: String,
         }
         let written = Written {
-            public_key: &generated.public_key,
+            public_key: pair.public_key(),
             seed_file: path.display().to_string(),
         };
         return print(
@@ -57,11 +44,18 @@ pub fn generate(
             &written,
             &[
                 ("Kind", kind.to_string()),
-                ("Public key", generated.public_key.clone()),
+                ("Public key", written.public_key.clone()),
                 ("Seed file", written.seed_file.clone()),
             ],
         );
     }
+    let pair = kind.generate();
+    let generated = Generated {
+        public_key: pair.public_key(),
+        seed: pair
+            .seed()
+            .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?,
+    };
     print(
         format,
         &generated,
@@ -71,6 +65,27 @@ pub fn generate(
             ("Seed", generated.seed.clone()),
         ],
     )
+}
+
+/// The key of `kind` in the seed file at `path`, or a new one written
+/// there (only its owner can read it); whether it was made.
+///
+/// # Errors
+///
+/// The file holds something else, or cannot be read or written.
+pub(crate) fn kept_or_made(
+    path: &std::path::Path,
+    kind: KeyKind,
+) -> anyhow::Result<(nkeys::KeyPair, bool)> {
+    if path.exists() {
+        return Ok((existing_seed(kind, path)?, false));
+    }
+    let pair = kind.generate();
+    let seed = pair
+        .seed()
+        .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?;
+    write_secret(path, &seed)?;
+    Ok((pair, true))
 }
 
 /// The key of kind `kind` in the seed file at `path`.

@@ -18,7 +18,9 @@
 //! after that bound.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use lattice_interfaces::protocol::rpc::unix_ms;
 
 use lattice_client::ControlClient;
 use lattice_interfaces::protocol::app::{App, AppStatus, Lease};
@@ -75,12 +77,6 @@ pub(crate) struct Reconciler {
     pub timing: ReconcilerTiming,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 /// What the leader remembers between passes.
 #[derive(Default)]
 struct Memory {
@@ -116,14 +112,14 @@ impl Reconciler {
     async fn lead(&self, memory: &mut Memory) -> Result<bool, super::StateError> {
         let (lease, revision) = self.state.lease().await?;
         let ours = lease.as_ref().is_some_and(|l| l.holder == self.host_id);
-        let expired = lease.as_ref().is_none_or(|l| l.expires_at_ms <= now_ms());
+        let expired = lease.as_ref().is_none_or(|l| l.expires_at_ms <= unix_ms());
         if !ours && !expired {
             memory.lease_revision = None;
             return Ok(false);
         }
         let renewed = Lease {
             holder: self.host_id.clone(),
-            expires_at_ms: now_ms()
+            expires_at_ms: unix_ms()
                 + u64::try_from(self.timing.lease.as_millis()).unwrap_or(u64::MAX),
         };
         memory.lease_revision = self.state.write_lease_if(&renewed, revision).await?;
@@ -137,7 +133,7 @@ impl Reconciler {
     async fn still_leading(&self, memory: &Memory) -> bool {
         match (self.state.lease().await, memory.lease_revision) {
             (Ok((Some(lease), revision)), Some(ours)) => {
-                revision == ours && lease.holder == self.host_id && lease.expires_at_ms > now_ms()
+                revision == ours && lease.holder == self.host_id && lease.expires_at_ms > unix_ms()
             }
             _ => false,
         }

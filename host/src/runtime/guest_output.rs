@@ -99,9 +99,7 @@ impl OutputBudget {
             level: level.to_string(),
             source: source.to_string(),
             text: text.to_string(),
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            at_ms: lattice_interfaces::protocol::rpc::unix_ms(),
         };
         self.tap.send(&mut line);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);

@@ -7,7 +7,7 @@
 //! line is missed or shown twice between the two.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use lattice_interfaces::protocol::control::op;
@@ -180,10 +180,8 @@ impl ActorLines {
 
 /// `since` ago, in Unix milliseconds.
 fn since_ms(since: Duration) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(now.saturating_sub(since).as_millis()).unwrap_or(u64::MAX)
+    lattice_interfaces::protocol::rpc::unix_ms()
+        .saturating_sub(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `logs ACTOR [-f] [--since D] [--host H] [--level L]`: prints the lines
@@ -207,11 +205,17 @@ pub async fn show(conn: &ConnArgs, query: &LogsQuery<'_>, format: Format) -> any
     }
     let stopped = super::stopped(conn);
     tokio::pin!(stopped);
-    let mut kept = lines.kept.len();
-    if kept == 0 && lines.follows() {
-        following(&client, query.actor);
-    }
+    // Said once, when the kept lines are out and the live ones begin.
+    let mut said_following = false;
     loop {
+        if !said_following && lines.kept.len() == 0 && lines.follows() {
+            said_following = true;
+            eprintln!(
+                "Following the log lines of actor {} in lattice {} (Ctrl-C to stop)",
+                query.actor,
+                client.subjects().lattice()
+            );
+        }
         let line = tokio::select! {
             () = &mut stopped => return Ok(()),
             line = lines.next() => match line {
@@ -222,18 +226,5 @@ pub async fn show(conn: &ConnArgs, query: &LogsQuery<'_>, format: Format) -> any
         if query.wants(&line) {
             print(&line, format)?;
         }
-        if kept > 0 {
-            kept -= 1;
-            if kept == 0 && lines.follows() {
-                following(&client, query.actor);
-            }
-        }
     }
-}
-
-fn following(client: &LatticeClient, actor: &ComponentId) {
-    eprintln!(
-        "Following the log lines of actor {actor} in lattice {} (Ctrl-C to stop)",
-        client.subjects().lattice()
-    );
 }

@@ -105,6 +105,12 @@ impl Project {
         })
     }
 
+    /// `build/NAME.wasm`, relative to the project's folder: where the
+    /// signed component goes.
+    pub fn signed_component(&self) -> String {
+        format!("build/{}.wasm", self.name)
+    }
+
     /// Runs the toolchain; the component it wrote.
     fn compile(&self) -> anyhow::Result<PathBuf> {
         if let Some((command, output)) = &self.custom {
@@ -275,16 +281,13 @@ pub fn build_signed(project: &Project) -> anyhow::Result<Built> {
         },
     )
     .with_context(|| format!("cannot sign {}", component.display()))?;
-    let destination = project
-        .dir
-        .join("build")
-        .join(format!("{}.wasm", project.name));
+    let destination = project.dir.join(project.signed_component());
     std::fs::create_dir_all(project.dir.join("build"))
         .with_context(|| format!("cannot create {}/build", project.dir.display()))?;
     crate::output::write_replacing(&destination, &signed.wasm)
         .with_context(|| format!("cannot write {}", destination.display()))?;
     Ok(Built {
-        path: format!("build/{}.wasm", project.name),
+        path: project.signed_component(),
         bytes: signed.wasm.len(),
         digest: lattice_oci::reference::sha256_digest(&signed.wasm),
         issuer: issuer.public_key(),

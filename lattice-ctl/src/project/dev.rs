@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 use lattice_host::cli::{apply_manifest, remove_manifest_links, HostArgs};
 use lattice_host::lattice::{Lattice, NatsArgs};
-use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
+use lattice_host::{Host, HostConfig, TrustPolicy};
 use lattice_interfaces::{ComponentId, Manifest};
 
 use super::build::{build_signed, Project};
@@ -87,14 +87,8 @@ pub async fn dev(dir: &Path, nats: &NatsArgs) -> anyhow::Result<()> {
             allowed_issuers: vec![issuer],
             ..TrustPolicy::default()
         },
-        identity: Default::default(),
         labels,
-        registries: Default::default(),
-        runtime: RuntimeConfig::default(),
-        secret_dirs: Vec::new(),
-        payload_budget: None,
-        egress_allow: false,
-        http_ca_file: None,
+        ..HostConfig::default()
     })?;
     let lattice = if in_lattice {
         match join(&host, nats).await {
@@ -143,8 +137,7 @@ pub async fn dev(dir: &Path, nats: &NatsArgs) -> anyhow::Result<()> {
         .context("cannot listen for Ctrl-C")?;
     let reference = project
         .dir
-        .join("build")
-        .join(format!("{}.wasm", project.name))
+        .join(project.signed_component())
         .display()
         .to_string();
     loop {

@@ -49,10 +49,7 @@ pub fn module_key(project: &Project) -> anyhow::Result<nkeys::KeyPair> {
 /// The key of `kind` in the seed file at `path`, or a new one written
 /// there (its folder made, mode 700); whether it was made.
 fn kept_or_made(path: &std::path::Path, kind: KeyKind) -> anyhow::Result<(nkeys::KeyPair, bool)> {
-    if path.exists() {
-        return Ok((crate::keys::existing_seed(kind, path)?, false));
-    }
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|_| !path.exists()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         #[cfg(unix)]
         {
@@ -60,10 +57,5 @@ fn kept_or_made(path: &std::path::Path, kind: KeyKind) -> anyhow::Result<(nkeys:
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         }
     }
-    let pair = kind.generate();
-    let seed = pair
-        .seed()
-        .map_err(|e| anyhow::anyhow!("cannot encode the new seed: {e}"))?;
-    crate::keys::write_secret(path, &seed)?;
-    Ok((pair, true))
+    crate::keys::kept_or_made(path, kind)
 }

@@ -22,7 +22,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use lattice_interfaces::protocol::rpc::unix_ms;
 
 use futures::StreamExt as _;
 use lattice_client::state::LatticeState;
@@ -298,12 +300,6 @@ fn publish(sender: &watch::Sender<Arc<str>>, text: String) {
     });
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl Refresher {
     /// Starts the task for the lattice `client` is connected to (`url`
     /// naming its server in messages), taking `hints`, until `stop`; the
@@ -551,7 +547,7 @@ impl Refresher {
 
     fn publish_meta(&self) {
         let meta = serde_json::json!({
-            "refreshed_at_ms": now_ms(),
+            "refreshed_at_ms": unix_ms(),
             "problems": self.problems.values().collect::<Vec<_>>(),
         });
         // Only when the problems change: the time alone is no news.
