@@ -20,6 +20,7 @@ mod actor_runtime;
 mod actor_signing;
 mod admin;
 mod apps;
+mod autoscaling;
 mod blobstore;
 mod chaos;
 mod claims_wascap;

@@ -8,7 +8,9 @@
 //!    interface and link name, or [`Router::route`] checks that a link the
 //!    caller presents is held here. No link, no call: `unauthorized`.
 //! 2. **Where is its target?** On this host (an actor, or a provider in this
-//!    process): [`Target::Local`], called in-process with no serialization.
+//!    process): [`Target::Local`], called in-process with no serialization
+//!    (unless the actor has no free instance: then over the lattice, to
+//!    whichever of its replicas takes it).
 //!    Anywhere else: [`Target::Remote`], one NATS request that every host
 //!    running the target may answer.
 //!
@@ -145,8 +147,16 @@ impl Router {
         target: &ComponentId,
         local: impl FnOnce(&ComponentId) -> Option<Local>,
     ) -> Result<Target, InvocationError> {
-        // Local first: what runs here is called in-process.
+        // Local first: what runs here is called in-process, unless it is
+        // an actor with every instance busy and the lattice may have other
+        // replicas of it (what the autoscaler adds when a load saturates
+        // one): then the call goes to whichever host takes it first.
         if let Some(found) = local(target) {
+            let saturated = matches!(&found, Local::Actor(actor) if actor.saturated());
+            if let Some(remote) = self.remote().filter(|_| saturated) {
+                self.stats.count(target, Route::Remote);
+                return Ok(Target::Remote(remote));
+            }
             self.stats.count(target, Route::Local);
             return Ok(Target::Local(found));
         }

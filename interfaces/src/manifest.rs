@@ -450,6 +450,11 @@ impl Manifest {
             if let Some(Err(reason)) = placement.as_ref().map(crate::placement::Placement::check) {
                 return Err(invalid(format!("{kind} \"{id}\": {reason}")));
             }
+            if kind == "provider" && placement.as_ref().is_some_and(|p| p.scale.is_some()) {
+                return Err(invalid(format!(
+                    "provider \"{id}\": providers do not autoscale (give it replicas = N or daemon = true)"
+                )));
+            }
         }
 
         Ok(Self {

@@ -354,7 +354,11 @@ pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Resu
             vec![
                 c.id.clone(),
                 c.kind.clone(),
-                c.desired.to_string(),
+                match &c.scale {
+                    // Autoscaled: what it wants now, in its range.
+                    Some(scale) => format!("{} ({}-{})", c.desired, scale.min, scale.max),
+                    None => c.desired.to_string(),
+                },
                 format!(
                     "{} {}",
                     c.running.len(),
@@ -366,7 +370,12 @@ pub async fn status(conn: &ConnArgs, name: &str, format: Format) -> anyhow::Resu
                 )
                 .trim_end()
                 .to_string(),
-                c.reason.clone().unwrap_or_else(|| "-".into()),
+                match (&c.reason, &c.scale) {
+                    (Some(reason), Some(scale)) => format!("{reason}; {}", scale.why),
+                    (Some(reason), None) => reason.clone(),
+                    (None, Some(scale)) => scale.why.clone(),
+                    (None, None) => "-".into(),
+                },
             ]
         })
         .collect();

@@ -53,6 +53,14 @@ pub trait InvocationHandler: Send + Sync + 'static {
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
         let _ = (invocation, refusal);
     }
+
+    /// Whether the target still runs here. An invocation that arrives
+    /// after it stopped (drained from its subscription) is answered
+    /// `not_here`, untouched, so the caller sends it to a host that runs
+    /// it. Always by default.
+    fn here(&self) -> bool {
+        true
+    }
 }
 
 /// Serves the `rpc` subjects of one host or provider process. Cheap to
@@ -229,6 +237,18 @@ impl Callee {
     ) -> InvocationResponse {
         let id = invocation.id.clone();
         let deadline_ms = invocation.deadline_ms;
+        if !handler.here() {
+            return InvocationResponse {
+                not_here: true,
+                ..InvocationResponse::failed(
+                    id,
+                    InvocationError::new(
+                        ErrorKind::NoResponders,
+                        format!("{target} no longer runs here"),
+                    ),
+                )
+            };
+        }
         match self.run(target, invocation, handler).await {
             Ok(payload) => match crate::payloads::place(&self.client, payload, deadline_ms).await {
                 Ok((payload, payload_ref)) => InvocationResponse::ok(id, payload, payload_ref),

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::activation::Activations;
+
 use lattice_interfaces::protocol::rpc::{
     unix_ms, Invocation, InvocationResponse, MacKey, ProviderGrant,
 };
@@ -52,6 +54,8 @@ pub struct Caller {
     mac: Option<MacKey>,
     /// Targets a process serving them asked to sign for.
     signed_targets: std::sync::RwLock<HashSet<String>>,
+    /// Calls held for targets no host runs, while a replica is activated.
+    activations: Activations,
 }
 
 /// Targets remembered as wanting signatures, at most.
@@ -93,7 +97,17 @@ impl Caller {
             sequence: AtomicU64::new(0),
             mac: None,
             signed_targets: std::sync::RwLock::default(),
+            activations: Activations::default(),
         }
+    }
+
+    /// Holds at most `calls` calls per target while a replica of it is
+    /// activated (default [`crate::activation::MAX_HELD_CALLS`]); more are
+    /// refused `busy`.
+    #[must_use]
+    pub fn holding(mut self, calls: usize) -> Self {
+        self.activations = Activations::new(calls);
+        self
     }
 
     /// Seals envelopes with `key`, the MAC key of the signer's seed,
@@ -200,7 +214,18 @@ impl Caller {
             None => invocation.sign(&self.signer),
         }
         .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
-        let mut response = self.request(link, bytes).await?;
+        let mut response = match self.request(link, bytes).await {
+            Err(missing) if missing.kind == ErrorKind::NoResponders => {
+                self.hold(link, invocation.clone(), seal, missing).await?
+            }
+            Ok(answer) if answer.not_here => {
+                // The host that took it stopped running the target (scaled
+                // in) before it could serve it: another host may.
+                let missing = no_host(link, &self.subjects);
+                self.hold(link, invocation.clone(), seal, missing).await?
+            }
+            other => other?,
+        };
         if response.wants_signature && seal.is_some() {
             // The host that took it does not hold this cluster's seed (it
             // trusts the key alone, or is a provider process): it did not
@@ -217,6 +242,55 @@ impl Caller {
         match response.payload_ref {
             Some(body) => crate::payloads::pull(&self.client, &body, deadline_ms).await,
             None => Ok(response.payload),
+        }
+    }
+
+    /// A call that found no host running its target: sent again to the
+    /// hosts that run it now, after asking the reconciler's leader for a
+    /// replica when none does, until the call's deadline. With no leader,
+    /// or when no app autoscales the target, `missing` is the answer at
+    /// once.
+    async fn hold(
+        &self,
+        link: &Link,
+        mut invocation: Invocation,
+        seal: Option<&MacKey>,
+        missing: InvocationError,
+    ) -> Result<InvocationResponse, InvocationError> {
+        let target = link.target.as_str();
+        let _held = self.activations.hold(target)?;
+        let until = tokio::time::Instant::now()
+            + Duration::from_millis(invocation.deadline_ms.saturating_sub(unix_ms()));
+        let mut pause = Duration::from_millis(2);
+        loop {
+            self.activations
+                .activate(&self.client, &self.subjects, target, until)
+                .await
+                .map_err(|refused| match refused {
+                    Some(reason) => reason,
+                    None => missing.clone(),
+                })?;
+            // A new id: a host that answered the last one remembers it.
+            invocation.id = format!(
+                "{}-{}",
+                self.id_prefix,
+                self.sequence.fetch_add(1, Ordering::Relaxed)
+            );
+            let bytes = match seal {
+                Some(key) => invocation.seal(key),
+                None => invocation.sign(&self.signer),
+            }
+            .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
+            match self.request(link, bytes).await {
+                Err(again) if again.kind == ErrorKind::NoResponders => {}
+                Ok(answer) if answer.not_here => {}
+                other => return other,
+            }
+            if tokio::time::Instant::now() + pause >= until {
+                return Err(missing);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
 
@@ -266,13 +340,7 @@ impl Caller {
         .await
         .map_err(|_| timed_out(target.as_str(), link, self.timeout))?
         .map_err(|e| match e.kind() {
-            async_nats::RequestErrorKind::NoResponders => err(
-                ErrorKind::NoResponders,
-                format!(
-                    "no host in lattice {} runs {target} (link {link})",
-                    self.subjects.lattice()
-                ),
-            ),
+            async_nats::RequestErrorKind::NoResponders => no_host(link, &self.subjects),
             async_nats::RequestErrorKind::TimedOut => {
                 timed_out(target.as_str(), link, self.timeout)
             }
@@ -281,6 +349,17 @@ impl Caller {
         InvocationResponse::decode(&message.payload)
             .map_err(|e| err(ErrorKind::Failed, e.to_string()))
     }
+}
+
+fn no_host(link: &Link, subjects: &Subjects) -> InvocationError {
+    err(
+        ErrorKind::NoResponders,
+        format!(
+            "no host in lattice {} runs {} (link {link})",
+            subjects.lattice(),
+            link.target
+        ),
+    )
 }
 
 fn timed_out(target: &str, link: &Link, timeout: Duration) -> InvocationError {

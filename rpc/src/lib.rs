@@ -37,6 +37,7 @@
 //! The envelope itself (what crosses NATS, byte for byte) is
 //! `lattice_interfaces::protocol::rpc`.
 
+pub mod activation;
 pub mod backoff;
 pub mod budget;
 pub mod callee;

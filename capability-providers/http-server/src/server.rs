@@ -814,5 +814,12 @@ pub(crate) fn error_response(error: &InvocationError) -> Response<HttpBody> {
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    if error.kind == ErrorKind::Busy {
+        // Every instance busy, or too many calls held for an activation.
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+    }
     response
 }

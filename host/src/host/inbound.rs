@@ -14,6 +14,12 @@ use crate::router::{errors, Local, Route};
 use crate::runtime::{decode_values_within, decode_wire, encode_values};
 
 impl Host {
+    /// Whether `target` (an actor, or a provider in this process) runs
+    /// here now.
+    pub(crate) fn runs_here(&self, target: &ComponentId) -> bool {
+        self.inner.local(target).is_some()
+    }
+
     /// Serves `invocation` (verified: signed by a trusted key, in time,
     /// new) for `target` on this host with its whole `payload`.
     ///

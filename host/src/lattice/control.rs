@@ -235,6 +235,7 @@ impl Control {
                         linked: actor.is_linked(),
                         calls: stats.calls,
                         failed: stats.failed,
+                        busy_us: stats.busy_us,
                         issuer: actor.claims().map(|c| c.issuer.clone()),
                         subject: actor.claims().map(|c| c.subject.clone()),
                         config: actor.config().sources().config.clone(),

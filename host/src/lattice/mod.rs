@@ -11,6 +11,8 @@
 //! 3. [`Lattice::leave`] stops answering, announces `host_stopped` and
 //!    flushes; the caller then drains the host itself.
 
+mod activation;
+mod autoscale;
 mod control;
 mod placement;
 mod process;
@@ -228,6 +230,9 @@ impl Lattice {
         );
         let reconciler = reconciler::Reconciler {
             host_id: host.id().clone(),
+            client: client.clone(),
+            subjects: subjects.clone(),
+            board: activation::Board::default(),
             host: host.clone(),
             state: control.state.clone(),
             control: lattice_client::ControlClient::new(

@@ -257,7 +257,13 @@ pub(crate) fn plan(
         }
         let mut running_ids: Vec<HostId> = placing.running.iter().map(|h| h.id.clone()).collect();
         running_ids.sort();
-        if running_ids.len() != choice.desired && choice.reasons.is_empty() {
+        if running_ids.len() > choice.desired && choice.reasons.is_empty() {
+            choice.reasons.push(format!(
+                "{} running, {} wanted; stopping the rest",
+                running_ids.len(),
+                choice.desired
+            ));
+        } else if running_ids.len() != choice.desired && choice.reasons.is_empty() {
             choice.reasons.push(format!(
                 "{} of {} placed; placing",
                 running_ids.len(),
@@ -273,6 +279,7 @@ pub(crate) fn plan(
             desired: u32::try_from(choice.desired).unwrap_or(u32::MAX),
             running: running_ids,
             reason: (!choice.reasons.is_empty()).then(|| choice.reasons.join("; ")),
+            scale: None,
         });
     }
     plan

@@ -16,24 +16,34 @@
 //! answering still counts as running what it ran until it has been silent
 //! for `lost_after`: a slow host is not replaced, a dead one is, one pass
 //! after that bound.
+//!
+//! An autoscaled actor's replicas are what its [`Autoscaler`] decides from
+//! the load its hosts report each pass (the change of each replica's busy
+//! time); each decision is announced (`component_scaled`) and recorded in
+//! the app's status. While it leads, the leader also answers activations
+//! (`lattice.<L>.activate.<actor>`): a caller holding a call for an
+//! autoscaled actor no host runs gets a replica at once, not at the next
+//! pass.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use lattice_interfaces::protocol::rpc::unix_ms;
 
 use lattice_client::ControlClient;
-use lattice_interfaces::protocol::app::{App, AppStatus, Lease};
+use lattice_interfaces::protocol::app::{App, AppStatus, Apps, Lease, ScaleStatus};
 use lattice_interfaces::protocol::control::{
     op, Empty, LinkDel, ScaleActor, StartProvider, StopProvider, UpdateActor,
 };
 use lattice_interfaces::protocol::events::{
-    AppNamed, AppVersioned, LatticeEvent, NotPlaced, Placed,
+    AppNamed, AppVersioned, LatticeEvent, NotPlaced, Placed, Scaled,
 };
-use lattice_interfaces::{HostId, Manifest};
+use lattice_interfaces::protocol::subjects::Subjects;
+use lattice_interfaces::{ComponentId, HostId, Manifest};
 use lattice_rpc::EventPublisher;
 use tokio_util::sync::CancellationToken;
 
+use super::autoscale::{Autoscaler, Decision};
 use super::placement::{self, Action, HostView};
 use super::state::LatticeState;
 
@@ -69,6 +79,11 @@ impl ReconcilerTiming {
 
 pub(crate) struct Reconciler {
     pub host_id: HostId,
+    /// Where activations arrive while this host leads.
+    pub client: async_nats::Client,
+    pub subjects: Subjects,
+    /// What the passes share with the answering of activations.
+    pub board: super::activation::Board,
     /// This host: its mirror of the lattice's links.
     pub host: crate::Host,
     pub state: LatticeState,
@@ -88,11 +103,41 @@ struct Memory {
     deployed: HashMap<String, u32>,
     /// The status last written, per app.
     statuses: HashMap<String, AppStatus>,
+    /// The apps as the last pass read them (activations look here).
+    apps: Apps,
+    /// Each autoscaled actor's autoscaler, by app and actor.
+    scaling: HashMap<(String, ComponentId), Scaling>,
+    /// Each replica's busy time at the last pass, and when it was heard.
+    busy: HashMap<(HostId, ComponentId), (Instant, u64)>,
+}
+
+/// What a pass hands the autoscalers.
+struct Load<'a> {
+    /// The hosts that may take replicas.
+    hosts: &'a [HostView],
+    /// Each actor's calls in flight, on average over the pass.
+    loads: &'a HashMap<ComponentId, f64>,
+    /// The actors activated since the last pass, by app.
+    activated: &'a [(String, ComponentId)],
+}
+
+/// An autoscaler and its last decision, in words.
+struct Scaling {
+    scaler: Autoscaler,
+    why: String,
+    at_ms: u64,
 }
 
 impl Reconciler {
-    /// Runs passes until `stop`.
+    /// Runs passes, and answers activations while this host leads, until
+    /// `stop`.
     pub async fn run(self, stop: CancellationToken) {
+        let this = std::sync::Arc::new(self);
+        tokio::spawn(super::activation::serve(this.clone(), stop.clone()));
+        this.passes(stop).await;
+    }
+
+    async fn passes(&self, stop: CancellationToken) {
         let mut memory = Memory::default();
         let mut ticks = tokio::time::interval(self.timing.every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -103,9 +148,226 @@ impl Reconciler {
                     if let Err(error) = self.pass(&mut memory).await {
                         tracing::warn!(%error, "reconciler pass failed; trying again next pass");
                     }
+                    self.board.after_pass(&memory.apps, Self::placeable(&memory), memory.lease_revision);
                 }
             }
         }
+    }
+
+    /// The hosts the last passes heard from that may take replicas (not
+    /// draining).
+    fn placeable(memory: &Memory) -> Vec<HostView> {
+        memory
+            .seen
+            .values()
+            .map(|(_, view)| view)
+            .filter(|view| {
+                !view
+                    .labels
+                    .contains_key(lattice_interfaces::placement::DRAINING_LABEL)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// What this pass started and stopped, in the hosts' views until their
+    /// next inventories: an activation meanwhile reads them.
+    fn remember(done: &[Action], memory: &mut Memory) {
+        for action in done {
+            let Some((_, view)) = memory.seen.get_mut(action.host()) else {
+                continue;
+            };
+            match action {
+                Action::RunActor { spec, .. } => {
+                    let reads = crate::config::ConfigSources::of(spec);
+                    view.actors.insert(
+                        spec.id.clone(),
+                        (
+                            spec.reference.clone(),
+                            spec.max_instances.unwrap_or(100),
+                            reads,
+                        ),
+                    );
+                }
+                Action::StopActor { id, .. } => {
+                    view.actors.remove(id);
+                }
+                Action::StartProvider { spec, .. } => {
+                    view.providers
+                        .insert(spec.id.clone(), spec.reference.clone());
+                }
+                Action::StopProvider { id, .. } => {
+                    view.providers.remove(id);
+                }
+                Action::UpdateActor { .. } => {}
+            }
+        }
+    }
+
+    /// Announces and records a decision of `actor`'s autoscaler.
+    async fn decided(
+        &self,
+        app: &str,
+        actor: &ComponentId,
+        decision: Decision,
+        scaling: &mut Scaling,
+    ) {
+        tracing::info!(app, %actor, from = decision.from, to = decision.to, load = decision.load, why = %decision.why, "autoscaled");
+        scaling.why.clone_from(&decision.why);
+        scaling.at_ms = unix_ms();
+        self.events
+            .publish(LatticeEvent::ComponentScaled(Scaled {
+                app: app.to_string(),
+                component: actor.to_string(),
+                from: decision.from,
+                to: decision.to,
+                load: decision.load,
+                per_replica: decision.per_replica,
+                reason: decision.why,
+            }))
+            .await;
+    }
+
+    /// Feeds each autoscaled actor of app `name` its load, creating its
+    /// autoscaler when new (from the replicas last decided, else what
+    /// runs, else one).
+    async fn autoscale(
+        &self,
+        name: &str,
+        manifest: &Manifest,
+        load: &Load<'_>,
+        memory: &mut Memory,
+    ) {
+        let Load {
+            hosts,
+            loads,
+            activated,
+        } = load;
+        let now = Instant::now();
+        let mut last_status: Option<Option<AppStatus>> = None;
+        for actor in &manifest.actors {
+            let Some(placement) = actor.placement.as_ref() else {
+                continue;
+            };
+            let Some(range) = placement.autoscaled() else {
+                continue;
+            };
+            let max_instances = actor.max_instances.unwrap_or(100);
+            let key = (name.to_string(), actor.id.clone());
+            let activated_now = activated
+                .iter()
+                .any(|(app, a)| app == name && a == &actor.id);
+            if !memory.scaling.contains_key(&key) {
+                if last_status.is_none() {
+                    let status = match memory.statuses.get(name) {
+                        Some(status) => Some(status.clone()),
+                        None => self.state.app_status(name).await.ok().flatten(),
+                    };
+                    last_status = Some(status);
+                }
+                let decided = last_status
+                    .as_ref()
+                    .and_then(Option::as_ref)
+                    .and_then(|s| s.components.iter().find(|c| c.id == actor.id.as_str()))
+                    .filter(|c| c.scale.is_some())
+                    .map(|c| c.desired);
+                let running = hosts
+                    .iter()
+                    .filter(|h| h.actors.contains_key(&actor.id))
+                    .count();
+                // Activated, it ran nowhere: from zero, so the activation
+                // is a decision like any other.
+                let start = if activated_now {
+                    0
+                } else {
+                    decided.unwrap_or_else(|| u32::try_from(running).unwrap_or(u32::MAX).max(1))
+                };
+                memory.scaling.insert(
+                    key.clone(),
+                    Scaling {
+                        scaler: Autoscaler::new(range, max_instances, start, now),
+                        why: format!("started at {start} replica(s)"),
+                        at_ms: unix_ms(),
+                    },
+                );
+            }
+            let Some(scaling) = memory.scaling.get_mut(&key) else {
+                continue;
+            };
+            scaling.scaler.follow(range, max_instances);
+            if activated_now {
+                if let Some(decision) = scaling.scaler.activate(now) {
+                    self.decided(name, &actor.id, decision, scaling).await;
+                }
+            }
+            let admitted = hosts.iter().filter(|h| placement.admits(&h.labels)).count();
+            let load = loads.get(&actor.id).copied().unwrap_or(0.0);
+            if let Some(decision) =
+                scaling
+                    .scaler
+                    .observe(now, load, u32::try_from(admitted).unwrap_or(u32::MAX))
+            {
+                self.decided(name, &actor.id, decision, scaling).await;
+            }
+        }
+    }
+
+    /// App `name`'s manifest with each autoscaled actor's replicas as its
+    /// autoscaler wants, and what each decided last.
+    fn scaled(
+        &self,
+        name: &str,
+        manifest: &Manifest,
+        memory: &Memory,
+    ) -> (Manifest, BTreeMap<String, ScaleStatus>) {
+        let mut scaled = manifest.clone();
+        let mut scales = BTreeMap::new();
+        for actor in &mut scaled.actors {
+            let Some(placement) = actor.placement.as_ref() else {
+                continue;
+            };
+            let Some(scaling) = memory.scaling.get(&(name.to_string(), actor.id.clone())) else {
+                continue;
+            };
+            let (min, max) = scaling.scaler.range();
+            actor.placement = Some(placement.with_replicas(scaling.scaler.desired()));
+            scales.insert(
+                actor.id.to_string(),
+                ScaleStatus {
+                    min,
+                    max,
+                    why: scaling.why.clone(),
+                    at_ms: scaling.at_ms,
+                },
+            );
+        }
+        (scaled, scales)
+    }
+
+    /// Each actor's calls in flight on average since the last pass, summed
+    /// over its replicas, from the change of each replica's busy time; a
+    /// replica heard for the first time counts from the next pass.
+    fn loads(
+        inventories: &[lattice_interfaces::protocol::control::Inventory],
+        heard: Instant,
+        memory: &mut Memory,
+    ) -> HashMap<ComponentId, f64> {
+        let mut loads: HashMap<ComponentId, f64> = HashMap::new();
+        for inventory in inventories {
+            for actor in &inventory.actors {
+                let key = (inventory.host.host_id.clone(), actor.id.clone());
+                if let Some((at, busy)) = memory.busy.insert(key, (heard, actor.busy_us)) {
+                    let elapsed = heard.duration_since(at).as_micros();
+                    if elapsed > 0 && actor.busy_us >= busy {
+                        *loads.entry(actor.id.clone()).or_default() +=
+                            (actor.busy_us - busy) as f64 / elapsed as f64;
+                    }
+                }
+            }
+        }
+        let seen = &memory.seen;
+        memory.busy.retain(|(host, _), _| seen.contains_key(host));
+        loads
     }
 
     /// Takes or renews the lease; whether this host leads now.
@@ -131,7 +393,12 @@ impl Reconciler {
 
     /// Whether the lease is still the one this host wrote (fencing).
     async fn still_leading(&self, memory: &Memory) -> bool {
-        match (self.state.lease().await, memory.lease_revision) {
+        self.leads_at(memory.lease_revision).await
+    }
+
+    /// Whether the lease is still the one this host wrote at `revision`.
+    pub(super) async fn leads_at(&self, revision: Option<u64>) -> bool {
+        match (self.state.lease().await, revision) {
             (Ok((Some(lease), revision)), Some(ours)) => {
                 revision == ours && lease.holder == self.host_id && lease.expires_at_ms > unix_ms()
             }
@@ -142,6 +409,7 @@ impl Reconciler {
     async fn pass(&self, memory: &mut Memory) -> Result<(), super::StateError> {
         let (apps, _) = self.state.apps().await?;
         if apps.apps.is_empty() {
+            memory.apps = apps;
             return Ok(());
         }
         if !self.lead(memory).await? {
@@ -166,21 +434,36 @@ impl Reconciler {
             }
             alive
         });
+        // Replicas activated since the last pass, or still starting: as if
+        // heard, so this pass neither starts another nor stops them.
+        let super::activation::Taken {
+            activated,
+            starting,
+        } = self.board.take();
+        for (host, spec) in starting {
+            if let Some((_, view)) = memory.seen.get_mut(&host) {
+                view.actors.entry(spec.id.clone()).or_insert_with(|| {
+                    let reads = crate::config::ConfigSources::of(&spec);
+                    (
+                        spec.reference.clone(),
+                        spec.max_instances.unwrap_or(100),
+                        reads,
+                    )
+                });
+            }
+        }
         // A draining host is left out: nothing is placed on it, and what it
         // runs is placed elsewhere (it keeps serving until it stops).
-        let hosts: Vec<HostView> = memory
-            .seen
-            .values()
-            .map(|(_, view)| view)
-            .filter(|view| {
-                !view
-                    .labels
-                    .contains_key(lattice_interfaces::placement::DRAINING_LABEL)
-            })
-            .cloned()
-            .collect();
+        let hosts = Self::placeable(memory);
         let answered: Vec<&HostId> = inventories.iter().map(|i| &i.host.host_id).collect();
         let reachable = |host: &HostId| answered.contains(&host);
+        let loads = Self::loads(&inventories, heard, memory);
+        memory.scaling.retain(|(app, actor), _| {
+            apps.apps
+                .get(app)
+                .and_then(App::desired)
+                .is_some_and(|v| v.manifest.actors.iter().any(|a| &a.id == actor))
+        });
 
         for (name, app) in &apps.apps {
             match app.desired() {
@@ -194,22 +477,38 @@ impl Reconciler {
                             }))
                             .await;
                     }
-                    self.reconcile(
-                        name,
-                        version.version,
-                        &version.manifest,
-                        &hosts,
-                        &reachable,
-                        memory,
-                    )
-                    .await;
+                    let scaling = Load {
+                        hosts: &hosts,
+                        loads: &loads,
+                        activated: &activated,
+                    };
+                    self.autoscale(name, &version.manifest, &scaling, memory)
+                        .await;
+                    let (manifest, scales) = self.scaled(name, &version.manifest, memory);
+                    let done = self
+                        .reconcile(
+                            name,
+                            version.version,
+                            &manifest,
+                            &hosts,
+                            &reachable,
+                            memory,
+                            &scales,
+                        )
+                        .await;
+                    Self::remember(&done, memory);
                 }
                 None => self.remove(name, app, &hosts, &reachable, memory).await?,
             }
         }
+        memory.apps = apps;
         Ok(())
     }
 
+    /// Brings the hosts to app `name`'s `manifest` (autoscaled replicas
+    /// already decided: `scales`) and records its status; returns the
+    /// actions carried out.
+    #[allow(clippy::too_many_arguments)]
     async fn reconcile(
         &self,
         name: &str,
@@ -218,14 +517,16 @@ impl Reconciler {
         hosts: &[HostView],
         reachable: &(dyn Fn(&HostId) -> bool + Sync),
         memory: &mut Memory,
-    ) {
+        scales: &BTreeMap<String, ScaleStatus>,
+    ) -> Vec<Action> {
         let plan = placement::plan(manifest, hosts, reachable);
         let mut failed = Vec::new();
+        let mut done = Vec::new();
         // Its named config first, so its actors find it when they start;
         // only entries this host does not hold as declared (it mirrors the
         // bucket's config): a converged pass writes nothing.
         if !manifest.config.is_empty() && !self.still_leading(memory).await {
-            return;
+            return done;
         }
         let named = self.host.named_config();
         for (config, values) in &manifest.config {
@@ -239,10 +540,15 @@ impl Reconciler {
         // lease checked before each batch.
         for batch in plan.actions.chunks(ACTIONS_AT_ONCE) {
             if !self.still_leading(memory).await {
-                return;
+                return done;
             }
-            let done = futures::future::join_all(batch.iter().map(|a| self.carry_out(a))).await;
-            failed.extend(done.into_iter().filter_map(Result::err));
+            let results = futures::future::join_all(batch.iter().map(|a| self.carry_out(a))).await;
+            for (action, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(()) => done.push(action.clone()),
+                    Err(reason) => failed.push(reason),
+                }
+            }
         }
         // Only links this host does not hold as declared (it mirrors every
         // link of the lattice): a converged pass sends nothing.
@@ -267,6 +573,9 @@ impl Reconciler {
                 && plan.components.iter().all(|c| c.reason.is_none()),
             components: plan.components,
         };
+        for component in &mut status.components {
+            component.scale = scales.get(&component.id).cloned();
+        }
         for component in &mut status.components {
             if let Some(reason) = &component.reason {
                 if memory.statuses.get(name).is_none_or(|old| {
@@ -314,6 +623,7 @@ impl Reconciler {
             }
             memory.statuses.insert(name.to_string(), status);
         }
+        done
     }
 
     /// Stops what a deleted app ran and deletes its links and named config;
@@ -409,7 +719,7 @@ impl Reconciler {
     }
 
     /// Sends one action to its host; the refusal, one line.
-    async fn carry_out(&self, action: &Action) -> Result<(), String> {
+    pub(super) async fn carry_out(&self, action: &Action) -> Result<(), String> {
         let host = Some(action.host());
         let (component, what, result) = match action {
             Action::RunActor { spec, .. } => (

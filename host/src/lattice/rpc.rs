@@ -308,6 +308,10 @@ impl InvocationHandler for HostInvocations {
         )
     }
 
+    fn here(&self) -> bool {
+        self.host.runs_here(&self.target)
+    }
+
     fn refused(&self, invocation: Option<&Invocation>, refusal: &InvocationError) {
         let events = self.events.clone();
         let event = LatticeEvent::InvocationRefused(InvocationRefusal {

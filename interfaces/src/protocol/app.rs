@@ -106,6 +106,25 @@ pub struct ComponentStatus {
     /// Why it is not where it should be, when it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What its autoscaler decided last, when its load decides its
+    /// replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScaleStatus>,
+}
+
+/// An autoscaled component's last decision: `desired` above is what it
+/// decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleStatus {
+    /// Fewest replicas.
+    pub min: u32,
+    /// Most replicas.
+    pub max: u32,
+    /// Why it wants `desired`, with the figures: the load, the target per
+    /// replica, and the window a scale-in waited.
+    pub why: String,
+    /// When it decided, Unix milliseconds.
+    pub at_ms: u64,
 }
 
 /// The reconciler's lease (KV key `reconciler.lease`): the host that holds

@@ -488,6 +488,12 @@ pub struct ActorInventory {
     pub calls: u64,
     /// Calls that failed.
     pub failed: u64,
+    /// Time its calls spent waiting for an instance and holding it,
+    /// summed, in microseconds:
+    /// the change over an interval, divided by it, is the calls in flight
+    /// on average (what the autoscaler reads).
+    #[serde(default)]
+    pub busy_us: u64,
     /// Its claims' issuer, when signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,

@@ -78,6 +78,7 @@ impl EventData for EntryRefused {}
 impl EventData for ConfigNamed {}
 impl EventData for AppVersioned {}
 impl EventData for AppNamed {}
+impl EventData for Scaled {}
 
 macro_rules! events {
     ($($(#[$doc:meta])* $variant:ident, $constant:ident = $kind:literal ($data:ty) => $concerns:ident;)*) => {
@@ -187,6 +188,8 @@ events! {
     ReplicaPlaced, REPLICA_PLACED = "replica_placed" (Placed) => Apps;
     /// A component could not be placed, or a host refused it.
     PlacementFailed, PLACEMENT_FAILED = "placement_failed" (NotPlaced) => Apps;
+    /// The autoscaler changed how many hosts run a component, and why.
+    ComponentScaled, COMPONENT_SCALED = "component_scaled" (Scaled) => Apps;
 }
 
 impl LatticeEvent {
@@ -376,6 +379,26 @@ pub struct NotPlaced {
     /// The host that refused it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_id: Option<HostId>,
+}
+
+/// `component_scaled`: an autoscaled component's replicas changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaled {
+    /// The app.
+    pub app: String,
+    /// The component.
+    pub component: String,
+    /// Replicas wanted before.
+    pub from: u32,
+    /// Replicas wanted now.
+    pub to: u32,
+    /// Calls in flight on all its replicas, averaged over the last pass.
+    pub load: f64,
+    /// Calls in flight one replica should carry.
+    pub per_replica: f64,
+    /// Why, in words: `scale out`, `scale in after 60s below`,
+    /// `activation`, …
+    pub reason: String,
 }
 
 /// The CloudEvents `type` of event `kind`.

@@ -8,8 +8,10 @@
 //!   replies;
 //! - [`events`]: CloudEvents 1.0 that report every change of state;
 //! - [`logs`]: actors' log lines, live and recent;
+//! - [`activation`]: asking for a replica of an actor scaled to zero;
 //! - [`state`]: the keys and values of the lattice's JetStream KV bucket.
 
+pub mod activation;
 pub mod app;
 pub mod control;
 pub mod events;

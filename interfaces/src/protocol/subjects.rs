@@ -65,6 +65,26 @@ impl Subjects {
         format!("lattice.{}.ctl.v1.{op}", self.lattice)
     }
 
+    /// `lattice.<L>.activate.<actor>`: where a caller holding calls for an
+    /// actor no host runs asks the reconciler's leader for a replica.
+    pub fn activate(&self, actor: &str) -> String {
+        format!("lattice.{}.activate.{actor}", self.lattice)
+    }
+
+    /// `lattice.<L>.activate.*`: what the reconciler's leader answers.
+    pub fn activations(&self) -> String {
+        format!("lattice.{}.activate.*", self.lattice)
+    }
+
+    /// The actor an activation subject names.
+    pub fn parse_activate<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix("lattice.")?
+            .strip_prefix(self.lattice.as_str())?
+            .strip_prefix(".activate.")
+            .filter(|actor| !actor.is_empty() && !actor.contains('.'))
+    }
+
     /// `lattice.<L>.ctl.v1.<op>.<host-id>`.
     pub fn ctl_host(&self, op: &str, host_id: &HostId) -> String {
         format!("lattice.{}.ctl.v1.{op}.{host_id}", self.lattice)

@@ -175,6 +175,11 @@ fn scaler(placement: &Placement, instances: u32, actor: bool, what: &str) -> Res
             weight: None,
         }],
     };
+    if placement.autoscaled().is_some() {
+        return Err(format!(
+            "{what}: autoscaled replicas (replicas = {{ min, max }} with scale) have no wadm form"
+        ));
+    }
     // An actor's wadm form places one host per spread.
     if actor && !placement.daemon {
         let hosts = placement

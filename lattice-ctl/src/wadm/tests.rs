@@ -235,7 +235,7 @@ spec:
         .placement
         .as_ref()
         .expect("the spreadscaler gives a placement");
-    assert_eq!(hello.replicas, Some(2));
+    assert_eq!(hello.replicas, Some(2.into()));
     assert_eq!(hello.constraints["tier"], "web");
     let spread = hello
         .spread
@@ -248,7 +248,7 @@ spec:
         .placement
         .as_ref()
         .expect("the provider's spreadscaler gives a placement");
-    assert_eq!(http.replicas, Some(3));
+    assert_eq!(http.replicas, Some(3.into()));
     assert_eq!(http.spread.as_ref().map(|s| s.weights["west"]), Some(100));
 }
 

@@ -494,10 +494,15 @@ fn actor_placement(
         .map(|s| u32::try_from(s.weights.values().filter(|w| **w > 0).count()).unwrap_or(u32::MAX));
     Ok((
         Placement {
-            replicas: if daemon { None } else { replicas },
+            replicas: if daemon {
+                None
+            } else {
+                replicas.map(Into::into)
+            },
             daemon,
             constraints,
             spread,
+            scale: None,
         },
         body.instances,
     ))
@@ -522,9 +527,10 @@ fn provider_placement(
         ));
     }
     Ok(Placement {
-        replicas: (!daemon).then_some(body.instances),
+        replicas: (!daemon).then_some(body.instances.into()),
         daemon,
         constraints,
         spread,
+        scale: None,
     })
 }

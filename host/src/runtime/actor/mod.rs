@@ -44,13 +44,34 @@ pub struct ActorStats {
     pub failed: u64,
     /// Calls refused because every instance was busy for too long.
     pub busy: u64,
+    /// Time calls spent waiting for an instance and holding it, summed,
+    /// in microseconds.
+    pub busy_us: u64,
 }
 
 struct Counters {
     calls: AtomicU64,
     failed: AtomicU64,
     busy: AtomicU64,
+    /// Microseconds calls waited for and held instance slots, summed.
+    held_us: AtomicU64,
     latency: Histogram,
+}
+
+/// An instance slot held by one call: dropped, it frees the slot and adds
+/// the time it was held to the actor's busy time (the load the autoscaler
+/// reads).
+pub(crate) struct InstanceSlot {
+    _permit: OwnedSemaphorePermit,
+    since: Instant,
+    counters: Arc<Counters>,
+}
+
+impl Drop for InstanceSlot {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.held_us.fetch_add(held, Ordering::Relaxed);
+    }
 }
 
 /// Upper bounds of the buckets of an actor's call latencies, in seconds.
@@ -64,6 +85,7 @@ impl Default for Counters {
             calls: AtomicU64::default(),
             failed: AtomicU64::default(),
             busy: AtomicU64::default(),
+            held_us: AtomicU64::default(),
             latency: Histogram::new(LATENCY_BUCKETS),
         }
     }
@@ -452,7 +474,13 @@ impl Actor {
             calls: self.counters.calls.load(Ordering::Relaxed),
             failed: self.counters.failed.load(Ordering::Relaxed),
             busy: self.counters.busy.load(Ordering::Relaxed),
+            busy_us: self.counters.held_us.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether every instance is busy: a call now would wait for one.
+    pub fn saturated(&self) -> bool {
+        self.permits.available_permits() == 0
     }
 
     /// Instances running now.
@@ -498,9 +526,17 @@ impl Actor {
 
     /// A free instance slot: at once when one is free (no timer on the hot
     /// path), else waiting up to the queue timeout.
-    async fn instance_permit(&self) -> Result<OwnedSemaphorePermit, InvocationError> {
+    async fn instance_permit(&self) -> Result<InstanceSlot, InvocationError> {
+        // A call counts as in flight from here: the time it waits for an
+        // instance is load too.
+        let since = Instant::now();
+        let held = |permit| InstanceSlot {
+            _permit: permit,
+            since,
+            counters: Arc::clone(&self.counters),
+        };
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => return Ok(permit),
+            Ok(permit) => return Ok(held(permit)),
             Err(TryAcquireError::Closed) => {
                 return Err(self.error(ErrorKind::NotFound, "is stopping"))
             }
@@ -508,10 +544,12 @@ impl Actor {
         }
         let wait = self.limits.queue_timeout.min(self.limits.timeout);
         match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+            Ok(Ok(permit)) => Ok(held(permit)),
             Ok(Err(_closed)) => Err(self.error(ErrorKind::NotFound, "is stopping")),
             Err(_elapsed) => {
                 self.counters.busy.fetch_add(1, Ordering::Relaxed);
+                let waited = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.counters.held_us.fetch_add(waited, Ordering::Relaxed);
                 Err(self.error(
                     ErrorKind::Busy,
                     format_args!(

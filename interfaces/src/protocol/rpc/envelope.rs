@@ -260,6 +260,11 @@ pub struct InvocationResponse {
     /// check (it does not hold that cluster key's seed): send it signed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub wants_signature: bool,
+    /// Set when the callee no longer runs the target (it scaled in while
+    /// the invocation was on its way) and did nothing with it: the caller
+    /// may send it again, to the hosts that run the target now.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_here: bool,
 }
 
 /// Why an envelope could not be decoded, encoded or signed.
@@ -349,6 +354,7 @@ impl InvocationResponse {
             payload,
             payload_ref,
             wants_signature: false,
+            not_here: false,
         }
     }
 
@@ -360,6 +366,7 @@ impl InvocationResponse {
             payload: Vec::new(),
             payload_ref: None,
             wants_signature: false,
+            not_here: false,
         }
     }
 
