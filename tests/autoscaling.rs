@@ -2,8 +2,8 @@
 //! `scale` rule, and the reconciler's leader moves its replicas with its
 //! load. On four hosts: a load that saturates one replica makes the actor
 //! grow to the four hosts; a load that swings up and down keeps them (no
-//! flapping); when the load stops the actor gives them back, and no
-//! request fails throughout. With `min = 0` an idle actor
+//! flapping); when the load falls to one client the actor gives them
+//! back under it, and no request fails throughout. With `min = 0` an idle actor
 //! gives back its last replica, and the first requests after that are held
 //! while one replica is activated, then served by it.
 
@@ -199,7 +199,8 @@ async fn replicas_follow_the_load_out_and_back_without_flapping_or_failing() {
     let decisions = Decisions::follow(&url).await;
     let dir = tempfile::tempdir().unwrap();
     // Two instances a replica, two calls in flight each: twelve clients
-    // waiting 50 ms a call ask for six replicas, four hosts at most.
+    // waiting 50 ms a call ask for six replicas, four hosts at most; one
+    // asks for one.
     let placement = "{ replicas = { min = 1, max = 4 }, scale = { target_in_flight = 2, scale_in_after_ms = 4000 } }";
     ok(&ctl(
         &url,
@@ -211,7 +212,9 @@ async fn replicas_follow_the_load_out_and_back_without_flapping_or_failing() {
     let ingress = ingress(&hosts, "/?ms=50").await;
     assert_eq!(running(&hosts, "slow"), 1, "min 1: one replica to start");
 
-    let load = Load::start(&ingress, 12);
+    // One steady client throughout, eleven more that come and go.
+    let steady = Load::start(&ingress, 1);
+    let load = Load::start(&ingress, 11);
     let started = Instant::now();
     eventually_within(
         "the app to grow to four hosts",
@@ -245,6 +248,7 @@ async fn replicas_follow_the_load_out_and_back_without_flapping_or_failing() {
     );
     assert_eq!(running(&hosts, "slow"), 4);
 
+    // The eleven stop; the steady client goes on while replicas go back.
     let (served, failed) = load.stop().await;
     eventually_within(
         "the app to shrink back to one host",
@@ -252,6 +256,13 @@ async fn replicas_follow_the_load_out_and_back_without_flapping_or_failing() {
         async || (running(&hosts, "slow") == 1).then_some(()),
     )
     .await;
+    let during = steady.served.load(Ordering::Relaxed);
+    eventually("the steady client served by the replica left", async || {
+        (steady.served.load(Ordering::Relaxed) > during + 10).then_some(())
+    })
+    .await;
+    let (steady_served, steady_failed) = steady.stop().await;
+    let (served, failed) = (served + steady_served, failed + steady_failed);
     // Given back, never added: the last loaded pass may still be in the
     // window when it first passes, so it may take a step on the way.
     let back: Vec<Scaled> = decisions.all().split_off(before);
@@ -334,6 +345,26 @@ async fn an_idle_actor_scales_to_zero_and_the_first_requests_after_are_held_not_
         .await;
         assert_eq!(activations(), round, "one activation per idle spell");
     }
+    // Activation requests that name nothing autoscaled, garbage payload
+    // and all, are refused in one line; the leader goes on serving.
+    let client = async_nats::connect(&url).await.unwrap();
+    for (actor, reason) in [
+        ("nobody", "no app autoscales actor nobody"),
+        ("http", "no app autoscales actor http"),
+    ] {
+        let answer = client
+            .request(
+                format!("lattice.default.activate.{actor}"),
+                vec![0xc1, 0xff, 0x00].into(),
+            )
+            .await
+            .unwrap();
+        let reply: serde_json::Value = serde_json::from_slice(&answer.payload).unwrap();
+        assert_eq!(reply["success"], false, "{reply}");
+        assert_eq!(reply["kind"], "not_found", "{reply}");
+        assert_eq!(reply["message"], reason, "{reply}");
+    }
+    assert_eq!(http_client::get(&ingress).await.status, 200);
     // The operator sees the actor's range and the last decision.
     let status = ctl(&url, &["app", "status", "idle", "-o", "json"]);
     ok(&status);

@@ -823,3 +823,26 @@ pub(crate) fn error_response(error: &InvocationError) -> Response<HttpBody> {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_refusal_is_503_with_retry_after_and_others_say_their_kind() {
+        let busy = error_response(&InvocationError::new(
+            ErrorKind::Busy,
+            "\"hello\" is being activated and 1000 calls already wait for it; try again shortly",
+        ));
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            busy.headers()
+                .get(http::header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let missing = error_response(&InvocationError::new(ErrorKind::NoResponders, "no host"));
+        assert_eq!(missing.status(), StatusCode::BAD_GATEWAY);
+        assert!(missing.headers().get(http::header::RETRY_AFTER).is_none());
+    }
+}

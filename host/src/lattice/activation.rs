@@ -42,7 +42,7 @@ pub(crate) struct Board {
 struct Shared {
     apps: Apps,
     hosts: Vec<HostView>,
-    lease_revision: Option<u64>,
+    leading: Leading,
     /// Activated since the last pass took them: app and actor.
     activated: Vec<(String, ComponentId)>,
     /// Replicas activated and not yet in a host's inventory.
@@ -64,13 +64,9 @@ impl Board {
     }
 
     /// What a pass saw: the apps, the hosts that may take replicas, and
-    /// the lease it holds (none: it does not lead).
-    pub(crate) fn after_pass(
-        &self,
-        apps: &Apps,
-        hosts: Vec<HostView>,
-        lease_revision: Option<u64>,
-    ) {
+    /// the lease it holds.
+    pub(crate) fn after_pass(&self, apps: &Apps, hosts: Vec<HostView>, leading: Leading) {
+        let leads = leading.revision.is_some();
         {
             let mut shared = self.shared();
             shared.starting.retain(|actor, (host, _, at)| {
@@ -81,11 +77,11 @@ impl Board {
             });
             shared.apps.clone_from(apps);
             shared.hosts = hosts;
-            shared.lease_revision = lease_revision;
+            shared.leading = leading;
         }
         self.leading.send_if_modified(|leading| {
-            let changed = *leading != lease_revision.is_some();
-            *leading = lease_revision.is_some();
+            let changed = *leading != leads;
+            *leading = leads;
             changed
         });
     }
@@ -103,6 +99,16 @@ impl Board {
                 .collect(),
         }
     }
+}
+
+/// The lease a pass holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Leading {
+    /// The revision of the lease entry it wrote; none: it does not lead.
+    pub revision: Option<u64>,
+    /// Until when no other host can have taken it: an activation before
+    /// then acts without reading the lease again.
+    pub sure_until: Option<Instant>,
 }
 
 /// What a pass takes from the board.
@@ -203,8 +209,8 @@ async fn answer(reconciler: Arc<Reconciler>, request: async_nats::Message) {
 enum Choice {
     /// It runs (or is starting) on these hosts already.
     Runs(String, Vec<HostId>),
-    /// Start it with this action.
-    Start(String, Box<Action>, Option<u64>),
+    /// Start it with this action, under this lease.
+    Start(String, Box<Action>, Leading),
 }
 
 /// Gives autoscaled `actor` a replica when none runs; answers where it
@@ -216,7 +222,7 @@ async fn activate(
 ) -> Result<ActorActivated, (ErrorKind, String)> {
     let started = Instant::now();
     let choice = choose(&reconciler.board, actor)?;
-    let (app, action, lease_revision) = match choice {
+    let (app, action, leading) = match choice {
         Choice::Runs(app, hosts) => {
             return Ok(ActorActivated {
                 actor_id: actor.clone(),
@@ -224,13 +230,18 @@ async fn activate(
                 hosts,
             })
         }
-        Choice::Start(app, action, lease_revision) => (app, action, lease_revision),
+        Choice::Start(app, action, leading) => (app, action, leading),
     };
     let host = action.host().clone();
     let undo = || {
         reconciler.board.shared().starting.remove(actor);
     };
-    if !reconciler.leads_at(lease_revision).await {
+    // Fencing: within the lease's sure time nobody else can lead; past it
+    // (a leader paused, say) the lease entry is read again.
+    let sure = leading
+        .sure_until
+        .is_some_and(|until| Instant::now() < until);
+    if !sure && !reconciler.leads_at(leading.revision).await {
         undo();
         return Err((
             ErrorKind::Conflict,
@@ -253,7 +264,7 @@ async fn activate(
 /// start it (then marked starting, and activated for the next pass).
 fn choose(board: &Board, actor: &ComponentId) -> Result<Choice, (ErrorKind, String)> {
     let mut shared = board.shared();
-    if shared.lease_revision.is_none() {
+    if shared.leading.revision.is_none() {
         return Err((
             ErrorKind::Conflict,
             "this host does not reconcile the lattice's apps".into(),
@@ -315,6 +326,6 @@ fn choose(board: &Board, actor: &ComponentId) -> Result<Choice, (ErrorKind, Stri
         .starting
         .insert(actor.clone(), (host.clone(), start.clone(), Instant::now()));
     shared.activated.push((app.clone(), actor.clone()));
-    let lease_revision = shared.lease_revision;
-    Ok(Choice::Start(app, Box::new(action), lease_revision))
+    let leading = shared.leading;
+    Ok(Choice::Start(app, Box::new(action), leading))
 }

@@ -97,6 +97,9 @@ pub(crate) struct Reconciler {
 struct Memory {
     /// The lease revision this host wrote last, while it leads.
     lease_revision: Option<u64>,
+    /// Until when the lease this host wrote cannot have passed to another
+    /// (its expiry less one pass, for clocks that disagree a little).
+    lease_sure_until: Option<Instant>,
     /// Each host's last inventory and when it answered.
     seen: HashMap<HostId, (Instant, HostView)>,
     /// The version of each app last announced as deployed.
@@ -148,7 +151,11 @@ impl Reconciler {
                     if let Err(error) = self.pass(&mut memory).await {
                         tracing::warn!(%error, "reconciler pass failed; trying again next pass");
                     }
-                    self.board.after_pass(&memory.apps, Self::placeable(&memory), memory.lease_revision);
+                    let leading = super::activation::Leading {
+                        revision: memory.lease_revision,
+                        sure_until: memory.lease_sure_until,
+                    };
+                    self.board.after_pass(&memory.apps, Self::placeable(&memory), leading);
                 }
             }
         }
@@ -377,14 +384,19 @@ impl Reconciler {
         let expired = lease.as_ref().is_none_or(|l| l.expires_at_ms <= unix_ms());
         if !ours && !expired {
             memory.lease_revision = None;
+            memory.lease_sure_until = None;
             return Ok(false);
         }
+        let writing = Instant::now();
         let renewed = Lease {
             holder: self.host_id.clone(),
             expires_at_ms: unix_ms()
                 + u64::try_from(self.timing.lease.as_millis()).unwrap_or(u64::MAX),
         };
         memory.lease_revision = self.state.write_lease_if(&renewed, revision).await?;
+        memory.lease_sure_until = memory
+            .lease_revision
+            .map(|_| writing + self.timing.lease.saturating_sub(self.timing.every));
         if memory.lease_revision.is_some() && !ours {
             tracing::info!("this host now reconciles the lattice's apps");
         }
