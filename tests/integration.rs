@@ -40,6 +40,7 @@ mod failover;
 mod guest_held_memory;
 mod http_server;
 mod https_server;
+mod inference;
 mod instance_reuse;
 mod keyvalue;
 mod keyvalue_backends;

@@ -128,6 +128,7 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
 
 fn spec(name: &str) -> lattice_interfaces::ActorSpec {
     lattice_interfaces::ActorSpec {
+        models: Default::default(),
         id: id(name),
         reference: String::new(),
         max_instances: None,

@@ -23,6 +23,7 @@ const NAME: &str = "Vault-91c2";
 
 fn configured(secrets: &[(&str, &str)]) -> ActorSpec {
     ActorSpec {
+        models: Default::default(),
         id: id("configured"),
         reference: fixtures::wasm("configured").display().to_string(),
         max_instances: None,

@@ -29,6 +29,7 @@ use lattice_tests::registry::RegistryServer;
 
 fn spec(name: &str, reference: &str) -> ActorSpec {
     ActorSpec {
+        models: Default::default(),
         id: id(name),
         reference: reference.to_string(),
         max_instances: None,

@@ -94,6 +94,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// How often the epoch advances; deadlines are enforced to this grain.
     pub epoch_tick: Duration,
+    /// ONNX Runtime (`libonnxruntime.so`, 1.22 or later) for actors'
+    /// `wasi:nn`; none: actors importing it are refused.
+    pub onnxruntime: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -103,6 +106,7 @@ impl Default for RuntimeConfig {
             max_memory: 4 << 30,
             cache_dir: default_cache_dir(),
             epoch_tick: Duration::from_millis(10),
+            onnxruntime: None,
         }
     }
 }

@@ -32,6 +32,7 @@ pub(crate) static CONTRACTS: &[&dyn Contract<ActorCtx>] = &[
     &CONFIG,
     &BUS,
     &SECRETS,
+    &NN,
 ];
 
 /// The contract whose links carry `interface`.
@@ -158,6 +159,19 @@ static SECRETS: HostServed = HostServed {
         "wasmcloud:secrets/reveal@0.1.0-draft",
     ],
     add_to_linker: crate::runtime::add_secrets_to_linker,
+};
+
+/// `wasi:nn`: inference on ONNX Runtime, where the host loaded it (an
+/// actor importing it is refused at load on a host without it).
+static NN: HostServed = HostServed {
+    package: "wasi:nn",
+    serves: &[
+        "wasi:nn/graph@0.2.0-rc-2024-10-28",
+        "wasi:nn/tensor@0.2.0-rc-2024-10-28",
+        "wasi:nn/inference@0.2.0-rc-2024-10-28",
+        "wasi:nn/errors@0.2.0-rc-2024-10-28",
+    ],
+    add_to_linker: crate::runtime::add_nn_to_linker,
 };
 
 #[cfg(test)]

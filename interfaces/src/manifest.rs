@@ -101,6 +101,12 @@ pub struct ActorSpec {
     /// everything on its one host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<crate::placement::Placement>,
+    /// Models it loads through `wasi:nn` `load-by-name`, by name: ONNX
+    /// files (relative paths are resolved like `reference`) or registry
+    /// references. Each host loads a model once for every actor that
+    /// names it; the actor never reads host files.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, String>,
 }
 
 /// Why `min_instances` is refused, when it is: 0 (scale from zero) and 1
@@ -296,6 +302,9 @@ impl Manifest {
         };
         for actor in &mut self.actors {
             actor.reference = resolve(format!("actor \"{}\"", actor.id), &actor.reference)?;
+            for (name, model) in &mut actor.models {
+                *model = resolve(format!("actor \"{}\" model {name:?}", actor.id), model)?;
+            }
         }
         for provider in self
             .providers
@@ -311,7 +320,10 @@ impl Manifest {
     /// The files it names: actor components and provider binaries given as
     /// paths, not registry references.
     pub fn files(&self) -> Vec<String> {
-        let actors = self.actors.iter().map(|a| &a.reference);
+        let actors = self
+            .actors
+            .iter()
+            .flat_map(|a| std::iter::once(&a.reference).chain(a.models.values()));
         let providers = self
             .providers
             .iter()

@@ -230,6 +230,24 @@ pub async fn start_fixture(host: &Host, actor: &str, fixture: &str) -> Arc<Actor
         .unwrap_or_else(|e| panic!("{fixture} does not start: {e}"))
 }
 
+/// The spec that runs fixture or example `fixture` from its file as actor
+/// `actor`, with the host's defaults.
+pub fn fixture_spec(actor: &str, fixture: &str) -> lattice_interfaces::ActorSpec {
+    lattice_interfaces::ActorSpec {
+        id: id(actor),
+        reference: crate::fixtures::wasm(fixture).display().to_string(),
+        max_instances: None,
+        memory_limit_mib: None,
+        timeout_ms: None,
+        instance_reuse: None,
+        min_instances: None,
+        config: Vec::new(),
+        secrets: Default::default(),
+        placement: None,
+        models: Default::default(),
+    }
+}
+
 /// Starts `fixture` on `host` as actor `actor` with `limits`; the actor,
 /// or the host's refusal.
 pub async fn start_fixture_with(

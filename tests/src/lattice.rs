@@ -437,6 +437,7 @@ impl Control {
 /// `actor.scale` of actor `id` from `reference` to `max_instances`.
 pub fn scale(id: &str, reference: &str, max_instances: u32) -> ScaleActor {
     ScaleActor {
+        models: Default::default(),
         actor_id: crate::hosts::id(id),
         actor_ref: reference.to_string(),
         max_instances,

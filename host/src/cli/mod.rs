@@ -194,6 +194,10 @@ pub struct HostArgs {
     #[arg(long, env = "LATTICE_EGRESS", value_enum, default_value_t = Egress::Deny)]
     pub egress: Egress,
 
+    /// ONNX Runtime's shared library (libonnxruntime.so, 1.22 or later) for actors that import wasi:nn; the host labels itself nn.onnx=cpu [default: none: such actors are refused]
+    #[arg(long, env = "LATTICE_ONNXRUNTIME", value_name = "FILE")]
+    pub onnxruntime: Option<PathBuf>,
+
     /// PEM bundle of CA roots that actors' outgoing HTTPS trusts on every link, besides the system's (a link adds more with ca_file); the built-in http-client providers' default
     #[arg(long, env = "LATTICE_HTTP_CA_FILE", value_name = "FILE")]
     pub http_ca_file: Option<PathBuf>,
@@ -262,6 +266,7 @@ impl std::fmt::Debug for HostArgs {
             .field("secret_dirs", &self.secret_dirs)
             .field("egress", &self.egress)
             .field("http_ca_file", &self.http_ca_file)
+            .field("onnxruntime", &self.onnxruntime)
             .field("max_reference_mib", &self.max_reference_mib)
             .field("payload_budget_mib", &self.payload_budget_mib)
             .field("reconcile_ms", &self.reconcile_ms)
@@ -306,6 +311,12 @@ impl HostArgs {
                 } else {
                     self.cache_dir.clone().or_else(default_cache_dir)
                 },
+                // ONNX Runtime's own variable works too, as with its tools.
+                onnxruntime: self.onnxruntime.clone().or_else(|| {
+                    std::env::var_os("ORT_DYLIB_PATH")
+                        .filter(|path| !path.is_empty())
+                        .map(PathBuf::from)
+                }),
                 ..RuntimeConfig::default()
             },
             trust: TrustPolicy {

@@ -26,14 +26,56 @@ impl Host {
         self.check_free(&spec.id, "actor")?;
         let config = self.actor_config(&spec.id, crate::config::ConfigSources::of(spec))?;
         let fetched = self.fetch_component(&spec.id, &spec.reference).await?;
+        let models = self.load_models(&spec.id, &spec.models).await?;
         self.start_loaded(
             spec.id.clone(),
             &fetched.origin,
             fetched.bytes,
             ActorLimits::from_spec(spec),
-            config,
+            (config, models),
         )
         .await
+    }
+
+    /// The models actor `id` names (`name` → file or registry reference),
+    /// each loaded into ONNX Runtime once per host (by digest).
+    pub(super) async fn load_models(
+        &self,
+        id: &ComponentId,
+        models: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::runtime::nn::Models, HostError> {
+        if models.is_empty() {
+            return Ok(crate::runtime::nn::Models::default());
+        }
+        let refused = |reason: String| {
+            HostError::ActorLoad(ActorLoadError::Reference {
+                id: id.to_string(),
+                reason,
+            })
+        };
+        if let Some(reason) = crate::runtime::nn::refusal(self.inner.runtime.serves_nn()) {
+            return Err(refused(reason.replacen(
+                "it imports wasi:nn",
+                "it names models",
+                1,
+            )));
+        }
+        let mut loaded = std::collections::HashMap::new();
+        for (name, reference) in models {
+            let fetched = self.fetch_component(id, reference).await?;
+            let what = format!("model {name:?} ({})", fetched.origin);
+            let runtime = self.inner.runtime.clone();
+            // Loading a model is ONNX Runtime's CPU-bound work.
+            let graph = tokio::task::spawn_blocking(move || {
+                let digest = crate::runtime::sha256_hex(&fetched.bytes);
+                runtime.models().graph(&digest, &fetched.bytes, &what)
+            })
+            .await
+            .map_err(|e| refused(e.to_string()))?
+            .map_err(refused)?;
+            loaded.insert(name.clone(), graph);
+        }
+        Ok(crate::runtime::nn::Models::new(loaded))
     }
 
     /// What actor `id` reads through `wasi:config/store` when it reads
@@ -83,7 +125,10 @@ impl Host {
             origin,
             wasm,
             limits,
-            Arc::new(crate::runtime::ActorConfig::none()),
+            (
+                Arc::new(crate::runtime::ActorConfig::none()),
+                crate::runtime::nn::Models::default(),
+            ),
         )
         .await
     }
@@ -94,13 +139,14 @@ impl Host {
         origin: &str,
         wasm: Vec<u8>,
         limits: ActorLimits,
-        config: Arc<crate::runtime::ActorConfig>,
+        (config, models): (Arc<crate::runtime::ActorConfig>, crate::runtime::nn::Models),
     ) -> Result<Arc<Actor>, HostError> {
         self.check_free(&id, "actor")?;
         let actor = Arc::new(
             self.load_actor(id.clone(), origin, wasm, limits)
                 .await?
-                .with_config(config),
+                .with_config(config)
+                .with_models(models),
         );
         {
             let mut actors = write(&self.inner.actors);
@@ -222,6 +268,7 @@ impl Host {
         let Scaling {
             instance_reuse,
             min_instances,
+            models,
         } = scaling;
         let running = self.actor(id);
         if max_instances == 0 {
@@ -252,6 +299,7 @@ impl Host {
             config: sources.map(|s| s.config.clone()).unwrap_or_default(),
             secrets: sources.map(|s| s.secrets.clone()).unwrap_or_default(),
             placement: None,
+            models,
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),
@@ -329,7 +377,8 @@ impl Host {
         if let Some(running) = self.actor(id) {
             actor = actor
                 .with_config(Arc::clone(running.config()))
-                .with_output(Arc::clone(running.output()));
+                .with_output(Arc::clone(running.output()))
+                .with_models(running.models().clone());
         }
         let actor = Arc::new(actor);
         write(&self.inner.actors).insert(id.clone(), actor);

@@ -174,12 +174,14 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 /// How an actor scales, beside its instance limit: each unset keeps what
 /// a running actor has (a new one: a fresh instance per call, linked at
 /// its start).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scaling {
     /// HTTP calls one instance may serve (at least 1).
     pub instance_reuse: Option<u32>,
     /// 0: scale from zero (linked at the first call); 1: linked now.
     pub min_instances: Option<u32>,
+    /// Models a new actor loads by name through `wasi:nn`.
+    pub models: std::collections::BTreeMap<String, String>,
 }
 
 impl Host {
@@ -202,6 +204,10 @@ impl Host {
         )?;
         let identity = config.identity.clone();
         let mut labels = default_labels();
+        if runtime.serves_nn() {
+            // What inference this host offers, for placement constraints.
+            labels.insert("nn.onnx".to_string(), "cpu".to_string());
+        }
         labels.extend(config.labels.clone());
         tracing::info!(host_id = %identity.host_id(), allocator = ?runtime.allocator(), cache = ?runtime.cache().dir(), "host started");
         let host = Self {

@@ -499,6 +499,7 @@ impl op::Handlers for Control {
                 crate::host::Scaling {
                     instance_reuse: request.instance_reuse,
                     min_instances: request.min_instances,
+                    models: request.models.clone(),
                 },
                 (request.config.is_some() || request.secrets.is_some())
                     .then(|| crate::config::ConfigSources {

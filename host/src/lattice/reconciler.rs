@@ -748,6 +748,7 @@ impl Reconciler {
                             min_instances: spec.min_instances,
                             config: Some(spec.config.clone()),
                             secrets: Some(spec.secrets.clone()),
+                            models: spec.models.clone(),
                         },
                     )
                     .await

@@ -27,6 +27,10 @@ pub struct ActorCtx {
     /// The reply subject of the message this instance was handed
     /// (`wasmcloud:messaging/handler`), the one client reply it may answer.
     pub(crate) handed_reply: Option<String>,
+    /// Its `wasi:nn` state, made on its first use.
+    nn: Option<wasmtime_wasi_nn::wit::WasiNnCtx>,
+    /// The models it may load by name.
+    models: super::nn::Models,
 }
 
 impl ActorCtx {
@@ -60,6 +64,8 @@ impl ActorCtx {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            nn: None,
+            models: super::nn::Models::default(),
             hooks,
             limits: MemoryLimiter {
                 allowance: lattice_contract::Allowance::new(memory_limit),
@@ -115,6 +121,22 @@ impl lattice_contract::ContractHost for ActorCtx {
 }
 
 impl ActorCtx {
+    /// Its resource table.
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The same state, loading `models` by name through `wasi:nn`.
+    pub(crate) fn with_models(mut self, models: super::nn::Models) -> Self {
+        self.models = models;
+        self
+    }
+
+    /// What `wasi:nn` works on: the table and the store's inference state.
+    pub(crate) fn nn(&mut self) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
+        super::nn::view(&mut self.table, &mut self.nn, &self.models)
+    }
+
     pub(crate) fn logging(&mut self) -> super::logging::LoggingView<'_> {
         super::logging::LoggingView {
             actor: &self.actor,

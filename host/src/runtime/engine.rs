@@ -48,6 +48,10 @@ struct RuntimeInner {
     prepared: std::sync::Mutex<PreparedMemo>,
     /// Where the actors' log lines go besides the host's log.
     log_tap: Arc<super::log_tap::LogTap>,
+    /// Whether ONNX Runtime was loaded for actors' `wasi:nn`.
+    nn: bool,
+    /// The models loaded for actors, by digest.
+    models: super::nn::ModelCache,
 }
 
 /// How many prepared components the runtime keeps for actors still to come.
@@ -100,6 +104,16 @@ impl Runtime {
                 ))
             })?;
         }
+        // Inference only where asked for: the library is loaded now, and
+        // a wrong one stops the host before it serves anything.
+        let nn = match &config.onnxruntime {
+            Some(path) => {
+                let loaded = super::nn::load_onnx_runtime(path).map_err(RuntimeError)?;
+                tracing::info!(onnxruntime = %loaded.display(), "wasi:nn on ONNX Runtime");
+                true
+            }
+            None => false,
+        };
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Self {
             inner: Arc::new(RuntimeInner {
@@ -113,6 +127,8 @@ impl Runtime {
                 ticker,
                 prepared: Default::default(),
                 log_tap: Arc::default(),
+                nn,
+                models: Default::default(),
             }),
         })
     }
@@ -154,6 +170,16 @@ impl Runtime {
     /// once joined).
     pub fn log_tap(&self) -> &Arc<super::log_tap::LogTap> {
         &self.inner.log_tap
+    }
+
+    /// The models loaded for actors, by digest.
+    pub(crate) fn models(&self) -> &super::nn::ModelCache {
+        &self.inner.models
+    }
+
+    /// Whether actors may import `wasi:nn` here (ONNX Runtime loaded).
+    pub fn serves_nn(&self) -> bool {
+        self.inner.nn
     }
 
     /// Which allocator the engine uses.

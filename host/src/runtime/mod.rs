@@ -48,6 +48,7 @@ pub mod guest_output;
 mod load_error;
 pub mod log_tap;
 mod logging;
+pub mod nn;
 mod outgoing_http;
 mod routed_imports;
 mod secrets;
@@ -57,8 +58,8 @@ mod wave;
 
 pub use actor::Actor;
 pub use calls::{ActorCalls, CallFuture, OutgoingHttp, OutgoingSender};
-pub(crate) use compile_cache::check_is_component;
 pub use compile_cache::CompileOutcome;
+pub(crate) use compile_cache::{check_is_component, sha256_hex};
 pub use config::{ActorConfig, NamedConfig};
 pub use ctx::ActorCtx;
 pub use engine::{AllocatorKind, Runtime, RuntimeError};
@@ -85,6 +86,13 @@ pub(crate) fn add_secrets_to_linker(
     linker: &mut wasmtime::component::Linker<ActorCtx>,
 ) -> wasmtime::Result<()> {
     secrets::add_to_linker(linker)
+}
+
+/// Links `wasi:nn` into `linker` (inference on ONNX Runtime).
+pub(crate) fn add_nn_to_linker(
+    linker: &mut wasmtime::component::Linker<ActorCtx>,
+) -> wasmtime::Result<()> {
+    nn::add_to_linker(linker)
 }
 
 /// Links `wasmcloud:bus/lattice` into `linker` (the host's bus contract).

@@ -624,6 +624,10 @@ pub struct ScaleActor {
     /// never values. Unset or set as `config`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets: Option<BTreeMap<String, String>>,
+    /// Models it loads through `wasi:nn` `load-by-name`: name → ONNX file
+    /// on the host or registry reference. Read when the actor starts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub models: BTreeMap<String, String>,
 }
 
 impl ScaleActor {
@@ -637,6 +641,7 @@ impl ScaleActor {
             min_instances: None,
             config: None,
             secrets: None,
+            models: BTreeMap::new(),
         }
     }
 }

@@ -90,6 +90,7 @@ pub(super) async fn scale_on(
     format: Format,
 ) -> anyhow::Result<()> {
     let request = ScaleActor {
+        models: Default::default(),
         actor_id: id.clone(),
         actor_ref: reference.to_string(),
         max_instances: settings.max_instances,

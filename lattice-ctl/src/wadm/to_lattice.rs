@@ -144,6 +144,7 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
         match component.component_type {
             ComponentType::Component => {
                 let mut actor = ActorSpec {
+                    models: Default::default(),
                     id: id.clone(),
                     reference: reference_of(image),
                     max_instances: None,

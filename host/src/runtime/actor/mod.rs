@@ -108,6 +108,8 @@ pub struct Actor {
     warm: Arc<std::sync::Mutex<Vec<Warm>>>,
     /// What its instances read through `wasi:config/store`.
     config: Arc<super::ActorConfig>,
+    /// The models its instances load by name through `wasi:nn`.
+    models: super::nn::Models,
 }
 
 /// What every actor of one component shares on a host: its compiled code
@@ -175,6 +177,21 @@ impl Prepared {
             origin: origin.to_string(),
             reason: format!("{e:#}").replace('\n', "; "),
         };
+        // Inference needs ONNX Runtime on this host: refused here, not at
+        // its first call.
+        if let Some(reason) = super::nn::refusal(runtime.serves_nn()) {
+            let imports_nn = component
+                .component_type()
+                .imports(runtime.engine())
+                .any(|(name, _)| super::nn::is_nn(name));
+            if imports_nn {
+                return Err(ActorLoadError::Imports {
+                    id: id.to_string(),
+                    origin: origin.to_string(),
+                    reason,
+                });
+            }
+        }
         let pre: InstancePre<ActorCtx> = runtime
             .linker_for(component)
             .and_then(|linker| linker.instantiate_pre(component))
@@ -312,6 +329,7 @@ impl Actor {
             output,
             warm: Arc::new(std::sync::Mutex::new(Vec::new())),
             config: Arc::new(super::ActorConfig::none()),
+            models: super::nn::Models::default(),
         })
     }
 
@@ -336,6 +354,17 @@ impl Actor {
     /// The named config its instances read, in order.
     pub fn config(&self) -> &Arc<super::ActorConfig> {
         &self.config
+    }
+
+    /// The same actor, its instances loading `models` by name.
+    #[must_use]
+    pub fn with_models(self, models: super::nn::Models) -> Self {
+        Self { models, ..self }
+    }
+
+    /// The models its instances load by name.
+    pub fn models(&self) -> &super::nn::Models {
+        &self.models
     }
 
     /// The actor's id.
@@ -375,6 +404,7 @@ impl Actor {
             output: Arc::clone(&self.output),
             warm: Arc::default(),
             config: Arc::clone(&self.config),
+            models: self.models.clone(),
         })
     }
 
@@ -506,6 +536,7 @@ impl Actor {
             Arc::clone(&self.output),
             self.config.current(),
         )
+        .with_models(self.models.clone())
     }
 
     /// A store holding `ctx`, with the actor's memory limit and deadline.
