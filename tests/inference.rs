@@ -4,9 +4,12 @@
 //! in the same process), and through an HTTP server on another host. A
 //! host without ONNX Runtime refuses an actor that imports `wasi:nn`,
 //! saying how to give it the library; a host given a file that is not the
-//! library does not start. A malformed model, and tensors the backend
-//! cannot take (another type, the wrong size, over the limit), are each
-//! refused in one line, and the host goes on serving.
+//! library does not start. A model pushed to a registry
+//! (`lattice-ctl push`) serves by reference, pinned to its digest; a
+//! digest the registry does not hold is refused. A malformed model, and
+//! tensors the backend cannot take (another type, the wrong size, over
+//! the limit), are each refused in one line, and the host goes on
+//! serving.
 
 use std::path::PathBuf;
 
@@ -16,6 +19,7 @@ use lattice_interfaces::ActorSpec;
 use lattice_tests::hosts::{self, id};
 use lattice_tests::http_client::HttpClient;
 use lattice_tests::nats::NatsServer;
+use lattice_tests::registry::RegistryServer;
 use lattice_tests::{eventually, fixtures};
 
 /// ONNX Runtime's library: `LATTICE_TEST_ONNXRUNTIME`, which
@@ -215,5 +219,101 @@ async fn malformed_models_and_tensors_are_refused_in_one_line_and_the_host_serve
     }
     let fine = client.get_reply(&format!("{url}fine")).await;
     assert_eq!((fine.status, fine.body.trim()), (200, "made"));
+    hosts::leave(lattice, host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_pushed_to_a_registry_serves_by_reference_and_a_changed_digest_is_refused() {
+    let registry = RegistryServer::start();
+    let reference = registry.reference("models/classifier:1");
+    let pushed = lattice_tests::process::lattice_ctl()
+        .args(["push", &reference, &model(), "-o", "json"])
+        .args(["--allow-insecure-registry", &registry.address()])
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let pushed: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
+    assert_eq!(pushed["kind"], "model", "{pushed}");
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+
+    let host = Host::new(lattice_host::HostConfig {
+        registries: hosts::plain_http(&registry),
+        ..hosts::config_with(
+            hosts::unsigned_allowed(),
+            RuntimeConfig {
+                cache_dir: None,
+                pool_instances: 50,
+                onnxruntime: Some(onnxruntime()),
+                ..RuntimeConfig::default()
+            },
+        )
+    })
+    .unwrap();
+    let pinned = format!("{}@{digest}", registry.reference("models/classifier"));
+    for by in [reference.as_str(), pinned.as_str()] {
+        host.start_actor(&spec("classify", "classify", &[("classifier", by)]))
+            .await
+            .unwrap();
+        assert!(
+            host.artifacts_held()
+                .iter()
+                .any(|held| held.ends_with(&digest)),
+            "{:?}",
+            host.artifacts_held()
+        );
+        host.stop_actor(&id("classify")).unwrap();
+    }
+    let nats = NatsServer::start();
+    let lattice = Lattice::join(
+        host.clone(),
+        &hosts::lattice_config(&nats.url(), ClusterKeys::development()),
+    )
+    .await
+    .unwrap();
+    host.start_actor(&spec("classify", "classify", &[("classifier", &pinned)]))
+        .await
+        .unwrap();
+    let url = hosts::serve_http(&host, &lattice, "classify").await;
+    answers_right(&HttpClient::default(), &url).await;
+
+    // Another digest: not what was pushed, so nothing to load.
+    let changed = format!(
+        "{}@sha256:{}",
+        registry.reference("models/classifier"),
+        "0".repeat(64)
+    );
+    let refused = host
+        .start_actor(&spec("other", "classify", &[("classifier", &changed)]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("model \"classifier\""), "{refused}");
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    // A component is not a model.
+    let component = registry.reference("hello:1");
+    let ctl_push = lattice_tests::process::lattice_ctl()
+        .args([
+            "push",
+            &component,
+            fixtures::wasm("hello").to_str().unwrap(),
+        ])
+        .args(["--allow-insecure-registry", &registry.address()])
+        .output()
+        .unwrap();
+    assert!(ctl_push.status.success());
+    let refused = host
+        .start_actor(&spec("other", "classify", &[("classifier", &component)]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("model \"classifier\"") && refused.contains("not a model for wasi:nn"),
+        "{refused}"
+    );
+    assert_eq!(refused.lines().count(), 1, "{refused}");
     hosts::leave(lattice, host).await;
 }

@@ -162,6 +162,30 @@ impl Artifacts {
         }
     }
 
+    /// The ONNX model `reference` names: a file, or a registry artifact
+    /// pushed as a model.
+    ///
+    /// # Errors
+    ///
+    /// See [`FetchError`].
+    pub async fn model(&self, reference: &str) -> Result<Fetched, FetchError> {
+        let fetched = match ArtifactRef::parse(reference) {
+            ArtifactRef::Oci(_) => {
+                let pulled = self.puller.model(reference).await?;
+                Fetched {
+                    bytes: pulled.bytes,
+                    origin: pulled.pinned,
+                }
+            }
+            ArtifactRef::File(path) => Fetched {
+                bytes: self.read_file(path).await?,
+                origin: reference.to_string(),
+            },
+        };
+        self.hold(&fetched.origin);
+        Ok(fetched)
+    }
+
     /// The provider binary `reference` names, for this platform, with its
     /// claims.
     ///

@@ -143,6 +143,9 @@ enum Command {
         /// The platform of an unsigned provider binary, OS/ARCH (e.g. linux/amd64)
         #[arg(long)]
         platform: Option<String>,
+        /// What FILE is when its contents do not say: model (an ONNX model for wasi:nn; a FILE ending in .onnx is one) [default: a component if FILE is WebAssembly, else a provider binary]
+        #[arg(long, value_parser = ["model"])]
+        artifact_type: Option<String>,
         #[command(flatten)]
         registry: lattice_oci::args::RegistryArgs,
     },
@@ -710,8 +713,12 @@ async fn run(common: Common, command: Command) -> anyhow::Result<()> {
             reference,
             file,
             platform,
+            artifact_type,
             registry,
-        } => registry::push(&reference, &file, platform.as_deref(), &registry, output).await,
+        } => {
+            let kind = (platform.as_deref(), artifact_type.as_deref());
+            registry::push(&reference, &file, kind, &registry, output).await
+        }
         Command::Pull {
             reference,
             destination,

@@ -27,12 +27,13 @@ fn puller(args: &RegistryArgs, cache: &Path) -> anyhow::Result<Puller> {
     Ok(Puller::new(registry, ArtifactCache::new(cache)))
 }
 
-/// Pushes `file` as `reference`: a component as is, a provider binary with
-/// its claims (`FILE.jwt`) under the platform they vouch for.
+/// Pushes `file` as `reference`: a component or an ONNX model as is, a
+/// provider binary with its claims (`FILE.jwt`) under the platform they
+/// vouch for.
 pub async fn push(
     reference: &str,
     file: &Path,
-    platform: Option<&str>,
+    (platform, artifact_type): (Option<&str>, Option<&str>),
     args: &RegistryArgs,
     format: Format,
 ) -> anyhow::Result<()> {
@@ -40,9 +41,15 @@ pub async fn push(
     let scratch = tempfile::tempdir()?;
     let puller = puller(args, scratch.path())?;
     let progress = spinner(format!("pushing {} to {reference}", file.display()));
+    let model = artifact_type == Some("model")
+        || (artifact_type.is_none() && file.extension().is_some_and(|e| e == "onnx"));
     let (kind, digest, shown_platform) = if bytes.starts_with(b"\0asm") {
         let digest = lattice_oci::push::component(puller.registry(), reference, bytes).await;
         ("component", digest, None)
+    } else if model {
+        // An ONNX model for wasi:nn, pushed as it is.
+        let digest = lattice_oci::push::model(puller.registry(), reference, bytes).await;
+        ("model", digest, None)
     } else {
         let mut jwt_path = file.as_os_str().to_owned();
         jwt_path.push(".jwt");

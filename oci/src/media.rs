@@ -11,6 +11,11 @@ pub const LEGACY_WASM_LAYERS: &[&str] = &[
     "application/vnd.module.wasm.content.layer.v1+wasm",
 ];
 
+/// The config of an ONNX model (`wasi:nn`'s graphs).
+pub const MODEL_CONFIG: &str = "application/vnd.lattice.model.config.v1+json";
+/// The one layer of an ONNX model: the `.onnx` file as it is.
+pub const MODEL_LAYER: &str = "application/vnd.lattice.model.onnx.v1";
+
 /// The config of one platform's provider manifest.
 pub const PROVIDER_CONFIG: &str = "application/vnd.lattice.provider.config.v1+json";
 /// A provider binary for one platform.

@@ -163,15 +163,37 @@ fn layer_types(manifest: &OciImageManifest) -> String {
 
 /// The one Wasm layer of a component manifest.
 fn wasm_layer(manifest: &OciImageManifest) -> Result<&OciDescriptor, OciFailure> {
+    one_layer(
+        manifest,
+        "Wasm component",
+        media::WASM_LAYER,
+        media::is_wasm_layer,
+    )
+}
+
+/// The one ONNX layer of a model manifest.
+fn model_layer(manifest: &OciImageManifest) -> Result<&OciDescriptor, OciFailure> {
+    one_layer(manifest, "model for wasi:nn", media::MODEL_LAYER, |t| {
+        t == media::MODEL_LAYER
+    })
+}
+
+/// The one layer of a manifest holding one file (`expected`, whose layer
+/// type `accepts`, `layer_type` said in errors).
+fn one_layer<'a>(
+    manifest: &'a OciImageManifest,
+    expected: &'static str,
+    layer_type: &str,
+    accepts: fn(&str) -> bool,
+) -> Result<&'a OciDescriptor, OciFailure> {
     match manifest.layers.as_slice() {
-        [layer] if media::is_wasm_layer(&layer.media_type) => Ok(layer),
+        [layer] if accepts(&layer.media_type) => Ok(layer),
         _ => Err(OciFailure::NotAnArtifact {
-            expected: "Wasm component",
+            expected,
             detail: format!(
-                "config {}, {} (expected one {} layer)",
+                "config {}, {} (expected one {layer_type} layer)",
                 manifest.config.media_type,
                 layer_types(manifest),
-                media::WASM_LAYER
             ),
         }),
     }
@@ -347,22 +369,44 @@ impl Puller {
     /// See [`OciFailure`].
     #[tracing::instrument(skip(self), fields(reference = %reference))]
     pub async fn component(&self, reference: &str) -> Result<PulledComponent, OciError> {
+        self.one_file(reference, "Wasm component", wasm_layer).await
+    }
+
+    /// Pulls the ONNX model `reference` names (its bytes are what the
+    /// manifest's digest vouches for, checked as they arrive).
+    ///
+    /// # Errors
+    ///
+    /// See [`OciFailure`].
+    pub async fn model(&self, reference: &str) -> Result<PulledComponent, OciError> {
+        self.one_file(reference, "model for wasi:nn", model_layer)
+            .await
+    }
+
+    /// The one file of the manifest `reference` names, its layer found by
+    /// `layer` (`expected` says what it should be in errors).
+    async fn one_file(
+        &self,
+        reference: &str,
+        expected: &'static str,
+        layer: fn(&OciImageManifest) -> Result<&OciDescriptor, OciFailure>,
+    ) -> Result<PulledComponent, OciError> {
         let reference = OciReference::parse(reference)?;
         let (bytes, digest) = self.resolve(&reference).await?;
-        let manifest = match parse_manifest(&bytes, "Wasm component") {
+        let manifest = match parse_manifest(&bytes, expected) {
             Ok(Manifest::Image(manifest)) => *manifest,
             Ok(Manifest::Index(_)) => {
                 return Err(Self::failed(
                     &reference,
                     OciFailure::NotAnArtifact {
-                        expected: "Wasm component",
+                        expected,
                         detail: "it is an image index (a provider?)".into(),
                     },
                 ))
             }
             Err(failure) => return Err(Self::failed(&reference, failure)),
         };
-        let layer = wasm_layer(&manifest).map_err(|f| Self::failed(&reference, f))?;
+        let layer = layer(&manifest).map_err(|f| Self::failed(&reference, f))?;
         let bytes = self.blob(&reference, layer).await?;
         Ok(PulledComponent {
             pinned: reference.pinned(&digest).to_string(),

@@ -31,21 +31,56 @@ pub async fn component(
     reference: &str,
     wasm: Vec<u8>,
 ) -> Result<String, OciError> {
+    one_layer(
+        registry,
+        reference,
+        (media::WASM_LAYER, media::WASM_CONFIG),
+        wasm,
+        |digest| {
+            json!({
+                "architecture": "wasm",
+                "os": "wasip2",
+                "layerDigests": [digest],
+            })
+        },
+    )
+    .await
+}
+
+/// Pushes ONNX model `onnx` as `reference`; returns the manifest's digest.
+///
+/// # Errors
+///
+/// When the reference does not parse or the registry refuses.
+pub async fn model(
+    registry: &Registry,
+    reference: &str,
+    onnx: Vec<u8>,
+) -> Result<String, OciError> {
+    one_layer(
+        registry,
+        reference,
+        (media::MODEL_LAYER, media::MODEL_CONFIG),
+        onnx,
+        |digest| json!({ "format": "onnx", "layerDigests": [digest] }),
+    )
+    .await
+}
+
+/// Pushes `bytes` as the one layer (`layer_type`) of a manifest whose
+/// config (`config_type`) `config` makes from the layer's digest.
+async fn one_layer(
+    registry: &Registry,
+    reference: &str,
+    (layer_type, config_type): (&str, &str),
+    bytes: Vec<u8>,
+    config: impl FnOnce(&str) -> serde_json::Value,
+) -> Result<String, OciError> {
     let reference = OciReference::parse(reference)?;
-    let layer = registry
-        .push_blob(&reference, media::WASM_LAYER, wasm)
-        .await?;
-    let config = json!({
-        "architecture": "wasm",
-        "os": "wasip2",
-        "layerDigests": [layer.digest],
-    });
+    let layer = registry.push_blob(&reference, layer_type, bytes).await?;
+    let config = config(&layer.digest);
     let config = registry
-        .push_blob(
-            &reference,
-            media::WASM_CONFIG,
-            config.to_string().into_bytes(),
-        )
+        .push_blob(&reference, config_type, config.to_string().into_bytes())
         .await?;
     let manifest = json!({
         "schemaVersion": 2,

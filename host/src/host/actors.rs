@@ -62,7 +62,12 @@ impl Host {
         }
         let mut loaded = std::collections::HashMap::new();
         for (name, reference) in models {
-            let fetched = self.fetch_component(id, reference).await?;
+            let fetched = self
+                .inner
+                .artifacts
+                .model(reference)
+                .await
+                .map_err(|error| refused(format!("model {name:?}: {error}")))?;
             let what = format!("model {name:?} ({})", fetched.origin);
             let runtime = self.inner.runtime.clone();
             // Loading a model is ONNX Runtime's CPU-bound work.
