@@ -149,10 +149,16 @@ impl ModelCache {
         let graph = OnnxBackend::default()
             .load(&[bytes], ExecutionTarget::Cpu)
             .map_err(|e| {
-                let reason = e.to_string();
+                // The backend's own words say little; its sources say why.
+                let mut reason = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    reason = format!("{reason}: {cause}");
+                    source = cause.source();
+                }
                 format!(
                     "{what} is not a model ONNX Runtime can load: {}",
-                    reason.lines().next().unwrap_or_default()
+                    reason.replace('\n', " ")
                 )
             })?;
         self.0
