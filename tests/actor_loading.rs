@@ -130,19 +130,7 @@ async fn a_link_to_an_actor_without_the_export_is_refused() {
 #[tokio::test]
 async fn a_missing_file_and_a_duplicate_id_are_refused() {
     let host = host(None);
-    let spec = lattice_interfaces::ActorSpec {
-        models: Default::default(),
-        id: id("ghost"),
-        reference: "/nonexistent/ghost.wasm".into(),
-        max_instances: None,
-        memory_limit_mib: None,
-        timeout_ms: None,
-        instance_reuse: None,
-        min_instances: None,
-        config: Vec::new(),
-        secrets: Default::default(),
-        placement: None,
-    };
+    let spec = lattice_interfaces::ActorSpec::new(id("ghost"), "/nonexistent/ghost.wasm");
     let e = host.start_actor(&spec).await.unwrap_err().to_string();
     assert!(
         e.starts_with("actor \"ghost\": cannot read /nonexistent/ghost.wasm: "),

@@ -33,7 +33,12 @@ fn onnxruntime() -> PathBuf {
 
 /// A development host that serves `wasi:nn`.
 fn inference_host() -> Host {
-    hosts::host_with(
+    Host::new(inference_config()).unwrap()
+}
+
+/// What [`inference_host`] starts a host with.
+fn inference_config() -> lattice_host::HostConfig {
+    hosts::config_with(
         hosts::unsigned_allowed(),
         RuntimeConfig {
             cache_dir: None,
@@ -242,15 +247,7 @@ async fn a_model_pushed_to_a_registry_serves_by_reference_and_a_changed_digest_i
 
     let host = Host::new(lattice_host::HostConfig {
         registries: hosts::plain_http(&registry),
-        ..hosts::config_with(
-            hosts::unsigned_allowed(),
-            RuntimeConfig {
-                cache_dir: None,
-                pool_instances: 50,
-                onnxruntime: Some(onnxruntime()),
-                ..RuntimeConfig::default()
-            },
-        )
+        ..inference_config()
     })
     .unwrap();
     let pinned = format!("{}@{digest}", registry.reference("models/classifier"));

@@ -127,19 +127,7 @@ async fn a_pushed_component_runs_from_its_tag_and_then_from_the_cache_when_the_r
 }
 
 fn spec(name: &str) -> lattice_interfaces::ActorSpec {
-    lattice_interfaces::ActorSpec {
-        models: Default::default(),
-        id: id(name),
-        reference: String::new(),
-        max_instances: None,
-        memory_limit_mib: None,
-        timeout_ms: None,
-        instance_reuse: None,
-        min_instances: None,
-        config: Vec::new(),
-        secrets: Default::default(),
-        placement: None,
-    }
+    lattice_interfaces::ActorSpec::new(id(name), String::new())
 }
 
 /// Overwrites the stored content of blob `digest` in `registry`'s storage.

@@ -23,20 +23,11 @@ const NAME: &str = "Vault-91c2";
 
 fn configured(secrets: &[(&str, &str)]) -> ActorSpec {
     ActorSpec {
-        models: Default::default(),
-        id: id("configured"),
-        reference: fixtures::wasm("configured").display().to_string(),
-        max_instances: None,
-        memory_limit_mib: None,
-        timeout_ms: None,
-        instance_reuse: None,
-        min_instances: None,
-        config: Vec::new(),
         secrets: secrets
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        placement: None,
+        ..hosts::fixture_spec("configured", "configured")
     }
 }
 

@@ -35,34 +35,9 @@ use lattice_host::lattice::{ClusterKeys, Lattice, LatticeState, ReconcilerTiming
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::protocol::control::{op, ScaleActor};
 use lattice_interfaces::{ComponentId, Manifest};
+use lattice_tests::bench::{cpu_time, env_or, percentile};
 use lattice_tests::hosts;
 use lattice_tests::nats::NatsServer;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    samples.sort();
-    let at = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples[at]
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -246,15 +221,12 @@ source_config = {{ address = "127.0.0.1:0" }}
         rtt.push(started.elapsed());
     }
 
-    let (a50, a99) = (
-        percentile(&mut activated, 0.5),
-        percentile(&mut activated, 0.99),
-    );
-    let (w50, w99) = (
-        percentile(&mut warm_start, 0.5),
-        percentile(&mut warm_start, 0.99),
-    );
-    let (g50, r50) = (percentile(&mut warm_get, 0.5), percentile(&mut rtt, 0.5));
+    for samples in [&mut activated, &mut warm_start, &mut warm_get, &mut rtt] {
+        samples.sort();
+    }
+    let (a50, a99) = (percentile(&activated, 0.5), percentile(&activated, 0.99));
+    let (w50, w99) = (percentile(&warm_start, 0.5), percentile(&warm_start, 0.99));
+    let (g50, r50) = (percentile(&warm_get, 0.5), percentile(&rtt, 0.5));
     let goal = 3.0 * ms(w50) + ms(r50);
     println!(
         "activation from zero, {samples} samples: first GET p50 {:.2} ms, p99 {:.2} ms",

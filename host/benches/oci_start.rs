@@ -24,23 +24,12 @@ use std::time::{Duration, Instant};
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::ActorSpec;
 use lattice_oci::Registry;
+use lattice_tests::bench::percentile;
 use lattice_tests::hosts::{self, id};
 use lattice_tests::registry::RegistryServer;
 
 fn spec(name: &str, reference: &str) -> ActorSpec {
-    ActorSpec {
-        models: Default::default(),
-        id: id(name),
-        reference: reference.to_string(),
-        max_instances: None,
-        memory_limit_mib: None,
-        timeout_ms: None,
-        instance_reuse: None,
-        min_instances: None,
-        config: Vec::new(),
-        secrets: Default::default(),
-        placement: None,
-    }
+    ActorSpec::new(id(name), reference)
 }
 
 fn host(registry: &RegistryServer, cache: &Path) -> Host {
@@ -78,11 +67,6 @@ async fn start_to_first_200(registry: &RegistryServer, cache: &Path, reference: 
     let elapsed = started.elapsed();
     host.shutdown(Duration::ZERO).await;
     elapsed
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 fn report(name: &str, mut times: Vec<Duration>) -> Duration {

@@ -22,28 +22,9 @@ use std::time::{Duration, Instant};
 use lattice_host::lattice::{ClusterKeys, Lattice, LatticeState, ReconcilerTiming};
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::Manifest;
+use lattice_tests::bench::{cpu_time, env_or};
 use lattice_tests::hosts;
 use lattice_tests::nats::NatsServer;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
 
 async fn cpu_over(window: Duration) -> Duration {
     let before = cpu_time();

@@ -109,6 +109,25 @@ pub struct ActorSpec {
     pub models: BTreeMap<String, String>,
 }
 
+impl ActorSpec {
+    /// Actor `id` from `reference`, every setting at the host's default.
+    pub fn new(id: ComponentId, reference: impl Into<String>) -> Self {
+        Self {
+            id,
+            reference: reference.into(),
+            max_instances: None,
+            memory_limit_mib: None,
+            timeout_ms: None,
+            instance_reuse: None,
+            min_instances: None,
+            config: Vec::new(),
+            secrets: BTreeMap::new(),
+            placement: None,
+            models: BTreeMap::new(),
+        }
+    }
+}
+
 /// Why `min_instances` is refused, when it is: 0 (scale from zero) and 1
 /// (linked at start) are what a host does; instances themselves are made
 /// per call (`instance_reuse` keeps them warm).

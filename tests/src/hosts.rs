@@ -233,19 +233,10 @@ pub async fn start_fixture(host: &Host, actor: &str, fixture: &str) -> Arc<Actor
 /// The spec that runs fixture or example `fixture` from its file as actor
 /// `actor`, with the host's defaults.
 pub fn fixture_spec(actor: &str, fixture: &str) -> lattice_interfaces::ActorSpec {
-    lattice_interfaces::ActorSpec {
-        id: id(actor),
-        reference: crate::fixtures::wasm(fixture).display().to_string(),
-        max_instances: None,
-        memory_limit_mib: None,
-        timeout_ms: None,
-        instance_reuse: None,
-        min_instances: None,
-        config: Vec::new(),
-        secrets: Default::default(),
-        placement: None,
-        models: Default::default(),
-    }
+    lattice_interfaces::ActorSpec::new(
+        id(actor),
+        crate::fixtures::wasm(fixture).display().to_string(),
+    )
 }
 
 /// Starts `fixture` on `host` as actor `actor` with `limits`; the actor,

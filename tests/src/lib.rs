@@ -13,6 +13,7 @@
 //! fails; readiness is polled with a deadline, never assumed after a sleep.
 
 #[cfg(feature = "browser")]
+pub mod bench;
 pub mod browser;
 pub mod fixtures;
 pub mod hosts;

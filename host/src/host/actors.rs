@@ -294,17 +294,13 @@ impl Host {
             });
         }
         let spec = ActorSpec {
-            id: id.clone(),
-            reference: reference.into(),
             max_instances: Some(max_instances),
-            memory_limit_mib: None,
-            timeout_ms: None,
             instance_reuse,
             min_instances,
             config: sources.map(|s| s.config.clone()).unwrap_or_default(),
             secrets: sources.map(|s| s.secrets.clone()).unwrap_or_default(),
-            placement: None,
             models,
+            ..ActorSpec::new(id.clone(), reference)
         };
         match running {
             None => self.start_actor(&spec).await.map(drop),

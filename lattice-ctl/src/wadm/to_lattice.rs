@@ -143,19 +143,7 @@ pub fn to_lattice(app: &Application) -> Result<Converted, String> {
 
         match component.component_type {
             ComponentType::Component => {
-                let mut actor = ActorSpec {
-                    models: Default::default(),
-                    id: id.clone(),
-                    reference: reference_of(image),
-                    max_instances: None,
-                    memory_limit_mib: None,
-                    timeout_ms: None,
-                    instance_reuse: None,
-                    min_instances: None,
-                    config: Vec::new(),
-                    secrets: BTreeMap::new(),
-                    placement: None,
-                };
+                let mut actor = ActorSpec::new(id.clone(), reference_of(image));
                 for (i, config) in properties.config.iter().enumerate() {
                     let name = ComponentId::new(config.name.as_str())
                         .map_err(|e| format!("{what}: properties.config[{i}]: {e}"))?;
