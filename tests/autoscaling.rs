@@ -382,3 +382,53 @@ async fn an_idle_actor_scales_to_zero_and_the_first_requests_after_are_held_not_
         hosts::leave(lattice, host).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_given_back_hand_their_calls_over_without_a_failure() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let hosts = four_hosts(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Fixed replicas, not autoscaled: a call a stopping host no longer
+    // serves goes to the replicas left without asking for an activation.
+    ok(&ctl(
+        &url,
+        &[
+            "apply",
+            &app(dir.path(), "fixed", "slow", "http_slow", "{ replicas = 4 }"),
+        ],
+    ));
+    let ingress = ingress(&hosts, "/?ms=5").await;
+    eventually("four replicas", async || {
+        (running(&hosts, "slow") == 4).then_some(())
+    })
+    .await;
+    let load = Load::start(&ingress, 6);
+    let served = load.served.load(Ordering::Relaxed);
+    eventually("requests on four replicas", async || {
+        (load.served.load(Ordering::Relaxed) > served + 50).then_some(())
+    })
+    .await;
+    ok(&ctl(
+        &url,
+        &[
+            "apply",
+            &app(dir.path(), "fixed", "slow", "http_slow", "{ replicas = 1 }"),
+        ],
+    ));
+    eventually("one replica left", async || {
+        (running(&hosts, "slow") == 1).then_some(())
+    })
+    .await;
+    let served = load.served.load(Ordering::Relaxed);
+    eventually("requests on the one left", async || {
+        (load.served.load(Ordering::Relaxed) > served + 50).then_some(())
+    })
+    .await;
+    let (served, failed) = load.stop().await;
+    eprintln!("{served} requests served, {failed} failed, from four replicas to one");
+    assert_eq!(failed, 0, "{failed} of {} requests failed", served + failed);
+    for (host, lattice) in hosts {
+        hosts::leave(lattice, host).await;
+    }
+}

@@ -216,13 +216,15 @@ impl Caller {
         .map_err(|e| err(ErrorKind::Failed, e.to_string()))?;
         let mut response = match self.request(link, bytes).await {
             Err(missing) if missing.kind == ErrorKind::NoResponders => {
-                self.hold(link, invocation.clone(), seal, missing).await?
+                self.hold(link, invocation.clone(), seal, (missing, false))
+                    .await?
             }
             Ok(answer) if answer.not_here => {
                 // The host that took it stopped running the target (scaled
                 // in) before it could serve it: another host may.
                 let missing = no_host(link, &self.subjects);
-                self.hold(link, invocation.clone(), seal, missing).await?
+                self.hold(link, invocation.clone(), seal, (missing, true))
+                    .await?
             }
             other => other?,
         };
@@ -249,27 +251,32 @@ impl Caller {
     /// hosts that run it now, after asking the reconciler's leader for a
     /// replica when none does, until the call's deadline. With no leader,
     /// or when no app autoscales the target, `missing` is the answer at
-    /// once.
+    /// once; except that a call a host `moved` on (it no longer ran the
+    /// target) first goes once more as it is, to the replicas left.
     async fn hold(
         &self,
         link: &Link,
         mut invocation: Invocation,
         seal: Option<&MacKey>,
-        missing: InvocationError,
+        (missing, moved): (InvocationError, bool),
     ) -> Result<InvocationResponse, InvocationError> {
         let target = link.target.as_str();
         let _held = self.activations.hold(target)?;
         let until = tokio::time::Instant::now()
             + Duration::from_millis(invocation.deadline_ms.saturating_sub(unix_ms()));
         let mut pause = Duration::from_millis(2);
+        let mut ask = !moved;
         loop {
-            self.activations
-                .activate(&self.client, &self.subjects, target, until)
-                .await
-                .map_err(|refused| match refused {
-                    Some(reason) => reason,
-                    None => missing.clone(),
-                })?;
+            if ask {
+                self.activations
+                    .activate(&self.client, &self.subjects, target, until)
+                    .await
+                    .map_err(|refused| match refused {
+                        Some(reason) => reason,
+                        None => missing.clone(),
+                    })?;
+            }
+            ask = true;
             // A new id: a host that answered the last one remembers it.
             invocation.id = format!(
                 "{}-{}",
