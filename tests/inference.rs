@@ -49,6 +49,14 @@ fn inference_config() -> lattice_host::HostConfig {
     )
 }
 
+/// `host` joined to a lattice of its own on a new NATS server.
+async fn in_a_lattice(host: &Host) -> (NatsServer, Lattice) {
+    let nats = NatsServer::start();
+    let config = hosts::lattice_config(&nats.url(), ClusterKeys::development());
+    let lattice = Lattice::join(host.clone(), &config).await.unwrap();
+    (nats, lattice)
+}
+
 /// The classify example's model.
 fn model() -> String {
     fixtures::repo_root()
@@ -188,13 +196,7 @@ async fn malformed_models_and_tensors_are_refused_in_one_line_and_the_host_serve
     );
     assert_eq!(refused.lines().count(), 1, "{refused}");
 
-    let nats = NatsServer::start();
-    let lattice = Lattice::join(
-        host.clone(),
-        &hosts::lattice_config(&nats.url(), ClusterKeys::development()),
-    )
-    .await
-    .unwrap();
+    let (_nats, lattice) = in_a_lattice(&host).await;
     hosts::start_fixture(&host, "tensors", "nn_misbehaving").await;
     let url = hosts::serve_http(&host, &lattice, "tensors").await;
     let client = HttpClient::default();
@@ -264,13 +266,7 @@ async fn a_model_pushed_to_a_registry_serves_by_reference_and_a_changed_digest_i
         );
         host.stop_actor(&id("classify")).unwrap();
     }
-    let nats = NatsServer::start();
-    let lattice = Lattice::join(
-        host.clone(),
-        &hosts::lattice_config(&nats.url(), ClusterKeys::development()),
-    )
-    .await
-    .unwrap();
+    let (_nats, lattice) = in_a_lattice(&host).await;
     host.start_actor(&spec("classify", "classify", &[("classifier", &pinned)]))
         .await
         .unwrap();

@@ -35,7 +35,7 @@ use lattice_host::lattice::{ClusterKeys, Lattice, LatticeState, ReconcilerTiming
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::protocol::control::{op, ScaleActor};
 use lattice_interfaces::{ComponentId, Manifest};
-use lattice_tests::bench::{cpu_time, env_or, percentile};
+use lattice_tests::bench::{apply_until_converged, cpu_time, env_or, percentile};
 use lattice_tests::hosts;
 use lattice_tests::nats::NatsServer;
 
@@ -72,22 +72,6 @@ async fn two_hosts(
         joined.push((host, lattice));
     }
     joined
-}
-
-async fn apply(state: &LatticeState, name: &str, manifest: &Manifest) {
-    state
-        .update_apps(|apps| {
-            let app = apps.apps.entry(name.into()).or_insert_with(|| {
-                lattice_interfaces::protocol::app::App {
-                    current: 0,
-                    versions: Vec::new(),
-                }
-            });
-            Ok(app.push(manifest.clone(), 0))
-        })
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 fn running(hosts: &[(Host, Lattice)], actor: &ComponentId) -> usize {
@@ -134,7 +118,7 @@ source_config = {{ address = "127.0.0.1:0" }}
     let state = LatticeState::existing(&js, "LATTICE_default")
         .await
         .unwrap();
-    apply(&state, "idle", &manifest).await;
+    apply_until_converged(&state, "idle", &manifest).await;
     let hello_id = ComponentId::new("hello").unwrap();
     let mut url = None;
     until("the HTTP server", Duration::from_secs(30), || {
@@ -282,18 +266,7 @@ async fn decisions(actors: u64, window: Duration) {
         .await
         .unwrap();
     let applied = Instant::now();
-    apply(&state, "many", &manifest).await;
-    loop {
-        if state
-            .app_status("many")
-            .await
-            .unwrap()
-            .is_some_and(|s| s.converged)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    apply_until_converged(&state, "many", &manifest).await;
     let converged = applied.elapsed();
     let count =
         |hosts: &[(Host, Lattice)]| -> usize { hosts.iter().map(|(h, _)| h.actors().len()).sum() };

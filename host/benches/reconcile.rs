@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use lattice_host::lattice::{ClusterKeys, Lattice, LatticeState, ReconcilerTiming};
 use lattice_host::{Host, HostConfig, RuntimeConfig, TrustPolicy};
 use lattice_interfaces::Manifest;
-use lattice_tests::bench::{cpu_time, env_or};
+use lattice_tests::bench::{apply_until_converged, cpu_time, env_or};
 use lattice_tests::hosts;
 use lattice_tests::nats::NatsServer;
 
@@ -76,30 +76,7 @@ async fn main() {
         .unwrap();
 
     let applied = Instant::now();
-    state
-        .update_apps(|apps| {
-            let app = apps.apps.entry("many".into()).or_insert_with(|| {
-                lattice_interfaces::protocol::app::App {
-                    current: 0,
-                    versions: Vec::new(),
-                }
-            });
-            Ok(app.push(manifest.clone(), 0))
-        })
-        .await
-        .unwrap()
-        .unwrap();
-    loop {
-        if state
-            .app_status("many")
-            .await
-            .unwrap()
-            .is_some_and(|s| s.converged)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    apply_until_converged(&state, "many", &manifest).await;
     let converge = applied.elapsed();
     let running: usize = joined.iter().map(|(h, _)| h.actors().len()).sum();
     println!("{actors} actors in one app over 2 hosts: converged {:.1} s after apply ({running} running)", converge.as_secs_f64());

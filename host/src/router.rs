@@ -153,7 +153,8 @@ impl Router {
         // one): then the call goes to whichever host takes it first.
         if let Some(found) = local(target) {
             let saturated = matches!(&found, Local::Actor(actor) if actor.saturated());
-            if let Some(remote) = self.remote().filter(|_| saturated) {
+            // The lattice is looked up only then: not on every local call.
+            if let Some(remote) = saturated.then(|| self.remote()).flatten() {
                 self.stats.count(target, Route::Remote);
                 return Ok(Target::Remote(remote));
             }

@@ -14,8 +14,8 @@ use lattice_interfaces::protocol::control::CtlReply;
 use lattice_interfaces::protocol::subjects::Subjects;
 use lattice_interfaces::{ErrorKind, InvocationError};
 
-/// Calls held per target at most, by default, while it is activated;
-/// more are refused `busy` (an HTTP client gets 503 with `Retry-After`).
+/// Calls held per target at most while it is activated; more are
+/// refused `busy` (an HTTP client gets 503 with `Retry-After`).
 pub const MAX_HELD_CALLS: usize = 1_000;
 
 /// What an activation came to: `Ok` when a replica runs; `Err(None)` when

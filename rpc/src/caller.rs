@@ -101,15 +101,6 @@ impl Caller {
         }
     }
 
-    /// Holds at most `calls` calls per target while a replica of it is
-    /// activated (default [`crate::activation::MAX_HELD_CALLS`]); more are
-    /// refused `busy`.
-    #[must_use]
-    pub fn holding(mut self, calls: usize) -> Self {
-        self.activations = Activations::new(calls);
-        self
-    }
-
     /// Seals envelopes with `key`, the MAC key of the signer's seed,
     /// instead of signing them (a host's caller: hosts holding the same
     /// seed check the MAC for a fraction of a signature's cost). A process

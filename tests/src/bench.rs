@@ -29,6 +29,42 @@ pub fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Applies `manifest` as the next version of app `name`, straight into
+/// the lattice's `state` (no `lattice-ctl`), and returns when a host's
+/// reconciler has recorded it converged.
+///
+/// # Panics
+///
+/// When the bucket cannot be read or written.
+#[allow(clippy::unwrap_used)]
+pub async fn apply_until_converged(
+    state: &lattice_host::lattice::LatticeState,
+    name: &str,
+    manifest: &lattice_interfaces::Manifest,
+) {
+    state
+        .update_apps(|apps| {
+            let app = apps.apps.entry(name.into()).or_insert_with(|| {
+                lattice_interfaces::protocol::app::App {
+                    current: 0,
+                    versions: Vec::new(),
+                }
+            });
+            Ok::<_, String>(app.push(manifest.clone(), 0))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    while !state
+        .app_status(name)
+        .await
+        .unwrap()
+        .is_some_and(|s| s.converged)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `p` percentile (0 to 1) of `sorted`, nearest rank.
 ///
 /// # Panics

@@ -53,12 +53,9 @@ impl Host {
                 reason,
             })
         };
-        if let Some(reason) = crate::runtime::nn::refusal(self.inner.runtime.serves_nn()) {
-            return Err(refused(reason.replacen(
-                "it imports wasi:nn",
-                "it names models",
-                1,
-            )));
+        let serves = self.inner.runtime.serves_nn();
+        if let Some(reason) = crate::runtime::nn::refusal(serves, "names models") {
+            return Err(refused(reason));
         }
         let mut loaded = std::collections::HashMap::new();
         for (name, reference) in models {

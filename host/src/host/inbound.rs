@@ -17,7 +17,7 @@ impl Host {
     /// Whether `target` (an actor, or a provider in this process) runs
     /// here now.
     pub(crate) fn runs_here(&self, target: &ComponentId) -> bool {
-        self.inner.local(target).is_some()
+        self.inner.runs(target)
     }
 
     /// Serves `invocation` (verified: signed by a trusted key, in time,

@@ -152,6 +152,14 @@ impl HostInner {
             .map(|capability| Local::Provider(capability.clone()))
     }
 
+    /// Whether [`Self::local`] finds `id`, without taking a handle on it.
+    fn runs(&self, id: &ComponentId) -> bool {
+        read(&self.actors).contains_key(id)
+            || read(&self.providers)
+                .get(id)
+                .is_some_and(|p| p.in_process().is_some())
+    }
+
     fn changed(&self) {
         self.components_changed.send_modify(|n| *n += 1);
     }

@@ -55,6 +55,16 @@ impl HostView {
         }
     }
 
+    /// How it shows actor `spec` running, until its next inventory says
+    /// (reference, instance limit, what it reads).
+    pub fn running(spec: &ActorSpec) -> (String, u32, ConfigSources) {
+        (
+            spec.reference.clone(),
+            spec.max_instances.unwrap_or(100),
+            ConfigSources::of(spec),
+        )
+    }
+
     /// Whether it holds what `reference` names.
     fn holds(&self, reference: &str) -> bool {
         self.artifacts.iter().any(|origin| runs(origin, reference))

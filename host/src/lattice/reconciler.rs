@@ -186,15 +186,7 @@ impl Reconciler {
             };
             match action {
                 Action::RunActor { spec, .. } => {
-                    let reads = crate::config::ConfigSources::of(spec);
-                    view.actors.insert(
-                        spec.id.clone(),
-                        (
-                            spec.reference.clone(),
-                            spec.max_instances.unwrap_or(100),
-                            reads,
-                        ),
-                    );
+                    view.actors.insert(spec.id.clone(), HostView::running(spec));
                 }
                 Action::StopActor { id, .. } => {
                     view.actors.remove(id);
@@ -454,14 +446,9 @@ impl Reconciler {
         } = self.board.take();
         for (host, spec) in starting {
             if let Some((_, view)) = memory.seen.get_mut(&host) {
-                view.actors.entry(spec.id.clone()).or_insert_with(|| {
-                    let reads = crate::config::ConfigSources::of(&spec);
-                    (
-                        spec.reference.clone(),
-                        spec.max_instances.unwrap_or(100),
-                        reads,
-                    )
-                });
+                view.actors
+                    .entry(spec.id.clone())
+                    .or_insert_with(|| HostView::running(&spec));
             }
         }
         // A draining host is left out: nothing is placed on it, and what it

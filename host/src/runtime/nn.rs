@@ -79,12 +79,13 @@ pub fn load_onnx_runtime(path: &Path) -> Result<PathBuf, String> {
         .clone()
 }
 
-/// Why an actor importing `wasi:nn` cannot run on a host, when it cannot:
-/// the host was not given ONNX Runtime (`loaded` false).
-pub(crate) fn refusal(loaded: bool) -> Option<String> {
+/// Why an actor that `does` something needing `wasi:nn` ("imports
+/// wasi:nn", "names models") cannot run on a host, when it cannot: the
+/// host was not given ONNX Runtime (`loaded` false).
+pub(crate) fn refusal(loaded: bool, does: &str) -> Option<String> {
     (!loaded).then(|| {
         format!(
-            "it imports wasi:nn and this host has no ONNX Runtime: start the host with --onnxruntime PATH (or LATTICE_ONNXRUNTIME, ORT_DYLIB_PATH) naming libonnxruntime.so {ONNX_RUNTIME_VERSION} or later, e.g. onnxruntime/capi/libonnxruntime.so.1.22.1 from `pip install onnxruntime==1.22.1`"
+            "it {does} and this host has no ONNX Runtime: start the host with --onnxruntime PATH (or LATTICE_ONNXRUNTIME, ORT_DYLIB_PATH) naming libonnxruntime.so {ONNX_RUNTIME_VERSION} or later, e.g. onnxruntime/capi/libonnxruntime.so.1.22.1 from `pip install onnxruntime==1.22.1`"
         )
     })
 }

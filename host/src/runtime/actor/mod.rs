@@ -179,7 +179,7 @@ impl Prepared {
         };
         // Inference needs ONNX Runtime on this host: refused here, not at
         // its first call.
-        if let Some(reason) = super::nn::refusal(runtime.serves_nn()) {
+        if let Some(reason) = super::nn::refusal(runtime.serves_nn(), "imports wasi:nn") {
             let imports_nn = component
                 .component_type()
                 .imports(runtime.engine())
